@@ -1,0 +1,48 @@
+// Shared helpers for the native addon: storage handles, argument unpacking, errors.
+// Every exported op validates its arguments here *before* touching memory, so a bad
+// call from JavaScript becomes a JS exception naming the op, never a segfault.
+#pragma once
+#include <napi.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace tlc {
+
+enum class DType : int32_t { f32 = 0, i32 = 1, u8 = 2, bf16 = 3, i8 = 4 };
+
+const char* DTypeName(DType dt);
+size_t DTypeBytes(DType dt);
+
+// A block of native memory owned by one JS External. `freed` is set by an explicit
+// dispose; the GC finalizer then only deletes this record.
+struct Storage {
+  void* data = nullptr;
+  size_t bytes = 0;
+  DType dtype = DType::f32;
+  bool freed = false;
+};
+
+[[noreturn]] void Fail(const Napi::Env& env, const std::string& msg);
+
+// Unpacks argument `index` as a live storage of `dtype` holding at least `min_elems`
+// elements; throws "<op>: <name> ..." otherwise.
+Storage* ArgStorage(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name);
+float* ArgF32(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name, size_t min_elems);
+int32_t* ArgI32(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name, size_t min_elems);
+uint8_t* ArgU8(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name, size_t min_elems);
+// Same, but `null`/`undefined` yields nullptr (optional tensors such as a bias).
+float* ArgOptF32(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name, size_t min_elems);
+uint8_t* ArgOptU8(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name, size_t min_elems);
+
+int64_t ArgInt(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name);
+double ArgNum(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name);
+bool ArgBool(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name);
+
+// Per-family registration, called once from addon.cc.
+void RegisterStorage(Napi::Env env, Napi::Object exports);
+void RegisterLinear(Napi::Env env, Napi::Object exports);
+void RegisterElementwise(Napi::Env env, Napi::Object exports);
+
+}  // namespace tlc

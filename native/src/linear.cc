@@ -1,0 +1,185 @@
+// Linear and matmul on oneDNN, forward and backward.
+//
+//   linear forward     y[M,N]  = x[M,K] · W[N,K]ᵀ + b[N]
+//   linear backward    dx[M,K] (+)= dy[M,N] · W[N,K]
+//                      dW[N,K] (+)= dy[M,N]ᵀ · x[M,K]
+//                      db[N]   (+)= Σ_m dy[m,:]
+//   matmul             C[B,M,N] (+)= op(A)[B,M,K] · op(B)[B,K,N],  op = optional transpose
+//
+// "(+)=" means the caller chooses to overwrite or accumulate; accumulation is a oneDNN
+// sum post-op, so gradient accumulation across micro-batches costs no extra pass.
+// Primitives are created once per (shape, transposes, flags, threads) and cached.
+#include <omp.h>
+
+#include <chrono>
+#include <dnnl.hpp>
+#include <map>
+#include <memory>
+#include <tuple>
+#include <vector>
+
+#include "common.h"
+
+namespace tlc {
+
+namespace {
+using dnnl::memory;
+
+dnnl::engine& Engine() {
+  static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  return eng;
+}
+dnnl::stream& Stream() {
+  static dnnl::stream s(Engine());
+  return s;
+}
+
+// batch, M, K, N, transA, transB, bias, accumulate, threads
+using MatmulKey = std::tuple<int64_t, int64_t, int64_t, int64_t, bool, bool, bool, bool, int>;
+
+struct MatmulPlan {
+  memory::desc a, b, c, bias;
+  dnnl::matmul prim;
+};
+
+memory::desc Desc(int64_t batch, int64_t rows, int64_t cols, bool transposed) {
+  // Logical [batch, rows, cols]; stored transposed means memory holds [batch, cols, rows].
+  if (batch == 1) {
+    return transposed ? memory::desc({rows, cols}, memory::data_type::f32, {1, rows})
+                      : memory::desc({rows, cols}, memory::data_type::f32, {cols, 1});
+  }
+  return transposed ? memory::desc({batch, rows, cols}, memory::data_type::f32, {rows * cols, 1, rows})
+                    : memory::desc({batch, rows, cols}, memory::data_type::f32, {rows * cols, cols, 1});
+}
+
+MatmulPlan& Plan(int64_t batch, int64_t M, int64_t K, int64_t N, bool ta, bool tb, bool bias, bool acc) {
+  static std::map<MatmulKey, std::unique_ptr<MatmulPlan>> cache;
+  MatmulKey key{batch, M, K, N, ta, tb, bias, acc, omp_get_max_threads()};
+  auto it = cache.find(key);
+  if (it != cache.end()) return *it->second;
+  auto plan = std::make_unique<MatmulPlan>();
+  plan->a = Desc(batch, M, K, ta);
+  plan->b = Desc(batch, K, N, tb);
+  plan->c = Desc(batch, M, N, false);
+  if (bias) {
+    plan->bias = batch == 1 ? memory::desc({1, N}, memory::data_type::f32, {N, 1})
+                            : memory::desc({1, 1, N}, memory::data_type::f32, {N, N, 1});
+  }
+  dnnl::primitive_attr attr;
+  if (acc) {
+    dnnl::post_ops po;
+    po.append_sum(1.0f);
+    attr.set_post_ops(po);
+  }
+  auto pd = bias ? dnnl::matmul::primitive_desc(dnnl::matmul::desc(plan->a, plan->b, plan->bias, plan->c), attr, Engine())
+                 : dnnl::matmul::primitive_desc(dnnl::matmul::desc(plan->a, plan->b, plan->c), attr, Engine());
+  plan->prim = dnnl::matmul(pd);
+  auto& ref = *plan;
+  cache.emplace(key, std::move(plan));
+  return ref;
+}
+
+void RunMatmul(int64_t batch, int64_t M, int64_t K, int64_t N, bool ta, bool tb, bool acc, const float* a,
+               const float* b, const float* bias, float* c) {
+  MatmulPlan& p = Plan(batch, M, K, N, ta, tb, bias != nullptr, acc);
+  std::unordered_map<int, memory> args{
+      {DNNL_ARG_SRC, memory(p.a, Engine(), const_cast<float*>(a))},
+      {DNNL_ARG_WEIGHTS, memory(p.b, Engine(), const_cast<float*>(b))},
+      {DNNL_ARG_DST, memory(p.c, Engine(), c)}};
+  if (bias) args.emplace(DNNL_ARG_BIAS, memory(p.bias, Engine(), const_cast<float*>(bias)));
+  p.prim.execute(Stream(), args);
+  Stream().wait();
+}
+
+// db[N] (+)= Σ_m dy[m, n]      dy: [M, N]
+void BiasGrad(const float* dy, float* db, int64_t M, int64_t N, bool acc) {
+  const int64_t kCols = 64;  // columns per task: one AVX-512 register row ×4
+  const int64_t tasks = (N + kCols - 1) / kCols;
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < tasks; t++) {
+    const int64_t n0 = t * kCols, n1 = std::min(N, n0 + kCols);
+    float sum[kCols] = {0};
+    for (int64_t m = 0; m < M; m++) {
+      const float* row = dy + m * N;
+      for (int64_t n = n0; n < n1; n++) sum[n - n0] += row[n];
+    }
+    for (int64_t n = n0; n < n1; n++) db[n] = acc ? db[n] + sum[n - n0] : sum[n - n0];
+  }
+}
+
+void CheckDims(const Napi::CallbackInfo& info, const char* op, std::initializer_list<int64_t> dims) {
+  for (int64_t d : dims)
+    if (d <= 0) Fail(info.Env(), std::string(op) + ": every dimension must be positive, got " + std::to_string(d));
+}
+}  // namespace
+
+// matmul(a, b, c, batch, M, K, N, transA, transB, accumulate)
+static Napi::Value Matmul(const Napi::CallbackInfo& info) {
+  const char* op = "matmul";
+  int64_t batch = ArgInt(info, 3, op, "batch"), M = ArgInt(info, 4, op, "M"), K = ArgInt(info, 5, op, "K"),
+          N = ArgInt(info, 6, op, "N");
+  CheckDims(info, op, {batch, M, K, N});
+  bool ta = ArgBool(info, 7, op, "transA"), tb = ArgBool(info, 8, op, "transB"), acc = ArgBool(info, 9, op, "accumulate");
+  const float* a = ArgF32(info, 0, op, "a", batch * M * K);
+  const float* b = ArgF32(info, 1, op, "b", batch * K * N);
+  float* c = ArgF32(info, 2, op, "c", batch * M * N);
+  RunMatmul(batch, M, K, N, ta, tb, acc, a, b, nullptr, c);
+  return info.Env().Undefined();
+}
+
+// linearForward(x, w, bias|null, y, M, K, N)
+static Napi::Value LinearForward(const Napi::CallbackInfo& info) {
+  const char* op = "linear";
+  int64_t M = ArgInt(info, 4, op, "M"), K = ArgInt(info, 5, op, "K"), N = ArgInt(info, 6, op, "N");
+  CheckDims(info, op, {M, K, N});
+  const float* x = ArgF32(info, 0, op, "input", M * K);
+  const float* w = ArgF32(info, 1, op, "weight", N * K);
+  const float* b = ArgOptF32(info, 2, op, "bias", N);
+  float* y = ArgF32(info, 3, op, "output", M * N);
+  RunMatmul(1, M, K, N, false, true, false, x, w, b, y);
+  return info.Env().Undefined();
+}
+
+// linearBackward(dy, x, w, dx|null, dw|null, db|null, M, K, N, accDx, accDw, accDb)
+static Napi::Value LinearBackward(const Napi::CallbackInfo& info) {
+  const char* op = "linear backward";
+  int64_t M = ArgInt(info, 6, op, "M"), K = ArgInt(info, 7, op, "K"), N = ArgInt(info, 8, op, "N");
+  CheckDims(info, op, {M, K, N});
+  bool acc_dx = ArgBool(info, 9, op, "accDx"), acc_dw = ArgBool(info, 10, op, "accDw"),
+       acc_db = ArgBool(info, 11, op, "accDb");
+  const float* dy = ArgF32(info, 0, op, "output gradient", M * N);
+  const float* x = ArgF32(info, 1, op, "input", M * K);
+  const float* w = ArgF32(info, 2, op, "weight", N * K);
+  float* dx = ArgOptF32(info, 3, op, "input gradient", M * K);
+  float* dw = ArgOptF32(info, 4, op, "weight gradient", N * K);
+  float* db = ArgOptF32(info, 5, op, "bias gradient", N);
+  if (dx) RunMatmul(1, M, N, K, false, false, acc_dx, dy, w, nullptr, dx);  // [M,N]·[N,K]
+  if (dw) RunMatmul(1, N, M, K, true, false, acc_dw, dy, x, nullptr, dw);   // [N,M]·[M,K]
+  if (db) BiasGrad(dy, db, M, N, acc_db);
+  return info.Env().Undefined();
+}
+
+// benchMatmul(M, K, N, transA, transB, iterations) -> seconds per call of a raw oneDNN
+// matmul on buffers it owns: the baseline the kernel benchmark compares tlc's ops with.
+static Napi::Value BenchMatmul(const Napi::CallbackInfo& info) {
+  const char* op = "benchMatmul";
+  int64_t M = ArgInt(info, 0, op, "M"), K = ArgInt(info, 1, op, "K"), N = ArgInt(info, 2, op, "N");
+  CheckDims(info, op, {M, K, N});
+  bool ta = ArgBool(info, 3, op, "transA"), tb = ArgBool(info, 4, op, "transB");
+  int64_t iters = ArgInt(info, 5, op, "iterations");
+  std::vector<float> a(M * K, 0.5f), b(K * N, 0.25f), c(M * N);
+  RunMatmul(1, M, K, N, ta, tb, false, a.data(), b.data(), nullptr, c.data());  // warm-up
+  auto t0 = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < iters; i++) RunMatmul(1, M, K, N, ta, tb, false, a.data(), b.data(), nullptr, c.data());
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return Napi::Number::New(info.Env(), s / static_cast<double>(iters));
+}
+
+void RegisterLinear(Napi::Env env, Napi::Object exports) {
+  exports.Set("matmul", Napi::Function::New(env, Matmul));
+  exports.Set("linearForward", Napi::Function::New(env, LinearForward));
+  exports.Set("linearBackward", Napi::Function::New(env, LinearBackward));
+  exports.Set("benchMatmul", Napi::Function::New(env, BenchMatmul));
+}
+
+}  // namespace tlc

@@ -1,0 +1,11 @@
+// The engine's public face: tensors, autodiff, ops, threads.
+export { TlcError } from './errors.js';
+export { Tensor, tensor, empty, zeros, full, tidy, keep, outsideScopes, memoryStats, trimMemory, shapeSize, bytesPerElement } from './tensor.js';
+export type { DType } from './tensor.js';
+export { backward, noGrad, isGradEnabled, zeroGrad, gradOf, tapeLength } from './autograd.js';
+export { setCheckNumerics, assertFinite } from './numerics.js';
+export { Rng } from './random.js';
+export { gradcheck } from './gradcheck.js';
+export type { GradcheckOptions, GradcheckResult } from './gradcheck.js';
+export { setThreads, getThreads } from './threads.js';
+export * from './ops/index.js';

@@ -1,0 +1,57 @@
+// Loads the compiled addon and describes its functions. Every other module reaches
+// native code through `native`; nothing else knows where the binary lives.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** An opaque handle to a block of native memory (a N-API External). */
+export type NativeHandle = { readonly __nativeHandle: unique symbol };
+type H = NativeHandle;
+type OptH = NativeHandle | null;
+
+export interface NativeAddon {
+  alloc(bytes: number, dtypeCode: number, zero: boolean): H;
+  free(h: H): void;
+  write(h: H, src: ArrayBufferView, offsetElems: number): void;
+  read(h: H, dst: ArrayBufferView, offsetElems: number): void;
+  copy(dst: H, src: H, bytes: number): void;
+  fill(h: H, value: number): void;
+  firstNonFinite(h: H, count: number): number;
+  stats(): { liveBytes: number; cachedBytes: number; peakLiveBytes: number; systemAllocs: number };
+  trimCache(): void;
+  setThreads(n: number): void;
+  getThreads(): number;
+
+  matmul(a: H, b: H, c: H, batch: number, m: number, k: number, n: number, transA: boolean, transB: boolean, accumulate: boolean): void;
+  linearForward(x: H, w: H, b: OptH, y: H, m: number, k: number, n: number): void;
+  linearBackward(dy: H, x: H, w: H, dx: OptH, dw: OptH, db: OptH, m: number, k: number, n: number,
+    accDx: boolean, accDw: boolean, accDb: boolean): void;
+  benchMatmul(m: number, k: number, n: number, transA: boolean, transB: boolean, iterations: number): number;
+
+  add(a: H, b: H, out: H, n: number): void;
+  accumulate(dst: H, src: H, n: number, accumulate: boolean, alpha?: number): void;
+
+  // further op families add their functions here
+  [name: string]: unknown;
+}
+
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('tlc: cannot find the package root above ' + fileURLToPath(import.meta.url));
+    dir = up;
+  }
+  return dir;
+}
+
+function load(): NativeAddon {
+  const path = join(packageRoot(), 'build', 'Release', 'tlc_native.node');
+  if (!existsSync(path)) {
+    throw new Error(`tlc: the native addon is not built (${path} is missing); run "npm run build:native"`);
+  }
+  return createRequire(import.meta.url)(path) as NativeAddon;
+}
+
+export const native: NativeAddon = load();

@@ -1,0 +1,3 @@
+export { linear, matmul } from './linear.js';
+export type { MatmulOptions } from './linear.js';
+export { add, scale } from './elementwise.js';

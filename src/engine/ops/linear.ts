@@ -1,0 +1,68 @@
+// Linear layer and (batched) matmul on oneDNN. Kernels: native/src/linear.cc.
+import { native } from '../native.js';
+import { record } from '../autograd.js';
+import { empty, type Tensor } from '../tensor.js';
+import { expect, expectDtype, expectRank, fmtShape, lastDim } from './check.js';
+
+/** y[..., N] = x[..., K] · w[N, K]ᵀ + b[N] */
+export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
+  const op = 'linear';
+  expectDtype(op, 'input', x, 'f32');
+  expectDtype(op, 'weight', w, 'f32');
+  expectRank(op, 'weight', w, 2);
+  expectRank(op, 'input', x, [1, 8]);
+  const [N, K] = w.shape;
+  expect(lastDim(x) === K, op, `input ${fmtShape(x.shape)} does not match weight ${fmtShape(w.shape)}: last dim ${lastDim(x)} != ${K}`);
+  if (b) {
+    expectDtype(op, 'bias', b, 'f32');
+    expect(b.shape.length === 1 && b.shape[0] === N, op, `bias ${fmtShape(b.shape)} does not match weight ${fmtShape(w.shape)}: expected [${N}]`);
+  }
+  const M = x.size / K;
+  const y = empty([...x.shape.slice(0, -1), N]);
+  expect(M > 0, op, `input ${fmtShape(x.shape)} is empty`);
+  native.linearForward(x.handle, w.handle, b ? b.handle : null, y.handle, M, K, N);
+  return record(op, [x, w, b], y, (dy, grad) => {
+    const dx = grad(0), dw = grad(1), db = grad(2);
+    native.linearBackward(dy.handle, x.handle, w.handle, dx?.handle ?? null, dw?.handle ?? null, db?.handle ?? null,
+      M, K, N, dx?.accumulate ?? false, dw?.accumulate ?? false, db?.accumulate ?? false);
+  });
+}
+
+export interface MatmulOptions {
+  transposeA?: boolean;
+  transposeB?: boolean;
+}
+
+/**
+ * C[..., M, N] = op(A)[..., M, K] · op(B)[..., K, N] for rank-2 or rank-3 operands
+ * with equal batch size; op(X) = Xᵀ (last two dims) when the transpose flag is set.
+ */
+export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+  const op = 'matmul';
+  const ta = opts.transposeA ?? false, tb = opts.transposeB ?? false;
+  expectDtype(op, 'a', a, 'f32');
+  expectDtype(op, 'b', b, 'f32');
+  expectRank(op, 'a', a, [2, 3]);
+  expectRank(op, 'b', b, [2, 3]);
+  expect(a.shape.length === b.shape.length, op, `a ${fmtShape(a.shape)} and b ${fmtShape(b.shape)} must have the same rank`);
+  const batch = a.shape.length === 3 ? a.shape[0] : 1;
+  expect(a.shape.length === 2 || b.shape[0] === batch, op, `batch sizes differ: a ${fmtShape(a.shape)}, b ${fmtShape(b.shape)}`);
+  const [ar, ac] = a.shape.slice(-2), [br, bc] = b.shape.slice(-2);
+  const [M, K] = ta ? [ac, ar] : [ar, ac];
+  const [K2, N] = tb ? [bc, br] : [br, bc];
+  expect(K === K2, op, `inner dimensions differ: a ${fmtShape(a.shape)}${ta ? 'ᵀ' : ''} · b ${fmtShape(b.shape)}${tb ? 'ᵀ' : ''}`);
+  const c = empty(a.shape.length === 3 ? [batch, M, N] : [M, N]);
+  native.matmul(a.handle, b.handle, c.handle, batch, M, K, N, ta, tb, false);
+  return record(op, [a, b], c, (dc, grad) => {
+    const da = grad(0), db = grad(1);
+    // dA = dC · op(B)ᵀ (stored transposed if A was), dB = op(A)ᵀ · dC (likewise)
+    if (da) {
+      if (ta) native.matmul(b.handle, dc.handle, da.handle, batch, K, N, M, tb, true, da.accumulate);
+      else native.matmul(dc.handle, b.handle, da.handle, batch, M, N, K, false, !tb, da.accumulate);
+    }
+    if (db) {
+      if (tb) native.matmul(dc.handle, a.handle, db.handle, batch, N, M, K, true, ta, db.accumulate);
+      else native.matmul(a.handle, dc.handle, db.handle, batch, K, M, N, !ta, false, db.accumulate);
+    }
+  });
+}
