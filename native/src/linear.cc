@@ -11,6 +11,7 @@
 // Primitives are created once per (shape, transposes, flags, threads) and cached.
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <dnnl.hpp>
 #include <map>
@@ -159,7 +160,7 @@ static Napi::Value LinearBackward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// benchMatmul(M, K, N, transA, transB, iterations) -> seconds per call of a raw oneDNN
+// benchMatmul(M, K, N, transA, transB, iterations) -> median seconds per call of a raw oneDNN
 // matmul on buffers it owns: the baseline the kernel benchmark compares tlc's ops with.
 static Napi::Value BenchMatmul(const Napi::CallbackInfo& info) {
   const char* op = "benchMatmul";
@@ -167,12 +168,17 @@ static Napi::Value BenchMatmul(const Napi::CallbackInfo& info) {
   CheckDims(info, op, {M, K, N});
   bool ta = ArgBool(info, 3, op, "transA"), tb = ArgBool(info, 4, op, "transB");
   int64_t iters = ArgInt(info, 5, op, "iterations");
+  if (iters < 1) Fail(info.Env(), "benchMatmul: iterations must be >= 1");
   std::vector<float> a(M * K, 0.5f), b(K * N, 0.25f), c(M * N);
-  RunMatmul(1, M, K, N, ta, tb, false, a.data(), b.data(), nullptr, c.data());  // warm-up
-  auto t0 = std::chrono::steady_clock::now();
-  for (int64_t i = 0; i < iters; i++) RunMatmul(1, M, K, N, ta, tb, false, a.data(), b.data(), nullptr, c.data());
-  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return Napi::Number::New(info.Env(), s / static_cast<double>(iters));
+  for (int i = 0; i < 2; i++) RunMatmul(1, M, K, N, ta, tb, false, a.data(), b.data(), nullptr, c.data());  // warm-up
+  std::vector<double> times;
+  for (int64_t i = 0; i < iters; i++) {
+    auto t0 = std::chrono::steady_clock::now();
+    RunMatmul(1, M, K, N, ta, tb, false, a.data(), b.data(), nullptr, c.data());
+    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(times.begin(), times.end());
+  return Napi::Number::New(info.Env(), times[times.size() / 2]);  // median: robust to a noisy neighbour
 }
 
 void RegisterLinear(Napi::Env env, Napi::Object exports) {

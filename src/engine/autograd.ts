@@ -108,7 +108,7 @@ export function backward(root: Tensor, gradOutput: Tensor | number = 1): void {
     if (gradOutput.size !== root.size || gradOutput.dtype !== 'f32') {
       throw new TlcError(`backward: gradient ${gradOutput.describe()} does not match tensor ${root.describe()}`);
     }
-    seed = gradOutput.clone();
+    seed = gradOutput; // the caller's tensor: read, never disposed here
   }
   root.grad = seed;
   const end = tape.indexOf(root.creator);
@@ -124,7 +124,7 @@ export function backward(root: Tensor, gradOutput: Tensor | number = 1): void {
       }
       // An intermediate's gradient is complete once its producer has run.
       if (node.output.creator === node) {
-        g.dispose();
+        if (g !== gradOutput) g.dispose();
         node.output.grad = null;
       }
     }
@@ -132,7 +132,7 @@ export function backward(root: Tensor, gradOutput: Tensor | number = 1): void {
     for (const node of tape) {
       const out = node.output;
       if (out.grad && out.creator === node) {
-        out.grad.dispose();
+        if (out.grad !== gradOutput) out.grad.dispose();
         out.grad = null;
       }
     }

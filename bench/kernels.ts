@@ -1,0 +1,63 @@
+// Kernel benchmark: tlc's linear forward and backward, through the full TypeScript op
+// path (checks, allocation, autodiff record), against raw oneDNN matmuls of the same
+// shapes timed inside native code in the same run. Shapes: tokens × d × 4d, the FFN's
+// first layer at batch 32 × sequence 128.
+import { native } from '../src/engine/native.js';
+import { backward, getThreads, linear, noGrad, tidy, type Tensor } from '../src/engine/index.js';
+import { randnTensor } from './random-tensors.js';
+import { timeIt } from './timing.js';
+
+export interface KernelRow {
+  op: 'linear_fwd' | 'linear_bwd';
+  m: number;
+  k: number;
+  n: number;
+  gflops: number;
+  onednn_gflops: number;
+}
+
+export interface KernelBenchOptions {
+  dims?: number[];
+  tokens?: number;
+  log?: (line: string) => void;
+}
+
+export function benchKernels(opts: KernelBenchOptions = {}): { threads: number; rows: KernelRow[] } {
+  const dims = opts.dims ?? [256, 512, 768];
+  const M = opts.tokens ?? 4096;
+  const log = opts.log ?? (() => {});
+  const rows: KernelRow[] = [];
+  for (const d of dims) {
+    const K = d, N = 4 * d;
+    const flops = 2 * M * K * N;
+    tidy(() => {
+      const x = randnTensor([M, K], 1), w = randnTensor([N, K], 2), b = randnTensor([N], 3), dy = randnTensor([M, N], 4);
+      w.requiresGrad = true;
+      b.requiresGrad = true;
+      x.requiresGrad = true;
+
+      const fwd = timeIt(() => noGrad(() => tidy(() => { linear(x, w, b); })));
+      const rawFwd = native.benchMatmul(M, K, N, false, true, 9);
+      rows.push({ op: 'linear_fwd', m: M, k: K, n: N, gflops: flops / fwd.medianS / 1e9, onednn_gflops: flops / rawFwd / 1e9 });
+      log(`linear_fwd ${M}x${K}x${N}: ${(flops / fwd.medianS / 1e9).toFixed(1)} GFLOP/s (oneDNN ${(flops / rawFwd / 1e9).toFixed(1)})`);
+
+      // Backward: dx = dy·W and dW = dyᵀ·x (+ db). Time only the backward pass.
+      let y: Tensor | null = null;
+      const bwdTimes: number[] = [];
+      const runBwd = (): void => tidy(() => {
+        y = linear(x, w, b);
+        const t0 = process.hrtime.bigint();
+        backward(y, dy);
+        bwdTimes.push(Number(process.hrtime.bigint() - t0) / 1e9);
+      });
+      for (let i = 0; i < 11; i++) runBwd();
+      bwdTimes.splice(0, 2);
+      bwdTimes.sort((a, c) => a - c);
+      const bwd = bwdTimes[Math.floor(bwdTimes.length / 2)];
+      const rawBwd = native.benchMatmul(M, N, K, false, false, 9) + native.benchMatmul(N, M, K, true, false, 9);
+      rows.push({ op: 'linear_bwd', m: M, k: K, n: N, gflops: 2 * flops / bwd / 1e9, onednn_gflops: 2 * flops / rawBwd / 1e9 });
+      log(`linear_bwd ${M}x${K}x${N}: ${(2 * flops / bwd / 1e9).toFixed(1)} GFLOP/s (oneDNN ${(2 * flops / rawBwd / 1e9).toFixed(1)})`);
+    });
+  }
+  return { threads: getThreads(), rows };
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+// The `tlc` command. Each subcommand lives in its own module; this file wires them up
+// and turns user-facing errors into one clear line and a non-zero exit.
+import { Command, Option } from 'commander';
+import { TlcError } from '../engine/errors.js';
+import { setThreads } from '../engine/threads.js';
+import { registerBench } from './bench.js';
+
+const program = new Command();
+program
+  .name('tlc')
+  .description('Train large, then compress: budgeted Transformer training and compression on CPUs')
+  .version('0.1.0')
+  .addOption(new Option('--threads <n>', 'threads for native kernels (default: all cores, or TLC_THREADS)').argParser(parsePositiveInt))
+  .hook('preAction', (cmd) => {
+    const threads = cmd.opts().threads as number | undefined;
+    if (threads !== undefined) setThreads(threads);
+  })
+  .showHelpAfterError();
+
+registerBench(program);
+
+function parsePositiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new TlcError(`expected a positive integer, got "${v}"`);
+  return n;
+}
+
+program.parseAsync(process.argv).catch((e: unknown) => {
+  if (e instanceof TlcError || (e instanceof Error && e.constructor === Error && !process.env.TLC_DEBUG)) {
+    process.stderr.write(`tlc: error: ${e.message}\n`);
+  } else {
+    process.stderr.write(`tlc: internal error: ${e instanceof Error ? e.stack : String(e)}\n`);
+  }
+  process.exitCode = 1;
+});

@@ -1,0 +1,50 @@
+// The building blocks: Linear, LayerNorm, Embedding.
+import type { Tensor } from '../engine/tensor.js';
+import type { Rng } from '../engine/random.js';
+import { linear } from '../engine/ops/linear.js';
+import { layerNorm } from '../engine/ops/layernorm.js';
+import { embedding } from '../engine/ops/embedding.js';
+import { Module, normalParam, constantParam } from './module.js';
+
+export class Linear extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+
+  constructor(readonly inFeatures: number, readonly outFeatures: number, rng: Rng, opts: { std?: number; bias?: boolean } = {}) {
+    super();
+    this.weight = this.addParam('weight', normalParam([outFeatures, inFeatures], opts.std ?? 0.02, rng));
+    this.bias = opts.bias === false ? null : this.addParam('bias', constantParam([outFeatures], 0));
+  }
+
+  forward(x: Tensor): Tensor {
+    return linear(x, this.weight, this.bias);
+  }
+}
+
+export class LayerNorm extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+
+  constructor(readonly dim: number, readonly eps: number) {
+    super();
+    this.weight = this.addParam('weight', constantParam([dim], 1));
+    this.bias = this.addParam('bias', constantParam([dim], 0));
+  }
+
+  forward(x: Tensor): Tensor {
+    return layerNorm(x, this.weight, this.bias, this.eps);
+  }
+}
+
+export class Embedding extends Module {
+  readonly weight: Tensor;
+
+  constructor(readonly count: number, readonly dim: number, rng: Rng, std = 0.02) {
+    super();
+    this.weight = this.addParam('weight', normalParam([count, dim], std, rng));
+  }
+
+  forward(ids: Tensor): Tensor {
+    return embedding(ids, this.weight);
+  }
+}

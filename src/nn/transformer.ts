@@ -1,0 +1,203 @@
+// The Transformer language model: masked LM (RoBERTa-style encoder) or causal LM
+// (GPT-2-style decoder), pre-LN by default, post-LN as an option; output layer tied to
+// the token embedding. Read it top to bottom: embeddings → blocks → final norm → head.
+import { TlcError } from '../engine/errors.js';
+import { Rng } from '../engine/random.js';
+import { Tensor, tensor } from '../engine/tensor.js';
+import { add } from '../engine/ops/elementwise.js';
+import { linear } from '../engine/ops/linear.js';
+import { gelu } from '../engine/ops/activation.js';
+import { dropout, DropoutRng } from '../engine/ops/dropout.js';
+import { selfAttention } from '../engine/ops/attention.js';
+import { gatherRows } from '../engine/ops/embedding.js';
+import { crossEntropy } from '../engine/ops/crossentropy.js';
+import { Module, constantParam } from './module.js';
+import { Embedding, LayerNorm, Linear } from './layers.js';
+import type { ModelConfig } from './config.js';
+
+export const IGNORE_INDEX = -100;
+
+/** A batch as plain arrays, row-major [batchSize, seqLen]. */
+export interface LMBatch {
+  batchSize: number;
+  seqLen: number;
+  inputIds: Int32Array;
+  /** Token to predict at each position, or IGNORE_INDEX. */
+  targets?: Int32Array;
+  /** 1 for real tokens, 0 for padding; omitted means no padding. */
+  attentionMask?: Uint8Array;
+}
+
+export interface ForwardOptions {
+  /** Apply dropout (training). Default: the model's `training` flag. */
+  training?: boolean;
+}
+
+class Attention extends Module {
+  readonly qkv: Linear;
+  readonly out: Linear;
+
+  constructor(readonly cfg: ModelConfig, rng: Rng) {
+    super();
+    const C = cfg.d_model;
+    this.qkv = this.addChild('qkv', new Linear(C, 3 * C, rng));
+    // GPT-2's scaled init of residual projections keeps the residual stream's variance flat in depth
+    this.out = this.addChild('out', new Linear(C, C, rng, { std: 0.02 / Math.sqrt(2 * cfg.n_layers) }));
+  }
+
+  forward(x: Tensor, padMask: Tensor | null): Tensor {
+    const a = selfAttention(this.qkv.forward(x), this.cfg.n_heads, {
+      causal: this.cfg.objective === 'clm',
+      keyPaddingMask: padMask,
+    });
+    return this.out.forward(a);
+  }
+}
+
+class MLP extends Module {
+  readonly fc1: Linear;
+  readonly fc2: Linear;
+
+  constructor(readonly cfg: ModelConfig, rng: Rng) {
+    super();
+    this.fc1 = this.addChild('fc1', new Linear(cfg.d_model, cfg.d_ff, rng));
+    this.fc2 = this.addChild('fc2', new Linear(cfg.d_ff, cfg.d_model, rng, { std: 0.02 / Math.sqrt(2 * cfg.n_layers) }));
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.fc2.forward(gelu(this.fc1.forward(x), this.cfg.activation === 'gelu_tanh' ? 'tanh' : 'none'));
+  }
+}
+
+class Block extends Module {
+  readonly ln1: LayerNorm;
+  readonly attn: Attention;
+  readonly ln2: LayerNorm;
+  readonly mlp: MLP;
+
+  constructor(readonly cfg: ModelConfig, rng: Rng) {
+    super();
+    this.ln1 = this.addChild('ln1', new LayerNorm(cfg.d_model, cfg.layer_norm_eps));
+    this.attn = this.addChild('attn', new Attention(cfg, rng));
+    this.ln2 = this.addChild('ln2', new LayerNorm(cfg.d_model, cfg.layer_norm_eps));
+    this.mlp = this.addChild('mlp', new MLP(cfg, rng));
+  }
+
+  forward(x: Tensor, padMask: Tensor | null, drop: (t: Tensor) => Tensor): Tensor {
+    if (this.cfg.norm === 'pre') {
+      x = add(x, drop(this.attn.forward(this.ln1.forward(x), padMask)));
+      return add(x, drop(this.mlp.forward(this.ln2.forward(x))));
+    }
+    x = this.ln1.forward(add(x, drop(this.attn.forward(x, padMask))));
+    return this.ln2.forward(add(x, drop(this.mlp.forward(x))));
+  }
+}
+
+class MaskedLMHead extends Module {
+  readonly dense: Linear;
+  readonly ln: LayerNorm;
+  readonly bias: Tensor;
+
+  constructor(readonly cfg: ModelConfig, rng: Rng) {
+    super();
+    this.dense = this.addChild('dense', new Linear(cfg.d_model, cfg.d_model, rng));
+    this.ln = this.addChild('ln', new LayerNorm(cfg.d_model, cfg.layer_norm_eps));
+    this.bias = this.addParam('bias', constantParam([cfg.vocab_size], 0));
+  }
+
+  forward(h: Tensor, tokenEmbedding: Tensor): Tensor {
+    const act = this.cfg.activation === 'gelu_tanh' ? 'tanh' : 'none';
+    return linear(this.ln.forward(gelu(this.dense.forward(h), act)), tokenEmbedding, this.bias);
+  }
+}
+
+export class TransformerLM extends Module {
+  readonly tokEmb: Embedding;
+  readonly posEmb: Embedding;
+  readonly embLn: LayerNorm | null;
+  readonly blocks: Block[];
+  readonly lnF: LayerNorm | null;
+  readonly lmHead: MaskedLMHead | null;
+  /** Whether forward passes apply dropout by default. */
+  training = false;
+  readonly dropoutRng: DropoutRng;
+
+  constructor(readonly config: ModelConfig, opts: { seed?: number } = {}) {
+    super();
+    const c = config, seed = opts.seed ?? 0;
+    const rng = new Rng(seed);
+    this.tokEmb = this.addChild('tok_emb', new Embedding(c.vocab_size, c.d_model, rng));
+    this.posEmb = this.addChild('pos_emb', new Embedding(c.max_len, c.d_model, rng));
+    this.embLn = c.norm === 'post' ? this.addChild('emb_ln', new LayerNorm(c.d_model, c.layer_norm_eps)) : null;
+    this.blocks = [];
+    for (let i = 0; i < c.n_layers; i++) this.blocks.push(this.addChild(`blocks.${i}`, new Block(c, rng)));
+    this.lnF = c.norm === 'pre' ? this.addChild('ln_f', new LayerNorm(c.d_model, c.layer_norm_eps)) : null;
+    this.lmHead = c.objective === 'mlm' ? this.addChild('lm_head', new MaskedLMHead(c, rng)) : null;
+    this.dropoutRng = new DropoutRng(seed ^ 0x5eed);
+  }
+
+  /** Final hidden states [B, T, C]. */
+  encode(batch: LMBatch, opts: ForwardOptions = {}): Tensor {
+    const { batchSize: B, seqLen: T } = batch;
+    const c = this.config;
+    checkBatch(batch, c);
+    const p = (opts.training ?? this.training) ? c.dropout : 0;
+    const drop = (t: Tensor): Tensor => {
+      if (p === 0) return t;
+      const { seed, offset } = this.dropoutRng.next(t.size);
+      return dropout(t, p, seed, offset);
+    };
+    const ids = tensor(batch.inputIds, [B, T], 'i32');
+    const positions = new Int32Array(B * T);
+    for (let i = 0; i < B * T; i++) positions[i] = i % T;
+    let x = add(this.tokEmb.forward(ids), this.posEmb.forward(tensor(positions, [B, T], 'i32')));
+    if (this.embLn) x = this.embLn.forward(x);
+    x = drop(x);
+    const mask = batch.attentionMask && batch.attentionMask.some((m) => m === 0)
+      ? tensor(batch.attentionMask, [B, T], 'u8') : null;
+    for (const block of this.blocks) x = block.forward(x, mask, drop);
+    return this.lnF ? this.lnF.forward(x) : x;
+  }
+
+  /** Output logits [M, V] for hidden states [M, C]. */
+  head(hidden: Tensor): Tensor {
+    return this.lmHead ? this.lmHead.forward(hidden, this.tokEmb.weight) : linear(hidden, this.tokEmb.weight);
+  }
+
+  /** Logits for every position, [B, T, V]. */
+  logits(batch: LMBatch, opts: ForwardOptions = {}): Tensor {
+    return this.head(this.encode(batch, opts));
+  }
+
+  /**
+   * Mean cross-entropy over the positions whose target is not IGNORE_INDEX. The output
+   * layer runs only at those positions (15% of tokens in masked LM), which is where
+   * most of a small model's FLOPs would otherwise go. `tokens` is the number of targets.
+   */
+  loss(batch: LMBatch, opts: ForwardOptions = {}): { loss: Tensor; tokens: number } {
+    if (!batch.targets) throw new TlcError('loss: the batch has no targets');
+    const { batchSize: B, seqLen: T } = batch;
+    const hidden = this.encode(batch, opts).reshape([B * T, this.config.d_model]);
+    const positions: number[] = [];
+    for (let i = 0; i < B * T; i++) if (batch.targets[i] !== IGNORE_INDEX) positions.push(i);
+    if (positions.length === 0 || positions.length === B * T) {
+      const logits = this.head(hidden);
+      return { loss: crossEntropy(logits, tensor(batch.targets, [B * T], 'i32')), tokens: positions.length };
+    }
+    const idx = Int32Array.from(positions);
+    const targets = Int32Array.from(positions, (i) => batch.targets![i]);
+    const logits = this.head(gatherRows(hidden, tensor(idx, [idx.length], 'i32')));
+    return { loss: crossEntropy(logits, tensor(targets, [idx.length], 'i32')), tokens: idx.length };
+  }
+}
+
+function checkBatch(b: LMBatch, c: ModelConfig): void {
+  const n = b.batchSize * b.seqLen;
+  if (!(b.batchSize >= 1 && b.seqLen >= 1)) throw new TlcError(`batch: invalid shape [${b.batchSize}, ${b.seqLen}]`);
+  if (b.seqLen > c.max_len) throw new TlcError(`batch: sequence length ${b.seqLen} exceeds the model's max_len ${c.max_len}`);
+  if (b.inputIds.length !== n) throw new TlcError(`batch: ${b.inputIds.length} input ids for shape [${b.batchSize}, ${b.seqLen}]`);
+  if (b.targets && b.targets.length !== n) throw new TlcError(`batch: ${b.targets.length} targets for shape [${b.batchSize}, ${b.seqLen}]`);
+  if (b.attentionMask && b.attentionMask.length !== n) {
+    throw new TlcError(`batch: attention mask of ${b.attentionMask.length} entries for shape [${b.batchSize}, ${b.seqLen}]`);
+  }
+}

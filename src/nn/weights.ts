@@ -1,0 +1,32 @@
+// Model weights <-> model.safetensors, by parameter name. Loading is strict: a missing,
+// unexpected or mis-shaped tensor is an error naming it, never a silently partial model.
+import { TlcError, fmtShape } from '../engine/errors.js';
+import { readSafetensors, writeSafetensors } from '../engine/safetensors.js';
+import { tidy } from '../engine/tensor.js';
+import type { Module } from './module.js';
+
+export function saveWeights(model: Module, path: string, metadata: Record<string, string> = {}): void {
+  writeSafetensors(path, new Map(model.namedParameters()), { format: 'pt', ...metadata });
+}
+
+export function loadWeights(model: Module, path: string): void {
+  tidy(() => {
+    const { tensors } = readSafetensors(path);
+    const params = new Map(model.namedParameters());
+    const missing = [...params.keys()].filter((k) => !tensors.has(k));
+    const unexpected = [...tensors.keys()].filter((k) => !params.has(k));
+    if (missing.length || unexpected.length) {
+      const parts = [];
+      if (missing.length) parts.push(`missing ${missing.join(', ')}`);
+      if (unexpected.length) parts.push(`unexpected ${unexpected.join(', ')}`);
+      throw new TlcError(`${path}: weights do not match the model: ${parts.join('; ')}`);
+    }
+    for (const [name, p] of params) {
+      const t = tensors.get(name)!;
+      if (t.dtype !== p.dtype || t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {
+        throw new TlcError(`${path}: tensor ${name} is ${fmtShape(t.shape)} ${t.dtype}, the model expects ${fmtShape(p.shape)} ${p.dtype}`);
+      }
+    }
+    for (const [name, p] of params) p.copyFrom(tensors.get(name)!);
+  });
+}
