@@ -18,7 +18,7 @@ export const modelConfigSchema = z.object({
   layer_norm_eps: z.number().positive().default(1e-5),
   dropout: z.number().min(0).lt(1).default(0.1),
   tie_embeddings: z.literal(true).default(true),
-  pad_id: z.number().int().min(0).default(2),
+  pad_id: z.number().int().min(0).default(1),
 }).strict().refine((c) => c.d_model % c.n_heads === 0, { message: 'd_model must be divisible by n_heads', path: ['n_heads'] });
 
 export type ModelConfig = z.infer<typeof modelConfigSchema>;

@@ -134,6 +134,7 @@ export class TransformerLM extends Module {
     this.lnF = c.norm === 'pre' ? this.addChild('ln_f', new LayerNorm(c.d_model, c.layer_norm_eps)) : null;
     this.lmHead = c.objective === 'mlm' ? this.addChild('lm_head', new MaskedLMHead(c, rng)) : null;
     this.dropoutRng = new DropoutRng(seed ^ 0x5eed);
+    for (const [name, t] of this.namedParameters()) t.name = name;
   }
 
   /** Final hidden states [B, T, C]. */

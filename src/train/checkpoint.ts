@@ -1,0 +1,122 @@
+// Checkpoints: everything needed to continue a run exactly where it stopped.
+//
+//   <run>/checkpoints/step-00000120/  model.safetensors, optimizer.safetensors, trainer.json
+//   <run>/model.safetensors           copy of the latest weights, for other tools
+//   <run>/state.json                  the trainer state + which checkpoint holds it
+//
+// A checkpoint directory is assembled under a temporary name and renamed into place;
+// state.json is replaced atomically afterwards. So a crash at any instant leaves
+// state.json pointing at a complete checkpoint.
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, copyFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { TlcError } from '../engine/errors.js';
+import { readSafetensors, writeSafetensors } from '../engine/safetensors.js';
+import { tidy, type Tensor } from '../engine/tensor.js';
+import type { AdamW } from '../engine/optim.js';
+import { loadWeights, saveWeights } from '../nn/weights.js';
+import type { Module } from '../nn/module.js';
+import { fsyncDir, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import type { BudgetUsage } from './budget.js';
+import type { BatcherPosition } from './lm-batches.js';
+
+export interface TrainerState {
+  format_version: 1;
+  step: number;
+  usage: BudgetUsage;
+  eval_seconds: number;
+  checkpoint_seconds: number;
+  batcher: BatcherPosition;
+  dropout_rng: unknown;
+  /** Budget fractions already passed for evaluation/checkpoint triggers. */
+  triggers: Record<string, number>;
+  last_lr: number;
+  done: boolean;
+}
+
+export interface StateFile extends TrainerState {
+  checkpoint: string;
+}
+
+export function checkpointName(step: number, tag?: string): string {
+  return tag ?? `step-${String(step).padStart(8, '0')}`;
+}
+
+export function saveCheckpoint(runDir: string, name: string, model: Module, optimizer: AdamW, state: TrainerState): string {
+  const root = join(runDir, 'checkpoints');
+  mkdirSync(root, { recursive: true });
+  const tmp = join(root, `.tmp-${name}-${process.pid}`);
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp);
+  saveWeights(model, join(tmp, 'model.safetensors'), { step: String(state.step) });
+  const opt = optimizer.exportState();
+  const names = model.namedParameters().map(([n]) => n);
+  const tensors = new Map<string, Tensor>();
+  opt.moments.forEach((mv, i) => {
+    tensors.set(`m.${names[i]}`, mv.m);
+    tensors.set(`v.${names[i]}`, mv.v);
+  });
+  writeSafetensors(join(tmp, 'optimizer.safetensors'), tensors, { step: String(opt.step) });
+  writeJsonAtomic(join(tmp, 'trainer.json'), state);
+  const final = join(root, name);
+  rmSync(final, { recursive: true, force: true });
+  renameSync(tmp, final);
+  fsyncDir(root);
+  // the root copy of the weights for outside readers, then the pointer
+  const rootModel = join(runDir, 'model.safetensors');
+  const tmpModel = join(runDir, `.model.safetensors.tmp-${process.pid}`);
+  copyFileSync(join(final, 'model.safetensors'), tmpModel);
+  renameSync(tmpModel, rootModel);
+  const pointer: StateFile = { ...state, checkpoint: `checkpoints/${name}` };
+  writeJsonAtomic(join(runDir, 'state.json'), pointer);
+  return final;
+}
+
+export function readStateFile(runDir: string): StateFile {
+  const path = join(runDir, 'state.json');
+  if (!existsSync(path)) throw new TlcError(`${runDir}: no state.json — not a tlc run directory, or no checkpoint was written yet`);
+  let s: StateFile;
+  try {
+    s = JSON.parse(readFileSync(path, 'utf8')) as StateFile;
+  } catch (e) {
+    throw new TlcError(`${path}: corrupted trainer state (${(e as Error).message})`);
+  }
+  if (s.format_version !== 1 || typeof s.checkpoint !== 'string' || typeof s.step !== 'number' || !s.usage || !s.batcher) {
+    throw new TlcError(`${path}: not a tlc trainer state (missing or invalid fields)`);
+  }
+  return s;
+}
+
+/** Restores model weights and optimizer moments from the checkpoint state.json points at. */
+export function restoreCheckpoint(runDir: string, model: Module, optimizer: AdamW): StateFile {
+  const state = readStateFile(runDir);
+  const dir = join(runDir, state.checkpoint);
+  for (const f of ['model.safetensors', 'optimizer.safetensors']) {
+    if (!existsSync(join(dir, f))) throw new TlcError(`${dir}: checkpoint is incomplete (${f} is missing)`);
+  }
+  loadWeights(model, join(dir, 'model.safetensors'));
+  tidy(() => {
+    const { tensors, metadata } = readSafetensors(join(dir, 'optimizer.safetensors'));
+    const step = Number(metadata.step);
+    if (!Number.isInteger(step) || step < 0) throw new TlcError(`${dir}/optimizer.safetensors: missing optimizer step in metadata`);
+    const moments = model.namedParameters().map(([n, p]) => {
+      const m = tensors.get(`m.${n}`), v = tensors.get(`v.${n}`);
+      if (!m || !v) throw new TlcError(`${dir}/optimizer.safetensors: no optimizer state for ${n}`);
+      if (m.size !== p.size || v.size !== p.size) throw new TlcError(`${dir}/optimizer.safetensors: optimizer state for ${n} has the wrong size`);
+      return { m, v };
+    });
+    optimizer.importState({ step, moments });
+  });
+  return state;
+}
+
+/** Deletes periodic checkpoints beyond the newest `keep` (tagged ones are kept). */
+export function pruneCheckpoints(runDir: string, keep: number, protect: string): void {
+  const root = join(runDir, 'checkpoints');
+  if (!existsSync(root)) return;
+  const periodic = readdirSync(root).filter((n) => /^step-\d+$/.test(n)).sort();
+  for (const n of periodic.slice(0, Math.max(0, periodic.length - keep))) {
+    if (`checkpoints/${n}` !== protect) rmSync(join(root, n), { recursive: true, force: true });
+  }
+}
+
+export { writeFileAtomic };
