@@ -9,3 +9,5 @@ export { gradcheck } from './gradcheck.js';
 export type { GradcheckOptions, GradcheckResult } from './gradcheck.js';
 export { setThreads, getThreads } from './threads.js';
 export * from './ops/index.js';
+export { readSafetensors, readSafetensorsRaw, readSafetensorsHeader, writeSafetensors } from './safetensors.js';
+export type { SafetensorsHeader, SafetensorsTensorInfo, SafetensorsRawTensor, SafetensorsArray } from './safetensors.js';

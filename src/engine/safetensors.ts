@@ -1,0 +1,366 @@
+// Reading and writing the safetensors format (Hugging Face), used for checkpoints and for
+// exchanging weights and reference results with PyTorch.
+//
+// Layout: an 8-byte little-endian u64 N, then N bytes of UTF-8 JSON, then the raw
+// little-endian tensor data. The JSON maps each tensor name to
+// {"dtype", "shape", "data_offsets": [begin, end]} (offsets relative to the start of the
+// data) and may hold "__metadata__": {string: string}.
+//
+// Every malformed file gives a TlcError naming the file and what is wrong. Tensors must lie
+// inside the data section without sharing bytes; unused gaps and trailing bytes are tolerated.
+import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { endianness } from 'node:os';
+import { TlcError, fmtShape } from './errors.js';
+import { Tensor, bytesPerElement, empty, shapeSize, type DType } from './tensor.js';
+
+/** The dtypes of the safetensors specification and their element sizes in bytes. */
+const ELEMENT_BYTES: Record<string, number> = {
+  BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1,
+  I16: 2, U16: 2, F16: 2, BF16: 2,
+  I32: 4, U32: 4, F32: 4,
+  F64: 8, I64: 8, U64: 8,
+};
+
+const TO_SAFETENSORS: Record<DType, string> = { f32: 'F32', i32: 'I32', u8: 'U8', bf16: 'BF16', i8: 'I8' };
+const FROM_SAFETENSORS: Record<string, DType> = { F32: 'f32', I32: 'i32', U8: 'u8', BF16: 'bf16', I8: 'i8' };
+
+/** Headers larger than this are rejected before being read (the reference implementation's limit). */
+const MAX_HEADER_BYTES = 100_000_000;
+/** Reads and writes move at most this many bytes per system call. */
+const IO_CHUNK_BYTES = 1 << 30;
+
+export type SafetensorsArray = Float32Array | Float64Array | Int32Array | Uint32Array | Int16Array
+  | Uint16Array | Int8Array | Uint8Array | BigInt64Array | BigUint64Array;
+
+export interface SafetensorsTensorInfo {
+  /** The safetensors dtype name, e.g. "F32". */
+  dtype: string;
+  shape: number[];
+  /** [begin, end) in bytes, relative to the start of the data section. */
+  dataOffsets: [number, number];
+}
+
+export interface SafetensorsHeader {
+  /** Tensors by name, in name order. */
+  tensors: Map<string, SafetensorsTensorInfo>;
+  metadata: Record<string, string>;
+  /** Byte position in the file where the data section starts (8 + header length). */
+  dataStart: number;
+  /** Bytes in the file after the header. */
+  dataBytes: number;
+}
+
+export interface SafetensorsRawTensor {
+  dtype: string;
+  shape: number[];
+  /** The elements in a typed array matching the dtype (BF16/F16 as raw Uint16, BOOL and F8 as Uint8). */
+  data: SafetensorsArray;
+}
+
+// ---- reading --------------------------------------------------------------------------
+
+function fail(path: string, problem: string): never {
+  throw new TlcError(`safetensors file ${path}: ${problem}`);
+}
+
+function checkLittleEndianHost(): void {
+  // The format is little-endian and typed arrays use the host order.
+  if (endianness() !== 'LE') throw new TlcError('safetensors: big-endian hosts are not supported');
+}
+
+/** Opens `path`, runs `fn` and closes it; system errors become TlcErrors naming the file. */
+function withFile<T>(path: string, fn: (fd: number) => T): T {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    fail(path, `cannot open: ${(e as Error).message}`);
+  }
+  try {
+    if (!fstatSync(fd).isFile()) fail(path, 'is not a regular file');
+    return fn(fd);
+  } catch (e) {
+    if (e instanceof TlcError) throw e;
+    fail(path, (e as Error).message);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Fills `dst` from `position`, failing if the file ends first. */
+function readExactly(fd: number, path: string, dst: Uint8Array, position: number, what: string): void {
+  let done = 0;
+  while (done < dst.byteLength) {
+    const want = Math.min(IO_CHUNK_BYTES, dst.byteLength - done);
+    const got = readSync(fd, dst, done, want, position + done);
+    if (got === 0) fail(path, `${what} is truncated: expected ${dst.byteLength} bytes at byte ${position}, the file ended after ${done}`);
+    done += got;
+  }
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isNonNegativeInteger(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+function parseEntry(path: string, name: string, raw: unknown): SafetensorsTensorInfo {
+  const where = `tensor '${name}'`;
+  if (!isRecord(raw)) fail(path, `${where}: header entry is not an object`);
+  const { dtype, shape, data_offsets: offsets } = raw;
+  if (typeof dtype !== 'string') fail(path, `${where}: "dtype" is missing or not a string`);
+  if (!Object.hasOwn(ELEMENT_BYTES, dtype)) fail(path, `${where}: unknown dtype ${JSON.stringify(dtype)}`);
+  if (!Array.isArray(shape) || !shape.every(isNonNegativeInteger)) {
+    fail(path, `${where}: "shape" must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
+  }
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isNonNegativeInteger)) {
+    fail(path, `${where}: "data_offsets" must be two non-negative integers, got ${JSON.stringify(offsets)}`);
+  }
+  const [begin, end] = offsets as [number, number];
+  if (end < begin) fail(path, `${where}: data offsets [${begin}, ${end}] end before they begin`);
+  const expected = shapeSize(shape) * ELEMENT_BYTES[dtype];
+  if (!Number.isSafeInteger(expected)) fail(path, `${where}: shape ${fmtShape(shape)} is too large`);
+  if (end - begin !== expected) {
+    fail(path, `${where}: data offsets [${begin}, ${end}] span ${end - begin} bytes but ${dtype} ${fmtShape(shape)} needs ${expected}`);
+  }
+  return { dtype, shape: [...shape] as number[], dataOffsets: [begin, end] };
+}
+
+function readHeaderFromFd(fd: number, path: string): SafetensorsHeader {
+  const fileBytes = fstatSync(fd).size;
+  if (fileBytes < 8) fail(path, `file is ${fileBytes} bytes, shorter than the 8-byte header length`);
+  const lengthBytes = new Uint8Array(8);
+  readExactly(fd, path, lengthBytes, 0, 'header length');
+  const headerLength = new DataView(lengthBytes.buffer).getBigUint64(0, true);
+  if (headerLength > BigInt(fileBytes - 8)) {
+    fail(path, `header length ${headerLength} is beyond the file size (${fileBytes} bytes, so at most ${fileBytes - 8})`);
+  }
+  if (headerLength > BigInt(MAX_HEADER_BYTES)) fail(path, `header length ${headerLength} exceeds the limit of ${MAX_HEADER_BYTES} bytes`);
+  const n = Number(headerLength);
+  const headerBytes = new Uint8Array(n);
+  readExactly(fd, path, headerBytes, 8, 'header');
+
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(headerBytes);
+  } catch {
+    fail(path, 'header is not valid UTF-8');
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    fail(path, `header is not valid JSON (${(e as Error).message})`);
+  }
+  if (!isRecord(json)) fail(path, 'header is not a JSON object');
+
+  const metadata: Record<string, string> = {};
+  const tensors = new Map<string, SafetensorsTensorInfo>();
+  for (const name of Object.keys(json).sort()) {
+    const value = json[name];
+    if (name === '__metadata__') {
+      if (!isRecord(value)) fail(path, '"__metadata__" is not an object');
+      for (const [k, v] of Object.entries(value)) {
+        if (typeof v !== 'string') fail(path, `metadata value for ${JSON.stringify(k)} is not a string`);
+        Object.defineProperty(metadata, k, { value: v, enumerable: true, writable: true, configurable: true });
+      }
+    } else {
+      tensors.set(name, parseEntry(path, name, value));
+    }
+  }
+
+  const dataStart = 8 + n;
+  const dataBytes = fileBytes - dataStart;
+  // Tensors must lie inside the data section and must not share bytes.
+  const byBegin = [...tensors].sort((a, b) => a[1].dataOffsets[0] - b[1].dataOffsets[0] || a[1].dataOffsets[1] - b[1].dataOffsets[1]);
+  let previous: [string, SafetensorsTensorInfo] | null = null;
+  for (const entry of byBegin) {
+    const [name, info] = entry;
+    const [begin, end] = info.dataOffsets;
+    if (end > dataBytes) {
+      fail(path, `data is truncated: tensor '${name}' needs bytes [${begin}, ${end}) of the data section but the file holds only ${dataBytes} data bytes`);
+    }
+    if (previous && begin < previous[1].dataOffsets[1] && end > begin) {
+      fail(path, `tensors '${previous[0]}' [${previous[1].dataOffsets.join(', ')}] and '${name}' [${begin}, ${end}] have overlapping data offsets`);
+    }
+    if (end > begin) previous = entry;
+  }
+  return { tensors, metadata, dataStart, dataBytes };
+}
+
+function allocFor(dtype: string, count: number): SafetensorsArray {
+  switch (dtype) {
+    case 'F32': return new Float32Array(count);
+    case 'F64': return new Float64Array(count);
+    case 'I32': return new Int32Array(count);
+    case 'U32': return new Uint32Array(count);
+    case 'I16': return new Int16Array(count);
+    case 'U16': case 'F16': case 'BF16': return new Uint16Array(count);
+    case 'I8': return new Int8Array(count);
+    case 'I64': return new BigInt64Array(count);
+    case 'U64': return new BigUint64Array(count);
+    default: return new Uint8Array(count); // U8, BOOL, F8_*
+  }
+}
+
+function readTensorData(fd: number, path: string, header: SafetensorsHeader, name: string, info: SafetensorsTensorInfo): SafetensorsArray {
+  // A fresh, aligned array per tensor: offsets in the file need not be aligned to the element size.
+  const data = allocFor(info.dtype, shapeSize(info.shape));
+  readExactly(fd, path, new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    header.dataStart + info.dataOffsets[0], `data of tensor '${name}'`);
+  return data;
+}
+
+/** Reads and validates only the header. */
+export function readSafetensorsHeader(path: string): SafetensorsHeader {
+  return withFile(path, (fd) => readHeaderFromFd(fd, path));
+}
+
+/** Reads the header and every tensor into typed arrays, without creating native tensors. Any dtype of the format is accepted. */
+export function readSafetensorsRaw(path: string): { header: SafetensorsHeader; tensors: Map<string, SafetensorsRawTensor>; metadata: Record<string, string> } {
+  checkLittleEndianHost();
+  return withFile(path, (fd) => {
+    const header = readHeaderFromFd(fd, path);
+    const tensors = new Map<string, SafetensorsRawTensor>();
+    for (const [name, info] of header.tensors) {
+      tensors.set(name, { dtype: info.dtype, shape: [...info.shape], data: readTensorData(fd, path, header, name, info) });
+    }
+    return { header, tensors, metadata: header.metadata };
+  });
+}
+
+/**
+ * Reads a file into tlc tensors (F32, I32, U8, BF16 and I8; other dtypes are an error naming
+ * the tensor). Tensors join the current `tidy` scope like any new tensor; each carries its name.
+ */
+export function readSafetensors(path: string): { tensors: Map<string, Tensor>; metadata: Record<string, string> } {
+  checkLittleEndianHost();
+  return withFile(path, (fd) => {
+    const header = readHeaderFromFd(fd, path);
+    // Check every dtype before allocating anything.
+    for (const [name, info] of header.tensors) {
+      if (!Object.hasOwn(FROM_SAFETENSORS, info.dtype)) {
+        fail(path, `tensor '${name}' has dtype ${info.dtype}, which tlc does not support (supported: ${Object.keys(FROM_SAFETENSORS).join(', ')})`);
+      }
+    }
+    const tensors = new Map<string, Tensor>();
+    try {
+      for (const [name, info] of header.tensors) {
+        const data = readTensorData(fd, path, header, name, info);
+        const t = empty(info.shape, FROM_SAFETENSORS[info.dtype]);
+        tensors.set(name, t);
+        t.name = name;
+        if (data.length > 0) t.write(data);
+      }
+    } catch (e) {
+      for (const t of tensors.values()) t.dispose();
+      throw e;
+    }
+    return { tensors, metadata: header.metadata };
+  });
+}
+
+// ---- writing --------------------------------------------------------------------------
+
+function writeAll(fd: number, bytes: Uint8Array): void {
+  let done = 0;
+  while (done < bytes.byteLength) {
+    done += writeSync(fd, bytes, done, Math.min(IO_CHUNK_BYTES, bytes.byteLength - done));
+  }
+}
+
+function fsyncDirectory(dir: string): void {
+  let fd: number | null = null;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    // Some file systems cannot fsync a directory; the rename itself has already happened.
+  } finally {
+    if (fd !== null) closeSync(fd);
+  }
+}
+
+/** JSON for an object whose keys keep the given order (JS objects would move integer-like keys first). */
+function orderedObjectJson(entries: [string, unknown][]): string {
+  return '{' + entries.map(([k, v]) => JSON.stringify(k) + ':' + JSON.stringify(v)).join(',') + '}';
+}
+
+/**
+ * Writes tensors to `path` atomically: the data goes to a temporary file in the same
+ * directory, which is fsynced and renamed over `path`; on any failure `path` is untouched
+ * and the temporary file is removed. Header keys are sorted by name; data is laid out by
+ * element size (largest first) and then name, so every tensor is aligned to its element size.
+ */
+export function writeSafetensors(path: string, tensors: Record<string, Tensor> | Map<string, Tensor>,
+  metadata: Record<string, string> = {}): void {
+  checkLittleEndianHost();
+  const entries = [...(tensors instanceof Map ? tensors.entries() : Object.entries(tensors))];
+  const where = `writeSafetensors ${path}`;
+  for (const [name, t] of entries) {
+    if (typeof name !== 'string' || name.length === 0) throw new TlcError(`${where}: tensor names must be non-empty strings`);
+    if (name === '__metadata__') throw new TlcError(`${where}: "__metadata__" cannot be a tensor name`);
+    if (!(t instanceof Tensor)) throw new TlcError(`${where}: '${name}' is not a tensor`);
+    if (t.disposed) throw new TlcError(`${where}: tensor '${name}' ${t.describe()} was disposed`);
+  }
+  for (const [k, v] of Object.entries(metadata)) {
+    if (typeof v !== 'string') throw new TlcError(`${where}: metadata value for ${JSON.stringify(k)} is not a string`);
+  }
+  const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+  // Data layout: largest elements first keeps each tensor aligned without padding.
+  const layout = [...entries].sort((a, b) => bytesPerElement(b[1].dtype) - bytesPerElement(a[1].dtype) || byName(a[0], b[0]));
+  const offsets = new Map<string, [number, number]>();
+  let offset = 0;
+  for (const [name, t] of layout) {
+    const bytes = t.size * bytesPerElement(t.dtype);
+    offsets.set(name, [offset, offset + bytes]);
+    offset += bytes;
+  }
+
+  const metaKeys = Object.keys(metadata).sort(byName);
+  const headerJson = '{' + [
+    ...(metaKeys.length > 0 ? [JSON.stringify('__metadata__') + ':' + orderedObjectJson(metaKeys.map((k) => [k, metadata[k]]))] : []),
+    ...entries.map(([name]) => name).sort(byName).map((name) => {
+      const t = (tensors instanceof Map ? tensors.get(name) : tensors[name])!;
+      return JSON.stringify(name) + ':' + orderedObjectJson([
+        ['dtype', TO_SAFETENSORS[t.dtype]], ['shape', t.shape], ['data_offsets', offsets.get(name)],
+      ]);
+    }),
+  ].join(',') + '}';
+  const jsonBytes = new TextEncoder().encode(headerJson);
+  const padded = Math.ceil(jsonBytes.byteLength / 8) * 8;
+  const header = new Uint8Array(8 + padded).fill(0x20);
+  new DataView(header.buffer).setBigUint64(0, BigInt(padded), true);
+  header.set(jsonBytes, 8);
+
+  const dir = dirname(path);
+  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  let fd: number | null = null;
+  try {
+    fd = openSync(tmp, 'wx');
+    writeAll(fd, header);
+    for (const [, t] of layout) {
+      if (t.size === 0) continue;
+      const data = t.toArray();
+      writeAll(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    }
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = null;
+    renameSync(tmp, path);
+  } catch (e) {
+    if (fd !== null) {
+      try { closeSync(fd); } catch { /* already failing */ }
+    }
+    try { unlinkSync(tmp); } catch { /* never created */ }
+    if (e instanceof TlcError) throw new TlcError(`${where}: ${e.message}`);
+    throw new TlcError(`${where}: ${(e as Error).message}`);
+  }
+  fsyncDirectory(dir);
+}
+
