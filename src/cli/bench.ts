@@ -3,6 +3,7 @@
 // the same run, never against remembered values.
 import type { Command } from 'commander';
 import { benchKernels } from '../../bench/kernels.js';
+import { REFERENCE_TRAIN_CONFIG, benchTraining } from '../../bench/train.js';
 
 export function registerBench(program: Command): void {
   const bench = program.command('bench').description('benchmarks (kernels, train, infer)');
@@ -25,5 +26,42 @@ export function registerBench(program: Command): void {
       for (const r of result.rows) {
         console.log(`| ${r.op} | ${r.m} × ${r.k} × ${r.n} | ${r.gflops.toFixed(1)} | ${r.onednn_gflops.toFixed(1)} | ${(100 * r.gflops / r.onednn_gflops).toFixed(0)}% |`);
       }
+    });
+
+  bench
+    .command('train')
+    .description('tokens/s and GFLOP/s of a full training step vs PyTorch (python3-torch) and the matmul peak')
+    .option('--json', 'print one JSON object on stdout')
+    .option('--objective <mlm|clm>', 'training objective', REFERENCE_TRAIN_CONFIG.objective)
+    .option('--layers <n>', 'layers', String(REFERENCE_TRAIN_CONFIG.layers))
+    .option('--d-model <n>', 'width', String(REFERENCE_TRAIN_CONFIG.d_model))
+    .option('--heads <n>', 'attention heads', String(REFERENCE_TRAIN_CONFIG.heads))
+    .option('--seq-len <n>', 'sequence length', String(REFERENCE_TRAIN_CONFIG.seq_len))
+    .option('--batch <n>', 'sequences per step', String(REFERENCE_TRAIN_CONFIG.batch))
+    .option('--vocab <n>', 'vocabulary size', String(REFERENCE_TRAIN_CONFIG.vocab))
+    .option('--steps <n>', 'timed steps', String(REFERENCE_TRAIN_CONFIG.steps))
+    .option('--no-torch', 'skip the PyTorch baseline')
+    .action((o: Record<string, string | boolean>) => {
+      const c = {
+        objective: o.objective === 'clm' ? 'clm' as const : 'mlm' as const,
+        layers: Number(o.layers), d_model: Number(o.dModel), heads: Number(o.heads), seq_len: Number(o.seqLen),
+        batch: Number(o.batch), vocab: Number(o.vocab), steps: Number(o.steps),
+      };
+      const r = benchTraining(c, { withTorch: o.torch !== false, log: (l) => process.stderr.write(l + '\n') });
+      if (o.json) {
+        process.stdout.write(JSON.stringify(r) + '\n');
+        return;
+      }
+      const cfg = r.config;
+      console.log(`${cfg.objective} L${cfg.layers} d=${cfg.d_model} h=${cfg.heads} T=${cfg.seq_len} B=${cfg.batch} V=${cfg.vocab}, ` +
+        `${(cfg.params / 1e6).toFixed(1)}M params, ${cfg.threads} threads`);
+      console.log('| | tokens/s | GFLOP/s | % of matmul peak |');
+      console.log('|---|---:|---:|---:|');
+      const row = (name: string, t: { tokens_per_s: number; gflops: number }): void =>
+        console.log(`| ${name} | ${t.tokens_per_s.toFixed(0)} | ${t.gflops.toFixed(1)} | ${(100 * t.gflops / r.matmul_peak_gflops).toFixed(0)}% |`);
+      row('tlc', r.tlc);
+      if (r.pytorch) row(`PyTorch ${r.pytorch.version}`, r.pytorch);
+      console.log(`| oneDNN f32 matmul peak | | ${r.matmul_peak_gflops.toFixed(1)} | 100% |`);
+      if (r.pytorch) console.log(`tlc / PyTorch: ${(r.tlc.tokens_per_s / r.pytorch.tokens_per_s).toFixed(2)}×`);
     });
 }

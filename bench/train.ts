@@ -1,0 +1,131 @@
+// Training benchmark: tokens/s and achieved GFLOP/s of one full training step
+// (forward, backward, AdamW) for the reference configuration, next to PyTorch training
+// the same architecture in the same run, and next to oneDNN's f32 matmul peak.
+// GFLOP/s for both counts the same model FLOPs: 6·N + 12·L·T·d per token.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { native } from '../src/engine/native.js';
+import { backward, getThreads, tidy, zeroGrad } from '../src/engine/index.js';
+import { AdamW } from '../src/engine/optim.js';
+import { TransformerLM, countParams, parseModelConfig, trainingFlopsPerToken, type ModelConfig } from '../src/nn/index.js';
+import { LMBatcher } from '../src/train/lm-batches.js';
+import { Rng } from '../src/engine/random.js';
+
+export interface TrainBenchConfig {
+  objective: 'mlm' | 'clm';
+  layers: number;
+  d_model: number;
+  heads: number;
+  seq_len: number;
+  batch: number;
+  vocab: number;
+  steps: number;
+}
+
+export const REFERENCE_TRAIN_CONFIG: TrainBenchConfig = {
+  objective: 'mlm', layers: 4, d_model: 512, heads: 8, seq_len: 128, batch: 32, vocab: 8192, steps: 5,
+};
+
+export interface TrainBenchResult {
+  config: TrainBenchConfig & { threads: number; params: number; flops_per_token: number };
+  tlc: { tokens_per_s: number; gflops: number };
+  pytorch: { tokens_per_s: number; gflops: number; version: string } | null;
+  pytorch_error?: string;
+  matmul_peak_gflops: number;
+}
+
+function modelConfig(c: TrainBenchConfig): ModelConfig {
+  return parseModelConfig({
+    objective: c.objective, vocab_size: c.vocab, d_model: c.d_model, n_layers: c.layers, n_heads: c.heads,
+    d_ff: 4 * c.d_model, max_len: c.seq_len, dropout: 0, activation: c.objective === 'clm' ? 'gelu_tanh' : 'gelu',
+  });
+}
+
+/** Highest f32 matmul throughput of raw oneDNN over large Transformer-like shapes. */
+export function matmulPeakGflops(): number {
+  let best = 0;
+  for (const [m, k, n] of [[4096, 512, 2048], [4096, 2048, 512], [4096, 1024, 1024], [2048, 2048, 2048]]) {
+    best = Math.max(best, (2 * m * k * n) / native.benchMatmul(m, k, n, false, true, 7) / 1e9);
+  }
+  return best;
+}
+
+export function benchTlcTraining(c: TrainBenchConfig, log: (l: string) => void): { tokens_per_s: number; stepSeconds: number } {
+  const cfg = modelConfig(c);
+  const model = new TransformerLM(cfg, { seed: 0 });
+  const params = model.parameters();
+  const opt = new AdamW(params, { lr: 1e-4, betas: [0.9, 0.98], eps: 1e-6, weightDecay: 0.01, maxGradNorm: 1, noDecay: (p) => p.shape.length < 2 });
+  const rng = new Rng(1);
+  const stream = new Uint16Array(1 << 20).map(() => 5 + rng.int(c.vocab - 5));
+  const batcher = new LMBatcher(stream, { objective: c.objective, seqLen: c.seq_len, vocabSize: c.vocab, seed: 0 });
+  const step = (): void => {
+    zeroGrad(params);
+    tidy(() => {
+      const { loss } = model.loss(batcher.next(c.batch), { training: true });
+      backward(loss);
+    });
+    opt.step();
+  };
+  step();
+  const times: number[] = [];
+  for (let i = 0; i < c.steps; i++) {
+    const t0 = performance.now();
+    step();
+    times.push((performance.now() - t0) / 1000);
+    log(`tlc step ${i + 1}/${c.steps}: ${times[i].toFixed(3)} s`);
+  }
+  model.dispose();
+  opt.dispose();
+  times.sort((a, b) => a - b);
+  const median = times[Math.floor(times.length / 2)];
+  return { tokens_per_s: (c.batch * c.seq_len) / median, stepSeconds: median };
+}
+
+function torchScript(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'tools', 'torch_train_bench.py'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('tools/torch_train_bench.py not found');
+    dir = up;
+  }
+  return join(dir, 'tools', 'torch_train_bench.py');
+}
+
+export function benchTorchTraining(c: TrainBenchConfig, threads: number, python = '/usr/bin/python3'): { tokens_per_s: number; version: string } {
+  const spec = { model: modelConfig(c), batch: c.batch, seq_len: c.seq_len, steps: Math.max(3, Math.ceil(c.steps / 2)), warmup_steps: 1, threads };
+  const r = spawnSync(python, [torchScript(), JSON.stringify(spec)], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  if (r.error) throw new Error(`cannot run ${python}: ${r.error.message}`);
+  if (r.status !== 0) throw new Error(`PyTorch benchmark failed: ${r.stderr.trim().split('\n').pop()}`);
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+  return { tokens_per_s: out.tokens_per_s, version: out.torch_version };
+}
+
+export function benchTraining(c: TrainBenchConfig, opts: { withTorch: boolean; log: (l: string) => void }): TrainBenchResult {
+  const threads = getThreads();
+  const cfg = modelConfig(c);
+  const flopsPerToken = trainingFlopsPerToken(cfg, c.seq_len);
+  const peak = matmulPeakGflops();
+  opts.log(`oneDNN f32 matmul peak: ${peak.toFixed(1)} GFLOP/s`);
+  const tlc = benchTlcTraining(c, opts.log);
+  opts.log(`tlc: ${tlc.tokens_per_s.toFixed(0)} tokens/s`);
+  let pytorch: TrainBenchResult['pytorch'] = null, pytorchError: string | undefined;
+  if (opts.withTorch) {
+    try {
+      const t = benchTorchTraining(c, threads);
+      pytorch = { tokens_per_s: t.tokens_per_s, gflops: (t.tokens_per_s * flopsPerToken) / 1e9, version: t.version };
+      opts.log(`PyTorch ${t.version}: ${t.tokens_per_s.toFixed(0)} tokens/s`);
+    } catch (e) {
+      pytorchError = (e as Error).message;
+      opts.log(`PyTorch baseline unavailable: ${pytorchError}`);
+    }
+  }
+  return {
+    config: { ...c, threads, params: countParams(cfg).total, flops_per_token: flopsPerToken },
+    tlc: { tokens_per_s: tlc.tokens_per_s, gflops: (tlc.tokens_per_s * flopsPerToken) / 1e9 },
+    pytorch,
+    ...(pytorchError ? { pytorch_error: pytorchError } : {}),
+    matmul_peak_gflops: peak,
+  };
+}
