@@ -9,3 +9,5 @@ export { gradcheck } from './gradcheck.js';
 export type { GradcheckOptions, GradcheckResult } from './gradcheck.js';
 export { setThreads, getThreads } from './threads.js';
 export * from './ops/index.js';
+export { AdamW, gradNormsSquared } from './optim.js';
+export type { AdamWOptions, AdamWStepResult, AdamWState } from './optim.js';
