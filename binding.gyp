@@ -6,13 +6,16 @@
         "native/src/addon.cc",
         "native/src/storage.cc",
         "native/src/linear.cc",
-        "native/src/elementwise.cc"
+        "native/src/elementwise.cc",
+        "native/src/embedding.cc",
+        "native/src/crossentropy.cc",
+        "native/src/adamw.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions", "-O2"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-O2"],
-      "cflags_cc": ["-std=c++17", "-O3", "-march=native", "-fopenmp", "-fexceptions", "-Wall", "-Wno-unused-parameter"],
+      "cflags_cc": ["-std=c++17", "-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fopenmp", "-fexceptions", "-Wall", "-Wno-unused-parameter"],
       "libraries": ["-ldnnl", "-fopenmp"],
       "ldflags": ["-fopenmp"]
     }

@@ -32,6 +32,23 @@ export interface NativeAddon {
   add(a: H, b: H, out: H, n: number): void;
   accumulate(dst: H, src: H, n: number, accumulate: boolean, alpha?: number): void;
 
+  embeddingForward(ids: H, table: H, out: H, n: number, vocab: number, channels: number): void;
+  embeddingBackward(ids: H, dout: H, dtable: H, n: number, vocab: number, channels: number, accumulate: boolean): void;
+  gatherRowsForward(index: H, x: H, out: H, m: number, rows: number, channels: number): void;
+  gatherRowsBackward(index: H, dout: H, dx: H, m: number, rows: number, channels: number, accumulate: boolean): void;
+
+  /** Returns the number of targets that are not the ignore index. */
+  crossEntropyForward(logits: H, targets: H, lse: H, loss: H, n: number, vocab: number, ignoreIndex: number,
+    labelSmoothing: number): number;
+  crossEntropyBackward(dloss: H, logits: H, targets: H, lse: H, dlogits: H, n: number, vocab: number,
+    ignoreIndex: number, labelSmoothing: number, count: number, accumulate: boolean): void;
+  crossEntropyCount(targets: H, n: number, ignoreIndex: number): number;
+
+  /** Σ g² of each gradient, in double. */
+  gradNormSquared(grads: H[], sizes: number[]): number[];
+  adamwStep(params: H[], grads: H[], m: H[], v: H[], sizes: number[], weightDecays: number[], lr: number,
+    beta1: number, beta2: number, eps: number, step: number, clipScale: number): void;
+
   // further op families add their functions here
   [name: string]: unknown;
 }

@@ -1,0 +1,324 @@
+// Fused softmax cross-entropy over a vocabulary, forward and backward.
+//
+//   forward   lse[n]  = log Σ_v exp(logits[n, v])
+//             loss    = 1/count · Σ_{n kept} lse[n] − (1−ε)·logits[n, t_n] − ε·mean_v logits[n, v]
+//   backward  dlogits[n, v] (+)= g/count · (exp(logits[n, v] − lse[n]) − (1−ε)·[v = t_n] − ε/V)
+//
+// with t_n = targets[n]; rows whose target is the ignore index are not "kept": they add
+// nothing to the loss and get a zero gradient. ε is PyTorch's label smoothing:
+// (1−ε)·nll + ε·mean_v(−log p_v). `count` is the number of kept rows; with none the loss
+// is 0. The loss is summed in row order in double, so it does not depend on the thread
+// count. The softmax is never materialised: forward reads the logits once from memory
+// (the row max, then the exp-sum from cache), backward reads them once more and writes
+// the gradient.
+#include <omp.h>
+
+#if defined(__AVX512F__)
+// GCC 12 reports its own AVX-512 headers' deliberately undefined vectors as maybe-uninitialized.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+#endif
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "common.h"
+
+namespace tlc {
+
+namespace {
+
+// Per-row kernels. The AVX-512 versions compute exp with vscalefps (no clamping or
+// exponent-bit assembly), which makes the exp-bound passes about 1.5× faster; the
+// portable versions are written so the compiler vectorises them (this needs
+// -fno-trapping-math). Both use the same polynomial and accuracy (about 1 ulp for exp).
+//
+//   RowMax(x)                          max_v x[v]                       x: [V]
+//   RowExpSum(x, next, shift, ...)     Σ exp(x[v] − shift), Σ x[v], and max_v next[v]
+//   RowGrad(x, d, lse, scale, off)     d[v] (+)= scale·exp(x[v] − lse) − off     d: [V]
+//
+// RowExpSum also takes the max of the *next* row: that row streams in from memory while
+// this one, already in cache, keeps the arithmetic units busy.
+
+// exp(r) ≈ 1 + r + r²·P(r) on |r| ≤ ln2/2 (Cephes expf coefficients), ln2 split in two
+// so that k·ln2_hi is exact.
+constexpr float kLog2e = 1.44269504088896341f, kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
+constexpr float kP0 = 1.9875691500e-4f, kP1 = 1.3981999507e-3f, kP2 = 8.3334519073e-3f, kP3 = 4.1665795894e-2f,
+                kP4 = 1.6666665459e-1f, kP5 = 5.0000001201e-1f;
+
+#if defined(__AVX512F__)
+
+// exp of 16 floats; -inf and very negative inputs give 0, NaN stays NaN.
+inline __m512 Exp16(__m512 x) {
+  x = _mm512_max_ps(_mm512_set1_ps(-104.0f), x);  // NaN-preserving: max returns x when x is NaN
+  const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(kLog2e)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(kLn2Hi), x);
+  r = _mm512_fnmadd_ps(k, _mm512_set1_ps(kLn2Lo), r);
+  __m512 p = _mm512_set1_ps(kP0);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP1));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP2));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP3));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP4));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP5));
+  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r);
+  return _mm512_scalef_ps(_mm512_add_ps(p, _mm512_set1_ps(1.0f)), k);  // p·2^k, saturating
+}
+
+inline __mmask16 TailMask(int64_t left) { return static_cast<__mmask16>((1u << left) - 1); }
+
+float RowMax(const float* x, int64_t V) {
+  __m512 m = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  int64_t v = 0;
+  for (; v + 16 <= V; v += 16) m = _mm512_max_ps(m, _mm512_loadu_ps(x + v));
+  if (v < V) {
+    const __mmask16 k = TailMask(V - v);
+    m = _mm512_mask_max_ps(m, k, m, _mm512_maskz_loadu_ps(k, x + v));
+  }
+  return _mm512_reduce_max_ps(m);
+}
+
+void RowExpSum(const float* x, const float* next, int64_t V, float shift, float* sum_exp, float* sum_x,
+               float* next_max) {
+  const __m512 sh = _mm512_set1_ps(shift);
+  __m512 se = _mm512_setzero_ps(), sx = _mm512_setzero_ps();
+  __m512 nm = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  int64_t v = 0;
+  for (; v + 16 <= V; v += 16) {
+    const __m512 xv = _mm512_loadu_ps(x + v);
+    se = _mm512_add_ps(se, Exp16(_mm512_sub_ps(xv, sh)));
+    sx = _mm512_add_ps(sx, xv);
+    nm = _mm512_max_ps(nm, _mm512_loadu_ps(next + v));
+  }
+  if (v < V) {
+    const __mmask16 k = TailMask(V - v);
+    const __m512 xv = _mm512_maskz_loadu_ps(k, x + v);
+    se = _mm512_mask_add_ps(se, k, se, Exp16(_mm512_sub_ps(xv, sh)));
+    sx = _mm512_mask_add_ps(sx, k, sx, xv);
+    nm = _mm512_mask_max_ps(nm, k, nm, _mm512_maskz_loadu_ps(k, next + v));
+  }
+  *sum_exp = _mm512_reduce_add_ps(se);
+  *sum_x = _mm512_reduce_add_ps(sx);
+  *next_max = _mm512_reduce_max_ps(nm);
+}
+
+void RowGrad(const float* x, float* d, int64_t V, float lse, float scale, float off, bool accumulate) {
+  const __m512 l = _mm512_set1_ps(lse), a = _mm512_set1_ps(scale), o = _mm512_set1_ps(off);
+  int64_t v = 0;
+  for (; v + 16 <= V; v += 16) {
+    __m512 g = _mm512_fmsub_ps(a, Exp16(_mm512_sub_ps(_mm512_loadu_ps(x + v), l)), o);
+    if (accumulate) g = _mm512_add_ps(_mm512_loadu_ps(d + v), g);
+    _mm512_storeu_ps(d + v, g);
+  }
+  if (v < V) {
+    const __mmask16 k = TailMask(V - v);
+    __m512 g = _mm512_fmsub_ps(a, Exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + v), l)), o);
+    if (accumulate) g = _mm512_add_ps(_mm512_maskz_loadu_ps(k, d + v), g);
+    _mm512_mask_storeu_ps(d + v, k, g);
+  }
+}
+
+#else  // portable
+
+// exp(x) in float, branch-free so that loops calling it vectorise; 2^k is built in the
+// exponent bits, so inputs are clamped to [-87, 88] (-inf gives 1.6e-38, not 0). NaN
+// propagates.
+inline float ExpF(float x) {
+  x = std::min(std::max(x, -87.0f), 88.0f);
+  const float kShift = 12582912.0f;  // 1.5·2^23: adding it rounds to the nearest integer
+  const float k = (x * kLog2e + kShift) - kShift;
+  float r = x - k * kLn2Hi;
+  r = r - k * kLn2Lo;
+  float p = kP0;
+  p = p * r + kP1;
+  p = p * r + kP2;
+  p = p * r + kP3;
+  p = p * r + kP4;
+  p = p * r + kP5;
+  p = p * (r * r) + r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(k) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+float RowMax(const float* x, int64_t V) {
+  float m = -std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(max : m)
+  for (int64_t v = 0; v < V; v++) m = x[v] > m ? x[v] : m;
+  return m;
+}
+
+void RowExpSum(const float* x, const float* next, int64_t V, float shift, float* sum_exp, float* sum_x,
+               float* next_max) {
+  float se = 0.0f, sx = 0.0f, nm = -std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(+ : se, sx) reduction(max : nm)
+  for (int64_t v = 0; v < V; v++) {
+    se += ExpF(x[v] - shift);
+    sx += x[v];
+    nm = next[v] > nm ? next[v] : nm;
+  }
+  *sum_exp = se;
+  *sum_x = sx;
+  *next_max = nm;
+}
+
+void RowGrad(const float* x, float* d, int64_t V, float lse, float scale, float off, bool accumulate) {
+  if (accumulate) {
+#pragma omp simd
+    for (int64_t v = 0; v < V; v++) d[v] += scale * ExpF(x[v] - lse) - off;
+  } else {
+#pragma omp simd
+    for (int64_t v = 0; v < V; v++) d[v] = scale * ExpF(x[v] - lse) - off;
+  }
+}
+
+#endif
+
+bool Kept(int32_t target, int64_t ignore_index) { return target != ignore_index; }
+
+// Counts kept targets; throws on the first target that is neither in [0, V) nor the
+// ignore index. Serial: it runs before any write and costs nothing next to the logits.
+int64_t CheckTargets(const Napi::CallbackInfo& info, const char* op, const int32_t* targets, int64_t N, int64_t V,
+                     int64_t ignore_index) {
+  int64_t count = 0;
+  for (int64_t n = 0; n < N; n++) {
+    const int32_t t = targets[n];
+    if (!Kept(t, ignore_index)) continue;
+    if (t < 0 || t >= V)
+      Fail(info.Env(), std::string(op) + ": target " + std::to_string(t) + " at position " + std::to_string(n) +
+                           " is outside the vocabulary of " + std::to_string(V) + " (and is not the ignore index " +
+                           std::to_string(ignore_index) + ")");
+    count++;
+  }
+  return count;
+}
+
+void CheckSizes(const Napi::CallbackInfo& info, const char* op, int64_t N, int64_t V, double smoothing) {
+  if (N <= 0 || V <= 0)
+    Fail(info.Env(), std::string(op) + ": every dimension must be positive, got N=" + std::to_string(N) +
+                         ", V=" + std::to_string(V));
+  if (!(smoothing >= 0.0 && smoothing <= 1.0))
+    Fail(info.Env(), std::string(op) + ": label smoothing must be in [0, 1], got " + std::to_string(smoothing));
+}
+
+// logits: [N, V], targets: [N] -> lse: [N], row_loss: [N] (0 for ignored rows)
+// Each thread takes a contiguous block of rows so that it can read ahead into the next.
+void CrossEntropyRows(const float* logits, const int32_t* targets, float* lse, double* row_loss, int64_t N, int64_t V,
+                      int64_t ignore_index, double smoothing) {
+#pragma omp parallel
+  {
+    const int64_t T = omp_get_num_threads(), t = omp_get_thread_num();
+    const int64_t n0 = N * t / T, n1 = N * (t + 1) / T;
+    bool have_max = false;  // next_max already holds the max of row n
+    float next_max = 0.0f;
+    for (int64_t n = n0; n < n1; n++) {
+      const float* x = logits + n * V;
+      const int32_t target = targets[n];
+      if (!Kept(target, ignore_index)) {
+        lse[n] = 0.0f;
+        row_loss[n] = 0.0;
+        have_max = false;
+        continue;
+      }
+      const float row_max = have_max ? next_max : RowMax(x, V);
+      const bool read_ahead = n + 1 < n1 && Kept(targets[n + 1], ignore_index);
+      float sum_exp, sum_x;
+      RowExpSum(x, read_ahead ? x + V : x, V, row_max, &sum_exp, &sum_x, &next_max);
+      have_max = read_ahead;
+      const double row_lse = static_cast<double>(row_max) + std::log(static_cast<double>(sum_exp));
+      lse[n] = static_cast<float>(row_lse);
+      row_loss[n] = row_lse - (1.0 - smoothing) * x[target] - smoothing * (static_cast<double>(sum_x) / V);
+    }
+  }
+}
+
+// logits: [N, V], targets: [N], lse: [N] -> dlogits: [N, V] (+)= scale·(softmax − smoothed one-hot)
+void CrossEntropyGrad(const float* logits, const int32_t* targets, const float* lse, float* dlogits, int64_t N,
+                      int64_t V, int64_t ignore_index, float smoothing, float scale, bool accumulate) {
+  const float off_target = scale * smoothing / static_cast<float>(V);
+  const float on_target = scale * (1.0f - smoothing);
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < N; n++) {
+    const float* x = logits + n * V;
+    float* d = dlogits + n * V;
+    const int32_t t = targets[n];
+    if (!Kept(t, ignore_index)) {
+      if (!accumulate) std::memset(d, 0, V * sizeof(float));
+      continue;
+    }
+    RowGrad(x, d, V, lse[n], scale, off_target, accumulate);
+    d[t] -= on_target;
+  }
+}
+}  // namespace
+
+// crossEntropyForward(logits, targets, lse, loss, N, V, ignoreIndex, smoothing) -> count
+//   logits: [N, V], targets: [N] i32 -> lse: [N] (saved for backward), loss: [1]
+static Napi::Value CrossEntropyForward(const Napi::CallbackInfo& info) {
+  const char* op = "crossEntropy";
+  int64_t N = ArgInt(info, 4, op, "N"), V = ArgInt(info, 5, op, "V");
+  int64_t ignore_index = ArgInt(info, 6, op, "ignoreIndex");
+  double smoothing = ArgNum(info, 7, op, "labelSmoothing");
+  CheckSizes(info, op, N, V, smoothing);
+  const float* logits = ArgF32(info, 0, op, "logits", N * V);
+  const int32_t* targets = ArgI32(info, 1, op, "targets", N);
+  float* lse = ArgF32(info, 2, op, "logsumexp", N);
+  float* loss = ArgF32(info, 3, op, "loss", 1);
+  const int64_t count = CheckTargets(info, op, targets, N, V, ignore_index);
+  std::vector<double> row_loss(N);
+  CrossEntropyRows(logits, targets, lse, row_loss.data(), N, V, ignore_index, smoothing);
+  double total = 0.0;
+  for (int64_t n = 0; n < N; n++) total += row_loss[n];  // fixed order: thread-count independent
+  loss[0] = count > 0 ? static_cast<float>(total / static_cast<double>(count)) : 0.0f;
+  return Napi::Number::New(info.Env(), static_cast<double>(count));
+}
+
+// crossEntropyBackward(dloss, logits, targets, lse, dlogits, N, V, ignoreIndex, smoothing, count, accumulate)
+//   dloss: [1], logits: [N, V], targets: [N], lse: [N] -> dlogits: [N, V]
+static Napi::Value CrossEntropyBackward(const Napi::CallbackInfo& info) {
+  const char* op = "crossEntropy backward";
+  int64_t N = ArgInt(info, 5, op, "N"), V = ArgInt(info, 6, op, "V");
+  int64_t ignore_index = ArgInt(info, 7, op, "ignoreIndex");
+  double smoothing = ArgNum(info, 8, op, "labelSmoothing");
+  int64_t count = ArgInt(info, 9, op, "count");
+  bool acc = ArgBool(info, 10, op, "accumulate");
+  CheckSizes(info, op, N, V, smoothing);
+  const float* dloss = ArgF32(info, 0, op, "loss gradient", 1);
+  const float* logits = ArgF32(info, 1, op, "logits", N * V);
+  const int32_t* targets = ArgI32(info, 2, op, "targets", N);
+  const float* lse = ArgF32(info, 3, op, "logsumexp", N);
+  float* dlogits = ArgF32(info, 4, op, "logits gradient", N * V);
+  // Re-checked: the targets index the gradient rows, and may have changed since forward.
+  if (CheckTargets(info, op, targets, N, V, ignore_index) != count)
+    Fail(info.Env(), std::string(op) + ": the targets changed between forward and backward");
+  const float scale = count > 0 ? static_cast<float>(static_cast<double>(dloss[0]) / static_cast<double>(count)) : 0.0f;
+  CrossEntropyGrad(logits, targets, lse, dlogits, N, V, ignore_index, static_cast<float>(smoothing), scale, acc);
+  return info.Env().Undefined();
+}
+
+// crossEntropyCount(targets, N, ignoreIndex) -> number of targets that are not the ignore index
+static Napi::Value CrossEntropyCount(const Napi::CallbackInfo& info) {
+  const char* op = "countTargets";
+  int64_t N = ArgInt(info, 1, op, "N");
+  int64_t ignore_index = ArgInt(info, 2, op, "ignoreIndex");
+  if (N < 0) Fail(info.Env(), std::string(op) + ": negative target count " + std::to_string(N));
+  const int32_t* targets = ArgI32(info, 0, op, "targets", N);
+  int64_t count = 0;
+  for (int64_t n = 0; n < N; n++) count += Kept(targets[n], ignore_index) ? 1 : 0;
+  return Napi::Number::New(info.Env(), static_cast<double>(count));
+}
+
+void RegisterCrossEntropy(Napi::Env env, Napi::Object exports) {
+  exports.Set("crossEntropyForward", Napi::Function::New(env, CrossEntropyForward));
+  exports.Set("crossEntropyBackward", Napi::Function::New(env, CrossEntropyBackward));
+  exports.Set("crossEntropyCount", Napi::Function::New(env, CrossEntropyCount));
+}
+
+}  // namespace tlc
