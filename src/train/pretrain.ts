@@ -253,7 +253,7 @@ async function run(runDir: string, args: PretrainArgs, resumed: boolean, events:
     flops: state.usage.flops, eval_seconds: state.eval_seconds, checkpoint_seconds: state.checkpoint_seconds, valid_loss: lastValid,
   });
   model.dispose();
-  for (const mv of optimizer.exportState().moments) { mv.m.dispose(); mv.v.dispose(); }
+  optimizer.dispose();
   return { runDir, steps: state.step, usage: state.usage, finalValidLoss: lastValid, interrupted };
 }
 
