@@ -34,15 +34,18 @@ export function progress(options: ProgressOptions): Progress {
   let value = 0;
   let fields: ProgressFields = {};
   let finished = false;
-  const amount = (v: number) => (unit === 'B' ? formatBytes(v) : `${Math.round(v).toLocaleString('en-US')}${unit ? ' ' + unit : ''}`);
-  const rate = (v: number, seconds: number) => (seconds > 0 ? `${unit === 'B' ? formatBytes(v / seconds) : Math.round(v / seconds).toLocaleString('en-US') + (unit ? ' ' + unit : '')}/s` : '');
-  const extra = () => Object.entries(fields).map(([k, v]) => `${k} ${typeof v === 'number' ? v.toLocaleString('en-US') : v}`).join(', ');
-  const line = () => {
-    const seconds = (performance.now() - start) / 1000;
-    const count = unit === 'B' ? amount(value) : Math.round(value).toLocaleString('en-US');
-    const done = total !== undefined ? `${count} of ${amount(total)} (${total > 0 ? Math.floor((100 * value) / total) : 100}%)` : amount(value);
-    return [`${label}: ${done}`, rate(value, seconds), extra()].filter((s) => s !== '').join(' | ');
+  const count = (v: number) => Math.round(v).toLocaleString('en-US');
+  const amount = (v: number) => (unit === 'B' ? formatBytes(v) : `${count(v)}${unit ? ' ' + unit : ''}`);
+  const elapsed = () => (performance.now() - start) / 1000;
+  /** "label: <head> | <rate>/s | key value, ..." */
+  const render = (head: string) => {
+    const seconds = elapsed();
+    const extra = Object.entries(fields).map(([k, v]) => `${k} ${typeof v === 'number' ? count(v) : v}`).join(', ');
+    return [`${label}: ${head}`, seconds > 0 ? `${amount(value / seconds)}/s` : '', extra].filter((s) => s !== '').join(' | ');
   };
+  const line = () => render(total === undefined
+    ? amount(value)
+    : `${unit === 'B' ? amount(value) : count(value)} of ${amount(total)} (${total > 0 ? Math.floor((100 * value) / total) : 100}%)`);
 
   let bar: cliProgress.SingleBar | null = null;
   let lastPrint = start;
@@ -78,8 +81,7 @@ export function progress(options: ProgressOptions): Progress {
       finished = true;
       bar?.stop();
       if (!enabled) return;
-      const seconds = (performance.now() - start) / 1000;
-      stream.write([`${label}: ${amount(value)} in ${seconds.toFixed(1)} s`, rate(value, seconds), extra()].filter((s) => s !== '').join(' | ') + '\n');
+      stream.write(render(`${amount(value)} in ${elapsed().toFixed(1)} s`) + '\n');
     },
   };
 }
