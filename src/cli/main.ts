@@ -5,6 +5,7 @@ import { Command, Option } from 'commander';
 import { TlcError } from '../engine/errors.js';
 import { setThreads } from '../engine/threads.js';
 import { registerBench } from './bench.js';
+import { registerData } from './data.js';
 
 const program = new Command();
 program
@@ -19,6 +20,7 @@ program
   .showHelpAfterError();
 
 registerBench(program);
+registerData(program);
 
 function parsePositiveInt(v: string): number {
   const n = Number(v);

@@ -15,7 +15,7 @@ import { tidy, type Tensor } from '../engine/tensor.js';
 import type { AdamW } from '../engine/optim.js';
 import { loadWeights, saveWeights } from '../nn/weights.js';
 import type { Module } from '../nn/module.js';
-import { fsyncDir, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import { fsyncDirectory, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import type { BudgetUsage } from './budget.js';
 import type { BatcherPosition } from './lm-batches.js';
 
@@ -60,7 +60,7 @@ export function saveCheckpoint(runDir: string, name: string, model: Module, opti
   const final = join(root, name);
   rmSync(final, { recursive: true, force: true });
   renameSync(tmp, final);
-  fsyncDir(root);
+  fsyncDirectory(root);
   // the root copy of the weights for outside readers, then the pointer
   const rootModel = join(runDir, 'model.safetensors');
   const tmpModel = join(runDir, `.model.safetensors.tmp-${process.pid}`);

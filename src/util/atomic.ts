@@ -1,47 +1,83 @@
-// Atomic file writes: write a temp file in the same directory, fsync it, rename it over
-// the target, fsync the directory. A crash leaves either the old file or the new one.
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+// Atomic file writes: data goes to a temporary file beside the target, is fsynced and
+// renamed over it, so a crash leaves either the old file or the complete new one.
+import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { TlcError } from '../engine/errors.js';
 
-let counter = 0;
+/** A file being written; it appears under its name only on commit(). */
+export class AtomicFile {
+  private fd: number | null;
+  private readonly tempPath: string;
+  bytesWritten = 0;
 
-export function tempPathFor(path: string): string {
-  return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${counter++}`);
+  constructor(readonly path: string) {
+    this.tempPath = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    try {
+      this.fd = openSync(this.tempPath, 'wx');
+    } catch (e) {
+      throw new TlcError(`${path}: cannot write (${(e as Error).message})`);
+    }
+  }
+
+  write(data: string | ArrayBufferView): void {
+    if (this.fd === null) throw new Error(`${this.path}: write after commit or abort`);
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    let offset = 0;
+    try {
+      while (offset < bytes.length) offset += writeSync(this.fd, bytes, offset, bytes.length - offset);
+    } catch (e) {
+      this.abort();
+      throw new TlcError(`${this.path}: write failed (${(e as Error).message})`);
+    }
+    this.bytesWritten += bytes.length;
+  }
+
+  /** Flushes the data to disk and moves the file into place. */
+  commit(): void {
+    if (this.fd === null) throw new Error(`${this.path}: commit after commit or abort`);
+    try {
+      fsyncSync(this.fd);
+      closeSync(this.fd);
+      this.fd = null;
+      renameSync(this.tempPath, this.path);
+    } catch (e) {
+      this.abort();
+      throw new TlcError(`${this.path}: cannot write (${(e as Error).message})`);
+    }
+    fsyncDirectory(dirname(this.path));
+  }
+
+  /** Drops the temporary file; the target is left as it was. */
+  abort(): void {
+    if (this.fd !== null) {
+      try { closeSync(this.fd); } catch { /* already failing; the unlink below is what matters */ }
+      this.fd = null;
+    }
+    try { unlinkSync(this.tempPath); } catch { /* never created, or already renamed */ }
+  }
 }
 
-export function fsyncDir(dir: string): void {
+/** Writes a whole file atomically from one or more chunks. */
+export function writeFileAtomic(path: string, ...chunks: (string | ArrayBufferView)[]): void {
+  const file = new AtomicFile(path);
+  for (const c of chunks) file.write(c);
+  file.commit();
+}
+
+export function writeJsonAtomic(path: string, value: unknown): void {
+  writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n');
+}
+
+/** Makes a rename durable; some file systems cannot fsync a directory, and then the rename is all we get. */
+export function fsyncDirectory(dir: string): void {
   let fd: number | null = null;
   try {
     fd = openSync(dir, 'r');
     fsyncSync(fd);
   } catch {
-    // some filesystems refuse fsync on directories; the rename is still atomic there
+    // not supported here
   } finally {
     if (fd !== null) closeSync(fd);
   }
-}
-
-/** Writes `chunks` (in order) to `path` atomically. */
-export function writeFileAtomic(path: string, ...chunks: (string | ArrayBufferView)[]): void {
-  const tmp = tempPathFor(path);
-  const fd = openSync(tmp, 'w');
-  try {
-    for (const c of chunks) {
-      const buf = typeof c === 'string' ? Buffer.from(c, 'utf8') : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
-      let off = 0;
-      while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-    }
-    fsyncSync(fd);
-  } catch (e) {
-    closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-  closeSync(fd);
-  renameSync(tmp, path);
-  fsyncDir(dirname(path));
-}
-
-export function writeJsonAtomic(path: string, value: unknown): void {
-  writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n');
 }

@@ -1,0 +1,59 @@
+// `tlc data prepare`: text in, tokenizer and token shards out (see src/data/prepare.ts).
+import type { Command } from 'commander';
+import { TlcError } from '../engine/errors.js';
+import { DEFAULT_SEED, DEFAULT_VALID_FRACTION, DEFAULT_VOCAB_SIZE, prepareData } from '../data/prepare.js';
+import { EXAMPLE_NAMES, EXAMPLE_PREFIX } from '../data/examples.js';
+import { formatBytes } from '../util/progress.js';
+
+interface PrepareFlags {
+  input: string[];
+  out: string;
+  vocabSize?: number;
+  validFraction: number;
+  seed: number;
+  tokenizer?: string;
+}
+
+export function registerData(program: Command): void {
+  const data = program.command('data').description('corpora, tokenizers and token shards');
+  data
+    .command('prepare')
+    .description('split documents into train/valid, train a byte-level BPE tokenizer on train, write token shards and data.json')
+    .requiredOption('--input <path...>', `a .txt or .jsonl file ("text" per line), .gz of either, a directory of them, or ${EXAMPLE_NAMES.map((n) => EXAMPLE_PREFIX + n).join(' / ')}; several allowed`)
+    .requiredOption('--out <dir>', 'output directory')
+    .option('--vocab-size <n>', `vocabulary size, special tokens and bytes included (default: ${DEFAULT_VOCAB_SIZE})`, parseIntFlag('--vocab-size'))
+    .option('--valid-fraction <f>', 'share of documents held out for validation', parseFraction, DEFAULT_VALID_FRACTION)
+    .option('--seed <n>', 'seed of the train/valid split', parseIntFlag('--seed'), DEFAULT_SEED)
+    .option('--tokenizer <tokenizer.json>', 'reuse this tokenizer (a tokenizer.json, or a directory holding one) instead of training one')
+    .action(async (flags: PrepareFlags) => {
+      const r = await prepareData({
+        inputs: flags.input, outDir: flags.out, vocabSize: flags.vocabSize,
+        validFraction: flags.validFraction, seed: flags.seed, tokenizerPath: flags.tokenizer,
+      });
+      const { meta } = r;
+      const rate = (bytes: number, seconds: number) => (seconds > 0 ? `${(bytes / 1e6 / seconds).toFixed(1)} MB/s` : '-');
+      console.log(`documents: ${meta.train.documents} train (${formatBytes(r.trainBytes)}), ${meta.valid.documents} valid (${formatBytes(r.validBytes)})`);
+      console.log(`tokens:    ${meta.train.tokens.toLocaleString('en-US')} train, ${meta.valid.tokens.toLocaleString('en-US')} valid (${meta.dtype}, vocabulary ${meta.vocab_size})`);
+      if (r.trainingSeconds !== null) {
+        console.log(`tokenizer: trained on ${formatBytes(r.trainBytes)} in ${r.trainingSeconds.toFixed(1)} s (${rate(r.trainBytes, r.trainingSeconds)})`);
+      } else {
+        console.log(`tokenizer: reused ${flags.tokenizer}`);
+      }
+      console.log(`encoding:  ${formatBytes(meta.bytes_of_text)} in ${r.encodingSeconds.toFixed(1)} s (${rate(meta.bytes_of_text, r.encodingSeconds)})`);
+      console.log(`wrote ${flags.out}: tokenizer.json, tokenizer_config.json, ${meta.train.file}, ${meta.valid.file}, data.json`);
+    });
+}
+
+function parseIntFlag(flag: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isInteger(n)) throw new TlcError(`${flag}: expected an integer, got "${v}"`);
+    return n;
+  };
+}
+
+function parseFraction(v: string): number {
+  const f = Number(v);
+  if (v.trim() === '' || !(f >= 0 && f < 1)) throw new TlcError(`--valid-fraction: expected a number from 0 up to (not including) 1, got "${v}"`);
+  return f;
+}

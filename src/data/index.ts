@@ -1,0 +1,12 @@
+// Text → tokens: the byte-level BPE tokenizer and its files, corpora, token shards, `data prepare`.
+export { Tokenizer, tokenizerHash, baseVocab, SPECIAL_TOKENS, BOS_ID, PAD_ID, EOS_ID, UNK_ID, MASK_ID, FIRST_BYTE_ID } from './tokenizer.js';
+export { trainBpe, trainBpeFromCounts, WordCounter, checkVocabSize, MAX_VOCAB_SIZE } from './bpe-train.js';
+export type { BpeTrainOptions } from './bpe-train.js';
+export { saveTokenizer, loadTokenizer, parseTokenizerJson, tokenizerJson, tokenizerConfigJson, TOKENIZER_FILE, TOKENIZER_CONFIG_FILE } from './tokenizer-json.js';
+export { readCorpus } from './corpus.js';
+export type { Document } from './corpus.js';
+export { readExample, detokenizeBrown, EXAMPLE_NAMES, EXAMPLE_PREFIX } from './examples.js';
+export { openShards, ShardWriter, dtypeForVocab, dataMetaSchema, DATA_FILE, DATA_FORMAT_VERSION } from './shards.js';
+export type { Shards, DataMeta, SplitMeta, TokenArray, TokenDtype } from './shards.js';
+export { prepareData, chooseValidDocuments, DEFAULT_VOCAB_SIZE, DEFAULT_VALID_FRACTION, DEFAULT_SEED } from './prepare.js';
+export type { PrepareOptions, PrepareResult } from './prepare.js';

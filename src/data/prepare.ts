@@ -1,0 +1,184 @@
+// `tlc data prepare`: corpus → train/valid split by document → byte-level BPE tokenizer
+// (trained on the train split) → token shards and data.json. The corpus is streamed
+// three times (count, train the tokenizer, encode) rather than held in memory.
+import { mkdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { TlcError } from '../engine/errors.js';
+import { Rng } from '../engine/random.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { progress } from '../util/progress.js';
+import { WordCounter, checkVocabSize, trainBpeFromCounts } from './bpe-train.js';
+import { readCorpus } from './corpus.js';
+import { DATA_FILE, DATA_FORMAT_VERSION, type DataMeta, ShardWriter, dtypeForVocab } from './shards.js';
+import { EOS_ID, type Tokenizer, baseVocab, tokenizerHash } from './tokenizer.js';
+import { loadTokenizer, saveTokenizer } from './tokenizer-json.js';
+
+export const DEFAULT_VOCAB_SIZE = 8192;
+export const DEFAULT_VALID_FRACTION = 0.05;
+export const DEFAULT_SEED = 0;
+
+export interface PrepareOptions {
+  inputs: readonly string[];
+  outDir: string;
+  /** Vocabulary to train (default 8192); not together with tokenizerPath. */
+  vocabSize?: number;
+  /** Share of documents held out for validation (default 0.05). */
+  validFraction?: number;
+  seed?: number;
+  /** Reuse this tokenizer.json (or a directory holding one) instead of training. */
+  tokenizerPath?: string;
+  /** Progress on stderr (default true). */
+  showProgress?: boolean;
+}
+
+export interface PrepareResult {
+  meta: DataMeta;
+  /** Text bytes per split. */
+  trainBytes: number;
+  validBytes: number;
+  /** Seconds spent training the tokenizer (counting words and merging); null when reused. */
+  trainingSeconds: number | null;
+  /** Seconds spent encoding all documents. */
+  encodingSeconds: number;
+}
+
+export async function prepareData(options: PrepareOptions): Promise<PrepareResult> {
+  const { inputs, outDir, validFraction = DEFAULT_VALID_FRACTION, seed = DEFAULT_SEED, tokenizerPath, showProgress = true } = options;
+  if (inputs.length === 0) throw new TlcError('no input given: name a file, a directory or example:NAME');
+  if (tokenizerPath !== undefined && options.vocabSize !== undefined) {
+    throw new TlcError('--vocab-size cannot be combined with --tokenizer: the tokenizer fixes the vocabulary');
+  }
+  const vocabSize = options.vocabSize ?? DEFAULT_VOCAB_SIZE;
+  checkVocabSize(vocabSize, '--vocab-size');
+  if (!(validFraction >= 0 && validFraction < 1)) throw new TlcError(`--valid-fraction must be at least 0 and below 1, got ${validFraction}`);
+  if (!Number.isInteger(seed)) throw new TlcError(`--seed must be an integer, got ${seed}`);
+  const reused = tokenizerPath !== undefined ? loadTokenizer(tokenizerPath) : null;
+  checkOutDir(outDir);
+
+  // Pass 1: how many documents, how much text.
+  const reading = progress({ label: 'reading', unit: 'B', enabled: showProgress });
+  let documents = 0, bytesOfText = 0;
+  for await (const doc of readCorpus(inputs)) {
+    documents++;
+    bytesOfText += Buffer.byteLength(doc.text, 'utf8');
+    reading.update(bytesOfText, { documents });
+  }
+  reading.done();
+  // The corpus is readable: only now is an old result in outDir given up.
+  startOutDir(outDir);
+  const isValid = chooseValidDocuments(documents, validFraction, seed);
+
+  // Pass 2: the tokenizer, trained on the train split only.
+  let tokenizer: Tokenizer;
+  let trainingSeconds: number | null = null;
+  if (reused) {
+    tokenizer = reused;
+  } else {
+    ({ tokenizer, seconds: trainingSeconds } = await trainTokenizer(inputs, isValid, vocabSize, showProgress));
+  }
+  saveTokenizer(outDir, tokenizer);
+
+  // Pass 3: encode every document into its split's shard, each followed by </s>.
+  const dtype = dtypeForVocab(tokenizer.vocabSize);
+  const train = { writer: new ShardWriter(join(outDir, 'train.bin'), dtype), documents: 0, bytes: 0 };
+  const valid = { writer: new ShardWriter(join(outDir, 'valid.bin'), dtype), documents: 0, bytes: 0 };
+  const encoding = progress({ label: 'encoding', total: bytesOfText, unit: 'B', enabled: showProgress });
+  let encodingMs = 0, index = 0, encodedBytes = 0;
+  try {
+    for await (const doc of readCorpus(inputs)) {
+      if (index >= documents) throw new TlcError(`the inputs changed while being read (more than ${documents} documents now)`);
+      const split = isValid[index++] ? valid : train;
+      const t0 = performance.now();
+      const ids = tokenizer.encode(doc.text);
+      encodingMs += performance.now() - t0;
+      split.writer.append(ids);
+      split.writer.append([EOS_ID]);
+      const bytes = Buffer.byteLength(doc.text, 'utf8');
+      split.documents++;
+      split.bytes += bytes;
+      encodedBytes += bytes;
+      encoding.update(encodedBytes, { tokens: train.writer.tokens + valid.writer.tokens });
+    }
+    if (index !== documents) throw new TlcError(`the inputs changed while being read (${index} documents now, ${documents} before)`);
+    train.writer.commit();
+    valid.writer.commit();
+  } catch (e) {
+    train.writer.abort();
+    valid.writer.abort();
+    throw e;
+  }
+  encoding.done();
+
+  const meta: DataMeta = {
+    format_version: DATA_FORMAT_VERSION,
+    dtype,
+    vocab_size: tokenizer.vocabSize,
+    tokenizer_sha256: tokenizerHash(tokenizer),
+    train: { tokens: train.writer.tokens, documents: train.documents, file: 'train.bin' },
+    valid: { tokens: valid.writer.tokens, documents: valid.documents, file: 'valid.bin' },
+    sources: [...inputs],
+    seed,
+    valid_fraction: validFraction,
+    bytes_of_text: bytesOfText,
+    created_at: new Date().toISOString(),
+  };
+  // Last: a directory without data.json is an unfinished one.
+  writeFileAtomic(join(outDir, DATA_FILE), JSON.stringify(meta, null, 2) + '\n');
+  return { meta, trainBytes: train.bytes, validBytes: valid.bytes, trainingSeconds, encodingSeconds: encodingMs / 1000 };
+}
+
+/**
+ * Which documents go to validation: round(count · fraction) of them, at least one when
+ * there are two or more (and fraction > 0), never all; chosen by a seeded shuffle.
+ */
+export function chooseValidDocuments(count: number, fraction: number, seed: number): Uint8Array {
+  const isValid = new Uint8Array(count);
+  const k = fraction > 0 && count >= 2 ? Math.min(count - 1, Math.max(1, Math.round(count * fraction))) : 0;
+  const order = new Rng(seed).shuffle(Array.from({ length: count }, (_, i) => i));
+  for (const i of order.slice(0, k)) isValid[i] = 1;
+  return isValid;
+}
+
+async function trainTokenizer(inputs: readonly string[], isValid: Uint8Array, vocabSize: number, showProgress: boolean) {
+  const counter = new WordCounter();
+  const counting = progress({ label: 'counting words', unit: 'B', enabled: showProgress });
+  let index = 0, ms = 0;
+  for await (const doc of readCorpus(inputs)) {
+    if (isValid[index++]) continue;
+    const t0 = performance.now();
+    counter.add(doc.text);
+    ms += performance.now() - t0;
+    counting.update(counter.bytesOfText, { words: counter.counts.size });
+  }
+  counting.done();
+  const base = baseVocab().length;
+  const merging = progress({ label: 'merging', total: vocabSize - base, unit: 'merges', enabled: showProgress });
+  const t0 = performance.now();
+  const tokenizer = trainBpeFromCounts(counter.counts, {
+    vocabSize,
+    onProgress: (p) => merging.update(p.vocabSize - base),
+  });
+  ms += performance.now() - t0;
+  merging.done();
+  return { tokenizer, seconds: ms / 1000 };
+}
+
+function checkOutDir(outDir: string): void {
+  let isDirectory: boolean;
+  try {
+    isDirectory = statSync(outDir).isDirectory();
+  } catch {
+    return; // created later
+  }
+  if (!isDirectory) throw new TlcError(`${outDir}: exists and is not a directory`);
+}
+
+/** Creates the output directory and removes an old data.json, so that until the new one is written the directory reads as unfinished. */
+function startOutDir(outDir: string): void {
+  try {
+    mkdirSync(outDir, { recursive: true });
+    rmSync(join(outDir, DATA_FILE), { force: true });
+  } catch (e) {
+    throw new TlcError(`${outDir}: cannot write the output directory (${(e as Error).message})`);
+  }
+}
