@@ -5,6 +5,7 @@ import { Command, Option } from 'commander';
 import { TlcError } from '../engine/errors.js';
 import { setThreads } from '../engine/threads.js';
 import { registerBench } from './bench.js';
+import { registerPretrain } from './pretrain.js';
 import { registerData } from './data.js';
 
 const program = new Command();
@@ -20,6 +21,7 @@ program
   .showHelpAfterError();
 
 registerBench(program);
+registerPretrain(program);
 registerData(program);
 
 function parsePositiveInt(v: string): number {

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { TlcError } from '../engine/errors.js';
 import { presetConfig, readModelConfig, type ModelConfig } from '../nn/config.js';
-import { openShardsMeta } from '../data/shards.js';
+import { openShards } from '../data/shards.js';
 import { budgetFromFlags, formatSeconds, parseDuration } from '../train/budget.js';
 import { pretrain, resumePretrain, type Interval, type PretrainArgs, type PretrainEvents } from '../train/pretrain.js';
 import { progress } from '../util/progress.js';
@@ -83,6 +83,7 @@ export function registerPretrain(program: Command): void {
       } else {
         result = await pretrain(required(flags.out, '--out'), argsFromFlags(flags), events, controller.signal);
       }
+      events.finish();
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
       const u = result.usage;
@@ -133,7 +134,7 @@ function modelFromFlags(flags: PretrainFlags, vocabSize: number, seqLen: number)
 
 function argsFromFlags(flags: PretrainFlags): PretrainArgs {
   const dataDir = required(flags.data, '--data');
-  const meta = openShardsMeta(dataDir);
+  const meta = openShards(dataDir).meta;
   const seqLen = num(flags.seqLen, '--seq-len', (x) => Number.isInteger(x) && x >= 2);
   const batchSize = num(flags.batchSize, '--batch-size', (x) => Number.isInteger(x) && x >= 1);
   const clip = num(flags.clip, '--clip', (x) => x >= 0);
@@ -163,23 +164,26 @@ function checkDecay(d: string): 'linear' | 'cosine' | 'constant' {
   return d;
 }
 
-function progressEvents(): PretrainEvents {
+function progressEvents(): PretrainEvents & { finish(): void } {
   let bar: ReturnType<typeof progress> | null = null;
   let lastValid = NaN;
   return {
     onStart(info) {
       process.stderr.write(`tlc pretrain: ${(info.params / 1e6).toFixed(2)}M parameters, budget ${info.budget}` +
         (info.resumed ? `, resuming at step ${info.step}` : '') + '\n');
-      bar = progress({ label: 'pretrain', total: 1000, unit: '‰' });
+      bar = progress({ label: 'pretrain', total: 100, unit: '% of budget', intervalMs: 5000 });
     },
     onStep(info) {
-      bar?.update(Math.round(info.progress * 1000), {
+      bar?.update(Math.round(info.progress * 1000) / 10, {
         step: info.step, loss: info.loss.toFixed(3), valid: Number.isNaN(lastValid) ? '-' : lastValid.toFixed(3),
         'tok/s': Math.round(info.tokensPerS), lr: info.lr.toExponential(2),
       });
     },
     onEval(info) {
       lastValid = info.validLoss;
+    },
+    finish() {
+      bar?.done();
     },
   };
 }
