@@ -6,7 +6,10 @@
         "native/src/addon.cc",
         "native/src/storage.cc",
         "native/src/linear.cc",
-        "native/src/elementwise.cc"
+        "native/src/elementwise.cc",
+        "native/src/layernorm.cc",
+        "native/src/activation.cc",
+        "native/src/dropout.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

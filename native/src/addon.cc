@@ -5,6 +5,9 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   tlc::RegisterStorage(env, exports);
   tlc::RegisterLinear(env, exports);
   tlc::RegisterElementwise(env, exports);
+  tlc::RegisterLayerNorm(env, exports);
+  tlc::RegisterActivation(env, exports);
+  tlc::RegisterDropout(env, exports);
   return exports;
 }
 

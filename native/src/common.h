@@ -44,5 +44,8 @@ bool ArgBool(const Napi::CallbackInfo& info, size_t index, const char* op, const
 void RegisterStorage(Napi::Env env, Napi::Object exports);
 void RegisterLinear(Napi::Env env, Napi::Object exports);
 void RegisterElementwise(Napi::Env env, Napi::Object exports);
+void RegisterLayerNorm(Napi::Env env, Napi::Object exports);
+void RegisterActivation(Napi::Env env, Napi::Object exports);
+void RegisterDropout(Napi::Env env, Napi::Object exports);
 
 }  // namespace tlc

@@ -32,6 +32,18 @@ export interface NativeAddon {
   add(a: H, b: H, out: H, n: number): void;
   accumulate(dst: H, src: H, n: number, accumulate: boolean, alpha?: number): void;
 
+  layerNormForward(x: H, gamma: H, beta: H, y: H, mean: OptH, rstd: OptH, rows: number, c: number, eps: number): void;
+  layerNormBackward(dy: H, x: H, gamma: H, mean: H, rstd: H, dx: OptH, dgamma: OptH, dbeta: OptH, rows: number, c: number,
+    accDx: boolean, accDgamma: boolean, accDbeta: boolean): void;
+
+  geluForward(x: H, y: H, n: number, approximate: boolean): void;
+  geluBackward(dy: H, x: H, dx: H, n: number, approximate: boolean, accumulate: boolean): void;
+  tanhForward(x: H, y: H, n: number): void;
+  tanhBackward(dy: H, y: H, dx: H, n: number, accumulate: boolean): void;
+
+  dropoutForward(x: H, y: H, n: number, p: number, seed: number, offset: number): void;
+  dropoutBackward(dy: H, dx: H, n: number, p: number, seed: number, offset: number, accumulate: boolean): void;
+
   // further op families add their functions here
   [name: string]: unknown;
 }
