@@ -9,7 +9,10 @@
         "native/src/elementwise.cc",
         "native/src/embedding.cc",
         "native/src/crossentropy.cc",
-        "native/src/adamw.cc"
+        "native/src/adamw.cc",
+        "native/src/layernorm.cc",
+        "native/src/activation.cc",
+        "native/src/dropout.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -8,6 +8,9 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   tlc::RegisterEmbedding(env, exports);
   tlc::RegisterCrossEntropy(env, exports);
   tlc::RegisterAdamw(env, exports);
+  tlc::RegisterLayerNorm(env, exports);
+  tlc::RegisterActivation(env, exports);
+  tlc::RegisterDropout(env, exports);
   return exports;
 }
 

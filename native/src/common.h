@@ -47,5 +47,8 @@ void RegisterElementwise(Napi::Env env, Napi::Object exports);
 void RegisterEmbedding(Napi::Env env, Napi::Object exports);
 void RegisterCrossEntropy(Napi::Env env, Napi::Object exports);
 void RegisterAdamw(Napi::Env env, Napi::Object exports);
+void RegisterLayerNorm(Napi::Env env, Napi::Object exports);
+void RegisterActivation(Napi::Env env, Napi::Object exports);
+void RegisterDropout(Napi::Env env, Napi::Object exports);
 
 }  // namespace tlc

@@ -48,6 +48,17 @@ export interface NativeAddon {
   gradNormSquared(grads: H[], sizes: number[]): number[];
   adamwStep(params: H[], grads: H[], m: H[], v: H[], sizes: number[], weightDecays: number[], lr: number,
     beta1: number, beta2: number, eps: number, step: number, clipScale: number): void;
+  layerNormForward(x: H, gamma: H, beta: H, y: H, mean: OptH, rstd: OptH, rows: number, c: number, eps: number): void;
+  layerNormBackward(dy: H, x: H, gamma: H, mean: H, rstd: H, dx: OptH, dgamma: OptH, dbeta: OptH, rows: number, c: number,
+    accDx: boolean, accDgamma: boolean, accDbeta: boolean): void;
+
+  geluForward(x: H, y: H, n: number, approximate: boolean): void;
+  geluBackward(dy: H, x: H, dx: H, n: number, approximate: boolean, accumulate: boolean): void;
+  tanhForward(x: H, y: H, n: number): void;
+  tanhBackward(dy: H, y: H, dx: H, n: number, accumulate: boolean): void;
+
+  dropoutForward(x: H, y: H, n: number, p: number, seed: number, offset: number): void;
+  dropoutBackward(dy: H, dx: H, n: number, p: number, seed: number, offset: number, accumulate: boolean): void;
 
   // further op families add their functions here
   [name: string]: unknown;

@@ -4,3 +4,8 @@ export { add, scale } from './elementwise.js';
 export { embedding, gatherRows } from './embedding.js';
 export { crossEntropy, crossEntropyWithCount, countTargets } from './crossentropy.js';
 export type { CrossEntropyOptions, CrossEntropyResult } from './crossentropy.js';
+export { layerNorm } from './layernorm.js';
+export { gelu, tanh } from './activation.js';
+export type { GeluApproximate } from './activation.js';
+export { dropout, DropoutRng } from './dropout.js';
+export type { DropoutRngState } from './dropout.js';

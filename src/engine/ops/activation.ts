@@ -1,0 +1,38 @@
+// Activations: GELU (exact and tanh-approximated) and tanh. Kernels: native/src/activation.cc.
+import { native } from '../native.js';
+import { record } from '../autograd.js';
+import { empty, type Tensor } from '../tensor.js';
+import { expect, expectDtype } from './check.js';
+
+/**
+ * Which GELU: 'none' is the exact x·Φ(x) = ½x(1 + erf(x/√2)) (PyTorch's default, BERT,
+ * RoBERTa); 'tanh' is ½x(1 + tanh(√(2/π)(x + 0.044715x³))) (GPT-2).
+ */
+export type GeluApproximate = 'none' | 'tanh';
+
+/** Element-wise GELU; the backward pass uses the exact derivative of the chosen form. */
+export function gelu(x: Tensor, approximate: GeluApproximate = 'none'): Tensor {
+  const op = 'gelu';
+  expectDtype(op, 'input', x, 'f32');
+  expect(approximate === 'none' || approximate === 'tanh', op,
+    `approximate must be 'none' or 'tanh', got ${JSON.stringify(approximate)}`);
+  const approx = approximate === 'tanh';
+  const y = empty(x.shape);
+  native.geluForward(x.handle, y.handle, x.size, approx);
+  return record(op, [x], y, (dy, grad) => {
+    const dx = grad(0);
+    if (dx) native.geluBackward(dy.handle, x.handle, dx.handle, x.size, approx, dx.accumulate);
+  });
+}
+
+/** Element-wise tanh; backward uses the output: dx = dy·(1 − y²). */
+export function tanh(x: Tensor): Tensor {
+  const op = 'tanh';
+  expectDtype(op, 'input', x, 'f32');
+  const y = empty(x.shape);
+  native.tanhForward(x.handle, y.handle, x.size);
+  return record(op, [x], y, (dy, grad) => {
+    const dx = grad(0);
+    if (dx) native.tanhBackward(dy.handle, y.handle, dx.handle, x.size, dx.accumulate);
+  });
+}

@@ -1,0 +1,35 @@
+// Layer normalisation over the last dimension. Kernels: native/src/layernorm.cc.
+import { native } from '../native.js';
+import { record } from '../autograd.js';
+import { empty, type Tensor } from '../tensor.js';
+import { expect, expectDtype, expectRank, fmtShape, lastDim } from './check.js';
+
+/**
+ * y[..., C] = (x − mean)/√(var + eps)·gamma + beta, with mean and (biased) variance
+ * taken over the last dimension of each row. The per-row mean and 1/std are kept for
+ * backward and freed with the tape record.
+ */
+export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): Tensor {
+  const op = 'layerNorm';
+  expectDtype(op, 'input', x, 'f32');
+  expectDtype(op, 'gamma', gamma, 'f32');
+  expectDtype(op, 'beta', beta, 'f32');
+  expectRank(op, 'input', x, [1, 8]);
+  const C = lastDim(x);
+  expect(gamma.shape.length === 1 && gamma.shape[0] === C, op,
+    `gamma ${fmtShape(gamma.shape)} does not match input ${fmtShape(x.shape)}: expected [${C}]`);
+  expect(beta.shape.length === 1 && beta.shape[0] === C, op,
+    `beta ${fmtShape(beta.shape)} does not match input ${fmtShape(x.shape)}: expected [${C}]`);
+  expect(typeof eps === 'number' && Number.isFinite(eps) && eps > 0, op, `eps must be a positive number, got ${eps}`);
+  expect(x.size > 0, op, `input ${fmtShape(x.shape)} is empty`);
+  const rows = x.size / C;
+  const y = empty(x.shape);
+  const mean = empty([rows]), rstd = empty([rows]);
+  native.layerNormForward(x.handle, gamma.handle, beta.handle, y.handle, mean.handle, rstd.handle, rows, C, eps);
+  return record(op, [x, gamma, beta], y, (dy, grad) => {
+    const dx = grad(0), dg = grad(1), db = grad(2);
+    native.layerNormBackward(dy.handle, x.handle, gamma.handle, mean.handle, rstd.handle,
+      dx?.handle ?? null, dg?.handle ?? null, db?.handle ?? null, rows, C,
+      dx?.accumulate ?? false, dg?.accumulate ?? false, db?.accumulate ?? false);
+  }, [mean, rstd]);
+}
