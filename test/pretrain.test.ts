@@ -1,0 +1,118 @@
+// Pretraining end to end: learning happens, and a run killed with SIGKILL at an
+// arbitrary moment and resumed ends bit-identical to an uninterrupted one.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, truncateSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { presetConfig } from '../src/nn/config.js';
+import { pretrain, type PretrainArgs } from '../src/train/pretrain.js';
+import { readMetrics } from '../src/train/metrics.js';
+import { preparedSyntheticData } from './corpus-fixture.js';
+
+const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
+
+function baseArgs(dataDir: string, vocab: number): PretrainArgs {
+  return {
+    dataDir,
+    model: presetConfig('L2-D64', { vocab_size: vocab, max_len: 32, dropout: 0 }),
+    budget: { kind: 'steps', limit: 150 },
+    batchSize: 16, microBatchSize: 8, seqLen: 32,
+    schedule: { peakLr: 3e-3, warmup: 0.06, decay: 'linear' },
+    weightDecay: 0.01, betas: [0.9, 0.98], eps: 1e-6, maxGradNorm: 1, seed: 0,
+    evalEvery: { kind: 'fraction', value: 0.5 }, evalTokens: 4096,
+    saveEvery: { kind: 'fraction', value: 0.5 }, saveAt: [0.5], keep: 2,
+  };
+}
+
+test('a tiny masked LM learns: validation loss falls well below its start', async () => {
+  const data = await preparedSyntheticData();
+  const run = join(mkdtempSync(join(tmpdir(), 'tlc-run-')), 'run');
+  const result = await pretrain(run, baseArgs(data, 320));
+  const evals = readMetrics(join(run, 'metrics.jsonl')).filter((e) => e.event === 'eval');
+  const first = evals[0].valid_loss as number, last = evals[evals.length - 1].valid_loss as number;
+  assert.ok(first > 5, `initial validation loss ${first} should be near ln(320) = 5.77`);
+  assert.ok(last < 0.5 * first, `validation loss only fell from ${first} to ${last}`);
+  assert.equal(result.steps, 150);
+  for (const f of ['config.json', 'tokenizer.json', 'model.safetensors', 'state.json', 'metrics.jsonl', 'checkpoints/budget-0.50/model.safetensors']) {
+    assert.ok(existsSync(join(run, f)), `run directory lacks ${f}`);
+  }
+  const train = readMetrics(join(run, 'metrics.jsonl')).filter((e) => e.event === 'train');
+  assert.ok(train.every((e) => typeof e.tokens_per_s === 'number' && typeof e.lr === 'number'));
+  assert.ok((train[train.length - 1].lr as number) < 3e-3 * 0.02, 'the schedule should reach ~0 at the end of the budget');
+});
+
+function cliArgs(data: string, out: string): string[] {
+  return [CLI, 'pretrain', '--data', data, '--model', 'L1-D32', '--out', out, '--steps', '40', '--batch-size', '8',
+    '--micro-batch-size', '4', '--seq-len', '32', '--seed', '3', '--dropout', '0.1', '--save-every', '1', '--eval-every', '10', '--eval-tokens', '512'];
+}
+
+function runToEnd(args: string[]): void {
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
+  assert.equal(r.status, 0, `tlc exited with ${r.status}: ${r.stderr}`);
+}
+
+/** Starts the command and SIGKILLs it once metrics.jsonl shows step ≥ `killAt`. */
+async function runAndKill(args: string[], run: string, killAt: number): Promise<void> {
+  const child = spawn(process.execPath, args, { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const metrics = join(run, 'metrics.jsonl');
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 2));
+    if (child.exitCode !== null) break;
+    const steps = existsSync(metrics) ? readMetrics(metrics).filter((e) => e.event === 'train').map((e) => e.step) : [];
+    if (steps.length && Math.max(...steps) >= killAt) {
+      child.kill('SIGKILL');
+      break;
+    }
+  }
+  await exited;
+}
+
+test('a step-budget run killed with SIGKILL and resumed ends bit-identical to an uninterrupted run', async () => {
+  const data = await preparedSyntheticData();
+  const root = mkdtempSync(join(tmpdir(), 'tlc-resume-'));
+  const straight = join(root, 'straight'), killed = join(root, 'killed');
+  runToEnd(cliArgs(data, straight));
+  await runAndKill(cliArgs(data, killed), killed, 7);
+  await runAndKill([CLI, 'pretrain', '--resume', killed], killed, 23);
+  runToEnd([CLI, 'pretrain', '--resume', killed]);
+  const a = readFileSync(join(straight, 'model.safetensors')), b = readFileSync(join(killed, 'model.safetensors'));
+  assert.ok(a.equals(b), 'final weights differ between the uninterrupted and the killed-and-resumed run');
+  const endA = readMetrics(join(straight, 'metrics.jsonl')).filter((e) => e.event === 'train').map((e) => e.loss);
+  const endB = readMetrics(join(killed, 'metrics.jsonl')).filter((e) => e.event === 'train').map((e) => e.loss);
+  assert.deepEqual(endB, endA, 'the per-step training losses differ');
+});
+
+test('a truncated checkpoint gives a clear error naming the file, not a crash', async () => {
+  const data = await preparedSyntheticData();
+  const run = join(mkdtempSync(join(tmpdir(), 'tlc-corrupt-')), 'run');
+  await runAndKill(cliArgs(data, run), run, 5);
+  const state = JSON.parse(readFileSync(join(run, 'state.json'), 'utf8'));
+  const weights = join(run, state.checkpoint, 'model.safetensors');
+  truncateSync(weights, Math.floor(statSync(weights).size / 2));
+  const r = spawnSync(process.execPath, [CLI, 'pretrain', '--resume', run], { encoding: 'utf8' });
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /^tlc: error: .*model\.safetensors.*/m);
+  assert.doesNotMatch(r.stderr, /at .*\.js:\d+/, 'no stack trace');
+});
+
+test('bad pretrain flags give one clear line and a non-zero exit', async () => {
+  const data = await preparedSyntheticData();
+  const out = join(mkdtempSync(join(tmpdir(), 'tlc-bad-')), 'run');
+  const cases: [string[], RegExp][] = [
+    [['--model', 'L2-D64', '--out', out], /missing --data/],
+    [['--data', data, '--model', 'X9', '--out', out, '--steps', '5'], /unknown model preset "X9"/],
+    [['--data', data, '--model', 'L1-D32', '--out', out], /no budget/],
+    [['--data', data, '--model', 'L1-D32', '--out', out, '--budget', '10 parsecs'], /invalid duration "10 parsecs"/],
+    [['--data', data, '--model', 'L1-D32', '--out', out, '--steps', '5', '--batch-size', '6', '--micro-batch-size', '4'], /micro-batch size 4 must divide the batch size 6/],
+    [['--data', join(out, 'nowhere'), '--model', 'L1-D32', '--out', out, '--steps', '5'], /data\.json: not found/],
+  ];
+  for (const [args, pattern] of cases) {
+    const r = spawnSync(process.execPath, [CLI, 'pretrain', ...args], { encoding: 'utf8' });
+    assert.notEqual(r.status, 0, args.join(' '));
+    assert.match(r.stderr, pattern);
+  }
+});
