@@ -6,7 +6,8 @@
         "native/src/addon.cc",
         "native/src/storage.cc",
         "native/src/linear.cc",
-        "native/src/elementwise.cc"
+        "native/src/elementwise.cc",
+        "native/src/attention.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

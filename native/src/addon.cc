@@ -5,6 +5,7 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   tlc::RegisterStorage(env, exports);
   tlc::RegisterLinear(env, exports);
   tlc::RegisterElementwise(env, exports);
+  tlc::RegisterAttention(env, exports);
   return exports;
 }
 

@@ -44,5 +44,6 @@ bool ArgBool(const Napi::CallbackInfo& info, size_t index, const char* op, const
 void RegisterStorage(Napi::Env env, Napi::Object exports);
 void RegisterLinear(Napi::Env env, Napi::Object exports);
 void RegisterElementwise(Napi::Env env, Napi::Object exports);
+void RegisterAttention(Napi::Env env, Napi::Object exports);
 
 }  // namespace tlc

@@ -32,6 +32,14 @@ export interface NativeAddon {
   add(a: H, b: H, out: H, n: number): void;
   accumulate(dst: H, src: H, n: number, accumulate: boolean, alpha?: number): void;
 
+  attentionForward(q: H, k: H, v: H, out: H, lse: H, keyMask: OptH, b: number, tq: number, tk: number, heads: number,
+    headSize: number, qOffset: number, qStride: number, kOffset: number, kStride: number, vOffset: number, vStride: number,
+    causal: boolean, scale: number): void;
+  attentionBackward(dOut: H, q: H, k: H, v: H, out: H, lse: H, keyMask: OptH, dq: OptH, dk: OptH, dv: OptH,
+    b: number, tq: number, tk: number, heads: number, headSize: number, qOffset: number, qStride: number,
+    kOffset: number, kStride: number, vOffset: number, vStride: number, causal: boolean, scale: number,
+    accDq: boolean, accDk: boolean, accDv: boolean): void;
+
   // further op families add their functions here
   [name: string]: unknown;
 }
