@@ -20,17 +20,6 @@ function randn(shape: number[], seed: number): Tensor {
   return tensor(data, shape);
 }
 
-function fastest(fn: () => void): number {
-  fn();
-  let best = Infinity;
-  for (let i = 0; i < reps; i++) {
-    const t0 = process.hrtime.bigint();
-    fn();
-    best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e9);
-  }
-  return best;
-}
-
 tidy(() => {
   const qkv = randn([B, T, 3 * C], 1), q = randn([B, T, C], 2), k = randn([B, T, C], 3), v = randn([B, T, C], 4);
   const dOut = randn([B, T, C], 5);
@@ -39,23 +28,39 @@ tidy(() => {
   const scale = 1 / Math.sqrt(Dh);
   const flopsFwd = 4 * B * H * T * T * Dh, flopsBwd = 2 * flopsFwd;
   const rate = (flops: number, s: number) => (flops / s / 1e9).toFixed(1);
+
   console.log(`attention B=${B} T=${T} H=${H} Dh=${Dh}, ${getThreads()} threads, fastest of ${reps}`);
-  for (const packed of [false, true]) {
-    const [hq, hk, hv] = packed ? [qkv.handle, qkv.handle, qkv.handle] : [q.handle, k.handle, v.handle];
-    const [gq, gk, gv] = packed ? [dqkv.handle, dqkv.handle, dqkv.handle] : [dq.handle, dk.handle, dv.handle];
-    // (offset, stride) of q, k, v token rows
-    const rows = packed ? [0, 3 * C, C, 3 * C, 2 * C, 3 * C] : [0, C, 0, C, 0, C];
-    for (const causal of [false, true]) {
-      const fwd = fastest(() => native.attentionForward(hq, hk, hv, out.handle, lse.handle, null, B, T, T, H, Dh,
-        rows[0], rows[1], rows[2], rows[3], rows[4], rows[5], causal, scale));
-      const bwd = fastest(() => native.attentionBackward(dOut.handle, hq, hk, hv, out.handle, lse.handle, null, gq, gk, gv,
-        B, T, T, H, Dh, rows[0], rows[1], rows[2], rows[3], rows[4], rows[5], causal, scale, false, false, false));
-      const part = causal ? 0.5 : 1;
-      const dense = (f: number, s: number) => (causal ? ` (dense ${rate(f, s)})` : '');
-      console.log(`${packed ? 'packed qkv' : 'q, k, v   '} ${causal ? 'causal' : 'full  '}` +
-        `  forward ${(fwd * 1e3).toFixed(2)} ms ${rate(part * flopsFwd, fwd)} GFLOP/s${dense(flopsFwd, fwd)}` +
-        `  backward ${(bwd * 1e3).toFixed(2)} ms ${rate(part * flopsBwd, bwd)} GFLOP/s${dense(flopsBwd, bwd)}`);
+  interface Config { packed: boolean; causal: boolean; fwd: number; bwd: number }
+  const configs: Config[] = [];
+  for (const packed of [false, true]) for (const causal of [false, true]) configs.push({ packed, causal, fwd: Infinity, bwd: Infinity });
+  const seconds = (fn: () => void) => {
+    const t0 = process.hrtime.bigint();
+    fn();
+    return Number(process.hrtime.bigint() - t0) / 1e9;
+  };
+  // configurations interleaved, so that a busy spell on the machine does not favour one
+  for (let r = 0; r <= reps; r++) {
+    for (const c of configs) {
+      const [hq, hk, hv] = c.packed ? [qkv.handle, qkv.handle, qkv.handle] : [q.handle, k.handle, v.handle];
+      const [gq, gk, gv] = c.packed ? [dqkv.handle, dqkv.handle, dqkv.handle] : [dq.handle, dk.handle, dv.handle];
+      // (offset, stride) of q, k, v token rows
+      const rows = c.packed ? [0, 3 * C, C, 3 * C, 2 * C, 3 * C] : [0, C, 0, C, 0, C];
+      const fwd = seconds(() => native.attentionForward(hq, hk, hv, out.handle, lse.handle, null, B, T, T, H, Dh,
+        rows[0], rows[1], rows[2], rows[3], rows[4], rows[5], c.causal, scale));
+      const bwd = seconds(() => native.attentionBackward(dOut.handle, hq, hk, hv, out.handle, lse.handle, null, gq, gk, gv,
+        B, T, T, H, Dh, rows[0], rows[1], rows[2], rows[3], rows[4], rows[5], c.causal, scale, false, false, false));
+      if (r > 0) { // the first round warms up
+        c.fwd = Math.min(c.fwd, fwd);
+        c.bwd = Math.min(c.bwd, bwd);
+      }
     }
+  }
+  for (const { packed, causal, fwd, bwd } of configs) {
+    const part = causal ? 0.5 : 1;
+    const dense = (f: number, s: number) => (causal ? ` (dense ${rate(f, s)})` : '');
+    console.log(`${packed ? 'packed qkv' : 'q, k, v   '} ${causal ? 'causal' : 'full  '}` +
+      `  forward ${(fwd * 1e3).toFixed(2)} ms ${rate(part * flopsFwd, fwd)} GFLOP/s${dense(flopsFwd, fwd)}` +
+      `  backward ${(bwd * 1e3).toFixed(2)} ms ${rate(part * flopsBwd, bwd)} GFLOP/s${dense(flopsBwd, bwd)}`);
   }
   const mm = native.benchMatmul(B * T, C, C, false, false, 10);
   console.log(`for scale: oneDNN matmul [${B * T}, ${C}]·[${C}, ${C}] ${rate(2 * B * T * C * C, mm)} GFLOP/s`);

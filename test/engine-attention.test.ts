@@ -131,6 +131,12 @@ test('attention backward matches finite differences on awkward shapes', () => {
     // several query panels and full-width column tiles
     assertGradcheck('T=40 Dh=32 causal', att(2, { causal: true, scale: 0.3 }),
       [randn([1, 40, 64], 19), randn([1, 40, 64], 20), randn([1, 40, 64], 21)], { samples: 24 });
+    // causal bands shifted by Tk − Tq = ±13..25 across panels, with padding
+    const crossMask = tensor(randomMask(1, 50, 22, 0.8), [1, 50]);
+    assertGradcheck('cross Tq=37 Tk=50 causal+padding', att(1, { causal: true, keyPaddingMask: crossMask }),
+      [randn([1, 37, 16], 23), randn([1, 50, 16], 24), randn([1, 50, 16], 25)], { samples: 24 });
+    assertGradcheck('cross Tq=45 Tk=20 causal', att(1, { causal: true }),
+      [randn([1, 45, 16], 26), randn([1, 20, 16], 27), randn([1, 20, 16], 28)], { samples: 24 });
   });
 });
 

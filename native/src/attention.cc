@@ -19,13 +19,13 @@
 //
 // Work is split over (batch, head) pairs, one pair per OpenMP iteration. A thread copies
 // the pair's Kᵀ (and Vᵀ) into contiguous scratch and walks the queries in panels of
-// kPanel rows, so its score scratch is kPanel × Tk. Each pair is computed by one thread in
-// a fixed order, so results do not depend on the thread count.
+// kPanel rows, so its score scratch is kPanel × Tk. With a causal mask the products skip
+// the register tiles that lie wholly above the diagonal. Each pair is computed by one
+// thread in a fixed order, so results do not depend on the thread count.
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -50,6 +50,18 @@ int64_t RoundUp16(int64_t n) { return (n + 15) / 16 * 16; }
 //
 // A register tile holds ROWS × WIDTH sums; B's rows are contiguous so the n loop
 // vectorises, and A is only broadcast, so A may be transposed or strided for free.
+//
+// Causal attention makes the products banded. A Band tells which part of row i matters:
+//   columns n < i + 1 + n_end      (others are left unwritten: the caller masks them)
+//   k in [i + k_begin, i + 1 + k_end)  (A is zero outside, so skipping it is exact)
+// checked per register tile, so a tile is computed if any of its rows needs it.
+
+constexpr int64_t kFar = int64_t{1} << 40;
+
+struct Band {
+  int64_t n_end = kFar, k_begin = -kFar, k_end = kFar;
+  Band Shifted(int64_t rows) const { return {n_end + rows, k_begin + rows, k_end + rows}; }  // from row `rows` on
+};
 
 template <int ROWS, int WIDTH>
 inline void Tile(int64_t K, const float* a, int64_t a_row, int64_t a_col, const float* b, int64_t ldb, float* c,
@@ -90,35 +102,60 @@ inline void TileTail(int64_t K, int64_t width, const float* a, int64_t a_row, in
   }
 }
 
+struct GemmArgs {
+  int64_t K;
+  const float* a;
+  int64_t a_row, a_col;
+  const float* b;  // at column n0 of B
+  int64_t ldb;
+  float* c;  // at column n0 of C
+  int64_t ldc;
+  float alpha;
+  bool acc;
+  Band band;
+};
+
+// Rows [i, i + ROWS) of a column block [n0, n0 + width): WIDTH > 0 is a full tile,
+// WIDTH == 0 the tail of run-time width.
+template <int ROWS, int WIDTH>
+inline void BandTile(const GemmArgs& g, int64_t i, int64_t n0, int64_t width) {
+  const int64_t last = i + ROWS - 1;
+  if (n0 >= last + 1 + g.band.n_end) return;
+  const int64_t k0 = std::clamp<int64_t>(i + g.band.k_begin, 0, g.K);
+  const int64_t k1 = std::clamp<int64_t>(last + 1 + g.band.k_end, k0, g.K);
+  const float* a = g.a + i * g.a_row + k0 * g.a_col;
+  const float* b = g.b + k0 * g.ldb;
+  float* c = g.c + i * g.ldc;
+  if constexpr (WIDTH > 0) Tile<ROWS, WIDTH>(k1 - k0, a, g.a_row, g.a_col, b, g.ldb, c, g.ldc, g.alpha, g.acc);
+  else TileTail<ROWS>(k1 - k0, width, a, g.a_row, g.a_col, b, g.ldb, c, g.ldc, g.alpha, g.acc);
+}
+
 template <int WIDTH>
-void ColumnBlock(int64_t M, int64_t K, const float* a, int64_t a_row, int64_t a_col, const float* b, int64_t ldb,
-                 float* c, int64_t ldc, float alpha, bool acc) {
+void ColumnBlock(int64_t M, const GemmArgs& g, int64_t n0, int64_t width) {
   int64_t i = 0;
-  for (; i + kRows <= M; i += kRows) Tile<kRows, WIDTH>(K, a + i * a_row, a_row, a_col, b, ldb, c + i * ldc, ldc, alpha, acc);
-  for (; i < M; i++) Tile<1, WIDTH>(K, a + i * a_row, a_row, a_col, b, ldb, c + i * ldc, ldc, alpha, acc);
+  for (; i + kRows <= M; i += kRows) BandTile<kRows, WIDTH>(g, i, n0, width);
+  for (; i < M; i++) BandTile<1, WIDTH>(g, i, n0, width);
 }
 
 void Gemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_row, int64_t a_col, const float* b, int64_t ldb,
-          float* c, int64_t ldc, float alpha, bool acc) {
+          float* c, int64_t ldc, float alpha, bool acc, const Band& band = {}) {
+  GemmArgs g{K, a, a_row, a_col, b, ldb, c, ldc, alpha, acc, band};
   int64_t n = 0;
   // Column blocks outermost: a K × WIDTH slice of B stays in L1 while every row uses it.
-  for (; n + 32 <= N; n += 32) ColumnBlock<32>(M, K, a, a_row, a_col, b + n, ldb, c + n, ldc, alpha, acc);
-  for (; n + 16 <= N; n += 16) ColumnBlock<16>(M, K, a, a_row, a_col, b + n, ldb, c + n, ldc, alpha, acc);
-  if (n < N) {
-    int64_t i = 0;
-    for (; i + kRows <= M; i += kRows)
-      TileTail<kRows>(K, N - n, a + i * a_row, a_row, a_col, b + n, ldb, c + i * ldc + n, ldc, alpha, acc);
-    for (; i < M; i++) TileTail<1>(K, N - n, a + i * a_row, a_row, a_col, b + n, ldb, c + i * ldc + n, ldc, alpha, acc);
-  }
+  for (; n + 32 <= N; n += 32, g.b += 32, g.c += 32) ColumnBlock<32>(M, g, n, 32);
+  for (; n + 16 <= N; n += 16, g.b += 16, g.c += 16) ColumnBlock<16>(M, g, n, 16);
+  if (n < N) ColumnBlock<0>(M, g, n, N - n);
 }
 
-// C[0, M) rows as Gemm with B = K × N, but rows below `filled` are added to and the rest
-// overwritten: running sums over query panels need no zeroing pass.
+// C[0, M) rows as Gemm, but rows below `filled` are added to and the rest overwritten:
+// running sums over query panels need no zeroing pass.
 void GemmExtend(int64_t M, int64_t filled, int64_t N, int64_t K, const float* a, int64_t a_row, int64_t a_col,
-                const float* b, int64_t ldb, float* c, int64_t ldc) {
+                const float* b, int64_t ldb, float* c, int64_t ldc, const Band& band) {
   const int64_t old_rows = std::min(filled, M);
-  if (old_rows > 0) Gemm(old_rows, N, K, a, a_row, a_col, b, ldb, c, ldc, 1.0f, true);
-  if (M > old_rows) Gemm(M - old_rows, N, K, a + old_rows * a_row, a_row, a_col, b, ldb, c + old_rows * ldc, ldc, 1.0f, false);
+  if (old_rows > 0) Gemm(old_rows, N, K, a, a_row, a_col, b, ldb, c, ldc, 1.0f, true, band);
+  if (M > old_rows)
+    Gemm(M - old_rows, N, K, a + old_rows * a_row, a_row, a_col, b, ldb, c + old_rows * ldc, ldc, 1.0f, false,
+         band.Shifted(old_rows));
 }
 
 // ---- element-wise helpers -------------------------------------------------------------
@@ -237,49 +274,47 @@ struct Problem {
 
   // keys visible to query row i are j < VisibleEnd(i) (before the padding mask)
   int64_t VisibleEnd(int64_t i) const { return causal ? std::clamp<int64_t>(i + 1 + Tk - Tq, 0, Tk) : Tk; }
+
+  // Bands of the products of the query panel starting at row i0 (dense unless causal):
+  // [queries, keys] results (S, dP); sums over keys (P·V, dS·K); [keys, ·] sums over the
+  // panel's queries (Pᵀ·dO, dSᵀ·Q).
+  Band ScoreBand(int64_t i0) const { return causal ? Band{i0 + Tk - Tq, -kFar, kFar} : Band{}; }
+  Band KeySumBand(int64_t i0) const { return causal ? Band{kFar, -kFar, i0 + Tk - Tq} : Band{}; }
+  Band QuerySumBand(int64_t i0) const { return causal ? Band{kFar, -(i0 + Tk - Tq), kFar} : Band{}; }
   // ld of the per-thread score rows and transposed K/V: whole cache lines, but not a
   // power of two, so successive rows do not compete for the same L1 sets
   int64_t Ld() const { return RoundUp16(Tk) + 16; }
 };
 
-// Pre-masks S for rows [i0, i0+rows) over columns [0, cols): −inf where a key is
-// invisible (causal or padding).
-void ApplyMask(const Problem& p, const uint8_t* key_mask, int64_t i0, int64_t rows, int64_t cols, float* S,
-               int64_t ld) {
-  for (int64_t r = 0; r < rows; r++) {
-    float* row = S + r * ld;
-    const int64_t end = std::min(cols, p.VisibleEnd(i0 + r));
-    if (key_mask)
-      for (int64_t j = 0; j < end; j++) row[j] = key_mask[j] ? row[j] : -kInf;
-    for (int64_t j = end; j < cols; j++) row[j] = -kInf;
-  }
-}
-
-// S[rows, cols] = scale · Q_panel · Kᵀ (masked), then rows turned into probabilities
-// exp(S − lse). When `lse_out` is set the rows are normalised and lse written (forward);
-// otherwise `lse_in` is used (backward). Rows with no visible key become all zero.
+// S[rows, cols] = scale · Q_panel · Kᵀ, then each row turned into probabilities
+// exp(S − lse) over its visible keys and zero elsewhere (causal, padding). When `lse_out`
+// is set the rows are normalised and lse written (forward); otherwise `lse_in` is used
+// (backward). Rows with no visible key become all zero.
 void PanelProbabilities(const Problem& p, const float* q_rows, const float* kt, const uint8_t* key_mask, int64_t i0,
                         int64_t rows, int64_t cols, float* S, float* lse_out, const float* lse_in) {
   const int64_t ld = p.Ld();
-  Gemm(rows, cols, p.Dh, q_rows, p.q.stride, 1, kt, ld, S, ld, p.scale, false);
-  ApplyMask(p, key_mask, i0, rows, cols, S, ld);
+  Gemm(rows, cols, p.Dh, q_rows, p.q.stride, 1, kt, ld, S, ld, p.scale, false, p.ScoreBand(i0));
   for (int64_t r = 0; r < rows; r++) {
     float* row = S + r * ld;
+    const int64_t end = std::min(cols, p.VisibleEnd(i0 + r));  // the band may leave S unwritten past it
+    std::fill(row + end, row + cols, 0.0f);
+    if (key_mask)
+      for (int64_t j = 0; j < end; j++) row[j] = key_mask[j] ? row[j] : -kInf;
     if (lse_out) {
-      const float m = RowMax(row, cols);
+      const float m = RowMax(row, end);
       if (m == -kInf) {  // nothing visible
-        std::fill(row, row + cols, 0.0f);
+        std::fill(row, row + end, 0.0f);
         lse_out[r] = kInf;
         continue;
       }
-      const float sum = ExpInPlace(row, cols, m);
+      const float sum = ExpInPlace(row, end, m);
       const float inv = 1.0f / sum;
-      for (int64_t j = 0; j < cols; j++) row[j] *= inv;
+      for (int64_t j = 0; j < end; j++) row[j] *= inv;
       lse_out[r] = m + std::log(sum);
     } else if (lse_in[r] == kInf) {
-      std::fill(row, row + cols, 0.0f);
+      std::fill(row, row + end, 0.0f);
     } else {
-      ExpInPlace(row, cols, lse_in[r]);
+      ExpInPlace(row, end, lse_in[r]);
     }
   }
 }
@@ -320,7 +355,7 @@ void AttentionForwardKernel(const Problem& p, const float* q, const float* k, co
         continue;
       }
       PanelProbabilities(p, qb + i0 * p.q.stride, kt, mask, i0, rows, cols, S, lb + i0, nullptr);
-      Gemm(rows, p.Dh, cols, S, ld, 1, vc, p.Dh, ob + i0 * C, C, 1.0f, false);  // O = P·V
+      Gemm(rows, p.Dh, cols, S, ld, 1, vc, p.Dh, ob + i0 * C, C, 1.0f, false, p.KeySumBand(i0));  // O = P·V
     }
   }
 }
@@ -376,23 +411,25 @@ void AttentionBackwardKernel(const Problem& p, const float* dout, const float* q
       CopyRows(dob + i0 * C, C, rows, Dh, do_panel);
       if (dk) CopyRows(q_rows, p.q.stride, rows, Dh, q_panel);
       PanelProbabilities(p, q_rows, kt, mask, i0, rows, cols, P, nullptr, lb + i0);
-      if (dv) GemmExtend(cols, filled, Dh, rows, P, 1, ld, do_panel, Dh, dv_sum, Dh);  // dV += Pᵀ·dO
+      if (dv) GemmExtend(cols, filled, Dh, rows, P, 1, ld, do_panel, Dh, dv_sum, Dh, p.QuerySumBand(i0));  // dV += Pᵀ·dO
       if (!need_ds) {
         filled = cols;
         continue;
       }
-      Gemm(rows, cols, Dh, do_panel, Dh, 1, vt, ld, dS, ld, 1.0f, false);  // dP = dO·Vᵀ
+      Gemm(rows, cols, Dh, do_panel, Dh, 1, vt, ld, dS, ld, 1.0f, false, p.ScoreBand(i0));  // dP = dO·Vᵀ
       for (int64_t r = 0; r < rows; r++) rowdot[r] = Dot(do_panel + r * Dh, ob + (i0 + r) * C, Dh);
       for (int64_t r = 0; r < rows; r++) {  // dS = P ⊙ (dP − rowsum(dO ⊙ O))
         const float* prow = P + r * ld;
         float* drow = dS + r * ld;
         const float D = rowdot[r];
-        for (int64_t j = 0; j < cols; j++) drow[j] = prow[j] * (drow[j] - D);
+        const int64_t end = std::min(cols, p.VisibleEnd(i0 + r));  // dP past it may be unwritten
+        for (int64_t j = 0; j < end; j++) drow[j] = prow[j] * (drow[j] - D);
+        std::fill(drow + end, drow + cols, 0.0f);
       }
-      if (dk) GemmExtend(cols, filled, Dh, rows, dS, 1, ld, q_panel, Dh, dk_sum, Dh);  // dK += dSᵀ·Q
+      if (dk) GemmExtend(cols, filled, Dh, rows, dS, 1, ld, q_panel, Dh, dk_sum, Dh, p.QuerySumBand(i0));  // dK += dSᵀ·Q
       if (dqb) {  // dQ = scale·dS·K; keys past `cols` have dS = 0
         float* dq_rows = dqb + i0 * p.q.stride;
-        Gemm(rows, Dh, cols, dS, ld, 1, kc, Dh, dq_rows, p.q.stride, p.scale, acc_dq);
+        Gemm(rows, Dh, cols, dS, ld, 1, kc, Dh, dq_rows, p.q.stride, p.scale, acc_dq, p.KeySumBand(i0));
       }
       filled = cols;
     }
