@@ -12,7 +12,8 @@
         "native/src/adamw.cc",
         "native/src/layernorm.cc",
         "native/src/activation.cc",
-        "native/src/dropout.cc"
+        "native/src/dropout.cc",
+        "native/src/attention.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -11,6 +11,7 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   tlc::RegisterLayerNorm(env, exports);
   tlc::RegisterActivation(env, exports);
   tlc::RegisterDropout(env, exports);
+  tlc::RegisterAttention(env, exports);
   return exports;
 }
 

@@ -50,5 +50,6 @@ void RegisterAdamw(Napi::Env env, Napi::Object exports);
 void RegisterLayerNorm(Napi::Env env, Napi::Object exports);
 void RegisterActivation(Napi::Env env, Napi::Object exports);
 void RegisterDropout(Napi::Env env, Napi::Object exports);
+void RegisterAttention(Napi::Env env, Napi::Object exports);
 
 }  // namespace tlc

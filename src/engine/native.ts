@@ -59,6 +59,13 @@ export interface NativeAddon {
 
   dropoutForward(x: H, y: H, n: number, p: number, seed: number, offset: number): void;
   dropoutBackward(dy: H, dx: H, n: number, p: number, seed: number, offset: number, accumulate: boolean): void;
+  attentionForward(q: H, k: H, v: H, out: H, lse: H, keyMask: OptH, b: number, tq: number, tk: number, heads: number,
+    headSize: number, qOffset: number, qStride: number, kOffset: number, kStride: number, vOffset: number, vStride: number,
+    causal: boolean, scale: number): void;
+  attentionBackward(dOut: H, q: H, k: H, v: H, out: H, lse: H, keyMask: OptH, dq: OptH, dk: OptH, dv: OptH,
+    b: number, tq: number, tk: number, heads: number, headSize: number, qOffset: number, qStride: number,
+    kOffset: number, kStride: number, vOffset: number, vStride: number, causal: boolean, scale: number,
+    accDq: boolean, accDk: boolean, accDv: boolean): void;
 
   // further op families add their functions here
   [name: string]: unknown;

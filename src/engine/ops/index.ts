@@ -9,3 +9,5 @@ export { gelu, tanh } from './activation.js';
 export type { GeluApproximate } from './activation.js';
 export { dropout, DropoutRng } from './dropout.js';
 export type { DropoutRngState } from './dropout.js';
+export { attention, selfAttention } from './attention.js';
+export type { AttentionOptions } from './attention.js';
