@@ -38,7 +38,8 @@ function loadBatch(dir: string): LMBatch {
 }
 
 for (const variant of ['mlm-pre', 'clm-pre', 'mlm-post']) {
-  test(`parity with PyTorch: ${variant}`, () => {
+  test(`parity with PyTorch: ${variant}`, (t) => {
+    const worst = { logits: 0, loss: 0, grad: 0, final: 0 };
     const dir = join(FIXTURES, `parity-${variant}`);
     const config = readModelConfig(join(dir, 'config.json'));
     const train = JSON.parse(readFileSync(join(dir, 'train.json'), 'utf8'));
@@ -57,16 +58,19 @@ for (const variant of ['mlm-pre', 'clm-pre', 'mlm-post']) {
         const logits = noGrad(() => model.logits(batch));
         const eLogits = relError(logits.toFloat32Array(), expected('logits'));
         assert.ok(eLogits <= 1e-4, `logits rel. error ${eLogits}`);
+        worst.logits = eLogits;
 
         const { loss } = model.loss(batch);
         const eLoss = relError(loss.toFloat32Array(), expected('loss'));
         assert.ok(eLoss <= 1e-4, `loss ${loss.item()} vs ${expected('loss')[0]}: rel. error ${eLoss}`);
+        worst.loss = eLoss;
         backward(loss);
       });
       for (const [name, p] of params) {
         assert.ok(p.grad, `no gradient for ${name}`);
         const e = relError(p.grad.toFloat32Array(), expected(`grad.${name}`));
         assert.ok(e <= 1e-3, `gradient of ${name}: rel. error ${e}`);
+        worst.grad = Math.max(worst.grad, e);
       }
 
       const opt = new AdamW(params.map(([, p]) => p), {
@@ -88,7 +92,10 @@ for (const variant of ['mlm-pre', 'clm-pre', 'mlm-post']) {
       for (const [name, p] of params) {
         const e = relError(p.toFloat32Array(), expected(`final.${name}`));
         assert.ok(e <= 1e-3, `${name} after ${train.steps} steps: rel. error ${e}`);
+        worst.final = Math.max(worst.final, e);
       }
+      t.diagnostic(`max rel. error: loss ${worst.loss.toExponential(1)}, logits ${worst.logits.toExponential(1)}, ` +
+        `gradients ${worst.grad.toExponential(1)}, parameters after ${train.steps} steps ${worst.final.toExponential(1)}`);
     } finally {
       for (const t of ref.values()) t.dispose();
       model.dispose();
