@@ -31,7 +31,10 @@ export const REFERENCE_TRAIN_CONFIG: TrainBenchConfig = {
 export interface TrainBenchResult {
   config: TrainBenchConfig & { threads: number; params: number; flops_per_token: number };
   tlc: { tokens_per_s: number; gflops: number };
+  /** PyTorch running the same algorithm (output layer only at positions with a target). */
   pytorch: { tokens_per_s: number; gflops: number; version: string } | null;
+  /** PyTorch computing logits at every position, as Hugging Face's RobertaForMaskedLM does (masked LM only). */
+  pytorch_all_positions?: { tokens_per_s: number; gflops: number; version: string } | null;
   pytorch_error?: string;
   matmul_peak_gflops: number;
 }
@@ -93,8 +96,9 @@ function torchScript(): string {
   return join(dir, 'tools', 'torch_train_bench.py');
 }
 
-export function benchTorchTraining(c: TrainBenchConfig, threads: number, python = '/usr/bin/python3'): { tokens_per_s: number; version: string } {
-  const spec = { model: modelConfig(c), batch: c.batch, seq_len: c.seq_len, steps: Math.max(3, Math.ceil(c.steps / 2)), warmup_steps: 1, threads };
+export function benchTorchTraining(c: TrainBenchConfig, threads: number, head: 'targets' | 'all' = 'targets',
+  python = '/usr/bin/python3'): { tokens_per_s: number; version: string } {
+  const spec = { model: modelConfig(c), batch: c.batch, seq_len: c.seq_len, steps: Math.max(3, Math.ceil(c.steps / 2)), warmup_steps: 1, threads, head };
   const r = spawnSync(python, [torchScript(), JSON.stringify(spec)], { encoding: 'utf8', maxBuffer: 1 << 20 });
   if (r.error) throw new Error(`cannot run ${python}: ${r.error.message}`);
   if (r.status !== 0) throw new Error(`PyTorch benchmark failed: ${r.stderr.trim().split('\n').pop()}`);
@@ -110,12 +114,17 @@ export function benchTraining(c: TrainBenchConfig, opts: { withTorch: boolean; l
   opts.log(`oneDNN f32 matmul peak: ${peak.toFixed(1)} GFLOP/s`);
   const tlc = benchTlcTraining(c, opts.log);
   opts.log(`tlc: ${tlc.tokens_per_s.toFixed(0)} tokens/s`);
-  let pytorch: TrainBenchResult['pytorch'] = null, pytorchError: string | undefined;
+  let pytorch: TrainBenchResult['pytorch'] = null, pytorchAll: TrainBenchResult['pytorch'] = null, pytorchError: string | undefined;
   if (opts.withTorch) {
     try {
-      const t = benchTorchTraining(c, threads);
+      const t = benchTorchTraining(c, threads, 'targets');
       pytorch = { tokens_per_s: t.tokens_per_s, gflops: (t.tokens_per_s * flopsPerToken) / 1e9, version: t.version };
       opts.log(`PyTorch ${t.version}: ${t.tokens_per_s.toFixed(0)} tokens/s`);
+      if (c.objective === 'mlm') {
+        const a = benchTorchTraining(c, threads, 'all');
+        pytorchAll = { tokens_per_s: a.tokens_per_s, gflops: (a.tokens_per_s * flopsPerToken) / 1e9, version: a.version };
+        opts.log(`PyTorch ${a.version}, logits at all positions: ${a.tokens_per_s.toFixed(0)} tokens/s`);
+      }
     } catch (e) {
       pytorchError = (e as Error).message;
       opts.log(`PyTorch baseline unavailable: ${pytorchError}`);
@@ -125,6 +134,7 @@ export function benchTraining(c: TrainBenchConfig, opts: { withTorch: boolean; l
     config: { ...c, threads, params: countParams(cfg).total, flops_per_token: flopsPerToken },
     tlc: { tokens_per_s: tlc.tokens_per_s, gflops: (tlc.tokens_per_s * flopsPerToken) / 1e9 },
     pytorch,
+    ...(pytorchAll ? { pytorch_all_positions: pytorchAll } : {}),
     ...(pytorchError ? { pytorch_error: pytorchError } : {}),
     matmul_peak_gflops: peak,
   };

@@ -5,7 +5,9 @@ line with the measured tokens/s. Like tlc, the output layer runs only at the pos
 that have a target, as fairseq's RoBERTa does.
 
 Usage: /usr/bin/python3 tools/torch_train_bench.py '<json config>'
-  config keys: model (tlc config.json fields), batch, seq_len, steps, warmup_steps, threads, seed
+  config keys: model (tlc config.json fields), batch, seq_len, steps, warmup_steps, threads, seed,
+  head: "targets" (default: output layer only where there is a target, as tlc does) or "all" (logits
+  at every position, then the loss ignores the rest, as Hugging Face's RobertaForMaskedLM does)
 """
 import json
 import os
@@ -67,8 +69,11 @@ def main():
         opt.zero_grad(set_to_none=True)
         h = encode(model, ids).reshape(B * T, -1)
         flat = targets.reshape(-1)
-        keep = (flat != -100).nonzero().squeeze(1)
-        loss = F.cross_entropy(head(model, h[keep]), flat[keep])
+        if spec.get("head", "targets") == "all":
+            loss = F.cross_entropy(head(model, h), flat, ignore_index=-100)
+        else:
+            keep = (flat != -100).nonzero().squeeze(1)
+            loss = F.cross_entropy(head(model, h[keep]), flat[keep])
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()

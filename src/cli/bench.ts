@@ -60,8 +60,10 @@ export function registerBench(program: Command): void {
       const row = (name: string, t: { tokens_per_s: number; gflops: number }): void =>
         console.log(`| ${name} | ${t.tokens_per_s.toFixed(0)} | ${t.gflops.toFixed(1)} | ${(100 * t.gflops / r.matmul_peak_gflops).toFixed(0)}% |`);
       row('tlc', r.tlc);
-      if (r.pytorch) row(`PyTorch ${r.pytorch.version}`, r.pytorch);
+      if (r.pytorch) row(`PyTorch ${r.pytorch.version}, same algorithm`, r.pytorch);
+      if (r.pytorch_all_positions) row(`PyTorch ${r.pytorch_all_positions.version}, logits at all positions`, r.pytorch_all_positions);
       console.log(`| oneDNN f32 matmul peak | | ${r.matmul_peak_gflops.toFixed(1)} | 100% |`);
-      if (r.pytorch) console.log(`tlc / PyTorch: ${(r.tlc.tokens_per_s / r.pytorch.tokens_per_s).toFixed(2)}×`);
+      if (r.pytorch) console.log(`tlc / PyTorch (same algorithm): ${(r.tlc.tokens_per_s / r.pytorch.tokens_per_s).toFixed(2)}×`);
+      if (r.pytorch_all_positions) console.log(`tlc / PyTorch (logits at all positions): ${(r.tlc.tokens_per_s / r.pytorch_all_positions.tokens_per_s).toFixed(2)}×`);
     });
 }

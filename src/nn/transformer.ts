@@ -185,10 +185,17 @@ export class TransformerLM extends Module {
       const logits = this.head(hidden);
       return { loss: crossEntropy(logits, tensor(batch.targets, [B * T], 'i32')), tokens: positions.length };
     }
-    const idx = Int32Array.from(positions);
-    const targets = Int32Array.from(positions, (i) => batch.targets![i]);
+    // Pad to a multiple of 64 rows with ignored targets: the number of masked tokens varies
+    // from batch to batch, and a few stable shapes keep kernels and memory blocks reused.
+    const rows = Math.min(B * T, Math.ceil(positions.length / 64) * 64);
+    const idx = new Int32Array(rows);
+    const targets = new Int32Array(rows).fill(IGNORE_INDEX);
+    positions.forEach((p, k) => {
+      idx[k] = p;
+      targets[k] = batch.targets![p];
+    });
     const logits = this.head(gatherRows(hidden, tensor(idx, [idx.length], 'i32')));
-    return { loss: crossEntropy(logits, tensor(targets, [idx.length], 'i32')), tokens: idx.length };
+    return { loss: crossEntropy(logits, tensor(targets, [idx.length], 'i32')), tokens: positions.length };
   }
 }
 
