@@ -53,9 +53,10 @@ float* ElemF32(const Napi::CallbackInfo& info, const Napi::Array& arr, uint32_t 
                int64_t n) {
   const std::string name = std::string(what) + " " + std::to_string(k);
   Napi::Value v = arr[k];
-  if (!v.IsExternal()) Fail(info.Env(), std::string(op) + ": " + name + " is not a tensor");
-  auto* s = v.As<Napi::External<Storage>>().Data();
-  if (s->freed) Fail(info.Env(), std::string(op) + ": " + name + " was used after it was disposed");
+  bool stale = false;
+  Storage* s = LookupStorage(v, &stale);
+  if (stale) Fail(info.Env(), std::string(op) + ": " + name + " was used after it was disposed");
+  if (!s) Fail(info.Env(), std::string(op) + ": " + name + " is not a tensor");
   if (s->dtype != DType::f32)
     Fail(info.Env(), std::string(op) + ": " + name + " has dtype " + DTypeName(s->dtype) + ", expected f32");
   if (s->bytes < static_cast<size_t>(n) * 4)

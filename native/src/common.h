@@ -15,14 +15,18 @@ enum class DType : int32_t { f32 = 0, i32 = 1, u8 = 2, bf16 = 3, i8 = 4 };
 const char* DTypeName(DType dt);
 size_t DTypeBytes(DType dt);
 
-// A block of native memory owned by one JS External. `freed` is set by an explicit
-// dispose; the GC finalizer then only deletes this record.
+// A block of native memory. JavaScript refers to it by a numeric handle (slot index and
+// generation), never by a GC-managed object, so freeing is explicit and immediate and a
+// stale handle is detected: its generation no longer matches the slot's.
 struct Storage {
   void* data = nullptr;
   size_t bytes = 0;
   DType dtype = DType::f32;
-  bool freed = false;
+  bool freed = true;
 };
+
+// Resolves a handle to its live storage, or nullptr if it is not a handle or was freed.
+Storage* LookupStorage(const Napi::Value& v, bool* stale);
 
 [[noreturn]] void Fail(const Napi::Env& env, const std::string& msg);
 

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <unordered_map>
 #include <vector>
 
@@ -101,19 +102,67 @@ void ReleaseStorage(Storage* s) {
   }
 }
 
-void FinalizeStorage(Napi::Env, Storage* s) {
-  ReleaseStorage(s);
-  delete s;
+// ---- handles ------------------------------------------------------------------------
+// handle = generation · 2^26 + slot (exact in a double). A freed slot's generation is
+// bumped, so every handle to its previous contents becomes stale.
+constexpr double kSlotRange = 67108864.0;  // 2^26
+constexpr uint32_t kGenerations = 1u << 26;
+struct Slot {
+  Storage storage;
+  uint32_t generation = 0;
+};
+std::deque<Slot> g_slots;  // a deque: slots never move, so Storage* stays valid
+std::vector<uint32_t> g_free_slots;
+
+double NewHandle(void* data, size_t bytes, DType dtype) {
+  uint32_t index;
+  if (!g_free_slots.empty()) {
+    index = g_free_slots.back();
+    g_free_slots.pop_back();
+  } else {
+    index = static_cast<uint32_t>(g_slots.size());
+    g_slots.emplace_back();
+  }
+  Slot& slot = g_slots[index];
+  slot.storage = Storage{data, bytes, dtype, false};
+  return slot.generation * kSlotRange + index;
 }
 }  // namespace
+
+Storage* LookupStorage(const Napi::Value& v, bool* stale) {
+  *stale = false;
+  if (!v.IsNumber()) return nullptr;
+  double h = v.As<Napi::Number>().DoubleValue();
+  if (!(h >= 0) || h != std::floor(h) || h >= kSlotRange * kGenerations) return nullptr;
+  uint64_t index = static_cast<uint64_t>(std::fmod(h, kSlotRange));
+  uint64_t generation = static_cast<uint64_t>(h / kSlotRange);
+  if (index >= g_slots.size()) return nullptr;
+  Slot& slot = g_slots[index];
+  if (slot.generation != generation || slot.storage.freed) {
+    *stale = true;
+    return nullptr;
+  }
+  return &slot.storage;
+}
+
+static void FreeHandle(const Napi::Value& v) {
+  bool stale;
+  Storage* s = LookupStorage(v, &stale);
+  if (!s) return;  // idempotent: freeing twice is not an error
+  ReleaseStorage(s);
+  uint64_t index = static_cast<uint64_t>(std::fmod(v.As<Napi::Number>().DoubleValue(), kSlotRange));
+  Slot& slot = g_slots[index];
+  slot.generation = (slot.generation + 1) % kGenerations;
+  g_free_slots.push_back(static_cast<uint32_t>(index));
+}
 
 // ---- argument unpacking --------------------------------------------------------------
 
 Storage* ArgStorage(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name) {
-  if (index >= info.Length() || !info[index].IsExternal())
-    Fail(info.Env(), std::string(op) + ": " + name + " is not a tensor");
-  auto* s = info[index].As<Napi::External<Storage>>().Data();
-  if (s->freed) Fail(info.Env(), std::string(op) + ": " + name + " was used after it was disposed");
+  bool stale = false;
+  Storage* s = index < info.Length() ? LookupStorage(info[index], &stale) : nullptr;
+  if (stale) Fail(info.Env(), std::string(op) + ": " + name + " was used after it was disposed");
+  if (!s) Fail(info.Env(), std::string(op) + ": " + name + " is not a tensor");
   return s;
 }
 
@@ -177,14 +226,13 @@ static Napi::Value Alloc(const Napi::CallbackInfo& info) {
   void* p = PoolAlloc(rounded);
   if (!p) Fail(info.Env(), "alloc: out of memory allocating " + std::to_string(bytes) + " bytes");
   if (zero) std::memset(p, 0, rounded);
-  auto* s = new Storage{p, static_cast<size_t>(bytes), static_cast<DType>(dt), false};
-  return Napi::External<Storage>::New(info.Env(), s, FinalizeStorage);
+  return Napi::Number::New(info.Env(), NewHandle(p, static_cast<size_t>(bytes), static_cast<DType>(dt)));
 }
 
 // free(handle): idempotent
 static Napi::Value Free(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsExternal()) Fail(info.Env(), "free: argument is not a tensor");
-  ReleaseStorage(info[0].As<Napi::External<Storage>>().Data());
+  if (info.Length() < 1 || !info[0].IsNumber()) Fail(info.Env(), "free: argument is not a tensor");
+  FreeHandle(info[0]);
   return info.Env().Undefined();
 }
 

@@ -5,8 +5,8 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** An opaque handle to a block of native memory (a N-API External). */
-export type NativeHandle = { readonly __nativeHandle: unique symbol };
+/** An opaque handle to a block of native memory (slot and generation, as a number). */
+export type NativeHandle = number & { readonly __nativeHandle: unique symbol };
 type H = NativeHandle;
 type OptH = NativeHandle | null;
 

@@ -44,10 +44,18 @@ function checkShape(shape: readonly number[], what: string): void {
   }
 }
 
-/** Reference-counted native memory shared by a tensor and its views. */
+/**
+ * Reference-counted native memory shared by a tensor and its views. It is freed only by
+ * dispose()/tidy(), never by the garbage collector: GC-driven freeing (finalizers) runs
+ * late and in batches, and a training loop's memory would then swing with the GC.
+ */
 class Storage {
   refs = 1;
   constructor(readonly handle: NativeHandle, readonly bytes: number) {}
+
+  release(): void {
+    if (--this.refs === 0) native.free(this.handle);
+  }
 }
 
 // ---- scopes -------------------------------------------------------------------------
@@ -158,7 +166,7 @@ export class Tensor {
     const s = this.storage;
     if (!s) return;
     this.storage = null;
-    if (--s.refs === 0) native.free(s.handle);
+    s.release();
     if (this.grad) {
       this.grad.dispose();
       this.grad = null;
