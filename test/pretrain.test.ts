@@ -130,3 +130,37 @@ test('bad pretrain flags give one clear line and a non-zero exit', async () => {
     assert.match(r.stderr, pattern);
   }
 });
+
+test('a time-budget run interrupted with SIGINT resumes its remaining budget and its LR schedule', async () => {
+  const data = await preparedSyntheticData();
+  const run = join(mkdtempSync(join(tmpdir(), 'tlc-time-')), 'run');
+  const args = [CLI, 'pretrain', '--data', data, '--model', 'L1-D32', '--out', run, '--budget', '3s', '--batch-size', '8',
+    '--seq-len', '32', '--warmup', '0.1', '--eval-tokens', '256', '--save-every', '100'];
+  const child = spawn(process.execPath, args, { stdio: 'ignore' });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const metrics = join(run, 'metrics.jsonl');
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 20));
+    const train = existsSync(metrics) ? readMetrics(metrics).filter((e) => e.event === 'train') : [];
+    if (train.length && (train[train.length - 1].progress as number) >= 0.4) break;
+  }
+  child.kill('SIGINT');
+  assert.equal(await exited, 0, 'an interrupted run saves a checkpoint and exits cleanly');
+  const before = readMetrics(metrics);
+  assert.equal(before[before.length - 1].event, 'interrupted');
+  const lastBefore = before.filter((e) => e.event === 'train').pop()!;
+  runToEnd([CLI, 'pretrain', '--resume', run]);
+  const events = readMetrics(metrics);
+  const resumeAt = events.findIndex((e) => e.event === 'resume');
+  assert.ok(resumeAt > 0, 'a resume event is logged');
+  const after = events.slice(resumeAt).filter((e) => e.event === 'train');
+  // the schedule continues from the checkpoint's budget progress: no second warmup, no restart
+  assert.equal(after[0].step, (lastBefore.step as number) + 1);
+  assert.ok((after[0].progress as number) > (lastBefore.progress as number));
+  assert.ok((after[0].lr as number) <= (lastBefore.lr as number) + 1e-12, 'LR after resume continues the decay');
+  const end = events[events.length - 1];
+  assert.equal(end.event, 'end');
+  assert.ok((end.train_seconds as number) >= 3, `training time ${end.train_seconds} s is short of the 3 s budget`);
+  assert.ok((end.train_seconds as number) < 3.5, `training time ${end.train_seconds} s overran the 3 s budget`);
+  assert.ok((after[after.length - 1].lr as number) < 1e-3 * 0.05, 'the LR reaches ~0 when the budget ends');
+});
