@@ -19,6 +19,8 @@ export const modelConfigSchema = z.object({
   dropout: z.number().min(0).lt(1).default(0.1),
   tie_embeddings: z.literal(true).default(true),
   pad_id: z.number().int().min(0).default(1),
+  /** Set on classifiers: the class names, in the order of the output layer. */
+  labels: z.array(z.string()).min(2).optional(),
 }).strict().refine((c) => c.d_model % c.n_heads === 0, { message: 'd_model must be divisible by n_heads', path: ['n_heads'] });
 
 export type ModelConfig = z.infer<typeof modelConfigSchema>;
@@ -73,7 +75,8 @@ export function countParams(c: ModelConfig): ParamCounts {
   const block = ln + (3 * C * C + 3 * C) + (C * C + C) + ln + (F * C + F) + (C * F + C);
   const embedding = c.vocab_size * C + c.max_len * C;
   let rest = c.n_layers * block + ln; // ln_f (pre-LN) or emb_ln (post-LN)
-  if (c.objective === 'mlm') rest += C * C + C + ln + c.vocab_size; // lm_head dense, ln, bias
+  if (c.labels) rest += C * C + C + c.labels.length * C + c.labels.length; // classifier head
+  else if (c.objective === 'mlm') rest += C * C + C + ln + c.vocab_size; // lm_head dense, ln, bias
   return { total: embedding + rest, nonEmbedding: rest, embedding };
 }
 

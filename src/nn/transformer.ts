@@ -111,43 +111,53 @@ class MaskedLMHead extends Module {
   }
 }
 
-export class TransformerLM extends Module {
+/**
+ * Embeddings and Transformer blocks, shared by the language model and the classifier:
+ * its parameter names (tok_emb, pos_emb, emb_ln, blocks.N, ln_f) are the same in both,
+ * so a classifier loads a pretrained LM's weights by name.
+ */
+export abstract class TransformerBody extends Module {
   readonly tokEmb: Embedding;
   readonly posEmb: Embedding;
   readonly embLn: LayerNorm | null;
   readonly blocks: Block[];
   readonly lnF: LayerNorm | null;
-  readonly lmHead: MaskedLMHead | null;
   /** Whether forward passes apply dropout by default. */
   training = false;
   readonly dropoutRng: DropoutRng;
 
-  constructor(readonly config: ModelConfig, opts: { seed?: number } = {}) {
+  constructor(readonly config: ModelConfig, protected readonly rng: Rng, seed: number) {
     super();
-    const c = config, seed = opts.seed ?? 0;
-    const rng = new Rng(seed);
+    const c = config;
     this.tokEmb = this.addChild('tok_emb', new Embedding(c.vocab_size, c.d_model, rng));
     this.posEmb = this.addChild('pos_emb', new Embedding(c.max_len, c.d_model, rng));
     this.embLn = c.norm === 'post' ? this.addChild('emb_ln', new LayerNorm(c.d_model, c.layer_norm_eps)) : null;
     this.blocks = [];
     for (let i = 0; i < c.n_layers; i++) this.blocks.push(this.addChild(`blocks.${i}`, new Block(c, rng)));
     this.lnF = c.norm === 'pre' ? this.addChild('ln_f', new LayerNorm(c.d_model, c.layer_norm_eps)) : null;
-    this.lmHead = c.objective === 'mlm' ? this.addChild('lm_head', new MaskedLMHead(c, rng)) : null;
     this.dropoutRng = new DropoutRng(seed ^ 0x5eed);
+  }
+
+  /** Gives every parameter its dotted name (used in error messages); call once built. */
+  protected nameParameters(): void {
     for (const [name, t] of this.namedParameters()) t.name = name;
+  }
+
+  /** Dropout as configured, or the identity when not training. */
+  protected dropper(opts: ForwardOptions): (t: Tensor) => Tensor {
+    const p = (opts.training ?? this.training) ? this.config.dropout : 0;
+    return (t: Tensor): Tensor => {
+      if (p === 0) return t;
+      const { seed, offset } = this.dropoutRng.next(t.size);
+      return dropout(t, p, seed, offset);
+    };
   }
 
   /** Final hidden states [B, T, C]. */
   encode(batch: LMBatch, opts: ForwardOptions = {}): Tensor {
     const { batchSize: B, seqLen: T } = batch;
-    const c = this.config;
-    checkBatch(batch, c);
-    const p = (opts.training ?? this.training) ? c.dropout : 0;
-    const drop = (t: Tensor): Tensor => {
-      if (p === 0) return t;
-      const { seed, offset } = this.dropoutRng.next(t.size);
-      return dropout(t, p, seed, offset);
-    };
+    checkBatch(batch, this.config);
+    const drop = this.dropper(opts);
     const ids = tensor(batch.inputIds, [B, T], 'i32');
     const positions = new Int32Array(B * T);
     for (let i = 0; i < B * T; i++) positions[i] = i % T;
@@ -158,6 +168,17 @@ export class TransformerLM extends Module {
       ? tensor(batch.attentionMask, [B, T], 'u8') : null;
     for (const block of this.blocks) x = block.forward(x, mask, drop);
     return this.lnF ? this.lnF.forward(x) : x;
+  }
+}
+
+export class TransformerLM extends TransformerBody {
+  readonly lmHead: MaskedLMHead | null;
+
+  constructor(config: ModelConfig, opts: { seed?: number } = {}) {
+    const seed = opts.seed ?? 0;
+    super(config, new Rng(seed), seed);
+    this.lmHead = config.objective === 'mlm' ? this.addChild('lm_head', new MaskedLMHead(config, this.rng)) : null;
+    this.nameParameters();
   }
 
   /** Output logits [M, V] for hidden states [M, C]. */
@@ -199,7 +220,7 @@ export class TransformerLM extends Module {
   }
 }
 
-function checkBatch(b: LMBatch, c: ModelConfig): void {
+export function checkBatch(b: LMBatch, c: ModelConfig): void {
   const n = b.batchSize * b.seqLen;
   if (!(b.batchSize >= 1 && b.seqLen >= 1)) throw new TlcError(`batch: invalid shape [${b.batchSize}, ${b.seqLen}]`);
   if (b.seqLen > c.max_len) throw new TlcError(`batch: sequence length ${b.seqLen} exceeds the model's max_len ${c.max_len}`);

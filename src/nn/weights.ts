@@ -9,12 +9,19 @@ export function saveWeights(model: Module, path: string, metadata: Record<string
   writeSafetensors(path, new Map(model.namedParameters()), { format: 'pt', ...metadata });
 }
 
-export function loadWeights(model: Module, path: string): void {
+export interface LoadOptions {
+  /** Parameters the file may lack (they keep their current values). */
+  allowMissing?: (name: string) => boolean;
+  /** Tensors in the file that the model does not have and that are skipped. */
+  allowUnexpected?: (name: string) => boolean;
+}
+
+export function loadWeights(model: Module, path: string, opts: LoadOptions = {}): void {
   tidy(() => {
     const { tensors } = readSafetensors(path);
     const params = new Map(model.namedParameters());
-    const missing = [...params.keys()].filter((k) => !tensors.has(k));
-    const unexpected = [...tensors.keys()].filter((k) => !params.has(k));
+    const missing = [...params.keys()].filter((k) => !tensors.has(k) && !opts.allowMissing?.(k));
+    const unexpected = [...tensors.keys()].filter((k) => !params.has(k) && !opts.allowUnexpected?.(k));
     if (missing.length || unexpected.length) {
       const parts = [];
       if (missing.length) parts.push(`missing ${missing.join(', ')}`);
@@ -22,11 +29,23 @@ export function loadWeights(model: Module, path: string): void {
       throw new TlcError(`${path}: weights do not match the model: ${parts.join('; ')}`);
     }
     for (const [name, p] of params) {
-      const t = tensors.get(name)!;
+      const t = tensors.get(name);
+      if (!t) continue;
       if (t.dtype !== p.dtype || t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {
         throw new TlcError(`${path}: tensor ${name} is ${fmtShape(t.shape)} ${t.dtype}, the model expects ${fmtShape(p.shape)} ${p.dtype}`);
       }
     }
-    for (const [name, p] of params) p.copyFrom(tensors.get(name)!);
+    for (const [name, p] of params) {
+      const t = tensors.get(name);
+      if (t) p.copyFrom(t);
+    }
+  });
+}
+
+/** Loads a pretrained language model's body into a classifier: its own head stays as initialised. */
+export function loadPretrainedBody(model: Module, lmWeightsPath: string): void {
+  loadWeights(model, lmWeightsPath, {
+    allowMissing: (n) => n.startsWith('cls_head.'),
+    allowUnexpected: (n) => n.startsWith('lm_head.'),
   });
 }
