@@ -180,7 +180,7 @@ function progressEvents(): PretrainEvents & { finish(): void } {
       });
     },
     onEval(info) {
-      lastValid = info.validLoss;
+      lastValid = info.metrics.valid_loss;
     },
     finish() {
       bar?.done();

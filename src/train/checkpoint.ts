@@ -17,7 +17,6 @@ import { loadWeights, saveWeights } from '../nn/weights.js';
 import type { Module } from '../nn/module.js';
 import { fsyncDirectory, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import type { BudgetUsage } from './budget.js';
-import type { BatcherPosition } from './lm-batches.js';
 
 export interface TrainerState {
   format_version: 1;
@@ -25,12 +24,17 @@ export interface TrainerState {
   usage: BudgetUsage;
   eval_seconds: number;
   checkpoint_seconds: number;
-  batcher: BatcherPosition;
+  /** Where the data stream stands (the task's own format). */
+  batcher: unknown;
   dropout_rng: unknown;
   /** Budget fractions already passed for evaluation/checkpoint triggers. */
   triggers: Record<string, number>;
   last_lr: number;
   done: boolean;
+  /** Stopped before the budget ended because validation stopped improving. */
+  stopped_early: boolean;
+  /** The best evaluation so far (finetuning keeps that model). */
+  best: ({ step: number } & Record<string, number>) | null;
 }
 
 export interface StateFile extends TrainerState {

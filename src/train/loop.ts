@@ -1,0 +1,226 @@
+// The training loop shared by pretraining and finetuning.
+//
+// Plain by design: draw a batch, forward/backward over micro-batches, one AdamW step
+// with the learning rate given by the budget progress. Only the step is charged to a
+// time budget; evaluation and checkpoints are timed and logged separately. Every
+// piece of state that shapes the future (weights, moments, data position, dropout
+// stream, counters) is checkpointed, so a resumed run continues exactly.
+import { TlcError } from '../engine/errors.js';
+import { backward, zeroGrad } from '../engine/autograd.js';
+import { tidy, type Tensor } from '../engine/tensor.js';
+import { AdamW } from '../engine/optim.js';
+import { getThreads } from '../engine/threads.js';
+import type { TransformerBody } from '../nn/transformer.js';
+import { type Budget, type BudgetUsage, budgetProgress, budgetSpent, describeBudget } from './budget.js';
+import { learningRate, type ScheduleConfig } from './schedule.js';
+import { MetricsLog } from './metrics.js';
+import { checkpointName, pruneCheckpoints, restoreCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
+import { join } from 'node:path';
+
+/** A trigger every `value` steps, every `value` seconds of training, or at budget fractions. */
+export type Interval = { kind: 'steps' | 'seconds' | 'fraction'; value: number };
+
+export interface OptimizerArgs {
+  schedule: ScheduleConfig;
+  weightDecay: number;
+  betas: [number, number];
+  eps: number;
+  maxGradNorm: number | null;
+}
+
+export interface LoopArgs extends OptimizerArgs {
+  budget: Budget;
+  /** Micro-batches per optimizer step (gradient accumulation). */
+  microBatches: number;
+  evalEvery: Interval;
+  saveEvery: Interval;
+  saveAt: number[];
+  keep: number;
+}
+
+/** What the loop trains: the model, its data and its evaluation. */
+export interface LoopTask<B> {
+  model: TransformerBody;
+  /** The next micro-batch. */
+  nextBatch(): B;
+  /** Mean loss of a micro-batch. */
+  loss(batch: B): Tensor;
+  /**
+   * Tokens (for throughput and token budgets), FLOPs, and weight of one micro-batch: the
+   * number of items its mean loss averages over (targets, examples).
+   */
+  cost(batch: B): { tokens: number; flops: number; weight: number };
+  /** Evaluation metrics; must include `valid_loss`. Runs without gradients. */
+  evaluate(): Record<string, number>;
+  /** Data position for checkpoints. */
+  dataPosition: unknown;
+  /** Called after each evaluation; return true to stop early (e.g. no progress). */
+  afterEval?(metrics: Record<string, number>, step: number): { stop?: boolean; best?: boolean };
+  /** Called when an evaluation is the best so far: save what should be kept. */
+  saveBest?(): void;
+  /** Extra fields for the start event. */
+  describe?(): Record<string, unknown>;
+}
+
+export interface LoopEvents {
+  onStart?(info: { resumed: boolean; params: number; budget: string; step: number }): void;
+  onStep?(info: { step: number; loss: number; lr: number; progress: number; tokensPerS: number; usage: BudgetUsage }): void;
+  onEval?(info: { step: number; metrics: Record<string, number>; progress: number }): void;
+  onCheckpoint?(info: { step: number; path: string }): void;
+}
+
+export interface LoopResult {
+  steps: number;
+  usage: BudgetUsage;
+  /** Metrics of the last evaluation. */
+  lastEval: Record<string, number>;
+  interrupted: boolean;
+  stoppedEarly: boolean;
+}
+
+export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTask<B>, resumed: boolean,
+  events: LoopEvents = {}, signal?: AbortSignal): Promise<LoopResult> {
+  const model = task.model;
+  const params = model.parameters();
+  const optimizer = new AdamW(params, {
+    lr: args.schedule.peakLr, betas: args.betas, eps: args.eps, weightDecay: args.weightDecay,
+    maxGradNorm: args.maxGradNorm, noDecay: (p) => p.shape.length < 2,
+  });
+  const metrics = new MetricsLog(join(runDir, 'metrics.jsonl'));
+  let state: TrainerState = {
+    format_version: 1, step: 0, usage: { trainSeconds: 0, tokens: 0, steps: 0, flops: 0 },
+    eval_seconds: 0, checkpoint_seconds: 0, batcher: task.dataPosition, dropout_rng: model.dropoutRng.getState(),
+    triggers: {}, last_lr: 0, done: false, stopped_early: false, best: null,
+  };
+  try {
+    if (resumed) {
+      const { checkpoint: _pointer, ...restored } = restoreCheckpoint(runDir, model, optimizer);
+      state = { ...state, ...restored };
+      task.dataPosition = state.batcher;
+      model.dropoutRng.setState(state.dropout_rng as never);
+      metrics.truncateAfter(state.step);
+    }
+    const paramCount = params.reduce((n, p) => n + p.size, 0);
+    events.onStart?.({ resumed, params: paramCount, budget: describeBudget(args.budget), step: state.step });
+    metrics.append({
+      event: resumed ? 'resume' : 'start', step: state.step, params: paramCount, budget: args.budget, threads: getThreads(),
+      train_seconds: state.usage.trainSeconds, ...(task.describe?.() ?? {}),
+    });
+
+    let lastEval: Record<string, number> = {};
+    const evaluate = (): boolean => {
+      const t0 = performance.now();
+      const m = task.evaluate();
+      const seconds = (performance.now() - t0) / 1000;
+      state.eval_seconds += seconds;
+      lastEval = m;
+      metrics.append({
+        event: 'eval', step: state.step, train_seconds: state.usage.trainSeconds, tokens: state.usage.tokens,
+        flops: state.usage.flops, ...m, eval_seconds: seconds,
+      });
+      events.onEval?.({ step: state.step, metrics: m, progress: budgetProgress(args.budget, state.usage) });
+      const verdict = task.afterEval?.(m, state.step) ?? {};
+      if (verdict.best) {
+        state.best = { step: state.step, ...m };
+        task.saveBest?.();
+      }
+      return verdict.stop ?? false;
+    };
+
+    let lastCheckpointStep = resumed ? state.step : -1;
+    const checkpoint = (tag?: string): void => {
+      if (!tag && lastCheckpointStep === state.step) return;
+      if (!tag) lastCheckpointStep = state.step;
+      const t0 = performance.now();
+      state.batcher = task.dataPosition;
+      state.dropout_rng = model.dropoutRng.getState();
+      const name = checkpointName(state.step, tag);
+      const path = saveCheckpoint(runDir, name, model, optimizer, state);
+      if (!tag) pruneCheckpoints(runDir, args.keep, `checkpoints/${name}`);
+      const seconds = (performance.now() - t0) / 1000;
+      state.checkpoint_seconds += seconds;
+      metrics.append({ event: 'checkpoint', step: state.step, path: `checkpoints/${name}`, checkpoint_seconds: seconds });
+      events.onCheckpoint?.({ step: state.step, path });
+    };
+
+    // A trigger fires when its counter crosses a new multiple of its interval.
+    const crossed = (key: string, iv: Interval): boolean => {
+      const value = iv.kind === 'steps' ? state.usage.steps : iv.kind === 'seconds' ? state.usage.trainSeconds : budgetProgress(args.budget, state.usage);
+      const mark = Math.floor(value / iv.value + 1e-9);
+      if (mark > (state.triggers[key] ?? 0)) {
+        state.triggers[key] = mark;
+        return true;
+      }
+      return false;
+    };
+
+    if (!resumed) {
+      evaluate();
+      checkpoint();
+    }
+    let interrupted = false;
+    while (!state.done && !budgetSpent(args.budget, state.usage)) {
+      await new Promise((resolve) => setImmediate(resolve)); // lets SIGINT/SIGTERM handlers run between steps
+      if (signal?.aborted) {
+        interrupted = true;
+        break;
+      }
+      const t0 = performance.now();
+      const lr = learningRate(args.schedule, budgetProgress(args.budget, state.usage));
+      const batches: B[] = [];
+      for (let i = 0; i < args.microBatches; i++) batches.push(task.nextBatch());
+      zeroGrad(params);
+      const costs = batches.map((b) => task.cost(b));
+      const tokens = costs.reduce((a, c) => a + c.tokens, 0), flops = costs.reduce((a, c) => a + c.flops, 0);
+      const weightSum = costs.reduce((a, c) => a + c.weight, 0);
+      let lossSum = 0;
+      batches.forEach((b, i) => tidy(() => {
+        const loss = task.loss(b);
+        lossSum += loss.item() * costs[i].weight;
+        // the step's loss is the weighted mean over all micro-batches, whatever the split
+        backward(loss, weightSum > 0 ? costs[i].weight / weightSum : 0);
+      }));
+      const { gradNorm } = optimizer.step(lr);
+      const seconds = (performance.now() - t0) / 1000;
+      state.step++;
+      state.last_lr = lr;
+      state.usage = {
+        trainSeconds: state.usage.trainSeconds + seconds, tokens: state.usage.tokens + tokens,
+        steps: state.usage.steps + 1, flops: state.usage.flops + flops,
+      };
+      const loss = weightSum > 0 ? lossSum / weightSum : NaN;
+      if (!Number.isFinite(loss)) {
+        throw new TlcError(`training diverged at step ${state.step}: loss is ${loss} (try a lower --lr or more warmup)`);
+      }
+      const progress = budgetProgress(args.budget, state.usage);
+      metrics.append({
+        event: 'train', step: state.step, train_seconds: state.usage.trainSeconds, tokens: state.usage.tokens, flops: state.usage.flops,
+        lr, loss, grad_norm: gradNorm, step_seconds: seconds, tokens_per_s: tokens / seconds, gflops: flops / seconds / 1e9, progress,
+      });
+      events.onStep?.({ step: state.step, loss, lr, progress, tokensPerS: tokens / seconds, usage: state.usage });
+
+      let finished = budgetSpent(args.budget, state.usage);
+      if (finished || crossed('eval', args.evalEvery)) {
+        if (evaluate() && !finished) {
+          state.stopped_early = true;
+          finished = true;
+        }
+      }
+      if (finished) state.done = true;
+      const tagged = args.saveAt.filter((f) => progress >= f - 1e-9 && !(state.triggers[`save-at-${f}`] ?? 0));
+      for (const f of tagged) state.triggers[`save-at-${f}`] = 1;
+      if (finished || crossed('save', args.saveEvery)) checkpoint();
+      for (const f of tagged) checkpoint(`budget-${f.toFixed(2)}`);
+    }
+    if (interrupted) checkpoint();
+    if (state.done && Object.keys(lastEval).length === 0) evaluate();
+    metrics.append({
+      event: interrupted ? 'interrupted' : 'end', step: state.step, train_seconds: state.usage.trainSeconds, tokens: state.usage.tokens,
+      flops: state.usage.flops, eval_seconds: state.eval_seconds, checkpoint_seconds: state.checkpoint_seconds,
+      stopped_early: state.stopped_early, ...lastEval,
+    });
+    return { steps: state.step, usage: state.usage, lastEval, interrupted, stoppedEarly: state.stopped_early };
+  } finally {
+    optimizer.dispose();
+  }
+}
