@@ -45,7 +45,13 @@ export function checkpointName(step: number, tag?: string): string {
   return tag ?? `step-${String(step).padStart(8, '0')}`;
 }
 
-export function saveCheckpoint(runDir: string, name: string, model: Module, optimizer: AdamW, state: TrainerState): string {
+/**
+ * Writes checkpoint `name` and points state.json at it. With `publish`, the run's
+ * model.safetensors becomes these weights too (pretraining: the latest weights are the
+ * result; finetuning publishes its best evaluation instead).
+ */
+export function saveCheckpoint(runDir: string, name: string, model: Module, optimizer: AdamW, state: TrainerState,
+  publish = true): string {
   const root = join(runDir, 'checkpoints');
   mkdirSync(root, { recursive: true });
   const tmp = join(root, `.tmp-${name}-${process.pid}`);
@@ -65,11 +71,11 @@ export function saveCheckpoint(runDir: string, name: string, model: Module, opti
   rmSync(final, { recursive: true, force: true });
   renameSync(tmp, final);
   fsyncDirectory(root);
-  // the root copy of the weights for outside readers, then the pointer
-  const rootModel = join(runDir, 'model.safetensors');
-  const tmpModel = join(runDir, `.model.safetensors.tmp-${process.pid}`);
-  copyFileSync(join(final, 'model.safetensors'), tmpModel);
-  renameSync(tmpModel, rootModel);
+  if (publish) {
+    const tmpModel = join(runDir, `.model.safetensors.tmp-${process.pid}`);
+    copyFileSync(join(final, 'model.safetensors'), tmpModel);
+    renameSync(tmpModel, join(runDir, 'model.safetensors'));
+  }
   const pointer: StateFile = { ...state, checkpoint: `checkpoints/${name}` };
   writeJsonAtomic(join(runDir, 'state.json'), pointer);
   return final;

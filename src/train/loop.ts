@@ -36,6 +36,8 @@ export interface LoopArgs extends OptimizerArgs {
   saveEvery: Interval;
   saveAt: number[];
   keep: number;
+  /** Copy each checkpoint's weights to <run>/model.safetensors (default true). */
+  publishLatest?: boolean;
 }
 
 /** What the loop trains: the model, its data and its evaluation. */
@@ -135,7 +137,7 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
       state.batcher = task.dataPosition;
       state.dropout_rng = model.dropoutRng.getState();
       const name = checkpointName(state.step, tag);
-      const path = saveCheckpoint(runDir, name, model, optimizer, state);
+      const path = saveCheckpoint(runDir, name, model, optimizer, state, args.publishLatest ?? true);
       if (!tag) pruneCheckpoints(runDir, args.keep, `checkpoints/${name}`);
       const seconds = (performance.now() - t0) / 1000;
       state.checkpoint_seconds += seconds;
