@@ -11,6 +11,7 @@ import { openShards } from '../data/shards.js';
 import type { BudgetUsage } from './budget.js';
 import { validateSchedule } from './schedule.js';
 import { LMBatcher, evaluationBatches, type BatcherPosition } from './lm-batches.js';
+import { unigramLoss } from './baselines.js';
 import { trainLoop, type LoopArgs, type LoopEvents, type Interval } from './loop.js';
 
 export type { Interval } from './loop.js';
@@ -134,7 +135,10 @@ async function run(runDir: string, args: PretrainArgs, resumed: boolean, events:
       set dataPosition(p: unknown) {
         batcher.position = p as BatcherPosition;
       },
-      describe: () => ({ objective: cfg.objective, non_embedding_params: counts.nonEmbedding, flops_per_token: flopsPerToken }),
+      describe: () => ({
+        objective: cfg.objective, non_embedding_params: counts.nonEmbedding, flops_per_token: flopsPerToken,
+        unigram_valid_loss: unigramLoss(shards.train, evalSet, cfg.vocab_size),
+      }),
     }, resumed, events, signal);
     return { runDir, steps: result.steps, usage: result.usage, finalValidLoss: result.lastEval.valid_loss ?? NaN, interrupted: result.interrupted };
   } finally {
