@@ -177,6 +177,8 @@ function progressEvents(): PretrainEvents & { finish(): void } {
       bar?.update(Math.round(info.progress * 1000) / 10, {
         step: info.step, loss: info.loss.toFixed(3), valid: Number.isNaN(lastValid) ? '-' : lastValid.toFixed(3),
         'tok/s': Math.round(info.tokensPerS), lr: info.lr.toExponential(2),
+        // training time still to spend, extrapolated from the pace so far for non-time budgets
+        left: info.progress > 0 ? formatSeconds(info.usage.trainSeconds * (1 - info.progress) / info.progress) : '-',
       });
     },
     onEval(info) {
