@@ -8,6 +8,7 @@ import { registerBench } from './bench.js';
 import { registerPretrain } from './pretrain.js';
 import { registerData } from './data.js';
 import { registerDemo } from './demo.js';
+import { registerFinetune } from './finetune.js';
 
 const program = new Command();
 program
@@ -25,6 +26,7 @@ registerBench(program);
 registerPretrain(program);
 registerData(program);
 registerDemo(program);
+registerFinetune(program);
 
 function parsePositiveInt(v: string): number {
   const n = Number(v);

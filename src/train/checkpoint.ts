@@ -35,6 +35,8 @@ export interface TrainerState {
   stopped_early: boolean;
   /** The best evaluation so far (finetuning keeps that model). */
   best: ({ step: number } & Record<string, number>) | null;
+  /** Evaluations since the best one (early-stopping patience). */
+  evals_since_best: number;
 }
 
 export interface StateFile extends TrainerState {

@@ -38,6 +38,8 @@ export interface LoopArgs extends OptimizerArgs {
   keep: number;
   /** Copy each checkpoint's weights to <run>/model.safetensors (default true). */
   publishLatest?: boolean;
+  /** Stop when this many evaluations in a row did not beat the best (needs task.isBetter). */
+  patience?: number;
 }
 
 /** What the loop trains: the model, its data and its evaluation. */
@@ -56,8 +58,8 @@ export interface LoopTask<B> {
   evaluate(): Record<string, number>;
   /** Data position for checkpoints. */
   dataPosition: unknown;
-  /** Called after each evaluation; return true to stop early (e.g. no progress). */
-  afterEval?(metrics: Record<string, number>, step: number): { stop?: boolean; best?: boolean };
+  /** Whether evaluation `m` beats the best so far (enables best-model keeping and early stopping). */
+  isBetter?(m: Record<string, number>, best: Record<string, number>): boolean;
   /** Called when an evaluation is the best so far: save what should be kept. */
   saveBest?(): void;
   /** Extra fields for the start event. */
@@ -76,6 +78,8 @@ export interface LoopResult {
   usage: BudgetUsage;
   /** Metrics of the last evaluation. */
   lastEval: Record<string, number>;
+  /** The best evaluation (when the task ranks evaluations). */
+  best: ({ step: number } & Record<string, number>) | null;
   interrupted: boolean;
   stoppedEarly: boolean;
 }
@@ -92,7 +96,7 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
   let state: TrainerState = {
     format_version: 1, step: 0, usage: { trainSeconds: 0, tokens: 0, steps: 0, flops: 0 },
     eval_seconds: 0, checkpoint_seconds: 0, batcher: task.dataPosition, dropout_rng: model.dropoutRng.getState(),
-    triggers: {}, last_lr: 0, done: false, stopped_early: false, best: null,
+    triggers: {}, last_lr: 0, done: false, stopped_early: false, best: null, evals_since_best: 0,
   };
   try {
     if (resumed) {
@@ -121,12 +125,15 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
         flops: state.usage.flops, ...m, eval_seconds: seconds,
       });
       events.onEval?.({ step: state.step, metrics: m, progress: budgetProgress(args.budget, state.usage) });
-      const verdict = task.afterEval?.(m, state.step) ?? {};
-      if (verdict.best) {
+      if (!task.isBetter) return false;
+      if (state.best === null || task.isBetter(m, state.best)) {
         state.best = { step: state.step, ...m };
+        state.evals_since_best = 0;
         task.saveBest?.();
+        return false;
       }
-      return verdict.stop ?? false;
+      state.evals_since_best++;
+      return args.patience !== undefined && state.evals_since_best >= args.patience;
     };
 
     let lastCheckpointStep = resumed ? state.step : -1;
@@ -221,7 +228,7 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
       flops: state.usage.flops, eval_seconds: state.eval_seconds, checkpoint_seconds: state.checkpoint_seconds,
       stopped_early: state.stopped_early, ...lastEval,
     });
-    return { steps: state.step, usage: state.usage, lastEval, interrupted, stoppedEarly: state.stopped_early };
+    return { steps: state.step, usage: state.usage, lastEval, best: state.best, interrupted, stoppedEarly: state.stopped_early };
   } finally {
     optimizer.dispose();
   }

@@ -1,0 +1,31 @@
+// Running a classifier over encoded examples: predictions, loss and metrics.
+import { noGrad } from '../engine/autograd.js';
+import { tidy } from '../engine/tensor.js';
+import { classificationBatches, type EncodedExamples } from '../data/task-batches.js';
+import { argmaxRows, type TransformerClassifier } from '../nn/classifier.js';
+import { classificationMetrics, type ClassificationMetrics } from './classification-metrics.js';
+
+export interface ClassifierEvaluation extends ClassificationMetrics {
+  loss: number;
+  predictions: Int32Array;
+  examples: number;
+}
+
+/** Predicts every example (in order) and scores the predictions against the gold labels. */
+export function evaluateClassifier(model: TransformerClassifier, encoded: EncodedExamples, batchSize = 64): ClassifierEvaluation {
+  const n = encoded.labelIds.length;
+  const predictions = new Int32Array(n);
+  let lossSum = 0, at = 0;
+  noGrad(() => {
+    for (const batch of classificationBatches(encoded, { batchSize, shuffle: false, seed: 0, epoch: 0 })) {
+      tidy(() => {
+        const { loss, logits } = model.loss(batch, { training: false });
+        lossSum += loss.item() * batch.batchSize;
+        predictions.set(argmaxRows(logits), at);
+        at += batch.batchSize;
+      });
+    }
+  });
+  const metrics = classificationMetrics(predictions, encoded.labelIds, model.labels.length);
+  return { ...metrics, loss: n > 0 ? lossSum / n : NaN, predictions, examples: n };
+}
