@@ -7,6 +7,7 @@ import { setThreads } from '../engine/threads.js';
 import { registerBench } from './bench.js';
 import { registerPretrain } from './pretrain.js';
 import { registerData } from './data.js';
+import { registerInspect } from './inspect.js';
 
 const program = new Command();
 program
@@ -23,6 +24,7 @@ program
 registerBench(program);
 registerPretrain(program);
 registerData(program);
+registerInspect(program);
 
 function parsePositiveInt(v: string): number {
   const n = Number(v);
