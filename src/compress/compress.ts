@@ -19,7 +19,11 @@ export interface CompressOptions {
   bits: number;
   /** 'layer' (default): each tensor pruned to `sparsity`; 'global': one magnitude threshold. */
   pruning?: PruningMode;
-  /** Bits for token/position embeddings: 2…8, or 32 to keep them float32. Default: 32 when bits is 32, else max(bits, 4). */
+  /**
+   * Bits for token/position embeddings that are not selected: 2…8, or 32 to keep them float32.
+   * Default: 32 when bits is 32, else max(bits, 4). An embedding named by `include` is a
+   * selected tensor like any other (pruned, quantized to `bits`).
+   */
   embeddingBits?: number;
   /** Replace the default selection (linear weight matrices) by these name patterns. */
   include?: NamePattern[];
