@@ -13,7 +13,8 @@
         "native/src/layernorm.cc",
         "native/src/activation.cc",
         "native/src/dropout.cc",
-        "native/src/attention.cc"
+        "native/src/attention.cc",
+        "native/src/quantize.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

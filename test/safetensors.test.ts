@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   TlcError, empty, memoryStats, readSafetensors, readSafetensorsHeader, readSafetensorsRaw, tensor, tidy,
-  writeSafetensors, type Tensor,
+  writeSafetensors, writeSafetensorsRaw, type Tensor,
 } from '../src/engine/index.js';
 import { randn } from './helpers.js';
 
@@ -239,5 +239,29 @@ test('reads a file written by the PyTorch reference script', () => {
       // Same layout rule as the Python writer: the files are byte-identical.
       assert.deepEqual(readFileSync(copy), readFileSync(FIXTURE));
     });
+  });
+});
+
+test('writeSafetensorsRaw writes typed arrays of any dtype (U8, U16, I8, F32) and reads back the same; bad input is refused', () => {
+  withTempDir((dir) => {
+    const path = join(dir, 'raw.safetensors');
+    const parts = new Map([
+      ['codes', { dtype: 'U8', shape: [5], data: Uint8Array.from([1, 2, 3, 250, 0]) }],
+      ['gaps', { dtype: 'U16', shape: [3], data: Uint16Array.from([65535, 7, 0]) }],
+      ['signed', { dtype: 'I8', shape: [2, 1], data: Int8Array.from([-128, 127]) }],
+      ['scales', { dtype: 'F32', shape: [2], data: Float32Array.from([0.5, -0]) }],
+      ['empty', { dtype: 'U8', shape: [0], data: new Uint8Array(0) }],
+    ]);
+    writeSafetensorsRaw(path, parts, { format: 'x' });
+    const back = readSafetensorsRaw(path);
+    assert.deepEqual(back.metadata, { format: 'x' });
+    for (const [name, t] of parts) assert.deepEqual(back.tensors.get(name), t, name);
+    // Aligned: the U16 part starts at an even offset after the F32 part.
+    assert.equal(back.header.tensors.get('gaps')!.dataOffsets[0] % 2, 0);
+
+    assert.throws(() => writeSafetensorsRaw(path, new Map([['a', { dtype: 'U8', shape: [4], data: new Uint8Array(3) }]])),
+      (e: Error) => e instanceof TlcError && /tensor 'a' U8 \[4\] needs 4 bytes, its data holds 3/.test(e.message));
+    assert.throws(() => writeSafetensorsRaw(path, new Map([['a', { dtype: 'Q4', shape: [1], data: new Uint8Array(1) }]])), /unknown dtype "Q4"/);
+    assert.deepEqual(readSafetensorsRaw(path).metadata, { format: 'x' }, 'a failed write leaves the old file');
   });
 });

@@ -12,6 +12,7 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   tlc::RegisterActivation(env, exports);
   tlc::RegisterDropout(env, exports);
   tlc::RegisterAttention(env, exports);
+  tlc::RegisterQuantize(env, exports);
   return exports;
 }
 

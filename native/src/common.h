@@ -55,5 +55,6 @@ void RegisterLayerNorm(Napi::Env env, Napi::Object exports);
 void RegisterActivation(Napi::Env env, Napi::Object exports);
 void RegisterDropout(Napi::Env env, Napi::Object exports);
 void RegisterAttention(Napi::Env env, Napi::Object exports);
+void RegisterQuantize(Napi::Env env, Napi::Object exports);
 
 }  // namespace tlc

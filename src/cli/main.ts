@@ -9,6 +9,7 @@ import { registerPretrain } from './pretrain.js';
 import { registerData } from './data.js';
 import { registerDemo } from './demo.js';
 import { registerFinetune } from './finetune.js';
+import { registerInspect } from './inspect.js';
 
 const program = new Command();
 program
@@ -27,6 +28,7 @@ registerPretrain(program);
 registerData(program);
 registerDemo(program);
 registerFinetune(program);
+registerInspect(program);
 
 function parsePositiveInt(v: string): number {
   const n = Number(v);

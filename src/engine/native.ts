@@ -67,6 +67,9 @@ export interface NativeAddon {
     kOffset: number, kStride: number, vOffset: number, vStride: number, causal: boolean, scale: number,
     accDq: boolean, accDk: boolean, accDv: boolean): void;
 
+  fakeQuantizeForward(x: H, y: H, scales: OptH, rows: number, cols: number, bits: number): void;
+  fakeQuantizeBackward(dy: H, dx: H, n: number, accumulate: boolean): void;
+
   // further op families add their functions here
   [name: string]: unknown;
 }

@@ -290,6 +290,16 @@ function orderedObjectJson(entries: [string, unknown][]): string {
   return '{' + entries.map(([k, v]) => JSON.stringify(k) + ':' + JSON.stringify(v)).join(',') + '}';
 }
 
+/** One tensor to write: its header fields and a way to get its bytes (called once, while writing). */
+interface WriteItem {
+  name: string;
+  dtype: string;
+  shape: readonly number[];
+  elementBytes: number;
+  byteLength: number;
+  bytes: () => Uint8Array;
+}
+
 /**
  * Writes tensors to `path` atomically: the data goes to a temporary file in the same
  * directory, which is fsynced and renamed over `path`; on any failure `path` is untouched
@@ -298,39 +308,80 @@ function orderedObjectJson(entries: [string, unknown][]): string {
  */
 export function writeSafetensors(path: string, tensors: Record<string, Tensor> | Map<string, Tensor>,
   metadata: Record<string, string> = {}): void {
-  checkLittleEndianHost();
   const entries = [...(tensors instanceof Map ? tensors.entries() : Object.entries(tensors))];
   const where = `writeSafetensors ${path}`;
-  for (const [name, t] of entries) {
-    if (typeof name !== 'string' || name.length === 0) throw new TlcError(`${where}: tensor names must be non-empty strings`);
-    if (name === '__metadata__') throw new TlcError(`${where}: "__metadata__" cannot be a tensor name`);
+  const items: WriteItem[] = entries.map(([name, t]) => {
+    checkName(where, name);
     if (!(t instanceof Tensor)) throw new TlcError(`${where}: '${name}' is not a tensor`);
     if (t.disposed) throw new TlcError(`${where}: tensor '${name}' ${t.describe()} was disposed`);
-  }
+    const elementBytes = bytesPerElement(t.dtype);
+    return {
+      name, dtype: TO_SAFETENSORS[t.dtype], shape: t.shape, elementBytes, byteLength: t.size * elementBytes,
+      bytes: () => {
+        const data = t.toArray();
+        return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      },
+    };
+  });
+  writeItems(path, where, items, metadata);
+}
+
+/**
+ * Writes typed arrays of any dtype of the format (e.g. U8 and U16 blobs of packed codes),
+ * with the same atomicity and layout as writeSafetensors. Each array's byte length must be
+ * exactly its shape's element count times the dtype's element size.
+ */
+export function writeSafetensorsRaw(path: string, tensors: Map<string, SafetensorsRawTensor>,
+  metadata: Record<string, string> = {}): void {
+  const where = `writeSafetensorsRaw ${path}`;
+  const items: WriteItem[] = [...tensors].map(([name, t]) => {
+    checkName(where, name);
+    if (!Object.hasOwn(ELEMENT_BYTES, t.dtype)) throw new TlcError(`${where}: tensor '${name}' has unknown dtype ${JSON.stringify(t.dtype)}`);
+    if (!Array.isArray(t.shape) || !t.shape.every(isNonNegativeInteger)) {
+      throw new TlcError(`${where}: tensor '${name}' has an invalid shape ${JSON.stringify(t.shape)}`);
+    }
+    const elementBytes = ELEMENT_BYTES[t.dtype];
+    const byteLength = shapeSize(t.shape) * elementBytes;
+    if (!ArrayBuffer.isView(t.data) || t.data.byteLength !== byteLength) {
+      throw new TlcError(`${where}: tensor '${name}' ${t.dtype} ${fmtShape(t.shape)} needs ${byteLength} bytes, its data holds ${ArrayBuffer.isView(t.data) ? t.data.byteLength : 'none'}`);
+    }
+    return { name, dtype: t.dtype, shape: t.shape, elementBytes, byteLength, bytes: () => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) };
+  });
+  writeItems(path, where, items, metadata);
+}
+
+function checkName(where: string, name: string): void {
+  if (typeof name !== 'string' || name.length === 0) throw new TlcError(`${where}: tensor names must be non-empty strings`);
+  if (name === '__metadata__') throw new TlcError(`${where}: "__metadata__" cannot be a tensor name`);
+}
+
+function writeItems(path: string, where: string, items: WriteItem[], metadata: Record<string, string>): void {
+  checkLittleEndianHost();
   for (const [k, v] of Object.entries(metadata)) {
     if (typeof v !== 'string') throw new TlcError(`${where}: metadata value for ${JSON.stringify(k)} is not a string`);
   }
   const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+  const names = new Set<string>();
+  for (const it of items) {
+    if (names.has(it.name)) throw new TlcError(`${where}: tensor name '${it.name}' appears twice`);
+    names.add(it.name);
+  }
 
   // Data layout: largest elements first keeps each tensor aligned without padding.
-  const layout = [...entries].sort((a, b) => bytesPerElement(b[1].dtype) - bytesPerElement(a[1].dtype) || byName(a[0], b[0]));
+  const layout = [...items].sort((a, b) => b.elementBytes - a.elementBytes || byName(a.name, b.name));
   const offsets = new Map<string, [number, number]>();
   let offset = 0;
-  for (const [name, t] of layout) {
-    const bytes = t.size * bytesPerElement(t.dtype);
-    offsets.set(name, [offset, offset + bytes]);
-    offset += bytes;
+  for (const it of layout) {
+    offsets.set(it.name, [offset, offset + it.byteLength]);
+    offset += it.byteLength;
   }
 
   const metaKeys = Object.keys(metadata).sort(byName);
   const headerJson = '{' + [
     ...(metaKeys.length > 0 ? [JSON.stringify('__metadata__') + ':' + orderedObjectJson(metaKeys.map((k) => [k, metadata[k]]))] : []),
-    ...entries.map(([name]) => name).sort(byName).map((name) => {
-      const t = (tensors instanceof Map ? tensors.get(name) : tensors[name])!;
-      return JSON.stringify(name) + ':' + orderedObjectJson([
-        ['dtype', TO_SAFETENSORS[t.dtype]], ['shape', t.shape], ['data_offsets', offsets.get(name)],
-      ]);
-    }),
+    ...[...items].sort((a, b) => byName(a.name, b.name)).map((it) => JSON.stringify(it.name) + ':' + orderedObjectJson([
+      ['dtype', it.dtype], ['shape', it.shape], ['data_offsets', offsets.get(it.name)],
+    ])),
   ].join(',') + '}';
   const jsonBytes = new TextEncoder().encode(headerJson);
   const padded = Math.ceil(jsonBytes.byteLength / 8) * 8;
@@ -344,10 +395,9 @@ export function writeSafetensors(path: string, tensors: Record<string, Tensor> |
   try {
     fd = openSync(tmp, 'wx');
     writeAll(fd, header);
-    for (const [, t] of layout) {
-      if (t.size === 0) continue;
-      const data = t.toArray();
-      writeAll(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    for (const it of layout) {
+      if (it.byteLength === 0) continue;
+      writeAll(fd, it.bytes());
     }
     fsyncSync(fd);
     closeSync(fd);
@@ -363,4 +413,3 @@ export function writeSafetensors(path: string, tensors: Record<string, Tensor> |
   }
   fsyncDirectory(dir);
 }
-

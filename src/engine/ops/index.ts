@@ -11,3 +11,4 @@ export { dropout, DropoutRng } from './dropout.js';
 export type { DropoutRngState } from './dropout.js';
 export { attention, selfAttention } from './attention.js';
 export type { AttentionOptions } from './attention.js';
+export { fakeQuantize, quantRows } from './quantize.js';

@@ -1,0 +1,51 @@
+// What is in a model file: per tensor its shape, encoding, bits, sparsity and bytes, for a
+// tlc-compressed file or a plain safetensors file (model.safetensors of a run directory).
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { TlcError } from '../engine/errors.js';
+import { readSafetensorsHeader, readSafetensorsRaw, type SafetensorsArray } from '../engine/safetensors.js';
+import { FORMAT_NAME, inspectCompressed, type InspectResult, type InspectRow } from './format.js';
+
+const ELEMENT_BITS: Record<string, number> = {
+  BOOL: 8, U8: 8, I8: 8, F8_E5M2: 8, F8_E4M3: 8, I16: 16, U16: 16, F16: 16, BF16: 16,
+  I32: 32, U32: 32, F32: 32, F64: 64, I64: 64, U64: 64,
+};
+
+/** A file, or a directory holding model.safetensors (a run directory) or exactly one .safetensors file. */
+export function resolveModelFile(path: string): string {
+  if (!existsSync(path)) throw new TlcError(`${path}: no such file or directory`);
+  if (!statSync(path).isDirectory()) return path;
+  const standard = join(path, 'model.safetensors');
+  if (existsSync(standard)) return standard;
+  const files = readdirSync(path).filter((f) => f.endsWith('.safetensors'));
+  if (files.length === 1) return join(path, files[0]);
+  throw new TlcError(files.length === 0
+    ? `${path}: the directory holds no model.safetensors (nor any .safetensors file)`
+    : `${path}: the directory holds no model.safetensors but ${files.length} .safetensors files (${files.join(', ')}); name one`);
+}
+
+function isZero(dtype: string, data: SafetensorsArray, i: number): boolean {
+  // Floats: ±0. BF16/F16 are raw 16-bit patterns; ignoring the sign bit leaves zero only for ±0.
+  if (dtype === 'BF16' || dtype === 'F16') return ((data[i] as number) & 0x7fff) === 0;
+  if (dtype === 'F8_E5M2' || dtype === 'F8_E4M3') return ((data[i] as number) & 0x7f) === 0;
+  return data[i] === 0 || data[i] === 0n;
+}
+
+/** Inspects a compressed file from its header, or a plain safetensors file by reading its tensors. */
+export function inspectModel(path: string): InspectResult {
+  const file = resolveModelFile(path);
+  const header = readSafetensorsHeader(file);
+  if (header.metadata.format === FORMAT_NAME) return inspectCompressed(file);
+  const { tensors } = readSafetensorsRaw(file);
+  const rows: InspectRow[] = [];
+  for (const [name, t] of tensors) {
+    let zeros = 0;
+    for (let i = 0; i < t.data.length; i++) if (isZero(t.dtype, t.data, i)) zeros++;
+    const info = header.tensors.get(name)!;
+    rows.push({
+      name, shape: t.shape, encoding: t.dtype, bits: ELEMENT_BITS[t.dtype] ?? 0,
+      sparsity: t.data.length ? zeros / t.data.length : 0, bytes: info.dataOffsets[1] - info.dataOffsets[0],
+    });
+  }
+  return { path: file, format: 'safetensors', rows, headerBytes: header.dataStart, totalBytes: statSync(file).size, settings: null };
+}
