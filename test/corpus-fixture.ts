@@ -5,6 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng } from '../src/engine/random.js';
 import { prepareData } from '../src/data/prepare.js';
+import { presetConfig } from '../src/nn/config.js';
+import { pretrain } from '../src/train/pretrain.js';
+import type { FinetuneArgs } from '../src/train/finetune.js';
 
 const SUBJECTS = ['the cat', 'a dog', 'the old man', 'my sister', 'the teacher', 'a small bird', 'the king', 'our neighbour'];
 const VERBS = ['sees', 'likes', 'follows', 'feeds', 'paints', 'remembers', 'visits', 'calls'];
@@ -40,4 +43,44 @@ export function preparedSyntheticData(): Promise<string> {
     return out;
   })();
   return prepared;
+}
+
+let pretrained: Promise<string> | null = null;
+export function pretrainedRun(): Promise<string> {
+  pretrained ??= (async () => {
+    const data = await preparedSyntheticData();
+    const run = join(mkdtempSync(join(tmpdir(), 'tlc-pre-')), 'run');
+    await pretrain(run, {
+      dataDir: data, model: presetConfig('L1-D32', { vocab_size: 320, max_len: 32, dropout: 0 }),
+      budget: { kind: 'steps', limit: 30 }, batchSize: 8, microBatchSize: 8, seqLen: 32,
+      schedule: { peakLr: 3e-3, warmup: 0.1, decay: 'linear' }, weightDecay: 0.01, betas: [0.9, 0.98], eps: 1e-6,
+      maxGradNorm: 1, seed: 0, evalEvery: { kind: 'fraction', value: 1 }, evalTokens: 1024,
+      saveEvery: { kind: 'fraction', value: 1 }, saveAt: [], keep: 1,
+    });
+    return run;
+  })();
+  return pretrained;
+}
+
+/** Sentences whose label is the animal they mention: learnable from one word. */
+export function writeTask(path: string, n: number, seed: number, labels = ['cat', 'dog', 'bird']): void {
+  const rng = new Rng(seed);
+  const verbs = ['sees', 'likes', 'follows', 'feeds'], objects = ['the river', 'a red house', 'the garden', 'the moon'];
+  const lines: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const label = labels[rng.int(labels.length)];
+    const text = `The old ${label} ${verbs[rng.int(4)]} ${objects[rng.int(4)]} every morning.`;
+    lines.push(JSON.stringify({ text, label }));
+  }
+  writeFileSync(path, lines.join('\n') + '\n');
+}
+
+
+export function finetuneArgs(from: string, task: string): FinetuneArgs {
+  return {
+    from, task, taskSeed: 0, budget: { kind: 'steps', limit: 150 }, batchSize: 16, microBatchSize: 8, maxLen: 24,
+    schedule: { peakLr: 3e-3, warmup: 0.1, decay: 'linear' }, weightDecay: 0.01, betas: [0.9, 0.98], eps: 1e-6,
+    maxGradNorm: 1, seed: 0, evalEvery: { kind: 'fraction', value: 0.25 }, saveEvery: { kind: 'fraction', value: 0.5 },
+    keep: 1, patience: 10,
+  };
 }

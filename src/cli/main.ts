@@ -10,6 +10,7 @@ import { registerData } from './data.js';
 import { registerDemo } from './demo.js';
 import { registerFinetune } from './finetune.js';
 import { registerInspect } from './inspect.js';
+import { registerCompress } from './compress.js';
 
 const program = new Command();
 program
@@ -29,6 +30,7 @@ registerData(program);
 registerDemo(program);
 registerFinetune(program);
 registerInspect(program);
+registerCompress(program);
 
 function parsePositiveInt(v: string): number {
   const n = Number(v);

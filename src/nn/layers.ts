@@ -9,6 +9,11 @@ import { Module, normalParam, constantParam } from './module.js';
 export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
+  /**
+   * Applied to the weight in every forward pass when set: quantization-aware training
+   * puts fake quantization here, so the layer computes with the weights it will ship.
+   */
+  weightTransform: ((w: Tensor) => Tensor) | null = null;
 
   constructor(readonly inFeatures: number, readonly outFeatures: number, rng: Rng, opts: { std?: number; bias?: boolean } = {}) {
     super();
@@ -17,7 +22,7 @@ export class Linear extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return linear(x, this.weight, this.bias);
+    return linear(x, this.weightTransform ? this.weightTransform(this.weight) : this.weight, this.bias);
   }
 }
 

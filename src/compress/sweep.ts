@@ -1,0 +1,215 @@
+// `tlc compress`: a finetuned classifier (or a language model) compressed at every
+// combination of sparsity × bits, each written as a real compressed file, loaded back and
+// scored on the task's test split. Modes:
+//   oneshot   prune and quantize the trained weights
+//   finetune  prune once, then finetune briefly with the mask fixed (and, with --qat,
+//             with fake-quantized weights), then quantize
+//   gradual   finetune while the sparsity rises on the cubic schedule of Zhu & Gupta
+//             (2017), then quantize
+import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { TlcError } from '../engine/errors.js';
+import { backward, zeroGrad } from '../engine/autograd.js';
+import { tidy, type Tensor } from '../engine/tensor.js';
+import { AdamW } from '../engine/optim.js';
+import { fakeQuantize } from '../engine/ops/quantize.js';
+import { loadTask } from '../data/tasks.js';
+import { classificationBatches, type ClassificationBatch, type EncodedExamples } from '../data/task-batches.js';
+import { readModelConfig, countParams, type ModelConfig } from '../nn/config.js';
+import { TransformerClassifier } from '../nn/classifier.js';
+import { TransformerLM, type TransformerBody } from '../nn/transformer.js';
+import { Linear } from '../nn/layers.js';
+import { loadWeights } from '../nn/weights.js';
+import { writeJsonAtomic } from '../util/atomic.js';
+import { evaluateClassifier } from '../train/classify.js';
+import { encodeTask } from '../train/finetune.js';
+import { RUN_ARGS } from '../train/pretrain.js';
+import { compressModel } from './compress.js';
+import { writeCompressed, readCompressed } from './format.js';
+import { checkSparsity, cubicSparsity, magnitudePrune, recomputeMask, type PruningMode } from './pruning.js';
+import { selectTensors } from './selection.js';
+
+export type CompressMode = 'oneshot' | 'finetune' | 'gradual';
+
+export interface CompressSweepArgs {
+  model: string;
+  out: string;
+  sparsities: number[];
+  bits: number[];
+  pruning: PruningMode;
+  embeddingBits?: number;
+  mode: CompressMode;
+  /** Finetuning steps per setting in the finetune and gradual modes. */
+  steps: number;
+  lr: number;
+  batchSize: number;
+  qat: boolean;
+  task?: string;
+  taskSeed: number;
+  seed: number;
+}
+
+export interface CompressRow {
+  model: string;
+  params: number;
+  sparsity: number;
+  bits: number;
+  mode: CompressMode;
+  /** Byte length of the compressed file. */
+  bytes: number;
+  file: string;
+  accuracy: number | null;
+  macro_f1: number | null;
+  /** Measured fraction of zeros in the selected weights. */
+  measured_sparsity: number;
+}
+
+export const COMPRESSED_FILE = 'model.tlcz.safetensors';
+export const SUMMARY_FILE = 'compress.json';
+
+export function checkBitsList(bits: number[]): void {
+  for (const b of bits) {
+    if (!(b === 32 || (Number.isInteger(b) && b >= 2 && b <= 8))) throw new TlcError(`bits must be 2…8 or 32 (no quantization), got ${b}`);
+  }
+}
+
+/** Runs every setting; a setting whose result already exists is reused (resumable). */
+export async function compressSweep(args: CompressSweepArgs, log: (line: string) => void = () => {}): Promise<CompressRow[]> {
+  for (const s of args.sparsities) checkSparsity('--sparsity', s);
+  checkBitsList(args.bits);
+  const configPath = join(args.model, 'config.json');
+  if (!existsSync(configPath)) throw new TlcError(`${args.model}: not a tlc run directory (config.json is missing)`);
+  const config = readModelConfig(configPath);
+  const weightsPath = join(args.model, 'model.safetensors');
+  const trained = readRunArgs(args.model);
+  const taskSpec = args.task ?? (trained?.task as string | undefined);
+  const maxLen = Math.min((trained?.maxLen as number | undefined) ?? config.max_len, config.max_len);
+  let data: ReturnType<typeof encodeTask> | null = null;
+  if (config.labels) {
+    if (!taskSpec) throw new TlcError(`${args.model}: no --task given and the run does not record one`);
+    const task = await loadTask(taskSpec, { seed: args.taskSeed });
+    data = encodeTask(task, join(args.model, 'tokenizer.json'), config.labels, maxLen);
+  } else if (args.mode !== 'oneshot') {
+    throw new TlcError(`${args.model}: the ${args.mode} mode finetunes on a labelled task, so it needs a classifier run`);
+  }
+  mkdirSync(args.out, { recursive: true });
+  const rows: CompressRow[] = [];
+  for (const sparsity of args.sparsities) {
+    for (const bits of args.bits) {
+      const dir = join(args.out, `s${sparsity.toFixed(2)}-b${bits}`);
+      const resultPath = join(dir, 'result.json');
+      if (existsSync(resultPath)) {
+        rows.push(JSON.parse(readFileSync(resultPath, 'utf8')) as CompressRow);
+        log(`${dir}: done before, reused`);
+        continue;
+      }
+      mkdirSync(dir, { recursive: true });
+      const row = compressOne(args, config, weightsPath, data, sparsity, bits, dir);
+      writeJsonAtomic(resultPath, row);
+      rows.push(row);
+      log(`sparsity ${sparsity}, ${bits} bits: ${(row.bytes / 1e6).toFixed(2)} MB` +
+        (row.accuracy !== null ? `, test accuracy ${(100 * row.accuracy).toFixed(1)}%` : ''));
+    }
+  }
+  writeJsonAtomic(join(args.out, SUMMARY_FILE), { model: args.model, mode: args.mode, rows });
+  return rows;
+}
+
+function readRunArgs(dir: string): Record<string, unknown> | null {
+  const p = join(dir, RUN_ARGS);
+  return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>) : null;
+}
+
+function compressOne(args: CompressSweepArgs, config: ModelConfig, weightsPath: string, data: ReturnType<typeof encodeTask> | null,
+  sparsity: number, bits: number, dir: string): CompressRow {
+  const model: TransformerBody = config.labels ? new TransformerClassifier(config, { seed: args.seed }) : new TransformerLM(config);
+  try {
+    loadWeights(model, weightsPath);
+    if (args.mode !== 'oneshot' && data) finetuneCompressed(model as TransformerClassifier, data.train, args, sparsity, bits);
+    const file = join(dir, COMPRESSED_FILE);
+    tidy(() => {
+      const c = compressModel(model.namedParameters(), { sparsity, bits, pruning: args.pruning, embeddingBits: args.embeddingBits });
+      writeCompressed(file, c.params, { ...c.plan, settings: { ...(c.plan.settings ?? {}), mode: args.mode, source: args.model } });
+    });
+    for (const f of ['config.json', 'tokenizer.json']) copyFileSync(join(args.model, f), join(dir, f));
+    // score what was written: the file, loaded back
+    let accuracy: number | null = null, macroF1: number | null = null;
+    if (data) {
+      tidy(() => {
+        const loaded = readCompressed(file);
+        for (const [n, p] of model.namedParameters()) {
+          const t = loaded.get(n);
+          if (!t) throw new TlcError(`${file}: tensor ${n} is missing`);
+          p.copyFrom(t);
+        }
+      });
+      const e = evaluateClassifier(model as TransformerClassifier, data.test);
+      accuracy = e.accuracy;
+      macroF1 = e.macroF1;
+    }
+    const selected = selectTensors(model.namedParameters().map(([n, t]) => [n, t.shape]), {});
+    const measured = measuredSparsity(model, new Set(selected));
+    return {
+      model: args.model, params: countParams(config).total, sparsity, bits, mode: args.mode, bytes: statSync(file).size,
+      file, accuracy, macro_f1: macroF1, measured_sparsity: measured,
+    };
+  } finally {
+    model.dispose();
+  }
+}
+
+function measuredSparsity(model: TransformerBody, selected: Set<string>): number {
+  let zeros = 0, total = 0;
+  for (const [n, p] of model.namedParameters()) {
+    if (!selected.has(n)) continue;
+    const v = p.toFloat32Array();
+    for (const x of v) if (x === 0) zeros++;
+    total += v.length;
+  }
+  return total > 0 ? zeros / total : 0;
+}
+
+/**
+ * Short finetuning under a pruning mask. In 'finetune' mode the mask is fixed from the
+ * start; in 'gradual' mode it tightens on the cubic schedule, reaching the target at
+ * 3/4 of the steps so the last quarter recovers at the final sparsity.
+ */
+function finetuneCompressed(model: TransformerClassifier, train: EncodedExamples, args: CompressSweepArgs, sparsity: number, bits: number): void {
+  const named = () => model.namedParameters();
+  const params = model.parameters();
+  const gradual = args.mode === 'gradual';
+  let mask = magnitudePrune(named(), { sparsity: gradual ? 0 : sparsity, mode: args.pruning });
+  mask.apply(named());
+  if (args.qat && bits < 32) {
+    const selected = new Set(selectTensors(named().map(([n, t]) => [n, t.shape]), {}));
+    for (const [path, m] of model.namedModules()) {
+      if (m instanceof Linear && selected.has(`${path}.weight`)) m.weightTransform = (w: Tensor) => fakeQuantize(w, bits);
+    }
+  }
+  const opt = new AdamW(params, { lr: args.lr, weightDecay: 0.01, maxGradNorm: 1, noDecay: (p) => p.shape.length < 2 });
+  const endStep = Math.max(1, Math.round(args.steps * 0.75));
+  let epoch = 0;
+  let batches: Generator<ClassificationBatch> = classificationBatches(train, { batchSize: args.batchSize, shuffle: true, seed: args.seed, epoch });
+  try {
+    for (let step = 0; step < args.steps; step++) {
+      if (gradual) {
+        const s = cubicSparsity(step, { initial: 0, final: sparsity, startStep: 0, endStep });
+        mask = recomputeMask(named(), mask, s);
+        mask.apply(named());
+      }
+      let r = batches.next();
+      if (r.done) {
+        batches = classificationBatches(train, { batchSize: args.batchSize, shuffle: true, seed: args.seed, epoch: ++epoch });
+        r = batches.next();
+      }
+      zeroGrad(params);
+      tidy(() => backward(model.loss(r.value as ClassificationBatch, { training: true }).loss));
+      mask.maskGradients(named());
+      opt.step(args.lr * (1 - step / args.steps));
+      mask.apply(named());
+    }
+  } finally {
+    opt.dispose();
+    for (const [, m] of model.namedModules()) if (m instanceof Linear) m.weightTransform = null;
+  }
+}

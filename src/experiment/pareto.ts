@@ -1,0 +1,87 @@
+// Choosing a compressed model: the accuracy-versus-bytes Pareto frontier over the results
+// of one or more `tlc compress` runs, and the most accurate model within a size budget.
+import { TlcError } from '../engine/errors.js';
+import type { CompressRow } from '../compress/sweep.js';
+
+export interface ParetoRow extends CompressRow {
+  latency_ms?: number | null;
+  on_frontier: boolean;
+}
+
+/**
+ * Marks the rows no other row dominates: nothing else is at most as large and strictly
+ * more accurate, or strictly smaller and at least as accurate.
+ */
+export function paretoFrontier(rows: CompressRow[]): ParetoRow[] {
+  const scored = rows.filter((r) => r.accuracy !== null);
+  return rows.map((r) => ({
+    ...r,
+    on_frontier: r.accuracy !== null && !scored.some((o) => o !== r &&
+      ((o.bytes <= r.bytes && o.accuracy! > r.accuracy!) || (o.bytes < r.bytes && o.accuracy! >= r.accuracy!))),
+  }));
+}
+
+export interface Choice {
+  row: ParetoRow | null;
+  reason: string;
+}
+
+/** The most accurate model within the budgets (ties: the smaller file), and why. */
+export function chooseWithin(rows: ParetoRow[], budget: { maxBytes?: number; maxLatencyMs?: number }): Choice {
+  const fits = rows.filter((r) => r.accuracy !== null &&
+    (budget.maxBytes === undefined || r.bytes <= budget.maxBytes) &&
+    (budget.maxLatencyMs === undefined || (r.latency_ms ?? Infinity) <= budget.maxLatencyMs));
+  const limits = [
+    budget.maxBytes !== undefined ? `${formatBytes(budget.maxBytes)}` : null,
+    budget.maxLatencyMs !== undefined ? `${budget.maxLatencyMs} ms` : null,
+  ].filter(Boolean).join(' and ');
+  if (fits.length === 0) {
+    const smallest = rows.reduce<ParetoRow | null>((a, r) => (a === null || r.bytes < a.bytes ? r : a), null);
+    return { row: null, reason: `no model fits within ${limits}${smallest ? `; the smallest is ${formatBytes(smallest.bytes)}` : ''}` };
+  }
+  const best = fits.reduce((a, r) => (r.accuracy! > a.accuracy! || (r.accuracy === a.accuracy && r.bytes < a.bytes) ? r : a));
+  const runnerUp = fits.filter((r) => r !== best).reduce<ParetoRow | null>((a, r) => (a === null || r.accuracy! > a.accuracy! ? r : a), null);
+  const larger = rows.filter((r) => r.accuracy !== null && r.accuracy > best.accuracy! && !fits.includes(r));
+  const parts = [`${describe(best)} is the most accurate of the ${fits.length} model(s) within ${limits}: ` +
+    `${pct(best.accuracy!)} test accuracy in ${formatBytes(best.bytes)}`];
+  if (runnerUp) parts.push(`next best within the budget: ${describe(runnerUp)}, ${pct(runnerUp.accuracy!)} in ${formatBytes(runnerUp.bytes)}`);
+  if (larger.length) {
+    const top = larger.reduce((a, r) => (r.accuracy! > a.accuracy! ? r : a));
+    parts.push(`more accuracy needs more room: ${describe(top)} reaches ${pct(top.accuracy!)} in ${formatBytes(top.bytes)}`);
+  }
+  return { row: best, reason: parts.join('; ') };
+}
+
+export function describe(r: CompressRow): string {
+  const name = r.model.replace(/\/+$/, '').split('/').pop();
+  return `${name} (${(r.params / 1e6).toFixed(1)}M params, ${Math.round(r.sparsity * 100)}% sparse, ${r.bits === 32 ? 'float32' : `${r.bits}-bit`})`;
+}
+
+function pct(x: number): string {
+  return `${(100 * x).toFixed(1)}%`;
+}
+
+export function formatBytes(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} GB`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)} MB`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} kB`;
+  return `${n} B`;
+}
+
+/** "20MB", "1.5 GB", "512kB", "3MiB", "1000" (bytes). */
+export function parseBytes(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(B|kB|KB|KiB|MB|MiB|GB|GiB)?\s*$/i.exec(text);
+  if (!m) throw new TlcError(`invalid size "${text}": use e.g. 20MB, 512kB or 1.5GB`);
+  const unit = (m[2] ?? 'B').toLowerCase();
+  const mult: Record<string, number> = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 2 ** 20, gb: 1e9, gib: 2 ** 30 };
+  return Math.round(Number(m[1]) * mult[unit]);
+}
+
+export function toCsv(rows: ParetoRow[]): string {
+  const cols = ['model', 'params', 'sparsity', 'bits', 'mode', 'bytes', 'accuracy', 'macro_f1', 'latency_ms', 'on_frontier', 'file'] as const;
+  const cell = (v: unknown): string => {
+    const s = v === null || v === undefined ? '' : String(v);
+    return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  };
+  return [cols.join(','), ...rows.map((r) => cols.map((c) => cell((r as unknown as Record<string, unknown>)[c])).join(','))].join('\n') + '\n';
+}

@@ -1,0 +1,127 @@
+// `tlc compress` and `tlc pareto` end to end on a finetuned tiny classifier.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tidy } from '../src/engine/index.js';
+import { readModelConfig } from '../src/nn/config.js';
+import { TransformerClassifier } from '../src/nn/classifier.js';
+import { loadWeights } from '../src/nn/weights.js';
+import { loadTask } from '../src/data/tasks.js';
+import { compressModel } from '../src/compress/compress.js';
+import { inspectCompressed, readCompressed, writeCompressed } from '../src/compress/format.js';
+import { isLinearWeight } from '../src/compress/selection.js';
+import { compressSweep } from '../src/compress/sweep.js';
+import { evaluateClassifier } from '../src/train/classify.js';
+import { encodeTask, finetune } from '../src/train/finetune.js';
+import { finetuneArgs, pretrainedRun, writeTask } from './corpus-fixture.js';
+
+const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
+
+let classifier: Promise<{ run: string; task: string }> | null = null;
+function classifierRun(): Promise<{ run: string; task: string }> {
+  classifier ??= (async () => {
+    const root = mkdtempSync(join(tmpdir(), 'tlc-cmp-'));
+    const task = join(root, 'animals.jsonl');
+    writeTask(task, 300, 5);
+    const run = join(root, 'clf');
+    await finetune(run, finetuneArgs(await pretrainedRun(), task));
+    return { run, task };
+  })();
+  return classifier;
+}
+
+test('save → load → evaluate gives the predictions of the in-memory compressed model', async () => {
+  const { run, task } = await classifierRun();
+  const config = readModelConfig(join(run, 'config.json'));
+  const data = encodeTask(await loadTask(task), join(run, 'tokenizer.json'), config.labels!, 24);
+  const model = new TransformerClassifier(config);
+  try {
+    loadWeights(model, join(run, 'model.safetensors'));
+    const file = join(mkdtempSync(join(tmpdir(), 'tlc-cmp-file-')), 'm.safetensors');
+    const inMemory = tidy(() => {
+      const c = compressModel(model.namedParameters(), { sparsity: 0.7, bits: 4 });
+      writeCompressed(file, c.params, c.plan);
+      for (const [n, p] of model.namedParameters()) p.copyFrom(c.params.get(n)!);
+      return evaluateClassifier(model, data.test).predictions;
+    });
+    tidy(() => {
+      const loaded = readCompressed(file);
+      for (const [n, p] of model.namedParameters()) p.copyFrom(loaded.get(n)!);
+    });
+    assert.deepEqual(evaluateClassifier(model, data.test).predictions, inMemory);
+  } finally {
+    model.dispose();
+  }
+});
+
+test('a sparsity × bits sweep writes real files whose sizes and accuracies behave as expected', async () => {
+  const { run } = await classifierRun();
+  const out = join(mkdtempSync(join(tmpdir(), 'tlc-sweep-')), 'cmp');
+  const rows = await compressSweep({
+    model: run, out, sparsities: [0, 0.5, 0.9], bits: [32, 8, 4], pruning: 'layer', mode: 'oneshot', steps: 1,
+    lr: 1e-4, batchSize: 16, qat: false, taskSeed: 0, seed: 0,
+  });
+  assert.equal(rows.length, 9);
+  const at = (s: number, b: number) => rows.find((r) => r.sparsity === s && r.bits === b)!;
+  const dense = at(0, 32);
+  for (const r of rows) assert.equal(r.bytes, statSync(r.file).size, 'bytes are the real file size');
+  assert.ok(Math.abs(at(0, 8).accuracy! - dense.accuracy!) < 0.005 + 1e-9, '8-bit moves accuracy by < 0.5 points');
+  const ratio = at(0, 8).bytes / dense.bytes;
+  // a quarter, plus one float32 scale per row (1/8 extra at this tiny width of 32) and the
+  // float32 LayerNorm and bias vectors
+  assert.ok(ratio > 0.25 && ratio < 0.35, `8-bit file is ${ratio.toFixed(3)} of the float32 file`);
+  // the pruned tensors (the linear weights) shrink far below their dense size; this tiny
+  // model's unpruned embeddings keep the whole file at about half
+  const linearBytes = (file: string) => inspectCompressed(file).rows
+    .filter((r) => isLinearWeight(r.name, r.shape)).reduce((a, r) => a + r.bytes, 0);
+  assert.ok(linearBytes(at(0.9, 32).file) < 0.25 * linearBytes(dense.file), '90%-sparse weights are far below the dense ones');
+  assert.ok(at(0.9, 32).bytes < 0.75 * dense.bytes);
+  assert.ok(Math.abs(at(0.9, 32).measured_sparsity - 0.9) < 0.01);
+
+  // a second run reuses finished settings instead of redoing them
+  const again = await compressSweep({
+    model: run, out, sparsities: [0, 0.5, 0.9], bits: [32, 8, 4], pruning: 'layer', mode: 'oneshot', steps: 1,
+    lr: 1e-4, batchSize: 16, qat: false, taskSeed: 0, seed: 0,
+  });
+  assert.deepEqual(again, rows);
+
+  const p = spawnSync(process.execPath, [CLI, 'pareto', out, '--max-bytes', String(at(0, 8).bytes), '--json'], { encoding: 'utf8' });
+  assert.equal(p.status, 0, p.stderr);
+  const result = JSON.parse(p.stdout);
+  assert.ok(result.choice.row.bytes <= at(0, 8).bytes);
+  assert.match(result.choice.reason, /most accurate/);
+  assert.ok(result.rows.some((r: { on_frontier: boolean }) => r.on_frontier));
+  assert.ok(readFileSync(join(out, 'pareto.csv'), 'utf8').startsWith('model,params,sparsity,bits'));
+});
+
+test('finetune and gradual modes reach the target sparsity; QAT runs', async () => {
+  const { run } = await classifierRun();
+  for (const mode of ['finetune', 'gradual'] as const) {
+    const out = join(mkdtempSync(join(tmpdir(), `tlc-${mode}-`)), 'cmp');
+    const [row] = await compressSweep({
+      model: run, out, sparsities: [0.8], bits: [4], pruning: 'global', mode, steps: 12, lr: 1e-4, batchSize: 16,
+      qat: mode === 'finetune', taskSeed: 0, seed: 0,
+    });
+    assert.ok(Math.abs(row.measured_sparsity - 0.8) < 0.01, `${mode}: sparsity ${row.measured_sparsity}`);
+    assert.ok(row.accuracy !== null && row.accuracy > 0.3);
+  }
+});
+
+test('bad compression settings give clear errors', async () => {
+  const { run } = await classifierRun();
+  const out = join(mkdtempSync(join(tmpdir(), 'tlc-bad-cmp-')), 'cmp');
+  const cli = (...a: string[]) => spawnSync(process.execPath, [CLI, ...a], { encoding: 'utf8' });
+  let r = cli('compress', '--model', run, '--out', out, '--sparsity', '1', '--bits', '8');
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /sparsity/);
+  r = cli('compress', '--model', run, '--out', out, '--sparsity', '0.5', '--bits', '9');
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /bits must be 2…8 or 32/);
+  r = cli('pareto', join(out, 'nothing'));
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /no compress\.json/);
+});
