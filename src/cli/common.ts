@@ -132,7 +132,7 @@ export function progressEvents(label: string, validKey: string): LoopEvents & { 
     onStart(info) {
       process.stderr.write(`tlc ${label}: ${(info.params / 1e6).toFixed(2)}M parameters, budget ${info.budget}` +
         (info.resumed ? `, resuming at step ${info.step}` : '') + '\n');
-      bar = progress({ label, total: 100, unit: '% of budget', intervalMs: 5000 });
+      bar = progress({ label, total: 100, intervalMs: 5000, rate: false, describe: (v) => `${v.toFixed(1)}% of budget` });
     },
     onStep(info) {
       bar?.update(Math.round(info.progress * 1000) / 10, {

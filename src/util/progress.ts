@@ -17,6 +17,10 @@ export interface ProgressOptions {
   stream?: NodeJS.WriteStream;
   /** Without a terminal, at most one line per this many milliseconds (default 10 s). */
   intervalMs?: number;
+  /** Show the rate (value per second); default true. */
+  rate?: boolean;
+  /** Custom text for the value, e.g. "42.0% of budget" (replaces "value of total (pct)"). */
+  describe?: (value: number) => string;
 }
 
 export type ProgressFields = Record<string, string | number>;
@@ -29,7 +33,7 @@ export interface Progress {
 }
 
 export function progress(options: ProgressOptions): Progress {
-  const { label, total, unit = '', enabled = true, stream = process.stderr, intervalMs = 10_000 } = options;
+  const { label, total, unit = '', enabled = true, stream = process.stderr, intervalMs = 10_000, rate = true, describe } = options;
   const start = performance.now();
   let value = 0;
   let fields: ProgressFields = {};
@@ -41,9 +45,9 @@ export function progress(options: ProgressOptions): Progress {
   const render = (head: string) => {
     const seconds = elapsed();
     const extra = Object.entries(fields).map(([k, v]) => `${k} ${typeof v === 'number' ? count(v) : v}`).join(', ');
-    return [`${label}: ${head}`, seconds > 0 ? `${amount(value / seconds)}/s` : '', extra].filter((s) => s !== '').join(' | ');
+    return [`${label}: ${head}`, rate && seconds > 0 ? `${amount(value / seconds)}/s` : '', extra].filter((s) => s !== '').join(' | ');
   };
-  const line = () => render(total === undefined
+  const line = () => render(describe ? describe(value) : total === undefined
     ? amount(value)
     : `${unit === 'B' ? amount(value) : count(value)} of ${amount(total)} (${total > 0 ? Math.floor((100 * value) / total) : 100}%)`);
 
@@ -81,7 +85,7 @@ export function progress(options: ProgressOptions): Progress {
       finished = true;
       bar?.stop();
       if (!enabled) return;
-      stream.write(render(`${amount(value)} in ${elapsed().toFixed(1)} s`) + '\n');
+      stream.write(render(`${describe ? describe(value) : amount(value)} in ${elapsed().toFixed(1)} s`) + '\n');
     },
   };
 }
