@@ -3,7 +3,7 @@
 // shapes timed inside native code in the same run. Shapes: tokens × d × 4d, the FFN's
 // first layer at batch 32 × sequence 128.
 import { native } from '../src/engine/native.js';
-import { backward, getThreads, linear, noGrad, tidy, type Tensor } from '../src/engine/index.js';
+import { backward, getThreads, linear, noGrad, tidy } from '../src/engine/index.js';
 import { randnTensor } from './random-tensors.js';
 import { timeIt } from './timing.js';
 
@@ -36,28 +36,34 @@ export function benchKernels(opts: KernelBenchOptions = {}): { threads: number; 
       b.requiresGrad = true;
       x.requiresGrad = true;
 
-      const fwd = timeIt(() => noGrad(() => tidy(() => { linear(x, w, b); })));
-      const rawFwd = native.benchMatmul(M, K, N, false, true, 9);
-      rows.push({ op: 'linear_fwd', m: M, k: K, n: N, gflops: flops / fwd.medianS / 1e9, onednn_gflops: flops / rawFwd / 1e9 });
-      log(`linear_fwd ${M}x${K}x${N}: ${(flops / fwd.medianS / 1e9).toFixed(1)} GFLOP/s (oneDNN ${(flops / rawFwd / 1e9).toFixed(1)})`);
-
-      // Backward: dx = dy·W and dW = dyᵀ·x (+ db). Time only the backward pass.
-      let y: Tensor | null = null;
-      const bwdTimes: number[] = [];
-      const runBwd = (): void => tidy(() => {
-        y = linear(x, w, b);
+      // tlc and raw oneDNN are measured in alternating rounds and each reported as the
+      // median over rounds, so a slow spell on a shared machine hits both alike
+      const rounds = 5;
+      const fwdT: number[] = [], rawFwdT: number[] = [], bwdT: number[] = [], rawBwdT: number[] = [];
+      const runBwd = (): number => tidy(() => {
+        const y = linear(x, w, b);
         const t0 = process.hrtime.bigint();
         backward(y, dy);
-        bwdTimes.push(Number(process.hrtime.bigint() - t0) / 1e9);
+        return Number(process.hrtime.bigint() - t0) / 1e9;
       });
-      for (let i = 0; i < 11; i++) runBwd();
-      bwdTimes.splice(0, 2);
-      bwdTimes.sort((a, c) => a - c);
-      const bwd = bwdTimes[Math.floor(bwdTimes.length / 2)];
-      const rawBwd = native.benchMatmul(M, N, K, false, false, 9) + native.benchMatmul(N, M, K, true, false, 9);
+      for (let i = 0; i < 2; i++) runBwd();
+      for (let r = 0; r < rounds; r++) {
+        fwdT.push(timeIt(() => noGrad(() => tidy(() => { linear(x, w, b); })), { minTimeS: 0.2 }).medianS);
+        rawFwdT.push(native.benchMatmul(M, K, N, false, true, 5));
+        bwdT.push(median(Array.from({ length: 5 }, runBwd)));
+        rawBwdT.push(native.benchMatmul(M, N, K, false, false, 5) + native.benchMatmul(N, M, K, true, false, 5));
+      }
+      const fwd = median(fwdT), rawFwd = median(rawFwdT), bwd = median(bwdT), rawBwd = median(rawBwdT);
+      rows.push({ op: 'linear_fwd', m: M, k: K, n: N, gflops: flops / fwd / 1e9, onednn_gflops: flops / rawFwd / 1e9 });
+      log(`linear_fwd ${M}x${K}x${N}: ${(flops / fwd / 1e9).toFixed(1)} GFLOP/s (oneDNN ${(flops / rawFwd / 1e9).toFixed(1)})`);
       rows.push({ op: 'linear_bwd', m: M, k: K, n: N, gflops: 2 * flops / bwd / 1e9, onednn_gflops: 2 * flops / rawBwd / 1e9 });
       log(`linear_bwd ${M}x${K}x${N}: ${(2 * flops / bwd / 1e9).toFixed(1)} GFLOP/s (oneDNN ${(2 * flops / rawBwd / 1e9).toFixed(1)})`);
     });
   }
   return { threads: getThreads(), rows };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
 }

@@ -6,7 +6,7 @@ import { TlcError } from '../engine/errors.js';
 import { budgetFromFlags, formatSeconds } from '../train/budget.js';
 import { finetune, resumeFinetune, encodeTask, summary, type FinetuneArgs } from '../train/finetune.js';
 import { evaluateClassifier } from '../train/classify.js';
-import { RUN_ARGS } from '../train/pretrain.js';
+import { RUN_ARGS } from '../train/run-dir.js';
 import { loadTask } from '../data/tasks.js';
 import { readModelConfig } from '../nn/config.js';
 import { TransformerClassifier } from '../nn/classifier.js';

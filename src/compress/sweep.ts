@@ -23,7 +23,7 @@ import { loadWeights } from '../nn/weights.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { evaluateClassifier } from '../train/classify.js';
 import { encodeTask } from '../train/finetune.js';
-import { RUN_ARGS } from '../train/pretrain.js';
+import { RUN_ARGS } from '../train/run-dir.js';
 import { compressModel } from './compress.js';
 import { writeCompressed, readCompressed } from './format.js';
 import { checkSparsity, cubicSparsity, magnitudePrune, recomputeMask, type PruningMode } from './pruning.js';

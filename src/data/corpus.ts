@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { TlcError } from '../engine/errors.js';
+import { parseJsonObjectLine } from './jsonl.js';
 import { EXAMPLE_PREFIX, readExample, checkExampleName } from './examples.js';
 
 export interface Document {
@@ -88,16 +89,7 @@ async function* readFileDocuments(path: string, source: string): AsyncGenerator<
 }
 
 function parseJsonlLine(line: string, where: string, source: string): Document {
-  let record: unknown;
-  try {
-    record = JSON.parse(line);
-  } catch (e) {
-    throw new TlcError(`${where}: invalid JSON (${(e as Error).message})`);
-  }
-  if (typeof record !== 'object' || record === null || Array.isArray(record)) {
-    throw new TlcError(`${where}: expected a JSON object with a "text" field`);
-  }
-  const { text, ...rest } = record as Record<string, unknown>;
+  const { text, ...rest } = parseJsonObjectLine(line, where, 'a "text" field');
   if (text === undefined) throw new TlcError(`${where}: missing "text" field`);
   if (typeof text !== 'string') throw new TlcError(`${where}: "text" must be a string, got ${Array.isArray(text) ? 'array' : typeof text}`);
   return Object.keys(rest).length > 0 ? { id: where, text, source, meta: rest } : { id: where, text, source };

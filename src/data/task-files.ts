@@ -11,6 +11,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
 import { TlcError } from '../engine/errors.js';
+import { parseJsonObjectLine } from './jsonl.js';
 import type { Example } from './tasks.js';
 
 /** Examples of one file with the line each starts on (for messages about them). */
@@ -70,16 +71,7 @@ function parseJsonl(text: string, path: string): ExampleFile {
     const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     if (line.trim() === '') return;
     const where = `${path} line ${i + 1}`;
-    let record: unknown;
-    try {
-      record = JSON.parse(line);
-    } catch (e) {
-      throw new TlcError(`${where}: invalid JSON (${(e as Error).message})`);
-    }
-    if (typeof record !== 'object' || record === null || Array.isArray(record)) {
-      throw new TlcError(`${where}: expected a JSON object with "text" and "label" fields`);
-    }
-    const r = record as Record<string, unknown>;
+    const r = parseJsonObjectLine(line, where, '"text" and "label" fields');
     const example: Example = { text: textField(r.text, 'text', where), label: labelField(r.label, where), id: `${path}:${i + 1}` };
     if (r.text_pair !== undefined && r.text_pair !== null) example.textPair = stringField(r.text_pair, 'text_pair', where);
     file.examples.push(example);

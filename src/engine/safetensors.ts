@@ -13,6 +13,7 @@ import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { endianness } from 'node:os';
 import { TlcError, fmtShape } from './errors.js';
+import { fsyncDirectory } from '../util/atomic.js';
 import { Tensor, bytesPerElement, empty, shapeSize, type DType } from './tensor.js';
 
 /** The dtypes of the safetensors specification and their element sizes in bytes. */
@@ -273,17 +274,6 @@ function writeAll(fd: number, bytes: Uint8Array): void {
   }
 }
 
-function fsyncDirectory(dir: string): void {
-  let fd: number | null = null;
-  try {
-    fd = openSync(dir, 'r');
-    fsyncSync(fd);
-  } catch {
-    // Some file systems cannot fsync a directory; the rename itself has already happened.
-  } finally {
-    if (fd !== null) closeSync(fd);
-  }
-}
 
 /** JSON for an object whose keys keep the given order (JS objects would move integer-like keys first). */
 function orderedObjectJson(entries: [string, unknown][]): string {

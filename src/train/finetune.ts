@@ -1,7 +1,7 @@
 // `tlc finetune`: a classifier on a pretrained body, trained on a labelled task under a
 // budget, with validation-based model selection and early stopping, then scored on the
 // held-out test split.
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { TlcError } from '../engine/errors.js';
 import { loadTokenizer } from '../data/tokenizer-json.js';
@@ -15,7 +15,7 @@ import type { BudgetUsage } from './budget.js';
 import { validateSchedule } from './schedule.js';
 import { evaluateClassifier, type ClassifierEvaluation } from './classify.js';
 import { trainLoop, type Interval, type LoopArgs, type LoopEvents } from './loop.js';
-import { RUN_ARGS, readRunArgs } from './pretrain.js';
+import { createRun, readRunArgs } from './run-dir.js';
 
 export interface FinetuneArgs {
   /** The pretrained run (config.json, tokenizer.json, model.safetensors). */
@@ -58,12 +58,8 @@ export interface FinetuneResult {
 export const RESULTS_FILE = 'results.json';
 
 export async function finetune(runDir: string, args: FinetuneArgs, events: LoopEvents = {}, signal?: AbortSignal): Promise<FinetuneResult> {
-  if (existsSync(join(runDir, 'state.json')) || existsSync(join(runDir, RUN_ARGS))) {
-    throw new TlcError(`${runDir} already holds a run; pass --resume to continue it, or choose another --out`);
-  }
   validateArgs(args);
-  mkdirSync(runDir, { recursive: true });
-  writeJsonAtomic(join(runDir, RUN_ARGS), { command: 'finetune', ...args });
+  createRun(runDir, 'finetune', args);
   return run(runDir, args, false, events, signal);
 }
 

@@ -1,5 +1,5 @@
 // `tlc pretrain`: a Transformer LM trained from token shards under a budget.
-import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { TlcError } from '../engine/errors.js';
 import { noGrad } from '../engine/autograd.js';
@@ -12,9 +12,11 @@ import type { BudgetUsage } from './budget.js';
 import { validateSchedule } from './schedule.js';
 import { LMBatcher, evaluationBatches, type BatcherPosition } from './lm-batches.js';
 import { unigramLoss } from './baselines.js';
+import { RUN_ARGS, createRun, readRunArgs } from './run-dir.js';
 import { trainLoop, type LoopArgs, type LoopEvents, type Interval } from './loop.js';
 
 export type { Interval } from './loop.js';
+export { RUN_ARGS } from './run-dir.js';
 
 export interface PretrainArgs {
   dataDir: string;
@@ -46,16 +48,10 @@ export interface PretrainResult {
   interrupted: boolean;
 }
 
-export const RUN_ARGS = 'run.json';
-
 /** Starts a new run in `runDir` (which must not already hold one). */
 export async function pretrain(runDir: string, args: PretrainArgs, events: PretrainEvents = {}, signal?: AbortSignal): Promise<PretrainResult> {
-  if (existsSync(join(runDir, 'state.json')) || existsSync(join(runDir, RUN_ARGS))) {
-    throw new TlcError(`${runDir} already holds a run; pass --resume to continue it, or choose another --out`);
-  }
   validateArgs(args);
-  mkdirSync(runDir, { recursive: true });
-  writeJsonAtomic(join(runDir, RUN_ARGS), { command: 'pretrain', ...args });
+  createRun(runDir, 'pretrain', args);
   writeJsonAtomic(join(runDir, 'config.json'), args.model);
   return run(runDir, args, false, events, signal);
 }
@@ -68,21 +64,6 @@ export async function resumePretrain(runDir: string, events: PretrainEvents = {}
   return run(runDir, args, existsSync(join(runDir, 'state.json')), events, signal);
 }
 
-/** The arguments a run was started with (run.json). */
-export function readRunArgs<T>(runDir: string, command: string): T {
-  const path = join(runDir, RUN_ARGS);
-  if (!existsSync(path)) throw new TlcError(`${runDir}: nothing to resume (no ${RUN_ARGS}); start the run without --resume`);
-  let args: T & { command?: string };
-  try {
-    args = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new TlcError(`${path}: corrupted run arguments (${(e as Error).message})`);
-  }
-  if ((args.command ?? 'pretrain') !== command) {
-    throw new TlcError(`${runDir} holds a ${args.command} run; resume it with \`tlc ${args.command} --resume\``);
-  }
-  return args;
-}
 
 function validateArgs(a: PretrainArgs): void {
   validateSchedule(a.schedule);
