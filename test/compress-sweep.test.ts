@@ -125,3 +125,19 @@ test('bad compression settings give clear errors', async () => {
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /no compress\.json/);
 });
+
+test('a language-model run compresses too: sizes and measured sparsity come from the written file', async () => {
+  const run = await pretrainedRun();
+  const out = join(mkdtempSync(join(tmpdir(), 'tlc-lm-cmp-')), 'cmp');
+  const [row] = await compressSweep({
+    model: run, out, sparsities: [0.9], bits: [32], pruning: 'layer', mode: 'oneshot', steps: 1, lr: 1e-4, batchSize: 16, qat: false, seed: 0,
+  });
+  assert.equal(row.accuracy, null);
+  assert.ok(Math.abs(row.measured_sparsity - 0.9) < 0.01, `measured sparsity ${row.measured_sparsity}`);
+  // other settings into the same directory are computed anew, not mixed with old results
+  const [global] = await compressSweep({
+    model: run, out, sparsities: [0.9], bits: [32], pruning: 'global', mode: 'oneshot', steps: 1, lr: 1e-4, batchSize: 16, qat: false, seed: 0,
+  });
+  assert.equal(JSON.parse(readFileSync(join(out, 's0.9-b32', 'result.json'), 'utf8')).settings.pruning, 'global');
+  assert.ok(Math.abs(global.measured_sparsity - 0.9) < 0.01);
+});

@@ -89,3 +89,15 @@ test('bad input: shape mismatch, wrong dtype and use after dispose give clear er
     assert.throws(() => tensor([1, 2, 3], [2, 2]), /3 values do not fill shape \[2, 2\]/);
   });
 });
+
+test('a tidy scope that throws frees everything it created', async () => {
+  const { memoryStats, empty } = await import('../src/engine/index.js');
+  const before = memoryStats().liveBytes;
+  for (let i = 0; i < 3; i++) {
+    assert.throws(() => tidy(() => {
+      empty([256, 256]);
+      throw new Error('boom');
+    }), /boom/);
+  }
+  assert.equal(memoryStats().liveBytes, before);
+});

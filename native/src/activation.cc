@@ -235,10 +235,10 @@ static Napi::Value TanhBackward(const Napi::CallbackInfo& info) {
 }
 
 void RegisterActivation(Napi::Env env, Napi::Object exports) {
-  exports.Set("geluForward", Napi::Function::New(env, GeluForward));
-  exports.Set("geluBackward", Napi::Function::New(env, GeluBackward));
-  exports.Set("tanhForward", Napi::Function::New(env, TanhForward));
-  exports.Set("tanhBackward", Napi::Function::New(env, TanhBackward));
+  exports.Set("geluForward", Napi::Function::New(env, Guarded<GeluForward>));
+  exports.Set("geluBackward", Napi::Function::New(env, Guarded<GeluBackward>));
+  exports.Set("tanhForward", Napi::Function::New(env, Guarded<TanhForward>));
+  exports.Set("tanhBackward", Napi::Function::New(env, Guarded<TanhBackward>));
 }
 
 }  // namespace tlc

@@ -218,8 +218,8 @@ static Napi::Value AdamwStep(const Napi::CallbackInfo& info) {
 }
 
 void RegisterAdamw(Napi::Env env, Napi::Object exports) {
-  exports.Set("gradNormSquared", Napi::Function::New(env, GradNormSquared));
-  exports.Set("adamwStep", Napi::Function::New(env, AdamwStep));
+  exports.Set("gradNormSquared", Napi::Function::New(env, Guarded<GradNormSquared>));
+  exports.Set("adamwStep", Napi::Function::New(env, Guarded<AdamwStep>));
 }
 
 }  // namespace tlc

@@ -513,8 +513,8 @@ static Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
 }
 
 void RegisterAttention(Napi::Env env, Napi::Object exports) {
-  exports.Set("attentionForward", Napi::Function::New(env, AttentionForward));
-  exports.Set("attentionBackward", Napi::Function::New(env, AttentionBackward));
+  exports.Set("attentionForward", Napi::Function::New(env, Guarded<AttentionForward>));
+  exports.Set("attentionBackward", Napi::Function::New(env, Guarded<AttentionBackward>));
 }
 
 }  // namespace tlc

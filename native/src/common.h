@@ -6,6 +6,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
+#include <new>
 #include <string>
 
 namespace tlc {
@@ -43,6 +45,22 @@ uint8_t* ArgOptU8(const Napi::CallbackInfo& info, size_t index, const char* op, 
 int64_t ArgInt(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name);
 double ArgNum(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name);
 bool ArgBool(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name);
+
+// Every exported function is wrapped in Guarded<>: a C++ exception that is not already a
+// JS error (std::bad_alloc, a dnnl::error from oneDNN) becomes a JS error naming its cause
+// instead of terminating the process.
+template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+Napi::Value Guarded(const Napi::CallbackInfo& info) {
+  try {
+    return F(info);
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw Napi::Error::New(info.Env(), "out of memory in a native kernel");
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), std::string("native kernel failed: ") + e.what());
+  }
+}
 
 // Per-family registration, called once from addon.cc.
 void RegisterStorage(Napi::Env env, Napi::Object exports);

@@ -316,9 +316,9 @@ static Napi::Value CrossEntropyCount(const Napi::CallbackInfo& info) {
 }
 
 void RegisterCrossEntropy(Napi::Env env, Napi::Object exports) {
-  exports.Set("crossEntropyForward", Napi::Function::New(env, CrossEntropyForward));
-  exports.Set("crossEntropyBackward", Napi::Function::New(env, CrossEntropyBackward));
-  exports.Set("crossEntropyCount", Napi::Function::New(env, CrossEntropyCount));
+  exports.Set("crossEntropyForward", Napi::Function::New(env, Guarded<CrossEntropyForward>));
+  exports.Set("crossEntropyBackward", Napi::Function::New(env, Guarded<CrossEntropyBackward>));
+  exports.Set("crossEntropyCount", Napi::Function::New(env, Guarded<CrossEntropyCount>));
 }
 
 }  // namespace tlc

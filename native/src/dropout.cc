@@ -93,8 +93,8 @@ static Napi::Value DropoutBackward(const Napi::CallbackInfo& info) {
 }
 
 void RegisterDropout(Napi::Env env, Napi::Object exports) {
-  exports.Set("dropoutForward", Napi::Function::New(env, DropoutForward));
-  exports.Set("dropoutBackward", Napi::Function::New(env, DropoutBackward));
+  exports.Set("dropoutForward", Napi::Function::New(env, Guarded<DropoutForward>));
+  exports.Set("dropoutBackward", Napi::Function::New(env, Guarded<DropoutBackward>));
 }
 
 }  // namespace tlc

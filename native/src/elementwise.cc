@@ -39,8 +39,8 @@ static Napi::Value Accumulate(const Napi::CallbackInfo& info) {
 }
 
 void RegisterElementwise(Napi::Env env, Napi::Object exports) {
-  exports.Set("add", Napi::Function::New(env, Add));
-  exports.Set("accumulate", Napi::Function::New(env, Accumulate));
+  exports.Set("add", Napi::Function::New(env, Guarded<Add>));
+  exports.Set("accumulate", Napi::Function::New(env, Guarded<Accumulate>));
 }
 
 }  // namespace tlc

@@ -129,10 +129,10 @@ static Napi::Value GatherRowsBackward(const Napi::CallbackInfo& info) {
 }
 
 void RegisterEmbedding(Napi::Env env, Napi::Object exports) {
-  exports.Set("embeddingForward", Napi::Function::New(env, EmbeddingForward));
-  exports.Set("embeddingBackward", Napi::Function::New(env, EmbeddingBackward));
-  exports.Set("gatherRowsForward", Napi::Function::New(env, GatherRowsForward));
-  exports.Set("gatherRowsBackward", Napi::Function::New(env, GatherRowsBackward));
+  exports.Set("embeddingForward", Napi::Function::New(env, Guarded<EmbeddingForward>));
+  exports.Set("embeddingBackward", Napi::Function::New(env, Guarded<EmbeddingBackward>));
+  exports.Set("gatherRowsForward", Napi::Function::New(env, Guarded<GatherRowsForward>));
+  exports.Set("gatherRowsBackward", Napi::Function::New(env, Guarded<GatherRowsBackward>));
 }
 
 }  // namespace tlc

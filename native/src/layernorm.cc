@@ -188,8 +188,8 @@ static Napi::Value LayerNormBackward(const Napi::CallbackInfo& info) {
 }
 
 void RegisterLayerNorm(Napi::Env env, Napi::Object exports) {
-  exports.Set("layerNormForward", Napi::Function::New(env, LayerNormForward));
-  exports.Set("layerNormBackward", Napi::Function::New(env, LayerNormBackward));
+  exports.Set("layerNormForward", Napi::Function::New(env, Guarded<LayerNormForward>));
+  exports.Set("layerNormBackward", Napi::Function::New(env, Guarded<LayerNormBackward>));
 }
 
 }  // namespace tlc

@@ -207,10 +207,10 @@ static Napi::Value BenchMatmul(const Napi::CallbackInfo& info) {
 }
 
 void RegisterLinear(Napi::Env env, Napi::Object exports) {
-  exports.Set("matmul", Napi::Function::New(env, Matmul));
-  exports.Set("linearForward", Napi::Function::New(env, LinearForward));
-  exports.Set("linearBackward", Napi::Function::New(env, LinearBackward));
-  exports.Set("benchMatmul", Napi::Function::New(env, BenchMatmul));
+  exports.Set("matmul", Napi::Function::New(env, Guarded<Matmul>));
+  exports.Set("linearForward", Napi::Function::New(env, Guarded<LinearForward>));
+  exports.Set("linearBackward", Napi::Function::New(env, Guarded<LinearBackward>));
+  exports.Set("benchMatmul", Napi::Function::New(env, Guarded<BenchMatmul>));
 }
 
 }  // namespace tlc

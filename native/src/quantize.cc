@@ -89,8 +89,8 @@ static Napi::Value FakeQuantizeBackward(const Napi::CallbackInfo& info) {
 }
 
 void RegisterQuantize(Napi::Env env, Napi::Object exports) {
-  exports.Set("fakeQuantizeForward", Napi::Function::New(env, FakeQuantizeForward));
-  exports.Set("fakeQuantizeBackward", Napi::Function::New(env, FakeQuantizeBackward));
+  exports.Set("fakeQuantizeForward", Napi::Function::New(env, Guarded<FakeQuantizeForward>));
+  exports.Set("fakeQuantizeBackward", Napi::Function::New(env, Guarded<FakeQuantizeBackward>));
 }
 
 }  // namespace tlc

@@ -348,17 +348,17 @@ static Napi::Value GetThreads(const Napi::CallbackInfo& info) {
 }
 
 void RegisterStorage(Napi::Env env, Napi::Object exports) {
-  exports.Set("alloc", Napi::Function::New(env, Alloc));
-  exports.Set("free", Napi::Function::New(env, Free));
-  exports.Set("write", Napi::Function::New(env, Write));
-  exports.Set("read", Napi::Function::New(env, Read));
-  exports.Set("copy", Napi::Function::New(env, Copy));
-  exports.Set("fill", Napi::Function::New(env, Fill));
-  exports.Set("firstNonFinite", Napi::Function::New(env, FirstNonFinite));
-  exports.Set("stats", Napi::Function::New(env, Stats));
-  exports.Set("trimCache", Napi::Function::New(env, TrimCache));
-  exports.Set("setThreads", Napi::Function::New(env, SetThreads));
-  exports.Set("getThreads", Napi::Function::New(env, GetThreads));
+  exports.Set("alloc", Napi::Function::New(env, Guarded<Alloc>));
+  exports.Set("free", Napi::Function::New(env, Guarded<Free>));
+  exports.Set("write", Napi::Function::New(env, Guarded<Write>));
+  exports.Set("read", Napi::Function::New(env, Guarded<Read>));
+  exports.Set("copy", Napi::Function::New(env, Guarded<Copy>));
+  exports.Set("fill", Napi::Function::New(env, Guarded<Fill>));
+  exports.Set("firstNonFinite", Napi::Function::New(env, Guarded<FirstNonFinite>));
+  exports.Set("stats", Napi::Function::New(env, Guarded<Stats>));
+  exports.Set("trimCache", Napi::Function::New(env, Guarded<TrimCache>));
+  exports.Set("setThreads", Napi::Function::New(env, Guarded<SetThreads>));
+  exports.Set("getThreads", Napi::Function::New(env, Guarded<GetThreads>));
 }
 
 }  // namespace tlc

@@ -30,7 +30,7 @@ export function registerCompress(program: Command): void {
     .option('--batch-size <n>', 'finetuning batch size', '32')
     .option('--qat', 'quantization-aware finetuning (fake-quantized weights with a straight-through gradient)')
     .option('--task <file|dir|example:NAME>', 'labelled task (default: the one the run was finetuned on)')
-    .option('--task-seed <n>', "seed of the task's split", '0')
+    .option('--task-seed <n>', "seed of the task's split (default: as in finetuning)")
     .option('--seed <n>', 'random seed', '0')
     .action(async (o: Record<string, string | boolean | undefined>) => {
       const mode = String(o.mode) as CompressMode;
@@ -49,7 +49,7 @@ export function registerCompress(program: Command): void {
         batchSize: num(String(o.batchSize), '--batch-size', positiveInt),
         qat: o.qat === true,
         task: o.task as string | undefined,
-        taskSeed: num(String(o.taskSeed), '--task-seed', Number.isInteger),
+        taskSeed: o.taskSeed !== undefined ? num(String(o.taskSeed), '--task-seed', Number.isInteger) : undefined,
         seed: num(String(o.seed), '--seed', Number.isInteger),
       }, (l) => process.stderr.write(l + '\n'));
       printTable(paretoFrontier(rows));

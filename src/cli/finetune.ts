@@ -1,12 +1,12 @@
 // `tlc finetune` and `tlc evaluate`: classifiers on pretrained runs.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { TlcError } from '../engine/errors.js';
 import { budgetFromFlags, formatSeconds } from '../train/budget.js';
 import { finetune, resumeFinetune, encodeTask, summary, type FinetuneArgs } from '../train/finetune.js';
 import { evaluateClassifier } from '../train/classify.js';
-import { RUN_ARGS } from '../train/run-dir.js';
+import { readRunArgsIfAny } from '../train/run-dir.js';
 import { loadTask } from '../data/tasks.js';
 import { readModelConfig } from '../nn/config.js';
 import { TransformerClassifier } from '../nn/classifier.js';
@@ -56,20 +56,21 @@ export function registerFinetune(program: Command): void {
     .description('score a finetuned classifier on a labelled task (accuracy, macro-F1)')
     .requiredOption('--task <file|dir|example:NAME>', 'labelled data')
     .option('--split <name>', 'which split to score: test, valid or train', 'test')
-    .option('--task-seed <n>', "seed of the task's split (as used in finetuning)", '0')
+    .option('--task-seed <n>', "seed of the task's split (default: as in finetuning)")
     .option('--max-len <n>', 'tokens per example (default: as in finetuning, or the model maximum)')
     .option('--json', 'print one JSON object')
-    .action(async (run: string, flags: { task: string; split: string; taskSeed: string; maxLen?: string; json?: boolean }) => {
+    .action(async (run: string, flags: { task: string; split: string; taskSeed?: string; maxLen?: string; json?: boolean }) => {
       if (!['test', 'valid', 'train'].includes(flags.split)) throw new TlcError(`invalid --split "${flags.split}": use test, valid or train`);
       const configPath = join(run, 'config.json');
       if (!existsSync(configPath)) throw new TlcError(`${run}: not a tlc run directory (config.json is missing)`);
       const config = readModelConfig(configPath);
       if (!config.labels) throw new TlcError(`${configPath}: not a classifier (no "labels"); finetune it first with \`tlc finetune\``);
-      const task = await loadTask(flags.task, { seed: num(flags.taskSeed, '--task-seed', Number.isInteger) });
-      // by default, examples are cut exactly as in finetuning (run.json), so scores match
-      const runArgsPath = join(run, RUN_ARGS);
-      const trainedMaxLen = existsSync(runArgsPath) ? (JSON.parse(readFileSync(runArgsPath, 'utf8')).maxLen as number | undefined) : undefined;
-      const maxLen = flags.maxLen ? num(flags.maxLen, '--max-len', positiveInt) : trainedMaxLen ?? config.max_len;
+      // by default the split and the truncation are those of finetuning (run.json), so the
+      // test split holds no training example and scores match
+      const trained = readRunArgsIfAny(run);
+      const taskSeed = flags.taskSeed !== undefined ? num(flags.taskSeed, '--task-seed', Number.isInteger) : (trained?.taskSeed as number | undefined) ?? 0;
+      const task = await loadTask(flags.task, { seed: taskSeed, maxExamples: trained?.task === flags.task ? trained?.maxExamples as number | undefined : undefined });
+      const maxLen = flags.maxLen ? num(flags.maxLen, '--max-len', positiveInt) : (trained?.maxLen as number | undefined) ?? config.max_len;
       const data = encodeTask(task, join(run, 'tokenizer.json'), config.labels, Math.min(maxLen, config.max_len));
       const model = new TransformerClassifier(config);
       try {

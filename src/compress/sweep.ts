@@ -6,7 +6,7 @@
 //             with fake-quantized weights), then quantize
 //   gradual   finetune while the sparsity rises on the cubic schedule of Zhu & Gupta
 //             (2017), then quantize
-import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { TlcError } from '../engine/errors.js';
 import { backward, zeroGrad } from '../engine/autograd.js';
@@ -20,10 +20,10 @@ import { TransformerClassifier } from '../nn/classifier.js';
 import { TransformerLM, type TransformerBody } from '../nn/transformer.js';
 import { Linear } from '../nn/layers.js';
 import { loadWeights } from '../nn/weights.js';
-import { writeJsonAtomic } from '../util/atomic.js';
+import { copyFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { evaluateClassifier } from '../train/classify.js';
 import { encodeTask } from '../train/finetune.js';
-import { RUN_ARGS } from '../train/run-dir.js';
+import { readRunArgsIfAny } from '../train/run-dir.js';
 import { compressModel } from './compress.js';
 import { writeCompressed, readCompressed } from './format.js';
 import { checkSparsity, cubicSparsity, magnitudePrune, recomputeMask, type PruningMode } from './pruning.js';
@@ -45,7 +45,8 @@ export interface CompressSweepArgs {
   batchSize: number;
   qat: boolean;
   task?: string;
-  taskSeed: number;
+  /** Seed of the task's split; default: the one the run was finetuned with. */
+  taskSeed?: number;
   seed: number;
 }
 
@@ -81,13 +82,17 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
   if (!existsSync(configPath)) throw new TlcError(`${args.model}: not a tlc run directory (config.json is missing)`);
   const config = readModelConfig(configPath);
   const weightsPath = join(args.model, 'model.safetensors');
-  const trained = readRunArgs(args.model);
+  const trained = readRunArgsIfAny(args.model);
   const taskSpec = args.task ?? (trained?.task as string | undefined);
   const maxLen = Math.min((trained?.maxLen as number | undefined) ?? config.max_len, config.max_len);
   let data: ReturnType<typeof encodeTask> | null = null;
   if (config.labels) {
     if (!taskSpec) throw new TlcError(`${args.model}: no --task given and the run does not record one`);
-    const task = await loadTask(taskSpec, { seed: args.taskSeed });
+    // the finetuning split, so the test split holds no example the model was trained on
+    const task = await loadTask(taskSpec, {
+      seed: args.taskSeed ?? (trained?.taskSeed as number | undefined) ?? 0,
+      maxExamples: taskSpec === trained?.task ? trained?.maxExamples as number | undefined : undefined,
+    });
     data = encodeTask(task, join(args.model, 'tokenizer.json'), config.labels, maxLen);
   } else if (args.mode !== 'oneshot') {
     throw new TlcError(`${args.model}: the ${args.mode} mode finetunes on a labelled task, so it needs a classifier run`);
@@ -96,16 +101,18 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
   const rows: CompressRow[] = [];
   for (const sparsity of args.sparsities) {
     for (const bits of args.bits) {
-      const dir = join(args.out, `s${sparsity.toFixed(2)}-b${bits}`);
+      const dir = join(args.out, `s${sparsity}-b${bits}`);
       const resultPath = join(dir, 'result.json');
-      if (existsSync(resultPath)) {
-        rows.push(JSON.parse(readFileSync(resultPath, 'utf8')) as CompressRow);
-        log(`${dir}: done before, reused`);
+      const settings = settingsOf(args, sparsity, bits);
+      const previous = readPrevious(resultPath);
+      if (previous && JSON.stringify(previous.settings) === JSON.stringify(settings)) {
+        rows.push(previous.row);
+        log(`${dir}: done before with the same settings, reused`);
         continue;
       }
       mkdirSync(dir, { recursive: true });
       const row = compressOne(args, config, weightsPath, data, sparsity, bits, dir);
-      writeJsonAtomic(resultPath, row);
+      writeJsonAtomic(resultPath, { settings, row });
       rows.push(row);
       log(`sparsity ${sparsity}, ${bits} bits: ${(row.bytes / 1e6).toFixed(2)} MB` +
         (row.accuracy !== null ? `, test accuracy ${(100 * row.accuracy).toFixed(1)}%` : ''));
@@ -115,9 +122,24 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
   return rows;
 }
 
-function readRunArgs(dir: string): Record<string, unknown> | null {
-  const p = join(dir, RUN_ARGS);
-  return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>) : null;
+/** Everything that determines a setting's result; a saved result is reused only on an exact match. */
+function settingsOf(a: CompressSweepArgs, sparsity: number, bits: number): Record<string, unknown> {
+  return {
+    model: a.model, sparsity, bits, pruning: a.pruning, embeddingBits: a.embeddingBits ?? null, mode: a.mode,
+    steps: a.mode === 'oneshot' ? null : a.steps, lr: a.mode === 'oneshot' ? null : a.lr,
+    batchSize: a.mode === 'oneshot' ? null : a.batchSize, qat: a.mode === 'finetune' && a.qat,
+    task: a.task ?? null, taskSeed: a.taskSeed ?? null, seed: a.seed,
+  };
+}
+
+function readPrevious(path: string): { settings: Record<string, unknown>; row: CompressRow } | null {
+  if (!existsSync(path)) return null;
+  try {
+    const v = JSON.parse(readFileSync(path, 'utf8'));
+    return v && v.settings && v.row ? v : null;
+  } catch {
+    return null; // a result torn by a crash is simply redone
+  }
 }
 
 function compressOne(args: CompressSweepArgs, config: ModelConfig, weightsPath: string, data: ReturnType<typeof encodeTask> | null,
@@ -131,18 +153,18 @@ function compressOne(args: CompressSweepArgs, config: ModelConfig, weightsPath: 
       const c = compressModel(model.namedParameters(), { sparsity, bits, pruning: args.pruning, embeddingBits: args.embeddingBits });
       writeCompressed(file, c.params, { ...c.plan, settings: { ...(c.plan.settings ?? {}), mode: args.mode, source: args.model } });
     });
-    for (const f of ['config.json', 'tokenizer.json']) copyFileSync(join(args.model, f), join(dir, f));
-    // score what was written: the file, loaded back
+    for (const f of ['config.json', 'tokenizer.json']) copyFileAtomic(join(args.model, f), join(dir, f));
+    // what is scored and measured is the file, loaded back
+    tidy(() => {
+      const loaded = readCompressed(file);
+      for (const [n, p] of model.namedParameters()) {
+        const t = loaded.get(n);
+        if (!t) throw new TlcError(`${file}: tensor ${n} is missing`);
+        p.copyFrom(t);
+      }
+    });
     let accuracy: number | null = null, macroF1: number | null = null;
     if (data) {
-      tidy(() => {
-        const loaded = readCompressed(file);
-        for (const [n, p] of model.namedParameters()) {
-          const t = loaded.get(n);
-          if (!t) throw new TlcError(`${file}: tensor ${n} is missing`);
-          p.copyFrom(t);
-        }
-      });
       const e = evaluateClassifier(model as TransformerClassifier, data.test);
       accuracy = e.accuracy;
       macroF1 = e.macroF1;

@@ -75,10 +75,15 @@ export function tidy<T>(fn: () => T): T {
   let result: T;
   try {
     result = fn();
-  } finally {
+  } catch (e) {
+    // nothing escapes a failed scope: free all it created, then rethrow
     scopes.pop();
     tapeHooks.truncate(tapeMark);
+    for (const t of scope) t.dispose();
+    throw e;
   }
+  scopes.pop();
+  tapeHooks.truncate(tapeMark);
   const returned = new Set<Tensor>();
   collectTensors(result, returned);
   const parent = scopes[scopes.length - 1];

@@ -7,7 +7,7 @@
 // A checkpoint directory is assembled under a temporary name and renamed into place;
 // state.json is replaced atomically afterwards. So a crash at any instant leaves
 // state.json pointing at a complete checkpoint.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, copyFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { TlcError } from '../engine/errors.js';
 import { readSafetensors, writeSafetensors } from '../engine/safetensors.js';
@@ -15,7 +15,7 @@ import { tidy, type Tensor } from '../engine/tensor.js';
 import type { AdamW } from '../engine/optim.js';
 import { loadWeights, saveWeights } from '../nn/weights.js';
 import type { Module } from '../nn/module.js';
-import { fsyncDirectory, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import { copyFileAtomic, fsyncDirectory, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import type { BudgetUsage } from './budget.js';
 
 export interface TrainerState {
@@ -53,7 +53,7 @@ export function checkpointName(step: number, tag?: string): string {
  * result; finetuning publishes its best evaluation instead).
  */
 export function saveCheckpoint(runDir: string, name: string, model: Module, optimizer: AdamW, state: TrainerState,
-  publish = true): string {
+  publish = true, addExtras?: (dir: string) => void): string {
   const root = join(runDir, 'checkpoints');
   mkdirSync(root, { recursive: true });
   const tmp = join(root, `.tmp-${name}-${process.pid}`);
@@ -69,15 +69,12 @@ export function saveCheckpoint(runDir: string, name: string, model: Module, opti
   });
   writeSafetensors(join(tmp, 'optimizer.safetensors'), tensors, { step: String(opt.step) });
   writeJsonAtomic(join(tmp, 'trainer.json'), state);
+  addExtras?.(tmp);
   const final = join(root, name);
   rmSync(final, { recursive: true, force: true });
   renameSync(tmp, final);
   fsyncDirectory(root);
-  if (publish) {
-    const tmpModel = join(runDir, `.model.safetensors.tmp-${process.pid}`);
-    copyFileSync(join(final, 'model.safetensors'), tmpModel);
-    renameSync(tmpModel, join(runDir, 'model.safetensors'));
-  }
+  if (publish) copyFileAtomic(join(final, 'model.safetensors'), join(runDir, 'model.safetensors'));
   const pointer: StateFile = { ...state, checkpoint: `checkpoints/${name}` };
   writeJsonAtomic(join(runDir, 'state.json'), pointer);
   return final;

@@ -1,7 +1,7 @@
 // `tlc finetune`: a classifier on a pretrained body, trained on a labelled task under a
 // budget, with validation-based model selection and early stopping, then scored on the
 // held-out test split.
-import { copyFileSync, existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { TlcError } from '../engine/errors.js';
 import { loadTokenizer } from '../data/tokenizer-json.js';
@@ -10,7 +10,7 @@ import { classificationBatches, encodeExamples, type ClassificationBatch, type E
 import { readModelConfig, trainingFlopsPerToken, type ModelConfig } from '../nn/config.js';
 import { TransformerClassifier } from '../nn/classifier.js';
 import { loadPretrainedBody, loadWeights, saveWeights } from '../nn/weights.js';
-import { writeJsonAtomic } from '../util/atomic.js';
+import { copyFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import type { BudgetUsage } from './budget.js';
 import { validateSchedule } from './schedule.js';
 import { evaluateClassifier, type ClassifierEvaluation } from './classify.js';
@@ -115,7 +115,7 @@ async function run(runDir: string, args: FinetuneArgs, resumed: boolean, events:
   const maxLen = Math.min(args.maxLen, pre.config.max_len);
   const config: ModelConfig = { ...pre.config, labels: [...task.labels], dropout: args.dropout ?? pre.config.dropout };
   writeJsonAtomic(join(runDir, 'config.json'), config);
-  copyFileSync(pre.tokenizerPath, join(runDir, 'tokenizer.json'));
+  copyFileAtomic(pre.tokenizerPath, join(runDir, 'tokenizer.json'));
   const data = encodeTask(task, pre.tokenizerPath, task.labels, maxLen);
 
   const model = new TransformerClassifier(config, { seed: args.seed });
@@ -157,6 +157,15 @@ async function run(runDir: string, args: FinetuneArgs, resumed: boolean, events:
       isBetter: (m, best) => m.valid_accuracy > best.valid_accuracy ||
         (m.valid_accuracy === best.valid_accuracy && m.valid_loss < best.valid_loss),
       saveBest: () => saveWeights(model, bestPath, { labels: JSON.stringify(config.labels) }),
+      // the best weights travel with each checkpoint, so a resumed run keeps the best of its own timeline
+      saveExtras: (dir) => {
+        if (existsSync(bestPath)) copyFileAtomic(bestPath, join(dir, 'best.safetensors'));
+      },
+      restoreExtras: (dir) => {
+        const saved = join(dir, 'best.safetensors');
+        if (existsSync(saved)) copyFileAtomic(saved, bestPath);
+        else rmSync(bestPath, { force: true });
+      },
       get dataPosition(): unknown {
         return position;
       },

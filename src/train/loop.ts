@@ -62,6 +62,10 @@ export interface LoopTask<B> {
   isBetter?(m: Record<string, number>, best: Record<string, number>): boolean;
   /** Called when an evaluation is the best so far: save what should be kept. */
   saveBest?(): void;
+  /** Writes task files that belong in a checkpoint (e.g. the best weights) into its directory. */
+  saveExtras?(checkpointDir: string): void;
+  /** Restores them on resume from the checkpoint directory. */
+  restoreExtras?(checkpointDir: string): void;
   /** Extra fields for the start event. */
   describe?(): Record<string, unknown>;
 }
@@ -100,8 +104,9 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
   };
   try {
     if (resumed) {
-      const { checkpoint: _pointer, ...restored } = restoreCheckpoint(runDir, model, optimizer);
+      const { checkpoint: pointer, ...restored } = restoreCheckpoint(runDir, model, optimizer);
       state = { ...state, ...restored };
+      task.restoreExtras?.(join(runDir, pointer));
       task.dataPosition = state.batcher;
       model.dropoutRng.setState(state.dropout_rng as never);
       metrics.truncateAfter(state.step);
@@ -144,7 +149,7 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
       state.batcher = task.dataPosition;
       state.dropout_rng = model.dropoutRng.getState();
       const name = checkpointName(state.step, tag);
-      const path = saveCheckpoint(runDir, name, model, optimizer, state, args.publishLatest ?? true);
+      const path = saveCheckpoint(runDir, name, model, optimizer, state, args.publishLatest ?? true, task.saveExtras?.bind(task));
       if (!tag) pruneCheckpoints(runDir, args.keep, `checkpoints/${name}`);
       const seconds = (performance.now() - t0) / 1000;
       state.checkpoint_seconds += seconds;
@@ -217,9 +222,13 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
       }
       if (finished) state.done = true;
       const tagged = args.saveAt.filter((f) => progress >= f - 1e-9 && !(state.triggers[`save-at-${f}`] ?? 0));
-      for (const f of tagged) state.triggers[`save-at-${f}`] = 1;
+      // tagged checkpoints first: each records its own trigger, so a crash before one is
+      // written leaves it to be written after resume
+      for (const f of tagged) {
+        state.triggers[`save-at-${f}`] = 1;
+        checkpoint(`budget-${f.toFixed(2)}`);
+      }
       if (finished || crossed('save', args.saveEvery)) checkpoint();
-      for (const f of tagged) checkpoint(`budget-${f.toFixed(2)}`);
     }
     if (interrupted) checkpoint();
     if (state.done && Object.keys(lastEval).length === 0) evaluate();

@@ -1,12 +1,12 @@
 // `tlc pretrain`: a Transformer LM trained from token shards under a budget.
-import { copyFileSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { TlcError } from '../engine/errors.js';
 import { noGrad } from '../engine/autograd.js';
 import { tidy } from '../engine/tensor.js';
 import { TransformerLM, IGNORE_INDEX, type LMBatch } from '../nn/transformer.js';
 import { countParams, parseModelConfig, trainingFlopsPerToken, type ModelConfig } from '../nn/config.js';
-import { writeJsonAtomic } from '../util/atomic.js';
+import { copyFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { openShards } from '../data/shards.js';
 import type { BudgetUsage } from './budget.js';
 import { validateSchedule } from './schedule.js';
@@ -82,7 +82,7 @@ async function run(runDir: string, args: PretrainArgs, resumed: boolean, events:
   if (shards.meta.vocab_size > args.model.vocab_size) {
     throw new TlcError(`${args.dataDir}: the data's vocabulary (${shards.meta.vocab_size}) is larger than the model's vocab_size (${args.model.vocab_size})`);
   }
-  copyFileSync(join(args.dataDir, 'tokenizer.json'), join(runDir, 'tokenizer.json'));
+  copyFileAtomic(join(args.dataDir, 'tokenizer.json'), join(runDir, 'tokenizer.json'));
   const cfg = args.model;
   const model = new TransformerLM(cfg, { seed: args.seed });
   const batchOpts = { objective: cfg.objective, seqLen: args.seqLen, vocabSize: cfg.vocab_size, seed: args.seed };

@@ -31,3 +31,14 @@ export function readRunArgs<T>(runDir: string, command: string): T {
   }
   return args;
 }
+
+/** run.json of a finished or running run, or null when the directory has none. */
+export function readRunArgsIfAny(runDir: string): Record<string, unknown> | null {
+  const path = join(runDir, RUN_ARGS);
+  if (!existsSync(path)) return null;
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new TlcError(`${path}: corrupted run arguments (${(e as Error).message})`);
+  }
+}

@@ -1,6 +1,6 @@
 // Atomic file writes: data goes to a temporary file beside the target, is fsynced and
 // renamed over it, so a crash leaves either the old file or the complete new one.
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { TlcError } from '../engine/errors.js';
@@ -80,4 +80,9 @@ export function fsyncDirectory(dir: string): void {
   } finally {
     if (fd !== null) closeSync(fd);
   }
+}
+
+/** Copies a file so that `dest` is, at every instant, either its old self or the full copy. */
+export function copyFileAtomic(src: string, dest: string): void {
+  writeFileAtomic(dest, readFileSync(src));
 }
