@@ -17,6 +17,7 @@ import { loadWeights, saveWeights } from '../nn/weights.js';
 import type { Module } from '../nn/module.js';
 import { copyFileAtomic, fsyncDirectory, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import type { BudgetUsage } from './budget.js';
+import type { NoiseScaleState } from './noise-scale.js';
 
 export interface TrainerState {
   format_version: 1;
@@ -37,6 +38,8 @@ export interface TrainerState {
   best: ({ step: number } & Record<string, number>) | null;
   /** Evaluations since the best one (early-stopping patience). */
   evals_since_best: number;
+  /** Running gradient-noise-scale estimate (src/train/noise-scale.ts). */
+  noise: NoiseScaleState;
 }
 
 export interface StateFile extends TrainerState {

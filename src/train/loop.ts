@@ -16,6 +16,9 @@ import { learningRate, type ScheduleConfig } from './schedule.js';
 import { MetricsLog } from './metrics.js';
 import { checkpointName, pruneCheckpoints, restoreCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
 import { join } from 'node:path';
+import { gradNormsSquared } from '../engine/optim.js';
+import { gradOf } from '../engine/autograd.js';
+import { initialNoiseScale, updateNoiseScale } from './noise-scale.js';
 
 /** A trigger every `value` steps, every `value` seconds of training, or at budget fractions. */
 export type Interval = { kind: 'steps' | 'seconds' | 'fraction'; value: number };
@@ -101,6 +104,7 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
     format_version: 1, step: 0, usage: { trainSeconds: 0, tokens: 0, steps: 0, flops: 0 },
     eval_seconds: 0, checkpoint_seconds: 0, batcher: task.dataPosition, dropout_rng: model.dropoutRng.getState(),
     triggers: {}, last_lr: 0, done: false, stopped_early: false, best: null, evals_since_best: 0,
+    noise: initialNoiseScale(),
   };
   try {
     if (resumed) {
@@ -188,13 +192,20 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
       const tokens = costs.reduce((a, c) => a + c.tokens, 0), flops = costs.reduce((a, c) => a + c.flops, 0);
       const weightSum = costs.reduce((a, c) => a + c.weight, 0);
       let lossSum = 0;
+      let firstSq = NaN;
       batches.forEach((b, i) => tidy(() => {
         const loss = task.loss(b);
         lossSum += loss.item() * costs[i].weight;
         // the step's loss is the weighted mean over all micro-batches, whatever the split
         backward(loss, weightSum > 0 ? costs[i].weight / weightSum : 0);
+        if (i === 0 && batches.length > 1) firstSq = gradSquaredNorm(params);
       }));
       const { gradNorm } = optimizer.step(lr);
+      // the first micro-batch's mean gradient, unscaled from its share of the step
+      const w0 = costs[0].weight;
+      const noiseScale = batches.length > 1 && w0 > 0
+        ? updateNoiseScale(state.noise, w0, firstSq * (weightSum / w0) ** 2, weightSum, gradNorm * gradNorm)
+        : null;
       const seconds = (performance.now() - t0) / 1000;
       state.step++;
       state.last_lr = lr;
@@ -209,7 +220,7 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
       const progress = budgetProgress(args.budget, state.usage);
       metrics.append({
         event: 'train', step: state.step, train_seconds: state.usage.trainSeconds, tokens: state.usage.tokens, flops: state.usage.flops,
-        lr, loss, grad_norm: gradNorm, step_seconds: seconds, tokens_per_s: tokens / seconds, gflops: flops / seconds / 1e9, progress,
+        lr, loss, grad_norm: gradNorm, noise_scale: noiseScale, step_seconds: seconds, tokens_per_s: tokens / seconds, gflops: flops / seconds / 1e9, progress,
       });
       events.onStep?.({ step: state.step, loss, lr, progress, tokensPerS: tokens / seconds, usage: state.usage });
 
@@ -241,4 +252,10 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
   } finally {
     optimizer.dispose();
   }
+}
+
+/** Squared global norm of the current gradients (deterministic, fixed order). */
+function gradSquaredNorm(params: Tensor[]): number {
+  const grads = params.map((p) => gradOf(p)).filter((g): g is Tensor => g !== null);
+  return gradNormsSquared(grads).reduce((a, b) => a + b, 0);
 }
