@@ -1,0 +1,30 @@
+// `tlc sweep <sweep.yaml|json> --out <dir>`.
+import type { Command } from 'commander';
+import { readSweepSpec, runSweep } from '../experiment/sweep.js';
+import { formatSeconds } from '../train/budget.js';
+import { progressEvents, required, withGracefulStop } from './common.js';
+
+export function registerSweep(program: Command): void {
+  program
+    .command('sweep <spec>')
+    .description('pretrain a grid of model sizes (and batch sizes) under one budget; rerun to resume')
+    .option('--out <dir>', 'output directory: runs/<name>/ per point and sweep.json')
+    .action(async (specPath: string, o: { out?: string }) => {
+      const spec = readSweepSpec(specPath);
+      const out = required(o.out, '--out');
+      const bars: ReturnType<typeof progressEvents>[] = [];
+      const result = await withGracefulStop((signal) => runSweep(spec, out, (p) => {
+        bars.at(-1)?.finish(); // one point at a time: close the previous point's bar
+        const ev = progressEvents(`sweep ${p.name}`, 'valid_loss');
+        bars.push(ev);
+        return ev;
+      }, signal, (l) => process.stderr.write(l + '\n')));
+      bars.at(-1)?.finish();
+      console.log('| run | params | batch | steps | tokens | training time | tokens/s | validation loss |\n|---|---:|---:|---:|---:|---:|---:|---:|');
+      for (const r of result.rows) {
+        console.log(`| ${r.name} | ${(r.params / 1e6).toFixed(2)}M | ${r.batch_size} | ${r.steps} | ${r.tokens.toLocaleString()} | ` +
+          `${formatSeconds(r.train_seconds)} | ${Math.round(r.tokens_per_s).toLocaleString()} | ${r.valid_loss.toFixed(3)} |`);
+      }
+      if (result.interrupted) console.log(`interrupted; run \`tlc sweep ${specPath} --out ${out}\` again to continue`);
+    });
+}

@@ -1,0 +1,53 @@
+// `tlc sweep`: every point trained under the same budget; killed mid-run and run again, it
+// finishes without redoing finished runs.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readMetrics } from '../src/train/metrics.js';
+import { preparedSyntheticData } from './corpus-fixture.js';
+
+const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
+
+test('a sweep killed during its second run resumes that run and skips the finished one', async () => {
+  const data = await preparedSyntheticData();
+  const root = mkdtempSync(join(tmpdir(), 'tlc-sweep-'));
+  const spec = join(root, 'sweep.yaml');
+  writeFileSync(spec, [`data: ${data}`, 'sizes: [L1-D32, L1-D48]', 'steps: 40', 'seq_len: 32', 'batch_sizes: [8]',
+    'micro_batch_size: 4', 'eval_every: 0.5', 'eval_tokens: 512'].join('\n') + '\n');
+  const out = join(root, 'out');
+  const child = spawn(process.execPath, [CLI, 'sweep', spec, '--out', out], { stdio: 'ignore' });
+  const exited = new Promise<void>((r) => child.on('exit', () => r()));
+  const second = join(out, 'runs', 'L1-D48', 'metrics.jsonl');
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 5));
+    if (child.exitCode !== null) break;
+    if (existsSync(second) && readMetrics(second).filter((e) => e.event === 'train').length >= 5) {
+      child.kill('SIGKILL');
+      break;
+    }
+  }
+  await exited;
+  const r = spawnSync(process.execPath, [CLI, 'sweep', spec, '--out', out], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /L1-D32: finished before, skipped/);
+  const first = readMetrics(join(out, 'runs', 'L1-D32', 'metrics.jsonl'));
+  assert.equal(first.filter((e) => e.event === 'start').length, 1, 'the finished run was not redone');
+  assert.ok(readMetrics(second).some((e) => e.event === 'resume'), 'the interrupted run was resumed');
+  const summary = JSON.parse(readFileSync(join(out, 'sweep.json'), 'utf8'));
+  assert.deepEqual(summary.rows.map((x: { name: string; steps: number }) => [x.name, x.steps]), [['L1-D32', 40], ['L1-D48', 40]]);
+  // noise scale is logged once enough steps with accumulation have passed
+  assert.ok(first.some((e) => e.event === 'train' && typeof e.noise_scale === 'number'));
+});
+
+test('a bad sweep file gives a clear error', () => {
+  const root = mkdtempSync(join(tmpdir(), 'tlc-sweep-bad-'));
+  const spec = join(root, 'bad.yaml');
+  writeFileSync(spec, 'data: x\nsizes: [L1-D32]\nbudget: 1m\nlearning_rate: 3\n');
+  const r = spawnSync(process.execPath, [CLI, 'sweep', spec, '--out', join(root, 'o')], { encoding: 'utf8' });
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /bad\.yaml: invalid sweep .*learning_rate/);
+});
