@@ -1,0 +1,76 @@
+// Reading a sweep's runs and answering its questions: which size is best at each amount
+// of training time, and how long each run took to reach a target loss.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { TlcError } from '../engine/errors.js';
+import { readMetrics } from '../train/metrics.js';
+import { SWEEP_SUMMARY, type SweepRow } from './sweep.js';
+
+export interface CurvePoint {
+  trainSeconds: number;
+  tokens: number;
+  flops: number;
+  validLoss: number;
+}
+
+export interface SweepRun extends SweepRow {
+  curve: CurvePoint[];
+  /** Median of the logged gradient noise scale over the second half of training, if any. */
+  noiseScale: number | null;
+}
+
+export function loadSweep(dir: string): SweepRun[] {
+  const path = join(dir, SWEEP_SUMMARY);
+  if (!existsSync(path)) throw new TlcError(`${dir}: no ${SWEEP_SUMMARY}; run \`tlc sweep <spec> --out ${dir}\` first`);
+  let summary: { rows?: SweepRow[] };
+  try {
+    summary = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new TlcError(`${path}: cannot read (${(e as Error).message})`);
+  }
+  if (!Array.isArray(summary.rows) || summary.rows.length === 0) throw new TlcError(`${path}: the sweep has no finished runs`);
+  return summary.rows.map((row) => {
+    const events = readMetrics(join(row.run, 'metrics.jsonl'));
+    const curve = events.filter((e) => e.event === 'eval').map((e) => ({
+      trainSeconds: e.train_seconds as number, tokens: e.tokens as number, flops: e.flops as number, validLoss: e.valid_loss as number,
+    }));
+    const noise = events.filter((e) => e.event === 'train' && typeof e.noise_scale === 'number');
+    const late = noise.slice(Math.floor(noise.length / 2)).map((e) => e.noise_scale as number).sort((a, b) => a - b);
+    return { ...row, curve, noiseScale: late.length ? late[Math.floor(late.length / 2)] : null };
+  });
+}
+
+/** A run's validation loss at time t: its last evaluation at or before t. */
+export function lossAt(run: SweepRun, t: number): number | null {
+  let v: number | null = null;
+  for (const p of run.curve) if (p.trainSeconds <= t + 1e-9) v = p.validLoss;
+  return v;
+}
+
+/**
+ * For every evaluation time in the sweep, the run with the lowest validation loss so far
+ * — the best size as a function of the training budget (the central question of "Train
+ * Large, Then Compress"). Runs' schedules end with their own budgets, so a point before
+ * the end of a run is a lower bound on what that run would reach with that budget.
+ */
+export function bestOverTime(runs: SweepRun[]): { trainSeconds: number; best: string; validLoss: number }[] {
+  const times = [...new Set(runs.flatMap((r) => r.curve.map((p) => p.trainSeconds)))].filter((t) => t > 0).sort((a, b) => a - b);
+  const out: { trainSeconds: number; best: string; validLoss: number }[] = [];
+  for (const t of times) {
+    let best: { name: string; loss: number } | null = null;
+    for (const r of runs) {
+      const l = lossAt(r, t);
+      if (l !== null && (best === null || l < best.loss)) best = { name: r.name, loss: l };
+    }
+    if (best) out.push({ trainSeconds: t, best: best.name, validLoss: best.loss });
+  }
+  return out;
+}
+
+/** Training time at which each run first reached `target` validation loss (null: never). */
+export function timeToTarget(runs: SweepRun[], target: number): { name: string; batchSize: number; seconds: number | null }[] {
+  return runs.map((r) => ({
+    name: r.name, batchSize: r.batch_size,
+    seconds: r.curve.find((p) => p.validLoss <= target)?.trainSeconds ?? null,
+  }));
+}
