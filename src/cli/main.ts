@@ -11,6 +11,7 @@ import { registerDemo } from './demo.js';
 import { registerFinetune } from './finetune.js';
 import { registerInspect } from './inspect.js';
 import { registerCompress } from './compress.js';
+import { registerReport } from './report.js';
 
 const program = new Command();
 program
@@ -31,6 +32,7 @@ registerDemo(program);
 registerFinetune(program);
 registerInspect(program);
 registerCompress(program);
+registerReport(program);
 
 function parsePositiveInt(v: string): number {
   const n = Number(v);
