@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs everything tlc needs on Debian 12 with Node 20 and builds it:
-# system libraries (oneDNN), npm dependencies from the lockfile, the native addon, TypeScript.
+# system packages (oneDNN, a C++ toolchain, and Chromium, which the report test opens pages in),
+# npm dependencies from the lockfile, the native addon, TypeScript.
 # Safe to run again: it skips what is already in place.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SYSTEM_PACKAGES=(libdnnl-dev g++ make python3)
+SYSTEM_PACKAGES=(libdnnl-dev g++ make python3 chromium)
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

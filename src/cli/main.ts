@@ -12,6 +12,7 @@ import { registerFinetune } from './finetune.js';
 import { registerInspect } from './inspect.js';
 import { registerCompress } from './compress.js';
 import { registerSweep } from './sweep.js';
+import { registerReport } from './report.js';
 
 const program = new Command();
 program
@@ -33,6 +34,7 @@ registerFinetune(program);
 registerInspect(program);
 registerCompress(program);
 registerSweep(program);
+registerReport(program);
 
 function parsePositiveInt(v: string): number {
   const n = Number(v);
