@@ -18,7 +18,7 @@ test('tlc demo runs the whole pipeline: sweep, finetune, compress, choose, answe
   assert.match(r.stdout, /reached the lowest validation loss/);
   assert.match(r.stdout, /For a 2MB budget: /);
   for (const size of ['L1-D32', 'L1-D64']) assert.ok(existsSync(join(out, 'sweep', 'runs', size, 'model.safetensors')));
-  for (const f of ['pareto.json', 'pareto.csv', 'answer.txt']) assert.ok(existsSync(join(out, f)), f);
+  for (const f of ['pareto.json', 'pareto.csv', 'answer.txt', 'report/index.html']) assert.ok(existsSync(join(out, f)), f);
   // run again: every step is found done and reused
   const again = spawnSync(process.execPath, args, { encoding: 'utf8' });
   assert.equal(again.status, 0, again.stderr);

@@ -92,7 +92,9 @@ export function registerDemo(program: Command): void {
       }
       const answer = answerParagraph(sweep.rows, winner, smallest, budget, table, choice.reason, opts.maxBytes);
       writeFileSync(join(out, 'answer.txt'), answer + '\n');
-      console.log(`\n${answer}\n\nEverything is in ${out}/ (runs, metrics, checkpoints, compressed files, pareto.csv).`);
+      const { writeReport } = await import('../report/report.js'); // Vega loads only when a report is drawn
+      const report = await writeReport(out, { title: 'tlc demo: train large, then compress?' });
+      console.log(`\n6. report: ${report.html}\n\n${answer}\n\nEverything is in ${out}/ (runs, metrics, checkpoints, compressed files, pareto.csv).`);
     });
 }
 
