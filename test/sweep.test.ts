@@ -41,6 +41,15 @@ test('a sweep killed during its second run resumes that run and skips the finish
   assert.deepEqual(summary.rows.map((x: { name: string; steps: number }) => [x.name, x.steps]), [['L1-D32', 40], ['L1-D48', 40]]);
   // noise scale is logged once enough steps with accumulation have passed
   assert.ok(first.some((e) => e.event === 'train' && typeof e.noise_scale === 'number'));
+
+  // the planner fits the sweep's evaluations and recommends a shape for a new budget
+  const plan = spawnSync(process.execPath, [CLI, 'plan', '--sweep', out, '--budget', '10m', '--json'], { encoding: 'utf8' });
+  assert.equal(plan.status, 0, plan.stderr);
+  const p = JSON.parse(plan.stdout);
+  assert.ok(p.candidates.length >= 2);
+  assert.ok(p.candidates.some((c: { preset: string }) => c.preset === p.best.preset));
+  assert.match(p.summary, /is predicted to reach the lowest validation loss/);
+  assert.ok(Number.isFinite(p.best.loss));
 });
 
 test('a bad sweep file gives a clear error', () => {

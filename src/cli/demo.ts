@@ -55,7 +55,10 @@ export function registerDemo(program: Command): void {
       const smallest = sweep.rows.reduce((a, r) => (r.params < a.params ? r : a));
       printSweep(sweep.rows);
 
-      const toFinetune = [...new Map([winner, smallest].map((r) => [r.name, r])).values()];
+      // the size that won the budget and a small one; if those coincide, the largest, to see
+      // how a large model survives compression
+      const largest = sweep.rows.reduce((a, r) => (r.params > a.params ? r : a));
+      const toFinetune = [...new Map((winner === smallest ? [winner, largest] : [winner, smallest]).map((r) => [r.name, r])).values()];
       console.log(`\n3. finetuning ${toFinetune.map((r) => r.name).join(' and ')} on the Brown genre task for ${formatSeconds(ftBudget)} each`);
       const compressed: CompressRow[] = [];
       for (const r of toFinetune) {
@@ -121,7 +124,7 @@ function answerParagraph(rows: SweepRow[], winner: SweepRow, smallest: SweepRow,
   const training = winner === smallest
     ? `With ${formatSeconds(budget)} of pretraining per model, the smallest model (${smallest.name}) reached the lowest validation loss ` +
       `(${smallest.valid_loss.toFixed(3)} vs ${largest.valid_loss.toFixed(3)} for ${largest.name}): at this budget the models are still ` +
-      'limited by the data they have seen, the regime where size barely pays off (Cramming); give them more time and the larger ones catch up.'
+      'limited by the data they have seen, the regime where size barely pays off (Cramming), and the larger models have not caught up yet.'
     : `With ${formatSeconds(budget)} of pretraining per model, ${winner.name} (${(winner.params / 1e6).toFixed(1)}M parameters) reached the ` +
       `lowest validation loss (${winner.valid_loss.toFixed(3)}) although ${smallest.name} saw ${(smallest.tokens / winner.tokens).toFixed(1)}× ` +
       'as many tokens: train large.';

@@ -13,6 +13,7 @@ import { registerInspect } from './inspect.js';
 import { registerCompress } from './compress.js';
 import { registerSweep } from './sweep.js';
 import { registerReport } from './report.js';
+import { registerPlan } from './plan.js';
 
 const program = new Command();
 program
@@ -35,6 +36,7 @@ registerInspect(program);
 registerCompress(program);
 registerSweep(program);
 registerReport(program);
+registerPlan(program);
 
 function parsePositiveInt(v: string): number {
   const n = Number(v);
