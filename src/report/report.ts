@@ -12,6 +12,7 @@ import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { bestSizeByBudget, formatParams, lossCurves, modelLabel, paretoFigure, runLabel, type LossAxis } from './figures.js';
 import { renderSvg } from './render.js';
 import { scan, type CompressResult, type RunSummary } from './runs.js';
+import { scalingSections } from './scaling.js';
 
 export const REPORT_DIR = 'report';
 export const REPORT_HTML = 'index.html';
@@ -28,14 +29,14 @@ export interface ReportResult {
   svgs: string[];
 }
 
-interface Figure {
+export interface Figure {
   /** File name without extension; also the anchor in the page. */
   id: string;
   spec: TopLevelSpec;
   caption: string;
 }
 
-interface Section {
+export interface Section {
   title: string;
   table: string;
   figures: Figure[];
@@ -47,7 +48,7 @@ export async function writeReport(dir: string, opts: ReportOptions = {}): Promis
   if (runs.length === 0 && compress.length === 0) {
     throw new TlcError(`${dir}: no training runs (folders with metrics.jsonl) or compression results (compress.json) found`);
   }
-  const sections = [...runSections(runs), ...compressSections(compress)];
+  const sections = [...runSections(runs), ...scalingSections(dir, out), ...compressSections(compress)];
   mkdirSync(out, { recursive: true });
   const svgs: string[] = [];
   const rendered = new Map<Figure, string>();
@@ -147,7 +148,7 @@ function compressTable(rows: CompressRow[], sources: string[]): string {
     `<p class="source">From ${sources.map((s) => `<code>${esc(s)}</code>`).join(', ')}.</p>`;
 }
 
-function table(head: string[], body: string[][], numeric: number[]): string {
+export function table(head: string[], body: string[][], numeric: number[]): string {
   const cls = (i: number) => (numeric.includes(i) ? ' class="num"' : '');
   return `<table>\n<thead><tr>${head.map((h, i) => `<th${cls(i)}>${esc(h)}</th>`).join('')}</tr></thead>\n<tbody>\n` +
     body.map((row) => `<tr>${row.map((c, i) => `<td${cls(i)}>${c}</td>`).join('')}</tr>`).join('\n') + '\n</tbody>\n</table>\n';
@@ -177,6 +178,6 @@ function page(title: string, sections: Section[], svgs: Map<Figure, string>): st
   return parts.join('');
 }
 
-function esc(s: string): string {
+export function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }

@@ -1,0 +1,75 @@
+// The report's scaling-law and batch-size section, for every sweep under the directory:
+// the Chinchilla fit L(N, D) = E + A/N^α + B/D^β with its uncertainty and goodness of fit,
+// and, per run, its batch size, gradient noise scale and time to a common target loss.
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { TlcError } from '../engine/errors.js';
+import { loadSweep, timeToTarget, type SweepRun } from '../experiment/analysis.js';
+import { fitChinchilla, type Coefficient } from '../experiment/fit.js';
+import { fitPoints } from '../experiment/plan.js';
+import { formatSeconds } from '../train/budget.js';
+import { SWEEP_SUMMARY } from '../experiment/sweep.js';
+import { esc, table, type Section } from './report.js';
+
+export function scalingSections(dir: string, reportDir: string): Section[] {
+  return findSweeps(dir, resolve(reportDir)).map((sweepDir) => {
+    const name = relative(dir, sweepDir) || '.';
+    let runs: SweepRun[];
+    try {
+      runs = loadSweep(sweepDir);
+    } catch (e) {
+      if (e instanceof TlcError) return { title: `Sweep ${name}`, table: `<p>${esc(e.message)}</p>`, figures: [] };
+      throw e;
+    }
+    return { title: `Scaling law and batch size: sweep ${name}`, table: fitTable(runs) + batchTable(runs), figures: [] };
+  });
+}
+
+function findSweeps(dir: string, skip: string): string[] {
+  const found: string[] = [];
+  const walk = (d: string): void => {
+    if (resolve(d) === skip) return;
+    if (existsSync(join(d, SWEEP_SUMMARY))) found.push(d);
+    for (const e of readdirSync(d).sort()) {
+      const p = join(d, e);
+      if (!e.startsWith('.') && e !== 'checkpoints' && statSync(p).isDirectory()) walk(p);
+    }
+  };
+  walk(dir);
+  return found;
+}
+
+function fitTable(runs: SweepRun[]): string {
+  const points = fitPoints(runs);
+  let fit;
+  try {
+    fit = fitChinchilla(points);
+  } catch (e) {
+    if (e instanceof TlcError) return `<p>No scaling-law fit: ${esc(e.message)}</p>`;
+    throw e;
+  }
+  const row = (name: string, c: Coefficient | null): string[] => c === null
+    ? [name, '–', '–', 'not identifiable from this sweep']
+    : [name, c.value.toPrecision(4), c.se === null ? '–' : c.se.toPrecision(2), c.ci90 ? `${c.ci90[0].toPrecision(3)} – ${c.ci90[1].toPrecision(3)}` : '–'];
+  const g = fit.goodness;
+  const notes = [fit.unidentifiable.params, fit.unidentifiable.tokens].filter(Boolean).map((n) => `<p>${esc(n!)}</p>`).join('');
+  return `<p>L(N, D) = E + A/N<sup>α</sup> + B/D<sup>β</sup> fitted (Huber loss on log residuals, as Hoffmann et al. 2022) to ` +
+    `${g.points} evaluations (N: non-embedding parameters, D: tokens seen); bootstrap standard errors and 90% intervals. ` +
+    `R² of log loss ${g.r2 === null ? '–' : g.r2.toFixed(3)}, RMS log residual ${g.rmse.toFixed(4)}, ${g.dof} degrees of freedom. ` +
+    'Evaluations before the end of a run are mid-schedule, so the fit is conservative for short training.</p>' + notes +
+    table(['coefficient', 'estimate', 'std. error', '90% interval'],
+      [row('E', fit.E), row('A', fit.A), row('α', fit.alpha), row('B', fit.B), row('β', fit.beta)], [1, 2]);
+}
+
+function batchTable(runs: SweepRun[]): string {
+  const target = Math.max(...runs.map((r) => r.valid_loss));
+  const reach = timeToTarget(runs, target);
+  const body = runs.map((r, i) => [
+    esc(r.name), String(r.batch_size), r.noiseScale === null ? '–' : Math.round(r.noiseScale).toLocaleString('en-US'),
+    reach[i].seconds === null ? 'not reached' : formatSeconds(reach[i].seconds!), r.valid_loss.toFixed(3),
+  ]);
+  return `<p>Time for each run to reach validation loss ${target.toFixed(3)} (the worst final loss of the sweep), and the ` +
+    'gradient noise scale B<sub>simple</sub> = tr(Σ)/|G|² (McCandlish et al. 2018; in predicted tokens per batch), the batch size beyond which ' +
+    'larger batches mostly buy noise reduction.</p>' +
+    table(['run', 'batch (sequences)', 'noise scale', 'time to target', 'final loss'], body, [1, 2, 3, 4]);
+}
