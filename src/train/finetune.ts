@@ -12,9 +12,8 @@ import { TransformerClassifier } from '../nn/classifier.js';
 import { loadPretrainedBody, loadWeights, saveWeights } from '../nn/weights.js';
 import { copyFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import type { BudgetUsage } from './budget.js';
-import { validateSchedule } from './schedule.js';
 import { evaluateClassifier, type ClassifierEvaluation } from './classify.js';
-import { trainLoop, type Interval, type LoopArgs, type LoopEvents } from './loop.js';
+import { validateBatching, trainLoop, type Interval, type LoopArgs, type LoopEvents } from './loop.js';
 import { createRun, readRunArgs } from './run-dir.js';
 
 export interface FinetuneArgs {
@@ -70,11 +69,7 @@ export async function resumeFinetune(runDir: string, events: LoopEvents = {}, si
 }
 
 function validateArgs(a: FinetuneArgs): void {
-  validateSchedule(a.schedule);
-  if (!(Number.isInteger(a.batchSize) && a.batchSize >= 1)) throw new TlcError(`batch size must be a positive integer, got ${a.batchSize}`);
-  if (!(Number.isInteger(a.microBatchSize) && a.microBatchSize >= 1 && a.batchSize % a.microBatchSize === 0)) {
-    throw new TlcError(`micro-batch size ${a.microBatchSize} must divide the batch size ${a.batchSize}`);
-  }
+  validateBatching(a);
   if (!(Number.isInteger(a.patience) && a.patience >= 1)) throw new TlcError(`--patience must be a positive integer, got ${a.patience}`);
   if (a.dropout !== undefined && !(a.dropout >= 0 && a.dropout < 1)) throw new TlcError(`--dropout must be in [0, 1), got ${a.dropout}`);
 }

@@ -12,7 +12,7 @@ import { AdamW } from '../engine/optim.js';
 import { getThreads } from '../engine/threads.js';
 import type { TransformerBody } from '../nn/transformer.js';
 import { type Budget, type BudgetUsage, budgetProgress, budgetSpent, describeBudget } from './budget.js';
-import { learningRate, type ScheduleConfig } from './schedule.js';
+import { learningRate, validateSchedule, type ScheduleConfig } from './schedule.js';
 import { MetricsLog } from './metrics.js';
 import { checkpointName, pruneCheckpoints, restoreCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
 import { join } from 'node:path';
@@ -89,6 +89,15 @@ export interface LoopResult {
   best: ({ step: number } & Record<string, number>) | null;
   interrupted: boolean;
   stoppedEarly: boolean;
+}
+
+/** Checks the schedule and that micro-batches divide the batch (pretraining and finetuning alike). */
+export function validateBatching(a: { schedule: ScheduleConfig; batchSize: number; microBatchSize: number }): void {
+  validateSchedule(a.schedule);
+  if (!(Number.isInteger(a.batchSize) && a.batchSize >= 1)) throw new TlcError(`batch size must be a positive integer, got ${a.batchSize}`);
+  if (!(Number.isInteger(a.microBatchSize) && a.microBatchSize >= 1 && a.batchSize % a.microBatchSize === 0)) {
+    throw new TlcError(`micro-batch size ${a.microBatchSize} must divide the batch size ${a.batchSize}`);
+  }
 }
 
 export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTask<B>, resumed: boolean,

@@ -9,11 +9,10 @@ import { countParams, parseModelConfig, trainingFlopsPerToken, type ModelConfig 
 import { copyFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { openShards } from '../data/shards.js';
 import type { BudgetUsage } from './budget.js';
-import { validateSchedule } from './schedule.js';
 import { LMBatcher, evaluationBatches, type BatcherPosition } from './lm-batches.js';
 import { unigramLoss } from './baselines.js';
 import { RUN_ARGS, createRun, readRunArgs } from './run-dir.js';
-import { trainLoop, type LoopArgs, type LoopEvents, type Interval } from './loop.js';
+import { validateBatching, trainLoop, type LoopArgs, type LoopEvents, type Interval } from './loop.js';
 
 export type { Interval } from './loop.js';
 export { RUN_ARGS } from './run-dir.js';
@@ -66,11 +65,7 @@ export async function resumePretrain(runDir: string, events: PretrainEvents = {}
 
 
 function validateArgs(a: PretrainArgs): void {
-  validateSchedule(a.schedule);
-  if (!(Number.isInteger(a.batchSize) && a.batchSize >= 1)) throw new TlcError(`batch size must be a positive integer, got ${a.batchSize}`);
-  if (!(Number.isInteger(a.microBatchSize) && a.microBatchSize >= 1 && a.batchSize % a.microBatchSize === 0)) {
-    throw new TlcError(`micro-batch size ${a.microBatchSize} must divide the batch size ${a.batchSize}`);
-  }
+  validateBatching(a);
   if (!(Number.isInteger(a.seqLen) && a.seqLen >= 2)) throw new TlcError(`sequence length must be an integer >= 2, got ${a.seqLen}`);
   if (a.seqLen > a.model.max_len) throw new TlcError(`sequence length ${a.seqLen} exceeds the model's max_len ${a.model.max_len}`);
   for (const f of a.saveAt) if (!(f > 0 && f <= 1)) throw new TlcError(`--save-at fractions must be in (0, 1], got ${f}`);
