@@ -69,28 +69,11 @@ static Napi::Value FakeQuantizeForward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// fakeQuantizeBackward(dy, dx, n, accumulate)
-//   dy: [n] -> dx: [n]
-static Napi::Value FakeQuantizeBackward(const Napi::CallbackInfo& info) {
-  const char* op = "fakeQuantize backward";
-  int64_t n = ArgInt(info, 2, op, "count");
-  if (n < 0) Fail(info.Env(), std::string(op) + ": negative count " + std::to_string(n));
-  bool acc = ArgBool(info, 3, op, "accumulate");
-  const float* dy = ArgF32(info, 0, op, "output gradient", n);
-  float* dx = ArgF32(info, 1, op, "input gradient", n);
-  if (acc) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
-    for (int64_t i = 0; i < n; i++) dx[i] += dy[i];
-  } else {
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
-    for (int64_t i = 0; i < n; i++) dx[i] = dy[i];
-  }
-  return info.Env().Undefined();
-}
+// fakeQuantize backward is the straight-through estimator, dx (+)= dy: the shared
+// `accumulate` kernel of elementwise.cc does it, so there is no second copy here.
 
 void RegisterQuantize(Napi::Env env, Napi::Object exports) {
   exports.Set("fakeQuantizeForward", Napi::Function::New(env, Guarded<FakeQuantizeForward>));
-  exports.Set("fakeQuantizeBackward", Napi::Function::New(env, Guarded<FakeQuantizeBackward>));
 }
 
 }  // namespace tlc

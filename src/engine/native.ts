@@ -68,7 +68,6 @@ export interface NativeAddon {
     accDq: boolean, accDk: boolean, accDv: boolean): void;
 
   fakeQuantizeForward(x: H, y: H, scales: OptH, rows: number, cols: number, bits: number): void;
-  fakeQuantizeBackward(dy: H, dx: H, n: number, accumulate: boolean): void;
 
   // further op families add their functions here
   [name: string]: unknown;

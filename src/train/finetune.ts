@@ -13,31 +13,19 @@ import { loadPretrainedBody, loadWeights, saveWeights } from '../nn/weights.js';
 import { copyFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import type { BudgetUsage } from './budget.js';
 import { evaluateClassifier, type ClassifierEvaluation } from './classify.js';
-import { validateBatching, trainLoop, type Interval, type LoopArgs, type LoopEvents } from './loop.js';
+import { validateBatching, trainLoop, type LoopEvents, type RunArgs } from './loop.js';
 import { createRun, readRunArgs } from './run-dir.js';
 
-export interface FinetuneArgs {
+export interface FinetuneArgs extends RunArgs {
   /** The pretrained run (config.json, tokenizer.json, model.safetensors). */
   from: string;
   task: string;
   /** Seed of the task's train/valid/test split (fixed, so every model sees the same test set). */
   taskSeed: number;
   maxExamples?: number;
-  budget: LoopArgs['budget'];
-  batchSize: number;
-  microBatchSize: number;
   /** Tokens per example, including <s> and </s> (longer texts are truncated). */
   maxLen: number;
-  schedule: LoopArgs['schedule'];
-  weightDecay: number;
-  betas: [number, number];
-  eps: number;
-  maxGradNorm: number | null;
-  seed: number;
   dropout?: number;
-  evalEvery: Interval;
-  saveEvery: Interval;
-  keep: number;
   /** Evaluations without a better validation accuracy before stopping early. */
   patience: number;
 }

@@ -31,6 +31,17 @@ export interface OptimizerArgs {
   maxGradNorm: number | null;
 }
 
+/** What every training command (pretrain, finetune) is given: budget, batching, optimizer, triggers. */
+export interface RunArgs extends OptimizerArgs {
+  budget: Budget;
+  batchSize: number;
+  microBatchSize: number;
+  seed: number;
+  evalEvery: Interval;
+  saveEvery: Interval;
+  keep: number;
+}
+
 export interface LoopArgs extends OptimizerArgs {
   budget: Budget;
   /** Micro-batches per optimizer step (gradient accumulation). */

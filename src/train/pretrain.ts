@@ -12,29 +12,17 @@ import type { BudgetUsage } from './budget.js';
 import { LMBatcher, evaluationBatches, type BatcherPosition } from './lm-batches.js';
 import { unigramLoss } from './baselines.js';
 import { RUN_ARGS, createRun, readRunArgs } from './run-dir.js';
-import { validateBatching, trainLoop, type LoopArgs, type LoopEvents, type Interval } from './loop.js';
+import { validateBatching, trainLoop, type LoopEvents, type RunArgs } from './loop.js';
 
 export type { Interval } from './loop.js';
 export { RUN_ARGS } from './run-dir.js';
 
-export interface PretrainArgs {
+export interface PretrainArgs extends RunArgs {
   dataDir: string;
   model: ModelConfig;
-  budget: LoopArgs['budget'];
-  batchSize: number;
-  microBatchSize: number;
   seqLen: number;
-  schedule: LoopArgs['schedule'];
-  weightDecay: number;
-  betas: [number, number];
-  eps: number;
-  maxGradNorm: number | null;
-  seed: number;
-  evalEvery: Interval;
   evalTokens: number;
-  saveEvery: Interval;
   saveAt: number[];
-  keep: number;
 }
 
 export type PretrainEvents = LoopEvents;

@@ -31,6 +31,6 @@ export function fakeQuantize(w: Tensor, bits: number): Tensor {
   native.fakeQuantizeForward(w.handle, y.handle, null, rows, cols, bits);
   return record(op, [w], y, (dy, grad) => {
     const dw = grad(0);
-    if (dw) native.fakeQuantizeBackward(dy.handle, dw.handle, w.size, dw.accumulate);
+    if (dw) native.accumulate(dw.handle, dy.handle, w.size, dw.accumulate);
   });
 }
