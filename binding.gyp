@@ -14,7 +14,10 @@
         "native/src/activation.cc",
         "native/src/dropout.cc",
         "native/src/attention.cc",
-        "native/src/quantize.cc"
+        "native/src/quantize.cc",
+        "native/src/packed_linear.cc",
+        "native/src/kbit_linear.cc",
+        "native/src/sparse_linear.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

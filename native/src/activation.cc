@@ -154,14 +154,8 @@ void BackwardLoop(const float* dy, const float* src, float* dx, int64_t n, bool 
 }
 }  // namespace
 
-// geluForward(x, y, n, approximate)     x: [n] -> y: [n]
-static Napi::Value GeluForward(const Napi::CallbackInfo& info) {
-  const char* op = "gelu";
-  int64_t n = ArgInt(info, 2, op, "count");
-  if (n < 0) Fail(info.Env(), std::string(op) + ": negative count " + std::to_string(n));
-  bool approx = ArgBool(info, 3, op, "approximate");
-  const float* x = ArgF32(info, 0, op, "input", n);
-  float* y = ArgF32(info, 1, op, "output", n);
+// y[i] = gelu(x[i]) for i < n, x and y may alias; shared with the sparse linear kernel.
+void GeluRows(const float* x, float* y, int64_t n, bool approx) {
   if (approx) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
     for (int64_t i = 0; i < n; i++) {
@@ -176,6 +170,17 @@ static Napi::Value GeluForward(const Napi::CallbackInfo& info) {
       y[i] = static_cast<float>(x[i] * NormalCdf(x[i], gauss));
     }
   }
+}
+
+// geluForward(x, y, n, approximate)     x: [n] -> y: [n]
+static Napi::Value GeluForward(const Napi::CallbackInfo& info) {
+  const char* op = "gelu";
+  int64_t n = ArgInt(info, 2, op, "count");
+  if (n < 0) Fail(info.Env(), std::string(op) + ": negative count " + std::to_string(n));
+  bool approx = ArgBool(info, 3, op, "approximate");
+  const float* x = ArgF32(info, 0, op, "input", n);
+  float* y = ArgF32(info, 1, op, "output", n);
+  GeluRows(x, y, n, approx);
   return info.Env().Undefined();
 }
 

@@ -13,6 +13,7 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   tlc::RegisterDropout(env, exports);
   tlc::RegisterAttention(env, exports);
   tlc::RegisterQuantize(env, exports);
+  tlc::RegisterPackedLinear(env, exports);
   return exports;
 }
 

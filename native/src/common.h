@@ -62,6 +62,10 @@ Napi::Value Guarded(const Napi::CallbackInfo& info) {
   }
 }
 
+// Kernels shared between op families.
+// y[i] = gelu(x[i]) (erf form, or the tanh approximation), x and y may alias.
+void GeluRows(const float* x, float* y, int64_t n, bool approximate);
+
 // Per-family registration, called once from addon.cc.
 void RegisterStorage(Napi::Env env, Napi::Object exports);
 void RegisterLinear(Napi::Env env, Napi::Object exports);
@@ -74,5 +78,6 @@ void RegisterActivation(Napi::Env env, Napi::Object exports);
 void RegisterDropout(Napi::Env env, Napi::Object exports);
 void RegisterAttention(Napi::Env env, Napi::Object exports);
 void RegisterQuantize(Napi::Env env, Napi::Object exports);
+void RegisterPackedLinear(Napi::Env env, Napi::Object exports);
 
 }  // namespace tlc

@@ -20,20 +20,23 @@
 #include <vector>
 
 #include "common.h"
+#include "onednn.h"
 
 namespace tlc {
 
-namespace {
-using dnnl::memory;
-
-dnnl::engine& Engine() {
+dnnl::engine& DnnlEngine() {
   static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
   return eng;
 }
-dnnl::stream& Stream() {
-  static dnnl::stream s(Engine());
+dnnl::stream& DnnlStream() {
+  static dnnl::stream s(DnnlEngine());
   return s;
 }
+
+namespace {
+using dnnl::memory;
+dnnl::engine& Engine() { return DnnlEngine(); }
+dnnl::stream& Stream() { return DnnlStream(); }
 
 // batch, M, K, N, transA, transB, bias, accumulate, threads
 using MatmulKey = std::tuple<int64_t, int64_t, int64_t, int64_t, bool, bool, bool, bool, int>;

@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 export type NativeHandle = number & { readonly __nativeHandle: unique symbol };
 type H = NativeHandle;
 type OptH = NativeHandle | null;
+/** A packed inference-only linear layer (native memory freed when it is garbage-collected). */
+export type PackedLinearHandle = object & { readonly __packedLinear: unique symbol };
 
 export interface NativeAddon {
   alloc(bytes: number, dtypeCode: number, zero: boolean): H;
@@ -68,6 +70,11 @@ export interface NativeAddon {
     accDq: boolean, accDk: boolean, accDv: boolean): void;
 
   fakeQuantizeForward(x: H, y: H, scales: OptH, rows: number, cols: number, bits: number): void;
+
+  packLinear(kind: string, weights: Float32Array | Int8Array, scales: Float32Array | null, bias: Float32Array | null,
+    n: number, k: number, bits: number): PackedLinearHandle;
+  packedLinearForward(p: PackedLinearHandle, x: H, y: H, m: number, activation: number): void;
+  packedLinearInfo(p: PackedLinearHandle): { kind: string; rows: number; cols: number; bytes: number };
 
   // further op families add their functions here
   [name: string]: unknown;

@@ -2,6 +2,8 @@
 import type { Tensor } from '../engine/tensor.js';
 import type { Rng } from '../engine/random.js';
 import { linear } from '../engine/ops/linear.js';
+import { gelu } from '../engine/ops/activation.js';
+import type { PackedLinear } from '../engine/ops/packed-linear.js';
 import { layerNorm } from '../engine/ops/layernorm.js';
 import { embedding } from '../engine/ops/embedding.js';
 import { Module, normalParam, constantParam } from './module.js';
@@ -14,6 +16,11 @@ export class Linear extends Module {
    * puts fake quantization here, so the layer computes with the weights it will ship.
    */
   weightTransform: ((w: Tensor) => Tensor) | null = null;
+  /**
+   * When set, forward passes run this inference kernel (int8, bf16, k-bit, sparse, or
+   * packed f32) instead of the trainable weight: see src/infer/pack.ts.
+   */
+  packed: PackedLinear | null = null;
 
   constructor(readonly inFeatures: number, readonly outFeatures: number, rng: Rng, opts: { std?: number; bias?: boolean } = {}) {
     super();
@@ -22,7 +29,14 @@ export class Linear extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    if (this.packed) return this.packed.forward(x);
     return linear(x, this.weightTransform ? this.weightTransform(this.weight) : this.weight, this.bias);
+  }
+
+  /** gelu(forward(x)); a packed kernel applies the GELU to its output in the same pass. */
+  forwardGelu(x: Tensor, approximate: 'none' | 'tanh'): Tensor {
+    if (this.packed) return this.packed.forward(x, approximate === 'tanh' ? 'gelu_tanh' : 'gelu');
+    return gelu(this.forward(x), approximate);
   }
 }
 

@@ -6,7 +6,6 @@ import { Rng } from '../engine/random.js';
 import { Tensor, tensor } from '../engine/tensor.js';
 import { add } from '../engine/ops/elementwise.js';
 import { linear } from '../engine/ops/linear.js';
-import { gelu } from '../engine/ops/activation.js';
 import { dropout, DropoutRng } from '../engine/ops/dropout.js';
 import { selfAttention } from '../engine/ops/attention.js';
 import { gatherRows } from '../engine/ops/embedding.js';
@@ -65,7 +64,7 @@ class MLP extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return this.fc2.forward(gelu(this.fc1.forward(x), this.cfg.activation === 'gelu_tanh' ? 'tanh' : 'none'));
+    return this.fc2.forward(this.fc1.forwardGelu(x, this.cfg.activation === 'gelu_tanh' ? 'tanh' : 'none'));
   }
 }
 
@@ -107,7 +106,7 @@ class MaskedLMHead extends Module {
 
   forward(h: Tensor, tokenEmbedding: Tensor): Tensor {
     const act = this.cfg.activation === 'gelu_tanh' ? 'tanh' : 'none';
-    return linear(this.ln.forward(gelu(this.dense.forward(h), act)), tokenEmbedding, this.bias);
+    return linear(this.ln.forward(this.dense.forwardGelu(h, act)), tokenEmbedding, this.bias);
   }
 }
 

@@ -1,0 +1,47 @@
+// Inference-only linear layers with weights packed once for a fast kernel: f32 and bf16
+// (oneDNN), int8 (oneDNN u8×s8 with dynamically quantized activations), k-bit weight-only
+// (codes dequantized panel by panel inside the matmul) and unstructured sparse (CSR).
+// Kernels: native/src/packed_linear.cc, kbit_linear.cc, sparse_linear.cc.
+import { native, type PackedLinearHandle } from '../native.js';
+import { isGradEnabled } from '../autograd.js';
+import { empty, type Tensor } from '../tensor.js';
+import { expect, expectDtype, expectRank, fmtShape, lastDim } from './check.js';
+
+export type PackedKind = 'f32' | 'bf16' | 'int8' | 'kbit' | 'sparse';
+/** Applied to the output inside the kernel (fused): GELU in its erf or tanh form. */
+export type FusedActivation = 'none' | 'gelu' | 'gelu_tanh';
+
+const ACTIVATION_CODE: Record<FusedActivation, number> = { none: 0, gelu: 1, gelu_tanh: 2 };
+
+/** Weights [N, K] as float32 values, or as integer codes with one scale per row. */
+export type PackedWeights =
+  | { kind: 'f32' | 'bf16' | 'sparse'; values: Float32Array }
+  | { kind: 'int8' | 'kbit'; codes: Int8Array; scales: Float32Array; bits: number };
+
+export class PackedLinear {
+  private constructor(private readonly handle: PackedLinearHandle, readonly kind: PackedKind,
+    readonly outFeatures: number, readonly inFeatures: number, readonly bytes: number) {}
+
+  /** Packs weights [outFeatures, inFeatures] (and an optional bias) for their kernel. */
+  static pack(weights: PackedWeights, bias: Float32Array | null, outFeatures: number, inFeatures: number): PackedLinear {
+    const handle = 'codes' in weights
+      ? native.packLinear(weights.kind, weights.codes, weights.scales, bias, outFeatures, inFeatures, weights.bits)
+      : native.packLinear(weights.kind, weights.values, null, bias, outFeatures, inFeatures, 32);
+    return new PackedLinear(handle, weights.kind, outFeatures, inFeatures, native.packedLinearInfo(handle).bytes);
+  }
+
+  /** y[..., N] = act(x[..., K] · Wᵀ + b). Inference only: call it under noGrad(). */
+  forward(x: Tensor, activation: FusedActivation = 'none'): Tensor {
+    const op = `${this.kind} packed linear`;
+    expect(!isGradEnabled(), op, 'packed layers are inference-only; run the forward pass under noGrad()');
+    expectDtype(op, 'input', x, 'f32');
+    expectRank(op, 'input', x, [1, 8]);
+    const K = this.inFeatures;
+    expect(lastDim(x) === K, op, `input ${fmtShape(x.shape)} does not match the layer's ${K} input features`);
+    const M = x.size / K;
+    expect(M > 0, op, `input ${fmtShape(x.shape)} is empty`);
+    const y = empty([...x.shape.slice(0, -1), this.outFeatures]);
+    native.packedLinearForward(this.handle, x.handle, y.handle, M, ACTIVATION_CODE[activation]);
+    return y;
+  }
+}

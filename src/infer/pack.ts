@@ -1,0 +1,90 @@
+// Switching a model's linear layers to inference kernels. Each Linear gets a PackedLinear
+// built from its current weights (int8 and k-bit codes come from the same per-row
+// quantizer as `tlc compress`, so a compressed model's codes are recovered exactly); the
+// rest of the model (embeddings, layer norms, attention) runs unchanged.
+import { TlcError } from '../engine/errors.js';
+import { PackedLinear, type PackedKind, type PackedWeights } from '../engine/ops/packed-linear.js';
+import { Linear } from '../nn/layers.js';
+import type { Module } from '../nn/module.js';
+import { FLOAT_BITS, MAX_BITS, MIN_BITS, quantizeRows } from '../compress/quantize.js';
+
+export type KernelSpec =
+  | { kind: 'f32' | 'bf16' | 'int8' | 'sparse' }
+  | { kind: 'kbit'; bits: number };
+
+/**
+ * Weights at most this dense run on the sparse kernel: measured on this project's
+ * reference CPU (`tlc bench infer`), the CSR kernel overtakes the dense f32 matmul
+ * between 50% and 70% sparsity.
+ */
+export const SPARSE_MAX_DENSITY = 0.4;
+
+export function describeKernel(spec: KernelSpec): string {
+  return spec.kind === 'kbit' ? `${spec.bits}-bit` : spec.kind;
+}
+
+/** The kernel for a tensor compressed to `bits` (32 = float) with this fraction of nonzeros. */
+export function kernelForCompressed(bits: number, density: number): KernelSpec {
+  if (density <= SPARSE_MAX_DENSITY) return { kind: 'sparse' };
+  if (bits === 8) return { kind: 'int8' };
+  if (bits >= MIN_BITS && bits < MAX_BITS) return { kind: 'kbit', bits };
+  if (bits === FLOAT_BITS) return { kind: 'f32' };
+  throw new TlcError(`no inference kernel for ${bits}-bit weights`);
+}
+
+export function density(values: Float32Array): number {
+  let nnz = 0;
+  for (let i = 0; i < values.length; i++) if (values[i] !== 0) nnz++;
+  return values.length ? nnz / values.length : 1;
+}
+
+/** The packed form of weights [N, K] for one kernel. */
+export function packedWeights(values: Float32Array, N: number, K: number, spec: KernelSpec): PackedWeights {
+  switch (spec.kind) {
+    case 'f32':
+    case 'bf16':
+    case 'sparse':
+      return { kind: spec.kind, values };
+    case 'int8': {
+      const { codes, scales } = quantizeRows(values, N, K, 8);
+      return { kind: 'int8', codes, scales, bits: 8 };
+    }
+    case 'kbit': {
+      const { codes, scales } = quantizeRows(values, N, K, spec.bits);
+      return { kind: 'kbit', codes, scales, bits: spec.bits };
+    }
+  }
+}
+
+export interface PackSummary {
+  layers: number;
+  /** Bytes of the packed weights in memory. */
+  bytes: number;
+  kinds: Partial<Record<PackedKind, number>>;
+}
+
+/**
+ * Packs every Linear of `model` for the kernel `choose` names (null leaves a layer on the
+ * training path). Replaces earlier packing.
+ */
+export function packLinears(model: Module, choose: (name: string, weights: Float32Array, layer: Linear) => KernelSpec | null): PackSummary {
+  const summary: PackSummary = { layers: 0, bytes: 0, kinds: {} };
+  for (const [name, m] of model.namedModules()) {
+    if (!(m instanceof Linear)) continue;
+    m.packed = null;
+    const values = m.weight.toArray() as Float32Array;
+    const spec = choose(name, values, m);
+    if (!spec) continue;
+    const bias = m.bias ? (m.bias.toArray() as Float32Array) : null;
+    m.packed = PackedLinear.pack(packedWeights(values, m.outFeatures, m.inFeatures, spec), bias, m.outFeatures, m.inFeatures);
+    summary.layers++;
+    summary.bytes += m.packed.bytes;
+    summary.kinds[spec.kind] = (summary.kinds[spec.kind] ?? 0) + 1;
+  }
+  return summary;
+}
+
+/** Puts every Linear back on the training path. */
+export function unpackLinears(model: Module): void {
+  for (const [, m] of model.namedModules()) if (m instanceof Linear) m.packed = null;
+}

@@ -1,0 +1,162 @@
+// Inference kernels (packed f32, bf16, int8, k-bit, sparse) against float64 references
+// of exactly the arithmetic each one promises.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { noGrad, tidy, tensor, TlcError, linear, gelu } from '../src/engine/index.js';
+import { PackedLinear } from '../src/engine/ops/packed-linear.js';
+import { native } from '../src/engine/native.js';
+import { dequantizeRows, quantizeRows, roundHalfEven } from '../src/compress/quantize.js';
+import { packLinears, unpackLinears, packedWeights } from '../src/infer/pack.js';
+import { TransformerClassifier } from '../src/nn/classifier.js';
+import { presetConfig } from '../src/nn/config.js';
+import { randn, maxAbsDiff } from './helpers.js';
+
+function reference(x: Float32Array, w: ArrayLike<number>, b: Float32Array | null, M: number, K: number, N: number): Float64Array {
+  const y = new Float64Array(M * N);
+  for (let m = 0; m < M; m++)
+    for (let n = 0; n < N; n++) {
+      let s = b ? b[n] : 0;
+      for (let k = 0; k < K; k++) s += x[m * K + k] * w[n * K + k];
+      y[m * N + n] = s;
+    }
+  return y;
+}
+
+const geluErf = (v: number): number => {
+  // Abramowitz–Stegun 7.1.26 is too coarse; integrate erf by its series for |v| small and use erfc asymptotics otherwise
+  return 0.5 * v * (1 + erf(v / Math.SQRT2));
+};
+function erf(x: number): number {
+  // Maclaurin series converges fast for |x| < 3; beyond, erf is 1 to double precision in our ranges
+  if (Math.abs(x) > 5) return Math.sign(x);
+  let sum = 0, term = x, n = 0;
+  while (Math.abs(term) > 1e-17 * Math.abs(sum) || n < 5) {
+    sum += term / (2 * n + 1);
+    n++;
+    term *= -x * x / n;
+    if (n > 200) break;
+  }
+  return (2 / Math.sqrt(Math.PI)) * sum;
+}
+
+function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  let scale = 0;
+  for (let i = 0; i < want.length; i++) scale = Math.max(scale, Math.abs(want[i]));
+  return maxAbsDiff(got, want) / scale;
+}
+
+const M = 70, K = 96, N = 40; // M spans a partial 64-row tile; N a partial panel/block
+
+function inputs(seed: number): { x: Float32Array; w: Float32Array; b: Float32Array } {
+  return tidy(() => ({
+    x: randn([M, K], seed).toFloat32Array(),
+    w: randn([N, K], seed + 1, 0.2).toFloat32Array(),
+    b: randn([N], seed + 2).toFloat32Array(),
+  }));
+}
+
+function run(p: PackedLinear, x: Float32Array, act: 'none' | 'gelu' | 'gelu_tanh' = 'none'): Float32Array {
+  return noGrad(() => tidy(() => p.forward(tensor(x, [M, K]), act).toFloat32Array()));
+}
+
+test('packed f32 equals the training linear, with fused GELU', () => {
+  const { x, w, b } = inputs(1);
+  const p = PackedLinear.pack({ kind: 'f32', values: w }, b, N, K);
+  const ref = reference(x, w, b, M, K, N);
+  assert.ok(relErr(run(p, x), ref) < 1e-6);
+  const refGelu = Array.from(ref, geluErf);
+  assert.ok(relErr(run(p, x, 'gelu'), refGelu) < 1e-5, `gelu ${relErr(run(p, x, 'gelu'), refGelu)}`);
+  const train = noGrad(() => tidy(() => gelu(linear(tensor(x, [M, K]), tensor(w, [N, K]), tensor(b, [N])), 'tanh').toFloat32Array()));
+  assert.ok(relErr(run(p, x, 'gelu_tanh'), train) < 1e-5);
+});
+
+test('bf16 rounds weights and activations to bfloat16 and accumulates in f32', () => {
+  const { x, w, b } = inputs(2);
+  const toBf16 = (a: Float32Array): Float32Array => {
+    const out = new Float32Array(a), bits = new Uint32Array(out.buffer);
+    for (let i = 0; i < bits.length; i++) bits[i] = ((bits[i] + 0x7fff + ((bits[i] >>> 16) & 1)) >>> 16) << 16;
+    return out;
+  };
+  const p = PackedLinear.pack({ kind: 'bf16', values: w }, b, N, K);
+  const got = run(p, x), exact = reference(toBf16(x), toBf16(w), b, M, K, N);
+  assert.ok(relErr(got, exact) < 1e-5, `bf16 vs rounded reference ${relErr(got, exact)}`);
+  assert.ok(relErr(got, reference(x, w, b, M, K, N)) > 1e-4, 'bf16 rounding is visible');
+});
+
+test('int8: dynamic u8 activations × per-channel s8 weights, exactly as specified', () => {
+  const { x, w, b } = inputs(3);
+  const { codes, scales } = quantizeRows(w, N, K, 8);
+  const p = PackedLinear.pack({ kind: 'int8', codes, scales, bits: 8 }, b, N, K);
+  let lo = 0, hi = 0;
+  for (const v of x) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+  const sx = Math.fround((Math.fround(hi - lo)) / 255);
+  const zp = Math.min(255, Math.max(0, roundHalfEven(Math.fround(-lo / sx))));
+  const qx = Array.from(x, (v) => Math.min(255, Math.max(0, roundHalfEven(Math.fround(v / sx)) + zp)) - zp);
+  const ref = new Float64Array(M * N);
+  for (let m = 0; m < M; m++)
+    for (let n = 0; n < N; n++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) acc += qx[m * K + k] * codes[n * K + k];
+      ref[m * N + n] = sx * scales[n] * acc + b[n];
+    }
+  const got = run(p, x);
+  assert.ok(relErr(got, ref) < 1e-5, `int8 vs exact integer reference ${relErr(got, ref)}`);
+  assert.ok(relErr(got, reference(x, w, b, M, K, N)) < 0.02, 'int8 stays close to f32');
+});
+
+test('k-bit weight-only equals f32 on the dequantized weights (2 to 8 bits)', () => {
+  const { x, w, b } = inputs(4);
+  for (const bits of [2, 3, 4, 5, 8]) {
+    const { codes, scales } = quantizeRows(w, N, K, bits);
+    const p = PackedLinear.pack({ kind: 'kbit', codes, scales, bits }, b, N, K);
+    const ref = reference(x, dequantizeRows(codes, scales, N, K), b, M, K, N);
+    assert.ok(relErr(run(p, x), ref) < 1e-6, `${bits} bits: ${relErr(run(p, x), ref)}`);
+    assert.ok(p.bytes < N * K * bits / 8 + N * K / 8 + 8 * N + 64 * K, `${bits} bits stay packed: ${p.bytes} bytes`);
+  }
+});
+
+test('sparse CSR kernel equals dense on the same pruned weights, with GELU', () => {
+  const { x, w, b } = inputs(5);
+  for (let i = 0; i < w.length; i++) if (i % 10 !== 3) w[i] = 0; // 90% zeros, some rows empty below
+  for (let k = 0; k < K; k++) w[7 * K + k] = 0;
+  const p = PackedLinear.pack({ kind: 'sparse', values: w }, b, N, K);
+  const ref = reference(x, w, b, M, K, N);
+  assert.ok(relErr(run(p, x), ref) < 1e-6);
+  assert.ok(relErr(run(p, x, 'gelu'), Array.from(ref, geluErf)) < 1e-6);
+  assert.ok(p.bytes < 0.15 * N * K * 8 + 8 * (N + 1) + 4 * N, `CSR holds only the nonzeros: ${p.bytes} bytes`);
+});
+
+test('a classifier with packed f32 layers gives the training path\'s logits', () => {
+  const config = { ...presetConfig('L2-D128', { vocab_size: 300, max_len: 32 }), labels: ['a', 'b', 'c'], norm: 'post' as const };
+  const model = new TransformerClassifier(config, { seed: 3 });
+  const ids = Int32Array.from({ length: 4 * 32 }, (_, i) => (i * 7919) % 300);
+  const mask = new Uint8Array(4 * 32).fill(1).map((v, i) => (i % 32 > 20 && i >= 64 ? 0 : 1));
+  const batch = { batchSize: 4, seqLen: 32, inputIds: ids, attentionMask: mask };
+  const base = noGrad(() => tidy(() => model.logits(batch).toFloat32Array()));
+  const summary = packLinears(model, () => ({ kind: 'f32' }));
+  assert.equal(summary.layers, 2 * 4 + 2);
+  const packed = noGrad(() => tidy(() => model.logits(batch).toFloat32Array()));
+  assert.ok(relErr(packed, base) < 1e-5, `packed vs training path ${relErr(packed, base)}`);
+  packLinears(model, () => ({ kind: 'int8' }));
+  const int8 = noGrad(() => tidy(() => model.logits(batch).toFloat32Array()));
+  assert.ok(relErr(int8, base) < 0.05 && relErr(int8, base) > 0, `int8 vs f32 ${relErr(int8, base)}`);
+  unpackLinears(model);
+  assert.deepEqual(noGrad(() => tidy(() => model.logits(batch).toFloat32Array())), base);
+  model.dispose();
+});
+
+test('packed layers reject bad input with clear errors', () => {
+  const w = new Float32Array(6).fill(0.5);
+  assert.throws(() => PackedLinear.pack({ kind: 'f32', values: w }, null, 4, 2), /weights has 6 elements, expected 8/);
+  assert.throws(() => native.packLinear('fp64', w, null, null, 3, 2, 32), /unknown kind "fp64"/);
+  assert.throws(() => PackedLinear.pack({ kind: 'kbit', codes: new Int8Array([9, 0, 0, 0, 0, 0]), scales: new Float32Array(3), bits: 4 }, null, 3, 2),
+    /code 9 at 0 is outside ±7 for 4 bits/);
+  assert.throws(() => PackedLinear.pack({ kind: 'f32', values: new Float32Array([NaN, 0, 0, 0, 0, 0]) }, null, 3, 2), /non-finite/);
+  assert.throws(() => native.packedLinearForward({} as never, 0 as never, 0 as never, 1, 0), /not a packed linear layer/);
+  const p = PackedLinear.pack(packedWeights(w, 3, 2, { kind: 'int8' }), null, 3, 2);
+  assert.throws(() => tidy(() => p.forward(tensor(new Float32Array(2), [1, 2]))), (e: unknown) => e instanceof TlcError && /inference-only/.test(e.message));
+  assert.throws(() => noGrad(() => tidy(() => p.forward(tensor(new Float32Array(3), [1, 3])))), /does not match the layer's 2 input features/);
+  const x = noGrad(() => tidy(() => p.forward(tensor(new Float32Array([1, -1]), [1, 2]), 'gelu').toFloat32Array()));
+  assert.equal(x.length, 3);
+  assert.throws(() => native.packedLinearForward((p as unknown as { handle: never }).handle, 0 as never, 0 as never, 1, 7), /activation must be/);
+});
