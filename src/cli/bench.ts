@@ -2,8 +2,10 @@
 // --json; progress goes to stderr). Numbers are ratios against baselines measured in
 // the same run, never against remembered values.
 import type { Command } from 'commander';
+import { TlcError } from '../engine/errors.js';
 import { benchKernels } from '../../bench/kernels.js';
 import { REFERENCE_TRAIN_CONFIG, benchTraining } from '../../bench/train.js';
+import { INFER_VARIANTS, benchInference, type InferRow, type InferVariant } from '../../bench/infer.js';
 
 export function registerBench(program: Command): void {
   const bench = program.command('bench').description('benchmarks (kernels, train, infer)');
@@ -66,4 +68,45 @@ export function registerBench(program: Command): void {
       if (r.pytorch) console.log(`tlc / PyTorch (same algorithm): ${(r.tlc.tokens_per_s / r.pytorch.tokens_per_s).toFixed(2)}×`);
       if (r.pytorch_all_positions) console.log(`tlc / PyTorch (logits at all positions): ${(r.tlc.tokens_per_s / r.pytorch_all_positions.tokens_per_s).toFixed(2)}×`);
     });
+
+  bench
+    .command('infer [model]')
+    .description('latency (batch 1) and throughput (batch 32) of fp32, bf16, int8, 4-bit and 50/70/90% sparse kernels on one model ' +
+      '(a run or compressed-model directory; default: a random L4-D512 classifier)')
+    .option('--json', 'print one JSON object on stdout')
+    .option('--seq-len <n>', 'tokens per sequence', '128')
+    .option('--batch <n>', 'sequences per batch for throughput', '32')
+    .option('--rounds <n>', 'interleaved timing rounds', '7')
+    .option('--variants <list>', `comma-separated subset of ${INFER_VARIANTS.join(',')}`)
+    .action((model: string | undefined, o: { json?: boolean; seqLen: string; batch: string; rounds: string; variants?: string }) => {
+      const variants = o.variants ? o.variants.split(',').map((v) => v.trim()) : [...INFER_VARIANTS];
+      for (const v of variants) {
+        if (!(INFER_VARIANTS as readonly string[]).includes(v)) throw new TlcError(`--variants: unknown variant "${v}" (${INFER_VARIANTS.join(', ')})`);
+      }
+      const r = benchInference({
+        model, seqLen: positiveInt('--seq-len', o.seqLen), batch: positiveInt('--batch', o.batch), rounds: positiveInt('--rounds', o.rounds),
+        variants: variants as InferVariant[], log: (l) => process.stderr.write(l + '\n'),
+      });
+      if (o.json) {
+        process.stdout.write(JSON.stringify({ rows: r.rows.map(({ variant, batch, latency_ms, seq_per_s }) => ({ variant, batch, latency_ms, seq_per_s })) }) + '\n');
+        return;
+      }
+      const m = r.model;
+      console.log(`${m.source}: L${m.layers} d=${m.d_model}, ${(m.params / 1e6).toFixed(1)}M params, T=${m.seq_len}, ${r.threads} threads`);
+      const base = (batch: number): InferRow => r.rows.find((x) => x.variant === 'fp32' && x.batch === batch) ?? r.rows.find((x) => x.batch === batch)!;
+      const b = Number(o.batch);
+      console.log(`| variant | kernel | linear weights | latency, batch 1 | speed-up | throughput, batch ${b} | speed-up |`);
+      console.log('|---|---|---:|---:|---:|---:|---:|');
+      for (const v of variants as InferVariant[]) {
+        const one = r.rows.find((x) => x.variant === v && x.batch === 1)!, many = r.rows.find((x) => x.variant === v && x.batch === b)!;
+        console.log(`| ${v} | ${r.kernels[v]} | ${(r.packed_bytes[v] / 1e6).toFixed(1)} MB | ${one.latency_ms.toFixed(2)} ms | ` +
+          `${(base(1).latency_ms / one.latency_ms).toFixed(2)}× | ${many.seq_per_s.toFixed(1)} seq/s | ${(many.seq_per_s / base(b).seq_per_s).toFixed(2)}× |`);
+      }
+    });
+}
+
+function positiveInt(flag: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new TlcError(`${flag}: expected a positive integer, got "${text}"`);
+  return n;
 }

@@ -96,9 +96,10 @@ export function registerCompress(program: Command): void {
 }
 
 function printTable(rows: ReturnType<typeof paretoFrontier>): void {
-  console.log('| model | sparsity | bits | bytes | accuracy | macro-F1 | frontier |\n|---|---:|---:|---:|---:|---:|:---:|');
+  console.log('| model | sparsity | bits | bytes | kernels | latency | accuracy | macro-F1 | frontier |\n|---|---:|---:|---:|---|---:|---:|---:|:---:|');
   for (const r of rows) {
     console.log(`| ${describe(r).split(' (')[0]} (${(r.params / 1e6).toFixed(1)}M) | ${r.sparsity} | ${r.bits} | ${formatBytes(r.bytes)} | ` +
+      `${r.kernels ?? '-'} | ${r.latency_ms == null ? '-' : r.latency_ms.toFixed(2) + ' ms'} | ` +
       `${r.accuracy === null ? '-' : (100 * r.accuracy).toFixed(1) + '%'} | ${r.macro_f1 === null ? '-' : (100 * r.macro_f1).toFixed(1) + '%'} | ${r.on_frontier ? '●' : ''} |`);
   }
 }

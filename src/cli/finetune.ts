@@ -10,7 +10,8 @@ import { readRunArgsIfAny } from '../train/run-dir.js';
 import { loadTask } from '../data/tasks.js';
 import { readModelConfig } from '../nn/config.js';
 import { TransformerClassifier } from '../nn/classifier.js';
-import { loadWeights } from '../nn/weights.js';
+import { loadModelDir } from '../infer/load.js';
+import { KERNEL_CHOICES, packByChoice } from '../infer/pack.js';
 import { addTrainingFlags, num, optimizerFromFlags, positiveInt, progressEvents, required, resumeDir, withGracefulStop,
   type TrainingFlags } from './common.js';
 
@@ -58,8 +59,9 @@ export function registerFinetune(program: Command): void {
     .option('--split <name>', 'which split to score: test, valid or train', 'test')
     .option('--task-seed <n>', "seed of the task's split (default: as in finetuning)")
     .option('--max-len <n>', 'tokens per example (default: as in finetuning, or the model maximum)')
+    .option('--kernel <name>', `inference kernels for the linear layers: ${KERNEL_CHOICES}`, 'auto')
     .option('--json', 'print one JSON object')
-    .action(async (run: string, flags: { task: string; split: string; taskSeed?: string; maxLen?: string; json?: boolean }) => {
+    .action(async (run: string, flags: { task: string; split: string; taskSeed?: string; maxLen?: string; kernel: string; json?: boolean }) => {
       if (!['test', 'valid', 'train'].includes(flags.split)) throw new TlcError(`invalid --split "${flags.split}": use test, valid or train`);
       const configPath = join(run, 'config.json');
       if (!existsSync(configPath)) throw new TlcError(`${run}: not a tlc run directory (config.json is missing)`);
@@ -72,15 +74,17 @@ export function registerFinetune(program: Command): void {
       const task = await loadTask(flags.task, { seed: taskSeed, maxExamples: trained?.task === flags.task ? trained?.maxExamples as number | undefined : undefined });
       const maxLen = flags.maxLen ? num(flags.maxLen, '--max-len', positiveInt) : (trained?.maxLen as number | undefined) ?? config.max_len;
       const data = encodeTask(task, join(run, 'tokenizer.json'), config.labels, Math.min(maxLen, config.max_len));
-      const model = new TransformerClassifier(config);
+      const { model, tensorBits } = loadModelDir(run);
       try {
-        loadWeights(model, join(run, 'model.safetensors'));
-        const e = evaluateClassifier(model, data[flags.split as 'test' | 'valid' | 'train']);
+        const packing = packByChoice(model, flags.kernel, tensorBits);
+        const kernels = packing ? Object.entries(packing.kinds).map(([k, n]) => `${k}×${n}`).join(', ') : 'reference (training path)';
+        const e = evaluateClassifier(model as TransformerClassifier, data[flags.split as 'test' | 'valid' | 'train']);
         if (flags.json) {
-          process.stdout.write(JSON.stringify({ run, task: task.name, split: flags.split, labels: config.labels, ...summary(e) }) + '\n');
+          process.stdout.write(JSON.stringify({ run, task: task.name, split: flags.split, labels: config.labels, kernels, ...summary(e) }) + '\n');
           return;
         }
-        console.log(`${task.name}, ${flags.split} split (${e.examples} examples): accuracy ${pct(e.accuracy)}, macro-F1 ${pct(e.macroF1)}, loss ${e.loss.toFixed(4)}`);
+        console.log(`${task.name}, ${flags.split} split (${e.examples} examples), kernels ${kernels}: ` +
+          `accuracy ${pct(e.accuracy)}, macro-F1 ${pct(e.macroF1)}, loss ${e.loss.toFixed(4)}`);
         console.log('| label | precision | recall | F1 | support |\n|---|---:|---:|---:|---:|');
         e.perLabel.forEach((l, i) => console.log(`| ${config.labels![i]} | ${pct(l.precision)} | ${pct(l.recall)} | ${pct(l.f1)} | ${l.support} |`));
       } finally {

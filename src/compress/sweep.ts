@@ -28,6 +28,8 @@ import { compressModel } from './compress.js';
 import { writeCompressed, readCompressed } from './format.js';
 import { checkSparsity, cubicSparsity, magnitudePrune, recomputeMask, type PruningMode } from './pruning.js';
 import { selectTensors } from './selection.js';
+import { density, kernelForCompressed, packLinears } from '../infer/pack.js';
+import { medianForwardSeconds, syntheticBatch } from '../infer/latency.js';
 
 export type CompressMode = 'oneshot' | 'finetune' | 'gradual';
 
@@ -63,9 +65,18 @@ export interface CompressRow {
   macro_f1: number | null;
   /** Measured fraction of zeros in the selected weights. */
   measured_sparsity: number;
+  /** Inference kernels the linear layers ran on when scored and timed, e.g. "int8×10". */
+  kernels?: string;
+  /** Median forward latency of one sequence (batch 1) on those kernels, in milliseconds. */
+  latency_ms?: number | null;
+  /** The sequence length latency_ms was measured at. */
+  latency_seq_len?: number;
 }
 
 export const COMPRESSED_FILE = 'model.tlcz.safetensors';
+/** Latency is measured on one sequence of this many tokens (or the model's max_len if shorter). */
+export const LATENCY_SEQ_LEN = 128;
+const LATENCY_RUNS = 9;
 export const SUMMARY_FILE = 'compress.json';
 
 export function checkBitsList(bits: number[]): void {
@@ -129,6 +140,7 @@ function settingsOf(a: CompressSweepArgs, sparsity: number, bits: number): Recor
     steps: a.mode === 'oneshot' ? null : a.steps, lr: a.mode === 'oneshot' ? null : a.lr,
     batchSize: a.mode === 'oneshot' ? null : a.batchSize, qat: a.mode === 'finetune' && a.qat,
     task: a.task ?? null, taskSeed: a.taskSeed ?? null, seed: a.seed,
+    scoredOn: 'inference kernels',
   };
 }
 
@@ -163,17 +175,25 @@ function compressOne(args: CompressSweepArgs, config: ModelConfig, weightsPath: 
         p.copyFrom(t);
       }
     });
+    // scored and timed on the kernels the compressed model ships with
+    const selected = selectTensors(model.namedParameters().map(([n, t]) => [n, t.shape]), {});
+    const selectedSet = new Set(selected);
+    const packing = packLinears(model, (name, values) =>
+      selectedSet.has(`${name}.weight`) ? kernelForCompressed(bits, density(values)) : { kind: 'f32' });
+    const seqLen = Math.min(LATENCY_SEQ_LEN, config.max_len);
+    const latency = medianForwardSeconds(model, syntheticBatch(model, 1, seqLen), LATENCY_RUNS, 2);
     let accuracy: number | null = null, macroF1: number | null = null;
     if (data) {
       const e = evaluateClassifier(model as TransformerClassifier, data.test);
       accuracy = e.accuracy;
       macroF1 = e.macroF1;
     }
-    const selected = selectTensors(model.namedParameters().map(([n, t]) => [n, t.shape]), {});
-    const measured = measuredSparsity(model, new Set(selected));
+    const measured = measuredSparsity(model, selectedSet);
     return {
       model: args.model, params: countParams(config).total, sparsity, bits, mode: args.mode, bytes: statSync(file).size,
       file, accuracy, macro_f1: macroF1, measured_sparsity: measured,
+      kernels: Object.entries(packing.kinds).map(([k, n]) => `${k}×${n}`).join(', '),
+      latency_ms: 1e3 * latency, latency_seq_len: seqLen,
     };
   } finally {
     model.dispose();

@@ -4,7 +4,6 @@ import { TlcError } from '../engine/errors.js';
 import type { CompressRow } from '../compress/sweep.js';
 
 export interface ParetoRow extends CompressRow {
-  latency_ms?: number | null;
   on_frontier: boolean;
 }
 
@@ -78,7 +77,7 @@ export function parseBytes(text: string): number {
 }
 
 export function toCsv(rows: ParetoRow[]): string {
-  const cols = ['model', 'params', 'sparsity', 'bits', 'mode', 'bytes', 'accuracy', 'macro_f1', 'latency_ms', 'on_frontier', 'file'] as const;
+  const cols = ['model', 'params', 'sparsity', 'bits', 'mode', 'bytes', 'accuracy', 'macro_f1', 'kernels', 'latency_ms', 'on_frontier', 'file'] as const;
   const cell = (v: unknown): string => {
     const s = v === null || v === undefined ? '' : String(v);
     return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;

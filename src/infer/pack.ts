@@ -88,3 +88,24 @@ export function packLinears(model: Module, choose: (name: string, weights: Float
 export function unpackLinears(model: Module): void {
   for (const [, m] of model.namedModules()) if (m instanceof Linear) m.packed = null;
 }
+
+/** What `--kernel` accepts: a kernel for every linear layer, or a policy. */
+export const KERNEL_CHOICES = 'auto, reference, f32, bf16, int8, w2 … w8, sparse';
+
+/**
+ * Packs a model's linear layers as `--kernel` says: `auto` runs a compressed model on the
+ * kernels its compression calls for (sparse when sparse enough, else int8 / k-bit / f32 by
+ * its bits) and a plain model on the training path, like `reference`; a kernel name runs
+ * every linear layer on that kernel (w<k>: weights quantized to k bits).
+ */
+export function packByChoice(model: Module, choice: string, tensorBits: Map<string, number>): PackSummary | null {
+  if (choice === 'reference' || (choice === 'auto' && tensorBits.size === 0)) {
+    unpackLinears(model);
+    return null;
+  }
+  if (choice === 'auto') return packLinears(model, (name, values) => kernelForCompressed(tensorBits.get(`${name}.weight`) ?? FLOAT_BITS, density(values)));
+  const w = /^w([2-8])$/.exec(choice);
+  if (w) return packLinears(model, () => ({ kind: 'kbit', bits: Number(w[1]) }));
+  if (choice === 'f32' || choice === 'bf16' || choice === 'int8' || choice === 'sparse') return packLinears(model, () => ({ kind: choice }));
+  throw new TlcError(`--kernel: unknown kernel "${choice}" (${KERNEL_CHOICES})`);
+}

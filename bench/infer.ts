@@ -1,0 +1,151 @@
+// Inference benchmark: the same model on every kernel variant, measured in one run.
+//
+// Latency: one sequence of seqLen tokens (batch 1); throughput: a batch of 32 sequences.
+// Variants are timed in interleaved rounds (every variant once per round, medians over
+// rounds), so a change in machine load shifts all of them alike. Sparse variants prune
+// every linear weight matrix by magnitude (one-shot, no finetuning): their speed is what
+// a pruned model gets; the accuracy of pruned *and finetuned* models comes from `tlc compress`.
+import { TlcError } from '../src/engine/errors.js';
+import { getThreads } from '../src/engine/threads.js';
+import { PackedLinear } from '../src/engine/ops/packed-linear.js';
+import { Linear } from '../src/nn/layers.js';
+import { countParams, presetConfig } from '../src/nn/config.js';
+import type { TransformerBody } from '../src/nn/transformer.js';
+import { TransformerClassifier } from '../src/nn/classifier.js';
+import { pruneArrays } from '../src/compress/pruning.js';
+import { buildModel, loadModelDir } from '../src/infer/load.js';
+import { describeKernel, packedWeights, type KernelSpec } from '../src/infer/pack.js';
+import { forwardOnce, syntheticBatch } from '../src/infer/latency.js';
+import { evaluateClassifier } from '../src/train/classify.js';
+import type { EncodedExamples } from '../src/data/task-batches.js';
+
+export const INFER_VARIANTS = ['fp32', 'bf16', 'int8', 'w4', 'sparse50', 'sparse70', 'sparse90'] as const;
+export type InferVariant = (typeof INFER_VARIANTS)[number];
+
+interface VariantSpec {
+  kernel: KernelSpec;
+  sparsity: number;
+}
+
+function variantSpec(v: InferVariant): VariantSpec {
+  if (v.startsWith('sparse')) return { kernel: { kind: 'sparse' }, sparsity: Number(v.slice(6)) / 100 };
+  if (v === 'w4') return { kernel: { kind: 'kbit', bits: 4 }, sparsity: 0 };
+  return { kernel: { kind: v === 'fp32' ? 'f32' : v }, sparsity: 0 } as VariantSpec;
+}
+
+export interface InferRow {
+  variant: InferVariant;
+  batch: number;
+  latency_ms: number;
+  seq_per_s: number;
+  accuracy?: number;
+}
+
+export interface InferBenchResult {
+  model: { source: string; layers: number; d_model: number; params: number; seq_len: number };
+  threads: number;
+  /** Bytes of each variant's packed linear weights. */
+  packed_bytes: Record<string, number>;
+  kernels: Record<string, string>;
+  rows: InferRow[];
+}
+
+export interface InferBenchOptions {
+  /** A run or compressed-model directory; default: a random L4-D512 classifier. */
+  model?: string;
+  seqLen?: number;
+  batch?: number;
+  rounds?: number;
+  variants?: InferVariant[];
+  /** Test split to score each variant on (classifiers). */
+  test?: EncodedExamples;
+  log?: (line: string) => void;
+}
+
+/** Packs every Linear of `model` for one variant, keeping the packs for later swaps. */
+function packVariant(model: TransformerBody, spec: VariantSpec): Map<Linear, PackedLinear> {
+  const packs = new Map<Linear, PackedLinear>();
+  for (const [, m] of model.namedModules()) {
+    if (!(m instanceof Linear)) continue;
+    let values = m.weight.toArray() as Float32Array;
+    if (spec.sparsity > 0) {
+      const [mask] = pruneArrays([{ name: 'w', values, previous: null }], spec.sparsity, 'layer');
+      values = values.map((v, i) => (mask[i] ? v : 0));
+    }
+    const bias = m.bias ? (m.bias.toArray() as Float32Array) : null;
+    packs.set(m, PackedLinear.pack(packedWeights(values, m.outFeatures, m.inFeatures, spec.kernel), bias, m.outFeatures, m.inFeatures));
+  }
+  return packs;
+}
+
+function use(packs: Map<Linear, PackedLinear>): void {
+  for (const [layer, p] of packs) layer.packed = p;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+export function benchInference(opts: InferBenchOptions = {}): InferBenchResult {
+  const log = opts.log ?? (() => {});
+  const variants = opts.variants ?? [...INFER_VARIANTS];
+  const model = opts.model
+    ? loadModelDir(opts.model).model
+    : buildModel(presetConfig('L4-D512', { vocab_size: 8192, max_len: 128, labels: ['negative', 'positive'] }), 1);
+  const cfg = model.config;
+  const seqLen = Math.min(opts.seqLen ?? 128, cfg.max_len);
+  const batch = opts.batch ?? 32, rounds = opts.rounds ?? 7;
+  if (!(rounds >= 1 && batch >= 1 && seqLen >= 1)) throw new TlcError('bench infer: rounds, batch and sequence length must be positive');
+  try {
+    log(`packing ${variants.length} variants of L${cfg.n_layers}-D${cfg.d_model} (${(countParams(cfg).total / 1e6).toFixed(1)}M params)`);
+    const packs = new Map(variants.map((v) => [v, packVariant(model, variantSpec(v))]));
+    const one = syntheticBatch(model, 1, seqLen), many = syntheticBatch(model, batch, seqLen);
+    const latency = new Map<InferVariant, number[]>(variants.map((v) => [v, []]));
+    const throughput = new Map<InferVariant, number[]>(variants.map((v) => [v, []]));
+    for (const v of variants) { // warm-up: primitives, caches, allocator classes
+      use(packs.get(v)!);
+      forwardOnce(model, one);
+      forwardOnce(model, many);
+    }
+    const time = (fn: () => void): number => {
+      const t0 = process.hrtime.bigint();
+      fn();
+      return Number(process.hrtime.bigint() - t0) / 1e9;
+    };
+    for (let r = 0; r < rounds; r++) {
+      for (const v of variants) {
+        use(packs.get(v)!);
+        for (let i = 0; i < 3; i++) latency.get(v)!.push(time(() => forwardOnce(model, one)));
+        throughput.get(v)!.push(time(() => forwardOnce(model, many)));
+      }
+      log(`round ${r + 1}/${rounds}: ` + variants.map((v) => `${v} ${(1e3 * median(latency.get(v)!)).toFixed(1)} ms`).join(', '));
+    }
+    const accuracy = new Map<InferVariant, number>();
+    if (opts.test && model instanceof TransformerClassifier) {
+      for (const v of variants) {
+        use(packs.get(v)!);
+        accuracy.set(v, evaluateClassifier(model, opts.test).accuracy);
+        log(`${v}: test accuracy ${(100 * accuracy.get(v)!).toFixed(2)}%`);
+      }
+    }
+    const rows: InferRow[] = [];
+    for (const v of variants) {
+      const acc = accuracy.has(v) ? { accuracy: accuracy.get(v)! } : {};
+      const l = median(latency.get(v)!), t = median(throughput.get(v)!);
+      rows.push({ variant: v, batch: 1, latency_ms: 1e3 * l, seq_per_s: 1 / l, ...acc });
+      rows.push({ variant: v, batch, latency_ms: 1e3 * t, seq_per_s: batch / t, ...acc });
+    }
+    const sum = (m: Map<Linear, PackedLinear>): number => [...m.values()].reduce((a, p) => a + p.bytes, 0);
+    return {
+      model: { source: opts.model ?? 'random L4-D512 classifier', layers: cfg.n_layers, d_model: cfg.d_model, params: countParams(cfg).total, seq_len: seqLen },
+      threads: getThreads(),
+      packed_bytes: Object.fromEntries(variants.map((v) => [v, sum(packs.get(v)!)])),
+      kernels: Object.fromEntries(variants.map((v) => [v, describeKernel(variantSpec(v).kernel)])),
+      rows,
+    };
+  } finally {
+    for (const [, m] of model.namedModules()) if (m instanceof Linear) m.packed = null;
+    model.dispose();
+  }
+}

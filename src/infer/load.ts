@@ -1,0 +1,55 @@
+// Loading a model to run: a run directory (config.json + model.safetensors) or a directory
+// written by `tlc compress` (config.json + model.tlcz.safetensors), as a classifier when
+// the config names labels, else as a language model.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { TlcError } from '../engine/errors.js';
+import { readModelConfig, type ModelConfig } from '../nn/config.js';
+import { TransformerClassifier } from '../nn/classifier.js';
+import { TransformerLM, type TransformerBody } from '../nn/transformer.js';
+import { loadWeights } from '../nn/weights.js';
+import { readCompressedArrays } from '../compress/format.js';
+import { COMPRESSED_FILE } from '../compress/sweep.js';
+
+export interface LoadedModel {
+  model: TransformerBody;
+  config: ModelConfig;
+  /** The weights file read (plain or compressed). */
+  weightsFile: string;
+  compressed: boolean;
+  /** Bits of each tensor of a compressed model (32: float32); empty for a plain run. */
+  tensorBits: Map<string, number>;
+}
+
+export function buildModel(config: ModelConfig, seed = 0): TransformerBody {
+  return config.labels ? new TransformerClassifier(config, { seed }) : new TransformerLM(config, { seed });
+}
+
+export function loadModelDir(dir: string): LoadedModel {
+  const configPath = join(dir, 'config.json');
+  if (!existsSync(configPath)) throw new TlcError(`${dir}: not a model directory (config.json is missing)`);
+  const config = readModelConfig(configPath);
+  const plain = join(dir, 'model.safetensors'), packed = join(dir, COMPRESSED_FILE);
+  const compressed = !existsSync(plain) && existsSync(packed);
+  if (!compressed && !existsSync(plain)) throw new TlcError(`${dir}: no weights (model.safetensors or ${COMPRESSED_FILE})`);
+  const model = buildModel(config);
+  const tensorBits = new Map<string, number>();
+  try {
+    if (compressed) {
+      const { arrays, entries } = readCompressedArrays(packed);
+      for (const [n, p] of model.namedParameters()) {
+        const a = arrays.get(n);
+        if (!a) throw new TlcError(`${packed}: tensor ${n} is missing`);
+        if (a.values.length !== p.size) throw new TlcError(`${packed}: tensor ${n} has ${a.values.length} values, the model expects ${p.size}`);
+        p.write(a.values);
+        tensorBits.set(n, entries.get(n)!.bits);
+      }
+    } else {
+      loadWeights(model, plain);
+    }
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return { model, config, weightsFile: compressed ? packed : plain, compressed, tensorBits };
+}
