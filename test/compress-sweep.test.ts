@@ -81,6 +81,13 @@ test('a sparsity × bits sweep writes real files whose sizes and accuracies beha
   assert.ok(linearBytes(at(0.9, 32).file) < 0.25 * linearBytes(dense.file), '90%-sparse weights are far below the dense ones');
   assert.ok(at(0.9, 32).bytes < 0.75 * dense.bytes);
   assert.ok(Math.abs(at(0.9, 32).measured_sparsity - 0.9) < 0.01);
+  // every setting is scored and timed on the kernels it would ship with
+  assert.match(at(0, 32).kernels!, /^f32×\d+$/);
+  assert.match(at(0, 8).kernels!, /^int8×\d+$/);
+  assert.match(at(0, 4).kernels!, /^kbit×\d+$/);
+  assert.match(at(0.9, 8).kernels!, /^sparse×\d+$/);
+  const maxLen = readModelConfig(join(run, 'config.json')).max_len;
+  for (const r of rows) assert.ok(r.latency_ms! > 0 && r.latency_seq_len === Math.min(128, maxLen), `${r.sparsity}/${r.bits}: ${r.latency_ms} ms at T=${r.latency_seq_len}`);
 
   // a second run reuses finished settings instead of redoing them
   const again = await compressSweep({
@@ -96,6 +103,39 @@ test('a sparsity × bits sweep writes real files whose sizes and accuracies beha
   assert.match(result.choice.reason, /most accurate/);
   assert.ok(result.rows.some((r: { on_frontier: boolean }) => r.on_frontier));
   assert.ok(readFileSync(join(out, 'pareto.csv'), 'utf8').startsWith('model,params,sparsity,bits'));
+
+  // a latency budget: the choice is the most accurate row that is fast enough
+  const budget = [...rows].sort((a, b) => a.latency_ms! - b.latency_ms!)[4].latency_ms!;
+  const q = spawnSync(process.execPath, [CLI, 'pareto', out, '--max-latency', `${budget}ms`, '--json'], { encoding: 'utf8' });
+  assert.equal(q.status, 0, q.stderr);
+  const fast = JSON.parse(q.stdout);
+  const eligible = rows.filter((r) => r.latency_ms! <= budget);
+  assert.ok(fast.choice.row.latency_ms <= budget);
+  assert.equal(fast.choice.row.accuracy, Math.max(...eligible.map((r) => r.accuracy!)));
+});
+
+test('tlc evaluate runs a compressed model on its kernels, or any model on a chosen kernel', async () => {
+  const { run, task } = await classifierRun();
+  const out = join(mkdtempSync(join(tmpdir(), 'tlc-eval-k-')), 'cmp');
+  await compressSweep({
+    model: run, out, sparsities: [0.9], bits: [8], pruning: 'layer', mode: 'oneshot', steps: 1,
+    lr: 1e-4, batchSize: 16, qat: false, taskSeed: 0, seed: 0,
+  });
+  const evaluate = (dir: string, ...extra: string[]) => {
+    const p = spawnSync(process.execPath, [CLI, 'evaluate', dir, '--task', task, '--json', ...extra], { encoding: 'utf8' });
+    return { status: p.status, stderr: p.stderr, result: p.status === 0 ? JSON.parse(p.stdout) : null };
+  };
+  const compressed = evaluate(join(out, 's0.9-b8'));
+  assert.equal(compressed.status, 0, compressed.stderr);
+  assert.match(compressed.result.kernels, /^sparse×\d+$/);
+  const reference = evaluate(run), int8 = evaluate(run, '--kernel', 'int8'), w4 = evaluate(run, '--kernel', 'w4');
+  assert.equal(reference.result.kernels, 'reference (training path)');
+  assert.match(int8.result.kernels, /^int8×\d+$/);
+  assert.match(w4.result.kernels, /^kbit×\d+$/);
+  assert.ok(Math.abs(int8.result.accuracy - reference.result.accuracy) <= 0.01, `int8 ${int8.result.accuracy} vs ${reference.result.accuracy}`);
+  const bad = evaluate(run, '--kernel', 'fp8');
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /--kernel: unknown kernel "fp8"/);
 });
 
 test('finetune and gradual modes reach the target sparsity; QAT runs', async () => {
