@@ -83,25 +83,28 @@ test('bf16 rounds weights and activations to bfloat16 and accumulates in f32', (
   assert.ok(relErr(got, reference(x, w, b, M, K, N)) > 1e-4, 'bf16 rounding is visible');
 });
 
-test('int8: dynamic u8 activations × per-channel s8 weights, exactly as specified', () => {
+test('int8: per-row dynamic u8 activations × per-channel s8 weights, exactly as specified', () => {
   const { x, w, b } = inputs(3);
   const { codes, scales } = quantizeRows(w, N, K, 8);
   const p = PackedLinear.pack({ kind: 'int8', codes, scales, bits: 8 }, b, N, K);
-  let lo = 0, hi = 0;
-  for (const v of x) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
-  const sx = Math.fround((Math.fround(hi - lo)) / 255);
-  const zp = Math.min(255, Math.max(0, roundHalfEven(Math.fround(-lo / sx))));
-  const qx = Array.from(x, (v) => Math.min(255, Math.max(0, roundHalfEven(Math.fround(v / sx)) + zp)) - zp);
   const ref = new Float64Array(M * N);
-  for (let m = 0; m < M; m++)
+  for (let m = 0; m < M; m++) {
+    let lo = 0, hi = 0;
+    for (let k = 0; k < K; k++) { lo = Math.min(lo, x[m * K + k]); hi = Math.max(hi, x[m * K + k]); }
+    const s = Math.fround(Math.fround(hi - lo) / 255), inv = Math.fround(1 / s);
+    const z = Math.min(255, Math.max(0, roundHalfEven(Math.fround(-lo / s))));
+    const q = Array.from(x.subarray(m * K, (m + 1) * K), (v) => Math.min(255, Math.max(0, roundHalfEven(Math.fround(v * inv)) + z)) - z);
     for (let n = 0; n < N; n++) {
       let acc = 0;
-      for (let k = 0; k < K; k++) acc += qx[m * K + k] * codes[n * K + k];
-      ref[m * N + n] = sx * scales[n] * acc + b[n];
+      for (let k = 0; k < K; k++) acc += q[k] * codes[n * K + k];
+      ref[m * N + n] = s * scales[n] * acc + b[n];
     }
+  }
   const got = run(p, x);
   assert.ok(relErr(got, ref) < 1e-5, `int8 vs exact integer reference ${relErr(got, ref)}`);
   assert.ok(relErr(got, reference(x, w, b, M, K, N)) < 0.02, 'int8 stays close to f32');
+  const refGelu = Array.from(ref, geluErf);
+  assert.ok(relErr(run(p, x, 'gelu'), refGelu) < 1e-5, 'fused GELU');
 });
 
 test('k-bit weight-only equals f32 on the dequantized weights (2 to 8 bits)', () => {

@@ -1,10 +1,13 @@
 // Inference-only linear layers on oneDNN (f32, bf16, int8) and the JS entry points of every
 // packed variant. Shapes, variants and formulas: packed_linear.h.
 //
-//   int8 forward (per call, dynamic):
-//     rmin = min(0, min x), rmax = max(0, max x),  s_x = (rmax − rmin)/255,  z = round(−rmin/s_x)
-//     q_x  = clamp(round_half_even(x / s_x) + z, 0, 255)                        (u8, [M, K])
-//     y    = act(s_x·s_w[n] · Σ_k (q_x[m,k] − z)·q_w[n,k] + b[n])                (oneDNN u8×s8 → f32)
+//   int8 forward (per call and per row m, dynamic):
+//     lo = min(0, min x[m,:]), hi = max(0, max x[m,:]),  s_m = (hi − lo)/255,  z_m = round(−lo/s_m)
+//     q[m,k] = clamp(round_half_even(x[m,k]·(1/s_m)) + z_m, 0, 255)              (u8, [M, K])
+//     acc    = q · q_wᵀ                                 (oneDNN u8×s8 brgemm/VNNI → exact integers in f32)
+//     y[m,n] = act(s_m·s_w[n]·(acc[m,n] − z_m·Σ_k q_w[n,k]) + b[n])             (our epilogue)
+//   The scales and zero points stay out of oneDNN: with runtime scales or zero points,
+//   oneDNN 2.6 falls back from its VNNI brgemm kernel to a gemm up to 40× slower at batch 1.
 #include <omp.h>
 
 #include <algorithm>
@@ -32,8 +35,9 @@ memory::desc UserWeights(int64_t N, int64_t K, dt type) { return memory::desc({K
 // A oneDNN matmul with pre-packed weights; one primitive per (M, activation, threads).
 class OneDnnLinear : public PackedLinear {
  public:
-  OneDnnLinear(int64_t N, int64_t K, const float* bias, dt src_type, dt wei_type)
-      : PackedLinear(N, K, bias), src_type_(src_type), wei_type_(wei_type) {}
+  // fuse_bias: oneDNN adds the bias (and applies the activation); else the caller does.
+  OneDnnLinear(int64_t N, int64_t K, const float* bias, dt src_type, dt wei_type, bool fuse_bias = true)
+      : PackedLinear(N, K, bias), src_type_(src_type), wei_type_(wei_type), fuse_bias_(fuse_bias) {}
 
   // Reorders user weights (row-major [N, K] of `type`) into the layout oneDNN chose. Called by
   // the derived constructor, once its attributes (which can change the choice) are in place.
@@ -49,17 +53,12 @@ class OneDnnLinear : public PackedLinear {
   size_t Bytes() const override { return packed_.size() + bias.size() * sizeof(float); }
 
  protected:
-  virtual dnnl::primitive_attr Attributes(Activation act) const {
-    dnnl::primitive_attr attr;
-    attr.set_post_ops(ActivationPostOps(act));
-    return attr;
-  }
-
   dnnl::matmul::primitive_desc Describe(int64_t M, Activation act, const memory::desc* weights = nullptr) const {
     memory::desc src({M, K}, src_type_, {K, 1}), dst({M, N}, dt::f32, {N, 1});
     memory::desc wei = weights ? *weights : memory::desc({K, N}, wei_type_, memory::format_tag::any);
-    auto attr = Attributes(act);
-    if (bias.empty()) return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wei, dst), attr, DnnlEngine());
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(ActivationPostOps(act));
+    if (bias.empty() || !fuse_bias_) return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wei, dst), attr, DnnlEngine());
     memory::desc b({1, N}, dt::f32, {N, 1});
     return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wei, b, dst), attr, DnnlEngine());
   }
@@ -72,18 +71,19 @@ class OneDnnLinear : public PackedLinear {
     return prims_.emplace(key, dnnl::matmul(Describe(M, act, &weights_desc_))).first->second;
   }
 
-  void Execute(int64_t M, Activation act, const void* src, float* y, std::unordered_map<int, memory> extra = {}) {
+  void Execute(int64_t M, Activation act, const void* src, float* y) {
     memory::desc sd({M, K}, src_type_, {K, 1}), yd({M, N}, dt::f32, {N, 1});
-    extra.emplace(DNNL_ARG_SRC, memory(sd, DnnlEngine(), const_cast<void*>(src)));
-    extra.emplace(DNNL_ARG_WEIGHTS, memory(weights_desc_, DnnlEngine(), packed_.data()));
-    extra.emplace(DNNL_ARG_DST, memory(yd, DnnlEngine(), y));
-    if (!bias.empty() && !extra.count(DNNL_ARG_BIAS))
-      extra.emplace(DNNL_ARG_BIAS, memory({{1, N}, dt::f32, {N, 1}}, DnnlEngine(), bias.data()));
-    Primitive(M, act).execute(DnnlStream(), extra);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(sd, DnnlEngine(), const_cast<void*>(src))},
+                                         {DNNL_ARG_WEIGHTS, memory(weights_desc_, DnnlEngine(), packed_.data())},
+                                         {DNNL_ARG_DST, memory(yd, DnnlEngine(), y)}};
+    if (!bias.empty() && fuse_bias_)
+      args.emplace(DNNL_ARG_BIAS, memory({{1, N}, dt::f32, {N, 1}}, DnnlEngine(), const_cast<float*>(bias.data())));
+    Primitive(M, act).execute(DnnlStream(), args);
     DnnlStream().wait();
   }
 
   const dt src_type_, wei_type_;
+  const bool fuse_bias_;
   memory::desc weights_desc_;
   std::vector<uint8_t> packed_;
   std::map<std::tuple<int64_t, int, int>, dnnl::matmul> prims_;
@@ -127,53 +127,72 @@ class DenseBf16 final : public OneDnnLinear {
 class Int8Linear final : public OneDnnLinear {
  public:
   Int8Linear(const int8_t* codes, const float* scales, const float* bias, int64_t N, int64_t K)
-      : OneDnnLinear(N, K, bias, dt::u8, dt::s8), weight_scales_(scales, scales + N), out_scales_(N), call_bias_(N) {
+      : OneDnnLinear(N, K, bias, dt::u8, dt::s8, /*fuse_bias=*/false), weight_scales_(scales, scales + N), column_sums_(N, 0) {
     PackFrom(codes, dt::s8);
+    for (int64_t n = 0; n < N; n++)
+      for (int64_t k = 0; k < K; k++) column_sums_[n] += codes[n * K + k];
   }
   const char* Kind() const override { return "int8"; }
-  size_t Bytes() const override { return OneDnnLinear::Bytes() + weight_scales_.size() * sizeof(float); }
+  size_t Bytes() const override { return OneDnnLinear::Bytes() + (weight_scales_.size() + column_sums_.size()) * sizeof(float); }
 
   void Forward(const float* x, float* y, int64_t M, Activation act) override {
-    const int64_t n = M * K;
-    if (static_cast<int64_t>(q_.size()) < n) q_.resize(n);
-    float lo = 0.f, hi = 0.f;  // the range always holds 0, so 0 is exact
-#pragma omp parallel for simd reduction(min : lo) reduction(max : hi) schedule(static) if (n > (1 << 15))
-    for (int64_t i = 0; i < n; i++) {
-      lo = std::min(lo, x[i]);
-      hi = std::max(hi, x[i]);
+    if (static_cast<int64_t>(q_.size()) < M * K) q_.resize(M * K);
+    row_scale_.resize(M);
+    row_zero_.resize(M);
+    bool finite = true;
+#pragma omp parallel for schedule(static) reduction(&& : finite) if (M * K > (1 << 15))
+    for (int64_t m = 0; m < M; m++) finite = QuantizeRow(x + m * K, q_.data() + m * K, K, row_scale_[m], row_zero_[m]) && finite;
+    if (!finite) throw std::runtime_error("int8 linear: the input holds a non-finite value");
+    Execute(M, Activation::none, q_.data(), y);  // y = Σ_k q_x·q_w, exact integers held in f32
+    const int64_t blocks = (M + kEpilogueRows - 1) / kEpilogueRows;
+    PrepareActivation(std::min(M, kEpilogueRows), N, act);
+    PrepareActivation(M % kEpilogueRows, N, act);
+#pragma omp parallel for schedule(static) if (M * N > (1 << 15))
+    for (int64_t b = 0; b < blocks; b++) {
+      const int64_t m0 = b * kEpilogueRows, rows = std::min(kEpilogueRows, M - m0);
+      for (int64_t m = m0; m < m0 + rows; m++) {
+        float* yr = y + m * N;
+        const float sx = row_scale_[m], zx = row_zero_[m];
+        const float* sw = weight_scales_.data();
+        const float* cs = column_sums_.data();
+        if (bias.empty()) {
+#pragma omp simd
+          for (int64_t n = 0; n < N; n++) yr[n] = sx * sw[n] * (yr[n] - zx * cs[n]);
+        } else {
+          const float* bs = bias.data();
+#pragma omp simd
+          for (int64_t n = 0; n < N; n++) yr[n] = std::fma(sx * sw[n], yr[n] - zx * cs[n], bs[n]);
+        }
+      }
+      ActivateBlock(y + m0 * N, rows, N, act);
     }
-    if (!std::isfinite(lo) || !std::isfinite(hi)) throw std::runtime_error("int8 linear: the input holds a non-finite value");
-    float sx = (hi - lo) / 255.f;
-    int32_t zp = 0;
-    if (sx > 0.f) zp = static_cast<int32_t>(std::min(255.f, std::max(0.f, std::nearbyint(-lo / sx))));
-    else sx = 1.f;  // all zeros: any scale quantizes them to 0
-    uint8_t* q = q_.data();
-    const float zf = static_cast<float>(zp);
-#pragma omp parallel for simd schedule(static) if (n > (1 << 15))
-    for (int64_t i = 0; i < n; i++) q[i] = static_cast<uint8_t>(std::min(255.f, std::max(0.f, std::nearbyint(x[i] / sx) + zf)));
-    // oneDNN 2.x applies the bias before the output scale: pass b / scale.
-    for (int64_t j = 0; j < N; j++) {
-      out_scales_[j] = sx * (weight_scales_[j] > 0.f ? weight_scales_[j] : 1.f);
-      if (!bias.empty()) call_bias_[j] = bias[j] / out_scales_[j];
-    }
-    std::unordered_map<int, memory> extra{
-        {DNNL_ARG_ATTR_OUTPUT_SCALES, memory({{N}, dt::f32, {1}}, DnnlEngine(), out_scales_.data())},
-        {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, memory({{1}, dt::s32, {1}}, DnnlEngine(), &zp)}};
-    if (!bias.empty()) extra.emplace(DNNL_ARG_BIAS, memory({{1, N}, dt::f32, {N, 1}}, DnnlEngine(), call_bias_.data()));
-    Execute(M, act, q, y, std::move(extra));
-  }
-
- protected:
-  dnnl::primitive_attr Attributes(Activation act) const override {
-    auto attr = OneDnnLinear::Attributes(act);
-    attr.set_output_scales(1 << 1, {DNNL_RUNTIME_F32_VAL});
-    attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
-    return attr;
   }
 
  private:
-  std::vector<float> weight_scales_, out_scales_, call_bias_;
+  static constexpr int64_t kEpilogueRows = 32;
+
+  // Asymmetric u8 quantization of one row: its range (widened to hold 0, so 0 is exact)
+  // maps onto 0..255. Returns false if the row holds a non-finite value.
+  static bool QuantizeRow(const float* x, uint8_t* q, int64_t K, float& scale, float& zero) {
+    float lo = 0.f, hi = 0.f;
+#pragma omp simd reduction(min : lo) reduction(max : hi)
+    for (int64_t k = 0; k < K; k++) {
+      lo = std::min(lo, x[k]);
+      hi = std::max(hi, x[k]);
+    }
+    if (!std::isfinite(lo) || !std::isfinite(hi)) return false;
+    scale = (hi - lo) / 255.f;
+    if (!(scale > 0.f)) scale = 1.f;  // an all-zero row: any scale quantizes it to 0
+    zero = std::min(255.f, std::max(0.f, std::nearbyint(-lo / scale)));
+    const float inv = 1.f / scale;
+#pragma omp simd
+    for (int64_t k = 0; k < K; k++) q[k] = static_cast<uint8_t>(std::min(255.f, std::max(0.f, std::nearbyint(x[k] * inv) + zero)));
+    return true;
+  }
+
+  std::vector<float> weight_scales_, column_sums_;
   std::vector<uint8_t> q_;
+  std::vector<float> row_scale_, row_zero_;
 };
 
 Activation ArgActivation(const Napi::CallbackInfo& info, size_t index, const char* op) {
@@ -209,8 +228,32 @@ dnnl::post_ops ActivationPostOps(Activation act) {
   return po;
 }
 
-void ApplyActivation(float* y, int64_t count, Activation act) {
-  if (act != Activation::none) GeluRows(y, y, count, act == Activation::gelu_tanh);
+// Eltwise primitives for ActivateBlock, by (rows, cols, activation). Created outside
+// parallel regions (PrepareActivation), only looked up inside them.
+std::map<std::tuple<int64_t, int64_t, int>, dnnl::eltwise_forward>& ActivationPrimitives() {
+  static std::map<std::tuple<int64_t, int64_t, int>, dnnl::eltwise_forward> cache;
+  return cache;
+}
+
+void PrepareActivation(int64_t rows, int64_t cols, Activation act) {
+  if (act == Activation::none || rows <= 0) return;
+  auto& cache = ActivationPrimitives();
+  auto key = std::make_tuple(rows, cols, static_cast<int>(act));
+  if (cache.count(key)) return;
+  if (cache.size() >= 256) cache.clear();
+  memory::desc d({rows, cols}, dt::f32, {cols, 1});
+  auto alg = act == Activation::gelu ? dnnl::algorithm::eltwise_gelu_erf : dnnl::algorithm::eltwise_gelu_tanh;
+  dnnl::eltwise_forward::desc desc(dnnl::prop_kind::forward_inference, alg, d, 0.f, 0.f);
+  cache.emplace(key, dnnl::eltwise_forward(dnnl::eltwise_forward::primitive_desc(desc, DnnlEngine())));
+}
+
+void ActivateBlock(float* y, int64_t rows, int64_t cols, Activation act) {
+  if (act == Activation::none) return;
+  // one stream per thread: blocks run concurrently inside the caller's parallel loop
+  thread_local dnnl::stream stream(DnnlEngine());
+  memory m({{rows, cols}, dt::f32, {cols, 1}}, DnnlEngine(), y);
+  ActivationPrimitives().at(std::make_tuple(rows, cols, static_cast<int>(act))).execute(stream, {{DNNL_ARG_SRC, m}, {DNNL_ARG_DST, m}});
+  stream.wait();
 }
 
 std::unique_ptr<PackedLinear> PackDenseF32(const float* w, const float* bias, int64_t N, int64_t K) {

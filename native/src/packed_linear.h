@@ -6,7 +6,7 @@
 //   f32     oneDNN matmul, weights reordered to the kernel's blocked layout
 //   bf16    oneDNN bf16 matmul: weights and activations rounded to bfloat16, f32 accumulation
 //   int8    oneDNN u8×s8 matmul (VNNI): per-output-channel int8 weights, activations quantized
-//           per call to u8 with one dynamic scale and zero point (onnxruntime's dynamic scheme)
+//           per call and per row (token) to u8 with a dynamic scale and zero point
 //   kbit    2–8-bit weight-only codes, dequantized panel by panel inside the matmul  (kbit_linear.cc)
 //   sparse  unstructured sparse weights in CSR × dense activations                   (sparse_linear.cc)
 #pragma once
@@ -48,7 +48,9 @@ std::unique_ptr<PackedLinear> PackSparse(const float* w, const float* bias, int6
 
 // act as a oneDNN post-op (empty for none).
 dnnl::post_ops ActivationPostOps(Activation act);
-// Applies act to y[M, N] in place (for kernels without a fused activation).
-void ApplyActivation(float* y, int64_t count, Activation act);
+// Applies act in place to a block y[rows, cols] (the same oneDNN algorithm as the post-op),
+// from inside a parallel loop; PrepareActivation(rows, cols, act) must run first, outside it.
+void PrepareActivation(int64_t rows, int64_t cols, Activation act);
+void ActivateBlock(float* y, int64_t rows, int64_t cols, Activation act);
 
 }  // namespace tlc

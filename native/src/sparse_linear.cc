@@ -88,6 +88,8 @@ class SparseLinear final : public PackedLinear {
   // x: [M, K] -> y: [M, N]
   void Forward(const float* x, float* y, int64_t M, Activation act) override {
     const int64_t tiles = (M + kTile - 1) / kTile;
+    PrepareActivation(std::min(M, kTile), N, act);
+    PrepareActivation(M % kTile, N, act);
 #pragma omp parallel
     {
       float* P = static_cast<float*>(std::aligned_alloc(64, K * kTile * sizeof(float)));
@@ -104,7 +106,7 @@ class SparseLinear final : public PackedLinear {
             for (int64_t n = n0; n < n1; n++) yr[n] = O[(n - n0) * kTile + r] + (bias.empty() ? 0.f : bias[n]);
           }
         }
-        ApplyActivation(y + m0 * N, rows * N, act);  // nested: runs on this thread
+        ActivateBlock(y + m0 * N, rows, N, act);
       }
       std::free(P);
     }
