@@ -52,8 +52,11 @@ export function readDeEnDictionary(path = DE_EN_DICTIONARY): Pair[] {
     const germanParts = sides[0].split(' | '), englishParts = sides[1].split(' | ');
     if (germanParts.length !== englishParts.length) continue;
     germanParts.forEach((part, k) => {
-      const german = sentences(part), english = sentences(englishParts[k]);
-      if (german.length === 0 || english.length === 0) return;
+      // English first: most of its parts are lowercase words, rejected before any cleaning.
+      const english = sentences(englishParts[k]);
+      if (english.length === 0) return;
+      const german = sentences(part);
+      if (german.length === 0) return;
       for (let i = 0; i < Math.max(german.length, english.length); i++) {
         const pair = { source: german[i % german.length], target: english[i % english.length] };
         const key = pair.source + '\t' + pair.target;
@@ -69,7 +72,13 @@ export function readDeEnDictionary(path = DE_EN_DICTIONARY): Pair[] {
 
 /** The equivalents of one part that are whole sentences, annotations removed. */
 function sentences(part: string): string[] {
-  return part.split(';').map(clean).filter(isWholeSentence);
+  return part.split(';').filter(mayBeSentence).map(clean).filter(isWholeSentence);
+}
+
+/** A quick test on the raw text: a sentence starts as one, unless with an annotation. */
+function mayBeSentence(raw: string): boolean {
+  const text = raw.trimStart();
+  return SENTENCE_START.test(text) || /^[{[<]/.test(text);
 }
 
 function clean(text: string): string {
