@@ -1,14 +1,13 @@
 // k-bit weight-only linear (2–8 bits), inference only.
 //
-//   y[M,N] = act(x[M,K] · Ŵ[N,K]ᵀ + b[N]),   Ŵ[n,k] = q[n,k] · s[n],  q ∈ [−qmax, qmax], qmax = 2^(bits−1) − 1
+//   y[M,N] = act(x[M,K] · Ŵ[N,K]ᵀ + b[N]),   Ŵ[n,k] = q[n,k]·s[n],  q ∈ [−qmax, qmax], qmax = 2^(bits−1) − 1
 //
-// The codes stay packed in memory (bits per weight plus one scale per output channel). Each
-// forward pass walks the output in panels of kPanel channels: it dequantizes one panel into a
-// small f32 buffer [K, kPanel] that stays in cache, then multiplies it with oneDNN, writing
-// straight into that panel's columns of y. The full f32 weight matrix never exists.
-//
-// Packed layout, per panel p (channels n0 .. n0+w−1): for each k, the w codes u = q + qmax
-// (non-negative, < 2^bits) LSB-first in ceil(w·bits/8) bytes.
+// The codes stay packed in memory: `bits` per weight plus one scale per output channel.
+// They are stored in the order of oneDNN's blocked weight layout for this matmul, so that a
+// call expands them with one streaming pass (u → u − qmax as f32, no gathers, no per-element
+// scale) into a scratch buffer that oneDNN multiplies directly; the scales s[n] are the
+// matmul's per-channel output scales and the bias is folded in as b[n]/s[n] (oneDNN 2.x
+// applies the bias before the scale). Activations stay f32.
 #include <omp.h>
 
 #include <algorithm>
@@ -25,101 +24,125 @@ namespace {
 using dnnl::memory;
 using dt = memory::data_type;
 
-constexpr int64_t kPanel = 128;  // channels per panel: [K, 128] f32 fits in L2 for K ≤ 2048
+constexpr int64_t kReferenceRows = 256;  // the row count the blocked layout is chosen for
 
-int64_t RowBytes(int64_t width, int bits) { return (width * bits + 7) / 8; }
-
-// codes u of one packed k-row -> out[j] = (u_j − qmax)·scale[j], j < width
+// out[i] = u_i − qmax for the codes u packed LSB-first, `bits` each, i ∈ [begin, end)
 template <int BITS>
-void DequantRow(const uint8_t* row, const float* scale, float* out, int64_t width) {
+void Expand(const uint8_t* packed, float* out, int64_t begin, int64_t end) {
   constexpr int kQmax = (1 << (BITS - 1)) - 1;
   constexpr uint32_t kMask = (1u << BITS) - 1;
+  if constexpr (8 % BITS == 0) {  // 2, 4, 8 bits: whole codes per byte
+    constexpr int kPerByte = 8 / BITS;
 #pragma omp simd
-  for (int64_t j = 0; j < width; j++) {
-    const int64_t bit = j * BITS;
-    const uint32_t window = row[bit >> 3] | (static_cast<uint32_t>(row[(bit >> 3) + 1]) << 8);
-    const int u = static_cast<int>((window >> (bit & 7)) & kMask);
-    out[j] = static_cast<float>(u - kQmax) * scale[j];
+    for (int64_t i = begin; i < end; i++)
+      out[i] = static_cast<float>(static_cast<int>((packed[i / kPerByte] >> ((i % kPerByte) * BITS)) & kMask) - kQmax);
+  } else {
+#pragma omp simd
+    for (int64_t i = begin; i < end; i++) {
+      const int64_t bit = i * BITS;
+      const uint32_t window = packed[bit >> 3] | (static_cast<uint32_t>(packed[(bit >> 3) + 1]) << 8);
+      out[i] = static_cast<float>(static_cast<int>((window >> (bit & 7)) & kMask) - kQmax);
+    }
   }
 }
 
-using DequantFn = void (*)(const uint8_t*, const float*, float*, int64_t);
-DequantFn DequantFor(int bits) {
+using ExpandFn = void (*)(const uint8_t*, float*, int64_t, int64_t);
+ExpandFn ExpandFor(int bits) {
   switch (bits) {
-    case 2: return DequantRow<2>;
-    case 3: return DequantRow<3>;
-    case 4: return DequantRow<4>;
-    case 5: return DequantRow<5>;
-    case 6: return DequantRow<6>;
-    case 7: return DequantRow<7>;
-    default: return DequantRow<8>;
+    case 2: return Expand<2>;
+    case 3: return Expand<3>;
+    case 4: return Expand<4>;
+    case 5: return Expand<5>;
+    case 6: return Expand<6>;
+    case 7: return Expand<7>;
+    default: return Expand<8>;
   }
+}
+
+// Scratch for the expanded weights, shared by all k-bit layers (they run one at a time).
+std::vector<float>& ExpandedScratch() {
+  static std::vector<float> scratch;
+  return scratch;
 }
 
 class KbitLinear final : public PackedLinear {
  public:
   KbitLinear(const int8_t* codes, const float* scales, const float* bias, int64_t N, int64_t K, int bits)
-      : PackedLinear(N, K, bias), bits_(bits), scales_(scales, scales + N), dequant_(DequantFor(bits)) {
+      : PackedLinear(N, K, bias), bits_(bits), expand_(ExpandFor(bits)), out_scales_(N), folded_bias_(N) {
+    for (int64_t n = 0; n < N; n++) {
+      out_scales_[n] = scales[n] > 0.f ? scales[n] : 1.f;  // a zero row has codes 0: any scale works
+      folded_bias_[n] = bias ? bias[n] / out_scales_[n] : 0.f;
+    }
+    weights_desc_ = Describe(kReferenceRows, Activation::none, nullptr).weights_desc();
+    elements_ = static_cast<int64_t>(weights_desc_.get_size() / sizeof(float));
+    // Where each (k, n) lands in the blocked layout: reorder a plain matrix of 1-based source
+    // indices (n·K + k + 1) with oneDNN itself; padding positions come out 0.
+    std::vector<int32_t> plain(N * K), blocked(elements_, 0);
+    for (int64_t i = 0; i < N * K; i++) plain[i] = static_cast<int32_t>(i + 1);
+    dnnl_memory_desc_t as_s32 = weights_desc_.data;
+    as_s32.data_type = dnnl_s32;
+    memory src({{K, N}, dt::s32, {1, K}}, DnnlEngine(), plain.data()), dst(memory::desc(as_s32), DnnlEngine(), blocked.data());
+    dnnl::reorder(src, dst).execute(DnnlStream(), src, dst);
+    DnnlStream().wait();
     const int qmax = (1 << (bits - 1)) - 1;
-    for (int64_t n0 = 0; n0 < N; n0 += kPanel) {
-      const int64_t w = std::min(kPanel, N - n0), rb = RowBytes(w, bits);
-      panel_offset_.push_back(static_cast<int64_t>(packed_.size()));
-      packed_.resize(packed_.size() + K * rb + 1, 0);  // +1: the 16-bit read window of the last code
-      uint8_t* base = packed_.data() + panel_offset_.back();
-      for (int64_t k = 0; k < K; k++)
-        for (int64_t j = 0; j < w; j++) {
-          const uint32_t u = static_cast<uint32_t>(codes[(n0 + j) * K + k] + qmax);
-          const int64_t bit = j * bits;
-          const uint32_t shifted = u << (bit & 7);
-          base[k * rb + (bit >> 3)] |= static_cast<uint8_t>(shifted);
-          base[k * rb + (bit >> 3) + 1] |= static_cast<uint8_t>(shifted >> 8);
-        }
+    packed_.assign((elements_ * bits + 7) / 8 + 1, 0);  // +1: the 16-bit read window of the last code
+    for (int64_t i = 0; i < elements_; i++) {
+      const uint32_t u = static_cast<uint32_t>((blocked[i] > 0 ? codes[blocked[i] - 1] : 0) + qmax);
+      const int64_t bit = i * bits;
+      const uint32_t shifted = u << (bit & 7);
+      packed_[bit >> 3] |= static_cast<uint8_t>(shifted);
+      packed_[(bit >> 3) + 1] |= static_cast<uint8_t>(shifted >> 8);
     }
   }
 
   const char* Kind() const override { return "kbit"; }
-  size_t Bytes() const override { return packed_.size() + (scales_.size() + bias.size()) * sizeof(float); }
+  size_t Bytes() const override { return packed_.size() + (out_scales_.size() + folded_bias_.size()) * sizeof(float); }
 
   // x: [M, K] -> y: [M, N]
   void Forward(const float* x, float* y, int64_t M, Activation act) override {
-    panel_.resize(K * kPanel);
-    for (size_t p = 0; p < panel_offset_.size(); p++) {
-      const int64_t n0 = static_cast<int64_t>(p) * kPanel, w = std::min(kPanel, N - n0), rb = RowBytes(w, bits_);
-      const uint8_t* base = packed_.data() + panel_offset_[p];
-      float* panel = panel_.data();
-#pragma omp parallel for schedule(static) if (K * w > (1 << 14))
-      for (int64_t k = 0; k < K; k++) dequant_(base + k * rb, scales_.data() + n0, panel + k * w, w);
-      std::unordered_map<int, memory> args{
-          {DNNL_ARG_SRC, memory({{M, K}, dt::f32, {K, 1}}, DnnlEngine(), const_cast<float*>(x))},
-          {DNNL_ARG_WEIGHTS, memory({{K, w}, dt::f32, {w, 1}}, DnnlEngine(), panel)},
-          {DNNL_ARG_DST, memory({{M, w}, dt::f32, {N, 1}}, DnnlEngine(), y + n0)}};
-      if (!bias.empty()) args.emplace(DNNL_ARG_BIAS, memory({{1, w}, dt::f32, {w, 1}}, DnnlEngine(), bias.data() + n0));
-      Primitive(M, w, act).execute(DnnlStream(), args);
-    }
+    auto& scratch = ExpandedScratch();
+    if (static_cast<int64_t>(scratch.size()) < elements_) scratch.resize(elements_);
+    float* w = scratch.data();
+    const int64_t chunk = 4096;  // codes per task: whole bytes for every bit width
+    const int64_t chunks = (elements_ + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < chunks; c++) expand_(packed_.data(), w, c * chunk, std::min(elements_, (c + 1) * chunk));
+    std::unordered_map<int, memory> args{
+        {DNNL_ARG_SRC, memory({{M, K}, dt::f32, {K, 1}}, DnnlEngine(), const_cast<float*>(x))},
+        {DNNL_ARG_WEIGHTS, memory(weights_desc_, DnnlEngine(), w)},
+        {DNNL_ARG_DST, memory({{M, N}, dt::f32, {N, 1}}, DnnlEngine(), y)}};
+    if (!bias.empty()) args.emplace(DNNL_ARG_BIAS, memory({{1, N}, dt::f32, {N, 1}}, DnnlEngine(), folded_bias_.data()));
+    Primitive(M, act).execute(DnnlStream(), args);
     DnnlStream().wait();
   }
 
  private:
-  dnnl::matmul& Primitive(int64_t M, int64_t w, Activation act) {
-    auto key = std::make_tuple(M, w, static_cast<int>(act), omp_get_max_threads());
+  dnnl::matmul::primitive_desc Describe(int64_t M, Activation act, const memory::desc* weights) const {
+    memory::desc src({M, K}, dt::f32, {K, 1}), dst({M, N}, dt::f32, {N, 1});
+    memory::desc wei = weights ? *weights : memory::desc({K, N}, dt::f32, memory::format_tag::any);
+    dnnl::primitive_attr attr;
+    attr.set_output_scales(1 << 1, out_scales_);
+    attr.set_post_ops(ActivationPostOps(act));
+    auto desc = bias.empty() ? dnnl::matmul::desc(src, wei, dst)
+                             : dnnl::matmul::desc(src, wei, memory::desc({1, N}, dt::f32, {N, 1}), dst);
+    return dnnl::matmul::primitive_desc(desc, attr, DnnlEngine());
+  }
+
+  dnnl::matmul& Primitive(int64_t M, Activation act) {
+    auto key = std::make_tuple(M, static_cast<int>(act), omp_get_max_threads());
     auto it = prims_.find(key);
     if (it != prims_.end()) return it->second;
     if (prims_.size() >= 64) prims_.clear();
-    memory::desc src({M, K}, dt::f32, {K, 1}), wei({K, w}, dt::f32, {w, 1}), dst({M, w}, dt::f32, {N, 1});
-    dnnl::primitive_attr attr;
-    attr.set_post_ops(ActivationPostOps(act));
-    auto desc = bias.empty() ? dnnl::matmul::desc(src, wei, dst)
-                             : dnnl::matmul::desc(src, wei, memory::desc({1, w}, dt::f32, {w, 1}), dst);
-    return prims_.emplace(key, dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, DnnlEngine()))).first->second;
+    return prims_.emplace(key, dnnl::matmul(Describe(M, act, &weights_desc_))).first->second;
   }
 
   const int bits_;
-  std::vector<float> scales_;
-  DequantFn dequant_;
+  ExpandFn expand_;
+  std::vector<float> out_scales_, folded_bias_;
+  memory::desc weights_desc_;
+  int64_t elements_ = 0;
   std::vector<uint8_t> packed_;
-  std::vector<int64_t> panel_offset_;
-  std::vector<float> panel_;
-  std::map<std::tuple<int64_t, int64_t, int, int>, dnnl::matmul> prims_;
+  std::map<std::tuple<int64_t, int, int>, dnnl::matmul> prims_;
 };
 }  // namespace
 
