@@ -133,6 +133,12 @@ test('tlc evaluate runs a compressed model on its kernels, or any model on a cho
   assert.match(int8.result.kernels, /^int8×\d+$/);
   assert.match(w4.result.kernels, /^kbit×\d+$/);
   assert.ok(Math.abs(int8.result.accuracy - reference.result.accuracy) <= 0.01, `int8 ${int8.result.accuracy} vs ${reference.result.accuracy}`);
+  // bench infer scores each variant on the same test split
+  const b = spawnSync(process.execPath, [CLI, 'bench', 'infer', run, '--task', task, '--variants', 'fp32,int8', '--rounds', '1', '--batch', '2', '--json'], { encoding: 'utf8' });
+  assert.equal(b.status, 0, b.stderr);
+  const benchRows = JSON.parse(b.stdout).rows as { variant: string; accuracy: number }[];
+  assert.equal(benchRows.find((r) => r.variant === 'int8')!.accuracy, int8.result.accuracy);
+  assert.ok(Math.abs(benchRows.find((r) => r.variant === 'fp32')!.accuracy - reference.result.accuracy) <= 0.01);
   const bad = evaluate(run, '--kernel', 'fp8');
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /--kernel: unknown kernel "fp8"/);

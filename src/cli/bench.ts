@@ -2,7 +2,11 @@
 // --json; progress goes to stderr). Numbers are ratios against baselines measured in
 // the same run, never against remembered values.
 import type { Command } from 'commander';
+import { join } from 'node:path';
 import { TlcError } from '../engine/errors.js';
+import { readModelConfig } from '../nn/config.js';
+import { taskForRun } from '../train/finetune.js';
+import type { EncodedExamples } from '../data/task-batches.js';
 import { benchKernels } from '../../bench/kernels.js';
 import { REFERENCE_TRAIN_CONFIG, benchTraining } from '../../bench/train.js';
 import { INFER_VARIANTS, benchInference, type InferRow, type InferVariant } from '../../bench/infer.js';
@@ -78,29 +82,38 @@ export function registerBench(program: Command): void {
     .option('--batch <n>', 'sequences per batch for throughput', '32')
     .option('--rounds <n>', 'interleaved timing rounds', '7')
     .option('--variants <list>', `comma-separated subset of ${INFER_VARIANTS.join(',')}`)
-    .action((model: string | undefined, o: { json?: boolean; seqLen: string; batch: string; rounds: string; variants?: string }) => {
+    .option('--task <file|dir|example:NAME>', "also score each variant on this task's test split (a finetuned classifier run)")
+    .action(async (model: string | undefined, o: { json?: boolean; seqLen: string; batch: string; rounds: string; variants?: string; task?: string }) => {
       const variants = o.variants ? o.variants.split(',').map((v) => v.trim()) : [...INFER_VARIANTS];
       for (const v of variants) {
         if (!(INFER_VARIANTS as readonly string[]).includes(v)) throw new TlcError(`--variants: unknown variant "${v}" (${INFER_VARIANTS.join(', ')})`);
       }
+      let test: EncodedExamples | undefined;
+      if (o.task) {
+        if (!model) throw new TlcError('--task needs a model: a finetuned classifier run');
+        test = (await taskForRun(model, readModelConfig(join(model, 'config.json')), o.task)).data.test;
+      }
       const r = benchInference({
-        model, seqLen: positiveInt('--seq-len', o.seqLen), batch: positiveInt('--batch', o.batch), rounds: positiveInt('--rounds', o.rounds),
+        model, test, seqLen: positiveInt('--seq-len', o.seqLen), batch: positiveInt('--batch', o.batch), rounds: positiveInt('--rounds', o.rounds),
         variants: variants as InferVariant[], log: (l) => process.stderr.write(l + '\n'),
       });
       if (o.json) {
-        process.stdout.write(JSON.stringify({ rows: r.rows.map(({ variant, batch, latency_ms, seq_per_s }) => ({ variant, batch, latency_ms, seq_per_s })) }) + '\n');
+        // the contract's fields, plus the test accuracy when --task asked for it
+        process.stdout.write(JSON.stringify({ rows: r.rows }) + '\n');
         return;
       }
       const m = r.model;
       console.log(`${m.source}: L${m.layers} d=${m.d_model}, ${(m.params / 1e6).toFixed(1)}M params, T=${m.seq_len}, ${r.threads} threads`);
       const base = (batch: number): InferRow => r.rows.find((x) => x.variant === 'fp32' && x.batch === batch) ?? r.rows.find((x) => x.batch === batch)!;
       const b = Number(o.batch);
-      console.log(`| variant | kernel | linear weights | latency, batch 1 | speed-up | throughput, batch ${b} | speed-up |`);
-      console.log('|---|---|---:|---:|---:|---:|---:|');
+      const scored = r.rows.some((x) => x.accuracy !== undefined);
+      console.log(`| variant | kernel | linear weights | latency, batch 1 | speed-up | throughput, batch ${b} | speed-up |${scored ? ' test accuracy |' : ''}`);
+      console.log(`|---|---|---:|---:|---:|---:|---:|${scored ? '---:|' : ''}`);
       for (const v of variants as InferVariant[]) {
         const one = r.rows.find((x) => x.variant === v && x.batch === 1)!, many = r.rows.find((x) => x.variant === v && x.batch === b)!;
         console.log(`| ${v} | ${r.kernels[v]} | ${(r.packed_bytes[v] / 1e6).toFixed(1)} MB | ${one.latency_ms.toFixed(2)} ms | ` +
-          `${(base(1).latency_ms / one.latency_ms).toFixed(2)}× | ${many.seq_per_s.toFixed(1)} seq/s | ${(many.seq_per_s / base(b).seq_per_s).toFixed(2)}× |`);
+          `${(base(1).latency_ms / one.latency_ms).toFixed(2)}× | ${many.seq_per_s.toFixed(1)} seq/s | ${(many.seq_per_s / base(b).seq_per_s).toFixed(2)}× |` +
+          (scored ? ` ${(100 * one.accuracy!).toFixed(2)}% |` : ''));
       }
     });
 }

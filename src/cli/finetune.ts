@@ -4,10 +4,8 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { TlcError } from '../engine/errors.js';
 import { budgetFromFlags, formatSeconds } from '../train/budget.js';
-import { finetune, resumeFinetune, encodeTask, summary, type FinetuneArgs } from '../train/finetune.js';
+import { finetune, resumeFinetune, summary, taskForRun, type FinetuneArgs } from '../train/finetune.js';
 import { evaluateClassifier } from '../train/classify.js';
-import { readRunArgsIfAny } from '../train/run-dir.js';
-import { loadTask } from '../data/tasks.js';
 import { readModelConfig } from '../nn/config.js';
 import { TransformerClassifier } from '../nn/classifier.js';
 import { loadModelDir } from '../infer/load.js';
@@ -66,14 +64,10 @@ export function registerFinetune(program: Command): void {
       const configPath = join(run, 'config.json');
       if (!existsSync(configPath)) throw new TlcError(`${run}: not a tlc run directory (config.json is missing)`);
       const config = readModelConfig(configPath);
-      if (!config.labels) throw new TlcError(`${configPath}: not a classifier (no "labels"); finetune it first with \`tlc finetune\``);
-      // by default the split and the truncation are those of finetuning (run.json), so the
-      // test split holds no training example and scores match
-      const trained = readRunArgsIfAny(run);
-      const taskSeed = flags.taskSeed !== undefined ? num(flags.taskSeed, '--task-seed', Number.isInteger) : (trained?.taskSeed as number | undefined) ?? 0;
-      const task = await loadTask(flags.task, { seed: taskSeed, maxExamples: trained?.task === flags.task ? trained?.maxExamples as number | undefined : undefined });
-      const maxLen = flags.maxLen ? num(flags.maxLen, '--max-len', positiveInt) : (trained?.maxLen as number | undefined) ?? config.max_len;
-      const data = encodeTask(task, join(run, 'tokenizer.json'), config.labels, Math.min(maxLen, config.max_len));
+      const { task, data } = await taskForRun(run, config, flags.task, {
+        taskSeed: flags.taskSeed !== undefined ? num(flags.taskSeed, '--task-seed', Number.isInteger) : undefined,
+        maxLen: flags.maxLen ? num(flags.maxLen, '--max-len', positiveInt) : undefined,
+      });
       const { model, tensorBits } = loadModelDir(run);
       try {
         const packing = packByChoice(model, flags.kernel, tensorBits);

@@ -13,7 +13,6 @@ import { backward, zeroGrad } from '../engine/autograd.js';
 import { tidy, type Tensor } from '../engine/tensor.js';
 import { AdamW } from '../engine/optim.js';
 import { fakeQuantize } from '../engine/ops/quantize.js';
-import { loadTask } from '../data/tasks.js';
 import { classificationBatches, type ClassificationBatch, type EncodedExamples } from '../data/task-batches.js';
 import { readModelConfig, countParams, type ModelConfig } from '../nn/config.js';
 import { TransformerClassifier } from '../nn/classifier.js';
@@ -22,7 +21,7 @@ import { Linear } from '../nn/layers.js';
 import { loadWeights } from '../nn/weights.js';
 import { copyFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { evaluateClassifier } from '../train/classify.js';
-import { encodeTask } from '../train/finetune.js';
+import { taskForRun } from '../train/finetune.js';
 import { readRunArgsIfAny } from '../train/run-dir.js';
 import { compressModel } from './compress.js';
 import { writeCompressed, readCompressed } from './format.js';
@@ -73,6 +72,8 @@ export interface CompressRow {
   latency_seq_len?: number;
 }
 
+type TaskData = Awaited<ReturnType<typeof taskForRun>>['data'];
+
 export const COMPRESSED_FILE = 'model.tlcz.safetensors';
 /** Latency is measured on one sequence of this many tokens (or the model's max_len if shorter). */
 export const LATENCY_SEQ_LEN = 128;
@@ -95,16 +96,10 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
   const weightsPath = join(args.model, 'model.safetensors');
   const trained = readRunArgsIfAny(args.model);
   const taskSpec = args.task ?? (trained?.task as string | undefined);
-  const maxLen = Math.min((trained?.maxLen as number | undefined) ?? config.max_len, config.max_len);
-  let data: ReturnType<typeof encodeTask> | null = null;
+  let data: TaskData | null = null;
   if (config.labels) {
     if (!taskSpec) throw new TlcError(`${args.model}: no --task given and the run does not record one`);
-    // the finetuning split, so the test split holds no example the model was trained on
-    const task = await loadTask(taskSpec, {
-      seed: args.taskSeed ?? (trained?.taskSeed as number | undefined) ?? 0,
-      maxExamples: taskSpec === trained?.task ? trained?.maxExamples as number | undefined : undefined,
-    });
-    data = encodeTask(task, join(args.model, 'tokenizer.json'), config.labels, maxLen);
+    data = (await taskForRun(args.model, config, taskSpec, { taskSeed: args.taskSeed })).data;
   } else if (args.mode !== 'oneshot') {
     throw new TlcError(`${args.model}: the ${args.mode} mode finetunes on a labelled task, so it needs a classifier run`);
   }
@@ -154,7 +149,7 @@ function readPrevious(path: string): { settings: Record<string, unknown>; row: C
   }
 }
 
-function compressOne(args: CompressSweepArgs, config: ModelConfig, weightsPath: string, data: ReturnType<typeof encodeTask> | null,
+function compressOne(args: CompressSweepArgs, config: ModelConfig, weightsPath: string, data: TaskData | null,
   sparsity: number, bits: number, dir: string): CompressRow {
   const model: TransformerBody = config.labels ? new TransformerClassifier(config, { seed: args.seed }) : new TransformerLM(config);
   try {

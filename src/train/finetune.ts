@@ -14,7 +14,7 @@ import { copyFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import type { BudgetUsage } from './budget.js';
 import { evaluateClassifier, type ClassifierEvaluation } from './classify.js';
 import { validateBatching, trainLoop, type LoopEvents, type RunArgs } from './loop.js';
-import { createRun, readRunArgs } from './run-dir.js';
+import { createRun, readRunArgs, readRunArgsIfAny } from './run-dir.js';
 
 export interface FinetuneArgs extends RunArgs {
   /** The pretrained run (config.json, tokenizer.json, model.safetensors). */
@@ -90,6 +90,22 @@ export function encodeTask(task: Task, tokenizerPath: string, labels: readonly s
   }
   const enc = (examples: Example[]): EncodedExamples => encodeExamples(examples, tokenizer, labels, { maxLen });
   return { train: enc(task.splits.train), valid: enc(task.splits.valid), test: enc(task.splits.test) };
+}
+
+/**
+ * A task encoded for a finetuned run as it was finetuned: the split seed, example cap and
+ * truncation recorded in its run.json (unless overridden), so the test split holds no
+ * training example and scores match those of finetuning.
+ */
+export async function taskForRun(run: string, config: ModelConfig, taskSpec: string, overrides: { taskSeed?: number; maxLen?: number } = {}) {
+  if (!config.labels) throw new TlcError(`${run}: not a classifier (no "labels" in config.json); finetune it first with \`tlc finetune\``);
+  const trained = readRunArgsIfAny(run);
+  const task = await loadTask(taskSpec, {
+    seed: overrides.taskSeed ?? (trained?.taskSeed as number | undefined) ?? 0,
+    maxExamples: trained?.task === taskSpec ? trained?.maxExamples as number | undefined : undefined,
+  });
+  const maxLen = overrides.maxLen ?? (trained?.maxLen as number | undefined) ?? config.max_len;
+  return { task, data: encodeTask(task, join(run, 'tokenizer.json'), config.labels, Math.min(maxLen, config.max_len)) };
 }
 
 async function run(runDir: string, args: FinetuneArgs, resumed: boolean, events: LoopEvents, signal?: AbortSignal): Promise<FinetuneResult> {
