@@ -16,7 +16,7 @@ import { FIXTURE_RUNS, writeReportFixture, writeRunMetrics } from './report-fixt
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 const CHROMIUM = '/usr/bin/chromium';
-const FIGURES = ['loss-vs-time', 'loss-vs-tokens', 'loss-vs-flops', 'best-size-vs-time', 'accuracy-vs-bytes'];
+const FIGURES = ['loss-vs-time', 'loss-vs-tokens', 'loss-vs-flops', 'best-size-vs-time', 'accuracy-vs-bytes', 'accuracy-vs-latency'];
 const RUN_LABELS = FIXTURE_RUNS.map((r) => `runs/${r.size} (${formatParams(r.params)})`);
 
 /** The fixture, reported once through the real command line and shared by the tests below. */
@@ -134,6 +134,8 @@ test('headless Chromium shows every figure of index.html with its marks', (t) =>
     assert.ok(points(figure('best-size-vs-time')) > 0);
     assert.equal(lineMarks(figure('accuracy-vs-bytes')), 1);
     assert.ok(points(figure('accuracy-vs-bytes')) >= 9);
+    assert.equal(lineMarks(figure('accuracy-vs-latency')), 1);
+    assert.ok(points(figure('accuracy-vs-latency')) >= 9);
     assert.match(dom, /<table>[\s\S]*runs\/L2-D128[\s\S]*<\/table>/);
   } finally {
     rmSync(profile, { recursive: true, force: true });

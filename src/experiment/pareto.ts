@@ -7,17 +7,29 @@ export interface ParetoRow extends CompressRow {
   on_frontier: boolean;
 }
 
+/** What a row costs at test time: its file size, or its measured latency. */
+export type Cost = 'bytes' | 'latency';
+
+function costOf(r: CompressRow, cost: Cost): number | null {
+  return cost === 'bytes' ? r.bytes : r.latency_ms ?? null;
+}
+
 /**
- * Marks the rows no other row dominates: nothing else is at most as large and strictly
- * more accurate, or strictly smaller and at least as accurate.
+ * Marks the rows no other row dominates: nothing else is at most as costly (bytes, or
+ * latency) and strictly more accurate, or strictly cheaper and at least as accurate.
  */
-export function paretoFrontier(rows: CompressRow[]): ParetoRow[] {
-  const scored = rows.filter((r) => r.accuracy !== null);
-  return rows.map((r) => ({
-    ...r,
-    on_frontier: r.accuracy !== null && !scored.some((o) => o !== r &&
-      ((o.bytes <= r.bytes && o.accuracy! > r.accuracy!) || (o.bytes < r.bytes && o.accuracy! >= r.accuracy!))),
-  }));
+export function paretoFrontier(rows: CompressRow[], cost: Cost = 'bytes'): ParetoRow[] {
+  const scored = rows.filter((r) => r.accuracy !== null && costOf(r, cost) !== null);
+  return rows.map((r) => {
+    const c = costOf(r, cost);
+    return {
+      ...r,
+      on_frontier: r.accuracy !== null && c !== null && !scored.some((o) => {
+        const oc = costOf(o, cost)!;
+        return o !== r && ((oc <= c && o.accuracy! > r.accuracy!) || (oc < c && o.accuracy! >= r.accuracy!));
+      }),
+    };
+  });
 }
 
 export interface Choice {

@@ -5,7 +5,7 @@
 //   paretoFigure     test accuracy against compressed bytes, the Pareto frontier marked
 import type { TopLevelSpec } from 'vega-lite';
 import type { CompressRow } from '../compress/sweep.js';
-import { paretoFrontier } from '../experiment/pareto.js';
+import { paretoFrontier, type Cost } from '../experiment/pareto.js';
 import type { RunSummary } from './runs.js';
 
 export type LossAxis = 'time' | 'tokens' | 'flops';
@@ -175,15 +175,18 @@ export function modelLabel(row: Pick<CompressRow, 'model' | 'params'>): string {
  * one shape per bit width; the Pareto frontier is drawn as a step line through its points,
  * which are circled. Rows without an accuracy (language models) are left out.
  */
-export function paretoFigure(rows: CompressRow[], title = 'Accuracy vs compressed size'): TopLevelSpec {
-  const scored = paretoFrontier(rows.filter((r) => r.accuracy !== null));
+export function paretoFigure(rows: CompressRow[], cost: Cost = 'bytes'): TopLevelSpec {
+  const title = cost === 'bytes' ? 'Accuracy vs compressed size' : 'Accuracy vs latency';
+  const scored = paretoFrontier(rows.filter((r) => r.accuracy !== null && (cost === 'bytes' || r.latency_ms != null)), cost);
   const values = scored.map((r) => ({
-    model: modelLabel(r), params: r.params, bytes: r.bytes, accuracy: r.accuracy, sparsity: r.sparsity,
+    model: modelLabel(r), params: r.params, cost: cost === 'bytes' ? r.bytes : r.latency_ms, accuracy: r.accuracy, sparsity: r.sparsity,
     bits: r.bits === 32 ? 'float32' : `${r.bits}-bit`, bitsOrder: r.bits, on_frontier: r.on_frontier,
   }));
   const models = [...new Map(scored.map((r) => [modelLabel(r), r.params])).entries()].sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1)).map((e) => e[0]);
   const bitsDomain = [...new Map(values.map((v) => [v.bits, v.bitsOrder])).entries()].sort((a, b) => b[1] - a[1]).map((e) => e[0]);
-  const x = { field: 'bytes', type: 'quantitative' as const, title: 'compressed file size (bytes, log scale)', scale: { type: 'log' as const }, axis: { format: '~s' } };
+  const x = cost === 'bytes'
+    ? { field: 'cost', type: 'quantitative' as const, title: 'compressed file size (bytes, log scale)', scale: { type: 'log' as const }, axis: { format: '~s' } }
+    : { field: 'cost', type: 'quantitative' as const, title: 'latency of one sequence (ms, log scale)', scale: { type: 'log' as const }, axis: { format: '~g' } };
   const y = { field: 'accuracy', type: 'quantitative' as const, title: 'test accuracy', scale: { zero: false }, axis: { format: '.0%' } };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
@@ -193,7 +196,7 @@ export function paretoFigure(rows: CompressRow[], title = 'Accuracy vs compresse
       {
         transform: [{ filter: 'datum.on_frontier' }],
         mark: { type: 'line', interpolate: 'step-after', color: '#222', strokeWidth: 1.5 },
-        encoding: { x, y, order: { field: 'bytes', type: 'quantitative' } },
+        encoding: { x, y, order: { field: 'cost', type: 'quantitative' } },
       },
       {
         mark: { type: 'point', filled: true, size: 60, opacity: 0.9 },

@@ -113,6 +113,13 @@ function compressSections(results: CompressResult[]): Section[] {
         'The circled points joined by the black step line are the Pareto frontier: no other model is both smaller and at least as accurate.',
     }]
     : [];
+  if (rows.some((r) => r.accuracy !== null && r.latency_ms != null)) {
+    figures.push({
+      id: 'accuracy-vs-latency', spec: paretoFigure(rows, 'latency'),
+      caption: 'The same models against their measured latency (one sequence, batch 1) on the inference kernels each would ship with ' +
+        '(int8, k-bit, sparse or f32; see docs/inference.md). The frontier here is the one `tlc pareto --max-latency` chooses from.',
+    });
+  }
   return [{ title: 'Compression', table: compressTable(rows, results.map((r) => r.path)), figures }];
 }
 
@@ -142,9 +149,11 @@ function compressTable(rows: CompressRow[], sources: string[]): string {
   const pct = (x: number | null | undefined) => (x === null || x === undefined ? '–' : `${(100 * x).toFixed(1)}%`);
   const body = marked.map((r) => [
     esc(modelLabel(r)), `${Math.round(r.sparsity * 100)}%`, r.bits === 32 ? 'float32' : `${r.bits}-bit`, esc(String(r.mode ?? '–')),
-    formatBytes(r.bytes), pct(r.accuracy), pct(r.macro_f1), r.on_frontier ? '●' : '',
+    formatBytes(r.bytes), esc(r.kernels ?? '–'), r.latency_ms == null ? '–' : `${r.latency_ms.toFixed(2)} ms`,
+    pct(r.accuracy), pct(r.macro_f1), r.on_frontier ? '●' : '',
   ]);
-  return table(['model', 'sparsity', 'weights', 'mode', 'file size', 'test accuracy', 'macro-F1', 'Pareto frontier'], body, [1, 4, 5, 6]) +
+  return table(['model', 'sparsity', 'weights', 'mode', 'file size', 'kernels', 'latency', 'test accuracy', 'macro-F1', 'Pareto frontier (bytes)'],
+    body, [1, 4, 6, 7, 8]) +
     `<p class="source">From ${sources.map((s) => `<code>${esc(s)}</code>`).join(', ')}.</p>`;
 }
 
