@@ -9,7 +9,7 @@
 // A model is written in a format only if that format computes exactly what tlc computes
 // (architecture.ts); otherwise export fails naming what does not map, and writes nothing.
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { TlcError } from '../engine/errors.js';
 import { TOKENIZER_CONFIG_FILE, TOKENIZER_FILE } from '../data/tokenizer-json.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -102,6 +102,5 @@ export function exportRun(runDir: string, options: ExportOptions, log: (line: st
       log(`removed ${join(out, file)}, left by an earlier export`);
     }
   }
-  log(`${relative(process.cwd(), out) || '.'}: ${files.join(', ')}`);
   return { out, format, architecture: mapping.hf, compressed: src.compressed, files };
 }
