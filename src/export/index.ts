@@ -9,7 +9,7 @@ export { robertaStateDict, robertaConfig, encoderFromRoberta } from './roberta.j
 export { gpt2StateDict, gpt2Config } from './gpt2.js';
 export { encoderOnnxModel, encoderOnnxBytes, OPSET, IR_VERSION } from './onnx-encoder.js';
 export type { EncoderModel, EncoderLayerWeights, EncoderHead, NormWeights, Activation } from './onnx-encoder.js';
-export { weightScheme, Q4_BLOCK_SIZE } from './onnx-weights.js';
-export type { OnnxPrecision, LinearWeights, WeightScheme } from './onnx-weights.js';
+export { weightScheme, quantizeQ4, dequantizeQ4, Q4_BLOCK_SIZE } from './onnx-weights.js';
+export type { OnnxPrecision, LinearWeights, WeightScheme, Q4Weights } from './onnx-weights.js';
 export { encodeModel } from './onnx-proto.js';
 export type { HostTensor, StateDict } from './tensors.js';

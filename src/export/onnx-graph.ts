@@ -42,9 +42,12 @@ export class GraphBuilder {
     }
   }
 
-  /** A value name not used before, from a hint. */
+  /** A value name not used before, from a hint (inside the current scope). */
   fresh(hint: string): string {
-    const base = this.prefix + hint;
+    return this.unique(this.prefix + hint);
+  }
+
+  private unique(base: string): string {
     let name = base;
     for (let k = 1; this.names.has(name); k++) name = `${base}_${k}`;
     this.names.add(name);
@@ -60,14 +63,18 @@ export class GraphBuilder {
 
   /** A named weight; its element type follows the array's. Returns its value name. */
   initializer(name: string, dims: number[], data: ElementArray): string {
+    if (this.names.has(name)) throw new TlcError(`ONNX export: tensor name ${name} is used twice`);
+    this.names.add(name);
+    this.addInitializer(name, dims, data);
+    return name;
+  }
+
+  private addInitializer(name: string, dims: number[], data: ElementArray): void {
     const dataType = ELEMENT_TYPE.get(data.constructor);
     if (dataType === undefined) throw new TlcError(`ONNX export: tensor ${name} has an unsupported element type`);
     const count = dims.reduce((a, b) => a * b, 1);
     if (count !== data.length) throw new TlcError(`ONNX export: tensor ${name} has ${data.length} elements for shape [${dims.join(', ')}]`);
-    if (this.names.has(name)) throw new TlcError(`ONNX export: tensor name ${name} is used twice`);
-    this.names.add(name);
     this.initializers.push({ name, dims, dataType, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
-    return name;
   }
 
   /** A float32 constant: a scalar for a number, else a 1-D tensor. Equal constants are shared. */
@@ -85,12 +92,8 @@ export class GraphBuilder {
     const key = `${kind}:${typeof values === 'number' ? 'scalar' : 'vector'}:${list.join(',')}`;
     const known = this.constants.get(key);
     if (known) return known;
-    const saved = this.prefix;
-    this.prefix = '';
-    const name = this.fresh(`const_${kind}_${list.join('_').replace(/[^0-9a-zA-Z_.-]/g, 'm').slice(0, 40)}`);
-    this.prefix = saved;
-    this.names.delete(name);
-    this.initializer(name, typeof values === 'number' ? [] : [list.length], make(list));
+    const name = this.unique(`const_${kind}_${list.join('_').replace(/[^0-9a-zA-Z_.-]/g, 'm').slice(0, 40)}`);
+    this.addInitializer(name, typeof values === 'number' ? [] : [list.length], make(list));
     this.constants.set(key, name);
     return name;
   }
