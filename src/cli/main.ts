@@ -15,6 +15,7 @@ import { registerSweep } from './sweep.js';
 import { registerReport } from './report.js';
 import { registerPlan } from './plan.js';
 import { registerBleu } from './bleu.js';
+import { registerExport } from './export.js';
 
 const program = new Command();
 program
@@ -39,6 +40,7 @@ registerSweep(program);
 registerReport(program);
 registerPlan(program);
 registerBleu(program);
+registerExport(program);
 
 function parsePositiveInt(v: string): number {
   const n = Number(v);

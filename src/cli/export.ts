@@ -1,0 +1,20 @@
+// `tlc export <run> --format hf|onnx --out <dir>`: a run (or a `tlc compress` setting) as a
+// Hugging Face folder, plus ONNX graphs with --format onnx, for transformers.js and onnxruntime.
+import type { Command } from 'commander';
+import { exportRun, type ExportFormat } from '../export/export.js';
+import { required } from './common.js';
+
+export function registerExport(program: Command): void {
+  program
+    .command('export')
+    .description('write a run as a Hugging Face folder (--format hf) or as that folder plus ONNX graphs (--format onnx) for transformers.js and onnxruntime')
+    .argument('<run>', 'a run directory (config.json, tokenizer.json, model.safetensors) or a compressed setting of `tlc compress`')
+    .option('--format <hf|onnx>', 'hf: config.json, tokenizer files, model.safetensors; onnx: the same plus onnx/model.onnx, model_quantized.onnx (int8), model_q4.onnx', 'hf')
+    .option('--out <dir>', 'output directory')
+    .action((run: string, flags: { format: string; out?: string }) => {
+      const result = exportRun(run, { format: flags.format as ExportFormat, out: required(flags.out, '--out') },
+        (line) => process.stderr.write(line + '\n'));
+      const what = result.architecture ?? 'ONNX only (no Hugging Face equivalent)';
+      process.stdout.write(`exported ${run} to ${result.out} as ${what}: ${result.files.join(', ')}\n`);
+    });
+}

@@ -1,0 +1,53 @@
+// Which outside architecture computes exactly what a tlc model computes. tlc writes a
+// Hugging Face model only where the computation is the same, never an approximation; every
+// reason a model does not map names the config field at fault and what the other side does.
+//
+//   masked LM, post-LN, GELU (erf)            → RobertaForMaskedLM
+//   masked-LM classifier, post-LN, any GELU   → RobertaForSequenceClassification
+//   causal LM, pre-LN, GELU (tanh)            → GPT2LMHeadModel
+//
+// The ONNX graph is written by tlc itself from the model's own computation, so it covers
+// every masked-LM body (pre- or post-LN, either GELU); transformers.js runs it as "roberta".
+import type { ModelConfig } from '../nn/config.js';
+
+export type HfArchitecture = 'RobertaForMaskedLM' | 'RobertaForSequenceClassification' | 'GPT2LMHeadModel';
+
+export interface ArchitectureMapping {
+  /** The Hugging Face architecture with the same computation, or null. */
+  hf: HfArchitecture | null;
+  /** Why there is none: one sentence per thing that does not map. */
+  hfProblems: string[];
+  /** Why tlc cannot write an ONNX graph for this model (empty when it can). */
+  onnxProblems: string[];
+}
+
+export function mapArchitecture(c: ModelConfig): ArchitectureMapping {
+  const hfProblems: string[] = [];
+  const onnxProblems: string[] = [];
+  let hf: HfArchitecture | null = null;
+  if (c.objective === 'mlm') {
+    if (c.norm === 'pre') {
+      hfProblems.push('norm "pre" (pre-LN) has no Hugging Face equivalent: RoBERTa is post-LN, and RoBERTa-PreLayerNorm, '
+        + "though pre-LN with a final LayerNorm like tlc, also normalizes the embedding sum (embeddings.LayerNorm), which tlc's pre-LN model does not");
+    }
+    if (!c.labels && c.activation === 'gelu_tanh') {
+      hfProblems.push('activation "gelu_tanh" has no RoBERTa masked-LM equivalent: RobertaLMHead applies the erf GELU whatever hidden_act says');
+    }
+    if (hfProblems.length === 0) hf = c.labels ? 'RobertaForSequenceClassification' : 'RobertaForMaskedLM';
+  } else {
+    if (c.labels) {
+      hfProblems.push('a classifier on a causal LM (dense → tanh → out on the last real token) has no Hugging Face equivalent: '
+        + 'GPT2ForSequenceClassification scores with one bias-free linear layer');
+    }
+    if (c.norm === 'post') {
+      hfProblems.push('norm "post" (post-LN) has no GPT-2 equivalent: GPT-2 normalizes before attention and MLP (pre-LN) and after the last block (ln_f)');
+    }
+    if (c.activation === 'gelu') {
+      hfProblems.push('activation "gelu" (erf) has no GPT-2 equivalent: GPT-2 uses the tanh approximation (gelu_new)');
+    }
+    if (hfProblems.length === 0) hf = 'GPT2LMHeadModel';
+    onnxProblems.push('ONNX export of causal LMs is not supported: transformers.js generates text with a key/value-cache graph '
+      + '(past_key_values inputs, present outputs), which tlc does not write');
+  }
+  return { hf, hfProblems, onnxProblems };
+}

@@ -1,0 +1,106 @@
+// `tlc export`: a run (or a compressed setting) as a Hugging Face folder, and with
+// --format onnx also as ONNX graphs next to it, laid out as transformers.js loads them:
+//
+//   config.json  tokenizer.json  tokenizer_config.json  model.safetensors
+//   onnx/model.onnx            float32
+//   onnx/model_quantized.onnx  int8 weights, dynamically quantized activations (dtype "q8")
+//   onnx/model_q4.onnx         4-bit block-quantized linear layers (dtype "q4")
+//
+// A model is written in a format only if that format computes exactly what tlc computes
+// (architecture.ts); otherwise export fails naming what does not map, and writes nothing.
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { TlcError } from '../engine/errors.js';
+import { TOKENIZER_CONFIG_FILE, TOKENIZER_FILE } from '../data/tokenizer-json.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { mapArchitecture, type HfArchitecture } from './architecture.js';
+import { HF_CONFIG_FILE, HF_WEIGHTS_FILE, writeHfFolder } from './hf-folder.js';
+import { encoderOnnxBytes } from './onnx-encoder.js';
+import type { OnnxPrecision } from './onnx-weights.js';
+import { encoderFromRoberta, robertaConfig, robertaStateDict } from './roberta.js';
+import { gpt2Config, gpt2StateDict } from './gpt2.js';
+import { readExportSource } from './source.js';
+
+export type ExportFormat = 'hf' | 'onnx';
+export const EXPORT_FORMATS: readonly ExportFormat[] = ['hf', 'onnx'];
+
+/** ONNX file of each precision, under onnx/, named as transformers.js looks for its dtypes. */
+export const ONNX_FILES: Record<OnnxPrecision, string> = {
+  fp32: 'onnx/model.onnx',
+  int8: 'onnx/model_quantized.onnx',
+  q4: 'onnx/model_q4.onnx',
+};
+
+/** Every file export may write: those a new export does not write are removed, so none is left stale. */
+const MANAGED_FILES = [HF_CONFIG_FILE, TOKENIZER_FILE, TOKENIZER_CONFIG_FILE, HF_WEIGHTS_FILE, ...Object.values(ONNX_FILES)];
+
+export interface ExportOptions {
+  format: ExportFormat;
+  out: string;
+}
+
+export interface ExportResult {
+  out: string;
+  format: ExportFormat;
+  /** The Hugging Face architecture written to model.safetensors, or null when there is none. */
+  architecture: HfArchitecture | null;
+  /** Whether the source was a tlc-compressed file (its decoded weights were exported). */
+  compressed: boolean;
+  /** Files written, relative to `out`. */
+  files: string[];
+}
+
+export function exportRun(runDir: string, options: ExportOptions, log: (line: string) => void = () => {}): ExportResult {
+  const { format, out } = options;
+  if (!EXPORT_FORMATS.includes(format)) throw new TlcError(`invalid --format "${format}": use ${EXPORT_FORMATS.join(' or ')}`);
+  if (resolve(out) === resolve(runDir)) throw new TlcError(`--out ${out} is the run directory itself; export into another directory`);
+  const src = readExportSource(runDir);
+  const c = src.config;
+  const mapping = mapArchitecture(c);
+  const configPath = join(runDir, 'config.json');
+  if (format === 'hf' && !mapping.hf) {
+    const hint = mapping.onnxProblems.length === 0 ? ' (--format onnx exports this model exactly)' : '';
+    throw new TlcError(`${configPath}: cannot export to Hugging Face format: ${mapping.hfProblems.join('; ')}${hint}`);
+  }
+  if (format === 'onnx' && mapping.onnxProblems.length > 0) {
+    const hint = mapping.hf ? ` (--format hf writes it as ${mapping.hf})` : '';
+    throw new TlcError(`${configPath}: cannot export to ONNX: ${mapping.onnxProblems.join('; ')}${hint}`);
+  }
+  if (src.compressed) log(`${src.weightsPath}: tlc-compressed; exporting its decoded weights`);
+
+  // Everything is computed before the first file is written.
+  const hfWeights = c.objective === 'mlm' ? robertaStateDict(src.weights, c, src.weightsPath) : gpt2StateDict(src.weights, c, src.weightsPath);
+  let config: Record<string, unknown>;
+  if (c.objective === 'clm') {
+    config = gpt2Config(c);
+  } else {
+    config = robertaConfig(c, mapping.hf ?? (c.labels ? 'RobertaForSequenceClassification' : 'RobertaForMaskedLM'));
+    // transformers.js picks its runtime by model_type and runs the ONNX graph, which is exact;
+    // no model.safetensors is written, and this says why
+    if (!mapping.hf) config.tlc_onnx_only = mapping.hfProblems;
+  }
+  const onnx = new Map<string, Uint8Array>();
+  if (format === 'onnx') {
+    const encoder = encoderFromRoberta(hfWeights, c, src.weightsPath);
+    for (const [precision, file] of Object.entries(ONNX_FILES) as [OnnxPrecision, string][]) {
+      onnx.set(file, encoderOnnxBytes(encoder, precision));
+    }
+  }
+
+  mkdirSync(out, { recursive: true });
+  const files = writeHfFolder(out, {
+    config, tokenizerPath: src.tokenizerPath, modelMaxLength: c.max_len, weights: mapping.hf ? hfWeights : null,
+  });
+  if (onnx.size > 0) mkdirSync(join(out, 'onnx'), { recursive: true });
+  for (const [file, bytes] of onnx) {
+    writeFileAtomic(join(out, file), bytes);
+    files.push(file);
+  }
+  for (const file of MANAGED_FILES) {
+    if (!files.includes(file) && existsSync(join(out, file))) {
+      rmSync(join(out, file));
+      log(`removed ${join(out, file)}, left by an earlier export`);
+    }
+  }
+  return { out, format, architecture: mapping.hf, compressed: src.compressed, files };
+}
