@@ -129,6 +129,31 @@ test('sparse CSR kernel equals dense on the same pruned weights, with GELU', () 
   assert.ok(p.bytes < 0.15 * N * K * 8 + 8 * (N + 1) + 4 * N, `CSR holds only the nonzeros: ${p.bytes} bytes`);
 });
 
+test('every kernel adds into a residual in place: forward(x, none, r) = r + forward(x)', () => {
+  const { x, w, b } = inputs(6);
+  const r = inputs(7).x.subarray(0, M * N).map((v) => v * 3);
+  for (let i = 0; i < w.length; i++) if (i % 3 !== 0) w[i] = 0;
+  const { codes, scales } = quantizeRows(w, N, K, 8), q4 = quantizeRows(w, N, K, 4);
+  const kernels = [
+    PackedLinear.pack({ kind: 'f32', values: w }, b, N, K), PackedLinear.pack({ kind: 'bf16', values: w }, b, N, K),
+    PackedLinear.pack({ kind: 'int8', codes, scales, bits: 8 }, b, N, K),
+    PackedLinear.pack({ kind: 'kbit', codes: q4.codes, scales: q4.scales, bits: 4 }, b, N, K),
+    PackedLinear.pack({ kind: 'sparse', values: w }, b, N, K),
+  ];
+  for (const p of kernels) {
+    const plain = run(p, x);
+    const summed = noGrad(() => tidy(() => {
+      const into = tensor(r, [M, N]);
+      const out = p.forward(tensor(x, [M, K]), 'none', into);
+      assert.equal(out, into, 'the accumulator is returned');
+      return out.toFloat32Array();
+    }));
+    assert.ok(maxAbsDiff(summed, plain.map((v, i) => v + r[i])) < 1e-5, `${p.kind}: ${maxAbsDiff(summed, plain.map((v, i) => v + r[i]))}`);
+    assert.throws(() => noGrad(() => tidy(() => p.forward(tensor(x, [M, K]), 'gelu', tensor(r, [M, N])))), /activation cannot be fused/);
+    assert.throws(() => noGrad(() => tidy(() => p.forward(tensor(x, [M, K]), 'none', tensor(r.subarray(1), [M * N - 1])))), /accumulator/);
+  }
+});
+
 test('a classifier with packed f32 layers gives the training path\'s logits', () => {
   const config = { ...presetConfig('L2-D128', { vocab_size: 300, max_len: 32 }), labels: ['a', 'b', 'c'], norm: 'post' as const };
   const model = new TransformerClassifier(config, { seed: 3 });
@@ -155,11 +180,11 @@ test('packed layers reject bad input with clear errors', () => {
   assert.throws(() => PackedLinear.pack({ kind: 'kbit', codes: new Int8Array([9, 0, 0, 0, 0, 0]), scales: new Float32Array(3), bits: 4 }, null, 3, 2),
     /code 9 at 0 is outside ±7 for 4 bits/);
   assert.throws(() => PackedLinear.pack({ kind: 'f32', values: new Float32Array([NaN, 0, 0, 0, 0, 0]) }, null, 3, 2), /non-finite/);
-  assert.throws(() => native.packedLinearForward({} as never, 0 as never, 0 as never, 1, 0), /not a packed linear layer/);
+  assert.throws(() => native.packedLinearForward({} as never, 0 as never, 0 as never, 1, 0, false), /not a packed linear layer/);
   const p = PackedLinear.pack(packedWeights(w, 3, 2, { kind: 'int8' }), null, 3, 2);
   assert.throws(() => tidy(() => p.forward(tensor(new Float32Array(2), [1, 2]))), (e: unknown) => e instanceof TlcError && /inference-only/.test(e.message));
   assert.throws(() => noGrad(() => tidy(() => p.forward(tensor(new Float32Array(3), [1, 3])))), /does not match the layer's 2 input features/);
   const x = noGrad(() => tidy(() => p.forward(tensor(new Float32Array([1, -1]), [1, 2]), 'gelu').toFloat32Array()));
   assert.equal(x.length, 3);
-  assert.throws(() => native.packedLinearForward((p as unknown as { handle: never }).handle, 0 as never, 0 as never, 1, 7), /activation must be/);
+  assert.throws(() => native.packedLinearForward((p as unknown as { handle: never }).handle, 0 as never, 0 as never, 1, 7, false), /activation must be/);
 });

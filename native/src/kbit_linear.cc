@@ -73,7 +73,7 @@ class KbitLinear final : public PackedLinear {
       out_scales_[n] = scales[n] > 0.f ? scales[n] : 1.f;  // a zero row has codes 0: any scale works
       folded_bias_[n] = bias ? bias[n] / out_scales_[n] : 0.f;
     }
-    weights_desc_ = Describe(kReferenceRows, Activation::none, nullptr).weights_desc();
+    weights_desc_ = Describe(kReferenceRows, Activation::none, false, nullptr).weights_desc();
     elements_ = static_cast<int64_t>(weights_desc_.get_size() / sizeof(float));
     // Where each (k, n) lands in the blocked layout: reorder a plain matrix of 1-based source
     // indices (n·K + k + 1) with oneDNN itself; padding positions come out 0.
@@ -99,7 +99,7 @@ class KbitLinear final : public PackedLinear {
   size_t Bytes() const override { return packed_.size() + (out_scales_.size() + folded_bias_.size()) * sizeof(float); }
 
   // x: [M, K] -> y: [M, N]
-  void Forward(const float* x, float* y, int64_t M, Activation act) override {
+  void Forward(const float* x, float* y, int64_t M, Activation act, bool accumulate) override {
     auto& scratch = ExpandedScratch();
     if (static_cast<int64_t>(scratch.size()) < elements_) scratch.resize(elements_);
     float* w = scratch.data();
@@ -112,28 +112,28 @@ class KbitLinear final : public PackedLinear {
         {DNNL_ARG_WEIGHTS, memory(weights_desc_, DnnlEngine(), w)},
         {DNNL_ARG_DST, memory({{M, N}, dt::f32, {N, 1}}, DnnlEngine(), y)}};
     if (!bias.empty()) args.emplace(DNNL_ARG_BIAS, memory({{1, N}, dt::f32, {N, 1}}, DnnlEngine(), folded_bias_.data()));
-    Primitive(M, act).execute(DnnlStream(), args);
+    Primitive(M, act, accumulate).execute(DnnlStream(), args);
     DnnlStream().wait();
   }
 
  private:
-  dnnl::matmul::primitive_desc Describe(int64_t M, Activation act, const memory::desc* weights) const {
+  dnnl::matmul::primitive_desc Describe(int64_t M, Activation act, bool accumulate, const memory::desc* weights) const {
     memory::desc src({M, K}, dt::f32, {K, 1}), dst({M, N}, dt::f32, {N, 1});
     memory::desc wei = weights ? *weights : memory::desc({K, N}, dt::f32, memory::format_tag::any);
     dnnl::primitive_attr attr;
     attr.set_output_scales(1 << 1, out_scales_);
-    attr.set_post_ops(ActivationPostOps(act));
+    attr.set_post_ops(ActivationPostOps(act, accumulate));
     auto desc = bias.empty() ? dnnl::matmul::desc(src, wei, dst)
                              : dnnl::matmul::desc(src, wei, memory::desc({1, N}, dt::f32, {N, 1}), dst);
     return dnnl::matmul::primitive_desc(desc, attr, DnnlEngine());
   }
 
-  dnnl::matmul& Primitive(int64_t M, Activation act) {
-    auto key = std::make_tuple(M, static_cast<int>(act), omp_get_max_threads());
+  dnnl::matmul& Primitive(int64_t M, Activation act, bool accumulate) {
+    auto key = std::make_tuple(M, static_cast<int>(act) + (accumulate ? 8 : 0), omp_get_max_threads());
     auto it = prims_.find(key);
     if (it != prims_.end()) return it->second;
     if (prims_.size() >= 64) prims_.clear();
-    return prims_.emplace(key, dnnl::matmul(Describe(M, act, &weights_desc_))).first->second;
+    return prims_.emplace(key, dnnl::matmul(Describe(M, act, accumulate, &weights_desc_))).first->second;
   }
 
   const int bits_;

@@ -9,6 +9,9 @@
 //   The scales and zero points stay out of oneDNN: with runtime scales or zero points,
 //   oneDNN 2.6 falls back from its VNNI brgemm kernel to a gemm up to 40× slower at batch 1.
 #include <omp.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -42,7 +45,7 @@ class OneDnnLinear : public PackedLinear {
   // Reorders user weights (row-major [N, K] of `type`) into the layout oneDNN chose. Called by
   // the derived constructor, once its attributes (which can change the choice) are in place.
   void PackFrom(const void* user, dt type) {
-    weights_desc_ = Describe(kReferenceRows, Activation::none).weights_desc();
+    weights_desc_ = Describe(kReferenceRows, Activation::none, false).weights_desc();
     packed_.resize(weights_desc_.get_size());
     memory src(UserWeights(N, K, type), DnnlEngine(), const_cast<void*>(user));
     memory dst(weights_desc_, DnnlEngine(), packed_.data());
@@ -53,40 +56,60 @@ class OneDnnLinear : public PackedLinear {
   size_t Bytes() const override { return packed_.size() + bias.size() * sizeof(float); }
 
  protected:
-  dnnl::matmul::primitive_desc Describe(int64_t M, Activation act, const memory::desc* weights = nullptr) const {
+  dnnl::matmul::primitive_desc Describe(int64_t M, Activation act, bool accumulate, const memory::desc* weights = nullptr) const {
     memory::desc src({M, K}, src_type_, {K, 1}), dst({M, N}, dt::f32, {N, 1});
     memory::desc wei = weights ? *weights : memory::desc({K, N}, wei_type_, memory::format_tag::any);
     dnnl::primitive_attr attr;
-    attr.set_post_ops(ActivationPostOps(act));
+    attr.set_post_ops(ActivationPostOps(act, accumulate));
+    // the caller passes the scratchpad, so that threads can run one primitive concurrently
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     if (bias.empty() || !fuse_bias_) return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wei, dst), attr, DnnlEngine());
     memory::desc b({1, N}, dt::f32, {N, 1});
     return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wei, b, dst), attr, DnnlEngine());
   }
 
-  dnnl::matmul& Primitive(int64_t M, Activation act) {
-    auto key = std::make_tuple(M, static_cast<int>(act), omp_get_max_threads());
+  struct Prim {
+    dnnl::matmul matmul;
+    size_t scratchpad_bytes;
+  };
+
+  // The primitive for M rows. single_thread: one that runs inside the caller's parallel loop,
+  // one per thread (created here, outside that loop: the cache is not thread-safe).
+  Prim& Primitive(int64_t M, Activation act, bool accumulate, bool single_thread = false) {
+    const int threads = single_thread ? 1 : omp_get_max_threads();
+    auto key = std::make_tuple(M, static_cast<int>(act) + (accumulate ? 8 : 0), threads);
     auto it = prims_.find(key);
     if (it != prims_.end()) return it->second;
     if (prims_.size() >= 64) prims_.clear();  // batch shapes repeat; never grow without bound
-    return prims_.emplace(key, dnnl::matmul(Describe(M, act, &weights_desc_))).first->second;
+    const int outer = omp_get_max_threads();
+    omp_set_num_threads(threads);  // oneDNN plans its work split for the threads it will have
+    auto pd = Describe(M, act, accumulate, &weights_desc_);
+    omp_set_num_threads(outer);
+    return prims_.emplace(key, Prim{dnnl::matmul(pd), pd.scratchpad_desc().get_size()}).first->second;
   }
 
-  void Execute(int64_t M, Activation act, const void* src, float* y) {
+  void Execute(int64_t M, Activation act, const void* src, float* y, bool accumulate, bool single_thread = false) {
+    Prim& p = Primitive(M, act, accumulate, single_thread);
+    thread_local dnnl::stream stream(DnnlEngine());
+    thread_local std::vector<uint8_t> scratchpad;
+    if (scratchpad.size() < p.scratchpad_bytes) scratchpad.resize(p.scratchpad_bytes);
     memory::desc sd({M, K}, src_type_, {K, 1}), yd({M, N}, dt::f32, {N, 1});
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(sd, DnnlEngine(), const_cast<void*>(src))},
                                          {DNNL_ARG_WEIGHTS, memory(weights_desc_, DnnlEngine(), packed_.data())},
-                                         {DNNL_ARG_DST, memory(yd, DnnlEngine(), y)}};
+                                         {DNNL_ARG_DST, memory(yd, DnnlEngine(), y)},
+                                         {DNNL_ARG_SCRATCHPAD, memory({{static_cast<int64_t>(p.scratchpad_bytes)}, dt::u8, {1}},
+                                                                      DnnlEngine(), scratchpad.data())}};
     if (!bias.empty() && fuse_bias_)
       args.emplace(DNNL_ARG_BIAS, memory({{1, N}, dt::f32, {N, 1}}, DnnlEngine(), const_cast<float*>(bias.data())));
-    Primitive(M, act).execute(DnnlStream(), args);
-    DnnlStream().wait();
+    p.matmul.execute(stream, args);
+    stream.wait();
   }
 
   const dt src_type_, wei_type_;
   const bool fuse_bias_;
   memory::desc weights_desc_;
   std::vector<uint8_t> packed_;
-  std::map<std::tuple<int64_t, int, int>, dnnl::matmul> prims_;
+  std::map<std::tuple<int64_t, int, int>, Prim> prims_;
 };
 
 class DenseF32 final : public OneDnnLinear {
@@ -95,7 +118,7 @@ class DenseF32 final : public OneDnnLinear {
     PackFrom(w, dt::f32);
   }
   const char* Kind() const override { return "f32"; }
-  void Forward(const float* x, float* y, int64_t M, Activation act) override { Execute(M, act, x, y); }
+  void Forward(const float* x, float* y, int64_t M, Activation act, bool accumulate) override { Execute(M, act, x, y, accumulate); }
 };
 
 // float → bfloat16, round to nearest even (finite inputs).
@@ -111,18 +134,59 @@ class DenseBf16 final : public OneDnnLinear {
     PackFrom(w, dt::f32);  // the reorder rounds to bf16
   }
   const char* Kind() const override { return "bf16"; }
-  void Forward(const float* x, float* y, int64_t M, Activation act) override {
+  void Forward(const float* x, float* y, int64_t M, Activation act, bool accumulate) override {
     const int64_t n = M * K;
     if (static_cast<int64_t>(src_.size()) < n) src_.resize(n);
     uint16_t* s = src_.data();
 #pragma omp parallel for simd schedule(static) if (n > (1 << 15))
     for (int64_t i = 0; i < n; i++) s[i] = ToBf16(x[i]);
-    Execute(M, act, s, y);
+    Execute(M, act, s, y, accumulate);
   }
 
  private:
   std::vector<uint16_t> src_;
 };
+
+// Asymmetric u8 quantization of one row: its range (widened to hold 0, so 0 is exact) maps
+// onto 0..255; q = clamp(round_half_even(x·(1/scale)) + zero, 0, 255). Returns false if the
+// row holds a non-finite value. Written with AVX-512 intrinsics where available: GCC keeps
+// both loops scalar otherwise (the min/max reduction and the rounding).
+bool QuantizeRow(const float* x, uint8_t* q, int64_t K, float& scale, float& zero) {
+  float lo = 0.f, hi = 0.f;
+  int64_t k = 0;
+#if defined(__AVX512F__)
+  __m512 vlo = _mm512_setzero_ps(), vhi = _mm512_setzero_ps();
+  for (; k + 16 <= K; k += 16) {
+    const __m512 v = _mm512_loadu_ps(x + k);
+    vlo = _mm512_min_ps(vlo, v);
+    vhi = _mm512_max_ps(vhi, v);
+  }
+  lo = _mm512_reduce_min_ps(vlo);
+  hi = _mm512_reduce_max_ps(vhi);
+#endif
+  bool nan = false;
+  for (int64_t j = 0; j < K; j++) nan |= x[j] != x[j];  // min/max drop NaNs: look for them
+  for (; k < K; k++) {
+    lo = std::min(lo, x[k]);
+    hi = std::max(hi, x[k]);
+  }
+  if (nan || !std::isfinite(lo) || !std::isfinite(hi)) return false;
+  scale = (hi - lo) / 255.f;
+  if (!(scale > 0.f)) scale = 1.f;  // an all-zero row: any scale quantizes it to 0
+  zero = std::min(255.f, std::max(0.f, std::nearbyint(-lo / scale)));
+  const float inv = 1.f / scale;
+  k = 0;
+#if defined(__AVX512F__)
+  const __m512 vinv = _mm512_set1_ps(inv), vzero = _mm512_set1_ps(zero), vmax = _mm512_set1_ps(255.f), v0 = _mm512_setzero_ps();
+  for (; k + 16 <= K; k += 16) {
+    const __m512 r = _mm512_roundscale_ps(_mm512_mul_ps(_mm512_loadu_ps(x + k), vinv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 c = _mm512_min_ps(vmax, _mm512_max_ps(v0, _mm512_add_ps(r, vzero)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + k), _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(c)));
+  }
+#endif
+  for (; k < K; k++) q[k] = static_cast<uint8_t>(std::min(255.f, std::max(0.f, std::nearbyint(x[k] * inv) + zero)));
+  return true;
+}
 
 class Int8Linear final : public OneDnnLinear {
  public:
@@ -135,65 +199,139 @@ class Int8Linear final : public OneDnnLinear {
   const char* Kind() const override { return "int8"; }
   size_t Bytes() const override { return OneDnnLinear::Bytes() + (weight_scales_.size() + column_sums_.size()) * sizeof(float); }
 
-  void Forward(const float* x, float* y, int64_t M, Activation act) override {
-    if (static_cast<int64_t>(q_.size()) < M * K) q_.resize(M * K);
-    row_scale_.resize(M);
-    row_zero_.resize(M);
-    bool finite = true;
-#pragma omp parallel for schedule(static) reduction(&& : finite) if (M * K > (1 << 15))
-    for (int64_t m = 0; m < M; m++) finite = QuantizeRow(x + m * K, q_.data() + m * K, K, row_scale_[m], row_zero_[m]) && finite;
-    if (!finite) throw std::runtime_error("int8 linear: the input holds a non-finite value");
-    Execute(M, Activation::none, q_.data(), y);  // y = Σ_k q_x·q_w, exact integers held in f32
-    const int64_t blocks = (M + kEpilogueRows - 1) / kEpilogueRows;
-    PrepareActivation(std::min(M, kEpilogueRows), N, act);
-    PrepareActivation(M % kEpilogueRows, N, act);
-#pragma omp parallel for schedule(static) if (M * N > (1 << 15))
-    for (int64_t b = 0; b < blocks; b++) {
-      const int64_t m0 = b * kEpilogueRows, rows = std::min(kEpilogueRows, M - m0);
-      for (int64_t m = m0; m < m0 + rows; m++) {
-        float* yr = y + m * N;
-        const float sx = row_scale_[m], zx = row_zero_[m];
-        const float* sw = weight_scales_.data();
-        const float* cs = column_sums_.data();
-        if (bias.empty()) {
+  // Rows per chunk: the chunk's integer products (and, in the MLP, its hidden rows) stay in
+  // L2; the chunks split evenly over the threads.
+  static int64_t ChunkRows(int64_t M, int64_t widest) {
+    const int64_t limit = std::max<int64_t>(16, std::min<int64_t>(256, (1 << 17) / widest));
+    const int64_t threads = omp_get_max_threads();
+    const int64_t chunks = threads * ((M + threads * limit - 1) / (threads * limit));
+    return (M + chunks - 1) / chunks;
+  }
+
+  // acc[rows, N] = q[rows, K] · q_wᵀ: exact integers, held in f32; runs on the calling thread
+  void IntegerProduct(const uint8_t* q, int64_t rows, float* acc) { Execute(rows, Activation::none, q, acc, false, true); }
+  // Creates the single-thread primitives IntegerProduct needs for chunks of M rows.
+  void PreparePrimitives(int64_t M, int64_t chunk) {
+    Primitive(std::min(M, chunk), Activation::none, false, true);
+    if (M % chunk) Primitive(M % chunk, Activation::none, false, true);
+  }
+
+  // y[n] (+)= s_x·s_w[n]·(acc[n] − z_x·Σ_k q_w[n,k]) + b[n]      one row
+  void Epilogue(const float* acc, float* y, float sx, float zx, bool accumulate) const {
+    const float* sw = weight_scales_.data();
+    const float* cs = column_sums_.data();
+    const float* bs = bias.empty() ? nullptr : bias.data();
+    // four loops rather than branches inside one, so that each vectorises
+    if (accumulate && bs) {
 #pragma omp simd
-          for (int64_t n = 0; n < N; n++) yr[n] = sx * sw[n] * (yr[n] - zx * cs[n]);
-        } else {
-          const float* bs = bias.data();
+      for (int64_t n = 0; n < N; n++) y[n] += std::fma(sx * sw[n], acc[n] - zx * cs[n], bs[n]);
+    } else if (accumulate) {
 #pragma omp simd
-          for (int64_t n = 0; n < N; n++) yr[n] = std::fma(sx * sw[n], yr[n] - zx * cs[n], bs[n]);
-        }
-      }
-      ActivateBlock(y + m0 * N, rows, N, act);
+      for (int64_t n = 0; n < N; n++) y[n] += sx * sw[n] * (acc[n] - zx * cs[n]);
+    } else if (bs) {
+#pragma omp simd
+      for (int64_t n = 0; n < N; n++) y[n] = std::fma(sx * sw[n], acc[n] - zx * cs[n], bs[n]);
+    } else {
+#pragma omp simd
+      for (int64_t n = 0; n < N; n++) y[n] = sx * sw[n] * (acc[n] - zx * cs[n]);
     }
+  }
+
+  // Buffers of one thread for one chunk: quantized rows, their scales and zero points,
+  // integer products, and (in the MLP) the hidden rows.
+  struct Scratch {
+    std::vector<uint8_t> q;
+    std::vector<float> scale, zero, acc, hidden;
+    void Reserve(int64_t rows, int64_t in, int64_t out) {
+      if (static_cast<int64_t>(q.size()) < rows * in) q.resize(rows * in);
+      if (static_cast<int64_t>(acc.size()) < rows * out) acc.resize(rows * out);
+      if (static_cast<int64_t>(scale.size()) < rows) scale.resize(rows), zero.resize(rows);
+    }
+  };
+
+  // Quantizes x[rows, cols] row by row into s.q, s.scale, s.zero; false if a value is not finite.
+  static bool QuantizeChunk(const float* x, int64_t rows, int64_t cols, Scratch& s) {
+    bool finite = true;
+    for (int64_t r = 0; r < rows; r++) finite = QuantizeRow(x + r * cols, s.q.data() + r * cols, cols, s.scale[r], s.zero[r]) && finite;
+    return finite;
+  }
+
+  // Each thread takes whole chunks and runs quantization, product, epilogue and activation
+  // on them alone: one parallel region per call, no barrier between the steps.
+  void Forward(const float* x, float* y, int64_t M, Activation act, bool accumulate) override {
+    const int64_t chunk = ChunkRows(M, N), chunks = (M + chunk - 1) / chunk;
+    auto& scratch = ThreadScratch();
+    for (auto& s : scratch) s.Reserve(chunk, K, N);
+    PreparePrimitives(M, chunk);
+    PrepareActivation(std::min(M, chunk), N, act);
+    PrepareActivation(M % chunk, N, act);
+    ParallelChunks(chunks, [&](int64_t c, Scratch& s) {
+      const int64_t m0 = c * chunk, rows = std::min(chunk, M - m0);
+      if (!QuantizeChunk(x + m0 * K, rows, K, s)) throw std::runtime_error("int8 linear: the input holds a non-finite value");
+      IntegerProduct(s.q.data(), rows, s.acc.data());
+      for (int64_t r = 0; r < rows; r++) Epilogue(s.acc.data() + r * N, y + (m0 + r) * N, s.scale[r], s.zero[r], accumulate);
+      ActivateBlock(y + m0 * N, rows, N, act);
+    });
+  }
+
+  static std::vector<Scratch>& ThreadScratch() {
+    static std::vector<Scratch> scratch;  // calls come from the one JavaScript thread
+    if (static_cast<int>(scratch.size()) < omp_get_max_threads()) scratch.resize(omp_get_max_threads());
+    return scratch;
+  }
+
+  // Runs body(chunk, this thread's scratch) for every chunk, statically split over the
+  // threads; the first exception is rethrown after the loop.
+  template <typename Body>
+  static void ParallelChunks(int64_t chunks, Body body) {
+    auto& scratch = ThreadScratch();
+    std::string error;
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < chunks; c++) {
+      try {
+        body(c, scratch[omp_get_thread_num()]);
+      } catch (const std::exception& e) {
+#pragma omp critical
+        if (error.empty()) error = e.what();
+      }
+    }
+    if (!error.empty()) throw std::runtime_error(error);
   }
 
  private:
-  static constexpr int64_t kEpilogueRows = 32;
-
-  // Asymmetric u8 quantization of one row: its range (widened to hold 0, so 0 is exact)
-  // maps onto 0..255. Returns false if the row holds a non-finite value.
-  static bool QuantizeRow(const float* x, uint8_t* q, int64_t K, float& scale, float& zero) {
-    float lo = 0.f, hi = 0.f;
-#pragma omp simd reduction(min : lo) reduction(max : hi)
-    for (int64_t k = 0; k < K; k++) {
-      lo = std::min(lo, x[k]);
-      hi = std::max(hi, x[k]);
-    }
-    if (!std::isfinite(lo) || !std::isfinite(hi)) return false;
-    scale = (hi - lo) / 255.f;
-    if (!(scale > 0.f)) scale = 1.f;  // an all-zero row: any scale quantizes it to 0
-    zero = std::min(255.f, std::max(0.f, std::nearbyint(-lo / scale)));
-    const float inv = 1.f / scale;
-#pragma omp simd
-    for (int64_t k = 0; k < K; k++) q[k] = static_cast<uint8_t>(std::min(255.f, std::max(0.f, std::nearbyint(x[k] * inv) + zero)));
-    return true;
-  }
-
   std::vector<float> weight_scales_, column_sums_;
-  std::vector<uint8_t> q_;
-  std::vector<float> row_scale_, row_zero_;
 };
+
+// The MLP of a Transformer block on two int8 layers, chunk by chunk of rows:
+//   y[M, C] (+)= fc2(act(fc1(x[M, C])))
+// Row m of y depends only on row m of x, and a chunk's rows are read before they are
+// written, so y may be x itself (the residual of a post-LN block).
+// The hidden activations [chunk, F] go from fc1's integer products through the epilogue and
+// the activation straight into fc2's u8 input while they are in L2: the [M, F] hidden matrix,
+// the largest activation of the block, is never written to memory in f32.
+void Int8Mlp(Int8Linear& fc1, Int8Linear& fc2, const float* x, float* y, int64_t M, Activation act, bool accumulate) {
+  const int64_t C = fc1.K, F = fc1.N, N = fc2.N;
+  const int64_t chunk = Int8Linear::ChunkRows(M, std::max(F, N)), chunks = (M + chunk - 1) / chunk;
+  for (auto& s : Int8Linear::ThreadScratch()) {
+    s.Reserve(chunk, std::max(C, F), std::max(F, N));
+    if (static_cast<int64_t>(s.hidden.size()) < chunk * F) s.hidden.resize(chunk * F);
+  }
+  fc1.PreparePrimitives(M, chunk);
+  fc2.PreparePrimitives(M, chunk);
+  PrepareActivation(std::min(M, chunk), F, act);
+  PrepareActivation(M % chunk, F, act);
+  Int8Linear::ParallelChunks(chunks, [&](int64_t c, Int8Linear::Scratch& s) {
+    const int64_t m0 = c * chunk, rows = std::min(chunk, M - m0);
+    float* h = s.hidden.data();
+    if (!Int8Linear::QuantizeChunk(x + m0 * C, rows, C, s)) throw std::runtime_error("int8 MLP: the input holds a non-finite value");
+    fc1.IntegerProduct(s.q.data(), rows, s.acc.data());
+    for (int64_t r = 0; r < rows; r++) fc1.Epilogue(s.acc.data() + r * F, h + r * F, s.scale[r], s.zero[r], false);
+    ActivateBlock(h, rows, F, act);
+    if (!Int8Linear::QuantizeChunk(h, rows, F, s)) throw std::runtime_error("int8 MLP: a hidden activation is not finite");
+    fc2.IntegerProduct(s.q.data(), rows, s.acc.data());
+    for (int64_t r = 0; r < rows; r++) fc2.Epilogue(s.acc.data() + r * N, y + (m0 + r) * N, s.scale[r], s.zero[r], accumulate);
+  });
+}
 
 Activation ArgActivation(const Napi::CallbackInfo& info, size_t index, const char* op) {
   int64_t a = ArgInt(info, index, op, "activation");
@@ -221,10 +359,11 @@ PackedLinear* ArgPacked(const Napi::CallbackInfo& info, size_t index, const char
 }
 }  // namespace
 
-dnnl::post_ops ActivationPostOps(Activation act) {
+dnnl::post_ops ActivationPostOps(Activation act, bool accumulate) {
   dnnl::post_ops po;
   if (act == Activation::gelu) po.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
   if (act == Activation::gelu_tanh) po.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_tanh, 0.f, 0.f);
+  if (accumulate) po.append_sum(1.0f);
   return po;
 }
 
@@ -304,16 +443,37 @@ static Napi::Value PackLinear(const Napi::CallbackInfo& info) {
   });
 }
 
-// packedLinearForward(packed, x, y, M, activation)     x: [M, K] -> y: [M, N]
+// packedLinearForward(packed, x, y, M, activation, accumulate)     x: [M, K] -> y: [M, N]
 static Napi::Value PackedLinearForward(const Napi::CallbackInfo& info) {
   const char* op = "packed linear";
   PackedLinear* p = ArgPacked(info, 0, op);
   int64_t M = ArgInt(info, 3, op, "M");
   if (M <= 0) Fail(info.Env(), "packed linear: M must be positive, got " + std::to_string(M));
   Activation act = ArgActivation(info, 4, op);
+  bool accumulate = ArgBool(info, 5, op, "accumulate");
+  if (accumulate && act != Activation::none) Fail(info.Env(), "packed linear: accumulate takes no activation");
   const float* x = ArgF32(info, 1, op, "input", M * p->K);
   float* y = ArgF32(info, 2, op, "output", M * p->N);
-  p->Forward(x, y, M, act);
+  if (x == y) Fail(info.Env(), "packed linear: input and output must not alias");
+  p->Forward(x, y, M, act, accumulate);
+  return info.Env().Undefined();
+}
+
+// packedMlpForward(fc1, fc2, x, y, M, activation, accumulate)
+//   x: [M, C] -> y: [M, C] (+)= fc2(act(fc1(x))), fc1: C -> F and fc2: F -> C both int8
+static Napi::Value PackedMlpForward(const Napi::CallbackInfo& info) {
+  const char* op = "packed MLP";
+  auto* fc1 = dynamic_cast<Int8Linear*>(ArgPacked(info, 0, op));
+  auto* fc2 = dynamic_cast<Int8Linear*>(ArgPacked(info, 1, op));
+  if (!fc1 || !fc2) Fail(info.Env(), "packed MLP: both layers must be int8");
+  if (fc1->N != fc2->K) Fail(info.Env(), "packed MLP: fc1 has " + std::to_string(fc1->N) + " outputs, fc2 takes " + std::to_string(fc2->K));
+  int64_t M = ArgInt(info, 4, op, "M");
+  if (M <= 0) Fail(info.Env(), "packed MLP: M must be positive, got " + std::to_string(M));
+  Activation act = ArgActivation(info, 5, op);
+  bool accumulate = ArgBool(info, 6, op, "accumulate");
+  const float* x = ArgF32(info, 2, op, "input", M * fc1->K);
+  float* y = ArgF32(info, 3, op, "output", M * fc2->N);
+  Int8Mlp(*fc1, *fc2, x, y, M, act, accumulate);
   return info.Env().Undefined();
 }
 
@@ -332,6 +492,7 @@ void RegisterPackedLinear(Napi::Env env, Napi::Object exports) {
   exports.Set("packLinear", Napi::Function::New(env, Guarded<PackLinear>));
   exports.Set("packedLinearForward", Napi::Function::New(env, Guarded<PackedLinearForward>));
   exports.Set("packedLinearInfo", Napi::Function::New(env, Guarded<PackedLinearInfo>));
+  exports.Set("packedMlpForward", Napi::Function::New(env, Guarded<PackedMlpForward>));
 }
 
 }  // namespace tlc

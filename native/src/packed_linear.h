@@ -27,8 +27,8 @@ class PackedLinear {
     if (bias) this->bias.assign(bias, bias + n);
   }
   virtual ~PackedLinear() = default;
-  // x: [M, K] -> y: [M, N]
-  virtual void Forward(const float* x, float* y, int64_t M, Activation act) = 0;
+  // x: [M, K] -> y: [M, N]; accumulate: y += x·Wᵀ + b instead (a residual connection, act = none)
+  virtual void Forward(const float* x, float* y, int64_t M, Activation act, bool accumulate) = 0;
   virtual const char* Kind() const = 0;
   // Bytes the packed weights occupy in memory (bias included).
   virtual size_t Bytes() const = 0;
@@ -46,8 +46,8 @@ std::unique_ptr<PackedLinear> PackKbit(const int8_t* codes, const float* scales,
                                        int bits);
 std::unique_ptr<PackedLinear> PackSparse(const float* w, const float* bias, int64_t N, int64_t K);
 
-// act as a oneDNN post-op (empty for none).
-dnnl::post_ops ActivationPostOps(Activation act);
+// act (and, with accumulate, a sum into the destination) as oneDNN post-ops.
+dnnl::post_ops ActivationPostOps(Activation act, bool accumulate = false);
 // Applies act in place to a block y[rows, cols] (the same oneDNN algorithm as the post-op),
 // from inside a parallel loop; PrepareActivation(rows, cols, act) must run first, outside it.
 void PrepareActivation(int64_t rows, int64_t cols, Activation act);

@@ -86,7 +86,7 @@ class SparseLinear final : public PackedLinear {
   }
 
   // x: [M, K] -> y: [M, N]
-  void Forward(const float* x, float* y, int64_t M, Activation act) override {
+  void Forward(const float* x, float* y, int64_t M, Activation act, bool accumulate) override {
     const int64_t tiles = (M + kTile - 1) / kTile;
     PrepareActivation(std::min(M, kTile), N, act);
     PrepareActivation(M % kTile, N, act);
@@ -103,7 +103,10 @@ class SparseLinear final : public PackedLinear {
           ChannelBlock(row_ptr_.data(), col_.data(), val_.data(), n0, n1, P, O);
           for (int64_t r = 0; r < rows; r++) {
             float* yr = y + (m0 + r) * N;
-            for (int64_t n = n0; n < n1; n++) yr[n] = O[(n - n0) * kTile + r] + (bias.empty() ? 0.f : bias[n]);
+            for (int64_t n = n0; n < n1; n++) {
+              const float v = O[(n - n0) * kTile + r] + (bias.empty() ? 0.f : bias[n]);
+              yr[n] = accumulate ? yr[n] + v : v;
+            }
           }
         }
         ActivateBlock(y + m0 * N, rows, N, act);

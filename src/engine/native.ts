@@ -73,8 +73,9 @@ export interface NativeAddon {
 
   packLinear(kind: string, weights: Float32Array | Int8Array, scales: Float32Array | null, bias: Float32Array | null,
     n: number, k: number, bits: number): PackedLinearHandle;
-  packedLinearForward(p: PackedLinearHandle, x: H, y: H, m: number, activation: number): void;
+  packedLinearForward(p: PackedLinearHandle, x: H, y: H, m: number, activation: number, accumulate: boolean): void;
   packedLinearInfo(p: PackedLinearHandle): { kind: string; rows: number; cols: number; bytes: number };
+  packedMlpForward(fc1: PackedLinearHandle, fc2: PackedLinearHandle, x: H, y: H, m: number, activation: number, accumulate: boolean): void;
 
   // further op families add their functions here
   [name: string]: unknown;

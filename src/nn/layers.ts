@@ -3,10 +3,14 @@ import type { Tensor } from '../engine/tensor.js';
 import type { Rng } from '../engine/random.js';
 import { linear } from '../engine/ops/linear.js';
 import { gelu } from '../engine/ops/activation.js';
+import { add } from '../engine/ops/elementwise.js';
 import type { PackedLinear } from '../engine/ops/packed-linear.js';
 import { layerNorm } from '../engine/ops/layernorm.js';
 import { embedding } from '../engine/ops/embedding.js';
 import { Module, normalParam, constantParam } from './module.js';
+
+/** The dropout function of a forward pass without dropout (evaluation, inference). */
+export const NO_DROPOUT = (t: Tensor): Tensor => t;
 
 export class Linear extends Module {
   readonly weight: Tensor;
@@ -31,6 +35,15 @@ export class Linear extends Module {
   forward(x: Tensor): Tensor {
     if (this.packed) return this.packed.forward(x);
     return linear(x, this.weightTransform ? this.weightTransform(this.weight) : this.weight, this.bias);
+  }
+
+  /**
+   * residual + drop(forward(x)). With a packed kernel and no dropout, the kernel adds its
+   * output into `residual` in place (returned), sparing the separate add and its memory pass.
+   */
+  forwardResidual(x: Tensor, residual: Tensor, drop: (t: Tensor) => Tensor = NO_DROPOUT): Tensor {
+    if (this.packed && drop === NO_DROPOUT) return this.packed.forward(x, 'none', residual);
+    return add(residual, drop(this.forward(x)));
   }
 
   /** gelu(forward(x)); a packed kernel applies the GELU to its output in the same pass. */

@@ -10,8 +10,9 @@ import { dropout, DropoutRng } from '../engine/ops/dropout.js';
 import { selfAttention } from '../engine/ops/attention.js';
 import { gatherRows } from '../engine/ops/embedding.js';
 import { crossEntropy } from '../engine/ops/crossentropy.js';
+import { PackedLinear } from '../engine/ops/packed-linear.js';
 import { Module, constantParam } from './module.js';
-import { Embedding, LayerNorm, Linear } from './layers.js';
+import { Embedding, LayerNorm, Linear, NO_DROPOUT } from './layers.js';
 import type { ModelConfig } from './config.js';
 
 export const IGNORE_INDEX = -100;
@@ -44,12 +45,13 @@ class Attention extends Module {
     this.out = this.addChild('out', new Linear(C, C, rng, { std: 0.02 / Math.sqrt(2 * cfg.n_layers) }));
   }
 
-  forward(x: Tensor, padMask: Tensor | null): Tensor {
+  /** residual + drop(attention(x)) */
+  forward(x: Tensor, padMask: Tensor | null, residual: Tensor, drop: (t: Tensor) => Tensor): Tensor {
     const a = selfAttention(this.qkv.forward(x), this.cfg.n_heads, {
       causal: this.cfg.objective === 'clm',
       keyPaddingMask: padMask,
     });
-    return this.out.forward(a);
+    return this.out.forwardResidual(a, residual, drop);
   }
 }
 
@@ -63,8 +65,14 @@ class MLP extends Module {
     this.fc2 = this.addChild('fc2', new Linear(cfg.d_ff, cfg.d_model, rng, { std: 0.02 / Math.sqrt(2 * cfg.n_layers) }));
   }
 
-  forward(x: Tensor): Tensor {
-    return this.fc2.forward(this.fc1.forwardGelu(x, this.cfg.activation === 'gelu_tanh' ? 'tanh' : 'none'));
+  /** residual + drop(mlp(x)) */
+  forward(x: Tensor, residual: Tensor, drop: (t: Tensor) => Tensor): Tensor {
+    const approximate = this.cfg.activation === 'gelu_tanh' ? 'tanh' : 'none';
+    const [p1, p2] = [this.fc1.packed, this.fc2.packed];
+    if (p1?.kind === 'int8' && p2?.kind === 'int8' && drop === NO_DROPOUT) {
+      return PackedLinear.mlp(p1, p2, x, approximate === 'tanh' ? 'gelu_tanh' : 'gelu', residual);
+    }
+    return this.fc2.forwardResidual(this.fc1.forwardGelu(x, approximate), residual, drop);
   }
 }
 
@@ -84,11 +92,11 @@ class Block extends Module {
 
   forward(x: Tensor, padMask: Tensor | null, drop: (t: Tensor) => Tensor): Tensor {
     if (this.cfg.norm === 'pre') {
-      x = add(x, drop(this.attn.forward(this.ln1.forward(x), padMask)));
-      return add(x, drop(this.mlp.forward(this.ln2.forward(x))));
+      x = this.attn.forward(this.ln1.forward(x), padMask, x, drop);
+      return this.mlp.forward(this.ln2.forward(x), x, drop);
     }
-    x = this.ln1.forward(add(x, drop(this.attn.forward(x, padMask))));
-    return this.ln2.forward(add(x, drop(this.mlp.forward(x))));
+    x = this.ln1.forward(this.attn.forward(x, padMask, x, drop));
+    return this.ln2.forward(this.mlp.forward(x, x, drop));
   }
 }
 
@@ -145,8 +153,8 @@ export abstract class TransformerBody extends Module {
   /** Dropout as configured, or the identity when not training. */
   protected dropper(opts: ForwardOptions): (t: Tensor) => Tensor {
     const p = (opts.training ?? this.training) ? this.config.dropout : 0;
+    if (p === 0) return NO_DROPOUT;
     return (t: Tensor): Tensor => {
-      if (p === 0) return t;
       const { seed, offset } = this.dropoutRng.next(t.size);
       return dropout(t, p, seed, offset);
     };

@@ -30,8 +30,36 @@ export class PackedLinear {
     return new PackedLinear(handle, weights.kind, outFeatures, inFeatures, native.packedLinearInfo(handle).bytes);
   }
 
-  /** y[..., N] = act(x[..., K] · Wᵀ + b). Inference only: call it under noGrad(). */
-  forward(x: Tensor, activation: FusedActivation = 'none'): Tensor {
+  /**
+   * A Transformer MLP on two int8 layers in one call: fc2(act(fc1(x))), added into `into`
+   * when given. The hidden activations never leave the cache in f32 (native/src/packed_linear.cc).
+   */
+  static mlp(fc1: PackedLinear, fc2: PackedLinear, x: Tensor, activation: FusedActivation, into: Tensor | null = null): Tensor {
+    const op = 'int8 MLP';
+    expect(!isGradEnabled(), op, 'packed layers are inference-only; run the forward pass under noGrad()');
+    expect(fc1.kind === 'int8' && fc2.kind === 'int8', op, `both layers must be int8, got ${fc1.kind} and ${fc2.kind}`);
+    expect(fc1.outFeatures === fc2.inFeatures, op, `fc1 has ${fc1.outFeatures} outputs, fc2 takes ${fc2.inFeatures}`);
+    expectDtype(op, 'input', x, 'f32');
+    const K = fc1.inFeatures, N = fc2.outFeatures;
+    expect(lastDim(x) === K, op, `input ${fmtShape(x.shape)} does not match the layer's ${K} input features`);
+    const M = x.size / K;
+    const outShape = [...x.shape.slice(0, -1), N];
+    if (into) {
+      expectDtype(op, 'accumulator', into, 'f32');
+      expect(into.size === M * N && lastDim(into) === N, op, `accumulator ${fmtShape(into.shape)} does not match the output [${outShape.join(', ')}]`);
+    }
+    // `into` may be x itself: every row is read before it is written
+    const y = into ?? empty(outShape);
+    native.packedMlpForward(fc1.handle, fc2.handle, x.handle, y.handle, M, ACTIVATION_CODE[activation], into !== null);
+    return y;
+  }
+
+  /**
+   * y[..., N] = act(x[..., K] · Wᵀ + b). With `into`, adds x·Wᵀ + b to it in place and
+   * returns it (a residual connection without a separate add). Inference only: call it
+   * under noGrad().
+   */
+  forward(x: Tensor, activation: FusedActivation = 'none', into: Tensor | null = null): Tensor {
     const op = `${this.kind} packed linear`;
     expect(!isGradEnabled(), op, 'packed layers are inference-only; run the forward pass under noGrad()');
     expectDtype(op, 'input', x, 'f32');
@@ -40,8 +68,15 @@ export class PackedLinear {
     expect(lastDim(x) === K, op, `input ${fmtShape(x.shape)} does not match the layer's ${K} input features`);
     const M = x.size / K;
     expect(M > 0, op, `input ${fmtShape(x.shape)} is empty`);
-    const y = empty([...x.shape.slice(0, -1), this.outFeatures]);
-    native.packedLinearForward(this.handle, x.handle, y.handle, M, ACTIVATION_CODE[activation]);
+    if (into) {
+      expectDtype(op, 'accumulator', into, 'f32');
+      expect(into.size === M * this.outFeatures && lastDim(into) === this.outFeatures, op,
+        `accumulator ${fmtShape(into.shape)} does not match the output [${[...x.shape.slice(0, -1), this.outFeatures].join(', ')}]`);
+      expect(activation === 'none', op, 'an activation cannot be fused into an accumulating call');
+      expect(into.handle !== x.handle, op, 'the accumulator must not be the input');
+    }
+    const y = into ?? empty([...x.shape.slice(0, -1), this.outFeatures]);
+    native.packedLinearForward(this.handle, x.handle, y.handle, M, ACTIVATION_CODE[activation], into !== null);
     return y;
   }
 }
