@@ -8,7 +8,7 @@ import { Rng, tensor, tidy } from '../src/engine/index.js';
 import { writeSafetensors } from '../src/engine/safetensors.js';
 import { IGNORE_INDEX, TransformerLM, parseModelConfig, saveWeights, type ModelConfig } from '../src/nn/index.js';
 
-export const PARITY_VARIANTS: { name: string; config: Partial<ModelConfig> }[] = [
+export const PARITY_VARIANTS: { name: string; config: Partial<ModelConfig> & { objective: 'mlm' | 'clm' } }[] = [
   { name: 'mlm-pre', config: { objective: 'mlm', norm: 'pre', activation: 'gelu' } },
   { name: 'clm-pre', config: { objective: 'clm', norm: 'pre', activation: 'gelu_tanh' } },
   { name: 'mlm-post', config: { objective: 'mlm', norm: 'post', activation: 'gelu' } },
@@ -60,7 +60,7 @@ function main(outRoot: string): void {
     writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
     writeFileSync(join(dir, 'train.json'), JSON.stringify(PARITY_TRAIN, null, 2) + '\n');
     saveWeights(model, join(dir, 'model.safetensors'));
-    const batch = parityBatch(cfg.objective, 200 + k);
+    const batch = parityBatch(config.objective, 200 + k);
     tidy(() => {
       writeSafetensors(join(dir, 'batch.safetensors'), new Map([
         ['input_ids', tensor(batch.inputIds, [batch.batchSize, batch.seqLen], 'i32')],
