@@ -14,6 +14,7 @@ import { registerCompress } from './compress.js';
 import { registerSweep } from './sweep.js';
 import { registerReport } from './report.js';
 import { registerPlan } from './plan.js';
+import { registerTranslate } from './translate.js';
 
 const program = new Command();
 program
@@ -37,6 +38,7 @@ registerCompress(program);
 registerSweep(program);
 registerReport(program);
 registerPlan(program);
+registerTranslate(program);
 
 function parsePositiveInt(v: string): number {
   const n = Number(v);
