@@ -1,11 +1,18 @@
-// `tlc data prepare`: text in, tokenizer and token shards out (see src/data/prepare.ts).
+// `tlc data prepare`: text in, tokenizer and token shards out (see src/data/prepare.ts); with
+// --task translation, parallel text in, a shared tokenizer and split TSV files out
+// (src/data/prepare-translation.ts).
 import type { Command } from 'commander';
 import { TlcError } from '../engine/errors.js';
 import { DEFAULT_SEED, DEFAULT_VALID_FRACTION, DEFAULT_VOCAB_SIZE, prepareData } from '../data/prepare.js';
 import { EXAMPLE_NAMES, EXAMPLE_PREFIX } from '../data/examples.js';
+import { PARALLEL_EXAMPLE_NAMES } from '../data/parallel.js';
+import { TRANSLATION_META_FILE, prepareTranslation } from '../data/prepare-translation.js';
 import { formatBytes } from '../util/progress.js';
 
+type PrepareTask = 'lm' | 'translation';
+
 interface PrepareFlags {
+  task: PrepareTask;
   input: string[];
   out: string;
   vocabSize?: number;
@@ -18,14 +25,24 @@ export function registerData(program: Command): void {
   const data = program.command('data').description('corpora, tokenizers and token shards');
   data
     .command('prepare')
-    .description('split documents into train/valid, train a byte-level BPE tokenizer on train, write token shards and data.json')
-    .requiredOption('--input <path...>', `a .txt or .jsonl file ("text" per line), .gz of either, a directory of them, or ${EXAMPLE_NAMES.map((n) => EXAMPLE_PREFIX + n).join(' / ')}; several allowed`)
+    .description('split documents into train/valid, train a byte-level BPE tokenizer on train, write token shards and data.json; '
+      + 'with --task translation, split sentence pairs into train/valid/test, train one tokenizer on both sides of train, write TSV files and prepare.json')
+    .option('--task <lm|translation>', 'what the data is for: language-model pretraining (documents) or translation (sentence pairs)', parseTask, 'lm' as PrepareTask)
+    .requiredOption('--input <path...>', `a .txt or .jsonl file ("text" per line), .gz of either, a directory of them, or ${EXAMPLE_NAMES.map((n) => EXAMPLE_PREFIX + n).join(' / ')}; several allowed. `
+      + `For translation: one source<TAB>target .tsv file, a directory of train/valid/test.tsv, or ${PARALLEL_EXAMPLE_NAMES.map((n) => EXAMPLE_PREFIX + n).join(' / ')}`)
     .requiredOption('--out <dir>', 'output directory')
     .option('--vocab-size <n>', `vocabulary size, special tokens and bytes included (default: ${DEFAULT_VOCAB_SIZE})`, parseIntFlag('--vocab-size'))
     .option('--valid-fraction <f>', 'share of documents held out for validation', parseFraction, DEFAULT_VALID_FRACTION)
-    .option('--seed <n>', 'seed of the train/valid split', parseIntFlag('--seed'), DEFAULT_SEED)
+    .option('--seed <n>', 'seed of the train/valid(/test) split', parseIntFlag('--seed'), DEFAULT_SEED)
     .option('--tokenizer <tokenizer.json>', 'reuse this tokenizer (a tokenizer.json, or a directory holding one) instead of training one')
-    .action(async (flags: PrepareFlags) => {
+    .action(async (flags: PrepareFlags, cmd: Command) => {
+      if (flags.task === 'translation') {
+        if (cmd.getOptionValueSource('validFraction') === 'cli') {
+          throw new TlcError('--valid-fraction does not apply to --task translation: a single file is split 80/10/10, example:de-en holds out 1,000 valid and 1,000 test pairs');
+        }
+        prepareTranslationCommand(flags);
+        return;
+      }
       const r = await prepareData({
         inputs: flags.input, outDir: flags.out, vocabSize: flags.vocabSize,
         validFraction: flags.validFraction, seed: flags.seed, tokenizerPath: flags.tokenizer,
@@ -42,6 +59,24 @@ export function registerData(program: Command): void {
       console.log(`encoding:  ${formatBytes(meta.bytes_of_text)} in ${r.encodingSeconds.toFixed(1)} s (${rate(meta.bytes_of_text, r.encodingSeconds)})`);
       console.log(`wrote ${flags.out}: tokenizer.json, tokenizer_config.json, ${meta.train.file}, ${meta.valid.file}, data.json`);
     });
+}
+
+function prepareTranslationCommand(flags: PrepareFlags): void {
+  if (flags.input.length !== 1) throw new TlcError(`--task translation takes one --input (a .tsv file, a directory or example:NAME), got ${flags.input.length}`);
+  const { meta, trainingSeconds } = prepareTranslation({
+    input: flags.input[0], outDir: flags.out, vocabSize: flags.vocabSize, seed: flags.seed, tokenizerPath: flags.tokenizer,
+  });
+  const { train, valid, test } = meta.splits;
+  console.log(`pairs:     ${train.pairs.toLocaleString('en-US')} train, ${valid.pairs.toLocaleString('en-US')} valid, ${test.pairs.toLocaleString('en-US')} test`);
+  console.log(`tokens:    ${train.source.tokens.toLocaleString('en-US')} source + ${train.target.tokens.toLocaleString('en-US')} target in train (longest sentence ${Math.max(...[train, valid, test].flatMap((s) => [s.source.max_tokens, s.target.max_tokens]))}; vocabulary ${meta.vocab_size})`);
+  console.log(trainingSeconds !== null ? `tokenizer: shared by both languages, trained in ${trainingSeconds.toFixed(1)} s` : `tokenizer: reused ${flags.tokenizer}`);
+  for (const note of meta.notes) console.log(`note:      ${note}`);
+  console.log(`wrote ${flags.out}: tokenizer.json, tokenizer_config.json, train.tsv, valid.tsv, test.tsv, ${TRANSLATION_META_FILE}`);
+}
+
+function parseTask(v: string): PrepareTask {
+  if (v !== 'lm' && v !== 'translation') throw new TlcError(`--task: expected lm or translation, got "${v}"`);
+  return v;
 }
 
 function parseIntFlag(flag: string): (v: string) => number {

@@ -14,6 +14,7 @@ import { registerCompress } from './compress.js';
 import { registerSweep } from './sweep.js';
 import { registerReport } from './report.js';
 import { registerPlan } from './plan.js';
+import { registerBleu } from './bleu.js';
 import { registerTranslate } from './translate.js';
 
 const program = new Command();
@@ -38,6 +39,7 @@ registerCompress(program);
 registerSweep(program);
 registerReport(program);
 registerPlan(program);
+registerBleu(program);
 registerTranslate(program);
 
 function parsePositiveInt(v: string): number {

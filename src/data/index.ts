@@ -1,5 +1,5 @@
 // Text → tokens: the byte-level BPE tokenizer and its files, corpora, token shards, `data prepare`;
-// labelled tasks for classifiers and their batches.
+// labelled tasks for classifiers and their batches; parallel text for translation.
 export { Tokenizer, tokenizerHash, baseVocab, SPECIAL_TOKENS, BOS_ID, PAD_ID, EOS_ID, UNK_ID, MASK_ID, FIRST_BYTE_ID } from './tokenizer.js';
 export { trainBpe, trainBpeFromCounts, WordCounter, checkVocabSize, MAX_VOCAB_SIZE } from './bpe-train.js';
 export type { BpeTrainOptions } from './bpe-train.js';
@@ -23,3 +23,8 @@ export {
   encodeExamples, classificationBatches, classificationOrder, makeBatch, batchesPerEpoch, encodedCount, sequenceAt, pairLengths,
 } from './task-batches.js';
 export type { EncodedExamples, ClassificationBatch, BatchOptions } from './task-batches.js';
+export { loadParallel, readParallelTsv, writeParallelTsv, splitBySource, PARALLEL_EXAMPLE_NAMES, EXAMPLE_HELD_OUT_PAIRS } from './parallel.js';
+export type { Pair, ParallelData, LoadParallelOptions } from './parallel.js';
+export { readDeEnDictionary, DE_EN_DICTIONARY } from './parallel-example.js';
+export { prepareTranslation, readPreparedTranslation, translationMetaSchema, TRANSLATION_META_FILE } from './prepare-translation.js';
+export type { PrepareTranslationOptions, PrepareTranslationResult, PreparedTranslation, TranslationMeta } from './prepare-translation.js';

@@ -163,7 +163,8 @@ async function trainTokenizer(inputs: readonly string[], isValid: Uint8Array, vo
   return { tokenizer, seconds: ms / 1000 };
 }
 
-function checkOutDir(outDir: string): void {
+/** Throws unless `outDir` is a directory or does not exist yet. */
+export function checkOutDir(outDir: string): void {
   let isDirectory: boolean;
   try {
     isDirectory = statSync(outDir).isDirectory();
@@ -173,11 +174,11 @@ function checkOutDir(outDir: string): void {
   if (!isDirectory) throw new TlcError(`${outDir}: exists and is not a directory`);
 }
 
-/** Creates the output directory and removes an old data.json, so that until the new one is written the directory reads as unfinished. */
-function startOutDir(outDir: string): void {
+/** Creates the output directory and removes an old description file (data.json), so that until the new one is written the directory reads as unfinished. */
+export function startOutDir(outDir: string, metaFile = DATA_FILE): void {
   try {
     mkdirSync(outDir, { recursive: true });
-    rmSync(join(outDir, DATA_FILE), { force: true });
+    rmSync(join(outDir, metaFile), { force: true });
   } catch (e) {
     throw new TlcError(`${outDir}: cannot write the output directory (${(e as Error).message})`);
   }
