@@ -149,7 +149,7 @@ test('bad seq2seq pretrain flags give one clear line and a non-zero exit', async
   const out = join(mkdtempSync(join(tmpdir(), 'tlc-s2s-bad-')), 'run');
   const base = ['pretrain', '--model', 'L1-D32', '--out', out, '--steps', '5'];
   const cases: [string[], RegExp][] = [
-    [[...base, '--objective', 'seq2seq', '--data', join(out, 'nowhere')], /nowhere: not a prepared translation directory/],
+    [[...base, '--objective', 'seq2seq', '--data', join(out, 'nowhere')], /nowhere\/prepare\.json: not found; is .* made by "tlc data prepare --task translation"/],
     [[...base, '--objective', 'seq2seq', '--data', data, '--label-smoothing', '1.5'], /invalid --label-smoothing "1\.5"/],
     [[...base, '--objective', 'seq2seq', '--data', data, '--norm', 'post'], /norm: seq2seq models are pre-LN only/],
     [[...base, '--objective', 's2s', '--data', data], /invalid --objective "s2s": use mlm, clm or seq2seq/],

@@ -1,13 +1,12 @@
 // A toy translation task with learnable structure: English-like sentences and their
-// word-by-word translation into an invented language that puts the verb last. Written as
-// a prepared translation directory (tokenizer.json, train.tsv, valid.tsv, test.tsv).
-import { mkdtempSync, writeFileSync } from 'node:fs';
+// word-by-word translation into an invented language that puts the verb last, prepared as
+// `tlc data prepare --task translation` prepares any parallel data.
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng } from '../src/engine/random.js';
-import { trainBpe } from '../src/data/bpe-train.js';
-import { saveTokenizer } from '../src/data/tokenizer-json.js';
-import type { TextPair } from '../src/train/seq2seq-batches.js';
+import { writeParallelTsv, type Pair } from '../src/data/parallel.js';
+import { prepareTranslation } from '../src/data/prepare-translation.js';
 
 const SUBJECTS: [string, string][] = [['the cat', 'ka mir'], ['a dog', 'na hund'], ['the old man', 'ka vel dom'], ['my sister', 'mi sora'],
   ['the teacher', 'ka lerin'], ['a small bird', 'na pik vogi'], ['the king', 'ka regu'], ['our neighbour', 'nos vizin']];
@@ -19,11 +18,11 @@ const ENDINGS: [string, string][] = [['every morning', 'ciu matene'], ['in the w
   ['at night', 'nokte']];
 
 /** `count` distinct pairs drawn with `seed`: "<subject> <verb> <object> <ending>." → "<subject> <ending> <object> <verb>." */
-export function toyPairs(count: number, seed: number): TextPair[] {
+export function toyPairs(count: number, seed: number): Pair[] {
   const rng = new Rng(seed);
   const pick = <T>(xs: T[]): T => xs[rng.int(xs.length)];
   const seen = new Set<string>();
-  const pairs: TextPair[] = [];
+  const pairs: Pair[] = [];
   while (pairs.length < count) {
     const [s, v, o, e] = [pick(SUBJECTS), pick(VERBS), pick(OBJECTS), pick(ENDINGS)];
     const source = `${s[0]} ${v[0]} ${o[0]} ${e[0]}.`;
@@ -34,15 +33,12 @@ export function toyPairs(count: number, seed: number): TextPair[] {
   return pairs;
 }
 
-export function writePairs(path: string, pairs: TextPair[]): void {
-  writeFileSync(path, pairs.map((p) => `${p.source}\t${p.target}\n`).join(''));
-}
-
 /** A prepared translation directory whose train, valid and test splits all hold `pairs` (a memorisation task). */
-export function writeTranslationDir(pairs: TextPair[], vocabSize = 400): string {
-  const dir = mkdtempSync(join(tmpdir(), 'tlc-translation-'));
-  const tokenizer = trainBpe(pairs.flatMap((p) => [p.source, p.target]), { vocabSize, minFrequency: 1 });
-  saveTokenizer(dir, tokenizer);
-  for (const split of ['train', 'valid', 'test']) writePairs(join(dir, `${split}.tsv`), pairs);
-  return dir;
+export function writeTranslationDir(pairs: Pair[], vocabSize = 400): string {
+  const root = mkdtempSync(join(tmpdir(), 'tlc-translation-'));
+  const raw = join(root, 'raw'), out = join(root, 'prepared');
+  mkdirSync(raw);
+  for (const split of ['train', 'valid', 'test']) writeParallelTsv(join(raw, `${split}.tsv`), pairs);
+  prepareTranslation({ input: raw, outDir: out, vocabSize, showProgress: false });
+  return out;
 }

@@ -6,7 +6,8 @@ import { parseModelConfig, presetConfig, readModelConfig, type ModelConfig } fro
 import { openShards } from '../data/shards.js';
 import { budgetFromFlags, formatSeconds } from '../train/budget.js';
 import { pretrain, resumePretrain, type PretrainArgs } from '../train/pretrain.js';
-import { DEFAULT_BLEU_PAIRS, DEFAULT_LABEL_SMOOTHING, readTranslationData } from '../train/translation.js';
+import { DEFAULT_BLEU_PAIRS, DEFAULT_LABEL_SMOOTHING } from '../train/translation.js';
+import { readPreparedTranslation } from '../data/prepare-translation.js';
 import { addTrainingFlags, num, optimizerFromFlags, positiveInt, progressEvents, required, resumeDir, withGracefulStop,
   type TrainingFlags } from './common.js';
 
@@ -26,7 +27,7 @@ export function registerPretrain(program: Command): void {
   const cmd = program
     .command('pretrain')
     .description('pretrain a Transformer LM (masked or causal) on prepared token shards under a budget')
-    .option('--data <dir>', 'prepared data directory (from `tlc data prepare`; for seq2seq, `--task translation`)')
+    .option('--data <dir>', 'prepared data directory (from `tlc data prepare`; for seq2seq, `tlc data prepare --task translation`)')
     .option('--model <preset|config.json>', 'model shape: a preset like L4-D256 (for seq2seq: L encoder and L decoder layers), or a config.json')
     .option('--objective <mlm|clm|seq2seq>', 'masked LM (RoBERTa-style), causal LM (GPT-2-style) or encoder–decoder translation')
     .option('--norm <pre|post>', 'pre-LN (default) or post-LN blocks')
@@ -75,7 +76,7 @@ function modelFromFlags(flags: PretrainFlags, dataDir: string, seqLen: number): 
 
 /** The vocabulary size of the prepared data (token shards, or a translation directory for seq2seq). */
 function dataVocabSize(dataDir: string, objective: ModelConfig['objective']): number {
-  return objective === 'seq2seq' ? readTranslationData(dataDir).tokenizer.vocabSize : openShards(dataDir).meta.vocab_size;
+  return objective === 'seq2seq' ? readPreparedTranslation(dataDir).tokenizer.vocabSize : openShards(dataDir).meta.vocab_size;
 }
 
 function argsFromFlags(flags: PretrainFlags): PretrainArgs {

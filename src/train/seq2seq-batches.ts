@@ -11,11 +11,7 @@ import { Rng, mix } from '../engine/random.js';
 import { IGNORE_INDEX } from '../nn/transformer.js';
 import type { Seq2SeqBatch } from '../nn/seq2seq.js';
 import { BOS_ID, EOS_ID, PAD_ID, type Tokenizer } from '../data/tokenizer.js';
-
-export interface TextPair {
-  source: string;
-  target: string;
-}
+import type { Pair } from '../data/parallel.js';
 
 /** Token ids of pairs: sources end with </s>; targets carry neither <s> nor </s>. */
 export interface EncodedPairs {
@@ -26,7 +22,7 @@ export interface EncodedPairs {
 /** Batches per pool of length-sorted pairs: larger pools pad less but shuffle less locally. */
 const POOL_BATCHES = 50;
 
-export function encodePairs(pairs: readonly TextPair[], tokenizer: Tokenizer, maxLen: number): EncodedPairs {
+export function encodePairs(pairs: readonly Pair[], tokenizer: Tokenizer, maxLen: number): EncodedPairs {
   if (!(Number.isInteger(maxLen) && maxLen >= 2)) throw new TlcError(`maximum length must be an integer >= 2, got ${maxLen}`);
   const sources: Int32Array[] = [], targets: Int32Array[] = [];
   for (const p of pairs) {

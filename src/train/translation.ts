@@ -3,7 +3,6 @@
 // with the same budgets, schedules, checkpoints and resume as the language models.
 // Evaluations report the validation loss (plain negative log-likelihood per target token)
 // and BLEU of greedy translations of a fixed subset of the validation pairs.
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TlcError } from '../engine/errors.js';
 import { noGrad } from '../engine/autograd.js';
@@ -11,47 +10,19 @@ import { tidy } from '../engine/tensor.js';
 import { countParams, seq2seqTrainingFlops } from '../nn/config.js';
 import { Seq2SeqTransformer, type Seq2SeqBatch } from '../nn/seq2seq.js';
 import { IGNORE_INDEX } from '../nn/transformer.js';
-import { loadTokenizer } from '../data/tokenizer-json.js';
-import { EOS_ID, type Tokenizer } from '../data/tokenizer.js';
+import { EOS_ID } from '../data/tokenizer.js';
+import { readPreparedTranslation } from '../data/prepare-translation.js';
 import { copyFileAtomic } from '../util/atomic.js';
 import { corpusBleu } from '../translate/bleu.js';
 import { decodeSources } from '../translate/decode.js';
 import { unigramLoss } from './baselines.js';
-import { encodePairs, evaluationPairBatches, PairBatcher, type EncodedPairs, type PairBatcherPosition, type TextPair } from './seq2seq-batches.js';
+import { encodePairs, evaluationPairBatches, PairBatcher, type EncodedPairs, type PairBatcherPosition } from './seq2seq-batches.js';
 import { trainLoop } from './loop.js';
 import type { PretrainArgs, PretrainEvents, PretrainResult } from './pretrain.js';
 
 export const DEFAULT_LABEL_SMOOTHING = 0.1;
 /** Validation pairs translated (greedily) for BLEU at each evaluation. */
 export const DEFAULT_BLEU_PAIRS = 200;
-
-export interface TranslationData {
-  tokenizerPath: string;
-  tokenizer: Tokenizer;
-  train: TextPair[];
-  valid: TextPair[];
-}
-
-/** A prepared translation directory: tokenizer.json (one BPE for both languages), train.tsv, valid.tsv. */
-export function readTranslationData(dir: string): TranslationData {
-  const tokenizerPath = join(dir, 'tokenizer.json');
-  if (!existsSync(tokenizerPath)) throw new TlcError(`${dir}: not a prepared translation directory (${tokenizerPath} is missing)`);
-  return { tokenizerPath, tokenizer: loadTokenizer(tokenizerPath), train: readPairsTsv(join(dir, 'train.tsv')), valid: readPairsTsv(join(dir, 'valid.tsv')) };
-}
-
-/** Pairs of a `source<TAB>target` file, one per line. */
-export function readPairsTsv(path: string): TextPair[] {
-  if (!existsSync(path)) throw new TlcError(`${path}: not found`);
-  const pairs: TextPair[] = [];
-  readFileSync(path, 'utf8').split('\n').forEach((line, i) => {
-    if (line.trim() === '') return;
-    const cells = line.replace(/\r$/, '').split('\t');
-    if (cells.length !== 2) throw new TlcError(`${path}:${i + 1}: expected source<TAB>target, found ${cells.length} fields`);
-    pairs.push({ source: cells[0], target: cells[1] });
-  });
-  if (pairs.length === 0) throw new TlcError(`${path}: no pairs`);
-  return pairs;
-}
 
 /** Source and target tokens of each row of a batch (the target counted with its </s>). */
 function rowTokens(b: Seq2SeqBatch): { source: number[]; target: number[] } {
@@ -69,7 +40,7 @@ function rowTokens(b: Seq2SeqBatch): { source: number[]; target: number[] } {
 export async function trainTranslation(runDir: string, args: PretrainArgs, resumed: boolean, events: PretrainEvents,
   signal?: AbortSignal): Promise<PretrainResult> {
   const cfg = args.model;
-  const data = readTranslationData(args.dataDir);
+  const data = readPreparedTranslation(args.dataDir);
   if (data.tokenizer.vocabSize > cfg.vocab_size) {
     throw new TlcError(`${args.dataDir}: the data's vocabulary (${data.tokenizer.vocabSize}) is larger than the model's vocab_size (${cfg.vocab_size})`);
   }
