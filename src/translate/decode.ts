@@ -102,10 +102,10 @@ export function greedySearch(model: Seq2SeqTransformer, sources: Int32Array[], o
     for (;;) {
       const kept: number[] = [], next: number[] = [];
       active.forEach((s, row) => {
-        const lp = logSoftmaxRow(logits, row, V);
+        const lp = logProbs(logits, row, V);
         // at the length limit the sentence ends, with </s> as beam search forces it
-        const best = tokens[s].length >= limits[s] ? EOS_ID : argmax(lp);
-        out[s].logProb += lp[best];
+        const best = tokens[s].length >= limits[s] ? EOS_ID : argmax(lp.logits);
+        out[s].logProb += lp.of(best);
         if (best === EOS_ID) {
           out[s] = { tokens: Int32Array.from(tokens[s]), logProb: out[s].logProb, score: out[s].logProb };
           return;
@@ -152,10 +152,10 @@ export function beamSearch(model: Seq2SeqTransformer, sources: Int32Array[], opt
     for (;;) {
       const rows: number[] = [], next: number[] = [], nextBeams: (Live | null)[][] = [], nextActive: number[] = [];
       active.forEach((s, g) => {
-        const lps = beams[g].map((h, k) => (h ? logSoftmaxRow(logits, g * K + k, V) : null));
+        const lps = beams[g].map((h, k) => (h ? logProbs(logits, g * K + k, V) : null));
         if (beams[g][0]!.tokens.length >= limits[s]) {
           // the length limit: every live hypothesis ends here
-          beams[g].forEach((h, k) => { if (h) finish(s, h.tokens, h.logProb + lps[k]![EOS_ID]); });
+          beams[g].forEach((h, k) => { if (h) finish(s, h.tokens, h.logProb + lps[k]!.of(EOS_ID)); });
           return;
         }
         const candidates = topCandidates(beams[g], lps, 2 * K);
@@ -195,13 +195,13 @@ export function beamSearch(model: Seq2SeqTransformer, sources: Int32Array[], opt
  * The best `count` (row, token) extensions of a sentence's live hypotheses by total
  * log-probability; ties go to the lower row, then the lower token id (as argmax does).
  */
-function topCandidates(beam: (Live | null)[], lps: (Float64Array | null)[], count: number): { row: number; token: number; logProb: number }[] {
+function topCandidates(beam: (Live | null)[], lps: (LogProbs | null)[], count: number): { row: number; token: number; logProb: number }[] {
   const best: { row: number; token: number; logProb: number }[] = [];
   beam.forEach((h, row) => {
     if (!h) return;
-    const lp = lps[row]!;
-    for (let v = 0; v < lp.length; v++) {
-      const score = h.logProb + lp[v];
+    const { logits, lse } = lps[row]!;
+    for (let v = 0; v < logits.length; v++) {
+      const score = h.logProb + (logits[v] - lse);
       if (best.length === count && !(score > best[count - 1].logProb)) continue;
       let i = best.length;
       while (i > 0 && score > best[i - 1].logProb) i--;
@@ -212,20 +212,24 @@ function topCandidates(beam: (Live | null)[], lps: (Float64Array | null)[], coun
   return best;
 }
 
-/** log softmax of row `row` of logits [rows · V], in double precision. */
-function logSoftmaxRow(logits: Float32Array, row: number, V: number): Float64Array {
-  const x = logits.subarray(row * V, (row + 1) * V);
-  let max = -Infinity;
-  for (let v = 0; v < V; v++) if (x[v] > max) max = x[v];
-  let sum = 0;
-  for (let v = 0; v < V; v++) sum += Math.exp(x[v] - max);
-  const lse = max + Math.log(sum);
-  const out = new Float64Array(V);
-  for (let v = 0; v < V; v++) out[v] = x[v] - lse;
-  return out;
+/** One row of logits with its log-sum-exp: log p(v) = logits[v] − lse, in double precision. */
+interface LogProbs {
+  logits: Float32Array;
+  lse: number;
+  of(token: number): number;
 }
 
-function argmax(x: Float64Array): number {
+function logProbs(all: Float32Array, row: number, V: number): LogProbs {
+  const logits = all.subarray(row * V, (row + 1) * V);
+  let max = -Infinity;
+  for (let v = 0; v < V; v++) if (logits[v] > max) max = logits[v];
+  let sum = 0;
+  for (let v = 0; v < V; v++) sum += Math.exp(logits[v] - max);
+  const lse = max + Math.log(sum);
+  return { logits, lse, of: (token) => logits[token] - lse };
+}
+
+function argmax(x: Float32Array): number {
   let best = 0;
   for (let v = 1; v < x.length; v++) if (x[v] > x[best]) best = v;
   return best;
