@@ -4,11 +4,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Rng } from '../src/engine/random.js';
+import { getThreads, setThreads } from '../src/engine/threads.js';
+import { readSweepSpec, runSweep } from '../src/experiment/sweep.js';
 import { Tokenizer, baseVocab } from '../src/data/tokenizer.js';
 import { IGNORE_INDEX } from '../src/nn/transformer.js';
 import { readMetrics } from '../src/train/metrics.js';
@@ -141,6 +143,28 @@ test('tlc pretrain --objective seq2seq killed with SIGKILL and resumed ends bit-
   const start = events(straight).find((e) => e.event === 'start')!;
   assert.equal(start.label_smoothing, 0.1);
   assert.equal(start.train_pairs, 60);
+});
+
+test('a seq2seq sweep trains each size under one budget and reports BLEU; tlc plan declines it clearly', async () => {
+  const data = writeTranslationDir(toyPairs(40, 4));
+  const root = mkdtempSync(join(tmpdir(), 'tlc-s2s-sweep-'));
+  const file = join(root, 'sweep.yaml');
+  writeFileSync(file, [`data: ${data}`, 'objective: seq2seq', 'sizes: [L1-D32, L1-D48]', 'steps: 6', 'seq_len: 32',
+    'batch_sizes: [8]', 'eval_every: 1', 'eval_tokens: 400'].join('\n') + '\n');
+  const out = join(root, 'out');
+  const threads = getThreads();
+  setThreads(1);
+  try {
+    const { rows } = await runSweep(readSweepSpec(file), out);
+    assert.deepEqual(rows.map((r) => [r.name, r.steps]), [['L1-D32', 6], ['L1-D48', 6]]);
+    for (const r of rows) assert.equal(typeof r.valid_bleu, 'number');
+    assert.equal(JSON.parse(readFileSync(join(out, 'runs', 'L1-D48', 'config.json'), 'utf8')).objective, 'seq2seq');
+  } finally {
+    setThreads(threads);
+  }
+  const plan = spawnSync(process.execPath, [CLI, 'plan', '--sweep', out, '--budget', '1h'], { encoding: 'utf8' });
+  assert.notEqual(plan.status, 0);
+  assert.match(plan.stderr, /planning from a seq2seq sweep is not supported/);
 });
 
 test('bad seq2seq pretrain flags give one clear line and a non-zero exit', async () => {

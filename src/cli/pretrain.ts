@@ -3,11 +3,9 @@ import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { TlcError } from '../engine/errors.js';
 import { parseModelConfig, presetConfig, readModelConfig, type ModelConfig } from '../nn/config.js';
-import { openShards } from '../data/shards.js';
 import { budgetFromFlags, formatSeconds } from '../train/budget.js';
-import { pretrain, resumePretrain, type PretrainArgs } from '../train/pretrain.js';
+import { dataVocabSize, pretrain, resumePretrain, type PretrainArgs } from '../train/pretrain.js';
 import { DEFAULT_BLEU_PAIRS, DEFAULT_LABEL_SMOOTHING } from '../train/translation.js';
-import { readPreparedTranslation } from '../data/prepare-translation.js';
 import { addTrainingFlags, num, optimizerFromFlags, positiveInt, progressEvents, required, resumeDir, withGracefulStop,
   type TrainingFlags } from './common.js';
 
@@ -74,10 +72,6 @@ function modelFromFlags(flags: PretrainFlags, dataDir: string, seqLen: number): 
   return presetConfig(spec, { vocab_size: dataVocabSize(dataDir, objective), max_len: Math.max(seqLen, 128), activation, ...overrides });
 }
 
-/** The vocabulary size of the prepared data (token shards, or a translation directory for seq2seq). */
-function dataVocabSize(dataDir: string, objective: ModelConfig['objective']): number {
-  return objective === 'seq2seq' ? readPreparedTranslation(dataDir).tokenizer.vocabSize : openShards(dataDir).meta.vocab_size;
-}
 
 function argsFromFlags(flags: PretrainFlags): PretrainArgs {
   const dataDir = required(flags.data, '--data');

@@ -14,6 +14,7 @@ import { unigramLoss } from './baselines.js';
 import { RUN_ARGS, createRun, readRunArgs } from './run-dir.js';
 import { validateBatching, trainLoop, type LoopEvents, type RunArgs } from './loop.js';
 import { trainTranslation } from './translation.js';
+import { readPreparedTranslation } from '../data/prepare-translation.js';
 
 export type { Interval } from './loop.js';
 export { RUN_ARGS } from './run-dir.js';
@@ -58,6 +59,10 @@ export async function resumePretrain(runDir: string, events: PretrainEvents = {}
   return run(runDir, args, existsSync(join(runDir, 'state.json')), events, signal);
 }
 
+/** The vocabulary size of prepared data: token shards, or for seq2seq a translation directory. */
+export function dataVocabSize(dataDir: string, objective: ModelConfig['objective']): number {
+  return objective === 'seq2seq' ? readPreparedTranslation(dataDir).tokenizer.vocabSize : openShards(dataDir).meta.vocab_size;
+}
 
 function validateArgs(a: PretrainArgs): void {
   validateBatching(a);
