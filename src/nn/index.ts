@@ -11,4 +11,4 @@ export { TransformerBody, checkBatch } from './transformer.js';
 export { TransformerClassifier, argmaxRows } from './classifier.js';
 export type { ClassificationBatch } from './classifier.js';
 export { Seq2SeqTransformer, IncrementalDecoder, checkSeq2SeqBatch } from './seq2seq.js';
-export type { Seq2SeqBatch, Seq2SeqLossOptions } from './seq2seq.js';
+export type { Seq2SeqBatch, SourceBatch, Seq2SeqLossOptions } from './seq2seq.js';

@@ -34,6 +34,9 @@ export interface Seq2SeqBatch {
   targets?: Int32Array;
 }
 
+/** The source side of a batch: what the encoder reads. */
+export type SourceBatch = Pick<Seq2SeqBatch, 'batchSize' | 'sourceLen' | 'sourceIds' | 'sourceMask'>;
+
 export interface Seq2SeqLossOptions extends ForwardOptions {
   /** ε of label-smoothed cross-entropy (default 0: the plain negative log-likelihood). */
   labelSmoothing?: number;
@@ -110,13 +113,13 @@ export class Seq2SeqTransformer extends TransformerBody {
   }
 
   /** Encoder output [B, S, C] of the batch's sources. */
-  encodeSource(batch: Seq2SeqBatch, opts: ForwardOptions = {}): Tensor {
-    checkSeq2SeqBatch(batch, this.config);
+  encodeSource(batch: SourceBatch, opts: ForwardOptions = {}): Tensor {
     return this.encode({ batchSize: batch.batchSize, seqLen: batch.sourceLen, inputIds: batch.sourceIds, attentionMask: batch.sourceMask }, opts);
   }
 
   /** Decoder hidden states [B, T, C] for the batch's decoder inputs (teacher forcing). */
   decode(memory: Tensor, batch: Seq2SeqBatch, opts: ForwardOptions = {}): Tensor {
+    checkSeq2SeqBatch(batch, this.config);
     const { batchSize: B, targetLen: T } = batch;
     const drop = this.dropper(opts);
     const positions = new Int32Array(B * T);
@@ -135,6 +138,7 @@ export class Seq2SeqTransformer extends TransformerBody {
 
   /** Logits for every target position, [B, T, V]. */
   logits(batch: Seq2SeqBatch, opts: ForwardOptions = {}): Tensor {
+    checkSeq2SeqBatch(batch, this.config);
     return this.head(this.decode(this.encodeSource(batch, opts), batch, opts));
   }
 
@@ -145,6 +149,7 @@ export class Seq2SeqTransformer extends TransformerBody {
    */
   loss(batch: Seq2SeqBatch, opts: Seq2SeqLossOptions = {}): { loss: Tensor; tokens: number } {
     if (!batch.targets) throw new TlcError('loss: the batch has no targets');
+    checkSeq2SeqBatch(batch, this.config);
     const { batchSize: B, targetLen: T } = batch;
     const hidden = this.decode(this.encodeSource(batch, opts), batch, opts).reshape([B * T, this.config.d_model]);
     const positions: number[] = [];

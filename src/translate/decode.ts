@@ -39,7 +39,7 @@ export interface DecodeOptions extends SearchOptions {
 export interface Hypothesis {
   /** Generated tokens, without <s> and </s>. */
   tokens: Int32Array;
-  /** Σ log p of the tokens (and of </s>, when the hypothesis ended with one). */
+  /** Σ log p of the tokens and of the closing </s> (forced at the length limit). */
   logProb: number;
   /** The rank score (see the header); for greedy search, logProb. */
   score: number;
@@ -82,7 +82,7 @@ function start(model: Seq2SeqTransformer, sources: Int32Array[], rowsPerGroup: n
     sourceMask.fill(1, b * S, b * S + s.length);
   });
   const decoder = noGrad(() => tidy(() => {
-    const memory = model.encodeSource({ batchSize: B, sourceLen: S, sourceIds, sourceMask, targetLen: 1, decoderInputIds: new Int32Array(B) });
+    const memory = model.encodeSource({ batchSize: B, sourceLen: S, sourceIds, sourceMask });
     return new IncrementalDecoder(model, memory, sourceMask, rowsPerGroup, capacity);
   }));
   const logits = decoder.next(new Int32Array(B * rowsPerGroup).fill(BOS_ID));
