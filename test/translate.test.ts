@@ -9,7 +9,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { getThreads, noGrad, setThreads, tidy } from '../src/engine/index.js';
+import { getThreads, memoryStats, noGrad, setThreads, tidy } from '../src/engine/index.js';
 import { presetConfig } from '../src/nn/config.js';
 import { TransformerLM, saveWeights } from '../src/nn/index.js';
 import { pretrain } from '../src/train/pretrain.js';
@@ -114,6 +114,7 @@ function teacherForcedLogProbs(model: TranslationModel['model'], sources: Int32A
 test('translations do not depend on which sentences share a batch', async () => {
   await withModel(({ model, tokenizer }) => {
     const sources = encodePairs(PAIRS, tokenizer, 32).sources.slice(0, 24);
+    const live = memoryStats().liveBytes;
     for (const beamSize of [1, 3]) {
       const together = decodeSources(model, sources, { beamSize, batchSize: 24 });
       const alone = decodeSources(model, sources, { beamSize, batchSize: 1 });
@@ -126,6 +127,7 @@ test('translations do not depend on which sentences share a batch', async () => 
         });
       }
     }
+    assert.equal(memoryStats().liveBytes, live, 'decoding frees everything it allocates');
   });
 });
 

@@ -24,7 +24,7 @@ interface PretrainFlags extends TrainingFlags {
 export function registerPretrain(program: Command): void {
   const cmd = program
     .command('pretrain')
-    .description('pretrain a Transformer LM (masked or causal) on prepared token shards under a budget')
+    .description('pretrain a Transformer LM (masked or causal) on prepared token shards, or train an encoder–decoder on prepared translation pairs, under a budget')
     .option('--data <dir>', 'prepared data directory (from `tlc data prepare`; for seq2seq, `tlc data prepare --task translation`)')
     .option('--model <preset|config.json>', 'model shape: a preset like L4-D256 (for seq2seq: L encoder and L decoder layers), or a config.json')
     .option('--objective <mlm|clm|seq2seq>', 'masked LM (RoBERTa-style), causal LM (GPT-2-style) or encoder–decoder translation')
