@@ -72,7 +72,6 @@ function modelFromFlags(flags: PretrainFlags, dataDir: string, seqLen: number): 
   return presetConfig(spec, { vocab_size: dataVocabSize(dataDir, objective), max_len: Math.max(seqLen, 128), activation, ...overrides });
 }
 
-
 function argsFromFlags(flags: PretrainFlags): PretrainArgs {
   const dataDir = required(flags.data, '--data');
   const seqLen = num(flags.seqLen, '--seq-len', (x) => Number.isInteger(x) && x >= 2);

@@ -80,7 +80,7 @@ function validateArgs(a: PretrainArgs): void {
 
 async function run(runDir: string, args: PretrainArgs, resumed: boolean, events: PretrainEvents, signal?: AbortSignal): Promise<PretrainResult> {
   if (args.model.objective === 'seq2seq') return trainTranslation(runDir, args, resumed, events, signal);
-  const objective = args.model.objective;
+  const objective = args.model.objective; // a language model's, from here on
   const shards = openShards(args.dataDir);
   if (shards.meta.vocab_size > args.model.vocab_size) {
     throw new TlcError(`${args.dataDir}: the data's vocabulary (${shards.meta.vocab_size}) is larger than the model's vocab_size (${args.model.vocab_size})`);
