@@ -1,6 +1,7 @@
-// Parity with PyTorch: tlc's Transformer LMs against tools/torch_reference.py's dump
-// (PyTorch 1.13, float32) from the same weights and batch: loss, logits, every
-// parameter's gradient, and every parameter after 10 AdamW steps with clipping.
+// Parity with PyTorch: tlc's Transformer LMs and encoder–decoder against
+// tools/torch_reference.py's dump (PyTorch 1.13, float32) from the same weights and batch:
+// loss, logits, every parameter's gradient, and every parameter after 10 AdamW steps with
+// clipping (the encoder–decoder with label smoothing 0.1).
 // Error measure per tensor: max|tlc − torch| / max|torch|.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { backward, noGrad, tidy, type Tensor } from '../src/engine/index.js';
 import { readSafetensors } from '../src/engine/safetensors.js';
 import { AdamW } from '../src/engine/optim.js';
-import { TransformerLM, loadWeights, readModelConfig, type LMBatch } from '../src/nn/index.js';
+import { TransformerLM, loadWeights, readModelConfig, type LMBatch, type ModelConfig } from '../src/nn/index.js';
+import { Seq2SeqTransformer, type Seq2SeqBatch } from '../src/nn/seq2seq.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'test', 'fixtures');
 
@@ -37,15 +39,40 @@ function loadBatch(dir: string): LMBatch {
   return batch;
 }
 
-for (const variant of ['mlm-pre', 'clm-pre', 'mlm-post']) {
+function loadSeq2SeqBatch(dir: string): Seq2SeqBatch {
+  const { tensors } = readSafetensors(join(dir, 'batch.safetensors'));
+  const src = tensors.get('source_ids')!, dec = tensors.get('decoder_input_ids')!;
+  const batch: Seq2SeqBatch = {
+    batchSize: src.shape[0], sourceLen: src.shape[1], targetLen: dec.shape[1],
+    sourceIds: src.toArray() as Int32Array,
+    sourceMask: tensors.get('source_mask')!.toArray() as Uint8Array,
+    decoderInputIds: dec.toArray() as Int32Array,
+    targets: tensors.get('targets')!.toArray() as Int32Array,
+  };
+  for (const t of tensors.values()) t.dispose();
+  return batch;
+}
+
+/** The variant's model with its logits and training loss on the fixture's batch. */
+function openVariant(dir: string, config: ModelConfig, labelSmoothing: number) {
+  if (config.objective === 'seq2seq') {
+    const model = new Seq2SeqTransformer(config, { seed: 0 });
+    const batch = loadSeq2SeqBatch(dir);
+    return { model, logits: () => model.logits(batch), loss: () => model.loss(batch, { labelSmoothing }).loss };
+  }
+  const model = new TransformerLM(config, { seed: 0 });
+  const batch = loadBatch(dir);
+  return { model, logits: () => model.logits(batch), loss: () => model.loss(batch).loss };
+}
+
+for (const variant of ['mlm-pre', 'clm-pre', 'mlm-post', 'seq2seq-pre']) {
   test(`parity with PyTorch: ${variant}`, (t) => {
     const worst = { logits: 0, loss: 0, grad: 0, final: 0 };
     const dir = join(FIXTURES, `parity-${variant}`);
     const config = readModelConfig(join(dir, 'config.json'));
     const train = JSON.parse(readFileSync(join(dir, 'train.json'), 'utf8'));
-    const model = new TransformerLM(config, { seed: 0 });
+    const { model, logits: forward, loss: lossOf } = openVariant(dir, config, train.label_smoothing ?? 0);
     loadWeights(model, join(dir, 'model.safetensors'));
-    const batch = loadBatch(dir);
     const ref = readSafetensors(join(dir, 'reference.safetensors')).tensors;
     const expected = (name: string): Float32Array => {
       const t = ref.get(name);
@@ -55,12 +82,12 @@ for (const variant of ['mlm-pre', 'clm-pre', 'mlm-post']) {
     const params = model.namedParameters();
     try {
       tidy(() => {
-        const logits = noGrad(() => model.logits(batch));
+        const logits = noGrad(() => forward());
         const eLogits = relError(logits.toFloat32Array(), expected('logits'));
         assert.ok(eLogits <= 1e-4, `logits rel. error ${eLogits}`);
         worst.logits = eLogits;
 
-        const { loss } = model.loss(batch);
+        const loss = lossOf();
         const eLoss = relError(loss.toFloat32Array(), expected('loss'));
         assert.ok(eLoss <= 1e-4, `loss ${loss.item()} vs ${expected('loss')[0]}: rel. error ${eLoss}`);
         worst.loss = eLoss;
@@ -81,7 +108,7 @@ for (const variant of ['mlm-pre', 'clm-pre', 'mlm-post']) {
       for (let step = 0; step < train.steps; step++) {
         opt.zeroGrad();
         tidy(() => {
-          const { loss } = model.loss(batch);
+          const loss = lossOf();
           losses.push(loss.item());
           backward(loss);
         });

@@ -1,17 +1,20 @@
 // Writes the inputs of the PyTorch parity check: for each model variant, tlc's seeded
 // initial weights (model.safetensors), a batch with padding (batch.safetensors), the
-// config and the optimizer settings. tools/torch_reference.py then adds
+// config and the optimizer settings (the encoder–decoder trains with label smoothing). tools/torch_reference.py then adds
 // reference.safetensors. Regenerate everything with `npm run parity:regen`.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Rng, tensor, tidy } from '../src/engine/index.js';
+import { Rng, tensor, tidy, type Tensor } from '../src/engine/index.js';
 import { writeSafetensors } from '../src/engine/safetensors.js';
 import { IGNORE_INDEX, TransformerLM, parseModelConfig, saveWeights, type ModelConfig } from '../src/nn/index.js';
+import { Seq2SeqTransformer, type Seq2SeqBatch } from '../src/nn/seq2seq.js';
+import { BOS_ID, EOS_ID, PAD_ID } from '../src/data/tokenizer.js';
 
-export const PARITY_VARIANTS: { name: string; config: Partial<ModelConfig> }[] = [
+export const PARITY_VARIANTS: { name: string; config: Partial<ModelConfig> & Pick<ModelConfig, 'objective'> }[] = [
   { name: 'mlm-pre', config: { objective: 'mlm', norm: 'pre', activation: 'gelu' } },
   { name: 'clm-pre', config: { objective: 'clm', norm: 'pre', activation: 'gelu_tanh' } },
   { name: 'mlm-post', config: { objective: 'mlm', norm: 'post', activation: 'gelu' } },
+  { name: 'seq2seq-pre', config: { objective: 'seq2seq', norm: 'pre', activation: 'gelu', n_decoder_layers: 3 } },
 ];
 
 export const PARITY_SHAPE = { batchSize: 4, seqLen: 32, vocab: 512, dModel: 64, layers: 2, heads: 4 };
@@ -51,22 +54,57 @@ export function parityBatch(objective: 'mlm' | 'clm', seed: number) {
   return { batchSize: B, seqLen: T, inputIds, targets, attentionMask };
 }
 
+/**
+ * Four pairs with padding on both sides (source lengths 32/20/32/9, target lengths
+ * 32/32/14/25 with </s>): the decoder reads <s> y… and predicts y… </s>.
+ */
+export function paritySeq2SeqBatch(seed: number): Seq2SeqBatch {
+  const { batchSize: B, seqLen: T, vocab } = PARITY_SHAPE;
+  const rng = new Rng(seed);
+  const srcLens = [T, 20, T, 9], tgtLens = [T, T, 14, 25];
+  const sourceIds = new Int32Array(B * T).fill(PAD_ID), sourceMask = new Uint8Array(B * T);
+  const decoderInputIds = new Int32Array(B * T).fill(PAD_ID), targets = new Int32Array(B * T).fill(IGNORE_INDEX);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < srcLens[b]; t++) {
+      sourceIds[b * T + t] = t === srcLens[b] - 1 ? EOS_ID : 5 + rng.int(vocab - 5);
+      sourceMask[b * T + t] = 1;
+    }
+    const y = Array.from({ length: tgtLens[b] - 1 }, () => 5 + rng.int(vocab - 5));
+    [BOS_ID, ...y].forEach((id, t) => { decoderInputIds[b * T + t] = id; });
+    [...y, EOS_ID].forEach((id, t) => { targets[b * T + t] = id; });
+  }
+  return { batchSize: B, sourceLen: T, sourceIds, sourceMask, targetLen: T, decoderInputIds, targets };
+}
+
 function main(outRoot: string): void {
   PARITY_VARIANTS.forEach(({ name, config }, k) => {
     const dir = join(outRoot, `parity-${name}`);
     mkdirSync(dir, { recursive: true });
     const cfg = parityConfig(config);
-    const model = new TransformerLM(cfg, { seed: 100 + k });
+    const model = config.objective === 'seq2seq' ? new Seq2SeqTransformer(cfg, { seed: 100 + k }) : new TransformerLM(cfg, { seed: 100 + k });
     writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
-    writeFileSync(join(dir, 'train.json'), JSON.stringify(PARITY_TRAIN, null, 2) + '\n');
+    const train = config.objective === 'seq2seq' ? { ...PARITY_TRAIN, label_smoothing: 0.1 } : PARITY_TRAIN;
+    writeFileSync(join(dir, 'train.json'), JSON.stringify(train, null, 2) + '\n');
     saveWeights(model, join(dir, 'model.safetensors'));
-    const batch = parityBatch(cfg.objective, 200 + k);
     tidy(() => {
-      writeSafetensors(join(dir, 'batch.safetensors'), new Map([
-        ['input_ids', tensor(batch.inputIds, [batch.batchSize, batch.seqLen], 'i32')],
-        ['targets', tensor(batch.targets, [batch.batchSize, batch.seqLen], 'i32')],
-        ['attention_mask', tensor(batch.attentionMask, [batch.batchSize, batch.seqLen], 'u8')],
-      ]));
+      let tensors: Map<string, Tensor>;
+      if (config.objective === 'seq2seq') {
+        const b = paritySeq2SeqBatch(200 + k);
+        tensors = new Map([
+          ['source_ids', tensor(b.sourceIds, [b.batchSize, b.sourceLen], 'i32')],
+          ['source_mask', tensor(b.sourceMask, [b.batchSize, b.sourceLen], 'u8')],
+          ['decoder_input_ids', tensor(b.decoderInputIds, [b.batchSize, b.targetLen], 'i32')],
+          ['targets', tensor(b.targets!, [b.batchSize, b.targetLen], 'i32')],
+        ]);
+      } else {
+        const batch = parityBatch(config.objective, 200 + k);
+        tensors = new Map([
+          ['input_ids', tensor(batch.inputIds, [batch.batchSize, batch.seqLen], 'i32')],
+          ['targets', tensor(batch.targets, [batch.batchSize, batch.seqLen], 'i32')],
+          ['attention_mask', tensor(batch.attentionMask, [batch.batchSize, batch.seqLen], 'u8')],
+        ]);
+      }
+      writeSafetensors(join(dir, 'batch.safetensors'), tensors);
     });
     model.dispose();
     console.log(`wrote ${dir}`);

@@ -6,7 +6,9 @@
   post-LN, both activations, padding and causal masks), so the qkv layout and block order
   are the ones torch itself uses;
 - a query whose keys are all masked gives finite outputs and gradients;
-- end to end on three configurations: initial loss ≈ ln V, every gradient non-zero, the loss
+- the encoder–decoder matches one built from torch.nn.TransformerEncoderLayer and
+  TransformerDecoderLayer (pre-LN, source padding, causal target);
+- end to end on four configurations: initial loss ≈ ln V, every gradient non-zero, the loss
   falls over the AdamW steps, and the output file holds every expected tensor;
 - mismatched weights fail with a clear message.
 """
@@ -35,6 +37,7 @@ CONFIGS = {
     "clm-pre-gelu_tanh": {**BASE, "objective": "clm", "norm": "pre", "activation": "gelu_tanh"},
     "mlm-post-gelu": {**BASE, "objective": "mlm", "norm": "post", "activation": "gelu"},
 }
+SEQ2SEQ = {**BASE, "objective": "seq2seq", "n_decoder_layers": 3, "norm": "pre", "activation": "gelu"}
 
 
 def make_dir(tmp, name, cfg, seed=1):
@@ -78,6 +81,48 @@ def independent_logits(model, cfg, ids, mask):
                          model.lm_head.ln.weight, model.lm_head.ln.bias, cfg["layer_norm_eps"])
         return h @ model.tok_emb.weight.t() + model.lm_head.bias
     return x @ model.tok_emb.weight.t()
+
+
+def copy_linear_norm(pairs):
+    with torch.no_grad():
+        for dst, src in pairs:
+            dst.weight.copy_(src.weight)
+            dst.bias.copy_(src.bias)
+
+
+def independent_seq2seq_logits(model, cfg, src, src_mask, dec):
+    """The encoder–decoder assembled from torch.nn.TransformerEncoderLayer and TransformerDecoderLayer."""
+    act = ref.activation_fn(cfg["activation"])
+    C, H, Fd, eps = cfg["d_model"], cfg["n_heads"], cfg["d_ff"], cfg["layer_norm_eps"]
+    S, T = src.shape[1], dec.shape[1]
+    x = model.tok_emb(src) + model.pos_emb.weight[:S]
+    for blk in model.blocks:
+        layer = nn.TransformerEncoderLayer(C, H, Fd, dropout=0.0, activation=act, layer_norm_eps=eps, batch_first=True, norm_first=True)
+        copy_linear_norm(((layer.linear1, blk.mlp.fc1), (layer.linear2, blk.mlp.fc2), (layer.norm1, blk.ln1), (layer.norm2, blk.ln2)))
+        with torch.no_grad():
+            layer.self_attn.in_proj_weight.copy_(blk.attn.qkv.weight)
+            layer.self_attn.in_proj_bias.copy_(blk.attn.qkv.bias)
+            layer.self_attn.out_proj.weight.copy_(blk.attn.out.weight)
+            layer.self_attn.out_proj.bias.copy_(blk.attn.out.bias)
+        x = layer(x, src_key_padding_mask=~src_mask)
+    memory = model.ln_f(x)
+    y = model.tok_emb(dec) + model.dec_pos_emb.weight[:T]
+    causal = torch.ones(T, T, dtype=torch.bool).triu(1)  # True = may not attend
+    for blk in model.dec_blocks:
+        layer = nn.TransformerDecoderLayer(C, H, Fd, dropout=0.0, activation=act, layer_norm_eps=eps, batch_first=True, norm_first=True)
+        copy_linear_norm(((layer.linear1, blk.mlp.fc1), (layer.linear2, blk.mlp.fc2),
+                          (layer.norm1, blk.ln1), (layer.norm2, blk.ln2), (layer.norm3, blk.ln3)))
+        with torch.no_grad():
+            layer.self_attn.in_proj_weight.copy_(blk.self_attn.qkv.weight)
+            layer.self_attn.in_proj_bias.copy_(blk.self_attn.qkv.bias)
+            layer.self_attn.out_proj.weight.copy_(blk.self_attn.out.weight)
+            layer.self_attn.out_proj.bias.copy_(blk.self_attn.out.bias)
+            layer.multihead_attn.in_proj_weight.copy_(torch.cat([blk.cross_attn.q.weight, blk.cross_attn.kv.weight]))
+            layer.multihead_attn.in_proj_bias.copy_(torch.cat([blk.cross_attn.q.bias, blk.cross_attn.kv.bias]))
+            layer.multihead_attn.out_proj.weight.copy_(blk.cross_attn.out.weight)
+            layer.multihead_attn.out_proj.bias.copy_(blk.cross_attn.out.bias)
+        y = layer(y, memory, tgt_mask=causal, memory_key_padding_mask=~src_mask)
+    return model.dec_ln_f(y) @ model.tok_emb.weight.t()
 
 
 class SafetensorsTest(unittest.TestCase):
@@ -138,6 +183,23 @@ class ModelTest(unittest.TestCase):
                 theirs = independent_logits(model, c, ids, mask)
                 err = (ours - theirs).abs().max().item()
                 self.assertLess(err, 1e-4, f"{name} {act}: max |diff| {err}")
+
+    def test_seq2seq_matches_torch_transformer_layers(self):
+        torch.manual_seed(0)
+        model = ref.Seq2Seq(ref.load_config_dict(SEQ2SEQ))
+        ref.init_weights(model, 6)
+        with torch.no_grad():
+            for p in model.parameters():
+                if p.dim() == 1:
+                    p.add_(torch.randn(p.shape) * 0.1)
+        batch = ref.random_seq2seq_batch(SEQ2SEQ, 7, 4, 24)
+        src, mask, dec = batch["source_ids"].long(), batch["source_mask"].bool(), batch["decoder_input_ids"].long()
+        self.assertFalse(mask.all())
+        self.assertTrue((batch["targets"] == -100).any())
+        ours = model(src, mask, dec)
+        theirs = independent_seq2seq_logits(model, SEQ2SEQ, src, mask, dec)
+        err = (ours - theirs).abs().max().item()
+        self.assertLess(err, 1e-4, f"max |diff| {err}")
 
     def test_query_with_every_key_masked(self):
         cfg = CONFIGS["mlm-pre-gelu"]
@@ -203,6 +265,27 @@ class EndToEndTest(unittest.TestCase):
                     again, _ = ref.read_safetensors(os.path.join(d, "reference.safetensors"))
                     for k in first:
                         self.assertTrue(torch.equal(first[k], again[k]), k)
+
+    def test_seq2seq(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            d = make_dir(tmp, "s2s", SEQ2SEQ)
+            with open(os.path.join(d, "train.json"), "w") as f:
+                json.dump({**ref.TRAIN_DEFAULTS, "label_smoothing": 0.1}, f)
+            with contextlib.redirect_stdout(io.StringIO()):
+                self.assertEqual(ref.main([d]), 0)
+            out, _ = ref.read_safetensors(os.path.join(d, "reference.safetensors"))
+            weights, _ = ref.read_safetensors(os.path.join(d, "model.safetensors"))
+            batch, _ = ref.read_safetensors(os.path.join(d, "batch.safetensors"))
+            self.assertIn("dec_blocks.2.cross_attn.kv.weight", weights)
+            self.assertEqual(list(out["logits"].shape), [4, 32, 512])
+            # label smoothing adds ε·(mean −log p − nll) to a loss that starts near ln V
+            self.assertLess(abs(out["loss"].item() - math.log(512)), 0.15)
+            recomputed = ref.loss_fn(out["logits"], batch["targets"].long(), 0.1).item()
+            self.assertAlmostEqual(recomputed, out["loss"].item(), places=5)
+            losses = out["losses"].tolist()
+            self.assertLess(losses[-1], losses[0] - 0.5)
+            for n in weights:
+                self.assertGreater(out["grad." + n].abs().max().item(), 0, f"gradient of {n} is zero")
 
     def test_mismatched_weights(self):
         with tempfile.TemporaryDirectory() as tmp:

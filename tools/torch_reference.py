@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""PyTorch reference for tlc's Transformer: computes the loss, logits, gradients and a few
-AdamW steps for given weights and a batch, so that tlc's results can be compared with them.
+"""PyTorch reference for tlc's Transformers (masked LM, causal LM, encoder–decoder): computes
+the loss, logits, gradients and a few AdamW steps for given weights and a batch, so that tlc's
+results can be compared with them.
 
     /usr/bin/python3 tools/torch_reference.py <dir>
         reads  <dir>/config.json, <dir>/model.safetensors, <dir>/batch.safetensors, <dir>/train.json
@@ -151,7 +152,7 @@ def write_safetensors(path, tensors, metadata=None):
 
 CONFIG_DEFAULTS = {"layer_norm_eps": 1e-5, "dropout": 0.0, "tie_embeddings": True}
 TRAIN_DEFAULTS = {"lr": 1e-3, "betas": [0.9, 0.98], "eps": 1e-6, "weight_decay": 0.01,
-                  "max_grad_norm": 0.5, "steps": 10}
+                  "max_grad_norm": 0.5, "steps": 10, "label_smoothing": 0.0}
 
 
 def load_json(path):
@@ -165,17 +166,29 @@ def load_json(path):
 
 
 def load_config(path):
-    cfg = {**CONFIG_DEFAULTS, **load_json(path)}
+    return load_config_dict(load_json(path), path)
+
+
+def load_config_dict(raw, path="config"):
+    cfg = {**CONFIG_DEFAULTS, **raw}
     for key in ("objective", "vocab_size", "d_model", "n_layers", "n_heads", "d_ff", "max_len", "norm", "activation"):
         if key not in cfg:
             raise ReferenceError(f"{path}: \"{key}\" is missing")
-    choices = {"objective": ("mlm", "clm"), "norm": ("pre", "post"), "activation": ("gelu", "gelu_tanh")}
+    choices = {"objective": ("mlm", "clm", "seq2seq"), "norm": ("pre", "post"), "activation": ("gelu", "gelu_tanh")}
     for key, allowed in choices.items():
         if cfg[key] not in allowed:
             raise ReferenceError(f"{path}: \"{key}\" is {cfg[key]!r}, expected one of {allowed}")
     for key in ("vocab_size", "d_model", "n_layers", "n_heads", "d_ff", "max_len"):
         if not isinstance(cfg[key], int) or cfg[key] < (0 if key == "n_layers" else 1):
             raise ReferenceError(f"{path}: \"{key}\" must be a positive integer, got {cfg[key]!r}")
+    if cfg["objective"] == "seq2seq":
+        cfg.setdefault("n_decoder_layers", cfg["n_layers"])
+        if not isinstance(cfg["n_decoder_layers"], int) or cfg["n_decoder_layers"] < 1:
+            raise ReferenceError(f"{path}: \"n_decoder_layers\" must be a positive integer, got {cfg['n_decoder_layers']!r}")
+        if cfg["norm"] != "pre":
+            raise ReferenceError(f"{path}: seq2seq models are pre-LN only, got norm {cfg['norm']!r}")
+    elif "n_decoder_layers" in cfg:
+        raise ReferenceError(f"{path}: only seq2seq models have \"n_decoder_layers\"")
     if cfg["d_model"] % cfg["n_heads"] != 0:
         raise ReferenceError(f"{path}: d_model {cfg['d_model']} is not divisible by n_heads {cfg['n_heads']}")
     if cfg["dropout"] != 0:
@@ -191,6 +204,8 @@ def load_train(path):
         raise ReferenceError(f"{path}: \"steps\" must be a positive integer, got {train['steps']!r}")
     if len(train["betas"]) != 2:
         raise ReferenceError(f"{path}: \"betas\" must hold two numbers")
+    if not 0 <= train["label_smoothing"] < 1:
+        raise ReferenceError(f"{path}: \"label_smoothing\" must be in [0, 1), got {train['label_smoothing']!r}")
     return train
 
 
@@ -203,12 +218,34 @@ def activation_fn(name):
     return lambda x: F.gelu(x, approximate="tanh")
 
 
+def multi_head_attention(q, k, v, n_heads, allowed):
+    """q [B, Tq, C], k and v [B, Tk, C]; allowed [B, Tq, Tk] bool, allowed[b, i, j] = query i
+    may attend to key j. Head h uses features h·Dh..(h+1)·Dh-1. Scores q·kᵀ/√Dh; masked keys get
+    −inf before the softmax; a query whose keys are all masked gets zero attention weights (its
+    softmax·v is 0). Returns [B, Tq, C], heads concatenated (feature h·Dh + d)."""
+    B, Tq, C = q.shape
+    Tk = k.shape[1]
+    H = n_heads
+    Dh = C // H
+    q = q.view(B, Tq, H, Dh).transpose(1, 2)  # [B, H, Tq, Dh]
+    k = k.view(B, Tk, H, Dh).transpose(1, 2)
+    v = v.view(B, Tk, H, Dh).transpose(1, 2)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(Dh)  # [B, H, Tq, Tk]
+    allowed = allowed.unsqueeze(1)  # [B, 1, Tq, Tk]
+    any_allowed = allowed.any(dim=-1, keepdim=True)  # [B, 1, Tq, 1]
+    scores = scores.masked_fill(~allowed, float("-inf"))
+    # Rows with every key masked would be softmax(all −inf) = NaN: give them finite
+    # scores, then zero their weights, so no NaN reaches the output or the gradients.
+    scores = scores.masked_fill(~any_allowed, 0.0)
+    probs = torch.softmax(scores, dim=-1) * any_allowed
+    y = probs @ v  # [B, H, Tq, Dh]
+    return y.transpose(1, 2).reshape(B, Tq, C)
+
+
 class Attention(nn.Module):
     """Multi-head self-attention with one fused projection.
 
-    qkv.weight [3C, C]: rows 0..C-1 give q, C..2C-1 k, 2C..3C-1 v; head h uses features
-    h·Dh..(h+1)·Dh-1 of each. Scores q·kᵀ/√Dh; masked keys get −inf before the softmax; a
-    query whose keys are all masked gets zero attention weights (its softmax·v is 0)."""
+    qkv.weight [3C, C]: rows 0..C-1 give q, C..2C-1 k, 2C..3C-1 v (see multi_head_attention)."""
 
     def __init__(self, d_model, n_heads):
         super().__init__()
@@ -217,25 +254,26 @@ class Attention(nn.Module):
         self.out = nn.Linear(d_model, d_model)
 
     def forward(self, x, allowed):
-        # x: [B, T, C]; allowed: [B, T, T] bool, allowed[b, i, j] = query i may attend to key j
-        B, T, C = x.shape
-        H = self.n_heads
-        Dh = C // H
-        q, k, v = self.qkv(x).split(C, dim=-1)  # each [B, T, C]
-        q = q.view(B, T, H, Dh).transpose(1, 2)  # [B, H, T, Dh]
-        k = k.view(B, T, H, Dh).transpose(1, 2)
-        v = v.view(B, T, H, Dh).transpose(1, 2)
-        scores = q @ k.transpose(-2, -1) / math.sqrt(Dh)  # [B, H, T, T]
-        allowed = allowed.unsqueeze(1)  # [B, 1, T, T]
-        any_allowed = allowed.any(dim=-1, keepdim=True)  # [B, 1, T, 1]
-        scores = scores.masked_fill(~allowed, float("-inf"))
-        # Rows with every key masked would be softmax(all −inf) = NaN: give them finite
-        # scores, then zero their weights, so no NaN reaches the output or the gradients.
-        scores = scores.masked_fill(~any_allowed, 0.0)
-        probs = torch.softmax(scores, dim=-1) * any_allowed
-        y = probs @ v  # [B, H, T, Dh]
-        y = y.transpose(1, 2).reshape(B, T, C)  # heads concatenated: feature h·Dh + d
-        return self.out(y)
+        # x: [B, T, C]; allowed: [B, T, T] bool
+        q, k, v = self.qkv(x).split(x.shape[-1], dim=-1)  # each [B, T, C]
+        return self.out(multi_head_attention(q, k, v, self.n_heads, allowed))
+
+
+class CrossAttention(nn.Module):
+    """Decoder queries over the encoder output: q.weight [C, C] projects the decoder states,
+    kv.weight [2C, C] the encoder output (rows 0..C-1 give k, C..2C-1 v)."""
+
+    def __init__(self, d_model, n_heads):
+        super().__init__()
+        self.n_heads = n_heads
+        self.q = nn.Linear(d_model, d_model)
+        self.kv = nn.Linear(d_model, 2 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+
+    def forward(self, x, memory, allowed):
+        # x: [B, T, C]; memory: [B, S, C]; allowed: [B, T, S] bool
+        k, v = self.kv(memory).split(x.shape[-1], dim=-1)
+        return self.out(multi_head_attention(self.q(x), k, v, self.n_heads, allowed))
 
 
 class MLP(nn.Module):
@@ -267,6 +305,25 @@ class Block(nn.Module):
             x = self.ln1(x + self.attn(x, allowed))
             x = self.ln2(x + self.mlp(x))
         return x
+
+
+class DecoderBlock(nn.Module):
+    """Pre-LN: causal self-attention, cross-attention over the encoder output, MLP."""
+
+    def __init__(self, cfg, act):
+        super().__init__()
+        C, eps = cfg["d_model"], cfg["layer_norm_eps"]
+        self.ln1 = nn.LayerNorm(C, eps=eps)
+        self.self_attn = Attention(C, cfg["n_heads"])
+        self.ln2 = nn.LayerNorm(C, eps=eps)
+        self.cross_attn = CrossAttention(C, cfg["n_heads"])
+        self.ln3 = nn.LayerNorm(C, eps=eps)
+        self.mlp = MLP(C, cfg["d_ff"], act)
+
+    def forward(self, x, memory, self_allowed, cross_allowed):
+        x = x + self.self_attn(self.ln1(x), self_allowed)
+        x = x + self.cross_attn(self.ln2(x), memory, cross_allowed)
+        return x + self.mlp(self.ln3(x))
 
 
 class MlmHead(nn.Module):
@@ -320,9 +377,47 @@ class Transformer(nn.Module):
         return x @ self.tok_emb.weight.t()  # tied output embedding, no bias  [B, T, V]
 
 
-def loss_fn(logits, targets):
+class Seq2Seq(nn.Module):
+    """Encoder–decoder: the pre-LN encoder (tok_emb, pos_emb, blocks, ln_f) over the source;
+    decoder blocks over the target prefix with their own positions (dec_pos_emb) and final
+    norm (dec_ln_f); one token embedding for both inputs and the tied output layer."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        act = activation_fn(cfg["activation"])
+        V, C, eps = cfg["vocab_size"], cfg["d_model"], cfg["layer_norm_eps"]
+        self.tok_emb = nn.Embedding(V, C)
+        self.pos_emb = nn.Embedding(cfg["max_len"], C)
+        self.blocks = nn.ModuleList([Block(cfg, act) for _ in range(cfg["n_layers"])])
+        self.ln_f = nn.LayerNorm(C, eps=eps)
+        self.dec_pos_emb = nn.Embedding(cfg["max_len"], C)
+        self.dec_blocks = nn.ModuleList([DecoderBlock(cfg, act) for _ in range(cfg["n_decoder_layers"])])
+        self.dec_ln_f = nn.LayerNorm(C, eps=eps)
+
+    def forward(self, source_ids, source_mask, decoder_input_ids):
+        # source_ids, source_mask: [B, S] (mask True = real token); decoder_input_ids: [B, T]
+        B, S = source_ids.shape
+        T = decoder_input_ids.shape[1]
+        x = self.tok_emb(source_ids) + self.pos_emb(torch.arange(S))
+        allowed = source_mask[:, None, :].expand(B, S, S)
+        for block in self.blocks:
+            x = block(x, allowed)
+        memory = self.ln_f(x)  # [B, S, C]
+        y = self.tok_emb(decoder_input_ids) + self.dec_pos_emb(torch.arange(T))
+        causal = torch.ones(T, T, dtype=torch.bool).tril().expand(B, T, T)  # key j <= query i
+        cross = source_mask[:, None, :].expand(B, T, S)  # padding of the source is masked
+        for block in self.dec_blocks:
+            y = block(y, memory, causal, cross)
+        return self.dec_ln_f(y) @ self.tok_emb.weight.t()  # [B, T, V]
+
+
+def build_model(cfg):
+    return Seq2Seq(cfg) if cfg["objective"] == "seq2seq" else Transformer(cfg)
+
+
+def loss_fn(logits, targets, label_smoothing=0.0):
     V = logits.shape[-1]
-    return F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1), ignore_index=-100)
+    return F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1), ignore_index=-100, label_smoothing=label_smoothing)
 
 
 def load_weights(model, path):
@@ -346,13 +441,35 @@ def load_weights(model, path):
             p.copy_(weights[name])
 
 
-def load_batch(path, cfg):
-    t, _ = read_safetensors(path)
-    for name, dtype in (("input_ids", torch.int32), ("targets", torch.int32), ("attention_mask", torch.uint8)):
+def check_dtypes(path, t, names):
+    for name, dtype in names:
         if name not in t:
             raise ReferenceError(f"{path}: tensor '{name}' is missing")
         if t[name].dtype != dtype:
             raise ReferenceError(f"{path}: '{name}' has dtype {DTYPE_NAMES.get(t[name].dtype)}, expected {DTYPE_NAMES[dtype]}")
+
+
+def check_ids(path, name, ids, V):
+    if ids.numel() and (ids.min() < 0 or ids.max() >= V):
+        raise ReferenceError(f"{path}: {name} must lie in [0, {V})")
+
+
+def check_targets_and_mask(path, targets, mask, mask_name, V):
+    bad = (targets != -100) & ((targets < 0) | (targets >= V))
+    if bad.any():
+        raise ReferenceError(f"{path}: targets must lie in [0, {V}) or be -100")
+    if not ((mask == 0) | (mask == 1)).all():
+        raise ReferenceError(f"{path}: {mask_name} must hold only 0 and 1")
+    if not (targets != -100).any():
+        raise ReferenceError(f"{path}: every target is -100, the loss is undefined")
+
+
+def load_batch(path, cfg):
+    """The model's inputs as a tuple, and the targets."""
+    if cfg["objective"] == "seq2seq":
+        return load_seq2seq_batch(path, cfg)
+    t, _ = read_safetensors(path)
+    check_dtypes(path, t, (("input_ids", torch.int32), ("targets", torch.int32), ("attention_mask", torch.uint8)))
     ids, targets, mask = t["input_ids"], t["targets"], t["attention_mask"]
     if ids.dim() != 2 or list(targets.shape) != list(ids.shape) or list(mask.shape) != list(ids.shape):
         raise ReferenceError(f"{path}: input_ids {list(ids.shape)}, targets {list(targets.shape)} and "
@@ -360,16 +477,27 @@ def load_batch(path, cfg):
     V, T = cfg["vocab_size"], ids.shape[1]
     if T > cfg["max_len"]:
         raise ReferenceError(f"{path}: sequence length {T} exceeds max_len {cfg['max_len']}")
-    if ids.numel() and (ids.min() < 0 or ids.max() >= V):
-        raise ReferenceError(f"{path}: input_ids must lie in [0, {V})")
-    bad = (targets != -100) & ((targets < 0) | (targets >= V))
-    if bad.any():
-        raise ReferenceError(f"{path}: targets must lie in [0, {V}) or be -100")
-    if not ((mask == 0) | (mask == 1)).all():
-        raise ReferenceError(f"{path}: attention_mask must hold only 0 and 1")
-    if not (targets != -100).any():
-        raise ReferenceError(f"{path}: every target is -100, the loss is undefined")
-    return ids.long(), targets.long(), mask.bool()
+    check_ids(path, "input_ids", ids, V)
+    check_targets_and_mask(path, targets, mask, "attention_mask", V)
+    return (ids.long(), mask.bool()), targets.long()
+
+
+def load_seq2seq_batch(path, cfg):
+    t, _ = read_safetensors(path)
+    check_dtypes(path, t, (("source_ids", torch.int32), ("source_mask", torch.uint8),
+                           ("decoder_input_ids", torch.int32), ("targets", torch.int32)))
+    src, mask, dec, targets = t["source_ids"], t["source_mask"], t["decoder_input_ids"], t["targets"]
+    if src.dim() != 2 or list(mask.shape) != list(src.shape):
+        raise ReferenceError(f"{path}: source_ids {list(src.shape)} and source_mask {list(mask.shape)} must both be [B, S]")
+    if dec.dim() != 2 or dec.shape[0] != src.shape[0] or list(targets.shape) != list(dec.shape):
+        raise ReferenceError(f"{path}: decoder_input_ids {list(dec.shape)} and targets {list(targets.shape)} must both be [B, T]")
+    V = cfg["vocab_size"]
+    if max(src.shape[1], dec.shape[1]) > cfg["max_len"]:
+        raise ReferenceError(f"{path}: a sequence is longer than max_len {cfg['max_len']}")
+    check_ids(path, "source_ids", src, V)
+    check_ids(path, "decoder_input_ids", dec, V)
+    check_targets_and_mask(path, targets, mask, "source_mask", V)
+    return (src.long(), mask.bool(), dec.long()), targets.long()
 
 
 # ---- the reference run ----------------------------------------------------------------
@@ -380,9 +508,9 @@ def run_reference(directory):
     torch.set_num_threads(1)
     cfg = load_config(os.path.join(directory, "config.json"))
     train = load_train(os.path.join(directory, "train.json"))
-    model = Transformer(cfg)
+    model = build_model(cfg)
     load_weights(model, os.path.join(directory, "model.safetensors"))
-    ids, targets, mask = load_batch(os.path.join(directory, "batch.safetensors"), cfg)
+    inputs, targets = load_batch(os.path.join(directory, "batch.safetensors"), cfg)
 
     params = dict(model.named_parameters())
     # Weight decay on weight matrices and embeddings (ndim >= 2) only, not on biases or LayerNorm.
@@ -396,8 +524,8 @@ def run_reference(directory):
     losses, grad_norms = [], []
     for step in range(train["steps"]):
         opt.zero_grad(set_to_none=True)
-        logits = model(ids, mask)
-        loss = loss_fn(logits, targets)
+        logits = model(*inputs)
+        loss = loss_fn(logits, targets, train["label_smoothing"])
         loss.backward()
         if step == 0:
             out["loss"] = loss.detach().reshape(1).clone()
@@ -465,15 +593,40 @@ def random_batch(cfg, seed, B, T):
     return {"input_ids": ids.int(), "targets": targets.int(), "attention_mask": mask.to(torch.uint8)}
 
 
+def random_seq2seq_batch(cfg, seed, B, T):
+    """Sources and targets of T tokens, two of each padded; the decoder reads <s> y… (id 2 as
+    <s>) and predicts y… </s> (id 3 as </s>)."""
+    g = torch.Generator().manual_seed(seed + 1)
+    V = cfg["vocab_size"]
+    if V < 5:
+        raise ReferenceError("--init needs vocab_size >= 5 for a seq2seq batch")
+    source = torch.randint(4, V, (B, T), generator=g)
+    target = torch.randint(4, V, (B, T), generator=g)
+    src_len, tgt_len = torch.full((B,), T), torch.full((B,), T)
+    for b in range(1, B, 2)[:2]:
+        src_len[b] = int(torch.randint(1, T, (1,), generator=g))
+        tgt_len[b - 1] = int(torch.randint(1, T, (1,), generator=g))
+    positions = torch.arange(T)[None, :]
+    source_mask = positions < src_len[:, None]
+    dec = torch.cat([torch.full((B, 1), 2), target[:, :-1]], dim=1)
+    targets = torch.where(positions == tgt_len[:, None] - 1, torch.full_like(target, 3), target)
+    targets[positions >= tgt_len[:, None]] = -100
+    dec[positions >= tgt_len[:, None]] = PAD_ID
+    source[~source_mask] = PAD_ID
+    return {"source_ids": source.int(), "source_mask": source_mask.to(torch.uint8),
+            "decoder_input_ids": dec.int(), "targets": targets.int()}
+
+
 def run_init(directory, seed, B, T):
     cfg = load_config(os.path.join(directory, "config.json"))
     if T > cfg["max_len"]:
         raise ReferenceError(f"--seq {T} exceeds max_len {cfg['max_len']}")
-    model = Transformer(cfg)
+    model = build_model(cfg)
     init_weights(model, seed)
     write_safetensors(os.path.join(directory, "model.safetensors"),
                       {n: p.detach() for n, p in model.named_parameters()}, {"seed": str(seed)})
-    write_safetensors(os.path.join(directory, "batch.safetensors"), random_batch(cfg, seed, B, T), {"seed": str(seed)})
+    batch = random_seq2seq_batch(cfg, seed, B, T) if cfg["objective"] == "seq2seq" else random_batch(cfg, seed, B, T)
+    write_safetensors(os.path.join(directory, "batch.safetensors"), batch, {"seed": str(seed)})
     train_path = os.path.join(directory, "train.json")
     if not os.path.exists(train_path):
         with open(train_path, "w") as f:

@@ -16,6 +16,7 @@ import { registerReport } from './report.js';
 import { registerPlan } from './plan.js';
 import { registerBleu } from './bleu.js';
 import { registerExport } from './export.js';
+import { registerTranslate } from './translate.js';
 
 const program = new Command();
 program
@@ -41,6 +42,7 @@ registerReport(program);
 registerPlan(program);
 registerBleu(program);
 registerExport(program);
+registerTranslate(program);
 
 function parsePositiveInt(v: string): number {
   const n = Number(v);

@@ -20,12 +20,13 @@ export function registerPlan(program: Command): void {
       const dir = required(o.sweep, '--sweep');
       const budget = parseDuration(required(o.budget, '--budget'));
       const runs = loadSweep(dir);
-      let spec: { data: string; seq_len: number; objective: 'mlm' | 'clm' };
+      let spec: { data: string; seq_len: number; objective: 'mlm' | 'clm' | 'seq2seq' };
       try {
         spec = JSON.parse(readFileSync(join(dir, 'sweep.spec.json'), 'utf8'));
       } catch (e) {
         throw new TlcError(`${dir}/sweep.spec.json: cannot read (${(e as Error).message})`);
       }
+      if (spec.objective === 'seq2seq') throw new TlcError(`${dir}: planning from a seq2seq sweep is not supported; compare its runs' BLEU in sweep.json`);
       const vocabSize = openShards(spec.data).meta.vocab_size;
       const p = plan(runs, budget, { vocabSize, seqLen: spec.seq_len, objective: spec.objective });
       if (o.json) {

@@ -5,7 +5,7 @@ export type { DType } from './tensor.js';
 export { backward, noGrad, isGradEnabled, zeroGrad, gradOf, tapeLength } from './autograd.js';
 export { setCheckNumerics, assertFinite } from './numerics.js';
 export { Rng } from './random.js';
-export { gradcheck } from './gradcheck.js';
+export { gradcheck, gradcheckLeaves } from './gradcheck.js';
 export type { GradcheckOptions, GradcheckResult } from './gradcheck.js';
 export { setThreads, getThreads } from './threads.js';
 export * from './ops/index.js';

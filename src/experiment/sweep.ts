@@ -6,17 +6,16 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { TlcError } from '../engine/errors.js';
-import { openShards } from '../data/shards.js';
 import { countParams, presetConfig } from '../nn/config.js';
 import { budgetFromFlags } from '../train/budget.js';
 import { readMetrics } from '../train/metrics.js';
-import { pretrain, resumePretrain, type PretrainArgs } from '../train/pretrain.js';
+import { dataVocabSize, pretrain, resumePretrain, type PretrainArgs } from '../train/pretrain.js';
 import type { LoopEvents } from '../train/loop.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 
 const sweepSchema = z.object({
   data: z.string().min(1),
-  objective: z.enum(['mlm', 'clm']).default('mlm'),
+  objective: z.enum(['mlm', 'clm', 'seq2seq']).default('mlm'),
   /** Presets like L4-D256; or give `layers` × `widths`. */
   sizes: z.array(z.string()).optional(),
   layers: z.array(z.number().int().min(1)).optional(),
@@ -81,6 +80,8 @@ export interface SweepRow {
   tokens: number;
   train_seconds: number;
   valid_loss: number;
+  /** seq2seq: BLEU of the last evaluation. */
+  valid_bleu?: number;
   tokens_per_s: number;
   run: string;
 }
@@ -89,7 +90,7 @@ export const SWEEP_SUMMARY = 'sweep.json';
 
 export async function runSweep(spec: SweepSpec, out: string, events: (point: SweepPoint) => LoopEvents = () => ({}),
   signal?: AbortSignal, log: (line: string) => void = () => {}): Promise<{ rows: SweepRow[]; interrupted: boolean }> {
-  const meta = openShards(spec.data).meta;
+  const vocabSize = dataVocabSize(spec.data, spec.objective);
   const budget = budgetFromFlags({
     budget: spec.budget, tokens: spec.tokens?.toString(), steps: spec.steps?.toString(), flops: spec.flops?.toString(),
   });
@@ -99,7 +100,7 @@ export async function runSweep(spec: SweepSpec, out: string, events: (point: Swe
   for (const point of sweepPoints(spec)) {
     const runDir = join(out, 'runs', point.name);
     const model = presetConfig(point.preset, {
-      vocab_size: meta.vocab_size, max_len: Math.max(spec.seq_len, 128), objective: spec.objective,
+      vocab_size: vocabSize, max_len: Math.max(spec.seq_len, 128), objective: spec.objective,
       activation: spec.objective === 'clm' ? 'gelu_tanh' : 'gelu', dropout: spec.dropout,
     });
     const args: PretrainArgs = {
@@ -139,6 +140,7 @@ function summarize(point: SweepPoint, runDir: string, model: ReturnType<typeof p
   return {
     name: point.name, preset: point.preset, batch_size: point.batchSize, params: counts.total,
     non_embedding_params: counts.nonEmbedding, steps: end.step, tokens: end.tokens as number, train_seconds: trainSeconds,
-    valid_loss: end.valid_loss as number, tokens_per_s: (end.tokens as number) / trainSeconds, run: runDir,
+    valid_loss: end.valid_loss as number, ...(typeof end.valid_bleu === 'number' ? { valid_bleu: end.valid_bleu } : {}),
+    tokens_per_s: (end.tokens as number) / trainSeconds, run: runDir,
   };
 }

@@ -39,6 +39,7 @@ export class TransformerClassifier extends TransformerBody {
 
   constructor(config: ModelConfig, opts: { seed?: number } = {}) {
     if (!config.labels) throw new TlcError('a classifier config needs "labels"');
+    if (config.objective === 'seq2seq') throw new TlcError('a classifier needs a masked or causal LM body, not a seq2seq model');
     const seed = opts.seed ?? 0;
     super(config, new Rng(seed), seed);
     this.labels = config.labels;

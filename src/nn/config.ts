@@ -6,10 +6,13 @@ import { TlcError } from '../engine/errors.js';
 
 export const modelConfigSchema = z.object({
   model_type: z.literal('tlc-transformer').default('tlc-transformer'),
-  objective: z.enum(['mlm', 'clm']),
+  /** mlm and clm: one Transformer stack (n_layers); seq2seq: an encoder of n_layers and a decoder of n_decoder_layers. */
+  objective: z.enum(['mlm', 'clm', 'seq2seq']),
   vocab_size: z.number().int().min(2),
   d_model: z.number().int().min(1),
   n_layers: z.number().int().min(1),
+  /** Decoder blocks of a seq2seq model (default: n_layers); absent from other models. */
+  n_decoder_layers: z.number().int().min(1).optional(),
   n_heads: z.number().int().min(1),
   d_ff: z.number().int().min(1),
   max_len: z.number().int().min(1),
@@ -21,7 +24,12 @@ export const modelConfigSchema = z.object({
   pad_id: z.number().int().min(0).default(1),
   /** Set on classifiers: the class names, in the order of the output layer. */
   labels: z.array(z.string()).min(2).optional(),
-}).strict().refine((c) => c.d_model % c.n_heads === 0, { message: 'd_model must be divisible by n_heads', path: ['n_heads'] });
+}).strict()
+  .refine((c) => c.d_model % c.n_heads === 0, { message: 'd_model must be divisible by n_heads', path: ['n_heads'] })
+  .refine((c) => c.objective === 'seq2seq' || c.n_decoder_layers === undefined,
+    { message: 'only seq2seq models have a decoder', path: ['n_decoder_layers'] })
+  .refine((c) => c.objective !== 'seq2seq' || c.norm === 'pre', { message: 'seq2seq models are pre-LN only', path: ['norm'] })
+  .refine((c) => c.objective !== 'seq2seq' || c.labels === undefined, { message: 'seq2seq models have no class labels', path: ['labels'] });
 
 export type ModelConfig = z.infer<typeof modelConfigSchema>;
 
@@ -32,7 +40,15 @@ export function parseModelConfig(raw: unknown, source = 'model config'): ModelCo
     const issues = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
     throw new TlcError(`${source}: invalid model config — ${issues}`);
   }
-  return r.data;
+  const c = r.data;
+  // written out in full, so config.json says how deep the decoder is
+  if (c.objective === 'seq2seq' && c.n_decoder_layers === undefined) c.n_decoder_layers = c.n_layers;
+  return c;
+}
+
+/** Decoder depth of a seq2seq config (0 for single-stack models). */
+export function decoderLayers(c: ModelConfig): number {
+  return c.objective === 'seq2seq' ? c.n_decoder_layers ?? c.n_layers : 0;
 }
 
 export function readModelConfig(path: string): ModelConfig {
@@ -69,21 +85,57 @@ export interface ParamCounts {
   embedding: number;
 }
 
-export function countParams(c: ModelConfig): ParamCounts {
+/** Parameters of the pieces of a Transformer of width C and MLP width F (weights and biases). */
+function pieceParams(c: ModelConfig) {
   const C = c.d_model, F = c.d_ff;
   const ln = 2 * C;
-  const block = ln + (3 * C * C + 3 * C) + (C * C + C) + ln + (F * C + F) + (C * F + C);
-  const embedding = c.vocab_size * C + c.max_len * C;
+  const selfAttention = (3 * C * C + 3 * C) + (C * C + C);
+  const mlp = (F * C + F) + (C * F + C);
+  /** Cross-attention's key/value projection, which runs over the source tokens. */
+  const crossKv = 2 * C * C + 2 * C;
+  /** Cross-attention's query and output projections, which run over the target tokens. */
+  const crossQOut = 2 * (C * C + C);
+  return { ln, block: ln + selfAttention + ln + mlp, decoderBlock: ln + selfAttention + ln + crossQOut + crossKv + ln + mlp, crossKv };
+}
+
+export function countParams(c: ModelConfig): ParamCounts {
+  const C = c.d_model;
+  const { ln, block, decoderBlock } = pieceParams(c);
+  let embedding = c.vocab_size * C + c.max_len * C;
   let rest = c.n_layers * block + ln; // ln_f (pre-LN) or emb_ln (post-LN)
   if (c.labels) rest += C * C + C + c.labels.length * C + c.labels.length; // classifier head
   else if (c.objective === 'mlm') rest += C * C + C + ln + c.vocab_size; // lm_head dense, ln, bias
+  else if (c.objective === 'seq2seq') {
+    embedding += c.max_len * C; // the decoder's positions; its tokens and the output layer share tok_emb
+    rest += decoderLayers(c) * decoderBlock + ln; // decoder blocks, dec_ln_f
+  }
   return { total: embedding + rest, nonEmbedding: rest, embedding };
 }
 
 /**
  * Training FLOPs per token: 6·N (forward + backward through the non-embedding
  * parameters) + 12·L·T·d (attention scores and weighted sum), as in Kaplan et al. 2020.
+ * A seq2seq model is counted on a pair of `seqLen` source and `seqLen` target tokens
+ * (see seq2seqTrainingFlops), per token of the two.
  */
 export function trainingFlopsPerToken(c: ModelConfig, seqLen: number): number {
+  if (c.objective === 'seq2seq') return seq2seqTrainingFlops(c, seqLen, seqLen) / (2 * seqLen);
   return 6 * countParams(c).nonEmbedding + 12 * c.n_layers * seqLen * c.d_model;
+}
+
+/**
+ * Training FLOPs of one translation pair of S source and T target tokens, Kaplan et al.'s
+ * count applied to each stack: 6 FLOPs per parameter per token it runs on, the encoder
+ * (and the decoder's cross-attention key/value projections) on the S source tokens, the
+ * rest of the decoder on the T target tokens; plus 12·d per query–key pair per layer for
+ * attention: S² in each encoder layer, T² (decoder self-attention) and T·S
+ * (cross-attention) in each decoder layer. The tied output layer is an embedding, not
+ * counted, as in the language models.
+ */
+export function seq2seqTrainingFlops(c: ModelConfig, S: number, T: number): number {
+  const { ln, block, decoderBlock, crossKv } = pieceParams(c);
+  const L = c.n_layers, Ld = decoderLayers(c), d = c.d_model;
+  const onSource = L * block + ln + Ld * crossKv;
+  const onTarget = Ld * (decoderBlock - crossKv) + ln;
+  return 6 * (onSource * S + onTarget * T) + 12 * d * (L * S * S + Ld * (T * T + T * S));
 }

@@ -33,36 +33,47 @@ export interface ForwardOptions {
   training?: boolean;
 }
 
-class Attention extends Module {
+/** How a stack builds its attention and MLP layers. */
+export interface LayerOptions {
+  /** Causal self-attention (default: the config's objective is clm). */
+  causal?: boolean;
+  /** Init std of the projections into the residual stream (default 0.02/√(2·n_layers)). */
+  residualStd?: number;
+}
+
+/** GPT-2's scaled init of residual projections keeps the residual stream's variance flat in depth. */
+function residualStd(cfg: ModelConfig, opts: LayerOptions): number {
+  return opts.residualStd ?? 0.02 / Math.sqrt(2 * cfg.n_layers);
+}
+
+export class Attention extends Module {
   readonly qkv: Linear;
   readonly out: Linear;
+  readonly causal: boolean;
 
-  constructor(readonly cfg: ModelConfig, rng: Rng) {
+  constructor(readonly cfg: ModelConfig, rng: Rng, opts: LayerOptions = {}) {
     super();
     const C = cfg.d_model;
+    this.causal = opts.causal ?? cfg.objective === 'clm';
     this.qkv = this.addChild('qkv', new Linear(C, 3 * C, rng));
-    // GPT-2's scaled init of residual projections keeps the residual stream's variance flat in depth
-    this.out = this.addChild('out', new Linear(C, C, rng, { std: 0.02 / Math.sqrt(2 * cfg.n_layers) }));
+    this.out = this.addChild('out', new Linear(C, C, rng, { std: residualStd(cfg, opts) }));
   }
 
   /** residual + drop(attention(x)) */
   forward(x: Tensor, padMask: Tensor | null, residual: Tensor, drop: (t: Tensor) => Tensor): Tensor {
-    const a = selfAttention(this.qkv.forward(x), this.cfg.n_heads, {
-      causal: this.cfg.objective === 'clm',
-      keyPaddingMask: padMask,
-    });
+    const a = selfAttention(this.qkv.forward(x), this.cfg.n_heads, { causal: this.causal, keyPaddingMask: padMask });
     return this.out.forwardResidual(a, residual, drop);
   }
 }
 
-class MLP extends Module {
+export class MLP extends Module {
   readonly fc1: Linear;
   readonly fc2: Linear;
 
-  constructor(readonly cfg: ModelConfig, rng: Rng) {
+  constructor(readonly cfg: ModelConfig, rng: Rng, opts: LayerOptions = {}) {
     super();
     this.fc1 = this.addChild('fc1', new Linear(cfg.d_model, cfg.d_ff, rng));
-    this.fc2 = this.addChild('fc2', new Linear(cfg.d_ff, cfg.d_model, rng, { std: 0.02 / Math.sqrt(2 * cfg.n_layers) }));
+    this.fc2 = this.addChild('fc2', new Linear(cfg.d_ff, cfg.d_model, rng, { std: residualStd(cfg, opts) }));
   }
 
   /** residual + drop(mlp(x)) */
@@ -182,6 +193,7 @@ export class TransformerLM extends TransformerBody {
   readonly lmHead: MaskedLMHead | null;
 
   constructor(config: ModelConfig, opts: { seed?: number } = {}) {
+    if (config.objective === 'seq2seq') throw new TlcError('a seq2seq config describes an encoder–decoder (Seq2SeqTransformer), not a language model');
     const seed = opts.seed ?? 0;
     super(config, new Rng(seed), seed);
     this.lmHead = config.objective === 'mlm' ? this.addChild('lm_head', new MaskedLMHead(config, this.rng)) : null;

@@ -104,6 +104,7 @@ function groupOf(start: MetricEvent | undefined): { group: string; groupTitle: s
   if (start && typeof start.task === 'string') return { group: `finetune-${slug(start.task)}`, groupTitle: `Finetuning on ${start.task}` };
   if (start?.objective === 'mlm') return { group: 'mlm', groupTitle: 'Masked-LM pretraining' };
   if (start?.objective === 'clm') return { group: 'clm', groupTitle: 'Causal-LM pretraining' };
+  if (start?.objective === 'seq2seq') return { group: 'seq2seq', groupTitle: 'Translation (encoder–decoder) training' };
   return { group: 'runs', groupTitle: 'Training runs' };
 }
 

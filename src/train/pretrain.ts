@@ -13,6 +13,8 @@ import { LMBatcher, evaluationBatches, type BatcherPosition } from './lm-batches
 import { unigramLoss } from './baselines.js';
 import { RUN_ARGS, createRun, readRunArgs } from './run-dir.js';
 import { validateBatching, trainLoop, type LoopEvents, type RunArgs } from './loop.js';
+import { trainTranslation } from './translation.js';
+import { readPreparedTranslation } from '../data/prepare-translation.js';
 
 export type { Interval } from './loop.js';
 export { RUN_ARGS } from './run-dir.js';
@@ -23,6 +25,10 @@ export interface PretrainArgs extends RunArgs {
   seqLen: number;
   evalTokens: number;
   saveAt: number[];
+  /** seq2seq only: ε of the label-smoothed training loss (default 0.1). */
+  labelSmoothing?: number;
+  /** seq2seq only: validation pairs translated for BLEU at each evaluation (default 200). */
+  bleuPairs?: number;
 }
 
 export type PretrainEvents = LoopEvents;
@@ -32,6 +38,8 @@ export interface PretrainResult {
   steps: number;
   usage: BudgetUsage;
   finalValidLoss: number;
+  /** seq2seq only: BLEU of the last evaluation. */
+  finalValidBleu?: number;
   interrupted: boolean;
 }
 
@@ -51,6 +59,10 @@ export async function resumePretrain(runDir: string, events: PretrainEvents = {}
   return run(runDir, args, existsSync(join(runDir, 'state.json')), events, signal);
 }
 
+/** The vocabulary size of prepared data: token shards, or for seq2seq a translation directory. */
+export function dataVocabSize(dataDir: string, objective: ModelConfig['objective']): number {
+  return objective === 'seq2seq' ? readPreparedTranslation(dataDir).tokenizer.vocabSize : openShards(dataDir).meta.vocab_size;
+}
 
 function validateArgs(a: PretrainArgs): void {
   validateBatching(a);
@@ -58,9 +70,17 @@ function validateArgs(a: PretrainArgs): void {
   if (a.seqLen > a.model.max_len) throw new TlcError(`sequence length ${a.seqLen} exceeds the model's max_len ${a.model.max_len}`);
   for (const f of a.saveAt) if (!(f > 0 && f <= 1)) throw new TlcError(`--save-at fractions must be in (0, 1], got ${f}`);
   if (!(Number.isInteger(a.keep) && a.keep >= 1)) throw new TlcError(`--keep must be a positive integer, got ${a.keep}`);
+  if (a.labelSmoothing !== undefined && !(a.labelSmoothing >= 0 && a.labelSmoothing < 1)) {
+    throw new TlcError(`--label-smoothing must be in [0, 1), got ${a.labelSmoothing}`);
+  }
+  if (a.bleuPairs !== undefined && !(Number.isInteger(a.bleuPairs) && a.bleuPairs >= 0)) {
+    throw new TlcError(`--bleu-pairs must be a non-negative integer, got ${a.bleuPairs}`);
+  }
 }
 
 async function run(runDir: string, args: PretrainArgs, resumed: boolean, events: PretrainEvents, signal?: AbortSignal): Promise<PretrainResult> {
+  if (args.model.objective === 'seq2seq') return trainTranslation(runDir, args, resumed, events, signal);
+  const objective = args.model.objective; // a language model's, from here on
   const shards = openShards(args.dataDir);
   if (shards.meta.vocab_size > args.model.vocab_size) {
     throw new TlcError(`${args.dataDir}: the data's vocabulary (${shards.meta.vocab_size}) is larger than the model's vocab_size (${args.model.vocab_size})`);
@@ -68,7 +88,7 @@ async function run(runDir: string, args: PretrainArgs, resumed: boolean, events:
   copyFileAtomic(join(args.dataDir, 'tokenizer.json'), join(runDir, 'tokenizer.json'));
   const cfg = args.model;
   const model = new TransformerLM(cfg, { seed: args.seed });
-  const batchOpts = { objective: cfg.objective, seqLen: args.seqLen, vocabSize: cfg.vocab_size, seed: args.seed };
+  const batchOpts = { objective, seqLen: args.seqLen, vocabSize: cfg.vocab_size, seed: args.seed };
   const batcher = new LMBatcher(shards.train, batchOpts);
   const evalSet = evaluationBatches(shards.valid, batchOpts, args.evalTokens, args.microBatchSize);
   const flopsPerToken = trainingFlopsPerToken(cfg, args.seqLen);

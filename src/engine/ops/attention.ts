@@ -129,3 +129,32 @@ export function selfAttention(qkv: Tensor, heads: number, opts: AttentionOptions
     if (d) backwardCall(p, dOut, [h, h, h], out, lse, [d, d, d], rows);
   }, [lse]);
 }
+
+/**
+ * Attention of q [B, Tq, C] over keys and values packed as the output of one fused KV
+ * projection: kv [B, Tk, 2C], each row [k (all heads) | v] → [B, Tq, C]. Encoder–decoder
+ * cross-attention (and cached decoding) reads k and v in place; the gradient of kv is
+ * written into one [B, Tk, 2C] tensor.
+ */
+export function crossAttention(q: Tensor, kv: Tensor, heads: number, opts: AttentionOptions = {}): Tensor {
+  const op = 'crossAttention';
+  expectDtype(op, 'q', q, 'f32');
+  expectDtype(op, 'kv', kv, 'f32');
+  expectRank(op, 'q', q, 3);
+  expectRank(op, 'kv', kv, 3);
+  const [B, Tq, C] = q.shape;
+  const Tk = kv.shape[1];
+  expect(B > 0 && Tq > 0 && C > 0, op, `q ${fmtShape(q.shape)} is empty`);
+  expect(Tk > 0, op, `kv ${fmtShape(kv.shape)} is empty`);
+  expect(kv.shape[0] === B && kv.shape[2] === 2 * C, op,
+    `kv ${fmtShape(kv.shape)} does not match q ${fmtShape(q.shape)}: expected [${B}, Tk, ${2 * C}] (k | v)`);
+  const Dh = checkHeads(op, heads, C, `q ${fmtShape(q.shape)}: model dim ${C}`);
+  const p: Problem = { B, Tq, Tk, H: heads, Dh, ...checkOptions(op, opts, B, Tk, Dh) };
+  const rows: [Rows, Rows, Rows] = [{ offset: 0, stride: C }, { offset: 0, stride: 2 * C }, { offset: C, stride: 2 * C }];
+  const { out, lse } = forward(p, q.handle, kv.handle, kv.handle, rows);
+  return record(op, [q, kv], out, (dOut, grad) => {
+    // dk and dv are the disjoint column halves of one gradient tensor
+    const dq = grad(0), dkv = grad(1);
+    backwardCall(p, dOut, [q.handle, kv.handle, kv.handle], out, lse, [dq, dkv, dkv], rows);
+  }, [lse]);
+}

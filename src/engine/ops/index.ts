@@ -9,6 +9,6 @@ export { gelu, tanh } from './activation.js';
 export type { GeluApproximate } from './activation.js';
 export { dropout, DropoutRng } from './dropout.js';
 export type { DropoutRngState } from './dropout.js';
-export { attention, selfAttention } from './attention.js';
+export { attention, selfAttention, crossAttention } from './attention.js';
 export type { AttentionOptions } from './attention.js';
 export { fakeQuantize, quantRows } from './quantize.js';
