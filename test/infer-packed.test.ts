@@ -184,6 +184,14 @@ test('packed layers reject bad input with clear errors', () => {
   const p = PackedLinear.pack(packedWeights(w, 3, 2, { kind: 'int8' }), null, 3, 2);
   assert.throws(() => tidy(() => p.forward(tensor(new Float32Array(2), [1, 2]))), (e: unknown) => e instanceof TlcError && /inference-only/.test(e.message));
   assert.throws(() => noGrad(() => tidy(() => p.forward(tensor(new Float32Array(3), [1, 3])))), /does not match the layer's 2 input features/);
+  const bad = new Float32Array(40).fill(0.5);
+  bad[37] = NaN; // past the first 16-wide vector, and in a row's tail
+  assert.throws(() => noGrad(() => tidy(() => p.forward(tensor(bad, [20, 2])))), /int8 linear: the input holds a non-finite value/);
+  const wide = PackedLinear.pack(packedWeights(new Float32Array(6 * 40).fill(0.1), 6, 40, { kind: 'int8' }), null, 6, 40);
+  const narrow = PackedLinear.pack(packedWeights(new Float32Array(40 * 6).fill(0.1), 40, 6, { kind: 'int8' }), null, 40, 6);
+  const badRows = new Float32Array(36).fill(0.5);
+  badRows[7] = Infinity;
+  assert.throws(() => noGrad(() => tidy(() => PackedLinear.mlp(narrow, wide, tensor(badRows, [6, 6]), 'gelu'))), /int8 MLP: the input holds a non-finite value/);
   const x = noGrad(() => tidy(() => p.forward(tensor(new Float32Array([1, -1]), [1, 2]), 'gelu').toFloat32Array()));
   assert.equal(x.length, 3);
   assert.throws(() => native.packedLinearForward((p as unknown as { handle: never }).handle, 0 as never, 0 as never, 1, 7, false), /activation must be/);

@@ -156,17 +156,21 @@ bool QuantizeRow(const float* x, uint8_t* q, int64_t K, float& scale, float& zer
   int64_t k = 0;
 #if defined(__AVX512F__)
   __m512 vlo = _mm512_setzero_ps(), vhi = _mm512_setzero_ps();
+  __mmask16 unordered = 0;  // min/max drop NaNs: look for them
   for (; k + 16 <= K; k += 16) {
     const __m512 v = _mm512_loadu_ps(x + k);
     vlo = _mm512_min_ps(vlo, v);
     vhi = _mm512_max_ps(vhi, v);
+    unordered |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
   }
   lo = _mm512_reduce_min_ps(vlo);
   hi = _mm512_reduce_max_ps(vhi);
-#endif
+  bool nan = unordered != 0;
+#else
   bool nan = false;
-  for (int64_t j = 0; j < K; j++) nan |= x[j] != x[j];  // min/max drop NaNs: look for them
+#endif
   for (; k < K; k++) {
+    nan |= x[k] != x[k];
     lo = std::min(lo, x[k]);
     hi = std::max(hi, x[k]);
   }
