@@ -26,7 +26,8 @@ export function fixtureLoss(nonEmbedding: number, tokens: number): number {
   return floor + (9.01 - floor) / (1 + Math.pow(tokens * Math.sqrt(nonEmbedding / 1e6) / 3e4, 0.7));
 }
 
-export function writeRunMetrics(dir: string, run: FixtureRun): void {
+/** objective seq2seq: a translation run, whose evaluations also log validation BLEU. */
+export function writeRunMetrics(dir: string, run: FixtureRun, objective: 'mlm' | 'seq2seq' = 'mlm'): void {
   mkdirSync(dir, { recursive: true });
   const tokensPerStep = SEQ * BATCH;
   const stepSeconds = tokensPerStep / run.tokensPerS;
@@ -35,11 +36,12 @@ export function writeRunMetrics(dir: string, run: FixtureRun): void {
   const at = (step: number) => ({ train_seconds: step * stepSeconds, tokens: step * tokensPerStep, flops: step * tokensPerStep * flopsPerToken });
   const evalAt = (step: number) => {
     const loss = fixtureLoss(run.nonEmbedding, step * tokensPerStep);
-    return { event: 'eval', step, ...at(step), valid_loss: loss, valid_ppl: Math.exp(loss), valid_tokens: 32768, eval_seconds: 0.8 };
+    const bleu = objective === 'seq2seq' ? { valid_bleu: Math.max(0, 40 * (1 - loss / 9.01)) } : {};
+    return { event: 'eval', step, ...at(step), valid_loss: loss, valid_ppl: Math.exp(loss), valid_tokens: 32768, eval_seconds: 0.8, ...bleu };
   };
   lines.push({
     event: 'start', step: 0, params: run.params, budget: { kind: 'time', limit: BUDGET_SECONDS }, threads: 2, train_seconds: 0,
-    objective: 'mlm', non_embedding_params: run.nonEmbedding, flops_per_token: flopsPerToken, unigram_valid_loss: UNIGRAM,
+    objective, non_embedding_params: run.nonEmbedding, flops_per_token: flopsPerToken, unigram_valid_loss: UNIGRAM,
   });
   lines.push(evalAt(0));
   const steps = Math.ceil(BUDGET_SECONDS / stepSeconds);

@@ -200,3 +200,15 @@ test('ids in an SVG are renamed with a prefix, references with them', () => {
   assert.equal(uniqueIds(svg, 'fig'), '<svg><defs><clipPath id="fig-1"><rect/></clipPath><linearGradient id="fig-2"/></defs>' +
     '<g clip-path="url(#fig-1)"><rect fill="url(#fig-2)"/><use href="#fig-1"/><rect fill="url(#other)"/></g></svg>');
 });
+
+test('translation runs get a BLEU-against-time figure and their final BLEU in the table', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'tlc-report-mt-'));
+  for (const r of FIXTURE_RUNS.slice(0, 2)) writeRunMetrics(join(root, 'runs', r.size), r, 'seq2seq');
+  const out = join(root, 'report');
+  await writeReport(root, { out });
+  const svg = readFileSync(join(out, 'bleu-vs-time.svg'), 'utf8');
+  assert.equal(lineMarks(svg), 2, 'one BLEU curve per run');
+  const html = readFileSync(join(out, 'index.html'), 'utf8');
+  assert.match(html, /final validation BLEU/);
+  assert.match(html, /bleu-vs-time/);
+});

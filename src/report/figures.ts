@@ -91,6 +91,25 @@ export function lossCurves(runs: RunSummary[], axis: LossAxis, title?: string): 
   };
 }
 
+/** BLEU on the held-out pairs against training time, one line per translation run. */
+export function bleuCurves(runs: RunSummary[]): TopLevelSpec {
+  const ax = AXES.time;
+  const values = runs.flatMap((r) => r.evals.filter((p) => p.validBleu !== undefined)
+    .map((p) => ({ run: runLabel(r), x: ax.value(p), bleu: p.validBleu, step: p.step })));
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: 'Validation BLEU vs training time', width: WIDTH, height: HEIGHT, background: 'white',
+    data: { values },
+    mark: { type: 'line', point: { filled: true, size: 30 }, strokeWidth: 2 },
+    encoding: {
+      x: { field: 'x', type: 'quantitative', title: ax.title, scale: { zero: true }, axis: ax.format ? { format: ax.format } : {} },
+      y: { field: 'bleu', type: 'quantitative', title: 'BLEU (sacreBLEU 13a, greedy decoding)', scale: { zero: true } },
+      color: { field: 'run', type: 'nominal', title: 'run (parameters)', scale: { domain: runDomain(runs), scheme: PALETTE } },
+      order: { field: 'x', type: 'quantitative' },
+    },
+  };
+}
+
 export interface BestAt {
   x: number;
   run: string;

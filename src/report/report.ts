@@ -9,7 +9,7 @@ import { describeBudget, formatSeconds } from '../train/budget.js';
 import type { CompressRow } from '../compress/sweep.js';
 import { formatBytes, paretoFrontier } from '../experiment/pareto.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
-import { bestSizeByBudget, formatParams, lossCurves, modelLabel, paretoFigure, runLabel, type LossAxis } from './figures.js';
+import { bestSizeByBudget, bleuCurves, formatParams, lossCurves, modelLabel, paretoFigure, runLabel, type LossAxis } from './figures.js';
 import { renderSvg } from './render.js';
 import { scan, type CompressResult, type RunSummary } from './runs.js';
 import { scalingSections } from './scaling.js';
@@ -89,6 +89,13 @@ function runSections(runs: RunSummary[]): Section[] {
         if (axis !== 'time' && !curves.some((r) => r.evals.some((p) => (axis === 'tokens' ? p.tokens : p.flops) > 0))) continue;
         figures.push({ id: `${prefix(group)}loss-vs-${axis}`, spec: lossCurves(curves, axis), caption });
       }
+      if (curves.some((r) => r.evals.some((p) => p.validBleu !== undefined))) {
+        figures.push({
+          id: `${prefix(group)}bleu-vs-time`, spec: bleuCurves(curves),
+          caption: 'Corpus BLEU (as sacreBLEU computes it) of greedy translations of a fixed sample of validation pairs, against training time. ' +
+            'In the paper\'s translation experiment, at equal wall-clock the larger models reached higher BLEU, and wider models beat deeper ones.',
+        });
+      }
       if (curves.filter((r) => r.params !== null).length >= 2) {
         figures.push({
           id: `${prefix(group)}best-size-vs-time`, spec: bestSizeByBudget(curves),
@@ -126,11 +133,15 @@ function compressSections(results: CompressResult[]): Section[] {
 function runTable(runs: RunSummary[]): string {
   const scored = runs.filter((r) => r.finalValidLoss !== null);
   const best = scored.length > 1 ? scored.reduce((a, r) => (r.finalValidLoss! < a.finalValidLoss! ? r : a)) : null;
-  const head = ['run', 'parameters', 'non-embedding', 'budget', 'steps', 'tokens', 'training time', 'final validation loss', 'status'];
+  const bleuOf = (r: RunSummary): number | undefined => [...r.evals].reverse().find((p) => p.validBleu !== undefined)?.validBleu;
+  const withBleu = runs.some((r) => bleuOf(r) !== undefined);
+  const head = ['run', 'parameters', 'non-embedding', 'budget', 'steps', 'tokens', 'training time', 'final validation loss',
+    ...(withBleu ? ['final validation BLEU'] : []), 'status'];
   const body = runs.map((r) => [
     esc(r.name), r.params === null ? '–' : formatParams(r.params), r.nonEmbeddingParams === null ? '–' : formatParams(r.nonEmbeddingParams),
     r.budget ? esc(describeBudget(r.budget)) : '–', r.steps.toLocaleString('en-US'), r.tokens.toLocaleString('en-US'), formatSeconds(r.trainSeconds),
     r.finalValidLoss === null ? '–' : r === best ? `<strong>${r.finalValidLoss.toFixed(3)}</strong>` : r.finalValidLoss.toFixed(3),
+    ...(withBleu ? [bleuOf(r)?.toFixed(2) ?? '–'] : []),
     r.finished ? 'finished' : 'not finished',
   ]);
   let note = '';
@@ -141,7 +152,7 @@ function runTable(runs: RunSummary[]): string {
         ? `, though the smallest model, ${esc(runLabel(smallest))}, saw ${(smallest.tokens / best.tokens).toFixed(1)}× as many tokens.`
         : '.') + '</p>';
   }
-  return table(head, body, [1, 2, 4, 5, 6, 7]) + note;
+  return table(head, body, withBleu ? [1, 2, 4, 5, 6, 7, 8] : [1, 2, 4, 5, 6, 7]) + note;
 }
 
 function compressTable(rows: CompressRow[], sources: string[]): string {

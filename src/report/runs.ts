@@ -16,6 +16,8 @@ export interface EvalPoint {
   tokens: number;
   flops: number;
   validLoss: number;
+  /** Corpus BLEU on the held-out pairs (translation runs). */
+  validBleu?: number;
 }
 
 export interface RunSummary {
@@ -81,6 +83,7 @@ export function readRun(root: string, dir: string): RunSummary {
     if (e.event !== 'eval' || !isNum(e.valid_loss) || !isNum(e.train_seconds)) continue;
     byStep.set(e.step, {
       step: e.step, seconds: e.train_seconds, tokens: numOr(e.tokens, 0), flops: numOr(e.flops, 0), validLoss: e.valid_loss,
+      ...(isNum(e.valid_bleu) ? { validBleu: e.valid_bleu } : {}),
     });
   }
   const evals = [...byStep.values()].sort((a, b) => a.step - b.step);
