@@ -1,19 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { linear, matmul, add, scale, tidy, tensor, backward, zeros, TlcError } from '../src/engine/index.js';
-import { assertGradcheck, randn, maxAbsDiff } from './helpers.js';
-
-// float64 reference: y = x·Wᵀ + b
-function linearRef(x: Float32Array, w: Float32Array, b: Float32Array | null, M: number, K: number, N: number): Float64Array {
-  const y = new Float64Array(M * N);
-  for (let m = 0; m < M; m++)
-    for (let n = 0; n < N; n++) {
-      let s = b ? b[n] : 0;
-      for (let k = 0; k < K; k++) s += x[m * K + k] * w[n * K + k];
-      y[m * N + n] = s;
-    }
-  return y;
-}
+import { assertGradcheck, randn, maxAbsDiff, linearRef } from './helpers.js';
 
 test('linear forward matches a float64 reference on awkward shapes', () => {
   for (const [M, K, N] of [[1, 1, 1], [7, 13, 5], [33, 64, 17]]) {

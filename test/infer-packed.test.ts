@@ -9,35 +9,20 @@ import { dequantizeRows, quantizeRows, roundHalfEven } from '../src/compress/qua
 import { packLinears, unpackLinears, packedWeights } from '../src/infer/pack.js';
 import { TransformerClassifier } from '../src/nn/classifier.js';
 import { presetConfig } from '../src/nn/config.js';
-import { randn, maxAbsDiff } from './helpers.js';
+import { randn, maxAbsDiff, linearRef } from './helpers.js';
 
-function reference(x: Float32Array, w: ArrayLike<number>, b: Float32Array | null, M: number, K: number, N: number): Float64Array {
-  const y = new Float64Array(M * N);
-  for (let m = 0; m < M; m++)
-    for (let n = 0; n < N; n++) {
-      let s = b ? b[n] : 0;
-      for (let k = 0; k < K; k++) s += x[m * K + k] * w[n * K + k];
-      y[m * N + n] = s;
-    }
-  return y;
-}
-
-const geluErf = (v: number): number => {
-  // Abramowitz–Stegun 7.1.26 is too coarse; integrate erf by its series for |v| small and use erfc asymptotics otherwise
-  return 0.5 * v * (1 + erf(v / Math.SQRT2));
-};
+// float64 GELU (erf form), erf from its Maclaurin series: exact to double rounding for
+// |x| ≤ 5, and erf(x) = ±1 in double beyond
 function erf(x: number): number {
-  // Maclaurin series converges fast for |x| < 3; beyond, erf is 1 to double precision in our ranges
   if (Math.abs(x) > 5) return Math.sign(x);
-  let sum = 0, term = x, n = 0;
-  while (Math.abs(term) > 1e-17 * Math.abs(sum) || n < 5) {
+  let sum = 0, term = x;
+  for (let n = 0; n < 200 && (n < 5 || Math.abs(term) > 1e-17 * Math.abs(sum)); n++) {
     sum += term / (2 * n + 1);
-    n++;
-    term *= -x * x / n;
-    if (n > 200) break;
+    term *= -x * x / (n + 1);
   }
   return (2 / Math.sqrt(Math.PI)) * sum;
 }
+const geluErf = (v: number): number => 0.5 * v * (1 + erf(v / Math.SQRT2));
 
 function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
   let scale = 0;
@@ -62,7 +47,7 @@ function run(p: PackedLinear, x: Float32Array, act: 'none' | 'gelu' | 'gelu_tanh
 test('packed f32 equals the training linear, with fused GELU', () => {
   const { x, w, b } = inputs(1);
   const p = PackedLinear.pack({ kind: 'f32', values: w }, b, N, K);
-  const ref = reference(x, w, b, M, K, N);
+  const ref = linearRef(x, w, b, M, K, N);
   assert.ok(relErr(run(p, x), ref) < 1e-6);
   const refGelu = Array.from(ref, geluErf);
   assert.ok(relErr(run(p, x, 'gelu'), refGelu) < 1e-5, `gelu ${relErr(run(p, x, 'gelu'), refGelu)}`);
@@ -78,9 +63,9 @@ test('bf16 rounds weights and activations to bfloat16 and accumulates in f32', (
     return out;
   };
   const p = PackedLinear.pack({ kind: 'bf16', values: w }, b, N, K);
-  const got = run(p, x), exact = reference(toBf16(x), toBf16(w), b, M, K, N);
+  const got = run(p, x), exact = linearRef(toBf16(x), toBf16(w), b, M, K, N);
   assert.ok(relErr(got, exact) < 1e-5, `bf16 vs rounded reference ${relErr(got, exact)}`);
-  assert.ok(relErr(got, reference(x, w, b, M, K, N)) > 1e-4, 'bf16 rounding is visible');
+  assert.ok(relErr(got, linearRef(x, w, b, M, K, N)) > 1e-4, 'bf16 rounding is visible');
 });
 
 test('int8: per-row dynamic u8 activations × per-channel s8 weights, exactly as specified', () => {
@@ -102,7 +87,7 @@ test('int8: per-row dynamic u8 activations × per-channel s8 weights, exactly as
   }
   const got = run(p, x);
   assert.ok(relErr(got, ref) < 1e-5, `int8 vs exact integer reference ${relErr(got, ref)}`);
-  assert.ok(relErr(got, reference(x, w, b, M, K, N)) < 0.02, 'int8 stays close to f32');
+  assert.ok(relErr(got, linearRef(x, w, b, M, K, N)) < 0.02, 'int8 stays close to f32');
   const refGelu = Array.from(ref, geluErf);
   assert.ok(relErr(run(p, x, 'gelu'), refGelu) < 1e-5, 'fused GELU');
 });
@@ -112,7 +97,7 @@ test('k-bit weight-only equals f32 on the dequantized weights (2 to 8 bits)', ()
   for (const bits of [2, 3, 4, 5, 8]) {
     const { codes, scales } = quantizeRows(w, N, K, bits);
     const p = PackedLinear.pack({ kind: 'kbit', codes, scales, bits }, b, N, K);
-    const ref = reference(x, dequantizeRows(codes, scales, N, K), b, M, K, N);
+    const ref = linearRef(x, dequantizeRows(codes, scales, N, K), b, M, K, N);
     assert.ok(relErr(run(p, x), ref) < 1e-6, `${bits} bits: ${relErr(run(p, x), ref)}`);
     assert.ok(p.bytes < N * K * bits / 8 + N * K / 8 + 8 * N + 64 * K, `${bits} bits stay packed: ${p.bytes} bytes`);
   }
@@ -123,7 +108,7 @@ test('sparse CSR kernel equals dense on the same pruned weights, with GELU', () 
   for (let i = 0; i < w.length; i++) if (i % 10 !== 3) w[i] = 0; // 90% zeros, some rows empty below
   for (let k = 0; k < K; k++) w[7 * K + k] = 0;
   const p = PackedLinear.pack({ kind: 'sparse', values: w }, b, N, K);
-  const ref = reference(x, w, b, M, K, N);
+  const ref = linearRef(x, w, b, M, K, N);
   assert.ok(relErr(run(p, x), ref) < 1e-6);
   assert.ok(relErr(run(p, x, 'gelu'), Array.from(ref, geluErf)) < 1e-6);
   assert.ok(p.bytes < 0.15 * N * K * 8 + 8 * (N + 1) + 4 * N, `CSR holds only the nonzeros: ${p.bytes} bytes`);

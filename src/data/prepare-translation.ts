@@ -5,10 +5,10 @@
 //   train.tsv, valid.tsv, test.tsv          the raw text pairs (source<TAB>target, header line)
 //   prepare.json                            what was made from what; written last
 // The text stays raw so that BLEU is computed on detokenized sentences, as sacreBLEU expects.
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { TlcError } from '../engine/errors.js';
+import { readJsonFile } from '../util/json-file.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { progress } from '../util/progress.js';
 import { WordCounter, checkVocabSize, trainBpeFromCounts } from './bpe-train.js';
@@ -157,15 +157,7 @@ export interface PreparedTranslation {
  */
 export function readPreparedTranslation(dir: string): PreparedTranslation {
   const metaPath = join(dir, TRANSLATION_META_FILE);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(metaPath, 'utf8'));
-  } catch (e) {
-    const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new TlcError(missing
-      ? `${metaPath}: not found; is ${dir} a directory made by "tlc data prepare --task translation" (and did it finish)?`
-      : `${metaPath}: cannot read (${(e as Error).message})`);
-  }
+  const raw = readJsonFile(metaPath, `is ${dir} a directory made by "tlc data prepare --task translation" (and did it finish)?`);
   if (raw !== null && typeof raw === 'object' && 'task' in raw && raw.task !== 'translation') {
     throw new TlcError(`${metaPath}: prepared for task ${JSON.stringify(raw.task)}, not translation`);
   }

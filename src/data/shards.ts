@@ -6,6 +6,7 @@ import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { TlcError } from '../engine/errors.js';
+import { readJsonFile } from '../util/json-file.js';
 import { AtomicFile } from '../util/atomic.js';
 import { type Tokenizer, tokenizerHash } from './tokenizer.js';
 import { TOKENIZER_FILE, loadTokenizer } from './tokenizer-json.js';
@@ -102,15 +103,7 @@ export interface Shards {
  */
 export function openShards(dir: string): Shards {
   const metaPath = join(dir, DATA_FILE);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(metaPath, 'utf8'));
-  } catch (e) {
-    const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new TlcError(missing
-      ? `${metaPath}: not found; is ${dir} a directory made by "tlc data prepare" (and did it finish)?`
-      : `${metaPath}: cannot read (${(e as Error).message})`);
-  }
+  const raw = readJsonFile(metaPath, `is ${dir} a directory made by "tlc data prepare" (and did it finish)?`);
   const r = dataMetaSchema.safeParse(raw);
   if (!r.success) {
     const issues = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');

@@ -16,7 +16,7 @@ import { gatherRows } from '../engine/ops/embedding.js';
 import { crossEntropyWithCount } from '../engine/ops/crossentropy.js';
 import { Module } from './module.js';
 import { Embedding, LayerNorm, Linear, NO_DROPOUT } from './layers.js';
-import { Attention, IGNORE_INDEX, MLP, TransformerBody, type ForwardOptions, type LayerOptions } from './transformer.js';
+import { Attention, IGNORE_INDEX, MLP, TransformerBody, targetRows, type ForwardOptions, type LayerOptions } from './transformer.js';
 import { decoderLayers, type ModelConfig } from './config.js';
 
 /** A batch of translation pairs as plain arrays, row-major. */
@@ -152,21 +152,11 @@ export class Seq2SeqTransformer extends TransformerBody {
     checkSeq2SeqBatch(batch, this.config);
     const { batchSize: B, targetLen: T } = batch;
     const hidden = this.decode(this.encodeSource(batch, opts), batch, opts).reshape([B * T, this.config.d_model]);
-    const positions: number[] = [];
-    for (let i = 0; i < B * T; i++) if (batch.targets[i] !== IGNORE_INDEX) positions.push(i);
     const ce = { labelSmoothing: opts.labelSmoothing ?? 0 };
-    if (positions.length === 0 || positions.length === B * T) {
-      const r = crossEntropyWithCount(this.head(hidden), tensor(batch.targets, [B * T], 'i32'), ce);
-      return { loss: r.loss, tokens: r.count };
-    }
-    const rows = Math.min(B * T, Math.ceil(positions.length / 64) * 64);
-    const idx = new Int32Array(rows);
-    const targets = new Int32Array(rows).fill(IGNORE_INDEX);
-    positions.forEach((p, k) => {
-      idx[k] = p;
-      targets[k] = batch.targets![p];
-    });
-    const r = crossEntropyWithCount(this.head(gatherRows(hidden, tensor(idx, [rows], 'i32'))), tensor(targets, [rows], 'i32'), ce);
+    const { rows } = targetRows(batch.targets);
+    const r = rows
+      ? crossEntropyWithCount(this.head(gatherRows(hidden, rows.index)), rows.targets, ce)
+      : crossEntropyWithCount(this.head(hidden), tensor(batch.targets, [B * T], 'i32'), ce);
     return { loss: r.loss, tokens: r.count };
   }
 }

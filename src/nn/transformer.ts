@@ -219,24 +219,31 @@ export class TransformerLM extends TransformerBody {
     if (!batch.targets) throw new TlcError('loss: the batch has no targets');
     const { batchSize: B, seqLen: T } = batch;
     const hidden = this.encode(batch, opts).reshape([B * T, this.config.d_model]);
-    const positions: number[] = [];
-    for (let i = 0; i < B * T; i++) if (batch.targets[i] !== IGNORE_INDEX) positions.push(i);
-    if (positions.length === 0 || positions.length === B * T) {
-      const logits = this.head(hidden);
-      return { loss: crossEntropy(logits, tensor(batch.targets, [B * T], 'i32')), tokens: positions.length };
-    }
-    // Pad to a multiple of 64 rows with ignored targets: the number of masked tokens varies
-    // from batch to batch, and a few stable shapes keep kernels and memory blocks reused.
-    const rows = Math.min(B * T, Math.ceil(positions.length / 64) * 64);
-    const idx = new Int32Array(rows);
-    const targets = new Int32Array(rows).fill(IGNORE_INDEX);
-    positions.forEach((p, k) => {
-      idx[k] = p;
-      targets[k] = batch.targets![p];
-    });
-    const logits = this.head(gatherRows(hidden, tensor(idx, [idx.length], 'i32')));
-    return { loss: crossEntropy(logits, tensor(targets, [idx.length], 'i32')), tokens: positions.length };
+    const { count, rows } = targetRows(batch.targets);
+    if (!rows) return { loss: crossEntropy(this.head(hidden), tensor(batch.targets, [B * T], 'i32')), tokens: count };
+    return { loss: crossEntropy(this.head(gatherRows(hidden, rows.index)), rows.targets), tokens: count };
   }
+}
+
+/**
+ * The positions of `targets` that are not IGNORE_INDEX (`count` of them), as row indices
+ * into the hidden states and the targets at those rows, padded with ignored rows to a
+ * multiple of 64: the number of targets varies from batch to batch, and a few stable
+ * shapes keep kernels and memory blocks reused. `rows` is null when all or no positions
+ * have a target: then every row goes to the output layer.
+ */
+export function targetRows(targets: Int32Array): { count: number; rows: { index: Tensor; targets: Tensor } | null } {
+  const positions: number[] = [];
+  for (let i = 0; i < targets.length; i++) if (targets[i] !== IGNORE_INDEX) positions.push(i);
+  if (positions.length === 0 || positions.length === targets.length) return { count: positions.length, rows: null };
+  const n = Math.min(targets.length, Math.ceil(positions.length / 64) * 64);
+  const index = new Int32Array(n);
+  const picked = new Int32Array(n).fill(IGNORE_INDEX);
+  positions.forEach((p, k) => {
+    index[k] = p;
+    picked[k] = targets[p];
+  });
+  return { count: positions.length, rows: { index: tensor(index, [n], 'i32'), targets: tensor(picked, [n], 'i32') } };
 }
 
 export function checkBatch(b: LMBatch, c: ModelConfig): void {

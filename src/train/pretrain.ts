@@ -2,8 +2,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { TlcError } from '../engine/errors.js';
-import { noGrad } from '../engine/autograd.js';
-import { tidy } from '../engine/tensor.js';
+import { validationLoss } from './validation.js';
 import { TransformerLM, IGNORE_INDEX, type LMBatch } from '../nn/transformer.js';
 import { countParams, parseModelConfig, trainingFlopsPerToken, type ModelConfig } from '../nn/config.js';
 import { copyFileAtomic, writeJsonAtomic } from '../util/atomic.js';
@@ -99,20 +98,7 @@ async function run(runDir: string, args: PretrainArgs, resumed: boolean, events:
       nextBatch: () => batcher.next(args.microBatchSize),
       loss: (b) => model.loss(b, { training: true }).loss,
       cost: (b) => ({ tokens: b.batchSize * b.seqLen, flops: b.batchSize * b.seqLen * flopsPerToken, weight: countTargets(b) }),
-      evaluate: () => {
-        let sum = 0, count = 0;
-        noGrad(() => {
-          for (const b of evalSet) {
-            tidy(() => {
-              const { loss, tokens } = model.loss(b, { training: false });
-              sum += loss.item() * tokens;
-              count += tokens;
-            });
-          }
-        });
-        const validLoss = count > 0 ? sum / count : NaN;
-        return { valid_loss: validLoss, valid_ppl: Math.exp(validLoss), valid_tokens: count };
-      },
+      evaluate: () => validationLoss(evalSet, (b) => model.loss(b, { training: false })),
       get dataPosition(): unknown {
         return batcher.position;
       },

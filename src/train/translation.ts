@@ -5,8 +5,7 @@
 // and BLEU of greedy translations of a fixed subset of the validation pairs.
 import { join } from 'node:path';
 import { TlcError } from '../engine/errors.js';
-import { noGrad } from '../engine/autograd.js';
-import { tidy } from '../engine/tensor.js';
+import { validationLoss } from './validation.js';
 import { countParams, seq2seqTrainingFlops } from '../nn/config.js';
 import { Seq2SeqTransformer, type Seq2SeqBatch } from '../nn/seq2seq.js';
 import { IGNORE_INDEX } from '../nn/transformer.js';
@@ -71,18 +70,7 @@ export async function trainTranslation(runDir: string, args: PretrainArgs, resum
         return { tokens, flops, weight };
       },
       evaluate: () => {
-        let sum = 0, count = 0;
-        noGrad(() => {
-          for (const b of evalSet) {
-            tidy(() => {
-              const { loss, tokens } = model.loss(b, { training: false });
-              sum += loss.item() * tokens;
-              count += tokens;
-            });
-          }
-        });
-        const validLoss = count > 0 ? sum / count : NaN;
-        const metrics: Record<string, number> = { valid_loss: validLoss, valid_ppl: Math.exp(validLoss), valid_tokens: count };
+        const metrics: Record<string, number> = validationLoss(evalSet, (b) => model.loss(b, { training: false }));
         if (bleuPairs > 0) {
           const hyps = decodeSources(model, bleuSources, { beamSize: 1, batchSize: args.microBatchSize })
             .map((h) => data.tokenizer.decode(h.tokens, { skipSpecialTokens: true }));
