@@ -13,19 +13,21 @@ export type KernelSpec =
   | { kind: 'kbit'; bits: number };
 
 /**
- * Weights at most this dense run on the sparse kernel: measured on this project's
- * reference CPU (`tlc bench infer`), the CSR kernel overtakes the dense f32 matmul
- * between 50% and 70% sparsity.
+ * Densities at or below which the sparse kernel is faster, measured with `tlc bench infer`
+ * on this project's reference CPU (2-core AVX-512): the CSR kernel's time grows linearly with
+ * the density and overtakes the dense f32 (and k-bit) matmul between 50% and 70% sparsity,
+ * but the int8 kernel only beyond about 90%.
  */
 export const SPARSE_MAX_DENSITY = 0.4;
+export const SPARSE_MAX_DENSITY_VS_INT8 = 0.08;
 
 export function describeKernel(spec: KernelSpec): string {
   return spec.kind === 'kbit' ? `${spec.bits}-bit` : spec.kind;
 }
 
-/** The kernel for a tensor compressed to `bits` (32 = float) with this fraction of nonzeros. */
+/** The fastest kernel for a tensor compressed to `bits` (32 = float) with this fraction of nonzeros. */
 export function kernelForCompressed(bits: number, density: number): KernelSpec {
-  if (density <= SPARSE_MAX_DENSITY) return { kind: 'sparse' };
+  if (density <= (bits === 8 ? SPARSE_MAX_DENSITY_VS_INT8 : SPARSE_MAX_DENSITY)) return { kind: 'sparse' };
   if (bits === 8) return { kind: 'int8' };
   if (bits >= MIN_BITS && bits < MAX_BITS) return { kind: 'kbit', bits };
   if (bits === FLOAT_BITS) return { kind: 'f32' };
