@@ -31,7 +31,7 @@ function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
   return maxAbsDiff(got, want) / scale;
 }
 
-const M = 70, K = 96, N = 40; // M spans a partial 64-row tile; N a partial panel/block
+const M = 70, K = 100, N = 40; // M spans a partial 64-row tile, K a partial 16-lane vector, N a partial block
 
 function inputs(seed: number): { x: Float32Array; w: Float32Array; b: Float32Array } {
   return tidy(() => ({
@@ -95,12 +95,13 @@ test('int8: per-row dynamic u8 activations × per-channel s8 weights, exactly as
 
 test('k-bit weight-only equals f32 on the dequantized weights (2 to 8 bits)', () => {
   const { x, w, b } = inputs(4);
-  for (const bits of [2, 3, 4, 5, 8]) {
+  for (const bits of [2, 3, 4, 5, 6, 7, 8]) {
     const { codes, scales } = quantizeRows(w, N, K, bits);
     const p = PackedLinear.pack({ kind: 'kbit', codes, scales, bits }, b, N, K);
     const ref = linearRef(x, dequantizeRows(codes, scales, N, K), b, M, K, N);
     assert.ok(relErr(run(p, x), ref) < 1e-6, `${bits} bits: ${relErr(run(p, x), ref)}`);
     assert.ok(p.bytes < N * K * bits / 8 + N * K / 8 + 8 * N + 64 * K, `${bits} bits stay packed: ${p.bytes} bytes`);
+    if (bits === 4) assert.ok(relErr(run(p, x, 'gelu'), Array.from(ref, geluErf)) < 1e-5, 'fused GELU');
   }
 });
 
@@ -138,6 +139,34 @@ test('every kernel adds into a residual in place: forward(x, none, r) = r + forw
     assert.throws(() => noGrad(() => tidy(() => p.forward(tensor(x, [M, K]), 'gelu', tensor(r, [M, N])))), /activation cannot be fused/);
     assert.throws(() => noGrad(() => tidy(() => p.forward(tensor(x, [M, K]), 'none', tensor(r.subarray(1), [M * N - 1])))), /accumulator/);
   }
+});
+
+test('the fused int8 MLP computes exactly what its two int8 layers compute one after the other', () => {
+  const Mm = 600, C = 100, F = 520; // several chunks per thread, vector tails in every row
+  const x = tidy(() => randn([Mm, C], 11).toFloat32Array());
+  const w1 = tidy(() => randn([F, C], 12, 0.1).toFloat32Array()), w2 = tidy(() => randn([C, F], 13, 0.05).toFloat32Array());
+  const b1 = tidy(() => randn([F], 14, 0.1).toFloat32Array()), b2 = tidy(() => randn([C], 15, 0.1).toFloat32Array());
+  const fc1 = PackedLinear.pack(packedWeights(w1, F, C, { kind: 'int8' }), b1, F, C);
+  const fc2 = PackedLinear.pack(packedWeights(w2, C, F, { kind: 'int8' }), b2, C, F);
+  for (const act of ['gelu', 'gelu_tanh'] as const) {
+    const [fused, intoItself, separate, separateSum] = noGrad(() => tidy(() => {
+      const xt = tensor(x, [Mm, C]);
+      const viaSteps = fc2.forward(fc1.forward(xt, act));
+      const residual = tensor(x, [Mm, C]);
+      const summed = fc2.forward(fc1.forward(xt, act), 'none', residual);
+      const self = tensor(x, [Mm, C]);
+      PackedLinear.mlp(fc1, fc2, self, act, self); // a post-LN block's residual is its input
+      return [PackedLinear.mlp(fc1, fc2, xt, act).toFloat32Array(), self.toFloat32Array(), viaSteps.toFloat32Array(), summed.toFloat32Array()];
+    }));
+    assert.deepEqual(fused, separate, `${act}: fused = separate`);
+    assert.deepEqual(intoItself, separateSum, `${act}: in place into the input = separate + residual`);
+    const f32 = noGrad(() => tidy(() => {
+      const h = PackedLinear.pack({ kind: 'f32', values: w1 }, b1, F, C).forward(tensor(x, [Mm, C]), act);
+      return PackedLinear.pack({ kind: 'f32', values: w2 }, b2, C, F).forward(h).toFloat32Array();
+    }));
+    assert.ok(relErr(fused, f32) < 0.03, `${act}: int8 MLP within 3% of f32 (${relErr(fused, f32)})`);
+  }
+  assert.throws(() => noGrad(() => tidy(() => PackedLinear.mlp(fc1, fc1, tensor(x, [Mm, C]), 'gelu'))), /fc1 has 520 outputs, fc2 takes 100/);
 });
 
 test('a classifier with packed f32 layers gives the training path\'s logits', () => {

@@ -154,8 +154,8 @@ void BackwardLoop(const float* dy, const float* src, float* dx, int64_t n, bool 
 }
 }  // namespace
 
-// y[i] = gelu(x[i]) for i < n, x and y may alias; shared with the sparse linear kernel.
-void GeluRows(const float* x, float* y, int64_t n, bool approx) {
+// y[i] = gelu(x[i]) for i < n; x and y may alias.
+static void GeluRows(const float* x, float* y, int64_t n, bool approx) {
   if (approx) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
     for (int64_t i = 0; i < n; i++) {

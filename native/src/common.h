@@ -62,10 +62,6 @@ Napi::Value Guarded(const Napi::CallbackInfo& info) {
   }
 }
 
-// Kernels shared between op families.
-// y[i] = gelu(x[i]) (erf form, or the tanh approximation), x and y may alias.
-void GeluRows(const float* x, float* y, int64_t n, bool approximate);
-
 // Per-family registration, called once from addon.cc.
 void RegisterStorage(Napi::Env env, Napi::Object exports);
 void RegisterLinear(Napi::Env env, Napi::Object exports);

@@ -11,6 +11,9 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
 #include <map>
 #include <tuple>
 
@@ -72,6 +75,8 @@ class KbitLinear final : public PackedLinear {
     for (int64_t n = 0; n < N; n++) {
       out_scales_[n] = scales[n] > 0.f ? scales[n] : 1.f;  // a zero row has codes 0: any scale works
       folded_bias_[n] = bias ? bias[n] / out_scales_[n] : 0.f;
+      if (!std::isfinite(folded_bias_[n]))
+        throw std::runtime_error("k-bit linear: bias / scale of row " + std::to_string(n) + " overflows float (scale " + std::to_string(scales[n]) + ")");
     }
     weights_desc_ = Describe(kReferenceRows, Activation::none, false, nullptr).weights_desc();
     elements_ = static_cast<int64_t>(weights_desc_.get_size() / sizeof(float));

@@ -4,16 +4,21 @@
 //   int8 forward (per call and per row m, dynamic):
 //     lo = min(0, min x[m,:]), hi = max(0, max x[m,:]),  s_m = (hi − lo)/255,  z_m = round(−lo/s_m)
 //     q[m,k] = clamp(round_half_even(x[m,k]·(1/s_m)) + z_m, 0, 255)              (u8, [M, K])
-//     acc    = q · q_wᵀ                                 (oneDNN u8×s8 brgemm/VNNI → exact integers in f32)
+//     acc    = q · q_wᵀ                        (oneDNN u8×s8 brgemm/VNNI: exact in s32, rounded once to f32)
 //     y[m,n] = act(s_m·s_w[n]·(acc[m,n] − z_m·Σ_k q_w[n,k]) + b[n])             (our epilogue)
 //   The scales and zero points stay out of oneDNN: with runtime scales or zero points,
 //   oneDNN 2.6 falls back from its VNNI brgemm kernel to a gemm up to 40× slower at batch 1.
 #include <omp.h>
 #if defined(__AVX512F__)
+// GCC 12 reports its own AVX-512 intrinsics as reading an uninitialized value (GCC bug 105593)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 #endif
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -75,7 +80,9 @@ class OneDnnLinear : public PackedLinear {
 
   // The primitive for M rows. single_thread: one that runs inside the caller's parallel loop,
   // one per thread (created here, outside that loop: the cache is not thread-safe).
-  Prim& Primitive(int64_t M, Activation act, bool accumulate, bool single_thread = false) {
+  // Returned by value (oneDNN primitives are reference-counted handles): a copy taken before a
+  // parallel loop stays valid whatever the cache does.
+  Prim Primitive(int64_t M, Activation act, bool accumulate, bool single_thread = false) {
     const int threads = single_thread ? 1 : omp_get_max_threads();
     auto key = std::make_tuple(M, static_cast<int>(act) + (accumulate ? 8 : 0), threads);
     auto it = prims_.find(key);
@@ -88,8 +95,10 @@ class OneDnnLinear : public PackedLinear {
     return prims_.emplace(key, Prim{dnnl::matmul(pd), pd.scratchpad_desc().get_size()}).first->second;
   }
 
-  void Execute(int64_t M, Activation act, const void* src, float* y, bool accumulate, bool single_thread = false) {
-    Prim& p = Primitive(M, act, accumulate, single_thread);
+  void Execute(int64_t M, Activation act, const void* src, float* y, bool accumulate) { Run(Primitive(M, act, accumulate), M, src, y); }
+
+  // Runs p (made for M rows) on this thread's stream and scratchpad.
+  void Run(const Prim& p, int64_t M, const void* src, float* y) {
     thread_local dnnl::stream stream(DnnlEngine());
     thread_local std::vector<uint8_t> scratchpad;
     if (scratchpad.size() < p.scratchpad_bytes) scratchpad.resize(p.scratchpad_bytes);
@@ -147,11 +156,25 @@ class DenseBf16 final : public OneDnnLinear {
   std::vector<uint16_t> src_;
 };
 
+// The largest activation code. With VNNI, u8×s8 products are summed in 32 bits. Without it,
+// oneDNN sums pairs of them in saturating 16 bits (2·255·127 > 32767), so activations keep
+// to 7 bits there.
+float ActivationLevels() {
+  static const float levels = [] {
+    const unsigned isa = static_cast<unsigned>(dnnl_get_effective_cpu_isa());
+    const bool vnni = (isa & dnnl_cpu_isa_avx512_core_vnni) == dnnl_cpu_isa_avx512_core_vnni ||
+                      (isa & dnnl_cpu_isa_avx2_vnni) == dnnl_cpu_isa_avx2_vnni;
+    return vnni ? 255.f : 127.f;
+  }();
+  return levels;
+}
+
 // Asymmetric u8 quantization of one row: its range (widened to hold 0, so 0 is exact) maps
-// onto 0..255; q = clamp(round_half_even(x·(1/scale)) + zero, 0, 255). Returns false if the
-// row holds a non-finite value. Written with AVX-512 intrinsics where available: GCC keeps
-// both loops scalar otherwise (the min/max reduction and the rounding).
+// onto 0..L (L = ActivationLevels()); q = clamp(round_half_even(x·(1/scale)) + zero, 0, L).
+// Returns false if the row holds a non-finite value. Written with AVX-512 intrinsics where
+// available: GCC keeps both loops scalar otherwise (the min/max reduction and the rounding).
 bool QuantizeRow(const float* x, uint8_t* q, int64_t K, float& scale, float& zero) {
+  const float levels = ActivationLevels();
   float lo = 0.f, hi = 0.f;
   int64_t k = 0;
 #if defined(__AVX512F__)
@@ -175,20 +198,20 @@ bool QuantizeRow(const float* x, uint8_t* q, int64_t K, float& scale, float& zer
     hi = std::max(hi, x[k]);
   }
   if (nan || !std::isfinite(lo) || !std::isfinite(hi)) return false;
-  scale = (hi - lo) / 255.f;
+  scale = (hi - lo) / levels;
   if (!(scale > 0.f)) scale = 1.f;  // an all-zero row: any scale quantizes it to 0
-  zero = std::min(255.f, std::max(0.f, std::nearbyint(-lo / scale)));
+  zero = std::min(levels, std::max(0.f, std::nearbyint(-lo / scale)));
   const float inv = 1.f / scale;
   k = 0;
 #if defined(__AVX512F__)
-  const __m512 vinv = _mm512_set1_ps(inv), vzero = _mm512_set1_ps(zero), vmax = _mm512_set1_ps(255.f), v0 = _mm512_setzero_ps();
+  const __m512 vinv = _mm512_set1_ps(inv), vzero = _mm512_set1_ps(zero), vmax = _mm512_set1_ps(levels), v0 = _mm512_setzero_ps();
   for (; k + 16 <= K; k += 16) {
     const __m512 r = _mm512_roundscale_ps(_mm512_mul_ps(_mm512_loadu_ps(x + k), vinv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const __m512 c = _mm512_min_ps(vmax, _mm512_max_ps(v0, _mm512_add_ps(r, vzero)));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(q + k), _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(c)));
   }
 #endif
-  for (; k < K; k++) q[k] = static_cast<uint8_t>(std::min(255.f, std::max(0.f, std::nearbyint(x[k] * inv) + zero)));
+  for (; k < K; k++) q[k] = static_cast<uint8_t>(std::min(levels, std::max(0.f, std::nearbyint(x[k] * inv) + zero)));
   return true;
 }
 
@@ -212,13 +235,19 @@ class Int8Linear final : public OneDnnLinear {
     return (M + chunks - 1) / chunks;
   }
 
-  // acc[rows, N] = q[rows, K] · q_wᵀ: exact integers, held in f32; runs on the calling thread
-  void IntegerProduct(const uint8_t* q, int64_t rows, float* acc) { Execute(rows, Activation::none, q, acc, false, true); }
-  // Creates the single-thread primitives IntegerProduct needs for chunks of M rows.
-  void PreparePrimitives(int64_t M, int64_t chunk) {
-    Primitive(std::min(M, chunk), Activation::none, false, true);
-    if (M % chunk) Primitive(M % chunk, Activation::none, false, true);
+  // The single-thread primitives for chunks of `chunk` rows and for the last, shorter one.
+  struct ChunkPrims {
+    Prim full, tail;
+    const Prim& For(int64_t rows, int64_t chunk) const { return rows == chunk ? full : tail; }
+  };
+  ChunkPrims PrepareChunks(int64_t M, int64_t chunk) {
+    ChunkPrims c{Primitive(std::min(M, chunk), Activation::none, false, true), {}};
+    c.tail = M % chunk ? Primitive(M % chunk, Activation::none, false, true) : c.full;
+    return c;
   }
+  // acc[rows, N] = q[rows, K] · q_wᵀ, integers summed exactly in s32 and rounded once to f32;
+  // runs on the calling thread
+  void IntegerProduct(const Prim& p, const uint8_t* q, int64_t rows, float* acc) { Run(p, rows, q, acc); }
 
   // y[n] (+)= s_x·s_w[n]·(acc[n] − z_x·Σ_k q_w[n,k]) + b[n]      one row
   void Epilogue(const float* acc, float* y, float sx, float zx, bool accumulate) const {
@@ -266,15 +295,14 @@ class Int8Linear final : public OneDnnLinear {
     const int64_t chunk = ChunkRows(M, N), chunks = (M + chunk - 1) / chunk;
     auto& scratch = ThreadScratch();
     for (auto& s : scratch) s.Reserve(chunk, K, N);
-    PreparePrimitives(M, chunk);
-    PrepareActivation(std::min(M, chunk), N, act);
-    PrepareActivation(M % chunk, N, act);
+    const ChunkPrims prims = PrepareChunks(M, chunk);
+    const Activator full = ActivatorFor(std::min(M, chunk), N, act), tail = ActivatorFor(M % chunk, N, act);
     ParallelChunks(chunks, [&](int64_t c, Scratch& s) {
       const int64_t m0 = c * chunk, rows = std::min(chunk, M - m0);
       if (!QuantizeChunk(x + m0 * K, rows, K, s)) throw std::runtime_error("int8 linear: the input holds a non-finite value");
-      IntegerProduct(s.q.data(), rows, s.acc.data());
+      IntegerProduct(prims.For(rows, chunk), s.q.data(), rows, s.acc.data());
       for (int64_t r = 0; r < rows; r++) Epilogue(s.acc.data() + r * N, y + (m0 + r) * N, s.scale[r], s.zero[r], accumulate);
-      ActivateBlock(y + m0 * N, rows, N, act);
+      (rows == chunk ? full : tail).Apply(y + m0 * N);
     });
   }
 
@@ -320,19 +348,17 @@ void Int8Mlp(Int8Linear& fc1, Int8Linear& fc2, const float* x, float* y, int64_t
     s.Reserve(chunk, std::max(C, F), std::max(F, N));
     if (static_cast<int64_t>(s.hidden.size()) < chunk * F) s.hidden.resize(chunk * F);
   }
-  fc1.PreparePrimitives(M, chunk);
-  fc2.PreparePrimitives(M, chunk);
-  PrepareActivation(std::min(M, chunk), F, act);
-  PrepareActivation(M % chunk, F, act);
+  const auto prims1 = fc1.PrepareChunks(M, chunk), prims2 = fc2.PrepareChunks(M, chunk);
+  const Activator full = ActivatorFor(std::min(M, chunk), F, act), tail = ActivatorFor(M % chunk, F, act);
   Int8Linear::ParallelChunks(chunks, [&](int64_t c, Int8Linear::Scratch& s) {
     const int64_t m0 = c * chunk, rows = std::min(chunk, M - m0);
     float* h = s.hidden.data();
     if (!Int8Linear::QuantizeChunk(x + m0 * C, rows, C, s)) throw std::runtime_error("int8 MLP: the input holds a non-finite value");
-    fc1.IntegerProduct(s.q.data(), rows, s.acc.data());
+    fc1.IntegerProduct(prims1.For(rows, chunk), s.q.data(), rows, s.acc.data());
     for (int64_t r = 0; r < rows; r++) fc1.Epilogue(s.acc.data() + r * F, h + r * F, s.scale[r], s.zero[r], false);
-    ActivateBlock(h, rows, F, act);
+    (rows == chunk ? full : tail).Apply(h);
     if (!Int8Linear::QuantizeChunk(h, rows, F, s)) throw std::runtime_error("int8 MLP: a hidden activation is not finite");
-    fc2.IntegerProduct(s.q.data(), rows, s.acc.data());
+    fc2.IntegerProduct(prims2.For(rows, chunk), s.q.data(), rows, s.acc.data());
     for (int64_t r = 0; r < rows; r++) fc2.Epilogue(s.acc.data() + r * N, y + (m0 + r) * N, s.scale[r], s.zero[r], accumulate);
   });
 }
@@ -371,31 +397,32 @@ dnnl::post_ops ActivationPostOps(Activation act, bool accumulate) {
   return po;
 }
 
-// Eltwise primitives for ActivateBlock, by (rows, cols, activation). Created outside
-// parallel regions (PrepareActivation), only looked up inside them.
-std::map<std::tuple<int64_t, int64_t, int>, dnnl::eltwise_forward>& ActivationPrimitives() {
+Activator ActivatorFor(int64_t rows, int64_t cols, Activation act) {
+  Activator a;
+  if (act == Activation::none || rows <= 0) return a;
   static std::map<std::tuple<int64_t, int64_t, int>, dnnl::eltwise_forward> cache;
-  return cache;
-}
-
-void PrepareActivation(int64_t rows, int64_t cols, Activation act) {
-  if (act == Activation::none || rows <= 0) return;
-  auto& cache = ActivationPrimitives();
   auto key = std::make_tuple(rows, cols, static_cast<int>(act));
-  if (cache.count(key)) return;
-  if (cache.size() >= 256) cache.clear();
-  memory::desc d({rows, cols}, dt::f32, {cols, 1});
-  auto alg = act == Activation::gelu ? dnnl::algorithm::eltwise_gelu_erf : dnnl::algorithm::eltwise_gelu_tanh;
-  dnnl::eltwise_forward::desc desc(dnnl::prop_kind::forward_inference, alg, d, 0.f, 0.f);
-  cache.emplace(key, dnnl::eltwise_forward(dnnl::eltwise_forward::primitive_desc(desc, DnnlEngine())));
+  auto it = cache.find(key);
+  if (it == cache.end()) {
+    if (cache.size() >= 256) cache.clear();  // the copy returned below stays valid
+    memory::desc d({rows, cols}, dt::f32, {cols, 1});
+    auto alg = act == Activation::gelu ? dnnl::algorithm::eltwise_gelu_erf : dnnl::algorithm::eltwise_gelu_tanh;
+    dnnl::eltwise_forward::desc desc(dnnl::prop_kind::forward_inference, alg, d, 0.f, 0.f);
+    it = cache.emplace(key, dnnl::eltwise_forward(dnnl::eltwise_forward::primitive_desc(desc, DnnlEngine()))).first;
+  }
+  a.prim = it->second;
+  a.rows = rows;
+  a.cols = cols;
+  a.active = true;
+  return a;
 }
 
-void ActivateBlock(float* y, int64_t rows, int64_t cols, Activation act) {
-  if (act == Activation::none) return;
+void Activator::Apply(float* y) const {
+  if (!active) return;
   // one stream per thread: blocks run concurrently inside the caller's parallel loop
   thread_local dnnl::stream stream(DnnlEngine());
   memory m({{rows, cols}, dt::f32, {cols, 1}}, DnnlEngine(), y);
-  ActivationPrimitives().at(std::make_tuple(rows, cols, static_cast<int>(act))).execute(stream, {{DNNL_ARG_SRC, m}, {DNNL_ARG_DST, m}});
+  prim.execute(stream, {{DNNL_ARG_SRC, m}, {DNNL_ARG_DST, m}});
   stream.wait();
 }
 
@@ -417,8 +444,10 @@ static Napi::Value PackLinear(const Napi::CallbackInfo& info) {
   if (!info[0].IsString()) Fail(info.Env(), "packLinear: kind must be a string");
   std::string kind = info[0].As<Napi::String>();
   int64_t N = ArgInt(info, 4, op, "N"), K = ArgInt(info, 5, op, "K"), bits = ArgInt(info, 6, op, "bits");
-  if (N <= 0 || K <= 0) Fail(info.Env(), "packLinear: N and K must be positive");
+  if (N <= 0 || K <= 0 || N > INT32_MAX || K > INT32_MAX) Fail(info.Env(), "packLinear: N and K must be positive 32-bit sizes");
   const float* bias = ArgTypedArray<float>(info, 3, op, "bias", napi_float32_array, N, true);
+  for (int64_t n = 0; bias && n < N; n++)
+    if (!std::isfinite(bias[n])) Fail(info.Env(), "packLinear: bias holds a non-finite value at " + std::to_string(n));
   std::unique_ptr<PackedLinear> packed;
   if (kind == "f32" || kind == "bf16" || kind == "sparse") {
     const float* w = ArgTypedArray<float>(info, 1, op, "weights", napi_float32_array, N * K, false);
@@ -428,6 +457,9 @@ static Napi::Value PackLinear(const Napi::CallbackInfo& info) {
   } else if (kind == "int8" || kind == "kbit") {
     const int8_t* codes = ArgTypedArray<int8_t>(info, 1, op, "codes", napi_int8_array, N * K, false);
     const float* scales = ArgTypedArray<float>(info, 2, op, "scales", napi_float32_array, N, false);
+    for (int64_t n = 0; n < N; n++)
+      if (!(std::isfinite(scales[n]) && scales[n] >= 0.f))
+        Fail(info.Env(), "packLinear: scale " + std::to_string(scales[n]) + " of row " + std::to_string(n) + " is not a finite non-negative number");
     if (kind == "int8" && bits != 8) Fail(info.Env(), "packLinear: int8 takes bits = 8");
     if (bits < 2 || bits > 8) Fail(info.Env(), "packLinear: bits must be 2 to 8, got " + std::to_string(bits));
     const int qmax = (1 << (bits - 1)) - 1;
@@ -452,7 +484,7 @@ static Napi::Value PackedLinearForward(const Napi::CallbackInfo& info) {
   const char* op = "packed linear";
   PackedLinear* p = ArgPacked(info, 0, op);
   int64_t M = ArgInt(info, 3, op, "M");
-  if (M <= 0) Fail(info.Env(), "packed linear: M must be positive, got " + std::to_string(M));
+  if (M <= 0 || M > INT32_MAX) Fail(info.Env(), "packed linear: M must be a positive 32-bit size, got " + std::to_string(M));
   Activation act = ArgActivation(info, 4, op);
   bool accumulate = ArgBool(info, 5, op, "accumulate");
   if (accumulate && act != Activation::none) Fail(info.Env(), "packed linear: accumulate takes no activation");
@@ -471,8 +503,9 @@ static Napi::Value PackedMlpForward(const Napi::CallbackInfo& info) {
   auto* fc2 = dynamic_cast<Int8Linear*>(ArgPacked(info, 1, op));
   if (!fc1 || !fc2) Fail(info.Env(), "packed MLP: both layers must be int8");
   if (fc1->N != fc2->K) Fail(info.Env(), "packed MLP: fc1 has " + std::to_string(fc1->N) + " outputs, fc2 takes " + std::to_string(fc2->K));
+  if (info[2].StrictEquals(info[3]) && fc2->N != fc1->K) Fail(info.Env(), "packed MLP: output may be the input only when both have the same width");
   int64_t M = ArgInt(info, 4, op, "M");
-  if (M <= 0) Fail(info.Env(), "packed MLP: M must be positive, got " + std::to_string(M));
+  if (M <= 0 || M > INT32_MAX) Fail(info.Env(), "packed MLP: M must be a positive 32-bit size, got " + std::to_string(M));
   Activation act = ArgActivation(info, 5, op);
   bool accumulate = ArgBool(info, 6, op, "accumulate");
   const float* x = ArgF32(info, 2, op, "input", M * fc1->K);

@@ -7,7 +7,7 @@
 //   bf16    oneDNN bf16 matmul: weights and activations rounded to bfloat16, f32 accumulation
 //   int8    oneDNN u8×s8 matmul (VNNI): per-output-channel int8 weights, activations quantized
 //           per call and per row (token) to u8 with a dynamic scale and zero point
-//   kbit    2–8-bit weight-only codes, dequantized panel by panel inside the matmul  (kbit_linear.cc)
+//   kbit    2–8-bit weight-only codes, expanded per call into the matmul's layout  (kbit_linear.cc)
 //   sparse  unstructured sparse weights in CSR × dense activations                   (sparse_linear.cc)
 #pragma once
 #include <dnnl.hpp>
@@ -48,9 +48,15 @@ std::unique_ptr<PackedLinear> PackSparse(const float* w, const float* bias, int6
 
 // act (and, with accumulate, a sum into the destination) as oneDNN post-ops.
 dnnl::post_ops ActivationPostOps(Activation act, bool accumulate = false);
-// Applies act in place to a block y[rows, cols] (the same oneDNN algorithm as the post-op),
-// from inside a parallel loop; PrepareActivation(rows, cols, act) must run first, outside it.
-void PrepareActivation(int64_t rows, int64_t cols, Activation act);
-void ActivateBlock(float* y, int64_t rows, int64_t cols, Activation act);
+// An activation applied in place to blocks y[rows, cols] (the same oneDNN algorithm as the
+// post-op). Made outside a parallel loop, applied inside it: it holds its own reference to
+// the primitive, so no cache is touched by the threads.
+struct Activator {
+  dnnl::eltwise_forward prim;
+  int64_t rows = 0, cols = 0;
+  bool active = false;
+  void Apply(float* y) const;
+};
+Activator ActivatorFor(int64_t rows, int64_t cols, Activation act);
 
 }  // namespace tlc

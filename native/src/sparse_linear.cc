@@ -4,16 +4,23 @@
 //
 // Work is split over tiles of kTile = 64 input rows. A tile is transposed into a panel
 // P[K][64] (kept in L2), so each nonzero W[n,k] becomes one broadcast multiply-add of the
-// contiguous 64-vector P[k][·] into four AVX-512 accumulators: every FMA does useful work
-// and the cost falls linearly with the density. Outputs of 16 channels at a time are
+// contiguous 64-vector P[k][·] into four AVX-512 accumulators: the FMAs are spent on nonzero
+// weights only (a last tile shorter than 64 rows also multiplies its zero padding), and the
+// cost falls linearly with the density. Outputs of 16 channels at a time are
 // transposed back into y's rows with the bias, then the activation runs on the tile's rows.
 #include <omp.h>
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 #include <vector>
 #if defined(__AVX512F__)
+// GCC 12 reports its own AVX-512 intrinsics as reading an uninitialized value (GCC bug 105593)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 #endif
 
 #include "common.h"
@@ -88,14 +95,21 @@ class SparseLinear final : public PackedLinear {
   // x: [M, K] -> y: [M, N]
   void Forward(const float* x, float* y, int64_t M, Activation act, bool accumulate) override {
     const int64_t tiles = (M + kTile - 1) / kTile;
-    PrepareActivation(std::min(M, kTile), N, act);
-    PrepareActivation(M % kTile, N, act);
+    const Activator full = ActivatorFor(std::min(M, kTile), N, act), tail = ActivatorFor(M % kTile, N, act);
+    bool out_of_memory = false;
+    std::string error;
 #pragma omp parallel
     {
-      float* P = static_cast<float*>(std::aligned_alloc(64, K * kTile * sizeof(float)));
+      // a multiple of the alignment, as aligned_alloc requires
+      float* P = static_cast<float*>(std::aligned_alloc(64, ((K * kTile * sizeof(float) + 63) / 64) * 64));
+      if (!P) {
+#pragma omp atomic write
+        out_of_memory = true;
+      }
       alignas(64) float O[kBlock * kTile];
 #pragma omp for schedule(static)
       for (int64_t t = 0; t < tiles; t++) {
+        if (!P) continue;
         const int64_t m0 = t * kTile, rows = std::min(kTile, M - m0);
         TransposeTile(x + m0 * K, K, rows, P);
         for (int64_t n0 = 0; n0 < N; n0 += kBlock) {
@@ -109,10 +123,17 @@ class SparseLinear final : public PackedLinear {
             }
           }
         }
-        ActivateBlock(y + m0 * N, rows, N, act);
+        try {
+          (rows == kTile ? full : tail).Apply(y + m0 * N);
+        } catch (const std::exception& e) {  // must not leave the parallel region
+#pragma omp critical
+          if (error.empty()) error = e.what();
+        }
       }
       std::free(P);
     }
+    if (out_of_memory) throw std::bad_alloc();
+    if (!error.empty()) throw std::runtime_error(error);
   }
 
  private:

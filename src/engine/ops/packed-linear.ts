@@ -1,6 +1,7 @@
 // Inference-only linear layers with weights packed once for a fast kernel: f32 and bf16
 // (oneDNN), int8 (oneDNN u8×s8 with dynamically quantized activations), k-bit weight-only
-// (codes dequantized panel by panel inside the matmul) and unstructured sparse (CSR).
+// (packed codes expanded per call into the matmul's weight layout) and unstructured sparse
+// (CSR). See docs/inference.md.
 // Kernels: native/src/packed_linear.cc, kbit_linear.cc, sparse_linear.cc.
 import { native, type PackedLinearHandle } from '../native.js';
 import { isGradEnabled } from '../autograd.js';
