@@ -9,6 +9,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readMetrics } from '../src/train/metrics.js';
 import { preparedSyntheticData } from './corpus-fixture.js';
+import { readSweepSpec } from '../src/experiment/sweep.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 
@@ -59,4 +60,17 @@ test('a bad sweep file gives a clear error', () => {
   const r = spawnSync(process.execPath, [CLI, 'sweep', spec, '--out', join(root, 'o')], { encoding: 'utf8' });
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /bad\.yaml: invalid sweep .*learning_rate/);
+});
+
+test('task: translation is a sweep of encoder–decoders; a contradicting objective is refused', () => {
+  const root = mkdtempSync(join(tmpdir(), 'tlc-sweep-task-'));
+  const write = (name: string, text: string) => {
+    const path = join(root, name);
+    writeFileSync(path, text);
+    return path;
+  };
+  assert.equal(readSweepSpec(write('mt.yaml', 'data: de-en\ntask: translation\nlayers: [2, 6]\nwidths: [128]\nbudget: 1m\n')).objective, 'seq2seq');
+  assert.equal(readSweepSpec(write('lm.yaml', 'data: d\nsizes: [L1-D32]\nbudget: 1m\n')).objective, 'mlm');
+  assert.throws(() => readSweepSpec(write('bad.yaml', 'data: d\ntask: translation\nobjective: clm\nsizes: [L1-D32]\n')),
+    /task translation trains encoder–decoders \(objective seq2seq\), not objective clm/);
 });

@@ -15,7 +15,9 @@ import { writeJsonAtomic } from '../util/atomic.js';
 
 const sweepSchema = z.object({
   data: z.string().min(1),
-  objective: z.enum(['mlm', 'clm', 'seq2seq']).default('mlm'),
+  /** `translation` is shorthand for objective seq2seq on a prepared translation directory. */
+  task: z.enum(['language-model', 'translation']).optional(),
+  objective: z.enum(['mlm', 'clm', 'seq2seq']).optional(),
   /** Presets like L4-D256; or give `layers` × `widths`. */
   sizes: z.array(z.string()).optional(),
   layers: z.array(z.number().int().min(1)).optional(),
@@ -38,7 +40,7 @@ const sweepSchema = z.object({
   eval_tokens: z.number().int().min(1).default(32768),
 }).strict();
 
-export type SweepSpec = z.infer<typeof sweepSchema>;
+export type SweepSpec = Omit<z.infer<typeof sweepSchema>, 'task' | 'objective'> & { objective: 'mlm' | 'clm' | 'seq2seq' };
 
 export function readSweepSpec(path: string): SweepSpec {
   let raw: unknown;
@@ -52,7 +54,12 @@ export function readSweepSpec(path: string): SweepSpec {
   if (!r.success) {
     throw new TlcError(`${path}: invalid sweep — ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
   }
-  const spec = r.data;
+  const { task, objective, ...rest } = r.data;
+  if (task === 'translation' && objective !== undefined && objective !== 'seq2seq') {
+    throw new TlcError(`${path}: task translation trains encoder–decoders (objective seq2seq), not objective ${objective}`);
+  }
+  if (task === 'language-model' && objective === 'seq2seq') throw new TlcError(`${path}: task language-model takes objective mlm or clm, not seq2seq`);
+  const spec: SweepSpec = { ...rest, objective: objective ?? (task === 'translation' ? 'seq2seq' : 'mlm') };
   if (!spec.sizes && !(spec.layers && spec.widths)) throw new TlcError(`${path}: give "sizes" (e.g. [L2-D128, L4-D256]) or "layers" and "widths"`);
   return spec;
 }
