@@ -77,7 +77,7 @@ type TaskData = Awaited<ReturnType<typeof taskForRun>>['data'];
 export const COMPRESSED_FILE = 'model.tlcz.safetensors';
 /** Latency is measured on one sequence of this many tokens (or the model's max_len if shorter). */
 export const LATENCY_SEQ_LEN = 128;
-const LATENCY_RUNS = 9;
+const LATENCY_RUNS = 31;
 export const SUMMARY_FILE = 'compress.json';
 
 export function checkBitsList(bits: number[]): void {
