@@ -1,5 +1,5 @@
 // `tlc compress` and `tlc pareto`.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { TlcError } from '../engine/errors.js';
@@ -83,6 +83,7 @@ export function registerCompress(program: Command): void {
       };
       const choice = budget.maxBytes !== undefined || budget.maxLatencyMs !== undefined ? chooseWithin(table, budget) : null;
       const outDir = o.out ?? dirs[0];
+      mkdirSync(outDir, { recursive: true });
       writeJsonAtomic(join(outDir, 'pareto.json'), { rows: table, choice });
       writeFileAtomic(join(outDir, 'pareto.csv'), toCsv(table));
       if (o.json) {

@@ -54,13 +54,18 @@ export function chooseWithin(rows: ParetoRow[], budget: { maxBytes?: number; max
   const runnerUp = fits.filter((r) => r !== best).reduce<ParetoRow | null>((a, r) => (a === null || r.accuracy! > a.accuracy! ? r : a), null);
   const larger = rows.filter((r) => r.accuracy !== null && r.accuracy > best.accuracy! && !fits.includes(r));
   const parts = [`${describe(best)} is the most accurate of the ${fits.length} model(s) within ${limits}: ` +
-    `${pct(best.accuracy!)} test accuracy in ${formatBytes(best.bytes)}`];
-  if (runnerUp) parts.push(`next best within the budget: ${describe(runnerUp)}, ${pct(runnerUp.accuracy!)} in ${formatBytes(runnerUp.bytes)}`);
+    `${pct(best.accuracy!)} test accuracy in ${cost(best)}`];
+  if (runnerUp) parts.push(`next best within the budget: ${describe(runnerUp)}, ${pct(runnerUp.accuracy!)} in ${cost(runnerUp)}`);
   if (larger.length) {
     const top = larger.reduce((a, r) => (r.accuracy! > a.accuracy! ? r : a));
-    parts.push(`more accuracy needs more room: ${describe(top)} reaches ${pct(top.accuracy!)} in ${formatBytes(top.bytes)}`);
+    parts.push(`more accuracy needs more ${budget.maxLatencyMs !== undefined ? 'time' : 'room'}: ${describe(top)} reaches ${pct(top.accuracy!)} in ${cost(top)}`);
   }
   return { row: best, reason: parts.join('; ') };
+}
+
+/** Size, and the measured latency when there is one. */
+function cost(r: CompressRow): string {
+  return r.latency_ms != null ? `${formatBytes(r.bytes)} and ${r.latency_ms.toFixed(2)} ms` : formatBytes(r.bytes);
 }
 
 export function describe(r: CompressRow): string {
