@@ -13,14 +13,6 @@
 // the gradient.
 #include <omp.h>
 
-#if defined(__AVX512F__)
-// GCC 12 reports its own AVX-512 headers' deliberately undefined vectors as maybe-uninitialized.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-#endif
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -29,6 +21,7 @@
 #include <vector>
 
 #include "common.h"
+#include "simd.h"
 
 namespace tlc {
 

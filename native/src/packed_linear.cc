@@ -9,14 +9,6 @@
 //   The scales and zero points stay out of oneDNN: with runtime scales or zero points,
 //   oneDNN 2.6 falls back from its VNNI brgemm kernel to a gemm up to 40× slower at batch 1.
 #include <omp.h>
-#if defined(__AVX512F__)
-// GCC 12 reports its own AVX-512 intrinsics as reading an uninitialized value (GCC bug 105593)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-#endif
-
 #include <algorithm>
 #include <climits>
 #include <cmath>
@@ -25,6 +17,7 @@
 #include <tuple>
 
 #include "common.h"
+#include "simd.h"
 #include "onednn.h"
 #include "packed_linear.h"
 

@@ -15,15 +15,8 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
-#if defined(__AVX512F__)
-// GCC 12 reports its own AVX-512 intrinsics as reading an uninitialized value (GCC bug 105593)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-#endif
-
 #include "common.h"
+#include "simd.h"
 #include "packed_linear.h"
 
 namespace tlc {
