@@ -11,6 +11,7 @@ import { presetConfig } from '../src/nn/config.js';
 import { pretrain, type PretrainArgs } from '../src/train/pretrain.js';
 import { readMetrics } from '../src/train/metrics.js';
 import { preparedSyntheticData } from './corpus-fixture.js';
+import { runAndKill, runToEnd } from './processes.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 
@@ -61,28 +62,6 @@ test('a tiny masked LM learns past its starting loss', async () => {
 function cliArgs(data: string, out: string): string[] {
   return [CLI, 'pretrain', '--data', data, '--model', 'L1-D32', '--out', out, '--steps', '40', '--batch-size', '8',
     '--micro-batch-size', '4', '--seq-len', '32', '--seed', '3', '--dropout', '0.1', '--save-every', '1', '--eval-every', '10', '--eval-tokens', '512'];
-}
-
-function runToEnd(args: string[]): void {
-  const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
-  assert.equal(r.status, 0, `tlc exited with ${r.status}: ${r.stderr}`);
-}
-
-/** Starts the command and SIGKILLs it once metrics.jsonl shows step ≥ `killAt`. */
-async function runAndKill(args: string[], run: string, killAt: number): Promise<void> {
-  const child = spawn(process.execPath, args, { stdio: 'ignore' });
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  const metrics = join(run, 'metrics.jsonl');
-  for (;;) {
-    await new Promise((r) => setTimeout(r, 2));
-    if (child.exitCode !== null) break;
-    const steps = existsSync(metrics) ? readMetrics(metrics).filter((e) => e.event === 'train').map((e) => e.step) : [];
-    if (steps.length && Math.max(...steps) >= killAt) {
-      child.kill('SIGKILL');
-      break;
-    }
-  }
-  await exited;
 }
 
 test('a step-budget run killed with SIGKILL and resumed ends bit-identical to an uninterrupted run', async () => {

@@ -3,8 +3,8 @@
 // killed with SIGKILL and resumed ending bit-identical to an uninterrupted run.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +17,7 @@ import { readMetrics } from '../src/train/metrics.js';
 import { PairBatcher, encodePairs, evaluationPairBatches, makeBatch, type EncodedPairs } from '../src/train/seq2seq-batches.js';
 import { toyPairs, writeTranslationDir } from './translation-fixture.js';
 import { preparedSyntheticData } from './corpus-fixture.js';
+import { runAndKill, runToEnd } from './processes.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 
@@ -95,29 +96,6 @@ function cliArgs(data: string, out: string): string[] {
   return [CLI, '--threads', '1', 'pretrain', '--objective', 'seq2seq', '--data', data, '--model', 'L1-D32', '--out', out, '--steps', '30',
     '--batch-size', '8', '--micro-batch-size', '4', '--seq-len', '24', '--seed', '3', '--dropout', '0.1', '--save-every', '1',
     '--eval-every', '10', '--eval-tokens', '400', '--bleu-pairs', '4'];
-}
-
-function runToEnd(args: string[]): string {
-  const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
-  assert.equal(r.status, 0, `tlc exited with ${r.status}: ${r.stderr}`);
-  return r.stdout;
-}
-
-/** Starts the command and SIGKILLs it once metrics.jsonl shows step ≥ `killAt`. */
-async function runAndKill(args: string[], run: string, killAt: number): Promise<void> {
-  const child = spawn(process.execPath, args, { stdio: 'ignore' });
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  const metrics = join(run, 'metrics.jsonl');
-  for (;;) {
-    await new Promise((r) => setTimeout(r, 2));
-    if (child.exitCode !== null) break;
-    const steps = existsSync(metrics) ? readMetrics(metrics).filter((e) => e.event === 'train').map((e) => e.step) : [];
-    if (steps.length && Math.max(...steps) >= killAt) {
-      child.kill('SIGKILL');
-      break;
-    }
-  }
-  await exited;
 }
 
 test('tlc pretrain --objective seq2seq killed with SIGKILL and resumed ends bit-identical to an uninterrupted run', async () => {
