@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { TlcError } from '../engine/errors.js';
+import { num, positiveInt } from './common.js';
 import { readModelConfig } from '../nn/config.js';
 import { taskForRun } from '../train/finetune.js';
 import type { EncodedExamples } from '../data/task-batches.js';
@@ -94,7 +95,7 @@ export function registerBench(program: Command): void {
         test = (await taskForRun(model, readModelConfig(join(model, 'config.json')), o.task)).data.test;
       }
       const r = benchInference({
-        model, test, seqLen: positiveInt('--seq-len', o.seqLen), batch: positiveInt('--batch', o.batch), rounds: positiveInt('--rounds', o.rounds),
+        model, test, seqLen: num(o.seqLen, '--seq-len', positiveInt), batch: num(o.batch, '--batch', positiveInt), rounds: num(o.rounds, '--rounds', positiveInt),
         variants: variants as InferVariant[], log: (l) => process.stderr.write(l + '\n'),
       });
       if (o.json) {
@@ -116,10 +117,4 @@ export function registerBench(program: Command): void {
           (scored ? ` ${(100 * one.accuracy!).toFixed(2)}% |` : ''));
       }
     });
-}
-
-function positiveInt(flag: string, text: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new TlcError(`${flag}: expected a positive integer, got "${text}"`);
-  return n;
 }
