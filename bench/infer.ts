@@ -7,14 +7,14 @@
 // a pruned model gets; the accuracy of pruned *and finetuned* models comes from `tlc compress`.
 import { TlcError } from '../src/engine/errors.js';
 import { getThreads } from '../src/engine/threads.js';
-import { PackedLinear } from '../src/engine/ops/packed-linear.js';
+import type { PackedLinear } from '../src/engine/ops/packed-linear.js';
 import { Linear } from '../src/nn/layers.js';
 import { countParams, presetConfig } from '../src/nn/config.js';
 import type { TransformerBody } from '../src/nn/transformer.js';
 import { TransformerClassifier } from '../src/nn/classifier.js';
 import { pruneArrays } from '../src/compress/pruning.js';
 import { buildModel, loadModelDir } from '../src/infer/load.js';
-import { describeKernel, packedWeights, type KernelSpec } from '../src/infer/pack.js';
+import { describeKernel, packLayer, unpackLinears, type KernelSpec } from '../src/infer/pack.js';
 import { forwardOnce, syntheticBatch } from '../src/infer/latency.js';
 import { evaluateClassifier } from '../src/train/classify.js';
 import type { EncodedExamples } from '../src/data/task-batches.js';
@@ -72,8 +72,7 @@ function packVariant(model: TransformerBody, spec: VariantSpec): Map<Linear, Pac
       const [mask] = pruneArrays([{ name: 'w', values, previous: null }], spec.sparsity, 'layer');
       values = values.map((v, i) => (mask[i] ? v : 0));
     }
-    const bias = m.bias ? (m.bias.toArray() as Float32Array) : null;
-    packs.set(m, PackedLinear.pack(packedWeights(values, m.outFeatures, m.inFeatures, spec.kernel), bias, m.outFeatures, m.inFeatures));
+    packs.set(m, packLayer(m, spec.kernel, values));
   }
   return packs;
 }
@@ -145,7 +144,7 @@ export function benchInference(opts: InferBenchOptions = {}): InferBenchResult {
       rows,
     };
   } finally {
-    for (const [, m] of model.namedModules()) if (m instanceof Linear) m.packed = null;
+    unpackLinears(model);
     model.dispose();
   }
 }

@@ -9,7 +9,7 @@ import { evaluateClassifier } from '../train/classify.js';
 import { readModelConfig } from '../nn/config.js';
 import { TransformerClassifier } from '../nn/classifier.js';
 import { loadModelDir } from '../infer/load.js';
-import { KERNEL_CHOICES, packByChoice } from '../infer/pack.js';
+import { KERNEL_CHOICES, describePacking, packByChoice } from '../infer/pack.js';
 import { addTrainingFlags, num, optimizerFromFlags, positiveInt, progressEvents, required, resumeDir, withGracefulStop,
   type TrainingFlags } from './common.js';
 
@@ -71,7 +71,7 @@ export function registerFinetune(program: Command): void {
       const { model, tensorBits } = loadModelDir(run);
       try {
         const packing = packByChoice(model, flags.kernel, tensorBits);
-        const kernels = packing ? Object.entries(packing.kinds).map(([k, n]) => `${k}×${n}`).join(', ') : 'reference (training path)';
+        const kernels = packing ? describePacking(packing) : 'reference (training path)';
         const e = evaluateClassifier(model as TransformerClassifier, data[flags.split as 'test' | 'valid' | 'train']);
         if (flags.json) {
           process.stdout.write(JSON.stringify({ run, task: task.name, split: flags.split, labels: config.labels, kernels, ...summary(e) }) + '\n');

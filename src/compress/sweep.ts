@@ -27,7 +27,7 @@ import { compressModel } from './compress.js';
 import { writeCompressed, readCompressed } from './format.js';
 import { checkSparsity, cubicSparsity, magnitudePrune, recomputeMask, type PruningMode } from './pruning.js';
 import { selectTensors } from './selection.js';
-import { density, kernelForCompressed, packLinears } from '../infer/pack.js';
+import { density, describePacking, kernelForCompressed, packLinears } from '../infer/pack.js';
 import { medianForwardSeconds, syntheticBatch } from '../infer/latency.js';
 
 export type CompressMode = 'oneshot' | 'finetune' | 'gradual';
@@ -187,7 +187,7 @@ function compressOne(args: CompressSweepArgs, config: ModelConfig, weightsPath: 
     return {
       model: args.model, params: countParams(config).total, sparsity, bits, mode: args.mode, bytes: statSync(file).size,
       file, accuracy, macro_f1: macroF1, measured_sparsity: measured,
-      kernels: Object.entries(packing.kinds).map(([k, n]) => `${k}×${n}`).join(', '),
+      kernels: describePacking(packing),
       latency_ms: 1e3 * latency, latency_seq_len: seqLen,
     };
   } finally {

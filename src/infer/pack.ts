@@ -58,6 +58,12 @@ export function packedWeights(values: Float32Array, N: number, K: number, spec: 
   }
 }
 
+/** One Linear packed for one kernel, from `values` (default: its current weights) and its bias. */
+export function packLayer(layer: Linear, spec: KernelSpec, values = layer.weight.toArray() as Float32Array): PackedLinear {
+  const bias = layer.bias ? (layer.bias.toArray() as Float32Array) : null;
+  return PackedLinear.pack(packedWeights(values, layer.outFeatures, layer.inFeatures, spec), bias, layer.outFeatures, layer.inFeatures);
+}
+
 export interface PackSummary {
   layers: number;
   /** Bytes of the packed weights in memory. */
@@ -77,13 +83,17 @@ export function packLinears(model: Module, choose: (name: string, weights: Float
     const values = m.weight.toArray() as Float32Array;
     const spec = choose(name, values, m);
     if (!spec) continue;
-    const bias = m.bias ? (m.bias.toArray() as Float32Array) : null;
-    m.packed = PackedLinear.pack(packedWeights(values, m.outFeatures, m.inFeatures, spec), bias, m.outFeatures, m.inFeatures);
+    m.packed = packLayer(m, spec, values);
     summary.layers++;
     summary.bytes += m.packed.bytes;
     summary.kinds[spec.kind] = (summary.kinds[spec.kind] ?? 0) + 1;
   }
   return summary;
+}
+
+/** The kernels of a packing, e.g. "int8×10" or "sparse×8, f32×2". */
+export function describePacking(summary: PackSummary): string {
+  return Object.entries(summary.kinds).map(([k, n]) => `${k}×${n}`).join(', ');
 }
 
 /** Puts every Linear back on the training path. */

@@ -45,12 +45,8 @@ export class PackedLinear {
     expect(lastDim(x) === K, op, `input ${fmtShape(x.shape)} does not match the layer's ${K} input features`);
     const M = x.size / K;
     const outShape = [...x.shape.slice(0, -1), N];
-    if (into) {
-      expectDtype(op, 'accumulator', into, 'f32');
-      expect(into.size === M * N && lastDim(into) === N, op, `accumulator ${fmtShape(into.shape)} does not match the output [${outShape.join(', ')}]`);
-    }
     // `into` may be x itself: every row is read before it is written
-    const y = into ?? empty(outShape);
+    const y = into ? checkAccumulator(op, into, outShape) : empty(outShape);
     native.packedMlpForward(fc1.handle, fc2.handle, x.handle, y.handle, M, ACTIVATION_CODE[activation], into !== null);
     return y;
   }
@@ -69,15 +65,23 @@ export class PackedLinear {
     expect(lastDim(x) === K, op, `input ${fmtShape(x.shape)} does not match the layer's ${K} input features`);
     const M = x.size / K;
     expect(M > 0, op, `input ${fmtShape(x.shape)} is empty`);
+    const outShape = [...x.shape.slice(0, -1), this.outFeatures];
     if (into) {
-      expectDtype(op, 'accumulator', into, 'f32');
-      expect(into.size === M * this.outFeatures && lastDim(into) === this.outFeatures, op,
-        `accumulator ${fmtShape(into.shape)} does not match the output [${[...x.shape.slice(0, -1), this.outFeatures].join(', ')}]`);
+      checkAccumulator(op, into, outShape);
       expect(activation === 'none', op, 'an activation cannot be fused into an accumulating call');
       expect(into.handle !== x.handle, op, 'the accumulator must not be the input');
     }
-    const y = into ?? empty([...x.shape.slice(0, -1), this.outFeatures]);
+    const y = into ?? empty(outShape);
     native.packedLinearForward(this.handle, x.handle, y.handle, M, ACTIVATION_CODE[activation], into !== null);
     return y;
   }
+}
+
+/** An f32 tensor with as many elements as the output [..., N] and N as its last dim; returned. */
+function checkAccumulator(op: string, into: Tensor, outShape: number[]): Tensor {
+  expectDtype(op, 'accumulator', into, 'f32');
+  const N = outShape[outShape.length - 1];
+  expect(into.size === outShape.reduce((a, d) => a * d, 1) && lastDim(into) === N, op,
+    `accumulator ${fmtShape(into.shape)} does not match the output [${outShape.join(', ')}]`);
+  return into;
 }
