@@ -471,3 +471,20 @@ export function inspectCompressed(path: string): InspectResult {
   if (header.dataStart + dataBytes > totalBytes) throw new TlcError(`compressed file ${path}: parts overlap or exceed the file`);
   return { path, format: FORMAT_NAME, rows, headerBytes: header.dataStart, totalBytes, settings };
 }
+
+/**
+ * Loads a compressed file into a model's parameters (every one must be in the file, with its
+ * size); returns each tensor's bits (32: float32).
+ */
+export function loadCompressedInto(model: { namedParameters(): [string, Tensor][] }, path: string): Map<string, number> {
+  const { arrays, entries } = readCompressedArrays(path);
+  const bits = new Map<string, number>();
+  for (const [n, p] of model.namedParameters()) {
+    const a = arrays.get(n);
+    if (!a) throw new TlcError(`${path}: tensor ${n} is missing`);
+    if (a.values.length !== p.size) throw new TlcError(`${path}: tensor ${n} has ${a.values.length} values, the model expects ${p.size}`);
+    p.write(a.values);
+    bits.set(n, entries.get(n)!.bits);
+  }
+  return bits;
+}

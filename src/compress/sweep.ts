@@ -24,7 +24,7 @@ import { evaluateClassifier } from '../train/classify.js';
 import { taskForRun } from '../train/finetune.js';
 import { readRunArgsIfAny } from '../train/run-dir.js';
 import { compressModel } from './compress.js';
-import { writeCompressed, readCompressed } from './format.js';
+import { loadCompressedInto, writeCompressed } from './format.js';
 import { checkSparsity, cubicSparsity, magnitudePrune, recomputeMask, type PruningMode } from './pruning.js';
 import { selectTensors } from './selection.js';
 import { density, describePacking, kernelForCompressed, packLinears } from '../infer/pack.js';
@@ -162,14 +162,7 @@ function compressOne(args: CompressSweepArgs, config: ModelConfig, weightsPath: 
     });
     for (const f of ['config.json', 'tokenizer.json']) copyFileAtomic(join(args.model, f), join(dir, f));
     // what is scored and measured is the file, loaded back
-    tidy(() => {
-      const loaded = readCompressed(file);
-      for (const [n, p] of model.namedParameters()) {
-        const t = loaded.get(n);
-        if (!t) throw new TlcError(`${file}: tensor ${n} is missing`);
-        p.copyFrom(t);
-      }
-    });
+    loadCompressedInto(model, file);
     // scored and timed on the kernels the compressed model ships with
     const selected = selectTensors(model.namedParameters().map(([n, t]) => [n, t.shape]), {});
     const selectedSet = new Set(selected);

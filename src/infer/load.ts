@@ -8,7 +8,7 @@ import { readModelConfig, type ModelConfig } from '../nn/config.js';
 import { TransformerClassifier } from '../nn/classifier.js';
 import { TransformerLM, type TransformerBody } from '../nn/transformer.js';
 import { loadWeights } from '../nn/weights.js';
-import { readCompressedArrays } from '../compress/format.js';
+import { loadCompressedInto } from '../compress/format.js';
 import { COMPRESSED_FILE } from '../compress/sweep.js';
 
 export interface LoadedModel {
@@ -33,17 +33,10 @@ export function loadModelDir(dir: string): LoadedModel {
   const compressed = !existsSync(plain) && existsSync(packed);
   if (!compressed && !existsSync(plain)) throw new TlcError(`${dir}: no weights (model.safetensors or ${COMPRESSED_FILE})`);
   const model = buildModel(config);
-  const tensorBits = new Map<string, number>();
+  let tensorBits = new Map<string, number>();
   try {
     if (compressed) {
-      const { arrays, entries } = readCompressedArrays(packed);
-      for (const [n, p] of model.namedParameters()) {
-        const a = arrays.get(n);
-        if (!a) throw new TlcError(`${packed}: tensor ${n} is missing`);
-        if (a.values.length !== p.size) throw new TlcError(`${packed}: tensor ${n} has ${a.values.length} values, the model expects ${p.size}`);
-        p.write(a.values);
-        tensorBits.set(n, entries.get(n)!.bits);
-      }
+      tensorBits = loadCompressedInto(model, packed);
     } else {
       loadWeights(model, plain);
     }
