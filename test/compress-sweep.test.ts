@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,9 +14,11 @@ import { loadTask } from '../src/data/tasks.js';
 import { compressModel } from '../src/compress/compress.js';
 import { inspectCompressed, readCompressed, writeCompressed } from '../src/compress/format.js';
 import { isLinearWeight } from '../src/compress/selection.js';
-import { compressSweep } from '../src/compress/sweep.js';
+import { compressSweep } from '../src/experiment/compress-sweep.js';
 import { evaluateClassifier } from '../src/train/classify.js';
-import { encodeTask, finetune } from '../src/train/finetune.js';
+import { finetune } from '../src/train/finetune.js';
+import { encodeTask } from '../src/run/task.js';
+import { readMetrics } from '../src/run/metrics.js';
 import { finetuneArgs, pretrainedRun, writeTask } from './corpus-fixture.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
@@ -61,9 +63,8 @@ test('save → load → evaluate gives the predictions of the in-memory compress
 test('a sparsity × bits sweep writes real files whose sizes and accuracies behave as expected', async () => {
   const { run } = await classifierRun();
   const out = join(mkdtempSync(join(tmpdir(), 'tlc-sweep-')), 'cmp');
-  const rows = await compressSweep({
-    model: run, out, sparsities: [0, 0.5, 0.9], bits: [32, 8, 4], pruning: 'layer', mode: 'oneshot', steps: 1,
-    lr: 1e-4, batchSize: 16, qat: false, taskSeed: 0, seed: 0,
+  const { rows } = await compressSweep({
+    model: run, out, sparsities: [0, 0.5, 0.9], bits: [32, 8, 4], pruning: 'layer', mode: 'oneshot', finetune: {}, qat: false, taskSeed: 0, seed: 0,
   });
   assert.equal(rows.length, 9);
   const at = (s: number, b: number) => rows.find((r) => r.sparsity === s && r.bits === b)!;
@@ -92,9 +93,8 @@ test('a sparsity × bits sweep writes real files whose sizes and accuracies beha
   for (const r of rows) assert.ok(r.latency_ms! > 0 && r.latency_seq_len === Math.min(128, maxLen), `${r.sparsity}/${r.bits}: ${r.latency_ms} ms at T=${r.latency_seq_len}`);
 
   // a second run reuses finished settings instead of redoing them
-  const again = await compressSweep({
-    model: run, out, sparsities: [0, 0.5, 0.9], bits: [32, 8, 4], pruning: 'layer', mode: 'oneshot', steps: 1,
-    lr: 1e-4, batchSize: 16, qat: false, taskSeed: 0, seed: 0,
+  const { rows: again } = await compressSweep({
+    model: run, out, sparsities: [0, 0.5, 0.9], bits: [32, 8, 4], pruning: 'layer', mode: 'oneshot', finetune: {}, qat: false, taskSeed: 0, seed: 0,
   });
   assert.deepEqual(again, rows);
 
@@ -120,8 +120,7 @@ test('tlc evaluate runs a compressed model on its kernels, or any model on a cho
   const { run, task } = await classifierRun();
   const out = join(mkdtempSync(join(tmpdir(), 'tlc-eval-k-')), 'cmp');
   await compressSweep({
-    model: run, out, sparsities: [0.9], bits: [4], pruning: 'layer', mode: 'oneshot', steps: 1,
-    lr: 1e-4, batchSize: 16, qat: false, taskSeed: 0, seed: 0,
+    model: run, out, sparsities: [0.9], bits: [4], pruning: 'layer', mode: 'oneshot', finetune: {}, qat: false, taskSeed: 0, seed: 0,
   });
   const evaluate = (dir: string, ...extra: string[]) => {
     const p = spawnSync(process.execPath, [CLI, 'evaluate', dir, '--task', task, '--json', ...extra], { encoding: 'utf8' });
@@ -150,8 +149,8 @@ test('finetune and gradual modes reach the target sparsity; QAT runs', async () 
   const { run } = await classifierRun();
   for (const mode of ['finetune', 'gradual'] as const) {
     const out = join(mkdtempSync(join(tmpdir(), `tlc-${mode}-`)), 'cmp');
-    const [row] = await compressSweep({
-      model: run, out, sparsities: [0.8], bits: [4], pruning: 'global', mode, steps: 12, lr: 1e-4, batchSize: 16,
+    const { rows: [row] } = await compressSweep({
+      model: run, out, sparsities: [0.8], bits: [4], pruning: 'global', mode, finetune: { steps: 12, lr: 1e-4, batch_size: 16 },
       qat: mode === 'finetune', taskSeed: 0, seed: 0,
     });
     assert.ok(Math.abs(row.measured_sparsity - 0.8) < 0.01, `${mode}: sparsity ${row.measured_sparsity}`);
@@ -171,21 +170,57 @@ test('bad compression settings give clear errors', async () => {
   assert.match(r.stderr, /bits must be 2…8 or 32/);
   r = cli('pareto', join(out, 'nothing'));
   assert.notEqual(r.status, 0);
-  assert.match(r.stderr, /no compress\.json/);
+  assert.match(r.stderr, /compress\.json: not found/);
 });
 
 test('a language-model run compresses too: sizes and measured sparsity come from the written file', async () => {
   const run = await pretrainedRun();
   const out = join(mkdtempSync(join(tmpdir(), 'tlc-lm-cmp-')), 'cmp');
-  const [row] = await compressSweep({
-    model: run, out, sparsities: [0.9], bits: [32], pruning: 'layer', mode: 'oneshot', steps: 1, lr: 1e-4, batchSize: 16, qat: false, seed: 0,
+  const { rows: [row] } = await compressSweep({
+    model: run, out, sparsities: [0.9], bits: [32], pruning: 'layer', mode: 'oneshot', finetune: {}, qat: false, seed: 0,
   });
   assert.equal(row.accuracy, null);
   assert.ok(Math.abs(row.measured_sparsity - 0.9) < 0.01, `measured sparsity ${row.measured_sparsity}`);
   // other settings into the same directory are computed anew, not mixed with old results
-  const [global] = await compressSweep({
-    model: run, out, sparsities: [0.9], bits: [32], pruning: 'global', mode: 'oneshot', steps: 1, lr: 1e-4, batchSize: 16, qat: false, seed: 0,
+  const { rows: [global] } = await compressSweep({
+    model: run, out, sparsities: [0.9], bits: [32], pruning: 'global', mode: 'oneshot', finetune: {}, qat: false, seed: 0,
   });
   assert.equal(JSON.parse(readFileSync(join(out, 's0.9-b32', 'result.json'), 'utf8')).settings.pruning, 'global');
   assert.ok(Math.abs(global.measured_sparsity - 0.9) < 0.01);
+});
+
+test('compression finetuning is an ordinary run: metrics, checkpoints with the mask, run.json', async () => {
+  const { run } = await classifierRun();
+  const out = join(mkdtempSync(join(tmpdir(), 'tlc-cmp-run-')), 'cmp');
+  await compressSweep({
+    model: run, out, sparsities: [0.5], bits: [8], pruning: 'layer', mode: 'gradual', finetune: { steps: 8, batch_size: 16, save_every: 4 },
+    qat: false, seed: 0,
+  });
+  const ft = join(out, 's0.5-b8', 'finetune');
+  const events = readMetrics(join(ft, 'metrics.jsonl'));
+  assert.equal(events.filter((e) => e.event === 'train').length, 8);
+  assert.equal(events.at(-1)!.event, 'end');
+  const args = JSON.parse(readFileSync(join(ft, 'run.json'), 'utf8'));
+  assert.equal(args.command, 'finetune');
+  assert.equal(args.options.steps, 8);
+  const state = JSON.parse(readFileSync(join(ft, 'state.json'), 'utf8'));
+  assert.ok(existsSync(join(ft, state.checkpoint, 'mask.safetensors')), 'the mask travels with the checkpoint');
+});
+
+test('QAT: each step computes with the quantized weights; at 2 bits it beats finetuning without it', async () => {
+  const { run } = await classifierRun();
+  const root = mkdtempSync(join(tmpdir(), 'tlc-qat-'));
+  const sweep = (name: string, bits: number, qat: boolean) => compressSweep({
+    model: run, out: join(root, name), sparsities: [0], bits: [bits], pruning: 'layer', mode: 'finetune',
+    finetune: { steps: 40, batch_size: 16, lr: 1e-3 }, qat, seed: 0,
+  });
+  const firstLoss = (name: string, bits: number) =>
+    readMetrics(join(root, name, `s0-b${bits}`, 'finetune', 'metrics.jsonl')).find((e) => e.event === 'train')!.loss;
+  const [plain, qat, qat32] = [await sweep('plain', 2, false), await sweep('qat', 2, true), await sweep('qat32', 32, true)];
+  // the same first batch: the forward pass differs only through the quantized weights
+  assert.notEqual(firstLoss('qat', 2), firstLoss('plain', 2), 'QAT changes the forward pass');
+  assert.equal(firstLoss('qat32', 32), firstLoss('plain', 2), 'without quantization QAT changes nothing');
+  const acc = (r: typeof plain) => r.rows[0].accuracy!;
+  console.log(`# 2-bit test accuracy: finetuned then quantized ${acc(plain).toFixed(3)}, QAT ${acc(qat).toFixed(3)}; float ${acc(qat32).toFixed(3)}`);
+  assert.ok(acc(qat) > acc(plain), `QAT ${acc(qat)} vs post-training quantization ${acc(plain)}`);
 });

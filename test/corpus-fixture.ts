@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { Rng } from '../src/engine/random.js';
 import { prepareData } from '../src/data/prepare.js';
 import { presetConfig } from '../src/nn/config.js';
-import { pretrain } from '../src/train/pretrain.js';
-import type { FinetuneArgs } from '../src/train/finetune.js';
+import { pretrain, pretrainPlan } from '../src/train/pretrain.js';
+import { finetuneOptionsSchema, pretrainOptionsSchema, type FinetuneOptions, type ResolvedPretrainOptions } from '../src/train/args.js';
 
 const SUBJECTS = ['the cat', 'a dog', 'the old man', 'my sister', 'the teacher', 'a small bird', 'the king', 'our neighbour'];
 const VERBS = ['sees', 'likes', 'follows', 'feeds', 'paints', 'remembers', 'visits', 'calls'];
@@ -50,13 +50,10 @@ export function pretrainedRun(): Promise<string> {
   pretrained ??= (async () => {
     const data = await preparedSyntheticData();
     const run = join(mkdtempSync(join(tmpdir(), 'tlc-pre-')), 'run');
-    await pretrain(run, {
-      dataDir: data, model: presetConfig('L1-D32', { vocab_size: 320, max_len: 32, dropout: 0 }),
-      budget: { kind: 'steps', limit: 30 }, batchSize: 8, microBatchSize: 8, seqLen: 32,
-      schedule: { peakLr: 3e-3, warmup: 0.1, decay: 'linear' }, weightDecay: 0.01, betas: [0.9, 0.98], eps: 1e-6,
-      maxGradNorm: 1, seed: 0, evalEvery: { kind: 'fraction', value: 1 }, evalTokens: 1024,
-      saveEvery: { kind: 'fraction', value: 1 }, saveAt: [], keep: 1,
-    });
+    await pretrain(run, pretrainOptions({
+      data, model: presetConfig('L1-D32', { vocab_size: 320, max_len: 32, dropout: 0 }),
+      steps: 30, batch_size: 8, seq_len: 32, lr: 3e-3, warmup: 0.1, eval_every: 1, eval_tokens: 1024, save_every: 1, keep: 1,
+    }));
     return run;
   })();
   return pretrained;
@@ -76,11 +73,14 @@ export function writeTask(path: string, n: number, seed: number, labels = ['cat'
 }
 
 
-export function finetuneArgs(from: string, task: string): FinetuneArgs {
-  return {
-    from, task, taskSeed: 0, budget: { kind: 'steps', limit: 150 }, batchSize: 16, microBatchSize: 8, maxLen: 24,
-    schedule: { peakLr: 3e-3, warmup: 0.1, decay: 'linear' }, weightDecay: 0.01, betas: [0.9, 0.98], eps: 1e-6,
-    maxGradNorm: 1, seed: 0, evalEvery: { kind: 'fraction', value: 0.25 }, saveEvery: { kind: 'fraction', value: 0.5 },
-    keep: 1, patience: 10,
-  };
+/** Pretraining options as a sweep file or the demo gives them (snake_case), checked and resolved. */
+export function pretrainOptions(raw: Record<string, unknown>): ResolvedPretrainOptions {
+  return pretrainPlan(pretrainOptionsSchema.parse(raw)).options;
+}
+
+export function finetuneArgs(from: string, task: string, more: Record<string, unknown> = {}): FinetuneOptions {
+  return finetuneOptionsSchema.parse({
+    from, task, steps: 150, batch_size: 16, micro_batch_size: 8, max_len: 24, lr: 3e-3, warmup: 0.1,
+    eval_every: 0.25, save_every: 0.5, keep: 1, patience: 10, ...more,
+  });
 }

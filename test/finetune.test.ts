@@ -37,7 +37,7 @@ test('finetune and evaluate reject bad input with a clear message', async () => 
   const taskFile = join(root, 'animals.jsonl');
   writeTask(taskFile, 200, 2);
   const out = join(root, 'clf');
-  await finetune(out, { ...finetuneArgs(from, taskFile), budget: { kind: 'steps', limit: 5 } });
+  await finetune(out, finetuneArgs(from, taskFile, { steps: 5 }));
 
   const noLabel = join(root, 'nolabel.tsv');
   writeFileSync(noLabel, 'text\tcategory\nhello\tx\n');

@@ -8,33 +8,27 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { presetConfig } from '../src/nn/config.js';
-import { pretrain, type PretrainArgs } from '../src/train/pretrain.js';
-import { readMetrics } from '../src/train/metrics.js';
-import { preparedSyntheticData } from './corpus-fixture.js';
+import { pretrain } from '../src/train/pretrain.js';
+import { readMetrics } from '../src/run/metrics.js';
+import { preparedSyntheticData, pretrainOptions } from './corpus-fixture.js';
 import { runAndKill, runToEnd } from './processes.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 
-function baseArgs(dataDir: string, vocab: number): PretrainArgs {
+function baseOptions(data: string, vocab: number, more: Record<string, unknown> = {}): Record<string, unknown> {
   return {
-    dataDir,
-    model: presetConfig('L2-D64', { vocab_size: vocab, max_len: 32, dropout: 0 }),
-    budget: { kind: 'steps', limit: 100 },
-    batchSize: 16, microBatchSize: 8, seqLen: 32,
-    schedule: { peakLr: 3e-3, warmup: 0.06, decay: 'linear' },
-    weightDecay: 0.01, betas: [0.9, 0.98], eps: 1e-6, maxGradNorm: 1, seed: 0,
-    evalEvery: { kind: 'fraction', value: 0.5 }, evalTokens: 4096,
-    saveEvery: { kind: 'fraction', value: 0.5 }, saveAt: [0.5], keep: 2,
+    data, model: presetConfig('L2-D64', { vocab_size: vocab, max_len: 32, dropout: 0 }), steps: 100,
+    batch_size: 16, micro_batch_size: 8, seq_len: 32, lr: 3e-3, warmup: 0.06,
+    eval_every: 0.5, eval_tokens: 4096, save_every: 0.5, save_at: [0.5], keep: 2, ...more,
   };
 }
 
 async function trainTiny(objective: 'mlm' | 'clm', steps: number): Promise<{ run: string; first: number; last: number; steps: number }> {
   const data = await preparedSyntheticData();
   const run = join(mkdtempSync(join(tmpdir(), 'tlc-run-')), 'run');
-  const args = baseArgs(data, 320);
-  args.model = presetConfig('L2-D64', { vocab_size: 320, max_len: 32, dropout: 0, objective });
-  args.budget = { kind: 'steps', limit: steps };
-  const result = await pretrain(run, args);
+  const result = await pretrain(run, pretrainOptions(baseOptions(data, 320, {
+    model: presetConfig('L2-D64', { vocab_size: 320, max_len: 32, dropout: 0, objective }), steps,
+  })));
   const evals = readMetrics(join(run, 'metrics.jsonl')).filter((e) => e.event === 'eval');
   return { run, first: evals[0].valid_loss as number, last: evals[evals.length - 1].valid_loss as number, steps: result.steps };
 }
@@ -124,7 +118,7 @@ test('a time-budget run interrupted with SIGINT resumes its remaining budget and
     if (train.length && (train[train.length - 1].progress as number) >= 0.4) break;
   }
   child.kill('SIGINT');
-  assert.equal(await exited, 0, 'an interrupted run saves a checkpoint and exits cleanly');
+  assert.equal(await exited, 130, 'an interrupted run saves a checkpoint and exits 130 (SIGINT)');
   const before = readMetrics(metrics);
   assert.equal(before[before.length - 1].event, 'interrupted');
   const lastBefore = before.filter((e) => e.event === 'train').pop()!;

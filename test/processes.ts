@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { readMetrics } from '../src/train/metrics.js';
+import { readMetrics } from '../src/run/metrics.js';
 
 /** Runs `node args…` to the end; fails the test on a non-zero exit. Returns stdout. */
 export function runToEnd(args: string[]): string {

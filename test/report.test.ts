@@ -191,7 +191,7 @@ test('a directory without runs is a clear error naming it', () => {
   writeFileSync(join(bad, 'compress.json'), '{"rows": [{"model": "m"}]}');
   const r2 = spawnSync(process.execPath, [CLI, 'report', root], { encoding: 'utf8' });
   assert.equal(r2.status, 1);
-  assert.match(r2.stderr, /^tlc: error: .*cmp\/compress\.json: row 0 needs model, params, sparsity, bits, bytes and accuracy/);
+  assert.match(r2.stderr, /^tlc: error: .*cmp\/compress\.json: invalid compression summary — .*rows\.0\.params: /);
 });
 
 test('ids in an SVG are renamed with a prefix, references with them', () => {

@@ -13,7 +13,7 @@ import { getThreads, setThreads } from '../src/engine/threads.js';
 import { readSweepSpec, runSweep } from '../src/experiment/sweep.js';
 import { Tokenizer, baseVocab } from '../src/data/tokenizer.js';
 import { IGNORE_INDEX } from '../src/nn/transformer.js';
-import { readMetrics } from '../src/train/metrics.js';
+import { readMetrics } from '../src/run/metrics.js';
 import { PairBatcher, encodePairs, evaluationPairBatches, makeBatch, type EncodedPairs } from '../src/train/seq2seq-batches.js';
 import { toyPairs, writeTranslationDir } from './translation-fixture.js';
 import { preparedSyntheticData } from './corpus-fixture.js';
@@ -154,8 +154,8 @@ test('bad seq2seq pretrain flags give one clear line and a non-zero exit', async
     [[...base, '--objective', 'seq2seq', '--data', join(out, 'nowhere')], /nowhere\/prepare\.json: not found; is .* made by "tlc data prepare --task translation"/],
     [[...base, '--objective', 'seq2seq', '--data', data, '--label-smoothing', '1.5'], /invalid --label-smoothing "1\.5"/],
     [[...base, '--objective', 'seq2seq', '--data', data, '--norm', 'post'], /norm: seq2seq models are pre-LN only/],
-    [[...base, '--objective', 's2s', '--data', data], /invalid --objective "s2s": use mlm, clm or seq2seq/],
-    [[...base, '--objective', 'clm', '--data', lmData, '--bleu-pairs', '5'], /--bleu-pairs applies to --objective seq2seq only/],
+    [[...base, '--objective', 's2s', '--data', data], /argument 's2s' is invalid\. Allowed choices are mlm, clm, seq2seq/],
+    [[...base, '--objective', 'clm', '--data', lmData, '--bleu-pairs', '5'], /--bleu-pairs \(bleu_pairs\) applies to objective seq2seq only/],
   ];
   for (const [args, pattern] of cases) {
     const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readMetrics } from '../src/train/metrics.js';
+import { readMetrics } from '../src/run/metrics.js';
 import { preparedSyntheticData } from './corpus-fixture.js';
 import { readSweepSpec } from '../src/experiment/sweep.js';
 

@@ -13,7 +13,8 @@ import { getThreads, memoryStats, noGrad, setThreads, tidy } from '../src/engine
 import { presetConfig } from '../src/nn/config.js';
 import { TransformerLM, saveWeights } from '../src/nn/index.js';
 import { pretrain } from '../src/train/pretrain.js';
-import { readMetrics } from '../src/train/metrics.js';
+import { pretrainOptions } from './corpus-fixture.js';
+import { readMetrics } from '../src/run/metrics.js';
 import { encodePairs, makeBatch } from '../src/train/seq2seq-batches.js';
 import { corpusBleu } from '../src/translate/bleu.js';
 import { beamSearch, decodeSources, greedySearch, translateTexts, type Hypothesis } from '../src/translate/decode.js';
@@ -31,13 +32,11 @@ function trainedRun(): Promise<{ run: string; data: string }> {
   trained ??= (async () => {
     const data = writeTranslationDir(PAIRS);
     const run = join(mkdtempSync(join(tmpdir(), 'tlc-s2s-')), 'run');
-    await pretrain(run, {
-      dataDir: data, model: presetConfig('L2-D64', { vocab_size: 400, max_len: 32, dropout: 0, objective: 'seq2seq' }),
-      budget: { kind: 'steps', limit: 200 }, batchSize: 10, microBatchSize: 10, seqLen: 32,
-      schedule: { peakLr: 3e-3, warmup: 0.1, decay: 'linear' }, weightDecay: 0.01, betas: [0.9, 0.98], eps: 1e-6,
-      maxGradNorm: 1, seed: 0, evalEvery: { kind: 'fraction', value: 0.5 }, evalTokens: 100_000,
-      saveEvery: { kind: 'fraction', value: 1 }, saveAt: [], keep: 1, labelSmoothing: 0.1, bleuPairs: 50,
-    });
+    await pretrain(run, pretrainOptions({
+      data, model: presetConfig('L2-D64', { vocab_size: 400, max_len: 32, dropout: 0, objective: 'seq2seq' }),
+      steps: 200, batch_size: 10, seq_len: 32, lr: 3e-3, warmup: 0.1, eval_every: 0.5, eval_tokens: 100_000,
+      save_every: 1, keep: 1, label_smoothing: 0.1, bleu_pairs: 50,
+    }));
     return { run, data };
   })();
   return trained;

@@ -2,11 +2,10 @@
 // --json; progress goes to stderr). Numbers are ratios against baselines measured in
 // the same run, never against remembered values.
 import type { Command } from 'commander';
-import { join } from 'node:path';
 import { TlcError } from '../engine/errors.js';
 import { num, positiveInt } from './common.js';
-import { readModelConfig } from '../nn/config.js';
-import { taskForRun } from '../train/finetune.js';
+import { readRunConfig } from '../run/pretrained.js';
+import { taskForRun } from '../run/task.js';
 import type { EncodedExamples } from '../data/task-batches.js';
 import { benchKernels } from '../../bench/kernels.js';
 import { REFERENCE_TRAIN_CONFIG, benchTraining } from '../../bench/train.js';
@@ -92,7 +91,7 @@ export function registerBench(program: Command): void {
       let test: EncodedExamples | undefined;
       if (o.task) {
         if (!model) throw new TlcError('--task needs a model: a finetuned classifier run');
-        test = (await taskForRun(model, readModelConfig(join(model, 'config.json')), o.task)).data.test;
+        test = (await taskForRun(model, readRunConfig(model), o.task)).data.test;
       }
       const r = benchInference({
         model, test, seqLen: num(o.seqLen, '--seq-len', positiveInt), batch: num(o.batch, '--batch', positiveInt), rounds: num(o.rounds, '--rounds', positiveInt),

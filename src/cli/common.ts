@@ -1,8 +1,10 @@
-// Flag parsing and run plumbing shared by the training commands.
-import type { Command } from 'commander';
-import { TlcError } from '../engine/errors.js';
-import { parseDuration, formatSeconds } from '../train/budget.js';
-import type { Interval, LoopEvents } from '../train/loop.js';
+// Flag parsing and run plumbing shared by the commands.
+import { Option, type Command } from 'commander';
+import { TlcError } from '../util/errors.js';
+import { formatSeconds } from '../train/budget.js';
+import type { LoopEvents } from '../train/loop.js';
+import { SHARED_DEFAULTS, TRAINING_DEFAULTS, flagName } from '../train/args.js';
+import { SCHEDULES } from '../train/schedule.js';
 import { progress } from '../util/progress.js';
 
 export function required(v: string | undefined, flag: string): string {
@@ -18,99 +20,85 @@ export function num(v: string, flag: string, check: (x: number) => boolean = Num
 
 export const positiveInt = (x: number): boolean => Number.isInteger(x) && x >= 1;
 
-export function parseInterval(v: string, flag: string): Interval {
-  if (/^\d+$/.test(v)) return { kind: 'steps', value: num(v, flag, (x) => x >= 1) };
-  if (/^0?\.\d+$|^1(\.0+)?$/.test(v)) return { kind: 'fraction', value: Number(v) };
-  try {
-    return { kind: 'seconds', value: parseDuration(v) };
-  } catch {
-    throw new TlcError(`invalid ${flag} "${v}": use a step count (200), a duration (30s, 5m) or a budget fraction (0.1)`);
-  }
-}
+const snake = (key: string): string => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
-export function checkDecay(d: string): 'linear' | 'cosine' | 'constant' {
-  if (d !== 'linear' && d !== 'cosine' && d !== 'constant') throw new TlcError(`invalid --decay "${d}": use linear, cosine or constant`);
-  return d;
-}
-
-/** Budget, schedule and checkpoint flags common to pretraining and finetuning. */
-export function addTrainingFlags(cmd: Command, defaults: { lr: string; batchSize: string; evalEvery: string; keep: string }): Command {
-  return cmd
-    .option('--budget <duration>', 'training wall-clock budget, e.g. 90s, 10m, 2h')
-    .option('--tokens <n>', 'token budget, e.g. 5M')
-    .option('--steps <n>', 'optimizer-step budget')
-    .option('--flops <n>', 'FLOP budget (6·N + 12·L·T·d per token), e.g. 1e15')
-    .option('--batch-size <n>', 'sequences per optimizer step', defaults.batchSize)
+/**
+ * Budget, batching, optimizer and checkpoint flags common to the training commands. They
+ * carry no commander defaults: the family's schema (src/train/args.ts) fills those in, and
+ * the help shows them from there.
+ */
+export function addTrainingFlags(cmd: Command, family: keyof typeof TRAINING_DEFAULTS): Command {
+  const d = { ...SHARED_DEFAULTS, ...TRAINING_DEFAULTS[family] };
+  return addBudgetFlags(cmd)
+    .option('--batch-size <n>', `sequences per optimizer step (default ${d.batch_size})`)
     .option('--micro-batch-size <n>', 'sequences per forward/backward (gradient accumulation); default = batch size')
-    .option('--lr <x>', 'peak learning rate', defaults.lr)
-    .option('--warmup <fraction>', 'warmup as a fraction of the budget', '0.06')
-    .option('--decay <linear|cosine|constant>', 'decay to zero at the end of the budget', 'linear')
-    .option('--weight-decay <x>', 'AdamW decoupled weight decay', '0.01')
-    .option('--clip <x>', 'max global gradient norm (0 = off)', '1.0')
+    .option('--lr <x>', `peak learning rate (default ${d.lr})`)
+    .option('--warmup <fraction>', `warmup as a fraction of the budget (default ${d.warmup})`)
+    .addOption(new Option('--schedule <kind>', 'learning rate after warmup: linear or cosine decay to zero at the end of the budget, ' +
+      `constant, or wsd (constant, with cooldown branches; pretrain) (default ${d.schedule})`).choices(SCHEDULES))
+    .option('--weight-decay <x>', `AdamW decoupled weight decay (default ${d.weight_decay})`)
+    .option('--betas <b1,b2>', `AdamW betas (default ${d.betas.join(',')})`)
+    .option('--eps <x>', `AdamW epsilon (default ${d.eps})`)
+    .option('--clip <x>', `max global gradient norm, 0 = off (default ${d.clip})`)
     .option('--dropout <p>', 'dropout probability (default: the model config)')
-    .option('--seed <n>', 'random seed (init, data order, masking, dropout)', '0')
-    .option('--eval-every <steps|duration|fraction>', 'evaluate every N steps, every duration of training (30s), or every fraction of the budget (0.1)', defaults.evalEvery)
-    .option('--save-every <steps|duration|fraction>', 'checkpoint every N steps, duration, or budget fraction', '0.1')
-    .option('--keep <k>', 'periodic checkpoints to keep', defaults.keep)
-    .option('--resume [run]', 'continue the run in <run> (or --out) from its last checkpoint, same budget');
+    .option('--seed <n>', `random seed: init, data order, masking, dropout (default ${d.seed})`)
+    .option('--eval-every <steps|duration|fraction>',
+      `evaluate every N steps, every duration of training (30s), or every fraction of the budget (default ${d.eval_every})`)
+    .option('--save-every <steps|duration|fraction>', `checkpoint every N steps, duration, or budget fraction (default ${d.save_every})`)
+    .option('--keep <k>', `periodic checkpoints to keep (default ${d.keep})`)
+    .option('--resume [run]', 'continue the run in <run> (or --out) from its last checkpoint, with the options it was started with');
 }
 
-export interface TrainingFlags {
-  budget?: string;
-  tokens?: string;
-  steps?: string;
-  flops?: string;
-  batchSize: string;
-  microBatchSize?: string;
-  lr: string;
-  warmup: string;
-  decay: string;
-  weightDecay: string;
-  clip: string;
-  dropout?: string;
-  seed: string;
-  evalEvery: string;
-  saveEvery: string;
-  keep: string;
-  resume?: string | boolean;
-  out?: string;
+/** The four ways to give a training budget; exactly one is used. */
+export function addBudgetFlags(cmd: Command, what = 'training'): Command {
+  return cmd
+    .option('--budget <duration>', `${what} wall-clock budget, e.g. 90s, 10m, 2h`)
+    .option('--tokens <n>', `${what} token budget, e.g. 5M`)
+    .option('--steps <n>', `${what} optimizer-step budget`)
+    .option('--flops <n>', `${what} FLOP budget (6·N + 12·L·T·d per token), e.g. 1e15`);
 }
 
-/** The optimizer and schedule part of the flags. */
-export function optimizerFromFlags(f: TrainingFlags) {
-  const batchSize = num(f.batchSize, '--batch-size', positiveInt);
-  const clip = num(f.clip, '--clip', (x) => x >= 0);
-  return {
-    batchSize,
-    microBatchSize: f.microBatchSize ? num(f.microBatchSize, '--micro-batch-size', positiveInt) : batchSize,
-    schedule: { peakLr: num(f.lr, '--lr', (x) => x > 0), warmup: num(f.warmup, '--warmup', (x) => x >= 0 && x < 1), decay: checkDecay(f.decay) },
-    weightDecay: num(f.weightDecay, '--weight-decay', (x) => x >= 0),
-    betas: [0.9, 0.98] as [number, number],
-    eps: 1e-6,
-    maxGradNorm: clip > 0 ? clip : null,
-    seed: num(f.seed, '--seed', Number.isInteger),
-    evalEvery: parseInterval(f.evalEvery, '--eval-every'),
-    saveEvery: parseInterval(f.saveEvery, '--save-every'),
-    keep: num(f.keep, '--keep', positiveInt),
-  };
+/** Flags that are not options of the run itself. */
+const NOT_RUN_OPTIONS = new Set(['out', 'resume', 'threads']);
+
+/** Commander's values (camelCase keys) as a schema's options (snake_case keys): only the flags given. */
+export function optionsFromFlags(flags: Record<string, unknown>): Record<string, unknown> {
+  const options: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(flags)) {
+    if (value !== undefined && !NOT_RUN_OPTIONS.has(key)) options[snake(key)] = value;
+  }
+  return options;
 }
 
-/** The run directory to resume, when --resume was given. */
-export function resumeDir(f: TrainingFlags): string | null {
-  if (f.resume === undefined) return null;
-  const dir = typeof f.resume === 'string' ? f.resume : f.out;
+/**
+ * The run directory to resume, when --resume was given. A resumed run keeps the options in
+ * its run.json; other flags are refused rather than silently dropped.
+ */
+export function resumeDir(flags: { resume?: string | boolean; out?: string } & Record<string, unknown>): string | null {
+  if (flags.resume === undefined) return null;
+  const dir = typeof flags.resume === 'string' ? flags.resume : flags.out;
   if (!dir) throw new TlcError('--resume needs a run directory: --resume <run> or --out <run>');
+  const given = Object.keys(optionsFromFlags(flags));
+  if (given.length > 0) {
+    throw new TlcError(`--resume continues ${dir} with the options it was started with (its run.json); ` +
+      `drop ${given.map(flagName).join(', ')}, or start a new run with another --out`);
+  }
   return dir;
 }
 
 /**
  * Runs `fn` with SIGINT/SIGTERM turned into a graceful stop: the loop finishes its
- * step, saves a checkpoint and returns; a second signal quits at once.
+ * step, saves a checkpoint and returns; a second signal quits at once. A stopped command
+ * exits 130 (SIGINT) or 143 (SIGTERM), as a shell expects, so `tlc pretrain && tlc finetune`
+ * does not go on with a half-trained model.
  */
 export async function withGracefulStop<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
-  const stop = (): void => {
-    if (controller.signal.aborted) process.exit(130);
+  let exitCode = 0;
+  const stop = (signal: NodeJS.Signals): void => {
+    const code = signal === 'SIGTERM' ? 143 : 130;
+    if (controller.signal.aborted) process.exit(code);
+    exitCode = code;
     process.stderr.write('\ntlc: stopping after this step and saving a checkpoint (press Ctrl-C again to quit now)\n');
     controller.abort();
   };
@@ -121,6 +109,7 @@ export async function withGracefulStop<T>(fn: (signal: AbortSignal) => Promise<T
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
+    if (exitCode) process.exitCode = exitCode;
   }
 }
 
@@ -130,6 +119,7 @@ export function progressEvents(label: string, validKey: string): LoopEvents & { 
   let lastValid = NaN;
   return {
     onStart(info) {
+      bar?.done(); // a wsd run's branches start one after another
       process.stderr.write(`tlc ${label}: ${(info.params / 1e6).toFixed(2)}M parameters, budget ${info.budget}` +
         (info.resumed ? `, resuming at step ${info.step}` : '') + '\n');
       bar = progress({ label, total: 100, intervalMs: 5000, rate: false, describe: (v) => `${v.toFixed(1)}% of budget` });

@@ -1,12 +1,14 @@
 // `tlc compress` and `tlc pareto`.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Command } from 'commander';
-import { TlcError } from '../engine/errors.js';
-import { compressSweep, SUMMARY_FILE, type CompressMode, type CompressRow } from '../compress/sweep.js';
-import { chooseWithin, describe, formatBytes, paretoFrontier, parseBytes, toCsv } from '../experiment/pareto.js';
+import { Option, type Command } from 'commander';
+import { TlcError } from '../util/errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
-import { num, positiveInt, required } from './common.js';
+import { compressSweep } from '../experiment/compress-sweep.js';
+import { chooseWithin, describe, formatBytes, paretoFrontier, parseBytes, toCsv } from '../experiment/pareto.js';
+import { compressModes, readCompressSummary, type CompressMode, type CompressRow } from '../run/compress-summary.js';
+import { COMPRESS_FINETUNE_DEFAULTS } from '../train/args.js';
+import { addBudgetFlags, num, optionsFromFlags, progressEvents, required, withGracefulStop } from './common.js';
 
 function list(v: string, flag: string): number[] {
   const xs = v.split(',').map((s) => s.trim()).filter(Boolean).map((s) => num(s, flag));
@@ -14,45 +16,56 @@ function list(v: string, flag: string): number[] {
   return xs;
 }
 
+/** Flags of the compression finetuning runs, passed on as finetune options. */
+const FINETUNE_FLAGS = ['budget', 'tokens', 'steps', 'flops', 'lr', 'batchSize', 'warmup', 'weightDecay', 'evalEvery'];
+
 export function registerCompress(program: Command): void {
-  program
+  const d = COMPRESS_FINETUNE_DEFAULTS;
+  const cmd = program
     .command('compress')
     .description('prune × quantize a trained run at every combination, write real compressed files and score them')
     .option('--model <run>', 'a finetuned classifier run (scored on its task) or a pretrained LM run (sizes only)')
     .option('--sparsity <list>', 'fractions of the linear weights pruned, in [0, 1)', '0,0.5,0.9')
     .option('--bits <list>', 'bits per weight: 2…8, or 32 for no quantization', '32,8,4')
     .option('--out <dir>', 'output directory (one subdirectory per setting)')
-    .option('--pruning <layer|global>', 'one threshold per layer, or one over all layers', 'layer')
+    .addOption(new Option('--pruning <kind>', 'one threshold per layer, or one over all layers').choices(['layer', 'global']).default('layer'))
     .option('--embedding-bits <n>', 'bits for embeddings (default: max(bits, 4); 32 keeps them float)')
-    .option('--mode <oneshot|finetune|gradual>', 'prune once; prune then finetune with the mask fixed; or prune gradually while finetuning', 'oneshot')
-    .option('--steps <n>', 'finetuning steps per setting (finetune and gradual modes)', '200')
-    .option('--lr <x>', 'finetuning learning rate', '5e-5')
-    .option('--batch-size <n>', 'finetuning batch size', '32')
-    .option('--qat', 'quantization-aware finetuning (fake-quantized weights with a straight-through gradient)')
+    .addOption(new Option('--mode <kind>', 'prune once; prune then finetune with the mask fixed; or prune gradually while finetuning')
+      .choices(compressModes).default('oneshot'));
+  addBudgetFlags(cmd, `finetuning (finetune and gradual modes; default --steps ${d.steps})`)
+    .option('--lr <x>', `finetuning peak learning rate (default ${d.lr})`)
+    .option('--batch-size <n>', 'finetuning batch size (default: as tlc finetune)')
+    .option('--warmup <fraction>', `finetuning warmup fraction (default ${d.warmup})`)
+    .option('--weight-decay <x>', 'finetuning weight decay (default: as tlc finetune)')
+    .option('--eval-every <steps|duration|fraction>', `validation during finetuning (default ${d.eval_every})`)
+    .option('--qat', 'quantization-aware finetuning (each step computes with the quantized weights; straight-through gradient)')
     .option('--task <file|dir|example:NAME>', 'labelled task (default: the one the run was finetuned on)')
     .option('--task-seed <n>', "seed of the task's split (default: as in finetuning)")
     .option('--seed <n>', 'random seed', '0')
-    .action(async (o: Record<string, string | boolean | undefined>) => {
-      const mode = String(o.mode) as CompressMode;
-      if (!['oneshot', 'finetune', 'gradual'].includes(mode)) throw new TlcError(`invalid --mode "${mode}": use oneshot, finetune or gradual`);
-      if (o.pruning !== 'layer' && o.pruning !== 'global') throw new TlcError(`invalid --pruning "${o.pruning}": use layer or global`);
-      const rows = await compressSweep({
+    .action(async (o: Record<string, unknown>) => {
+      const given = optionsFromFlags(Object.fromEntries(FINETUNE_FLAGS.map((k) => [k, o[k]])));
+      const budgetGiven = ['budget', 'tokens', 'steps', 'flops'].some((k) => given[k] !== undefined);
+      const { steps, ...rest } = d;
+      const finetune = { ...rest, ...(budgetGiven ? {} : { steps }), ...given };
+      const result = await withGracefulStop((signal) => compressSweep({
         model: required(o.model as string | undefined, '--model'),
         out: required(o.out as string | undefined, '--out'),
         sparsities: list(String(o.sparsity), '--sparsity'),
         bits: list(String(o.bits), '--bits'),
-        pruning: o.pruning,
+        pruning: o.pruning as 'layer' | 'global',
         embeddingBits: o.embeddingBits ? num(String(o.embeddingBits), '--embedding-bits') : undefined,
-        mode,
-        steps: num(String(o.steps), '--steps', positiveInt),
-        lr: num(String(o.lr), '--lr', (x) => x > 0),
-        batchSize: num(String(o.batchSize), '--batch-size', positiveInt),
+        mode: o.mode as CompressMode,
+        finetune,
         qat: o.qat === true,
         task: o.task as string | undefined,
         taskSeed: o.taskSeed !== undefined ? num(String(o.taskSeed), '--task-seed', Number.isInteger) : undefined,
         seed: num(String(o.seed), '--seed', Number.isInteger),
-      }, (l) => process.stderr.write(l + '\n'));
-      printTable(paretoFrontier(rows));
+      }, (l) => process.stderr.write(l + '\n'), (setting) => progressEvents(`finetune ${setting}`, 'valid_accuracy'), signal));
+      if (result.interrupted) {
+        console.log('interrupted; run the same command again to continue');
+        return;
+      }
+      printTable(paretoFrontier(result.rows));
     });
 
   program
@@ -63,19 +76,7 @@ export function registerCompress(program: Command): void {
     .option('--out <dir>', 'where to write pareto.json and pareto.csv (default: the first directory)')
     .option('--json', 'print the table and the choice as one JSON object')
     .action((dirs: string[], o: { maxBytes?: string; maxLatency?: string; out?: string; json?: boolean }) => {
-      const rows: CompressRow[] = [];
-      for (const d of dirs) {
-        const p = join(d, SUMMARY_FILE);
-        if (!existsSync(p)) throw new TlcError(`${d}: no ${SUMMARY_FILE}; run \`tlc compress --out ${d}\` first`);
-        let summary: { rows?: CompressRow[] };
-        try {
-          summary = JSON.parse(readFileSync(p, 'utf8'));
-        } catch (e) {
-          throw new TlcError(`${p}: cannot read (${(e as Error).message})`);
-        }
-        if (!Array.isArray(summary.rows)) throw new TlcError(`${p}: no "rows" array`);
-        rows.push(...summary.rows);
-      }
+      const rows: CompressRow[] = dirs.flatMap((dir) => readCompressSummary(dir).rows);
       const table = paretoFrontier(rows).sort((a, b) => a.bytes - b.bytes);
       const budget = {
         maxBytes: o.maxBytes !== undefined ? parseBytes(o.maxBytes) : undefined,

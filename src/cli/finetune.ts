@@ -1,45 +1,38 @@
 // `tlc finetune` and `tlc evaluate`: classifiers on pretrained runs.
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import type { Command } from 'commander';
-import { TlcError } from '../engine/errors.js';
-import { budgetFromFlags, formatSeconds } from '../train/budget.js';
-import { finetune, resumeFinetune, summary, taskForRun, type FinetuneArgs } from '../train/finetune.js';
+import { Option, type Command } from 'commander';
+import { formatSeconds } from '../train/budget.js';
+import { finetune, finetunePlan, resumeFinetune, scoresOf } from '../train/finetune.js';
+import { finetuneOptionsSchema, parseFlags } from '../train/args.js';
 import { evaluateClassifier } from '../train/classify.js';
-import { readModelConfig } from '../nn/config.js';
 import { TransformerClassifier } from '../nn/classifier.js';
+import { readRunConfig } from '../run/pretrained.js';
+import { taskForRun } from '../run/task.js';
 import { loadModelDir } from '../infer/load.js';
-import { KERNEL_CHOICES, describePacking, packByChoice } from '../infer/pack.js';
-import { addTrainingFlags, num, optimizerFromFlags, positiveInt, progressEvents, required, resumeDir, withGracefulStop,
-  type TrainingFlags } from './common.js';
+import { KERNEL_CHOICES, describePacking, packByChoice, unpackLinears } from '../infer/pack.js';
+import { addTrainingFlags, num, optionsFromFlags, positiveInt, progressEvents, required, resumeDir, withGracefulStop } from './common.js';
 
-interface FinetuneFlags extends TrainingFlags {
-  from?: string;
-  task?: string;
-  taskSeed: string;
-  maxLen: string;
-  maxExamples?: string;
-  patience: string;
-}
+const d = finetuneOptionsSchema.parse({ from: '-', task: '-' });
 
 export function registerFinetune(program: Command): void {
   const cmd = program
     .command('finetune')
     .description('finetune a pretrained run as a sequence classifier on a labelled task, under a budget')
-    .option('--from <run>', 'pretrained run directory')
+    .option('--from <run>', 'pretrained run directory (or a finetuned classifier of the same task, to finetune further)')
     .option('--task <file|dir|example:NAME>', 'labelled data: JSONL/TSV/CSV with text[, text_pair], label; or example:brown-genre, example:spam')
     .option('--out <run>', 'run directory to create (or to resume with --resume)')
-    .option('--max-len <n>', 'tokens per example including <s> and </s>; longer texts are truncated', '128')
-    .option('--task-seed <n>', "seed of the task's train/valid/test split", '0')
+    .option('--max-len <n>', `tokens per example including <s> and </s>; longer texts are truncated (default ${d.max_len})`)
+    .option('--task-seed <n>', `seed of the task's train/valid/test split (default ${d.task_seed})`)
     .option('--max-examples <n>', 'use at most this many examples (all splits together)')
-    .option('--patience <n>', 'stop after this many evaluations without a better validation accuracy', '5');
-  addTrainingFlags(cmd, { lr: '1e-4', batchSize: '32', evalEvery: '0.05', keep: '2' });
-  cmd.action(async (flags: FinetuneFlags) => {
+    .option('--patience <n>', `stop after this many evaluations without a better validation accuracy (default ${d.patience})`);
+  addTrainingFlags(cmd, 'finetune');
+  cmd.action(async (flags: Record<string, unknown> & { out?: string; resume?: string | boolean }) => {
     const events = progressEvents('finetune', 'valid_accuracy');
     const dir = resumeDir(flags);
-    const r = await withGracefulStop((signal) => dir
-      ? resumeFinetune(dir, events, signal)
-      : finetune(required(flags.out, '--out'), argsFromFlags(flags), events, signal));
+    const r = await withGracefulStop((signal) => {
+      if (dir) return resumeFinetune(dir, events, signal);
+      const out = required(flags.out, '--out');
+      return finetune(out, finetunePlan(parseFlags(finetuneOptionsSchema, optionsFromFlags(flags))).options, events, signal);
+    });
     events.finish();
     if (r.interrupted || !r.test || !r.valid) {
       console.log(`interrupted after ${r.steps} steps; continue with --resume ${r.runDir}`);
@@ -54,16 +47,13 @@ export function registerFinetune(program: Command): void {
     .command('evaluate <run>')
     .description('score a finetuned classifier on a labelled task (accuracy, macro-F1)')
     .requiredOption('--task <file|dir|example:NAME>', 'labelled data')
-    .option('--split <name>', 'which split to score: test, valid or train', 'test')
+    .addOption(new Option('--split <name>', 'which split to score').choices(['test', 'valid', 'train']).default('test'))
     .option('--task-seed <n>', "seed of the task's split (default: as in finetuning)")
     .option('--max-len <n>', 'tokens per example (default: as in finetuning, or the model maximum)')
     .option('--kernel <name>', `inference kernels for the linear layers: ${KERNEL_CHOICES}`, 'auto')
     .option('--json', 'print one JSON object')
-    .action(async (run: string, flags: { task: string; split: string; taskSeed?: string; maxLen?: string; kernel: string; json?: boolean }) => {
-      if (!['test', 'valid', 'train'].includes(flags.split)) throw new TlcError(`invalid --split "${flags.split}": use test, valid or train`);
-      const configPath = join(run, 'config.json');
-      if (!existsSync(configPath)) throw new TlcError(`${run}: not a tlc run directory (config.json is missing)`);
-      const config = readModelConfig(configPath);
+    .action(async (run: string, flags: { task: string; split: 'test' | 'valid' | 'train'; taskSeed?: string; maxLen?: string; kernel: string; json?: boolean }) => {
+      const config = readRunConfig(run);
       const { task, data } = await taskForRun(run, config, flags.task, {
         taskSeed: flags.taskSeed !== undefined ? num(flags.taskSeed, '--task-seed', Number.isInteger) : undefined,
         maxLen: flags.maxLen ? num(flags.maxLen, '--max-len', positiveInt) : undefined,
@@ -72,9 +62,10 @@ export function registerFinetune(program: Command): void {
       try {
         const packing = packByChoice(model, flags.kernel, tensorBits);
         const kernels = packing ? describePacking(packing) : 'reference (training path)';
-        const e = evaluateClassifier(model as TransformerClassifier, data[flags.split as 'test' | 'valid' | 'train']);
+        const e = evaluateClassifier(model as TransformerClassifier, data[flags.split]);
+        unpackLinears(model);
         if (flags.json) {
-          process.stdout.write(JSON.stringify({ run, task: task.name, split: flags.split, labels: config.labels, kernels, ...summary(e) }) + '\n');
+          process.stdout.write(JSON.stringify({ run, task: task.name, split: flags.split, labels: config.labels, kernels, ...scoresOf(e) }) + '\n');
           return;
         }
         console.log(`${task.name}, ${flags.split} split (${e.examples} examples), kernels ${kernels}: ` +
@@ -89,19 +80,4 @@ export function registerFinetune(program: Command): void {
 
 function pct(x: number): string {
   return `${(100 * x).toFixed(1)}%`;
-}
-
-function argsFromFlags(f: FinetuneFlags): FinetuneArgs {
-  const opt = optimizerFromFlags(f);
-  return {
-    from: required(f.from, '--from'),
-    task: required(f.task, '--task'),
-    taskSeed: num(f.taskSeed, '--task-seed', Number.isInteger),
-    maxExamples: f.maxExamples ? num(f.maxExamples, '--max-examples', positiveInt) : undefined,
-    budget: budgetFromFlags(f),
-    maxLen: num(f.maxLen, '--max-len', (x) => Number.isInteger(x) && x >= 4),
-    dropout: f.dropout !== undefined ? num(f.dropout, '--dropout', (x) => x >= 0 && x < 1) : undefined,
-    patience: num(f.patience, '--patience', positiveInt),
-    ...opt,
-  };
 }

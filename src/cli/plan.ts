@@ -1,9 +1,10 @@
 // `tlc plan --sweep <dir> --budget 2h`.
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { TlcError } from '../engine/errors.js';
 import { loadSweep } from '../experiment/analysis.js';
+import { readSweepSpec } from '../experiment/sweep.js';
+import { SWEEP_FILES } from '../run/layout.js';
 import { plan } from '../experiment/plan.js';
 import { openShards } from '../data/shards.js';
 import { parseDuration } from '../train/budget.js';
@@ -20,12 +21,7 @@ export function registerPlan(program: Command): void {
       const dir = required(o.sweep, '--sweep');
       const budget = parseDuration(required(o.budget, '--budget'));
       const runs = loadSweep(dir);
-      let spec: { data: string; seq_len: number; objective: 'mlm' | 'clm' | 'seq2seq' };
-      try {
-        spec = JSON.parse(readFileSync(join(dir, 'sweep.spec.json'), 'utf8'));
-      } catch (e) {
-        throw new TlcError(`${dir}/sweep.spec.json: cannot read (${(e as Error).message})`);
-      }
+      const spec = readSweepSpec(join(dir, SWEEP_FILES.spec));
       if (spec.objective === 'seq2seq') throw new TlcError(`${dir}: planning from a seq2seq sweep is not supported; compare its runs' BLEU in sweep.json`);
       const vocabSize = openShards(spec.data).meta.vocab_size;
       const p = plan(runs, budget, { vocabSize, seqLen: spec.seq_len, objective: spec.objective });

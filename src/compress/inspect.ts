@@ -1,5 +1,6 @@
 // What is in a model file: per tensor its shape, encoding, bits, sparsity and bytes, for a
 // tlc-compressed file or a plain safetensors file (model.safetensors of a run directory).
+import { runFile } from '../run/layout.js';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { TlcError } from '../engine/errors.js';
@@ -15,7 +16,7 @@ const ELEMENT_BITS: Record<string, number> = {
 export function resolveModelFile(path: string): string {
   if (!existsSync(path)) throw new TlcError(`${path}: no such file or directory`);
   if (!statSync(path).isDirectory()) return path;
-  const standard = join(path, 'model.safetensors');
+  const standard = runFile(path, 'weights');
   if (existsSync(standard)) return standard;
   const files = readdirSync(path).filter((f) => f.endsWith('.safetensors'));
   if (files.length === 1) return join(path, files[0]);

@@ -8,6 +8,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { TlcError } from '../engine/errors.js';
+import { parseWith } from '../util/validation.js';
 import { readJsonFile } from '../util/json-file.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { progress } from '../util/progress.js';
@@ -161,12 +162,7 @@ export function readPreparedTranslation(dir: string): PreparedTranslation {
   if (raw !== null && typeof raw === 'object' && 'task' in raw && raw.task !== 'translation') {
     throw new TlcError(`${metaPath}: prepared for task ${JSON.stringify(raw.task)}, not translation`);
   }
-  const r = translationMetaSchema.safeParse(raw);
-  if (!r.success) {
-    const issues = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new TlcError(`${metaPath}: invalid translation data description — ${issues}`);
-  }
-  const meta = r.data;
+  const meta = parseWith(translationMetaSchema, raw, metaPath, 'translation data description');
   const tokenizerPath = join(dir, TOKENIZER_FILE);
   const tokenizer = loadTokenizer(tokenizerPath);
   if (tokenizerHash(tokenizer) !== meta.tokenizer_sha256) {

@@ -6,6 +6,7 @@ import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { TlcError } from '../engine/errors.js';
+import { parseWith } from '../util/validation.js';
 import { readJsonFile } from '../util/json-file.js';
 import { AtomicFile } from '../util/atomic.js';
 import { type Tokenizer, tokenizerHash } from './tokenizer.js';
@@ -104,12 +105,7 @@ export interface Shards {
 export function openShards(dir: string): Shards {
   const metaPath = join(dir, DATA_FILE);
   const raw = readJsonFile(metaPath, `is ${dir} a directory made by "tlc data prepare" (and did it finish)?`);
-  const r = dataMetaSchema.safeParse(raw);
-  if (!r.success) {
-    const issues = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new TlcError(`${metaPath}: invalid data description — ${issues}`);
-  }
-  const meta = r.data;
+  const meta = parseWith(dataMetaSchema, raw, metaPath, 'data description');
   if (dtypeForVocab(meta.vocab_size) !== meta.dtype) {
     throw new TlcError(`${metaPath}: dtype ${meta.dtype} does not fit vocab_size ${meta.vocab_size}`);
   }

@@ -5,6 +5,7 @@ import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { TlcError } from '../engine/errors.js';
+import { describeIssues } from '../util/validation.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { BOS_ID, EOS_ID, MASK_ID, SPECIAL_TOKENS, Tokenizer } from './tokenizer.js';
 
@@ -85,10 +86,7 @@ const tokenizerFileSchema = z.object({
 /** Builds a Tokenizer from a parsed tokenizer.json; errors name `source`. */
 export function parseTokenizerJson(raw: unknown, source: string): Tokenizer {
   const r = tokenizerFileSchema.safeParse(raw);
-  if (!r.success) {
-    const issues = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new TlcError(`${source}: not a byte-level BPE tokenizer that tlc can use — ${issues}`);
-  }
+  if (!r.success) throw new TlcError(`${source}: not a byte-level BPE tokenizer that tlc can use — ${describeIssues(r.error)}`);
   const rawMerges = r.data.model.merges;
   // Entries of the input itself: zod's copy would turn a "__proto__" key into a prototype.
   const entries = Object.entries((raw as { model: { vocab: Record<string, number> } }).model.vocab);

@@ -1,12 +1,2 @@
-// User-facing errors. A TlcError carries a message meant for a person (what is wrong
-// and where); the CLI prints it without a stack trace and exits non-zero.
-export class TlcError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'TlcError';
-  }
-}
-
-export function fmtShape(shape: readonly number[]): string {
-  return `[${shape.join(', ')}]`;
-}
+// The engine's face of the user-facing error type (defined at the bottom layer, in util/).
+export { TlcError, fmtShape } from '../util/errors.js';

@@ -1,10 +1,8 @@
 // Reading a sweep's runs and answering its questions: which size is best at each amount
 // of training time, and how long each run took to reach a target loss.
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { TlcError } from '../engine/errors.js';
-import { readMetrics } from '../train/metrics.js';
-import { SWEEP_SUMMARY, type SweepRow } from './sweep.js';
+import { eventsOf, readMetrics } from '../run/metrics.js';
+import { runFile } from '../run/layout.js';
+import { readSweepSummary, type SweepRow } from '../run/sweep-summary.js';
 
 export interface CurvePoint {
   trainSeconds: number;
@@ -20,22 +18,13 @@ export interface SweepRun extends SweepRow {
 }
 
 export function loadSweep(dir: string): SweepRun[] {
-  const path = join(dir, SWEEP_SUMMARY);
-  if (!existsSync(path)) throw new TlcError(`${dir}: no ${SWEEP_SUMMARY}; run \`tlc sweep <spec> --out ${dir}\` first`);
-  let summary: { rows?: SweepRow[] };
-  try {
-    summary = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new TlcError(`${path}: cannot read (${(e as Error).message})`);
-  }
-  if (!Array.isArray(summary.rows) || summary.rows.length === 0) throw new TlcError(`${path}: the sweep has no finished runs`);
-  return summary.rows.map((row) => {
-    const events = readMetrics(join(row.run, 'metrics.jsonl'));
-    const curve = events.filter((e) => e.event === 'eval').map((e) => ({
-      trainSeconds: e.train_seconds as number, tokens: e.tokens as number, flops: e.flops as number, validLoss: e.valid_loss as number,
+  return readSweepSummary(dir).rows.map((row) => {
+    const events = readMetrics(runFile(row.run, 'metrics'));
+    const curve = eventsOf(events, 'eval').filter((e) => e.valid_loss !== null).map((e) => ({
+      trainSeconds: e.train_seconds, tokens: e.tokens, flops: e.flops, validLoss: e.valid_loss as number,
     }));
-    const noise = events.filter((e) => e.event === 'train' && typeof e.noise_scale === 'number');
-    const late = noise.slice(Math.floor(noise.length / 2)).map((e) => e.noise_scale as number).sort((a, b) => a - b);
+    const noise = eventsOf(events, 'train').map((e) => e.noise_scale).filter((v): v is number => typeof v === 'number');
+    const late = noise.slice(Math.floor(noise.length / 2)).sort((a, b) => a - b);
     return { ...row, curve, noiseScale: late.length ? late[Math.floor(late.length / 2)] : null };
   });
 }

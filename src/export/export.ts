@@ -8,6 +8,7 @@
 //
 // A model is written in a format only if that format computes exactly what tlc computes
 // (architecture.ts); otherwise export fails naming what does not map, and writes nothing.
+import { runFile } from '../run/layout.js';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TlcError } from '../engine/errors.js';
@@ -57,7 +58,7 @@ export function exportRun(runDir: string, options: ExportOptions, log: (line: st
   const src = readExportSource(runDir);
   const c = src.config;
   const mapping = mapArchitecture(c);
-  const configPath = join(runDir, 'config.json');
+  const configPath = runFile(runDir, 'config');
   if (format === 'hf' && !mapping.hf) {
     const hint = mapping.onnxProblems.length === 0 ? ' (--format onnx exports this model exactly)' : '';
     throw new TlcError(`${configPath}: cannot export to Hugging Face format: ${mapping.hfProblems.join('; ')}${hint}`);

@@ -2,6 +2,7 @@
 // setting of `tlc compress` (config.json, tokenizer.json, model.tlcz.safetensors), read into
 // float32 weights by tlc parameter name and checked against the model the config describes.
 // A compressed file is decoded: export writes the weights the compressed model computes with.
+import { runFile } from '../run/layout.js';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { TlcError, fmtShape } from '../engine/errors.js';
@@ -31,7 +32,7 @@ export interface ExportSource {
 export function readExportSource(dir: string): ExportSource {
   if (!existsSync(dir)) throw new TlcError(`${dir}: no such run directory`);
   if (!statSync(dir).isDirectory()) throw new TlcError(`${dir}: not a directory (expected a run directory holding config.json, tokenizer.json and model.safetensors)`);
-  const configPath = join(dir, 'config.json'), tokenizerPath = join(dir, 'tokenizer.json');
+  const configPath = runFile(dir, 'config'), tokenizerPath = runFile(dir, 'tokenizer');
   for (const p of [configPath, tokenizerPath]) {
     if (!existsSync(p)) throw new TlcError(`${dir}: not a tlc run directory (${p} is missing)`);
   }

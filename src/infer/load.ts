@@ -9,7 +9,7 @@ import { TransformerClassifier } from '../nn/classifier.js';
 import { TransformerLM, type TransformerBody } from '../nn/transformer.js';
 import { loadWeights } from '../nn/weights.js';
 import { loadCompressedInto } from '../compress/format.js';
-import { COMPRESSED_FILE } from '../compress/sweep.js';
+import { COMPRESS_FILES, runFile } from '../run/layout.js';
 
 export interface LoadedModel {
   model: TransformerBody;
@@ -26,12 +26,12 @@ export function buildModel(config: ModelConfig, seed = 0): TransformerBody {
 }
 
 export function loadModelDir(dir: string): LoadedModel {
-  const configPath = join(dir, 'config.json');
+  const configPath = runFile(dir, 'config');
   if (!existsSync(configPath)) throw new TlcError(`${dir}: not a model directory (config.json is missing)`);
   const config = readModelConfig(configPath);
-  const plain = join(dir, 'model.safetensors'), packed = join(dir, COMPRESSED_FILE);
+  const plain = runFile(dir, 'weights'), packed = join(dir, COMPRESS_FILES.model);
   const compressed = !existsSync(plain) && existsSync(packed);
-  if (!compressed && !existsSync(plain)) throw new TlcError(`${dir}: no weights (model.safetensors or ${COMPRESSED_FILE})`);
+  if (!compressed && !existsSync(plain)) throw new TlcError(`${dir}: no weights (${runFile(dir, 'weights')} or ${packed})`);
   const model = buildModel(config);
   let tensorBits = new Map<string, number>();
   try {

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { TlcError } from '../engine/errors.js';
+import { parseWith } from '../util/validation.js';
 
 export const modelConfigSchema = z.object({
   model_type: z.literal('tlc-transformer').default('tlc-transformer'),
@@ -35,12 +36,7 @@ export type ModelConfig = z.infer<typeof modelConfigSchema>;
 
 /** Validates a config object; errors name the field (and the file, if given). */
 export function parseModelConfig(raw: unknown, source = 'model config'): ModelConfig {
-  const r = modelConfigSchema.safeParse(raw);
-  if (!r.success) {
-    const issues = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new TlcError(`${source}: invalid model config — ${issues}`);
-  }
-  const c = r.data;
+  const c = parseWith(modelConfigSchema, raw, source, 'model config');
   // written out in full, so config.json says how deep the decoder is
   if (c.objective === 'seq2seq' && c.n_decoder_layers === undefined) c.n_decoder_layers = c.n_layers;
   return c;

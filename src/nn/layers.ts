@@ -16,11 +16,6 @@ export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
   /**
-   * Applied to the weight in every forward pass when set: quantization-aware training
-   * puts fake quantization here, so the layer computes with the weights it will ship.
-   */
-  weightTransform: ((w: Tensor) => Tensor) | null = null;
-  /**
    * When set, forward passes run this inference kernel (int8, bf16, k-bit, sparse, or
    * packed f32) instead of the trainable weight: see src/infer/pack.ts.
    */
@@ -34,7 +29,7 @@ export class Linear extends Module {
 
   forward(x: Tensor): Tensor {
     if (this.packed) return this.packed.forward(x);
-    return linear(x, this.weightTransform ? this.weightTransform(this.weight) : this.weight, this.bias);
+    return linear(x, this.weight, this.bias);
   }
 
   /**

@@ -4,7 +4,7 @@
 //   bestSizeByBudget which run is ahead at every moment: the size to train for a given budget
 //   paretoFigure     test accuracy against compressed bytes, the Pareto frontier marked
 import type { TopLevelSpec } from 'vega-lite';
-import type { CompressRow } from '../compress/sweep.js';
+import type { CompressRow } from '../run/compress-summary.js';
 import { paretoFrontier, type Cost } from '../experiment/pareto.js';
 import type { RunSummary } from './runs.js';
 

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { TlcError } from '../engine/errors.js';
 import { describeBudget, formatSeconds } from '../train/budget.js';
-import type { CompressRow } from '../compress/sweep.js';
+import type { CompressRow } from '../run/compress-summary.js';
 import { formatBytes, paretoFrontier } from '../experiment/pareto.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { bestSizeByBudget, bleuCurves, formatParams, lossCurves, modelLabel, paretoFigure, runLabel, type LossAxis } from './figures.js';

@@ -1,13 +1,12 @@
 // What a report is made of: the training runs (folders holding metrics.jsonl) and the
 // compression results (folders holding compress.json) found under one directory.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, relative, resolve, sep } from 'node:path';
 import { TlcError } from '../engine/errors.js';
 import type { Budget } from '../train/budget.js';
-import { readMetrics, type MetricEvent } from '../train/metrics.js';
-import { SUMMARY_FILE, type CompressRow } from '../compress/sweep.js';
-
-export const METRICS_FILE = 'metrics.jsonl';
+import { readMetrics, type MetricEvent } from '../run/metrics.js';
+import { COMPRESS_FILES, RUN_FILES } from '../run/layout.js';
+import { readCompressSummary, type CompressRow } from '../run/compress-summary.js';
 
 /** One validation measurement, with the training spent to reach it. */
 export interface EvalPoint {
@@ -61,7 +60,7 @@ export function findDirsWith(root: string, file: string, skip: Set<string> = new
       throw new TlcError(`${dir}: cannot read the directory (${(e as Error).message})`);
     }
     // symbolic links are not followed (no cycles); checkpoints and hidden folders hold no runs
-    const subdirs = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.') && e.name !== 'checkpoints' && e.name !== 'node_modules')
+    const subdirs = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.') && e.name !== RUN_FILES.checkpoints && e.name !== 'node_modules')
       .map((e) => e.name).sort();
     for (const name of subdirs) visit(join(dir, name));
   };
@@ -76,7 +75,7 @@ export function runName(root: string, dir: string): string {
 }
 
 export function readRun(root: string, dir: string): RunSummary {
-  const events = readMetrics(join(dir, METRICS_FILE));
+  const events = readMetrics(join(dir, RUN_FILES.metrics));
   const start = events.find((e) => e.event === 'start') ?? events.find((e) => e.event === 'resume');
   const byStep = new Map<number, EvalPoint>();
   for (const e of events) {
@@ -116,22 +115,8 @@ export function slug(s: string): string {
 }
 
 export function readCompressResult(dir: string): CompressResult {
-  const path = join(dir, SUMMARY_FILE);
-  let summary: { rows?: unknown };
-  try {
-    summary = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new TlcError(`${path}: cannot read (${(e as Error).message})`);
-  }
-  if (!summary || !Array.isArray(summary.rows)) throw new TlcError(`${path}: no "rows" array`);
-  summary.rows.forEach((r: unknown, i: number) => {
-    const row = r as Partial<CompressRow> | null;
-    if (!row || typeof row.model !== 'string' || !isNum(row.bytes) || !isNum(row.params) || !isNum(row.sparsity) || !isNum(row.bits) ||
-      !(row.accuracy === null || isNum(row.accuracy))) {
-      throw new TlcError(`${path}: row ${i} needs model, params, sparsity, bits, bytes and accuracy (a number or null)`);
-    }
-  });
-  return { path, rows: summary.rows as CompressRow[] };
+  const { path, rows } = readCompressSummary(dir);
+  return { path, rows };
 }
 
 /** Every run and compression result under `root`, leaving out the folder the report is written to. */
@@ -139,8 +124,8 @@ export function scan(root: string, reportDir: string): { runs: RunSummary[]; com
   if (!existsSync(root) || !statSync(root).isDirectory()) throw new TlcError(`${root}: no such directory`);
   const skip = new Set([resolve(reportDir)]);
   return {
-    runs: findDirsWith(root, METRICS_FILE, skip).map((d) => readRun(root, d)),
-    compress: findDirsWith(root, SUMMARY_FILE, skip).map(readCompressResult),
+    runs: findDirsWith(root, RUN_FILES.metrics, skip).map((d) => readRun(root, d)),
+    compress: findDirsWith(root, COMPRESS_FILES.summary, skip).map(readCompressResult),
   };
 }
 

@@ -8,7 +8,7 @@ import { loadSweep, timeToTarget, type SweepRun } from '../experiment/analysis.j
 import { fitChinchilla, type Coefficient } from '../experiment/fit.js';
 import { fitPoints } from '../experiment/plan.js';
 import { formatSeconds } from '../train/budget.js';
-import { SWEEP_SUMMARY } from '../experiment/sweep.js';
+import { SWEEP_FILES } from '../run/layout.js';
 import { esc, table, type Section } from './report.js';
 
 export function scalingSections(dir: string, reportDir: string): Section[] {
@@ -29,7 +29,7 @@ function findSweeps(dir: string, skip: string): string[] {
   const found: string[] = [];
   const walk = (d: string): void => {
     if (resolve(d) === skip) return;
-    if (existsSync(join(d, SWEEP_SUMMARY))) found.push(d);
+    if (existsSync(join(d, SWEEP_FILES.summary))) found.push(d);
     for (const e of readdirSync(d).sort()) {
       const p = join(d, e);
       if (!e.startsWith('.') && e !== 'checkpoints' && statSync(p).isDirectory()) walk(p);

@@ -9,7 +9,8 @@
 // state.json pointing at a complete checkpoint.
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
+import { CHECKPOINT_FILES, RUN_FILES, runFile } from '../run/layout.js';
 import { readSafetensors, writeSafetensors } from '../engine/safetensors.js';
 import { tidy, type Tensor } from '../engine/tensor.js';
 import type { AdamW } from '../engine/optim.js';
@@ -46,6 +47,12 @@ export interface StateFile extends TrainerState {
   checkpoint: string;
 }
 
+/** The tagged checkpoint kept at budget fraction f: budget-0.50, budget-0.125. */
+export function budgetCheckpointName(f: number): string {
+  const decimals = (String(f).split('.')[1] ?? '').length;
+  return `budget-${f.toFixed(Math.max(2, decimals))}`;
+}
+
 export function checkpointName(step: number, tag?: string): string {
   return tag ?? `step-${String(step).padStart(8, '0')}`;
 }
@@ -57,12 +64,12 @@ export function checkpointName(step: number, tag?: string): string {
  */
 export function saveCheckpoint(runDir: string, name: string, model: Module, optimizer: AdamW, state: TrainerState,
   publish = true, addExtras?: (dir: string) => void): string {
-  const root = join(runDir, 'checkpoints');
+  const root = join(runDir, RUN_FILES.checkpoints);
   mkdirSync(root, { recursive: true });
   const tmp = join(root, `.tmp-${name}-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
-  saveWeights(model, join(tmp, 'model.safetensors'), { step: String(state.step) });
+  saveWeights(model, join(tmp, CHECKPOINT_FILES.weights), { step: String(state.step) });
   const opt = optimizer.exportState();
   const names = model.namedParameters().map(([n]) => n);
   const tensors = new Map<string, Tensor>();
@@ -70,22 +77,22 @@ export function saveCheckpoint(runDir: string, name: string, model: Module, opti
     tensors.set(`m.${names[i]}`, mv.m);
     tensors.set(`v.${names[i]}`, mv.v);
   });
-  writeSafetensors(join(tmp, 'optimizer.safetensors'), tensors, { step: String(opt.step) });
-  writeJsonAtomic(join(tmp, 'trainer.json'), state);
+  writeSafetensors(join(tmp, CHECKPOINT_FILES.optimizer), tensors, { step: String(opt.step) });
+  writeJsonAtomic(join(tmp, CHECKPOINT_FILES.trainer), state);
   addExtras?.(tmp);
   const final = join(root, name);
   rmSync(final, { recursive: true, force: true });
   renameSync(tmp, final);
   fsyncDirectory(root);
-  if (publish) copyFileAtomic(join(final, 'model.safetensors'), join(runDir, 'model.safetensors'));
-  const pointer: StateFile = { ...state, checkpoint: `checkpoints/${name}` };
-  writeJsonAtomic(join(runDir, 'state.json'), pointer);
+  if (publish) copyFileAtomic(join(final, CHECKPOINT_FILES.weights), runFile(runDir, 'weights'));
+  const pointer: StateFile = { ...state, checkpoint: `${RUN_FILES.checkpoints}/${name}` };
+  writeJsonAtomic(runFile(runDir, 'state'), pointer);
   return final;
 }
 
 export function readStateFile(runDir: string): StateFile {
-  const path = join(runDir, 'state.json');
-  if (!existsSync(path)) throw new TlcError(`${runDir}: no state.json — not a tlc run directory, or no checkpoint was written yet`);
+  const path = runFile(runDir, 'state');
+  if (!existsSync(path)) throw new TlcError(`${runDir}: no ${RUN_FILES.state} — not a tlc run directory, or no checkpoint was written yet`);
   let s: StateFile;
   try {
     s = JSON.parse(readFileSync(path, 'utf8')) as StateFile;
@@ -102,12 +109,12 @@ export function readStateFile(runDir: string): StateFile {
 export function restoreCheckpoint(runDir: string, model: Module, optimizer: AdamW): StateFile {
   const state = readStateFile(runDir);
   const dir = join(runDir, state.checkpoint);
-  for (const f of ['model.safetensors', 'optimizer.safetensors']) {
+  for (const f of [CHECKPOINT_FILES.weights, CHECKPOINT_FILES.optimizer]) {
     if (!existsSync(join(dir, f))) throw new TlcError(`${dir}: checkpoint is incomplete (${f} is missing)`);
   }
-  loadWeights(model, join(dir, 'model.safetensors'));
+  loadWeights(model, join(dir, CHECKPOINT_FILES.weights));
   tidy(() => {
-    const { tensors, metadata } = readSafetensors(join(dir, 'optimizer.safetensors'));
+    const { tensors, metadata } = readSafetensors(join(dir, CHECKPOINT_FILES.optimizer));
     const step = Number(metadata.step);
     if (!Number.isInteger(step) || step < 0) throw new TlcError(`${dir}/optimizer.safetensors: missing optimizer step in metadata`);
     const moments = model.namedParameters().map(([n, p]) => {
@@ -123,11 +130,11 @@ export function restoreCheckpoint(runDir: string, model: Module, optimizer: Adam
 
 /** Deletes periodic checkpoints beyond the newest `keep` (tagged ones are kept). */
 export function pruneCheckpoints(runDir: string, keep: number, protect: string): void {
-  const root = join(runDir, 'checkpoints');
+  const root = join(runDir, RUN_FILES.checkpoints);
   if (!existsSync(root)) return;
   const periodic = readdirSync(root).filter((n) => /^step-\d+$/.test(n)).sort();
   for (const n of periodic.slice(0, Math.max(0, periodic.length - keep))) {
-    if (`checkpoints/${n}` !== protect) rmSync(join(root, n), { recursive: true, force: true });
+    if (`${RUN_FILES.checkpoints}/${n}` !== protect) rmSync(join(root, n), { recursive: true, force: true });
   }
 }
 

@@ -1,34 +1,25 @@
-// `tlc finetune`: a classifier on a pretrained body, trained on a labelled task under a
-// budget, with validation-based model selection and early stopping, then scored on the
-// held-out test split.
+// `tlc finetune`: a classifier on a pretrained body (or a finetuned classifier, finetuned
+// further), trained on a labelled task under a budget, with validation-based model
+// selection and early stopping, then scored on the held-out test split. Compression
+// finetunes through here too, with its hooks and keeping the last weights.
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { TlcError } from '../engine/errors.js';
-import { loadTokenizer } from '../data/tokenizer-json.js';
-import { loadTask, type Example, type Task } from '../data/tasks.js';
-import { classificationBatches, encodeExamples, type ClassificationBatch, type EncodedExamples } from '../data/task-batches.js';
-import { readModelConfig, trainingFlopsPerToken, type ModelConfig } from '../nn/config.js';
+import { TlcError } from '../util/errors.js';
+import { copyFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import { loadTask } from '../data/tasks.js';
+import { classificationBatches, type ClassificationBatch } from '../data/task-batches.js';
+import { trainingFlopsPerToken, type ModelConfig } from '../nn/config.js';
 import { TransformerClassifier } from '../nn/classifier.js';
 import { loadPretrainedBody, loadWeights, saveWeights } from '../nn/weights.js';
-import { copyFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import { createRun, readRunOptions } from '../run/run-args.js';
+import { CHECKPOINT_FILES, runFile } from '../run/layout.js';
+import { readPretrained } from '../run/pretrained.js';
+import { encodeTask } from '../run/task.js';
+import { writeFinetuneResults, type Scores } from '../run/results.js';
 import type { BudgetUsage } from './budget.js';
 import { evaluateClassifier, type ClassifierEvaluation } from './classify.js';
-import { validateBatching, trainLoop, type LoopEvents, type RunArgs } from './loop.js';
-import { createRun, readRunArgs, readRunArgsIfAny } from './run-dir.js';
-
-export interface FinetuneArgs extends RunArgs {
-  /** The pretrained run (config.json, tokenizer.json, model.safetensors). */
-  from: string;
-  task: string;
-  /** Seed of the task's train/valid/test split (fixed, so every model sees the same test set). */
-  taskSeed: number;
-  maxExamples?: number;
-  /** Tokens per example, including <s> and </s> (longer texts are truncated). */
-  maxLen: number;
-  dropout?: number;
-  /** Evaluations without a better validation accuracy before stopping early. */
-  patience: number;
-}
+import { validateBatching, trainLoop, type LoopEvents, type LoopHooks } from './loop.js';
+import { finetuneArgsOf, finetuneOptionsSchema, type FinetuneArgs, type FinetuneOptions } from './args.js';
 
 export interface FinetuneResult {
   runDir: string;
@@ -36,89 +27,66 @@ export interface FinetuneResult {
   usage: BudgetUsage;
   interrupted: boolean;
   stoppedEarly: boolean;
-  /** Scores of the selected (best-on-validation) model. */
+  /** Scores of the selected model. */
   valid: ClassifierEvaluation | null;
   test: ClassifierEvaluation | null;
   labels: readonly string[];
 }
 
-export const RESULTS_FILE = 'results.json';
-
-export async function finetune(runDir: string, args: FinetuneArgs, events: LoopEvents = {}, signal?: AbortSignal): Promise<FinetuneResult> {
-  validateArgs(args);
-  createRun(runDir, 'finetune', args);
-  return run(runDir, args, false, events, signal);
+/** What compression adds to a finetuning run. */
+export interface FinetuneExtension {
+  /** Hooks on the model being trained, with state that travels in its checkpoints. */
+  hooks(model: TransformerClassifier): LoopHooks & { save?(checkpointDir: string): void; restore?(checkpointDir: string): void };
+  /** Which weights are the result: 'best' on validation (the default), or the 'last' ones. */
+  keep: 'best' | 'last';
 }
 
-export async function resumeFinetune(runDir: string, events: LoopEvents = {}, signal?: AbortSignal): Promise<FinetuneResult> {
-  const args = readRunArgs<FinetuneArgs>(runDir, 'finetune');
+/** Checks parsed options (flags, the demo, compression) without touching any run directory. */
+export function finetunePlan(options: FinetuneOptions): { options: FinetuneOptions; args: FinetuneArgs } {
+  const args = finetuneArgsOf(options);
   validateArgs(args);
-  return run(runDir, args, existsSync(join(runDir, 'state.json')), events, signal);
+  return { options, args };
+}
+
+export async function finetune(runDir: string, options: FinetuneOptions, events: LoopEvents = {}, signal?: AbortSignal,
+  extension?: FinetuneExtension): Promise<FinetuneResult> {
+  const args = finetuneArgsOf(options);
+  validateArgs(args);
+  createRun(runDir, 'finetune', options);
+  return run(runDir, args, false, events, signal, extension);
+}
+
+export async function resumeFinetune(runDir: string, events: LoopEvents = {}, signal?: AbortSignal,
+  extension?: FinetuneExtension): Promise<FinetuneResult> {
+  const args = finetuneArgsOf(readRunOptions(runDir, 'finetune', finetuneOptionsSchema));
+  validateArgs(args);
+  return run(runDir, args, existsSync(runFile(runDir, 'state')), events, signal, extension);
 }
 
 function validateArgs(a: FinetuneArgs): void {
   validateBatching(a);
-  if (!(Number.isInteger(a.patience) && a.patience >= 1)) throw new TlcError(`--patience must be a positive integer, got ${a.patience}`);
-  if (a.dropout !== undefined && !(a.dropout >= 0 && a.dropout < 1)) throw new TlcError(`--dropout must be in [0, 1), got ${a.dropout}`);
 }
 
-/** The pretrained run's pieces, checked against each other. */
-export function readPretrained(dir: string): { config: ModelConfig; tokenizerPath: string; weightsPath: string } {
-  const configPath = join(dir, 'config.json'), tokenizerPath = join(dir, 'tokenizer.json'), weightsPath = join(dir, 'model.safetensors');
-  for (const p of [configPath, tokenizerPath, weightsPath]) {
-    if (!existsSync(p)) throw new TlcError(`${dir}: not a tlc run directory (${p} is missing)`);
-  }
-  const config = readModelConfig(configPath);
-  const tokenizer = loadTokenizer(tokenizerPath);
-  if (tokenizer.vocabSize > config.vocab_size) {
-    throw new TlcError(`${tokenizerPath} has ${tokenizer.vocabSize} tokens but ${configPath} has vocab_size ${config.vocab_size}: ` +
-      'the tokenizer does not belong to this model');
-  }
-  return { config, tokenizerPath, weightsPath };
-}
-
-/** Encodes a task's splits with a tokenizer; labels must have been seen in training. */
-export function encodeTask(task: Task, tokenizerPath: string, labels: readonly string[], maxLen: number) {
-  const tokenizer = loadTokenizer(tokenizerPath);
-  const known = new Set(labels);
-  for (const [split, examples] of Object.entries(task.splits) as [string, Example[]][]) {
-    const unseen = examples.find((e) => !known.has(e.label));
-    if (unseen) {
-      throw new TlcError(`${task.source}: label "${unseen.label}" in the ${split} split was not seen at training time ` +
-        `(the model knows ${labels.map((l) => `"${l}"`).join(', ')})`);
-    }
-  }
-  const enc = (examples: Example[]): EncodedExamples => encodeExamples(examples, tokenizer, labels, { maxLen });
-  return { train: enc(task.splits.train), valid: enc(task.splits.valid), test: enc(task.splits.test) };
-}
-
-/**
- * A task encoded for a finetuned run as it was finetuned: the split seed, example cap and
- * truncation recorded in its run.json (unless overridden), so the test split holds no
- * training example and scores match those of finetuning.
- */
-export async function taskForRun(run: string, config: ModelConfig, taskSpec: string, overrides: { taskSeed?: number; maxLen?: number } = {}) {
-  if (!config.labels) throw new TlcError(`${run}: not a classifier (no "labels" in config.json); finetune it first with \`tlc finetune\``);
-  const trained = readRunArgsIfAny(run);
-  const task = await loadTask(taskSpec, {
-    seed: overrides.taskSeed ?? (trained?.taskSeed as number | undefined) ?? 0,
-    maxExamples: trained?.task === taskSpec ? trained?.maxExamples as number | undefined : undefined,
-  });
-  const maxLen = overrides.maxLen ?? (trained?.maxLen as number | undefined) ?? config.max_len;
-  return { task, data: encodeTask(task, join(run, 'tokenizer.json'), config.labels, Math.min(maxLen, config.max_len)) };
-}
-
-async function run(runDir: string, args: FinetuneArgs, resumed: boolean, events: LoopEvents, signal?: AbortSignal): Promise<FinetuneResult> {
+async function run(runDir: string, args: FinetuneArgs, resumed: boolean, events: LoopEvents, signal?: AbortSignal,
+  extension?: FinetuneExtension): Promise<FinetuneResult> {
   const pre = readPretrained(args.from);
   const task = await loadTask(args.task, { seed: args.taskSeed, maxExamples: args.maxExamples });
+  const continuing = pre.config.labels !== undefined;
+  if (continuing && pre.config.labels!.join('\n') !== task.labels.join('\n')) {
+    throw new TlcError(`${args.from} is a classifier for labels ${pre.config.labels!.map((l) => `"${l}"`).join(', ')}; ` +
+      `${args.task} has ${task.labels.map((l) => `"${l}"`).join(', ')}: finetune from its pretrained run instead`);
+  }
   const maxLen = Math.min(args.maxLen, pre.config.max_len);
   const config: ModelConfig = { ...pre.config, labels: [...task.labels], dropout: args.dropout ?? pre.config.dropout };
-  writeJsonAtomic(join(runDir, 'config.json'), config);
-  copyFileAtomic(pre.tokenizerPath, join(runDir, 'tokenizer.json'));
+  writeJsonAtomic(runFile(runDir, 'config'), config);
+  copyFileAtomic(pre.tokenizerPath, runFile(runDir, 'tokenizer'));
   const data = encodeTask(task, pre.tokenizerPath, task.labels, maxLen);
 
   const model = new TransformerClassifier(config, { seed: args.seed });
-  if (!resumed) loadPretrainedBody(model, pre.weightsPath);
+  if (!resumed) {
+    if (continuing) loadWeights(model, pre.weightsPath);
+    else loadPretrainedBody(model, pre.weightsPath);
+  }
   const flopsPerToken = trainingFlopsPerToken(config, maxLen);
   let position = { epoch: 0, batch: 0 };
   let batches: Generator<ClassificationBatch> | null = null;
@@ -136,10 +104,18 @@ async function run(runDir: string, args: FinetuneArgs, resumed: boolean, events:
       batches = null;
     }
   };
-  const bestPath = join(runDir, 'model.safetensors');
+  const keepBest = (extension?.keep ?? 'best') === 'best';
+  const hooks = extension?.hooks(model);
+  const resultPath = runFile(runDir, 'weights');
+  const bestChoice = keepBest ? {
+    isBetter: (m: Record<string, number>, best: Record<string, number>) => m.valid_accuracy > best.valid_accuracy ||
+      (m.valid_accuracy === best.valid_accuracy && m.valid_loss < best.valid_loss),
+    saveBest: () => saveWeights(model, resultPath, { labels: JSON.stringify(config.labels) }),
+  } : {};
   try {
     const result = await trainLoop<ClassificationBatch>(runDir, {
-      ...args, microBatches: args.batchSize / args.microBatchSize, saveAt: [], publishLatest: false,
+      ...args, microBatches: args.batchSize / args.microBatchSize, saveAt: [], publishLatest: !keepBest,
+      patience: keepBest ? args.patience : undefined,
     }, {
       model,
       nextBatch,
@@ -153,17 +129,20 @@ async function run(runDir: string, args: FinetuneArgs, resumed: boolean, events:
         const e = evaluateClassifier(model, data.valid);
         return { valid_loss: e.loss, valid_accuracy: e.accuracy, valid_macro_f1: e.macroF1 };
       },
-      isBetter: (m, best) => m.valid_accuracy > best.valid_accuracy ||
-        (m.valid_accuracy === best.valid_accuracy && m.valid_loss < best.valid_loss),
-      saveBest: () => saveWeights(model, bestPath, { labels: JSON.stringify(config.labels) }),
-      // the best weights travel with each checkpoint, so a resumed run keeps the best of its own timeline
+      ...bestChoice,
+      // the best weights (and the hooks' state) travel with each checkpoint, so a resumed
+      // run keeps the best of its own timeline
       saveExtras: (dir) => {
-        if (existsSync(bestPath)) copyFileAtomic(bestPath, join(dir, 'best.safetensors'));
+        if (keepBest && existsSync(resultPath)) copyFileAtomic(resultPath, join(dir, CHECKPOINT_FILES.best));
+        hooks?.save?.(dir);
       },
       restoreExtras: (dir) => {
-        const saved = join(dir, 'best.safetensors');
-        if (existsSync(saved)) copyFileAtomic(saved, bestPath);
-        else rmSync(bestPath, { force: true });
+        if (keepBest) {
+          const saved = join(dir, CHECKPOINT_FILES.best);
+          if (existsSync(saved)) copyFileAtomic(saved, resultPath);
+          else rmSync(resultPath, { force: true });
+        }
+        hooks?.restore?.(dir);
       },
       get dataPosition(): unknown {
         return position;
@@ -176,17 +155,18 @@ async function run(runDir: string, args: FinetuneArgs, resumed: boolean, events:
         task: task.name, labels: task.labels, train_examples: data.train.labelIds.length,
         valid_examples: data.valid.labelIds.length, test_examples: data.test.labelIds.length, from: args.from,
       }),
+      hooks,
     }, resumed, events, signal);
 
     let valid: ClassifierEvaluation | null = null, test: ClassifierEvaluation | null = null;
     if (!result.interrupted) {
-      loadWeights(model, bestPath);
+      loadWeights(model, resultPath);
       valid = evaluateClassifier(model, data.valid);
       test = evaluateClassifier(model, data.test);
-      writeJsonAtomic(join(runDir, RESULTS_FILE), {
-        task: task.name, labels: task.labels, best_step: result.best?.step ?? null, steps: result.steps,
+      writeFinetuneResults(runDir, {
+        task: task.name, labels: task.labels, best_step: keepBest ? result.best?.step ?? null : result.steps, steps: result.steps,
         stopped_early: result.stoppedEarly, train_seconds: result.usage.trainSeconds,
-        valid: summary(valid), test: summary(test), notes: task.notes,
+        valid: scoresOf(valid), test: scoresOf(test), notes: task.notes,
       });
     }
     return {
@@ -198,6 +178,7 @@ async function run(runDir: string, args: FinetuneArgs, resumed: boolean, events:
   }
 }
 
-export function summary(e: ClassifierEvaluation): Record<string, unknown> {
+/** The scores of an evaluation as results.json and `tlc evaluate --json` write them. */
+export function scoresOf(e: ClassifierEvaluation): Scores {
   return { examples: e.examples, loss: e.loss, accuracy: e.accuracy, macro_f1: e.macroF1, per_label: e.perLabel, confusion: e.confusion };
 }

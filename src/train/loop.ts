@@ -1,45 +1,44 @@
-// The training loop shared by pretraining and finetuning.
+// The training loop: pretraining, finetuning, translation and compression finetuning all
+// run here.
 //
 // Plain by design: draw a batch, forward/backward over micro-batches, one AdamW step
-// with the learning rate given by the budget progress. Only the step is charged to a
+// with the learning rate given by the budget progress. Compression plugs in through
+// hooks (a weight transform around the forward passes for QAT, gradient masks after
+// backward, mask updates after the step). Only the step is charged to a
 // time budget; evaluation and checkpoints are timed and logged separately. Every
 // piece of state that shapes the future (weights, moments, data position, dropout
 // stream, counters) is checkpointed, so a resumed run continues exactly.
-import { TlcError } from '../engine/errors.js';
-import { backward, zeroGrad } from '../engine/autograd.js';
+import { join } from 'node:path';
+import { TlcError } from '../util/errors.js';
+import { backward, gradOf, zeroGrad } from '../engine/autograd.js';
 import { tidy, type Tensor } from '../engine/tensor.js';
-import { AdamW } from '../engine/optim.js';
+import { gradNormsSquared } from '../engine/optim.js';
 import { getThreads } from '../engine/threads.js';
 import type { TransformerBody } from '../nn/transformer.js';
+import { MetricsLog, type NewEvent } from '../run/metrics.js';
+import { RUN_FILES, runFile } from '../run/layout.js';
 import { type Budget, type BudgetUsage, budgetProgress, budgetSpent, describeBudget } from './budget.js';
 import { learningRate, validateSchedule, type ScheduleConfig } from './schedule.js';
-import { MetricsLog } from './metrics.js';
-import { checkpointName, pruneCheckpoints, restoreCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
-import { join } from 'node:path';
-import { gradNormsSquared } from '../engine/optim.js';
-import { gradOf } from '../engine/autograd.js';
+import { budgetCheckpointName, checkpointName, pruneCheckpoints, restoreCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
 import { initialNoiseScale, updateNoiseScale } from './noise-scale.js';
+import { buildOptimizer } from './optimizer.js';
+import type { Interval, OptimizerArgs } from './args.js';
 
-/** A trigger every `value` steps, every `value` seconds of training, or at budget fractions. */
-export type Interval = { kind: 'steps' | 'seconds' | 'fraction'; value: number };
+export type { Interval, OptimizerArgs, RunArgs } from './args.js';
 
-export interface OptimizerArgs {
-  schedule: ScheduleConfig;
-  weightDecay: number;
-  betas: [number, number];
-  eps: number;
-  maxGradNorm: number | null;
-}
-
-/** What every training command (pretrain, finetune) is given: budget, batching, optimizer, triggers. */
-export interface RunArgs extends OptimizerArgs {
-  budget: Budget;
-  batchSize: number;
-  microBatchSize: number;
-  seed: number;
-  evalEvery: Interval;
-  saveEvery: Interval;
-  keep: number;
+/** Where compression (and anything else that reshapes a step) plugs into the loop. */
+export interface LoopHooks {
+  /**
+   * Before a step's forward passes: may replace the weights the step computes with
+   * (quantization-aware training swaps in quantized weights) and returns how to undo
+   * that, which runs after backward and before the optimizer step, so the gradient of
+   * the replaced weights updates the originals (a straight-through estimator).
+   */
+  beforeForward?(): (() => void) | void;
+  /** After backward, before the optimizer step: e.g. zero the gradients of pruned weights. */
+  afterBackward?(): void;
+  /** After the optimizer step, with the budget progress reached: e.g. re-apply a mask, tighten it. */
+  afterStep?(progress: number): void;
 }
 
 export interface LoopArgs extends OptimizerArgs {
@@ -82,6 +81,7 @@ export interface LoopTask<B> {
   restoreExtras?(checkpointDir: string): void;
   /** Extra fields for the start event. */
   describe?(): Record<string, unknown>;
+  hooks?: LoopHooks;
 }
 
 export interface LoopEvents {
@@ -115,11 +115,9 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
   events: LoopEvents = {}, signal?: AbortSignal): Promise<LoopResult> {
   const model = task.model;
   const params = model.parameters();
-  const optimizer = new AdamW(params, {
-    lr: args.schedule.peakLr, betas: args.betas, eps: args.eps, weightDecay: args.weightDecay,
-    maxGradNorm: args.maxGradNorm, noDecay: (p) => p.shape.length < 2,
-  });
-  const metrics = new MetricsLog(join(runDir, 'metrics.jsonl'));
+  const optimizer = buildOptimizer(params, args);
+  const hooks = task.hooks ?? {};
+  const metrics = new MetricsLog(runFile(runDir, 'metrics'));
   let state: TrainerState = {
     format_version: 1, step: 0, usage: { trainSeconds: 0, tokens: 0, steps: 0, flops: 0 },
     eval_seconds: 0, checkpoint_seconds: 0, batcher: task.dataPosition, dropout_rng: model.dropoutRng.getState(),
@@ -140,7 +138,7 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
     metrics.append({
       event: resumed ? 'resume' : 'start', step: state.step, params: paramCount, budget: args.budget, threads: getThreads(),
       train_seconds: state.usage.trainSeconds, ...(task.describe?.() ?? {}),
-    });
+    } as NewEvent);
 
     let lastEval: Record<string, number> = {};
     const evaluate = (): boolean => {
@@ -174,10 +172,10 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
       state.dropout_rng = model.dropoutRng.getState();
       const name = checkpointName(state.step, tag);
       const path = saveCheckpoint(runDir, name, model, optimizer, state, args.publishLatest ?? true, task.saveExtras?.bind(task));
-      if (!tag) pruneCheckpoints(runDir, args.keep, `checkpoints/${name}`);
+      if (!tag) pruneCheckpoints(runDir, args.keep, `${RUN_FILES.checkpoints}/${name}`);
       const seconds = (performance.now() - t0) / 1000;
       state.checkpoint_seconds += seconds;
-      metrics.append({ event: 'checkpoint', step: state.step, path: `checkpoints/${name}`, checkpoint_seconds: seconds });
+      metrics.append({ event: 'checkpoint', step: state.step, path: `${RUN_FILES.checkpoints}/${name}`, checkpoint_seconds: seconds });
       events.onCheckpoint?.({ step: state.step, path });
     };
 
@@ -208,6 +206,7 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
       const batches: B[] = [];
       for (let i = 0; i < args.microBatches; i++) batches.push(task.nextBatch());
       zeroGrad(params);
+      const undo = hooks.beforeForward?.();
       const costs = batches.map((b) => task.cost(b));
       const tokens = costs.reduce((a, c) => a + c.tokens, 0), flops = costs.reduce((a, c) => a + c.flops, 0);
       const weightSum = costs.reduce((a, c) => a + c.weight, 0);
@@ -220,6 +219,8 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
         backward(loss, weightSum > 0 ? costs[i].weight / weightSum : 0);
         if (i === 0 && batches.length > 1) firstSq = gradSquaredNorm(params);
       }));
+      if (undo) undo();
+      hooks.afterBackward?.();
       const { gradNorm } = optimizer.step(lr);
       // the first micro-batch's mean gradient, unscaled from its share of the step
       const w0 = costs[0].weight;
@@ -238,6 +239,7 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
         throw new TlcError(`training diverged at step ${state.step}: loss is ${loss} (try a lower --lr or more warmup)`);
       }
       const progress = budgetProgress(args.budget, state.usage);
+      hooks.afterStep?.(progress);
       metrics.append({
         event: 'train', step: state.step, train_seconds: state.usage.trainSeconds, tokens: state.usage.tokens, flops: state.usage.flops,
         lr, loss, grad_norm: gradNorm, noise_scale: noiseScale, step_seconds: seconds, tokens_per_s: tokens / seconds, gflops: flops / seconds / 1e9, progress,
@@ -257,7 +259,7 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
       // written leaves it to be written after resume
       for (const f of tagged) {
         state.triggers[`save-at-${f}`] = 1;
-        checkpoint(`budget-${f.toFixed(2)}`);
+        checkpoint(budgetCheckpointName(f));
       }
       if (finished || crossed('save', args.saveEvery)) checkpoint();
     }

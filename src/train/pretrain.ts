@@ -1,90 +1,130 @@
-// `tlc pretrain`: a Transformer LM trained from token shards under a budget.
+// `tlc pretrain`: a Transformer LM trained from token shards under a budget (or, for
+// objective seq2seq, an encoder–decoder on translation pairs: src/train/translation.ts).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { TlcError } from '../engine/errors.js';
-import { validationLoss } from './validation.js';
+import { TlcError } from '../util/errors.js';
+import { writeJsonAtomic, copyFileAtomic } from '../util/atomic.js';
 import { TransformerLM, IGNORE_INDEX, type LMBatch } from '../nn/transformer.js';
-import { countParams, parseModelConfig, trainingFlopsPerToken, type ModelConfig } from '../nn/config.js';
-import { copyFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import { countParams, parseModelConfig, presetConfig, readModelConfig, trainingFlopsPerToken, type ModelConfig } from '../nn/config.js';
 import { openShards } from '../data/shards.js';
-import type { BudgetUsage } from './budget.js';
+import { TOKENIZER_FILE } from '../data/tokenizer-json.js';
+import { readPreparedTranslation } from '../data/prepare-translation.js';
+import { createRun, readRunOptions } from '../run/run-args.js';
+import { runFile } from '../run/layout.js';
+import { validationLoss } from './validation.js';
 import { LMBatcher, evaluationBatches, type BatcherPosition } from './lm-batches.js';
 import { unigramLoss } from './baselines.js';
-import { RUN_ARGS, createRun, readRunArgs } from './run-dir.js';
-import { validateBatching, trainLoop, type LoopEvents, type RunArgs } from './loop.js';
+import { validateBatching, trainLoop } from './loop.js';
 import { trainTranslation } from './translation.js';
-import { readPreparedTranslation } from '../data/prepare-translation.js';
+import { PRESET_PRETRAIN_DROPOUT, pretrainArgsOf, pretrainOptionsSchema, type PretrainArgs, type PretrainOptions, type ResolvedPretrainOptions } from './args.js';
+import type { BranchResult, PretrainEvents, PretrainResult } from './outcome.js';
+import { branchArgs, branchDir, forkBranch, readBranchInfo, runEnded } from './branches.js';
+import { eventsOf, readMetrics } from '../run/metrics.js';
 
-export type { Interval } from './loop.js';
-export { RUN_ARGS } from './run-dir.js';
-
-export interface PretrainArgs extends RunArgs {
-  dataDir: string;
-  model: ModelConfig;
-  seqLen: number;
-  evalTokens: number;
-  saveAt: number[];
-  /** seq2seq only: ε of the label-smoothed training loss (default 0.1). */
-  labelSmoothing?: number;
-  /** seq2seq only: validation pairs translated for BLEU at each evaluation (default 200). */
-  bleuPairs?: number;
-}
-
-export type PretrainEvents = LoopEvents;
-
-export interface PretrainResult {
-  runDir: string;
-  steps: number;
-  usage: BudgetUsage;
-  finalValidLoss: number;
-  /** seq2seq only: BLEU of the last evaluation. */
-  finalValidBleu?: number;
-  interrupted: boolean;
-}
-
-/** Starts a new run in `runDir` (which must not already hold one). */
-export async function pretrain(runDir: string, args: PretrainArgs, events: PretrainEvents = {}, signal?: AbortSignal): Promise<PretrainResult> {
-  validateArgs(args);
-  createRun(runDir, 'pretrain', args);
-  writeJsonAtomic(join(runDir, 'config.json'), args.model);
-  return run(runDir, args, false, events, signal);
-}
-
-/** Continues the run in `runDir` from its last checkpoint, with its own arguments. */
-export async function resumePretrain(runDir: string, events: PretrainEvents = {}, signal?: AbortSignal): Promise<PretrainResult> {
-  const args = readRunArgs<PretrainArgs>(runDir, 'pretrain');
-  args.model = parseModelConfig(args.model, join(runDir, RUN_ARGS));
-  validateArgs(args);
-  return run(runDir, args, existsSync(join(runDir, 'state.json')), events, signal);
-}
+export type { PretrainEvents, PretrainResult } from './outcome.js';
 
 /** The vocabulary size of prepared data: token shards, or for seq2seq a translation directory. */
 export function dataVocabSize(dataDir: string, objective: ModelConfig['objective']): number {
   return objective === 'seq2seq' ? readPreparedTranslation(dataDir).tokenizer.vocabSize : openShards(dataDir).meta.vocab_size;
 }
 
-function validateArgs(a: PretrainArgs): void {
-  validateBatching(a);
-  if (!(Number.isInteger(a.seqLen) && a.seqLen >= 2)) throw new TlcError(`sequence length must be an integer >= 2, got ${a.seqLen}`);
-  if (a.seqLen > a.model.max_len) throw new TlcError(`sequence length ${a.seqLen} exceeds the model's max_len ${a.model.max_len}`);
-  for (const f of a.saveAt) if (!(f > 0 && f <= 1)) throw new TlcError(`--save-at fractions must be in (0, 1], got ${f}`);
-  if (!(Number.isInteger(a.keep) && a.keep >= 1)) throw new TlcError(`--keep must be a positive integer, got ${a.keep}`);
-  if (a.labelSmoothing !== undefined && !(a.labelSmoothing >= 0 && a.labelSmoothing < 1)) {
-    throw new TlcError(`--label-smoothing must be in [0, 1), got ${a.labelSmoothing}`);
+/**
+ * The model of the options as a config: a preset sized to the data's vocabulary, or a
+ * config.json, with the objective, norm and dropout options applied. Reads the data
+ * directory, so bad data fails before a run directory is made.
+ */
+export function resolveModel(o: PretrainOptions): ModelConfig {
+  const overrides: Partial<ModelConfig> = {};
+  if (o.objective) overrides.objective = o.objective;
+  if (o.norm) overrides.norm = o.norm;
+  if (o.dropout !== undefined) overrides.dropout = o.dropout;
+  if (typeof o.model !== 'string') return parseModelConfig({ ...o.model, ...overrides });
+  const spec = o.model;
+  if (spec.endsWith('.json') || existsSync(spec)) {
+    const config = parseModelConfig({ ...readModelConfig(spec), ...overrides }, spec);
+    dataVocabSize(o.data, config.objective);
+    return config;
   }
-  if (a.bleuPairs !== undefined && !(Number.isInteger(a.bleuPairs) && a.bleuPairs >= 0)) {
-    throw new TlcError(`--bleu-pairs must be a non-negative integer, got ${a.bleuPairs}`);
-  }
+  const objective = overrides.objective ?? 'mlm';
+  const activation = objective === 'clm' ? 'gelu_tanh' : 'gelu';
+  return presetConfig(spec, {
+    vocab_size: dataVocabSize(o.data, objective), max_len: Math.max(o.seq_len, 128), activation, dropout: PRESET_PRETRAIN_DROPOUT, ...overrides,
+  });
 }
 
+/**
+ * Checks parsed options (from flags, a sweep, the demo) and resolves the model, without
+ * touching any run directory.
+ */
+export function pretrainPlan(parsed: PretrainOptions): { options: ResolvedPretrainOptions; args: PretrainArgs } {
+  const options: ResolvedPretrainOptions = { ...parsed, model: resolveModel(parsed) };
+  const args = pretrainArgsOf(options);
+  validateArgs(args);
+  return { options, args };
+}
+
+/** Starts a new run in `runDir` (which must not already hold one) from checked options. */
+export async function pretrain(runDir: string, options: ResolvedPretrainOptions, events: PretrainEvents = {}, signal?: AbortSignal): Promise<PretrainResult> {
+  const args = pretrainArgsOf(options);
+  validateArgs(args);
+  createRun(runDir, 'pretrain', options);
+  writeJsonAtomic(runFile(runDir, 'config'), args.model);
+  return run(runDir, args, false, events, signal);
+}
+
+/** The options a pretraining run was started with. */
+export function readPretrainOptions(runDir: string): ResolvedPretrainOptions {
+  const o = readRunOptions(runDir, 'pretrain', pretrainOptionsSchema);
+  if (typeof o.model === 'string') throw new TlcError(`${runFile(runDir, 'args')}: the model is not resolved to a config`);
+  return { ...o, model: o.model };
+}
+
+/** Continues the run in `runDir` from its last checkpoint, with its own options. */
+export async function resumePretrain(runDir: string, events: PretrainEvents = {}, signal?: AbortSignal): Promise<PretrainResult> {
+  const args = pretrainArgsOf(readPretrainOptions(runDir));
+  validateArgs(args);
+  return run(runDir, args, existsSync(runFile(runDir, 'state')), events, signal);
+}
+
+function validateArgs(a: PretrainArgs): void {
+  validateBatching(a);
+  for (const f of [...a.saveAt, ...a.branches]) if (!(f > 0 && f <= 1)) throw new TlcError(`budget fractions must be in (0, 1], got ${f}`);
+  if (a.seqLen > a.model.max_len) throw new TlcError(`sequence length ${a.seqLen} exceeds the model's max_len ${a.model.max_len}`);
+}
+
+/**
+ * Trains the run: the whole schedule, or for wsd the trunk and then each cooldown branch
+ * (src/train/branches.ts). Whatever already ended is not trained again.
+ */
 async function run(runDir: string, args: PretrainArgs, resumed: boolean, events: PretrainEvents, signal?: AbortSignal): Promise<PretrainResult> {
-  if (args.model.objective === 'seq2seq') return trainTranslation(runDir, args, resumed, events, signal);
-  const objective = args.model.objective; // a language model's, from here on
+  const train = args.model.objective === 'seq2seq' ? trainTranslation : trainLanguageModel;
+  // the trunk keeps a checkpoint at every fraction a branch forks from
+  const trunkArgs = { ...args, saveAt: [...new Set([...args.saveAt, ...args.branches])].sort((a, b) => a - b) };
+  const trunk = resumed && runEnded(runDir) ? endedResult(runDir) : await train(runDir, trunkArgs, resumed, events, signal);
+  if (trunk.interrupted) return trunk;
+  const branches: BranchResult[] = [];
+  for (const fraction of args.branches) {
+    const dir = branchDir(runDir, fraction);
+    if (!runEnded(dir)) {
+      const info = existsSync(runFile(dir, 'state')) ? readBranchInfo(dir) : forkBranch(runDir, args, fraction);
+      events.onBranch?.({ fraction, dir });
+      const r = await train(dir, branchArgs(args, info), true, events, signal);
+      if (r.interrupted) return { ...trunk, interrupted: true, branches };
+    }
+    branches.push(branchResult(dir));
+  }
+  return { ...trunk, branches };
+}
+
+async function trainLanguageModel(runDir: string, args: PretrainArgs, resumed: boolean, events: PretrainEvents,
+  signal?: AbortSignal): Promise<PretrainResult> {
+  const objective = args.model.objective;
+  if (objective === 'seq2seq') throw new TlcError('an encoder–decoder trains on translation pairs (src/train/translation.ts)');
   const shards = openShards(args.dataDir);
   if (shards.meta.vocab_size > args.model.vocab_size) {
     throw new TlcError(`${args.dataDir}: the data's vocabulary (${shards.meta.vocab_size}) is larger than the model's vocab_size (${args.model.vocab_size})`);
   }
-  copyFileAtomic(join(args.dataDir, 'tokenizer.json'), join(runDir, 'tokenizer.json'));
+  copyFileAtomic(join(args.dataDir, TOKENIZER_FILE), runFile(runDir, 'tokenizer'));
   const cfg = args.model;
   const model = new TransformerLM(cfg, { seed: args.seed });
   const batchOpts = { objective, seqLen: args.seqLen, vocabSize: cfg.vocab_size, seed: args.seed };
@@ -114,6 +154,29 @@ async function run(runDir: string, args: PretrainArgs, resumed: boolean, events:
   } finally {
     model.dispose();
   }
+}
+
+/** What a run that has ended reports, read back from its metrics. */
+function endedResult(runDir: string): PretrainResult {
+  const end = eventsOf(readMetrics(runFile(runDir, 'metrics')), 'end').pop()!;
+  const usage = { trainSeconds: end.train_seconds, tokens: end.tokens, steps: end.step, flops: end.flops };
+  return {
+    runDir, steps: end.step, usage, finalValidLoss: end.valid_loss ?? NaN,
+    ...(typeof end.valid_bleu === 'number' ? { finalValidBleu: end.valid_bleu } : {}), interrupted: false,
+  };
+}
+
+function branchResult(dir: string): BranchResult {
+  const info = readBranchInfo(dir);
+  const end = endedResult(dir);
+  const fork = info.fork_usage;
+  return {
+    fraction: info.fraction, dir, steps: end.steps, usage: end.usage, validLoss: end.finalValidLoss,
+    cost: {
+      trainSeconds: end.usage.trainSeconds - fork.trainSeconds, tokens: end.usage.tokens - fork.tokens,
+      steps: end.usage.steps - fork.steps, flops: end.usage.flops - fork.flops,
+    },
+  };
 }
 
 function countTargets(b: LMBatch): number {

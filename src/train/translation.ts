@@ -3,8 +3,7 @@
 // with the same budgets, schedules, checkpoints and resume as the language models.
 // Evaluations report the validation loss (plain negative log-likelihood per target token)
 // and BLEU of greedy translations of a fixed subset of the validation pairs.
-import { join } from 'node:path';
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import { validationLoss } from './validation.js';
 import { countParams, seq2seqTrainingFlops } from '../nn/config.js';
 import { Seq2SeqTransformer, type Seq2SeqBatch } from '../nn/seq2seq.js';
@@ -17,11 +16,9 @@ import { decodeSources } from '../translate/decode.js';
 import { unigramLoss } from './baselines.js';
 import { encodePairs, evaluationPairBatches, PairBatcher, type EncodedPairs, type PairBatcherPosition } from './seq2seq-batches.js';
 import { trainLoop } from './loop.js';
-import type { PretrainArgs, PretrainEvents, PretrainResult } from './pretrain.js';
-
-export const DEFAULT_LABEL_SMOOTHING = 0.1;
-/** Validation pairs translated (greedily) for BLEU at each evaluation. */
-export const DEFAULT_BLEU_PAIRS = 200;
+import type { PretrainArgs } from './args.js';
+import type { PretrainEvents, PretrainResult } from './outcome.js';
+import { runFile } from '../run/layout.js';
 
 /** Source and target tokens of each row of a batch (the target counted with its </s>). */
 function rowTokens(b: Seq2SeqBatch): { source: number[]; target: number[] } {
@@ -43,9 +40,9 @@ export async function trainTranslation(runDir: string, args: PretrainArgs, resum
   if (data.tokenizer.vocabSize > cfg.vocab_size) {
     throw new TlcError(`${args.dataDir}: the data's vocabulary (${data.tokenizer.vocabSize}) is larger than the model's vocab_size (${cfg.vocab_size})`);
   }
-  const labelSmoothing = args.labelSmoothing ?? DEFAULT_LABEL_SMOOTHING;
-  const bleuPairs = Math.min(args.bleuPairs ?? DEFAULT_BLEU_PAIRS, data.valid.length);
-  copyFileAtomic(data.tokenizerPath, join(runDir, 'tokenizer.json'));
+  const labelSmoothing = args.labelSmoothing;
+  const bleuPairs = Math.min(args.bleuPairs, data.valid.length);
+  copyFileAtomic(data.tokenizerPath, runFile(runDir, 'tokenizer'));
   const train = encodePairs(data.train, data.tokenizer, args.seqLen);
   const valid = encodePairs(data.valid, data.tokenizer, args.seqLen);
   const batcher = new PairBatcher(train, args.microBatchSize, args.seed);

@@ -5,7 +5,7 @@ import { loadTokenizer } from '../data/tokenizer-json.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import { Seq2SeqTransformer } from '../nn/seq2seq.js';
 import { loadWeights } from '../nn/weights.js';
-import { readPretrained } from '../train/finetune.js';
+import { readPretrained } from '../run/pretrained.js';
 
 export interface TranslationModel {
   model: Seq2SeqTransformer;

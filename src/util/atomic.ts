@@ -3,7 +3,7 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from './errors.js';
 
 /** A file being written; it appears under its name only on commit(). */
 export class AtomicFile {

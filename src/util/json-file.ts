@@ -1,6 +1,6 @@
 // Reading a JSON file that another stage wrote, with errors that say what went wrong.
 import { readFileSync } from 'node:fs';
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from './errors.js';
 
 /** Parses `path`; if it does not exist, the error ends with `missingHint` (what should have made it). */
 export function readJsonFile(path: string, missingHint: string): unknown {

@@ -1,0 +1,198 @@
+// `tlc compress`: a finetuned classifier (or a language model) compressed at every
+// combination of sparsity × bits, each written as a real compressed file, loaded back and
+// scored on the task's test split, on the inference kernels it would ship with. Modes:
+//   oneshot   prune and quantize the trained weights
+//   finetune  prune once, then finetune with the mask fixed (and, with --qat, computing
+//             with quantized weights), then quantize
+//   gradual   finetune while the sparsity rises on a cubic schedule, then quantize
+// Finetuning is an ordinary finetuning run (src/train/finetune.ts) in the setting's
+// folder, with budgets, metrics, checkpoints and resume; compression plugs in as hooks.
+import { mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { TlcError } from '../util/errors.js';
+import { parseWith } from '../util/validation.js';
+import { copyFileAtomic } from '../util/atomic.js';
+import { tidy } from '../engine/tensor.js';
+import { countParams, type ModelConfig } from '../nn/config.js';
+import { TransformerClassifier } from '../nn/classifier.js';
+import type { TransformerBody } from '../nn/transformer.js';
+import { loadWeights } from '../nn/weights.js';
+import { COMPRESS_FILES, runFile } from '../run/layout.js';
+import { readRunConfig } from '../run/pretrained.js';
+import { finetunedTask, taskForRun, type EncodedTask } from '../run/task.js';
+import { readRunArgsIfAny } from '../run/run-args.js';
+import { hasFinetuneResults } from '../run/results.js';
+import {
+  readSettingResult, writeCompressSummary, writeSettingResult, type CompressMode, type CompressRow,
+} from '../run/compress-summary.js';
+import { evaluateClassifier } from '../train/classify.js';
+import { finetune, finetunePlan, resumeFinetune, type FinetuneExtension } from '../train/finetune.js';
+import type { LoopEvents } from '../train/loop.js';
+import { finetuneOptionsSchema } from '../train/args.js';
+import { compressModel } from '../compress/compress.js';
+import { loadCompressedInto, writeCompressed } from '../compress/format.js';
+import { checkSparsity, type PruningMode } from '../compress/pruning.js';
+import { selectTensors } from '../compress/selection.js';
+import { compressionHooks } from '../compress/training.js';
+import { buildModel } from '../infer/load.js';
+import { density, describePacking, kernelForCompressed, packLinears, unpackLinears } from '../infer/pack.js';
+import { medianForwardSeconds, syntheticBatch } from '../infer/latency.js';
+
+export type { CompressMode, CompressRow } from '../run/compress-summary.js';
+
+export interface CompressSweepArgs {
+  model: string;
+  out: string;
+  sparsities: number[];
+  bits: number[];
+  pruning: PruningMode;
+  embeddingBits?: number;
+  mode: CompressMode;
+  /**
+   * Finetuning options of the finetune and gradual modes, as `tlc finetune` takes them
+   * (budget, lr, batch_size, ...); `from` and `task` are filled in.
+   */
+  finetune: Record<string, unknown>;
+  qat: boolean;
+  task?: string;
+  /** Seed of the task's split; default: the one the run was finetuned with. */
+  taskSeed?: number;
+  seed: number;
+}
+
+/** Latency is measured on one sequence of this many tokens (or the model's max_len if shorter). */
+export const LATENCY_SEQ_LEN = 128;
+const LATENCY_RUNS = 31;
+
+export function checkBitsList(bits: number[]): void {
+  for (const b of bits) {
+    if (!(b === 32 || (Number.isInteger(b) && b >= 2 && b <= 8))) throw new TlcError(`bits must be 2…8 or 32 (no quantization), got ${b}`);
+  }
+}
+
+/** Runs every setting; a setting whose result already exists is reused, an unfinished finetuning resumed. */
+export async function compressSweep(args: CompressSweepArgs, log: (line: string) => void = () => {},
+  events: (setting: string) => LoopEvents = () => ({}), signal?: AbortSignal): Promise<{ rows: CompressRow[]; interrupted: boolean }> {
+  for (const s of args.sparsities) checkSparsity('--sparsity', s);
+  checkBitsList(args.bits);
+  const config = readRunConfig(args.model);
+  const weightsPath = runFile(args.model, 'weights');
+  const taskSpec = args.task ?? finetunedTask(args.model).task;
+  let data: EncodedTask | null = null;
+  if (config.labels) {
+    if (!taskSpec) throw new TlcError(`${args.model}: no --task given and the run does not record one`);
+    data = (await taskForRun(args.model, config, taskSpec, { taskSeed: args.taskSeed })).data;
+  } else if (args.mode !== 'oneshot') {
+    throw new TlcError(`${args.model}: the ${args.mode} mode finetunes on a labelled task, so it needs a classifier run`);
+  }
+  // the finetuning options are checked once, before any setting starts
+  const finetuneRaw = args.mode === 'oneshot' ? null : {
+    ...args.finetune, from: args.model, task: taskSpec!, seed: args.seed,
+    ...(args.taskSeed !== undefined ? { task_seed: args.taskSeed } : { task_seed: finetunedTask(args.model).taskSeed ?? 0 }),
+  };
+  const finetuneOptions = finetuneRaw ? finetunePlan(parseWith(finetuneOptionsSchema, finetuneRaw, 'compression finetuning', 'options')).options : null;
+  mkdirSync(args.out, { recursive: true });
+  const rows: CompressRow[] = [];
+  for (const sparsity of args.sparsities) {
+    for (const bits of args.bits) {
+      const dir = join(args.out, `s${sparsity}-b${bits}`);
+      const settings = settingsOf(args, sparsity, bits, finetuneOptions);
+      const previous = readSettingResult(dir);
+      if (previous && JSON.stringify(previous.settings) === JSON.stringify(settings)) {
+        rows.push(previous.row);
+        log(`${dir}: done before with the same settings, reused`);
+        continue;
+      }
+      mkdirSync(dir, { recursive: true });
+      let weights = weightsPath;
+      if (finetuneOptions) {
+        const ftDir = join(dir, COMPRESS_FILES.finetuneRun);
+        const extension: FinetuneExtension = {
+          keep: 'last',
+          hooks: (model) => compressionHooks(model, { mode: args.mode as 'finetune' | 'gradual', sparsity, bits, qat: args.qat, pruning: args.pruning }),
+        };
+        if (!hasFinetuneResults(ftDir)) {
+          const started = readRunArgsIfAny(ftDir);
+          if (started && JSON.stringify(started.options) !== JSON.stringify(finetuneOptions)) {
+            throw new TlcError(`${ftDir} holds a finetuning run with other settings; compress into another --out`);
+          }
+          const r = started
+            ? await resumeFinetune(ftDir, events(dir), signal, extension)
+            : await finetune(ftDir, finetuneOptions, events(dir), signal, extension);
+          if (r.interrupted) return { rows, interrupted: true };
+        }
+        weights = runFile(ftDir, 'weights');
+      }
+      const row = compressOne(args, config, weights, data, sparsity, bits, dir);
+      writeSettingResult(dir, { settings, row });
+      rows.push(row);
+      log(`sparsity ${sparsity}, ${bits} bits: ${(row.bytes / 1e6).toFixed(2)} MB` +
+        (row.accuracy !== null ? `, test accuracy ${(100 * row.accuracy).toFixed(1)}%` : ''));
+    }
+  }
+  writeCompressSummary(args.out, { model: args.model, mode: args.mode, rows });
+  return { rows, interrupted: false };
+}
+
+/** Everything that determines a setting's result; a saved result is reused only on an exact match. */
+function settingsOf(a: CompressSweepArgs, sparsity: number, bits: number, finetuneOptions: object | null): Record<string, unknown> {
+  return {
+    model: a.model, sparsity, bits, pruning: a.pruning, embeddingBits: a.embeddingBits ?? null, mode: a.mode,
+    finetune: finetuneOptions, qat: a.mode === 'finetune' && a.qat,
+    task: a.task ?? null, taskSeed: a.taskSeed ?? null, seed: a.seed,
+    scoredOn: 'inference kernels',
+  };
+}
+
+function compressOne(args: CompressSweepArgs, config: ModelConfig, weightsPath: string, data: EncodedTask | null,
+  sparsity: number, bits: number, dir: string): CompressRow {
+  const model: TransformerBody = buildModel(config, args.seed);
+  try {
+    loadWeights(model, weightsPath);
+    const file = join(dir, COMPRESS_FILES.model);
+    tidy(() => {
+      const c = compressModel(model.namedParameters(), { sparsity, bits, pruning: args.pruning, embeddingBits: args.embeddingBits });
+      writeCompressed(file, c.params, { ...c.plan, settings: { ...(c.plan.settings ?? {}), mode: args.mode, source: args.model } });
+    });
+    for (const f of ['config', 'tokenizer'] as const) copyFileAtomic(runFile(args.model, f), runFile(dir, f));
+    // what is scored and measured is the file, loaded back
+    loadCompressedInto(model, file);
+    const selectedSet = new Set(selectTensors(model.namedParameters().map(([n, t]) => [n, t.shape]), {}));
+    const measured = measuredSparsity(model, selectedSet);
+    // scored and timed on the kernels the compressed model ships with
+    const packing = packLinears(model, (name, values) =>
+      selectedSet.has(`${name}.weight`) ? kernelForCompressed(bits, density(values)) : { kind: 'f32' });
+    try {
+      const seqLen = Math.min(LATENCY_SEQ_LEN, config.max_len);
+      const latency = medianForwardSeconds(model, syntheticBatch(model, 1, seqLen), LATENCY_RUNS, 2);
+      let accuracy: number | null = null, macroF1: number | null = null;
+      if (data) {
+        const e = evaluateClassifier(model as TransformerClassifier, data.test);
+        accuracy = e.accuracy;
+        macroF1 = e.macroF1;
+      }
+      return {
+        model: args.model, params: countParams(config).total, sparsity, bits, mode: args.mode, bytes: statSync(file).size,
+        file, accuracy, macro_f1: macroF1, measured_sparsity: measured,
+        kernels: describePacking(packing),
+        latency_ms: 1e3 * latency, latency_seq_len: seqLen,
+      };
+    } finally {
+      unpackLinears(model);
+    }
+  } finally {
+    model.dispose();
+  }
+}
+
+function measuredSparsity(model: TransformerBody, selected: Set<string>): number {
+  let zeros = 0, total = 0;
+  for (const [n, p] of model.namedParameters()) {
+    if (!selected.has(n)) continue;
+    const v = p.toFloat32Array();
+    for (const x of v) if (x === 0) zeros++;
+    total += v.length;
+  }
+  return total > 0 ? zeros / total : 0;
+}
+

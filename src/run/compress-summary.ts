@@ -1,0 +1,71 @@
+// compress.json (every setting of a `tlc compress` output) and each setting's result.json.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { parseWith } from '../util/validation.js';
+import { readJsonFile } from '../util/json-file.js';
+import { writeJsonAtomic } from '../util/atomic.js';
+import { COMPRESS_FILES } from './layout.js';
+
+export const compressModes = ['oneshot', 'finetune', 'gradual'] as const;
+export type CompressMode = (typeof compressModes)[number];
+
+const finite = z.number().finite();
+export const compressRowSchema = z.looseObject({
+  model: z.string(),
+  params: finite,
+  sparsity: finite,
+  bits: finite,
+  mode: z.enum(compressModes),
+  /** Byte length of the compressed file. */
+  bytes: finite,
+  file: z.string(),
+  accuracy: finite.nullable(),
+  macro_f1: finite.nullable(),
+  /** Measured fraction of zeros in the selected weights. */
+  measured_sparsity: finite,
+  /** Inference kernels the linear layers ran on when scored and timed, e.g. "int8×10". */
+  kernels: z.string().optional(),
+  /** Median forward latency of one sequence (batch 1) on those kernels, in milliseconds. */
+  latency_ms: finite.nullable().optional(),
+  /** The sequence length latency_ms was measured at. */
+  latency_seq_len: z.number().int().optional(),
+});
+export type CompressRow = z.infer<typeof compressRowSchema>;
+
+const summarySchema = z.looseObject({ model: z.string(), mode: z.enum(compressModes), rows: z.array(compressRowSchema) });
+export type CompressSummary = z.infer<typeof summarySchema>;
+
+export function compressSummaryPath(dir: string): string {
+  return join(dir, COMPRESS_FILES.summary);
+}
+
+/** A `tlc compress` output's compress.json, checked row by row. */
+export function readCompressSummary(dir: string): CompressSummary & { path: string } {
+  const path = compressSummaryPath(dir);
+  const raw = readJsonFile(path, `run \`tlc compress --out ${dir}\` first`);
+  return { ...parseWith(summarySchema, raw, path, 'compression summary'), path };
+}
+
+export function writeCompressSummary(dir: string, summary: CompressSummary): void {
+  writeJsonAtomic(compressSummaryPath(dir), summary);
+}
+
+const settingResultSchema = z.object({ settings: z.record(z.string(), z.unknown()), row: compressRowSchema });
+export type SettingResult = z.infer<typeof settingResultSchema>;
+
+/** A setting's saved result, or null when there is none or a crash tore it (it is then redone). */
+export function readSettingResult(settingDir: string): SettingResult | null {
+  const path = join(settingDir, COMPRESS_FILES.result);
+  if (!existsSync(path)) return null;
+  try {
+    const r = settingResultSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
+    return r.success ? r.data : null;
+  } catch {
+    return null;
+  }
+}
+
+export function writeSettingResult(settingDir: string, result: SettingResult): void {
+  writeJsonAtomic(join(settingDir, COMPRESS_FILES.result), result);
+}

@@ -1,0 +1,65 @@
+// The names of the files tlc writes. Every stage and every outside tool reads these, so
+// they are spelled here and nowhere else; keep them stable.
+import { join } from 'node:path';
+
+/** A run directory (pretraining, finetuning, a compression setting's finetuning). */
+export const RUN_FILES = {
+  /** The model's shape (src/nn/config.ts), Hugging Face-style. */
+  config: 'config.json',
+  /** The tokenizer, Hugging Face tokenizers format. */
+  tokenizer: 'tokenizer.json',
+  /** The latest (pretraining) or best (finetuning) weights. */
+  weights: 'model.safetensors',
+  /** The trainer state and the checkpoint that holds it. */
+  state: 'state.json',
+  /** One JSON object per event. */
+  metrics: 'metrics.jsonl',
+  /** The command and arguments the run was started with. */
+  args: 'run.json',
+  /** A finetuned classifier's validation and test scores. */
+  results: 'results.json',
+  checkpoints: 'checkpoints',
+  /** A wsd run's cooldown branches, one run directory each: branches/<fraction>/. */
+  branches: 'branches',
+  /** In a branch's directory: where it forked from the trunk. */
+  branch: 'branch.json',
+  /** Written by the process that holds the run open. */
+  lock: '.lock',
+} as const;
+
+/** Inside one checkpoint directory. */
+export const CHECKPOINT_FILES = {
+  weights: 'model.safetensors',
+  optimizer: 'optimizer.safetensors',
+  trainer: 'trainer.json',
+  /** A finetuning run's best weights so far. */
+  best: 'best.safetensors',
+  /** A pruning run's mask. */
+  mask: 'mask.safetensors',
+} as const;
+
+/** The output of `tlc compress`: one folder per setting, and a summary. */
+export const COMPRESS_FILES = {
+  /** The compressed weights (docs/compressed-format.md). */
+  model: 'model.tlcz.safetensors',
+  /** A setting's settings and result row. */
+  result: 'result.json',
+  /** Every setting's row. */
+  summary: 'compress.json',
+  /** The finetuning run of a setting (finetune and gradual modes). */
+  finetuneRun: 'finetune',
+} as const;
+
+/** The output of `tlc sweep`. */
+export const SWEEP_FILES = {
+  summary: 'sweep.json',
+  spec: 'sweep.spec.json',
+  runs: 'runs',
+} as const;
+
+export type RunFile = keyof typeof RUN_FILES;
+
+/** `<dir>/<name of file>`. */
+export function runFile(dir: string, file: RunFile): string {
+  return join(dir, RUN_FILES[file]);
+}

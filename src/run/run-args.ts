@@ -1,0 +1,59 @@
+// run.json: the command and the options a run was started with (defaults filled in), so
+// `--resume` continues it exactly, whatever flags are given later and whatever the
+// defaults become. The options are re-read through the command's own schema.
+import { existsSync, mkdirSync } from 'node:fs';
+import type { z } from 'zod';
+import { TlcError } from '../util/errors.js';
+import { parseWith } from '../util/validation.js';
+import { readJsonFile } from '../util/json-file.js';
+import { writeJsonAtomic } from '../util/atomic.js';
+import { runFile } from './layout.js';
+
+export const RUN_ARGS_VERSION = 2;
+
+export type RunCommand = 'pretrain' | 'finetune';
+
+interface RunArgsFile {
+  command: RunCommand;
+  format_version: number;
+  options: Record<string, unknown>;
+}
+
+/** Creates `runDir` for a new run; refuses a directory that already holds one. */
+export function createRun(runDir: string, command: RunCommand, options: object): void {
+  if (existsSync(runFile(runDir, 'state')) || existsSync(runFile(runDir, 'args'))) {
+    throw new TlcError(`${runDir} already holds a run; pass --resume to continue it, or choose another --out`);
+  }
+  mkdirSync(runDir, { recursive: true });
+  const file: RunArgsFile = { command, format_version: RUN_ARGS_VERSION, options: options as Record<string, unknown> };
+  writeJsonAtomic(runFile(runDir, 'args'), file);
+}
+
+function readFile(runDir: string): RunArgsFile {
+  const path = runFile(runDir, 'args');
+  const raw = readJsonFile(path, 'start the run without --resume') as Partial<RunArgsFile> | null;
+  if (!raw || typeof raw !== 'object' || typeof raw.command !== 'string') throw new TlcError(`${path}: not a tlc run.json (no "command")`);
+  if (raw.format_version !== RUN_ARGS_VERSION || typeof raw.options !== 'object' || raw.options === null) {
+    throw new TlcError(`${path}: written by an older tlc (format ${raw.format_version ?? 1}); start the run again`);
+  }
+  return raw as RunArgsFile;
+}
+
+/** The options a run was started with, checked against `schema` and that `command` started it. */
+export function readRunOptions<S extends z.ZodType>(runDir: string, command: RunCommand, schema: S): z.infer<S> {
+  if (!existsSync(runFile(runDir, 'args'))) {
+    throw new TlcError(`${runDir}: nothing to resume (no ${runFile(runDir, 'args')}); start the run without --resume`);
+  }
+  const file = readFile(runDir);
+  if (file.command !== command) {
+    throw new TlcError(`${runDir} holds a ${file.command} run; resume it with \`tlc ${file.command} --resume\``);
+  }
+  return parseWith(schema, file.options, runFile(runDir, 'args'), `${command} options`);
+}
+
+/** The command and raw options of a run, or null when the directory holds none. */
+export function readRunArgsIfAny(runDir: string): { command: RunCommand; options: Record<string, unknown> } | null {
+  if (!existsSync(runFile(runDir, 'args'))) return null;
+  const file = readFile(runDir);
+  return { command: file.command, options: file.options };
+}

@@ -1,0 +1,58 @@
+// A labelled task encoded for a model: the task's splits through the model's tokenizer,
+// with its label ids — and, for a finetuned run, the task as that run was finetuned on it.
+import { TlcError } from '../util/errors.js';
+import type { ModelConfig } from '../nn/config.js';
+import { loadTokenizer } from '../data/tokenizer-json.js';
+import { loadTask, type Example, type Task } from '../data/tasks.js';
+import { encodeExamples, type EncodedExamples } from '../data/task-batches.js';
+import { readRunArgsIfAny } from './run-args.js';
+import { runFile } from './layout.js';
+
+export interface EncodedTask {
+  train: EncodedExamples;
+  valid: EncodedExamples;
+  test: EncodedExamples;
+}
+
+/** Encodes a task's splits with a tokenizer; labels must have been seen in training. */
+export function encodeTask(task: Task, tokenizerPath: string, labels: readonly string[], maxLen: number): EncodedTask {
+  const tokenizer = loadTokenizer(tokenizerPath);
+  const known = new Set(labels);
+  for (const [split, examples] of Object.entries(task.splits) as [string, Example[]][]) {
+    const unseen = examples.find((e) => !known.has(e.label));
+    if (unseen) {
+      throw new TlcError(`${task.source}: label "${unseen.label}" in the ${split} split was not seen at training time ` +
+        `(the model knows ${labels.map((l) => `"${l}"`).join(', ')})`);
+    }
+  }
+  const enc = (examples: Example[]): EncodedExamples => encodeExamples(examples, tokenizer, labels, { maxLen });
+  return { train: enc(task.splits.train), valid: enc(task.splits.valid), test: enc(task.splits.test) };
+}
+
+/** What a finetuned run recorded about its task (run.json), or nothing for other directories. */
+export function finetunedTask(run: string): { task?: string; taskSeed?: number; maxExamples?: number; maxLen?: number } {
+  const trained = readRunArgsIfAny(run);
+  if (!trained || trained.command !== 'finetune') return {};
+  const o = trained.options;
+  const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
+  return {
+    task: typeof o.task === 'string' ? o.task : undefined, taskSeed: num(o.task_seed), maxExamples: num(o.max_examples), maxLen: num(o.max_len),
+  };
+}
+
+/**
+ * A task encoded for a finetuned run as it was finetuned: the split seed, example cap and
+ * truncation recorded in its run.json (unless overridden), so the test split holds no
+ * training example and scores match those of finetuning.
+ */
+export async function taskForRun(run: string, config: ModelConfig, taskSpec: string,
+  overrides: { taskSeed?: number; maxLen?: number } = {}): Promise<{ task: Task; data: EncodedTask }> {
+  if (!config.labels) throw new TlcError(`${run}: not a classifier (no "labels" in config.json); finetune it first with \`tlc finetune\``);
+  const trained = finetunedTask(run);
+  const task = await loadTask(taskSpec, {
+    seed: overrides.taskSeed ?? trained.taskSeed ?? 0,
+    maxExamples: trained.task === taskSpec ? trained.maxExamples : undefined,
+  });
+  const maxLen = overrides.maxLen ?? trained.maxLen ?? config.max_len;
+  return { task, data: encodeTask(task, runFile(run, 'tokenizer'), config.labels, Math.min(maxLen, config.max_len)) };
+}
