@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 OUT="${1:-experiments/compression}"
 TLC="node dist/src/cli/main.js"
 mkdir -p "$OUT"
-[ -f "$OUT/data/data.json" ] || $TLC data prepare --input example:sotu --input example:brown --out "$OUT/data" --vocab-size 8192
+[ -f "$OUT/data/data.json" ] || $TLC data prepare --input example:sotu --input example:brown --exclude-test-of example:brown-genre --out "$OUT/data" --vocab-size 8192
 for spec in "L4-D256 10m" "L2-D128 5m"; do
   set -- $spec
   [ -f "$OUT/pre-$1/state.json" ] && resume=(--resume) || resume=()

@@ -136,14 +136,37 @@ test('prepare: --tokenizer reuses a tokenizer; wide vocabularies are stored as u
   assert.deepEqual(shardTexts(wide.valid, wide.tokenizer).length, 1);
 });
 
-test('prepare: a single document goes to train, with an empty valid split', async () => {
+test('prepare: one short document is refused (validation would be empty), unless --valid-fraction is 0', async () => {
   const one = join(root, 'one.txt');
   writeFileSync(one, 'just one document');
-  await prepareData({ inputs: [one], outDir: join(root, 'one-out'), vocabSize: 270, showProgress: false });
+  await assert.rejects(prepareData({ inputs: [one], outDir: join(root, 'one-refused'), vocabSize: 270, showProgress: false }),
+    /one\.txt: one document of 17 bytes is too little text for a validation split/);
+  assert.ok(!existsSync(join(root, 'one-refused')), 'nothing is written');
+  await prepareData({ inputs: [one], outDir: join(root, 'one-out'), vocabSize: 270, validFraction: 0, showProgress: false });
   const { meta, valid, train, tokenizer } = openShards(join(root, 'one-out'));
   assert.equal(meta.valid.documents, 0);
   assert.equal(valid.length, 0);
   assert.deepEqual(shardTexts(train, tokenizer), ['just one document']);
+});
+
+test('prepare: a single long text file is split into passages; validation gets whole passages, the text is kept exactly', async () => {
+  const novel = join(root, 'novel.txt');
+  const paragraphs = Array.from({ length: 900 }, (_, i) => `Paragraph ${i}: ${'the river runs past the old mill and on to the sea. '.repeat(8)}`);
+  const text = paragraphs.join('\n\n') + '\n';
+  writeFileSync(novel, text);
+  const docs: Document[] = [];
+  for await (const d of readCorpus([novel])) docs.push(d);
+  assert.ok(docs.length >= 5, `${docs.length} passages`);
+  assert.equal(docs.map((d) => d.text).join(''), text, 'the passages are the file, in order, with nothing lost');
+  assert.ok(docs.slice(0, -1).every((d) => d.continues && d.text.endsWith('\n\n')), 'passages end at blank lines');
+  assert.ok(!docs.at(-1)!.continues);
+  const out = join(root, 'novel-out');
+  await prepareData({ inputs: [novel], outDir: out, vocabSize: 300, validFraction: 0.2, showProgress: false });
+  const { meta, valid, train, tokenizer } = openShards(out);
+  assert.ok(meta.valid.documents >= 1 && valid.length > 0, 'a non-empty validation split');
+  // every passage ends up whole in one split; </s> marks only where the text leaves a split
+  const all = [...shardTexts(train, tokenizer), ...shardTexts(valid, tokenizer)].join('');
+  assert.equal(all.length, text.length);
 });
 
 test('openShards: truncated shard, foreign tokenizer, unfinished directory', async () => {
@@ -200,4 +223,35 @@ test('tlc data prepare: the real command, success and a one-line error naming th
   const badFlag = spawnSync(process.execPath, [CLI, 'data', 'prepare', '--input', corpus, '--out', cliOut, '--valid-fraction', '1.5'], { encoding: 'utf8' });
   assert.notEqual(badFlag.status, 0);
   assert.match(badFlag.stderr, /--valid-fraction/);
+});
+
+test("the demo's pretraining corpus leaves out every document of the Brown genre task's test split", async () => {
+  const { DEMO_CORPORA, DEMO_TASK, demoPretrainingExclusion } = await import('../src/experiment/demo.js');
+  const { loadTask } = await import('../src/data/tasks.js');
+  const exclude = await demoPretrainingExclusion();
+  const test = (await loadTask(DEMO_TASK, { seed: 0 })).splits.test;
+  const testDocs = new Set(test.map((e) => e.id!.slice(0, e.id!.lastIndexOf(':'))));
+  assert.ok(testDocs.size >= 10, `${testDocs.size} test documents`);
+  const corpusIds = new Set<string>();
+  for await (const d of readCorpus(DEMO_CORPORA)) corpusIds.add(d.id);
+  for (const id of testDocs) {
+    assert.ok(exclude.has(id), `${id} is excluded`);
+    assert.ok(corpusIds.has(id), `${id} names a document of the corpus, so excluding it removes text`);
+  }
+  // what is left is the rest of the corpus
+  const kept = [...corpusIds].filter((id) => !exclude.has(id));
+  assert.equal(kept.length, corpusIds.size - testDocs.size);
+});
+
+test('prepare: --exclude-test-of leaves those documents out of both splits and says how many', async () => {
+  const corpus = join(root, 'lines.jsonl');
+  writeFileSync(corpus, Array.from({ length: 40 }, (_, i) => JSON.stringify({ text: `document number ${i} about rivers` })).join('\n') + '\n');
+  const out = join(root, 'excluded');
+  const r = await prepareData({ inputs: [corpus], outDir: out, vocabSize: 280, showProgress: false,
+    exclude: new Set([`${corpus}:4`, `${corpus}:8`]) }); // JSONL ids count lines from 1
+  assert.equal(r.meta.excluded_documents, 2);
+  const { train, valid, tokenizer } = openShards(out);
+  const texts = [...shardTexts(train, tokenizer), ...shardTexts(valid, tokenizer)];
+  assert.equal(texts.length, 38);
+  assert.ok(!texts.includes('document number 3 about rivers') && !texts.includes('document number 7 about rivers'));
 });

@@ -8,6 +8,7 @@ import { EXAMPLE_NAMES, EXAMPLE_PREFIX } from '../data/examples.js';
 import { PARALLEL_EXAMPLE_NAMES } from '../data/parallel.js';
 import { TRANSLATION_META_FILE, prepareTranslation } from '../data/prepare-translation.js';
 import { formatBytes } from '../util/progress.js';
+import { loadTask, testDocumentIds } from '../data/tasks.js';
 
 type PrepareTask = 'lm' | 'translation';
 
@@ -19,6 +20,8 @@ interface PrepareFlags {
   validFraction: number;
   seed: number;
   tokenizer?: string;
+  excludeTestOf?: string;
+  taskSeed: number;
 }
 
 export function registerData(program: Command): void {
@@ -35,6 +38,8 @@ export function registerData(program: Command): void {
     .option('--valid-fraction <f>', 'share of documents held out for validation', parseFraction, DEFAULT_VALID_FRACTION)
     .option('--seed <n>', 'seed of the train/valid(/test) split', parseIntFlag('--seed'), DEFAULT_SEED)
     .option('--tokenizer <tokenizer.json>', 'reuse this tokenizer (a tokenizer.json, or a directory holding one) instead of training one')
+    .option('--exclude-test-of <task>', "leave out the documents a labelled task's test split comes from (e.g. example:brown-genre), so pretraining never reads them")
+    .option('--task-seed <n>', 'seed of that task\'s split (as `tlc finetune --task-seed`)', parseIntFlag('--task-seed'), 0)
     .action(async (flags: PrepareFlags, cmd: Command) => {
       if (flags.task === 'translation') {
         if (cmd.getOptionValueSource('validFraction') === 'cli') {
@@ -43,11 +48,13 @@ export function registerData(program: Command): void {
         prepareTranslationCommand(flags);
         return;
       }
+      const exclude = flags.excludeTestOf ? testDocumentIds(await loadTask(flags.excludeTestOf, { seed: flags.taskSeed })) : undefined;
       const r = await prepareData({
         inputs: flags.input, outDir: flags.out, vocabSize: flags.vocabSize,
-        validFraction: flags.validFraction, seed: flags.seed, tokenizerPath: flags.tokenizer,
+        validFraction: flags.validFraction, seed: flags.seed, tokenizerPath: flags.tokenizer, exclude,
       });
       const { meta } = r;
+      if (meta.excluded_documents !== undefined) console.log(`left out:  ${meta.excluded_documents} documents of ${flags.excludeTestOf}'s test split`);
       const rate = (bytes: number, seconds: number) => (seconds > 0 ? `${(bytes / 1e6 / seconds).toFixed(1)} MB/s` : '-');
       console.log(`documents: ${meta.train.documents} train (${formatBytes(r.trainBytes)}), ${meta.valid.documents} valid (${formatBytes(r.validBytes)})`);
       console.log(`tokens:    ${meta.train.tokens.toLocaleString('en-US')} train, ${meta.valid.tokens.toLocaleString('en-US')} valid (${meta.dtype}, vocabulary ${meta.vocab_size})`);

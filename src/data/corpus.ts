@@ -16,7 +16,17 @@ export interface Document {
   source: string;
   /** Extra fields: the other JSONL fields, an example's year or genre, ... */
   meta?: Record<string, unknown>;
+  /** The text goes on in the next document (a long text file read in chunks): no </s> between them. */
+  continues?: boolean;
 }
+
+/**
+ * A plain text file is read in contiguous chunks of about this many characters, each cut
+ * after a blank line (else after a line break, else a space): each chunk is a document for
+ * the train/valid split. So a single long file (a novel, a dump) gets a validation split
+ * of whole passages, and memory stays bounded whatever the file's size.
+ */
+export const TEXT_CHUNK_CHARS = 64 * 1024;
 
 /** Extensions read when walking a directory (a file named explicitly is read whatever its name). */
 const CORPUS_EXTENSIONS = ['.txt', '.jsonl', '.txt.gz', '.jsonl.gz'];
@@ -75,9 +85,7 @@ function isJsonl(path: string): boolean {
 
 async function* readFileDocuments(path: string, source: string): AsyncGenerator<Document> {
   if (!isJsonl(path)) {
-    let text = '';
-    for await (const piece of readTextPieces(path)) text += piece;
-    yield { id: path, text, source };
+    yield* readTextChunks(path, source);
     return;
   }
   let lineNo = 0;
@@ -86,6 +94,43 @@ async function* readFileDocuments(path: string, source: string): AsyncGenerator<
     if (line.trim() === '') continue;
     yield parseJsonlLine(line, `${path}:${lineNo}`, source);
   }
+}
+
+async function* readTextChunks(path: string, source: string): AsyncGenerator<Document> {
+  let buffer = '', k = 0;
+  let pending: Document | null = null; // yielded once it is known whether text follows it
+  const take = (cut: number): Document => {
+    const doc: Document = { id: k === 0 ? path : `${path}#${k}`, text: buffer.slice(0, cut), source };
+    buffer = buffer.slice(cut);
+    k++;
+    return doc;
+  };
+  for await (const piece of readTextPieces(path)) {
+    buffer += piece;
+    // cut only with a chunk and a half in hand, so that no chunk but a lone one is short
+    while (buffer.length >= 1.5 * TEXT_CHUNK_CHARS) {
+      if (pending) yield { ...pending, continues: true };
+      pending = take(chunkEnd(buffer));
+    }
+  }
+  if (buffer.trim() === '') {
+    if (pending) yield { ...pending, text: pending.text + buffer };
+    else if (buffer !== '') yield take(buffer.length);
+    return;
+  }
+  if (pending) yield { ...pending, continues: true };
+  yield take(buffer.length);
+}
+
+/** Where the first chunk of `text` ends: after the last blank line, line break or space before the limit. */
+function chunkEnd(text: string): number {
+  for (const sep of ['\n\n', '\n', ' ']) {
+    const at = text.lastIndexOf(sep, TEXT_CHUNK_CHARS);
+    if (at > TEXT_CHUNK_CHARS / 2) return at + sep.length;
+  }
+  // no break anywhere near: cut between characters, never inside a surrogate pair
+  const high = text.charCodeAt(TEXT_CHUNK_CHARS - 1);
+  return high >= 0xd800 && high <= 0xdbff ? TEXT_CHUNK_CHARS - 1 : TEXT_CHUNK_CHARS;
 }
 
 function parseJsonlLine(line: string, where: string, source: string): Document {

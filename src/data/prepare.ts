@@ -8,7 +8,7 @@ import { Rng } from '../engine/random.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { progress } from '../util/progress.js';
 import { WordCounter, checkVocabSize, trainBpeFromCounts } from './bpe-train.js';
-import { readCorpus } from './corpus.js';
+import { TEXT_CHUNK_CHARS, readCorpus, type Document } from './corpus.js';
 import { DATA_FILE, DATA_FORMAT_VERSION, type DataMeta, ShardWriter, dtypeForVocab } from './shards.js';
 import { EOS_ID, type Tokenizer, baseVocab, tokenizerHash } from './tokenizer.js';
 import { loadTokenizer, saveTokenizer } from './tokenizer-json.js';
@@ -29,6 +29,11 @@ export interface PrepareOptions {
   tokenizerPath?: string;
   /** Progress on stderr (default true). */
   showProgress?: boolean;
+  /**
+   * Documents left out of the corpus, by id: e.g. the documents a task's test examples come
+   * from, so that pretraining never reads the text a finetuned model is tested on.
+   */
+  exclude?: ReadonlySet<string>;
 }
 
 export interface PrepareResult {
@@ -54,19 +59,32 @@ export async function prepareData(options: PrepareOptions): Promise<PrepareResul
   if (!Number.isInteger(seed)) throw new TlcError(`--seed must be an integer, got ${seed}`);
   const reused = tokenizerPath !== undefined ? loadTokenizer(tokenizerPath) : null;
   checkOutDir(outDir);
+  const exclude = options.exclude ?? new Set<string>();
+  let excluded = 0;
+  const corpus = async function* (): AsyncGenerator<Document> {
+    excluded = 0;
+    for await (const doc of readCorpus(inputs)) {
+      if (exclude.has(doc.id)) excluded++;
+      else yield doc;
+    }
+  };
 
   // Pass 1: how many documents, how much text.
   const reading = progress({ label: 'reading', unit: 'B', enabled: showProgress });
   let documents = 0, bytesOfText = 0;
-  for await (const doc of readCorpus(inputs)) {
+  for await (const doc of corpus()) {
     documents++;
     bytesOfText += Buffer.byteLength(doc.text, 'utf8');
     reading.update(bytesOfText, { documents });
   }
   reading.done();
-  // The corpus is readable: only now is an old result in outDir given up.
-  startOutDir(outDir);
   const isValid = chooseValidDocuments(documents, validFraction, seed);
+  if (validFraction > 0 && !isValid.includes(1)) {
+    throw new TlcError(`${inputs.join(', ')}: one document of ${bytesOfText.toLocaleString()} bytes is too little text for a validation split; ` +
+      `give more text (a text file is split into passages of ${(TEXT_CHUNK_CHARS / 1024).toFixed(0)} KiB), more files, or a .jsonl file with one document per line`);
+  }
+  // The corpus is readable and splits: only now is an old result in outDir given up.
+  startOutDir(outDir);
 
   // Pass 2: the tokenizer, trained on the train split only.
   let tokenizer: Tokenizer;
@@ -74,7 +92,7 @@ export async function prepareData(options: PrepareOptions): Promise<PrepareResul
   if (reused) {
     tokenizer = reused;
   } else {
-    ({ tokenizer, seconds: trainingSeconds } = await trainTokenizer(inputs, isValid, vocabSize, showProgress));
+    ({ tokenizer, seconds: trainingSeconds } = await trainTokenizer(corpus, isValid, vocabSize, showProgress));
   }
   saveTokenizer(outDir, tokenizer);
 
@@ -85,14 +103,15 @@ export async function prepareData(options: PrepareOptions): Promise<PrepareResul
   const encoding = progress({ label: 'encoding', total: bytesOfText, unit: 'B', enabled: showProgress });
   let encodingMs = 0, index = 0, encodedBytes = 0;
   try {
-    for await (const doc of readCorpus(inputs)) {
+    for await (const doc of corpus()) {
       if (index >= documents) throw new TlcError(`the inputs changed while being read (more than ${documents} documents now)`);
       const split = isValid[index++] ? valid : train;
       const t0 = performance.now();
       const ids = tokenizer.encode(doc.text);
       encodingMs += performance.now() - t0;
       split.writer.append(ids);
-      split.writer.append([EOS_ID]);
+      // a text read in chunks runs on without </s>, unless its next chunk goes to the other split
+      if (!doc.continues || isValid[index] !== isValid[index - 1]) split.writer.append([EOS_ID]);
       const bytes = Buffer.byteLength(doc.text, 'utf8');
       split.documents++;
       split.bytes += bytes;
@@ -117,6 +136,7 @@ export async function prepareData(options: PrepareOptions): Promise<PrepareResul
     train: { tokens: train.writer.tokens, documents: train.documents, file: 'train.bin' },
     valid: { tokens: valid.writer.tokens, documents: valid.documents, file: 'valid.bin' },
     sources: [...inputs],
+    ...(exclude.size > 0 ? { excluded_documents: excluded } : {}),
     seed,
     valid_fraction: validFraction,
     bytes_of_text: bytesOfText,
@@ -139,11 +159,11 @@ export function chooseValidDocuments(count: number, fraction: number, seed: numb
   return isValid;
 }
 
-async function trainTokenizer(inputs: readonly string[], isValid: Uint8Array, vocabSize: number, showProgress: boolean) {
+async function trainTokenizer(corpus: () => AsyncGenerator<Document>, isValid: Uint8Array, vocabSize: number, showProgress: boolean) {
   const counter = new WordCounter();
   const counting = progress({ label: 'counting words', unit: 'B', enabled: showProgress });
   let index = 0, ms = 0;
-  for await (const doc of readCorpus(inputs)) {
+  for await (const doc of corpus()) {
     if (isValid[index++]) continue;
     const t0 = performance.now();
     counter.add(doc.text);

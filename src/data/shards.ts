@@ -32,6 +32,8 @@ export const dataMetaSchema = z.object({
   train: splitSchema,
   valid: splitSchema,
   sources: z.array(z.string()),
+  /** Documents of the inputs left out (a task's test documents). */
+  excluded_documents: z.number().int().optional(),
   seed: z.number().int(),
   valid_fraction: z.number().min(0).lt(1),
   bytes_of_text: z.number().int().min(0),

@@ -258,3 +258,19 @@ function sampleByLabel(examples: Example[], quota: number, rng: Rng): Example[] 
   });
   return examples.filter((_, i) => keep[i] === 1);
 }
+
+/**
+ * The ids of the corpus documents a task's test examples come from: an example's id
+ * (`brown/ca01:3`, `file.jsonl:12`) and the document it is a passage of (`brown/ca01`).
+ * Leaving these out of a pretraining corpus keeps the test text unseen.
+ */
+export function testDocumentIds(task: Task): Set<string> {
+  const ids = new Set<string>();
+  for (const e of task.splits.test) {
+    if (!e.id) continue;
+    ids.add(e.id);
+    const cut = e.id.lastIndexOf(':');
+    if (cut > 0) ids.add(e.id.slice(0, cut));
+  }
+  return ids;
+}

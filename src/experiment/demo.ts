@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { TlcError } from '../util/errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { prepareData } from '../data/prepare.js';
+import { loadTask, testDocumentIds } from '../data/tasks.js';
 import { DATA_FILE } from '../data/shards.js';
 import { runFile } from '../run/layout.js';
 import { hasFinetuneResults } from '../run/results.js';
@@ -20,6 +21,8 @@ import { compressSweep, type CompressRow } from './compress-sweep.js';
 import { chooseWithin, describe, formatBytes, paretoFrontier, toCsv } from './pareto.js';
 
 export const DEMO_SIZES = ['L2-D128', 'L4-D256', 'L6-D384'];
+export const DEMO_TASK = 'example:brown-genre';
+const DEMO_TASK_SEED = 0;
 
 export interface DemoOptions {
   out: string;
@@ -46,6 +49,13 @@ export interface DemoIo {
 
 export type DemoResult = { interrupted: true } | { interrupted: false; answer: string };
 
+export const DEMO_CORPORA = ['example:sotu', 'example:brown'];
+
+/** The documents the demo's pretraining leaves out: those the Brown genre task's test split comes from (docs/data.md). */
+export async function demoPretrainingExclusion(): Promise<Set<string>> {
+  return testDocumentIds(await loadTask(DEMO_TASK, { seed: DEMO_TASK_SEED }));
+}
+
 export async function runDemo(o: DemoOptions, io: DemoIo): Promise<DemoResult> {
   if (o.sizes.length === 0) throw new TlcError('--sizes is empty');
   mkdirSync(o.out, { recursive: true });
@@ -53,7 +63,7 @@ export async function runDemo(o: DemoOptions, io: DemoIo): Promise<DemoResult> {
   const dataDir = join(o.out, 'data');
   if (!existsSync(join(dataDir, DATA_FILE))) {
     io.say('1. preparing the bundled corpora (State of the Union addresses and the Brown corpus)');
-    await prepareData({ inputs: ['example:sotu', 'example:brown'], outDir: dataDir, vocabSize: 8192 });
+    await prepareData({ inputs: DEMO_CORPORA, outDir: dataDir, vocabSize: 8192, exclude: await demoPretrainingExclusion() });
   } else {
     io.say(`1. using the prepared data in ${dataDir}`);
   }
@@ -84,7 +94,7 @@ export async function runDemo(o: DemoOptions, io: DemoIo): Promise<DemoResult> {
   for (const r of toFinetune) {
     const ftDir = join(o.out, 'finetune', r.name);
     const options: FinetuneOptions = finetunePlan(finetuneOptionsSchema.parse({
-      from: r.run, task: 'example:brown-genre', max_examples: o.taskExamples, budget: o.finetuneBudget, max_len: 64,
+      from: r.run, task: DEMO_TASK, task_seed: DEMO_TASK_SEED, max_examples: o.taskExamples, budget: o.finetuneBudget, max_len: 64,
       dropout: 0.1, eval_every: 0.2, save_every: 0.25, keep: 1,
     })).options;
     if (!hasFinetuneResults(ftDir)) {
