@@ -8,7 +8,6 @@
 import { TlcError } from '../engine/errors.js';
 import { backward, zeroGrad } from '../engine/autograd.js';
 import { tidy, type Tensor } from '../engine/tensor.js';
-import { AdamW } from '../engine/optim.js';
 import { getThreads } from '../engine/threads.js';
 import type { TransformerBody } from '../nn/transformer.js';
 import { type Budget, type BudgetUsage, budgetProgress, budgetSpent, describeBudget } from './budget.js';
@@ -19,6 +18,7 @@ import { join } from 'node:path';
 import { gradNormsSquared } from '../engine/optim.js';
 import { gradOf } from '../engine/autograd.js';
 import { initialNoiseScale, updateNoiseScale } from './noise-scale.js';
+import { buildOptimizer } from './optimizer.js';
 
 /** A trigger every `value` steps, every `value` seconds of training, or at budget fractions. */
 export type Interval = { kind: 'steps' | 'seconds' | 'fraction'; value: number };
@@ -115,10 +115,7 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
   events: LoopEvents = {}, signal?: AbortSignal): Promise<LoopResult> {
   const model = task.model;
   const params = model.parameters();
-  const optimizer = new AdamW(params, {
-    lr: args.schedule.peakLr, betas: args.betas, eps: args.eps, weightDecay: args.weightDecay,
-    maxGradNorm: args.maxGradNorm, noDecay: (p) => p.shape.length < 2,
-  });
+  const optimizer = buildOptimizer(params, args);
   const metrics = new MetricsLog(join(runDir, 'metrics.jsonl'));
   let state: TrainerState = {
     format_version: 1, step: 0, usage: { trainSeconds: 0, tokens: 0, steps: 0, flops: 0 },
