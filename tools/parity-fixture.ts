@@ -1,14 +1,21 @@
-// Writes the inputs of the PyTorch parity check: for each model variant, tlc's seeded
-// initial weights (model.safetensors), a batch with padding (batch.safetensors), the
-// config and the optimizer settings (the encoder–decoder trains with label smoothing). tools/torch_reference.py then adds
-// reference.safetensors. Regenerate everything with `npm run parity:regen`.
+// Writes the inputs of the PyTorch parity check: for each model variant, weights far from
+// tlc's near-linear initialisation (model.safetensors: see perturbWeights), a batch with
+// padding (batch.safetensors), the config, the optimizer settings (train.json; the
+// encoder–decoder trains with label smoothing) and the gradients tlc computed at each of
+// its own training steps with the optimizer the training loop builds (grads.safetensors).
+// tools/torch_reference.py then adds reference.safetensors: its own loss, logits and
+// gradients at these weights, and its AdamW applied to tlc's gradient sequence.
+// Regenerate everything with `npm run parity:regen`.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Rng, tensor, tidy, type Tensor } from '../src/engine/index.js';
+import { Rng, backward, tensor, tidy, type Tensor } from '../src/engine/index.js';
 import { writeSafetensors } from '../src/engine/safetensors.js';
 import { IGNORE_INDEX, TransformerLM, parseModelConfig, saveWeights, type ModelConfig } from '../src/nn/index.js';
+import type { Module } from '../src/nn/module.js';
 import { Seq2SeqTransformer, type Seq2SeqBatch } from '../src/nn/seq2seq.js';
 import { BOS_ID, EOS_ID, PAD_ID } from '../src/data/tokenizer.js';
+import type { OptimizerArgs } from '../src/train/loop.js';
+import { buildOptimizer } from '../src/train/optimizer.js';
 
 export const PARITY_VARIANTS: { name: string; config: Partial<ModelConfig> & Pick<ModelConfig, 'objective'> }[] = [
   { name: 'mlm-pre', config: { objective: 'mlm', norm: 'pre', activation: 'gelu' } },
@@ -17,8 +24,46 @@ export const PARITY_VARIANTS: { name: string; config: Partial<ModelConfig> & Pic
   { name: 'seq2seq-pre', config: { objective: 'seq2seq', norm: 'pre', activation: 'gelu', n_decoder_layers: 3 } },
 ];
 
-export const PARITY_SHAPE = { batchSize: 4, seqLen: 32, vocab: 512, dModel: 64, layers: 2, heads: 4 };
-export const PARITY_TRAIN = { lr: 1e-3, betas: [0.9, 0.98], eps: 1e-6, weight_decay: 0.01, max_grad_norm: 0.5, steps: 10 };
+export const PARITY_SHAPE = { batchSize: 4, seqLen: 32, vocab: 128, dModel: 32, layers: 2, heads: 4 };
+/**
+ * The CLI's betas, eps and clipping (--clip 1.0), with a weight decay (0.1, the CLI's
+ * default is 0.01) and learning rate large enough that 10 steps of decay move the weights
+ * by ~0.5 %, far above the parity tolerance.
+ */
+export const PARITY_TRAIN = { lr: 5e-3, betas: [0.9, 0.98] as [number, number], eps: 1e-6, weight_decay: 0.1, max_grad_norm: 1.0, steps: 10 };
+
+export type ParityTrain = typeof PARITY_TRAIN & { label_smoothing?: number };
+
+/** train.json as the training loop's optimizer arguments (constant learning rate). */
+export function parityOptimizerArgs(train: ParityTrain): OptimizerArgs {
+  return {
+    schedule: { peakLr: train.lr, warmup: 0, decay: 'constant' }, weightDecay: train.weight_decay,
+    betas: train.betas, eps: train.eps, maxGradNorm: train.max_grad_norm,
+  };
+}
+
+/**
+ * Replaces the initial weights with ones far from linear, so that the comparison sees
+ * every op's nonlinearity: embeddings ~ N(0, 0.5²); weight matrices ~ N(0, (1.2/√fan_in)²)
+ * (0.21 for fan-in 32, so linear outputs and GELU inputs are of order 1, in GELU's curved
+ * region; attention scores of order 1); LayerNorm gains uniform in [0.7, 1.3]; every
+ * bias (LayerNorm's included) ~ N(0, 0.2²), the masked-LM output bias ~ N(0, 0.5²).
+ * Drawn in parameter-name order.
+ */
+export function perturbWeights(model: Module, seed: number): void {
+  const rng = new Rng(seed);
+  const named = [...model.namedParameters()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  for (const [name, p] of named) {
+    const values = new Float32Array(p.size);
+    const draw = (f: () => number) => { for (let i = 0; i < values.length; i++) values[i] = f(); };
+    if (p.shape.length === 2 && /(^|\.)(tok_emb|pos_emb|dec_pos_emb)\.weight$/.test(name)) draw(() => 0.5 * rng.normal());
+    else if (p.shape.length === 2) draw(() => (1.2 / Math.sqrt(p.shape[1])) * rng.normal());
+    else if (name.endsWith('.weight')) draw(() => 0.7 + 0.6 * rng.uniform());  // only LayerNorm has a 1-D weight
+    else if (name === 'lm_head.bias') draw(() => 0.5 * rng.normal());
+    else draw(() => 0.2 * rng.normal());
+    tidy(() => p.copyFrom(tensor(values, p.shape)));
+  }
+}
 
 export function parityConfig(variant: Partial<ModelConfig>): ModelConfig {
   const s = PARITY_SHAPE;
@@ -82,14 +127,18 @@ function main(outRoot: string): void {
     mkdirSync(dir, { recursive: true });
     const cfg = parityConfig(config);
     const model = config.objective === 'seq2seq' ? new Seq2SeqTransformer(cfg, { seed: 100 + k }) : new TransformerLM(cfg, { seed: 100 + k });
+    perturbWeights(model, 300 + k);
     writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
-    const train = config.objective === 'seq2seq' ? { ...PARITY_TRAIN, label_smoothing: 0.1 } : PARITY_TRAIN;
+    const train: ParityTrain = config.objective === 'seq2seq' ? { ...PARITY_TRAIN, label_smoothing: 0.1 } : PARITY_TRAIN;
     writeFileSync(join(dir, 'train.json'), JSON.stringify(train, null, 2) + '\n');
     saveWeights(model, join(dir, 'model.safetensors'));
+    let lossOf: () => Tensor;
     tidy(() => {
       let tensors: Map<string, Tensor>;
       if (config.objective === 'seq2seq') {
         const b = paritySeq2SeqBatch(200 + k);
+        const s2s = model as Seq2SeqTransformer;
+        lossOf = () => s2s.loss(b, { labelSmoothing: train.label_smoothing }).loss;
         tensors = new Map([
           ['source_ids', tensor(b.sourceIds, [b.batchSize, b.sourceLen], 'i32')],
           ['source_mask', tensor(b.sourceMask, [b.batchSize, b.sourceLen], 'u8')],
@@ -98,6 +147,8 @@ function main(outRoot: string): void {
         ]);
       } else {
         const batch = parityBatch(config.objective, 200 + k);
+        const lm = model as TransformerLM;
+        lossOf = () => lm.loss(batch).loss;
         tensors = new Map([
           ['input_ids', tensor(batch.inputIds, [batch.batchSize, batch.seqLen], 'i32')],
           ['targets', tensor(batch.targets, [batch.batchSize, batch.seqLen], 'i32')],
@@ -106,8 +157,29 @@ function main(outRoot: string): void {
       }
       writeSafetensors(join(dir, 'batch.safetensors'), tensors);
     });
+
+    // tlc's own training run, with the optimizer the training loop builds: the gradient of
+    // every parameter at every step, before clipping.
+    const params = model.namedParameters();
+    const opt = buildOptimizer(params.map(([, p]) => p), parityOptimizerArgs(train));
+    const grads = new Map<string, Tensor>();
+    const log: string[] = [];
+    for (let step = 0; step < train.steps; step++) {
+      opt.zeroGrad();
+      tidy(() => {
+        const loss = lossOf();
+        log.push(`step ${step}: loss ${loss.item().toFixed(6)}`);
+        backward(loss);
+      });
+      for (const [n, p] of params) grads.set(`step${step}.${n}`, p.grad!.clone());
+      const { gradNorm, clipScale } = opt.step();
+      log[step] += `  grad norm ${gradNorm.toFixed(6)}  clip ${clipScale.toFixed(4)}`;
+    }
+    writeSafetensors(join(dir, 'grads.safetensors'), grads, { steps: String(train.steps) });
+    for (const g of grads.values()) g.dispose();
+    opt.dispose();
     model.dispose();
-    console.log(`wrote ${dir}`);
+    console.log(`wrote ${dir}\n  ${log.join('\n  ')}`);
   });
 }
 

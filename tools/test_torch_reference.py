@@ -10,6 +10,8 @@
   TransformerDecoderLayer (pre-LN, source padding, causal target);
 - end to end on four configurations: initial loss ≈ ln V, every gradient non-zero, the loss
   falls over the AdamW steps, and the output file holds every expected tensor;
+- with grads.safetensors the AdamW steps take its gradients (the model's own give the free
+  run's result bit for bit) and a mismatched file is refused;
 - mismatched weights fail with a clear message.
 """
 
@@ -286,6 +288,44 @@ class EndToEndTest(unittest.TestCase):
             self.assertLess(losses[-1], losses[0] - 0.5)
             for n in weights:
                 self.assertGreater(out["grad." + n].abs().max().item(), 0, f"gradient of {n} is zero")
+
+    def test_given_gradients(self):
+        """With grads.safetensors the optimizer steps use its gradients: one step on the model's
+        own initial gradient gives the free run's parameters; a wrong file is refused."""
+        with tempfile.TemporaryDirectory() as tmp:
+            d = make_dir(tmp, "g", CONFIGS["clm-pre-gelu_tanh"])
+            with open(os.path.join(d, "train.json"), "w") as f:
+                json.dump({**ref.TRAIN_DEFAULTS, "steps": 1}, f)
+            with contextlib.redirect_stdout(io.StringIO()):
+                self.assertEqual(ref.main([d]), 0)
+            free, meta = ref.read_safetensors(os.path.join(d, "reference.safetensors"))
+            self.assertEqual(meta["gradients"], "own")
+            grads = {"step0." + k[len("grad."):]: v for k, v in free.items() if k.startswith("grad.")}
+            ref.write_safetensors(os.path.join(d, "grads.safetensors"), grads)
+            with contextlib.redirect_stdout(io.StringIO()):
+                self.assertEqual(ref.main([d]), 0)
+            given, meta = ref.read_safetensors(os.path.join(d, "reference.safetensors"))
+            self.assertEqual(meta["gradients"], "grads.safetensors")
+            self.assertEqual(set(given), set(free))
+            for k in free:
+                self.assertTrue(torch.equal(free[k], given[k]), k)
+            # Scaled gradients: the same clipped direction, a different norm.
+            ref.write_safetensors(os.path.join(d, "grads.safetensors"), {k: 3 * v for k, v in grads.items()})
+            with contextlib.redirect_stdout(io.StringIO()):
+                self.assertEqual(ref.main([d]), 0)
+            scaled, _ = ref.read_safetensors(os.path.join(d, "reference.safetensors"))
+            self.assertAlmostEqual(scaled["grad_norms"].item(), 3 * free["grad_norms"].item(), places=4)
+            del grads["step0.ln_f.bias"]
+            grads["step1.ln_f.bias"] = torch.zeros(64)
+            grads["step0.tok_emb.weight"] = torch.zeros(3)
+            ref.write_safetensors(os.path.join(d, "grads.safetensors"), grads)
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err):
+                self.assertEqual(ref.main([d]), 1)
+            msg = err.getvalue()
+            self.assertIn("missing gradient step0.ln_f.bias", msg)
+            self.assertIn("unexpected tensor step1.ln_f.bias", msg)
+            self.assertIn("step0.tok_emb.weight is F32 [3], expected F32 [512, 64]", msg)
 
     def test_mismatched_weights(self):
         with tempfile.TemporaryDirectory() as tmp:

@@ -5,6 +5,7 @@ results can be compared with them.
 
     /usr/bin/python3 tools/torch_reference.py <dir>
         reads  <dir>/config.json, <dir>/model.safetensors, <dir>/batch.safetensors, <dir>/train.json
+               and, if present, <dir>/grads.safetensors (the gradients the AdamW steps then use)
         writes <dir>/reference.safetensors
 
     /usr/bin/python3 tools/torch_reference.py --init <dir> --seed N [--batch B] [--seq T]
@@ -503,6 +504,42 @@ def load_seq2seq_batch(path, cfg):
 # ---- the reference run ----------------------------------------------------------------
 
 
+def load_given_grads(path, params, steps):
+    """The per-step gradients of grads.safetensors ("step<k>.<param>", before clipping) as
+    [{name: tensor}] for k = 0..steps-1."""
+    t, _ = read_safetensors(path)
+    problems = []
+    expected = {f"step{k}.{name}": p for k in range(steps) for name, p in params.items()}
+    for key in sorted(set(expected) - set(t)):
+        problems.append(f"missing gradient {key}")
+    for key in sorted(set(t) - set(expected)):
+        problems.append(f"unexpected tensor {key}")
+    for key in sorted(set(t) & set(expected)):
+        if t[key].dtype != torch.float32 or list(t[key].shape) != list(expected[key].shape):
+            problems.append(f"{key} is {DTYPE_NAMES.get(t[key].dtype)} {list(t[key].shape)}, "
+                            f"expected F32 {list(expected[key].shape)}")
+    if problems:
+        raise ReferenceError(f"{path} does not match the model and train.json (steps {steps}):\n  " + "\n  ".join(problems))
+    return [{name: t[f"step{k}.{name}"] for name in params} for k in range(steps)]
+
+
+def gelu_input_stats(model, inputs):
+    """Standard deviation of every GELU input (MLP and masked-LM head pre-activations) and the
+    share of them with 0.5 <= |x| <= 4, where GELU is neither near-linear nor near-ReLU."""
+    seen = []
+    hooks = [m.fc1.register_forward_hook(lambda _m, _i, o: seen.append(o.detach().flatten()))
+             for m in model.modules() if isinstance(m, MLP)]
+    hooks += [m.dense.register_forward_hook(lambda _m, _i, o: seen.append(o.detach().flatten()))
+              for m in model.modules() if isinstance(m, MlmHead)]
+    with torch.no_grad():
+        model(*inputs)
+    for h in hooks:
+        h.remove()
+    x = torch.cat(seen)
+    a = x.abs()
+    return float(x.std()), float(((a >= 0.5) & (a <= 4)).float().mean())
+
+
 def run_reference(directory):
     torch.manual_seed(0)
     torch.set_num_threads(1)
@@ -511,8 +548,11 @@ def run_reference(directory):
     model = build_model(cfg)
     load_weights(model, os.path.join(directory, "model.safetensors"))
     inputs, targets = load_batch(os.path.join(directory, "batch.safetensors"), cfg)
+    gelu_stats = gelu_input_stats(model, inputs)
 
     params = dict(model.named_parameters())
+    grads_path = os.path.join(directory, "grads.safetensors")
+    given = load_given_grads(grads_path, params, train["steps"]) if os.path.exists(grads_path) else None
     # Weight decay on weight matrices and embeddings (ndim >= 2) only, not on biases or LayerNorm.
     decay = [p for p in params.values() if p.dim() >= 2]
     no_decay = [p for p in params.values() if p.dim() < 2]
@@ -524,14 +564,22 @@ def run_reference(directory):
     losses, grad_norms = [], []
     for step in range(train["steps"]):
         opt.zero_grad(set_to_none=True)
-        logits = model(*inputs)
-        loss = loss_fn(logits, targets, train["label_smoothing"])
-        loss.backward()
+        if step == 0 or given is None:
+            logits = model(*inputs)
+            loss = loss_fn(logits, targets, train["label_smoothing"])
+            loss.backward()
+        else:
+            with torch.no_grad():
+                loss = loss_fn(model(*inputs), targets, train["label_smoothing"])
         if step == 0:
             out["loss"] = loss.detach().reshape(1).clone()
             out["logits"] = logits.detach().clone()
             for name, p in params.items():
                 out["grad." + name] = p.grad.detach().clone()  # before clipping
+        if given is not None:
+            # The optimizer alone: AdamW on the gradient sequence of grads.safetensors.
+            for name, p in params.items():
+                p.grad = given[step][name].clone()
         losses.append(loss.item())
         grad_norms.append(float(torch.nn.utils.clip_grad_norm_(model.parameters(), train["max_grad_norm"])))
         opt.step()
@@ -540,10 +588,10 @@ def run_reference(directory):
     out["losses"] = torch.tensor(losses, dtype=torch.float32)
     out["grad_norms"] = torch.tensor(grad_norms, dtype=torch.float32)
     metadata = {"config": json.dumps(cfg, sort_keys=True), "train": json.dumps(train, sort_keys=True),
-                "torch": torch.__version__}
+                "torch": torch.__version__, "gradients": "grads.safetensors" if given is not None else "own"}
     path = os.path.join(directory, "reference.safetensors")
     write_safetensors(path, out, metadata)
-    return path, losses, grad_norms
+    return path, losses, grad_norms, given is not None, gelu_stats
 
 
 # ---- random inputs --------------------------------------------------------------------
@@ -670,8 +718,12 @@ def main(argv):
             run_init(args.init, args.seed, args.batch, args.seq)
             print(f"wrote {os.path.join(args.init, 'model.safetensors')} and {os.path.join(args.init, 'batch.safetensors')}")
         else:
-            path, losses, norms = run_reference(args.dir)
+            path, losses, norms, replayed, (gelu_std, gelu_curved) = run_reference(args.dir)
             print(f"wrote {path}")
+            print(f"GELU inputs at the initial weights: std {gelu_std:.3f}, "
+                  f"{100 * gelu_curved:.0f}% with 0.5 <= |x| <= 4")
+            if replayed:
+                print("optimizer steps on the gradients of grads.safetensors")
             for i, (l, n) in enumerate(zip(losses, norms)):
                 print(f"step {i}: loss {l:.6f}  grad norm {n:.6f}")
     except ReferenceError as e:

@@ -1,5 +1,6 @@
-// The optimizer every training run uses: AdamW with decoupled weight decay on matrices
-// only (biases, LayerNorm and other vectors are not decayed), global-norm clipping.
+// The optimizer of every training run: AdamW at the schedule's peak learning rate (the loop
+// passes each step's rate to step()), decoupled weight decay on weight matrices and
+// embeddings only (no decay on biases and norms: every 1-D parameter), global-norm clipping.
 import { AdamW } from '../engine/optim.js';
 import type { Tensor } from '../engine/tensor.js';
 import type { OptimizerArgs } from './args.js';
