@@ -37,7 +37,8 @@ test('a sweep killed during its second run resumes that run and skips the finish
   // noise scale is logged once enough steps with accumulation have passed
   assert.ok(first.some((e) => e.event === 'train' && typeof e.noise_scale === 'number'));
 
-  // the planner fits the sweep's evaluations and recommends a shape for a new budget
+  // the planner fits the sweep's evaluations and recommends a shape for a new budget (two sizes:
+  // the fit leaves the size term out; test/plan.test.ts checks the recommendation on four)
   const plan = spawnSync(process.execPath, [CLI, 'plan', '--sweep', out, '--budget', '10m', '--json'], { encoding: 'utf8' });
   assert.equal(plan.status, 0, plan.stderr);
   const p = JSON.parse(plan.stdout);
