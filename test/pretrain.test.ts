@@ -2,7 +2,7 @@
 // arbitrary moment and resumed ends bit-identical to an uninterrupted one.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, truncateSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -10,8 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { presetConfig } from '../src/nn/config.js';
 import { pretrain } from '../src/train/pretrain.js';
 import { readMetrics } from '../src/run/metrics.js';
+import { learningRate, type ScheduleConfig } from '../src/train/schedule.js';
 import { preparedSyntheticData, pretrainOptions } from './corpus-fixture.js';
-import { runAndKill, runToEnd } from './processes.js';
+import { runAndKill, runToEnd, start, waitUntil } from './processes.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 
@@ -63,9 +64,18 @@ test('a step-budget run killed with SIGKILL and resumed ends bit-identical to an
   const root = mkdtempSync(join(tmpdir(), 'tlc-resume-'));
   const straight = join(root, 'straight'), killed = join(root, 'killed');
   runToEnd(cliArgs(data, straight));
-  await runAndKill(cliArgs(data, killed), killed, 7);
-  await runAndKill([CLI, 'pretrain', '--resume', killed], killed, 23);
+  // killed mid-run both times (not before training, not after the 40-step budget), the second
+  // time after resuming past the first kill
+  const first = await runAndKill(cliArgs(data, killed), killed, 7);
+  assert.ok(first.step >= 7 && first.step < 40, `first kill at step ${first.step}`);
+  assert.ok(first.checkpointStep !== null && first.checkpointStep > 0 && first.checkpointStep <= first.step,
+    `state.json at step ${first.checkpointStep} when killed at step ${first.step}`);
+  const second = await runAndKill([CLI, 'pretrain', '--resume', killed], killed, 23);
+  assert.ok(second.step >= 23 && second.step < 40, `second kill at step ${second.step}`);
+  assert.ok(second.checkpointStep !== null && second.checkpointStep >= first.checkpointStep && second.checkpointStep <= second.step,
+    `state.json at step ${second.checkpointStep} when killed at step ${second.step}`);
   runToEnd([CLI, 'pretrain', '--resume', killed]);
+  assert.equal(readMetrics(join(killed, 'metrics.jsonl')).filter((e) => e.event === 'resume').length, 2, 'the run was resumed twice');
   const a = readFileSync(join(straight, 'model.safetensors')), b = readFileSync(join(killed, 'model.safetensors'));
   assert.ok(a.equals(b), 'final weights differ between the uninterrupted and the killed-and-resumed run');
   const endA = readMetrics(join(straight, 'metrics.jsonl')).filter((e) => e.event === 'train').map((e) => e.loss);
@@ -76,7 +86,8 @@ test('a step-budget run killed with SIGKILL and resumed ends bit-identical to an
 test('a truncated checkpoint gives a clear error naming the file, not a crash', async () => {
   const data = await preparedSyntheticData();
   const run = join(mkdtempSync(join(tmpdir(), 'tlc-corrupt-')), 'run');
-  await runAndKill(cliArgs(data, run), run, 5);
+  const killed = await runAndKill(cliArgs(data, run), run, 5);
+  assert.ok(killed.step < 40 && killed.checkpointStep !== null && killed.checkpointStep > 0, `killed at step ${killed.step}, checkpoint ${killed.checkpointStep}`);
   const state = JSON.parse(readFileSync(join(run, 'state.json'), 'utf8'));
   const weights = join(run, state.checkpoint, 'model.safetensors');
   truncateSync(weights, Math.floor(statSync(weights).size / 2));
@@ -109,16 +120,15 @@ test('a time-budget run interrupted with SIGINT resumes its remaining budget and
   const run = join(mkdtempSync(join(tmpdir(), 'tlc-time-')), 'run');
   const args = [CLI, 'pretrain', '--data', data, '--model', 'L1-D32', '--out', run, '--budget', '3s', '--batch-size', '8',
     '--seq-len', '32', '--warmup', '0.1', '--eval-tokens', '256', '--save-every', '100'];
-  const child = spawn(process.execPath, args, { stdio: 'ignore' });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const child = start(args);
   const metrics = join(run, 'metrics.jsonl');
-  for (;;) {
-    await new Promise((r) => setTimeout(r, 20));
+  await waitUntil(child, '40% of its budget', () => {
     const train = existsSync(metrics) ? readMetrics(metrics).filter((e) => e.event === 'train') : [];
-    if (train.length && (train[train.length - 1].progress as number) >= 0.4) break;
-  }
-  child.kill('SIGINT');
-  assert.equal(await exited, 130, 'an interrupted run saves a checkpoint and exits 130 (SIGINT)');
+    return train.length > 0 && (train[train.length - 1].progress as number) >= 0.4;
+  }, 20);
+  child.child.kill('SIGINT');
+  const exit = await child.exited;
+  assert.equal(exit.code, 130, `an interrupted run saves a checkpoint and exits 130 (SIGINT); stderr:\n${child.stderr()}`);
   const before = readMetrics(metrics);
   assert.equal(before[before.length - 1].event, 'interrupted');
   const lastBefore = before.filter((e) => e.event === 'train').pop()!;
@@ -133,7 +143,25 @@ test('a time-budget run interrupted with SIGINT resumes its remaining budget and
   assert.ok((after[0].lr as number) <= (lastBefore.lr as number) + 1e-12, 'LR after resume continues the decay');
   const end = events[events.length - 1];
   assert.equal(end.event, 'end');
+  // The budget accounting, whatever the machine's speed: training stops at the first step that
+  // spends the budget, so the last step started before 3 s were spent; and only steps are charged.
+  const train = events.filter((e) => e.event === 'train');
+  const last = train[train.length - 1];
+  assert.equal(end.train_seconds, last.train_seconds, 'the end event reports the time charged by the steps');
   assert.ok((end.train_seconds as number) >= 3, `training time ${end.train_seconds} s is short of the 3 s budget`);
-  assert.ok((end.train_seconds as number) < 3.5, `training time ${end.train_seconds} s overran the 3 s budget`);
-  assert.ok((after[after.length - 1].lr as number) < 1e-3 * 0.05, 'the LR reaches ~0 when the budget ends');
+  const startedAt = (last.train_seconds as number) - (last.step_seconds as number);
+  assert.ok(startedAt < 3, `the last step started at ${startedAt} s of training: the run overran its 3 s budget`);
+  const charged = train.reduce((s, e) => s + (e.step_seconds as number), 0);
+  assert.ok(Math.abs(charged - (end.train_seconds as number)) < 1e-6, `steps took ${charged} s in all, ${end.train_seconds} s were charged`);
+  // Every step's LR is the schedule's at the budget progress where the step started (the
+  // previous step's end), across the resume too, and the last step ends the budget: the
+  // schedule decays to 0 over the training time however long each step takes.
+  const { schedule } = JSON.parse(readFileSync(join(run, 'run.json'), 'utf8')) as { schedule: ScheduleConfig };
+  train.forEach((e, i) => {
+    const startProgress = i === 0 ? 0 : (train[i - 1].progress as number);
+    assert.ok(Math.abs((e.lr as number) - learningRate(schedule, startProgress)) < 1e-15,
+      `step ${e.step}: LR ${e.lr}, the schedule gives ${learningRate(schedule, startProgress)} at progress ${startProgress}`);
+  });
+  assert.equal(last.progress, 1);
+  assert.equal(learningRate(schedule, 1), 0);
 });

@@ -104,8 +104,11 @@ test('tlc pretrain --objective seq2seq killed with SIGKILL and resumed ends bit-
   const straight = join(root, 'straight'), killed = join(root, 'killed');
   const summary = runToEnd(cliArgs(data, straight));
   assert.match(summary, /finished: 30 steps, .* validation loss \d+\.\d+ \(perplexity \d+\.\d+\), BLEU \d+\.\d+; run in /);
-  await runAndKill(cliArgs(data, killed), killed, 7);
-  await runAndKill([CLI, '--threads', '1', 'pretrain', '--resume', killed], killed, 19);
+  const first = await runAndKill(cliArgs(data, killed), killed, 7);
+  assert.ok(first.step >= 7 && first.step < 30 && first.checkpointStep! > 0, `first kill at step ${first.step}, checkpoint ${first.checkpointStep}`);
+  const second = await runAndKill([CLI, '--threads', '1', 'pretrain', '--resume', killed], killed, 19);
+  assert.ok(second.step >= 19 && second.step < 30 && second.checkpointStep! >= first.checkpointStep!,
+    `second kill at step ${second.step}, checkpoint ${second.checkpointStep}`);
   runToEnd([CLI, '--threads', '1', 'pretrain', '--resume', killed]);
   const a = readFileSync(join(straight, 'model.safetensors')), b = readFileSync(join(killed, 'model.safetensors'));
   assert.ok(a.equals(b), 'final weights differ between the uninterrupted and the killed-and-resumed run');

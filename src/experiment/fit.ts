@@ -4,9 +4,14 @@
 // log L_pred − log L, with log L_pred = logsumexp(e, a − α log N, b − β log D),
 // from a grid of starting points, keeping the best. Uncertainty comes from a seeded
 // bootstrap over the points and from the Gauss–Newton covariance at the optimum.
-// Pure math: no I/O, and every result is plain JSON-serialisable data.
+// Pure math: no I/O, and every result is plain JSON-serialisable data. The generic numerics
+// (the Huber minimiser, Cholesky solves, non-negative least squares, quantiles) live in
+// src/util/numerics/; this file holds the model, its parametrisation and its uncertainty.
 import { TlcError } from '../engine/errors.js';
 import { Rng } from '../engine/random.js';
+import { invertSymmetric, nonNegativeLeastSquares } from '../util/numerics/linalg.js';
+import { minimiseHuber, minimiseOnInterval, type MinimiseResult, type ResidualProblem } from '../util/numerics/optimise.js';
+import { mean, quantile, stdDev } from '../util/numerics/stats.js';
 
 export interface ScalingPoint {
   /** Non-embedding parameter count N. */
@@ -139,13 +144,6 @@ interface Model {
   mD: number;
 }
 
-interface LocalResult {
-  theta: Float64Array;
-  objective: number;
-  iterations: number;
-  converged: boolean;
-}
-
 /** Fits L(N, D) = E + A/N^α + B/D^β to the points; see the file comment. */
 export function fitChinchilla(points: ScalingPoint[], opts: FitOptions = {}): ChinchillaFit {
   const delta = opts.delta ?? 1e-3;
@@ -193,10 +191,10 @@ export function fitChinchilla(points: ScalingPoint[], opts: FitOptions = {}): Ch
   // Every grid start, each locally optimised; keep the lowest Huber loss.
   const grid = startGrid(data, model, alphaGrid, betaGrid);
   const starts = gridStarts(grid, data, model, null);
-  let best: LocalResult | null = null;
+  let best: MinimiseResult | null = null;
   let iterations = 0;
   for (const s of starts) {
-    const r = minimiseHuber(s, model, data, delta, maxIter);
+    const r = minimiseLoss(s, model, data, delta, maxIter);
     iterations += r.iterations;
     if (finiteCoefficients(toLog(r.theta, model)) && (best === null || r.objective < best.objective)) best = r;
   }
@@ -225,8 +223,8 @@ export function fitChinchilla(points: ScalingPoint[], opts: FitOptions = {}): Ch
       xD: Float64Array.from(idx, (i) => data.xD[i]),
       y: Float64Array.from(idx, (i) => data.y[i]),
     };
-    let r = minimiseHuber(fit.theta, model, sub, delta, maxIter);
-    const fresh = minimiseHuber(gridStarts(grid, sub, model, idx)[0], model, sub, delta, maxIter);
+    let r = minimiseLoss(fit.theta, model, sub, delta, maxIter);
+    const fresh = minimiseLoss(gridStarts(grid, sub, model, idx)[0], model, sub, delta, maxIter);
     if (fresh.objective < r.objective) r = fresh;
     // A resample whose fit runs off to infinity says nothing useful.
     const c = toLog(r.theta, model);
@@ -236,7 +234,8 @@ export function fitChinchilla(points: ScalingPoint[], opts: FitOptions = {}): Ch
 
   const point = toLog(fit.theta, model);
   const cov = gaussNewtonCovariance(fit.theta, model, data);
-  const res = residuals(fit.theta, data);
+  const res = new Float64Array(n);
+  residualProblem(model, data).residuals(fit.theta, res);
   let ssRes = 0, maxAbs = 0;
   for (const r of res) {
     ssRes += r * r;
@@ -353,27 +352,6 @@ function logSumExp3(u0: number, u1: number, u2: number): number {
   return m + Math.log(Math.exp(u0 - m) + Math.exp(u1 - m) + Math.exp(u2 - m));
 }
 
-function residuals(theta: Float64Array, d: Data): Float64Array {
-  const r = new Float64Array(d.n);
-  for (let i = 0; i < d.n; i++) {
-    r[i] = logSumExp3(theta[E_], theta[A_] - theta[AL_] * d.xN[i], theta[B_] - theta[BE_] * d.xD[i]) - d.y[i];
-  }
-  return r;
-}
-
-function huber(r: number, delta: number): number {
-  const a = Math.abs(r);
-  return a <= delta ? 0.5 * r * r : delta * (a - 0.5 * delta);
-}
-
-function objective(theta: Float64Array, d: Data, delta: number): number {
-  let f = 0;
-  for (let i = 0; i < d.n; i++) {
-    f += huber(logSumExp3(theta[E_], theta[A_] - theta[AL_] * d.xN[i], theta[B_] - theta[BE_] * d.xD[i]) - d.y[i], delta);
-  }
-  return f;
-}
-
 /**
  * Residual r_i and its gradient over the free coordinates, written into row i of J (n × p).
  * With softmax weights π_k = exp(u_k − logsumexp(u)): ∂r/∂e = π0, ∂r/∂a' = π1,
@@ -397,139 +375,23 @@ function residualsAndJacobian(theta: Float64Array, m: Model, d: Data, r: Float64
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Local optimisation, damped (Levenberg–Marquardt) with two step proposals per iteration, each
-// kept only if the Huber loss falls:
-// 1. Newton: the Huber loss has curvature only inside |r| ≤ δ, so its Gauss–Newton Hessian is
-//    Σ_{|r_i|≤δ} J_iJ_iᵀ. Once the set of points inside δ settles this step is nearly exact, and
-//    it converges in a few iterations where reweighting alone would crawl.
-// 2. Reweighted least squares: with w_i = ψ(r_i)/r_i = min(1, δ/|r_i|), ½Σ w_i r_i² majorises the
-//    Huber loss around the current residuals, so (JᵀWJ + λ·diag) s = −Σ ψ(r_i) J_i always descends
-//    for small enough steps: the robust fallback far from the optimum or with few points inside δ.
-
-function minimiseHuber(start: Float64Array, m: Model, d: Data, delta: number, maxIter: number): LocalResult {
-  const p = m.free.length;
-  const theta = Float64Array.from(start);
-  const r = new Float64Array(d.n);
-  const J = new Float64Array(d.n * p);
-  const Hw = new Float64Array(p * p), Hn = new Float64Array(p * p), g = new Float64Array(p);
-  const M = new Float64Array(p * p), step = new Float64Array(p), trial = new Float64Array(5);
-  let f = objective(theta, d, delta);
-  let lambdaW = 1e-3, lambdaN = 1e-6;
-  let iterations = 0, converged = false;
-
-  // Solves (H + λ·diag(H)) s = g and tries θ − s; true (and θ, f updated) if the loss fell.
-  let relStep = 0, gain = 0;
-  const tryStep = (H: Float64Array, lambda: number): boolean => {
-    let maxDiag = 0;
-    for (let j = 0; j < p; j++) maxDiag = Math.max(maxDiag, H[j * p + j]);
-    if (!(maxDiag > 0)) return false;
-    for (let j = 0; j < p; j++) {
-      for (let k = 0; k <= j; k++) M[j * p + k] = H[j * p + k];
-      M[j * p + j] += lambda * Math.max(H[j * p + j], 1e-9 * maxDiag);
-    }
-    if (!choleskySolve(M, g, step, p)) return false;
-    trial.set(theta);
-    for (let j = 0; j < p; j++) trial[m.free[j]] -= step[j];
-    const ft = objective(trial, d, delta);
-    if (!(ft < f)) return false;
-    relStep = 0;
-    for (let j = 0; j < p; j++) relStep = Math.max(relStep, Math.abs(step[j]) / (1 + Math.abs(theta[m.free[j]])));
-    gain = f - ft;
-    theta.set(trial);
-    f = ft;
-    return true;
-  };
-
-  // Residuals, gradient Σψ(r_i)J_i and both Hessian approximations at θ; returns how many
-  // points lie inside δ.
-  const assemble = (): number => {
-    residualsAndJacobian(theta, m, d, r, J);
-    Hw.fill(0);
-    Hn.fill(0);
-    g.fill(0);
-    let inside = 0;
-    for (let i = 0; i < d.n; i++) {
-      const a = Math.abs(r[i]);
-      const w = a <= delta ? 1 : delta / a;
-      const psi = w * r[i];
-      if (a <= delta) inside++;
-      for (let j = 0; j < p; j++) {
-        const Jij = J[i * p + j];
-        g[j] += psi * Jij;
-        for (let k = 0; k <= j; k++) {
-          const jj = w * Jij * J[i * p + k];
-          Hw[j * p + k] += jj;
-          if (a <= delta) Hn[j * p + k] += jj;
-        }
+/** The log residuals of data d as a problem over the model's free coordinates. */
+function residualProblem(m: Model, d: Data): ResidualProblem {
+  return {
+    points: d.n,
+    free: m.free,
+    residuals: (theta, r) => {
+      for (let i = 0; i < d.n; i++) {
+        r[i] = logSumExp3(theta[E_], theta[A_] - theta[AL_] * d.xN[i], theta[B_] - theta[BE_] * d.xD[i]) - d.y[i];
       }
-    }
-    return inside;
+    },
+    residualsAndJacobian: (theta, r, J) => residualsAndJacobian(theta, m, d, r, J),
   };
-
-  while (iterations < maxIter) {
-    iterations++;
-    const inside = assemble();
-    // A Newton step that barely moves is not taken as convergence until the reweighted step
-    // agrees.
-    const fOld = f;
-    let accepted = false, small = true;
-    if (inside >= p && tryStep(Hn, lambdaN)) {
-      lambdaN = Math.max(lambdaN / 10, 1e-12);
-      accepted = true;
-      small = relStep < 1e-11 || gain <= 1e-15 * fOld;
-    } else {
-      lambdaN = Math.min(lambdaN * 10, 1);
-    }
-    if (small) {
-      if (accepted) assemble();
-      while (lambdaW < 1e12) {
-        if (tryStep(Hw, lambdaW)) {
-          lambdaW = Math.max(lambdaW / 4, 1e-12);
-          accepted = true;
-          small = relStep < 1e-11 || gain <= 1e-15 * fOld;
-          break;
-        }
-        lambdaW *= 8;
-      }
-    }
-    // Neither step lowers the loss, or neither moves it: stationary to working precision. Or the
-    // residuals are negligible (rms < 1e-10, far below any measured loss): a coefficient drifting
-    // towards 0 (log → −∞), badly scaled, would otherwise crawl on with tiny gains.
-    if (!accepted || small || f <= 0.5e-20 * d.n) {
-      converged = true;
-      break;
-    }
-  }
-  return { theta, objective: f, iterations, converged };
 }
 
-/** Solves M x = b for symmetric positive definite M (lower triangle used); false if not PD. */
-function choleskySolve(M: Float64Array, b: Float64Array, x: Float64Array, p: number): boolean {
-  const L = new Float64Array(p * p);
-  for (let j = 0; j < p; j++) {
-    for (let k = 0; k <= j; k++) {
-      let s = M[j * p + k];
-      for (let t = 0; t < k; t++) s -= L[j * p + t] * L[k * p + t];
-      if (j === k) {
-        if (!(s > 0)) return false;
-        L[j * p + j] = Math.sqrt(s);
-      } else {
-        L[j * p + k] = s / L[k * p + k];
-      }
-    }
-  }
-  for (let j = 0; j < p; j++) {
-    let s = b[j];
-    for (let t = 0; t < j; t++) s -= L[j * p + t] * x[t];
-    x[j] = s / L[j * p + j];
-  }
-  for (let j = p - 1; j >= 0; j--) {
-    let s = x[j];
-    for (let t = j + 1; t < p; t++) s -= L[t * p + j] * x[t];
-    x[j] = s / L[j * p + j];
-  }
-  return true;
+/** Local optimisation of the Huber loss of the log residuals (src/util/numerics/optimise.ts). */
+function minimiseLoss(start: Float64Array, m: Model, d: Data, delta: number, maxIter: number): MinimiseResult {
+  return minimiseHuber(start, residualProblem(m, d), delta, maxIter);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -566,13 +428,14 @@ function gridStarts(grid: StartGrid, d: Data, m: Model, idx: Int32Array | null):
   const colsN = hasN ? grid.expN.map(gather) : [];
   const colsD = hasD ? grid.expD.map(gather) : [];
   const floor = 1e-3 / Math.max(...invL); // a zero coefficient starts small but positive, free to grow back
+  const ones = new Float64Array(d.n).fill(1); // target of Σ_k c_k·col_k/L: the relative error is the distance to 1
   const starts: { theta: Float64Array; err: number }[] = [];
   for (let ia = 0; ia < alphas.length; ia++) {
     for (let ib = 0; ib < betas.length; ib++) {
       const cols = [invL];
       if (hasN) cols.push(colsN[ia]);
       if (hasD) cols.push(colsD[ib]);
-      const coef = nonNegativeRelativeFit(cols);
+      const coef = nonNegativeLeastSquares(cols, ones);
       const theta = new Float64Array(5);
       theta[A_] = -Infinity;
       theta[B_] = -Infinity;
@@ -591,48 +454,6 @@ function gridStarts(grid: StartGrid, d: Data, m: Model, idx: Int32Array | null):
   }
   starts.sort((x, y) => x.err - y.err);
   return starts.map((s) => s.theta);
-}
-
-/**
- * min over c ≥ 0 of Σ_i (Σ_k c_k·z_k[i] − 1)², where z_k = col_k/L: least squares on every
- * subset of columns from the q×q normal equations, keeping the best with all coefficients > 0.
- */
-function nonNegativeRelativeFit(z: Float64Array[]): { c: number[]; err: number } {
-  const q = z.length, n = z[0].length;
-  // Gram matrix G = ZᵀZ (lower triangle) and h = Zᵀ1, with the columns unrolled (q ≤ 3).
-  const G = new Float64Array(q * q), h = new Float64Array(q);
-  const z0 = z[0], z1 = z[q > 1 ? 1 : 0], z2 = z[q > 2 ? 2 : 0];
-  let s0 = 0, s1 = 0, s2 = 0, s00 = 0, s10 = 0, s11 = 0, s20 = 0, s21 = 0, s22 = 0;
-  for (let i = 0; i < n; i++) {
-    const a = z0[i], b = z1[i], c = z2[i];
-    s0 += a; s1 += b; s2 += c;
-    s00 += a * a; s10 += b * a; s11 += b * b; s20 += c * a; s21 += c * b; s22 += c * c;
-  }
-  h[0] = s0;
-  G[0] = s00;
-  if (q > 1) { h[1] = s1; G[q] = s10; G[q + 1] = s11; }
-  if (q > 2) { h[2] = s2; G[2 * q] = s20; G[2 * q + 1] = s21; G[2 * q + 2] = s22; }
-  let best: { c: number[]; err: number } = { c: new Array(q).fill(0), err: n }; // all zero: error n
-  for (let mask = 1; mask < 1 << q; mask++) {
-    const use = [...Array(q).keys()].filter((k) => mask & (1 << k));
-    const s = use.length;
-    const M = new Float64Array(s * s), b = new Float64Array(s), x = new Float64Array(s);
-    for (let j = 0; j < s; j++) {
-      b[j] = h[use[j]];
-      for (let k = 0; k <= j; k++) M[j * s + k] = G[use[j] * q + use[k]] * (j === k ? 1 + 1e-12 : 1);
-    }
-    if (!choleskySolve(M, b, x, s) || x.some((v) => !(v > 0))) continue;
-    // Σ(Zc − 1)² = cᵀGc − 2hᵀc + n, and at the least-squares solution cᵀGc = hᵀc.
-    let hc = 0;
-    for (let j = 0; j < s; j++) hc += b[j] * x[j];
-    const err = n - hc;
-    if (err < best.err) {
-      const c = new Array(q).fill(0);
-      use.forEach((k, j) => (c[k] = x[j]));
-      best = { c, err };
-    }
-  }
-  return best;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -673,17 +494,6 @@ function gaussNewtonCovariance(theta: Float64Array, m: Model, d: Data): Float64A
     }
   }
   return cov;
-}
-
-function invertSymmetric(M: Float64Array, p: number): Float64Array | null {
-  const inv = new Float64Array(p * p), col = new Float64Array(p), e = new Float64Array(p);
-  for (let j = 0; j < p; j++) {
-    e.fill(0);
-    e[j] = 1;
-    if (!choleskySolve(M, e, col, p)) return null;
-    for (let k = 0; k < p; k++) inv[k * p + j] = col[k];
-  }
-  return inv.every(Number.isFinite) ? inv : null;
 }
 
 function toLog(theta: Float64Array, m: Model): LogCoefficients {
@@ -770,53 +580,11 @@ function searchParams(c: LogCoefficients, flops: number, range: [number, number]
   const lo = Math.log(range[0]), hi = Math.log(range[1]);
   if (hi - lo < 1e-12) return range[0];
   const lC = Math.log(flops / 6);
-  const f = (lN: number) => logLoss(c, lN, lC - lN);
-  const steps = 128;
-  let bestK = 0, bestF = Infinity;
-  for (let k = 0; k <= steps; k++) {
-    const v = f(lo + ((hi - lo) * k) / steps);
-    if (v < bestF) { // strict: on a flat loss the smallest N wins
-      bestF = v;
-      bestK = k;
-    }
-  }
-  let a = lo + ((hi - lo) * Math.max(0, bestK - 1)) / steps, b = lo + ((hi - lo) * Math.min(steps, bestK + 1)) / steps;
-  const phi = (Math.sqrt(5) - 1) / 2;
-  let x1 = b - phi * (b - a), x2 = a + phi * (b - a), f1 = f(x1), f2 = f(x2);
-  for (let it = 0; it < 100 && b - a > 1e-12; it++) {
-    if (f1 <= f2) {
-      b = x2; x2 = x1; f2 = f1; x1 = b - phi * (b - a); f1 = f(x1);
-    } else {
-      a = x1; x1 = x2; f1 = f2; x2 = a + phi * (b - a); f2 = f(x2);
-    }
-  }
-  const mid = (a + b) / 2;
-  const candidates = [lo + ((hi - lo) * bestK) / steps, mid];
-  const lN = candidates.reduce((x, y) => (f(y) < f(x) ? y : x));
+  const lN = minimiseOnInterval((x) => logLoss(c, x, lC - x), lo, hi, 128);
   // An optimum on the boundary is the boundary itself, not its round trip through log/exp.
   if (lN - lo < 1e-12) return range[0];
   if (hi - lN < 1e-12) return range[1];
   return Math.exp(lN);
-}
-
-function mean(xs: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < xs.length; i++) s += xs[i];
-  return s / xs.length;
-}
-
-function stdDev(xs: number[]): number {
-  const m = mean(xs);
-  let s = 0;
-  for (const x of xs) s += (x - m) ** 2;
-  return Math.sqrt(s / (xs.length - 1));
-}
-
-/** Linearly interpolated quantile (type 7) of unsorted values. */
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const h = (s.length - 1) * q, i = Math.floor(h);
-  return i + 1 < s.length ? s[i] + (h - i) * (s[i + 1] - s[i]) : s[i];
 }
 
 /** 4 significant digits; large counts as 1e+7, 3.162e+7. */
