@@ -44,17 +44,39 @@ Args::Args(const Napi::CallbackInfo& info, const char* op, std::initializer_list
   if (info.Length() != 1 || !info[0].IsObject() || info[0].IsArray() || info[0].IsTypedArray() || info[0].IsFunction())
     Fail("takes one object of named arguments { " + FieldList(names_, count_) + " }, got " +
          std::to_string(info.Length()) + " argument" + (info.Length() == 1 ? " (" + DescribeValue(info[0]) + ")" : "s"));
-  Napi::Object obj = info[0].As<Napi::Object>();
-  Napi::Array keys = obj.GetPropertyNames();
+  // Each declared field is looked up by name; then the object's own enumerable keys are
+  // counted: more keys than fields found means a field the op does not know, and only then
+  // are the keys walked to name it.
+  napi_env env = env_;
+  napi_value obj = info[0];
+  uint32_t found = 0;
+  for (size_t idx = 0; idx < count_; idx++) {
+    napi_value value;
+    NAPI_THROW_IF_FAILED_VOID(env, napi_get_named_property(env, obj, names_[idx], &value));
+    Napi::Value v(env, value);
+    if (!v.IsUndefined()) {
+      values_[idx] = v;
+      found++;
+    }
+  }
+  napi_value keys;
+  NAPI_THROW_IF_FAILED_VOID(env, napi_get_all_property_names(env, obj, napi_key_own_only,
+                                                             static_cast<napi_key_filter>(napi_key_enumerable | napi_key_skip_symbols),
+                                                             napi_key_numbers_to_strings, &keys));
+  uint32_t n = 0;
+  NAPI_THROW_IF_FAILED_VOID(env, napi_get_array_length(env, keys, &n));
+  if (n != found) RefuseUnknown(Napi::Value(env, keys).As<Napi::Array>());
+}
+
+// Throws naming the first key that is not a declared field. Keys that are all declared
+// (a field given as undefined) are accepted.
+void Args::RefuseUnknown(const Napi::Array& keys) const {
   const uint32_t n = keys.Length();
   for (uint32_t i = 0; i < n; i++) {
-    Napi::Value key = keys.Get(i);
-    const std::string name = key.ToString().Utf8Value();
+    const std::string name = keys.Get(i).ToString().Utf8Value();
     size_t idx = 0;
-    while (idx < count_ && std::strcmp(names_[idx], name.c_str()) != 0) idx++;
+    while (idx < count_ && name != names_[idx]) idx++;
     if (idx == count_) Fail("unknown field \"" + name + "\" (the fields are " + FieldList(names_, count_) + ")");
-    Napi::Value value = obj.Get(key);
-    if (!value.IsUndefined()) values_[idx] = value;
   }
 }
 

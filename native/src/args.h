@@ -12,7 +12,8 @@
 //   attention backward: missing field "tq"
 //   attention backward: unknown field "headsize"
 //
-// Reading the fields is a handful of property look-ups per call; nothing here is per element.
+// Reading the fields is one property look-up per declared field and one count of the
+// object's keys per call (a fraction of a microsecond per field); nothing is per element.
 #pragma once
 #include <initializer_list>
 #include <string>
@@ -68,6 +69,7 @@ class Args {
   [[noreturn]] void Fail(const std::string& what) const;
 
  private:
+  void RefuseUnknown(const Napi::Array& keys) const;
   size_t Index(const char* field) const;
   Napi::Value Required(const char* field) const;
   void* Typed(const Napi::Value& v, const std::string& name, int64_t min_elems, DType want) const;
