@@ -5,6 +5,7 @@
       "sources": [
         "native/src/addon.cc",
         "native/src/storage.cc",
+        "native/src/args.cc",
         "native/src/linear.cc",
         "native/src/elementwise.cc",
         "native/src/embedding.cc",

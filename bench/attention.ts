@@ -44,11 +44,15 @@ tidy(() => {
       const [hq, hk, hv] = c.packed ? [qkv.handle, qkv.handle, qkv.handle] : [q.handle, k.handle, v.handle];
       const [gq, gk, gv] = c.packed ? [dqkv.handle, dqkv.handle, dqkv.handle] : [dq.handle, dk.handle, dv.handle];
       // (offset, stride) of q, k, v token rows
-      const rows = c.packed ? [0, 3 * C, C, 3 * C, 2 * C, 3 * C] : [0, C, 0, C, 0, C];
-      const fwd = seconds(() => native.attentionForward(hq, hk, hv, out.handle, lse.handle, null, B, T, T, H, Dh,
-        rows[0], rows[1], rows[2], rows[3], rows[4], rows[5], c.causal, scale));
-      const bwd = seconds(() => native.attentionBackward(dOut.handle, hq, hk, hv, out.handle, lse.handle, null, gq, gk, gv,
-        B, T, T, H, Dh, rows[0], rows[1], rows[2], rows[3], rows[4], rows[5], c.causal, scale, false, false, false));
+      const rows = c.packed
+        ? { qOffset: 0, qStride: 3 * C, kOffset: C, kStride: 3 * C, vOffset: 2 * C, vStride: 3 * C }
+        : { qOffset: 0, qStride: C, kOffset: 0, kStride: C, vOffset: 0, vStride: C };
+      const shape = { batch: B, tq: T, tk: T, heads: H, headSize: Dh, ...rows, causal: c.causal, scale };
+      const fwd = seconds(() => native.attentionForward({ q: hq, k: hk, v: hv, out: out.handle, lse: lse.handle, keyMask: null, ...shape }));
+      const bwd = seconds(() => native.attentionBackward({
+        dOut: dOut.handle, q: hq, k: hk, v: hv, out: out.handle, lse: lse.handle, keyMask: null, dq: gq, dk: gk, dv: gv,
+        ...shape, accumulateDq: false, accumulateDk: false, accumulateDv: false,
+      }));
       if (r > 0) { // the first round warms up
         c.fwd = Math.min(c.fwd, fwd);
         c.bwd = Math.min(c.bwd, bwd);
@@ -62,6 +66,6 @@ tidy(() => {
       `  forward ${(fwd * 1e3).toFixed(2)} ms ${rate(part * flopsFwd, fwd)} GFLOP/s${dense(flopsFwd, fwd)}` +
       `  backward ${(bwd * 1e3).toFixed(2)} ms ${rate(part * flopsBwd, bwd)} GFLOP/s${dense(flopsBwd, bwd)}`);
   }
-  const mm = native.benchMatmul(B * T, C, C, false, false, 10);
+  const mm = native.benchMatmul({ m: B * T, k: C, n: C, transA: false, transB: false, iterations: 10 });
   console.log(`for scale: oneDNN matmul [${B * T}, ${C}]·[${C}, ${C}] ${rate(2 * B * T * C * C, mm)} GFLOP/s`);
 });

@@ -62,9 +62,11 @@ export interface InferBenchOptions {
   log?: (line: string) => void;
 }
 
-/** Packs every Linear of `model` for one variant, keeping the packs for later swaps. */
-function packVariant(model: TransformerBody, spec: VariantSpec): Map<Linear, PackedLinear> {
-  const packs = new Map<Linear, PackedLinear>();
+/**
+ * Packs every Linear of `model` for one variant into `packs`, kept for later swaps: the
+ * layers only borrow them, the caller disposes them.
+ */
+function packVariant(model: TransformerBody, spec: VariantSpec, packs: Map<Linear, PackedLinear>): void {
   for (const [, m] of model.namedModules()) {
     if (!(m instanceof Linear)) continue;
     let values = m.weight.toArray() as Float32Array;
@@ -74,7 +76,6 @@ function packVariant(model: TransformerBody, spec: VariantSpec): Map<Linear, Pac
     }
     packs.set(m, packLayer(m, spec.kernel, values));
   }
-  return packs;
 }
 
 function use(packs: Map<Linear, PackedLinear>): void {
@@ -96,9 +97,13 @@ export function benchInference(opts: InferBenchOptions = {}): InferBenchResult {
   const seqLen = Math.min(opts.seqLen ?? 128, cfg.max_len);
   const batch = opts.batch ?? 32, rounds = opts.rounds ?? 7;
   if (!(rounds >= 1 && batch >= 1 && seqLen >= 1)) throw new TlcError('bench infer: rounds, batch and sequence length must be positive');
+  const packs = new Map<InferVariant, Map<Linear, PackedLinear>>();
   try {
     log(`packing ${variants.length} variants of L${cfg.n_layers}-D${cfg.d_model} (${(countParams(cfg).total / 1e6).toFixed(1)}M params)`);
-    const packs = new Map(variants.map((v) => [v, packVariant(model, variantSpec(v))]));
+    for (const v of variants) {
+      packs.set(v, new Map());
+      packVariant(model, variantSpec(v), packs.get(v)!);
+    }
     const one = syntheticBatch(model, 1, seqLen), many = syntheticBatch(model, batch, seqLen);
     const latency = new Map<InferVariant, number[]>(variants.map((v) => [v, []]));
     const throughput = new Map<InferVariant, number[]>(variants.map((v) => [v, []]));
@@ -145,6 +150,7 @@ export function benchInference(opts: InferBenchOptions = {}): InferBenchResult {
     };
   } finally {
     unpackLinears(model);
+    for (const variant of packs.values()) for (const p of variant.values()) p.dispose();
     model.dispose();
   }
 }

@@ -49,9 +49,10 @@ export function benchKernels(opts: KernelBenchOptions = {}): { threads: number; 
       for (let i = 0; i < 2; i++) runBwd();
       for (let r = 0; r < rounds; r++) {
         fwdT.push(timeIt(() => noGrad(() => tidy(() => { linear(x, w, b); })), { minTimeS: 0.2 }).medianS);
-        rawFwdT.push(native.benchMatmul(M, K, N, false, true, 5));
+        rawFwdT.push(native.benchMatmul({ m: M, k: K, n: N, transA: false, transB: true, iterations: 5 }));
         bwdT.push(median(Array.from({ length: 5 }, runBwd)));
-        rawBwdT.push(native.benchMatmul(M, N, K, false, false, 5) + native.benchMatmul(N, M, K, true, false, 5));
+        rawBwdT.push(native.benchMatmul({ m: M, k: N, n: K, transA: false, transB: false, iterations: 5 }) +
+          native.benchMatmul({ m: N, k: M, n: K, transA: true, transB: false, iterations: 5 }));
       }
       const fwd = median(fwdT), rawFwd = median(rawFwdT), bwd = median(bwdT), rawBwd = median(rawBwdT);
       rows.push({ op: 'linear_fwd', m: M, k: K, n: N, gflops: flops / fwd / 1e9, onednn_gflops: flops / rawFwd / 1e9 });

@@ -50,7 +50,7 @@ function modelConfig(c: TrainBenchConfig): ModelConfig {
 export function matmulPeakGflops(): number {
   let best = 0;
   for (const [m, k, n] of [[4096, 512, 2048], [4096, 2048, 512], [4096, 1024, 1024], [2048, 2048, 2048]]) {
-    best = Math.max(best, (2 * m * k * n) / native.benchMatmul(m, k, n, false, true, 7) / 1e9);
+    best = Math.max(best, (2 * m * k * n) / native.benchMatmul({ m, k, n, transA: false, transB: true, iterations: 7 }) / 1e9);
   }
   return best;
 }

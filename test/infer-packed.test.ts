@@ -54,6 +54,7 @@ test('packed f32 equals the training linear, with fused GELU', () => {
   assert.ok(relErr(run(p, x, 'gelu'), refGelu) < 1e-5, `gelu ${relErr(run(p, x, 'gelu'), refGelu)}`);
   const train = noGrad(() => tidy(() => gelu(linear(tensor(x, [M, K]), tensor(w, [N, K]), tensor(b, [N])), 'tanh').toFloat32Array()));
   assert.ok(relErr(run(p, x, 'gelu_tanh'), train) < 1e-5);
+  p.dispose();
 });
 
 test('bf16 rounds weights and activations to bfloat16 and accumulates in f32', () => {
@@ -67,6 +68,7 @@ test('bf16 rounds weights and activations to bfloat16 and accumulates in f32', (
   const got = run(p, x), exact = linearRef(toBf16(x), toBf16(w), b, M, K, N);
   assert.ok(relErr(got, exact) < 1e-5, `bf16 vs rounded reference ${relErr(got, exact)}`);
   assert.ok(relErr(got, linearRef(x, w, b, M, K, N)) > 1e-4, 'bf16 rounding is visible');
+  p.dispose();
 });
 
 test('int8: per-row dynamic u8 activations × per-channel s8 weights, exactly as specified', () => {
@@ -91,6 +93,7 @@ test('int8: per-row dynamic u8 activations × per-channel s8 weights, exactly as
   assert.ok(relErr(got, linearRef(x, w, b, M, K, N)) < 0.02, 'int8 stays close to f32');
   const refGelu = Array.from(ref, geluErf);
   assert.ok(relErr(run(p, x, 'gelu'), refGelu) < 1e-5, 'fused GELU');
+  p.dispose();
 });
 
 test('k-bit weight-only equals f32 on the dequantized weights (2 to 8 bits)', () => {
@@ -102,6 +105,7 @@ test('k-bit weight-only equals f32 on the dequantized weights (2 to 8 bits)', ()
     assert.ok(relErr(run(p, x), ref) < 1e-6, `${bits} bits: ${relErr(run(p, x), ref)}`);
     assert.ok(p.bytes < N * K * bits / 8 + N * K / 8 + 8 * N + 64 * K, `${bits} bits stay packed: ${p.bytes} bytes`);
     if (bits === 4) assert.ok(relErr(run(p, x, 'gelu'), Array.from(ref, geluErf)) < 1e-5, 'fused GELU');
+    p.dispose();
   }
 });
 
@@ -114,6 +118,7 @@ test('sparse CSR kernel equals dense on the same pruned weights, with GELU', () 
   assert.ok(relErr(run(p, x), ref) < 1e-6);
   assert.ok(relErr(run(p, x, 'gelu'), Array.from(ref, geluErf)) < 1e-6);
   assert.ok(p.bytes < 0.15 * N * K * 8 + 8 * (N + 1) + 4 * N, `CSR holds only the nonzeros: ${p.bytes} bytes`);
+  p.dispose();
 });
 
 test('every kernel adds into a residual in place: forward(x, none, r) = r + forward(x)', () => {
@@ -138,6 +143,7 @@ test('every kernel adds into a residual in place: forward(x, none, r) = r + forw
     assert.ok(maxAbsDiff(summed, plain.map((v, i) => v + r[i])) < 1e-5, `${p.kind}: ${maxAbsDiff(summed, plain.map((v, i) => v + r[i]))}`);
     assert.throws(() => noGrad(() => tidy(() => p.forward(tensor(x, [M, K]), 'gelu', tensor(r, [M, N])))), /activation cannot be fused/);
     assert.throws(() => noGrad(() => tidy(() => p.forward(tensor(x, [M, K]), 'none', tensor(r.subarray(1), [M * N - 1])))), /accumulator/);
+    p.dispose();
   }
 });
 
@@ -160,13 +166,15 @@ test('the fused int8 MLP computes exactly what its two int8 layers compute one a
     }));
     assert.deepEqual(fused, separate, `${act}: fused = separate`);
     assert.deepEqual(intoItself, separateSum, `${act}: in place into the input = separate + residual`);
-    const f32 = noGrad(() => tidy(() => {
-      const h = PackedLinear.pack({ kind: 'f32', values: w1 }, b1, F, C).forward(tensor(x, [Mm, C]), act);
-      return PackedLinear.pack({ kind: 'f32', values: w2 }, b2, C, F).forward(h).toFloat32Array();
-    }));
+    const [p1, p2] = [PackedLinear.pack({ kind: 'f32', values: w1 }, b1, F, C), PackedLinear.pack({ kind: 'f32', values: w2 }, b2, C, F)];
+    const f32 = noGrad(() => tidy(() => p2.forward(p1.forward(tensor(x, [Mm, C]), act)).toFloat32Array()));
+    p1.dispose();
+    p2.dispose();
     assert.ok(relErr(fused, f32) < 0.03, `${act}: int8 MLP within 3% of f32 (${relErr(fused, f32)})`);
   }
   assert.throws(() => noGrad(() => tidy(() => PackedLinear.mlp(fc1, fc1, tensor(x, [Mm, C]), 'gelu'))), /fc1 has 520 outputs, fc2 takes 100/);
+  fc1.dispose();
+  fc2.dispose();
 });
 
 test('a classifier with packed f32 layers gives the training path\'s logits', () => {
@@ -190,12 +198,13 @@ test('a classifier with packed f32 layers gives the training path\'s logits', ()
 
 test('packed layers reject bad input with clear errors', () => {
   const w = new Float32Array(6).fill(0.5);
-  assert.throws(() => PackedLinear.pack({ kind: 'f32', values: w }, null, 4, 2), /weights has 6 elements, expected 8/);
-  assert.throws(() => native.packLinear('fp64', w, null, null, 3, 2, 32), /unknown kind "fp64"/);
+  assert.throws(() => PackedLinear.pack({ kind: 'f32', values: w }, null, 4, 2), /packLinear: field "weights" has 6 elements, expected 8/);
+  assert.throws(() => native.packLinear({ kind: 'fp64' as never, weights: w, bias: null, n: 3, k: 2 }), /packLinear: field "kind" "fp64" is unknown/);
   assert.throws(() => PackedLinear.pack({ kind: 'kbit', codes: new Int8Array([9, 0, 0, 0, 0, 0]), scales: new Float32Array(3), bits: 4 }, null, 3, 2),
-    /code 9 at 0 is outside ±7 for 4 bits/);
+    /packLinear: field "codes" holds 9 at 0, outside ±7 for 4 bits/);
   assert.throws(() => PackedLinear.pack({ kind: 'f32', values: new Float32Array([NaN, 0, 0, 0, 0, 0]) }, null, 3, 2), /non-finite/);
-  assert.throws(() => native.packedLinearForward({} as never, 0 as never, 0 as never, 1, 0, false), /not a packed linear layer/);
+  assert.throws(() => native.packedLinearForward({ layer: {} as never, x: 0 as never, y: 0 as never, m: 1, activation: 0, accumulate: false }),
+    /packed linear: field "layer" is not a packed linear layer/);
   const p = PackedLinear.pack(packedWeights(w, 3, 2, { kind: 'int8' }), null, 3, 2);
   assert.throws(() => tidy(() => p.forward(tensor(new Float32Array(2), [1, 2]))), (e: unknown) => e instanceof TlcError && /inference-only/.test(e.message));
   assert.throws(() => noGrad(() => tidy(() => p.forward(tensor(new Float32Array(3), [1, 3])))), /does not match the layer's 2 input features/);
@@ -209,5 +218,7 @@ test('packed layers reject bad input with clear errors', () => {
   assert.throws(() => noGrad(() => tidy(() => PackedLinear.mlp(narrow, wide, tensor(badRows, [6, 6]), 'gelu'))), /int8 MLP: the input holds a non-finite value/);
   const x = noGrad(() => tidy(() => p.forward(tensor(new Float32Array([1, -1]), [1, 2]), 'gelu').toFloat32Array()));
   assert.equal(x.length, 3);
-  assert.throws(() => native.packedLinearForward((p as unknown as { handle: never }).handle, 0 as never, 0 as never, 1, 7, false), /activation must be/);
+  assert.throws(() => native.packedLinearForward({ layer: (p as unknown as { handle: never }).handle, x: 0 as never, y: 0 as never, m: 1,
+    activation: 7, accumulate: false }), /field "activation" must be/);
+  for (const layer of [p, wide, narrow]) layer.dispose();
 });

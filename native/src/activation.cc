@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "args.h"
 #include "common.h"
 
 namespace tlc {
@@ -172,31 +173,29 @@ static void GeluRows(const float* x, float* y, int64_t n, bool approx) {
   }
 }
 
-// geluForward(x, y, n, approximate)     x: [n] -> y: [n]
+// geluForward({ x, y, n, approximate })     x: [n] -> y: [n]
 static Napi::Value GeluForward(const Napi::CallbackInfo& info) {
-  const char* op = "gelu";
-  int64_t n = ArgInt(info, 2, op, "count");
-  if (n < 0) Fail(info.Env(), std::string(op) + ": negative count " + std::to_string(n));
-  bool approx = ArgBool(info, 3, op, "approximate");
-  const float* x = ArgF32(info, 0, op, "input", n);
-  float* y = ArgF32(info, 1, op, "output", n);
+  Args a(info, "gelu", {"x", "y", "n", "approximate"});
+  const int64_t n = a.Count("n");
+  const bool approx = a.Bool("approximate");
+  const float* x = a.F32("x", n);
+  float* y = a.F32("y", n);
   GeluRows(x, y, n, approx);
   return info.Env().Undefined();
 }
 
-// geluBackward(dy, x, dx, n, approximate, accumulate)     dy, x: [n] -> dx: [n]
+// geluBackward({ dy, x, dx, n, approximate, accumulate })     dy, x: [n] -> dx: [n]
 //   exact:  gelu'(x) = Φ(x) + x·φ(x),  φ(x) = e^(−x²/2)/√(2π)
 //   tanh:   with s = ½(1 + tanh u), 1 − s = s·e^(−2u):
 //           gelu'(x) = s + x·2s(1 − s)·u',  u' = √(2/π)·(1 + 3·0.044715·x²)
 static Napi::Value GeluBackward(const Napi::CallbackInfo& info) {
-  const char* op = "gelu backward";
-  int64_t n = ArgInt(info, 3, op, "count");
-  if (n < 0) Fail(info.Env(), std::string(op) + ": negative count " + std::to_string(n));
-  bool approx = ArgBool(info, 4, op, "approximate");
-  bool acc = ArgBool(info, 5, op, "accumulate");
-  const float* dy = ArgF32(info, 0, op, "output gradient", n);
-  const float* x = ArgF32(info, 1, op, "input", n);
-  float* dx = ArgF32(info, 2, op, "input gradient", n);
+  Args a(info, "gelu backward", {"dy", "x", "dx", "n", "approximate", "accumulate"});
+  const int64_t n = a.Count("n");
+  const bool approx = a.Bool("approximate");
+  const bool acc = a.Bool("accumulate");
+  const float* dy = a.F32("dy", n);
+  const float* x = a.F32("x", n);
+  float* dx = a.F32("dx", n);
   if (approx) {
     BackwardLoop(dy, x, dx, n, acc, [](float v) {
       double s, s_complement;
@@ -214,27 +213,25 @@ static Napi::Value GeluBackward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// tanhForward(x, y, n)     x: [n] -> y: [n]
+// tanhForward({ x, y, n })     x: [n] -> y: [n]
 static Napi::Value TanhForward(const Napi::CallbackInfo& info) {
-  const char* op = "tanh";
-  int64_t n = ArgInt(info, 2, op, "count");
-  if (n < 0) Fail(info.Env(), std::string(op) + ": negative count " + std::to_string(n));
-  const float* x = ArgF32(info, 0, op, "input", n);
-  float* y = ArgF32(info, 1, op, "output", n);
+  Args a(info, "tanh", {"x", "y", "n"});
+  const int64_t n = a.Count("n");
+  const float* x = a.F32("x", n);
+  float* y = a.F32("y", n);
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; i++) y[i] = Tanh(x[i]);
   return info.Env().Undefined();
 }
 
-// tanhBackward(dy, y, dx, n, accumulate)     dy, y: [n] -> dx: [n]; y is the forward output
+// tanhBackward({ dy, y, dx, n, accumulate })     dy, y: [n] -> dx: [n]; y is the forward output
 static Napi::Value TanhBackward(const Napi::CallbackInfo& info) {
-  const char* op = "tanh backward";
-  int64_t n = ArgInt(info, 3, op, "count");
-  if (n < 0) Fail(info.Env(), std::string(op) + ": negative count " + std::to_string(n));
-  bool acc = ArgBool(info, 4, op, "accumulate");
-  const float* dy = ArgF32(info, 0, op, "output gradient", n);
-  const float* y = ArgF32(info, 1, op, "output", n);
-  float* dx = ArgF32(info, 2, op, "input gradient", n);
+  Args a(info, "tanh backward", {"dy", "y", "dx", "n", "accumulate"});
+  const int64_t n = a.Count("n");
+  const bool acc = a.Bool("accumulate");
+  const float* dy = a.F32("dy", n);
+  const float* y = a.F32("y", n);
+  float* dx = a.F32("dx", n);
   BackwardLoop(dy, y, dx, n, acc, [](float yi) { return std::fma(-yi, yi, 1.f); });
   return info.Env().Undefined();
 }

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "args.h"
 #include "common.h"
 
 namespace tlc {
@@ -38,46 +39,14 @@ std::vector<Chunk> SplitIntoChunks(const std::vector<int64_t>& sizes) {
   return chunks;
 }
 
-Napi::Array ArgArray(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name, uint32_t length) {
-  if (index >= info.Length() || !info[index].IsArray())
-    Fail(info.Env(), std::string(op) + ": " + name + " must be an array");
-  auto arr = info[index].As<Napi::Array>();
-  if (arr.Length() != length)
-    Fail(info.Env(), std::string(op) + ": " + name + " has " + std::to_string(arr.Length()) + " entries, expected " +
-                         std::to_string(length));
-  return arr;
-}
-
-// Element k of a JS array of tensors, checked like ArgF32: live, f32, at least n elements.
-float* ElemF32(const Napi::CallbackInfo& info, const Napi::Array& arr, uint32_t k, const char* op, const char* what,
-               int64_t n) {
-  const std::string name = std::string(what) + " " + std::to_string(k);
-  Napi::Value v = arr[k];
-  bool stale = false;
-  Storage* s = LookupStorage(v, &stale);
-  if (stale) Fail(info.Env(), std::string(op) + ": " + name + " was used after it was disposed");
-  if (!s) Fail(info.Env(), std::string(op) + ": " + name + " is not a tensor");
-  if (s->dtype != DType::f32)
-    Fail(info.Env(), std::string(op) + ": " + name + " has dtype " + DTypeName(s->dtype) + ", expected f32");
-  if (s->bytes < static_cast<size_t>(n) * 4)
-    Fail(info.Env(), std::string(op) + ": " + name + " holds " + std::to_string(s->bytes / 4) +
-                         " elements, the op needs " + std::to_string(n));
-  return static_cast<float*>(s->data);
-}
-
-double ElemNum(const Napi::CallbackInfo& info, const Napi::Array& arr, uint32_t k, const char* op, const char* what) {
-  Napi::Value v = arr[k];
-  if (!v.IsNumber()) Fail(info.Env(), std::string(op) + ": " + what + " " + std::to_string(k) + " must be a number");
-  return v.As<Napi::Number>().DoubleValue();
-}
-
-std::vector<int64_t> ArgSizes(const Napi::CallbackInfo& info, size_t index, const char* op, uint32_t length) {
-  Napi::Array arr = ArgArray(info, index, op, "sizes", length);
+// sizes[k] of every tensor: non-negative integers, one per tensor.
+std::vector<int64_t> ArgSizes(const Args& a, uint32_t length) {
+  Napi::Array arr = a.Array("sizes", length);
   std::vector<int64_t> sizes(length);
   for (uint32_t k = 0; k < length; k++) {
-    double d = ElemNum(info, arr, k, op, "size");
+    const double d = a.NumAt(arr, k, "sizes");
     if (!(d >= 0 && d == std::floor(d) && d < 9.0e15))
-      Fail(info.Env(), std::string(op) + ": size " + std::to_string(k) + " must be a non-negative integer");
+      a.Fail("sizes", "entry " + std::to_string(k) + " must be a non-negative integer, got " + std::to_string(d));
     sizes[k] = static_cast<int64_t>(d);
   }
   return sizes;
@@ -130,16 +99,15 @@ void AdamwChunk(float* __restrict p, const float* __restrict g, float* __restric
 #pragma GCC pop_options
 }  // namespace
 
-// gradNormSquared(grads: tensor[], sizes: number[]) -> number[]: Σ g² per tensor
+// gradNormSquared({ grads: tensor[], sizes: number[] }) -> number[]: Σ g² per tensor
 //   grads[k]: [sizes[k]] -> result[k]
 static Napi::Value GradNormSquared(const Napi::CallbackInfo& info) {
-  const char* op = "gradNormSquared";
-  if (info.Length() < 1 || !info[0].IsArray()) Fail(info.Env(), std::string(op) + ": grads must be an array");
-  const uint32_t count = info[0].As<Napi::Array>().Length();
-  Napi::Array grads_arg = ArgArray(info, 0, op, "grads", count);
-  std::vector<int64_t> sizes = ArgSizes(info, 1, op, count);
+  Args a(info, "gradNormSquared", {"grads", "sizes"});
+  Napi::Array grads_arg = a.Array("grads");
+  const uint32_t count = grads_arg.Length();
+  std::vector<int64_t> sizes = ArgSizes(a, count);
   std::vector<const float*> grads(count);
-  for (uint32_t k = 0; k < count; k++) grads[k] = ElemF32(info, grads_arg, k, op, "gradient", sizes[k]);
+  for (uint32_t k = 0; k < count; k++) grads[k] = a.F32At(grads_arg, k, "grads", sizes[k]);
 
   const std::vector<Chunk> chunks = SplitIntoChunks(sizes);
   std::vector<double> partial(chunks.size());
@@ -157,37 +125,34 @@ static Napi::Value GradNormSquared(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// adamwStep(params, grads, m, v: tensor[], sizes, weightDecays: number[],
-//           lr, beta1, beta2, eps, step, clipScale)
+// adamwStep({ params, grads, m, v: tensor[], sizes, weightDecays: number[],
+//             lr, beta1, beta2, eps, step, clipScale })
 //   params[k], grads[k], m[k], v[k]: [sizes[k]] -> params, m, v updated in place
 static Napi::Value AdamwStep(const Napi::CallbackInfo& info) {
-  const char* op = "adamw";
-  if (info.Length() < 1 || !info[0].IsArray()) Fail(info.Env(), std::string(op) + ": params must be an array");
-  const uint32_t count = info[0].As<Napi::Array>().Length();
-  Napi::Array params_arg = ArgArray(info, 0, op, "params", count);
-  Napi::Array grads_arg = ArgArray(info, 1, op, "grads", count);
-  Napi::Array m_arg = ArgArray(info, 2, op, "first moments", count);
-  Napi::Array v_arg = ArgArray(info, 3, op, "second moments", count);
-  std::vector<int64_t> sizes = ArgSizes(info, 4, op, count);
-  Napi::Array wd_arg = ArgArray(info, 5, op, "weightDecays", count);
-  const double lr = ArgNum(info, 6, op, "lr"), beta1 = ArgNum(info, 7, op, "beta1"), beta2 = ArgNum(info, 8, op, "beta2"),
-               eps = ArgNum(info, 9, op, "eps");
-  const int64_t step = ArgInt(info, 10, op, "step");
-  const double clip = ArgNum(info, 11, op, "clipScale");
-  if (step < 1) Fail(info.Env(), std::string(op) + ": step must be >= 1, got " + std::to_string(step));
+  Args a(info, "adamw", {"params", "grads", "m", "v", "sizes", "weightDecays", "lr", "beta1", "beta2", "eps", "step",
+                         "clipScale"});
+  Napi::Array params_arg = a.Array("params");
+  const uint32_t count = params_arg.Length();
+  Napi::Array grads_arg = a.Array("grads", count);
+  Napi::Array m_arg = a.Array("m", count);
+  Napi::Array v_arg = a.Array("v", count);
+  std::vector<int64_t> sizes = ArgSizes(a, count);
+  Napi::Array wd_arg = a.Array("weightDecays", count);
+  const double lr = a.Num("lr"), beta1 = a.Num("beta1"), beta2 = a.Num("beta2"), eps = a.Num("eps");
+  const int64_t step = a.Dim("step");
+  const double clip = a.Num("clipScale");
   if (!(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1))
-    Fail(info.Env(), std::string(op) + ": betas must be in [0, 1), got " + std::to_string(beta1) + ", " +
-                         std::to_string(beta2));
+    a.Fail("betas must be in [0, 1), got " + std::to_string(beta1) + ", " + std::to_string(beta2));
 
   std::vector<float*> p(count), m(count), v(count);
   std::vector<const float*> g(count);
   std::vector<float> decay(count);
   for (uint32_t k = 0; k < count; k++) {
-    p[k] = ElemF32(info, params_arg, k, op, "parameter", sizes[k]);
-    g[k] = ElemF32(info, grads_arg, k, op, "gradient", sizes[k]);
-    m[k] = ElemF32(info, m_arg, k, op, "first moment", sizes[k]);
-    v[k] = ElemF32(info, v_arg, k, op, "second moment", sizes[k]);
-    decay[k] = static_cast<float>(1.0 - lr * ElemNum(info, wd_arg, k, op, "weight decay"));
+    p[k] = a.F32At(params_arg, k, "params", sizes[k]);
+    g[k] = a.F32At(grads_arg, k, "grads", sizes[k]);
+    m[k] = a.F32At(m_arg, k, "m", sizes[k]);
+    v[k] = a.F32At(v_arg, k, "v", sizes[k]);
+    decay[k] = static_cast<float>(1.0 - lr * a.NumAt(wd_arg, k, "weightDecays"));
   }
 
   // PyTorch computes these in Python floats (double) and rounds them to float at use.

@@ -30,6 +30,7 @@
 #include <limits>
 #include <vector>
 
+#include "args.h"
 #include "common.h"
 
 namespace tlc {
@@ -441,30 +442,31 @@ void AttentionBackwardKernel(const Problem& p, const float* dout, const float* q
 
 // ---- argument unpacking -----------------------------------------------------------------
 
-// Reads B, Tq, Tk, H, Dh at `dims`, the three (offset, stride) pairs at `rows`, causal and scale.
-Problem ReadProblem(const Napi::CallbackInfo& info, const char* op, size_t dims, size_t rows) {
+// Reads the fields both directions share: batch, tq, tk, heads, headSize, the three
+// (offset, stride) pairs, causal and scale.
+Problem ReadProblem(const Args& a) {
   Problem p{};
-  p.B = ArgInt(info, dims, op, "B");
-  p.Tq = ArgInt(info, dims + 1, op, "Tq");
-  p.Tk = ArgInt(info, dims + 2, op, "Tk");
-  p.H = ArgInt(info, dims + 3, op, "heads");
-  p.Dh = ArgInt(info, dims + 4, op, "head size");
-  for (int64_t d : {p.B, p.Tq, p.Tk, p.H, p.Dh})
-    if (d <= 0) Fail(info.Env(), std::string(op) + ": every dimension must be positive, got " + std::to_string(d));
+  p.B = a.Dim("batch");
+  p.Tq = a.Dim("tq");
+  p.Tk = a.Dim("tk");
+  p.H = a.Dim("heads");
+  p.Dh = a.Dim("headSize");
   const int64_t C = p.H * p.Dh;
   const char* names[3] = {"q", "k", "v"};
+  const char* offsets[3] = {"qOffset", "kOffset", "vOffset"};
+  const char* strides[3] = {"qStride", "kStride", "vStride"};
   Rows* layouts[3] = {&p.q, &p.k, &p.v};
   for (int i = 0; i < 3; i++) {
     Rows& r = *layouts[i];
-    r.offset = ArgInt(info, rows + 2 * i, op, (std::string(names[i]) + " offset").c_str());
-    r.stride = ArgInt(info, rows + 2 * i + 1, op, (std::string(names[i]) + " stride").c_str());
-    if (r.offset < 0 || r.stride < r.offset + C)
-      Fail(info.Env(), std::string(op) + ": " + names[i] + " rows (offset " + std::to_string(r.offset) + ", stride " +
-                           std::to_string(r.stride) + ") cannot hold " + std::to_string(C) + " columns");
+    r.offset = a.Count(offsets[i]);
+    r.stride = a.Int(strides[i]);
+    if (r.stride < r.offset + C)
+      a.Fail(std::string(names[i]) + " rows (offset " + std::to_string(r.offset) + ", stride " +
+             std::to_string(r.stride) + ") cannot hold " + std::to_string(C) + " columns");
   }
-  p.causal = ArgBool(info, rows + 6, op, "causal");
-  const double scale = ArgNum(info, rows + 7, op, "scale");
-  if (!std::isfinite(scale)) Fail(info.Env(), std::string(op) + ": scale must be finite, got " + std::to_string(scale));
+  p.causal = a.Bool("causal");
+  const double scale = a.Num("scale");
+  if (!std::isfinite(scale)) a.Fail("scale", "must be finite, got " + std::to_string(scale));
   p.scale = static_cast<float>(scale);
   return p;
 }
@@ -474,40 +476,48 @@ int64_t RowsExtent(const Rows& r, int64_t tokens, int64_t C) { return (tokens - 
 
 }  // namespace
 
-// attentionForward(q, k, v, out, lse, keyMask|null, B, Tq, Tk, H, Dh,
-//                  qOffset, qStride, kOffset, kStride, vOffset, vStride, causal, scale)
+// attentionForward({ q, k, v, out, lse, keyMask, batch, tq, tk, heads, headSize,
+//                    qOffset, qStride, kOffset, kStride, vOffset, vStride, causal, scale })
+//   q: [batch, tq, heads·headSize] rows, k, v: [batch, tk, heads·headSize] rows, keyMask: [batch, tk] u8 | null
+//   -> out: [batch, tq, heads·headSize], lse: [batch, heads, tq]
 static Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
-  const char* op = "attention";
-  Problem p = ReadProblem(info, op, 6, 11);
+  Args a(info, "attention", {"q", "k", "v", "out", "lse", "keyMask", "batch", "tq", "tk", "heads", "headSize",
+                             "qOffset", "qStride", "kOffset", "kStride", "vOffset", "vStride", "causal", "scale"});
+  Problem p = ReadProblem(a);
   const int64_t C = p.H * p.Dh;
-  const float* q = ArgF32(info, 0, op, "q", RowsExtent(p.q, p.B * p.Tq, C));
-  const float* k = ArgF32(info, 1, op, "k", RowsExtent(p.k, p.B * p.Tk, C));
-  const float* v = ArgF32(info, 2, op, "v", RowsExtent(p.v, p.B * p.Tk, C));
-  float* out = ArgF32(info, 3, op, "output", p.B * p.Tq * C);
-  float* lse = ArgF32(info, 4, op, "log-sum-exp", p.B * p.H * p.Tq);
-  p.key_mask = ArgOptU8(info, 5, op, "key padding mask", p.B * p.Tk);
+  const float* q = a.F32("q", RowsExtent(p.q, p.B * p.Tq, C));
+  const float* k = a.F32("k", RowsExtent(p.k, p.B * p.Tk, C));
+  const float* v = a.F32("v", RowsExtent(p.v, p.B * p.Tk, C));
+  float* out = a.F32("out", p.B * p.Tq * C);
+  float* lse = a.F32("lse", p.B * p.H * p.Tq);
+  p.key_mask = a.OptU8("keyMask", p.B * p.Tk);
   AttentionForwardKernel(p, q, k, v, out, lse);
   return info.Env().Undefined();
 }
 
-// attentionBackward(dOut, q, k, v, out, lse, keyMask|null, dq|null, dk|null, dv|null, B, Tq, Tk, H, Dh,
-//                   qOffset, qStride, kOffset, kStride, vOffset, vStride, causal, scale, accDq, accDk, accDv)
+// attentionBackward({ dOut, q, k, v, out, lse, keyMask, dq, dk, dv, batch, tq, tk, heads, headSize,
+//                     qOffset, qStride, kOffset, kStride, vOffset, vStride, causal, scale,
+//                     accumulateDq, accumulateDk, accumulateDv })
+//   dOut, out: [batch, tq, heads·headSize], q/k/v rows as forward, lse: [batch, heads, tq]
+//   -> dq, dk, dv (each null or in its input's row layout)
 static Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
-  const char* op = "attention backward";
-  Problem p = ReadProblem(info, op, 10, 15);
+  Args a(info, "attention backward", {"dOut", "q", "k", "v", "out", "lse", "keyMask", "dq", "dk", "dv",
+                                      "batch", "tq", "tk", "heads", "headSize", "qOffset", "qStride", "kOffset",
+                                      "kStride", "vOffset", "vStride", "causal", "scale",
+                                      "accumulateDq", "accumulateDk", "accumulateDv"});
+  Problem p = ReadProblem(a);
   const int64_t C = p.H * p.Dh;
-  const bool acc_dq = ArgBool(info, 23, op, "accDq"), acc_dk = ArgBool(info, 24, op, "accDk"),
-             acc_dv = ArgBool(info, 25, op, "accDv");
-  const float* dout = ArgF32(info, 0, op, "output gradient", p.B * p.Tq * C);
-  const float* q = ArgF32(info, 1, op, "q", RowsExtent(p.q, p.B * p.Tq, C));
-  const float* k = ArgF32(info, 2, op, "k", RowsExtent(p.k, p.B * p.Tk, C));
-  const float* v = ArgF32(info, 3, op, "v", RowsExtent(p.v, p.B * p.Tk, C));
-  const float* out = ArgF32(info, 4, op, "output", p.B * p.Tq * C);
-  const float* lse = ArgF32(info, 5, op, "log-sum-exp", p.B * p.H * p.Tq);
-  p.key_mask = ArgOptU8(info, 6, op, "key padding mask", p.B * p.Tk);
-  float* dq = ArgOptF32(info, 7, op, "q gradient", RowsExtent(p.q, p.B * p.Tq, C));
-  float* dk = ArgOptF32(info, 8, op, "k gradient", RowsExtent(p.k, p.B * p.Tk, C));
-  float* dv = ArgOptF32(info, 9, op, "v gradient", RowsExtent(p.v, p.B * p.Tk, C));
+  const bool acc_dq = a.Bool("accumulateDq"), acc_dk = a.Bool("accumulateDk"), acc_dv = a.Bool("accumulateDv");
+  const float* dout = a.F32("dOut", p.B * p.Tq * C);
+  const float* q = a.F32("q", RowsExtent(p.q, p.B * p.Tq, C));
+  const float* k = a.F32("k", RowsExtent(p.k, p.B * p.Tk, C));
+  const float* v = a.F32("v", RowsExtent(p.v, p.B * p.Tk, C));
+  const float* out = a.F32("out", p.B * p.Tq * C);
+  const float* lse = a.F32("lse", p.B * p.H * p.Tq);
+  p.key_mask = a.OptU8("keyMask", p.B * p.Tk);
+  float* dq = a.OptF32("dq", RowsExtent(p.q, p.B * p.Tq, C));
+  float* dk = a.OptF32("dk", RowsExtent(p.k, p.B * p.Tk, C));
+  float* dv = a.OptF32("dv", RowsExtent(p.v, p.B * p.Tk, C));
   AttentionBackwardKernel(p, dout, q, k, v, out, lse, dq, dk, dv, acc_dq, acc_dk, acc_dv);
   return info.Env().Undefined();
 }

@@ -1,6 +1,8 @@
 // Shared helpers for the native addon: storage handles, argument unpacking, errors.
-// Every exported op validates its arguments here *before* touching memory, so a bad
-// call from JavaScript becomes a JS exception naming the op, never a segfault.
+// Every exported op validates its arguments *before* touching memory, so a bad call from
+// JavaScript becomes a JS exception naming the op, never a segfault. Ops with more than a
+// few arguments take one object of named fields (args.h); the positional helpers below
+// serve the storage functions, whose one to three arguments cannot be confused.
 #pragma once
 #include <napi.h>
 
@@ -32,15 +34,10 @@ Storage* LookupStorage(const Napi::Value& v, bool* stale);
 
 [[noreturn]] void Fail(const Napi::Env& env, const std::string& msg);
 
-// Unpacks argument `index` as a live storage of `dtype` holding at least `min_elems`
-// elements; throws "<op>: <name> ..." otherwise.
+// Unpacks argument `index` as a live storage (of f32 holding at least `min_elems`
+// elements); throws "<op>: <name> ..." otherwise.
 Storage* ArgStorage(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name);
 float* ArgF32(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name, size_t min_elems);
-int32_t* ArgI32(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name, size_t min_elems);
-uint8_t* ArgU8(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name, size_t min_elems);
-// Same, but `null`/`undefined` yields nullptr (optional tensors such as a bias).
-float* ArgOptF32(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name, size_t min_elems);
-uint8_t* ArgOptU8(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name, size_t min_elems);
 
 int64_t ArgInt(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name);
 double ArgNum(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name);
@@ -61,6 +58,9 @@ Napi::Value Guarded(const Napi::CallbackInfo& info) {
     throw Napi::Error::New(info.Env(), std::string("native kernel failed: ") + e.what());
   }
 }
+
+// Packed linear layers alive (packLinear'ed, not yet freed) and the bytes they hold.
+void PackedLinearStats(size_t* count, size_t* bytes);
 
 // Per-family registration, called once from addon.cc.
 void RegisterStorage(Napi::Env env, Napi::Object exports);

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "args.h"
 #include "common.h"
 #include "simd.h"
 
@@ -193,12 +194,9 @@ int64_t CheckTargets(const Napi::CallbackInfo& info, const char* op, const int32
   return count;
 }
 
-void CheckSizes(const Napi::CallbackInfo& info, const char* op, int64_t N, int64_t V, double smoothing) {
-  if (N <= 0 || V <= 0)
-    Fail(info.Env(), std::string(op) + ": every dimension must be positive, got N=" + std::to_string(N) +
-                         ", V=" + std::to_string(V));
+void CheckSmoothing(const Args& a, double smoothing) {
   if (!(smoothing >= 0.0 && smoothing <= 1.0))
-    Fail(info.Env(), std::string(op) + ": label smoothing must be in [0, 1], got " + std::to_string(smoothing));
+    a.Fail("labelSmoothing", "must be in [0, 1], got " + std::to_string(smoothing));
 }
 
 // logits: [N, V], targets: [N] -> lse: [N], row_loss: [N] (0 for ignored rows)
@@ -252,18 +250,19 @@ void CrossEntropyGrad(const float* logits, const int32_t* targets, const float* 
 }
 }  // namespace
 
-// crossEntropyForward(logits, targets, lse, loss, N, V, ignoreIndex, smoothing) -> count
-//   logits: [N, V], targets: [N] i32 -> lse: [N] (saved for backward), loss: [1]
+// crossEntropyForward({ logits, targets, lse, loss, n, vocab, ignoreIndex, labelSmoothing }) -> count
+//   logits: [n, vocab], targets: [n] i32 -> lse: [n] (saved for backward), loss: [1]
 static Napi::Value CrossEntropyForward(const Napi::CallbackInfo& info) {
   const char* op = "crossEntropy";
-  int64_t N = ArgInt(info, 4, op, "N"), V = ArgInt(info, 5, op, "V");
-  int64_t ignore_index = ArgInt(info, 6, op, "ignoreIndex");
-  double smoothing = ArgNum(info, 7, op, "labelSmoothing");
-  CheckSizes(info, op, N, V, smoothing);
-  const float* logits = ArgF32(info, 0, op, "logits", N * V);
-  const int32_t* targets = ArgI32(info, 1, op, "targets", N);
-  float* lse = ArgF32(info, 2, op, "logsumexp", N);
-  float* loss = ArgF32(info, 3, op, "loss", 1);
+  Args a(info, op, {"logits", "targets", "lse", "loss", "n", "vocab", "ignoreIndex", "labelSmoothing"});
+  const int64_t N = a.Dim("n"), V = a.Dim("vocab");
+  const int64_t ignore_index = a.Int("ignoreIndex");
+  const double smoothing = a.Num("labelSmoothing");
+  CheckSmoothing(a, smoothing);
+  const float* logits = a.F32("logits", N * V);
+  const int32_t* targets = a.I32("targets", N);
+  float* lse = a.F32("lse", N);
+  float* loss = a.F32("loss", 1);
   const int64_t count = CheckTargets(info, op, targets, N, V, ignore_index);
   std::vector<double> row_loss(N);
   CrossEntropyRows(logits, targets, lse, row_loss.data(), N, V, ignore_index, smoothing);
@@ -273,36 +272,37 @@ static Napi::Value CrossEntropyForward(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(count));
 }
 
-// crossEntropyBackward(dloss, logits, targets, lse, dlogits, N, V, ignoreIndex, smoothing, count, accumulate)
-//   dloss: [1], logits: [N, V], targets: [N], lse: [N] -> dlogits: [N, V]
+// crossEntropyBackward({ dLoss, logits, targets, lse, dLogits, n, vocab, ignoreIndex, labelSmoothing, count, accumulate })
+//   dLoss: [1], logits: [n, vocab], targets: [n], lse: [n] -> dLogits: [n, vocab]
 static Napi::Value CrossEntropyBackward(const Napi::CallbackInfo& info) {
   const char* op = "crossEntropy backward";
-  int64_t N = ArgInt(info, 5, op, "N"), V = ArgInt(info, 6, op, "V");
-  int64_t ignore_index = ArgInt(info, 7, op, "ignoreIndex");
-  double smoothing = ArgNum(info, 8, op, "labelSmoothing");
-  int64_t count = ArgInt(info, 9, op, "count");
-  bool acc = ArgBool(info, 10, op, "accumulate");
-  CheckSizes(info, op, N, V, smoothing);
-  const float* dloss = ArgF32(info, 0, op, "loss gradient", 1);
-  const float* logits = ArgF32(info, 1, op, "logits", N * V);
-  const int32_t* targets = ArgI32(info, 2, op, "targets", N);
-  const float* lse = ArgF32(info, 3, op, "logsumexp", N);
-  float* dlogits = ArgF32(info, 4, op, "logits gradient", N * V);
+  Args a(info, op, {"dLoss", "logits", "targets", "lse", "dLogits", "n", "vocab", "ignoreIndex", "labelSmoothing",
+                    "count", "accumulate"});
+  const int64_t N = a.Dim("n"), V = a.Dim("vocab");
+  const int64_t ignore_index = a.Int("ignoreIndex");
+  const double smoothing = a.Num("labelSmoothing");
+  const int64_t count = a.Count("count");
+  const bool acc = a.Bool("accumulate");
+  CheckSmoothing(a, smoothing);
+  const float* dloss = a.F32("dLoss", 1);
+  const float* logits = a.F32("logits", N * V);
+  const int32_t* targets = a.I32("targets", N);
+  const float* lse = a.F32("lse", N);
+  float* dlogits = a.F32("dLogits", N * V);
   // Re-checked: the targets index the gradient rows, and may have changed since forward.
-  if (CheckTargets(info, op, targets, N, V, ignore_index) != count)
-    Fail(info.Env(), std::string(op) + ": the targets changed between forward and backward");
+  if (CheckTargets(info, op, targets, N, V, ignore_index) != count) a.Fail("the targets changed between forward and backward");
   const float scale = count > 0 ? static_cast<float>(static_cast<double>(dloss[0]) / static_cast<double>(count)) : 0.0f;
   CrossEntropyGrad(logits, targets, lse, dlogits, N, V, ignore_index, static_cast<float>(smoothing), scale, acc);
   return info.Env().Undefined();
 }
 
-// crossEntropyCount(targets, N, ignoreIndex) -> number of targets that are not the ignore index
+// crossEntropyCount({ targets, n, ignoreIndex }) -> number of targets that are not the ignore index
+//   targets: [n] i32
 static Napi::Value CrossEntropyCount(const Napi::CallbackInfo& info) {
-  const char* op = "countTargets";
-  int64_t N = ArgInt(info, 1, op, "N");
-  int64_t ignore_index = ArgInt(info, 2, op, "ignoreIndex");
-  if (N < 0) Fail(info.Env(), std::string(op) + ": negative target count " + std::to_string(N));
-  const int32_t* targets = ArgI32(info, 0, op, "targets", N);
+  Args a(info, "countTargets", {"targets", "n", "ignoreIndex"});
+  const int64_t N = a.Count("n");
+  const int64_t ignore_index = a.Int("ignoreIndex");
+  const int32_t* targets = a.I32("targets", N);
   int64_t count = 0;
   for (int64_t n = 0; n < N; n++) count += Kept(targets[n], ignore_index) ? 1 : 0;
   return Napi::Number::New(info.Env(), static_cast<double>(count));

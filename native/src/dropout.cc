@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "args.h"
 #include "common.h"
 
 namespace tlc {
@@ -34,19 +35,17 @@ struct DropoutArgs {
   float scale;         // 1/(1 − p)
 };
 
-DropoutArgs ParseArgs(const Napi::CallbackInfo& info, size_t first, const char* op) {
+DropoutArgs ParseArgs(const Args& args) {
   DropoutArgs a;
-  a.n = ArgInt(info, first, op, "count");
-  double p = ArgNum(info, first + 1, op, "p");
-  int64_t seed = ArgInt(info, first + 2, op, "seed");
-  int64_t offset = ArgInt(info, first + 3, op, "offset");
-  if (a.n < 0) Fail(info.Env(), std::string(op) + ": negative count " + std::to_string(a.n));
-  if (!(p >= 0.0 && p < 1.0)) Fail(info.Env(), std::string(op) + ": p must be in [0, 1), got " + std::to_string(p));
+  a.n = args.Count("n");
+  const double p = args.Num("p");
+  const int64_t seed = args.Int("seed");
+  const int64_t offset = args.Int("offset");
+  if (!(p >= 0.0 && p < 1.0)) args.Fail("p", "must be in [0, 1), got " + std::to_string(p));
   if (seed < 0 || static_cast<double>(seed) > kMaxCounter)
-    Fail(info.Env(), std::string(op) + ": seed must be an integer in [0, 2^52], got " + std::to_string(seed));
+    args.Fail("seed", "must be an integer in [0, 2^52], got " + std::to_string(seed));
   if (offset < 0 || static_cast<double>(offset) + static_cast<double>(a.n) > kMaxCounter)
-    Fail(info.Env(), std::string(op) + ": offset " + std::to_string(offset) + " + count " + std::to_string(a.n) +
-                         " is outside [0, 2^52]");
+    args.Fail("offset " + std::to_string(offset) + " + n " + std::to_string(a.n) + " is outside [0, 2^52]");
   a.key = Mix64(static_cast<uint64_t>(seed) + kGamma);
   a.offset = static_cast<uint64_t>(offset);
   a.threshold = static_cast<uint64_t>(std::ceil(p * 16777216.0));  // exact: p·2²⁴ is a scaling by a power of two
@@ -62,25 +61,25 @@ inline float MaskScale(const DropoutArgs& a, int64_t i) {
 }
 }  // namespace
 
-// dropoutForward(x, y, n, p, seed, offset)     x: [n] -> y: [n]
+// dropoutForward({ x, y, n, p, seed, offset })     x: [n] -> y: [n]
 static Napi::Value DropoutForward(const Napi::CallbackInfo& info) {
-  const char* op = "dropout";
-  DropoutArgs a = ParseArgs(info, 2, op);
-  const float* x = ArgF32(info, 0, op, "input", a.n);
-  float* y = ArgF32(info, 1, op, "output", a.n);
+  Args args(info, "dropout", {"x", "y", "n", "p", "seed", "offset"});
+  const DropoutArgs a = ParseArgs(args);
+  const float* x = args.F32("x", a.n);
+  float* y = args.F32("y", a.n);
   const int64_t n = a.n;
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; i++) y[i] = x[i] * MaskScale(a, i);
   return info.Env().Undefined();
 }
 
-// dropoutBackward(dy, dx, n, p, seed, offset, accumulate)     dy: [n] -> dx: [n]
+// dropoutBackward({ dy, dx, n, p, seed, offset, accumulate })     dy: [n] -> dx: [n]
 static Napi::Value DropoutBackward(const Napi::CallbackInfo& info) {
-  const char* op = "dropout backward";
-  DropoutArgs a = ParseArgs(info, 2, op);
-  bool acc = ArgBool(info, 6, op, "accumulate");
-  const float* dy = ArgF32(info, 0, op, "output gradient", a.n);
-  float* dx = ArgF32(info, 1, op, "input gradient", a.n);
+  Args args(info, "dropout backward", {"dy", "dx", "n", "p", "seed", "offset", "accumulate"});
+  const DropoutArgs a = ParseArgs(args);
+  const bool acc = args.Bool("accumulate");
+  const float* dy = args.F32("dy", a.n);
+  float* dx = args.F32("dx", a.n);
   const int64_t n = a.n;
   if (acc) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <string>
 
+#include "args.h"
 #include "common.h"
 
 namespace tlc {
@@ -21,19 +22,21 @@ namespace {
 constexpr int64_t kColBlock = 16;  // one cache line of f32 (when C is a multiple of 16, threads share none)
 constexpr int64_t kParallelMinBytes = 1 << 16;
 
-// Which wording an error about a bad index uses.
+// Which wording an error about a bad index uses, and the names of the fields.
 struct IndexWords {
-  const char* op;      // "embedding"
-  const char* arg;     // the argument's name: "ids"
-  const char* item;    // one element of it: "id"
-  const char* before;  // the range, around its size: "the vocabulary of " 8192 ""
+  const char* op;           // "embedding"
+  const char* backward_op;  // "embedding backward"
+  const char* item;         // one element of the index field: "id"
+  const char* before;       // the range, around its size: "the vocabulary of " 8192 ""
   const char* after;
-  const char* source;  // the gathered tensor: "table"
-  const char* source_grad;
+  // fields: the index [n], the gathered tensor [rows, C] and its gradient, n and rows
+  const char* index, *source, *source_grad, *count, *rows;
 };
 
-constexpr IndexWords kEmbedding{"embedding", "ids", "id", "the vocabulary of ", "", "table", "table gradient"};
-constexpr IndexWords kGatherRows{"gatherRows", "index", "index", "the ", " rows of the input", "input", "input gradient"};
+constexpr IndexWords kEmbedding{"embedding", "embedding backward", "id", "the vocabulary of ", "",
+                                "ids", "table", "dTable", "n", "vocab"};
+constexpr IndexWords kGatherRows{"gatherRows", "gatherRows backward", "index", "the ", " rows of the input",
+                                 "index", "x", "dx", "m", "rows"};
 
 // Throws on the first index outside [0, rows), naming it and its position. Serial on
 // purpose: it runs before any write, and reading n ints costs far less than the gather.
@@ -44,12 +47,6 @@ void CheckIndices(const Napi::CallbackInfo& info, const IndexWords& w, const int
                            std::to_string(i) + " is outside " + w.before + std::to_string(rows) + w.after);
     }
   }
-}
-
-void CheckSizes(const Napi::CallbackInfo& info, const char* op, int64_t n, int64_t rows, int64_t C) {
-  if (n < 0 || rows < 0 || C <= 0)
-    Fail(info.Env(), std::string(op) + ": invalid sizes n=" + std::to_string(n) + ", rows=" + std::to_string(rows) +
-                         ", C=" + std::to_string(C));
 }
 
 // ids: [n] (validated), table: [V, C] -> out: [n, C]
@@ -85,48 +82,47 @@ void ScatterAddRows(const int32_t* ids, const float* dout, float* dtable, int64_
 }
 
 // Shared argument handling of the four exported functions.
-// forward(ids, table, out, n, rows, C)
+// forward({ <index>, <source>, out, <count>, <rows>, channels })
 Napi::Value Forward(const Napi::CallbackInfo& info, const IndexWords& w) {
-  const char* op = w.op;
-  int64_t n = ArgInt(info, 3, op, "n"), rows = ArgInt(info, 4, op, "rows"), C = ArgInt(info, 5, op, "C");
-  CheckSizes(info, op, n, rows, C);
-  const int32_t* ids = ArgI32(info, 0, op, w.arg, n);
-  const float* table = ArgF32(info, 1, op, w.source, rows * C);
-  float* out = ArgF32(info, 2, op, "output", n * C);
+  Args a(info, w.op, {w.index, w.source, "out", w.count, w.rows, "channels"});
+  const int64_t n = a.Count(w.count), rows = a.Count(w.rows), C = a.Dim("channels");
+  const int32_t* ids = a.I32(w.index, n);
+  const float* table = a.F32(w.source, rows * C);
+  float* out = a.F32("out", n * C);
   CheckIndices(info, w, ids, n, rows);
   GatherRows(ids, table, out, n, C);
   return info.Env().Undefined();
 }
 
-// backward(ids, dout, dtable, n, rows, C, accumulate)
-Napi::Value Backward(const Napi::CallbackInfo& info, const IndexWords& w, const char* op) {
-  int64_t n = ArgInt(info, 3, op, "n"), rows = ArgInt(info, 4, op, "rows"), C = ArgInt(info, 5, op, "C");
-  CheckSizes(info, op, n, rows, C);
-  bool acc = ArgBool(info, 6, op, "accumulate");
-  const int32_t* ids = ArgI32(info, 0, op, w.arg, n);
-  const float* dout = ArgF32(info, 1, op, "output gradient", n * C);
-  float* dtable = ArgF32(info, 2, op, w.source_grad, rows * C);
+// backward({ <index>, dOut, <source gradient>, <count>, <rows>, channels, accumulate })
+Napi::Value Backward(const Napi::CallbackInfo& info, const IndexWords& w) {
+  Args a(info, w.backward_op, {w.index, "dOut", w.source_grad, w.count, w.rows, "channels", "accumulate"});
+  const int64_t n = a.Count(w.count), rows = a.Count(w.rows), C = a.Dim("channels");
+  const bool acc = a.Bool("accumulate");
+  const int32_t* ids = a.I32(w.index, n);
+  const float* dout = a.F32("dOut", n * C);
+  float* dtable = a.F32(w.source_grad, rows * C);
   CheckIndices(info, w, ids, n, rows);  // the ids may have been overwritten since forward
   ScatterAddRows(ids, dout, dtable, n, rows, C, acc);
   return info.Env().Undefined();
 }
 }  // namespace
 
-// embeddingForward(ids, table, out, n, V, C)          ids: [n] i32, table: [V, C] -> out: [n, C]
+// embeddingForward({ ids, table, out, n, vocab, channels })
+//   ids: [n] i32, table: [vocab, channels] -> out: [n, channels]
 static Napi::Value EmbeddingForward(const Napi::CallbackInfo& info) { return Forward(info, kEmbedding); }
 
-// embeddingBackward(ids, dout, dtable, n, V, C, accumulate)   dout: [n, C] -> dtable: [V, C]
-static Napi::Value EmbeddingBackward(const Napi::CallbackInfo& info) {
-  return Backward(info, kEmbedding, "embedding backward");
-}
+// embeddingBackward({ ids, dOut, dTable, n, vocab, channels, accumulate })
+//   ids: [n] i32, dOut: [n, channels] -> dTable: [vocab, channels]
+static Napi::Value EmbeddingBackward(const Napi::CallbackInfo& info) { return Backward(info, kEmbedding); }
 
-// gatherRowsForward(index, x, out, M, N, C)           index: [M] i32, x: [N, C] -> out: [M, C]
+// gatherRowsForward({ index, x, out, m, rows, channels })
+//   index: [m] i32, x: [rows, channels] -> out: [m, channels]
 static Napi::Value GatherRowsForward(const Napi::CallbackInfo& info) { return Forward(info, kGatherRows); }
 
-// gatherRowsBackward(index, dout, dx, M, N, C, accumulate)    dout: [M, C] -> dx: [N, C]
-static Napi::Value GatherRowsBackward(const Napi::CallbackInfo& info) {
-  return Backward(info, kGatherRows, "gatherRows backward");
-}
+// gatherRowsBackward({ index, dOut, dx, m, rows, channels, accumulate })
+//   index: [m] i32, dOut: [m, channels] -> dx: [rows, channels]
+static Napi::Value GatherRowsBackward(const Napi::CallbackInfo& info) { return Backward(info, kGatherRows); }
 
 void RegisterEmbedding(Napi::Env env, Napi::Object exports) {
   exports.Set("embeddingForward", Napi::Function::New(env, Guarded<EmbeddingForward>));

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "args.h"
 #include "common.h"
 
 namespace tlc {
@@ -55,23 +56,21 @@ std::vector<float>& Scratch(size_t floats) {
 }
 }  // namespace
 
-// layerNormForward(x, gamma, beta, y, mean|null, rstd|null, M, C, eps)
-//   x: [M, C], gamma, beta: [C] -> y: [M, C], mean, rstd: [M] (saved for backward when given)
+// layerNormForward({ x, gamma, beta, y, mean, rstd, rows, channels, eps })
+//   x: [rows, channels], gamma, beta: [channels] -> y: [rows, channels],
+//   mean, rstd: [rows] | null (saved for backward when given)
 static Napi::Value LayerNormForward(const Napi::CallbackInfo& info) {
-  const char* op = "layerNorm";
-  int64_t M = ArgInt(info, 6, op, "rows"), C = ArgInt(info, 7, op, "C");
-  if (M <= 0 || C <= 0)
-    Fail(info.Env(), std::string(op) + ": rows and C must be positive, got " + std::to_string(M) + " and " + std::to_string(C));
-  double eps_d = ArgNum(info, 8, op, "eps");
-  if (!(eps_d > 0.0) || !std::isfinite(eps_d)) Fail(info.Env(), std::string(op) + ": eps must be positive, got " + std::to_string(eps_d));
+  Args a(info, "layerNorm", {"x", "gamma", "beta", "y", "mean", "rstd", "rows", "channels", "eps"});
+  const int64_t M = a.Dim("rows"), C = a.Dim("channels");
+  const double eps_d = a.Num("eps");
+  if (!(eps_d > 0.0) || !std::isfinite(eps_d)) a.Fail("eps", "must be positive, got " + std::to_string(eps_d));
   const float eps = static_cast<float>(eps_d);
-  const float* x = ArgF32(info, 0, op, "input", M * C);
-  const float* gamma = ArgF32(info, 1, op, "gamma", C);
-  const float* beta = ArgF32(info, 2, op, "beta", C);
-  float* y = ArgF32(info, 3, op, "output", M * C);
-  float* mean_out = ArgOptF32(info, 4, op, "mean", M);
-  float* rstd_out = ArgOptF32(info, 5, op, "rstd", M);
-
+  const float* x = a.F32("x", M * C);
+  const float* gamma = a.F32("gamma", C);
+  const float* beta = a.F32("beta", C);
+  float* y = a.F32("y", M * C);
+  float* mean_out = a.OptF32("mean", M);
+  float* rstd_out = a.OptF32("rstd", M);
 #pragma omp parallel for schedule(static) if (M * C > kParallelMin)
   for (int64_t m = 0; m < M; m++) {
     const float* xr = x + m * C;
@@ -86,23 +85,23 @@ static Napi::Value LayerNormForward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// layerNormBackward(dy, x, gamma, mean, rstd, dx|null, dgamma|null, dbeta|null, M, C, accDx, accDgamma, accDbeta)
-//   dy, x: [M, C], gamma: [C], mean, rstd: [M] -> dx: [M, C], dgamma, dbeta: [C]
+// layerNormBackward({ dy, x, gamma, mean, rstd, dx, dGamma, dBeta, rows, channels,
+//                      accumulateDx, accumulateDgamma, accumulateDbeta })
+//   dy, x: [rows, channels], gamma: [channels], mean, rstd: [rows]
+//   -> dx: [rows, channels] | null, dGamma, dBeta: [channels] | null
 static Napi::Value LayerNormBackward(const Napi::CallbackInfo& info) {
-  const char* op = "layerNorm backward";
-  int64_t M = ArgInt(info, 8, op, "rows"), C = ArgInt(info, 9, op, "C");
-  if (M <= 0 || C <= 0)
-    Fail(info.Env(), std::string(op) + ": rows and C must be positive, got " + std::to_string(M) + " and " + std::to_string(C));
-  bool acc_dx = ArgBool(info, 10, op, "accDx"), acc_dg = ArgBool(info, 11, op, "accDgamma"),
-       acc_db = ArgBool(info, 12, op, "accDbeta");
-  const float* dy = ArgF32(info, 0, op, "output gradient", M * C);
-  const float* x = ArgF32(info, 1, op, "input", M * C);
-  const float* gamma = ArgF32(info, 2, op, "gamma", C);
-  const float* mean = ArgF32(info, 3, op, "mean", M);
-  const float* rstd = ArgF32(info, 4, op, "rstd", M);
-  float* dx = ArgOptF32(info, 5, op, "input gradient", M * C);
-  float* dgamma = ArgOptF32(info, 6, op, "gamma gradient", C);
-  float* dbeta = ArgOptF32(info, 7, op, "beta gradient", C);
+  Args a(info, "layerNorm backward", {"dy", "x", "gamma", "mean", "rstd", "dx", "dGamma", "dBeta", "rows", "channels",
+                                      "accumulateDx", "accumulateDgamma", "accumulateDbeta"});
+  const int64_t M = a.Dim("rows"), C = a.Dim("channels");
+  const bool acc_dx = a.Bool("accumulateDx"), acc_dg = a.Bool("accumulateDgamma"), acc_db = a.Bool("accumulateDbeta");
+  const float* dy = a.F32("dy", M * C);
+  const float* x = a.F32("x", M * C);
+  const float* gamma = a.F32("gamma", C);
+  const float* mean = a.F32("mean", M);
+  const float* rstd = a.F32("rstd", M);
+  float* dx = a.OptF32("dx", M * C);
+  float* dgamma = a.OptF32("dGamma", C);
+  float* dbeta = a.OptF32("dBeta", C);
   const bool param_grads = dgamma || dbeta;
 
   // Row blocks for the parameter gradients: a function of M only.

@@ -19,6 +19,7 @@
 #include <tuple>
 #include <vector>
 
+#include "args.h"
 #include "common.h"
 #include "onednn.h"
 
@@ -136,73 +137,67 @@ void BiasGrad(const float* dy, float* db, int64_t M, int64_t N, bool acc) {
   }
 }
 
-void CheckDims(const Napi::CallbackInfo& info, const char* op, std::initializer_list<int64_t> dims) {
-  for (int64_t d : dims)
-    if (d <= 0) Fail(info.Env(), std::string(op) + ": every dimension must be positive, got " + std::to_string(d));
-}
 }  // namespace
 
-// matmul(a, b, c, batch, M, K, N, transA, transB, accumulate)
+// matmul({ a, b, c, batch, m, k, n, transA, transB, accumulate })
+//   a: [batch, m, k] (stored [batch, k, m] when transA), b: [batch, k, n] (stored [batch, n, k]
+//   when transB) -> c: [batch, m, n]
 static Napi::Value Matmul(const Napi::CallbackInfo& info) {
-  const char* op = "matmul";
-  int64_t batch = ArgInt(info, 3, op, "batch"), M = ArgInt(info, 4, op, "M"), K = ArgInt(info, 5, op, "K"),
-          N = ArgInt(info, 6, op, "N");
-  CheckDims(info, op, {batch, M, K, N});
-  bool ta = ArgBool(info, 7, op, "transA"), tb = ArgBool(info, 8, op, "transB"), acc = ArgBool(info, 9, op, "accumulate");
-  const float* a = ArgF32(info, 0, op, "a", batch * M * K);
-  const float* b = ArgF32(info, 1, op, "b", batch * K * N);
-  float* c = ArgF32(info, 2, op, "c", batch * M * N);
-  RunMatmul(batch, M, K, N, ta, tb, acc, a, b, nullptr, c);
+  Args a(info, "matmul", {"a", "b", "c", "batch", "m", "k", "n", "transA", "transB", "accumulate"});
+  const int64_t batch = a.Dim("batch"), M = a.Dim("m"), K = a.Dim("k"), N = a.Dim("n");
+  const bool ta = a.Bool("transA"), tb = a.Bool("transB"), acc = a.Bool("accumulate");
+  const float* A = a.F32("a", batch * M * K);
+  const float* B = a.F32("b", batch * K * N);
+  float* C = a.F32("c", batch * M * N);
+  RunMatmul(batch, M, K, N, ta, tb, acc, A, B, nullptr, C);
   return info.Env().Undefined();
 }
 
-// linearForward(x, w, bias|null, y, M, K, N)
+// linearForward({ x, w, b, y, m, k, n })     x: [m, k], w: [n, k], b: [n] | null -> y: [m, n]
 static Napi::Value LinearForward(const Napi::CallbackInfo& info) {
-  const char* op = "linear";
-  int64_t M = ArgInt(info, 4, op, "M"), K = ArgInt(info, 5, op, "K"), N = ArgInt(info, 6, op, "N");
-  CheckDims(info, op, {M, K, N});
-  const float* x = ArgF32(info, 0, op, "input", M * K);
-  const float* w = ArgF32(info, 1, op, "weight", N * K);
-  const float* b = ArgOptF32(info, 2, op, "bias", N);
-  float* y = ArgF32(info, 3, op, "output", M * N);
+  Args a(info, "linear", {"x", "w", "b", "y", "m", "k", "n"});
+  const int64_t M = a.Dim("m"), K = a.Dim("k"), N = a.Dim("n");
+  const float* x = a.F32("x", M * K);
+  const float* w = a.F32("w", N * K);
+  const float* b = a.OptF32("b", N);
+  float* y = a.F32("y", M * N);
   RunMatmul(1, M, K, N, false, true, false, x, w, b, y);
   return info.Env().Undefined();
 }
 
-// linearBackward(dy, x, w, dx|null, dw|null, db|null, M, K, N, accDx, accDw, accDb)
+// linearBackward({ dy, x, w, dx, dw, db, m, k, n, accumulateDx, accumulateDw, accumulateDb })
+//   dy: [m, n], x: [m, k], w: [n, k] -> dx: [m, k] | null, dw: [n, k] | null, db: [n] | null
 static Napi::Value LinearBackward(const Napi::CallbackInfo& info) {
-  const char* op = "linear backward";
-  int64_t M = ArgInt(info, 6, op, "M"), K = ArgInt(info, 7, op, "K"), N = ArgInt(info, 8, op, "N");
-  CheckDims(info, op, {M, K, N});
-  bool acc_dx = ArgBool(info, 9, op, "accDx"), acc_dw = ArgBool(info, 10, op, "accDw"),
-       acc_db = ArgBool(info, 11, op, "accDb");
-  const float* dy = ArgF32(info, 0, op, "output gradient", M * N);
-  const float* x = ArgF32(info, 1, op, "input", M * K);
-  const float* w = ArgF32(info, 2, op, "weight", N * K);
-  float* dx = ArgOptF32(info, 3, op, "input gradient", M * K);
-  float* dw = ArgOptF32(info, 4, op, "weight gradient", N * K);
-  float* db = ArgOptF32(info, 5, op, "bias gradient", N);
+  Args a(info, "linear backward",
+         {"dy", "x", "w", "dx", "dw", "db", "m", "k", "n", "accumulateDx", "accumulateDw", "accumulateDb"});
+  const int64_t M = a.Dim("m"), K = a.Dim("k"), N = a.Dim("n");
+  const bool acc_dx = a.Bool("accumulateDx"), acc_dw = a.Bool("accumulateDw"), acc_db = a.Bool("accumulateDb");
+  const float* dy = a.F32("dy", M * N);
+  const float* x = a.F32("x", M * K);
+  const float* w = a.F32("w", N * K);
+  float* dx = a.OptF32("dx", M * K);
+  float* dw = a.OptF32("dw", N * K);
+  float* db = a.OptF32("db", N);
   if (dx) RunMatmul(1, M, N, K, false, false, acc_dx, dy, w, nullptr, dx);  // [M,N]·[N,K]
   if (dw) RunMatmul(1, N, M, K, true, false, acc_dw, dy, x, nullptr, dw);   // [N,M]·[M,K]
   if (db) BiasGrad(dy, db, M, N, acc_db);
   return info.Env().Undefined();
 }
 
-// benchMatmul(M, K, N, transA, transB, iterations) -> median seconds per call of a raw oneDNN
-// matmul on buffers it owns: the baseline the kernel benchmark compares tlc's ops with.
+// benchMatmul({ m, k, n, transA, transB, iterations }) -> median seconds per call of a raw
+// oneDNN matmul [m, k] · [k, n] on buffers it owns: the baseline the kernel benchmark
+// compares tlc's ops with.
 static Napi::Value BenchMatmul(const Napi::CallbackInfo& info) {
-  const char* op = "benchMatmul";
-  int64_t M = ArgInt(info, 0, op, "M"), K = ArgInt(info, 1, op, "K"), N = ArgInt(info, 2, op, "N");
-  CheckDims(info, op, {M, K, N});
-  bool ta = ArgBool(info, 3, op, "transA"), tb = ArgBool(info, 4, op, "transB");
-  int64_t iters = ArgInt(info, 5, op, "iterations");
-  if (iters < 1) Fail(info.Env(), "benchMatmul: iterations must be >= 1");
-  std::vector<float> a(M * K, 0.5f), b(K * N, 0.25f), c(M * N);
-  for (int i = 0; i < 2; i++) RunMatmul(1, M, K, N, ta, tb, false, a.data(), b.data(), nullptr, c.data());  // warm-up
+  Args a(info, "benchMatmul", {"m", "k", "n", "transA", "transB", "iterations"});
+  const int64_t M = a.Dim("m"), K = a.Dim("k"), N = a.Dim("n");
+  const bool ta = a.Bool("transA"), tb = a.Bool("transB");
+  const int64_t iters = a.Dim("iterations");
+  std::vector<float> A(M * K, 0.5f), B(K * N, 0.25f), C(M * N);
+  for (int i = 0; i < 2; i++) RunMatmul(1, M, K, N, ta, tb, false, A.data(), B.data(), nullptr, C.data());  // warm-up
   std::vector<double> times;
   for (int64_t i = 0; i < iters; i++) {
     auto t0 = std::chrono::steady_clock::now();
-    RunMatmul(1, M, K, N, ta, tb, false, a.data(), b.data(), nullptr, c.data());
+    RunMatmul(1, M, K, N, ta, tb, false, A.data(), B.data(), nullptr, C.data());
     times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   std::sort(times.begin(), times.end());

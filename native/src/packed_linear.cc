@@ -13,9 +13,11 @@
 #include <climits>
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <tuple>
 
+#include "args.h"
 #include "common.h"
 #include "simd.h"
 #include "onednn.h"
@@ -356,29 +358,97 @@ void Int8Mlp(Int8Linear& fc1, Int8Linear& fc2, const float* x, float* y, int64_t
   });
 }
 
-Activation ArgActivation(const Napi::CallbackInfo& info, size_t index, const char* op) {
-  int64_t a = ArgInt(info, index, op, "activation");
-  if (a < 0 || a > 2) Fail(info.Env(), std::string(op) + ": activation must be 0 (none), 1 (gelu) or 2 (gelu_tanh), got " + std::to_string(a));
-  return static_cast<Activation>(a);
+Activation ArgActivation(const Args& a) {
+  const int64_t act = a.Int("activation");
+  if (act < 0 || act > 2) a.Fail("activation", "must be 0 (none), 1 (gelu) or 2 (gelu_tanh), got " + std::to_string(act));
+  return static_cast<Activation>(act);
 }
 
+// A typed array of exactly `elems` elements; nullptr for null when `optional`.
 template <typename T>
-const T* ArgTypedArray(const Napi::CallbackInfo& info, size_t index, const char* op, const char* name, napi_typedarray_type type,
-                       size_t elems, bool optional) {
-  if (optional && (info[index].IsNull() || info[index].IsUndefined())) return nullptr;
-  if (!info[index].IsTypedArray() || info[index].As<Napi::TypedArray>().TypedArrayType() != type)
-    Fail(info.Env(), std::string(op) + ": " + name + " must be a " +
-                         (type == napi_float32_array ? "Float32Array" : "Int8Array"));
-  auto ta = info[index].As<Napi::TypedArray>();
-  if (ta.ElementLength() != elems)
-    Fail(info.Env(), std::string(op) + ": " + name + " has " + std::to_string(ta.ElementLength()) + " elements, expected " +
-                         std::to_string(elems));
+const T* ArgTypedArray(const Args& a, const char* field, napi_typedarray_type type, int64_t elems, bool optional) {
+  Napi::Value v = a.Value(field);
+  if (optional && v.IsNull()) return nullptr;
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
+    a.Fail(field, std::string("must be a ") + (type == napi_float32_array ? "Float32Array" : "Int8Array") +
+                      (optional ? " or null" : "") + ", got " + DescribeValue(v));
+  auto ta = v.As<Napi::TypedArray>();
+  if (static_cast<int64_t>(ta.ElementLength()) != elems)
+    a.Fail(field, "has " + std::to_string(ta.ElementLength()) + " elements, expected " + std::to_string(elems));
   return reinterpret_cast<const T*>(static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
 }
 
-PackedLinear* ArgPacked(const Napi::CallbackInfo& info, size_t index, const char* op) {
-  if (!info[index].IsExternal()) Fail(info.Env(), std::string(op) + ": not a packed linear layer");
-  return info[index].As<Napi::External<PackedLinear>>().Data();
+// ---- handles ---------------------------------------------------------------------------
+// A packed layer lives until freePackedLinear frees it; the garbage collector never does.
+// JavaScript holds a number, −(1 + generation·2^26 + slot): negative, so that it is never
+// taken for a tensor handle (those are ≥ 0), and stale once its layer is freed (the
+// slot's generation moves on).
+constexpr double kPackedSlotRange = 67108864.0;  // 2^26
+constexpr uint32_t kPackedGenerations = 1u << 26;
+struct PackedSlot {
+  std::unique_ptr<PackedLinear> layer;
+  size_t bytes = 0;
+  uint32_t generation = 0;
+};
+std::deque<PackedSlot> g_packed;
+std::vector<uint32_t> g_free_packed;
+size_t g_packed_count = 0, g_packed_bytes = 0;
+
+double NewPackedHandle(std::unique_ptr<PackedLinear> layer) {
+  uint32_t index;
+  if (!g_free_packed.empty()) {
+    index = g_free_packed.back();
+    g_free_packed.pop_back();
+  } else {
+    index = static_cast<uint32_t>(g_packed.size());
+    g_packed.emplace_back();
+  }
+  PackedSlot& slot = g_packed[index];
+  slot.bytes = layer->Bytes();
+  slot.layer = std::move(layer);
+  g_packed_count++;
+  g_packed_bytes += slot.bytes;
+  return -(1.0 + slot.generation * kPackedSlotRange + index);
+}
+
+// The slot a handle names while its layer is live (its index in *index); nullptr if `v` is
+// not a packed-layer handle (*stale = false) or its layer was freed (*stale = true).
+PackedSlot* LookupPacked(const Napi::Value& v, bool* stale, uint32_t* index_out = nullptr) {
+  *stale = false;
+  if (!v.IsNumber()) return nullptr;
+  const double h = -1.0 - v.As<Napi::Number>().DoubleValue();
+  if (!(h >= 0) || h != std::floor(h) || h >= kPackedSlotRange * kPackedGenerations) return nullptr;
+  const uint64_t index = static_cast<uint64_t>(std::fmod(h, kPackedSlotRange));
+  const uint64_t generation = static_cast<uint64_t>(h / kPackedSlotRange);
+  if (index >= g_packed.size()) return nullptr;
+  PackedSlot& slot = g_packed[index];
+  if (slot.generation != generation || !slot.layer) {
+    *stale = true;
+    return nullptr;
+  }
+  if (index_out) *index_out = static_cast<uint32_t>(index);
+  return &slot;
+}
+
+PackedLinear* ArgPacked(const Args& a, const char* field) {
+  Napi::Value v = a.Value(field);
+  bool stale = false;
+  PackedSlot* slot = LookupPacked(v, &stale);
+  if (stale) a.Fail(field, "is a packed linear layer that was used after it was disposed");
+  if (!slot) a.Fail(field, "is not a packed linear layer (got " + DescribeValue(v) + ")");
+  return slot->layer.get();
+}
+
+// The one argument of packedLinearInfo / freePackedLinear.
+PackedSlot* PackedHandleArg(const Napi::CallbackInfo& info, const char* op, bool allow_stale, uint32_t* index = nullptr) {
+  bool stale = false;
+  PackedSlot* slot = info.Length() == 1 ? LookupPacked(info[0], &stale, index) : nullptr;
+  if (stale && allow_stale) return nullptr;
+  if (stale) Fail(info.Env(), std::string(op) + ": the packed linear layer was used after it was disposed");
+  if (!slot)
+    Fail(info.Env(), std::string(op) + ": the argument is not a packed linear layer" +
+                         (info.Length() == 1 ? " (got " + DescribeValue(info[0]) + ")" : ""));
+  return slot;
 }
 }  // namespace
 
@@ -429,87 +499,108 @@ std::unique_ptr<PackedLinear> PackInt8(const int8_t* codes, const float* scales,
   return std::make_unique<Int8Linear>(codes, scales, bias, N, K);
 }
 
-// packLinear(kind, weights, scales|null, bias|null, N, K, bits) -> external
-//   kind f32 | bf16 | sparse: weights Float32Array [N·K]
-//   kind int8 | kbit:         weights Int8Array codes [N·K], scales Float32Array [N]
+// packLinear({ kind, weights, bias, n, k }) -> handle              kind f32 | bf16 | sparse
+// packLinear({ kind, codes, scales, bits, bias, n, k }) -> handle  kind int8 | kbit
+//   weights: Float32Array [n·k] (row-major [n, k]); codes: Int8Array [n·k]; scales: Float32Array [n];
+//   bias: Float32Array [n] | null. The layer lives until freePackedLinear(handle).
 static Napi::Value PackLinear(const Napi::CallbackInfo& info) {
-  const char* op = "packLinear";
-  if (!info[0].IsString()) Fail(info.Env(), "packLinear: kind must be a string");
-  std::string kind = info[0].As<Napi::String>();
-  int64_t N = ArgInt(info, 4, op, "N"), K = ArgInt(info, 5, op, "K"), bits = ArgInt(info, 6, op, "bits");
-  if (N <= 0 || K <= 0 || N > INT32_MAX || K > INT32_MAX) Fail(info.Env(), "packLinear: N and K must be positive 32-bit sizes");
-  const float* bias = ArgTypedArray<float>(info, 3, op, "bias", napi_float32_array, N, true);
+  Args a(info, "packLinear", {"kind", "weights", "codes", "scales", "bits", "bias", "n", "k"});
+  const std::string kind = a.String("kind");
+  const bool dense = kind == "f32" || kind == "bf16" || kind == "sparse";
+  const bool coded = kind == "int8" || kind == "kbit";
+  if (!dense && !coded) a.Fail("kind", "\"" + kind + "\" is unknown (f32, bf16, int8, kbit, sparse)");
+  static const char* const kCodedOnly[] = {"codes", "scales", "bits"};
+  static const char* const kDenseOnly[] = {"weights"};
+  for (const char* field : kCodedOnly)
+    if (dense && a.Has(field)) a.Fail(field, "does not apply to kind \"" + kind + "\"");
+  for (const char* field : kDenseOnly)
+    if (coded && a.Has(field)) a.Fail(field, "does not apply to kind \"" + kind + "\"");
+  const int64_t N = a.Dim("n"), K = a.Dim("k");
+  if (N > INT32_MAX) a.Fail("n", "must be a 32-bit size, got " + std::to_string(N));
+  if (K > INT32_MAX) a.Fail("k", "must be a 32-bit size, got " + std::to_string(K));
+  const float* bias = ArgTypedArray<float>(a, "bias", napi_float32_array, N, true);
   for (int64_t n = 0; bias && n < N; n++)
-    if (!std::isfinite(bias[n])) Fail(info.Env(), "packLinear: bias holds a non-finite value at " + std::to_string(n));
+    if (!std::isfinite(bias[n])) a.Fail("bias", "holds a non-finite value at " + std::to_string(n));
   std::unique_ptr<PackedLinear> packed;
-  if (kind == "f32" || kind == "bf16" || kind == "sparse") {
-    const float* w = ArgTypedArray<float>(info, 1, op, "weights", napi_float32_array, N * K, false);
+  if (dense) {
+    const float* w = ArgTypedArray<float>(a, "weights", napi_float32_array, N * K, false);
     for (int64_t i = 0; i < N * K; i++)
-      if (!std::isfinite(w[i])) Fail(info.Env(), "packLinear: weights hold a non-finite value at " + std::to_string(i));
+      if (!std::isfinite(w[i])) a.Fail("weights", "hold a non-finite value at " + std::to_string(i));
     packed = kind == "f32" ? PackDenseF32(w, bias, N, K) : kind == "bf16" ? PackBf16(w, bias, N, K) : PackSparse(w, bias, N, K);
-  } else if (kind == "int8" || kind == "kbit") {
-    const int8_t* codes = ArgTypedArray<int8_t>(info, 1, op, "codes", napi_int8_array, N * K, false);
-    const float* scales = ArgTypedArray<float>(info, 2, op, "scales", napi_float32_array, N, false);
+  } else {
+    const int8_t* codes = ArgTypedArray<int8_t>(a, "codes", napi_int8_array, N * K, false);
+    const float* scales = ArgTypedArray<float>(a, "scales", napi_float32_array, N, false);
     for (int64_t n = 0; n < N; n++)
       if (!(std::isfinite(scales[n]) && scales[n] >= 0.f))
-        Fail(info.Env(), "packLinear: scale " + std::to_string(scales[n]) + " of row " + std::to_string(n) + " is not a finite non-negative number");
-    if (kind == "int8" && bits != 8) Fail(info.Env(), "packLinear: int8 takes bits = 8");
-    if (bits < 2 || bits > 8) Fail(info.Env(), "packLinear: bits must be 2 to 8, got " + std::to_string(bits));
+        a.Fail("scales", "entry " + std::to_string(n) + " (" + std::to_string(scales[n]) + ") is not a finite non-negative number");
+    const int64_t bits = a.Int("bits");
+    if (kind == "int8" && bits != 8) a.Fail("bits", "must be 8 for int8, got " + std::to_string(bits));
+    if (bits < 2 || bits > 8) a.Fail("bits", "must be 2 to 8, got " + std::to_string(bits));
     const int qmax = (1 << (bits - 1)) - 1;
     for (int64_t i = 0; i < N * K; i++)
       if (codes[i] < -qmax || codes[i] > qmax)
-        Fail(info.Env(), "packLinear: code " + std::to_string(codes[i]) + " at " + std::to_string(i) + " is outside ±" +
-                             std::to_string(qmax) + " for " + std::to_string(bits) + " bits");
+        a.Fail("codes", "holds " + std::to_string(codes[i]) + " at " + std::to_string(i) + ", outside ±" +
+                            std::to_string(qmax) + " for " + std::to_string(bits) + " bits");
     packed = kind == "int8" ? PackInt8(codes, scales, bias, N, K) : PackKbit(codes, scales, bias, N, K, static_cast<int>(bits));
-  } else {
-    Fail(info.Env(), "packLinear: unknown kind \"" + kind + "\" (f32, bf16, int8, kbit, sparse)");
   }
-  const int64_t bytes = static_cast<int64_t>(packed->Bytes());
-  Napi::MemoryManagement::AdjustExternalMemory(info.Env(), bytes);
-  return Napi::External<PackedLinear>::New(info.Env(), packed.release(), [bytes](Napi::Env env, PackedLinear* p) {
-    Napi::MemoryManagement::AdjustExternalMemory(env, -bytes);
-    delete p;
-  });
+  return Napi::Number::New(info.Env(), NewPackedHandle(std::move(packed)));
 }
 
-// packedLinearForward(packed, x, y, M, activation, accumulate)     x: [M, K] -> y: [M, N]
+// freePackedLinear(handle): releases the packed weights and the layer's primitives.
+// Idempotent: freeing a freed layer again does nothing.
+static Napi::Value FreePackedLinear(const Napi::CallbackInfo& info) {
+  uint32_t index = 0;
+  PackedSlot* slot = PackedHandleArg(info, "freePackedLinear", /*allow_stale=*/true, &index);
+  if (!slot) return info.Env().Undefined();
+  g_packed_count--;
+  g_packed_bytes -= slot->bytes;
+  slot->layer.reset();
+  slot->bytes = 0;
+  slot->generation = (slot->generation + 1) % kPackedGenerations;
+  g_free_packed.push_back(index);
+  return info.Env().Undefined();
+}
+
+// packedLinearForward({ layer, x, y, m, activation, accumulate })     x: [m, k] -> y: [m, n]
+//   activation: 0 none, 1 gelu, 2 gelu_tanh; accumulate: y += x·Wᵀ + b (no activation)
 static Napi::Value PackedLinearForward(const Napi::CallbackInfo& info) {
-  const char* op = "packed linear";
-  PackedLinear* p = ArgPacked(info, 0, op);
-  int64_t M = ArgInt(info, 3, op, "M");
-  if (M <= 0 || M > INT32_MAX) Fail(info.Env(), "packed linear: M must be a positive 32-bit size, got " + std::to_string(M));
-  Activation act = ArgActivation(info, 4, op);
-  bool accumulate = ArgBool(info, 5, op, "accumulate");
-  if (accumulate && act != Activation::none) Fail(info.Env(), "packed linear: accumulate takes no activation");
-  const float* x = ArgF32(info, 1, op, "input", M * p->K);
-  float* y = ArgF32(info, 2, op, "output", M * p->N);
-  if (x == y) Fail(info.Env(), "packed linear: input and output must not alias");
+  Args a(info, "packed linear", {"layer", "x", "y", "m", "activation", "accumulate"});
+  PackedLinear* p = ArgPacked(a, "layer");
+  const int64_t M = a.Dim("m");
+  if (M > INT32_MAX) a.Fail("m", "must be a 32-bit size, got " + std::to_string(M));
+  const Activation act = ArgActivation(a);
+  const bool accumulate = a.Bool("accumulate");
+  if (accumulate && act != Activation::none) a.Fail("accumulate takes no activation");
+  const float* x = a.F32("x", M * p->K);
+  float* y = a.F32("y", M * p->N);
+  if (x == y) a.Fail("x and y must not alias");
   p->Forward(x, y, M, act, accumulate);
   return info.Env().Undefined();
 }
 
-// packedMlpForward(fc1, fc2, x, y, M, activation, accumulate)
-//   x: [M, C] -> y: [M, C] (+)= fc2(act(fc1(x))), fc1: C -> F and fc2: F -> C both int8
+// packedMlpForward({ fc1, fc2, x, y, m, activation, accumulate })
+//   x: [m, C] -> y: [m, C] (+)= fc2(act(fc1(x))), fc1: C -> F and fc2: F -> C both int8
 static Napi::Value PackedMlpForward(const Napi::CallbackInfo& info) {
-  const char* op = "packed MLP";
-  auto* fc1 = dynamic_cast<Int8Linear*>(ArgPacked(info, 0, op));
-  auto* fc2 = dynamic_cast<Int8Linear*>(ArgPacked(info, 1, op));
-  if (!fc1 || !fc2) Fail(info.Env(), "packed MLP: both layers must be int8");
-  if (fc1->N != fc2->K) Fail(info.Env(), "packed MLP: fc1 has " + std::to_string(fc1->N) + " outputs, fc2 takes " + std::to_string(fc2->K));
-  if (info[2].StrictEquals(info[3]) && fc2->N != fc1->K) Fail(info.Env(), "packed MLP: output may be the input only when both have the same width");
-  int64_t M = ArgInt(info, 4, op, "M");
-  if (M <= 0 || M > INT32_MAX) Fail(info.Env(), "packed MLP: M must be a positive 32-bit size, got " + std::to_string(M));
-  Activation act = ArgActivation(info, 5, op);
-  bool accumulate = ArgBool(info, 6, op, "accumulate");
-  const float* x = ArgF32(info, 2, op, "input", M * fc1->K);
-  float* y = ArgF32(info, 3, op, "output", M * fc2->N);
+  Args a(info, "packed MLP", {"fc1", "fc2", "x", "y", "m", "activation", "accumulate"});
+  auto* fc1 = dynamic_cast<Int8Linear*>(ArgPacked(a, "fc1"));
+  auto* fc2 = dynamic_cast<Int8Linear*>(ArgPacked(a, "fc2"));
+  if (!fc1 || !fc2) a.Fail("both layers must be int8");
+  if (fc1->N != fc2->K) a.Fail("fc1 has " + std::to_string(fc1->N) + " outputs, fc2 takes " + std::to_string(fc2->K));
+  if (a.Value("x").StrictEquals(a.Value("y")) && fc2->N != fc1->K)
+    a.Fail("output may be the input only when both have the same width");
+  const int64_t M = a.Dim("m");
+  if (M > INT32_MAX) a.Fail("m", "must be a 32-bit size, got " + std::to_string(M));
+  const Activation act = ArgActivation(a);
+  const bool accumulate = a.Bool("accumulate");
+  const float* x = a.F32("x", M * fc1->K);
+  float* y = a.F32("y", M * fc2->N);
   Int8Mlp(*fc1, *fc2, x, y, M, act, accumulate);
   return info.Env().Undefined();
 }
 
-// packedLinearInfo(packed) -> { kind, rows: N, cols: K, bytes }
+// packedLinearInfo(handle) -> { kind, rows: N, cols: K, bytes }
 static Napi::Value PackedLinearInfo(const Napi::CallbackInfo& info) {
-  PackedLinear* p = ArgPacked(info, 0, "packedLinearInfo");
+  PackedLinear* p = PackedHandleArg(info, "packedLinearInfo", /*allow_stale=*/false)->layer.get();
   auto o = Napi::Object::New(info.Env());
   o.Set("kind", p->Kind());
   o.Set("rows", static_cast<double>(p->N));
@@ -518,11 +609,17 @@ static Napi::Value PackedLinearInfo(const Napi::CallbackInfo& info) {
   return o;
 }
 
+void PackedLinearStats(size_t* count, size_t* bytes) {
+  *count = g_packed_count;
+  *bytes = g_packed_bytes;
+}
+
 void RegisterPackedLinear(Napi::Env env, Napi::Object exports) {
   exports.Set("packLinear", Napi::Function::New(env, Guarded<PackLinear>));
   exports.Set("packedLinearForward", Napi::Function::New(env, Guarded<PackedLinearForward>));
   exports.Set("packedLinearInfo", Napi::Function::New(env, Guarded<PackedLinearInfo>));
   exports.Set("packedMlpForward", Napi::Function::New(env, Guarded<PackedMlpForward>));
+  exports.Set("freePackedLinear", Napi::Function::New(env, Guarded<FreePackedLinear>));
 }
 
 }  // namespace tlc

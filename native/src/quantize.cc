@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "args.h"
 #include "common.h"
 
 namespace tlc {
@@ -47,18 +48,16 @@ inline float FakeQuantizeRow(const float* x, float* y, int64_t C, float qmax) {
 }
 }  // namespace
 
-// fakeQuantizeForward(x, y, scales|null, rows, cols, bits)
-//   x: [rows, cols] -> y: [rows, cols], scales: [rows] (written when given)
+// fakeQuantizeForward({ x, y, scales, rows, cols, bits })
+//   x: [rows, cols] -> y: [rows, cols], scales: [rows] | null (written when given)
 static Napi::Value FakeQuantizeForward(const Napi::CallbackInfo& info) {
-  const char* op = "fakeQuantize";
-  int64_t R = ArgInt(info, 3, op, "rows"), C = ArgInt(info, 4, op, "cols");
-  int64_t bits = ArgInt(info, 5, op, "bits");
-  if (R < 0 || C < 0)
-    Fail(info.Env(), std::string(op) + ": rows and cols must be >= 0, got " + std::to_string(R) + " and " + std::to_string(C));
-  if (bits < 2 || bits > 8) Fail(info.Env(), std::string(op) + ": bits must be 2 to 8, got " + std::to_string(bits));
-  const float* x = ArgF32(info, 0, op, "input", R * C);
-  float* y = ArgF32(info, 1, op, "output", R * C);
-  float* scales = ArgOptF32(info, 2, op, "scales", R);
+  Args a(info, "fakeQuantize", {"x", "y", "scales", "rows", "cols", "bits"});
+  const int64_t R = a.Count("rows"), C = a.Count("cols");
+  const int64_t bits = a.Int("bits");
+  if (bits < 2 || bits > 8) a.Fail("bits", "must be 2 to 8, got " + std::to_string(bits));
+  const float* x = a.F32("x", R * C);
+  float* y = a.F32("y", R * C);
+  float* scales = a.OptF32("scales", R);
   const float qmax = static_cast<float>((1 << (bits - 1)) - 1);
 
 #pragma omp parallel for schedule(static) if (R * C > kParallelMin)

@@ -181,22 +181,6 @@ static void* ArgTyped(const Napi::CallbackInfo& info, size_t index, const char* 
 float* ArgF32(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name, size_t n) {
   return static_cast<float*>(ArgTyped(info, i, op, name, n, DType::f32));
 }
-int32_t* ArgI32(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name, size_t n) {
-  return static_cast<int32_t*>(ArgTyped(info, i, op, name, n, DType::i32));
-}
-uint8_t* ArgU8(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name, size_t n) {
-  return static_cast<uint8_t*>(ArgTyped(info, i, op, name, n, DType::u8));
-}
-static bool IsAbsent(const Napi::CallbackInfo& info, size_t i) {
-  return i >= info.Length() || info[i].IsNull() || info[i].IsUndefined();
-}
-float* ArgOptF32(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name, size_t n) {
-  return IsAbsent(info, i) ? nullptr : ArgF32(info, i, op, name, n);
-}
-uint8_t* ArgOptU8(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name, size_t n) {
-  return IsAbsent(info, i) ? nullptr : ArgU8(info, i, op, name, n);
-}
-
 int64_t ArgInt(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
   if (i >= info.Length() || !info[i].IsNumber()) Fail(info.Env(), std::string(op) + ": " + name + " must be a number");
   double v = info[i].As<Napi::Number>().DoubleValue();
@@ -325,6 +309,10 @@ static Napi::Value Stats(const Napi::CallbackInfo& info) {
   o.Set("cachedBytes", static_cast<double>(g_cached_bytes));
   o.Set("peakLiveBytes", static_cast<double>(g_peak_live_bytes));
   o.Set("systemAllocs", static_cast<double>(g_system_allocs));
+  size_t packed_count = 0, packed_bytes = 0;
+  PackedLinearStats(&packed_count, &packed_bytes);
+  o.Set("packedLinears", static_cast<double>(packed_count));
+  o.Set("packedLinearBytes", static_cast<double>(packed_bytes));
   return o;
 }
 

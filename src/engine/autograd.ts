@@ -39,7 +39,7 @@ tapeHooks.truncate = (mark: number) => {
 tapeHooks.view = (base: Tensor, view: Tensor) =>
   record('reshape', [base], view, (g, grad) => {
     const gb = grad(0);
-    if (gb) native.accumulate(gb.handle, g.handle, g.size, gb.accumulate);
+    if (gb) native.accumulate({ dst: gb.handle, src: g.handle, n: g.size, accumulate: gb.accumulate });
   });
 
 function releaseNode(node: TapeNode): void {

@@ -9,8 +9,139 @@ import { fileURLToPath } from 'node:url';
 export type NativeHandle = number & { readonly __nativeHandle: unique symbol };
 type H = NativeHandle;
 type OptH = NativeHandle | null;
-/** A packed inference-only linear layer (native memory freed when it is garbage-collected). */
-export type PackedLinearHandle = object & { readonly __packedLinear: unique symbol };
+/**
+ * An opaque handle to a packed inference-only linear layer. Its native memory is freed by
+ * `freePackedLinear`, never by the garbage collector; a freed handle is refused.
+ */
+export type PackedLinearHandle = number & { readonly __packedLinear: unique symbol };
+
+// Every op with more than a few arguments takes one object of named fields: the native side
+// reads each field by name, refuses a missing or unknown one and names the op and the field
+// in its errors (native/src/args.h). Shapes are in the fields' comments; a `| null` tensor is
+// optional but must still be given.
+
+/** C[batch, m, n] (+)= op(A)[batch, m, k] · op(B)[batch, k, n], op = optional transpose. */
+export interface MatmulArgs {
+  /** [batch, m, k], stored [batch, k, m] when transA */ a: H;
+  /** [batch, k, n], stored [batch, n, k] when transB */ b: H;
+  /** [batch, m, n] */ c: H;
+  batch: number; m: number; k: number; n: number;
+  transA: boolean; transB: boolean; accumulate: boolean;
+}
+/** y[m, n] = x[m, k] · w[n, k]ᵀ + b[n] */
+export interface LinearForwardArgs {
+  x: H; w: H; b: OptH; y: H;
+  m: number; k: number; n: number;
+}
+/** dx[m, k] (+)= dy · w, dw[n, k] (+)= dyᵀ · x, db[n] (+)= Σ_m dy */
+export interface LinearBackwardArgs {
+  /** [m, n] */ dy: H; /** [m, k] */ x: H; /** [n, k] */ w: H;
+  dx: OptH; dw: OptH; db: OptH;
+  m: number; k: number; n: number;
+  accumulateDx: boolean; accumulateDw: boolean; accumulateDb: boolean;
+}
+/** A raw oneDNN matmul [m, k] · [k, n] on buffers it owns, timed `iterations` times. */
+export interface BenchMatmulArgs { m: number; k: number; n: number; transA: boolean; transB: boolean; iterations: number }
+/** out[n] = a[n] + b[n] */
+export interface AddArgs { a: H; b: H; out: H; n: number }
+/** dst[n] = alpha·src[n], or += when accumulate; alpha defaults to 1. */
+export interface AccumulateArgs { dst: H; src: H; n: number; accumulate: boolean; alpha?: number }
+/** out[n, channels] = table[ids[n], :] */
+export interface EmbeddingForwardArgs {
+  /** [n] i32 */ ids: H; /** [vocab, channels] */ table: H; /** [n, channels] */ out: H;
+  n: number; vocab: number; channels: number;
+}
+/** dTable[vocab, channels] (+)= scatter-add of dOut[n, channels] rows by id */
+export interface EmbeddingBackwardArgs {
+  ids: H; dOut: H; dTable: H;
+  n: number; vocab: number; channels: number; accumulate: boolean;
+}
+/** out[m, channels] = x[index[m], :], x: [rows, channels] */
+export interface GatherRowsForwardArgs {
+  /** [m] i32 */ index: H; /** [rows, channels] */ x: H; /** [m, channels] */ out: H;
+  m: number; rows: number; channels: number;
+}
+/** dx[rows, channels] (+)= scatter-add of dOut[m, channels] rows by index */
+export interface GatherRowsBackwardArgs {
+  index: H; dOut: H; dx: H;
+  m: number; rows: number; channels: number; accumulate: boolean;
+}
+/** logits: [n, vocab], targets: [n] i32 -> lse: [n], loss: [1] */
+export interface CrossEntropyForwardArgs {
+  logits: H; targets: H; lse: H; loss: H;
+  n: number; vocab: number; ignoreIndex: number; labelSmoothing: number;
+}
+/** dLoss: [1] -> dLogits: [n, vocab]; count is the forward pass's result */
+export interface CrossEntropyBackwardArgs {
+  dLoss: H; logits: H; targets: H; lse: H; dLogits: H;
+  n: number; vocab: number; ignoreIndex: number; labelSmoothing: number; count: number; accumulate: boolean;
+}
+export interface CrossEntropyCountArgs { /** [n] i32 */ targets: H; n: number; ignoreIndex: number }
+/** grads[k]: [sizes[k]] */
+export interface GradNormSquaredArgs { grads: H[]; sizes: number[] }
+/** params[k], grads[k], m[k], v[k]: [sizes[k]]; one weight decay per parameter */
+export interface AdamwStepArgs {
+  params: H[]; grads: H[]; m: H[]; v: H[]; sizes: number[]; weightDecays: number[];
+  lr: number; beta1: number; beta2: number; eps: number; step: number; clipScale: number;
+}
+/** x: [rows, channels], gamma, beta: [channels] -> y: [rows, channels], mean, rstd: [rows] */
+export interface LayerNormForwardArgs {
+  x: H; gamma: H; beta: H; y: H; mean: OptH; rstd: OptH;
+  rows: number; channels: number; eps: number;
+}
+/** dy, x: [rows, channels], mean, rstd: [rows] -> dx: [rows, channels], dGamma, dBeta: [channels] */
+export interface LayerNormBackwardArgs {
+  dy: H; x: H; gamma: H; mean: H; rstd: H; dx: OptH; dGamma: OptH; dBeta: OptH;
+  rows: number; channels: number;
+  accumulateDx: boolean; accumulateDgamma: boolean; accumulateDbeta: boolean;
+}
+/** x: [n] -> y: [n] */
+export interface GeluForwardArgs { x: H; y: H; n: number; approximate: boolean }
+export interface GeluBackwardArgs { dy: H; x: H; dx: H; n: number; approximate: boolean; accumulate: boolean }
+export interface TanhForwardArgs { x: H; y: H; n: number }
+/** y is the forward output */
+export interface TanhBackwardArgs { dy: H; y: H; dx: H; n: number; accumulate: boolean }
+/** x: [n] -> y: [n]; the mask is a function of (seed, offset + i) */
+export interface DropoutForwardArgs { x: H; y: H; n: number; p: number; seed: number; offset: number }
+export interface DropoutBackwardArgs { dy: H; dx: H; n: number; p: number; seed: number; offset: number; accumulate: boolean }
+/**
+ * The layout of attention's operands: q: [batch, tq, heads·headSize] and k, v: [batch, tk,
+ * heads·headSize] as token rows, element (b, t, c) at offset + (b·T + t)·stride + c.
+ */
+export interface AttentionShape {
+  batch: number; tq: number; tk: number; heads: number; headSize: number;
+  qOffset: number; qStride: number; kOffset: number; kStride: number; vOffset: number; vStride: number;
+  causal: boolean; scale: number;
+}
+/** -> out: [batch, tq, heads·headSize], lse: [batch, heads, tq]; keyMask: [batch, tk] u8 */
+export interface AttentionForwardArgs extends AttentionShape {
+  q: H; k: H; v: H; out: H; lse: H; keyMask: OptH;
+}
+/** dq, dk, dv in their inputs' row layouts */
+export interface AttentionBackwardArgs extends AttentionShape {
+  dOut: H; q: H; k: H; v: H; out: H; lse: H; keyMask: OptH; dq: OptH; dk: OptH; dv: OptH;
+  accumulateDq: boolean; accumulateDk: boolean; accumulateDv: boolean;
+}
+/** x: [rows, cols] -> y: [rows, cols], scales: [rows] (written when given) */
+export interface FakeQuantizeForwardArgs { x: H; y: H; scales: OptH; rows: number; cols: number; bits: number }
+/** Weights [n, k] row-major, as float32 values or as integer codes with one scale per row. */
+export type PackLinearArgs = { n: number; k: number; bias: Float32Array | null } & (
+  | { kind: 'f32' | 'bf16' | 'sparse'; weights: Float32Array }
+  | { kind: 'int8' | 'kbit'; codes: Int8Array; scales: Float32Array; bits: number });
+/** x: [m, k] -> y: [m, n]; activation 0 none, 1 gelu, 2 gelu_tanh; accumulate: y += (no activation) */
+export interface PackedLinearForwardArgs {
+  layer: PackedLinearHandle; x: H; y: H; m: number; activation: number; accumulate: boolean;
+}
+/** x: [m, C] -> y: [m, C] (+)= fc2(act(fc1(x))), both layers int8; y may be x */
+export interface PackedMlpForwardArgs {
+  fc1: PackedLinearHandle; fc2: PackedLinearHandle; x: H; y: H; m: number; activation: number; accumulate: boolean;
+}
+
+export interface NativeStats {
+  liveBytes: number; cachedBytes: number; peakLiveBytes: number; systemAllocs: number;
+  /** Packed linear layers not yet freed, and the bytes they hold. */
+  packedLinears: number; packedLinearBytes: number;
+}
 
 export interface NativeAddon {
   alloc(bytes: number, dtypeCode: number, zero: boolean): H;
@@ -20,62 +151,55 @@ export interface NativeAddon {
   copy(dst: H, src: H, bytes: number): void;
   fill(h: H, value: number): void;
   firstNonFinite(h: H, count: number): number;
-  stats(): { liveBytes: number; cachedBytes: number; peakLiveBytes: number; systemAllocs: number };
+  stats(): NativeStats;
   trimCache(): void;
   setThreads(n: number): void;
   getThreads(): number;
 
-  matmul(a: H, b: H, c: H, batch: number, m: number, k: number, n: number, transA: boolean, transB: boolean, accumulate: boolean): void;
-  linearForward(x: H, w: H, b: OptH, y: H, m: number, k: number, n: number): void;
-  linearBackward(dy: H, x: H, w: H, dx: OptH, dw: OptH, db: OptH, m: number, k: number, n: number,
-    accDx: boolean, accDw: boolean, accDb: boolean): void;
-  benchMatmul(m: number, k: number, n: number, transA: boolean, transB: boolean, iterations: number): number;
+  matmul(args: MatmulArgs): void;
+  linearForward(args: LinearForwardArgs): void;
+  linearBackward(args: LinearBackwardArgs): void;
+  /** Median seconds per call. */
+  benchMatmul(args: BenchMatmulArgs): number;
 
-  add(a: H, b: H, out: H, n: number): void;
-  accumulate(dst: H, src: H, n: number, accumulate: boolean, alpha?: number): void;
+  add(args: AddArgs): void;
+  accumulate(args: AccumulateArgs): void;
 
-  embeddingForward(ids: H, table: H, out: H, n: number, vocab: number, channels: number): void;
-  embeddingBackward(ids: H, dout: H, dtable: H, n: number, vocab: number, channels: number, accumulate: boolean): void;
-  gatherRowsForward(index: H, x: H, out: H, m: number, rows: number, channels: number): void;
-  gatherRowsBackward(index: H, dout: H, dx: H, m: number, rows: number, channels: number, accumulate: boolean): void;
+  embeddingForward(args: EmbeddingForwardArgs): void;
+  embeddingBackward(args: EmbeddingBackwardArgs): void;
+  gatherRowsForward(args: GatherRowsForwardArgs): void;
+  gatherRowsBackward(args: GatherRowsBackwardArgs): void;
 
   /** Returns the number of targets that are not the ignore index. */
-  crossEntropyForward(logits: H, targets: H, lse: H, loss: H, n: number, vocab: number, ignoreIndex: number,
-    labelSmoothing: number): number;
-  crossEntropyBackward(dloss: H, logits: H, targets: H, lse: H, dlogits: H, n: number, vocab: number,
-    ignoreIndex: number, labelSmoothing: number, count: number, accumulate: boolean): void;
-  crossEntropyCount(targets: H, n: number, ignoreIndex: number): number;
+  crossEntropyForward(args: CrossEntropyForwardArgs): number;
+  crossEntropyBackward(args: CrossEntropyBackwardArgs): void;
+  crossEntropyCount(args: CrossEntropyCountArgs): number;
 
   /** Σ g² of each gradient, in double. */
-  gradNormSquared(grads: H[], sizes: number[]): number[];
-  adamwStep(params: H[], grads: H[], m: H[], v: H[], sizes: number[], weightDecays: number[], lr: number,
-    beta1: number, beta2: number, eps: number, step: number, clipScale: number): void;
-  layerNormForward(x: H, gamma: H, beta: H, y: H, mean: OptH, rstd: OptH, rows: number, c: number, eps: number): void;
-  layerNormBackward(dy: H, x: H, gamma: H, mean: H, rstd: H, dx: OptH, dgamma: OptH, dbeta: OptH, rows: number, c: number,
-    accDx: boolean, accDgamma: boolean, accDbeta: boolean): void;
+  gradNormSquared(args: GradNormSquaredArgs): number[];
+  adamwStep(args: AdamwStepArgs): void;
+  layerNormForward(args: LayerNormForwardArgs): void;
+  layerNormBackward(args: LayerNormBackwardArgs): void;
 
-  geluForward(x: H, y: H, n: number, approximate: boolean): void;
-  geluBackward(dy: H, x: H, dx: H, n: number, approximate: boolean, accumulate: boolean): void;
-  tanhForward(x: H, y: H, n: number): void;
-  tanhBackward(dy: H, y: H, dx: H, n: number, accumulate: boolean): void;
+  geluForward(args: GeluForwardArgs): void;
+  geluBackward(args: GeluBackwardArgs): void;
+  tanhForward(args: TanhForwardArgs): void;
+  tanhBackward(args: TanhBackwardArgs): void;
 
-  dropoutForward(x: H, y: H, n: number, p: number, seed: number, offset: number): void;
-  dropoutBackward(dy: H, dx: H, n: number, p: number, seed: number, offset: number, accumulate: boolean): void;
-  attentionForward(q: H, k: H, v: H, out: H, lse: H, keyMask: OptH, b: number, tq: number, tk: number, heads: number,
-    headSize: number, qOffset: number, qStride: number, kOffset: number, kStride: number, vOffset: number, vStride: number,
-    causal: boolean, scale: number): void;
-  attentionBackward(dOut: H, q: H, k: H, v: H, out: H, lse: H, keyMask: OptH, dq: OptH, dk: OptH, dv: OptH,
-    b: number, tq: number, tk: number, heads: number, headSize: number, qOffset: number, qStride: number,
-    kOffset: number, kStride: number, vOffset: number, vStride: number, causal: boolean, scale: number,
-    accDq: boolean, accDk: boolean, accDv: boolean): void;
+  dropoutForward(args: DropoutForwardArgs): void;
+  dropoutBackward(args: DropoutBackwardArgs): void;
+  attentionForward(args: AttentionForwardArgs): void;
+  attentionBackward(args: AttentionBackwardArgs): void;
 
-  fakeQuantizeForward(x: H, y: H, scales: OptH, rows: number, cols: number, bits: number): void;
+  fakeQuantizeForward(args: FakeQuantizeForwardArgs): void;
 
-  packLinear(kind: string, weights: Float32Array | Int8Array, scales: Float32Array | null, bias: Float32Array | null,
-    n: number, k: number, bits: number): PackedLinearHandle;
-  packedLinearForward(p: PackedLinearHandle, x: H, y: H, m: number, activation: number, accumulate: boolean): void;
+  /** A packed layer, alive until freePackedLinear. */
+  packLinear(args: PackLinearArgs): PackedLinearHandle;
+  /** Frees the packed weights and primitives; idempotent. */
+  freePackedLinear(p: PackedLinearHandle): void;
+  packedLinearForward(args: PackedLinearForwardArgs): void;
   packedLinearInfo(p: PackedLinearHandle): { kind: string; rows: number; cols: number; bytes: number };
-  packedMlpForward(fc1: PackedLinearHandle, fc2: PackedLinearHandle, x: H, y: H, m: number, activation: number, accumulate: boolean): void;
+  packedMlpForward(args: PackedMlpForwardArgs): void;
 
   // further op families add their functions here
   [name: string]: unknown;

@@ -46,7 +46,7 @@ export function gradNormsSquared(grads: readonly Tensor[]): number[] {
   for (const g of grads) {
     if (g.dtype !== 'f32') throw new TlcError(`gradNormsSquared: gradient ${g.describe()} is not f32`);
   }
-  return native.gradNormSquared(grads.map((g) => g.handle), grads.map((g) => g.size));
+  return native.gradNormSquared({ grads: grads.map((g) => g.handle), sizes: grads.map((g) => g.size) });
 }
 
 export class AdamW {
@@ -140,11 +140,12 @@ export class AdamW {
     const clipScale = this.maxGradNorm === null ? 1 : Math.min(1, this.maxGradNorm / (gradNorm + 1e-6));
     const t = this.steps + 1;
     if (active.length > 0) {
-      native.adamwStep(
-        active.map((k) => this.params[k].handle), grads.map((g) => g.handle),
-        active.map((k) => this.moments[k].m.handle), active.map((k) => this.moments[k].v.handle),
-        active.map((k) => this.params[k].size), active.map((k) => this.decays[k]),
-        this.lr, this.beta1, this.beta2, this.eps, t, clipScale);
+      native.adamwStep({
+        params: active.map((k) => this.params[k].handle), grads: grads.map((g) => g.handle),
+        m: active.map((k) => this.moments[k].m.handle), v: active.map((k) => this.moments[k].v.handle),
+        sizes: active.map((k) => this.params[k].size), weightDecays: active.map((k) => this.decays[k]),
+        lr: this.lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, step: t, clipScale,
+      });
     }
     this.steps = t;
     return { gradNorm, clipScale };

@@ -73,13 +73,14 @@ export interface PackSummary {
 
 /**
  * Packs every Linear of `model` for the kernel `choose` names (null leaves a layer on the
- * training path). Replaces earlier packing.
+ * training path). Replaces (and frees) earlier packing; the packed layers are freed by
+ * unpackLinears or model.dispose().
  */
 export function packLinears(model: Module, choose: (name: string, weights: Float32Array, layer: Linear) => KernelSpec | null): PackSummary {
   const summary: PackSummary = { layers: 0, bytes: 0, kinds: {} };
   for (const [name, m] of model.namedModules()) {
     if (!(m instanceof Linear)) continue;
-    m.packed = null;
+    m.unpack();
     const values = m.weight.toArray() as Float32Array;
     const spec = choose(name, values, m);
     if (!spec) continue;
@@ -96,9 +97,9 @@ export function describePacking(summary: PackSummary): string {
   return Object.entries(summary.kinds).map(([k, n]) => `${k}×${n}`).join(', ');
 }
 
-/** Puts every Linear back on the training path. */
+/** Puts every Linear back on the training path, freeing its packed kernel. */
 export function unpackLinears(model: Module): void {
-  for (const [, m] of model.namedModules()) if (m instanceof Linear) m.packed = null;
+  for (const [, m] of model.namedModules()) if (m instanceof Linear) m.unpack();
 }
 
 /** What `--kernel` accepts: a kernel for every linear layer, or a policy. */

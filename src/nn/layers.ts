@@ -17,7 +17,8 @@ export class Linear extends Module {
   readonly bias: Tensor | null;
   /**
    * When set, forward passes run this inference kernel (int8, bf16, k-bit, sparse, or
-   * packed f32) instead of the trainable weight: see src/infer/pack.ts.
+   * packed f32) instead of the trainable weight: see src/infer/pack.ts. The layer owns it:
+   * unpack() and dispose() free it.
    */
   packed: PackedLinear | null = null;
 
@@ -25,6 +26,16 @@ export class Linear extends Module {
     super();
     this.weight = this.addParam('weight', normalParam([outFeatures, inFeatures], opts.std ?? 0.02, rng));
     this.bias = opts.bias === false ? null : this.addParam('bias', constantParam([outFeatures], 0));
+  }
+
+  /** Back to the trainable weight; frees the packed kernel, if any. */
+  unpack(): void {
+    this.packed?.dispose();
+    this.packed = null;
+  }
+
+  protected override disposeResources(): void {
+    this.unpack();
   }
 
   forward(x: Tensor): Tensor {

@@ -37,10 +37,14 @@ export abstract class Module {
     return this.namedParameters().map(([, t]) => t);
   }
 
-  /** Frees every parameter (and its gradient). */
+  /** Frees every parameter (and its gradient) and what else any module of the tree holds natively. */
   dispose(): void {
+    for (const [, m] of this.namedModules()) m.disposeResources();
     for (const t of this.parameters()) t.dispose();
   }
+
+  /** Frees native resources this module holds besides its parameters (called by dispose). */
+  protected disposeResources(): void {}
 }
 
 /** A persistent f32 parameter drawn from N(0, std²). */

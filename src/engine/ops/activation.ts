@@ -18,10 +18,10 @@ export function gelu(x: Tensor, approximate: GeluApproximate = 'none'): Tensor {
     `approximate must be 'none' or 'tanh', got ${JSON.stringify(approximate)}`);
   const approx = approximate === 'tanh';
   const y = empty(x.shape);
-  native.geluForward(x.handle, y.handle, x.size, approx);
+  native.geluForward({ x: x.handle, y: y.handle, n: x.size, approximate: approx });
   return record(op, [x], y, (dy, grad) => {
     const dx = grad(0);
-    if (dx) native.geluBackward(dy.handle, x.handle, dx.handle, x.size, approx, dx.accumulate);
+    if (dx) native.geluBackward({ dy: dy.handle, x: x.handle, dx: dx.handle, n: x.size, approximate: approx, accumulate: dx.accumulate });
   });
 }
 
@@ -30,9 +30,9 @@ export function tanh(x: Tensor): Tensor {
   const op = 'tanh';
   expectDtype(op, 'input', x, 'f32');
   const y = empty(x.shape);
-  native.tanhForward(x.handle, y.handle, x.size);
+  native.tanhForward({ x: x.handle, y: y.handle, n: x.size });
   return record(op, [x], y, (dy, grad) => {
     const dx = grad(0);
-    if (dx) native.tanhBackward(dy.handle, y.handle, dx.handle, x.size, dx.accumulate);
+    if (dx) native.tanhBackward({ dy: dy.handle, y: y.handle, dx: dx.handle, n: x.size, accumulate: dx.accumulate });
   });
 }

@@ -1,7 +1,7 @@
 // Fused scaled-dot-product attention (multi-head core, no projections). Kernels:
 // native/src/attention.cc. Only the per-row log-sum-exp is saved for backward; the
 // attention probabilities are recomputed there, so memory stays O(B·T·C).
-import { native, type NativeHandle } from '../native.js';
+import { native, type AttentionShape, type NativeHandle } from '../native.js';
 import { record } from '../autograd.js';
 import { empty, type Tensor } from '../tensor.js';
 import { expect, expectDtype, expectRank, fmtShape } from './check.js';
@@ -50,12 +50,19 @@ function checkOptions(op: string, opts: AttentionOptions, B: number, Tk: number,
   return { causal: opts.causal ?? false, scale, mask };
 }
 
+/** The native description of a problem and its operands' row layouts. */
+function shape(p: Problem, [rq, rk, rv]: [Rows, Rows, Rows]): AttentionShape {
+  return {
+    batch: p.B, tq: p.Tq, tk: p.Tk, heads: p.H, headSize: p.Dh,
+    qOffset: rq.offset, qStride: rq.stride, kOffset: rk.offset, kStride: rk.stride, vOffset: rv.offset, vStride: rv.stride,
+    causal: p.causal, scale: p.scale,
+  };
+}
+
 function forward(p: Problem, q: NativeHandle, k: NativeHandle, v: NativeHandle, rows: [Rows, Rows, Rows]): { out: Tensor; lse: Tensor } {
   const out = empty([p.B, p.Tq, p.H * p.Dh]);
   const lse = empty([p.B, p.H, p.Tq]);
-  const [rq, rk, rv] = rows;
-  native.attentionForward(q, k, v, out.handle, lse.handle, p.mask ? p.mask.handle : null, p.B, p.Tq, p.Tk, p.H, p.Dh,
-    rq.offset, rq.stride, rk.offset, rk.stride, rv.offset, rv.stride, p.causal, p.scale);
+  native.attentionForward({ q, k, v, out: out.handle, lse: lse.handle, keyMask: p.mask ? p.mask.handle : null, ...shape(p, rows) });
   return { out, lse };
 }
 
@@ -66,12 +73,13 @@ interface GradDest {
 
 function backwardCall(p: Problem, dOut: Tensor, inputs: [NativeHandle, NativeHandle, NativeHandle], out: Tensor, lse: Tensor,
   grads: [GradDest | null, GradDest | null, GradDest | null], rows: [Rows, Rows, Rows]): void {
-  const [rq, rk, rv] = rows;
   const [dq, dk, dv] = grads;
-  native.attentionBackward(dOut.handle, inputs[0], inputs[1], inputs[2], out.handle, lse.handle,
-    p.mask ? p.mask.handle : null, dq?.handle ?? null, dk?.handle ?? null, dv?.handle ?? null,
-    p.B, p.Tq, p.Tk, p.H, p.Dh, rq.offset, rq.stride, rk.offset, rk.stride, rv.offset, rv.stride, p.causal, p.scale,
-    dq?.accumulate ?? false, dk?.accumulate ?? false, dv?.accumulate ?? false);
+  native.attentionBackward({
+    dOut: dOut.handle, q: inputs[0], k: inputs[1], v: inputs[2], out: out.handle, lse: lse.handle,
+    keyMask: p.mask ? p.mask.handle : null, dq: dq?.handle ?? null, dk: dk?.handle ?? null, dv: dv?.handle ?? null,
+    ...shape(p, rows),
+    accumulateDq: dq?.accumulate ?? false, accumulateDk: dk?.accumulate ?? false, accumulateDv: dv?.accumulate ?? false,
+  });
 }
 
 /**

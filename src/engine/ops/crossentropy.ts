@@ -40,12 +40,13 @@ export function crossEntropyWithCount(logits: Tensor, targets: Tensor, opts: Cro
 
   const lse = empty([N]);
   const loss = empty([1]);
-  const count = native.crossEntropyForward(logits.handle, targets.handle, lse.handle, loss.handle, N, V, ignoreIndex, smoothing);
+  const count = native.crossEntropyForward({ logits: logits.handle, targets: targets.handle, lse: lse.handle, loss: loss.handle,
+    n: N, vocab: V, ignoreIndex, labelSmoothing: smoothing });
   record(op, [logits, targets], loss, (dloss, grad) => {
     const dlogits = grad(0);
     if (dlogits) {
-      native.crossEntropyBackward(dloss.handle, logits.handle, targets.handle, lse.handle, dlogits.handle, N, V,
-        ignoreIndex, smoothing, count, dlogits.accumulate);
+      native.crossEntropyBackward({ dLoss: dloss.handle, logits: logits.handle, targets: targets.handle, lse: lse.handle,
+        dLogits: dlogits.handle, n: N, vocab: V, ignoreIndex, labelSmoothing: smoothing, count, accumulate: dlogits.accumulate });
     }
   }, [lse]);
   return { loss, count };
@@ -59,5 +60,5 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
 /** Number of targets (i32, any shape) that are not the ignore index. */
 export function countTargets(targets: Tensor, ignoreIndex = -100): number {
   expectDtype('countTargets', 'targets', targets, 'i32');
-  return native.crossEntropyCount(targets.handle, targets.size, ignoreIndex);
+  return native.crossEntropyCount({ targets: targets.handle, n: targets.size, ignoreIndex });
 }

@@ -29,10 +29,10 @@ export function dropout(x: Tensor, p: number, seed: number, offset: number): Ten
     `offset must be an integer with offset + ${x.size} elements in [0, 2^52], got ${offset}`);
   if (p === 0) return x.reshape(x.shape);
   const y = empty(x.shape);
-  native.dropoutForward(x.handle, y.handle, x.size, p, seed, offset);
+  native.dropoutForward({ x: x.handle, y: y.handle, n: x.size, p, seed, offset });
   return record(op, [x], y, (dy, grad) => {
     const dx = grad(0);
-    if (dx) native.dropoutBackward(dy.handle, dx.handle, x.size, p, seed, offset, dx.accumulate);
+    if (dx) native.dropoutBackward({ dy: dy.handle, dx: dx.handle, n: x.size, p, seed, offset, accumulate: dx.accumulate });
   });
 }
 

@@ -10,11 +10,11 @@ export function add(a: Tensor, b: Tensor): Tensor {
   expectDtype('add', 'b', b, 'f32');
   expectSameShape('add', ['a', 'b'], a, b);
   const out = empty(a.shape);
-  native.add(a.handle, b.handle, out.handle, a.size);
+  native.add({ a: a.handle, b: b.handle, out: out.handle, n: a.size });
   return record('add', [a, b], out, (g, grad) => {
     for (const k of [0, 1]) {
       const d = grad(k);
-      if (d) native.accumulate(d.handle, g.handle, g.size, d.accumulate);
+      if (d) native.accumulate({ dst: d.handle, src: g.handle, n: g.size, accumulate: d.accumulate });
     }
   });
 }
@@ -23,9 +23,9 @@ export function add(a: Tensor, b: Tensor): Tensor {
 export function scale(x: Tensor, alpha: number): Tensor {
   expectDtype('scale', 'input', x, 'f32');
   const out = empty(x.shape);
-  native.accumulate(out.handle, x.handle, x.size, false, alpha);
+  native.accumulate({ dst: out.handle, src: x.handle, n: x.size, accumulate: false, alpha });
   return record('scale', [x], out, (g, grad) => {
     const d = grad(0);
-    if (d) native.accumulate(d.handle, g.handle, g.size, d.accumulate, alpha);
+    if (d) native.accumulate({ dst: d.handle, src: g.handle, n: g.size, accumulate: d.accumulate, alpha });
   });
 }

@@ -20,10 +20,13 @@ export function embedding(ids: Tensor, table: Tensor): Tensor {
   expect(C > 0, op, `table ${fmtShape(table.shape)} has no columns`);
   const n = ids.size;
   const out = empty([...ids.shape, C]);
-  native.embeddingForward(ids.handle, table.handle, out.handle, n, V, C);
+  native.embeddingForward({ ids: ids.handle, table: table.handle, out: out.handle, n, vocab: V, channels: C });
   return record(op, [ids, table], out, (dout, grad) => {
     const dtable = grad(1);
-    if (dtable) native.embeddingBackward(ids.handle, dout.handle, dtable.handle, n, V, C, dtable.accumulate);
+    if (dtable) {
+      native.embeddingBackward({ ids: ids.handle, dOut: dout.handle, dTable: dtable.handle, n, vocab: V, channels: C,
+        accumulate: dtable.accumulate });
+    }
   });
 }
 
@@ -41,9 +44,12 @@ export function gatherRows(x: Tensor, index: Tensor): Tensor {
   expect(C > 0, op, `input ${fmtShape(x.shape)} has no columns`);
   const M = index.size;
   const out = empty([M, C]);
-  native.gatherRowsForward(index.handle, x.handle, out.handle, M, N, C);
+  native.gatherRowsForward({ index: index.handle, x: x.handle, out: out.handle, m: M, rows: N, channels: C });
   return record(op, [x, index], out, (dout, grad) => {
     const dx = grad(0);
-    if (dx) native.gatherRowsBackward(index.handle, dout.handle, dx.handle, M, N, C, dx.accumulate);
+    if (dx) {
+      native.gatherRowsBackward({ index: index.handle, dOut: dout.handle, dx: dx.handle, m: M, rows: N, channels: C,
+        accumulate: dx.accumulate });
+    }
   });
 }

@@ -25,11 +25,12 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): T
   const rows = x.size / C;
   const y = empty(x.shape);
   const mean = empty([rows]), rstd = empty([rows]);
-  native.layerNormForward(x.handle, gamma.handle, beta.handle, y.handle, mean.handle, rstd.handle, rows, C, eps);
+  native.layerNormForward({ x: x.handle, gamma: gamma.handle, beta: beta.handle, y: y.handle, mean: mean.handle, rstd: rstd.handle,
+    rows, channels: C, eps });
   return record(op, [x, gamma, beta], y, (dy, grad) => {
     const dx = grad(0), dg = grad(1), db = grad(2);
-    native.layerNormBackward(dy.handle, x.handle, gamma.handle, mean.handle, rstd.handle,
-      dx?.handle ?? null, dg?.handle ?? null, db?.handle ?? null, rows, C,
-      dx?.accumulate ?? false, dg?.accumulate ?? false, db?.accumulate ?? false);
+    native.layerNormBackward({ dy: dy.handle, x: x.handle, gamma: gamma.handle, mean: mean.handle, rstd: rstd.handle,
+      dx: dx?.handle ?? null, dGamma: dg?.handle ?? null, dBeta: db?.handle ?? null, rows, channels: C,
+      accumulateDx: dx?.accumulate ?? false, accumulateDgamma: dg?.accumulate ?? false, accumulateDbeta: db?.accumulate ?? false });
   }, [mean, rstd]);
 }

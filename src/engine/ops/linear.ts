@@ -20,11 +20,12 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
   const M = x.size / K;
   const y = empty([...x.shape.slice(0, -1), N]);
   expect(M > 0, op, `input ${fmtShape(x.shape)} is empty`);
-  native.linearForward(x.handle, w.handle, b ? b.handle : null, y.handle, M, K, N);
+  native.linearForward({ x: x.handle, w: w.handle, b: b ? b.handle : null, y: y.handle, m: M, k: K, n: N });
   return record(op, [x, w, b], y, (dy, grad) => {
     const dx = grad(0), dw = grad(1), db = grad(2);
-    native.linearBackward(dy.handle, x.handle, w.handle, dx?.handle ?? null, dw?.handle ?? null, db?.handle ?? null,
-      M, K, N, dx?.accumulate ?? false, dw?.accumulate ?? false, db?.accumulate ?? false);
+    native.linearBackward({ dy: dy.handle, x: x.handle, w: w.handle, dx: dx?.handle ?? null, dw: dw?.handle ?? null,
+      db: db?.handle ?? null, m: M, k: K, n: N,
+      accumulateDx: dx?.accumulate ?? false, accumulateDw: dw?.accumulate ?? false, accumulateDb: db?.accumulate ?? false });
   });
 }
 
@@ -52,17 +53,17 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const [K2, N] = tb ? [bc, br] : [br, bc];
   expect(K === K2, op, `inner dimensions differ: a ${fmtShape(a.shape)}${ta ? 'ᵀ' : ''} · b ${fmtShape(b.shape)}${tb ? 'ᵀ' : ''}`);
   const c = empty(a.shape.length === 3 ? [batch, M, N] : [M, N]);
-  native.matmul(a.handle, b.handle, c.handle, batch, M, K, N, ta, tb, false);
+  native.matmul({ a: a.handle, b: b.handle, c: c.handle, batch, m: M, k: K, n: N, transA: ta, transB: tb, accumulate: false });
   return record(op, [a, b], c, (dc, grad) => {
     const da = grad(0), db = grad(1);
     // dA = dC · op(B)ᵀ (stored transposed if A was), dB = op(A)ᵀ · dC (likewise)
     if (da) {
-      if (ta) native.matmul(b.handle, dc.handle, da.handle, batch, K, N, M, tb, true, da.accumulate);
-      else native.matmul(dc.handle, b.handle, da.handle, batch, M, N, K, false, !tb, da.accumulate);
+      if (ta) native.matmul({ a: b.handle, b: dc.handle, c: da.handle, batch, m: K, k: N, n: M, transA: tb, transB: true, accumulate: da.accumulate });
+      else native.matmul({ a: dc.handle, b: b.handle, c: da.handle, batch, m: M, k: N, n: K, transA: false, transB: !tb, accumulate: da.accumulate });
     }
     if (db) {
-      if (tb) native.matmul(dc.handle, a.handle, db.handle, batch, N, M, K, true, ta, db.accumulate);
-      else native.matmul(a.handle, dc.handle, db.handle, batch, K, M, N, !ta, false, db.accumulate);
+      if (tb) native.matmul({ a: dc.handle, b: a.handle, c: db.handle, batch, m: N, k: M, n: K, transA: true, transB: ta, accumulate: db.accumulate });
+      else native.matmul({ a: a.handle, b: dc.handle, c: db.handle, batch, m: K, k: M, n: N, transA: !ta, transB: false, accumulate: db.accumulate });
     }
   });
 }

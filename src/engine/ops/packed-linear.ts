@@ -2,10 +2,13 @@
 // (oneDNN), int8 (oneDNN u8×s8 with dynamically quantized activations), k-bit weight-only
 // (packed codes expanded per call into the matmul's weight layout) and unstructured sparse
 // (CSR). See docs/inference.md.
+// A PackedLinear owns native memory until dispose(): like tensors, it is never freed by the
+// garbage collector.
 // Kernels: native/src/packed_linear.cc, kbit_linear.cc, sparse_linear.cc.
 import { native, type PackedLinearHandle } from '../native.js';
 import { isGradEnabled } from '../autograd.js';
 import { empty, type Tensor } from '../tensor.js';
+import { TlcError } from '../errors.js';
 import { expect, expectDtype, expectRank, fmtShape, lastDim } from './check.js';
 
 export type PackedKind = 'f32' | 'bf16' | 'int8' | 'kbit' | 'sparse';
@@ -20,15 +23,47 @@ export type PackedWeights =
   | { kind: 'int8' | 'kbit'; codes: Int8Array; scales: Float32Array; bits: number };
 
 export class PackedLinear {
-  private constructor(private readonly handle: PackedLinearHandle, readonly kind: PackedKind,
-    readonly outFeatures: number, readonly inFeatures: number, readonly bytes: number) {}
+  private handle: PackedLinearHandle | null;
 
-  /** Packs weights [outFeatures, inFeatures] (and an optional bias) for their kernel. */
+  private constructor(handle: PackedLinearHandle, readonly kind: PackedKind,
+    readonly outFeatures: number, readonly inFeatures: number, readonly bytes: number) {
+    this.handle = handle;
+  }
+
+  /**
+   * Packs weights [outFeatures, inFeatures] (and an optional bias) for their kernel. The
+   * packed layer holds native memory until dispose().
+   */
   static pack(weights: PackedWeights, bias: Float32Array | null, outFeatures: number, inFeatures: number): PackedLinear {
+    const dims = { n: outFeatures, k: inFeatures, bias };
     const handle = 'codes' in weights
-      ? native.packLinear(weights.kind, weights.codes, weights.scales, bias, outFeatures, inFeatures, weights.bits)
-      : native.packLinear(weights.kind, weights.values, null, bias, outFeatures, inFeatures, 32);
-    return new PackedLinear(handle, weights.kind, outFeatures, inFeatures, native.packedLinearInfo(handle).bytes);
+      ? native.packLinear({ kind: weights.kind, codes: weights.codes, scales: weights.scales, bits: weights.bits, ...dims })
+      : native.packLinear({ kind: weights.kind, weights: weights.values, ...dims });
+    try {
+      return new PackedLinear(handle, weights.kind, outFeatures, inFeatures, native.packedLinearInfo(handle).bytes);
+    } catch (e) {
+      native.freePackedLinear(handle);
+      throw e;
+    }
+  }
+
+  get disposed(): boolean {
+    return this.handle === null;
+  }
+
+  /** Frees the packed weights and the kernel's primitives now. Idempotent. */
+  dispose(): void {
+    if (this.handle === null) return;
+    native.freePackedLinear(this.handle);
+    this.handle = null;
+  }
+
+  /** The native handle, or a TlcError naming `op` once the layer was disposed. */
+  private live(op: string): PackedLinearHandle {
+    if (this.handle === null) {
+      throw new TlcError(`${op}: the ${this.kind} packed layer [${this.outFeatures}, ${this.inFeatures}] was used after it was disposed`);
+    }
+    return this.handle;
   }
 
   /**
@@ -37,6 +72,7 @@ export class PackedLinear {
    */
   static mlp(fc1: PackedLinear, fc2: PackedLinear, x: Tensor, activation: FusedActivation, into: Tensor | null = null): Tensor {
     const op = 'int8 MLP';
+    const [h1, h2] = [fc1.live(op), fc2.live(op)];
     expect(!isGradEnabled(), op, 'packed layers are inference-only; run the forward pass under noGrad()');
     expect(fc1.kind === 'int8' && fc2.kind === 'int8', op, `both layers must be int8, got ${fc1.kind} and ${fc2.kind}`);
     expect(fc1.outFeatures === fc2.inFeatures, op, `fc1 has ${fc1.outFeatures} outputs, fc2 takes ${fc2.inFeatures}`);
@@ -47,7 +83,8 @@ export class PackedLinear {
     const outShape = [...x.shape.slice(0, -1), N];
     // `into` may be x itself: every row is read before it is written
     const y = into ? checkAccumulator(op, into, outShape) : empty(outShape);
-    native.packedMlpForward(fc1.handle, fc2.handle, x.handle, y.handle, M, ACTIVATION_CODE[activation], into !== null);
+    native.packedMlpForward({ fc1: h1, fc2: h2, x: x.handle, y: y.handle, m: M, activation: ACTIVATION_CODE[activation],
+      accumulate: into !== null });
     return y;
   }
 
@@ -58,6 +95,7 @@ export class PackedLinear {
    */
   forward(x: Tensor, activation: FusedActivation = 'none', into: Tensor | null = null): Tensor {
     const op = `${this.kind} packed linear`;
+    const layer = this.live(op);
     expect(!isGradEnabled(), op, 'packed layers are inference-only; run the forward pass under noGrad()');
     expectDtype(op, 'input', x, 'f32');
     expectRank(op, 'input', x, [1, 8]);
@@ -72,7 +110,8 @@ export class PackedLinear {
       expect(into.handle !== x.handle, op, 'the accumulator must not be the input');
     }
     const y = into ?? empty(outShape);
-    native.packedLinearForward(this.handle, x.handle, y.handle, M, ACTIVATION_CODE[activation], into !== null);
+    native.packedLinearForward({ layer, x: x.handle, y: y.handle, m: M, activation: ACTIVATION_CODE[activation],
+      accumulate: into !== null });
     return y;
   }
 }

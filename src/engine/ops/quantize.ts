@@ -28,9 +28,9 @@ export function fakeQuantize(w: Tensor, bits: number): Tensor {
   expect(Number.isInteger(bits) && bits >= 2 && bits <= 8, op, `bits must be an integer from 2 to 8, got ${bits} (weight ${fmtShape(w.shape)})`);
   const { rows, cols } = quantRows(w.shape);
   const y = empty(w.shape);
-  native.fakeQuantizeForward(w.handle, y.handle, null, rows, cols, bits);
+  native.fakeQuantizeForward({ x: w.handle, y: y.handle, scales: null, rows, cols, bits });
   return record(op, [w], y, (dy, grad) => {
     const dw = grad(0);
-    if (dw) native.accumulate(dw.handle, dy.handle, w.size, dw.accumulate);
+    if (dw) native.accumulate({ dst: dw.handle, src: dy.handle, n: w.size, accumulate: dw.accumulate });
   });
 }
