@@ -214,3 +214,37 @@ test('bad input is a TlcError that says what is wrong', () => {
   assert.throws(() => computeOptimalAllocation(fit, -1), isTlc(/computeOptimalAllocation: flops must be a finite positive number, got -1/));
   assert.throws(() => computeOptimalAllocation(fit, 1e18, { paramsRange: [1e8, 1e6] }), isTlc(/paramsRange must be \[min, max\]/));
 });
+
+test('clustered points: resampling whole runs gives wider, honest bands than resampling points', () => {
+  // five sizes, one run each with four budgets; each run's points share one error (its seed,
+  // its data order) and have a much smaller error of their own
+  const rng = new Rng(11);
+  const points: ScalingPoint[] = [];
+  for (const N of logSpaced(1e5, 1e7, 5)) {
+    const runError = 0.03 * rng.normal();
+    for (const D of logSpaced(1e7, 1e9, 4)) {
+      points.push({ params: N, tokens: D, loss: trueLoss(N, D) * Math.exp(runError + 0.002 * rng.normal()), group: `N${N.toFixed(0)}` });
+    }
+  }
+  const byRun = fitChinchilla(points, { bootstrap: 100 });
+  const byPoint = fitChinchilla(points, { bootstrap: 100, resample: 'points' });
+  assert.equal(byRun.bootstrap.unit, 'groups');
+  assert.equal(byRun.bootstrap.units, 5);
+  assert.equal(byPoint.bootstrap.unit, 'points');
+  const width = (f: ChinchillaFit) => f.alpha!.ci90![1] - f.alpha!.ci90![0];
+  assert.ok(width(byRun) > 1.5 * width(byPoint), `α band over runs ${width(byRun)}, over points ${width(byPoint)}`);
+  // the residuals are reported point by point
+  assert.equal(byRun.residuals.length, points.length);
+  for (const r of byRun.residuals) assert.ok(Math.abs(Math.log(r.predicted / r.loss) - r.residual) < 1e-12);
+});
+
+test('the planner refuses points a fit cannot be trusted on: under three sizes, or one budget for a size', async () => {
+  const { checkFitPoints } = await import('../src/experiment/plan.js');
+  const pt = (preset: string, params: number, tokens: number) => ({ preset, params, tokens, loss: trueLoss(params, tokens), seconds: 1, fraction: 1, run: preset });
+  assert.throws(() => checkFitPoints([pt('a', 1e5, 1e7), pt('a', 1e5, 1e8), pt('b', 1e6, 1e7), pt('b', 1e6, 1e8)]),
+    /end-of-schedule losses of 2 size\(s\) \(a, b\): the fit needs at least three sizes/);
+  assert.throws(() => checkFitPoints([pt('a', 1e5, 1e7), pt('a', 1e5, 1e8), pt('b', 1e6, 1e7), pt('b', 1e6, 1e8), pt('c', 1e7, 1e8)]),
+    /c has an end-of-schedule loss at 1 budget: the fit needs two budgets per size/);
+  assert.throws(() => checkFitPoints([]), /no end-of-schedule losses/);
+  checkFitPoints([pt('a', 1e5, 1e7), pt('a', 1e5, 1e8), pt('b', 1e6, 1e7), pt('b', 1e6, 1e8), pt('c', 1e7, 1e7), pt('c', 1e7, 1e8)]);
+});

@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { countParams, presetConfig, trainingFlopsPerToken, PRESETS } from '../src/nn/config.js';
+import { countParams, presetConfig, trainingFlopsPerToken } from '../src/nn/config.js';
 import { preparedSyntheticData } from './corpus-fixture.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
@@ -30,13 +30,18 @@ function shape(preset: string): { params: number; nonEmbedding: number; tokensPe
   return { params: counts.total, nonEmbedding: counts.nonEmbedding, tokensPerS: (GFLOPS * 1e9) / trainingFlopsPerToken(cfg, SEQ_LEN) };
 }
 
-/** A finished sweep of SWEPT whose evaluations lie on `law`. */
+const FRACTIONS = [0.25, 0.5, 1], COOLDOWN = 0.2;
+
+/**
+ * A finished wsd sweep of SWEPT: each run's cooldown branches end on `law`, while its
+ * mid-schedule (trunk) evaluations lie 30% above it — the planner must fit the former only.
+ */
 function writeSweep(root: string, data: string, law: Law): string {
   const out = join(root, 'sweep');
   mkdirSync(out, { recursive: true });
   const spec = {
-    data, sizes: SWEPT, batch_sizes: [32], budget: `${RUN_SECONDS}s`, seq_len: SEQ_LEN, lr: 1e-3, warmup: 0.06, schedule: 'linear',
-    weight_decay: 0.01, dropout: 0, clip: 1, seed: 0, eval_every: 0.1, eval_tokens: 32768, objective: 'clm',
+    data, sizes: SWEPT, batch_sizes: [32], budget: `${RUN_SECONDS}s`, seq_len: SEQ_LEN, lr: 1e-3, warmup: 0.06, schedule: 'wsd',
+    branches: FRACTIONS, cooldown: COOLDOWN, weight_decay: 0.01, dropout: 0, clip: 1, seed: 0, eval_every: 0.1, eval_tokens: 32768, objective: 'clm',
   };
   writeFileSync(join(out, 'sweep.spec.json'), JSON.stringify(spec));
   const rows = SWEPT.map((preset) => {
@@ -45,45 +50,59 @@ function writeSweep(root: string, data: string, law: Law): string {
     mkdirSync(run, { recursive: true });
     const perToken = trainingFlopsPerToken(presetConfig(preset, { vocab_size: VOCAB, max_len: 128, objective: 'clm' }), SEQ_LEN);
     const steps = 1000, tokensPerStep = (s.tokensPerS * RUN_SECONDS) / steps;
+    const at = (step: number) => ({ train_seconds: (RUN_SECONDS * step) / steps, tokens: step * tokensPerStep, flops: step * tokensPerStep * perToken });
+    const end = (step: number, loss: number) => ({ event: 'end', step, ...at(step), eval_seconds: 1, checkpoint_seconds: 1, stopped_early: false, valid_loss: loss });
     const events: Record<string, unknown>[] = [{ event: 'start', step: 0, params: s.params, budget: { kind: 'time', limit: RUN_SECONDS }, train_seconds: 0 }];
-    for (let k = 0; k <= 10; k++) {
-      const step = k * 100, tokens = step * tokensPerStep;
-      // step 0: the untrained model; 10%: still warming up, above the law (the planner skips the first quarter)
-      const loss = k === 0 ? Math.log(VOCAB) : lossOf(law, s.nonEmbedding, tokens) * (k === 1 ? 1.3 : 1);
-      events.push({
-        event: 'eval', step, train_seconds: (RUN_SECONDS * k) / 10, tokens, flops: tokens * perToken, valid_loss: loss, eval_seconds: 0.5,
-      });
+    for (let k = 1; k <= 10; k++) {
+      const step = k * 100;
+      events.push({ event: 'eval', step, ...at(step), valid_loss: 1.3 * lossOf(law, s.nonEmbedding, at(step).tokens), eval_seconds: 0.5 });
     }
-    const last = events[events.length - 1];
-    events.push({ ...last, event: 'end', eval_seconds: 5.5, checkpoint_seconds: 1, stopped_early: false });
+    events.push(end(steps, events.at(-1)!.valid_loss as number));
     writeFileSync(join(run, 'metrics.jsonl'), events.map((e) => JSON.stringify(e) + '\n').join(''));
+    writeFileSync(join(run, 'run.json'), JSON.stringify({ command: 'pretrain', format_version: 2, options: { schedule: 'wsd' } }));
+    for (const f of FRACTIONS) {
+      const dir = join(run, 'branches', f.toFixed(2));
+      mkdirSync(dir, { recursive: true });
+      const fork = f * steps, last = Math.round(fork * (1 + COOLDOWN));
+      writeFileSync(join(dir, 'branch.json'), JSON.stringify({
+        fraction: f, fork_step: fork, fork_usage: { trainSeconds: at(fork).train_seconds, tokens: at(fork).tokens, steps: fork, flops: at(fork).flops },
+        cooldown: COOLDOWN, cooldown_shape: '1-sqrt', budget: { kind: 'time', limit: at(last).train_seconds },
+      }));
+      writeFileSync(join(dir, 'metrics.jsonl'), JSON.stringify(end(last, lossOf(law, s.nonEmbedding, at(last).tokens))) + '\n');
+    }
     const tokens = steps * tokensPerStep;
     return {
       name: preset, preset, batch_size: 32, params: s.params, non_embedding_params: s.nonEmbedding, steps, tokens,
-      train_seconds: RUN_SECONDS, valid_loss: last.valid_loss, tokens_per_s: tokens / RUN_SECONDS, run,
+      train_seconds: RUN_SECONDS, valid_loss: events.at(-1)!.valid_loss, tokens_per_s: tokens / RUN_SECONDS, run,
     };
   });
   writeFileSync(join(out, 'sweep.json'), JSON.stringify({ spec, rows }));
   return out;
 }
 
+/** The shapes the planner should consider: the swept ones and one ladder step beyond each end. */
+const CANDIDATES = [...SWEPT, 'L6-D512'];
+
 /** What the law itself predicts for each candidate shape at the planned budget, best first. */
 function lawRanking(law: Law): { preset: string; loss: number }[] {
-  return [...new Set([...SWEPT, ...PRESETS])].map((preset) => {
+  return CANDIDATES.map((preset) => {
     const s = shape(preset);
     return { preset, loss: lossOf(law, s.nonEmbedding, s.tokensPerS * PLAN_SECONDS) };
   }).sort((a, b) => a.loss - b.loss);
 }
 
 interface PlanJson {
-  best: { preset: string; loss: number };
-  candidates: { preset: string; loss: number; tokens: number; measured: boolean }[];
+  budget_s: number;
+  best: { preset: string; loss: number; extrapolated: boolean };
+  candidates: { preset: string; loss: number; tokens: number; measured: boolean; size: string }[];
+  points: unknown[];
+  holdout: { budget_s: number; predicted_best: string; measured_best: string; rows: { preset: string; predicted: number; measured: number }[] };
   fit: { alpha: { value: number } | null; beta: { value: number } | null; unidentifiable: { params: string | null } };
 }
 
 function planFor(root: string, data: string, law: Law): PlanJson {
   const sweep = writeSweep(root, data, law);
-  const r = spawnSync(process.execPath, [CLI, 'plan', '--sweep', sweep, '--budget', `${PLAN_SECONDS / 3600}h`, '--json'], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [CLI, 'plan', '--sweep', sweep, '--budget', `${PLAN_SECONDS / 3600}h`, '--holdout', '--json'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout) as PlanJson;
 }
@@ -97,6 +116,8 @@ test('tlc plan on four sizes fits the size exponent and recommends the size the 
   assert.equal(new Set(expected).size, 3, `the law's best shapes ${expected.join(', ')} should differ with α`);
   for (const [i, law] of laws.entries()) {
     const p = planFor(mkdtempSync(join(tmpdir(), `tlc-plan-${i}-`)), data, law);
+    assert.equal(p.budget_s, PLAN_SECONDS);
+    assert.equal(p.points.length, SWEPT.length * FRACTIONS.length, 'only the branch ends are fitted, not the trunk evaluations');
     assert.equal(p.fit.unidentifiable.params, null, 'four sizes identify the N term');
     assert.ok(p.fit.alpha !== null && Math.abs(p.fit.alpha.value - law.alpha) < 0.01, `fitted α ${p.fit.alpha?.value}, law α ${law.alpha}`);
     assert.ok(p.fit.beta !== null && Math.abs(p.fit.beta.value - law.beta) < 0.01, `fitted β ${p.fit.beta?.value}, law β ${law.beta}`);
@@ -108,8 +129,14 @@ test('tlc plan on four sizes fits the size exponent and recommends the size the 
       const want = truth.get(c.preset)!;
       assert.ok(Math.abs(c.loss / want - 1) < 2e-3, `α = ${law.alpha}, ${c.preset}: predicted ${c.loss}, law ${want}`);
       assert.equal(c.measured, SWEPT.includes(c.preset));
+      assert.equal(c.size, SWEPT.includes(c.preset) ? 'measured' : 'extrapolated');
       const tokens = shape(c.preset).tokensPerS * PLAN_SECONDS;
       assert.ok(Math.abs(c.tokens / tokens - 1) < 1e-9, `${c.preset}: ${c.tokens} tokens in the budget, expected ${tokens}`);
     }
+    // refitted without the largest budget, the law still predicts it, and so the right size there
+    assert.equal(p.holdout.rows.length, SWEPT.length);
+    for (const r of p.holdout.rows) assert.ok(Math.abs(r.predicted / r.measured - 1) < 2e-3, `holdout ${r.preset}: ${r.predicted} vs ${r.measured}`);
+    assert.equal(p.holdout.predicted_best, p.holdout.measured_best);
+    assert.ok(Math.abs(p.holdout.budget_s - RUN_SECONDS * (1 + COOLDOWN)) < 1e-6);
   }
 });

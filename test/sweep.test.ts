@@ -37,15 +37,11 @@ test('a sweep killed during its second run resumes that run and skips the finish
   // noise scale is logged once enough steps with accumulation have passed
   assert.ok(first.some((e) => e.event === 'train' && typeof e.noise_scale === 'number'));
 
-  // the planner fits the sweep's evaluations and recommends a shape for a new budget (two sizes:
-  // the fit leaves the size term out; test/plan.test.ts checks the recommendation on four)
+  // two sizes of linear-decay runs: one end-of-schedule loss each, too little for a fit; the
+  // planner says why instead of fitting mid-schedule evaluations (test/plan.test.ts plans on four sizes)
   const plan = spawnSync(process.execPath, [CLI, 'plan', '--sweep', out, '--budget', '10m', '--json'], { encoding: 'utf8' });
-  assert.equal(plan.status, 0, plan.stderr);
-  const p = JSON.parse(plan.stdout);
-  assert.ok(p.candidates.length >= 2);
-  assert.ok(p.candidates.some((c: { preset: string }) => c.preset === p.best.preset));
-  assert.match(p.summary, /is predicted to reach the lowest validation loss/);
-  assert.ok(Number.isFinite(p.best.loss));
+  assert.notEqual(plan.status, 0);
+  assert.match(plan.stderr, /end-of-schedule losses of 2 size\(s\) \(L1-D32, L1-D48\): the fit needs at least three sizes/);
 });
 
 test('a bad sweep file gives a clear error', () => {

@@ -1,8 +1,11 @@
 // Reading a sweep's runs and answering its questions: which size is best at each amount
-// of training time, and how long each run took to reach a target loss.
+// of training time, how long each run took to reach a target loss, and which of its
+// losses are valid scaling-law points.
 import { eventsOf, readMetrics } from '../run/metrics.js';
 import { runFile } from '../run/layout.js';
+import { readRunArgsIfAny } from '../run/run-args.js';
 import { readSweepSummary, type SweepRow } from '../run/sweep-summary.js';
+import { listBranches, runEnded } from '../train/branches.js';
 
 export interface CurvePoint {
   trainSeconds: number;
@@ -11,8 +14,22 @@ export interface CurvePoint {
   validLoss: number;
 }
 
+/**
+ * A loss at the end of a learning-rate schedule: the end of a run whose rate decays to zero
+ * with its budget, or of a wsd run's cooldown branch. Only these are losses that a run of
+ * that length reaches (Hoffmann et al. 2022; Hägele et al. 2024); a mid-schedule evaluation
+ * of a decaying run is not.
+ */
+export interface EndPoint extends CurvePoint {
+  /** 'run': the end of a decaying schedule; 'branch': a cooldown branch at `fraction` of the trunk. */
+  kind: 'run' | 'branch';
+  fraction: number;
+}
+
 export interface SweepRun extends SweepRow {
   curve: CurvePoint[];
+  /** The run's valid scaling-law points (none for a constant-rate run without branches). */
+  points: EndPoint[];
   /** Median of the logged gradient noise scale over the second half of training, if any. */
   noiseScale: number | null;
 }
@@ -25,8 +42,27 @@ export function loadSweep(dir: string): SweepRun[] {
     }));
     const noise = eventsOf(events, 'train').map((e) => e.noise_scale).filter((v): v is number => typeof v === 'number');
     const late = noise.slice(Math.floor(noise.length / 2)).sort((a, b) => a - b);
-    return { ...row, curve, noiseScale: late.length ? late[Math.floor(late.length / 2)] : null };
+    return { ...row, curve, points: endPoints(row.run), noiseScale: late.length ? late[Math.floor(late.length / 2)] : null };
   });
+}
+
+/** The end-of-schedule losses of a run directory (see EndPoint). */
+export function endPoints(runDir: string): EndPoint[] {
+  const branches = listBranches(runDir).filter((b) => runEnded(b.dir));
+  if (branches.length > 0) {
+    return branches.map((b) => ({ ...endOf(b.dir)!, kind: 'branch' as const, fraction: b.info.fraction })).filter((p) => p.validLoss > 0);
+  }
+  const schedule = readRunArgsIfAny(runDir)?.options.schedule ?? 'linear';
+  if (schedule !== 'linear' && schedule !== 'cosine') return [];
+  const end = endOf(runDir);
+  return end ? [{ ...end, kind: 'run', fraction: 1 }] : [];
+}
+
+function endOf(dir: string): CurvePoint | null {
+  const end = eventsOf(readMetrics(runFile(dir, 'metrics')), 'end').pop();
+  // a run stopped early by its patience ended before its schedule did
+  if (!end || end.stopped_early || typeof end.valid_loss !== 'number') return null;
+  return { trainSeconds: end.train_seconds, tokens: end.tokens, flops: end.flops, validLoss: end.valid_loss };
 }
 
 /** A run's validation loss at time t: its last evaluation at or before t. */

@@ -20,6 +20,11 @@ export interface ScalingPoint {
   tokens: number;
   /** Validation loss (nats per token). */
   loss: number;
+  /**
+   * The run (or size) the point came from. Points of one group share a trunk, a data order
+   * and an initialisation, so their errors are correlated: the bootstrap resamples groups.
+   */
+  group?: string;
 }
 
 export interface FitOptions {
@@ -29,6 +34,11 @@ export interface FitOptions {
   bootstrap?: number;
   /** Seed of the bootstrap resampling (default 0). */
   seed?: number;
+  /**
+   * What the bootstrap resamples: 'groups' (default when every point names one: whole runs or
+   * sizes, as their points are correlated) or single 'points'.
+   */
+  resample?: 'groups' | 'points';
   /**
    * Starting exponents α (default 0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.2, 2); at each (α, β) start
    * e, a and b are solved for by linear least squares, and every start is optimised.
@@ -90,7 +100,13 @@ export interface ChinchillaFit {
    * Resampled fits (plain data, so a saved fit still gives prediction bands). skipped: resamples
    * with too few distinct N or D for the fitted terms, or whose fit diverged.
    */
-  bootstrap: { requested: number; used: number; skipped: number; seed: number; samples: LogCoefficients[] };
+  bootstrap: {
+    requested: number; used: number; skipped: number; seed: number; samples: LogCoefficients[];
+    /** What was resampled, and how many of them there were. */
+    unit: 'groups' | 'points'; units: number;
+  };
+  /** Each point with its fitted loss; residual = log predicted − log observed. */
+  residuals: { params: number; tokens: number; loss: number; predicted: number; residual: number; group?: string }[];
   /** Observed ranges: predictions outside them are extrapolations. */
   range: { params: [number, number]; tokens: [number, number]; loss: [number, number] };
 }
@@ -210,15 +226,21 @@ export function fitChinchilla(points: ScalingPoint[], opts: FitOptions = {}): Ch
   const samples: LogCoefficients[] = [];
   let skipped = 0;
   const rng = new Rng(seed);
-  const idx = new Int32Array(n);
+  const byGroup = (opts.resample ?? 'groups') === 'groups' && points.every((q) => q.group !== undefined) ? groupsOf(points) : null;
   for (let k = 0; k < nBoot; k++) {
-    for (let i = 0; i < n; i++) idx[i] = rng.int(n);
+    const picked: number[] = [];
+    if (byGroup) {
+      for (let g = 0; g < byGroup.length; g++) picked.push(...byGroup[rng.int(byGroup.length)]);
+    } else {
+      for (let i = 0; i < n; i++) picked.push(rng.int(n));
+    }
+    const idx = Int32Array.from(picked);
     if (!resampleIdentifiable(idx, logN, logD, model, points)) {
       skipped++;
       continue;
     }
     const sub: Data = {
-      n,
+      n: idx.length,
       xN: Float64Array.from(idx, (i) => data.xN[i]),
       xD: Float64Array.from(idx, (i) => data.xD[i]),
       y: Float64Array.from(idx, (i) => data.y[i]),
@@ -280,7 +302,14 @@ export function fitChinchilla(points: ScalingPoint[], opts: FitOptions = {}): Ch
       dof: n - p,
     },
     optimisation: { starts: starts.length, iterations, converged: fit.converged, delta },
-    bootstrap: { requested: nBoot, used: samples.length, skipped, seed, samples },
+    bootstrap: {
+      requested: nBoot, used: samples.length, skipped, seed, samples,
+      unit: byGroup ? 'groups' : 'points', units: byGroup ? byGroup.length : n,
+    },
+    residuals: points.map((q, i) => ({
+      params: q.params, tokens: q.tokens, loss: q.loss, predicted: Math.exp(y[i] + res[i]), residual: res[i],
+      ...(q.group !== undefined ? { group: q.group } : {}),
+    })),
     range: {
       params: [Math.min(...points.map((q) => q.params)), Math.max(...points.map((q) => q.params))],
       tokens: [Math.min(...points.map((q) => q.tokens)), Math.max(...points.map((q) => q.tokens))],
@@ -545,6 +574,17 @@ function resampleIdentifiable(idx: Int32Array, logN: number[], logD: number[], m
   if (m.free.includes(A_) && distinctValues(pick(logN)).length < MIN_DISTINCT) return false;
   if (m.free.includes(B_) && distinctValues(pick(logD)).length < MIN_DISTINCT) return false;
   return new Set(Array.from(idx, (i) => `${points[i].params}:${points[i].tokens}`)).size >= m.free.length;
+}
+
+/** The indices of the points of each group, groups in order of first appearance. */
+function groupsOf(points: ScalingPoint[]): number[][] {
+  const groups = new Map<string, number[]>();
+  points.forEach((q, i) => {
+    const g = groups.get(q.group!) ?? [];
+    g.push(i);
+    groups.set(q.group!, g);
+  });
+  return [...groups.values()];
 }
 
 function validatePoints(points: ScalingPoint[]): void {

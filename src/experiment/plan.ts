@@ -1,10 +1,36 @@
 // `tlc plan`: which shape to train for a new budget on this machine. The scaling-law fit
-// L(N, D) from a sweep's measurements predicts each candidate's loss at the tokens its
-// measured (or estimated) throughput buys within the budget.
-import { TlcError } from '../engine/errors.js';
-import { presetConfig, countParams, trainingFlopsPerToken, PRESETS } from '../nn/config.js';
-import { fitChinchilla, predictLoss, type ChinchillaFit } from './fit.js';
+// L(N, D) over a sweep's end-of-schedule losses (whole decaying runs, or the cooldown
+// branches of wsd runs) predicts each candidate's loss at the tokens its measured (or
+// estimated) throughput buys within the budget. Candidates stay near the evidence: the
+// swept sizes, shapes between them, and one step of the size ladder beyond each end.
+import { TlcError } from '../util/errors.js';
+import { presetConfig, countParams, trainingFlopsPerToken } from '../nn/config.js';
+import { fitChinchilla, predictLoss, type ChinchillaFit, type ScalingPoint } from './fit.js';
 import type { SweepRun } from './analysis.js';
+
+/** Shapes the planner may recommend besides the swept ones, in order of size. */
+export const SIZE_LADDER = ['L1-D64', 'L2-D128', 'L4-D256', 'L4-D512', 'L6-D512', 'L8-D512', 'L6-D768', 'L12-D768', 'L24-D1024'];
+
+/** Past this many passes over the corpus, repeated tokens are worth less than new ones (Muennighoff et al. 2023). */
+export const EPOCH_WARNING = 4;
+
+export interface PlanOptions {
+  vocabSize: number;
+  seqLen: number;
+  objective: 'mlm' | 'clm';
+  /** Training tokens of the corpus, to count epochs. */
+  corpusTokens?: number;
+}
+
+/** A valid fit point and where it came from. */
+export interface FitPoint extends ScalingPoint {
+  preset: string;
+  /** Training seconds the point cost (the trunk up to the fork included, for a branch). */
+  seconds: number;
+  /** Budget fraction: 1 for a whole run, the branch's fraction for a cooldown branch. */
+  fraction: number;
+  run: string;
+}
 
 export interface PlanCandidate {
   preset: string;
@@ -12,64 +38,192 @@ export interface PlanCandidate {
   tokensPerS: number;
   /** Whether the throughput was measured in the sweep or extrapolated from its GFLOP/s. */
   measured: boolean;
+  /** The size was swept, lies between swept sizes, or beyond them. */
+  size: 'measured' | 'interpolated' | 'extrapolated';
   tokens: number;
+  /** Passes over the corpus the budget buys (null: corpus size unknown). */
+  epochs: number | null;
   loss: number;
   low: number;
   high: number;
+  /** N or D lies outside the fitted points: the prediction extrapolates the law. */
+  extrapolated: boolean;
 }
 
 export interface Plan {
   budgetSeconds: number;
   fit: ChinchillaFit;
+  points: FitPoint[];
   candidates: PlanCandidate[];
   best: PlanCandidate;
-  /** True when the best candidate's advantage is within the prediction uncertainty. */
+  runnerUp: PlanCandidate | null;
+  /** The best candidate's 90% band overlaps the runner-up's. */
   sizeBarelyMatters: boolean;
   batchSize: { sequences: number; reason: string } | null;
+  warnings: string[];
   summary: string;
 }
 
-/** Evaluation points used for the fit: past the first quarter of each run (warmup distorts earlier ones). */
-export function fitPoints(runs: SweepRun[]): { params: number; tokens: number; loss: number }[] {
-  return runs.flatMap((r) => {
-    const end = r.curve.length ? r.curve[r.curve.length - 1].tokens : 0;
-    return r.curve.filter((p) => p.tokens > 0 && p.tokens >= 0.25 * end && Number.isFinite(p.validLoss))
-      .map((p) => ({ params: r.non_embedding_params, tokens: p.tokens, loss: p.validLoss }));
-  });
+/**
+ * The sweep's valid scaling-law points: every run's end-of-schedule losses; where runs of one
+ * size, batch and budget differ only in learning rate, the best rate's (so a size is not
+ * judged by a rate that does not suit it).
+ */
+export function fitPoints(runs: SweepRun[]): FitPoint[] {
+  const best = new Map<string, FitPoint>();
+  for (const r of runs) {
+    for (const p of r.points) {
+      const key = `${r.preset}|${r.batch_size}|${p.fraction}`;
+      const point: FitPoint = {
+        params: r.non_embedding_params, tokens: p.tokens, loss: p.validLoss, group: `${r.preset}-B${r.batch_size}`,
+        preset: r.preset, seconds: p.trainSeconds, fraction: p.fraction, run: r.run,
+      };
+      const seen = best.get(key);
+      if (!seen || point.loss < seen.loss) best.set(key, point);
+    }
+  }
+  return [...best.values()];
 }
 
-export function plan(runs: SweepRun[], budgetSeconds: number, opts: { vocabSize: number; seqLen: number; objective: 'mlm' | 'clm' }): Plan {
+/** Refuses points the fit cannot be trusted on: fewer than three sizes, or one budget for a size. */
+export function checkFitPoints(points: FitPoint[]): void {
+  if (points.length === 0) {
+    throw new TlcError('the sweep has no end-of-schedule losses to fit: its runs use a constant rate without cooldown branches, ' +
+      'or have not ended (a mid-schedule evaluation of a decaying run is not the loss a run of that length reaches)');
+  }
+  const sizes = [...new Set(points.map((p) => p.preset))];
+  if (sizes.length < 3) {
+    throw new TlcError(`end-of-schedule losses of ${sizes.length} size(s) (${sizes.join(', ')}): the fit needs at least three sizes; sweep more sizes`);
+  }
+  for (const s of sizes) {
+    const budgets = new Set(points.filter((p) => p.preset === s).map((p) => p.tokens)).size;
+    if (budgets < 2) {
+      throw new TlcError(`${s} has an end-of-schedule loss at ${budgets} budget: the fit needs two budgets per size; ` +
+        'sweep with schedule: wsd and branches (e.g. [0.25, 0.5, 1]), or several budgets');
+    }
+  }
+}
+
+export function plan(runs: SweepRun[], budgetSeconds: number, opts: PlanOptions): Plan {
   if (!(budgetSeconds > 0)) throw new TlcError(`the budget must be positive, got ${budgetSeconds} s`);
   const points = fitPoints(runs);
+  checkFitPoints(points);
   const fit = fitChinchilla(points);
+  const candidates = candidatesFor(runs, fit, budgetSeconds, opts);
+  const ranked = [...candidates].sort((a, b) => a.loss - b.loss);
+  const best = ranked[0], runnerUp = ranked[1] ?? null;
+  const sizeBarelyMatters = runnerUp !== null && best.high >= runnerUp.low;
+  const batchSize = batchAdvice(runs, best.preset, opts);
+  const warnings = planWarnings(fit, best);
+  return {
+    budgetSeconds, fit, points, candidates, best, runnerUp, sizeBarelyMatters, batchSize, warnings,
+    summary: summarize(budgetSeconds, best, runnerUp, sizeBarelyMatters, candidates, batchSize, warnings),
+  };
+}
+
+/** The shapes to compare: swept ones, ladder shapes between them, one ladder step beyond each end. */
+function candidatesFor(runs: SweepRun[], fit: ChinchillaFit, budgetSeconds: number, opts: PlanOptions): PlanCandidate[] {
   // achieved model GFLOP/s of the swept runs extrapolates the throughput of unswept shapes
   const gflops = runs.map((r) => (r.tokens_per_s * trainingFlopsPerToken(configFor(r.preset, opts), opts.seqLen)) / 1e9).sort((a, b) => a - b);
   const typicalGflops = gflops[Math.floor(gflops.length / 2)];
   const measured = new Map(runs.map((r) => [r.preset, r.tokens_per_s]));
-  const presets = [...new Set([...runs.map((r) => r.preset), ...PRESETS])];
-  const candidates = presets.map((preset) => {
+  const [lo, hi] = fit.range.params;
+  const sized = [...new Set([...runs.map((r) => r.preset), ...SIZE_LADDER])]
+    .map((preset) => ({ preset, n: countParams(configFor(preset, opts)).nonEmbedding }))
+    .sort((a, b) => a.n - b.n);
+  const below = sized.filter((s) => s.n < lo).pop();
+  const above = sized.find((s) => s.n > hi);
+  const chosen = sized.filter((s) => (s.n >= lo && s.n <= hi) || s === below || s === above);
+  const fittedSizes = new Set(runs.filter((r) => r.points.length > 0).map((r) => r.preset));
+  return chosen.map(({ preset, n }) => {
     const cfg = configFor(preset, opts);
-    const n = countParams(cfg).nonEmbedding;
     const tps = measured.get(preset) ?? (typicalGflops * 1e9) / trainingFlopsPerToken(cfg, opts.seqLen);
     const tokens = tps * budgetSeconds;
     const p = predictLoss(fit, n, tokens);
     const [low, high] = p.interval ?? [p.loss, p.loss];
-    return { preset, nonEmbeddingParams: n, tokensPerS: tps, measured: measured.has(preset), tokens, loss: p.loss, low, high };
-  }).sort((a, b) => a.nonEmbeddingParams - b.nonEmbeddingParams);
-  const best = candidates.reduce((a, c) => (c.loss < a.loss ? c : a));
-  const smallest = candidates[0];
-  const sizeBarelyMatters = best === smallest || best.high >= smallest.low;
-  const batchSize = batchAdvice(runs, best.preset, opts);
+    const size = fittedSizes.has(preset) ? 'measured' : n >= lo && n <= hi ? 'interpolated' : 'extrapolated';
+    return {
+      preset, nonEmbeddingParams: n, tokensPerS: tps, measured: measured.has(preset), size, tokens,
+      epochs: opts.corpusTokens ? tokens / opts.corpusTokens : null, loss: p.loss, low, high, extrapolated: p.extrapolated,
+    } satisfies PlanCandidate;
+  });
+}
+
+function planWarnings(fit: ChinchillaFit, best: PlanCandidate): string[] {
+  const w: string[] = [];
+  if (fit.alpha && fit.alpha.value <= 0) {
+    w.push(`the fit has loss rising with size (α = ${fit.alpha.value.toFixed(3)}): these sizes do not follow the law at these budgets, ` +
+      'so its size recommendation is not to be trusted; check the learning rate of the larger sizes');
+  }
+  if (fit.beta && fit.beta.value <= 0) w.push(`the fit has loss rising with tokens (β = ${fit.beta.value.toFixed(3)}): the runs are not converging as the law assumes`);
+  if (fit.E.value < 1e-3 * fit.range.loss[0]) {
+    w.push(`the irreducible loss E = ${fit.E.value.toPrecision(2)} is near zero: the sweep's budgets are too small to tell the floor apart from the power laws`);
+  }
+  if (best.size === 'extrapolated') w.push(`${best.preset} lies outside the swept sizes: sweep it before trusting the recommendation`);
+  else if (best.extrapolated) w.push(`the budget buys ${best.preset} more tokens than any fitted point: the prediction extrapolates in D`);
+  if (best.epochs !== null && best.epochs > EPOCH_WARNING) {
+    w.push(`${best.preset} would pass over the corpus ${best.epochs.toFixed(1)} times; past ~${EPOCH_WARNING} epochs repeated tokens are worth ` +
+      'less than new ones (Muennighoff et al. 2023), which the fit does not model: more data would help more than more time');
+  }
+  return w;
+}
+
+function summarize(budgetSeconds: number, best: PlanCandidate, runnerUp: PlanCandidate | null, barely: boolean,
+  candidates: PlanCandidate[], batchSize: Plan['batchSize'], warnings: string[]): string {
   const minutes = budgetSeconds / 60;
-  const summary = `For ${minutes >= 1 ? `${minutes.toFixed(minutes < 10 ? 1 : 0)} minutes` : `${budgetSeconds} s`} of training, ` +
-    `${best.preset} is predicted to reach the lowest validation loss, ${best.loss.toFixed(3)} ` +
-    `(90% band ${best.low.toFixed(3)}–${best.high.toFixed(3)}), after ${(best.tokens / 1e6).toFixed(1)}M tokens` +
-    (best.measured ? '' : ' (throughput extrapolated from the sweep)') + '. ' +
-    (sizeBarelyMatters
-      ? `Size barely matters at this budget: the difference to the smallest shape (${smallest.preset}, ${smallest.loss.toFixed(3)}) is within the uncertainty — the Cramming regime.`
-      : `That beats the smallest shape (${smallest.preset}, ${smallest.loss.toFixed(3)}) by more than the uncertainty: train large, then compress.`) +
-    (batchSize ? ` ${batchSize.reason}` : '');
-  return { budgetSeconds, fit, candidates, best, sizeBarelyMatters, batchSize, summary };
+  const budget = minutes >= 1 ? `${minutes.toFixed(minutes < 10 ? 1 : 0)} minutes` : `${budgetSeconds} s`;
+  const band = (c: PlanCandidate) => `${c.loss.toFixed(3)} (90% band ${c.low.toFixed(3)}–${c.high.toFixed(3)})`;
+  const smallest = candidates[0], largest = candidates[candidates.length - 1];
+  const where = best === smallest ? 'the smallest shape considered' : best === largest ? 'the largest shape considered' : 'an interior optimum';
+  let text = `For ${budget} of training, ${best.preset} (${(best.nonEmbeddingParams / 1e6).toFixed(2)}M non-embedding parameters, ${where}, ` +
+    `${best.size}) is predicted to reach the lowest validation loss, ${band(best)}, after ${(best.tokens / 1e6).toFixed(1)}M tokens` +
+    (best.epochs !== null ? ` (${best.epochs.toFixed(1)} epochs)` : '') + (best.measured ? '' : ', throughput extrapolated from the sweep') + '.';
+  if (runnerUp) {
+    text += barely
+      ? ` The runner-up ${runnerUp.preset}, ${band(runnerUp)}, is within the uncertainty: at this budget the size barely matters between them.`
+      : ` It beats the runner-up ${runnerUp.preset}, ${band(runnerUp)}, by more than the uncertainty.`;
+  }
+  if (batchSize) text += ` ${batchSize.reason}`;
+  for (const w of warnings) text += ` Warning: ${w}.`;
+  return text;
+}
+
+export interface Holdout {
+  /** Median training seconds of the held-out points. */
+  budgetSeconds: number;
+  predictedBest: string;
+  measuredBest: string;
+  rows: { preset: string; predicted: number; low: number; high: number; measured: number; tokens: number }[];
+  fit: ChinchillaFit;
+}
+
+/**
+ * Predicts each size's loss at its largest budget from a fit without those points, and
+ * compares it, and the size it says is best, with what was measured there.
+ */
+export function holdout(runs: SweepRun[]): Holdout {
+  const points = fitPoints(runs);
+  checkFitPoints(points);
+  const held = new Map<string, FitPoint>();
+  for (const p of points) {
+    const h = held.get(p.preset);
+    if (!h || p.tokens > h.tokens) held.set(p.preset, p);
+  }
+  const rest = points.filter((p) => held.get(p.preset) !== p);
+  try {
+    checkFitPoints(rest);
+  } catch (e) {
+    throw new TlcError(`--holdout leaves out each size's largest budget and refits on the rest, but then ${(e as Error).message}`);
+  }
+  const fit = fitChinchilla(rest);
+  const rows = [...held.values()].sort((a, b) => a.params - b.params).map((h) => {
+    const p = predictLoss(fit, h.params, h.tokens);
+    const [low, high] = p.interval ?? [p.loss, p.loss];
+    return { preset: h.preset, predicted: p.loss, low, high, measured: h.loss, tokens: h.tokens };
+  });
+  const argmin = (key: 'predicted' | 'measured') => rows.reduce((a, r) => (r[key] < a[key] ? r : a)).preset;
+  const seconds = [...held.values()].map((h) => h.seconds).sort((a, b) => a - b);
+  return { budgetSeconds: seconds[Math.floor(seconds.length / 2)], predictedBest: argmin('predicted'), measuredBest: argmin('measured'), rows, fit };
 }
 
 function configFor(preset: string, opts: { vocabSize: number; seqLen: number; objective: 'mlm' | 'clm' }) {

@@ -6,7 +6,7 @@ import { join, relative, resolve } from 'node:path';
 import { TlcError } from '../engine/errors.js';
 import { loadSweep, timeToTarget, type SweepRun } from '../experiment/analysis.js';
 import { fitChinchilla, type Coefficient } from '../experiment/fit.js';
-import { fitPoints } from '../experiment/plan.js';
+import { checkFitPoints, fitPoints } from '../experiment/plan.js';
 import { formatSeconds } from '../train/budget.js';
 import { SWEEP_FILES } from '../run/layout.js';
 import { esc, table, type Section } from './report.js';
@@ -43,6 +43,7 @@ function fitTable(runs: SweepRun[]): string {
   const points = fitPoints(runs);
   let fit;
   try {
+    checkFitPoints(points);
     fit = fitChinchilla(points);
   } catch (e) {
     if (e instanceof TlcError) return `<p>No scaling-law fit: ${esc(e.message)}</p>`;
@@ -54,9 +55,10 @@ function fitTable(runs: SweepRun[]): string {
   const g = fit.goodness;
   const notes = [fit.unidentifiable.params, fit.unidentifiable.tokens].filter(Boolean).map((n) => `<p>${esc(n!)}</p>`).join('');
   return `<p>L(N, D) = E + A/N<sup>α</sup> + B/D<sup>β</sup> fitted (Huber loss on log residuals, as Hoffmann et al. 2022) to ` +
-    `${g.points} evaluations (N: non-embedding parameters, D: tokens seen); bootstrap standard errors and 90% intervals. ` +
+    `${g.points} end-of-schedule losses (N: non-embedding parameters, D: tokens seen; the ends of decaying runs and of wsd cooldown ` +
+    `branches, never a mid-schedule evaluation); bootstrap over ${fit.bootstrap.units} ${fit.bootstrap.unit === 'groups' ? 'runs' : 'points'}: standard errors and 90% intervals. ` +
     `R² of log loss ${g.r2 === null ? '–' : g.r2.toFixed(3)}, RMS log residual ${g.rmse.toFixed(4)}, ${g.dof} degrees of freedom. ` +
-    'Evaluations before the end of a run are mid-schedule, so the fit is conservative for short training.</p>' + notes +
+    '</p>' + notes +
     table(['coefficient', 'estimate', 'std. error', '90% interval'],
       [row('E', fit.E), row('A', fit.A), row('α', fit.alpha), row('B', fit.B), row('β', fit.beta)], [1, 2]);
 }
