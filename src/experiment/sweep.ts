@@ -28,6 +28,11 @@ const sweepSchema = z.object({
   layers: z.array(z.number().int().min(1)).optional(),
   widths: z.array(z.number().int().min(1)).optional(),
   batch_sizes: z.array(z.number().int().min(1)).default([32]),
+  /**
+   * A learning-rate probe: every size trains at each of these peak rates, and the fit takes
+   * each size's best, so no size loses for a rate that does not suit it (instead of `lr`).
+   */
+  lrs: z.array(z.number().positive()).min(1).optional(),
 }).strict();
 
 /** A sweep as a file or the demo writes it. */
@@ -64,14 +69,18 @@ export interface SweepPoint {
   name: string;
   preset: string;
   batchSize: number;
+  /** The peak learning rate (the sweep's `lr`, or one of its `lrs`). */
+  lr: number;
 }
 
 export function sweepPoints(spec: SweepInput): SweepPoint[] {
   const s = parseSpec(spec, 'sweep');
   const presets = s.sizes ?? s.layers!.flatMap((l) => s.widths!.map((w) => `L${l}-D${w}`));
-  return presets.flatMap((preset) => s.batch_sizes.map((b) => ({
-    preset, batchSize: b, name: s.batch_sizes.length > 1 ? `${preset}-B${b}` : preset,
-  })));
+  const lrs = s.lrs ?? [s.lr];
+  return presets.flatMap((preset) => s.batch_sizes.flatMap((b) => lrs.map((lr) => ({
+    preset, batchSize: b, lr,
+    name: preset + (s.batch_sizes.length > 1 ? `-B${b}` : '') + (lrs.length > 1 ? `-lr${lr}` : ''),
+  }))));
 }
 export type { SweepRow } from '../run/sweep-summary.js';
 
@@ -79,7 +88,7 @@ export async function runSweep(spec: SweepInput, out: string, events: (point: Sw
   signal?: AbortSignal, log: (line: string) => void = () => {}): Promise<{ rows: SweepRow[]; interrupted: boolean }> {
   const parsed = parseSpec(spec, 'sweep');
   const vocabSize = dataVocabSize(parsed.data, parsed.objective);
-  const { task: _task, sizes: _sizes, layers: _layers, widths: _widths, batch_sizes: _batchSizes, ...options } = parsed;
+  const { task: _task, sizes: _sizes, layers: _layers, widths: _widths, batch_sizes: _batchSizes, lrs: _lrs, ...options } = parsed;
   mkdirSync(out, { recursive: true });
   writeJsonAtomic(join(out, SWEEP_FILES.spec), spec);
   const rows: SweepRow[] = [];
@@ -91,7 +100,7 @@ export async function runSweep(spec: SweepInput, out: string, events: (point: Sw
     });
     // a micro-batch size that does not divide a point's batch size means no accumulation there
     const micro = parsed.micro_batch_size && point.batchSize % parsed.micro_batch_size === 0 ? parsed.micro_batch_size : undefined;
-    const pointOptions: PretrainOptions = { ...options, model, batch_size: point.batchSize, micro_batch_size: micro };
+    const pointOptions: PretrainOptions = { ...options, model, batch_size: point.batchSize, micro_batch_size: micro, lr: point.lr };
     if (!finishedRun(runDir)) {
       const started = existsSync(runFile(runDir, 'args'));
       log(`${point.name}: ${started ? 'resuming' : 'starting'} (${(countParams(model).total / 1e6).toFixed(2)}M parameters)`);
@@ -117,7 +126,7 @@ function summarize(point: SweepPoint, runDir: string, model: ModelConfig): Sweep
   const counts = countParams(model);
   const validBleu = end.valid_bleu;
   return {
-    name: point.name, preset: point.preset, batch_size: point.batchSize, params: counts.total,
+    name: point.name, preset: point.preset, batch_size: point.batchSize, lr: point.lr, params: counts.total,
     non_embedding_params: counts.nonEmbedding, steps: end.step, tokens: end.tokens, train_seconds: end.train_seconds,
     valid_loss: end.valid_loss ?? NaN, ...(typeof validBleu === 'number' ? { valid_bleu: validBleu } : {}),
     tokens_per_s: end.tokens / end.train_seconds, run: runDir,

@@ -11,6 +11,8 @@ export const sweepRowSchema = z.looseObject({
   name: z.string(),
   preset: z.string(),
   batch_size: z.number().int(),
+  /** The run's peak learning rate (absent in older sweeps). */
+  lr: z.number().optional(),
   params: z.number(),
   non_embedding_params: z.number(),
   steps: z.number().int(),
