@@ -212,3 +212,16 @@ test('translation runs get a BLEU-against-time figure and their final BLEU in th
   assert.match(html, /final validation BLEU/);
   assert.match(html, /bleu-vs-time/);
 });
+
+test('the report opens with the measured conclusion: the winner of the shared budget, its margin, where it lies', async () => {
+  const { root } = reportedFixture();
+  const { scan } = await import('../src/report/runs.js');
+  const { sizeConclusions } = await import('../src/report/conclusion.js');
+  const runs = scan(root, join(root, 'report')).runs.filter((r) => r.finalValidLoss !== null);
+  const winner = runs.reduce((a, r) => (r.finalValidLoss! < a.finalValidLoss! ? r : a));
+  const [sentence] = sizeConclusions(runs);
+  assert.ok(sentence.includes(`${winner.name} (${formatParams(winner.params!)}) reached the lowest validation loss, ${winner.finalValidLoss!.toFixed(3)}`), sentence);
+  const html = readFileSync(join(root, 'report', 'index.html'), 'utf8');
+  assert.ok(html.indexOf('<h2>Conclusion</h2>') >= 0 && html.indexOf('<h2>Conclusion</h2>') < html.indexOf('<h2>', html.indexOf('<h2>Conclusion</h2>') + 1));
+  assert.ok(html.includes(sentence.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').slice(0, 60)));
+});

@@ -20,7 +20,9 @@ import { runSweep, type SweepInput, type SweepRow } from './sweep.js';
 import { compressSweep, type CompressRow } from './compress-sweep.js';
 import { chooseWithin, describe, formatBytes, paretoFrontier, toCsv } from './pareto.js';
 
-export const DEMO_SIZES = ['L2-D128', 'L4-D256', 'L6-D384'];
+// from below to above the compute-optimal size for a 2-minute budget on 2 cores, so that
+// either answer (train small, train large) is possible
+export const DEMO_SIZES = ['L1-D64', 'L2-D128', 'L4-D256', 'L6-D384'];
 export const DEMO_TASK = 'example:brown-genre';
 const DEMO_TASK_SEED = 0;
 
@@ -134,17 +136,25 @@ function sweepTable(rows: SweepRow[]): string {
     .join('\n');
 }
 
-function answerParagraph(rows: SweepRow[], winner: SweepRow, smallest: SweepRow, budget: string,
+/**
+ * The demo's answer in a few sentences, every one computed from the measurements: which size
+ * won the budget, by how much, and where it lies among the sizes; then the test-time choice.
+ */
+function answerParagraph(rows: SweepRow[], winner: SweepRow, _smallest: SweepRow, budget: string,
   table: ReturnType<typeof paretoFrontier>, choice: string, maxBytes: string): string {
-  const largest = rows.reduce((a, r) => (r.params > a.params ? r : a));
-  const seconds = winner.train_seconds;
-  const training = winner === smallest
-    ? `With ${budget} of pretraining per model, the smallest model (${smallest.name}) reached the lowest validation loss ` +
-      `(${smallest.valid_loss.toFixed(3)} vs ${largest.valid_loss.toFixed(3)} for ${largest.name}): at this budget the models are still ` +
-      'limited by the data they have seen, the regime where size barely pays off (Cramming), and the larger models have not caught up yet.'
-    : `With ${budget} of pretraining per model (${formatSeconds(seconds)} measured), ${winner.name} (${(winner.params / 1e6).toFixed(1)}M parameters) reached the ` +
-      `lowest validation loss (${winner.valid_loss.toFixed(3)}) although ${smallest.name} saw ${(smallest.tokens / winner.tokens).toFixed(1)}× ` +
-      'as many tokens: train large.';
+  const ranked = [...rows].sort((a, b) => a.valid_loss - b.valid_loss);
+  const next = ranked[1];
+  const bySize = [...rows].sort((a, b) => a.params - b.params);
+  const label = (r: SweepRow) => `${r.name} (${(r.params / 1e6).toFixed(1)}M parameters)`;
+  const where = rows.length < 2 ? '' : winner === bySize[0]
+    ? ' It is the smallest size measured: at this budget the measurements say "train small" (and a smaller size still might do better).'
+    : winner === bySize.at(-1)
+      ? ' It is the largest size measured: at this budget the measurements say "train large" (and a larger size still might do better).'
+      : ` It lies between ${bySize[0].name} and ${bySize.at(-1)!.name}: the optimum for this budget is interior.`;
+  const tokens = bySize[0] !== winner ? ` ${bySize[0].name} saw ${(bySize[0].tokens / winner.tokens).toFixed(1)}× as many tokens.` : '';
+  const training = `With ${budget} of pretraining per model (${formatSeconds(winner.train_seconds)} measured), ${label(winner)} reached the ` +
+    `lowest validation loss, ${winner.valid_loss.toFixed(3)}` +
+    (next ? `, ${(next.valid_loss - winner.valid_loss).toFixed(3)} below the next, ${next.name} (${next.valid_loss.toFixed(3)}).` : '.') + where + tokens;
   const frontier = table.filter((r) => r.on_frontier);
   const smallestGood = frontier[0];
   return `${training} On the Brown genre task, ${frontier.length} compressed models form the accuracy/size frontier, from ` +

@@ -13,6 +13,7 @@ import { bestSizeByBudget, bleuCurves, formatParams, lossCurves, modelLabel, par
 import { renderSvg } from './render.js';
 import { scan, type CompressResult, type RunSummary } from './runs.js';
 import { scalingSections } from './scaling.js';
+import { choiceConclusion, sizeConclusions } from './conclusion.js';
 
 export const REPORT_DIR = 'report';
 export const REPORT_HTML = 'index.html';
@@ -48,7 +49,7 @@ export async function writeReport(dir: string, opts: ReportOptions = {}): Promis
   if (runs.length === 0 && compress.length === 0) {
     throw new TlcError(`${dir}: no training runs (folders with metrics.jsonl) or compression results (compress.json) found`);
   }
-  const sections = [...runSections(runs), ...scalingSections(dir, out), ...compressSections(compress)];
+  const sections = [...conclusionSection(dir, runs), ...runSections(runs), ...scalingSections(dir, out), ...compressSections(compress)];
   mkdirSync(out, { recursive: true });
   const svgs: string[] = [];
   const rendered = new Map<Figure, string>();
@@ -65,6 +66,12 @@ export async function writeReport(dir: string, opts: ReportOptions = {}): Promis
   const html = join(out, REPORT_HTML);
   writeFileAtomic(html, page(opts.title ?? `tlc report: ${dir}`, sections, rendered));
   return { html, svgs };
+}
+
+/** The measured answer first, when there is one to give. */
+function conclusionSection(dir: string, runs: RunSummary[]): Section[] {
+  const sentences = [...sizeConclusions(runs), choiceConclusion(dir)].filter((s): s is string => s !== null);
+  return sentences.length ? [{ title: 'Conclusion', table: sentences.map((s) => `<p>${esc(s)}</p>`).join(''), figures: [] }] : [];
 }
 
 /** One section per group of comparable runs (same objective or same task). */
