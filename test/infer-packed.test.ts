@@ -222,3 +222,22 @@ test('packed layers reject bad input with clear errors', () => {
     activation: 7, accumulate: false }), /field "activation" must be/);
   for (const layer of [p, wide, narrow]) layer.dispose();
 });
+
+test('an inference model is a packed copy: the trained model keeps its weights and training path', async () => {
+  const { InferenceModel } = await import('../src/infer/inference-model.js');
+  const { Linear } = await import('../src/nn/layers.js');
+  const { TransformerLM } = await import('../src/nn/transformer.js');
+  const { presetConfig } = await import('../src/nn/config.js');
+  const trained = new TransformerLM(presetConfig('L1-D32', { vocab_size: 64, max_len: 16 }), { seed: 3 });
+  const before = trained.namedParameters().map(([, p]) => p.toFloat32Array().slice());
+  const served = InferenceModel.pack(trained, () => ({ kind: 'int8' }));
+  try {
+    assert.match(served.kernels, /^int8×\d+$/);
+    for (const [, m] of trained.namedModules()) if (m instanceof Linear) assert.equal(m.packed, null, 'the trained model is not packed');
+    trained.namedParameters().forEach(([n, p], i) => assert.deepEqual(p.toFloat32Array(), before[i], `${n} unchanged`));
+    assert.ok([...served.model.namedModules()].some(([, m]) => m instanceof Linear && m.packed !== null));
+  } finally {
+    served.dispose();
+    trained.dispose();
+  }
+});

@@ -4,11 +4,11 @@ import { formatSeconds } from '../train/budget.js';
 import { finetune, finetunePlan, resumeFinetune, scoresOf } from '../train/finetune.js';
 import { finetuneOptionsSchema, parseFlags } from '../train/args.js';
 import { evaluateClassifier } from '../train/classify.js';
-import { TransformerClassifier } from '../nn/classifier.js';
 import { readRunConfig } from '../run/pretrained.js';
 import { taskForRun } from '../run/task.js';
 import { loadModelDir } from '../infer/load.js';
-import { KERNEL_CHOICES, describePacking, packByChoice, unpackLinears } from '../infer/pack.js';
+import { KERNEL_CHOICES } from '../infer/pack.js';
+import { InferenceModel } from '../infer/inference-model.js';
 import { addTrainingFlags, num, optionsFromFlags, positiveInt, progressEvents, required, resumeDir, withGracefulStop } from './common.js';
 
 const d = finetuneOptionsSchema.parse({ from: '-', task: '-' });
@@ -60,10 +60,14 @@ export function registerFinetune(program: Command): void {
       });
       const { model, tensorBits } = loadModelDir(run);
       try {
-        const packing = packByChoice(model, flags.kernel, tensorBits);
-        const kernels = packing ? describePacking(packing) : 'reference (training path)';
-        const e = evaluateClassifier(model as TransformerClassifier, data[flags.split]);
-        unpackLinears(model);
+        const served = InferenceModel.byChoice(model, flags.kernel, tensorBits);
+        const kernels = served.kernels;
+        let e;
+        try {
+          e = evaluateClassifier(served.classifier, data[flags.split]);
+        } finally {
+          served.dispose();
+        }
         if (flags.json) {
           process.stdout.write(JSON.stringify({ run, task: task.name, split: flags.split, labels: config.labels, kernels, ...scoresOf(e) }) + '\n');
           return;

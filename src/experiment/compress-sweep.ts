@@ -14,7 +14,6 @@ import { parseWith } from '../util/validation.js';
 import { copyFileAtomic } from '../util/atomic.js';
 import { tidy } from '../engine/tensor.js';
 import { countParams, type ModelConfig } from '../nn/config.js';
-import { TransformerClassifier } from '../nn/classifier.js';
 import type { TransformerBody } from '../nn/transformer.js';
 import { loadWeights } from '../nn/weights.js';
 import { COMPRESS_FILES, runFile } from '../run/layout.js';
@@ -35,7 +34,8 @@ import { checkSparsity, type PruningMode } from '../compress/pruning.js';
 import { selectTensors } from '../compress/selection.js';
 import { compressionHooks } from '../compress/training.js';
 import { buildModel } from '../infer/load.js';
-import { density, describePacking, kernelForCompressed, packLinears, unpackLinears } from '../infer/pack.js';
+import { density, kernelForCompressed } from '../infer/pack.js';
+import { InferenceModel } from '../infer/inference-model.js';
 import { medianForwardSeconds, syntheticBatch } from '../infer/latency.js';
 
 export type { CompressMode, CompressRow } from '../run/compress-summary.js';
@@ -160,25 +160,25 @@ function compressOne(args: CompressSweepArgs, config: ModelConfig, weightsPath: 
     const selectedSet = new Set(selectTensors(model.namedParameters().map(([n, t]) => [n, t.shape]), {}));
     const measured = measuredSparsity(model, selectedSet);
     // scored and timed on the kernels the compressed model ships with
-    const packing = packLinears(model, (name, values) =>
+    const served = InferenceModel.pack(model, (name, values) =>
       selectedSet.has(`${name}.weight`) ? kernelForCompressed(bits, density(values)) : { kind: 'f32' });
     try {
       const seqLen = Math.min(LATENCY_SEQ_LEN, config.max_len);
-      const latency = medianForwardSeconds(model, syntheticBatch(model, 1, seqLen), LATENCY_RUNS, 2);
+      const latency = medianForwardSeconds(served.model, syntheticBatch(served.model, 1, seqLen), LATENCY_RUNS, 2);
       let accuracy: number | null = null, macroF1: number | null = null;
       if (data) {
-        const e = evaluateClassifier(model as TransformerClassifier, data.test);
+        const e = evaluateClassifier(served.classifier, data.test);
         accuracy = e.accuracy;
         macroF1 = e.macroF1;
       }
       return {
         model: args.model, params: countParams(config).total, sparsity, bits, mode: args.mode, bytes: statSync(file).size,
         file, accuracy, macro_f1: macroF1, measured_sparsity: measured,
-        kernels: describePacking(packing),
+        kernels: served.kernels,
         latency_ms: 1e3 * latency, latency_seq_len: seqLen,
       };
     } finally {
-      unpackLinears(model);
+      served.dispose();
     }
   } finally {
     model.dispose();

@@ -4,7 +4,7 @@
 // A compressed file is decoded: export writes the weights the compressed model computes with.
 import { runFile } from '../run/layout.js';
 import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+
 import { TlcError, fmtShape } from '../engine/errors.js';
 import { readSafetensorsRaw } from '../engine/safetensors.js';
 import { readModelConfig, type ModelConfig } from '../nn/config.js';
