@@ -225,3 +225,19 @@ test('the report opens with the measured conclusion: the winner of the shared bu
   assert.ok(html.indexOf('<h2>Conclusion</h2>') >= 0 && html.indexOf('<h2>Conclusion</h2>') < html.indexOf('<h2>', html.indexOf('<h2>Conclusion</h2>') + 1));
   assert.ok(html.includes(sentence.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').slice(0, 60)));
 });
+
+test('a recorded choice draws its budget line and the chosen model on the accuracy-vs-bytes figure', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'tlc-report-choice-'));
+  writeReportFixture(root);
+  const p = spawnSync(process.execPath, [CLI, 'pareto', join(root, 'compress', 'L4-D512-clf'), '--max-bytes', '5MB', '--out', root, '--json'], { encoding: 'utf8' });
+  assert.equal(p.status, 0, p.stderr);
+  const chosen = JSON.parse(p.stdout).choice.row;
+  const r = await writeReport(root);
+  const spec = JSON.parse(readFileSync(join(root, 'report', 'accuracy-vs-bytes.vl.json'), 'utf8'));
+  assert.ok(JSON.stringify(spec).includes('"budget 5.00 MB"') || JSON.stringify(spec).includes('budget 5'), 'the budget line is labelled');
+  assert.equal(spec.data.values.filter((v: { chosen: boolean }) => v.chosen).length, 1, 'one chosen model');
+  assert.ok(spec.data.values.some((v: { chosen: boolean; cost: number }) => v.chosen && v.cost === chosen.bytes));
+  const svg = readFileSync(join(root, 'report', 'accuracy-vs-bytes.svg'), 'utf8');
+  assert.match(svg, /budget/);
+  assert.match(readFileSync(r.html, 'utf8'), /<h2>Conclusion<\/h2>[\s\S]*Test-time budget: /);
+});

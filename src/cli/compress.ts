@@ -85,10 +85,10 @@ export function registerCompress(program: Command): void {
       const choice = budget.maxBytes !== undefined || budget.maxLatencyMs !== undefined ? chooseWithin(table, budget) : null;
       const outDir = o.out ?? dirs[0];
       mkdirSync(outDir, { recursive: true });
-      writeJsonAtomic(join(outDir, 'pareto.json'), { rows: table, choice });
+      writeJsonAtomic(join(outDir, 'pareto.json'), { rows: table, choice, budget: { max_bytes: budget.maxBytes, max_latency_ms: budget.maxLatencyMs } });
       writeFileAtomic(join(outDir, 'pareto.csv'), toCsv(table));
       if (o.json) {
-        process.stdout.write(JSON.stringify({ rows: table, choice }) + '\n');
+        process.stdout.write(JSON.stringify({ rows: table, choice, budget: { max_bytes: budget.maxBytes, max_latency_ms: budget.maxLatencyMs } }) + '\n');
         return;
       }
       printTable(table);

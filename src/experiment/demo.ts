@@ -118,7 +118,7 @@ export async function runDemo(o: DemoOptions, io: DemoIo): Promise<DemoResult> {
 
   const table = paretoFrontier(compressed).sort((a, b) => a.bytes - b.bytes);
   const choice = chooseWithin(table, { maxBytes: o.maxBytes });
-  writeJsonAtomic(join(o.out, 'pareto.json'), { rows: table, choice });
+  writeJsonAtomic(join(o.out, 'pareto.json'), { rows: table, choice, budget: { max_bytes: o.maxBytes } });
   writeFileAtomic(join(o.out, 'pareto.csv'), toCsv(table));
   io.say('\n5. accuracy against compressed size (● = on the Pareto frontier)\n');
   io.say('| model | sparsity | bits | bytes | test accuracy | frontier |\n|---|---:|---:|---:|---:|:---:|');

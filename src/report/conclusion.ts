@@ -33,10 +33,24 @@ export function sizeConclusions(runs: RunSummary[]): string[] {
   return out;
 }
 
+export interface SavedChoice {
+  reason: string;
+  /** The chosen model's compressed file, when one fits. */
+  file: string | null;
+  budget: { max_bytes?: number; max_latency_ms?: number };
+}
+
 /** The choice `tlc pareto` (or the demo) recorded in <dir>/pareto.json, if any. */
-export function choiceConclusion(dir: string): string | null {
+export function readSavedChoice(dir: string): SavedChoice | null {
   const path = join(dir, 'pareto.json');
   if (!existsSync(path)) return null;
-  const saved = readJsonFile(path, 'run tlc pareto') as { choice?: { reason?: unknown } | null };
-  return typeof saved.choice?.reason === 'string' ? `Test-time budget: ${saved.choice.reason}.` : null;
+  const saved = readJsonFile(path, 'run tlc pareto') as { choice?: { reason?: unknown; row?: { file?: unknown } | null } | null; budget?: SavedChoice['budget'] };
+  if (typeof saved.choice?.reason !== 'string') return null;
+  const file = typeof saved.choice.row?.file === 'string' ? saved.choice.row.file : null;
+  return { reason: saved.choice.reason, file, budget: saved.budget ?? {} };
+}
+
+export function choiceConclusion(dir: string): string | null {
+  const c = readSavedChoice(dir);
+  return c ? `Test-time budget: ${c.reason}.` : null;
 }

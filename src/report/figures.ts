@@ -5,7 +5,7 @@
 //   paretoFigure     test accuracy against compressed bytes, the Pareto frontier marked
 import type { TopLevelSpec } from 'vega-lite';
 import type { CompressRow } from '../run/compress-summary.js';
-import { paretoFrontier, type Cost } from '../experiment/pareto.js';
+import { formatBytes, paretoFrontier, type Cost } from '../experiment/pareto.js';
 import type { RunSummary } from './runs.js';
 
 export type LossAxis = 'time' | 'tokens' | 'flops';
@@ -194,12 +194,18 @@ export function modelLabel(row: Pick<CompressRow, 'model' | 'params'>): string {
  * one shape per bit width; the Pareto frontier is drawn as a step line through its points,
  * which are circled. Rows without an accuracy (language models) are left out.
  */
-export function paretoFigure(rows: CompressRow[], cost: Cost = 'bytes'): TopLevelSpec {
+/** A test-time budget to draw: its limit (bytes or milliseconds) and the file of the model it chose. */
+export interface BudgetMark {
+  limit?: number;
+  chosenFile?: string;
+}
+
+export function paretoFigure(rows: CompressRow[], cost: Cost = 'bytes', mark: BudgetMark = {}): TopLevelSpec {
   const title = cost === 'bytes' ? 'Accuracy vs compressed size' : 'Accuracy vs latency';
   const scored = paretoFrontier(rows.filter((r) => r.accuracy !== null && (cost === 'bytes' || r.latency_ms != null)), cost);
   const values = scored.map((r) => ({
     model: modelLabel(r), params: r.params, cost: cost === 'bytes' ? r.bytes : r.latency_ms, accuracy: r.accuracy, sparsity: r.sparsity,
-    bits: r.bits === 32 ? 'float32' : `${r.bits}-bit`, bitsOrder: r.bits, on_frontier: r.on_frontier,
+    bits: r.bits === 32 ? 'float32' : `${r.bits}-bit`, bitsOrder: r.bits, on_frontier: r.on_frontier, chosen: r.file === mark.chosenFile,
   }));
   const models = [...new Map(scored.map((r) => [modelLabel(r), r.params])).entries()].sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1)).map((e) => e[0]);
   const bitsDomain = [...new Map(values.map((v) => [v.bits, v.bitsOrder])).entries()].sort((a, b) => b[1] - a[1]).map((e) => e[0]);
@@ -230,6 +236,19 @@ export function paretoFigure(rows: CompressRow[], cost: Cost = 'bytes'): TopLeve
         mark: { type: 'point', filled: false, size: 220, color: '#222', strokeWidth: 1.5 },
         encoding: { x, y },
       },
+      // the budget, and the model it chose
+      ...(mark.limit !== undefined ? [{
+        data: { values: [{ cost: mark.limit, label: `budget ${cost === 'bytes' ? formatBytes(mark.limit) : `${mark.limit} ms`}` }] },
+        layer: [
+          { mark: { type: 'rule' as const, color: '#c0392b', strokeDash: [6, 4], strokeWidth: 1.5 }, encoding: { x } },
+          { mark: { type: 'text' as const, color: '#c0392b', align: 'left' as const, dx: 4, baseline: 'top' as const, y: 4 }, encoding: { x, text: { field: 'label' } } },
+        ],
+      }] : []),
+      ...(mark.chosenFile !== undefined ? [{
+        transform: [{ filter: 'datum.chosen' }],
+        mark: { type: 'point' as const, shape: 'cross', filled: true, size: 320, color: '#c0392b' },
+        encoding: { x, y },
+      }] : []),
     ],
   };
 }

@@ -13,7 +13,7 @@ import { bestSizeByBudget, bleuCurves, formatParams, lossCurves, modelLabel, par
 import { renderSvg } from './render.js';
 import { scan, type CompressResult, type RunSummary } from './runs.js';
 import { scalingSections } from './scaling.js';
-import { choiceConclusion, sizeConclusions } from './conclusion.js';
+import { choiceConclusion, readSavedChoice, sizeConclusions, type SavedChoice } from './conclusion.js';
 
 export const REPORT_DIR = 'report';
 export const REPORT_HTML = 'index.html';
@@ -49,7 +49,7 @@ export async function writeReport(dir: string, opts: ReportOptions = {}): Promis
   if (runs.length === 0 && compress.length === 0) {
     throw new TlcError(`${dir}: no training runs (folders with metrics.jsonl) or compression results (compress.json) found`);
   }
-  const sections = [...conclusionSection(dir, runs), ...runSections(runs), ...scalingSections(dir, out), ...compressSections(compress)];
+  const sections = [...conclusionSection(dir, runs), ...runSections(runs), ...scalingSections(dir, out), ...compressSections(compress, readSavedChoice(dir))];
   mkdirSync(out, { recursive: true });
   const svgs: string[] = [];
   const rendered = new Map<Figure, string>();
@@ -117,19 +117,20 @@ function runSections(runs: RunSummary[]): Section[] {
   });
 }
 
-function compressSections(results: CompressResult[]): Section[] {
+function compressSections(results: CompressResult[], choice: SavedChoice | null): Section[] {
   if (results.length === 0) return [];
   const rows = results.flatMap((r) => r.rows);
   const figures: Figure[] = rows.some((r) => r.accuracy !== null)
     ? [{
-      id: 'accuracy-vs-bytes', spec: paretoFigure(rows),
+      id: 'accuracy-vs-bytes', spec: paretoFigure(rows, 'bytes', { limit: choice?.budget.max_bytes, chosenFile: choice?.file ?? undefined }),
       caption: 'Test accuracy against the real size of each compressed file, one colour per model and one shape per bit width. ' +
-        'The circled points joined by the black step line are the Pareto frontier: no other model is both smaller and at least as accurate.',
+        'The circled points joined by the black step line are the Pareto frontier: no other model is both smaller and at least as accurate.' +
+        (choice ? ' The dashed red line is the size budget of the recorded choice, the red cross the model it chose.' : ''),
     }]
     : [];
   if (rows.some((r) => r.accuracy !== null && r.latency_ms != null)) {
     figures.push({
-      id: 'accuracy-vs-latency', spec: paretoFigure(rows, 'latency'),
+      id: 'accuracy-vs-latency', spec: paretoFigure(rows, 'latency', { limit: choice?.budget.max_latency_ms, chosenFile: choice?.file ?? undefined }),
       caption: 'The same models against their measured latency (one sequence, batch 1) on the inference kernels each would ship with ' +
         '(int8, k-bit, sparse or f32; see docs/inference.md). The frontier here is the one `tlc pareto --max-latency` chooses from.',
     });
