@@ -164,11 +164,13 @@ test('finetuning runs get their own figures beside the pretraining runs', async 
   writeRunMetrics(ft, FIXTURE_RUNS[0]);
   const lines = readFileSync(join(ft, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
   lines[0] = { event: 'start', step: 0, params: 1_511_938, budget: lines[0].budget, task: 'spam', labels: ['ham', 'spam'] };
+  // a finetuning run's evaluations carry its validation accuracy
+  lines.forEach((l, i) => { if (l.event === 'eval') lines[i] = { ...l, valid_accuracy: Math.min(0.99, 0.5 + l.step / 2000) }; });
   writeFileSync(join(ft, 'metrics.jsonl'), lines.map((l) => JSON.stringify(l) + '\n').join(''));
   const r = await writeReport(root);
   const names = r.svgs.map((p) => p.slice(join(root, 'report').length + 1)).sort();
   assert.deepEqual(names, [
-    'finetune-spam-loss-vs-flops.svg', 'finetune-spam-loss-vs-time.svg', 'finetune-spam-loss-vs-tokens.svg',
+    'finetune-spam-accuracy-vs-time.svg', 'finetune-spam-loss-vs-flops.svg', 'finetune-spam-loss-vs-time.svg', 'finetune-spam-loss-vs-tokens.svg',
     'mlm-best-size-vs-time.svg', 'mlm-loss-vs-flops.svg', 'mlm-loss-vs-time.svg', 'mlm-loss-vs-tokens.svg',
   ]);
   const html = readFileSync(r.html, 'utf8');

@@ -68,7 +68,7 @@ export function lossCurves(runs: RunSummary[], axis: LossAxis, title?: string): 
     encoding: {
       x: { field: 'x', type: 'quantitative', title: ax.title, scale: ax.log ? { type: 'log' } : { zero: true }, axis: ax.format ? { format: ax.format } : {} },
       y: { field: 'loss', type: 'quantitative', title: lossTitle(runs), scale: yScale },
-      color: { field: 'run', type: 'nominal', title: 'run (parameters)', scale: { domain: runDomain(runs), scheme: PALETTE } },
+      color: { field: 'run', type: 'nominal', title: 'run (parameters)', legend: { labelLimit: 0 }, scale: { domain: runDomain(runs), scheme: PALETTE } },
       order: { field: 'x', type: 'quantitative' },
     },
   }];
@@ -91,20 +91,35 @@ export function lossCurves(runs: RunSummary[], axis: LossAxis, title?: string): 
   };
 }
 
+/** A validation score other than the loss, against training time, one line per run. */
+const SCORES = {
+  bleu: { of: (p: RunSummary['evals'][number]) => p.validBleu, title: 'Validation BLEU vs training time', axis: 'BLEU (sacreBLEU 13a, greedy decoding)', format: undefined },
+  accuracy: { of: (p: RunSummary['evals'][number]) => p.validAccuracy, title: 'Validation accuracy vs training time', axis: 'validation accuracy', format: '.0%' },
+} as const;
+
 /** BLEU on the held-out pairs against training time, one line per translation run. */
 export function bleuCurves(runs: RunSummary[]): TopLevelSpec {
-  const ax = AXES.time;
-  const values = runs.flatMap((r) => r.evals.filter((p) => p.validBleu !== undefined)
-    .map((p) => ({ run: runLabel(r), x: ax.value(p), bleu: p.validBleu, step: p.step })));
+  return scoreCurves(runs, 'bleu');
+}
+
+/** Validation accuracy against training time, one line per finetuning run. */
+export function accuracyCurves(runs: RunSummary[]): TopLevelSpec {
+  return scoreCurves(runs, 'accuracy');
+}
+
+function scoreCurves(runs: RunSummary[], score: keyof typeof SCORES): TopLevelSpec {
+  const ax = AXES.time, s = SCORES[score];
+  const values = runs.flatMap((r) => r.evals.filter((p) => s.of(p) !== undefined)
+    .map((p) => ({ run: runLabel(r), x: ax.value(p), score: s.of(p), step: p.step })));
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: 'Validation BLEU vs training time', width: WIDTH, height: HEIGHT, background: 'white',
+    title: s.title, width: WIDTH, height: HEIGHT, background: 'white',
     data: { values },
     mark: { type: 'line', point: { filled: true, size: 30 }, strokeWidth: 2 },
     encoding: {
       x: { field: 'x', type: 'quantitative', title: ax.title, scale: { zero: true }, axis: ax.format ? { format: ax.format } : {} },
-      y: { field: 'bleu', type: 'quantitative', title: 'BLEU (sacreBLEU 13a, greedy decoding)', scale: { zero: true } },
-      color: { field: 'run', type: 'nominal', title: 'run (parameters)', scale: { domain: runDomain(runs), scheme: PALETTE } },
+      y: { field: 'score', type: 'quantitative', title: s.axis, scale: { zero: true }, ...(s.format ? { axis: { format: s.format } } : {}) },
+      color: { field: 'run', type: 'nominal', title: 'run (parameters)', legend: { labelLimit: 0 }, scale: { domain: runDomain(runs), scheme: PALETTE } },
       order: { field: 'x', type: 'quantitative' },
     },
   };
@@ -176,7 +191,7 @@ export function bestSizeByBudget(runs: RunSummary[], title = 'Best model size fo
         mark: { type: 'point', filled: true, size: 70, opacity: 1 },
         encoding: {
           x, y,
-          color: { field: 'run', type: 'nominal', title: 'run (parameters)', scale: { domain: runDomain(runs), scheme: PALETTE } },
+          color: { field: 'run', type: 'nominal', title: 'run (parameters)', legend: { labelLimit: 0 }, scale: { domain: runDomain(runs), scheme: PALETTE } },
         },
       },
     ],
@@ -227,7 +242,7 @@ export function paretoFigure(rows: CompressRow[], cost: Cost = 'bytes', mark: Bu
         mark: { type: 'point', filled: true, size: 60, opacity: 0.9 },
         encoding: {
           x, y,
-          color: { field: 'model', type: 'nominal', title: 'model (parameters)', scale: { domain: models, scheme: PALETTE } },
+          color: { field: 'model', type: 'nominal', title: 'model (parameters)', legend: { labelLimit: 0 }, scale: { domain: models, scheme: PALETTE } },
           shape: { field: 'bits', type: 'nominal', title: 'weights', scale: { domain: bitsDomain } },
         },
       },

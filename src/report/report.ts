@@ -9,7 +9,7 @@ import { describeBudget, formatSeconds } from '../train/budget.js';
 import type { CompressRow } from '../run/compress-summary.js';
 import { formatBytes, paretoFrontier } from '../experiment/pareto.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
-import { bestSizeByBudget, bleuCurves, formatParams, lossCurves, modelLabel, paretoFigure, runLabel, type LossAxis } from './figures.js';
+import { accuracyCurves, bestSizeByBudget, bleuCurves, formatParams, lossCurves, modelLabel, paretoFigure, runLabel, type LossAxis } from './figures.js';
 import { renderSvg } from './render.js';
 import { scan, type CompressResult, type RunSummary } from './runs.js';
 import { scalingSections } from './scaling.js';
@@ -101,6 +101,13 @@ function runSections(runs: RunSummary[]): Section[] {
           id: `${prefix(group)}bleu-vs-time`, spec: bleuCurves(curves),
           caption: 'Corpus BLEU (as sacreBLEU computes it) of greedy translations of a fixed sample of validation pairs, against training time. ' +
             'In the paper\'s translation experiment, at equal wall-clock the larger models reached higher BLEU, and wider models beat deeper ones.',
+        });
+      }
+      if (curves.some((r) => r.evals.some((p) => p.validAccuracy !== undefined))) {
+        figures.push({
+          id: `${prefix(group)}accuracy-vs-time`, spec: accuracyCurves(curves),
+          caption: 'Accuracy on the validation split against finetuning time: the score the model is chosen by ' +
+            '(finetuning keeps the best evaluation\'s weights, and stops once it has not improved for a while).',
         });
       }
       if (curves.filter((r) => r.params !== null).length >= 2) {

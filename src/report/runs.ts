@@ -17,6 +17,8 @@ export interface EvalPoint {
   validLoss: number;
   /** Corpus BLEU on the held-out pairs (translation runs). */
   validBleu?: number;
+  /** Accuracy on the validation split (finetuning runs). */
+  validAccuracy?: number;
 }
 
 export interface RunSummary {
@@ -83,6 +85,7 @@ export function readRun(root: string, dir: string): RunSummary {
     byStep.set(e.step, {
       step: e.step, seconds: e.train_seconds, tokens: numOr(e.tokens, 0), flops: numOr(e.flops, 0), validLoss: e.valid_loss,
       ...(isNum(e.valid_bleu) ? { validBleu: e.valid_bleu } : {}),
+      ...(isNum(e.valid_accuracy) ? { validAccuracy: e.valid_accuracy } : {}),
     });
   }
   const evals = [...byStep.values()].sort((a, b) => a.step - b.step);
