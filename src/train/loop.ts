@@ -8,8 +8,8 @@
 // time budget; evaluation and checkpoints are timed and logged separately. Every
 // piece of state that shapes the future (weights, moments, data position, dropout
 // stream, counters) is checkpointed, so a resumed run continues exactly.
-import { join } from 'node:path';
 import { TlcError } from '../util/errors.js';
+import { warn } from '../util/warn.js';
 import { backward, gradOf, zeroGrad } from '../engine/autograd.js';
 import { tidy, type Tensor } from '../engine/tensor.js';
 import { gradNormsSquared } from '../engine/optim.js';
@@ -19,7 +19,7 @@ import { MetricsLog, type NewEvent } from '../run/metrics.js';
 import { RUN_FILES, runFile } from '../run/layout.js';
 import { type Budget, type BudgetUsage, budgetProgress, budgetSpent, describeBudget } from './budget.js';
 import { learningRate, validateSchedule, type ScheduleConfig } from './schedule.js';
-import { budgetCheckpointName, checkpointName, pruneCheckpoints, restoreCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
+import { budgetCheckpointName, checkpointName, pruneCheckpoints, removeStaleTemporaries, restoreCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
 import { initialNoiseScale, updateNoiseScale } from './noise-scale.js';
 import { buildOptimizer } from './optimizer.js';
 import type { Interval, OptimizerArgs } from './args.js';
@@ -124,11 +124,18 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
     triggers: {}, last_lr: 0, done: false, stopped_early: false, best: null, evals_since_best: 0,
     noise: initialNoiseScale(),
   };
+  let fallback: Record<string, unknown> = {};
   try {
+    // what a writer killed mid-write left behind (the caller holds the run's lock)
+    removeStaleTemporaries(runDir);
     if (resumed) {
-      const { checkpoint: pointer, ...restored } = restoreCheckpoint(runDir, model, optimizer);
+      const { state: { checkpoint: pointer, ...restored }, skipped } = restoreCheckpoint(runDir, model, optimizer, task.restoreExtras?.bind(task));
+      if (skipped.length > 0) {
+        warn(`${runDir}: ${skipped.map((s) => `${s.checkpoint} cannot be restored (${s.reason})`).join('; ')}; ` +
+          `resuming from ${pointer} at step ${restored.step} instead`);
+        fallback = { restored_from: pointer, skipped_checkpoints: skipped.map((s) => s.checkpoint) };
+      }
       state = { ...state, ...restored };
-      task.restoreExtras?.(join(runDir, pointer));
       task.dataPosition = state.batcher;
       model.dropoutRng.setState(state.dropout_rng as never);
       metrics.truncateAfter(state.step);
@@ -137,7 +144,7 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
     events.onStart?.({ resumed, params: paramCount, budget: describeBudget(args.budget), step: state.step });
     metrics.append({
       event: resumed ? 'resume' : 'start', step: state.step, params: paramCount, budget: args.budget, threads: getThreads(),
-      train_seconds: state.usage.trainSeconds, ...(task.describe?.() ?? {}),
+      train_seconds: state.usage.trainSeconds, ...(task.describe?.() ?? {}), ...fallback,
     } as NewEvent);
 
     let lastEval: Record<string, number> = {};
