@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { readSafetensorsHeader } from '../src/engine/safetensors.js';
 import { readMetrics } from '../src/run/metrics.js';
 import { finetune } from '../src/train/finetune.js';
+import { divergence } from '../src/train/loop.js';
 import { finetuneArgs, preparedSyntheticData, pretrainedRun, writeTask } from './corpus-fixture.js';
 import { runAndKill, runToEnd, start, waitUntil, loggedSteps } from './processes.js';
 
@@ -211,4 +212,33 @@ test('a start that fails validation leaves nothing behind, and the corrected com
   assert.equal(r.status, 0, `the corrected rerun: ${r.stderr}`);
   r = tlc('pretrain', '--data', data, '--model', 'L1-D32', '--out', out, '--steps', '2', '--seq-len', '32');
   assert.equal(r.status, 0, `the corrected rerun: ${r.stderr}`);
+});
+
+test('divergence is caught before NaN: a loss far above the recent median, not noise around it', () => {
+  const recent: number[] = [];
+  for (let i = 0; i < 50; i++) assert.equal(divergence(recent, 3 + 0.1 * Math.sin(i)), null, 'the window fills without a verdict');
+  assert.equal(divergence(recent, 6), null, 'twice the median is noise');
+  assert.match(divergence(recent, 14) ?? '', /loss 14\.000 is more than 4× the median 3\.\d+ of the last 50 steps/);
+  // near zero, a relative jump alone is not divergence
+  const small: number[] = [];
+  for (let i = 0; i < 50; i++) divergence(small, 0.01);
+  assert.equal(divergence(small, 0.2), null);
+});
+
+test('bad thread settings and a one-class task are clear errors or warnings, not stack traces', async () => {
+  const env = { ...process.env, TLC_THREADS: 'abc' };
+  let r: { status: number | null; stdout: string; stderr: string } = spawnSync(process.execPath, [CLI, "inspect", CLI], { encoding: "utf8", env });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^tlc: error: TLC_THREADS must be a positive integer, got "abc"$/m);
+  assert.doesNotMatch(r.stderr, /at .*\.js:\d+/);
+  r = tlc('--threads', '999', 'inspect', await pretrainedRun());
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /tlc: warning: --threads 999 is more than the \d+ cores of this machine/);
+  const root = mkdtempSync(join(tmpdir(), 'tlc-one-class-'));
+  const taskFile = join(root, 'cats.jsonl');
+  writeTask(taskFile, 60, 1, ['cat']);
+  r = tlc('finetune', '--from', await pretrainedRun(), '--task', taskFile, '--out', join(root, 'ft'), '--steps', '2');
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /every training example has the label "cat"; a classifier needs at least two labels/);
+  assert.ok(!existsSync(join(root, 'ft')));
 });

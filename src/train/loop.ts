@@ -202,6 +202,7 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
       checkpoint();
     }
     let interrupted = false;
+    const recentLosses: number[] = [];
     while (!state.done && !budgetSpent(args.budget, state.usage)) {
       await new Promise((resolve) => setImmediate(resolve)); // lets SIGINT/SIGTERM handlers run between steps
       if (signal?.aborted) {
@@ -245,6 +246,8 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
       if (!Number.isFinite(loss)) {
         throw new TlcError(`training diverged at step ${state.step}: loss is ${loss} (try a lower --lr or more warmup)`);
       }
+      const diverging = divergence(recentLosses, loss);
+      if (diverging) throw new TlcError(`training is diverging at step ${state.step}: ${diverging} (try a lower --lr or more warmup)`);
       const progress = budgetProgress(args.budget, state.usage);
       hooks.afterStep?.(progress);
       metrics.append({
@@ -281,6 +284,29 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
   } finally {
     optimizer.dispose();
   }
+}
+
+/** Steps of loss history a divergence is judged against. */
+const DIVERGENCE_WINDOW = 50;
+/** A loss this many times the recent median (and at least 1 nat above it) is divergence, not noise. */
+const DIVERGENCE_FACTOR = 4;
+
+/**
+ * Whether `loss` shows the run blowing up before it reaches NaN: far above the median of the
+ * last DIVERGENCE_WINDOW steps (judged once that many steps are in); records the loss.
+ */
+export function divergence(recent: number[], loss: number): string | null {
+  let problem: string | null = null;
+  if (recent.length === DIVERGENCE_WINDOW) {
+    const sorted = [...recent].sort((a, b) => a - b);
+    const median = (sorted[DIVERGENCE_WINDOW / 2 - 1] + sorted[DIVERGENCE_WINDOW / 2]) / 2;
+    if (loss > DIVERGENCE_FACTOR * median && loss > median + 1) {
+      problem = `loss ${loss.toFixed(3)} is more than ${DIVERGENCE_FACTOR}× the median ${median.toFixed(3)} of the last ${DIVERGENCE_WINDOW} steps`;
+    }
+    recent.shift();
+  }
+  recent.push(loss);
+  return problem;
 }
 
 /** Squared global norm of the current gradients (deterministic, fixed order). */
