@@ -8,9 +8,10 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { presetConfig } from '../src/nn/config.js';
-import { pretrain } from '../src/train/pretrain.js';
+import { pretrain, readPretrainOptions } from '../src/train/pretrain.js';
+import { pretrainArgsOf } from '../src/train/args.js';
 import { readMetrics } from '../src/run/metrics.js';
-import { learningRate, type ScheduleConfig } from '../src/train/schedule.js';
+import { learningRate } from '../src/train/schedule.js';
 import { preparedSyntheticData, pretrainOptions } from './corpus-fixture.js';
 import { runAndKill, runToEnd, start, waitUntil } from './processes.js';
 
@@ -89,7 +90,7 @@ test('truncated checkpoints, all of them, give a clear error naming the files, n
   const killed = await runAndKill(cliArgs(data, run), run, 5);
   assert.ok(killed.step < 40 && killed.checkpointStep !== null && killed.checkpointStep > 0, `killed at step ${killed.step}, checkpoint ${killed.checkpointStep}`);
   // resume falls back to an older checkpoint (test/reliability.test.ts): damage every one
-  for (const name of readdirSync(join(run, 'checkpoints'))) {
+  for (const name of readdirSync(join(run, 'checkpoints')).filter((n) => !n.startsWith('.'))) {
     const weights = join(run, 'checkpoints', name, 'model.safetensors');
     truncateSync(weights, Math.floor(statSync(weights).size / 2));
   }
@@ -158,7 +159,7 @@ test('a time-budget run interrupted with SIGINT resumes its remaining budget and
   // Every step's LR is the schedule's at the budget progress where the step started (the
   // previous step's end), across the resume too, and the last step ends the budget: the
   // schedule decays to 0 over the training time however long each step takes.
-  const { schedule } = JSON.parse(readFileSync(join(run, 'run.json'), 'utf8')) as { schedule: ScheduleConfig };
+  const { schedule } = pretrainArgsOf(readPretrainOptions(run));
   train.forEach((e, i) => {
     const startProgress = i === 0 ? 0 : (train[i - 1].progress as number);
     assert.ok(Math.abs((e.lr as number) - learningRate(schedule, startProgress)) < 1e-15,

@@ -1,6 +1,6 @@
 // `tlc report <dir>`: figures and tables for every run and compression result under a directory.
 import { join, relative } from 'node:path';
-import { withOutputDir } from '../run/ownership.js';
+import { checkOutputDir, markOutputDir } from '../run/ownership.js';
 import type { Command } from 'commander';
 
 export function registerReport(program: Command): void {
@@ -14,7 +14,10 @@ export function registerReport(program: Command): void {
       // Vega takes ~0.4 s to load: only this command pays for it
       const { writeReport, REPORT_DIR } = await import('../report/report.js');
       const out = o.out ?? join(dir, REPORT_DIR);
-      const { html, svgs } = await withOutputDir(out, 'report', { force: o.force }, () => writeReport(dir, { out, title: o.title }));
+      checkOutputDir(out, 'report', { force: o.force });
+      // marked once written: the report reads its input first, and a bad one leaves no directory
+      const { html, svgs } = await writeReport(dir, { out, title: o.title });
+      markOutputDir(out, 'report');
       const shown = (p: string) => {
         const rel = relative(process.cwd(), p);
         return rel && !rel.startsWith('..') ? rel : p;
