@@ -164,12 +164,12 @@ test('corrupted or foreign files give a TlcError naming the file, tensor and pro
       assert.throws(() => readCompressed(path), (e: Error) => e instanceof TlcError && e.message.includes(path) && re.test(e.message), `${path} should fail with ${re}`);
     };
 
-    // A flipped data byte: the CRC catches it.
+    // A flipped data byte: the file's checksum catches it.
     const bytes = readFileSync(good);
     const flipped = Buffer.from(bytes);
     flipped[flipped.length - 100] ^= 0x10;
     writeFileSync(join(dir, 'flipped.safetensors'), flipped);
-    expectError(join(dir, 'flipped.safetensors'), /tensor 'w'.*corrupted \(CRC-32/);
+    expectError(join(dir, 'flipped.safetensors'), /checksum mismatch: its tensor data has CRC-32 [0-9a-f]{8} but the file records/);
     // Truncated.
     writeFileSync(join(dir, 'short.safetensors'), bytes.subarray(0, bytes.length - 10));
     expectError(join(dir, 'short.safetensors'), /truncated/);

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, truncateSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, truncateSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -84,17 +84,19 @@ test('a step-budget run killed with SIGKILL and resumed ends bit-identical to an
   assert.deepEqual(endB, endA, 'the per-step training losses differ');
 });
 
-test('a truncated checkpoint gives a clear error naming the file, not a crash', async () => {
+test('truncated checkpoints, all of them, give a clear error naming the files, not a crash', async () => {
   const data = await preparedSyntheticData();
   const run = join(mkdtempSync(join(tmpdir(), 'tlc-corrupt-')), 'run');
   const killed = await runAndKill(cliArgs(data, run), run, 5);
   assert.ok(killed.step < 40 && killed.checkpointStep !== null && killed.checkpointStep > 0, `killed at step ${killed.step}, checkpoint ${killed.checkpointStep}`);
-  const state = JSON.parse(readFileSync(join(run, 'state.json'), 'utf8'));
-  const weights = join(run, state.checkpoint, 'model.safetensors');
-  truncateSync(weights, Math.floor(statSync(weights).size / 2));
+  // resume falls back to an older checkpoint (test/reliability.test.ts): damage every one
+  for (const name of readdirSync(join(run, 'checkpoints')).filter((n) => !n.startsWith('.'))) {
+    const weights = join(run, 'checkpoints', name, 'model.safetensors');
+    truncateSync(weights, Math.floor(statSync(weights).size / 2));
+  }
   const r = spawnSync(process.execPath, [CLI, 'pretrain', '--resume', run], { encoding: 'utf8' });
   assert.notEqual(r.status, 0);
-  assert.match(r.stderr, /^tlc: error: .*model\.safetensors.*/m);
+  assert.match(r.stderr, /^tlc: error: .*no checkpoint can be restored.*model\.safetensors.*/m);
   assert.doesNotMatch(r.stderr, /at .*\.js:\d+/, 'no stack trace');
 });
 

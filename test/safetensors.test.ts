@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   TlcError, empty, memoryStats, readSafetensors, readSafetensorsHeader, readSafetensorsRaw, tensor, tidy,
-  writeSafetensors, writeSafetensorsRaw, type Tensor,
+  verifySafetensorsChecksum, writeSafetensors, writeSafetensorsRaw, type Tensor,
 } from '../src/engine/index.js';
 import { randn } from './helpers.js';
 
@@ -236,8 +236,12 @@ test('reads a file written by the PyTorch reference script', () => {
       const first = readSafetensorsRaw(FIXTURE);
       assert.deepEqual(again.metadata, first.metadata);
       for (const [name, t] of first.tensors) assert.deepEqual(again.tensors.get(name), t, name);
-      // Same layout rule as the Python writer: the files are byte-identical.
-      assert.deepEqual(readFileSync(copy), readFileSync(FIXTURE));
+      // Same layout rule as the Python writer: the data sections are byte-identical (tlc's
+      // header adds the data's checksum, which the PyTorch file lacks).
+      const ours = readSafetensorsHeader(copy), theirs = readSafetensorsHeader(FIXTURE);
+      assert.equal(theirs.checksum, null);
+      assert.equal(typeof ours.checksum, 'number');
+      assert.deepEqual(readFileSync(copy).subarray(ours.dataStart), readFileSync(FIXTURE).subarray(theirs.dataStart));
     });
   });
 });
@@ -264,4 +268,35 @@ test('writeSafetensorsRaw writes typed arrays of any dtype (U8, U16, I8, F32) an
     assert.throws(() => writeSafetensorsRaw(path, new Map([['a', { dtype: 'Q4', shape: [1], data: new Uint8Array(1) }]])), /unknown dtype "Q4"/);
     assert.deepEqual(readSafetensorsRaw(path).metadata, { format: 'x' }, 'a failed write leaves the old file');
   });
+});
+
+test('a file tlc writes records the CRC-32 of its data; a flipped data byte is refused naming the file, a file without one is accepted', () => {
+  withTempDir((dir) => tidy(() => {
+    const path = join(dir, 'w.safetensors');
+    writeSafetensors(path, { a: randn([16, 8], 1), b: tensor(new Int32Array([1, 2, 3]), [3], 'i32') }, { step: '3' });
+    const header = readSafetensorsHeader(path);
+    assert.equal(typeof header.checksum, 'number', 'the header records a checksum');
+    assert.deepEqual(header.metadata, { step: '3' }, 'the checksum is not part of the metadata a reader gets');
+    assert.equal(verifySafetensorsChecksum(path), 'verified');
+    const bytes = readFileSync(path);
+    for (const at of [header.dataStart, header.dataStart + 200, bytes.length - 1]) {
+      const flipped = Buffer.from(bytes);
+      flipped[at] ^= 0x04;
+      const bad = join(dir, `flipped-${at}.safetensors`);
+      writeFileSync(bad, flipped);
+      for (const read of [() => readSafetensors(bad), () => readSafetensorsRaw(bad), () => verifySafetensorsChecksum(bad)]) {
+        assertFileError(read, `flipped-${at}.safetensors`, /checksum mismatch: its tensor data has CRC-32 [0-9a-f]{8} but the file records [0-9a-f]{8}/);
+      }
+    }
+    // written by another tool: no checksum, accepted as it is
+    const foreign = join(dir, 'foreign.safetensors');
+    buildFile(foreign, { x: { dtype: 'U8', shape: [4], data_offsets: [0, 4] } }, new Uint8Array([1, 2, 3, 4]));
+    assert.equal(readSafetensorsHeader(foreign).checksum, null);
+    assert.equal(verifySafetensorsChecksum(foreign), 'absent');
+    assert.deepEqual([...readSafetensorsRaw(foreign).tensors.get('x')!.data], [1, 2, 3, 4]);
+    // a malformed checksum field is an error, not a silent pass
+    const malformed = join(dir, 'malformed.safetensors');
+    buildFile(malformed, { __metadata__: { tlc_crc32: 'xyz' }, x: { dtype: 'U8', shape: [1], data_offsets: [0, 1] } }, new Uint8Array([1]));
+    assertFileError(() => readSafetensors(malformed), 'malformed.safetensors', /"tlc_crc32" must be 8 hexadecimal digits/);
+  }));
 });

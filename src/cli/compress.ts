@@ -1,6 +1,6 @@
 // `tlc compress` and `tlc pareto`.
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { TlcError } from '../util/errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
@@ -8,6 +8,9 @@ import { compressSweep } from '../experiment/compress-sweep.js';
 import { chooseWithin, describe, formatBytes, paretoFrontier, parseBytes, toCsv } from '../experiment/pareto.js';
 import { compressModes, readCompressSummary, type CompressMode, type CompressRow } from '../run/compress-summary.js';
 import { COMPRESS_FINETUNE_DEFAULTS } from '../train/args.js';
+import { PARETO_FILES } from '../run/layout.js';
+import { withOutputDir } from '../run/ownership.js';
+import { warnIfUnfinished } from '../run/unfinished.js';
 import { addBudgetFlags, num, optionsFromFlags, progressEvents, required, withGracefulStop } from './common.js';
 
 function list(v: string, flag: string): number[] {
@@ -42,14 +45,17 @@ export function registerCompress(program: Command): void {
     .option('--task <file|dir|example:NAME>', 'labelled task (default: the one the run was finetuned on)')
     .option('--task-seed <n>', "seed of the task's split (default: as in finetuning)")
     .option('--seed <n>', 'random seed', '0')
+    .option('--force', 'write into an existing --out directory that holds something other than a compression output')
     .action(async (o: Record<string, unknown>) => {
       const given = optionsFromFlags(Object.fromEntries(FINETUNE_FLAGS.map((k) => [k, o[k]])));
       const budgetGiven = ['budget', 'tokens', 'steps', 'flops'].some((k) => given[k] !== undefined);
       const { steps, ...rest } = d;
       const finetune = { ...rest, ...(budgetGiven ? {} : { steps }), ...given };
-      const result = await withGracefulStop((signal) => compressSweep({
-        model: required(o.model as string | undefined, '--model'),
-        out: required(o.out as string | undefined, '--out'),
+      const model = required(o.model as string | undefined, '--model'), out = required(o.out as string | undefined, '--out');
+      warnIfUnfinished(model);
+      const result = await withOutputDir(out, 'compress', { force: o.force === true, source: model }, () => withGracefulStop((signal) => compressSweep({
+        model,
+        out,
         sparsities: list(String(o.sparsity), '--sparsity'),
         bits: list(String(o.bits), '--bits'),
         pruning: o.pruning as 'layer' | 'global',
@@ -60,7 +66,7 @@ export function registerCompress(program: Command): void {
         task: o.task as string | undefined,
         taskSeed: o.taskSeed !== undefined ? num(String(o.taskSeed), '--task-seed', Number.isInteger) : undefined,
         seed: num(String(o.seed), '--seed', Number.isInteger),
-      }, (l) => process.stderr.write(l + '\n'), (setting) => progressEvents(`finetune ${setting}`, 'valid_accuracy'), signal));
+      }, (l) => process.stderr.write(l + '\n'), (setting) => progressEvents(`finetune ${setting}`, 'valid_accuracy'), signal)));
       if (result.interrupted) {
         console.log('interrupted; run the same command again to continue');
         return;
@@ -75,7 +81,8 @@ export function registerCompress(program: Command): void {
     .option('--max-latency <ms>', 'latency budget in milliseconds (rows need a measured latency)')
     .option('--out <dir>', 'where to write pareto.json and pareto.csv (default: the first directory)')
     .option('--json', 'print the table and the choice as one JSON object')
-    .action((dirs: string[], o: { maxBytes?: string; maxLatency?: string; out?: string; json?: boolean }) => {
+    .option('--force', 'write into an existing --out directory that holds something else')
+    .action(async (dirs: string[], o: { maxBytes?: string; maxLatency?: string; out?: string; json?: boolean; force?: boolean }) => {
       const rows: CompressRow[] = dirs.flatMap((dir) => readCompressSummary(dir).rows);
       const table = paretoFrontier(rows).sort((a, b) => a.bytes - b.bytes);
       const budget = {
@@ -84,16 +91,21 @@ export function registerCompress(program: Command): void {
       };
       const choice = budget.maxBytes !== undefined || budget.maxLatencyMs !== undefined ? chooseWithin(table, budget) : null;
       const outDir = o.out ?? dirs[0];
-      mkdirSync(outDir, { recursive: true });
-      writeJsonAtomic(join(outDir, 'pareto.json'), { rows: table, choice, budget: { max_bytes: budget.maxBytes, max_latency_ms: budget.maxLatencyMs } });
-      writeFileAtomic(join(outDir, 'pareto.csv'), toCsv(table));
+      const write = (): void => {
+        mkdirSync(outDir, { recursive: true });
+        writeJsonAtomic(join(outDir, PARETO_FILES.json), { rows: table, choice, budget: { max_bytes: budget.maxBytes, max_latency_ms: budget.maxLatencyMs } });
+        writeFileAtomic(join(outDir, PARETO_FILES.csv), toCsv(table));
+      };
+      // beside the compression output it reads (the default), or in a directory of its own
+      if (o.out === undefined || dirs.some((d) => resolve(d) === resolve(outDir))) write();
+      else await withOutputDir(outDir, 'pareto', { force: o.force }, write);
       if (o.json) {
         process.stdout.write(JSON.stringify({ rows: table, choice, budget: { max_bytes: budget.maxBytes, max_latency_ms: budget.maxLatencyMs } }) + '\n');
         return;
       }
       printTable(table);
       if (choice) console.log(`\n${choice.row ? 'choice: ' : ''}${choice.reason}`);
-      console.log(`\nwritten: ${join(outDir, 'pareto.json')}, ${join(outDir, 'pareto.csv')}`);
+      console.log(`\nwritten: ${join(outDir, PARETO_FILES.json)}, ${join(outDir, PARETO_FILES.csv)}`);
     });
 }
 

@@ -1,6 +1,7 @@
 // `tlc data prepare`: text in, tokenizer and token shards out (see src/data/prepare.ts); with
 // --task translation, parallel text in, a shared tokenizer and split TSV files out
 // (src/data/prepare-translation.ts).
+import { checkOutputDir, withOutputDir } from '../run/ownership.js';
 import type { Command } from 'commander';
 import { TlcError } from '../engine/errors.js';
 import { DEFAULT_SEED, DEFAULT_VALID_FRACTION, DEFAULT_VOCAB_SIZE, prepareData } from '../data/prepare.js';
@@ -16,6 +17,7 @@ interface PrepareFlags {
   task: PrepareTask;
   input: string[];
   out: string;
+  force?: boolean;
   vocabSize?: number;
   validFraction: number;
   seed: number;
@@ -33,7 +35,8 @@ export function registerData(program: Command): void {
     .option('--task <lm|translation>', 'what the data is for: language-model pretraining (documents) or translation (sentence pairs)', parseTask, 'lm' as PrepareTask)
     .requiredOption('--input <path...>', `a .txt or .jsonl file ("text" per line), .gz of either, a directory of them, or ${EXAMPLE_NAMES.map((n) => EXAMPLE_PREFIX + n).join(' / ')}; several allowed. `
       + `For translation: one source<TAB>target .tsv file, a directory of train/valid/test.tsv, or ${PARALLEL_EXAMPLE_NAMES.map((n) => EXAMPLE_PREFIX + n).join(' / ')}`)
-    .requiredOption('--out <dir>', 'output directory')
+    .requiredOption('--out <dir>', 'output directory (an existing one must be empty or hold prepared data)')
+    .option('--force', 'write into an existing --out directory that holds something other than prepared data')
     .option('--vocab-size <n>', `vocabulary size, special tokens and bytes included (default: ${DEFAULT_VOCAB_SIZE})`, parseIntFlag('--vocab-size'))
     .option('--valid-fraction <f>', 'share of documents held out for validation', parseFraction, DEFAULT_VALID_FRACTION)
     .option('--seed <n>', 'seed of the train/valid(/test) split', parseIntFlag('--seed'), DEFAULT_SEED)
@@ -45,14 +48,15 @@ export function registerData(program: Command): void {
         if (cmd.getOptionValueSource('validFraction') === 'cli') {
           throw new TlcError('--valid-fraction does not apply to --task translation: a single file is split 80/10/10, example:de-en holds out 1,000 valid and 1,000 test pairs');
         }
-        prepareTranslationCommand(flags);
+        await withOutputDir(flags.out, 'dataset', { force: flags.force }, () => prepareTranslationCommand(flags));
         return;
       }
+      checkOutputDir(flags.out, 'dataset', { force: flags.force });
       const exclude = flags.excludeTestOf ? testDocumentIds(await loadTask(flags.excludeTestOf, { seed: flags.taskSeed })) : undefined;
-      const r = await prepareData({
+      const r = await withOutputDir(flags.out, 'dataset', { force: flags.force }, () => prepareData({
         inputs: flags.input, outDir: flags.out, vocabSize: flags.vocabSize,
         validFraction: flags.validFraction, seed: flags.seed, tokenizerPath: flags.tokenizer, exclude,
-      });
+      }));
       const { meta } = r;
       if (meta.excluded_documents !== undefined) console.log(`left out:  ${meta.excluded_documents} documents of ${flags.excludeTestOf}'s test split`);
       const rate = (bytes: number, seconds: number) => (seconds > 0 ? `${(bytes / 1e6 / seconds).toFixed(1)} MB/s` : '-');

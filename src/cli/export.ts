@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { exportRun, type ExportFormat } from '../export/export.js';
 import { required } from './common.js';
+import { warnIfUnfinished } from '../run/unfinished.js';
 
 export function registerExport(program: Command): void {
   program
@@ -10,9 +11,11 @@ export function registerExport(program: Command): void {
     .description('write a run as a Hugging Face folder (--format hf) or as that folder plus ONNX graphs (--format onnx) for transformers.js and onnxruntime')
     .argument('<run>', 'a run directory (config.json, tokenizer.json, model.safetensors) or a compressed setting of `tlc compress`')
     .option('--format <hf|onnx>', 'hf: config.json, tokenizer files, model.safetensors; onnx: the same plus onnx/model.onnx, model_quantized.onnx (int8), model_q4.onnx', 'hf')
-    .option('--out <dir>', 'output directory')
-    .action((run: string, flags: { format: string; out?: string }) => {
-      const result = exportRun(run, { format: flags.format as ExportFormat, out: required(flags.out, '--out') },
+    .option('--out <dir>', 'output directory (an existing one must be empty or hold an export of the same run)')
+    .option('--force', 'write into an existing directory that holds something else')
+    .action((run: string, flags: { format: string; out?: string; force?: boolean }) => {
+      warnIfUnfinished(run);
+      const result = exportRun(run, { format: flags.format as ExportFormat, out: required(flags.out, '--out'), force: flags.force },
         (line) => process.stderr.write(line + '\n'));
       const what = result.architecture ?? 'ONNX only (no Hugging Face equivalent)';
       process.stdout.write(`exported ${run} to ${result.out} as ${what}: ${result.files.join(', ')}\n`);

@@ -9,6 +9,8 @@ import { taskForRun } from '../run/task.js';
 import { loadModelDir } from '../infer/load.js';
 import { KERNEL_CHOICES } from '../infer/pack.js';
 import { InferenceModel } from '../infer/inference-model.js';
+import { withOutputDir } from '../run/ownership.js';
+import { warnIfUnfinished } from '../run/unfinished.js';
 import { addTrainingFlags, num, optionsFromFlags, positiveInt, progressEvents, required, resumeDir, withGracefulStop } from './common.js';
 
 const d = finetuneOptionsSchema.parse({ from: '-', task: '-' });
@@ -25,13 +27,16 @@ export function registerFinetune(program: Command): void {
     .option('--max-examples <n>', 'use at most this many examples (all splits together)')
     .option('--patience <n>', `stop after this many evaluations without a better validation accuracy (default ${d.patience})`);
   addTrainingFlags(cmd, 'finetune');
-  cmd.action(async (flags: Record<string, unknown> & { out?: string; resume?: string | boolean }) => {
+  cmd.option('--force', 'start the run in an existing --out directory that holds something else');
+  cmd.action(async ({ force, ...flags }: Record<string, unknown> & { out?: string; resume?: string | boolean; force?: boolean }) => {
     const events = progressEvents('finetune', 'valid_accuracy');
     const dir = resumeDir(flags);
     const r = await withGracefulStop((signal) => {
       if (dir) return resumeFinetune(dir, events, signal);
       const out = required(flags.out, '--out');
-      return finetune(out, finetunePlan(parseFlags(finetuneOptionsSchema, optionsFromFlags(flags))).options, events, signal);
+      const { options } = finetunePlan(parseFlags(finetuneOptionsSchema, optionsFromFlags(flags)));
+      warnIfUnfinished(options.from);
+      return withOutputDir(out, 'finetune', { force }, () => finetune(out, options, events, signal));
     });
     events.finish();
     if (r.interrupted || !r.test || !r.valid) {
@@ -53,6 +58,7 @@ export function registerFinetune(program: Command): void {
     .option('--kernel <name>', `inference kernels for the linear layers: ${KERNEL_CHOICES}`, 'auto')
     .option('--json', 'print one JSON object')
     .action(async (run: string, flags: { task: string; split: 'test' | 'valid' | 'train'; taskSeed?: string; maxLen?: string; kernel: string; json?: boolean }) => {
+      warnIfUnfinished(run);
       const config = readRunConfig(run);
       const { task, data } = await taskForRun(run, config, flags.task, {
         taskSeed: flags.taskSeed !== undefined ? num(flags.taskSeed, '--task-seed', Number.isInteger) : undefined,

@@ -44,6 +44,8 @@ export function formatInspect(r: InspectResult): string {
     line(header), rule, ...body.map(line), rule, ...footer.map(line),
     `${r.rows.length} tensors, ${elements.toLocaleString('en-US')} elements, ${elements ? ((zeros / elements) * 100).toFixed(1) : '0.0'}% zeros; `
       + `${formatBytes(r.totalBytes)} on disk, ${formatBytes(elements * 4)} as float32 (${r.totalBytes ? ((elements * 4) / r.totalBytes).toFixed(2) : '-'}x)`,
+    ...(r.checksum === 'verified' ? ['checksum: CRC-32 of the tensor data verified']
+      : r.checksum === 'absent' ? ['checksum: none recorded (not written by tlc); the data could not be verified'] : []),
   ];
   return lines.join('\n') + '\n';
 }

@@ -3,7 +3,9 @@
 // and turns user-facing errors into one clear line and a non-zero exit.
 import { Command, Option } from 'commander';
 import { TlcError } from '../engine/errors.js';
-import { setThreads } from '../engine/threads.js';
+import { availableParallelism } from 'node:os';
+import { setThreads, threadsEnvironmentProblem } from '../engine/threads.js';
+import { warn } from '../util/warn.js';
 import { registerBench } from './bench.js';
 import { registerPretrain } from './pretrain.js';
 import { registerData } from './data.js';
@@ -26,7 +28,14 @@ program
   .addOption(new Option('--threads <n>', 'threads for native kernels (default: all cores, or TLC_THREADS)').argParser(parsePositiveInt))
   .hook('preAction', (cmd) => {
     const threads = cmd.opts().threads as number | undefined;
+    const problem = threadsEnvironmentProblem();
+    if (problem && threads === undefined) throw new TlcError(problem);
     if (threads !== undefined) setThreads(threads);
+    const asked = threads ?? (process.env.TLC_THREADS ? Number(process.env.TLC_THREADS) : undefined);
+    if (asked !== undefined && asked > availableParallelism()) {
+      warn(`${threads !== undefined ? '--threads' : 'TLC_THREADS'} ${asked} is more than the ${availableParallelism()} cores of this machine; ` +
+        'the extra threads compete for the same cores and slow training down');
+    }
   })
   .showHelpAfterError();
 

@@ -3,6 +3,7 @@ import { Option, type Command } from 'commander';
 import { formatSeconds } from '../train/budget.js';
 import { pretrain, pretrainPlan, resumePretrain } from '../train/pretrain.js';
 import { DEFAULT_BLEU_PAIRS, DEFAULT_LABEL_SMOOTHING, parseFlags, pretrainOptionsSchema, pretrainShape } from '../train/args.js';
+import { withOutputDir } from '../run/ownership.js';
 import { addTrainingFlags, optionsFromFlags, progressEvents, required, resumeDir, withGracefulStop } from './common.js';
 
 const d = pretrainOptionsSchema.parse({ data: '-', model: '-' });
@@ -28,14 +29,15 @@ export function registerPretrain(program: Command): void {
       .choices(pretrainShape.cooldown_shape.unwrap().options))
   addTrainingFlags(cmd, 'pretrain');
   cmd
-    .action(async (flags: Record<string, unknown> & { out?: string; resume?: string | boolean }) => {
+    .option('--force', 'start the run in an existing --out directory that holds something else')
+    .action(async ({ force, ...flags }: Record<string, unknown> & { out?: string; resume?: string | boolean; force?: boolean }) => {
       const events = progressEvents('pretrain', 'valid_loss');
       const dir = resumeDir(flags);
       const result = await withGracefulStop((signal) => {
         if (dir) return resumePretrain(dir, events, signal);
         const out = required(flags.out, '--out');
         const { options } = pretrainPlan(parseFlags(pretrainOptionsSchema, optionsFromFlags(flags)));
-        return pretrain(out, options, events, signal);
+        return withOutputDir(out, 'pretrain', { force }, () => pretrain(out, options, events, signal));
       });
       events.finish();
       const u = result.usage;

@@ -1,5 +1,6 @@
 // `tlc report <dir>`: figures and tables for every run and compression result under a directory.
-import { relative } from 'node:path';
+import { join, relative } from 'node:path';
+import { checkOutputDir, markOutputDir } from '../run/ownership.js';
 import type { Command } from 'commander';
 
 export function registerReport(program: Command): void {
@@ -8,10 +9,15 @@ export function registerReport(program: Command): void {
     .description('figures (loss vs time, tokens and FLOPs; best size per budget; accuracy vs bytes) and tables as one self-contained HTML page')
     .option('--out <dir>', 'where to write the report (default: <dir>/report)')
     .option('--title <text>', 'heading of the page')
-    .action(async (dir: string, o: { out?: string; title?: string }) => {
+    .option('--force', 'write into an existing --out directory that holds something other than a report')
+    .action(async (dir: string, o: { out?: string; title?: string; force?: boolean }) => {
       // Vega takes ~0.4 s to load: only this command pays for it
-      const { writeReport } = await import('../report/report.js');
-      const { html, svgs } = await writeReport(dir, { out: o.out, title: o.title });
+      const { writeReport, REPORT_DIR } = await import('../report/report.js');
+      const out = o.out ?? join(dir, REPORT_DIR);
+      checkOutputDir(out, 'report', { force: o.force });
+      // marked once written: the report reads its input first, and a bad one leaves no directory
+      const { html, svgs } = await writeReport(dir, { out, title: o.title });
+      markOutputDir(out, 'report');
       const shown = (p: string) => {
         const rel = relative(process.cwd(), p);
         return rel && !rel.startsWith('..') ? rel : p;

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { readSweepSpec, runSweep } from '../experiment/sweep.js';
 import { formatSeconds } from '../train/budget.js';
+import { withOutputDir } from '../run/ownership.js';
 import { progressEvents, required, withGracefulStop } from './common.js';
 
 export function registerSweep(program: Command): void {
@@ -9,16 +10,17 @@ export function registerSweep(program: Command): void {
     .command('sweep <spec>')
     .description('pretrain a grid of model sizes (and batch sizes) under one budget; rerun to resume')
     .option('--out <dir>', 'output directory: runs/<name>/ per point and sweep.json')
-    .action(async (specPath: string, o: { out?: string }) => {
+    .option('--force', 'write into an existing --out directory that holds something other than a sweep')
+    .action(async (specPath: string, o: { out?: string; force?: boolean }) => {
       const spec = readSweepSpec(specPath);
       const out = required(o.out, '--out');
       const bars: ReturnType<typeof progressEvents>[] = [];
-      const result = await withGracefulStop((signal) => runSweep(spec, out, (p) => {
+      const result = await withOutputDir(out, 'sweep', { force: o.force }, () => withGracefulStop((signal) => runSweep(spec, out, (p) => {
         bars.at(-1)?.finish(); // one point at a time: close the previous point's bar
         const ev = progressEvents(`sweep ${p.name}`, 'valid_loss');
         bars.push(ev);
         return ev;
-      }, signal, (l) => process.stderr.write(l + '\n')));
+      }, signal, (l) => process.stderr.write(l + '\n'))));
       bars.at(-1)?.finish();
       console.log('| run | params | batch | steps | tokens | training time | tokens/s | validation loss |\n|---|---:|---:|---:|---:|---:|---:|---:|');
       for (const r of result.rows) {

@@ -73,6 +73,8 @@ export interface InspectResult {
   /** File size: headerBytes + Σ rows.bytes + any unused bytes. */
   totalBytes: number;
   settings: Record<string, unknown> | null;
+  /** The file's data checksum: 'verified', or 'absent' when the file records none (written by another tool). */
+  checksum?: 'verified' | 'absent';
 }
 
 // ---- parts -----------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import { runFile } from '../run/layout.js';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { TlcError } from '../engine/errors.js';
-import { readSafetensorsHeader, readSafetensorsRaw, type SafetensorsArray } from '../engine/safetensors.js';
+import { readSafetensorsHeader, readSafetensorsRaw, verifySafetensorsChecksum, type SafetensorsArray } from '../engine/safetensors.js';
 import { FORMAT_NAME, inspectCompressed, type InspectResult, type InspectRow } from './format.js';
 
 const ELEMENT_BITS: Record<string, number> = {
@@ -32,9 +32,17 @@ function isZero(dtype: string, data: SafetensorsArray, i: number): boolean {
   return data[i] === 0 || data[i] === 0n;
 }
 
-/** Inspects a compressed file from its header, or a plain safetensors file by reading its tensors. */
+/**
+ * Inspects a compressed file from its header, or a plain safetensors file by reading its
+ * tensors; either way its data checksum is checked first (a mismatch is an error).
+ */
 export function inspectModel(path: string): InspectResult {
   const file = resolveModelFile(path);
+  const checksum = verifySafetensorsChecksum(file);
+  return { ...inspectFile(file), checksum };
+}
+
+function inspectFile(file: string): InspectResult {
   const header = readSafetensorsHeader(file);
   if (header.metadata.format === FORMAT_NAME) return inspectCompressed(file);
   const { tensors } = readSafetensorsRaw(file);

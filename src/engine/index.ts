@@ -9,7 +9,7 @@ export { gradcheck, gradcheckLeaves } from './gradcheck.js';
 export type { GradcheckOptions, GradcheckResult } from './gradcheck.js';
 export { setThreads, getThreads } from './threads.js';
 export * from './ops/index.js';
-export { readSafetensors, readSafetensorsRaw, readSafetensorsHeader, writeSafetensors, writeSafetensorsRaw } from './safetensors.js';
+export { readSafetensors, readSafetensorsRaw, readSafetensorsHeader, verifySafetensorsChecksum, writeSafetensors, writeSafetensorsRaw } from './safetensors.js';
 export type { SafetensorsHeader, SafetensorsTensorInfo, SafetensorsRawTensor, SafetensorsArray } from './safetensors.js';
 export { AdamW, gradNormsSquared } from './optim.js';
 export type { AdamWOptions, AdamWStepResult, AdamWState } from './optim.js';

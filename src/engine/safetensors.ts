@@ -8,12 +8,17 @@
 //
 // Every malformed file gives a TlcError naming the file and what is wrong. Tensors must lie
 // inside the data section without sharing bytes; unused gaps and trailing bytes are tolerated.
+//
+// Checksum: every file tlc writes records in its metadata (key CHECKSUM_KEY, 8 hex digits)
+// the CRC-32 of its data section up to the end of the last tensor. Every read of the tensors
+// checks it; a file without the key (written by another tool) is accepted as it is. The key
+// is not part of the metadata a reader is given back, and writers replace it.
 import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { dirname } from 'node:path';
 import { endianness } from 'node:os';
 import { TlcError, fmtShape } from './errors.js';
-import { fsyncDirectory } from '../util/atomic.js';
+import { fsyncDirectory, temporaryPathFor } from '../util/atomic.js';
+import { crc32 } from '../util/crc32.js';
 import { Tensor, bytesPerElement, empty, shapeSize, type DType } from './tensor.js';
 
 /** The dtypes of the safetensors specification and their element sizes in bytes. */
@@ -31,6 +36,10 @@ const FROM_SAFETENSORS: Record<string, DType> = { F32: 'f32', I32: 'i32', U8: 'u
 const MAX_HEADER_BYTES = 100_000_000;
 /** Reads and writes move at most this many bytes per system call. */
 const IO_CHUNK_BYTES = 1 << 30;
+/** The metadata key of the data section's CRC-32. */
+export const CHECKSUM_KEY = 'tlc_crc32';
+/** Checksums are computed over reads of this many bytes. */
+const CHECKSUM_CHUNK_BYTES = 1 << 24;
 
 export type SafetensorsArray = Float32Array | Float64Array | Int32Array | Uint32Array | Int16Array
   | Uint16Array | Int8Array | Uint8Array | BigInt64Array | BigUint64Array;
@@ -47,6 +56,10 @@ export interface SafetensorsHeader {
   /** Tensors by name, in name order. */
   tensors: Map<string, SafetensorsTensorInfo>;
   metadata: Record<string, string>;
+  /** The CRC-32 the file records for its data (CHECKSUM_KEY), or null when it records none. */
+  checksum: number | null;
+  /** Bytes of the data section that hold tensors: up to the end of the last one. */
+  tensorBytes: number;
   /** Byte position in the file where the data section starts (8 + header length). */
   dataStart: number;
   /** Bytes in the file after the header. */
@@ -160,6 +173,7 @@ function readHeaderFromFd(fd: number, path: string): SafetensorsHeader {
   if (!isRecord(json)) fail(path, 'header is not a JSON object');
 
   const metadata: Record<string, string> = {};
+  let checksum: number | null = null;
   const tensors = new Map<string, SafetensorsTensorInfo>();
   for (const name of Object.keys(json).sort()) {
     const value = json[name];
@@ -167,6 +181,11 @@ function readHeaderFromFd(fd: number, path: string): SafetensorsHeader {
       if (!isRecord(value)) fail(path, '"__metadata__" is not an object');
       for (const [k, v] of Object.entries(value)) {
         if (typeof v !== 'string') fail(path, `metadata value for ${JSON.stringify(k)} is not a string`);
+        if (k === CHECKSUM_KEY) {
+          if (!/^[0-9a-f]{8}$/.test(v)) fail(path, `metadata "${CHECKSUM_KEY}" must be 8 hexadecimal digits, got ${JSON.stringify(v)}`);
+          checksum = parseInt(v, 16);
+          continue;
+        }
         Object.defineProperty(metadata, k, { value: v, enumerable: true, writable: true, configurable: true });
       }
     } else {
@@ -190,7 +209,46 @@ function readHeaderFromFd(fd: number, path: string): SafetensorsHeader {
     }
     if (end > begin) previous = entry;
   }
-  return { tensors, metadata, dataStart, dataBytes };
+  const tensorBytes = byBegin.reduce((m, [, info]) => Math.max(m, info.dataOffsets[1]), 0);
+  return { tensors, metadata, checksum, tensorBytes, dataStart, dataBytes };
+}
+
+/** The CRC-32 of the data section's tensor bytes, read from the open file. */
+function dataChecksum(fd: number, path: string, header: SafetensorsHeader): number {
+  const chunk = new Uint8Array(Math.min(CHECKSUM_CHUNK_BYTES, Math.max(1, header.tensorBytes)));
+  let crc = 0;
+  for (let done = 0; done < header.tensorBytes;) {
+    const n = Math.min(chunk.byteLength, header.tensorBytes - done);
+    const view = chunk.subarray(0, n);
+    readExactly(fd, path, view, header.dataStart + done, 'tensor data');
+    crc = crc32(view, crc);
+    done += n;
+  }
+  return crc;
+}
+
+const hex8 = (x: number): string => x.toString(16).padStart(8, '0');
+
+/** Fails, naming the file, when its data does not match the checksum it records. */
+function verifyChecksum(fd: number, path: string, header: SafetensorsHeader): void {
+  if (header.checksum === null) return;
+  const actual = dataChecksum(fd, path, header);
+  if (actual !== header.checksum) {
+    fail(path, `checksum mismatch: its tensor data has CRC-32 ${hex8(actual)} but the file records ${hex8(header.checksum)} — ` +
+      'the file is corrupt (damaged on disk, or changed after tlc wrote it)');
+  }
+}
+
+/**
+ * Checks a file's tensor data against the checksum it records: 'verified', or 'absent' when
+ * it records none (a file written by another tool). A mismatch is a TlcError naming the file.
+ */
+export function verifySafetensorsChecksum(path: string): 'verified' | 'absent' {
+  return withFile(path, (fd) => {
+    const header = readHeaderFromFd(fd, path);
+    verifyChecksum(fd, path, header);
+    return header.checksum === null ? 'absent' : 'verified';
+  });
 }
 
 function allocFor(dtype: string, count: number): SafetensorsArray {
@@ -226,6 +284,7 @@ export function readSafetensorsRaw(path: string): { header: SafetensorsHeader; t
   checkLittleEndianHost();
   return withFile(path, (fd) => {
     const header = readHeaderFromFd(fd, path);
+    verifyChecksum(fd, path, header);
     const tensors = new Map<string, SafetensorsRawTensor>();
     for (const [name, info] of header.tensors) {
       tensors.set(name, { dtype: info.dtype, shape: [...info.shape], data: readTensorData(fd, path, header, name, info) });
@@ -242,12 +301,13 @@ export function readSafetensors(path: string): { tensors: Map<string, Tensor>; m
   checkLittleEndianHost();
   return withFile(path, (fd) => {
     const header = readHeaderFromFd(fd, path);
-    // Check every dtype before allocating anything.
+    // Check every dtype and the checksum before allocating anything.
     for (const [name, info] of header.tensors) {
       if (!Object.hasOwn(FROM_SAFETENSORS, info.dtype)) {
         fail(path, `tensor '${name}' has dtype ${info.dtype}, which tlc does not support (supported: ${Object.keys(FROM_SAFETENSORS).join(', ')})`);
       }
     }
+    verifyChecksum(fd, path, header);
     const tensors = new Map<string, Tensor>();
     try {
       for (const [name, info] of header.tensors) {
@@ -267,10 +327,11 @@ export function readSafetensors(path: string): { tensors: Map<string, Tensor>; m
 
 // ---- writing --------------------------------------------------------------------------
 
-function writeAll(fd: number, bytes: Uint8Array): void {
+/** Writes all of `bytes`, at the file position (or at `position` when given). */
+function writeAll(fd: number, bytes: Uint8Array, position?: number): void {
   let done = 0;
   while (done < bytes.byteLength) {
-    done += writeSync(fd, bytes, done, Math.min(IO_CHUNK_BYTES, bytes.byteLength - done));
+    done += writeSync(fd, bytes, done, Math.min(IO_CHUNK_BYTES, bytes.byteLength - done), position === undefined ? null : position + done);
   }
 }
 
@@ -366,29 +427,40 @@ function writeItems(path: string, where: string, items: WriteItem[], metadata: R
     offset += it.byteLength;
   }
 
-  const metaKeys = Object.keys(metadata).sort(byName);
-  const headerJson = '{' + [
-    ...(metaKeys.length > 0 ? [JSON.stringify('__metadata__') + ':' + orderedObjectJson(metaKeys.map((k) => [k, metadata[k]]))] : []),
-    ...[...items].sort((a, b) => byName(a.name, b.name)).map((it) => JSON.stringify(it.name) + ':' + orderedObjectJson([
-      ['dtype', it.dtype], ['shape', it.shape], ['data_offsets', offsets.get(it.name)],
-    ])),
-  ].join(',') + '}';
-  const jsonBytes = new TextEncoder().encode(headerJson);
-  const padded = Math.ceil(jsonBytes.byteLength / 8) * 8;
-  const header = new Uint8Array(8 + padded).fill(0x20);
-  new DataView(header.buffer).setBigUint64(0, BigInt(padded), true);
-  header.set(jsonBytes, 8);
+  // The header records the data's checksum, known only once the data is written: it is
+  // written with a placeholder of the same length first, and again at the end.
+  const userMeta = Object.fromEntries(Object.entries(metadata).filter(([k]) => k !== CHECKSUM_KEY));
+  const headerWith = (checksum: number): Uint8Array => {
+    const meta: Record<string, string> = { ...userMeta, [CHECKSUM_KEY]: hex8(checksum) };
+    const metaKeys = Object.keys(meta).sort(byName);
+    const headerJson = '{' + [
+      JSON.stringify('__metadata__') + ':' + orderedObjectJson(metaKeys.map((k) => [k, meta[k]])),
+      ...[...items].sort((a, b) => byName(a.name, b.name)).map((it) => JSON.stringify(it.name) + ':' + orderedObjectJson([
+        ['dtype', it.dtype], ['shape', it.shape], ['data_offsets', offsets.get(it.name)],
+      ])),
+    ].join(',') + '}';
+    const jsonBytes = new TextEncoder().encode(headerJson);
+    const padded = Math.ceil(jsonBytes.byteLength / 8) * 8;
+    const header = new Uint8Array(8 + padded).fill(0x20);
+    new DataView(header.buffer).setBigUint64(0, BigInt(padded), true);
+    header.set(jsonBytes, 8);
+    return header;
+  };
 
   const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const tmp = temporaryPathFor(path);
   let fd: number | null = null;
   try {
     fd = openSync(tmp, 'wx');
-    writeAll(fd, header);
+    writeAll(fd, headerWith(0));
+    let checksum = 0;
     for (const it of layout) {
       if (it.byteLength === 0) continue;
-      writeAll(fd, it.bytes());
+      const bytes = it.bytes();
+      checksum = crc32(bytes, checksum);
+      writeAll(fd, bytes);
     }
+    writeAll(fd, headerWith(checksum), 0);
     fsyncSync(fd);
     closeSync(fd);
     fd = null;

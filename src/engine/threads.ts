@@ -13,12 +13,19 @@ export function getThreads(): number {
   return native.getThreads();
 }
 
+/** What is wrong with TLC_THREADS, or null (unset, or a positive integer). */
+export function threadsEnvironmentProblem(): string | null {
+  const env = process.env.TLC_THREADS;
+  if (env === undefined || env === '') return null;
+  const n = Number(env);
+  return Number.isInteger(n) && n >= 1 ? null : `TLC_THREADS must be a positive integer, got "${env}"`;
+}
+
 function initialThreads(): number {
   const env = process.env.TLC_THREADS;
-  if (env === undefined || env === '') return availableParallelism();
-  const n = Number(env);
-  if (!Number.isInteger(n) || n < 1) throw new TlcError(`TLC_THREADS must be a positive integer, got "${env}"`);
-  return n;
+  // a bad value is reported by the command (threadsEnvironmentProblem), not as a crash while loading
+  if (env === undefined || env === '' || threadsEnvironmentProblem() !== null) return availableParallelism();
+  return Number(env);
 }
 
 native.setThreads(initialThreads());

@@ -9,6 +9,7 @@
 // A model is written in a format only if that format computes exactly what tlc computes
 // (architecture.ts); otherwise export fails naming what does not map, and writes nothing.
 import { runFile } from '../run/layout.js';
+import { checkOutputDir, markOutputDir } from '../run/ownership.js';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TlcError } from '../engine/errors.js';
@@ -38,6 +39,8 @@ const MANAGED_FILES = [HF_CONFIG_FILE, TOKENIZER_FILE, TOKENIZER_CONFIG_FILE, HF
 export interface ExportOptions {
   format: ExportFormat;
   out: string;
+  /** Write into a directory that holds something other than an export of this run. */
+  force?: boolean;
 }
 
 export interface ExportResult {
@@ -55,6 +58,7 @@ export function exportRun(runDir: string, options: ExportOptions, log: (line: st
   const { format, out } = options;
   if (!EXPORT_FORMATS.includes(format)) throw new TlcError(`invalid --format "${format}": use ${EXPORT_FORMATS.join(' or ')}`);
   if (resolve(out) === resolve(runDir)) throw new TlcError(`--out ${out} is the run directory itself; export into another directory`);
+  checkOutputDir(out, 'export', { source: runDir, force: options.force });
   const src = readExportSource(runDir);
   const c = src.config;
   const mapping = mapArchitecture(c);
@@ -88,7 +92,7 @@ export function exportRun(runDir: string, options: ExportOptions, log: (line: st
     }
   }
 
-  mkdirSync(out, { recursive: true });
+  markOutputDir(out, 'export', runDir);
   const files = writeHfFolder(out, {
     config, tokenizerPath: src.tokenizerPath, modelMaxLength: c.max_len, weights: mapping.hf ? hfWeights : null,
   });

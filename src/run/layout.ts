@@ -57,6 +57,23 @@ export const SWEEP_FILES = {
   runs: 'runs',
 } as const;
 
+/** The output of `tlc pareto`. */
+export const PARETO_FILES = {
+  json: 'pareto.json',
+  csv: 'pareto.csv',
+} as const;
+
+/** The report of `tlc report`. */
+export const REPORT_FILES = {
+  page: 'index.html',
+} as const;
+
+/**
+ * In every output directory a command made (src/run/ownership.ts): which command's output it
+ * is and, for an export, of which source.
+ */
+export const OUTPUT_MARKER = '.tlc-output.json';
+
 export type RunFile = keyof typeof RUN_FILES;
 
 /** `<dir>/<name of file>`. */

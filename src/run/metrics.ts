@@ -28,6 +28,9 @@ const startFields = {
   task: z.string().optional(),
   labels: z.array(z.string()).optional(),
   from: z.string().optional(),
+  // a resume whose latest checkpoint could not be restored: the one it fell back to, and those passed over
+  restored_from: z.string().optional(),
+  skipped_checkpoints: z.array(z.string()).optional(),
 };
 
 // the last evaluation's metrics ride along

@@ -1,13 +1,14 @@
 // run.json: the command and the options a run was started with (defaults filled in), so
 // `--resume` continues it exactly, whatever flags are given later and whatever the
 // defaults become. The options are re-read through the command's own schema.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import type { z } from 'zod';
 import { TlcError } from '../util/errors.js';
 import { parseWith } from '../util/validation.js';
 import { readJsonFile } from '../util/json-file.js';
 import { writeJsonAtomic } from '../util/atomic.js';
-import { runFile } from './layout.js';
+import { OUTPUT_MARKER, RUN_FILES, runFile } from './layout.js';
+import { checkOutputDir } from './ownership.js';
 
 export const RUN_ARGS_VERSION = 2;
 
@@ -19,11 +20,15 @@ interface RunArgsFile {
   options: Record<string, unknown>;
 }
 
-/** Creates `runDir` for a new run; refuses a directory that already holds one. */
+/**
+ * Creates `runDir` for a new run; refuses a directory that already holds one, or anything a
+ * new run of `command` did not write (src/run/ownership.ts).
+ */
 export function createRun(runDir: string, command: RunCommand, options: object): void {
   if (existsSync(runFile(runDir, 'state')) || existsSync(runFile(runDir, 'args'))) {
     throw new TlcError(`${runDir} already holds a run; pass --resume to continue it, or choose another --out`);
   }
+  checkOutputDir(runDir, command);
   mkdirSync(runDir, { recursive: true });
   const file: RunArgsFile = { command, format_version: RUN_ARGS_VERSION, options: options as Record<string, unknown> };
   writeJsonAtomic(runFile(runDir, 'args'), file);
@@ -56,4 +61,26 @@ export function readRunArgsIfAny(runDir: string): { command: RunCommand; options
   if (!existsSync(runFile(runDir, 'args'))) return null;
   const file = readFile(runDir);
   return { command: file.command, options: file.options };
+}
+
+/** What a new run writes before its first checkpoint. */
+const STARTING_FILES = [RUN_FILES.args, RUN_FILES.config, RUN_FILES.tokenizer, RUN_FILES.metrics, RUN_FILES.weights, RUN_FILES.checkpoints];
+
+/**
+ * Runs `fn`, the start of a run just created in `runDir`. Should it fail before the first
+ * checkpoint (bad data, a model that cannot be built), what the start wrote is removed, so
+ * the corrected command can be run again as it was; the directory too when nothing else is left.
+ */
+export async function abandonIfUnstarted<T>(runDir: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (!existsSync(runFile(runDir, 'state'))) {
+      for (const f of STARTING_FILES) rmSync(`${runDir}/${f}`, { recursive: true, force: true });
+      try {
+        if (readdirSync(runDir).every((n) => n === OUTPUT_MARKER)) rmSync(runDir, { recursive: true, force: true });
+      } catch { /* already gone */ }
+    }
+    throw e;
+  }
 }

@@ -6,8 +6,10 @@
 //
 // A checkpoint directory is assembled under a temporary name and renamed into place;
 // state.json is replaced atomically afterwards. So a crash at any instant leaves
-// state.json pointing at a complete checkpoint.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+// state.json pointing at a complete checkpoint. Should that checkpoint still be unreadable
+// (a damaged disk, a truncated copy: its weights carry checksums), resume falls back to the
+// newest other checkpoint that loads and verifies.
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { TlcError } from '../util/errors.js';
 import { CHECKPOINT_FILES, RUN_FILES, runFile } from '../run/layout.js';
@@ -16,7 +18,7 @@ import { tidy, type Tensor } from '../engine/tensor.js';
 import type { AdamW } from '../engine/optim.js';
 import { loadWeights, saveWeights } from '../nn/weights.js';
 import type { Module } from '../nn/module.js';
-import { copyFileAtomic, fsyncDirectory, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import { copyFileAtomic, fsyncDirectory, removeAtomicTemporaries, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import type { BudgetUsage } from './budget.js';
 import type { NoiseScaleState } from './noise-scale.js';
 
@@ -66,23 +68,28 @@ export function saveCheckpoint(runDir: string, name: string, model: Module, opti
   publish = true, addExtras?: (dir: string) => void): string {
   const root = join(runDir, RUN_FILES.checkpoints);
   mkdirSync(root, { recursive: true });
-  const tmp = join(root, `.tmp-${name}-${process.pid}`);
+  const tmp = join(root, `${TEMP_CHECKPOINT_PREFIX}${name}-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
-  saveWeights(model, join(tmp, CHECKPOINT_FILES.weights), { step: String(state.step) });
-  const opt = optimizer.exportState();
-  const names = model.namedParameters().map(([n]) => n);
-  const tensors = new Map<string, Tensor>();
-  opt.moments.forEach((mv, i) => {
-    tensors.set(`m.${names[i]}`, mv.m);
-    tensors.set(`v.${names[i]}`, mv.v);
-  });
-  writeSafetensors(join(tmp, CHECKPOINT_FILES.optimizer), tensors, { step: String(opt.step) });
-  writeJsonAtomic(join(tmp, CHECKPOINT_FILES.trainer), state);
-  addExtras?.(tmp);
   const final = join(root, name);
-  rmSync(final, { recursive: true, force: true });
-  renameSync(tmp, final);
+  try {
+    saveWeights(model, join(tmp, CHECKPOINT_FILES.weights), { step: String(state.step) });
+    const opt = optimizer.exportState();
+    const names = model.namedParameters().map(([n]) => n);
+    const tensors = new Map<string, Tensor>();
+    opt.moments.forEach((mv, i) => {
+      tensors.set(`m.${names[i]}`, mv.m);
+      tensors.set(`v.${names[i]}`, mv.v);
+    });
+    writeSafetensors(join(tmp, CHECKPOINT_FILES.optimizer), tensors, { step: String(opt.step) });
+    writeJsonAtomic(join(tmp, CHECKPOINT_FILES.trainer), state);
+    addExtras?.(tmp);
+    rmSync(final, { recursive: true, force: true });
+    renameSync(tmp, final);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
   fsyncDirectory(root);
   if (publish) copyFileAtomic(join(final, CHECKPOINT_FILES.weights), runFile(runDir, 'weights'));
   const pointer: StateFile = { ...state, checkpoint: `${RUN_FILES.checkpoints}/${name}` };
@@ -105,11 +112,33 @@ export function readStateFile(runDir: string): StateFile {
   return s;
 }
 
-/** Restores model weights and optimizer moments from the checkpoint state.json points at. */
-export function restoreCheckpoint(runDir: string, model: Module, optimizer: AdamW): StateFile {
-  const state = readStateFile(runDir);
-  const dir = join(runDir, state.checkpoint);
-  for (const f of [CHECKPOINT_FILES.weights, CHECKPOINT_FILES.optimizer]) {
+/** A checkpoint being assembled: checkpoints/.tmp-<name>-<pid>. */
+const TEMP_CHECKPOINT_PREFIX = '.tmp-';
+
+/**
+ * Removes what a writer killed mid-write left in a run directory: half-assembled checkpoint
+ * directories and the temporary files of atomic writes. Only for the process that holds the
+ * run's lock (no other process is writing there).
+ */
+export function removeStaleTemporaries(runDir: string): string[] {
+  const removed = removeAtomicTemporaries(runDir);
+  const root = join(runDir, RUN_FILES.checkpoints);
+  if (!existsSync(root)) return removed;
+  for (const n of readdirSync(root)) {
+    const path = join(root, n);
+    if (n.startsWith(TEMP_CHECKPOINT_PREFIX)) {
+      rmSync(path, { recursive: true, force: true });
+      removed.push(path);
+    } else if (statSync(path).isDirectory()) {
+      removed.push(...removeAtomicTemporaries(path));
+    }
+  }
+  return removed;
+}
+
+function loadCheckpoint(runDir: string, pointer: string, model: Module, optimizer: AdamW, extras?: (dir: string) => void): void {
+  const dir = join(runDir, pointer);
+  for (const f of [CHECKPOINT_FILES.weights, CHECKPOINT_FILES.optimizer, CHECKPOINT_FILES.trainer]) {
     if (!existsSync(join(dir, f))) throw new TlcError(`${dir}: checkpoint is incomplete (${f} is missing)`);
   }
   loadWeights(model, join(dir, CHECKPOINT_FILES.weights));
@@ -125,7 +154,61 @@ export function restoreCheckpoint(runDir: string, model: Module, optimizer: Adam
     });
     optimizer.importState({ step, moments });
   });
-  return state;
+  extras?.(dir);
+}
+
+/** A checkpoint's own trainer.json as a state pointing at it, or null when it is unreadable. */
+function checkpointState(runDir: string, name: string): StateFile | null {
+  try {
+    const s = JSON.parse(readFileSync(join(runDir, RUN_FILES.checkpoints, name, CHECKPOINT_FILES.trainer), 'utf8')) as TrainerState;
+    if (s.format_version !== 1 || typeof s.step !== 'number' || !s.usage || !s.batcher) return null;
+    return { ...s, checkpoint: `${RUN_FILES.checkpoints}/${name}` };
+  } catch {
+    return null;
+  }
+}
+
+export interface RestoredCheckpoint {
+  state: StateFile;
+  /** The checkpoints tried before and passed over, with why ("" when state.json pointed at the one restored). */
+  skipped: { checkpoint: string; reason: string }[];
+}
+
+/**
+ * Restores model weights, optimizer moments and the task's extras from the checkpoint
+ * state.json points at. When that one (or state.json itself) cannot be read or fails its
+ * checksums, the other checkpoints of the run no later than it are tried, newest first;
+ * what was passed over is returned. None loading is an error listing why each failed.
+ */
+export function restoreCheckpoint(runDir: string, model: Module, optimizer: AdamW, extras?: (dir: string) => void): RestoredCheckpoint {
+  const skipped: { checkpoint: string; reason: string }[] = [];
+  let pointed: StateFile | null = null;
+  try {
+    pointed = readStateFile(runDir);
+    loadCheckpoint(runDir, pointed.checkpoint, model, optimizer, extras);
+    return { state: pointed, skipped };
+  } catch (e) {
+    if (!(e instanceof TlcError)) throw e;
+    skipped.push({ checkpoint: pointed?.checkpoint ?? RUN_FILES.state, reason: e.message });
+  }
+  const root = join(runDir, RUN_FILES.checkpoints);
+  const candidates = (existsSync(root) ? readdirSync(root) : [])
+    .filter((n) => !n.startsWith('.') && `${RUN_FILES.checkpoints}/${n}` !== pointed?.checkpoint)
+    .map((n) => checkpointState(runDir, n))
+    .filter((s): s is StateFile => s !== null && (pointed === null || s.step <= pointed.step))
+    // newest first; at one step, periodic checkpoints before tagged ones
+    .sort((a, b) => b.step - a.step || Number(!/\/step-\d+$/.test(a.checkpoint)) - Number(!/\/step-\d+$/.test(b.checkpoint)));
+  for (const candidate of candidates) {
+    try {
+      loadCheckpoint(runDir, candidate.checkpoint, model, optimizer, extras);
+      return { state: candidate, skipped };
+    } catch (e) {
+      if (!(e instanceof TlcError)) throw e;
+      skipped.push({ checkpoint: candidate.checkpoint, reason: e.message });
+    }
+  }
+  throw new TlcError(`${runDir}: no checkpoint can be restored — ` + skipped.map((s) => `${s.checkpoint}: ${s.reason}`).join('; ') +
+    '; start the run again in a new directory');
 }
 
 /** Deletes periodic checkpoints beyond the newest `keep` (tagged ones are kept). */

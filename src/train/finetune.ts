@@ -6,14 +6,15 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { TlcError } from '../util/errors.js';
 import { copyFileAtomic, writeJsonAtomic } from '../util/atomic.js';
-import { loadTask } from '../data/tasks.js';
+import { loadTask, type Task } from '../data/tasks.js';
 import { classificationBatches, type ClassificationBatch } from '../data/task-batches.js';
 import { trainingFlopsPerToken, type ModelConfig } from '../nn/config.js';
 import { TransformerClassifier } from '../nn/classifier.js';
 import { loadPretrainedBody, loadWeights, saveWeights } from '../nn/weights.js';
-import { createRun, readRunOptions } from '../run/run-args.js';
+import { abandonIfUnstarted, createRun, readRunOptions } from '../run/run-args.js';
+import { withRunLock } from '../run/lock.js';
 import { CHECKPOINT_FILES, runFile } from '../run/layout.js';
-import { readPretrained } from '../run/pretrained.js';
+import { readPretrained, type PretrainedFiles } from '../run/pretrained.js';
 import { encodeTask } from '../run/task.js';
 import { writeFinetuneResults, type Scores } from '../run/results.js';
 import type { BudgetUsage } from './budget.js';
@@ -52,30 +53,46 @@ export async function finetune(runDir: string, options: FinetuneOptions, events:
   extension?: FinetuneExtension): Promise<FinetuneResult> {
   const args = finetuneArgsOf(options);
   validateArgs(args);
+  const inputs = await loadInputs(args);
   createRun(runDir, 'finetune', options);
-  return run(runDir, args, false, events, signal, extension);
+  return abandonIfUnstarted(runDir, () => run(runDir, args, false, events, signal, extension, inputs));
 }
 
 export async function resumeFinetune(runDir: string, events: LoopEvents = {}, signal?: AbortSignal,
   extension?: FinetuneExtension): Promise<FinetuneResult> {
   const args = finetuneArgsOf(readRunOptions(runDir, 'finetune', finetuneOptionsSchema));
   validateArgs(args);
-  return run(runDir, args, existsSync(runFile(runDir, 'state')), events, signal, extension);
+  return run(runDir, args, existsSync(runFile(runDir, 'state')), events, signal, extension, await loadInputs(args));
 }
 
 function validateArgs(a: FinetuneArgs): void {
   validateBatching(a);
 }
 
-async function run(runDir: string, args: FinetuneArgs, resumed: boolean, events: LoopEvents, signal?: AbortSignal,
-  extension?: FinetuneExtension): Promise<FinetuneResult> {
+interface Inputs {
+  pre: PretrainedFiles;
+  task: Task;
+}
+
+/** The pretrained model and the task, read and checked against each other before any run directory is made. */
+async function loadInputs(args: FinetuneArgs): Promise<Inputs> {
   const pre = readPretrained(args.from);
   const task = await loadTask(args.task, { seed: args.taskSeed, maxExamples: args.maxExamples });
-  const continuing = pre.config.labels !== undefined;
-  if (continuing && pre.config.labels!.join('\n') !== task.labels.join('\n')) {
-    throw new TlcError(`${args.from} is a classifier for labels ${pre.config.labels!.map((l) => `"${l}"`).join(', ')}; ` +
+  if (pre.config.labels !== undefined && pre.config.labels.join('\n') !== task.labels.join('\n')) {
+    throw new TlcError(`${args.from} is a classifier for labels ${pre.config.labels.map((l) => `"${l}"`).join(', ')}; ` +
       `${args.task} has ${task.labels.map((l) => `"${l}"`).join(', ')}: finetune from its pretrained run instead`);
   }
+  return { pre, task };
+}
+
+async function run(runDir: string, args: FinetuneArgs, resumed: boolean, events: LoopEvents, signal: AbortSignal | undefined,
+  extension: FinetuneExtension | undefined, inputs: Inputs): Promise<FinetuneResult> {
+  return withRunLock(runDir, () => runLocked(runDir, args, resumed, events, signal, extension, inputs));
+}
+
+async function runLocked(runDir: string, args: FinetuneArgs, resumed: boolean, events: LoopEvents, signal: AbortSignal | undefined,
+  extension: FinetuneExtension | undefined, { pre, task }: Inputs): Promise<FinetuneResult> {
+  const continuing = pre.config.labels !== undefined;
   const maxLen = Math.min(args.maxLen, pre.config.max_len);
   const config: ModelConfig = { ...pre.config, labels: [...task.labels], dropout: args.dropout ?? pre.config.dropout };
   writeJsonAtomic(runFile(runDir, 'config'), config);

@@ -8,8 +8,8 @@
 // time budget; evaluation and checkpoints are timed and logged separately. Every
 // piece of state that shapes the future (weights, moments, data position, dropout
 // stream, counters) is checkpointed, so a resumed run continues exactly.
-import { join } from 'node:path';
 import { TlcError } from '../util/errors.js';
+import { warn } from '../util/warn.js';
 import { backward, gradOf, zeroGrad } from '../engine/autograd.js';
 import { tidy, type Tensor } from '../engine/tensor.js';
 import { gradNormsSquared } from '../engine/optim.js';
@@ -19,7 +19,7 @@ import { MetricsLog, type NewEvent } from '../run/metrics.js';
 import { RUN_FILES, runFile } from '../run/layout.js';
 import { type Budget, type BudgetUsage, budgetProgress, budgetSpent, describeBudget } from './budget.js';
 import { learningRate, validateSchedule, type ScheduleConfig } from './schedule.js';
-import { budgetCheckpointName, checkpointName, pruneCheckpoints, restoreCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
+import { budgetCheckpointName, checkpointName, pruneCheckpoints, removeStaleTemporaries, restoreCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
 import { initialNoiseScale, updateNoiseScale } from './noise-scale.js';
 import { buildOptimizer } from './optimizer.js';
 import type { Interval, OptimizerArgs } from './args.js';
@@ -124,11 +124,18 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
     triggers: {}, last_lr: 0, done: false, stopped_early: false, best: null, evals_since_best: 0,
     noise: initialNoiseScale(),
   };
+  let fallback: Record<string, unknown> = {};
   try {
+    // what a writer killed mid-write left behind (the caller holds the run's lock)
+    removeStaleTemporaries(runDir);
     if (resumed) {
-      const { checkpoint: pointer, ...restored } = restoreCheckpoint(runDir, model, optimizer);
+      const { state: { checkpoint: pointer, ...restored }, skipped } = restoreCheckpoint(runDir, model, optimizer, task.restoreExtras?.bind(task));
+      if (skipped.length > 0) {
+        warn(`${runDir}: ${skipped.map((s) => `${s.checkpoint} cannot be restored (${s.reason})`).join('; ')}; ` +
+          `resuming from ${pointer} at step ${restored.step} instead`);
+        fallback = { restored_from: pointer, skipped_checkpoints: skipped.map((s) => s.checkpoint) };
+      }
       state = { ...state, ...restored };
-      task.restoreExtras?.(join(runDir, pointer));
       task.dataPosition = state.batcher;
       model.dropoutRng.setState(state.dropout_rng as never);
       metrics.truncateAfter(state.step);
@@ -137,7 +144,7 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
     events.onStart?.({ resumed, params: paramCount, budget: describeBudget(args.budget), step: state.step });
     metrics.append({
       event: resumed ? 'resume' : 'start', step: state.step, params: paramCount, budget: args.budget, threads: getThreads(),
-      train_seconds: state.usage.trainSeconds, ...(task.describe?.() ?? {}),
+      train_seconds: state.usage.trainSeconds, ...(task.describe?.() ?? {}), ...fallback,
     } as NewEvent);
 
     let lastEval: Record<string, number> = {};
@@ -195,6 +202,7 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
       checkpoint();
     }
     let interrupted = false;
+    const recentLosses: number[] = [];
     while (!state.done && !budgetSpent(args.budget, state.usage)) {
       await new Promise((resolve) => setImmediate(resolve)); // lets SIGINT/SIGTERM handlers run between steps
       if (signal?.aborted) {
@@ -238,6 +246,8 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
       if (!Number.isFinite(loss)) {
         throw new TlcError(`training diverged at step ${state.step}: loss is ${loss} (try a lower --lr or more warmup)`);
       }
+      const diverging = divergence(recentLosses, loss);
+      if (diverging) throw new TlcError(`training is diverging at step ${state.step}: ${diverging} (try a lower --lr or more warmup)`);
       const progress = budgetProgress(args.budget, state.usage);
       hooks.afterStep?.(progress);
       metrics.append({
@@ -274,6 +284,29 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
   } finally {
     optimizer.dispose();
   }
+}
+
+/** Steps of loss history a divergence is judged against. */
+const DIVERGENCE_WINDOW = 50;
+/** A loss this many times the recent median (and at least 1 nat above it) is divergence, not noise. */
+const DIVERGENCE_FACTOR = 4;
+
+/**
+ * Whether `loss` shows the run blowing up before it reaches NaN: far above the median of the
+ * last DIVERGENCE_WINDOW steps (judged once that many steps are in); records the loss.
+ */
+export function divergence(recent: number[], loss: number): string | null {
+  let problem: string | null = null;
+  if (recent.length === DIVERGENCE_WINDOW) {
+    const sorted = [...recent].sort((a, b) => a - b);
+    const median = (sorted[DIVERGENCE_WINDOW / 2 - 1] + sorted[DIVERGENCE_WINDOW / 2]) / 2;
+    if (loss > DIVERGENCE_FACTOR * median && loss > median + 1) {
+      problem = `loss ${loss.toFixed(3)} is more than ${DIVERGENCE_FACTOR}× the median ${median.toFixed(3)} of the last ${DIVERGENCE_WINDOW} steps`;
+    }
+    recent.shift();
+  }
+  recent.push(loss);
+  return problem;
 }
 
 /** Squared global norm of the current gradients (deterministic, fixed order). */

@@ -9,7 +9,8 @@ import { countParams, parseModelConfig, presetConfig, readModelConfig, trainingF
 import { openShards } from '../data/shards.js';
 import { TOKENIZER_FILE } from '../data/tokenizer-json.js';
 import { readPreparedTranslation } from '../data/prepare-translation.js';
-import { createRun, readRunOptions } from '../run/run-args.js';
+import { abandonIfUnstarted, createRun, readRunOptions } from '../run/run-args.js';
+import { withRunLock } from '../run/lock.js';
 import { runFile } from '../run/layout.js';
 import { validationLoss } from './validation.js';
 import { LMBatcher, evaluationBatches, type BatcherPosition } from './lm-batches.js';
@@ -67,9 +68,20 @@ export function pretrainPlan(parsed: PretrainOptions): { options: ResolvedPretra
 export async function pretrain(runDir: string, options: ResolvedPretrainOptions, events: PretrainEvents = {}, signal?: AbortSignal): Promise<PretrainResult> {
   const args = pretrainArgsOf(options);
   validateArgs(args);
+  checkData(args);
   createRun(runDir, 'pretrain', options);
-  writeJsonAtomic(runFile(runDir, 'config'), args.model);
-  return run(runDir, args, false, events, signal);
+  return abandonIfUnstarted(runDir, () => {
+    writeJsonAtomic(runFile(runDir, 'config'), args.model);
+    return run(runDir, args, false, events, signal);
+  });
+}
+
+/** The data directory opens and its vocabulary fits the model (before any run directory is made). */
+function checkData(a: PretrainArgs): void {
+  const vocab = dataVocabSize(a.dataDir, a.model.objective);
+  if (vocab > a.model.vocab_size) {
+    throw new TlcError(`${a.dataDir}: the data's vocabulary (${vocab}) is larger than the model's vocab_size (${a.model.vocab_size})`);
+  }
 }
 
 /** The options a pretraining run was started with. */
@@ -97,6 +109,10 @@ function validateArgs(a: PretrainArgs): void {
  * (src/train/branches.ts). Whatever already ended is not trained again.
  */
 async function run(runDir: string, args: PretrainArgs, resumed: boolean, events: PretrainEvents, signal?: AbortSignal): Promise<PretrainResult> {
+  return withRunLock(runDir, () => runLocked(runDir, args, resumed, events, signal));
+}
+
+async function runLocked(runDir: string, args: PretrainArgs, resumed: boolean, events: PretrainEvents, signal?: AbortSignal): Promise<PretrainResult> {
   const train = args.model.objective === 'seq2seq' ? trainTranslation : trainLanguageModel;
   // the trunk keeps a checkpoint at every fraction a branch forks from
   const trunkArgs = { ...args, saveAt: [...new Set([...args.saveAt, ...args.branches])].sort((a, b) => a - b) };

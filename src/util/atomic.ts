@@ -1,9 +1,32 @@
 // Atomic file writes: data goes to a temporary file beside the target, is fsynced and
 // renamed over it, so a crash leaves either the old file or the complete new one.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { TlcError } from './errors.js';
+
+/** The temporary file an atomic write of `path` goes to: .<name>.<pid>.<random>.tmp beside it. */
+export function temporaryPathFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+}
+
+const TEMPORARY_NAME = /^\..+\.\d+\.[0-9a-f]{8}\.tmp$/;
+
+/**
+ * Removes the temporary files of atomic writes in `dir` (not below it) that a killed writer
+ * left; returns their paths. Only for a directory no other process is writing.
+ */
+export function removeAtomicTemporaries(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed = names.filter((n) => TEMPORARY_NAME.test(n)).map((n) => join(dir, n));
+  for (const p of removed) rmSync(p, { force: true });
+  return removed;
+}
 
 /** A file being written; it appears under its name only on commit(). */
 export class AtomicFile {
@@ -12,7 +35,7 @@ export class AtomicFile {
   bytesWritten = 0;
 
   constructor(readonly path: string) {
-    this.tempPath = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    this.tempPath = temporaryPathFor(path);
     try {
       this.fd = openSync(this.tempPath, 'wx');
     } catch (e) {

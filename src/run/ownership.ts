@@ -1,0 +1,129 @@
+// Which directories a command may write into. A command writes its output only into a
+// directory that does not exist, is empty, or already holds its own kind of output (a rerun
+// that continues or reuses it; for an export, one of the same source). Anything else — another
+// run, a prepared dataset, an export of another model, files of the user — is refused, naming
+// what is there, unless the user passes --force. Each command marks the directory it claims
+// (OUTPUT_MARKER: its kind and source); directories written before markers existed are
+// recognised by their main files.
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { TlcError } from '../util/errors.js';
+import { warn } from '../util/warn.js';
+import { writeJsonAtomic } from '../util/atomic.js';
+import { COMPRESS_FILES, OUTPUT_MARKER, PARETO_FILES, REPORT_FILES, RUN_FILES, SWEEP_FILES } from './layout.js';
+
+export type OutputKind = 'pretrain' | 'finetune' | 'dataset' | 'export' | 'compress' | 'sweep' | 'pareto' | 'report';
+
+const DESCRIPTIONS: Record<OutputKind, string> = {
+  pretrain: 'a pretraining run', finetune: 'a finetuning run', dataset: 'a prepared dataset', export: 'an export',
+  compress: 'a `tlc compress` output', sweep: 'a `tlc sweep` output', pareto: 'a `tlc pareto` output', report: 'a `tlc report` report',
+};
+
+interface Marker {
+  kind: OutputKind;
+  /** What the output was made from (an export: the absolute path of the run or setting). */
+  source?: string;
+}
+
+/** Main files of each kind's output, for directories without a marker. */
+const MAIN_FILES: [OutputKind, string[]][] = [
+  ['dataset', ['data.json', 'prepare.json', 'train.bin', 'train.tsv']],
+  ['compress', [COMPRESS_FILES.summary]],
+  ['sweep', [SWEEP_FILES.summary, SWEEP_FILES.spec]],
+  ['pareto', [PARETO_FILES.json]],
+  ['report', [REPORT_FILES.page]],
+];
+
+function readMarker(dir: string): Marker | null {
+  try {
+    const m = JSON.parse(readFileSync(resolve(dir, OUTPUT_MARKER), 'utf8')) as Partial<Marker>;
+    return typeof m.kind === 'string' && m.kind in DESCRIPTIONS ? { kind: m.kind, ...(typeof m.source === 'string' ? { source: m.source } : {}) } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** What `dir` (an existing, non-empty directory) holds: the kind of tlc output, if any, and a description. */
+export function identifyOutput(dir: string): { kind: OutputKind | null; source?: string; description: string } {
+  const marker = readMarker(dir);
+  if (marker) {
+    return { ...marker, description: DESCRIPTIONS[marker.kind] + (marker.source ? ` of ${marker.source}` : '') + ` (${OUTPUT_MARKER})` };
+  }
+  const runArgs = resolve(dir, RUN_FILES.args);
+  if (existsSync(runArgs)) {
+    let command: unknown;
+    try {
+      command = (JSON.parse(readFileSync(runArgs, 'utf8')) as { command?: unknown }).command;
+    } catch { /* described below as a run of unknown kind */ }
+    const kind = command === 'pretrain' || command === 'finetune' ? command : null;
+    return { kind, description: `${kind ? DESCRIPTIONS[kind] : 'a tlc run'} (${RUN_FILES.args})` };
+  }
+  for (const [kind, files] of MAIN_FILES) {
+    const found = files.find((f) => existsSync(resolve(dir, f)));
+    if (found) return { kind, description: `${DESCRIPTIONS[kind]} (${found})` };
+  }
+  const entries = readdirSync(dir).sort();
+  const shown = entries.slice(0, 5).join(', ') + (entries.length > 5 ? `, … ${entries.length - 5} more` : '');
+  if (existsSync(resolve(dir, RUN_FILES.weights)) && existsSync(resolve(dir, RUN_FILES.config))) {
+    return { kind: null, description: `a model folder (${shown})` };
+  }
+  return { kind: null, description: `${entries.length} ${entries.length === 1 ? 'entry' : 'entries'} not written by this command (${shown})` };
+}
+
+export interface ClaimOptions {
+  /** Write into a directory holding something else anyway. */
+  force?: boolean;
+  /** What the output is made from; a directory holding the same kind of output from another source is refused. */
+  source?: string;
+  /** The flag that named the directory, for messages. */
+  flag?: string;
+  /** Other kinds of output this command may also write into (pareto: beside the compression output it reads). */
+  alsoAccept?: OutputKind[];
+}
+
+/**
+ * Checks that `kind`'s command may write into `dir` (see the top of this file); throws a
+ * TlcError naming what is there otherwise. Writes nothing.
+ */
+export function checkOutputDir(dir: string, kind: OutputKind, options: ClaimOptions = {}): void {
+  const flag = options.flag ?? '--out';
+  if (!existsSync(dir)) return;
+  if (!statSync(dir).isDirectory()) throw new TlcError(`${flag} ${dir}: exists and is not a directory`);
+  if (readdirSync(dir).filter((n) => n !== RUN_FILES.lock).length === 0) return;
+  const found = identifyOutput(dir);
+  const source = options.source !== undefined ? resolve(options.source) : undefined;
+  const sameKind = found.kind === kind || (found.kind !== null && (options.alsoAccept ?? []).includes(found.kind));
+  const sameSource = source === undefined || found.source === undefined || found.source === source;
+  if (sameKind && sameSource) return;
+  if (options.force) {
+    warn(`${dir} holds ${found.description}; writing ${DESCRIPTIONS[kind]} into it anyway (--force)`);
+    return;
+  }
+  throw new TlcError(`${flag} ${dir} already holds ${found.description}, which this command did not create; ` +
+    'choose another directory, or pass --force to write into it anyway');
+}
+
+/** Creates `dir` if needed and marks it as `kind`'s output. */
+export function markOutputDir(dir: string, kind: OutputKind, source?: string): void {
+  mkdirSync(dir, { recursive: true });
+  const marker: Marker = { kind, ...(source !== undefined ? { source: resolve(source) } : {}) };
+  const current = readMarker(dir);
+  if (current && current.kind === marker.kind && current.source === marker.source) return;
+  writeJsonAtomic(resolve(dir, OUTPUT_MARKER), marker);
+}
+
+/**
+ * Checks `dir`, marks it and runs `fn`, the command writing its output there. Should `fn`
+ * fail having written nothing into a directory it created, the directory is removed again.
+ */
+export async function withOutputDir<T>(dir: string, kind: OutputKind, options: ClaimOptions, fn: () => Promise<T> | T): Promise<T> {
+  checkOutputDir(dir, kind, options);
+  const existed = existsSync(dir);
+  markOutputDir(dir, kind, options.source);
+  try {
+    return await fn();
+  } catch (e) {
+    if (!existed && existsSync(dir) && readdirSync(dir).every((n) => n === OUTPUT_MARKER)) rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
