@@ -84,13 +84,13 @@ test('CSV: RFC 4180 quoting with commas, doubled quotes and line breaks inside f
   assert.deepEqual(parseCsv('a,"b"\n"",c,\n', 'm.csv'), [{ fields: ['a', 'b'], line: 1 }, { fields: ['', 'c', ''], line: 2 }]);
 
   const dir = join(root, 'csv');
-  file('csv/train.csv', 'label,text,text_pair\nq,"Is it, really?","Yes,\n""really"""\nq,second,"two\nlines"\n');
+  file('csv/train.csv', 'label,text,text_pair\nq,"Is it, really?","Yes,\n""really"""\nr,second,"two\nlines"\n');
   file('csv/valid.csv', 'text,label\n"a,b",q\n');
   file('csv/test.csv', 'text,label\nc,q\n');
   const task = await loadTask(dir);
   assert.deepEqual(task.splits.train.map(strip), [
     { text: 'Is it, really?', textPair: 'Yes,\n"really"', label: 'q' },
-    { text: 'second', textPair: 'two\nlines', label: 'q' },
+    { text: 'second', textPair: 'two\nlines', label: 'r' },
   ]);
   assert.equal(task.splits.train[1].id, `${join(dir, 'train.csv')}:4`, 'a row after a multi-line field knows its line');
   // An error after multi-line fields names the right line.
