@@ -81,6 +81,11 @@ export class Bf16Weights {
     return entry.copy;
   }
 
+  /** How many weights have a bf16 copy (those used by a linear so far). */
+  get copied(): number {
+    return this.copies.size;
+  }
+
   /** Bytes held by the bf16 copies. */
   bytes(): number {
     let n = 0;
