@@ -156,7 +156,9 @@ test('a time-budget run interrupted with SIGINT resumes its remaining budget and
   // Every step's LR is the schedule's at the budget progress where the step started (the
   // previous step's end), across the resume too, and the last step ends the budget: the
   // schedule decays to 0 over the training time however long each step takes.
-  const { schedule } = JSON.parse(readFileSync(join(run, 'run.json'), 'utf8')) as { schedule: ScheduleConfig };
+  // run.json holds the options; the schedule is built from them as src/train/args.ts does
+  const { options } = JSON.parse(readFileSync(join(run, 'run.json'), 'utf8')) as { options: { lr: number; warmup: number; schedule: ScheduleConfig['decay'] } };
+  const schedule: ScheduleConfig = { peakLr: options.lr, warmup: options.warmup, decay: options.schedule };
   train.forEach((e, i) => {
     const startProgress = i === 0 ? 0 : (train[i - 1].progress as number);
     assert.ok(Math.abs((e.lr as number) - learningRate(schedule, startProgress)) < 1e-15,
