@@ -7,7 +7,7 @@
 //   linear backward    dyb     = bf16(dy[M,N])                      (cast once, used by both products)
 //                      dx[M,K] (+)= dyb[M,N] · Wb[N,K]               (f32 out)
 //                      dW[N,K] (+)= dybᵀ[N,M] · xb[M,K]              (f32 out, into the f32 gradient)
-//                      db[N]   (+)= Σ_m dy[m,:]                      (in f32, from the f32 dy)
+//                      db[N]   (+)= Σ_m dy[m,:]                      (in f32, from the f32 dy, in the cast's pass)
 //
 // Wb is the caller's bf16 copy of the f32 master weight, made once per optimizer step
 // (src/engine/mixed.ts). Every product is one oneDNN matmul with bf16 sources and an f32
@@ -119,8 +119,14 @@ std::vector<uint16_t>& Scratch(int which) {
   return s[which];
 }
 
-// db[N] (+)= Σ_m dy[m, n]      dy: [M, N] f32 (the same deterministic column sums as linear.cc)
-void BiasGrad(const float* dy, float* db, int64_t M, int64_t N, bool acc) {
+// dyb[M,N] = bf16(dy[M,N]) and, when db is given, db[N] (+)= Σ_m dy[m,:] in f32, in one pass
+// over dy. Tasks are blocks of 64 columns; each sums its columns over m in order, the same
+// deterministic sums as linear.cc's bias gradient.
+void CastAndBiasGrad(const float* dy, uint16_t* dyb, float* db, int64_t M, int64_t N, bool acc) {
+  if (!db) {
+    CastBf16(dy, dyb, M * N);
+    return;
+  }
   const int64_t kCols = 64;
   const int64_t tasks = (N + kCols - 1) / kCols;
 #pragma omp parallel for schedule(static)
@@ -129,7 +135,19 @@ void BiasGrad(const float* dy, float* db, int64_t M, int64_t N, bool acc) {
     float sum[kCols] = {0};
     for (int64_t m = 0; m < M; m++) {
       const float* row = dy + m * N;
-      for (int64_t n = n0; n < n1; n++) sum[n - n0] += row[n];
+      uint16_t* out = dyb + m * N;
+      int64_t n = n0;
+#if defined(__AVX512BF16__)
+      for (; n + 16 <= n1; n += 16) {
+        const __m512 v = _mm512_loadu_ps(row + n);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + n), reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v)));
+        _mm512_storeu_ps(sum + (n - n0), _mm512_add_ps(_mm512_loadu_ps(sum + (n - n0)), v));
+      }
+#endif
+      for (; n < n1; n++) {
+        out[n] = ToBf16(row[n]);
+        sum[n - n0] += row[n];
+      }
     }
     for (int64_t n = n0; n < n1; n++) db[n] = acc ? db[n] + sum[n - n0] : sum[n - n0];
   }
@@ -185,11 +203,14 @@ static Napi::Value LinearBf16Backward(const Napi::CallbackInfo& info) {
   if (dx || dw) {
     auto& s = Scratch(1);
     if (static_cast<int64_t>(s.size()) < M * N) s.resize(M * N);
-    CastBf16(dy, s.data(), M * N);
+    CastAndBiasGrad(dy, s.data(), db, M, N, acc_db);                           // dyb, and db from the f32 dy
     if (dx) RunBf16(M, N, K, false, false, acc_dx, s.data(), w, nullptr, dx);  // [M,N]·[N,K]
     if (dw) RunBf16(N, M, K, true, false, acc_dw, s.data(), x, nullptr, dw);   // [N,M]·[M,K]
+  } else if (db) {
+    auto& s = Scratch(1);
+    if (static_cast<int64_t>(s.size()) < M * N) s.resize(M * N);
+    CastAndBiasGrad(dy, s.data(), db, M, N, acc_db);
   }
-  if (db) BiasGrad(dy, db, M, N, acc_db);
   return info.Env().Undefined();
 }
 
