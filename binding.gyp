@@ -7,6 +7,7 @@
         "native/src/storage.cc",
         "native/src/args.cc",
         "native/src/linear.cc",
+        "native/src/mixed_linear.cc",
         "native/src/elementwise.cc",
         "native/src/embedding.cc",
         "native/src/crossentropy.cc",

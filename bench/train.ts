@@ -1,6 +1,8 @@
 // Training benchmark: tokens/s and achieved GFLOP/s of one full training step
 // (forward, backward, AdamW) for the reference configuration, next to PyTorch training
-// the same architecture in the same run, and next to oneDNN's f32 matmul peak.
+// the same architecture in the same run, and next to oneDNN's f32 and bf16 matmul peaks.
+// tlc runs twice: f32, and bf16 mixed precision (bf16 products with f32 accumulation, f32
+// master weights and AdamW state; src/engine/mixed.ts).
 // GFLOP/s for both counts the same model FLOPs: 6·N + 12·L·T·d per token.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -9,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { native } from '../src/engine/native.js';
 import { backward, getThreads, tidy, zeroGrad } from '../src/engine/index.js';
 import { AdamW } from '../src/engine/optim.js';
+import { Bf16Weights, setBf16Weights, type Precision } from '../src/engine/mixed.js';
 import { TransformerLM, countParams, parseModelConfig, trainingFlopsPerToken, type ModelConfig } from '../src/nn/index.js';
 import { LMBatcher } from '../src/train/lm-batches.js';
 import { Rng } from '../src/engine/random.js';
@@ -31,12 +34,16 @@ export const REFERENCE_TRAIN_CONFIG: TrainBenchConfig = {
 export interface TrainBenchResult {
   config: TrainBenchConfig & { threads: number; params: number; flops_per_token: number };
   tlc: { tokens_per_s: number; gflops: number };
+  /** tlc in bf16 mixed precision. */
+  tlc_bf16: { tokens_per_s: number; gflops: number };
   /** PyTorch running the same algorithm (output layer only at positions with a target). */
-  pytorch: { tokens_per_s: number; gflops: number; version: string } | null;
+  pytorch: { tokens_per_s: number; gflops: number; version: string; blas?: string } | null;
   /** PyTorch computing logits at every position, as Hugging Face's RobertaForMaskedLM does (masked LM only). */
   pytorch_all_positions?: { tokens_per_s: number; gflops: number; version: string } | null;
   pytorch_error?: string;
   matmul_peak_gflops: number;
+  /** The same shapes as bf16 × bf16 → f32 products. */
+  bf16_matmul_peak_gflops: number;
 }
 
 function modelConfig(c: TrainBenchConfig): ModelConfig {
@@ -46,16 +53,17 @@ function modelConfig(c: TrainBenchConfig): ModelConfig {
   });
 }
 
-/** Highest f32 matmul throughput of raw oneDNN over large Transformer-like shapes. */
-export function matmulPeakGflops(): number {
+/** Highest f32 (or bf16 × bf16 → f32) matmul throughput of raw oneDNN over large Transformer-like shapes. */
+export function matmulPeakGflops(precision: Precision = 'f32'): number {
   let best = 0;
+  const bench = precision === 'bf16' ? native.benchMatmulBf16 : native.benchMatmul;
   for (const [m, k, n] of [[4096, 512, 2048], [4096, 2048, 512], [4096, 1024, 1024], [2048, 2048, 2048]]) {
-    best = Math.max(best, (2 * m * k * n) / native.benchMatmul({ m, k, n, transA: false, transB: true, iterations: 7 }) / 1e9);
+    best = Math.max(best, (2 * m * k * n) / bench({ m, k, n, transA: false, transB: true, iterations: 7 }) / 1e9);
   }
   return best;
 }
 
-export function benchTlcTraining(c: TrainBenchConfig, log: (l: string) => void): { tokens_per_s: number; stepSeconds: number } {
+export function benchTlcTraining(c: TrainBenchConfig, log: (l: string) => void, precision: Precision = 'f32'): { tokens_per_s: number; stepSeconds: number } {
   const cfg = modelConfig(c);
   const model = new TransformerLM(cfg, { seed: 0 });
   const params = model.parameters();
@@ -63,6 +71,9 @@ export function benchTlcTraining(c: TrainBenchConfig, log: (l: string) => void):
   const rng = new Rng(1);
   const stream = new Uint16Array(1 << 20).map(() => 5 + rng.int(c.vocab - 5));
   const batcher = new LMBatcher(stream, { objective: c.objective, seqLen: c.seq_len, vocabSize: c.vocab, seed: 0 });
+  // as the training loop does it: bf16 copies of the weight matrices, re-cast after each step
+  const bf16 = precision === 'bf16' ? new Bf16Weights(params.filter((p) => p.shape.length === 2)) : null;
+  const previous = setBf16Weights(bf16);
   const step = (): void => {
     zeroGrad(params);
     tidy(() => {
@@ -70,6 +81,7 @@ export function benchTlcTraining(c: TrainBenchConfig, log: (l: string) => void):
       backward(loss);
     });
     opt.step();
+    bf16?.invalidate();
   };
   step();
   const times: number[] = [];
@@ -77,8 +89,10 @@ export function benchTlcTraining(c: TrainBenchConfig, log: (l: string) => void):
     const t0 = performance.now();
     step();
     times.push((performance.now() - t0) / 1000);
-    log(`tlc step ${i + 1}/${c.steps}: ${times[i].toFixed(3)} s`);
+    log(`tlc ${precision} step ${i + 1}/${c.steps}: ${times[i].toFixed(3)} s`);
   }
+  setBf16Weights(previous);
+  bf16?.dispose();
   model.dispose();
   opt.dispose();
   times.sort((a, b) => a - b);
@@ -97,29 +111,38 @@ function torchScript(): string {
 }
 
 export function benchTorchTraining(c: TrainBenchConfig, threads: number, head: 'targets' | 'all' = 'targets',
-  python = '/usr/bin/python3'): { tokens_per_s: number; version: string } {
+  python = '/usr/bin/python3'): { tokens_per_s: number; version: string; blas: string } {
   const spec = { model: modelConfig(c), batch: c.batch, seq_len: c.seq_len, steps: Math.max(3, Math.ceil(c.steps / 2)), warmup_steps: 1, threads, head };
-  const r = spawnSync(python, [torchScript(), JSON.stringify(spec)], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  // OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, where the environment sets them, pin OpenBLAS to a
+  // slower kernel: the baseline runs without them (its own environment only).
+  const env = { ...process.env };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  const r = spawnSync(python, [torchScript(), JSON.stringify(spec)], { encoding: 'utf8', maxBuffer: 1 << 20, env });
   if (r.error) throw new Error(`cannot run ${python}: ${r.error.message}`);
   if (r.status !== 0) throw new Error(`PyTorch benchmark failed: ${r.stderr.trim().split('\n').pop()}`);
   const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
-  return { tokens_per_s: out.tokens_per_s, version: out.torch_version };
+  return { tokens_per_s: out.tokens_per_s, version: out.torch_version, blas: out.blas ?? 'unknown' };
 }
 
 export function benchTraining(c: TrainBenchConfig, opts: { withTorch: boolean; log: (l: string) => void }): TrainBenchResult {
   const threads = getThreads();
   const cfg = modelConfig(c);
   const flopsPerToken = trainingFlopsPerToken(cfg, c.seq_len);
-  const peak = matmulPeakGflops();
+  const peak = matmulPeakGflops('f32');
   opts.log(`oneDNN f32 matmul peak: ${peak.toFixed(1)} GFLOP/s`);
-  const tlc = benchTlcTraining(c, opts.log);
-  opts.log(`tlc: ${tlc.tokens_per_s.toFixed(0)} tokens/s`);
+  const peakBf16 = matmulPeakGflops('bf16');
+  opts.log(`oneDNN bf16 matmul peak: ${peakBf16.toFixed(1)} GFLOP/s`);
+  const tlc = benchTlcTraining(c, opts.log, 'f32');
+  opts.log(`tlc f32: ${tlc.tokens_per_s.toFixed(0)} tokens/s`);
+  const tlcBf16 = benchTlcTraining(c, opts.log, 'bf16');
+  opts.log(`tlc bf16: ${tlcBf16.tokens_per_s.toFixed(0)} tokens/s`);
   let pytorch: TrainBenchResult['pytorch'] = null, pytorchAll: TrainBenchResult['pytorch'] = null, pytorchError: string | undefined;
   if (opts.withTorch) {
     try {
       const t = benchTorchTraining(c, threads, 'targets');
-      pytorch = { tokens_per_s: t.tokens_per_s, gflops: (t.tokens_per_s * flopsPerToken) / 1e9, version: t.version };
-      opts.log(`PyTorch ${t.version}: ${t.tokens_per_s.toFixed(0)} tokens/s`);
+      pytorch = { tokens_per_s: t.tokens_per_s, gflops: (t.tokens_per_s * flopsPerToken) / 1e9, version: t.version, blas: t.blas };
+      opts.log(`PyTorch ${t.version} on ${t.blas}: ${t.tokens_per_s.toFixed(0)} tokens/s`);
       if (c.objective === 'mlm') {
         const a = benchTorchTraining(c, threads, 'all');
         pytorchAll = { tokens_per_s: a.tokens_per_s, gflops: (a.tokens_per_s * flopsPerToken) / 1e9, version: a.version };
@@ -133,9 +156,11 @@ export function benchTraining(c: TrainBenchConfig, opts: { withTorch: boolean; l
   return {
     config: { ...c, threads, params: countParams(cfg).total, flops_per_token: flopsPerToken },
     tlc: { tokens_per_s: tlc.tokens_per_s, gflops: (tlc.tokens_per_s * flopsPerToken) / 1e9 },
+    tlc_bf16: { tokens_per_s: tlcBf16.tokens_per_s, gflops: (tlcBf16.tokens_per_s * flopsPerToken) / 1e9 },
     pytorch,
     ...(pytorchAll ? { pytorch_all_positions: pytorchAll } : {}),
     ...(pytorchError ? { pytorch_error: pytorchError } : {}),
     matmul_peak_gflops: peak,
+    bf16_matmul_peak_gflops: peakBf16,
   };
 }

@@ -55,6 +55,7 @@ test('the noise scale logged by a real training run equals the estimator recompu
   await pretrain(run, pretrainOptions({
     data, model, steps, batch_size: batch, micro_batch_size: micro, seq_len: seqLen, lr: 3e-3, warmup: 0.1,
     clip: 0.5, seed, eval_every: 1, eval_tokens: 256, save_every: '1', keep: steps + 1,
+    precision: 'f32', // recomputed below in f32 to 1e-5
   }));
   const logged = readMetrics(join(run, 'metrics.jsonl')).filter((e) => e.event === 'train');
   assert.deepEqual(logged.map((e) => e.step), Array.from({ length: steps }, (_, i) => i + 1));

@@ -594,6 +594,32 @@ def run_reference(directory):
     return path, losses, grad_norms, given is not None, gelu_stats
 
 
+def run_autocast(directory):
+    """Loss and logits of the fixture's model and batch under torch.autocast('cpu', bfloat16):
+    PyTorch's mixed precision (linear and matmul in bf16, reductions in f32), the reference for
+    tlc's bf16 training mode. Writes reference-bf16.safetensors (float32 values)."""
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    cfg = load_config(os.path.join(directory, "config.json"))
+    train = load_train(os.path.join(directory, "train.json"))
+    model = build_model(cfg)
+    load_weights(model, os.path.join(directory, "model.safetensors"))
+    inputs, targets = load_batch(os.path.join(directory, "batch.safetensors"), cfg)
+    # torch 1.13's CPU autocast leaves layer_norm to its input's dtype and refuses a bf16 input
+    # with f32 parameters: normalise in f32, as mixed precision prescribes (and tlc does)
+    for m in model.modules():
+        if isinstance(m, torch.nn.LayerNorm):
+            m.register_forward_pre_hook(lambda _m, args: tuple(a.float() for a in args))
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = model(*inputs)
+        loss = loss_fn(logits.float(), targets, train["label_smoothing"])
+    out = {"loss": loss.detach().float().reshape(1).clone(), "logits": logits.detach().float().clone()}
+    metadata = {"torch": torch.__version__, "autocast": "cpu bfloat16", "logits_dtype": str(logits.dtype)}
+    path = os.path.join(directory, "reference-bf16.safetensors")
+    write_safetensors(path, out, metadata)
+    return path, float(loss)
+
+
 # ---- random inputs --------------------------------------------------------------------
 
 PAD_ID, MASK_ID = 0, 1  # ids used by --init; ordinary tokens are drawn from [2, V)
@@ -706,6 +732,8 @@ def main(argv):
     parser.add_argument("--batch", type=int, default=4, help="batch size B for --init (default 4)")
     parser.add_argument("--seq", type=int, default=32, help="sequence length T for --init (default 32)")
     parser.add_argument("--fixture", metavar="FILE", help="write the small safetensors test fixture to FILE")
+    parser.add_argument("--autocast", action="store_true",
+                        help="with <dir>: loss and logits under torch.autocast('cpu', bfloat16) into reference-bf16.safetensors")
     args = parser.parse_args(argv)
     modes = sum(x is not None for x in (args.dir, args.init, args.fixture))
     if modes != 1:
@@ -717,6 +745,9 @@ def main(argv):
         elif args.init:
             run_init(args.init, args.seed, args.batch, args.seq)
             print(f"wrote {os.path.join(args.init, 'model.safetensors')} and {os.path.join(args.init, 'batch.safetensors')}")
+        elif args.autocast:
+            path, loss = run_autocast(args.dir)
+            print(f"wrote {path} (autocast bf16 loss {loss:.6f})")
         else:
             path, losses, norms, replayed, (gelu_std, gelu_curved) = run_reference(args.dir)
             print(f"wrote {path}")

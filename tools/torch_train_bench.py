@@ -44,6 +44,39 @@ def head(model, h):
     return h @ model.tok_emb.weight.t()
 
 
+def blas_kernel():
+    """Which BLAS torch runs on, and which kernel it picked: threadpoolctl if installed, else
+    OpenBLAS's own openblas_get_config / openblas_get_corename through ctypes."""
+    try:
+        import threadpoolctl  # noqa: F401
+        infos = [i for i in threadpoolctl.threadpool_info() if i.get("user_api") == "blas"]
+        if infos:
+            i = infos[0]
+            return f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')}), {i.get('filepath')}"
+    except ImportError:
+        pass
+    import ctypes
+    try:
+        with open("/proc/self/maps") as f:
+            libs = sorted({line.split()[-1] for line in f if "blas" in line.split()[-1].lower() and ".so" in line})
+    except OSError:
+        libs = []
+    for path in libs:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        if hasattr(lib, "openblas_get_config"):
+            lib.openblas_get_config.restype = ctypes.c_char_p
+            core = ""
+            if hasattr(lib, "openblas_get_corename"):
+                lib.openblas_get_corename.restype = ctypes.c_char_p
+                core = ", core " + lib.openblas_get_corename().decode()
+            return f"{lib.openblas_get_config().decode()}{core}, {path}"
+    blas = [line.strip() for line in torch.__config__.show().splitlines() if "BLAS" in line]
+    return "; ".join(blas + libs) or "unknown"
+
+
 def main():
     spec = json.loads(sys.argv[1])
     cfg = spec["model"]
@@ -89,7 +122,7 @@ def main():
     times.sort()
     median = times[len(times) // 2]
     print(json.dumps({"torch_version": torch.__version__, "threads": torch.get_num_threads(),
-                      "step_seconds": median, "tokens_per_s": B * T / median}))
+                      "step_seconds": median, "tokens_per_s": B * T / median, "blas": blas_kernel()}))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   tlc::RegisterAttention(env, exports);
   tlc::RegisterQuantize(env, exports);
   tlc::RegisterPackedLinear(env, exports);
+  tlc::RegisterMixedLinear(env, exports);
   return exports;
 }
 

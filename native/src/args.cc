@@ -143,6 +143,9 @@ int32_t* Args::I32(const char* field, int64_t n) const {
 uint8_t* Args::U8(const char* field, int64_t n) const {
   return static_cast<uint8_t*>(Typed(Required(field), Quoted(field), n, DType::u8));
 }
+uint16_t* Args::Bf16(const char* field, int64_t n) const {
+  return static_cast<uint16_t*>(Typed(Required(field), Quoted(field), n, DType::bf16));
+}
 float* Args::OptF32(const char* field, int64_t n) const {
   Napi::Value v = Required(field);
   return v.IsNull() ? nullptr : static_cast<float*>(Typed(v, Quoted(field), n, DType::f32));

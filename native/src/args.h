@@ -44,6 +44,8 @@ class Args {
   float* F32(const char* field, int64_t min_elems) const;
   int32_t* I32(const char* field, int64_t min_elems) const;
   uint8_t* U8(const char* field, int64_t min_elems) const;
+  // bfloat16 storage (raw 16-bit patterns).
+  uint16_t* Bf16(const char* field, int64_t min_elems) const;
   // Optional tensors: the field is present and either null (nullptr) or a tensor as above.
   float* OptF32(const char* field, int64_t min_elems) const;
   uint8_t* OptU8(const char* field, int64_t min_elems) const;

@@ -75,5 +75,6 @@ void RegisterDropout(Napi::Env env, Napi::Object exports);
 void RegisterAttention(Napi::Env env, Napi::Object exports);
 void RegisterQuantize(Napi::Env env, Napi::Object exports);
 void RegisterPackedLinear(Napi::Env env, Napi::Object exports);
+void RegisterMixedLinear(Napi::Env env, Napi::Object exports);
 
 }  // namespace tlc

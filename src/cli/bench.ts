@@ -36,7 +36,7 @@ export function registerBench(program: Command): void {
 
   bench
     .command('train')
-    .description('tokens/s and GFLOP/s of a full training step vs PyTorch (python3-torch) and the matmul peak')
+    .description('tokens/s and GFLOP/s of a full training step (f32 and bf16) vs PyTorch (python3-torch) and the f32 and bf16 matmul peaks')
     .option('--json', 'print one JSON object on stdout')
     .option('--objective <mlm|clm>', 'training objective', REFERENCE_TRAIN_CONFIG.objective)
     .option('--layers <n>', 'layers', String(REFERENCE_TRAIN_CONFIG.layers))
@@ -66,9 +66,14 @@ export function registerBench(program: Command): void {
       const row = (name: string, t: { tokens_per_s: number; gflops: number }): void =>
         console.log(`| ${name} | ${t.tokens_per_s.toFixed(0)} | ${t.gflops.toFixed(1)} | ${(100 * t.gflops / r.matmul_peak_gflops).toFixed(0)}% |`);
       row('tlc', r.tlc);
+      console.log(`| tlc, bf16 mixed precision | ${r.tlc_bf16.tokens_per_s.toFixed(0)} | ${r.tlc_bf16.gflops.toFixed(1)} | ` +
+        `${(100 * r.tlc_bf16.gflops / r.bf16_matmul_peak_gflops).toFixed(0)}% of the bf16 peak |`);
       if (r.pytorch) row(`PyTorch ${r.pytorch.version}, same algorithm`, r.pytorch);
       if (r.pytorch_all_positions) row(`PyTorch ${r.pytorch_all_positions.version}, logits at all positions`, r.pytorch_all_positions);
       console.log(`| oneDNN f32 matmul peak | | ${r.matmul_peak_gflops.toFixed(1)} | 100% |`);
+      console.log(`| oneDNN bf16 matmul peak | | ${r.bf16_matmul_peak_gflops.toFixed(1)} | |`);
+      console.log(`tlc bf16 / tlc f32: ${(r.tlc_bf16.tokens_per_s / r.tlc.tokens_per_s).toFixed(2)}×`);
+      if (r.pytorch?.blas) console.log(`PyTorch BLAS: ${r.pytorch.blas}`);
       if (r.pytorch) console.log(`tlc / PyTorch (same algorithm): ${(r.tlc.tokens_per_s / r.pytorch.tokens_per_s).toFixed(2)}×`);
       if (r.pytorch_all_positions) console.log(`tlc / PyTorch (logits at all positions): ${(r.tlc.tokens_per_s / r.pytorch_all_positions.tokens_per_s).toFixed(2)}×`);
     });

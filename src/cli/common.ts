@@ -5,6 +5,7 @@ import { formatSeconds } from '../train/budget.js';
 import type { LoopEvents } from '../train/loop.js';
 import { SHARED_DEFAULTS, TRAINING_DEFAULTS, flagName } from '../train/args.js';
 import { SCHEDULES } from '../train/schedule.js';
+import { PRECISIONS } from '../engine/mixed.js';
 import { progress } from '../util/progress.js';
 
 export function required(v: string | undefined, flag: string): string {
@@ -46,6 +47,8 @@ export function addTrainingFlags(cmd: Command, family: keyof typeof TRAINING_DEF
       `evaluate every N steps, every duration of training (30s), or every fraction of the budget (default ${d.eval_every})`)
     .option('--save-every <steps|duration|fraction>', `checkpoint every N steps, duration, or budget fraction (default ${d.save_every})`)
     .option('--keep <k>', `periodic checkpoints to keep (default ${d.keep})`)
+    .addOption(new Option('--precision <p>', 'matrix products in f32, in bf16 with f32 accumulation (f32 master weights), ' +
+      `or auto: bf16 where the CPU has native bf16 dot products (AVX512-BF16, AMX) (default ${d.precision})`).choices(PRECISIONS))
     .option('--resume [run]', 'continue the run in <run> (or --out) from its last checkpoint, with the options it was started with');
 }
 

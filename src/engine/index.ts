@@ -8,6 +8,8 @@ export { Rng } from './random.js';
 export { gradcheck, gradcheckLeaves } from './gradcheck.js';
 export type { GradcheckOptions, GradcheckResult } from './gradcheck.js';
 export { setThreads, getThreads } from './threads.js';
+export { Bf16Weights, setBf16Weights, activeBf16Weights, cpuFeatures, resolvePrecision, PRECISIONS } from './mixed.js';
+export type { Precision, PrecisionChoice, CpuFeatures } from './mixed.js';
 export * from './ops/index.js';
 export { readSafetensors, readSafetensorsRaw, readSafetensorsHeader, verifySafetensorsChecksum, writeSafetensors, writeSafetensorsRaw } from './safetensors.js';
 export type { SafetensorsHeader, SafetensorsTensorInfo, SafetensorsRawTensor, SafetensorsArray } from './safetensors.js';

@@ -40,6 +40,20 @@ export interface LinearBackwardArgs {
   m: number; k: number; n: number;
   accumulateDx: boolean; accumulateDw: boolean; accumulateDb: boolean;
 }
+/** bf16 path: y[m, n] = bf16(x)[m, k] · w[n, k]ᵀ + b[n] (f32 accumulation); xBf16 receives bf16(x) when given */
+export interface LinearBf16ForwardArgs {
+  /** [m, k] f32 */ x: H; /** [n, k] bf16 */ w: H; /** [n] f32 */ b: OptH; /** [m, n] f32 */ y: H; /** [m, k] bf16 */ xBf16: OptH;
+  m: number; k: number; n: number;
+}
+/** bf16 path: dx[m, k] (+)= bf16(dy) · w, dw[n, k] (+)= bf16(dy)ᵀ · x, db[n] (+)= Σ_m dy (all f32 outputs) */
+export interface LinearBf16BackwardArgs {
+  /** [m, n] f32 */ dy: H; /** [m, k] bf16 (the forward's xBf16) */ x: H; /** [n, k] bf16 */ w: H;
+  dx: OptH; dw: OptH; db: OptH;
+  m: number; k: number; n: number;
+  accumulateDx: boolean; accumulateDw: boolean; accumulateDb: boolean;
+}
+/** dst[n] bf16 = src[n] f32, rounded to nearest even */
+export interface CastBf16Args { src: H; dst: H; n: number }
 /** A raw oneDNN matmul [m, k] · [k, n] on buffers it owns, timed `iterations` times. */
 export interface BenchMatmulArgs { m: number; k: number; n: number; transA: boolean; transB: boolean; iterations: number }
 /** out[n] = a[n] + b[n] */
@@ -161,6 +175,12 @@ export interface NativeAddon {
   linearBackward(args: LinearBackwardArgs): void;
   /** Median seconds per call. */
   benchMatmul(args: BenchMatmulArgs): number;
+  castBf16(args: CastBf16Args): void;
+  linearBf16Forward(args: LinearBf16ForwardArgs): void;
+  linearBf16Backward(args: LinearBf16BackwardArgs): void;
+  /** Median seconds per call of a bf16 × bf16 → f32 matmul. */
+  benchMatmulBf16(args: BenchMatmulArgs): number;
+  cpuFeatures(): { avx512Bf16: boolean; amxBf16: boolean; onednnIsa: string; nativeBf16: boolean };
 
   add(args: AddArgs): void;
   accumulate(args: AccumulateArgs): void;

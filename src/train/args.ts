@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { TlcError } from '../util/errors.js';
 import { modelConfigSchema, type ModelConfig } from '../nn/config.js';
 import { budgetFromFlags, parseDuration, type Budget } from './budget.js';
+import { PRECISIONS, type PrecisionChoice } from '../engine/mixed.js';
 import { COOLDOWN_SHAPES, SCHEDULES, type CooldownShape, type ScheduleConfig } from './schedule.js';
 
 /** A trigger every `value` steps, every `value` seconds of training, or at budget fractions. */
@@ -74,7 +75,7 @@ export const COMPRESS_FINETUNE_DEFAULTS = { steps: 200, lr: 5e-5, warmup: 0, eva
 /** Defaults every training command shares. */
 export const SHARED_DEFAULTS = {
   warmup: 0.06, schedule: 'linear', weight_decay: 0.01, clip: 1, betas: [0.9, 0.98] as [number, number], eps: 1e-6, seed: 0,
-  save_every: '0.1',
+  save_every: '0.1', precision: 'auto',
 } as const;
 
 function trainingShape(d: { lr: number; batch_size: number; eval_every: string; keep: number }) {
@@ -98,6 +99,8 @@ function trainingShape(d: { lr: number; batch_size: number; eval_every: string; 
     eval_every: interval().default(d.eval_every),
     save_every: interval().default(SHARED_DEFAULTS.save_every),
     keep: int(1).default(d.keep),
+    /** Matrix products in f32, in bf16 with f32 accumulation, or auto (bf16 where the CPU multiplies bf16 natively). */
+    precision: z.enum(PRECISIONS).default(SHARED_DEFAULTS.precision),
   };
 }
 
@@ -170,6 +173,8 @@ export interface RunArgs extends OptimizerArgs {
   saveEvery: Interval;
   keep: number;
   dropout?: number;
+  /** As given: `auto` is resolved when the run starts (src/engine/mixed.ts). */
+  precision: PrecisionChoice;
 }
 
 type TrainingOptions = z.infer<z.ZodObject<ReturnType<typeof trainingShape>>>;
@@ -188,6 +193,7 @@ export function runArgsOf(o: TrainingOptions): RunArgs {
     weightDecay: o.weight_decay, betas: o.betas, eps: o.eps, maxGradNorm: o.clip > 0 ? o.clip : null,
     seed: o.seed, evalEvery: intervalOf(o.eval_every, 'eval_every'),
     saveEvery: intervalOf(o.save_every, 'save_every'), keep: o.keep, dropout: o.dropout,
+    precision: o.precision,
   };
 }
 

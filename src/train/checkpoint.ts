@@ -11,6 +11,7 @@
 // newest other checkpoint that loads and verifies.
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Precision } from '../engine/mixed.js';
 import { TlcError } from '../util/errors.js';
 import { CHECKPOINT_FILES, RUN_FILES, runFile } from '../run/layout.js';
 import { readSafetensors, writeSafetensors } from '../engine/safetensors.js';
@@ -43,6 +44,8 @@ export interface TrainerState {
   evals_since_best: number;
   /** Running gradient-noise-scale estimate (src/train/noise-scale.ts). */
   noise: NoiseScaleState;
+  /** The precision the run resolved when it started (absent in runs from before bf16 training: f32). */
+  precision?: Precision;
 }
 
 export interface StateFile extends TrainerState {

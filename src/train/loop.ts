@@ -14,6 +14,7 @@ import { backward, gradOf, zeroGrad } from '../engine/autograd.js';
 import { tidy, type Tensor } from '../engine/tensor.js';
 import { gradNormsSquared } from '../engine/optim.js';
 import { getThreads } from '../engine/threads.js';
+import { Bf16Weights, resolvePrecision, setBf16Weights, type PrecisionChoice } from '../engine/mixed.js';
 import type { TransformerBody } from '../nn/transformer.js';
 import { MetricsLog, type NewEvent } from '../run/metrics.js';
 import { RUN_FILES, runFile } from '../run/layout.js';
@@ -53,6 +54,8 @@ export interface LoopArgs extends OptimizerArgs {
   publishLatest?: boolean;
   /** Stop when this many evaluations in a row did not beat the best (needs task.isBetter). */
   patience?: number;
+  /** Matrix products in f32 (default) or bf16 with f32 accumulation; `auto` resolves by the CPU. A resumed run keeps its own. */
+  precision?: PrecisionChoice;
 }
 
 /** What the loop trains: the model, its data and its evaluation. */
@@ -118,11 +121,14 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
   const optimizer = buildOptimizer(params, args);
   const hooks = task.hooks ?? {};
   const metrics = new MetricsLog(runFile(runDir, 'metrics'));
+  // bf16: the weight matrices' bf16 copies, re-cast once after each change of the weights
+  let bf16: Bf16Weights | null = null;
+  const previousBf16 = setBf16Weights(null);
   let state: TrainerState = {
     format_version: 1, step: 0, usage: { trainSeconds: 0, tokens: 0, steps: 0, flops: 0 },
     eval_seconds: 0, checkpoint_seconds: 0, batcher: task.dataPosition, dropout_rng: model.dropoutRng.getState(),
     triggers: {}, last_lr: 0, done: false, stopped_early: false, best: null, evals_since_best: 0,
-    noise: initialNoiseScale(),
+    noise: initialNoiseScale(), precision: resolvePrecision(args.precision ?? 'f32'),
   };
   let fallback: Record<string, unknown> = {};
   try {
@@ -140,10 +146,15 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
       model.dropoutRng.setState(state.dropout_rng as never);
       metrics.truncateAfter(state.step);
     }
+    if (state.precision === 'bf16') {
+      bf16 = new Bf16Weights(params.filter((p) => p.shape.length === 2));
+      setBf16Weights(bf16);
+    }
     const paramCount = params.reduce((n, p) => n + p.size, 0);
     events.onStart?.({ resumed, params: paramCount, budget: describeBudget(args.budget), step: state.step });
     metrics.append({
       event: resumed ? 'resume' : 'start', step: state.step, params: paramCount, budget: args.budget, threads: getThreads(),
+      precision: state.precision,
       train_seconds: state.usage.trainSeconds, ...(task.describe?.() ?? {}), ...fallback,
     } as NewEvent);
 
@@ -215,6 +226,7 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
       for (let i = 0; i < args.microBatches; i++) batches.push(task.nextBatch());
       zeroGrad(params);
       const undo = hooks.beforeForward?.();
+      bf16?.invalidate(); // the hook may have replaced the weights
       const costs = batches.map((b) => task.cost(b));
       const tokens = costs.reduce((a, c) => a + c.tokens, 0), flops = costs.reduce((a, c) => a + c.flops, 0);
       const weightSum = costs.reduce((a, c) => a + c.weight, 0);
@@ -230,6 +242,7 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
       if (undo) undo();
       hooks.afterBackward?.();
       const { gradNorm } = optimizer.step(lr);
+      bf16?.invalidate();
       // the first micro-batch's mean gradient, unscaled from its share of the step
       const w0 = costs[0].weight;
       const noiseScale = batches.length > 1 && w0 > 0
@@ -250,6 +263,7 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
       if (diverging) throw new TlcError(`training is diverging at step ${state.step}: ${diverging} (try a lower --lr or more warmup)`);
       const progress = budgetProgress(args.budget, state.usage);
       hooks.afterStep?.(progress);
+      bf16?.invalidate(); // masks may have changed the weights
       metrics.append({
         event: 'train', step: state.step, train_seconds: state.usage.trainSeconds, tokens: state.usage.tokens, flops: state.usage.flops,
         lr, loss, grad_norm: gradNorm, noise_scale: noiseScale, step_seconds: seconds, tokens_per_s: tokens / seconds, gflops: flops / seconds / 1e9, progress,
@@ -282,6 +296,8 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
     });
     return { steps: state.step, usage: state.usage, lastEval, best: state.best, interrupted, stoppedEarly: state.stopped_early };
   } finally {
+    setBf16Weights(previousBf16);
+    bf16?.dispose();
     optimizer.dispose();
   }
 }

@@ -1,7 +1,8 @@
 // Linear layer and (batched) matmul on oneDNN. Kernels: native/src/linear.cc.
 import { native } from '../native.js';
-import { record } from '../autograd.js';
+import { isGradEnabled, record } from '../autograd.js';
 import { empty, type Tensor } from '../tensor.js';
+import { activeBf16Weights } from '../mixed.js';
 import { expect, expectDtype, expectRank, fmtShape, lastDim } from './check.js';
 
 /** y[..., N] = x[..., K] · w[N, K]ᵀ + b[N] */
@@ -20,6 +21,8 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
   const M = x.size / K;
   const y = empty([...x.shape.slice(0, -1), N]);
   expect(M > 0, op, `input ${fmtShape(x.shape)} is empty`);
+  const wb = activeBf16Weights()?.get(w) ?? null;
+  if (wb) return linearBf16(x, w, wb, b ?? null, y, M, K, N);
   native.linearForward({ x: x.handle, w: w.handle, b: b ? b.handle : null, y: y.handle, m: M, k: K, n: N });
   return record(op, [x, w, b], y, (dy, grad) => {
     const dx = grad(0), dw = grad(1), db = grad(2);
@@ -27,6 +30,23 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
       db: db?.handle ?? null, m: M, k: K, n: N,
       accumulateDx: dx?.accumulate ?? false, accumulateDw: dw?.accumulate ?? false, accumulateDb: db?.accumulate ?? false });
   });
+}
+
+/**
+ * The bf16 path of `linear` (src/engine/mixed.ts): y = bf16(x) · wbᵀ + b with f32
+ * accumulation, wb being w's bf16 copy. bf16(x) is kept for backward instead of x; the
+ * gradients are f32 and w's goes to the f32 master weight.
+ */
+function linearBf16(x: Tensor, w: Tensor, wb: Tensor, b: Tensor | null, y: Tensor, M: number, K: number, N: number): Tensor {
+  const saving = isGradEnabled() && (x.requiresGrad || w.requiresGrad || (b?.requiresGrad ?? false));
+  const xb = saving ? empty([M, K], 'bf16') : null;
+  native.linearBf16Forward({ x: x.handle, w: wb.handle, b: b ? b.handle : null, y: y.handle, xBf16: xb?.handle ?? null, m: M, k: K, n: N });
+  return record('linear', [x, w, b], y, (dy, grad) => {
+    const dx = grad(0), dw = grad(1), db = grad(2);
+    native.linearBf16Backward({ dy: dy.handle, x: xb!.handle, w: wb.handle, dx: dx?.handle ?? null, dw: dw?.handle ?? null,
+      db: db?.handle ?? null, m: M, k: K, n: N,
+      accumulateDx: dx?.accumulate ?? false, accumulateDw: dw?.accumulate ?? false, accumulateDb: db?.accumulate ?? false });
+  }, xb ? [xb] : []);
 }
 
 export interface MatmulOptions {

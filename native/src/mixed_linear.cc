@@ -1,0 +1,274 @@
+// Linear in bfloat16 with float32 accumulation (mixed-precision training), forward and
+// backward, plus the cast and the CPU-feature query that choose it.
+//
+//   cast               dst[n]  = bf16(src[n])                       (round to nearest even, subnormals → ±0)
+//   linear forward     xb[M,K] = bf16(x[M,K])                       (fused cast, kept for backward)
+//                      y[M,N]  = xb[M,K] · Wb[N,K]ᵀ + b[N]          (bf16 × bf16 → f32 accumulation)
+//   linear backward    dyb     = bf16(dy[M,N])                      (cast once, used by both products)
+//                      dx[M,K] (+)= dyb[M,N] · Wb[N,K]               (f32 out)
+//                      dW[N,K] (+)= dybᵀ[N,M] · xb[M,K]              (f32 out, into the f32 gradient)
+//                      db[N]   (+)= Σ_m dy[m,:]                      (in f32, from the f32 dy, in the cast's pass)
+//
+// Wb is the caller's bf16 copy of the f32 master weight, made once per optimizer step
+// (src/engine/mixed.ts). Every product is one oneDNN matmul with bf16 sources and an f32
+// destination: oneDNN accumulates in f32 and writes f32, and "(+)=" is a sum post-op in f32,
+// so gradients accumulate across micro-batches in f32. Primitives are cached per shape.
+#include <cpuid.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <dnnl.hpp>
+#include <immintrin.h>
+#include <map>
+#include <memory>
+#include <tuple>
+#include <vector>
+
+#include "args.h"
+#include "common.h"
+#include "onednn.h"
+
+namespace tlc {
+
+namespace {
+using dnnl::memory;
+using dt = memory::data_type;
+
+// float → bfloat16, round to nearest even; a NaN stays a NaN and subnormal inputs become a
+// zero of the same sign, as AVX512-BF16's conversion does (so every element rounds alike).
+inline uint16_t ToBf16(float v) {
+  uint32_t bits;
+  std::memcpy(&bits, &v, 4);
+  if ((bits & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<uint16_t>((bits >> 16) | 0x40u);
+  if ((bits & 0x7F800000u) == 0) return static_cast<uint16_t>((bits >> 16) & 0x8000u);
+  return static_cast<uint16_t>((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
+}
+
+// dst[n] = bf16(src[n]); AVX512-BF16's vcvtne2ps2bf16 where available (the same rounding).
+void CastBf16(const float* src, uint16_t* dst, int64_t n) {
+  const int64_t kChunk = 1 << 14;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) if (chunks > 1)
+  for (int64_t c = 0; c < chunks; c++) {
+    const int64_t i0 = c * kChunk, i1 = std::min(n, i0 + kChunk);
+    int64_t i = i0;
+#if defined(__AVX512BF16__)
+    for (; i + 32 <= i1; i += 32) {
+      const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + i + 16), _mm512_loadu_ps(src + i));
+      _mm512_storeu_si512(reinterpret_cast<void*>(dst + i), reinterpret_cast<__m512i>(v));
+    }
+#endif
+    for (; i < i1; i++) dst[i] = ToBf16(src[i]);
+  }
+}
+
+// M, K, N, transA, transB, bias, accumulate, threads
+using Key = std::tuple<int64_t, int64_t, int64_t, bool, bool, bool, bool, int>;
+
+struct Plan {
+  memory::desc a, b, c, bias;
+  dnnl::matmul prim;
+};
+
+// Logical [rows, cols] of `type`; stored transposed means memory holds [cols, rows].
+memory::desc Desc(int64_t rows, int64_t cols, bool transposed, dt type) {
+  return transposed ? memory::desc({rows, cols}, type, {1, rows}) : memory::desc({rows, cols}, type, {cols, 1});
+}
+
+// C[M,N] (+)= op(A)[M,K] · op(B)[K,N] (+ bias[N]); A, B bf16, C and bias f32.
+Plan& GetPlan(int64_t M, int64_t K, int64_t N, bool ta, bool tb, bool bias, bool acc) {
+  static std::map<Key, std::unique_ptr<Plan>> cache;
+  Key key{M, K, N, ta, tb, bias, acc, omp_get_max_threads()};
+  auto it = cache.find(key);
+  if (it != cache.end()) return *it->second;
+  if (cache.size() >= 1024) cache.clear();  // shapes repeat every step; never grow without bound
+  auto plan = std::make_unique<Plan>();
+  plan->a = Desc(M, K, ta, dt::bf16);
+  plan->b = Desc(K, N, tb, dt::bf16);
+  plan->c = Desc(M, N, false, dt::f32);
+  if (bias) plan->bias = memory::desc({1, N}, dt::f32, {N, 1});
+  dnnl::primitive_attr attr;
+  if (acc) {
+    dnnl::post_ops po;
+    po.append_sum(1.0f);
+    attr.set_post_ops(po);
+  }
+  auto pd = bias ? dnnl::matmul::primitive_desc(dnnl::matmul::desc(plan->a, plan->b, plan->bias, plan->c), attr, DnnlEngine())
+                 : dnnl::matmul::primitive_desc(dnnl::matmul::desc(plan->a, plan->b, plan->c), attr, DnnlEngine());
+  plan->prim = dnnl::matmul(pd);
+  auto& ref = *plan;
+  cache.emplace(key, std::move(plan));
+  return ref;
+}
+
+void RunBf16(int64_t M, int64_t K, int64_t N, bool ta, bool tb, bool acc, const uint16_t* a, const uint16_t* b,
+             const float* bias, float* c) {
+  Plan& p = GetPlan(M, K, N, ta, tb, bias != nullptr, acc);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(p.a, DnnlEngine(), const_cast<uint16_t*>(a))},
+                                       {DNNL_ARG_WEIGHTS, memory(p.b, DnnlEngine(), const_cast<uint16_t*>(b))},
+                                       {DNNL_ARG_DST, memory(p.c, DnnlEngine(), c)}};
+  if (bias) args.emplace(DNNL_ARG_BIAS, memory(p.bias, DnnlEngine(), const_cast<float*>(bias)));
+  p.prim.execute(DnnlStream(), args);
+  DnnlStream().wait();
+}
+
+std::vector<uint16_t>& Scratch(int which) {
+  static std::vector<uint16_t> s[2];
+  return s[which];
+}
+
+// dyb[M,N] = bf16(dy[M,N]) and, when db is given, db[N] (+)= Σ_m dy[m,:] in f32, in one pass
+// over dy. Tasks are blocks of 64 columns; each sums its columns over m in order, the same
+// deterministic sums as linear.cc's bias gradient.
+void CastAndBiasGrad(const float* dy, uint16_t* dyb, float* db, int64_t M, int64_t N, bool acc) {
+  if (!db) {
+    CastBf16(dy, dyb, M * N);
+    return;
+  }
+  const int64_t kCols = 64;
+  const int64_t tasks = (N + kCols - 1) / kCols;
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < tasks; t++) {
+    const int64_t n0 = t * kCols, n1 = std::min(N, n0 + kCols);
+    float sum[kCols] = {0};
+    for (int64_t m = 0; m < M; m++) {
+      const float* row = dy + m * N;
+      uint16_t* out = dyb + m * N;
+      int64_t n = n0;
+#if defined(__AVX512BF16__)
+      for (; n + 16 <= n1; n += 16) {
+        const __m512 v = _mm512_loadu_ps(row + n);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + n), reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v)));
+        _mm512_storeu_ps(sum + (n - n0), _mm512_add_ps(_mm512_loadu_ps(sum + (n - n0)), v));
+      }
+#endif
+      for (; n < n1; n++) {
+        out[n] = ToBf16(row[n]);
+        sum[n - n0] += row[n];
+      }
+    }
+    for (int64_t n = n0; n < n1; n++) db[n] = acc ? db[n] + sum[n - n0] : sum[n - n0];
+  }
+}
+
+}  // namespace
+
+// castBf16({ src, dst, n })     src: [n] f32 -> dst: [n] bf16
+static Napi::Value CastBf16Op(const Napi::CallbackInfo& info) {
+  Args a(info, "castBf16", {"src", "dst", "n"});
+  const int64_t n = a.Count("n");
+  const float* src = a.F32("src", n);
+  uint16_t* dst = a.Bf16("dst", n);
+  CastBf16(src, dst, n);
+  return info.Env().Undefined();
+}
+
+// linearBf16Forward({ x, w, b, y, xBf16, m, k, n })
+//   x: [m, k] f32, w: [n, k] bf16, b: [n] f32 | null -> y: [m, n] f32,
+//   xBf16: [m, k] bf16 | null (bf16(x), written when given: backward's copy of x)
+static Napi::Value LinearBf16Forward(const Napi::CallbackInfo& info) {
+  Args a(info, "linear bf16", {"x", "w", "b", "y", "xBf16", "m", "k", "n"});
+  const int64_t M = a.Dim("m"), K = a.Dim("k"), N = a.Dim("n");
+  const float* x = a.F32("x", M * K);
+  const uint16_t* w = a.Bf16("w", N * K);
+  const float* b = a.OptF32("b", N);
+  float* y = a.F32("y", M * N);
+  uint16_t* xb = a.IsNull("xBf16") ? nullptr : a.Bf16("xBf16", M * K);
+  if (!xb) {
+    auto& s = Scratch(0);
+    if (static_cast<int64_t>(s.size()) < M * K) s.resize(M * K);
+    xb = s.data();
+  }
+  CastBf16(x, xb, M * K);
+  RunBf16(M, K, N, false, true, false, xb, w, b, y);  // [M,K]·[N,K]ᵀ
+  return info.Env().Undefined();
+}
+
+// linearBf16Backward({ dy, x, w, dx, dw, db, m, k, n, accumulateDx, accumulateDw, accumulateDb })
+//   dy: [m, n] f32, x: [m, k] bf16 (the forward pass's xBf16), w: [n, k] bf16
+//   -> dx: [m, k] f32 | null, dw: [n, k] f32 | null, db: [n] f32 | null
+static Napi::Value LinearBf16Backward(const Napi::CallbackInfo& info) {
+  Args a(info, "linear bf16 backward",
+         {"dy", "x", "w", "dx", "dw", "db", "m", "k", "n", "accumulateDx", "accumulateDw", "accumulateDb"});
+  const int64_t M = a.Dim("m"), K = a.Dim("k"), N = a.Dim("n");
+  const bool acc_dx = a.Bool("accumulateDx"), acc_dw = a.Bool("accumulateDw"), acc_db = a.Bool("accumulateDb");
+  const float* dy = a.F32("dy", M * N);
+  const uint16_t* x = a.Bf16("x", M * K);
+  const uint16_t* w = a.Bf16("w", N * K);
+  float* dx = a.OptF32("dx", M * K);
+  float* dw = a.OptF32("dw", N * K);
+  float* db = a.OptF32("db", N);
+  if (dx || dw) {
+    auto& s = Scratch(1);
+    if (static_cast<int64_t>(s.size()) < M * N) s.resize(M * N);
+    CastAndBiasGrad(dy, s.data(), db, M, N, acc_db);                           // dyb, and db from the f32 dy
+    if (dx) RunBf16(M, N, K, false, false, acc_dx, s.data(), w, nullptr, dx);  // [M,N]·[N,K]
+    if (dw) RunBf16(N, M, K, true, false, acc_dw, s.data(), x, nullptr, dw);   // [N,M]·[M,K]
+  } else if (db) {
+    auto& s = Scratch(1);
+    if (static_cast<int64_t>(s.size()) < M * N) s.resize(M * N);
+    CastAndBiasGrad(dy, s.data(), db, M, N, acc_db);
+  }
+  return info.Env().Undefined();
+}
+
+// benchMatmulBf16({ m, k, n, transA, transB, iterations }) -> median seconds per call of a raw
+// oneDNN bf16 × bf16 → f32 matmul [m, k] · [k, n] on buffers it owns (the bf16 peak).
+static Napi::Value BenchMatmulBf16(const Napi::CallbackInfo& info) {
+  Args a(info, "benchMatmulBf16", {"m", "k", "n", "transA", "transB", "iterations"});
+  const int64_t M = a.Dim("m"), K = a.Dim("k"), N = a.Dim("n");
+  const bool ta = a.Bool("transA"), tb = a.Bool("transB");
+  const int64_t iters = a.Dim("iterations");
+  std::vector<uint16_t> A(M * K, ToBf16(0.5f)), B(K * N, ToBf16(0.25f));
+  std::vector<float> C(M * N);
+  for (int i = 0; i < 2; i++) RunBf16(M, K, N, ta, tb, false, A.data(), B.data(), nullptr, C.data());  // warm-up
+  std::vector<double> times;
+  for (int64_t i = 0; i < iters; i++) {
+    auto t0 = std::chrono::steady_clock::now();
+    RunBf16(M, K, N, ta, tb, false, A.data(), B.data(), nullptr, C.data());
+    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(times.begin(), times.end());
+  return Napi::Number::New(info.Env(), times[times.size() / 2]);
+}
+
+// cpuFeatures() -> { avx512Bf16, amxBf16, onednnIsa, nativeBf16 }
+//   avx512Bf16, amxBf16: what cpuid reports; onednnIsa: the instruction set oneDNN dispatches
+//   to; nativeBf16: oneDNN runs bf16 products on native bf16 dot products (AVX512-BF16 or AMX).
+static Napi::Value CpuFeatures(const Napi::CallbackInfo& info) {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  bool avx512bf16 = false, amxbf16 = false;
+  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) {
+    amxbf16 = (edx >> 22) & 1u;
+    if (eax >= 1) {
+      unsigned a1 = 0, b1 = 0, c1 = 0, d1 = 0;
+      if (__get_cpuid_count(7, 1, &a1, &b1, &c1, &d1)) avx512bf16 = (a1 >> 5) & 1u;
+    }
+  }
+  const unsigned isa = static_cast<unsigned>(dnnl_get_effective_cpu_isa());
+  auto has = [isa](unsigned want) { return (isa & want) == want; };
+  const char* name = has(dnnl_cpu_isa_avx512_core_amx)    ? "avx512_core_amx"
+                     : has(dnnl_cpu_isa_avx512_core_bf16) ? "avx512_core_bf16"
+                     : has(dnnl_cpu_isa_avx512_core_vnni) ? "avx512_core_vnni"
+                     : has(dnnl_cpu_isa_avx512_core)      ? "avx512_core"
+                     : has(dnnl_cpu_isa_avx2)             ? "avx2"
+                                                          : "other";
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("avx512Bf16", avx512bf16);
+  out.Set("amxBf16", amxbf16);
+  out.Set("onednnIsa", name);
+  out.Set("nativeBf16", has(dnnl_cpu_isa_avx512_core_bf16) && (avx512bf16 || amxbf16));
+  return out;
+}
+
+void RegisterMixedLinear(Napi::Env env, Napi::Object exports) {
+  exports.Set("castBf16", Napi::Function::New(env, Guarded<CastBf16Op>));
+  exports.Set("linearBf16Forward", Napi::Function::New(env, Guarded<LinearBf16Forward>));
+  exports.Set("linearBf16Backward", Napi::Function::New(env, Guarded<LinearBf16Backward>));
+  exports.Set("benchMatmulBf16", Napi::Function::New(env, Guarded<BenchMatmulBf16>));
+  exports.Set("cpuFeatures", Napi::Function::New(env, Guarded<CpuFeatures>));
+}
+
+}  // namespace tlc
