@@ -231,7 +231,7 @@ test('the report opens with the measured conclusion: the winner of the shared bu
 test('a recorded choice draws its budget line and the chosen model on the accuracy-vs-bytes figure', async () => {
   const root = mkdtempSync(join(tmpdir(), 'tlc-report-choice-'));
   writeReportFixture(root);
-  const p = spawnSync(process.execPath, [CLI, 'pareto', join(root, 'compress', 'L4-D512-clf'), '--max-bytes', '5MB', '--out', root, '--json'], { encoding: 'utf8' });
+  const p = spawnSync(process.execPath, [CLI, 'pareto', join(root, 'compress', 'L4-D512-clf'), '--max-bytes', '5MB', '--out', root, '--force', '--json'], { encoding: 'utf8' });
   assert.equal(p.status, 0, p.stderr);
   const chosen = JSON.parse(p.stdout).choice.row;
   const r = await writeReport(root);
