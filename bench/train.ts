@@ -1,8 +1,8 @@
 // Training benchmark: tokens/s and achieved GFLOP/s of one full training step
 // (forward, backward, AdamW) for the reference configuration, next to PyTorch training
 // the same architecture in the same run, and next to oneDNN's f32 and bf16 matmul peaks.
-// tlc runs twice: f32, and bf16 mixed precision (bf16 products with f32 accumulation, f32
-// master weights and AdamW state; src/engine/mixed.ts).
+// tlc runs twice, in alternating steps: f32, and bf16 mixed precision (bf16 products with
+// f32 accumulation, f32 master weights and AdamW state; src/engine/mixed.ts).
 // GFLOP/s for both counts the same model FLOPs: 6·N + 12·L·T·d per token.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -63,7 +63,8 @@ export function matmulPeakGflops(precision: Precision = 'f32'): number {
   return best;
 }
 
-export function benchTlcTraining(c: TrainBenchConfig, log: (l: string) => void, precision: Precision = 'f32'): { tokens_per_s: number; stepSeconds: number } {
+/** One tlc training setup (model, AdamW, batches) at a precision; `step` runs one full step. */
+function tlcTrainer(c: TrainBenchConfig, precision: Precision): { step(): void; dispose(): void } {
   const cfg = modelConfig(c);
   const model = new TransformerLM(cfg, { seed: 0 });
   const params = model.parameters();
@@ -73,31 +74,57 @@ export function benchTlcTraining(c: TrainBenchConfig, log: (l: string) => void, 
   const batcher = new LMBatcher(stream, { objective: c.objective, seqLen: c.seq_len, vocabSize: c.vocab, seed: 0 });
   // as the training loop does it: bf16 copies of the weight matrices, re-cast after each step
   const bf16 = precision === 'bf16' ? new Bf16Weights(params.filter((p) => p.shape.length === 2)) : null;
-  const previous = setBf16Weights(bf16);
-  const step = (): void => {
-    zeroGrad(params);
-    tidy(() => {
-      const { loss } = model.loss(batcher.next(c.batch), { training: true });
-      backward(loss);
-    });
-    opt.step();
-    bf16?.invalidate();
+  return {
+    step(): void {
+      const previous = setBf16Weights(bf16);
+      try {
+        zeroGrad(params);
+        tidy(() => {
+          const { loss } = model.loss(batcher.next(c.batch), { training: true });
+          backward(loss);
+        });
+        opt.step();
+        bf16?.invalidate();
+      } finally {
+        setBf16Weights(previous);
+      }
+    },
+    dispose(): void {
+      bf16?.dispose();
+      model.dispose();
+      opt.dispose();
+    },
   };
-  step();
-  const times: number[] = [];
-  for (let i = 0; i < c.steps; i++) {
-    const t0 = performance.now();
-    step();
-    times.push((performance.now() - t0) / 1000);
-    log(`tlc ${precision} step ${i + 1}/${c.steps}: ${times[i].toFixed(3)} s`);
+}
+
+/**
+ * tlc's training step at each precision, timed in alternating steps (f32, bf16, f32, ...) so
+ * that a neighbour's load shifts both alike; median seconds per step of each.
+ */
+export function benchTlcTraining(c: TrainBenchConfig, log: (l: string) => void, precisions: Precision[] = ['f32']):
+  Record<Precision, { tokens_per_s: number; stepSeconds: number } | undefined> {
+  const trainers = precisions.map((p) => tlcTrainer(c, p));
+  const times: number[][] = precisions.map(() => []);
+  try {
+    for (const t of trainers) t.step(); // warm-up: primitives, caches, copies
+    for (let i = 0; i < c.steps; i++) {
+      trainers.forEach((t, j) => {
+        const t0 = performance.now();
+        t.step();
+        times[j].push((performance.now() - t0) / 1000);
+        log(`tlc ${precisions[j]} step ${i + 1}/${c.steps}: ${times[j][i].toFixed(3)} s`);
+      });
+    }
+  } finally {
+    for (const t of trainers) t.dispose();
   }
-  setBf16Weights(previous);
-  bf16?.dispose();
-  model.dispose();
-  opt.dispose();
-  times.sort((a, b) => a - b);
-  const median = times[Math.floor(times.length / 2)];
-  return { tokens_per_s: (c.batch * c.seq_len) / median, stepSeconds: median };
+  const out: Record<Precision, { tokens_per_s: number; stepSeconds: number } | undefined> = { f32: undefined, bf16: undefined };
+  precisions.forEach((p, j) => {
+    const sorted = [...times[j]].sort((a, b) => a - b);
+    const median = sorted[Math.floor(sorted.length / 2)];
+    out[p] = { tokens_per_s: (c.batch * c.seq_len) / median, stepSeconds: median };
+  });
+  return out;
 }
 
 function torchScript(): string {
@@ -133,10 +160,9 @@ export function benchTraining(c: TrainBenchConfig, opts: { withTorch: boolean; l
   opts.log(`oneDNN f32 matmul peak: ${peak.toFixed(1)} GFLOP/s`);
   const peakBf16 = matmulPeakGflops('bf16');
   opts.log(`oneDNN bf16 matmul peak: ${peakBf16.toFixed(1)} GFLOP/s`);
-  const tlc = benchTlcTraining(c, opts.log, 'f32');
-  opts.log(`tlc f32: ${tlc.tokens_per_s.toFixed(0)} tokens/s`);
-  const tlcBf16 = benchTlcTraining(c, opts.log, 'bf16');
-  opts.log(`tlc bf16: ${tlcBf16.tokens_per_s.toFixed(0)} tokens/s`);
+  const measured = benchTlcTraining(c, opts.log, ['f32', 'bf16']);
+  const tlc = measured.f32!, tlcBf16 = measured.bf16!;
+  opts.log(`tlc f32: ${tlc.tokens_per_s.toFixed(0)} tokens/s, bf16: ${tlcBf16.tokens_per_s.toFixed(0)} tokens/s`);
   let pytorch: TrainBenchResult['pytorch'] = null, pytorchAll: TrainBenchResult['pytorch'] = null, pytorchError: string | undefined;
   if (opts.withTorch) {
     try {
