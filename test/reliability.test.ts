@@ -119,18 +119,23 @@ test('resume passes over a damaged newest checkpoint, says so, cleans up what a 
     'final weights differ from the uninterrupted run');
 });
 
-test('a second resume of a run in progress is refused naming the pid; the lock goes with a graceful stop; reading the unfinished run warns', async () => {
+test('a second resume of a run in progress is refused naming the pid; the lock goes with a graceful stop; reading the unfinished run warns', async (t) => {
   const data = await preparedSyntheticData();
   const root = mkdtempSync(join(tmpdir(), 'tlc-lock-'));
   const run = join(root, 'run');
   await runAndKill(pretrainArgs(data, run, ['--steps', '100000', '--save-every', '5']), run, 6);
   const first = start([CLI, 'pretrain', '--resume', run]);
+  t.after(() => {
+    if (first.child.exitCode === null && first.child.signalCode === null) first.child.kill('SIGKILL');
+  });
   const before = Math.max(...loggedSteps(run));
   await waitUntil(first, 'the resumed run trains', () => loggedSteps(run).some((s) => s > before + 2));
   const lock = JSON.parse(readFileSync(join(run, '.lock'), 'utf8')) as { pid: number; host: string };
   assert.equal(lock.pid, first.child.pid);
   assert.equal(lock.host, hostname());
-  const second = tlc('pretrain', '--resume', run);
+  // refused at once; were it let in, it would train on: cut it short rather than hang
+  const second = spawnSync(process.execPath, [CLI, 'pretrain', '--resume', run], { encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL' });
+  assert.equal(second.signal, null, 'the second resume was let in and trained alongside the first');
   assert.notEqual(second.status, 0);
   assert.match(second.stderr, new RegExp(`^tlc: error: ${run} is in use by process ${first.child.pid} `, 'm'));
   first.child.kill('SIGINT');
