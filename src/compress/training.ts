@@ -18,6 +18,7 @@ import { tidy, type Tensor } from '../engine/tensor.js';
 import type { Module } from '../nn/module.js';
 import { cubicSparsity, magnitudePrune, PruningMask, recomputeMask, type PruningMode } from './pruning.js';
 import { selectTensors } from './selection.js';
+import { CHECKPOINT_FILES } from '../run/layout.js';
 
 export interface CompressionTraining {
   mode: 'finetune' | 'gradual';
@@ -39,8 +40,6 @@ export interface CompressionHooks {
   restore(checkpointDir: string): void;
 }
 
-const MASK_FILE = 'mask.safetensors';
-
 /** Hooks that prune (and, with QAT, fake-quantize) `model` while it trains; prunes it once now. */
 export function compressionHooks(model: Module, c: CompressionTraining): CompressionHooks {
   const named = () => model.namedParameters();
@@ -59,10 +58,10 @@ export function compressionHooks(model: Module, c: CompressionTraining): Compres
       }
       mask.apply(named());
     },
-    save: (dir) => writeSafetensorsRaw(join(dir, MASK_FILE), new Map([...mask.masks].map(([name, m]): [string, SafetensorsRawTensor] =>
+    save: (dir) => writeSafetensorsRaw(join(dir, CHECKPOINT_FILES.mask), new Map([...mask.masks].map(([name, m]): [string, SafetensorsRawTensor] =>
       [name, { dtype: 'U8', shape: [...mask.shapes.get(name)!], data: m }])), { mode: mask.mode }),
     restore: (dir) => {
-      const path = join(dir, MASK_FILE);
+      const path = join(dir, CHECKPOINT_FILES.mask);
       const { tensors } = readSafetensorsRaw(path);
       const masks = new Map<string, Uint8Array>(), shapes = new Map<string, readonly number[]>();
       for (const name of mask.masks.keys()) {

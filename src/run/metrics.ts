@@ -53,7 +53,6 @@ export const metricEventSchema = z.discriminatedUnion('event', [
   z.looseObject({ event: z.literal('checkpoint'), ...common, path: z.string(), checkpoint_seconds: z.number() }),
   z.looseObject({ event: z.literal('end'), ...endFields }),
   z.looseObject({ event: z.literal('interrupted'), ...endFields }),
-  z.looseObject({ event: z.literal('branch'), ...common, branch: z.string(), fraction: z.number() }),
 ]);
 
 export type MetricEvent = z.infer<typeof metricEventSchema>;
