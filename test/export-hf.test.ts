@@ -28,7 +28,7 @@ test('a post-LN masked LM is written as RobertaForMaskedLM: names, shapes, posit
   const out = outDir();
   const result = exportRun(dir, { format: 'hf', out });
   assert.equal(result.architecture, 'RobertaForMaskedLM');
-  assert.deepEqual(readdirSync(out).sort(), ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
+  assert.deepEqual(readdirSync(out).sort(), ['.tlc-output.json', 'config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
   const C = 32, F = 64, V = 300, T = 16;
   const tensors = readTensors(join(out, 'model.safetensors'));
   const L = 'roberta.encoder.layer.0.';
@@ -217,7 +217,9 @@ test('a pre-LN masked LM exports to ONNX only: config.json says why, and no stal
   const pre = randomRun(tinyConfig({ norm: 'pre' }), 31);
   pre.model.dispose();
   writeFileSync(join(out, 'README.md'), 'not ours\n');
-  const result = exportRun(pre.dir, { format: 'onnx', out });
+  // another model's export in the way: refused, unless forced
+  assert.throws(() => exportRun(pre.dir, { format: 'onnx', out }), /already holds an export of .*pass --force/);
+  const result = exportRun(pre.dir, { format: 'onnx', out, force: true });
   assert.equal(result.architecture, null);
   assert.ok(!existsSync(join(out, 'model.safetensors')), 'the earlier export\'s weights are removed');
   assert.ok(existsSync(join(out, 'README.md')), 'files export does not write are left alone');
