@@ -78,6 +78,9 @@ interface Inputs {
 async function loadInputs(args: FinetuneArgs): Promise<Inputs> {
   const pre = readPretrained(args.from);
   const task = await loadTask(args.task, { seed: args.taskSeed, maxExamples: args.maxExamples });
+  if (task.labels.length < 2) {
+    throw new TlcError(`${task.source}: every training example has the label "${task.labels[0]}"; a classifier needs at least two labels to tell apart`);
+  }
   if (pre.config.labels !== undefined && pre.config.labels.join('\n') !== task.labels.join('\n')) {
     throw new TlcError(`${args.from} is a classifier for labels ${pre.config.labels.map((l) => `"${l}"`).join(', ')}; ` +
       `${args.task} has ${task.labels.map((l) => `"${l}"`).join(', ')}: finetune from its pretrained run instead`);
