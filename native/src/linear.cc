@@ -34,6 +34,19 @@ dnnl::stream& DnnlStream() {
   return s;
 }
 
+dnnl::matmul MakeMatmul(const dnnl::memory::desc& a, const dnnl::memory::desc& b, const dnnl::memory::desc* bias,
+                        const dnnl::memory::desc& c, bool accumulate) {
+  dnnl::primitive_attr attr;
+  if (accumulate) {
+    dnnl::post_ops po;
+    po.append_sum(1.0f);
+    attr.set_post_ops(po);
+  }
+  auto pd = bias ? dnnl::matmul::primitive_desc(dnnl::matmul::desc(a, b, *bias, c), attr, DnnlEngine())
+                 : dnnl::matmul::primitive_desc(dnnl::matmul::desc(a, b, c), attr, DnnlEngine());
+  return dnnl::matmul(pd);
+}
+
 namespace {
 using dnnl::memory;
 dnnl::engine& Engine() { return DnnlEngine(); }
@@ -87,15 +100,7 @@ MatmulPlan& Plan(int64_t batch, int64_t M, int64_t K, int64_t N, bool ta, bool t
     plan->bias = batch == 1 ? memory::desc({1, N}, memory::data_type::f32, {N, 1})
                             : memory::desc({1, 1, N}, memory::data_type::f32, {N, N, 1});
   }
-  dnnl::primitive_attr attr;
-  if (acc) {
-    dnnl::post_ops po;
-    po.append_sum(1.0f);
-    attr.set_post_ops(po);
-  }
-  auto pd = bias ? dnnl::matmul::primitive_desc(dnnl::matmul::desc(plan->a, plan->b, plan->bias, plan->c), attr, Engine())
-                 : dnnl::matmul::primitive_desc(dnnl::matmul::desc(plan->a, plan->b, plan->c), attr, Engine());
-  plan->prim = dnnl::matmul(pd);
+  plan->prim = MakeMatmul(plan->a, plan->b, bias ? &plan->bias : nullptr, plan->c, acc);
   auto& ref = *plan;
   cache.emplace(key, std::move(plan));
   return ref;

@@ -89,15 +89,7 @@ Plan& GetPlan(int64_t M, int64_t K, int64_t N, bool ta, bool tb, bool bias, bool
   plan->b = Desc(K, N, tb, dt::bf16);
   plan->c = Desc(M, N, false, dt::f32);
   if (bias) plan->bias = memory::desc({1, N}, dt::f32, {N, 1});
-  dnnl::primitive_attr attr;
-  if (acc) {
-    dnnl::post_ops po;
-    po.append_sum(1.0f);
-    attr.set_post_ops(po);
-  }
-  auto pd = bias ? dnnl::matmul::primitive_desc(dnnl::matmul::desc(plan->a, plan->b, plan->bias, plan->c), attr, DnnlEngine())
-                 : dnnl::matmul::primitive_desc(dnnl::matmul::desc(plan->a, plan->b, plan->c), attr, DnnlEngine());
-  plan->prim = dnnl::matmul(pd);
+  plan->prim = MakeMatmul(plan->a, plan->b, bias ? &plan->bias : nullptr, plan->c, acc);
   auto& ref = *plan;
   cache.emplace(key, std::move(plan));
   return ref;
