@@ -29,5 +29,24 @@
       "libraries": ["-ldnnl", "-fopenmp"],
       "ldflags": ["-fopenmp"]
     }
+  ],
+  "variables": {
+    "tlc_has_mpi": "<!(command -v mpicc >/dev/null 2>&1 && echo 1 || echo 0)"
+  },
+  "conditions": [
+    ["tlc_has_mpi==1", {
+      "targets": [
+        {
+          "target_name": "tlc_mpi",
+          "sources": ["native/src/mpi.cc"],
+          "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+          "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+          "cflags!": ["-fno-exceptions"],
+          "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+          "cflags_cc": ["-std=c++17", "-O2", "-fexceptions", "-Wall", "<!@(mpicc --showme:compile)"],
+          "libraries": ["<!@(mpicc --showme:link)", "-ldl"]
+        }
+      ]
+    }]
   ]
 }

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs everything tlc needs on Debian 12 with Node 20 and builds it:
-# system packages (oneDNN, a C++ toolchain, Chromium, which the report test opens pages in, and
+# system packages (oneDNN, a C++ toolchain, Open MPI for data-parallel training, Chromium, which the report test opens pages in, and
 # the German–English dictionary trans-de-en, source of the example:de-en sentence pairs),
 # npm dependencies from the lockfile, the native addon, TypeScript.
 # Safe to run again: it skips what is already in place.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SYSTEM_PACKAGES=(libdnnl-dev g++ make python3 chromium trans-de-en)
+SYSTEM_PACKAGES=(libdnnl-dev g++ make python3 chromium trans-de-en openmpi-bin libopenmpi-dev)
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

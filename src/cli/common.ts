@@ -1,4 +1,5 @@
 // Flag parsing and run plumbing shared by the commands.
+import { joinDataParallel, type DataParallel } from '../train/data-parallel.js';
 import { Option, type Command } from 'commander';
 import { TlcError } from '../util/errors.js';
 import { formatSeconds } from '../train/budget.js';
@@ -114,6 +115,16 @@ export async function withGracefulStop<T>(fn: (signal: AbortSignal) => Promise<T
     process.off('SIGTERM', stop);
     if (exitCode) process.exitCode = exitCode;
   }
+}
+
+/**
+ * The part this process plays in a training command: alone, or one rank of an MPI job
+ * (`mpirun -np N tlc pretrain ...`, src/train/data-parallel.ts). Only the leader (rank 0,
+ * or the lone process) shows progress, claims the output directory and prints the result.
+ */
+export function trainingRole(): { dp: DataParallel | null; leader: boolean; leave(): void } {
+  const dp = joinDataParallel();
+  return { dp, leader: dp === null || dp.rank === 0, leave: () => dp?.finalize() };
 }
 
 /** Progress display for a training loop: step, loss, validation metric, speed, time left. */

@@ -11,7 +11,7 @@ import { KERNEL_CHOICES } from '../infer/pack.js';
 import { InferenceModel } from '../infer/inference-model.js';
 import { withOutputDir } from '../run/ownership.js';
 import { warnIfUnfinished } from '../run/unfinished.js';
-import { addTrainingFlags, num, optionsFromFlags, positiveInt, progressEvents, required, resumeDir, withGracefulStop } from './common.js';
+import { addTrainingFlags, num, optionsFromFlags, positiveInt, progressEvents, required, resumeDir, trainingRole, withGracefulStop } from './common.js';
 
 const d = finetuneOptionsSchema.parse({ from: '-', task: '-' });
 
@@ -29,16 +29,20 @@ export function registerFinetune(program: Command): void {
   addTrainingFlags(cmd, 'finetune');
   cmd.option('--force', 'start the run in an existing --out directory that holds something else');
   cmd.action(async ({ force, ...flags }: Record<string, unknown> & { out?: string; resume?: string | boolean; force?: boolean }) => {
-    const events = progressEvents('finetune', 'valid_accuracy');
     const dir = resumeDir(flags);
+    const role = trainingRole();
+    const events = role.leader ? progressEvents('finetune', 'valid_accuracy') : { finish() {} };
     const r = await withGracefulStop((signal) => {
       if (dir) return resumeFinetune(dir, events, signal);
       const out = required(flags.out, '--out');
       const { options } = finetunePlan(parseFlags(finetuneOptionsSchema, optionsFromFlags(flags)));
+      if (!role.leader) return finetune(out, options, events, signal);
       warnIfUnfinished(options.from);
       return withOutputDir(out, 'finetune', { force }, () => finetune(out, options, events, signal));
     });
     events.finish();
+    role.leave();
+    if (!role.leader) return;
     if (r.interrupted || !r.test || !r.valid) {
       console.log(`interrupted after ${r.steps} steps; continue with --resume ${r.runDir}`);
       return;

@@ -4,7 +4,7 @@ import { formatSeconds } from '../train/budget.js';
 import { pretrain, pretrainPlan, resumePretrain } from '../train/pretrain.js';
 import { DEFAULT_BLEU_PAIRS, DEFAULT_LABEL_SMOOTHING, parseFlags, pretrainOptionsSchema, pretrainShape } from '../train/args.js';
 import { withOutputDir } from '../run/ownership.js';
-import { addTrainingFlags, optionsFromFlags, progressEvents, required, resumeDir, withGracefulStop } from './common.js';
+import { addTrainingFlags, optionsFromFlags, progressEvents, required, resumeDir, trainingRole, withGracefulStop } from './common.js';
 
 const d = pretrainOptionsSchema.parse({ data: '-', model: '-' });
 
@@ -31,15 +31,19 @@ export function registerPretrain(program: Command): void {
   cmd
     .option('--force', 'start the run in an existing --out directory that holds something else')
     .action(async ({ force, ...flags }: Record<string, unknown> & { out?: string; resume?: string | boolean; force?: boolean }) => {
-      const events = progressEvents('pretrain', 'valid_loss');
       const dir = resumeDir(flags);
+      const role = trainingRole();
+      const events = role.leader ? progressEvents('pretrain', 'valid_loss') : { finish() {} };
       const result = await withGracefulStop((signal) => {
         if (dir) return resumePretrain(dir, events, signal);
         const out = required(flags.out, '--out');
         const { options } = pretrainPlan(parseFlags(pretrainOptionsSchema, optionsFromFlags(flags)));
+        if (!role.leader) return pretrain(out, options, events, signal);
         return withOutputDir(out, 'pretrain', { force }, () => pretrain(out, options, events, signal));
       });
       events.finish();
+      role.leave();
+      if (!role.leader) return;
       const u = result.usage;
       console.log(`${result.interrupted ? 'interrupted' : 'finished'}: ${result.steps} steps, ${u.tokens.toLocaleString()} tokens, ` +
         `${formatSeconds(u.trainSeconds)} of training; validation loss ${result.finalValidLoss.toFixed(4)} ` +

@@ -195,6 +195,12 @@ export class Tensor {
     return out as TypedArrayFor<DType>;
   }
 
+  /** Copies the contents into `out` (of this tensor's length and dtype), without allocating. */
+  readInto(out: ArrayBufferView & { length: number }): void {
+    if (out.length !== this.size) throw new TlcError(`readInto: ${out.length} elements for tensor ${this.describe()}`);
+    native.read(this.handle, out, 0);
+  }
+
   toFloat32Array(): Float32Array {
     if (this.dtype !== 'f32') throw new TlcError(`toFloat32Array: tensor ${this.describe()} is not f32`);
     return this.toArray() as Float32Array;

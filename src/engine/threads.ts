@@ -1,6 +1,7 @@
-// Thread count for every native kernel (OpenMP, shared with oneDNN). Default: all
-// cores; TLC_THREADS overrides it, and the CLI's --threads flag calls setThreads.
-import { availableParallelism } from 'node:os';
+// Thread count for every native kernel (OpenMP, shared with oneDNN). Default: the cores
+// this process owns (all of them, or its share when a launcher started several ranks on
+// the machine); TLC_THREADS overrides it, and the CLI's --threads flag calls setThreads.
+import { coresOfThisProcess } from '../util/launch.js';
 import { native } from './native.js';
 import { TlcError } from './errors.js';
 
@@ -24,7 +25,7 @@ export function threadsEnvironmentProblem(): string | null {
 function initialThreads(): number {
   const env = process.env.TLC_THREADS;
   // a bad value is reported by the command (threadsEnvironmentProblem), not as a crash while loading
-  if (env === undefined || env === '' || threadsEnvironmentProblem() !== null) return availableParallelism();
+  if (env === undefined || env === '' || threadsEnvironmentProblem() !== null) return coresOfThisProcess();
   return Number(env);
 }
 

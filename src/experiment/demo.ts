@@ -76,11 +76,14 @@ export async function runDemo(o: DemoOptions, io: DemoIo): Promise<DemoResult> {
     eval_every: 0.1, eval_tokens: 16384,
   };
   const sweepEvents = new Map<string, ReturnType<DemoIo['events']>>();
-  const sweep = await runSweep(spec, join(o.out, 'sweep'), (p) => {
-    const e = io.events(`pretrain ${p.name}`, 'valid_loss');
-    sweepEvents.set(p.name, e);
-    return e;
-  }, io.signal, io.detail);
+  const sweep = await runSweep(spec, join(o.out, 'sweep'), {
+    events: (p) => {
+      const e = io.events(`pretrain ${p.name}`, 'valid_loss');
+      sweepEvents.set(p.name, e);
+      return e;
+    },
+    signal: io.signal, log: io.detail,
+  });
   for (const e of sweepEvents.values()) e.finish();
   if (sweep.interrupted) return { interrupted: true };
   const winner = sweep.rows.reduce((a, r) => (r.valid_loss < a.valid_loss ? r : a));

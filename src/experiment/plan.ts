@@ -25,7 +25,11 @@ export interface PlanOptions {
 /** A valid fit point and where it came from. */
 export interface FitPoint extends ScalingPoint {
   preset: string;
-  /** Training seconds the point cost (the trunk up to the fork included, for a branch). */
+  /**
+   * Training seconds the point cost (the trunk up to the fork included, for a branch): its
+   * tokens at the run's median step throughput, which a busy machine moves less than it
+   * moves the wall clock.
+   */
   seconds: number;
   /** Budget fraction: 1 for a whole run, the branch's fraction for a cooldown branch. */
   fraction: number;
@@ -76,7 +80,7 @@ export function fitPoints(runs: SweepRun[]): FitPoint[] {
       const key = `${r.preset}|${r.batch_size}|${p.fraction}`;
       const point: FitPoint = {
         params: r.non_embedding_params, tokens: p.tokens, loss: p.validLoss, group: `${r.preset}-B${r.batch_size}`,
-        preset: r.preset, seconds: p.trainSeconds, fraction: p.fraction, run: r.run,
+        preset: r.preset, seconds: r.tokens_per_s > 0 ? p.tokens / r.tokens_per_s : p.trainSeconds, fraction: p.fraction, run: r.run,
       };
       const seen = best.get(key);
       if (!seen || point.loss < seen.loss) best.set(key, point);

@@ -1,8 +1,10 @@
-// `tlc sweep`: a grid of model shapes (and optionally batch sizes) pretrained one after
-// another on the same data under the same budget, each run getting the whole machine.
-// Running it again skips finished runs and resumes an interrupted one. A sweep file takes
-// the options of `tlc pretrain` (the same schema, the same defaults) plus the grid.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+// `tlc sweep`: a grid of model shapes (and optionally batch sizes) pretrained on the same
+// data under the same budget. One process runs the runs one after another; several workers
+// (MPI ranks, Slurm array tasks, or `--worker i/n`) split them, run i going to worker
+// i mod n, all writing into one sweep directory. Running it again skips finished runs and
+// resumes an interrupted one. A sweep file takes the options of `tlc pretrain` (the same
+// schema, the same defaults) plus the grid.
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -16,6 +18,9 @@ import { writeSweepSummary, type SweepRow } from '../run/sweep-summary.js';
 import { PRESET_PRETRAIN_DROPOUT, pretrainShape, type PretrainOptions } from '../train/args.js';
 import { dataVocabSize, pretrain, pretrainPlan, resumePretrain } from '../train/pretrain.js';
 import type { LoopEvents } from '../train/loop.js';
+import { parseDuration } from '../train/budget.js';
+import { lockRun } from '../run/lock.js';
+import type { WorkerSlot } from '../util/launch.js';
 
 const { model: _model, batch_size: _batchSize, ...sweptOptions } = pretrainShape;
 
@@ -33,6 +38,13 @@ const sweepSchema = z.object({
    * each size's best, so no size loses for a rate that does not suit it (instead of `lr`).
    */
   lrs: z.array(z.number().positive()).min(1).optional(),
+  /**
+   * A time budget (`budget: 30m`) is turned into each size's token budget: the tokens a short
+   * throughput probe of that size (run before it, in probes/) trains in that time. A busy
+   * machine then cannot change what the runs train, and `tlc plan` converts tokens back to
+   * seconds with each run's measured throughput.
+   */
+  time_in_tokens: z.boolean().default(false),
 }).strict();
 
 /** A sweep as a file or the demo writes it. */
@@ -84,51 +96,167 @@ export function sweepPoints(spec: SweepInput): SweepPoint[] {
 }
 export type { SweepRow } from '../run/sweep-summary.js';
 
-export async function runSweep(spec: SweepInput, out: string, events: (point: SweepPoint) => LoopEvents = () => ({}),
-  signal?: AbortSignal, log: (line: string) => void = () => {}): Promise<{ rows: SweepRow[]; interrupted: boolean }> {
+export interface SweepRunOptions {
+  events?: (point: SweepPoint) => LoopEvents;
+  signal?: AbortSignal;
+  log?: (line: string) => void;
+  /** This process's share of the runs (null: all of them). */
+  worker?: WorkerSlot | null;
+}
+
+export interface SweepResult {
+  /** Every finished run of the sweep, this worker's and the others'. */
+  rows: SweepRow[];
+  interrupted: boolean;
+  /** Runs not finished yet (another worker's, still running or not started). */
+  pending: string[];
+}
+
+/** The training time of a throughput probe, and its first steps, which it does not count (allocation, caches). */
+const PROBE_BUDGET = '30s', PROBE_SKIPPED = 3;
+
+export async function runSweep(spec: SweepInput, out: string, o: SweepRunOptions = {}): Promise<SweepResult> {
+  const { events = () => ({}), signal, log = () => {}, worker = null } = o;
   const parsed = parseSpec(spec, 'sweep');
   const vocabSize = dataVocabSize(parsed.data, parsed.objective);
-  const { task: _task, sizes: _sizes, layers: _layers, widths: _widths, batch_sizes: _batchSizes, lrs: _lrs, ...options } = parsed;
+  const { task: _task, sizes: _sizes, layers: _layers, widths: _widths, batch_sizes: _batchSizes, lrs: _lrs, time_in_tokens: timeInTokens, ...options } = parsed;
+  if (timeInTokens && (options.budget === undefined || options.tokens !== undefined || options.steps !== undefined || options.flops !== undefined)) {
+    throw new TlcError('sweep: time_in_tokens turns a time budget into tokens: give `budget` (e.g. 30m) and no tokens, steps or flops');
+  }
   mkdirSync(out, { recursive: true });
   writeJsonAtomic(join(out, SWEEP_FILES.spec), spec);
-  const rows: SweepRow[] = [];
-  for (const point of sweepPoints(spec)) {
-    const runDir = join(out, SWEEP_FILES.runs, point.name);
-    const model = presetConfig(point.preset, {
-      vocab_size: vocabSize, max_len: Math.max(parsed.seq_len, 128), objective: parsed.objective,
-      activation: parsed.objective === 'clm' ? 'gelu_tanh' : 'gelu', dropout: parsed.dropout ?? PRESET_PRETRAIN_DROPOUT,
-    });
+  const points = sweepPoints(spec);
+  const mine = worker ? points.filter((_, i) => i % worker.count === worker.index) : points;
+  if (worker) log(`worker ${worker.index + 1} of ${worker.count} (${worker.source}): ${mine.length} of ${points.length} runs (${mine.map((p) => p.name).join(', ') || 'none'})`);
+  const modelOf = (point: SweepPoint) => presetConfig(point.preset, {
+    vocab_size: vocabSize, max_len: Math.max(parsed.seq_len, 128), objective: parsed.objective,
+    activation: parsed.objective === 'clm' ? 'gelu_tanh' : 'gelu', dropout: parsed.dropout ?? PRESET_PRETRAIN_DROPOUT,
+  });
+  const optionsOf = (point: SweepPoint): PretrainOptions => {
     // a micro-batch size that does not divide a point's batch size means no accumulation there
     const micro = parsed.micro_batch_size && point.batchSize % parsed.micro_batch_size === 0 ? parsed.micro_batch_size : undefined;
-    const pointOptions: PretrainOptions = { ...options, model, batch_size: point.batchSize, micro_batch_size: micro, lr: point.lr };
+    return { ...options, model: modelOf(point), batch_size: point.batchSize, micro_batch_size: micro, lr: point.lr };
+  };
+  // every probe first, so that they all measure the machine as the runs will share it
+  const probed = new Map<string, number>();
+  if (timeInTokens) {
+    for (const point of mine) {
+      const runDir = join(out, SWEEP_FILES.runs, point.name);
+      if (finishedRun(runDir) || existsSync(runFile(runDir, 'args'))) continue;
+      const rate = await probeThroughput(join(out, SWEEP_FILES.probes, point.name), optionsOf(point), signal);
+      if (rate === null) return finish(true);
+      probed.set(point.name, rate);
+    }
+  }
+  for (const point of mine) {
+    const runDir = join(out, SWEEP_FILES.runs, point.name);
+    const model = modelOf(point);
+    let pointOptions = optionsOf(point);
     if (!finishedRun(runDir)) {
       const started = existsSync(runFile(runDir, 'args'));
+      const rate = probed.get(point.name);
+      if (!started && rate !== undefined) {
+        const tokens = Math.round(parseDuration(String(options.budget)) * rate);
+        log(`${point.name}: ${Math.round(rate).toLocaleString()} tokens/s measured, so ${String(options.budget)} is ${tokens.toLocaleString()} tokens`);
+        pointOptions = { ...pointOptions, budget: undefined, tokens };
+      }
       log(`${point.name}: ${started ? 'resuming' : 'starting'} (${(countParams(model).total / 1e6).toFixed(2)}M parameters)`);
       const r = started
         ? await resumePretrain(runDir, events(point), signal)
         : await pretrain(runDir, pretrainPlan(pointOptions).options, events(point), signal);
-      if (r.interrupted) return { rows, interrupted: true };
+      if (r.interrupted) return finish(true);
     } else {
       log(`${point.name}: finished before, skipped`);
     }
-    rows.push(summarize(point, runDir, model));
-    writeSweepSummary(out, spec, rows);
+    updateSummary(out, spec, points, modelOf);
   }
-  return { rows, interrupted: false };
+  return finish(false);
+
+  function finish(interrupted: boolean): SweepResult {
+    const rows = updateSummary(out, spec, points, modelOf);
+    const done = new Set(rows.map((r) => r.name));
+    return { rows, interrupted, pending: points.filter((p) => !done.has(p.name)).map((p) => p.name) };
+  }
+}
+
+/**
+ * Rewrites sweep.json from the run directories, in the sweep's order: every finished run,
+ * whichever worker ran it. Held under the sweep directory's lock, so that two workers
+ * finishing at once cannot write an older view over a newer one.
+ */
+function updateSummary(out: string, spec: SweepInput, points: SweepPoint[], modelOf: (p: SweepPoint) => ModelConfig): SweepRow[] {
+  return withLockWaiting(out, () => {
+    const rows = points
+      .map((p) => ({ p, runDir: join(out, SWEEP_FILES.runs, p.name) }))
+      .filter(({ runDir }) => finishedRun(runDir))
+      .map(({ p, runDir }) => summarize(p, runDir, modelOf(p), out));
+    if (rows.length > 0) writeSweepSummary(out, spec, rows);
+    return rows;
+  });
+}
+
+/** Runs `fn` under the lock of `dir`, waiting (up to a minute) while another worker holds it. */
+function withLockWaiting<T>(dir: string, fn: () => T): T {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    let release: () => void;
+    try {
+      release = lockRun(dir);
+    } catch (e) {
+      if (!(e instanceof TlcError) || Date.now() > deadline) throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+      continue;
+    }
+    try {
+      return fn();
+    } finally {
+      release();
+    }
+  }
+}
+
+/**
+ * Tokens per second of a size's training step, from a short run of exactly its options
+ * (the median step after the first few, so a busy moment does not move it); kept in `dir`
+ * so a rerun reuses it. Null if interrupted.
+ */
+async function probeThroughput(dir: string, options: PretrainOptions, signal?: AbortSignal): Promise<number | null> {
+  if (!finishedRun(dir)) {
+    rmSync(dir, { recursive: true, force: true });
+    const probe: PretrainOptions = {
+      ...options, budget: PROBE_BUDGET, tokens: undefined, flops: undefined, steps: undefined, schedule: 'linear', branches: undefined, save_at: [],
+      eval_every: 1, save_every: 1, eval_tokens: options.seq_len, keep: 1,
+    };
+    const r = await pretrain(dir, pretrainPlan(probe).options, {}, signal);
+    if (r.interrupted) return null;
+  }
+  return medianStepThroughput(dir, PROBE_SKIPPED);
+}
+
+/** The median over a run's steps of tokens per second (after `skip` steps), or null if it logged none. */
+export function medianStepThroughput(runDir: string, skip = 0): number | null {
+  const rates = eventsOf(readMetrics(runFile(runDir, 'metrics')), 'train').slice(skip)
+    .map((e) => e.tokens_per_s).filter((v): v is number => typeof v === 'number' && Number.isFinite(v) && v > 0)
+    .sort((a, b) => a - b);
+  return rates.length ? rates[Math.floor(rates.length / 2)] : null;
 }
 
 function finishedRun(runDir: string): boolean {
   return eventsOf(readMetrics(runFile(runDir, 'metrics')), 'end').length > 0;
 }
 
-function summarize(point: SweepPoint, runDir: string, model: ModelConfig): SweepRow {
+function summarize(point: SweepPoint, runDir: string, model: ModelConfig, out: string): SweepRow {
   const end = eventsOf(readMetrics(runFile(runDir, 'metrics')), 'end').pop()!;
   const counts = countParams(model);
   const validBleu = end.valid_bleu;
+  const probeDir = join(out, SWEEP_FILES.probes, point.name);
+  const probed = finishedRun(probeDir) ? medianStepThroughput(probeDir, PROBE_SKIPPED) : null;
   return {
     name: point.name, preset: point.preset, batch_size: point.batchSize, lr: point.lr, params: counts.total,
     non_embedding_params: counts.nonEmbedding, steps: end.step, tokens: end.tokens, train_seconds: end.train_seconds,
     valid_loss: end.valid_loss ?? NaN, ...(typeof validBleu === 'number' ? { valid_bleu: validBleu } : {}),
-    tokens_per_s: end.tokens / end.train_seconds, run: runDir,
+    // the median step, which a busy moment of the machine moves less than the mean does
+    tokens_per_s: medianStepThroughput(runDir) ?? end.tokens / end.train_seconds, run: runDir,
+    ...(probed !== null ? { probe_tokens_per_s: probed } : {}),
   };
 }

@@ -54,6 +54,8 @@ export const COMPRESS_FILES = {
 export const SWEEP_FILES = {
   summary: 'sweep.json',
   spec: 'sweep.spec.json',
+  /** Throughput probes of a `time_in_tokens` sweep, one run per point. */
+  probes: 'probes',
   runs: 'runs',
 } as const;
 

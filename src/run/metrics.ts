@@ -1,6 +1,7 @@
 // metrics.jsonl: one JSON object per line per event. Appends are line-sized; a reader
 // ignores a torn last line, and checks every other line against the event it claims to be
 // (the counters a reader needs are required; measurements it can do without are optional).
+import { writesRuns } from './rank.js';
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { TlcError } from '../util/errors.js';
@@ -62,15 +63,18 @@ export type EventOf<K extends EventKind> = Extract<MetricEvent, { event: K }>;
 /** What the writer is given: an event without the time stamp it adds. */
 export type NewEvent = MetricEvent extends infer E ? (E extends MetricEvent ? Omit<E, 'wall_time'> : never) : never;
 
+/** A run's metrics.jsonl; on a rank that does not write runs (src/run/rank.ts), appends nothing. */
 export class MetricsLog {
   constructor(readonly path: string) {}
 
   append(e: NewEvent): void {
+    if (!writesRuns()) return;
     appendFileSync(this.path, JSON.stringify({ ...e, wall_time: new Date().toISOString() }) + '\n');
   }
 
   /** Keeps only events up to `step` (used on resume: later events will be replayed). */
   truncateAfter(step: number): void {
+    if (!writesRuns()) return;
     const kept = readMetrics(this.path).filter((e) => e.step <= step);
     writeFileAtomic(this.path, kept.map((e) => JSON.stringify(e) + '\n').join(''));
   }

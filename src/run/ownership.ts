@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } fr
 import { resolve } from 'node:path';
 import { TlcError } from '../util/errors.js';
 import { warn } from '../util/warn.js';
-import { writeJsonAtomic } from '../util/atomic.js';
+import { isAtomicTemporary, writeJsonAtomic } from '../util/atomic.js';
 import { COMPRESS_FILES, OUTPUT_MARKER, PARETO_FILES, REPORT_FILES, RUN_FILES, SWEEP_FILES } from './layout.js';
 
 export type OutputKind = 'pretrain' | 'finetune' | 'dataset' | 'export' | 'compress' | 'sweep' | 'pareto' | 'report';
@@ -89,7 +89,9 @@ export function checkOutputDir(dir: string, kind: OutputKind, options: ClaimOpti
   const flag = options.flag ?? '--out';
   if (!existsSync(dir)) return;
   if (!statSync(dir).isDirectory()) throw new TlcError(`${flag} ${dir}: exists and is not a directory`);
-  if (readdirSync(dir).filter((n) => n !== RUN_FILES.lock).length === 0) return;
+  // a lock, or another process of the same launch writing its marker this instant, is not content
+  const content = readdirSync(dir).filter((n) => n !== RUN_FILES.lock && !(n.startsWith(`.${OUTPUT_MARKER}.`) && isAtomicTemporary(n)));
+  if (content.length === 0) return;
   const found = identifyOutput(dir);
   const source = options.source !== undefined ? resolve(options.source) : undefined;
   const sameKind = found.kind === kind || (found.kind !== null && (options.alsoAccept ?? []).includes(found.kind));

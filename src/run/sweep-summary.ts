@@ -21,7 +21,10 @@ export const sweepRowSchema = z.looseObject({
   valid_loss: z.number(),
   /** seq2seq: BLEU of the last evaluation. */
   valid_bleu: z.number().optional(),
+  /** The median step's tokens per second. */
   tokens_per_s: z.number(),
+  /** time_in_tokens sweeps: the probe's tokens per second that set the run's token budget. */
+  probe_tokens_per_s: z.number().optional(),
   /** The run directory. */
   run: z.string(),
 });

@@ -2,6 +2,7 @@
 // command-line flags (strings), sweep files and the demo (numbers or strings) and run.json
 // (what the schema itself produced, so a resumed run re-reads its own options). Defaults
 // live here and nowhere else; keys are the sweep files' snake_case names of the flags.
+import { dataParallel } from './data-parallel.js';
 import { z } from 'zod';
 import { TlcError } from '../util/errors.js';
 import { modelConfigSchema, type ModelConfig } from '../nn/config.js';
@@ -183,7 +184,9 @@ type TrainingOptions = z.infer<z.ZodObject<ReturnType<typeof trainingShape>>>;
 export function runArgsOf(o: TrainingOptions): RunArgs {
   const str = (v: string | number | undefined): string | undefined => (v === undefined ? undefined : String(v));
   const budget = budgetFromFlags({ budget: str(o.budget), tokens: str(o.tokens), steps: str(o.steps), flops: str(o.flops) });
-  const microBatchSize = o.micro_batch_size ?? o.batch_size;
+  // data-parallel ranks split a step's micro-batches: by default one each
+  const ranks = dataParallel()?.size ?? 1;
+  const microBatchSize = o.micro_batch_size ?? (o.batch_size % ranks === 0 ? o.batch_size / ranks : o.batch_size);
   if (o.batch_size % microBatchSize !== 0) {
     throw new TlcError(`micro-batch size ${microBatchSize} must divide the batch size ${o.batch_size}`);
   }

@@ -13,6 +13,7 @@ import { TransformerClassifier } from '../nn/classifier.js';
 import { loadPretrainedBody, loadWeights, saveWeights } from '../nn/weights.js';
 import { abandonIfUnstarted, createRun, readRunOptions } from '../run/run-args.js';
 import { withRunLock } from '../run/lock.js';
+import { writesRuns } from '../run/rank.js';
 import { CHECKPOINT_FILES, runFile } from '../run/layout.js';
 import { readPretrained, type PretrainedFiles } from '../run/pretrained.js';
 import { encodeTask } from '../run/task.js';
@@ -54,7 +55,10 @@ export async function finetune(runDir: string, options: FinetuneOptions, events:
   const args = finetuneArgsOf(options);
   validateArgs(args);
   const inputs = await loadInputs(args);
-  createRun(runDir, 'finetune', options);
+  // a data-parallel rank other than 0 trains beside rank 0, which writes the run
+  if (!writesRuns()) return runLocked(runDir, args, false, events, signal, extension, inputs);
+  // the micro-batch size is recorded, so that a resume on another number of ranks keeps the step's micro-batches
+  createRun(runDir, 'finetune', { ...options, micro_batch_size: args.microBatchSize });
   return abandonIfUnstarted(runDir, () => run(runDir, args, false, events, signal, extension, inputs));
 }
 
@@ -90,6 +94,7 @@ async function loadInputs(args: FinetuneArgs): Promise<Inputs> {
 
 async function run(runDir: string, args: FinetuneArgs, resumed: boolean, events: LoopEvents, signal: AbortSignal | undefined,
   extension: FinetuneExtension | undefined, inputs: Inputs): Promise<FinetuneResult> {
+  if (!writesRuns()) return runLocked(runDir, args, resumed, events, signal, extension, inputs);
   return withRunLock(runDir, () => runLocked(runDir, args, resumed, events, signal, extension, inputs));
 }
 
@@ -98,8 +103,11 @@ async function runLocked(runDir: string, args: FinetuneArgs, resumed: boolean, e
   const continuing = pre.config.labels !== undefined;
   const maxLen = Math.min(args.maxLen, pre.config.max_len);
   const config: ModelConfig = { ...pre.config, labels: [...task.labels], dropout: args.dropout ?? pre.config.dropout };
-  writeJsonAtomic(runFile(runDir, 'config'), config);
-  copyFileAtomic(pre.tokenizerPath, runFile(runDir, 'tokenizer'));
+  const writes = writesRuns();
+  if (writes) {
+    writeJsonAtomic(runFile(runDir, 'config'), config);
+    copyFileAtomic(pre.tokenizerPath, runFile(runDir, 'tokenizer'));
+  }
   const data = encodeTask(task, pre.tokenizerPath, task.labels, maxLen);
 
   const model = new TransformerClassifier(config, { seed: args.seed });
@@ -130,7 +138,9 @@ async function runLocked(runDir: string, args: FinetuneArgs, resumed: boolean, e
   const bestChoice = keepBest ? {
     isBetter: (m: Record<string, number>, best: Record<string, number>) => m.valid_accuracy > best.valid_accuracy ||
       (m.valid_accuracy === best.valid_accuracy && m.valid_loss < best.valid_loss),
-    saveBest: () => saveWeights(model, resultPath, { labels: JSON.stringify(config.labels) }),
+    saveBest: () => {
+      if (writes) saveWeights(model, resultPath, { labels: JSON.stringify(config.labels) });
+    },
   } : {};
   try {
     const result = await trainLoop<ClassificationBatch>(runDir, {
@@ -157,6 +167,7 @@ async function runLocked(runDir: string, args: FinetuneArgs, resumed: boolean, e
         hooks?.save?.(dir);
       },
       restoreExtras: (dir) => {
+        if (!writes) return;
         if (keepBest) {
           const saved = join(dir, CHECKPOINT_FILES.best);
           if (existsSync(saved)) copyFileAtomic(saved, resultPath);
@@ -179,7 +190,7 @@ async function runLocked(runDir: string, args: FinetuneArgs, resumed: boolean, e
     }, resumed, events, signal);
 
     let valid: ClassifierEvaluation | null = null, test: ClassifierEvaluation | null = null;
-    if (!result.interrupted) {
+    if (!result.interrupted && writes) {
       loadWeights(model, resultPath);
       valid = evaluateClassifier(model, data.valid);
       test = evaluateClassifier(model, data.test);

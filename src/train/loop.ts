@@ -8,16 +8,23 @@
 // time budget; evaluation and checkpoints are timed and logged separately. Every
 // piece of state that shapes the future (weights, moments, data position, dropout
 // stream, counters) is checkpointed, so a resumed run continues exactly.
+//
+// Under MPI (src/train/data-parallel.ts) each rank computes its slice of a step's
+// micro-batches and the gradients are summed before the step; every decision (the step's
+// time, evaluations, stopping) is agreed, so all ranks take the same path.
 import { TlcError } from '../util/errors.js';
 import { warn } from '../util/warn.js';
 import { backward, gradOf, zeroGrad } from '../engine/autograd.js';
 import { tidy, type Tensor } from '../engine/tensor.js';
 import { gradNormsSquared } from '../engine/optim.js';
 import { getThreads } from '../engine/threads.js';
+import { mix } from '../engine/random.js';
 import { Bf16Weights, resolvePrecision, setBf16Weights, type PrecisionChoice } from '../engine/mixed.js';
 import type { TransformerBody } from '../nn/transformer.js';
 import { MetricsLog, type NewEvent } from '../run/metrics.js';
 import { RUN_FILES, runFile } from '../run/layout.js';
+import { writesRuns } from '../run/rank.js';
+import { dataParallel } from './data-parallel.js';
 import { type Budget, type BudgetUsage, budgetProgress, budgetSpent, describeBudget } from './budget.js';
 import { learningRate, validateSchedule, type ScheduleConfig } from './schedule.js';
 import { budgetCheckpointName, checkpointName, pruneCheckpoints, removeStaleTemporaries, restoreCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
@@ -121,6 +128,12 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
   const optimizer = buildOptimizer(params, args);
   const hooks = task.hooks ?? {};
   const metrics = new MetricsLog(runFile(runDir, 'metrics'));
+  const dp = dataParallel();
+  const [firstMine, endMine] = dp ? dp.slice(args.microBatches) : [0, args.microBatches];
+  const writes = writesRuns();
+  // each micro-batch's dropout draws its own stream, keyed by step and index, so a rank
+  // computing only some of a step's micro-batches draws what one process would
+  const dropoutSeed = model.dropoutRng.getState().seed;
   // bf16: the weight matrices' bf16 copies, re-cast once after each change of the weights
   let bf16: Bf16Weights | null = null;
   const previousBf16 = setBf16Weights(null);
@@ -133,7 +146,7 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
   let fallback: Record<string, unknown> = {};
   try {
     // what a writer killed mid-write left behind (the caller holds the run's lock)
-    removeStaleTemporaries(runDir);
+    if (writes) removeStaleTemporaries(runDir);
     if (resumed) {
       const { state: { checkpoint: pointer, ...restored }, skipped } = restoreCheckpoint(runDir, model, optimizer, task.restoreExtras?.bind(task));
       if (skipped.length > 0) {
@@ -154,14 +167,15 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
     events.onStart?.({ resumed, params: paramCount, budget: describeBudget(args.budget), step: state.step });
     metrics.append({
       event: resumed ? 'resume' : 'start', step: state.step, params: paramCount, budget: args.budget, threads: getThreads(),
-      precision: state.precision,
+      precision: state.precision, ...(dp ? { ranks: dp.size } : {}),
       train_seconds: state.usage.trainSeconds, ...(task.describe?.() ?? {}), ...fallback,
     } as NewEvent);
 
     let lastEval: Record<string, number> = {};
     const evaluate = (): boolean => {
       const t0 = performance.now();
-      const m = task.evaluate();
+      // rank 0 evaluates; the others take its numbers, so early stopping agrees everywhere
+      const m = dp ? dp.fromRankZero(dp.rank === 0 ? task.evaluate() : undefined) : task.evaluate();
       const seconds = (performance.now() - t0) / 1000;
       state.eval_seconds += seconds;
       lastEval = m;
@@ -185,6 +199,7 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
     const checkpoint = (tag?: string): void => {
       if (!tag && lastCheckpointStep === state.step) return;
       if (!tag) lastCheckpointStep = state.step;
+      if (!writes) return;
       const t0 = performance.now();
       state.batcher = task.dataPosition;
       state.dropout_rng = model.dropoutRng.getState();
@@ -213,10 +228,12 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
       checkpoint();
     }
     let interrupted = false;
+    // data-parallel: an interrupt seen by any rank, agreed at the end of the last step
+    let stopAgreed = false;
     const recentLosses: number[] = [];
     while (!state.done && !budgetSpent(args.budget, state.usage)) {
       await new Promise((resolve) => setImmediate(resolve)); // lets SIGINT/SIGTERM handlers run between steps
-      if (signal?.aborted) {
+      if (dp ? stopAgreed : signal?.aborted) {
         interrupted = true;
         break;
       }
@@ -233,6 +250,8 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
       let lossSum = 0;
       let firstSq = NaN;
       batches.forEach((b, i) => tidy(() => {
+        if (i < firstMine || i >= endMine) return;
+        model.dropoutRng.setState({ seed: mix(dropoutSeed, state.step, i), counter: 0 });
         const loss = task.loss(b);
         lossSum += loss.item() * costs[i].weight;
         // the step's loss is the weighted mean over all micro-batches, whatever the split
@@ -240,15 +259,24 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
         if (i === 0 && batches.length > 1) firstSq = gradSquaredNorm(params);
       }));
       if (undo) undo();
+      dp?.reduceGradients(params);
       hooks.afterBackward?.();
       const { gradNorm } = optimizer.step(lr);
       bf16?.invalidate();
+      let seconds = (performance.now() - t0) / 1000;
+      if (dp) {
+        // the step took as long as its slowest rank; the loss sums every rank's share, in rank order
+        const rows = dp.gather([seconds, lossSum, firstSq, signal?.aborted ? 1 : 0]);
+        seconds = Math.max(...rows.map((r) => r[0]));
+        lossSum = rows.reduce((a, r) => a + r[1], 0);
+        firstSq = rows[0][2];
+        stopAgreed = rows.some((r) => r[3] > 0);
+      }
       // the first micro-batch's mean gradient, unscaled from its share of the step
       const w0 = costs[0].weight;
       const noiseScale = batches.length > 1 && w0 > 0
         ? updateNoiseScale(state.noise, w0, firstSq * (weightSum / w0) ** 2, weightSum, gradNorm * gradNorm)
         : null;
-      const seconds = (performance.now() - t0) / 1000;
       state.step++;
       state.last_lr = lr;
       state.usage = {
@@ -294,6 +322,7 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
       flops: state.usage.flops, eval_seconds: state.eval_seconds, checkpoint_seconds: state.checkpoint_seconds,
       stopped_early: state.stopped_early, ...lastEval,
     });
+    dp?.barrier(); // the other ranks read what rank 0 has just written (the end, the last checkpoint)
     return { steps: state.step, usage: state.usage, lastEval, best: state.best, interrupted, stoppedEarly: state.stopped_early };
   } finally {
     setBf16Weights(previousBf16);

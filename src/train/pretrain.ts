@@ -19,7 +19,9 @@ import { validateBatching, trainLoop } from './loop.js';
 import { trainTranslation } from './translation.js';
 import { PRESET_PRETRAIN_DROPOUT, pretrainArgsOf, pretrainOptionsSchema, type PretrainArgs, type PretrainOptions, type ResolvedPretrainOptions } from './args.js';
 import type { BranchResult, PretrainEvents, PretrainResult } from './outcome.js';
-import { branchArgs, branchDir, forkBranch, readBranchInfo, runEnded } from './branches.js';
+import { branchArgs, branchDir, forkBranch, readBranchInfo, runEnded, type BranchInfo } from './branches.js';
+import { writesRuns } from '../run/rank.js';
+import { dataParallel } from './data-parallel.js';
 import { eventsOf, readMetrics } from '../run/metrics.js';
 
 export type { PretrainEvents, PretrainResult } from './outcome.js';
@@ -69,7 +71,11 @@ export async function pretrain(runDir: string, options: ResolvedPretrainOptions,
   const args = pretrainArgsOf(options);
   validateArgs(args);
   checkData(args);
-  createRun(runDir, 'pretrain', options);
+  // a data-parallel rank other than 0 trains beside rank 0, which writes the run
+  if (!writesRuns()) return run(runDir, args, false, events, signal);
+  // the micro-batch size is recorded, so that a resume on another number of ranks keeps
+  // the step's micro-batches (and so its data and dropout streams)
+  createRun(runDir, 'pretrain', { ...options, micro_batch_size: args.microBatchSize });
   return abandonIfUnstarted(runDir, () => {
     writeJsonAtomic(runFile(runDir, 'config'), args.model);
     return run(runDir, args, false, events, signal);
@@ -109,6 +115,7 @@ function validateArgs(a: PretrainArgs): void {
  * (src/train/branches.ts). Whatever already ended is not trained again.
  */
 async function run(runDir: string, args: PretrainArgs, resumed: boolean, events: PretrainEvents, signal?: AbortSignal): Promise<PretrainResult> {
+  if (!writesRuns()) return runLocked(runDir, args, resumed, events, signal);
   return withRunLock(runDir, () => runLocked(runDir, args, resumed, events, signal));
 }
 
@@ -122,7 +129,7 @@ async function runLocked(runDir: string, args: PretrainArgs, resumed: boolean, e
   for (const fraction of args.branches) {
     const dir = branchDir(runDir, fraction);
     if (!runEnded(dir)) {
-      const info = existsSync(runFile(dir, 'state')) ? readBranchInfo(dir) : forkBranch(runDir, args, fraction);
+      const info = forkOrReadBranch(runDir, args, fraction);
       events.onBranch?.({ fraction, dir });
       const r = await train(dir, branchArgs(args, info), true, events, signal);
       if (r.interrupted) return { ...trunk, interrupted: true, branches };
@@ -140,7 +147,7 @@ async function trainLanguageModel(runDir: string, args: PretrainArgs, resumed: b
   if (shards.meta.vocab_size > args.model.vocab_size) {
     throw new TlcError(`${args.dataDir}: the data's vocabulary (${shards.meta.vocab_size}) is larger than the model's vocab_size (${args.model.vocab_size})`);
   }
-  copyFileAtomic(join(args.dataDir, TOKENIZER_FILE), runFile(runDir, 'tokenizer'));
+  if (writesRuns()) copyFileAtomic(join(args.dataDir, TOKENIZER_FILE), runFile(runDir, 'tokenizer'));
   const cfg = args.model;
   const model = new TransformerLM(cfg, { seed: args.seed });
   const batchOpts = { objective, seqLen: args.seqLen, vocabSize: cfg.vocab_size, seed: args.seed };
@@ -170,6 +177,22 @@ async function trainLanguageModel(runDir: string, args: PretrainArgs, resumed: b
   } finally {
     model.dispose();
   }
+}
+
+/**
+ * The branch at `fraction`: forked from the trunk's checkpoint unless it was before. In a
+ * data-parallel job rank 0 forks it and the other ranks read it once it is there.
+ */
+function forkOrReadBranch(runDir: string, args: PretrainArgs, fraction: number): BranchInfo {
+  const dir = branchDir(runDir, fraction);
+  const dp = dataParallel();
+  if (writesRuns()) {
+    const info = existsSync(runFile(dir, 'state')) ? readBranchInfo(dir) : forkBranch(runDir, args, fraction);
+    dp?.barrier();
+    return info;
+  }
+  dp?.barrier();
+  return readBranchInfo(dir);
 }
 
 /** What a run that has ended reports, read back from its metrics. */

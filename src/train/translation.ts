@@ -11,6 +11,7 @@ import { IGNORE_INDEX } from '../nn/transformer.js';
 import { EOS_ID } from '../data/tokenizer.js';
 import { readPreparedTranslation } from '../data/prepare-translation.js';
 import { copyFileAtomic } from '../util/atomic.js';
+import { writesRuns } from '../run/rank.js';
 import { corpusBleu } from '../translate/bleu.js';
 import { decodeSources } from '../translate/decode.js';
 import { unigramLoss } from './baselines.js';
@@ -42,7 +43,7 @@ export async function trainTranslation(runDir: string, args: PretrainArgs, resum
   }
   const labelSmoothing = args.labelSmoothing;
   const bleuPairs = Math.min(args.bleuPairs, data.valid.length);
-  copyFileAtomic(data.tokenizerPath, runFile(runDir, 'tokenizer'));
+  if (writesRuns()) copyFileAtomic(data.tokenizerPath, runFile(runDir, 'tokenizer'));
   const train = encodePairs(data.train, data.tokenizer, args.seqLen);
   const valid = encodePairs(data.valid, data.tokenizer, args.seqLen);
   const batcher = new PairBatcher(train, args.microBatchSize, args.seed);

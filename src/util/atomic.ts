@@ -12,6 +12,11 @@ export function temporaryPathFor(path: string): string {
 
 const TEMPORARY_NAME = /^\..+\.\d+\.[0-9a-f]{8}\.tmp$/;
 
+/** Whether `name` is the temporary file of an atomic write in progress (or left by a killed writer). */
+export function isAtomicTemporary(name: string): boolean {
+  return TEMPORARY_NAME.test(name);
+}
+
 /**
  * Removes the temporary files of atomic writes in `dir` (not below it) that a killed writer
  * left; returns their paths. Only for a directory no other process is writing.
