@@ -46,7 +46,7 @@ export interface TrainBenchResult {
   bf16_matmul_peak_gflops: number;
 }
 
-function modelConfig(c: TrainBenchConfig): ModelConfig {
+export function modelConfig(c: TrainBenchConfig): ModelConfig {
   return parseModelConfig({
     objective: c.objective, vocab_size: c.vocab, d_model: c.d_model, n_layers: c.layers, n_heads: c.heads,
     d_ff: 4 * c.d_model, max_len: c.seq_len, dropout: 0, activation: c.objective === 'clm' ? 'gelu_tanh' : 'gelu',

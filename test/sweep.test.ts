@@ -79,3 +79,34 @@ test('a learning-rate probe: every size at each rate; the fit keeps each size an
   const fitted = fitPoints([run('a', 1e-3, [5, 4]), run('a', 3e-3, [4.5, 4.2]), run('b', 1e-3, [4, 3.5])]);
   assert.deepEqual(fitted.map((p) => [p.preset, p.fraction, p.loss, p.run]), [['a', 0.5, 4.5, 'a-0.003'], ['a', 1, 4, 'a-0.001'], ['b', 0.5, 4, 'b-0.001'], ['b', 1, 3.5, 'b-0.001']]);
 });
+
+test('time_in_tokens fixes each size a token budget from its throughput probe; --worker splits the runs, and the summary gathers both halves', async () => {
+  const data = await preparedSyntheticData();
+  const root = mkdtempSync(join(tmpdir(), 'tlc-sweep-probe-'));
+  const spec = join(root, 'sweep.yaml');
+  writeFileSync(spec, [`data: ${data}`, 'sizes: [L1-D32, L2-D64]', 'budget: 2s', 'time_in_tokens: true', 'probe: 1s', 'seq_len: 32',
+    'batch_sizes: [8]', 'eval_every: 0.5', 'eval_tokens: 512'].join('\n') + '\n');
+  const out = join(root, 'out');
+  for (const worker of ['1/2', '0/2']) {
+    const r = spawnSync(process.execPath, [CLI, 'sweep', spec, '--out', out, '--worker', worker], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, new RegExp(`worker ${Number(worker[0]) + 1} of 2 \\(--worker\\): 1 of 2 runs`));
+    if (worker === '1/2') assert.match(r.stdout, /not finished yet, on other workers: L1-D32/);
+  }
+  const rows = (JSON.parse(readFileSync(join(out, 'sweep.json'), 'utf8')) as { rows: { name: string; tokens: number; probe_tokens_per_s: number }[] }).rows;
+  assert.deepEqual(rows.map((r) => r.name), ['L1-D32', 'L2-D64']);
+  for (const row of rows) {
+    const args = JSON.parse(readFileSync(join(out, 'runs', row.name, 'run.json'), 'utf8')) as { options: { tokens?: number; budget?: string } };
+    // the run trained the tokens its probe measured for 2 s, not a time budget
+    assert.equal(args.options.budget, undefined);
+    assert.equal(args.options.tokens, Math.round(2 * row.probe_tokens_per_s));
+    assert.ok(row.tokens >= args.options.tokens! && row.tokens < args.options.tokens! + 8 * 32);
+  }
+  // the smaller model is faster: its probe, and so its token budget, is larger
+  assert.ok(rows[0].probe_tokens_per_s > rows[1].probe_tokens_per_s);
+  const bad = join(root, 'bad.yaml');
+  writeFileSync(bad, [`data: ${data}`, 'sizes: [L1-D32]', 'tokens: 2000', 'time_in_tokens: true'].join('\n') + '\n');
+  const r = spawnSync(process.execPath, [CLI, 'sweep', bad, '--out', join(root, 'bad')], { encoding: 'utf8' });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /time_in_tokens turns a time budget into tokens: give `budget`/);
+});

@@ -9,6 +9,7 @@ import { taskForRun } from '../run/task.js';
 import type { EncodedExamples } from '../data/task-batches.js';
 import { benchKernels } from '../../bench/kernels.js';
 import { REFERENCE_TRAIN_CONFIG, benchTraining } from '../../bench/train.js';
+import { benchRanks } from '../../bench/ranks.js';
 import { INFER_VARIANTS, benchInference, type InferRow, type InferVariant } from '../../bench/infer.js';
 
 export function registerBench(program: Command): void {
@@ -47,12 +48,33 @@ export function registerBench(program: Command): void {
     .option('--vocab <n>', 'vocabulary size', String(REFERENCE_TRAIN_CONFIG.vocab))
     .option('--steps <n>', 'timed steps', String(REFERENCE_TRAIN_CONFIG.steps))
     .option('--no-torch', 'skip the PyTorch baseline')
+    .option('--ranks <n>', 'instead: data-parallel training with n ranks × 1 thread under mpirun against 1 rank × 1 thread, and the all-reduce bandwidth')
     .action((o: Record<string, string | boolean>) => {
       const c = {
         objective: o.objective === 'clm' ? 'clm' as const : 'mlm' as const,
         layers: Number(o.layers), d_model: Number(o.dModel), heads: Number(o.heads), seq_len: Number(o.seqLen),
         batch: Number(o.batch), vocab: Number(o.vocab), steps: Number(o.steps),
       };
+      if (o.ranks !== undefined) {
+        const n = num(String(o.ranks), '--ranks', (v) => Number.isInteger(v) && v >= 2);
+        let ranks;
+        try {
+          ranks = benchRanks(c, n, (l) => process.stderr.write(l + '\n'));
+        } catch (e) {
+          throw new TlcError((e as Error).message);
+        }
+        if (o.json) {
+          process.stdout.write(JSON.stringify({ config: c, ranks }) + '\n');
+          return;
+        }
+        console.log(`${c.objective} L${c.layers} d=${c.d_model} T=${c.seq_len} B=${c.batch} (${c.batch / n} per rank) V=${c.vocab}, ${(ranks.params / 1e6).toFixed(1)}M params`);
+        console.log('| | tokens/s | efficiency |\n|---|---:|---:|');
+        console.log(`| 1 rank × 1 thread | ${ranks.single_tokens_per_s.toFixed(0)} | |`);
+        console.log(`| ${n} ranks × 1 thread | ${ranks.tokens_per_s.toFixed(0)} | ${ranks.efficiency.toFixed(2)} |`);
+        console.log(`all-reduce of ${(4 * ranks.params / 1e6).toFixed(1)} MB of gradients: ${ranks.allreduce_ms.toFixed(1)} ms, ` +
+          `${ranks.allreduce_gb_per_s.toFixed(2)} GB/s bus bandwidth`);
+        return;
+      }
       const r = benchTraining(c, { withTorch: o.torch !== false, log: (l) => process.stderr.write(l + '\n') });
       if (o.json) {
         process.stdout.write(JSON.stringify(r) + '\n');

@@ -45,6 +45,14 @@ const sweepSchema = z.object({
    * seconds with each run's measured throughput.
    */
   time_in_tokens: z.boolean().default(false),
+  /** How long each throughput probe of a time_in_tokens sweep trains. */
+  probe: z.string().default('30s').refine((v) => {
+    try {
+      return parseDuration(v) > 0;
+    } catch {
+      return false;
+    }
+  }, 'a duration such as 30s'),
 }).strict();
 
 /** A sweep as a file or the demo writes it. */
@@ -112,14 +120,14 @@ export interface SweepResult {
   pending: string[];
 }
 
-/** The training time of a throughput probe, and its first steps, which it does not count (allocation, caches). */
-const PROBE_BUDGET = '30s', PROBE_SKIPPED = 3;
+/** The first steps of a throughput probe, which it does not count (allocation, caches). */
+const PROBE_SKIPPED = 3;
 
 export async function runSweep(spec: SweepInput, out: string, o: SweepRunOptions = {}): Promise<SweepResult> {
   const { events = () => ({}), signal, log = () => {}, worker = null } = o;
   const parsed = parseSpec(spec, 'sweep');
   const vocabSize = dataVocabSize(parsed.data, parsed.objective);
-  const { task: _task, sizes: _sizes, layers: _layers, widths: _widths, batch_sizes: _batchSizes, lrs: _lrs, time_in_tokens: timeInTokens, ...options } = parsed;
+  const { task: _task, sizes: _sizes, layers: _layers, widths: _widths, batch_sizes: _batchSizes, lrs: _lrs, time_in_tokens: timeInTokens, probe, ...options } = parsed;
   if (timeInTokens && (options.budget === undefined || options.tokens !== undefined || options.steps !== undefined || options.flops !== undefined)) {
     throw new TlcError('sweep: time_in_tokens turns a time budget into tokens: give `budget` (e.g. 30m) and no tokens, steps or flops');
   }
@@ -143,7 +151,7 @@ export async function runSweep(spec: SweepInput, out: string, o: SweepRunOptions
     for (const point of mine) {
       const runDir = join(out, SWEEP_FILES.runs, point.name);
       if (finishedRun(runDir) || existsSync(runFile(runDir, 'args'))) continue;
-      const rate = await probeThroughput(join(out, SWEEP_FILES.probes, point.name), optionsOf(point), signal);
+      const rate = await probeThroughput(join(out, SWEEP_FILES.probes, point.name), optionsOf(point), probe, signal);
       if (rate === null) return finish(true);
       probed.set(point.name, rate);
     }
@@ -220,11 +228,11 @@ function withLockWaiting<T>(dir: string, fn: () => T): T {
  * (the median step after the first few, so a busy moment does not move it); kept in `dir`
  * so a rerun reuses it. Null if interrupted.
  */
-async function probeThroughput(dir: string, options: PretrainOptions, signal?: AbortSignal): Promise<number | null> {
+async function probeThroughput(dir: string, options: PretrainOptions, budget: string, signal?: AbortSignal): Promise<number | null> {
   if (!finishedRun(dir)) {
     rmSync(dir, { recursive: true, force: true });
     const probe: PretrainOptions = {
-      ...options, budget: PROBE_BUDGET, tokens: undefined, flops: undefined, steps: undefined, schedule: 'linear', branches: undefined, save_at: [],
+      ...options, budget, tokens: undefined, flops: undefined, steps: undefined, schedule: 'linear', branches: undefined, save_at: [],
       eval_every: 1, save_every: 1, eval_tokens: options.seq_len, keep: 1,
     };
     const r = await pretrain(dir, pretrainPlan(probe).options, {}, signal);

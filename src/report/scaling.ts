@@ -9,7 +9,9 @@ import { fitChinchilla, type Coefficient } from '../experiment/fit.js';
 import { checkFitPoints, fitPoints } from '../experiment/plan.js';
 import { formatSeconds } from '../train/budget.js';
 import { SWEEP_FILES } from '../run/layout.js';
-import { esc, table, type Section } from './report.js';
+import { esc, table, type Figure, type Section } from './report.js';
+import { bestSizeAtBudget, endPointCurves } from './ladder.js';
+import { slug } from './runs.js';
 
 export function scalingSections(dir: string, reportDir: string): Section[] {
   return findSweeps(dir, resolve(reportDir)).map((sweepDir) => {
@@ -21,7 +23,7 @@ export function scalingSections(dir: string, reportDir: string): Section[] {
       if (e instanceof TlcError) return { title: `Sweep ${name}`, table: `<p>${esc(e.message)}</p>`, figures: [] };
       throw e;
     }
-    return { title: `Scaling law and batch size: sweep ${name}`, table: fitTable(runs) + batchTable(runs), figures: [] };
+    return { title: `Scaling law and batch size: sweep ${name}`, table: fitTable(runs) + batchTable(runs), figures: ladderFigures(runs, name) };
   });
 }
 
@@ -37,6 +39,25 @@ function findSweeps(dir: string, skip: string): string[] {
   };
   walk(dir);
   return found;
+}
+
+/** The budget ladder, where the sweep has end-of-schedule losses of at least two sizes. */
+function ladderFigures(runs: SweepRun[], name: string): Figure[] {
+  const points = fitPoints(runs);
+  if (new Set(points.map((p) => p.preset)).size < 2) return [];
+  const id = name === '.' ? 'sweep' : `sweep-${slug(name)}`;
+  return [
+    {
+      id: `${id}-loss-vs-budget`, spec: endPointCurves(points),
+      caption: 'Each point is a loss at the end of a learning-rate schedule (a wsd cooldown branch, or a whole decaying run) against the ' +
+        "budget it cost: its tokens at the run's median step throughput, so a busy moment of the machine does not move it.",
+    },
+    {
+      id: `${id}-best-size`, spec: bestSizeAtBudget(points),
+      caption: 'The size with the lowest end-of-schedule loss at each budget (between measured budgets, read off the line joining a ' +
+        "size's points in log time): where the line steps up, the larger model starts to win.",
+    },
+  ];
 }
 
 function fitTable(runs: SweepRun[]): string {
