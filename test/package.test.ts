@@ -1,0 +1,82 @@
+// The package as people install it: `npm pack`, installed into a fresh folder (its
+// dependencies linked from this checkout, so nothing is fetched), then imported by entry
+// point from JavaScript and type-checked from TypeScript.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { countParams, presetConfig } from '../src/nn/config.js';
+
+const REPO = process.cwd();
+
+function run(cmd: string, args: string[], cwd: string): string {
+  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' } });
+  assert.equal(r.status, 0, `${cmd} ${args.join(' ')} exited with ${r.status}:\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+test('npm pack, installed in a fresh folder: every entry point imports, types check, the bin runs, internals stay private', () => {
+  const root = mkdtempSync(join(tmpdir(), 'tlc-package-'));
+  const tarball = run('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', root], REPO).trim().split('\n').pop()!;
+  const proj = join(root, 'proj');
+  mkdirSync(join(proj, 'node_modules'), { recursive: true });
+  writeFileSync(join(proj, 'package.json'), JSON.stringify({ name: 'user-project', version: '1.0.0', type: 'module' }));
+  // package by package, scopes as real folders: npm unlinks the links it does not need, and
+  // must never reach into this checkout's node_modules through a linked folder
+  for (const entry of readdirSync(join(REPO, 'node_modules'))) {
+    if (entry.startsWith('.')) continue;
+    if (!entry.startsWith('@')) {
+      symlinkSync(join(REPO, 'node_modules', entry), join(proj, 'node_modules', entry));
+      continue;
+    }
+    mkdirSync(join(proj, 'node_modules', entry));
+    for (const pkg of readdirSync(join(REPO, 'node_modules', entry))) {
+      symlinkSync(join(REPO, 'node_modules', entry, pkg), join(proj, 'node_modules', entry, pkg));
+    }
+  }
+  run('npm', ['install', '--offline', '--ignore-scripts', '--no-audit', '--no-fund', join(root, tarball)], proj);
+
+  writeFileSync(join(proj, 'use.mjs'), `
+    import { pretrain, plan, fitChinchilla, presetConfig, countParams, pretrainOptionsSchema } from 'tlc';
+    import { tensor, add } from 'tlc/engine';
+    import { TransformerLM } from 'tlc/nn';
+    import { Tokenizer } from 'tlc/data';
+    import * as compress from 'tlc/compress';
+    import * as exporting from 'tlc/export';
+    const x = tensor([1, 2, 3], [3]);
+    const sum = add(x, x).toArray();
+    const cfg = presetConfig('L2-D128', { vocab_size: 8192 });
+    console.log(JSON.stringify({
+      functions: [pretrain, plan, fitChinchilla, TransformerLM, Tokenizer].map((f) => typeof f),
+      sum: Array.from(sum), params: countParams(cfg).total, schema: typeof pretrainOptionsSchema.parse,
+      compress: Object.keys(compress).length > 0, exporting: Object.keys(exporting).length > 0,
+    }));
+  `);
+  const out = JSON.parse(run(process.execPath, ['use.mjs'], proj));
+  assert.deepEqual(out.functions, ['function', 'function', 'function', 'function', 'function']);
+  assert.deepEqual(out.sum, [2, 4, 6]);
+  assert.equal(out.params, countParams(presetConfig('L2-D128', { vocab_size: 8192 })).total);
+  assert.ok(out.compress && out.exporting);
+
+  // the types resolve through the exports map, and a wrong use is a type error
+  writeFileSync(join(proj, 'tsconfig.json'), JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', strict: true, noEmit: true, skipLibCheck: true, types: [] } }));
+  writeFileSync(join(proj, 'typed.ts'), `
+    import { countParams, presetConfig, type PretrainOptions } from 'tlc';
+    import { type Tensor, zeros } from 'tlc/engine';
+    const t: Tensor = zeros([2, 2]);
+    const n: number = countParams(presetConfig('L1-D64', { vocab_size: 100 })).nonEmbedding;
+    const o: Partial<PretrainOptions> = { batch_size: 8 };
+    export { t, n, o };
+  `);
+  const tsc = join(REPO, 'node_modules', 'typescript', 'bin', 'tsc');
+  run(process.execPath, [tsc, '-p', 'tsconfig.json'], proj);
+  writeFileSync(join(proj, 'typed.ts'), `import { countParams } from 'tlc';\nconst s: string = countParams;\nexport { s };\n`);
+  const bad = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: proj, encoding: 'utf8' });
+  assert.notEqual(bad.status, 0, 'a type error went unnoticed: the types are not resolved');
+
+  assert.match(run(join(proj, 'node_modules', '.bin', 'tlc'), ['--help'], proj), /Usage: tlc/);
+  const internal = spawnSync(process.execPath, ['--input-type=module', '-e', "await import('tlc/dist/src/train/loop.js')"], { cwd: proj, encoding: 'utf8' });
+  assert.match(internal.stderr, /ERR_PACKAGE_PATH_NOT_EXPORTED/);
+});
