@@ -29,6 +29,40 @@ test('finetuning a pretrained run learns a classification task; evaluate reprodu
   const json = JSON.parse(ev.stdout);
   assert.equal(json.accuracy, results.test.accuracy, 'evaluate gives the recorded test accuracy');
   assert.equal(json.macro_f1, results.test.macro_f1);
+
+  // without --task: the task the run was finetuned on; label names beside the numbers; each prediction on request
+  const preds = join(root, 'predictions.jsonl');
+  const ev2 = spawnSync(process.execPath, [CLI, 'evaluate', out, '--json', '--predictions', preds], { encoding: 'utf8' });
+  assert.equal(ev2.status, 0, ev2.stderr);
+  const json2 = JSON.parse(ev2.stdout);
+  assert.equal(json2.accuracy, json.accuracy);
+  assert.deepEqual(json2.per_label.map((l: { label: string }) => l.label), ['bird', 'cat', 'dog']);
+  assert.deepEqual(json2.confusion_labels, ['bird', 'cat', 'dog']);
+  const lines = readFileSync(preds, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { gold: string; predicted: string });
+  assert.equal(lines.length, json.examples);
+  assert.equal(lines.filter((l) => l.gold === l.predicted).length / lines.length, json.accuracy);
+
+  // predict: plain lines and JSON lines, from a file or stdin; the probabilities are a distribution
+  const inputs = join(root, 'inputs.txt');
+  writeFileSync(inputs, 'The old cat likes the moon every morning.\n{"text": "The old dog sees the garden every morning."}\n\nThe old bird feeds the river every morning.\n');
+  for (const viaStdin of [false, true]) {
+    const pr = spawnSync(process.execPath, [CLI, 'predict', out, '--input', viaStdin ? '-' : inputs],
+      { encoding: 'utf8', input: viaStdin ? readFileSync(inputs, 'utf8') : undefined });
+    assert.equal(pr.status, 0, pr.stderr);
+    const rows = pr.stdout.trim().split('\n').map((l) => JSON.parse(l) as { label: string; probabilities: Record<string, number> });
+    assert.deepEqual(rows.map((x) => x.label), ['cat', 'dog', 'bird']);
+    for (const x of rows) {
+      const total = Object.values(x.probabilities).reduce((a, b) => a + b, 0);
+      assert.ok(Math.abs(total - 1) < 1e-9 && x.probabilities[x.label] === Math.max(...Object.values(x.probabilities)));
+    }
+  }
+  const badInput = spawnSync(process.execPath, [CLI, 'predict', out, '--input', taskFile.replace('animals', 'missing')], { encoding: 'utf8' });
+  assert.equal(badInput.status, 1);
+  const notJson = join(root, 'bad.txt');
+  writeFileSync(notJson, '{"text": 3}\n');
+  const badLine = spawnSync(process.execPath, [CLI, 'predict', out, '--input', notJson], { encoding: 'utf8' });
+  assert.equal(badLine.status, 1);
+  assert.match(badLine.stderr, /bad\.txt:1: a JSON input needs a "text" string/);
 });
 
 test('finetune and evaluate reject bad input with a clear message', async () => {

@@ -5,7 +5,9 @@ import { finetune, finetunePlan, resumeFinetune, scoresOf } from '../train/finet
 import { finetuneOptionsSchema, parseFlags } from '../train/args.js';
 import { evaluateClassifier } from '../train/classify.js';
 import { readRunConfig } from '../run/pretrained.js';
-import { taskForRun } from '../run/task.js';
+import { finetunedTask, taskForRun } from '../run/task.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { TlcError } from '../util/errors.js';
 import { loadModelDir } from '../infer/load.js';
 import { KERNEL_CHOICES } from '../infer/pack.js';
 import { InferenceModel } from '../infer/inference-model.js';
@@ -55,16 +57,19 @@ export function registerFinetune(program: Command): void {
   program
     .command('evaluate <run>')
     .description('score a finetuned classifier on a labelled task (accuracy, macro-F1)')
-    .requiredOption('--task <file|dir|example:NAME>', 'labelled data')
+    .option('--task <file|dir|example:NAME>', 'labelled data (default: the task the run was finetuned on)')
     .addOption(new Option('--split <name>', 'which split to score').choices(['test', 'valid', 'train']).default('test'))
     .option('--task-seed <n>', "seed of the task's split (default: as in finetuning)")
     .option('--max-len <n>', 'tokens per example (default: as in finetuning, or the model maximum)')
     .option('--kernel <name>', `inference kernels for the linear layers: ${KERNEL_CHOICES}`, 'auto')
+    .option('--predictions <file.jsonl>', "also write each example's gold and predicted label, one JSON object per line")
     .option('--json', 'print one JSON object')
-    .action(async (run: string, flags: { task: string; split: 'test' | 'valid' | 'train'; taskSeed?: string; maxLen?: string; kernel: string; json?: boolean }) => {
+    .action(async (run: string, flags: { task?: string; predictions?: string; split: 'test' | 'valid' | 'train'; taskSeed?: string; maxLen?: string; kernel: string; json?: boolean }) => {
       warnIfUnfinished(run);
       const config = readRunConfig(run);
-      const { task, data } = await taskForRun(run, config, flags.task, {
+      const taskSpec = flags.task ?? finetunedTask(run).task;
+      if (taskSpec === undefined) throw new TlcError(`${run} does not record the task it was finetuned on: name it with --task`);
+      const { task, data } = await taskForRun(run, config, taskSpec, {
         taskSeed: flags.taskSeed !== undefined ? num(flags.taskSeed, '--task-seed', Number.isInteger) : undefined,
         maxLen: flags.maxLen ? num(flags.maxLen, '--max-len', positiveInt) : undefined,
       });
@@ -78,8 +83,21 @@ export function registerFinetune(program: Command): void {
         } finally {
           served.dispose();
         }
+        const labels = config.labels!;
+        if (flags.predictions) {
+          const examples = task.splits[flags.split];
+          writeFileAtomic(flags.predictions, examples.map((x, i) => JSON.stringify({
+            ...(x.id !== undefined ? { id: x.id } : {}), gold: x.label, predicted: labels[e.predictions[i]],
+          }) + '\n').join(''));
+        }
         if (flags.json) {
-          process.stdout.write(JSON.stringify({ run, task: task.name, split: flags.split, labels: config.labels, kernels, ...scoresOf(e) }) + '\n');
+          const scores = scoresOf(e);
+          process.stdout.write(JSON.stringify({
+            run, task: task.name, split: flags.split, labels, kernels, ...scores,
+            // label names beside the numbers: per_label[i] and confusion row and column i are labels[i]
+            per_label: scores.per_label.map((l, i) => ({ label: labels[i], ...l })),
+            confusion_labels: labels,
+          }) + '\n');
           return;
         }
         console.log(`${task.name}, ${flags.split} split (${e.examples} examples), kernels ${kernels}: ` +

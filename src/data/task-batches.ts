@@ -56,23 +56,37 @@ export function encodeExamples(
   labels: readonly string[],
   options: { maxLen: number },
 ): EncodedExamples {
-  const { maxLen } = options;
-  const hasPair = examples.some((e) => e.textPair !== undefined);
-  const least = hasPair ? PAIR_SPECIALS + 2 : SINGLE_SPECIALS + 1;
-  if (!Number.isInteger(maxLen) || maxLen < least) {
-    throw new TlcError(`maxLen must be an integer of at least ${least} (room for the special tokens and a token of each text), got ${maxLen}`);
-  }
   const labelId = new Map(labels.map((label, i) => [label, i]));
   const labelIds = new Int32Array(examples.length);
-  const offsets = new Int32Array(examples.length + 1);
-  const sequences: Int32Array[] = [];
-  let truncated = 0;
   examples.forEach((example, i) => {
     const id = labelId.get(example.label);
     if (id === undefined) {
       throw new TlcError(`label '${example.label}'${example.id ? ` of ${example.id}` : ''} is not one of the task's labels (${labels.join(', ')})`);
     }
     labelIds[i] = id;
+  });
+  return { ...encodeTexts(examples, tokenizer, options), labelIds };
+}
+
+/**
+ * Encodes texts (or pairs) as a classifier reads them, without labels (`tlc predict`):
+ * every label id is 0 and is not read.
+ */
+export function encodeTexts(
+  texts: readonly Pick<Example, 'text' | 'textPair'>[],
+  tokenizer: Pick<Tokenizer, 'encode'>,
+  options: { maxLen: number },
+): EncodedExamples {
+  const { maxLen } = options;
+  const hasPair = texts.some((e) => e.textPair !== undefined);
+  const least = hasPair ? PAIR_SPECIALS + 2 : SINGLE_SPECIALS + 1;
+  if (!Number.isInteger(maxLen) || maxLen < least) {
+    throw new TlcError(`maxLen must be an integer of at least ${least} (room for the special tokens and a token of each text), got ${maxLen}`);
+  }
+  const offsets = new Int32Array(texts.length + 1);
+  const sequences: Int32Array[] = [];
+  let truncated = 0;
+  texts.forEach((example, i) => {
     const a = tokenizer.encode(example.text);
     const b = example.textPair === undefined ? null : tokenizer.encode(example.textPair);
     const sequence = b === null ? single(a, maxLen) : pair(a, b, maxLen);
@@ -80,9 +94,9 @@ export function encodeExamples(
     sequences.push(sequence);
     offsets[i + 1] = offsets[i] + sequence.length;
   });
-  const ids = new Int32Array(offsets[examples.length]);
+  const ids = new Int32Array(offsets[texts.length]);
   sequences.forEach((s, i) => ids.set(s, offsets[i]));
-  return { ids, offsets, labelIds, maxLen, truncated };
+  return { ids, offsets, labelIds: new Int32Array(texts.length), maxLen, truncated };
 }
 
 /** <s> A </s>, A cut to fit maxLen. */

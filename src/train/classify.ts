@@ -29,3 +29,24 @@ export function evaluateClassifier(model: TransformerClassifier, encoded: Encode
   const metrics = classificationMetrics(predictions, encoded.labelIds, model.labels.length);
   return { ...metrics, loss: n > 0 ? lossSum / n : NaN, predictions, examples: n };
 }
+
+/** Each example's label probabilities (softmax of the logits, in float64), in order. */
+export function predictProbabilities(model: TransformerClassifier, encoded: EncodedExamples, batchSize = 64): number[][] {
+  const out: number[][] = [];
+  noGrad(() => {
+    for (const batch of classificationBatches(encoded, { batchSize, shuffle: false, seed: 0, epoch: 0 })) {
+      tidy(() => {
+        const logits = model.logits(batch, { training: false }).toFloat32Array();
+        const k = model.labels.length;
+        for (let r = 0; r < batch.batchSize; r++) {
+          const row = Array.from(logits.subarray(r * k, (r + 1) * k));
+          const max = Math.max(...row);
+          const exps = row.map((v) => Math.exp(v - max));
+          const sum = exps.reduce((a, b) => a + b, 0);
+          out.push(exps.map((e) => e / sum));
+        }
+      });
+    }
+  });
+  return out;
+}
