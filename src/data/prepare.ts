@@ -1,6 +1,7 @@
 // `tlc data prepare`: corpus → train/valid split by document → byte-level BPE tokenizer
 // (trained on the train split) → token shards and data.json. The corpus is streamed
 // three times (count, train the tokenizer, encode) rather than held in memory.
+import { warn } from '../util/warn.js';
 import { mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { TlcError } from '../engine/errors.js';
@@ -93,6 +94,10 @@ export async function prepareData(options: PrepareOptions): Promise<PrepareResul
     tokenizer = reused;
   } else {
     ({ tokenizer, seconds: trainingSeconds } = await trainTokenizer(corpus, isValid, vocabSize, showProgress));
+    if (tokenizer.vocabSize < vocabSize) {
+      warn(`the vocabulary has ${tokenizer.vocabSize} tokens, not the ${vocabSize} asked for: the corpus ran out of pairs to merge ` +
+        '(too little or too repetitive text); a model of this data needs no larger --vocab-size');
+    }
   }
   saveTokenizer(outDir, tokenizer);
 
@@ -132,6 +137,7 @@ export async function prepareData(options: PrepareOptions): Promise<PrepareResul
     format_version: DATA_FORMAT_VERSION,
     dtype,
     vocab_size: tokenizer.vocabSize,
+    ...(!reused && tokenizer.vocabSize < vocabSize ? { vocab_size_asked: vocabSize } : {}),
     tokenizer_sha256: tokenizerHash(tokenizer),
     train: { tokens: train.writer.tokens, documents: train.documents, file: 'train.bin' },
     valid: { tokens: valid.writer.tokens, documents: valid.documents, file: 'valid.bin' },

@@ -11,8 +11,8 @@ import type { SweepRun } from './analysis.js';
 /** Shapes the planner may recommend besides the swept ones, in order of size. */
 export const SIZE_LADDER = ['L1-D64', 'L2-D128', 'L4-D256', 'L4-D512', 'L6-D512', 'L8-D512', 'L6-D768', 'L12-D768', 'L24-D1024'];
 
-/** Past this many passes over the corpus, repeated tokens are worth less than new ones (Muennighoff et al. 2023). */
-export const EPOCH_WARNING = 4;
+export { EPOCH_WARNING } from '../train/warnings.js';
+import { EPOCH_WARNING } from '../train/warnings.js';
 
 export interface PlanOptions {
   vocabSize: number;

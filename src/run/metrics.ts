@@ -53,6 +53,8 @@ export const metricEventSchema = z.discriminatedUnion('event', [
   z.object({ event: z.literal('eval'), ...common, ...counters, valid_loss: metric, eval_seconds: z.number() }).catchall(metric),
   z.looseObject({ event: z.literal('checkpoint'), ...common, path: z.string(), checkpoint_seconds: z.number() }),
   z.looseObject({ event: z.literal('end'), ...endFields }),
+  // something a person should know about the run (also printed on the terminal)
+  z.looseObject({ event: z.literal('warning'), ...common, kind: z.string(), message: z.string() }),
   z.looseObject({ event: z.literal('interrupted'), ...endFields }),
 ]);
 

@@ -30,6 +30,7 @@ import { learningRate, validateSchedule, type ScheduleConfig } from './schedule.
 import { budgetCheckpointName, checkpointName, pruneCheckpoints, removeStaleTemporaries, restoreCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
 import { initialNoiseScale, updateNoiseScale } from './noise-scale.js';
 import { buildOptimizer } from './optimizer.js';
+import { EPOCH_PROJECTION_PROGRESS, baselineWarning, epochWarning } from './warnings.js';
 import type { Interval, OptimizerArgs } from './args.js';
 
 export type { Interval, OptimizerArgs, RunArgs } from './args.js';
@@ -91,6 +92,10 @@ export interface LoopTask<B> {
   restoreExtras?(checkpointDir: string): void;
   /** Extra fields for the start event. */
   describe?(): Record<string, unknown>;
+  /** Training tokens of the corpus, for the warning when the budget buys more than a few epochs of it. */
+  corpusTokens?: number;
+  /** The loss every model must beat (a unigram table's), for the warning when the final one does not. */
+  baseline?: { name: string; loss: number };
   hooks?: LoopHooks;
 }
 
@@ -227,6 +232,19 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
       evaluate();
       checkpoint();
     }
+    const warnOnce = (kind: string, message: string | null): void => {
+      if (message === null || state.triggers[`warned-${kind}`]) return;
+      state.triggers[`warned-${kind}`] = 1;
+      if (writes) warn(message);
+      metrics.append({ event: 'warning', step: state.step, kind, message });
+    };
+    // the tokens the whole budget buys: exact for token, step and FLOP budgets, the pace so far for a time budget
+    const checkEpochs = (): void => {
+      if (!task.corpusTokens || state.usage.tokens === 0) return;
+      const progress = budgetProgress(args.budget, state.usage);
+      if (args.budget.kind === 'time' && progress < EPOCH_PROJECTION_PROGRESS) return;
+      warnOnce('epochs', epochWarning(state.usage.tokens / Math.max(progress, 1e-12), task.corpusTokens));
+    };
     let interrupted = false;
     // data-parallel: an interrupt seen by any rank, agreed at the end of the last step
     let stopAgreed = false;
@@ -297,6 +315,7 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
         lr, loss, grad_norm: gradNorm, noise_scale: noiseScale, step_seconds: seconds, tokens_per_s: tokens / seconds, gflops: flops / seconds / 1e9, progress,
       });
       events.onStep?.({ step: state.step, loss, lr, progress, tokensPerS: tokens / seconds, usage: state.usage });
+      checkEpochs();
 
       let finished = budgetSpent(args.budget, state.usage);
       if (finished || crossed('eval', args.evalEvery)) {
@@ -317,6 +336,7 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
     }
     if (interrupted) checkpoint();
     if (state.done && Object.keys(lastEval).length === 0) evaluate();
+    if (state.done && task.baseline && typeof lastEval.valid_loss === 'number') warnOnce('baseline', baselineWarning(lastEval.valid_loss, task.baseline));
     metrics.append({
       event: interrupted ? 'interrupted' : 'end', step: state.step, train_seconds: state.usage.trainSeconds, tokens: state.usage.tokens,
       flops: state.usage.flops, eval_seconds: state.eval_seconds, checkpoint_seconds: state.checkpoint_seconds,

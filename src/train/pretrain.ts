@@ -155,6 +155,7 @@ async function trainLanguageModel(runDir: string, args: PretrainArgs, resumed: b
   const evalSet = evaluationBatches(shards.valid, batchOpts, args.evalTokens, args.microBatchSize);
   const flopsPerToken = trainingFlopsPerToken(cfg, args.seqLen);
   const counts = countParams(cfg);
+  const unigram = unigramLoss(shards.train, evalSet, cfg.vocab_size);
   try {
     const result = await trainLoop<LMBatch>(runDir, { ...args, microBatches: args.batchSize / args.microBatchSize }, {
       model,
@@ -170,8 +171,10 @@ async function trainLanguageModel(runDir: string, args: PretrainArgs, resumed: b
       },
       describe: () => ({
         objective: cfg.objective, non_embedding_params: counts.nonEmbedding, flops_per_token: flopsPerToken,
-        unigram_valid_loss: unigramLoss(shards.train, evalSet, cfg.vocab_size),
+        unigram_valid_loss: unigram,
       }),
+      corpusTokens: shards.train.length,
+      baseline: { name: 'unigram', loss: unigram },
     }, resumed, events, signal);
     return { runDir, steps: result.steps, usage: result.usage, finalValidLoss: result.lastEval.valid_loss ?? NaN, interrupted: result.interrupted };
   } finally {

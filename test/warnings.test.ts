@@ -1,0 +1,47 @@
+// Silent pitfalls are said out loud, on the terminal and in the run's metrics: a vocabulary
+// smaller than asked, a budget worth many epochs of the corpus, a model no better than a
+// unigram table.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { preparedSyntheticData, syntheticDocuments } from './corpus-fixture.js';
+import { readMetrics } from '../src/run/metrics.js';
+
+const CLI = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
+const tlc = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+const warningsOf = (run: string) => readMetrics(join(run, 'metrics.jsonl')).filter((e) => e.event === 'warning') as unknown as { kind: string; message: string }[];
+
+test('data prepare warns when the corpus cannot fill the vocabulary asked for, and records both sizes', () => {
+  const root = mkdtempSync(join(tmpdir(), 'tlc-warn-vocab-'));
+  const input = join(root, 'small.jsonl');
+  writeFileSync(input, syntheticDocuments(20, 3).map((text) => JSON.stringify({ text })).join('\n') + '\n');
+  const r = tlc(['data', 'prepare', '--input', input, '--out', join(root, 'data'), '--vocab-size', '4000']);
+  assert.equal(r.status, 0, r.stderr);
+  const meta = JSON.parse(readFileSync(join(root, 'data', 'data.json'), 'utf8')) as { vocab_size: number; vocab_size_asked?: number };
+  assert.ok(meta.vocab_size < 4000);
+  assert.equal(meta.vocab_size_asked, 4000);
+  assert.match(r.stderr, new RegExp(`warning: the vocabulary has ${meta.vocab_size} tokens, not the 4000 asked for`));
+});
+
+test('pretraining warns once when the budget buys more than 4 epochs, and when the model ends no better than unigram', async () => {
+  const data = await preparedSyntheticData();
+  const corpus = (JSON.parse(readFileSync(join(data, 'data.json'), 'utf8')) as { train: { tokens: number } }).train.tokens;
+  const root = mkdtempSync(join(tmpdir(), 'tlc-warn-run-'));
+  const common = ['pretrain', '--data', data, '--model', 'L1-D32', '--seq-len', '32', '--batch-size', '8', '--eval-tokens', '512'];
+  // 5 epochs' worth of tokens at a learning rate too small to learn anything
+  const stuck = join(root, 'stuck');
+  const r = tlc([...common, '--tokens', String(5 * corpus), '--lr', '1e-9', '--eval-every', '0.5', '--out', stuck]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stderr.match(/warning: the budget buys about 5\.0 passes/g)?.length, 1, r.stderr);
+  assert.match(r.stderr, /warning: the final validation loss .* is not below the unigram baseline/);
+  assert.deepEqual(warningsOf(stuck).map((w) => w.kind), ['epochs', 'baseline']);
+  // a sensible run of three epochs: neither
+  const fine = join(root, 'fine');
+  const ok = tlc([...common, '--tokens', String(3 * corpus), '--lr', '3e-3', '--out', fine]);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.doesNotMatch(ok.stderr, /warning/);
+  assert.deepEqual(warningsOf(fine), []);
+});
