@@ -10,6 +10,7 @@ import type { EncodedExamples } from '../data/task-batches.js';
 import { benchKernels } from '../../bench/kernels.js';
 import { REFERENCE_TRAIN_CONFIG, benchTraining } from '../../bench/train.js';
 import { benchRanks } from '../../bench/ranks.js';
+import { hfModelDir } from '../import/import.js';
 import { INFER_VARIANTS, benchInference, type InferRow, type InferVariant } from '../../bench/infer.js';
 
 export function registerBench(program: Command): void {
@@ -110,7 +111,8 @@ export function registerBench(program: Command): void {
     .option('--rounds <n>', 'interleaved timing rounds', '7')
     .option('--variants <list>', `comma-separated subset of ${INFER_VARIANTS.join(',')}`)
     .option('--task <file|dir|example:NAME>', "also score each variant on this task's test split (a finetuned classifier run)")
-    .action(async (model: string | undefined, o: { json?: boolean; seqLen: string; batch: string; rounds: string; variants?: string; task?: string }) => {
+    .action(async (given: string | undefined, o: { json?: boolean; seqLen: string; batch: string; rounds: string; variants?: string; task?: string }) => {
+      const model = given === undefined ? undefined : hfModelDir(given);
       const variants = o.variants ? o.variants.split(',').map((v) => v.trim()) : [...INFER_VARIANTS];
       for (const v of variants) {
         if (!(INFER_VARIANTS as readonly string[]).includes(v)) throw new TlcError(`--variants: unknown variant "${v}" (${INFER_VARIANTS.join(', ')})`);

@@ -1,4 +1,5 @@
 // `tlc compress` and `tlc pareto`.
+import { hfModelDir } from '../import/import.js';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
@@ -51,7 +52,7 @@ export function registerCompress(program: Command): void {
       const budgetGiven = ['budget', 'tokens', 'steps', 'flops'].some((k) => given[k] !== undefined);
       const { steps, ...rest } = d;
       const finetune = { ...rest, ...(budgetGiven ? {} : { steps }), ...given };
-      const model = required(o.model as string | undefined, '--model'), out = required(o.out as string | undefined, '--out');
+      const model = hfModelDir(required(o.model as string | undefined, '--model')), out = required(o.out as string | undefined, '--out');
       warnIfUnfinished(model);
       const result = await withOutputDir(out, 'compress', { force: o.force === true, source: model }, () => withGracefulStop((signal) => compressSweep({
         model,

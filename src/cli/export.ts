@@ -1,5 +1,6 @@
 // `tlc export <run> --format hf|onnx --out <dir>`: a run (or a `tlc compress` setting) as a
 // Hugging Face folder, plus ONNX graphs with --format onnx, for transformers.js and onnxruntime.
+import { hfModelDir } from '../import/import.js';
 import type { Command } from 'commander';
 import { exportRun, type ExportFormat } from '../export/export.js';
 import { required } from './common.js';
@@ -13,7 +14,8 @@ export function registerExport(program: Command): void {
     .option('--format <hf|onnx>', 'hf: config.json, tokenizer files, model.safetensors; onnx: the same plus onnx/model.onnx, model_quantized.onnx (int8), model_q4.onnx', 'hf')
     .option('--out <dir>', 'output directory (an existing one must be empty or hold an export of the same run)')
     .option('--force', 'write into an existing directory that holds something else')
-    .action((run: string, flags: { format: string; out?: string; force?: boolean }) => {
+    .action((given: string, flags: { format: string; out?: string; force?: boolean }) => {
+      const run = hfModelDir(given);
       warnIfUnfinished(run);
       const result = exportRun(run, { format: flags.format as ExportFormat, out: required(flags.out, '--out'), force: flags.force },
         (line) => process.stderr.write(line + '\n'));

@@ -7,6 +7,7 @@ import { evaluateClassifier } from '../train/classify.js';
 import { readRunConfig } from '../run/pretrained.js';
 import { finetunedTask, taskForRun } from '../run/task.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { hfModelDir } from '../import/import.js';
 import { TlcError } from '../util/errors.js';
 import { loadModelDir } from '../infer/load.js';
 import { KERNEL_CHOICES } from '../infer/pack.js';
@@ -64,7 +65,8 @@ export function registerFinetune(program: Command): void {
     .option('--kernel <name>', `inference kernels for the linear layers: ${KERNEL_CHOICES}`, 'auto')
     .option('--predictions <file.jsonl>', "also write each example's gold and predicted label, one JSON object per line")
     .option('--json', 'print one JSON object')
-    .action(async (run: string, flags: { task?: string; predictions?: string; split: 'test' | 'valid' | 'train'; taskSeed?: string; maxLen?: string; kernel: string; json?: boolean }) => {
+    .action(async (given: string, flags: { task?: string; predictions?: string; split: 'test' | 'valid' | 'train'; taskSeed?: string; maxLen?: string; kernel: string; json?: boolean }) => {
+      const run = hfModelDir(given);
       warnIfUnfinished(run);
       const config = readRunConfig(run);
       const taskSpec = flags.task ?? finetunedTask(run).task;

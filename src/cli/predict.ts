@@ -13,6 +13,7 @@ import { loadModelDir } from '../infer/load.js';
 import { KERNEL_CHOICES } from '../infer/pack.js';
 import { InferenceModel } from '../infer/inference-model.js';
 import { predictProbabilities } from '../train/classify.js';
+import { hfModelDir } from '../import/import.js';
 import { num, positiveInt } from './common.js';
 
 export function registerPredict(program: Command): void {
@@ -22,7 +23,8 @@ export function registerPredict(program: Command): void {
     .requiredOption('--input <file|->', 'texts: one per line, as plain text or JSON {"text": ..., "text_pair": ...}; - reads stdin')
     .option('--max-len <n>', 'tokens per text (default: as in finetuning, or the model maximum)')
     .option('--kernel <name>', `inference kernels for the linear layers: ${KERNEL_CHOICES}`, 'auto')
-    .action((run: string, flags: { input: string; maxLen?: string; kernel: string }) => {
+    .action((given: string, flags: { input: string; maxLen?: string; kernel: string }) => {
+      const run = hfModelDir(given);
       const config = readRunConfig(run);
       if (!config.labels) throw new TlcError(`${run}: not a classifier (no "labels" in config.json); finetune it first with \`tlc finetune\``);
       const text = readFileSync(flags.input === '-' ? 0 : flags.input, 'utf8');

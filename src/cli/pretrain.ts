@@ -16,7 +16,7 @@ export function registerPretrain(program: Command): void {
     .option('--model <preset|config.json>', 'model shape: a preset like L4-D256 (for seq2seq: L encoder and L decoder layers), or a config.json')
     .addOption(new Option('--objective <kind>', 'masked LM (RoBERTa-style), causal LM (GPT-2-style) or encoder–decoder translation (default mlm)')
       .choices(pretrainShape.objective.unwrap().options))
-    .addOption(new Option('--norm <kind>', 'pre-LN (default) or post-LN blocks').choices(pretrainShape.norm.unwrap().options))
+    .addOption(new Option('--norm <kind>', 'pre-LN (default) or post-LN blocks; a post-LN masked LM exports as Hugging Face RoBERTa, a pre-LN one to ONNX only').choices(pretrainShape.norm.unwrap().options))
     .option('--out <run>', 'run directory to create (or to resume with --resume)')
     .option('--seq-len <n>', `tokens per sequence; seq2seq: most tokens per source and per target, longer ones are cut (default ${d.seq_len})`)
     .option('--eval-tokens <n>', `validation tokens per evaluation (default ${d.eval_tokens})`)

@@ -12,11 +12,12 @@ import { warn } from '../util/warn.js';
 import { isAtomicTemporary, writeJsonAtomic } from '../util/atomic.js';
 import { COMPRESS_FILES, OUTPUT_MARKER, PARETO_FILES, REPORT_FILES, RUN_FILES, SWEEP_FILES } from './layout.js';
 
-export type OutputKind = 'pretrain' | 'finetune' | 'dataset' | 'export' | 'compress' | 'sweep' | 'pareto' | 'report';
+export type OutputKind = 'pretrain' | 'finetune' | 'dataset' | 'export' | 'compress' | 'sweep' | 'pareto' | 'report' | 'import';
 
 const DESCRIPTIONS: Record<OutputKind, string> = {
   pretrain: 'a pretraining run', finetune: 'a finetuning run', dataset: 'a prepared dataset', export: 'an export',
   compress: 'a `tlc compress` output', sweep: 'a `tlc sweep` output', pareto: 'a `tlc pareto` output', report: 'a `tlc report` report',
+  import: 'an imported Hugging Face model',
 };
 
 interface Marker {

@@ -2,6 +2,7 @@
 // further), trained on a labelled task under a budget, with validation-based model
 // selection and early stopping, then scored on the held-out test split. Compression
 // finetunes through here too, with its hooks and keeping the last weights.
+import { hfModelDir } from '../import/import.js';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { TlcError } from '../util/errors.js';
@@ -80,7 +81,8 @@ interface Inputs {
 
 /** The pretrained model and the task, read and checked against each other before any run directory is made. */
 async function loadInputs(args: FinetuneArgs): Promise<Inputs> {
-  const pre = readPretrained(args.from);
+  // a Hugging Face folder is imported on the fly
+  const pre = readPretrained(hfModelDir(args.from));
   const task = await loadTask(args.task, { seed: args.taskSeed, maxExamples: args.maxExamples });
   if (task.labels.length < 2) {
     throw new TlcError(`${task.source}: every training example has the label "${task.labels[0]}"; a classifier needs at least two labels to tell apart`);
