@@ -39,13 +39,15 @@ test('tlc export rejects bad input with one clear line and a non-zero exit', () 
   pre.model.dispose();
   const clm = randomRun(tinyConfig({ objective: 'clm', activation: 'gelu' }), 63);
   clm.model.dispose();
+  const postClm = randomRun(tinyConfig({ objective: 'clm', norm: 'post', activation: 'gelu_tanh' }), 64);
+  postClm.model.dispose();
   const empty = join(root, 'empty');
   mkdirSync(empty);
   const out = join(root, 'out');
   const cases: [string[], RegExp][] = [
     [['export', pre.dir, '--format', 'hf', '--out', out], /norm "pre" \(pre-LN\) has no Hugging Face equivalent/],
     [['export', clm.dir, '--format', 'hf', '--out', out], /activation "gelu" \(erf\) has no GPT-2 equivalent/],
-    [['export', clm.dir, '--format', 'onnx', '--out', out], /ONNX export of causal LMs is not supported/],
+    [['export', postClm.dir, '--format', 'onnx', '--out', out], /norm "post": tlc's ONNX decoder graph is GPT-2's pre-LN computation/],
     [['export', join(root, 'missing'), '--format', 'onnx', '--out', out], /missing: no such run directory/],
     [['export', empty, '--out', out], /empty: not a tlc run directory \(.*config\.json is missing\)/],
     [['export', pre.dir, '--format', 'tflite', '--out', out], /invalid --format "tflite": use hf or onnx/],

@@ -7,7 +7,8 @@
 //   causal LM, pre-LN, GELU (tanh)            → GPT2LMHeadModel
 //
 // The ONNX graph is written by tlc itself from the model's own computation, so it covers
-// every masked-LM body (pre- or post-LN, either GELU); transformers.js runs it as "roberta".
+// every masked-LM body (pre- or post-LN, either GELU), which transformers.js runs as
+// "roberta", and every pre-LN causal LM, a decoder with a key/value cache that it runs as "gpt2".
 import type { ModelConfig } from '../nn/config.js';
 
 export type HfArchitecture = 'RobertaForMaskedLM' | 'RobertaForSequenceClassification' | 'GPT2LMHeadModel';
@@ -47,8 +48,9 @@ export function mapArchitecture(c: ModelConfig): ArchitectureMapping {
       hfProblems.push('activation "gelu" (erf) has no GPT-2 equivalent: GPT-2 uses the tanh approximation (gelu_new)');
     }
     if (hfProblems.length === 0) hf = 'GPT2LMHeadModel';
-    onnxProblems.push('ONNX export of causal LMs is not supported: transformers.js generates text with a key/value-cache graph '
-      + '(past_key_values inputs, present outputs), which tlc does not write');
+    // the ONNX graph is GPT-2's decoder with a key/value cache (onnx-decoder.ts), either GELU
+    if (c.labels) onnxProblems.push('a classifier on a causal LM has no ONNX graph in tlc (only the language model exports)');
+    if (c.norm === 'post') onnxProblems.push("norm \"post\": tlc's ONNX decoder graph is GPT-2's pre-LN computation");
   }
   return { hf, hfProblems, onnxProblems };
 }

@@ -18,6 +18,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { mapArchitecture, type HfArchitecture } from './architecture.js';
 import { HF_CONFIG_FILE, HF_WEIGHTS_FILE, writeHfFolder } from './hf-folder.js';
 import { encoderOnnxBytes } from './onnx-encoder.js';
+import { decoderFromGpt2, decoderOnnxBytes } from './onnx-decoder.js';
 import type { OnnxPrecision } from './onnx-weights.js';
 import { encoderFromRoberta, robertaConfig, robertaStateDict } from './roberta.js';
 import { gpt2Config, gpt2StateDict } from './gpt2.js';
@@ -78,6 +79,7 @@ export function exportRun(runDir: string, options: ExportOptions, log: (line: st
   let config: Record<string, unknown>;
   if (c.objective === 'clm') {
     config = gpt2Config(c);
+    if (!mapping.hf) config.tlc_onnx_only = mapping.hfProblems;
   } else {
     config = robertaConfig(c, mapping.hf ?? (c.labels ? 'RobertaForSequenceClassification' : 'RobertaForMaskedLM'));
     // transformers.js picks its runtime by model_type and runs the ONNX graph, which is exact;
@@ -86,10 +88,10 @@ export function exportRun(runDir: string, options: ExportOptions, log: (line: st
   }
   const onnx = new Map<string, Uint8Array>();
   if (format === 'onnx') {
-    const encoder = encoderFromRoberta(hfWeights, c, src.weightsPath);
-    for (const [precision, file] of Object.entries(ONNX_FILES) as [OnnxPrecision, string][]) {
-      onnx.set(file, encoderOnnxBytes(encoder, precision));
-    }
+    const graph = c.objective === 'clm'
+      ? ((m) => (p: OnnxPrecision) => decoderOnnxBytes(m, p))(decoderFromGpt2(hfWeights, c, src.weightsPath))
+      : ((m) => (p: OnnxPrecision) => encoderOnnxBytes(m, p))(encoderFromRoberta(hfWeights, c, src.weightsPath));
+    for (const [precision, file] of Object.entries(ONNX_FILES) as [OnnxPrecision, string][]) onnx.set(file, graph(precision));
   }
 
   markOutputDir(out, 'export', runDir);

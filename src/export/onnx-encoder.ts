@@ -156,14 +156,14 @@ function selfAttention(g: GraphBuilder, w: WeightScheme, m: EncoderModel, layer:
   return w.linear(g, merged, layer.attentionOut, `${name}.attention.output.dense`);
 }
 
-function layerNorm(g: GraphBuilder, x: string, n: NormWeights, eps: number, name: string): string {
+export function layerNorm(g: GraphBuilder, x: string, n: NormWeights, eps: number, name: string): string {
   const scale = g.initializer(`${name}.weight`, n.weight.shape, n.weight.data);
   const bias = g.initializer(`${name}.bias`, n.bias.shape, n.bias.data);
   return g.op('LayerNormalization', [x, scale, bias], [attr.int('axis', -1), attr.float('epsilon', eps)]);
 }
 
 /** GELU: x·Φ(x) with the exact erf, or its tanh approximation. */
-function gelu(g: GraphBuilder, x: string, activation: Activation): string {
+export function gelu(g: GraphBuilder, x: string, activation: Activation): string {
   const half = g.op('Mul', [x, g.floats(0.5)]);
   if (activation === 'gelu') {
     return g.op('Mul', [half, g.op('Add', [g.floats(1), g.op('Erf', [g.op('Mul', [x, g.floats(Math.SQRT1_2)])])])]);
