@@ -13,7 +13,9 @@ import { fileURLToPath } from 'node:url';
 import { readSafetensorsHeader } from '../src/engine/safetensors.js';
 import { readMetrics } from '../src/run/metrics.js';
 import { finetune } from '../src/train/finetune.js';
-import { divergence } from '../src/train/loop.js';
+import { divergence, gradNormDivergence } from '../src/train/loop.js';
+import { checkTrainingFits, estimateTrainingBytes } from '../src/train/memory-check.js';
+import { presetConfig } from '../src/nn/config.js';
 import { finetuneArgs, preparedSyntheticData, pretrainedRun, writeTask } from './corpus-fixture.js';
 import { runAndKill, runToEnd, start, waitUntil, loggedSteps } from './processes.js';
 
@@ -228,6 +230,46 @@ test('divergence is caught before NaN: a loss far above the recent median, not n
   const small: number[] = [];
   for (let i = 0; i < 50; i++) divergence(small, 0.01);
   assert.equal(divergence(small, 0.2), null);
+});
+
+test('an exploding gradient norm is caught although clipping keeps the loss calm', () => {
+  const recent: number[] = [];
+  for (let i = 0; i < 50; i++) assert.equal(gradNormDivergence(recent, 0.8 + 0.2 * Math.sin(i)), null);
+  assert.equal(gradNormDivergence(recent, 20), null, 'a spike of 25× is noise');
+  assert.match(gradNormDivergence(recent, 500) ?? '', /the gradient norm 500 is more than 100× the median 0\.\d+ of the last 50 steps/);
+  assert.match(gradNormDivergence(recent, Infinity) ?? '', /gradient norm Infinity/);
+});
+
+test('a model that cannot fit in memory is refused before anything is allocated or written, with the numbers', async () => {
+  const data = await preparedSyntheticData();
+  const root = mkdtempSync(join(tmpdir(), 'tlc-fits-'));
+  const out = join(root, 'huge');
+  const r = tlc('pretrain', '--data', data, '--model', 'L48-D8192', '--steps', '1', '--out', out);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /the run needs about [\d.]+ GiB of memory — [\d.]+ GiB for \d+\.\dM parameters .* but [\d.]+ (GiB|MiB) is available/);
+  assert.ok(!existsSync(out), 'nothing was written');
+  // a config whose embedding table alone is more than one tensor can hold
+  const config = join(root, 'wide.json');
+  writeFileSync(config, JSON.stringify({ objective: 'mlm', vocab_size: 320, d_model: 100000, n_layers: 1, n_heads: 1, d_ff: 40000, max_len: 32 }));
+  const wide = tlc('pretrain', '--data', data, '--model', config, '--steps', '1', '--seq-len', '32', '--out', join(root, 'wide'));
+  assert.equal(wide.status, 1);
+  assert.match(wide.stderr, /largest weight matrix has 4\.00e\+9 elements, more than one tensor can hold/);
+  assert.doesNotMatch(wide.stderr, /RangeError|\n\s+at /);
+  // the estimate: 16 bytes per parameter in f32, 18 in bf16, and activations that grow with the micro-batch
+  const c = presetConfig('L4-D256', { vocab_size: 8192 });
+  const [a, b] = [estimateTrainingBytes(c, 8, 128, false), estimateTrainingBytes(c, 16, 128, false)];
+  assert.ok(Math.abs(b.activationBytes / a.activationBytes - 2) < 1e-9 && a.parameterBytes === b.parameterBytes);
+  assert.equal(estimateTrainingBytes(c, 8, 128, true).parameterBytes / a.parameterBytes, 18 / 16);
+  assert.doesNotThrow(() => checkTrainingFits(c, 8, 128, false, 1e12));
+  assert.throws(() => checkTrainingFits(c, 8, 128, false, 1e6), /but 1 MiB is available/);
+});
+
+test('a preset whose width is not a multiple of 64 says how many heads it got and how to choose', async () => {
+  const data = await preparedSyntheticData();
+  const r = tlc('pretrain', '--data', data, '--model', 'L1-D96', '--steps', '1', '--seq-len', '16', '--eval-tokens', '64',
+    '--out', join(mkdtempSync(join(tmpdir(), 'tlc-heads-')), 'run'));
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /warning: L1-D96: 2 attention heads of width 48 \(the rule: heads = round\(width \/ 64\)\); name them with -H<n>/);
 });
 
 test('bad thread settings and a one-class task are clear errors or warnings, not stack traces', async () => {

@@ -15,6 +15,8 @@ import { loadPretrainedBody, loadWeights, saveWeights } from '../nn/weights.js';
 import { abandonIfUnstarted, createRun, readRunOptions } from '../run/run-args.js';
 import { withRunLock } from '../run/lock.js';
 import { writesRuns } from '../run/rank.js';
+import { checkTrainingFits } from './memory-check.js';
+import { resolvePrecision } from '../engine/mixed.js';
 import { CHECKPOINT_FILES, runFile } from '../run/layout.js';
 import { readPretrained, type PretrainedFiles } from '../run/pretrained.js';
 import { encodeTask } from '../run/task.js';
@@ -56,6 +58,8 @@ export async function finetune(runDir: string, options: FinetuneOptions, events:
   const args = finetuneArgsOf(options);
   validateArgs(args);
   const inputs = await loadInputs(args);
+  const labelled = { ...inputs.pre.config, labels: [...inputs.task.labels] };
+  checkTrainingFits(labelled, args.microBatchSize, Math.min(args.maxLen, labelled.max_len), resolvePrecision(args.precision) === 'bf16');
   // a data-parallel rank other than 0 trains beside rank 0, which writes the run
   if (!writesRuns()) return runLocked(runDir, args, false, events, signal, extension, inputs);
   // the micro-batch size is recorded, so that a resume on another number of ranks keeps the step's micro-batches

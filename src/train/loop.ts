@@ -248,7 +248,7 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
     let interrupted = false;
     // data-parallel: an interrupt seen by any rank, agreed at the end of the last step
     let stopAgreed = false;
-    const recentLosses: number[] = [];
+    const recentLosses: number[] = [], recentNorms: number[] = [];
     while (!state.done && !budgetSpent(args.budget, state.usage)) {
       await new Promise((resolve) => setImmediate(resolve)); // lets SIGINT/SIGTERM handlers run between steps
       if (dp ? stopAgreed : signal?.aborted) {
@@ -305,7 +305,7 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
       if (!Number.isFinite(loss)) {
         throw new TlcError(`training diverged at step ${state.step}: loss is ${loss} (try a lower --lr or more warmup)`);
       }
-      const diverging = divergence(recentLosses, loss);
+      const diverging = divergence(recentLosses, loss) ?? (Number.isFinite(gradNorm) ? gradNormDivergence(recentNorms, gradNorm) : null);
       if (diverging) throw new TlcError(`training is diverging at step ${state.step}: ${diverging} (try a lower --lr or more warmup)`);
       const progress = budgetProgress(args.budget, state.usage);
       hooks.afterStep?.(progress);
@@ -371,6 +371,28 @@ export function divergence(recent: number[], loss: number): string | null {
     recent.shift();
   }
   recent.push(loss);
+  return problem;
+}
+
+/** A gradient norm this many times the recent median is a run blowing up, usually steps before its loss does. */
+const GRAD_NORM_FACTOR = 100;
+
+/**
+ * Whether the gradient norm (before clipping) has grown far past the median of the last
+ * DIVERGENCE_WINDOW steps — clipping hides such a step from the weights, but not from Adam's
+ * moments, and a run whose gradients explode is about to diverge; records the norm.
+ */
+export function gradNormDivergence(recent: number[], norm: number): string | null {
+  let problem: string | null = null;
+  if (recent.length === DIVERGENCE_WINDOW) {
+    const sorted = [...recent].sort((a, b) => a - b);
+    const median = (sorted[DIVERGENCE_WINDOW / 2 - 1] + sorted[DIVERGENCE_WINDOW / 2]) / 2;
+    if (!Number.isFinite(norm) || norm > GRAD_NORM_FACTOR * median) {
+      problem = `the gradient norm ${norm.toPrecision(3)} is more than ${GRAD_NORM_FACTOR}× the median ${median.toPrecision(3)} of the last ${DIVERGENCE_WINDOW} steps`;
+    }
+    recent.shift();
+  }
+  recent.push(norm);
   return problem;
 }
 

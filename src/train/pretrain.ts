@@ -1,5 +1,6 @@
 // `tlc pretrain`: a Transformer LM trained from token shards under a budget (or, for
 // objective seq2seq, an encoder–decoder on translation pairs: src/train/translation.ts).
+import { warn } from '../util/warn.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { TlcError } from '../util/errors.js';
@@ -21,6 +22,8 @@ import { PRESET_PRETRAIN_DROPOUT, pretrainArgsOf, pretrainOptionsSchema, type Pr
 import type { BranchResult, PretrainEvents, PretrainResult } from './outcome.js';
 import { branchArgs, branchDir, forkBranch, readBranchInfo, runEnded, type BranchInfo } from './branches.js';
 import { writesRuns } from '../run/rank.js';
+import { checkTrainingFits } from './memory-check.js';
+import { resolvePrecision } from '../engine/mixed.js';
 import { dataParallel } from './data-parallel.js';
 import { eventsOf, readMetrics } from '../run/metrics.js';
 
@@ -50,6 +53,12 @@ export function resolveModel(o: PretrainOptions): ModelConfig {
   }
   const objective = overrides.objective ?? 'mlm';
   const activation = objective === 'clm' ? 'gelu_tanh' : 'gelu';
+  const shape = /^L\d+-D(\d+)$/.exec(spec);
+  if (shape && Number(shape[1]) % 64 !== 0) {
+    const width = Number(shape[1]), heads = Math.max(1, Math.round(width / 64));
+    warn(`${spec}: ${heads} attention head${heads === 1 ? '' : 's'} of width ${width / heads} (the rule: heads = round(width / 64)); ` +
+      `name them with -H<n>, e.g. ${spec}-H${Math.max(1, heads * 2)}`);
+  }
   return presetConfig(spec, {
     vocab_size: dataVocabSize(o.data, objective), max_len: Math.max(o.seq_len, 128), activation, dropout: PRESET_PRETRAIN_DROPOUT, ...overrides,
   });
@@ -108,6 +117,7 @@ function validateArgs(a: PretrainArgs): void {
   validateBatching(a);
   for (const f of [...a.saveAt, ...a.branches]) if (!(f > 0 && f <= 1)) throw new TlcError(`budget fractions must be in (0, 1], got ${f}`);
   if (a.seqLen > a.model.max_len) throw new TlcError(`sequence length ${a.seqLen} exceeds the model's max_len ${a.model.max_len}`);
+  checkTrainingFits(a.model, a.microBatchSize, a.seqLen, resolvePrecision(a.precision) === 'bf16');
 }
 
 /**
