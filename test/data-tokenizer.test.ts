@@ -198,3 +198,37 @@ test('tokenizer.json keeps a token spelled __proto__ as an ordinary vocabulary e
   assert.equal(json.model.vocab['__proto__'], tok.tokenToId('__proto__'));
   assert.equal(tokenizerHash(parseTokenizerJson(json, 'test')), tokenizerHash(tok));
 });
+
+test('the word counter keeps bounded memory: the frequent words are counted within its stated error, the table never outgrows its capacity', async () => {
+  const { WordCounter } = await import('../src/data/bpe-train.js');
+  const { Rng } = await import('../src/engine/random.js');
+  const rng = new Rng(5);
+  // 20,000 distinct words with Zipf frequencies, far more than the capacity of 500
+  const exact = new Map<string, number>();
+  const counter = new WordCounter(500);
+  for (let line = 0; line < 400; line++) {
+    const words: string[] = [];
+    for (let i = 0; i < 200; i++) {
+      const rank = Math.floor(1 / (rng.uniform() * (1 - 1 / 20000) + 1 / 20000));
+      // letters only: the pre-tokenizer splits digits off a word
+      let w = 'x';
+      for (let r = rank; r > 0; r = Math.floor(r / 26)) w += String.fromCharCode(97 + (r % 26));
+      words.push(w);
+      exact.set(' ' + w, (exact.get(' ' + w) ?? 0) + 1);
+    }
+    counter.add(' ' + words.join(' '));
+    assert.ok(counter.counts.size <= 500);
+  }
+  assert.ok(counter.prunes > 0 && counter.errorBound > 0, 'the table was pruned');
+  const top = [...exact.entries()].sort((a, b) => b[1] - a[1]).slice(0, 50);
+  for (const [word, n] of top) {
+    const kept = counter.counts.get(word);
+    assert.ok(kept !== undefined, `${word} (seen ${n} times) was dropped`);
+    assert.ok(kept <= n && n - kept <= counter.errorBound, `${word}: ${kept} of ${n}, error bound ${counter.errorBound}`);
+  }
+  // below capacity nothing is dropped and every count is exact
+  const small = new WordCounter(100000);
+  small.add(' a b a c a b');
+  assert.equal(small.errorBound, 0);
+  assert.equal(small.counts.get(' a'), 3);
+});

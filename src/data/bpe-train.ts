@@ -28,14 +28,50 @@ export function checkVocabSize(vocabSize: number, name = 'vocab size'): void {
 }
 
 /** Counts pre-tokenized words; feed it text piece by piece, then train on the counts. */
+/** Distinct words a WordCounter keeps by default: about 100 MB of counts, whatever the corpus. */
+export const DEFAULT_MAX_WORDS = 1 << 20;
+
+/**
+ * Word counts in bounded memory. At most `capacity` distinct words are kept: when the table
+ * fills, the rarest words — every count at or below the smallest threshold that frees half the
+ * table — are dropped (lossy counting, Manku & Motwani 2002). A word seen again starts over,
+ * so any count is low by at most `errorBound`, the sum of the thresholds used; BPE merges are
+ * decided by the frequent words, whose counts stay exact or nearly so.
+ */
 export class WordCounter {
   readonly counts = new Map<string, number>();
   bytesOfText = 0;
+  /** How far below its true count a kept word's count can be. */
+  errorBound = 0;
+  /** Times the table was pruned. */
+  prunes = 0;
+
+  constructor(readonly capacity = DEFAULT_MAX_WORDS) {
+    if (!(Number.isInteger(capacity) && capacity >= 2)) throw new TlcError(`the word counter needs room for at least 2 words, got ${capacity}`);
+  }
 
   add(text: string): void {
     const counts = this.counts;
-    forEachWord(text, (word) => counts.set(word, (counts.get(word) ?? 0) + 1));
+    forEachWord(text, (word) => {
+      counts.set(word, (counts.get(word) ?? 0) + 1);
+      if (counts.size > this.capacity) this.prune();
+    });
     this.bytesOfText += Buffer.byteLength(text, 'utf8');
+  }
+
+  private prune(): void {
+    const histogram = new Map<number, number>();
+    for (const c of this.counts.values()) histogram.set(c, (histogram.get(c) ?? 0) + 1);
+    const target = this.counts.size - Math.floor(this.capacity / 2);
+    let threshold = 0, freed = 0;
+    for (const c of [...histogram.keys()].sort((a, b) => a - b)) {
+      threshold = c;
+      freed += histogram.get(c)!;
+      if (freed >= target) break;
+    }
+    for (const [word, c] of this.counts) if (c <= threshold) this.counts.delete(word);
+    this.errorBound += threshold;
+    this.prunes++;
   }
 }
 

@@ -90,10 +90,11 @@ export async function prepareData(options: PrepareOptions): Promise<PrepareResul
   // Pass 2: the tokenizer, trained on the train split only.
   let tokenizer: Tokenizer;
   let trainingSeconds: number | null = null;
+  let wordCountErrorBound = 0;
   if (reused) {
     tokenizer = reused;
   } else {
-    ({ tokenizer, seconds: trainingSeconds } = await trainTokenizer(corpus, isValid, vocabSize, showProgress));
+    ({ tokenizer, seconds: trainingSeconds, wordCountErrorBound } = await trainTokenizer(corpus, isValid, vocabSize, showProgress));
     if (tokenizer.vocabSize < vocabSize) {
       warn(`the vocabulary has ${tokenizer.vocabSize} tokens, not the ${vocabSize} asked for: the corpus ran out of pairs to merge ` +
         '(too little or too repetitive text); a model of this data needs no larger --vocab-size');
@@ -138,6 +139,7 @@ export async function prepareData(options: PrepareOptions): Promise<PrepareResul
     dtype,
     vocab_size: tokenizer.vocabSize,
     ...(!reused && tokenizer.vocabSize < vocabSize ? { vocab_size_asked: vocabSize } : {}),
+    ...(wordCountErrorBound > 0 ? { word_count_error_bound: wordCountErrorBound } : {}),
     tokenizer_sha256: tokenizerHash(tokenizer),
     train: { tokens: train.writer.tokens, documents: train.documents, file: 'train.bin' },
     valid: { tokens: valid.writer.tokens, documents: valid.documents, file: 'valid.bin' },
@@ -186,7 +188,7 @@ async function trainTokenizer(corpus: () => AsyncGenerator<Document>, isValid: U
   });
   ms += performance.now() - t0;
   merging.done();
-  return { tokenizer, seconds: ms / 1000 };
+  return { tokenizer, seconds: ms / 1000, wordCountErrorBound: counter.errorBound };
 }
 
 /** Throws unless `outDir` is a directory or does not exist yet. */

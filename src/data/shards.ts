@@ -28,6 +28,8 @@ export const dataMetaSchema = z.object({
   format_version: z.literal(DATA_FORMAT_VERSION),
   dtype: z.enum(['uint16', 'uint32']),
   vocab_size: z.number().int().min(1),
+  /** Words the bounded word counter dropped: how far below the truth a kept word's count can be (absent: all counts exact). */
+  word_count_error_bound: z.number().int().optional(),
   /** The --vocab-size asked for, when the corpus gave fewer tokens. */
   vocab_size_asked: z.number().int().optional(),
   tokenizer_sha256: z.string().regex(/^[0-9a-f]{64}$/),
