@@ -122,11 +122,14 @@ export function markOutputDir(dir: string, kind: OutputKind, source?: string): v
 export async function withOutputDir<T>(dir: string, kind: OutputKind, options: ClaimOptions, fn: () => Promise<T> | T): Promise<T> {
   checkOutputDir(dir, kind, options);
   const existed = existsSync(dir);
+  const marked = existsSync(resolve(dir, OUTPUT_MARKER));
   markOutputDir(dir, kind, options.source);
   try {
     return await fn();
   } catch (e) {
     if (!existed && existsSync(dir) && readdirSync(dir).every((n) => n === OUTPUT_MARKER)) rmSync(dir, { recursive: true, force: true });
+    // a command that failed leaves an existing directory as it found it, without a new marker
+    else if (existed && !marked) rmSync(resolve(dir, OUTPUT_MARKER), { force: true });
     throw e;
   }
 }

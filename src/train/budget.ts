@@ -23,7 +23,10 @@ const UNITS: Record<string, number> = { ms: 1e-3, s: 1, m: 60, min: 60, h: 3600,
 /** "90s", "10m", "1.5h", "2h30m" or plain seconds → seconds. */
 export function parseDuration(text: string): number {
   const s = text.trim();
-  if (/^\d+(\.\d+)?$/.test(s)) return Number(s);
+  if (/^\d+(\.\d+)?$/.test(s)) {
+    if (!(Number(s) > 0)) throw new TlcError(`invalid duration "${text}": a budget must be positive`);
+    return Number(s);
+  }
   const re = /(\d+(?:\.\d+)?)(ms|s|min|m|h|d)/gy;
   let total = 0, matched = 0;
   for (let m = re.exec(s); m; m = re.exec(s)) {

@@ -54,7 +54,8 @@ export function resolveModel(o: PretrainOptions): ModelConfig {
   const objective = overrides.objective ?? 'mlm';
   const activation = objective === 'clm' ? 'gelu_tanh' : 'gelu';
   const shape = /^L\d+-D(\d+)$/.exec(spec);
-  if (shape && Number(shape[1]) % 64 !== 0) {
+  // below 64 the one head is plain; above, a width off the multiples of 64 gets a rounded count
+  if (shape && Number(shape[1]) > 64 && Number(shape[1]) % 64 !== 0) {
     const width = Number(shape[1]), heads = Math.max(1, Math.round(width / 64));
     warn(`${spec}: ${heads} attention head${heads === 1 ? '' : 's'} of width ${width / heads} (the rule: heads = round(width / 64)); ` +
       `name them with -H<n>, e.g. ${spec}-H${Math.max(1, heads * 2)}`);
