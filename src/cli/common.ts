@@ -136,7 +136,10 @@ export function progressEvents(label: string, validKey: string): LoopEvents & { 
       bar?.done(); // a wsd run's branches start one after another
       process.stderr.write(`tlc ${label}: ${(info.params / 1e6).toFixed(2)}M parameters, budget ${info.budget}` +
         (info.resumed ? `, resuming at step ${info.step}` : '') + '\n');
-      bar = progress({ label, total: 100, intervalMs: 5000, rate: false, describe: (v) => `${v.toFixed(1)}% of budget` });
+      // on a narrow terminal the learning rate goes first, then speed and step: never the losses or the time left
+      bar = progress({
+        label, total: 100, intervalMs: 5000, rate: false, describe: (v) => `${v.toFixed(1)}% of budget`, dropFirst: ['lr', 'tok/s', 'step'],
+      });
     },
     onStep(info) {
       bar?.update(Math.round(info.progress * 1000) / 10, {

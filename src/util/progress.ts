@@ -21,6 +21,22 @@ export interface ProgressOptions {
   rate?: boolean;
   /** Custom text for the value, e.g. "42.0% of budget" (replaces "value of total (pct)"). */
   describe?: (value: number) => string;
+  /**
+   * On a terminal narrower than the line, what goes first: these fields, in this order, then
+   * the bar, then the rate. Fields not named here are never dropped (default: drop none).
+   */
+  dropFirst?: string[];
+}
+
+/** The bar's width in characters, with its brackets and the space after. */
+const BAR_WIDTH = 30;
+
+/** Live bars drawn on a terminal now: other output must first clear their line. */
+let liveBars = 0;
+
+/** Clears the line a live bar is drawn on, so that a message written next starts on a clean line (the bar redraws below it). */
+export function clearLiveLine(stream: NodeJS.WriteStream = process.stderr): void {
+  if (liveBars > 0 && stream.isTTY) stream.write('\x1b[1G\x1b[2K');
 }
 
 export type ProgressFields = Record<string, string | number>;
@@ -33,7 +49,7 @@ export interface Progress {
 }
 
 export function progress(options: ProgressOptions): Progress {
-  const { label, total, unit = '', enabled = true, stream = process.stderr, intervalMs = 10_000, rate = true, describe } = options;
+  const { label, total, unit = '', enabled = true, stream = process.stderr, intervalMs = 10_000, rate = true, describe, dropFirst = [] } = options;
   const start = performance.now();
   let value = 0;
   let fields: ProgressFields = {};
@@ -41,15 +57,29 @@ export function progress(options: ProgressOptions): Progress {
   const count = (v: number) => Math.round(v).toLocaleString('en-US');
   const amount = (v: number) => (unit === 'B' ? formatBytes(v) : `${count(v)}${unit ? ' ' + unit : ''}`);
   const elapsed = () => (performance.now() - start) / 1000;
-  /** "label: <head> | <rate>/s | key value, ..." */
-  const render = (head: string) => {
+  /** "label: <head> | <rate>/s | key value, ..." without the fields in `dropped` (and the rate, if `withRate` is false). */
+  const render = (head: string, dropped: ReadonlySet<string> = new Set(), withRate = rate) => {
     const seconds = elapsed();
-    const extra = Object.entries(fields).map(([k, v]) => `${k} ${typeof v === 'number' ? count(v) : v}`).join(', ');
-    return [`${label}: ${head}`, rate && seconds > 0 ? `${amount(value / seconds)}/s` : '', extra].filter((s) => s !== '').join(' | ');
+    const extra = Object.entries(fields).filter(([k]) => !dropped.has(k)).map(([k, v]) => `${k} ${typeof v === 'number' ? count(v) : v}`).join(', ');
+    return [`${label}: ${head}`, withRate && seconds > 0 ? `${amount(value / seconds)}/s` : '', extra].filter((s) => s !== '').join(' | ');
   };
-  const line = () => render(describe ? describe(value) : total === undefined
+  /** The bar and line that fit `columns`: fields in `dropFirst` order go first, then the bar, then the rate. */
+  const fitted = (bar: string, head: string, columns: number) => {
+    const dropped = new Set<string>();
+    let withBar = bar !== '', withRate = rate;
+    const text = () => (withBar ? `[${bar}] ` : '') + render(head, dropped, withRate);
+    for (const k of dropFirst) {
+      if (text().length <= columns) break;
+      dropped.add(k);
+    }
+    if (text().length > columns) withBar = false;
+    if (text().length > columns) withRate = false;
+    return text();
+  };
+  const head = () => (describe ? describe(value) : total === undefined
     ? amount(value)
     : `${unit === 'B' ? amount(value) : count(value)} of ${amount(total)} (${total > 0 ? Math.floor((100 * value) / total) : 100}%)`);
+  const line = () => render(head());
 
   let bar: cliProgress.SingleBar | null = null;
   let lastPrint = start;
@@ -58,10 +88,12 @@ export function progress(options: ProgressOptions): Progress {
       stream,
       clearOnComplete: true,
       hideCursor: true,
-      barsize: 30,
-      format: (opts, params) => (total !== undefined ? `[${cliProgress.Format.BarFormat(params.progress, opts)}] ${line()}` : line()),
+      barsize: BAR_WIDTH,
+      // the line is cut to the terminal's width by dropping fields, never mid-field; one column spare for the cursor
+      format: (opts, params) => fitted(total !== undefined ? cliProgress.Format.BarFormat(params.progress, opts) : '', head(), (stream.columns || 80) - 1),
     });
     bar.start(total ?? 0, 0);
+    liveBars++;
   }
 
   const update = (v: number, f?: ProgressFields) => {
@@ -83,7 +115,10 @@ export function progress(options: ProgressOptions): Progress {
       if (finished) return;
       if (f) fields = { ...fields, ...f };
       finished = true;
-      bar?.stop();
+      if (bar) {
+        bar.stop();
+        liveBars--;
+      }
       if (!enabled) return;
       stream.write(render(`${describe ? describe(value) : amount(value)} in ${elapsed().toFixed(1)} s`) + '\n');
     },
