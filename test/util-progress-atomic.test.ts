@@ -17,11 +17,11 @@ test('progress without a terminal: occasional lines, then one final line', () =>
   const { stream, lines } = fakeStream();
   const p = progress({ label: 'encoding', total: 2_000_000, unit: 'B', stream, intervalMs: 0 });
   p.update(1_000_000, { tokens: 1234 });
-  assert.match(lines()[0], /^encoding: 1\.0 MB of 2\.0 MB \(50%\) \| .*\/s \| tokens 1,234$/);
+  assert.match(lines()[0], /^encoding: 1 MB of 2 MB \(50%\) \| .*\/s \| tokens 1,234$/);
   p.done();
   p.update(5); // ignored after done
   assert.equal(lines().length, 2);
-  assert.match(lines()[1], /^encoding: 1\.0 MB in \d+\.\d s/);
+  assert.match(lines()[1], /^encoding: 1 MB in \d+\.\d s/);
 
   const counted = fakeStream();
   const q = progress({ label: 'merging', total: 10, unit: 'merges', stream: counted.stream, intervalMs: 0 });
@@ -33,7 +33,10 @@ test('progress without a terminal: occasional lines, then one final line', () =>
   r.update(1);
   r.done();
   assert.deepEqual(quiet.lines(), []);
-  assert.equal(formatBytes(1536), '1.5 KB');
+  assert.equal(formatBytes(1536), '1.54 kB');
+  assert.equal(formatBytes(1.5e6), '1.5 MB');
+  assert.equal(formatBytes(543300), '543 kB');
+  assert.equal(formatBytes(2e9), '2 GB');
 });
 
 test('atomic writes: the file appears only on commit; abort leaves the old one and no temporary file', () => {

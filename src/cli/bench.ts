@@ -11,6 +11,7 @@ import { benchKernels } from '../../bench/kernels.js';
 import { REFERENCE_TRAIN_CONFIG, benchTraining } from '../../bench/train.js';
 import { benchRanks } from '../../bench/ranks.js';
 import { hfModelDir } from '../import/import.js';
+import { formatBytes } from '../util/format.js';
 import { INFER_VARIANTS, benchInference, type InferRow, type InferVariant } from '../../bench/infer.js';
 
 export function registerBench(program: Command): void {
@@ -72,7 +73,7 @@ export function registerBench(program: Command): void {
         console.log('| | tokens/s | efficiency |\n|---|---:|---:|');
         console.log(`| 1 rank × 1 thread | ${ranks.single_tokens_per_s.toFixed(0)} | |`);
         console.log(`| ${n} ranks × 1 thread | ${ranks.tokens_per_s.toFixed(0)} | ${ranks.efficiency.toFixed(2)} |`);
-        console.log(`all-reduce of ${(4 * ranks.params / 1e6).toFixed(1)} MB of gradients: ${ranks.allreduce_ms.toFixed(1)} ms, ` +
+        console.log(`all-reduce of ${formatBytes(4 * ranks.params)} of gradients: ${ranks.allreduce_ms.toFixed(1)} ms, ` +
           `${ranks.allreduce_gb_per_s.toFixed(2)} GB/s bus bandwidth`);
         return;
       }
@@ -140,7 +141,7 @@ export function registerBench(program: Command): void {
       console.log(`|---|---|---:|---:|---:|---:|---:|${scored ? '---:|' : ''}`);
       for (const v of variants as InferVariant[]) {
         const one = r.rows.find((x) => x.variant === v && x.batch === 1)!, many = r.rows.find((x) => x.variant === v && x.batch === b)!;
-        console.log(`| ${v} | ${r.kernels[v]} | ${(r.packed_bytes[v] / 1e6).toFixed(1)} MB | ${one.latency_ms.toFixed(2)} ms | ` +
+        console.log(`| ${v} | ${r.kernels[v]} | ${formatBytes(r.packed_bytes[v])} | ${one.latency_ms.toFixed(2)} ms | ` +
           `${(base(1).latency_ms / one.latency_ms).toFixed(2)}× | ${many.seq_per_s.toFixed(1)} seq/s | ${(many.seq_per_s / base(b).seq_per_s).toFixed(2)}× |` +
           (scored ? ` ${(100 * one.accuracy!).toFixed(2)}% |` : ''));
       }

@@ -47,6 +47,7 @@ export function registerCompress(program: Command): void {
     .option('--task-seed <n>', "seed of the task's split (default: as in finetuning)")
     .option('--seed <n>', 'random seed', '0')
     .option('--force', 'write into an existing --out directory that holds something other than a compression output')
+    .option('--json', 'print every setting (with the Pareto frontier marked) as one JSON object on stdout')
     .action(async (o: Record<string, unknown>) => {
       const given = optionsFromFlags(Object.fromEntries(FINETUNE_FLAGS.map((k) => [k, o[k]])));
       const budgetGiven = ['budget', 'tokens', 'steps', 'flops'].some((k) => given[k] !== undefined);
@@ -68,6 +69,10 @@ export function registerCompress(program: Command): void {
         taskSeed: o.taskSeed !== undefined ? num(String(o.taskSeed), '--task-seed', Number.isInteger) : undefined,
         seed: num(String(o.seed), '--seed', Number.isInteger),
       }, (l) => process.stderr.write(l + '\n'), (setting) => progressEvents(`finetune ${setting}`, 'valid_accuracy'), signal)));
+      if (o.json) {
+        process.stdout.write(JSON.stringify({ model, out, interrupted: result.interrupted, rows: paretoFrontier(result.rows) }) + '\n');
+        return;
+      }
       if (result.interrupted) {
         console.log('interrupted; run the same command again to continue');
         return;

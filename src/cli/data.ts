@@ -24,6 +24,7 @@ interface PrepareFlags {
   tokenizer?: string;
   excludeTestOf?: string;
   taskSeed: number;
+  json?: boolean;
 }
 
 export function registerData(program: Command): void {
@@ -43,6 +44,7 @@ export function registerData(program: Command): void {
     .option('--tokenizer <tokenizer.json>', 'reuse this tokenizer (a tokenizer.json, or a directory holding one) instead of training one')
     .option('--exclude-test-of <task>', "leave out the documents a labelled task's test split comes from (e.g. example:brown-genre), so pretraining never reads them")
     .option('--task-seed <n>', 'seed of that task\'s split (as `tlc finetune --task-seed`)', parseIntFlag('--task-seed'), 0)
+    .option('--json', 'print data.json and the timings as one JSON object on stdout')
     .action(async (flags: PrepareFlags, cmd: Command) => {
       if (flags.task === 'translation') {
         if (cmd.getOptionValueSource('validFraction') === 'cli') {
@@ -58,6 +60,12 @@ export function registerData(program: Command): void {
         validFraction: flags.validFraction, seed: flags.seed, tokenizerPath: flags.tokenizer, exclude,
       }));
       const { meta } = r;
+      if (flags.json) {
+        process.stdout.write(JSON.stringify({
+          out: flags.out, ...meta, train_bytes: r.trainBytes, valid_bytes: r.validBytes, tokenizer_seconds: r.trainingSeconds, encoding_seconds: r.encodingSeconds,
+        }) + '\n');
+        return;
+      }
       if (meta.excluded_documents !== undefined) console.log(`left out:  ${meta.excluded_documents} documents of ${flags.excludeTestOf}'s test split`);
       const rate = (bytes: number, seconds: number) => (seconds > 0 ? `${(bytes / 1e6 / seconds).toFixed(1)} MB/s` : '-');
       console.log(`documents: ${meta.train.documents} train (${formatBytes(r.trainBytes)}), ${meta.valid.documents} valid (${formatBytes(r.validBytes)})`);

@@ -14,11 +14,16 @@ export function registerExport(program: Command): void {
     .option('--format <hf|onnx>', 'hf: config.json, tokenizer files, model.safetensors; onnx: the same plus onnx/model.onnx, model_quantized.onnx (int8), model_q4.onnx', 'hf')
     .option('--out <dir>', 'output directory (an existing one must be empty or hold an export of the same run)')
     .option('--force', 'write into an existing directory that holds something else')
-    .action((given: string, flags: { format: string; out?: string; force?: boolean }) => {
+    .option('--json', 'print the result as one JSON object on stdout')
+    .action((given: string, flags: { format: string; out?: string; force?: boolean; json?: boolean }) => {
       const run = hfModelDir(given);
       warnIfUnfinished(run);
       const result = exportRun(run, { format: flags.format as ExportFormat, out: required(flags.out, '--out'), force: flags.force },
         (line) => process.stderr.write(line + '\n'));
+      if (flags.json) {
+        process.stdout.write(JSON.stringify({ run, ...result }) + '\n');
+        return;
+      }
       const what = result.architecture ?? 'ONNX only (no Hugging Face equivalent)';
       process.stdout.write(`exported ${run} to ${result.out} as ${what}: ${result.files.join(', ')}\n`);
     });

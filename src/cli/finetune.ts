@@ -31,7 +31,8 @@ export function registerFinetune(program: Command): void {
     .option('--patience <n>', `stop after this many evaluations without a better validation accuracy (default ${d.patience})`);
   addTrainingFlags(cmd, 'finetune');
   cmd.option('--force', 'start the run in an existing --out directory that holds something else');
-  cmd.action(async ({ force, ...flags }: Record<string, unknown> & { out?: string; resume?: string | boolean; force?: boolean }) => {
+  cmd.option('--json', 'print the result as one JSON object on stdout');
+  cmd.action(async ({ force, json, ...flags }: Record<string, unknown> & { out?: string; resume?: string | boolean; force?: boolean; json?: boolean }) => {
     const dir = resumeDir(flags);
     const role = trainingRole();
     const events = role.leader ? progressEvents('finetune', 'valid_accuracy') : { finish() {} };
@@ -46,6 +47,13 @@ export function registerFinetune(program: Command): void {
     events.finish();
     role.leave();
     if (!role.leader) return;
+    if (json) {
+      process.stdout.write(JSON.stringify({
+        run: r.runDir, interrupted: r.interrupted, steps: r.steps, train_seconds: r.usage.trainSeconds, stopped_early: r.stoppedEarly, labels: r.labels,
+        valid: r.valid ? scoresOf(r.valid) : null, test: r.test ? scoresOf(r.test) : null,
+      }) + '\n');
+      return;
+    }
     if (r.interrupted || !r.test || !r.valid) {
       console.log(`interrupted after ${r.steps} steps; continue with --resume ${r.runDir}`);
       return;

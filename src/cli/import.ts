@@ -11,9 +11,14 @@ export function registerImport(program: Command): void {
       'tokenizer.json) as a tlc run; commands that take a run also take such a folder directly')
     .option('--out <run>', 'run directory to create')
     .option('--force', 'write into an existing --out directory that holds something else')
-    .action(async (folder: string, o: { out?: string; force?: boolean }) => {
+    .option('--json', 'print the result as one JSON object on stdout')
+    .action(async (folder: string, o: { out?: string; force?: boolean; json?: boolean }) => {
       const out = required(o.out, '--out');
       const r = await withOutputDir(out, 'import', { force: o.force, source: folder }, () => importHfFolder(folder, out));
+      if (o.json) {
+        process.stdout.write(JSON.stringify({ folder, ...r }) + '\n');
+        return;
+      }
       console.log(`imported ${folder} (${r.architecture}, ${(r.params / 1e6).toFixed(2)}M parameters) into ${r.out}`);
     });
 }

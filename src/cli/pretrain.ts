@@ -30,7 +30,8 @@ export function registerPretrain(program: Command): void {
   addTrainingFlags(cmd, 'pretrain');
   cmd
     .option('--force', 'start the run in an existing --out directory that holds something else')
-    .action(async ({ force, ...flags }: Record<string, unknown> & { out?: string; resume?: string | boolean; force?: boolean }) => {
+    .option('--json', 'print the result as one JSON object on stdout')
+    .action(async ({ force, json, ...flags }: Record<string, unknown> & { out?: string; resume?: string | boolean; force?: boolean; json?: boolean }) => {
       const dir = resumeDir(flags);
       const role = trainingRole();
       const events = role.leader ? progressEvents('pretrain', 'valid_loss') : { finish() {} };
@@ -45,6 +46,16 @@ export function registerPretrain(program: Command): void {
       role.leave();
       if (!role.leader) return;
       const u = result.usage;
+      if (json) {
+        process.stdout.write(JSON.stringify({
+          run: result.runDir, interrupted: result.interrupted, steps: result.steps, tokens: u.tokens, train_seconds: u.trainSeconds, flops: u.flops,
+          valid_loss: result.finalValidLoss, ...(result.finalValidBleu !== undefined ? { valid_bleu: result.finalValidBleu } : {}),
+          branches: (result.branches ?? []).map((b) => ({
+            fraction: b.fraction, run: b.dir, valid_loss: b.validLoss, tokens: b.usage.tokens, train_seconds: b.usage.trainSeconds, branch_train_seconds: b.cost.trainSeconds,
+          })),
+        }) + '\n');
+        return;
+      }
       console.log(`${result.interrupted ? 'interrupted' : 'finished'}: ${result.steps} steps, ${u.tokens.toLocaleString()} tokens, ` +
         `${formatSeconds(u.trainSeconds)} of training; validation loss ${result.finalValidLoss.toFixed(4)} ` +
         `(perplexity ${Math.exp(result.finalValidLoss).toFixed(2)})` +

@@ -12,8 +12,9 @@ export function registerSweep(program: Command): void {
     .description('pretrain a grid of model sizes (and batch sizes) under one budget; rerun to resume')
     .option('--out <dir>', 'output directory: runs/<name>/ per point and sweep.json')
     .option('--force', 'write into an existing --out directory that holds something other than a sweep')
+    .option('--json', 'print the finished runs as one JSON object on stdout')
     .option('--worker <i/n>', 'run only every n-th run, starting at run i (0-based); set by itself under mpirun, srun or a Slurm array')
-    .action(async (specPath: string, o: { out?: string; force?: boolean; worker?: string }) => {
+    .action(async (specPath: string, o: { out?: string; force?: boolean; worker?: string; json?: boolean }) => {
       const spec = readSweepSpec(specPath);
       const out = required(o.out, '--out');
       const worker = workerSlot(o.worker);
@@ -30,6 +31,10 @@ export function registerSweep(program: Command): void {
       bars.at(-1)?.finish();
       // ranks of one launch share a terminal: the first one prints the table
       if (worker && worker.source !== '--worker' && worker.index !== 0) return;
+      if (o.json) {
+        process.stdout.write(JSON.stringify({ out, rows: result.rows, pending: result.pending, interrupted: result.interrupted }) + '\n');
+        return;
+      }
       console.log('| run | params | batch | steps | tokens | training time | tokens/s | validation loss |\n|---|---:|---:|---:|---:|---:|---:|---:|');
       for (const r of result.rows) {
         console.log(`| ${r.name} | ${(r.params / 1e6).toFixed(2)}M | ${r.batch_size} | ${r.steps} | ${r.tokens.toLocaleString()} | ` +

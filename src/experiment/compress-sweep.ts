@@ -7,6 +7,7 @@
 //   gradual   finetune while the sparsity rises on a cubic schedule, then quantize
 // Finetuning is an ordinary finetuning run (src/train/finetune.ts) in the setting's
 // folder, with budgets, metrics, checkpoints and resume; compression plugs in as hooks.
+import { formatBytes } from '../util/format.js';
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { TlcError } from '../util/errors.js';
@@ -126,7 +127,7 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
       const row = compressOne(args, config, weights, data, sparsity, bits, dir);
       writeSettingResult(dir, { settings, row });
       rows.push(row);
-      log(`sparsity ${sparsity}, ${bits} bits: ${(row.bytes / 1e6).toFixed(2)} MB` +
+      log(`sparsity ${sparsity}, ${bits} bits: ${formatBytes(row.bytes)}` +
         (row.accuracy !== null ? `, test accuracy ${(100 * row.accuracy).toFixed(1)}%` : ''));
     }
   }

@@ -1,5 +1,6 @@
 // Choosing a compressed model: the accuracy-versus-bytes Pareto frontier over the results
 // of one or more `tlc compress` runs, and the most accurate model within a size budget.
+import { formatBytes } from '../util/format.js';
 import { TlcError } from '../engine/errors.js';
 import type { CompressRow } from '../run/compress-summary.js';
 
@@ -77,12 +78,7 @@ function pct(x: number): string {
   return `${(100 * x).toFixed(1)}%`;
 }
 
-export function formatBytes(n: number): string {
-  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} GB`;
-  if (n >= 1e6) return `${(n / 1e6).toFixed(2)} MB`;
-  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} kB`;
-  return `${n} B`;
-}
+export { formatBytes };
 
 /** "20MB", "1.5 GB", "512kB", "3MiB", "1000" (bytes). */
 export function parseBytes(text: string): number {

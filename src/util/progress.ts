@@ -5,6 +5,7 @@
 //   p.update(done, { docs: 12 });
 //   p.done();
 import cliProgress from 'cli-progress';
+import { formatBytes } from './format.js';
 
 export interface ProgressOptions {
   label: string;
@@ -125,9 +126,4 @@ export function progress(options: ProgressOptions): Progress {
   };
 }
 
-export function formatBytes(bytes: number): string {
-  if (bytes < 1e3) return `${Math.round(bytes)} B`;
-  if (bytes < 1e6) return `${(bytes / 1e3).toFixed(1)} KB`;
-  if (bytes < 1e9) return `${(bytes / 1e6).toFixed(1)} MB`;
-  return `${(bytes / 1e9).toFixed(2)} GB`;
-}
+export { formatBytes };
