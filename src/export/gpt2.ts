@@ -14,7 +14,7 @@
 import { TlcError } from '../engine/errors.js';
 import { BOS_ID, EOS_ID } from '../data/tokenizer.js';
 import type { ModelConfig } from '../nn/config.js';
-import { take, transpose, type HostTensor, type StateDict } from './tensors.js';
+import { take, transpose, type HostTensor, type StateDict } from '../nn/state-dict.js';
 
 export function gpt2StateDict(tlc: StateDict, c: ModelConfig, source = 'weights'): StateDict {
   if (c.objective !== 'clm' || c.labels) throw new TlcError('gpt2StateDict: only causal language models are GPT-2 models');

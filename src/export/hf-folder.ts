@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { writeSafetensorsRaw, type SafetensorsRawTensor } from '../engine/safetensors.js';
 import { TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, tokenizerConfigJson } from '../data/tokenizer-json.js';
 import { copyFileAtomic, writeJsonAtomic } from '../util/atomic.js';
-import type { StateDict } from './tensors.js';
+import type { StateDict } from '../nn/state-dict.js';
 
 export const HF_CONFIG_FILE = 'config.json';
 export const HF_WEIGHTS_FILE = 'model.safetensors';

@@ -12,4 +12,4 @@ export type { EncoderModel, EncoderLayerWeights, EncoderHead, NormWeights, Activ
 export { weightScheme, quantizeQ4, dequantizeQ4, Q4_BLOCK_SIZE } from './onnx-weights.js';
 export type { OnnxPrecision, LinearWeights, WeightScheme, Q4Weights } from './onnx-weights.js';
 export { encodeModel } from './onnx-proto.js';
-export type { HostTensor, StateDict } from './tensors.js';
+export type { HostTensor, StateDict } from '../nn/state-dict.js';

@@ -16,7 +16,7 @@ import { DataType, encodeModel, type ModelProto, type ValueInfo } from './onnx-p
 import { GraphBuilder, attr } from './onnx-graph.js';
 import { IR_VERSION, OPSET, gelu, layerNorm, type Activation, type NormWeights } from './onnx-encoder.js';
 import { weightScheme, type LinearWeights, type OnnxPrecision } from './onnx-weights.js';
-import { take, transpose, zeros, type HostTensor, type StateDict } from './tensors.js';
+import { take, transpose, zeros, type HostTensor, type StateDict } from '../nn/state-dict.js';
 import type { ModelConfig } from '../nn/config.js';
 
 /** The most negative float32: the additive score of a key a query may not see. */

@@ -13,7 +13,7 @@
 import { DataType, encodeModel, type ModelProto } from './onnx-proto.js';
 import { GraphBuilder, attr } from './onnx-graph.js';
 import { weightScheme, type LinearWeights, type OnnxPrecision, type WeightScheme } from './onnx-weights.js';
-import type { HostTensor } from './tensors.js';
+import type { HostTensor } from '../nn/state-dict.js';
 
 export interface NormWeights {
   weight: HostTensor;

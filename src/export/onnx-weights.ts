@@ -11,8 +11,8 @@
 import { quantizeRows, dequantizeRows, roundHalfEven } from '../compress/quantize.js';
 import { DataType } from './onnx-proto.js';
 import { attr, type GraphBuilder } from './onnx-graph.js';
-import type { HostTensor } from './tensors.js';
-import { transpose } from './tensors.js';
+import type { HostTensor } from '../nn/state-dict.js';
+import { transpose } from '../nn/state-dict.js';
 
 export type OnnxPrecision = 'fp32' | 'int8' | 'q4';
 

@@ -28,7 +28,7 @@ import type { ModelConfig } from '../nn/config.js';
 import type { HfArchitecture } from './architecture.js';
 import type { EncoderLayerWeights, EncoderModel, NormWeights } from './onnx-encoder.js';
 import type { LinearWeights } from './onnx-weights.js';
-import { concatRows, sliceRows, take, zeros, type HostTensor, type StateDict } from './tensors.js';
+import { concatRows, sliceRows, take, zeros, type HostTensor, type StateDict } from '../nn/state-dict.js';
 
 const LAYER = (i: number): string => `roberta.encoder.layer.${i}.`;
 

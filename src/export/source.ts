@@ -14,7 +14,7 @@ import { loadTokenizer } from '../data/tokenizer-json.js';
 import { PAD_ID, type Tokenizer } from '../data/tokenizer.js';
 import { isCompressedFile, readCompressedArrays } from '../compress/format.js';
 import { resolveModelFile } from '../compress/inspect.js';
-import type { StateDict } from './tensors.js';
+import type { StateDict } from '../nn/state-dict.js';
 
 export interface ExportSource {
   dir: string;

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { TlcError } from '../util/errors.js';
 import { describeIssues } from '../util/validation.js';
 import { parseModelConfig, type ModelConfig } from '../nn/config.js';
-import { concatRows, sliceRows, take, transpose, type HostTensor, type StateDict } from '../export/tensors.js';
+import { concatRows, sliceRows, take, transpose, type HostTensor, type StateDict } from '../nn/state-dict.js';
 
 export type ImportedArchitecture = 'RobertaForMaskedLM' | 'RobertaForSequenceClassification' | 'GPT2LMHeadModel';
 

@@ -15,7 +15,7 @@ import { buildModel } from '../infer/load.js';
 import { loadWeights } from '../nn/weights.js';
 import { RUN_FILES } from '../run/layout.js';
 import { modelFromHf, type ImportedArchitecture } from './hf-model.js';
-import type { StateDict } from '../export/tensors.js';
+import type { StateDict } from '../nn/state-dict.js';
 
 export const IMPORT_FILE = 'import.json';
 const HF_CONFIG = 'config.json', HF_WEIGHTS = 'model.safetensors', HF_TOKENIZER = 'tokenizer.json';
