@@ -168,3 +168,54 @@ test('a time-budget run interrupted with SIGINT resumes its remaining budget and
   assert.equal(last.progress, 1);
   assert.equal(learningRate(schedule, 1), 0);
 });
+
+test('--resume with a larger budget extends the run: a decayed rate re-warms and decays again, a constant one goes on; other changes are refused', async () => {
+  const data = await preparedSyntheticData();
+  const root = mkdtempSync(join(tmpdir(), 'tlc-extend-'));
+  const cli = (...args: string[]) => spawnSync(process.execPath, [join(process.cwd(), 'dist', 'src', 'cli', 'main.js'), ...args], { encoding: 'utf8' });
+  const lrs = (run: string) => readMetrics(join(run, 'metrics.jsonl')).filter((e) => e.event === 'train').map((e) => (e as { lr: number }).lr);
+  for (const schedule of ['linear', 'constant']) {
+    const run = join(root, schedule);
+    let r = cli('pretrain', '--data', data, '--model', 'L1-D32', '--seq-len', '32', '--batch-size', '8', '--steps', '20', '--eval-tokens', '512',
+      '--eval-every', '0.25', '--schedule', schedule, '--warmup', '0.1', '--out', run);
+    assert.equal(r.status, 0, r.stderr);
+    r = cli('pretrain', '--resume', run, '--steps', '40');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, schedule === 'linear' ? /extending .* from 20 steps to 40 steps: the rate re-warms/ : /the rate goes on at its peak/);
+    const lr = lrs(run);
+    assert.equal(lr.length, 40);
+    const events = readMetrics(join(run, 'metrics.jsonl'));
+    assert.equal(events.filter((e) => e.event === 'end').length, 1, 'one end, at the new end');
+    assert.equal(events.filter((e) => e.event === 'end')[0].step, 40);
+    // evaluations go on at quarters of the new budget
+    assert.deepEqual(events.filter((e) => e.event === 'eval').map((e) => e.step), [0, 5, 10, 15, 20, 30, 40]);
+    const args = JSON.parse(readFileSync(join(run, 'run.json'), 'utf8')) as { options: { steps: string; extended_from: number[] } };
+    assert.equal(args.options.steps, '40');
+    assert.deepEqual(args.options.extended_from, [20]);
+    if (schedule === 'linear') {
+      assert.ok(lr[19] < 0.1 * 1e-3, `the first budget decayed to ${lr[19]}`);
+      assert.ok(lr[22] > 0.8 * 1e-3, `the extension re-warms: ${lr[22]}`);
+      assert.ok(lr[39] < 0.1 * 1e-3 && lr.slice(23).every((v, i, a) => i === 0 || v <= a[i - 1]), 'and decays to zero again');
+    } else {
+      assert.ok(lr.slice(2).every((v) => v === 1e-3), 'a constant rate stays at the peak');
+    }
+  }
+  const run = join(root, 'linear');
+  for (const [flags, message] of [
+    [['--tokens', '1M'], /has a steps budget \(40 steps\); extend it with --steps, not --tokens/],
+    [['--steps', '30'], /the new one must be larger, got 30 steps/],
+    [['--steps', '80', '--lr', '1'], /drop --lr/],
+  ] as [string[], RegExp][]) {
+    const r = cli('pretrain', '--resume', run, ...flags);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, message);
+  }
+  // a wsd run whose branches have forked is refused: its branches are fractions of the budget
+  const wsd = join(root, 'wsd');
+  let r = cli('pretrain', '--data', data, '--model', 'L1-D32', '--seq-len', '32', '--batch-size', '8', '--steps', '10', '--eval-tokens', '512',
+    '--schedule', 'wsd', '--branches', '0.5,1', '--out', wsd);
+  assert.equal(r.status, 0, r.stderr);
+  r = cli('pretrain', '--resume', wsd, '--steps', '20');
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /a wsd run extends only before its first cooldown branch forks/);
+});

@@ -1,4 +1,5 @@
 // Flag parsing and run plumbing shared by the commands.
+import type { BudgetFlags } from '../train/extend.js';
 import { joinDataParallel, type DataParallel } from '../train/data-parallel.js';
 import { Option, type Command } from 'commander';
 import { TlcError } from '../util/errors.js';
@@ -78,16 +79,20 @@ export function optionsFromFlags(flags: Record<string, unknown>): Record<string,
  * The run directory to resume, when --resume was given. A resumed run keeps the options in
  * its run.json; other flags are refused rather than silently dropped.
  */
-export function resumeDir(flags: { resume?: string | boolean; out?: string } & Record<string, unknown>): string | null {
+export function resumeDir(flags: { resume?: string | boolean; out?: string } & Record<string, unknown>): { dir: string; extend?: BudgetFlags } | null {
   if (flags.resume === undefined) return null;
   const dir = typeof flags.resume === 'string' ? flags.resume : flags.out;
   if (!dir) throw new TlcError('--resume needs a run directory: --resume <run> or --out <run>');
-  const given = Object.keys(optionsFromFlags(flags));
-  if (given.length > 0) {
+  const given = optionsFromFlags(flags);
+  // a budget flag extends the run (src/train/extend.ts); any other flag would be ignored, so it is refused
+  const budgetKeys = ['budget', 'tokens', 'steps', 'flops'];
+  const others = Object.keys(given).filter((k) => !budgetKeys.includes(k));
+  if (others.length > 0) {
     throw new TlcError(`--resume continues ${dir} with the options it was started with (its run.json); ` +
-      `drop ${given.map(flagName).join(', ')}, or start a new run with another --out`);
+      `drop ${others.map(flagName).join(', ')}, or start a new run with another --out (a budget flag alone extends the run)`);
   }
-  return dir;
+  const extend = Object.fromEntries(budgetKeys.filter((k) => given[k] !== undefined).map((k) => [k, String(given[k])])) as BudgetFlags;
+  return Object.keys(extend).length > 0 ? { dir, extend } : { dir };
 }
 
 /**

@@ -37,7 +37,7 @@ export function registerFinetune(program: Command): void {
     const role = trainingRole();
     const events = role.leader ? progressEvents('finetune', 'valid_accuracy') : { finish() {} };
     const r = await withGracefulStop((signal) => {
-      if (dir) return resumeFinetune(dir, events, signal);
+      if (dir) return resumeFinetune(dir.dir, events, signal, undefined, dir.extend);
       const out = required(flags.out, '--out');
       const { options } = finetunePlan(parseFlags(finetuneOptionsSchema, optionsFromFlags(flags)));
       if (!role.leader) return finetune(out, options, events, signal);

@@ -36,7 +36,7 @@ export function registerPretrain(program: Command): void {
       const role = trainingRole();
       const events = role.leader ? progressEvents('pretrain', 'valid_loss') : { finish() {} };
       const result = await withGracefulStop((signal) => {
-        if (dir) return resumePretrain(dir, events, signal);
+        if (dir) return resumePretrain(dir.dir, events, signal, dir.extend);
         const out = required(flags.out, '--out');
         const { options } = pretrainPlan(parseFlags(pretrainOptionsSchema, optionsFromFlags(flags)));
         if (!role.leader) return pretrain(out, options, events, signal);

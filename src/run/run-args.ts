@@ -34,6 +34,12 @@ export function createRun(runDir: string, command: RunCommand, options: object):
   writeJsonAtomic(runFile(runDir, 'args'), file);
 }
 
+/** Replaces the options of the run in `runDir` (a budget extension), keeping its command. */
+export function rewriteRunOptions(runDir: string, options: object): void {
+  const file = readFile(runDir);
+  writeJsonAtomic(runFile(runDir, 'args'), { ...file, options: JSON.parse(JSON.stringify(options)) as Record<string, unknown> });
+}
+
 function readFile(runDir: string): RunArgsFile {
   const path = runFile(runDir, 'args');
   const raw = readJsonFile(path, 'start the run without --resume') as Partial<RunArgsFile> | null;

@@ -102,6 +102,8 @@ function trainingShape(d: { lr: number; batch_size: number; eval_every: string; 
     keep: int(1).default(d.keep),
     /** Matrix products in f32, in bf16 with f32 accumulation, or auto (bf16 where the CPU multiplies bf16 natively). */
     precision: z.enum(PRECISIONS).default(SHARED_DEFAULTS.precision),
+    /** Set by `--resume` with a larger budget: the limits of the earlier budgets (seconds, tokens, steps or FLOPs), oldest first. */
+    extended_from: z.array(z.number().positive()).optional(),
   };
 }
 
@@ -192,7 +194,10 @@ export function runArgsOf(o: TrainingOptions): RunArgs {
   }
   return {
     budget, batchSize: o.batch_size, microBatchSize,
-    schedule: { peakLr: o.lr, warmup: o.warmup, decay: o.schedule },
+    schedule: {
+      peakLr: o.lr, warmup: o.warmup, decay: o.schedule,
+      ...(o.extended_from?.length ? { segments: o.extended_from.map((limit) => limit / budget.limit) } : {}),
+    },
     weightDecay: o.weight_decay, betas: o.betas, eps: o.eps, maxGradNorm: o.clip > 0 ? o.clip : null,
     seed: o.seed, evalEvery: intervalOf(o.eval_every, 'eval_every'),
     saveEvery: intervalOf(o.save_every, 'save_every'), keep: o.keep, dropout: o.dropout,

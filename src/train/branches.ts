@@ -95,7 +95,8 @@ export function branchArgs(args: PretrainArgs, info: BranchInfo): PretrainArgs {
   return {
     ...args,
     budget: info.budget,
-    schedule: { ...args.schedule, cooldown: { start: 1 / (1 + info.cooldown), shape: info.cooldown_shape as PretrainArgs['cooldownShape'] } },
+    // after the trunk's warmup the rate is at its peak, whatever budget extensions the trunk had
+    schedule: { ...args.schedule, segments: undefined, cooldown: { start: 1 / (1 + info.cooldown), shape: info.cooldown_shape as PretrainArgs['cooldownShape'] } },
     // one evaluation, at the end of the branch; checkpoints as the trunk's, one kept
     evalEvery: { kind: 'fraction', value: 1 }, saveAt: [], branches: [], keep: 1,
   };

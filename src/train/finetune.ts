@@ -16,6 +16,8 @@ import { abandonIfUnstarted, createRun, readRunOptions } from '../run/run-args.j
 import { withRunLock } from '../run/lock.js';
 import { writesRuns } from '../run/rank.js';
 import { checkTrainingFits } from './memory-check.js';
+import { extendRun, type BudgetFlags } from './extend.js';
+import { dataParallel } from './data-parallel.js';
 import { resolvePrecision } from '../engine/mixed.js';
 import { CHECKPOINT_FILES, runFile } from '../run/layout.js';
 import { readPretrained, type PretrainedFiles } from '../run/pretrained.js';
@@ -68,8 +70,14 @@ export async function finetune(runDir: string, options: FinetuneOptions, events:
 }
 
 export async function resumeFinetune(runDir: string, events: LoopEvents = {}, signal?: AbortSignal,
-  extension?: FinetuneExtension): Promise<FinetuneResult> {
-  const args = finetuneArgsOf(readRunOptions(runDir, 'finetune', finetuneOptionsSchema));
+  extension?: FinetuneExtension, extend?: BudgetFlags): Promise<FinetuneResult> {
+  let options = readRunOptions(runDir, 'finetune', finetuneOptionsSchema);
+  if (extend && writesRuns()) options = extendRun(runDir, options, extend);
+  if (extend) {
+    dataParallel()?.barrier();
+    options = readRunOptions(runDir, 'finetune', finetuneOptionsSchema);
+  }
+  const args = finetuneArgsOf(options);
   validateArgs(args);
   return run(runDir, args, existsSync(runFile(runDir, 'state')), events, signal, extension, await loadInputs(args));
 }

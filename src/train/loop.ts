@@ -160,6 +160,12 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
         fallback = { restored_from: pointer, skipped_checkpoints: skipped.map((s) => s.checkpoint) };
       }
       state = { ...state, ...restored };
+      // a run whose budget was extended (src/train/extend.ts) goes on past its old end, its
+      // fraction triggers counted in the budget it has now
+      if (state.done && !state.stopped_early && !budgetSpent(args.budget, state.usage)) state.done = false;
+      for (const [key, iv] of [['eval', args.evalEvery], ['save', args.saveEvery]] as const) {
+        if (iv.kind === 'fraction') state.triggers[key] = Math.floor(budgetProgress(args.budget, state.usage) / iv.value + 1e-9);
+      }
       task.dataPosition = state.batcher;
       model.dropoutRng.setState(state.dropout_rng as never);
       metrics.truncateAfter(state.step);

@@ -23,6 +23,7 @@ import type { BranchResult, PretrainEvents, PretrainResult } from './outcome.js'
 import { branchArgs, branchDir, forkBranch, readBranchInfo, runEnded, type BranchInfo } from './branches.js';
 import { writesRuns } from '../run/rank.js';
 import { checkTrainingFits } from './memory-check.js';
+import { extendRun, type BudgetFlags } from './extend.js';
 import { resolvePrecision } from '../engine/mixed.js';
 import { dataParallel } from './data-parallel.js';
 import { eventsOf, readMetrics } from '../run/metrics.js';
@@ -108,8 +109,15 @@ export function readPretrainOptions(runDir: string): ResolvedPretrainOptions {
 }
 
 /** Continues the run in `runDir` from its last checkpoint, with its own options. */
-export async function resumePretrain(runDir: string, events: PretrainEvents = {}, signal?: AbortSignal): Promise<PretrainResult> {
-  const args = pretrainArgsOf(readPretrainOptions(runDir));
+export async function resumePretrain(runDir: string, events: PretrainEvents = {}, signal?: AbortSignal, extend?: BudgetFlags): Promise<PretrainResult> {
+  let options = readPretrainOptions(runDir);
+  // rank 0 writes the extended run.json; the others read it after
+  if (extend && writesRuns()) options = extendRun(runDir, options, extend);
+  if (extend) {
+    dataParallel()?.barrier();
+    options = readPretrainOptions(runDir);
+  }
+  const args = pretrainArgsOf(options);
   validateArgs(args);
   return run(runDir, args, existsSync(runFile(runDir, 'state')), events, signal);
 }

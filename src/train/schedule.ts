@@ -25,6 +25,13 @@ export interface ScheduleConfig {
    * linearly, or as 1 − √t (Hägele et al.'s best shape).
    */
   cooldown?: { start: number; shape: CooldownShape };
+  /**
+   * Where an extended run's earlier budgets ended, as fractions of its budget now (increasing,
+   * in (0, 1)). The first budget keeps its own schedule over [0, first]; each extension is a
+   * schedule of its own over its share: a decaying one re-warms (over `warmup` of the share)
+   * and decays to zero again at its end, a constant or wsd one stays at the peak.
+   */
+  segments?: number[];
 }
 
 export function validateSchedule(s: ScheduleConfig): void {
@@ -37,6 +44,15 @@ export function validateSchedule(s: ScheduleConfig): void {
 
 export function learningRate(s: ScheduleConfig, progress: number): number {
   const p = Math.min(1, Math.max(0, progress));
+  if (s.segments && s.segments.length > 0) {
+    const bounds = [0, ...s.segments, 1];
+    let k = 0;
+    while (k + 1 < bounds.length - 1 && p >= bounds[k + 1]) k++;
+    const q = (p - bounds[k]) / (bounds[k + 1] - bounds[k]);
+    // an extension of a constant or wsd run has nothing to re-warm from
+    if (k > 0 && (s.decay === 'constant' || s.decay === 'wsd')) return s.peakLr;
+    return learningRate({ ...s, segments: undefined }, q);
+  }
   if (s.cooldown) {
     const { start, shape } = s.cooldown;
     if (p <= start) return s.peakLr; // a branch starts at its fork, after the trunk's warmup
