@@ -19,7 +19,7 @@ import { forwardOnce, syntheticBatch } from '../src/infer/latency.js';
 import { evaluateClassifier } from '../src/train/classify.js';
 import type { EncodedExamples } from '../src/data/task-batches.js';
 
-export const INFER_VARIANTS = ['fp32', 'bf16', 'int8', 'w4', 'sparse50', 'sparse70', 'sparse90'] as const;
+export const INFER_VARIANTS = ['fp32', 'bf16', 'int8', 'w4', 'w4a8', 'sparse50', 'sparse70', 'sparse90'] as const;
 export type InferVariant = (typeof INFER_VARIANTS)[number];
 
 interface VariantSpec {
@@ -30,6 +30,7 @@ interface VariantSpec {
 function variantSpec(v: InferVariant): VariantSpec {
   if (v.startsWith('sparse')) return { kernel: { kind: 'sparse' }, sparsity: Number(v.slice(6)) / 100 };
   if (v === 'w4') return { kernel: { kind: 'kbit', bits: 4 }, sparsity: 0 };
+  if (v === 'w4a8') return { kernel: { kind: 'int8', bits: 4 }, sparsity: 0 };
   return { kernel: { kind: v === 'fp32' ? 'f32' : v }, sparsity: 0 } as VariantSpec;
 }
 

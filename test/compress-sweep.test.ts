@@ -85,9 +85,9 @@ test('a sparsity × bits sweep writes real files whose sizes and accuracies beha
   // every setting is scored and timed on the kernels it would ship with
   assert.match(at(0, 32).kernels!, /^f32×\d+$/);
   assert.match(at(0, 8).kernels!, /^int8×\d+$/);
-  assert.match(at(0, 4).kernels!, /^kbit×\d+$/);
+  assert.match(at(0, 4).kernels!, /^w4a8×\d+$/, '4-bit weights run on the integer kernel');
   assert.match(at(0.9, 32).kernels!, /^sparse×\d+$/);
-  assert.match(at(0.9, 4).kernels!, /^sparse×\d+$/);
+  assert.match(at(0.9, 4).kernels!, /^w4a8×\d+$/, 'at 90% sparsity the integer kernel is still as fast for 4-bit weights');
   assert.match(at(0.9, 8).kernels!, /^int8×\d+$/, 'at 90% sparsity the int8 kernel is still as fast');
   const maxLen = readModelConfig(join(run, 'config.json')).max_len;
   for (const r of rows) assert.ok(r.latency_ms! > 0 && r.latency_seq_len === Math.min(128, maxLen), `${r.sparsity}/${r.bits}: ${r.latency_ms} ms at T=${r.latency_seq_len}`);
@@ -128,11 +128,15 @@ test('tlc evaluate runs a compressed model on its kernels, or any model on a cho
   };
   const compressed = evaluate(join(out, 's0.9-b4'));
   assert.equal(compressed.status, 0, compressed.stderr);
-  assert.match(compressed.result.kernels, /^sparse×\d+$/);
+  assert.match(compressed.result.kernels, /^w4a8×\d+$/);
   const reference = evaluate(run), int8 = evaluate(run, '--kernel', 'int8'), w4 = evaluate(run, '--kernel', 'w4');
   assert.equal(reference.result.kernels, 'reference (training path)');
   assert.match(int8.result.kernels, /^int8×\d+$/);
-  assert.match(w4.result.kernels, /^kbit×\d+$/);
+  assert.match(w4.result.kernels, /^4-bit×\d+$/);
+  // 4-bit weights on the integer kernel lose no more than the weight-only 4-bit path
+  const w4a8 = evaluate(run, '--kernel', 'w4a8');
+  assert.match(w4a8.result.kernels, /^w4a8×\d+$/);
+  assert.ok(Math.abs(w4a8.result.accuracy - w4.result.accuracy) <= 0.01, `w4a8 ${w4a8.result.accuracy} vs w4 ${w4.result.accuracy}`);
   assert.ok(Math.abs(int8.result.accuracy - reference.result.accuracy) <= 0.01, `int8 ${int8.result.accuracy} vs ${reference.result.accuracy}`);
   // bench infer scores each variant on the same test split
   const b = spawnSync(process.execPath, [CLI, 'bench', 'infer', run, '--task', task, '--variants', 'fp32,int8', '--rounds', '1', '--batch', '2', '--json'], { encoding: 'utf8' });

@@ -6,7 +6,7 @@ import { noGrad, tidy, tensor, TlcError, linear, gelu } from '../src/engine/inde
 import { PackedLinear } from '../src/engine/ops/packed-linear.js';
 import { native } from '../src/engine/native.js';
 import { dequantizeRows, quantizeRows, roundHalfEven } from '../src/compress/quantize.js';
-import { packLinears, unpackLinears, packedWeights } from '../src/infer/pack.js';
+import { describeKernel, kernelForCompressed, packLinears, unpackLinears, packedWeights } from '../src/infer/pack.js';
 import { TransformerClassifier } from '../src/nn/classifier.js';
 import { presetConfig } from '../src/nn/config.js';
 import { randn, maxAbsDiff, linearRef } from './helpers.js';
@@ -94,6 +94,41 @@ test('int8: per-row dynamic u8 activations × per-channel s8 weights, exactly as
   const refGelu = Array.from(ref, geluErf);
   assert.ok(relErr(run(p, x, 'gelu'), refGelu) < 1e-5, 'fused GELU');
   p.dispose();
+});
+
+test('w<k>a8: k-bit codes on the integer kernel compute the exact integer product of 8-bit activations and k-bit weights', () => {
+  const { x, w, b } = inputs(8);
+  for (const bits of [2, 3, 4, 5, 6, 7]) {
+    const spec = { kind: 'int8' as const, bits };
+    const p = PackedLinear.pack(packedWeights(w, N, K, spec), b, N, K);
+    const { codes, scales } = quantizeRows(w, N, K, bits);
+    const qmax = (1 << (bits - 1)) - 1;
+    assert.ok(codes.every((c) => Math.abs(c) <= qmax), 'the codes are k-bit ones');
+    const ref = new Float64Array(M * N);
+    for (let m = 0; m < M; m++) {
+      let lo = 0, hi = 0;
+      for (let k = 0; k < K; k++) { lo = Math.min(lo, x[m * K + k]); hi = Math.max(hi, x[m * K + k]); }
+      const s = Math.fround(Math.fround(hi - lo) / 255), inv = Math.fround(1 / s);
+      const z = Math.min(255, Math.max(0, roundHalfEven(Math.fround(-lo / s))));
+      const q = Array.from(x.subarray(m * K, (m + 1) * K), (v) => Math.min(255, Math.max(0, roundHalfEven(Math.fround(v * inv)) + z)) - z);
+      for (let n = 0; n < N; n++) {
+        let acc = 0;
+        for (let k = 0; k < K; k++) acc += q[k] * codes[n * K + k];
+        ref[m * N + n] = s * scales[n] * acc + b[n];
+      }
+    }
+    const got = run(p, x);
+    assert.ok(relErr(got, ref) < 1e-5, `${bits} bits: against the exact integer reference ${relErr(got, ref)}`);
+    // next to the weight-only k-bit path (f32 activations): only the activations' 8-bit rounding differs
+    const weightOnly = linearRef(x, dequantizeRows(codes, scales, N, K), b, M, K, N);
+    assert.ok(relErr(got, weightOnly) < 0.02 && relErr(got, weightOnly) > 0, `${bits} bits: ${relErr(got, weightOnly)} from the weight-only path`);
+    assert.equal(describeKernel(spec), `w${bits}a8`);
+    p.dispose();
+  }
+  // compressed k-bit weights run there unless sparse enough for the CSR kernel
+  assert.deepEqual(kernelForCompressed(4, 1), { kind: 'int8', bits: 4 });
+  assert.deepEqual(kernelForCompressed(4, 0.05), { kind: 'sparse' });
+  assert.deepEqual(kernelForCompressed(8, 1), { kind: 'int8' });
 });
 
 test('k-bit weight-only equals f32 on the dequantized weights (2 to 8 bits)', () => {

@@ -82,7 +82,7 @@ export function writeCompressSummary(dir: string, model: string, params: number)
       rows.push({
         model, params, sparsity, bits, mode: 'oneshot', bytes, file: join(dir, `s${sparsity}-b${bits}`, 'model.tlcz.safetensors'),
         accuracy: Math.round(accuracy * 1000) / 1000, macro_f1: Math.round((accuracy - 0.02) * 1000) / 1000, measured_sparsity: sparsity,
-        kernels: sparsity >= 0.9 ? 'sparse×26' : bits === 8 ? 'int8×26' : bits === 4 ? 'kbit×26' : 'f32×26',
+        kernels: sparsity >= 0.9 ? 'sparse×26' : bits === 8 ? 'int8×26' : bits === 4 ? 'w4a8×26' : 'f32×26',
         latency_ms: 20 * (sparsity >= 0.9 ? 0.5 : bits === 8 ? 0.4 : bits === 4 ? 1.1 : 1), latency_seq_len: 128,
       });
     }

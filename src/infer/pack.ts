@@ -3,13 +3,20 @@
 // quantizer as `tlc compress`, so a compressed model's codes are recovered exactly); the
 // rest of the model (embeddings, layer norms, attention) runs unchanged.
 import { TlcError } from '../engine/errors.js';
-import { PackedLinear, type PackedKind, type PackedWeights } from '../engine/ops/packed-linear.js';
+import { PackedLinear, type PackedWeights } from '../engine/ops/packed-linear.js';
 import { Linear } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
 import { FLOAT_BITS, MAX_BITS, MIN_BITS, quantizeRows } from '../compress/quantize.js';
 
+/**
+ * int8 runs u8 activations × s8 weight codes on the integer kernel (VNNI); with `bits` < 8 the
+ * codes are k-bit ones (|code| ≤ 2^(k−1) − 1), which fit int8: "w<k>a8", k-bit weights on the
+ * integer kernel, unpacked once at load into its int8 layout (1 byte per weight resident,
+ * against k/8 for the weight-only kbit kernel, which expands its codes per call).
+ */
 export type KernelSpec =
-  | { kind: 'f32' | 'bf16' | 'int8' | 'sparse' }
+  | { kind: 'f32' | 'bf16' | 'sparse' }
+  | { kind: 'int8'; bits?: number }
   | { kind: 'kbit'; bits: number };
 
 /**
@@ -22,14 +29,19 @@ export const SPARSE_MAX_DENSITY = 0.4;
 export const SPARSE_MAX_DENSITY_VS_INT8 = 0.08;
 
 export function describeKernel(spec: KernelSpec): string {
+  if (spec.kind === 'int8' && spec.bits !== undefined && spec.bits < 8) return `w${spec.bits}a8`;
   return spec.kind === 'kbit' ? `${spec.bits}-bit` : spec.kind;
 }
 
-/** The fastest kernel for a tensor compressed to `bits` (32 = float) with this fraction of nonzeros. */
+/**
+ * The fastest kernel for a tensor compressed to `bits` (32 = float) with this fraction of
+ * nonzeros: k-bit weights run on the integer kernel (w<k>a8), measured faster than the
+ * weight-only k-bit kernel at every batch size (README, inference table).
+ */
 export function kernelForCompressed(bits: number, density: number): KernelSpec {
-  if (density <= (bits === 8 ? SPARSE_MAX_DENSITY_VS_INT8 : SPARSE_MAX_DENSITY)) return { kind: 'sparse' };
+  if (density <= (bits <= 8 ? SPARSE_MAX_DENSITY_VS_INT8 : SPARSE_MAX_DENSITY)) return { kind: 'sparse' };
   if (bits === 8) return { kind: 'int8' };
-  if (bits >= MIN_BITS && bits < MAX_BITS) return { kind: 'kbit', bits };
+  if (bits >= MIN_BITS && bits < MAX_BITS) return { kind: 'int8', bits };
   if (bits === FLOAT_BITS) return { kind: 'f32' };
   throw new TlcError(`no inference kernel for ${bits}-bit weights`);
 }
@@ -48,7 +60,8 @@ export function packedWeights(values: Float32Array, N: number, K: number, spec: 
     case 'sparse':
       return { kind: spec.kind, values };
     case 'int8': {
-      const { codes, scales } = quantizeRows(values, N, K, 8);
+      // k-bit codes (the compressor's, recovered exactly from its dequantized weights) in the int8 kernel's layout
+      const { codes, scales } = quantizeRows(values, N, K, spec.bits ?? 8);
       return { kind: 'int8', codes, scales, bits: 8 };
     }
     case 'kbit': {
@@ -68,7 +81,8 @@ export interface PackSummary {
   layers: number;
   /** Bytes of the packed weights in memory. */
   bytes: number;
-  kinds: Partial<Record<PackedKind, number>>;
+  /** Layers per kernel, by describeKernel's name (int8, w4a8, 4-bit, sparse, ...). */
+  kinds: Record<string, number>;
 }
 
 /**
@@ -87,7 +101,7 @@ export function packLinears(model: Module, choose: (name: string, weights: Float
     m.packed = packLayer(m, spec, values);
     summary.layers++;
     summary.bytes += m.packed.bytes;
-    summary.kinds[spec.kind] = (summary.kinds[spec.kind] ?? 0) + 1;
+    summary.kinds[describeKernel(spec)] = (summary.kinds[describeKernel(spec)] ?? 0) + 1;
   }
   return summary;
 }
@@ -103,7 +117,7 @@ export function unpackLinears(model: Module): void {
 }
 
 /** What `--kernel` accepts: a kernel for every linear layer, or a policy. */
-export const KERNEL_CHOICES = 'auto, reference, f32, bf16, int8, w2 … w8, sparse';
+export const KERNEL_CHOICES = 'auto, reference, f32, bf16, int8, w2 … w8 (weight-only), w2a8 … w7a8 (integer kernel), sparse';
 
 /**
  * Packs a model's linear layers as `--kernel` says: `auto` runs a compressed model on the
@@ -119,6 +133,8 @@ export function packByChoice(model: Module, choice: string, tensorBits: Map<stri
   if (choice === 'auto') return packLinears(model, (name, values) => kernelForCompressed(tensorBits.get(`${name}.weight`) ?? FLOAT_BITS, density(values)));
   const w = /^w([2-8])$/.exec(choice);
   if (w) return packLinears(model, () => ({ kind: 'kbit', bits: Number(w[1]) }));
+  const wa = /^w([2-7])a8$/.exec(choice);
+  if (wa) return packLinears(model, () => ({ kind: 'int8', bits: Number(wa[1]) }));
   if (choice === 'f32' || choice === 'bf16' || choice === 'int8' || choice === 'sparse') return packLinears(model, () => ({ kind: choice }));
   throw new TlcError(`--kernel: unknown kernel "${choice}" (${KERNEL_CHOICES})`);
 }
