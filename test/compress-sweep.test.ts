@@ -228,3 +228,25 @@ test('QAT: each step computes with the quantized weights; at 2 bits it beats fin
   console.log(`# 2-bit test accuracy: finetuned then quantized ${acc(plain).toFixed(3)}, QAT ${acc(qat).toFixed(3)}; float ${acc(qat32).toFixed(3)}`);
   assert.ok(acc(qat) > acc(plain), `QAT ${acc(qat)} vs post-training quantization ${acc(plain)}`);
 });
+
+test('the setting cache key covers qat in every finetuning mode; rows record it; --qat without finetuning is refused', async () => {
+  const { run } = await classifierRun();
+  const out = join(mkdtempSync(join(tmpdir(), 'tlc-qat-key-')), 'cmp');
+  const sweep = (qat: boolean, log: string[]) => compressSweep({
+    model: run, out, sparsities: [0.5], bits: [4], pruning: 'layer', mode: 'gradual', finetune: { steps: 6, batch_size: 16, lr: 1e-4 }, qat, seed: 0,
+  }, (l) => log.push(l));
+  const first: string[] = [], second: string[] = [], third: string[] = [];
+  const plain = await sweep(false, first);
+  const qat = await sweep(true, second);
+  assert.ok(!second.some((l) => /reused/.test(l)), 'a QAT setting is not served the cached non-QAT result');
+  assert.ok(second.some((l) => /made for other settings; finetuning again/.test(l)), 'nor the non-QAT finetuning run');
+  const events = readMetrics(join(out, 's0.5-b4', 'finetune', 'metrics.jsonl'));
+  assert.equal(events.filter((e) => e.event === 'start').length, 1, 'the QAT finetuning started afresh');
+  assert.equal(plain.rows[0].qat, false);
+  assert.equal(qat.rows[0].qat, true);
+  await sweep(true, third);
+  assert.ok(third.some((l) => /done before with the same settings, reused/.test(l)), 'the same settings are reused');
+  const r = spawnSync(process.execPath, [CLI, 'compress', '--model', run, '--out', join(out, '..', 'oneshot'), '--qat'], { encoding: 'utf8' });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /--qat trains with the quantized weights, so it needs a finetuning mode/);
+});

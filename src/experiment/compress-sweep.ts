@@ -8,11 +8,11 @@
 // Finetuning is an ordinary finetuning run (src/train/finetune.ts) in the setting's
 // folder, with budgets, metrics, checkpoints and resume; compression plugs in as hooks.
 import { formatBytes } from '../util/format.js';
-import { mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { TlcError } from '../util/errors.js';
 import { parseWith } from '../util/validation.js';
-import { copyFileAtomic } from '../util/atomic.js';
+import { copyFileAtomic, writeFileAtomic } from '../util/atomic.js';
 import { tidy } from '../engine/tensor.js';
 import { countParams, type ModelConfig } from '../nn/config.js';
 import type { TransformerBody } from '../nn/transformer.js';
@@ -76,6 +76,9 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
   events: (setting: string) => LoopEvents = () => ({}), signal?: AbortSignal): Promise<{ rows: CompressRow[]; interrupted: boolean }> {
   for (const s of args.sparsities) checkSparsity('--sparsity', s);
   checkBitsList(args.bits);
+  if (args.qat && args.mode === 'oneshot') {
+    throw new TlcError('--qat trains with the quantized weights, so it needs a finetuning mode: add --mode finetune or --mode gradual');
+  }
   const config = readRunConfig(args.model);
   const weightsPath = runFile(args.model, 'weights');
   const taskSpec = args.task ?? finetunedTask(args.model).task;
@@ -112,6 +115,15 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
           keep: 'last',
           hooks: (model) => compressionHooks(model, { mode: args.mode as 'finetune' | 'gradual', sparsity, bits, qat: args.qat, pruning: args.pruning }),
         };
+        // a finetuning run (finished or not) made for other settings — another --qat, mode or
+        // schedule — is not this setting's: it is trained again
+        const settingsPath = join(dir, COMPRESS_FILES.finetuneSettings);
+        const madeFor = existsSync(settingsPath) ? readFileSync(settingsPath, 'utf8') : null;
+        if (existsSync(ftDir) && madeFor !== JSON.stringify(settings)) {
+          log(`${ftDir}: made for other settings; finetuning again`);
+          rmSync(ftDir, { recursive: true, force: true });
+        }
+        writeFileAtomic(settingsPath, JSON.stringify(settings));
         if (!hasFinetuneResults(ftDir)) {
           const started = readRunArgsIfAny(ftDir);
           if (started && JSON.stringify(started.options) !== JSON.stringify(finetuneOptions)) {
@@ -139,7 +151,7 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
 function settingsOf(a: CompressSweepArgs, sparsity: number, bits: number, finetuneOptions: object | null): Record<string, unknown> {
   return {
     model: a.model, sparsity, bits, pruning: a.pruning, embeddingBits: a.embeddingBits ?? null, mode: a.mode,
-    finetune: finetuneOptions, qat: a.mode === 'finetune' && a.qat,
+    finetune: finetuneOptions, qat: a.qat,
     task: a.task ?? null, taskSeed: a.taskSeed ?? null, seed: a.seed,
     scoredOn: 'inference kernels',
   };
@@ -173,7 +185,7 @@ function compressOne(args: CompressSweepArgs, config: ModelConfig, weightsPath: 
         macroF1 = e.macroF1;
       }
       return {
-        model: args.model, params: countParams(config).total, sparsity, bits, mode: args.mode, bytes: statSync(file).size,
+        model: args.model, params: countParams(config).total, sparsity, bits, mode: args.mode, qat: args.qat, bytes: statSync(file).size,
         file, accuracy, macro_f1: macroF1, measured_sparsity: measured,
         kernels: served.kernels,
         latency_ms: 1e3 * latency, latency_seq_len: seqLen,

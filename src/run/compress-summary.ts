@@ -17,6 +17,8 @@ export const compressRowSchema = z.looseObject({
   sparsity: finite,
   bits: finite,
   mode: z.enum(compressModes),
+  /** Whether the finetuning was quantization-aware (absent in older outputs: false). */
+  qat: z.boolean().optional(),
   /** Byte length of the compressed file. */
   bytes: finite,
   file: z.string(),

@@ -48,6 +48,8 @@ export const COMPRESS_FILES = {
   summary: 'compress.json',
   /** The finetuning run of a setting (finetune and gradual modes). */
   finetuneRun: 'finetune',
+  /** The settings the setting's finetuning run was started for (written before it starts). */
+  finetuneSettings: 'finetune-settings.json',
 } as const;
 
 /** The output of `tlc sweep`. */
