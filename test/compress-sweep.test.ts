@@ -250,3 +250,23 @@ test('the setting cache key covers qat in every finetuning mode; rows record it;
   assert.equal(r.status, 1);
   assert.match(r.stderr, /--qat trains with the quantized weights, so it needs a finetuning mode/);
 });
+
+test('--distill finetunes a compressed model against the uncompressed one: its first loss is the distillation loss, and the key covers it', async () => {
+  const { run } = await classifierRun();
+  const root = mkdtempSync(join(tmpdir(), 'tlc-distill-'));
+  const sweep = (name: string, distill?: { alpha: number; temperature: number }) => compressSweep({
+    model: run, out: join(root, name), sparsities: [0.5], bits: [8], pruning: 'layer', mode: 'finetune',
+    finetune: { steps: 8, batch_size: 16, lr: 1e-4 }, qat: false, seed: 0, ...(distill ? { distill } : {}),
+  });
+  const first = (name: string) => readMetrics(join(root, name, 's0.5-b8', 'finetune', 'metrics.jsonl')).find((e) => e.event === 'train')!.loss;
+  const plain = await sweep('plain'), soft = await sweep('soft', { alpha: 0.7, temperature: 3 }), hardOnly = await sweep('hard', { alpha: 0, temperature: 3 });
+  // α = 0 is the cross-entropy, on the same first batch; α = 0.7 is something else
+  assert.ok(Math.abs(first('hard') - first('plain')) < 1e-5 * first('plain'), `${first('hard')} vs ${first('plain')}`);
+  assert.ok(Math.abs(first('soft') - first('plain')) > 1e-3, 'the teacher term changes the loss');
+  assert.ok(soft.rows[0].accuracy !== null && plain.rows[0].accuracy !== null && hardOnly.rows[0].accuracy !== null);
+  const settings = JSON.parse(readFileSync(join(root, 'soft', 's0.5-b8', 'result.json'), 'utf8')).settings;
+  assert.deepEqual(settings.distill, { alpha: 0.7, temperature: 3 });
+  const r = spawnSync(process.execPath, [CLI, 'compress', '--model', run, '--out', join(root, 'oneshot'), '--distill'], { encoding: 'utf8' });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /--distill .* needs a finetuning mode/);
+});

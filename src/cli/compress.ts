@@ -43,6 +43,9 @@ export function registerCompress(program: Command): void {
     .option('--weight-decay <x>', 'finetuning weight decay (default: as tlc finetune)')
     .option('--eval-every <steps|duration|fraction>', `validation during finetuning (default ${d.eval_every})`)
     .option('--qat', 'quantization-aware finetuning (each step computes with the quantized weights; straight-through gradient)')
+    .option('--distill', 'finetune against the uncompressed model as teacher: (1−α)·CE + α·T²·KL(teacher‖student)')
+    .option('--distill-alpha <a>', 'weight α of the teacher term', '0.5')
+    .option('--distill-temperature <t>', 'softmax temperature T of the teacher term', '2')
     .option('--task <file|dir|example:NAME>', 'labelled task (default: the one the run was finetuned on)')
     .option('--task-seed <n>', "seed of the task's split (default: as in finetuning)")
     .option('--seed <n>', 'random seed', '0')
@@ -65,6 +68,12 @@ export function registerCompress(program: Command): void {
         mode: o.mode as CompressMode,
         finetune,
         qat: o.qat === true,
+        ...(o.distill === true ? {
+          distill: {
+            alpha: num(String(o.distillAlpha), '--distill-alpha', (v) => v >= 0 && v <= 1),
+            temperature: num(String(o.distillTemperature), '--distill-temperature', (v) => v > 0),
+          },
+        } : {}),
         task: o.task as string | undefined,
         taskSeed: o.taskSeed !== undefined ? num(String(o.taskSeed), '--task-seed', Number.isInteger) : undefined,
         seed: num(String(o.seed), '--seed', Number.isInteger),

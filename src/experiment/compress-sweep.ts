@@ -13,7 +13,10 @@ import { join } from 'node:path';
 import { TlcError } from '../util/errors.js';
 import { parseWith } from '../util/validation.js';
 import { copyFileAtomic, writeFileAtomic } from '../util/atomic.js';
-import { tidy } from '../engine/tensor.js';
+import { tensor, tidy, type Tensor } from '../engine/tensor.js';
+import { noGrad } from '../engine/autograd.js';
+import { distillationLoss, type DistillationOptions } from '../engine/ops/distillation.js';
+import { TransformerClassifier, type ClassificationBatch } from '../nn/classifier.js';
 import { countParams, type ModelConfig } from '../nn/config.js';
 import type { TransformerBody } from '../nn/transformer.js';
 import { loadWeights } from '../nn/weights.js';
@@ -55,6 +58,8 @@ export interface CompressSweepArgs {
    */
   finetune: Record<string, unknown>;
   qat: boolean;
+  /** Finetune against the uncompressed model's soft predictions as well as the labels (src/engine/ops/distillation.ts). */
+  distill?: DistillationOptions;
   task?: string;
   /** Seed of the task's split; default: the one the run was finetuned with. */
   taskSeed?: number;
@@ -76,10 +81,14 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
   events: (setting: string) => LoopEvents = () => ({}), signal?: AbortSignal): Promise<{ rows: CompressRow[]; interrupted: boolean }> {
   for (const s of args.sparsities) checkSparsity('--sparsity', s);
   checkBitsList(args.bits);
+  if (args.distill && args.mode === 'oneshot') {
+    throw new TlcError('--distill trains the compressed model on its teacher\'s predictions, so it needs a finetuning mode: add --mode finetune or --mode gradual');
+  }
   if (args.qat && args.mode === 'oneshot') {
     throw new TlcError('--qat trains with the quantized weights, so it needs a finetuning mode: add --mode finetune or --mode gradual');
   }
   const config = readRunConfig(args.model);
+  if (args.distill && !config.labels) throw new TlcError(`${args.model}: distillation is for classifiers (a finetuned run)`);
   const weightsPath = runFile(args.model, 'weights');
   const taskSpec = args.task ?? finetunedTask(args.model).task;
   let data: EncodedTask | null = null;
@@ -111,10 +120,6 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
       let weights = weightsPath;
       if (finetuneOptions) {
         const ftDir = join(dir, COMPRESS_FILES.finetuneRun);
-        const extension: FinetuneExtension = {
-          keep: 'last',
-          hooks: (model) => compressionHooks(model, { mode: args.mode as 'finetune' | 'gradual', sparsity, bits, qat: args.qat, pruning: args.pruning }),
-        };
         // a finetuning run (finished or not) made for other settings — another --qat, mode or
         // schedule — is not this setting's: it is trained again
         const settingsPath = join(dir, COMPRESS_FILES.finetuneSettings);
@@ -129,9 +134,20 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
           if (started && JSON.stringify(started.options) !== JSON.stringify(finetuneOptions)) {
             throw new TlcError(`${ftDir} holds a finetuning run with other settings; compress into another --out`);
           }
-          const r = started
-            ? await resumeFinetune(ftDir, events(dir), signal, extension)
-            : await finetune(ftDir, finetuneOptions, events(dir), signal, extension);
+          const teacher = args.distill ? loadTeacher(config, weightsPath) : null;
+          const extension: FinetuneExtension = {
+            keep: 'last',
+            hooks: (model) => compressionHooks(model, { mode: args.mode as 'finetune' | 'gradual', sparsity, bits, qat: args.qat, pruning: args.pruning }),
+            ...(teacher && args.distill ? { loss: distillingLoss(teacher, args.distill) } : {}),
+          };
+          let r;
+          try {
+            r = started
+              ? await resumeFinetune(ftDir, events(dir), signal, extension)
+              : await finetune(ftDir, finetuneOptions, events(dir), signal, extension);
+          } finally {
+            teacher?.dispose();
+          }
           if (r.interrupted) return { rows, interrupted: true };
         }
         weights = runFile(ftDir, 'weights');
@@ -151,9 +167,24 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
 function settingsOf(a: CompressSweepArgs, sparsity: number, bits: number, finetuneOptions: object | null): Record<string, unknown> {
   return {
     model: a.model, sparsity, bits, pruning: a.pruning, embeddingBits: a.embeddingBits ?? null, mode: a.mode,
-    finetune: finetuneOptions, qat: a.qat,
+    finetune: finetuneOptions, qat: a.qat, distill: a.distill ?? null,
     task: a.task ?? null, taskSeed: a.taskSeed ?? null, seed: a.seed,
     scoredOn: 'inference kernels',
+  };
+}
+
+/** The uncompressed classifier, the teacher of distillation: its weights as the sweep reads them. */
+function loadTeacher(config: ModelConfig, weightsPath: string): TransformerClassifier {
+  const teacher = new TransformerClassifier(config);
+  loadWeights(teacher, weightsPath);
+  return teacher;
+}
+
+/** The training loss of a compressed student: distillation against the teacher's logits on the same batch. */
+function distillingLoss(teacher: TransformerClassifier, opts: DistillationOptions): (student: TransformerClassifier, b: ClassificationBatch) => Tensor {
+  return (student, b) => {
+    const t = noGrad(() => tidy(() => teacher.logits(b, { training: false }).toFloat32Array()));
+    return distillationLoss(student.logits(b, { training: true }), tensor(b.labels!, [b.batchSize], 'i32'), t, opts);
   };
 }
 

@@ -2,6 +2,7 @@
 // further), trained on a labelled task under a budget, with validation-based model
 // selection and early stopping, then scored on the held-out test split. Compression
 // finetunes through here too, with its hooks and keeping the last weights.
+import type { Tensor } from '../engine/tensor.js';
 import { hfModelDir } from '../import/import.js';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -46,6 +47,8 @@ export interface FinetuneExtension {
   hooks(model: TransformerClassifier): LoopHooks & { save?(checkpointDir: string): void; restore?(checkpointDir: string): void };
   /** Which weights are the result: 'best' on validation (the default), or the 'last' ones. */
   keep: 'best' | 'last';
+  /** The training loss of a batch in place of the cross-entropy (distillation from a teacher). */
+  loss?(model: TransformerClassifier, batch: ClassificationBatch): Tensor;
 }
 
 /** Checks parsed options (flags, the demo, compression) without touching any run directory. */
@@ -163,7 +166,7 @@ async function runLocked(runDir: string, args: FinetuneArgs, resumed: boolean, e
     }, {
       model,
       nextBatch,
-      loss: (b) => model.loss(b, { training: true }).loss,
+      loss: (b) => (extension?.loss ? extension.loss(model, b) : model.loss(b, { training: true }).loss),
       cost: (b) => {
         let tokens = 0;
         for (const m of b.attentionMask) tokens += m;

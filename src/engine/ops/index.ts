@@ -4,6 +4,8 @@ export { add, scale } from './elementwise.js';
 export { embedding, gatherRows } from './embedding.js';
 export { crossEntropy, crossEntropyWithCount, countTargets } from './crossentropy.js';
 export type { CrossEntropyOptions, CrossEntropyResult } from './crossentropy.js';
+export { distillationLoss } from './distillation.js';
+export type { DistillationOptions } from './distillation.js';
 export { layerNorm } from './layernorm.js';
 export { gelu, tanh } from './activation.js';
 export type { GeluApproximate } from './activation.js';
