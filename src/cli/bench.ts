@@ -10,6 +10,8 @@ import type { EncodedExamples } from '../data/task-batches.js';
 import { benchKernels } from '../../bench/kernels.js';
 import { REFERENCE_TRAIN_CONFIG, benchTraining } from '../../bench/train.js';
 import { benchRanks } from '../../bench/ranks.js';
+import { benchPrepare } from '../../bench/prepare.js';
+import { parseBytes } from '../experiment/pareto.js';
 import { hfModelDir } from '../import/import.js';
 import { formatBytes } from '../util/format.js';
 import { INFER_VARIANTS, benchInference, type InferRow, type InferVariant } from '../../bench/infer.js';
@@ -100,6 +102,27 @@ export function registerBench(program: Command): void {
       if (r.pytorch?.blas) console.log(`PyTorch BLAS: ${r.pytorch.blas}`);
       if (r.pytorch) console.log(`tlc / PyTorch (same algorithm): ${(r.tlc.tokens_per_s / r.pytorch.tokens_per_s).toFixed(2)}×`);
       if (r.pytorch_all_positions) console.log(`tlc / PyTorch (logits at all positions): ${(r.tlc.tokens_per_s / r.pytorch_all_positions.tokens_per_s).toFixed(2)}×`);
+    });
+
+  bench
+    .command('prepare')
+    .description('tlc data prepare on one large generated text file: peak resident memory and MB/s')
+    .option('--size <bytes>', 'bytes of text, e.g. 1GB', '1GB')
+    .option('--pool <n>', 'distinct words the text draws from (Zipf)', '5000000')
+    .option('--vocab <n>', 'vocabulary size', '8192')
+    .option('--json', 'print one JSON object on stdout')
+    .action((o: { size: string; pool: string; vocab: string; json?: boolean }) => {
+      const r = benchPrepare({
+        bytes: parseBytes(o.size), pool: num(o.pool, '--pool', positiveInt), vocab: num(o.vocab, '--vocab', positiveInt),
+        log: (l) => process.stderr.write(l + '\n'),
+      });
+      if (o.json) {
+        process.stdout.write(JSON.stringify(r) + '\n');
+        return;
+      }
+      console.log(`${formatBytes(r.input_bytes)} in one file (words from a pool of ${r.distinct_word_pool.toLocaleString('en-US')}): ` +
+        `${r.seconds.toFixed(1)} s, ${r.mb_per_s.toFixed(1)} MB/s, peak RSS ${formatBytes(r.peak_rss_bytes)}; ` +
+        `${r.train_tokens.toLocaleString('en-US')} train tokens, word counts low by at most ${r.word_count_error_bound}`);
     });
 
   bench
