@@ -27,8 +27,9 @@ export interface FitPoint extends ScalingPoint {
   preset: string;
   /**
    * Training seconds the point cost (the trunk up to the fork included, for a branch): its
-   * tokens at the run's median step throughput, which a busy machine moves less than it
-   * moves the wall clock.
+   * tokens at the size's throughput — the probe's, in a time_in_tokens sweep (measured for every
+   * size alike, before the runs), else the run's median step — which a busy machine moves less
+   * than it moves the wall clock.
    */
   seconds: number;
   /** Budget fraction: 1 for a whole run, the branch's fraction for a cooldown branch. */
@@ -76,11 +77,12 @@ export interface Plan {
 export function fitPoints(runs: SweepRun[]): FitPoint[] {
   const best = new Map<string, FitPoint>();
   for (const r of runs) {
+    const throughput = r.probe_tokens_per_s ?? r.tokens_per_s;
     for (const p of r.points) {
       const key = `${r.preset}|${r.batch_size}|${p.fraction}`;
       const point: FitPoint = {
         params: r.non_embedding_params, tokens: p.tokens, loss: p.validLoss, group: `${r.preset}-B${r.batch_size}`,
-        preset: r.preset, seconds: r.tokens_per_s > 0 ? p.tokens / r.tokens_per_s : p.trainSeconds, fraction: p.fraction, run: r.run,
+        preset: r.preset, seconds: throughput > 0 ? p.tokens / throughput : p.trainSeconds, fraction: p.fraction, run: r.run,
       };
       const seen = best.get(key);
       if (!seen || point.loss < seen.loss) best.set(key, point);
@@ -128,9 +130,10 @@ export function plan(runs: SweepRun[], budgetSeconds: number, opts: PlanOptions)
 /** The shapes to compare: swept ones, ladder shapes between them, one ladder step beyond each end. */
 function candidatesFor(runs: SweepRun[], fit: ChinchillaFit, budgetSeconds: number, opts: PlanOptions): PlanCandidate[] {
   // achieved model GFLOP/s of the swept runs extrapolates the throughput of unswept shapes
-  const gflops = runs.map((r) => (r.tokens_per_s * trainingFlopsPerToken(configFor(r.preset, opts), opts.seqLen)) / 1e9).sort((a, b) => a - b);
+  const rate = (r: SweepRun) => r.probe_tokens_per_s ?? r.tokens_per_s;
+  const gflops = runs.map((r) => (rate(r) * trainingFlopsPerToken(configFor(r.preset, opts), opts.seqLen)) / 1e9).sort((a, b) => a - b);
   const typicalGflops = gflops[Math.floor(gflops.length / 2)];
-  const measured = new Map(runs.map((r) => [r.preset, r.tokens_per_s]));
+  const measured = new Map(runs.map((r) => [r.preset, rate(r)]));
   const [lo, hi] = fit.range.params;
   const sized = [...new Set([...runs.map((r) => r.preset), ...SIZE_LADDER])]
     .map((preset) => ({ preset, n: countParams(configFor(preset, opts)).nonEmbedding }))
