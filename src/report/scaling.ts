@@ -11,6 +11,8 @@ import { formatSeconds } from '../train/budget.js';
 import { SWEEP_FILES } from '../run/layout.js';
 import { esc, table, type Figure, type Section } from './report.js';
 import { bestSizeAtBudget, endPointCurves } from './ladder.js';
+import { batchFigure, batchPoints, criticalBatch } from './batch.js';
+import { readSweepSummary } from '../run/sweep-summary.js';
 import { slug } from './runs.js';
 
 export function scalingSections(dir: string, reportDir: string): Section[] {
@@ -23,7 +25,10 @@ export function scalingSections(dir: string, reportDir: string): Section[] {
       if (e instanceof TlcError) return { title: `Sweep ${name}`, table: `<p>${esc(e.message)}</p>`, figures: [] };
       throw e;
     }
-    return { title: `Scaling law and batch size: sweep ${name}`, table: fitTable(runs) + batchTable(runs), figures: ladderFigures(runs, name) };
+    return {
+      title: `Scaling law and batch size: sweep ${name}`, table: fitTable(runs) + batchTable(runs),
+      figures: [...ladderFigures(runs, name), ...batchFigures(runs, name, readSweepSummary(sweepDir).spec)],
+    };
   });
 }
 
@@ -57,6 +62,25 @@ function ladderFigures(runs: SweepRun[], name: string): Figure[] {
       caption: 'The size with the lowest end-of-schedule loss at each budget (between measured budgets, read off the line joining a ' +
         "size's points in log time): where the line steps up, the larger model starts to win.",
     },
+  ];
+}
+
+/** Steps and time to the sweep's common target against batch size, where sizes were swept at several batch sizes. */
+function batchFigures(runs: SweepRun[], name: string, spec: Record<string, unknown>): Figure[] {
+  const target = Math.max(...runs.map((r) => r.valid_loss));
+  const points = batchPoints(runs, target);
+  if (!points) return [];
+  const noise = runs.map((r) => r.noiseScale).filter((v): v is number => v !== null).sort((a, b) => a - b);
+  const seqLen = typeof spec.seq_len === 'number' ? spec.seq_len : 128;
+  const objective = spec.objective === 'clm' ? 'clm' : 'mlm';
+  const critical = noise.length ? criticalBatch(noise[Math.floor(noise.length / 2)], seqLen, objective) : null;
+  const id = name === '.' ? 'sweep' : `sweep-${slug(name)}`;
+  const caption = `Each line is one size trained at several batch sizes; the target is the worst final loss of the sweep (${target.toFixed(3)}). ` +
+    'Where the steps fall in proportion to the batch, a larger batch is free; past the critical batch (the median gradient noise scale of the ' +
+    'runs, dashed) they stop falling, and the compute is better spent on a larger model.';
+  return [
+    { id: `${id}-steps-vs-batch`, spec: batchFigure(points, target, critical, 'steps'), caption },
+    { id: `${id}-time-vs-batch`, spec: batchFigure(points, target, critical, 'seconds'), caption },
   ];
 }
 
