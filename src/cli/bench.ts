@@ -11,6 +11,7 @@ import { benchKernels } from '../../bench/kernels.js';
 import { REFERENCE_TRAIN_CONFIG, benchTraining } from '../../bench/train.js';
 import { benchRanks } from '../../bench/ranks.js';
 import { benchPrepare } from '../../bench/prepare.js';
+import { benchContention } from '../../bench/contention.js';
 import { parseBytes } from '../experiment/pareto.js';
 import { hfModelDir } from '../import/import.js';
 import { formatBytes } from '../util/format.js';
@@ -102,6 +103,25 @@ export function registerBench(program: Command): void {
       if (r.pytorch?.blas) console.log(`PyTorch BLAS: ${r.pytorch.blas}`);
       if (r.pytorch) console.log(`tlc / PyTorch (same algorithm): ${(r.tlc.tokens_per_s / r.pytorch.tokens_per_s).toFixed(2)}×`);
       if (r.pytorch_all_positions) console.log(`tlc / PyTorch (logits at all positions): ${(r.tlc.tokens_per_s / r.pytorch_all_positions.tokens_per_s).toFixed(2)}×`);
+    });
+
+  bench
+    .command('contention')
+    .description('training tokens/s and batch-1 inference latency alone and next to a busy process, under both OpenMP wait policies')
+    .option('--json', 'print one JSON object on stdout')
+    .option('--steps <n>', 'timed training steps', '4')
+    .action((o: { json?: boolean; steps: string }) => {
+      const rows = benchContention({ ...REFERENCE_TRAIN_CONFIG, steps: num(o.steps, '--steps', positiveInt) }, (l) => process.stderr.write(l + '\n'));
+      if (o.json) {
+        process.stdout.write(JSON.stringify({ rows }) + '\n');
+        return;
+      }
+      const alone = (p: string) => rows.find((r) => r.policy === p && !r.competitor)!;
+      console.log('| OpenMP wait policy | competitor | training tokens/s | vs alone | fp32 latency | int8 latency |\n|---|---|---:|---:|---:|---:|');
+      for (const r of rows) {
+        console.log(`| ${r.policy} | ${r.competitor ? 'one busy process' : 'none'} | ${r.train_tokens_per_s.toFixed(0)} | ` +
+          `${(r.train_tokens_per_s / alone(r.policy).train_tokens_per_s).toFixed(2)} | ${r.infer_latency_ms.fp32.toFixed(2)} ms | ${r.infer_latency_ms.int8.toFixed(2)} ms |`);
+      }
     });
 
   bench

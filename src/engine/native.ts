@@ -243,4 +243,19 @@ function load(): NativeAddon {
   return createRequire(import.meta.url)(path) as NativeAddon;
 }
 
+/**
+ * OpenMP's wait policy, which its runtime reads once, when it loads with the addon. Unless
+ * OMP_WAIT_POLICY is set, tlc sets its own choice; TLC_OMP_WAIT_POLICY=default leaves OpenMP's
+ * (`tlc bench contention` measures both).
+ */
+export const WAIT_POLICY: 'passive' | null = null;
+
+function setWaitPolicy(): void {
+  if (process.env.OMP_WAIT_POLICY !== undefined) return;
+  const asked = process.env.TLC_OMP_WAIT_POLICY;
+  const policy = asked === 'default' ? null : asked === 'passive' || asked === 'active' ? asked : WAIT_POLICY;
+  if (policy) process.env.OMP_WAIT_POLICY = policy.toUpperCase();
+}
+
+setWaitPolicy();
 export const native: NativeAddon = load();
