@@ -8,7 +8,9 @@ import { TlcError } from '../src/util/errors.js';
 test('MPI ranks come from Open MPI, PMI or srun variables; one rank is no launch', () => {
   assert.deepEqual(mpiRank({ OMPI_COMM_WORLD_RANK: '1', OMPI_COMM_WORLD_SIZE: '4' }), { index: 1, count: 4, source: 'Open MPI' });
   assert.deepEqual(mpiRank({ PMI_RANK: '0', PMI_SIZE: '2' }), { index: 0, count: 2, source: 'MPI (PMI)' });
-  assert.deepEqual(mpiRank({ SLURM_PROCID: '3', SLURM_NTASKS: '8' }), { index: 3, count: 8, source: 'srun' });
+  assert.deepEqual(mpiRank({ SLURM_PROCID: '3', SLURM_STEP_NUM_TASKS: '8', SLURM_NTASKS: '8' }), { index: 3, count: 8, source: 'srun' });
+  // a batch script's own step is not a launch of tasks
+  assert.equal(mpiRank({ SLURM_PROCID: '0', SLURM_NTASKS: '4' }), null);
   assert.equal(mpiRank({ OMPI_COMM_WORLD_RANK: '0', OMPI_COMM_WORLD_SIZE: '1' }), null);
   assert.equal(mpiRank({}), null);
   assert.equal(mpiRank({ OMPI_COMM_WORLD_RANK: 'x', OMPI_COMM_WORLD_SIZE: '2' }), null);

@@ -142,6 +142,7 @@ Napi::Value Broadcast(const Napi::CallbackInfo& info) {
     length = mine.ElementLength();
   }
   Check(env, MPI_Bcast(&length, 1, MPI_UINT64_T, root, MPI_COMM_WORLD), "MPI_Bcast");
+  if (length > static_cast<uint64_t>(INT32_MAX)) Fail(env, "broadcast: more than 2^31 - 1 bytes");
   Napi::Uint8Array out = Napi::Uint8Array::New(env, length);
   if (rank == root && length > 0) std::memcpy(out.Data(), mine.Data(), length);
   if (length > 0) Check(env, MPI_Bcast(out.Data(), static_cast<int>(length), MPI_BYTE, root, MPI_COMM_WORLD), "MPI_Bcast");

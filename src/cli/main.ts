@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `tlc` command. Each subcommand lives in its own module; this file wires them up
 // and turns user-facing errors into one clear line and a non-zero exit.
+import { dataParallel } from '../train/data-parallel.js';
 import { Command, Option } from 'commander';
 import { TlcError } from '../engine/errors.js';
 import { availableParallelism } from 'node:os';
@@ -72,4 +73,7 @@ program.parseAsync(process.argv).catch((e: unknown) => {
     process.stderr.write(`tlc: internal error: ${e instanceof Error ? e.stack : String(e)}\n`);
   }
   process.exitCode = 1;
+  // one rank of a data-parallel job that stops must end the others, whatever the launcher
+  const dp = dataParallel();
+  if (dp) dp.abort(1);
 });

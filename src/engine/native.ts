@@ -245,10 +245,10 @@ function load(): NativeAddon {
 
 /**
  * OpenMP's wait policy, which its runtime reads once, when it loads with the addon. Unless
- * OMP_WAIT_POLICY is set, tlc sets its own choice; TLC_OMP_WAIT_POLICY=default leaves OpenMP's
- * (`tlc bench contention` measures both).
+ * OMP_WAIT_POLICY is set, TLC_OMP_WAIT_POLICY (default, passive or active) picks one for a run;
+ * without either, tlc's choice below, made by measurement (`tlc bench contention`; null: OpenMP's own).
  */
-export const WAIT_POLICY: 'passive' | null = null;
+export const WAIT_POLICY: 'passive' | 'active' | null = null;
 
 function setWaitPolicy(): void {
   if (process.env.OMP_WAIT_POLICY !== undefined) return;

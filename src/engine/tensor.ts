@@ -195,7 +195,7 @@ export class Tensor {
     return out as TypedArrayFor<DType>;
   }
 
-  /** Copies the contents into `out` (of this tensor's length and dtype), without allocating. */
+  /** Copies the contents into `out` (a typed array of this tensor's length and element type), without allocating. */
   readInto(out: ArrayBufferView & { length: number }): void {
     if (out.length !== this.size) throw new TlcError(`readInto: ${out.length} elements for tensor ${this.describe()}`);
     native.read(this.handle, out, 0);

@@ -120,18 +120,22 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
       let weights = weightsPath;
       if (finetuneOptions) {
         const ftDir = join(dir, COMPRESS_FILES.finetuneRun);
-        // a finetuning run (finished or not) made for other settings — another --qat, mode or
-        // schedule — is not this setting's: it is trained again
+        // a finetuning run (finished or not) made for other settings — another --qat, --distill,
+        // mode or schedule — is not this setting's: it is trained again. Outputs from before the
+        // settings were recorded keep their run, checked against its run.json below.
         const settingsPath = join(dir, COMPRESS_FILES.finetuneSettings);
         const madeFor = existsSync(settingsPath) ? readFileSync(settingsPath, 'utf8') : null;
-        if (existsSync(ftDir) && madeFor !== JSON.stringify(settings)) {
+        const key = JSON.stringify(finetuneKey(args, sparsity, bits, finetuneOptions));
+        if (existsSync(ftDir) && madeFor !== null && madeFor !== key) {
           log(`${ftDir}: made for other settings; finetuning again`);
           rmSync(ftDir, { recursive: true, force: true });
         }
-        writeFileAtomic(settingsPath, JSON.stringify(settings));
+        writeFileAtomic(settingsPath, key);
         if (!hasFinetuneResults(ftDir)) {
           const started = readRunArgsIfAny(ftDir);
-          if (started && JSON.stringify(started.options) !== JSON.stringify(finetuneOptions)) {
+          // run.json records the micro-batch size the run resolved; the options here leave it to the default
+          const comparable = (o: object) => JSON.stringify({ ...o, micro_batch_size: undefined });
+          if (started && comparable(started.options) !== comparable(finetuneOptions)) {
             throw new TlcError(`${ftDir} holds a finetuning run with other settings; compress into another --out`);
           }
           const teacher = args.distill ? loadTeacher(config, weightsPath) : null;
@@ -161,6 +165,11 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
   }
   writeCompressSummary(args.out, { model: args.model, mode: args.mode, rows });
   return { rows, interrupted: false };
+}
+
+/** What a setting's finetuning run depends on (its key: a run made for another is trained again). */
+function finetuneKey(a: CompressSweepArgs, sparsity: number, bits: number, finetuneOptions: object): Record<string, unknown> {
+  return { sparsity, bits, pruning: a.pruning, mode: a.mode, qat: a.qat, distill: a.distill ?? null, finetune: finetuneOptions, seed: a.seed };
 }
 
 /** Everything that determines a setting's result; a saved result is reused only on an exact match. */

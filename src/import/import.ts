@@ -5,7 +5,7 @@
 // itself: it is imported on the fly into a cache keyed by the folder's files (hfModelDir).
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { TlcError } from '../util/errors.js';
 import { copyFileAtomic, writeJsonAtomic } from '../util/atomic.js';
@@ -128,16 +128,19 @@ export function hfModelDir(dir: string): string {
   const root = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'tlc', 'hf-imports');
   const cached = join(root, key.digest('hex').slice(0, 24));
   if (existsSync(join(cached, IMPORT_FILE))) return cached;
-  // imported beside the cache entry, then renamed into place: a crash leaves no half entry
-  const partial = `${cached}.${process.pid}.partial`;
+  // imported beside the cache entry, then renamed into place: a crash leaves no half entry, and
+  // of processes importing at once (ranks of a job) the first rename wins, the others use it
+  const partial = `${cached}.${hostname()}.${process.pid}.partial`;
   rmSync(partial, { recursive: true, force: true });
   try {
     importHfFolder(dir, partial);
-    rmSync(cached, { recursive: true, force: true });
-    renameSync(partial, cached);
-  } catch (e) {
+    try {
+      renameSync(partial, cached);
+    } catch (e) {
+      if (!existsSync(join(cached, IMPORT_FILE))) throw e;
+    }
+  } finally {
     rmSync(partial, { recursive: true, force: true });
-    throw e;
   }
   return cached;
 }

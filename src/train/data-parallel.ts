@@ -40,32 +40,40 @@ export class DataParallel {
 
   /**
    * Sums every parameter's gradient over the ranks, in place. A parameter this rank's
-   * micro-batches did not reach counts as zero (and gets a zero gradient to sum into).
+   * micro-batches did not reach counts as zero; one that no rank's reached stays without a
+   * gradient, so that the optimizer skips it as it does in one process. One flag per
+   * parameter rides at the end of the buffer to tell them apart.
    */
   reduceGradients(params: Tensor[]): void {
     const total = params.reduce((n, p) => n + p.size, 0);
-    if (this.flat === null || this.flat.length !== total) this.flat = new Float32Array(total);
+    if (this.flat === null || this.flat.length !== total + params.length) this.flat = new Float32Array(total + params.length);
     const flat = this.flat;
     let offset = 0;
-    for (const p of params) {
+    params.forEach((p, i) => {
       const g = gradOf(p);
       const part = flat.subarray(offset, offset + p.size);
       if (g) g.readInto(part);
       else part.fill(0);
+      flat[total + i] = g ? 1 : 0;
       offset += p.size;
-    }
+    });
     this.mpi.allreduceSum(flat);
     offset = 0;
-    for (const p of params) {
+    params.forEach((p, i) => {
+      const reached = flat[total + i] > 0;
       let g = gradOf(p);
-      if (!g) {
-        if (!p.grad) p.grad = outsideScopes(() => zeros(p.shape));
-        p.gradStale = false;
-        g = p.grad;
+      if (!reached) {
+        p.gradStale = true;
+      } else {
+        if (!g) {
+          if (!p.grad) p.grad = outsideScopes(() => zeros(p.shape));
+          p.gradStale = false;
+          g = p.grad;
+        }
+        g.write(flat.subarray(offset, offset + p.size));
       }
-      g.write(flat.subarray(offset, offset + p.size));
       offset += p.size;
-    }
+    });
   }
 
   /** Every rank's values, one row per rank in rank order. */
@@ -76,10 +84,15 @@ export class DataParallel {
     return rows;
   }
 
-  /** Rank 0's value (any JSON) on every rank; the others' `value` is ignored. */
+  /** Rank 0's value (JSON, non-finite numbers included) on every rank; the others' `value` is ignored. */
   fromRankZero<T>(value: T | undefined): T {
-    const bytes = this.rank === 0 ? new TextEncoder().encode(JSON.stringify(value ?? null)) : null;
-    return JSON.parse(new TextDecoder().decode(this.mpi.broadcast(bytes, 0))) as T;
+    const bytes = this.rank === 0 ? new TextEncoder().encode(JSON.stringify(value ?? null, encodeNonFinite)) : null;
+    return JSON.parse(new TextDecoder().decode(this.mpi.broadcast(bytes, 0)), decodeNonFinite) as T;
+  }
+
+  /** Ends every rank of the job: a rank that cannot go on must not leave the others waiting in a collective. */
+  abort(code: number): void {
+    this.mpi.abort(code);
   }
 
   /** Waits until every rank got here (e.g. until rank 0 has written what the others read). */
@@ -92,7 +105,17 @@ export class DataParallel {
   }
 }
 
+// JSON has no NaN or ±Infinity: they travel as tagged strings
+const NON_FINITE = '\u0000non-finite:';
+function encodeNonFinite(_key: string, v: unknown): unknown {
+  return typeof v === 'number' && !Number.isFinite(v) ? NON_FINITE + String(v) : v;
+}
+function decodeNonFinite(_key: string, v: unknown): unknown {
+  return typeof v === 'string' && v.startsWith(NON_FINITE) ? Number(v.slice(NON_FINITE.length)) : v;
+}
+
 let current: DataParallel | null = null;
+let joined = false;
 
 /** The job this process is a rank of, or null when it trains alone. */
 export function dataParallel(): DataParallel | null {
@@ -104,7 +127,8 @@ export function dataParallel(): DataParallel | null {
  * ranks other than 0 stop writing run directories. Returns null outside a launcher.
  */
 export function joinDataParallel(): DataParallel | null {
-  if (current) return current;
+  if (current || joined) return current;
+  joined = true;
   if (mpiRank() === null) return null;
   const mpi = loadMpi();
   const world = mpi.init();

@@ -3,7 +3,7 @@
 // the schedule gets one segment per extension (src/train/schedule.ts): a linear or cosine run,
 // whose rate had decayed to zero, re-warms over the extension's warmup share and decays to
 // zero again at the new end; a constant or wsd trunk goes on at its peak rate. A wsd trunk
-// extends only before its first cooldown branch forks: the branches are fractions of the budget.
+// extends only before it keeps its first checkpoint for a branch: branches are fractions of the budget.
 import { existsSync, readdirSync } from 'node:fs';
 import { TlcError } from '../util/errors.js';
 import { warn } from '../util/warn.js';
@@ -50,10 +50,14 @@ export function extendRun<T extends Extendable>(runDir: string, options: T, flag
   }
   if (options.schedule === 'wsd') {
     const branches = runFile(runDir, 'branches');
-    const tagged = existsSync(runFile(runDir, 'checkpoints')) && readdirSync(runFile(runDir, 'checkpoints')).some((n) => n.startsWith('budget-'));
-    if ((existsSync(branches) && readdirSync(branches).length > 0) || tagged) {
+    if (existsSync(branches) && readdirSync(branches).length > 0) {
       throw new TlcError(`${runDir}: a wsd run extends only before its first cooldown branch forks (its branches are fractions of the budget, ` +
         'and some have forked); start a new run with the larger budget');
+    }
+    const checkpoints = runFile(runDir, 'checkpoints');
+    if (existsSync(checkpoints) && readdirSync(checkpoints).some((n) => n.startsWith('budget-'))) {
+      throw new TlcError(`${runDir}: a wsd run extends only before it keeps its first checkpoint for a branch (kept at fractions of the ` +
+        'budget, which a larger budget would move); start a new run with the larger budget');
     }
   }
   const flag = Object.keys(flags).find((k) => flags[k as keyof BudgetFlags] !== undefined) as keyof BudgetFlags;

@@ -14,7 +14,7 @@ import { trainingFlopsPerToken, type ModelConfig } from '../nn/config.js';
 import { TransformerClassifier } from '../nn/classifier.js';
 import { loadPretrainedBody, loadWeights, saveWeights } from '../nn/weights.js';
 import { abandonIfUnstarted, createRun, readRunOptions } from '../run/run-args.js';
-import { withRunLock } from '../run/lock.js';
+import { lockRun, withRunLock } from '../run/lock.js';
 import { writesRuns } from '../run/rank.js';
 import { checkTrainingFits } from './memory-check.js';
 import { extendRun, type BudgetFlags } from './extend.js';
@@ -74,15 +74,23 @@ export async function finetune(runDir: string, options: FinetuneOptions, events:
 
 export async function resumeFinetune(runDir: string, events: LoopEvents = {}, signal?: AbortSignal,
   extension?: FinetuneExtension, extend?: BudgetFlags): Promise<FinetuneResult> {
-  let options = readRunOptions(runDir, 'finetune', finetuneOptionsSchema);
-  if (extend && writesRuns()) options = extendRun(runDir, options, extend);
-  if (extend) {
-    dataParallel()?.barrier();
-    options = readRunOptions(runDir, 'finetune', finetuneOptionsSchema);
+  // the lock first: an extension rewrites run.json and metrics.jsonl (the nested take in run() shares it)
+  const release = writesRuns() ? lockRun(runDir) : () => {};
+  try {
+    let options = readRunOptions(runDir, 'finetune', finetuneOptionsSchema);
+    if (extend && writesRuns()) options = extendRun(runDir, options, extend);
+    if (extend) {
+      dataParallel()?.barrier();
+      options = readRunOptions(runDir, 'finetune', finetuneOptionsSchema);
+    }
+    const args = finetuneArgsOf(options);
+    validateArgs(args);
+    const dp = dataParallel();
+    const resumed = existsSync(runFile(runDir, 'state'));
+    return await run(runDir, args, dp ? dp.fromRankZero(resumed) : resumed, events, signal, extension, await loadInputs(args));
+  } finally {
+    release();
   }
-  const args = finetuneArgsOf(options);
-  validateArgs(args);
-  return run(runDir, args, existsSync(runFile(runDir, 'state')), events, signal, extension, await loadInputs(args));
 }
 
 function validateArgs(a: FinetuneArgs): void {

@@ -163,9 +163,12 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
       // a run whose budget was extended (src/train/extend.ts) goes on past its old end, its
       // fraction triggers counted in the budget it has now
       if (state.done && !state.stopped_early && !budgetSpent(args.budget, state.usage)) state.done = false;
+      const progress = budgetProgress(args.budget, state.usage);
       for (const [key, iv] of [['eval', args.evalEvery], ['save', args.saveEvery]] as const) {
-        if (iv.kind === 'fraction') state.triggers[key] = Math.floor(budgetProgress(args.budget, state.usage) / iv.value + 1e-9);
+        if (iv.kind === 'fraction') state.triggers[key] = Math.floor(progress / iv.value + 1e-9);
       }
+      // tagged checkpoints at fractions the extended budget has not reached yet are written (again) when it does
+      for (const f of args.saveAt) state.triggers[`save-at-${f}`] = progress >= f - 1e-9 ? 1 : 0;
       task.dataPosition = state.batcher;
       model.dropoutRng.setState(state.dropout_rng as never);
       metrics.truncateAfter(state.step);

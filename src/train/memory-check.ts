@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { TlcError } from '../util/errors.js';
+import { localRanks } from '../util/launch.js';
 import { countParams, decoderLayers, type ModelConfig } from '../nn/config.js';
 
 export interface MemoryEstimate {
@@ -35,13 +36,17 @@ export function estimateTrainingBytes(c: ModelConfig, microBatch: number, seqLen
   return { parameterBytes, activationBytes, total: parameterBytes + activationBytes };
 }
 
-/** Memory this process can still get: the kernel's MemAvailable, else the machine's total. */
+/**
+ * Memory this process can still get: the kernel's MemAvailable (else the machine's total),
+ * shared among the ranks of a launch on this machine.
+ */
 export function availableMemory(): number {
+  let bytes = totalmem();
   try {
     const m = /^MemAvailable:\s+(\d+) kB$/m.exec(readFileSync('/proc/meminfo', 'utf8'));
-    if (m) return Number(m[1]) * 1024;
-  } catch { /* not Linux: fall back */ }
-  return totalmem();
+    if (m) bytes = Number(m[1]) * 1024;
+  } catch { /* not Linux: the total */ }
+  return bytes / localRanks();
 }
 
 const GB = 1024 ** 3;

@@ -11,7 +11,7 @@ import { openShards } from '../data/shards.js';
 import { TOKENIZER_FILE } from '../data/tokenizer-json.js';
 import { readPreparedTranslation } from '../data/prepare-translation.js';
 import { abandonIfUnstarted, createRun, readRunOptions } from '../run/run-args.js';
-import { withRunLock } from '../run/lock.js';
+import { lockRun, withRunLock } from '../run/lock.js';
 import { runFile } from '../run/layout.js';
 import { validationLoss } from './validation.js';
 import { LMBatcher, evaluationBatches, type BatcherPosition } from './lm-batches.js';
@@ -110,16 +110,28 @@ export function readPretrainOptions(runDir: string): ResolvedPretrainOptions {
 
 /** Continues the run in `runDir` from its last checkpoint, with its own options. */
 export async function resumePretrain(runDir: string, events: PretrainEvents = {}, signal?: AbortSignal, extend?: BudgetFlags): Promise<PretrainResult> {
-  let options = readPretrainOptions(runDir);
-  // rank 0 writes the extended run.json; the others read it after
-  if (extend && writesRuns()) options = extendRun(runDir, options, extend);
-  if (extend) {
-    dataParallel()?.barrier();
-    options = readPretrainOptions(runDir);
+  // the lock first: an extension rewrites run.json and metrics.jsonl (the nested take in run() shares it)
+  const release = writesRuns() ? lockRun(runDir) : () => {};
+  try {
+    let options = readPretrainOptions(runDir);
+    // rank 0 writes the extended run.json; the others read it after
+    if (extend && writesRuns()) options = extendRun(runDir, options, extend);
+    if (extend) {
+      dataParallel()?.barrier();
+      options = readPretrainOptions(runDir);
+    }
+    const args = pretrainArgsOf(options);
+    validateArgs(args);
+    return await run(runDir, args, agreed(existsSync(runFile(runDir, 'state'))), events, signal);
+  } finally {
+    release();
   }
-  const args = pretrainArgsOf(options);
-  validateArgs(args);
-  return run(runDir, args, existsSync(runFile(runDir, 'state')), events, signal);
+}
+
+/** A decision every rank must take alike: rank 0's, in a data-parallel job. */
+function agreed<T>(mine: T): T {
+  const dp = dataParallel();
+  return dp ? dp.fromRankZero(mine) : mine;
 }
 
 function validateArgs(a: PretrainArgs): void {
@@ -142,12 +154,12 @@ async function runLocked(runDir: string, args: PretrainArgs, resumed: boolean, e
   const train = args.model.objective === 'seq2seq' ? trainTranslation : trainLanguageModel;
   // the trunk keeps a checkpoint at every fraction a branch forks from
   const trunkArgs = { ...args, saveAt: [...new Set([...args.saveAt, ...args.branches])].sort((a, b) => a - b) };
-  const trunk = resumed && runEnded(runDir) ? endedResult(runDir) : await train(runDir, trunkArgs, resumed, events, signal);
+  const trunk = resumed && agreed(runEnded(runDir)) ? endedResult(runDir) : await train(runDir, trunkArgs, resumed, events, signal);
   if (trunk.interrupted) return trunk;
   const branches: BranchResult[] = [];
   for (const fraction of args.branches) {
     const dir = branchDir(runDir, fraction);
-    if (!runEnded(dir)) {
+    if (!agreed(runEnded(dir))) {
       const info = forkOrReadBranch(runDir, args, fraction);
       events.onBranch?.({ fraction, dir });
       const r = await train(dir, branchArgs(args, info), true, events, signal);

@@ -26,7 +26,8 @@ export function mpiRank(env: Env = process.env): WorkerSlot | null {
   const pairs: [string, string, string][] = [
     ['OMPI_COMM_WORLD_RANK', 'OMPI_COMM_WORLD_SIZE', 'Open MPI'],
     ['PMI_RANK', 'PMI_SIZE', 'MPI (PMI)'],
-    ['SLURM_PROCID', 'SLURM_NTASKS', 'srun'],
+    // inside an srun step (a batch script's own step has SLURM_PROCID and SLURM_NTASKS too, but no step of tasks)
+    ['SLURM_PROCID', 'SLURM_STEP_NUM_TASKS', 'srun'],
   ];
   for (const [rankVar, sizeVar, source] of pairs) {
     const index = intVar(env, rankVar), count = intVar(env, sizeVar);
