@@ -76,7 +76,7 @@ export const COMPRESS_FINETUNE_DEFAULTS = { steps: 200, lr: 5e-5, warmup: 0, eva
 /** Defaults every training command shares. */
 export const SHARED_DEFAULTS = {
   warmup: 0.06, schedule: 'linear', weight_decay: 0.01, clip: 1, betas: [0.9, 0.98] as [number, number], eps: 1e-6, seed: 0,
-  save_every: '0.1', precision: 'f32',
+  save_every: '0.1', precision: 'auto',
 } as const;
 
 function trainingShape(d: { lr: number; batch_size: number; eval_every: string; keep: number }) {
