@@ -71,10 +71,8 @@ test('bf16 rounds weights and activations to bfloat16 and accumulates in f32', (
   p.dispose();
 });
 
-test('int8: per-row dynamic u8 activations × per-channel s8 weights, exactly as specified', () => {
-  const { x, w, b } = inputs(3);
-  const { codes, scales } = quantizeRows(w, N, K, 8);
-  const p = PackedLinear.pack({ kind: 'int8', codes, scales, bits: 8 }, b, N, K);
+/** The integer kernel's result as specified: per-row dynamic u8 activations (asymmetric, round half even) × the weight codes, then the scales and bias. */
+function integerReference(x: Float32Array, codes: Int8Array, scales: Float32Array, b: Float32Array): Float64Array {
   const ref = new Float64Array(M * N);
   for (let m = 0; m < M; m++) {
     let lo = 0, hi = 0;
@@ -88,6 +86,14 @@ test('int8: per-row dynamic u8 activations × per-channel s8 weights, exactly as
       ref[m * N + n] = s * scales[n] * acc + b[n];
     }
   }
+  return ref;
+}
+
+test('int8: per-row dynamic u8 activations × per-channel s8 weights, exactly as specified', () => {
+  const { x, w, b } = inputs(3);
+  const { codes, scales } = quantizeRows(w, N, K, 8);
+  const p = PackedLinear.pack({ kind: 'int8', codes, scales, bits: 8 }, b, N, K);
+  const ref = integerReference(x, codes, scales, b);
   const got = run(p, x);
   assert.ok(relErr(got, ref) < 1e-5, `int8 vs exact integer reference ${relErr(got, ref)}`);
   assert.ok(relErr(got, linearRef(x, w, b, M, K, N)) < 0.02, 'int8 stays close to f32');
@@ -104,19 +110,7 @@ test('w<k>a8: k-bit codes on the integer kernel compute the exact integer produc
     const { codes, scales } = quantizeRows(w, N, K, bits);
     const qmax = (1 << (bits - 1)) - 1;
     assert.ok(codes.every((c) => Math.abs(c) <= qmax), 'the codes are k-bit ones');
-    const ref = new Float64Array(M * N);
-    for (let m = 0; m < M; m++) {
-      let lo = 0, hi = 0;
-      for (let k = 0; k < K; k++) { lo = Math.min(lo, x[m * K + k]); hi = Math.max(hi, x[m * K + k]); }
-      const s = Math.fround(Math.fround(hi - lo) / 255), inv = Math.fround(1 / s);
-      const z = Math.min(255, Math.max(0, roundHalfEven(Math.fround(-lo / s))));
-      const q = Array.from(x.subarray(m * K, (m + 1) * K), (v) => Math.min(255, Math.max(0, roundHalfEven(Math.fround(v * inv)) + z)) - z);
-      for (let n = 0; n < N; n++) {
-        let acc = 0;
-        for (let k = 0; k < K; k++) acc += q[k] * codes[n * K + k];
-        ref[m * N + n] = s * scales[n] * acc + b[n];
-      }
-    }
+    const ref = integerReference(x, codes, scales, b);
     const got = run(p, x);
     assert.ok(relErr(got, ref) < 1e-5, `${bits} bits: against the exact integer reference ${relErr(got, ref)}`);
     // next to the weight-only k-bit path (f32 activations): only the activations' 8-bit rounding differs

@@ -74,7 +74,8 @@ export async function finetune(runDir: string, options: FinetuneOptions, events:
 
 export async function resumeFinetune(runDir: string, events: LoopEvents = {}, signal?: AbortSignal,
   extension?: FinetuneExtension, extend?: BudgetFlags): Promise<FinetuneResult> {
-  // the lock first: an extension rewrites run.json and metrics.jsonl (the nested take in run() shares it)
+  readRunOptions(runDir, 'finetune', finetuneOptionsSchema); // "nothing to resume" before anything else
+  // then the lock: an extension rewrites run.json and metrics.jsonl (the nested take in run() shares it)
   const release = writesRuns() ? lockRun(runDir) : () => {};
   try {
     let options = readRunOptions(runDir, 'finetune', finetuneOptionsSchema);

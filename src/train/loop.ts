@@ -366,43 +366,40 @@ const DIVERGENCE_WINDOW = 50;
 const DIVERGENCE_FACTOR = 4;
 
 /**
- * Whether `loss` shows the run blowing up before it reaches NaN: far above the median of the
- * last DIVERGENCE_WINDOW steps (judged once that many steps are in); records the loss.
+ * Judges `value` against the median of the last DIVERGENCE_WINDOW values (once that many are
+ * in) with `verdict`, then records it: the window both divergence checks slide.
  */
-export function divergence(recent: number[], loss: number): string | null {
+function againstRecentMedian(recent: number[], value: number, verdict: (median: number) => string | null): string | null {
   let problem: string | null = null;
   if (recent.length === DIVERGENCE_WINDOW) {
     const sorted = [...recent].sort((a, b) => a - b);
-    const median = (sorted[DIVERGENCE_WINDOW / 2 - 1] + sorted[DIVERGENCE_WINDOW / 2]) / 2;
-    if (loss > DIVERGENCE_FACTOR * median && loss > median + 1) {
-      problem = `loss ${loss.toFixed(3)} is more than ${DIVERGENCE_FACTOR}× the median ${median.toFixed(3)} of the last ${DIVERGENCE_WINDOW} steps`;
-    }
+    problem = verdict((sorted[DIVERGENCE_WINDOW / 2 - 1] + sorted[DIVERGENCE_WINDOW / 2]) / 2);
     recent.shift();
   }
-  recent.push(loss);
+  recent.push(value);
   return problem;
 }
 
-/** A gradient norm this many times the recent median is a run blowing up, usually steps before its loss does. */
-const GRAD_NORM_FACTOR = 100;
+/** Whether `loss` shows the run blowing up before it reaches NaN: far above the recent median; records the loss. */
+export function divergence(recent: number[], loss: number): string | null {
+  return againstRecentMedian(recent, loss, (median) => (loss > DIVERGENCE_FACTOR * median && loss > median + 1
+    ? `loss ${loss.toFixed(3)} is more than ${DIVERGENCE_FACTOR}× the median ${median.toFixed(3)} of the last ${DIVERGENCE_WINDOW} steps` : null));
+}
 
 /**
- * Whether the gradient norm (before clipping) has grown far past the median of the last
- * DIVERGENCE_WINDOW steps — clipping hides such a step from the weights, but not from Adam's
- * moments, and a run whose gradients explode is about to diverge; records the norm.
+ * A gradient norm this many times the recent median is a run blowing up, usually steps before
+ * its loss does; a finetuning batch the model gets badly wrong can spike a hundredfold and be fine.
+ */
+const GRAD_NORM_FACTOR = 1000;
+
+/**
+ * Whether the gradient norm (before clipping) has grown far past the recent median — clipping
+ * hides such a step from the weights, but not from Adam's moments, and a run whose gradients
+ * explode is about to diverge; records the norm.
  */
 export function gradNormDivergence(recent: number[], norm: number): string | null {
-  let problem: string | null = null;
-  if (recent.length === DIVERGENCE_WINDOW) {
-    const sorted = [...recent].sort((a, b) => a - b);
-    const median = (sorted[DIVERGENCE_WINDOW / 2 - 1] + sorted[DIVERGENCE_WINDOW / 2]) / 2;
-    if (!Number.isFinite(norm) || norm > GRAD_NORM_FACTOR * median) {
-      problem = `the gradient norm ${norm.toPrecision(3)} is more than ${GRAD_NORM_FACTOR}× the median ${median.toPrecision(3)} of the last ${DIVERGENCE_WINDOW} steps`;
-    }
-    recent.shift();
-  }
-  recent.push(norm);
-  return problem;
+  return againstRecentMedian(recent, norm, (median) => (!Number.isFinite(norm) || norm > GRAD_NORM_FACTOR * median
+    ? `the gradient norm ${norm.toPrecision(3)} is more than ${GRAD_NORM_FACTOR}× the median ${median.toPrecision(3)} of the last ${DIVERGENCE_WINDOW} steps` : null));
 }
 
 /** Squared global norm of the current gradients (deterministic, fixed order). */

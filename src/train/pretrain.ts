@@ -110,7 +110,8 @@ export function readPretrainOptions(runDir: string): ResolvedPretrainOptions {
 
 /** Continues the run in `runDir` from its last checkpoint, with its own options. */
 export async function resumePretrain(runDir: string, events: PretrainEvents = {}, signal?: AbortSignal, extend?: BudgetFlags): Promise<PretrainResult> {
-  // the lock first: an extension rewrites run.json and metrics.jsonl (the nested take in run() shares it)
+  readPretrainOptions(runDir); // "nothing to resume" before anything else
+  // then the lock: an extension rewrites run.json and metrics.jsonl (the nested take in run() shares it)
   const release = writesRuns() ? lockRun(runDir) : () => {};
   try {
     let options = readPretrainOptions(runDir);
