@@ -117,6 +117,11 @@ function decodeNonFinite(_key: string, v: unknown): unknown {
 let current: DataParallel | null = null;
 let joined = false;
 
+/** A decision every rank must take alike: rank 0's in a data-parallel job, else this process's own. */
+export function agreed<T>(mine: T): T {
+  return current ? current.fromRankZero(mine) : mine;
+}
+
 /** The job this process is a rank of, or null when it trains alone. */
 export function dataParallel(): DataParallel | null {
   return current;

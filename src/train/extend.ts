@@ -9,6 +9,9 @@ import { TlcError } from '../util/errors.js';
 import { warn } from '../util/warn.js';
 import { runFile } from '../run/layout.js';
 import { rewriteRunOptions } from '../run/run-args.js';
+import { lockRun } from '../run/lock.js';
+import { writesRuns } from '../run/rank.js';
+import { agreed, dataParallel } from './data-parallel.js';
 import { eventsOf, readMetrics } from '../run/metrics.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { budgetFromFlags, describeBudget, type Budget } from './budget.js';
@@ -34,6 +37,29 @@ const KIND_FLAG: Record<Budget['kind'], string> = { time: '--budget', tokens: '-
 function budgetOf(o: Extendable): Budget {
   const str = (v: string | number | undefined) => (v === undefined ? undefined : String(v));
   return budgetFromFlags({ budget: str(o.budget), tokens: str(o.tokens), steps: str(o.steps), flops: str(o.flops) });
+}
+
+/**
+ * Resumes the run in `runDir` under its lock: `read` gives its options — extended first when
+ * `extend` names a larger budget (rank 0 writes run.json, the other ranks read it after) — and
+ * `body` trains with them, told whether there is a checkpoint to resume from (as rank 0 sees it).
+ */
+export async function resumeRun<O extends Extendable, T>(runDir: string, read: () => O, extend: BudgetFlags | undefined,
+  body: (options: O, resumed: boolean) => Promise<T>): Promise<T> {
+  read(); // "nothing to resume" before anything else
+  // then the lock: an extension rewrites run.json and metrics.jsonl (the nested take in the run shares it)
+  const release = writesRuns() ? lockRun(runDir) : () => {};
+  try {
+    let options = read();
+    if (extend && writesRuns()) options = extendRun(runDir, options, extend);
+    if (extend) {
+      dataParallel()?.barrier();
+      options = read();
+    }
+    return await body(options, agreed(existsSync(runFile(runDir, 'state'))));
+  } finally {
+    release();
+  }
 }
 
 /**

@@ -14,11 +14,10 @@ import { trainingFlopsPerToken, type ModelConfig } from '../nn/config.js';
 import { TransformerClassifier } from '../nn/classifier.js';
 import { loadPretrainedBody, loadWeights, saveWeights } from '../nn/weights.js';
 import { abandonIfUnstarted, createRun, readRunOptions } from '../run/run-args.js';
-import { lockRun, withRunLock } from '../run/lock.js';
+import { withRunLock } from '../run/lock.js';
 import { writesRuns } from '../run/rank.js';
 import { checkTrainingFits } from './memory-check.js';
-import { extendRun, type BudgetFlags } from './extend.js';
-import { dataParallel } from './data-parallel.js';
+import { resumeRun, type BudgetFlags } from './extend.js';
 import { resolvePrecision } from '../engine/mixed.js';
 import { CHECKPOINT_FILES, runFile } from '../run/layout.js';
 import { readPretrained, type PretrainedFiles } from '../run/pretrained.js';
@@ -74,24 +73,11 @@ export async function finetune(runDir: string, options: FinetuneOptions, events:
 
 export async function resumeFinetune(runDir: string, events: LoopEvents = {}, signal?: AbortSignal,
   extension?: FinetuneExtension, extend?: BudgetFlags): Promise<FinetuneResult> {
-  readRunOptions(runDir, 'finetune', finetuneOptionsSchema); // "nothing to resume" before anything else
-  // then the lock: an extension rewrites run.json and metrics.jsonl (the nested take in run() shares it)
-  const release = writesRuns() ? lockRun(runDir) : () => {};
-  try {
-    let options = readRunOptions(runDir, 'finetune', finetuneOptionsSchema);
-    if (extend && writesRuns()) options = extendRun(runDir, options, extend);
-    if (extend) {
-      dataParallel()?.barrier();
-      options = readRunOptions(runDir, 'finetune', finetuneOptionsSchema);
-    }
+  return resumeRun(runDir, () => readRunOptions(runDir, 'finetune', finetuneOptionsSchema), extend, async (options, resumed) => {
     const args = finetuneArgsOf(options);
     validateArgs(args);
-    const dp = dataParallel();
-    const resumed = existsSync(runFile(runDir, 'state'));
-    return await run(runDir, args, dp ? dp.fromRankZero(resumed) : resumed, events, signal, extension, await loadInputs(args));
-  } finally {
-    release();
-  }
+    return run(runDir, args, resumed, events, signal, extension, await loadInputs(args));
+  });
 }
 
 function validateArgs(a: FinetuneArgs): void {

@@ -11,7 +11,7 @@ import { openShards } from '../data/shards.js';
 import { TOKENIZER_FILE } from '../data/tokenizer-json.js';
 import { readPreparedTranslation } from '../data/prepare-translation.js';
 import { abandonIfUnstarted, createRun, readRunOptions } from '../run/run-args.js';
-import { lockRun, withRunLock } from '../run/lock.js';
+import { withRunLock } from '../run/lock.js';
 import { runFile } from '../run/layout.js';
 import { validationLoss } from './validation.js';
 import { LMBatcher, evaluationBatches, type BatcherPosition } from './lm-batches.js';
@@ -23,9 +23,9 @@ import type { BranchResult, PretrainEvents, PretrainResult } from './outcome.js'
 import { branchArgs, branchDir, forkBranch, readBranchInfo, runEnded, type BranchInfo } from './branches.js';
 import { writesRuns } from '../run/rank.js';
 import { checkTrainingFits } from './memory-check.js';
-import { extendRun, type BudgetFlags } from './extend.js';
+import { resumeRun, type BudgetFlags } from './extend.js';
 import { resolvePrecision } from '../engine/mixed.js';
-import { dataParallel } from './data-parallel.js';
+import { agreed, dataParallel } from './data-parallel.js';
 import { eventsOf, readMetrics } from '../run/metrics.js';
 
 export type { PretrainEvents, PretrainResult } from './outcome.js';
@@ -110,29 +110,11 @@ export function readPretrainOptions(runDir: string): ResolvedPretrainOptions {
 
 /** Continues the run in `runDir` from its last checkpoint, with its own options. */
 export async function resumePretrain(runDir: string, events: PretrainEvents = {}, signal?: AbortSignal, extend?: BudgetFlags): Promise<PretrainResult> {
-  readPretrainOptions(runDir); // "nothing to resume" before anything else
-  // then the lock: an extension rewrites run.json and metrics.jsonl (the nested take in run() shares it)
-  const release = writesRuns() ? lockRun(runDir) : () => {};
-  try {
-    let options = readPretrainOptions(runDir);
-    // rank 0 writes the extended run.json; the others read it after
-    if (extend && writesRuns()) options = extendRun(runDir, options, extend);
-    if (extend) {
-      dataParallel()?.barrier();
-      options = readPretrainOptions(runDir);
-    }
+  return resumeRun(runDir, () => readPretrainOptions(runDir), extend, (options, resumed) => {
     const args = pretrainArgsOf(options);
     validateArgs(args);
-    return await run(runDir, args, agreed(existsSync(runFile(runDir, 'state'))), events, signal);
-  } finally {
-    release();
-  }
-}
-
-/** A decision every rank must take alike: rank 0's, in a data-parallel job. */
-function agreed<T>(mine: T): T {
-  const dp = dataParallel();
-  return dp ? dp.fromRankZero(mine) : mine;
+    return run(runDir, args, resumed, events, signal);
+  });
 }
 
 function validateArgs(a: PretrainArgs): void {
