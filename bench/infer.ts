@@ -5,6 +5,8 @@
 // rounds), so a change in machine load shifts all of them alike. Sparse variants prune
 // every linear weight matrix by magnitude (one-shot, no finetuning): their speed is what
 // a pruned model gets; the accuracy of pruned *and finetuned* models comes from `tlc compress`.
+// Structured variants (struct50) remove half of every block's heads and FFN neurons by
+// magnitude and run the smaller dense model (f32, or int8 for struct50-int8).
 import { TlcError } from '../src/engine/errors.js';
 import { getThreads } from '../src/engine/threads.js';
 import type { PackedLinear } from '../src/engine/ops/packed-linear.js';
@@ -13,25 +15,34 @@ import { countParams, presetConfig } from '../src/nn/config.js';
 import type { TransformerBody } from '../src/nn/transformer.js';
 import { TransformerClassifier } from '../src/nn/classifier.js';
 import { pruneArrays } from '../src/compress/pruning.js';
+import { magnitudeScores, removeUnits, selectUnits } from '../src/compress/structured.js';
 import { buildModel, loadModelDir } from '../src/infer/load.js';
 import { describeKernel, packLayer, unpackLinears, type KernelSpec } from '../src/infer/pack.js';
 import { forwardOnce, syntheticBatch } from '../src/infer/latency.js';
 import { evaluateClassifier } from '../src/train/classify.js';
 import type { EncodedExamples } from '../src/data/task-batches.js';
 
-export const INFER_VARIANTS = ['fp32', 'bf16', 'int8', 'w4', 'w4a8', 'sparse50', 'sparse70', 'sparse90'] as const;
+export const INFER_VARIANTS = ['fp32', 'bf16', 'int8', 'w4', 'w4a8', 'sparse50', 'sparse70', 'sparse90', 'struct50', 'struct50-int8'] as const;
 export type InferVariant = (typeof INFER_VARIANTS)[number];
 
 interface VariantSpec {
   kernel: KernelSpec;
   sparsity: number;
+  /** Fraction of every block's heads and FFN neurons removed. */
+  structured: number;
 }
 
 function variantSpec(v: InferVariant): VariantSpec {
+  const struct = /^struct(\d+)(-int8)?$/.exec(v);
+  if (struct) return { kernel: { kind: struct[2] ? 'int8' : 'f32' }, sparsity: 0, structured: Number(struct[1]) / 100 };
+  return { ...unstructuredSpec(v), structured: 0 };
+}
+
+function unstructuredSpec(v: InferVariant): Omit<VariantSpec, 'structured'> {
   if (v.startsWith('sparse')) return { kernel: { kind: 'sparse' }, sparsity: Number(v.slice(6)) / 100 };
   if (v === 'w4') return { kernel: { kind: 'kbit', bits: 4 }, sparsity: 0 };
   if (v === 'w4a8') return { kernel: { kind: 'int8', bits: 4 }, sparsity: 0 };
-  return { kernel: { kind: v === 'fp32' ? 'f32' : v }, sparsity: 0 } as VariantSpec;
+  return { kernel: { kind: v === 'fp32' ? 'f32' : v }, sparsity: 0 } as Omit<VariantSpec, 'structured'>;
 }
 
 export interface InferRow {
@@ -44,6 +55,8 @@ export interface InferRow {
 
 export interface InferBenchResult {
   model: { source: string; layers: number; d_model: number; params: number; seq_len: number };
+  /** Parameters of each variant's model (smaller for structured variants). */
+  params: Record<string, number>;
   threads: number;
   /** Bytes of each variant's packed linear weights. */
   packed_bytes: Record<string, number>;
@@ -79,6 +92,17 @@ function packVariant(model: TransformerBody, spec: VariantSpec, packs: Map<Linea
   }
 }
 
+/** The model with `fraction` of every block's heads and FFN neurons removed, by magnitude. */
+function structurallyPruned(model: TransformerBody, fraction: number): TransformerBody {
+  const params = new Map(model.namedParameters());
+  const units = selectUnits(magnitudeScores(model.config, (n) => params.get(n)!.toFloat32Array()), { heads: fraction, neurons: fraction });
+  const dict = new Map([...params].map(([n, t]) => [n, { shape: [...t.shape], data: t.toFloat32Array() }]));
+  const smaller = removeUnits(model.config, dict, units);
+  const pruned = buildModel(smaller.config, 1);
+  for (const [name, t] of pruned.namedParameters()) t.write(smaller.params.get(name)!.data);
+  return pruned;
+}
+
 function use(packs: Map<Linear, PackedLinear>): void {
   for (const [layer, p] of packs) layer.packed = p;
 }
@@ -99,19 +123,26 @@ export function benchInference(opts: InferBenchOptions = {}): InferBenchResult {
   const batch = opts.batch ?? 32, rounds = opts.rounds ?? 7;
   if (!(rounds >= 1 && batch >= 1 && seqLen >= 1)) throw new TlcError('bench infer: rounds, batch and sequence length must be positive');
   const packs = new Map<InferVariant, Map<Linear, PackedLinear>>();
+  /** The model each variant runs: the loaded one, or a structurally pruned copy. */
+  const models = new Map<InferVariant, TransformerBody>();
+  const pruned = new Map<number, TransformerBody>();
   try {
     log(`packing ${variants.length} variants of L${cfg.n_layers}-D${cfg.d_model} (${(countParams(cfg).total / 1e6).toFixed(1)}M params)`);
     for (const v of variants) {
+      const spec = variantSpec(v);
+      if (spec.structured > 0 && !pruned.has(spec.structured)) pruned.set(spec.structured, structurallyPruned(model, spec.structured));
+      const m = spec.structured > 0 ? pruned.get(spec.structured)! : model;
+      models.set(v, m);
       packs.set(v, new Map());
-      packVariant(model, variantSpec(v), packs.get(v)!);
+      packVariant(m, spec, packs.get(v)!);
     }
     const one = syntheticBatch(model, 1, seqLen), many = syntheticBatch(model, batch, seqLen);
     const latency = new Map<InferVariant, number[]>(variants.map((v) => [v, []]));
     const throughput = new Map<InferVariant, number[]>(variants.map((v) => [v, []]));
     for (const v of variants) { // warm-up: primitives, caches, allocator classes
       use(packs.get(v)!);
-      forwardOnce(model, one);
-      forwardOnce(model, many);
+      forwardOnce(models.get(v)!, one);
+      forwardOnce(models.get(v)!, many);
     }
     const time = (fn: () => void): number => {
       const t0 = process.hrtime.bigint();
@@ -121,8 +152,9 @@ export function benchInference(opts: InferBenchOptions = {}): InferBenchResult {
     for (let r = 0; r < rounds; r++) {
       for (const v of variants) {
         use(packs.get(v)!);
-        for (let i = 0; i < 3; i++) latency.get(v)!.push(time(() => forwardOnce(model, one)));
-        throughput.get(v)!.push(time(() => forwardOnce(model, many)));
+        const m = models.get(v)!;
+        for (let i = 0; i < 3; i++) latency.get(v)!.push(time(() => forwardOnce(m, one)));
+        throughput.get(v)!.push(time(() => forwardOnce(m, many)));
       }
       log(`round ${r + 1}/${rounds}: ` + variants.map((v) => `${v} ${(1e3 * median(latency.get(v)!)).toFixed(1)} ms`).join(', '));
     }
@@ -130,7 +162,7 @@ export function benchInference(opts: InferBenchOptions = {}): InferBenchResult {
     if (opts.test && model instanceof TransformerClassifier) {
       for (const v of variants) {
         use(packs.get(v)!);
-        accuracy.set(v, evaluateClassifier(model, opts.test).accuracy);
+        accuracy.set(v, evaluateClassifier(models.get(v)! as TransformerClassifier, opts.test).accuracy);
         log(`${v}: test accuracy ${(100 * accuracy.get(v)!).toFixed(2)}%`);
       }
     }
@@ -144,6 +176,7 @@ export function benchInference(opts: InferBenchOptions = {}): InferBenchResult {
     const sum = (m: Map<Linear, PackedLinear>): number => [...m.values()].reduce((a, p) => a + p.bytes, 0);
     return {
       model: { source: opts.model ?? 'random L4-D512 classifier', layers: cfg.n_layers, d_model: cfg.d_model, params: countParams(cfg).total, seq_len: seqLen },
+      params: Object.fromEntries(variants.map((v) => [v, countParams(models.get(v)!.config).total])),
       threads: getThreads(),
       packed_bytes: Object.fromEntries(variants.map((v) => [v, sum(packs.get(v)!)])),
       kernels: Object.fromEntries(variants.map((v) => [v, describeKernel(variantSpec(v).kernel)])),
@@ -151,7 +184,9 @@ export function benchInference(opts: InferBenchOptions = {}): InferBenchResult {
     };
   } finally {
     unpackLinears(model);
+    for (const m of pruned.values()) unpackLinears(m);
     for (const variant of packs.values()) for (const p of variant.values()) p.dispose();
     model.dispose();
+    for (const m of pruned.values()) m.dispose();
   }
 }

@@ -6,6 +6,7 @@ import { Option, type Command } from 'commander';
 import { TlcError } from '../util/errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { compressSweep } from '../experiment/compress-sweep.js';
+import type { StructuredCriterion } from '../compress/structured.js';
 import { chooseWithin, describe, formatBytes, paretoFrontier, parseBytes, toCsv } from '../experiment/pareto.js';
 import { compressModes, readCompressSummary, type CompressMode, type CompressRow } from '../run/compress-summary.js';
 import { COMPRESS_FINETUNE_DEFAULTS } from '../train/args.js';
@@ -31,6 +32,10 @@ export function registerCompress(program: Command): void {
     .option('--model <run>', 'a finetuned classifier run (scored on its task) or a pretrained LM run (sizes only)')
     .option('--sparsity <list>', 'fractions of the linear weights pruned, in [0, 1)', '0,0.5,0.9')
     .option('--bits <list>', 'bits per weight: 2…8, or 32 for no quantization', '32,8,4')
+    .option('--structured <list>', 'also remove these fractions of every block\'s attention heads and FFN neurons (structured pruning, '
+      + 'a smaller dense model; at sparsity 0), e.g. 0.25,0.5')
+    .addOption(new Option('--structured-criterion <kind>', 'how heads and neurons are scored: Taylor importance on the task\'s training '
+      + 'examples, or the norm of their weights (default: taylor for a classifier, magnitude for a language model)').choices(['taylor', 'magnitude']))
     .option('--out <dir>', 'output directory (one subdirectory per setting)')
     .addOption(new Option('--pruning <kind>', 'one threshold per layer, or one over all layers').choices(['layer', 'global']).default('layer'))
     .option('--embedding-bits <n>', 'bits for embeddings (default: max(bits, 4); 32 keeps them float)')
@@ -62,6 +67,8 @@ export function registerCompress(program: Command): void {
         model,
         out,
         sparsities: list(String(o.sparsity), '--sparsity'),
+        ...(o.structured !== undefined ? { structured: list(String(o.structured), '--structured') } : {}),
+        ...(o.structuredCriterion !== undefined ? { structuredCriterion: o.structuredCriterion as StructuredCriterion } : {}),
         bits: list(String(o.bits), '--bits'),
         pruning: o.pruning as 'layer' | 'global',
         embeddingBits: o.embeddingBits ? num(String(o.embeddingBits), '--embedding-bits') : undefined,
@@ -125,9 +132,10 @@ export function registerCompress(program: Command): void {
 }
 
 function printTable(rows: ReturnType<typeof paretoFrontier>): void {
-  console.log('| model | sparsity | bits | bytes | kernels | latency | accuracy | macro-F1 | frontier |\n|---|---:|---:|---:|---|---:|---:|---:|:---:|');
+  console.log('| model | pruned | bits | bytes | kernels | latency | accuracy | macro-F1 | frontier |\n|---|---:|---:|---:|---|---:|---:|---:|:---:|');
   for (const r of rows) {
-    console.log(`| ${describe(r).split(' (')[0]} (${(r.params / 1e6).toFixed(1)}M) | ${r.sparsity} | ${r.bits} | ${formatBytes(r.bytes)} | ` +
+    const pruned = r.structured ? `${r.structured} of units (${((r.params_kept ?? r.params) / 1e6).toFixed(1)}M kept)` : `${r.sparsity}`;
+    console.log(`| ${describe(r).split(' (')[0]} (${(r.params / 1e6).toFixed(1)}M) | ${pruned} | ${r.bits} | ${formatBytes(r.bytes)} | ` +
       `${r.kernels ?? '-'} | ${r.latency_ms == null ? '-' : r.latency_ms.toFixed(2) + ' ms'} | ` +
       `${r.accuracy === null ? '-' : (100 * r.accuracy).toFixed(1) + '%'} | ${r.macro_f1 === null ? '-' : (100 * r.macro_f1).toFixed(1) + '%'} | ${r.on_frontier ? '●' : ''} |`);
   }

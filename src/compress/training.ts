@@ -8,16 +8,24 @@
 //            gradient with respect to the quantized weights updates the float ones (the
 //            straight-through estimator), since the float weights are put back before
 //            the optimizer step
-// The mask travels with every checkpoint, so a resumed run continues exactly.
+//   structured  whole heads and FFN neurons are zero and get no gradient (structured.ts);
+//            fixed from the start (finetune) or removed on the same cubic schedule
+//            (gradual), scored by magnitude or by Taylor importance accumulated over the
+//            steps' gradients; the zeroed units are removed from the model afterwards
+// The masks (and the Taylor sums) travel with every checkpoint, so a resumed run continues exactly.
 import { join } from 'node:path';
 import { TlcError } from '../util/errors.js';
 import { readSafetensorsRaw, writeSafetensorsRaw, type SafetensorsRawTensor } from '../engine/safetensors.js';
 import { fakeQuantize } from '../engine/ops/quantize.js';
-import { noGrad } from '../engine/autograd.js';
+import { gradOf, noGrad } from '../engine/autograd.js';
 import { tidy, type Tensor } from '../engine/tensor.js';
 import type { Module } from '../nn/module.js';
 import { cubicSparsity, magnitudePrune, PruningMask, recomputeMask, type PruningMode } from './pruning.js';
 import { selectTensors } from './selection.js';
+import type { ModelConfig } from '../nn/config.js';
+import {
+  TaylorScores, magnitudeScores, selectUnits, unitsMask, type StructuredCriterion, type Units,
+} from './structured.js';
 import { CHECKPOINT_FILES } from '../run/layout.js';
 
 export interface CompressionTraining {
@@ -27,6 +35,17 @@ export interface CompressionTraining {
   bits: number;
   qat: boolean;
   pruning: PruningMode;
+  /** Structured pruning (with sparsity 0): the fraction of each block's heads and neurons removed. */
+  structured?: StructuredTraining;
+}
+
+export interface StructuredTraining {
+  heads: number;
+  neurons: number;
+  criterion: StructuredCriterion;
+  config: ModelConfig;
+  /** finetune mode: the units kept throughout, chosen before training (structured.ts). */
+  units?: Units;
 }
 
 /** The gradual schedule reaches its final sparsity at this fraction of the budget. */
@@ -42,6 +61,7 @@ export interface CompressionHooks {
 
 /** Hooks that prune (and, with QAT, fake-quantize) `model` while it trains; prunes it once now. */
 export function compressionHooks(model: Module, c: CompressionTraining): CompressionHooks {
+  if (c.structured) return structuredHooks(model, c, c.structured);
   const named = () => model.namedParameters();
   const gradual = c.mode === 'gradual';
   let mask = magnitudePrune(named(), { sparsity: gradual ? 0 : c.sparsity, mode: c.pruning });
@@ -87,5 +107,85 @@ function swapInQuantized(weights: Map<string, Tensor>, bits: number): () => void
   }));
   return () => {
     for (const [name, w] of weights) w.write(saved.get(name)!);
+  };
+}
+
+/** The gradual schedule's target at `progress`, for a final fraction. */
+function gradualTarget(progress: number, final: number): number {
+  return cubicSparsity(progress, { initial: 0, final, startStep: 0, endStep: GRADUAL_END });
+}
+
+/** Hooks of structured pruning: units zeroed (and their gradients), fixed or removed gradually. */
+function structuredHooks(model: Module, c: CompressionTraining, s: StructuredTraining): CompressionHooks {
+  if (c.sparsity !== 0) throw new TlcError('structured pruning is not combined with unstructured sparsity');
+  const gradual = c.mode === 'gradual';
+  if (!gradual && !s.units) throw new TlcError('structured finetuning needs the units to keep, chosen before training');
+  const params = () => new Map(model.namedParameters());
+  const valuesOf = (map: Map<string, Tensor>) => (name: string): Float32Array => {
+    const t = map.get(name);
+    if (!t) throw new TlcError(`structured pruning: the model has no parameter ${name}`);
+    return t.toFloat32Array();
+  };
+  const taylor = gradual && s.criterion === 'taylor' ? new TaylorScores(s.config) : null;
+  let units: Units = s.units ?? selectUnits(magnitudeScores(s.config, valuesOf(params())), { heads: 0, neurons: 0 });
+  let mask = unitsMask(s.config, units);
+  mask.apply(params());
+  const quantized = c.qat && c.bits < 32
+    ? new Map(model.namedParameters().filter(([n]) => selectTensors(model.namedParameters().map(([m, t]) => [m, t.shape]), {}).includes(n)))
+    : null;
+  return {
+    beforeForward: quantized ? () => swapInQuantized(quantized, c.bits) : undefined,
+    afterBackward: () => {
+      const map = params();
+      if (taylor) {
+        taylor.add(valuesOf(map), (name) => {
+          const g = gradOf(map.get(name)!);
+          return g ? g.toFloat32Array() : null;
+        });
+      }
+      mask.maskGradients(map);
+    },
+    afterStep: (progress) => {
+      const map = params();
+      if (gradual) {
+        const scores = taylor ? taylor.scores() : magnitudeScores(s.config, valuesOf(map));
+        units = selectUnits(scores, { heads: gradualTarget(progress, s.heads), neurons: gradualTarget(progress, s.neurons) }, units);
+        mask = unitsMask(s.config, units);
+      }
+      mask.apply(map);
+    },
+    save: (dir) => {
+      const tensors = new Map<string, SafetensorsRawTensor>();
+      units.forEach((u, l) => {
+        tensors.set(`${l}.heads`, { dtype: 'U8', shape: [u.heads.length], data: u.heads });
+        tensors.set(`${l}.neurons`, { dtype: 'U8', shape: [u.neurons.length], data: u.neurons });
+        if (taylor) {
+          tensors.set(`${l}.heads.taylor`, { dtype: 'F64', shape: [u.heads.length], data: taylor.sums[l].heads });
+          tensors.set(`${l}.neurons.taylor`, { dtype: 'F64', shape: [u.neurons.length], data: taylor.sums[l].neurons });
+        }
+      });
+      writeSafetensorsRaw(join(dir, CHECKPOINT_FILES.units), tensors, { taylor_batches: String(taylor?.batches ?? 0) });
+    },
+    restore: (dir) => {
+      const path = join(dir, CHECKPOINT_FILES.units);
+      const { tensors, metadata } = readSafetensorsRaw(path);
+      const read = (name: string, dtype: string, length: number) => {
+        const t = tensors.get(name);
+        if (!t || t.dtype !== dtype || t.shape[0] !== length) throw new TlcError(`${path}: no ${dtype} [${length}] tensor ${name}`);
+        return t.data;
+      };
+      units = units.map((u, l) => ({
+        heads: Uint8Array.from(read(`${l}.heads`, 'U8', u.heads.length) as Uint8Array),
+        neurons: Uint8Array.from(read(`${l}.neurons`, 'U8', u.neurons.length) as Uint8Array),
+      }));
+      if (taylor) {
+        taylor.sums.forEach((sum, l) => {
+          sum.heads.set(read(`${l}.heads.taylor`, 'F64', sum.heads.length) as Float64Array);
+          sum.neurons.set(read(`${l}.neurons.taylor`, 'F64', sum.neurons.length) as Float64Array);
+        });
+        taylor.batches = Number(metadata?.taylor_batches ?? 0);
+      }
+      mask = unitsMask(s.config, units);
+    },
   };
 }

@@ -5,6 +5,10 @@
 //   finetune  prune once, then finetune with the mask fixed (and, with --qat, computing
 //             with quantized weights), then quantize
 //   gradual   finetune while the sparsity rises on a cubic schedule, then quantize
+// Structured settings (--structured f) remove f of every block's heads and FFN neurons
+// instead of unstructured sparsity: chosen once (oneshot, finetune) or on the same cubic
+// schedule (gradual), then physically removed, so the setting ships a smaller dense model
+// (its config.json has the per-block widths) that every kernel runs faster.
 // Finetuning is an ordinary finetuning run (src/train/finetune.ts) in the setting's
 // folder, with budgets, metrics, checkpoints and resume; compression plugs in as hooks.
 import { formatBytes } from '../util/format.js';
@@ -12,7 +16,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { TlcError } from '../util/errors.js';
 import { parseWith } from '../util/validation.js';
-import { copyFileAtomic, writeFileAtomic } from '../util/atomic.js';
+import { copyFileAtomic, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { tensor, tidy, type Tensor } from '../engine/tensor.js';
 import { noGrad } from '../engine/autograd.js';
 import { distillationLoss, type DistillationOptions } from '../engine/ops/distillation.js';
@@ -36,7 +40,12 @@ import { compressModel } from '../compress/compress.js';
 import { loadCompressedInto, writeCompressed } from '../compress/format.js';
 import { checkSparsity, type PruningMode } from '../compress/pruning.js';
 import { selectTensors } from '../compress/selection.js';
-import { compressionHooks } from '../compress/training.js';
+import { compressionHooks, type StructuredTraining } from '../compress/training.js';
+import {
+  checkStructurable, removeUnits, selectUnits, silentUnits, type StructuredCriterion, type Units,
+} from '../compress/structured.js';
+import { unitScores } from '../train/unit-importance.js';
+import type { StateDict } from '../nn/state-dict.js';
 import { buildModel } from '../infer/load.js';
 import { density, kernelForCompressed } from '../infer/pack.js';
 import { InferenceModel } from '../infer/inference-model.js';
@@ -64,6 +73,31 @@ export interface CompressSweepArgs {
   /** Seed of the task's split; default: the one the run was finetuned with. */
   taskSeed?: number;
   seed: number;
+  /** Fractions of every block's heads and FFN neurons removed (structured pruning); each is a setting of its own at sparsity 0. */
+  structured?: number[];
+  /** How units are scored for removal (default: taylor for a classifier, magnitude for a language model). */
+  structuredCriterion?: StructuredCriterion;
+}
+
+/** One point of the sweep: unstructured sparsity, or a structured fraction (then sparsity 0), at a bit width. */
+interface Setting {
+  sparsity: number;
+  structured: number;
+  bits: number;
+}
+
+function settingDir(out: string, s: Setting): string {
+  return join(out, s.structured > 0 ? `struct${s.structured}-b${s.bits}` : `s${s.sparsity}-b${s.bits}`);
+}
+
+/** Every unstructured sparsity, then every structured fraction above 0, each at every bit width. */
+export function sweepSettings(args: Pick<CompressSweepArgs, 'sparsities' | 'bits' | 'structured'>): Setting[] {
+  const out: Setting[] = [];
+  for (const sparsity of args.sparsities) for (const bits of args.bits) out.push({ sparsity, structured: 0, bits });
+  for (const structured of args.structured ?? []) {
+    if (structured > 0) for (const bits of args.bits) out.push({ sparsity: 0, structured, bits });
+  }
+  return out;
 }
 
 /** Latency is measured on one sequence of this many tokens (or the model's max_len if shorter). */
@@ -80,6 +114,9 @@ export function checkBitsList(bits: number[]): void {
 export async function compressSweep(args: CompressSweepArgs, log: (line: string) => void = () => {},
   events: (setting: string) => LoopEvents = () => ({}), signal?: AbortSignal): Promise<{ rows: CompressRow[]; interrupted: boolean }> {
   for (const s of args.sparsities) checkSparsity('--sparsity', s);
+  for (const f of args.structured ?? []) {
+    if (!(f >= 0 && f < 1)) throw new TlcError(`--structured: the fraction of heads and FFN neurons removed must be in [0, 1), got ${f}`);
+  }
   checkBitsList(args.bits);
   if (args.distill && args.mode === 'oneshot') {
     throw new TlcError('--distill trains the compressed model on its teacher\'s predictions, so it needs a finetuning mode: add --mode finetune or --mode gradual');
@@ -89,6 +126,12 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
   }
   const config = readRunConfig(args.model);
   if (args.distill && !config.labels) throw new TlcError(`${args.model}: distillation is for classifiers (a finetuned run)`);
+  const anyStructured = (args.structured ?? []).some((f) => f > 0);
+  if (anyStructured) checkStructurable(config, args.model);
+  const criterion: StructuredCriterion = args.structuredCriterion ?? (config.labels ? 'taylor' : 'magnitude');
+  if (anyStructured && criterion === 'taylor' && !config.labels) {
+    throw new TlcError(`${args.model}: Taylor importance is measured on a classifier's task; use --structured-criterion magnitude for a language model`);
+  }
   const weightsPath = runFile(args.model, 'weights');
   const taskSpec = args.task ?? finetunedTask(args.model).task;
   let data: EncodedTask | null = null;
@@ -106,80 +149,111 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
   const finetuneOptions = finetuneRaw ? finetunePlan(parseWith(finetuneOptionsSchema, finetuneRaw, 'compression finetuning', 'options')).options : null;
   mkdirSync(args.out, { recursive: true });
   const rows: CompressRow[] = [];
-  for (const sparsity of args.sparsities) {
-    for (const bits of args.bits) {
-      const dir = join(args.out, `s${sparsity}-b${bits}`);
-      const settings = settingsOf(args, sparsity, bits, finetuneOptions);
-      const previous = readSettingResult(dir);
-      if (previous && JSON.stringify(previous.settings) === JSON.stringify(settings)) {
-        rows.push(previous.row);
-        log(`${dir}: done before with the same settings, reused`);
-        continue;
-      }
-      mkdirSync(dir, { recursive: true });
-      let weights = weightsPath;
-      if (finetuneOptions) {
-        const ftDir = join(dir, COMPRESS_FILES.finetuneRun);
-        // a finetuning run (finished or not) made for other settings — another --qat, --distill,
-        // mode or schedule — is not this setting's: it is trained again. Outputs from before the
-        // settings were recorded keep their run, checked against its run.json below.
-        const settingsPath = join(dir, COMPRESS_FILES.finetuneSettings);
-        const madeFor = existsSync(settingsPath) ? readFileSync(settingsPath, 'utf8') : null;
-        const key = JSON.stringify(finetuneKey(args, sparsity, bits, finetuneOptions));
-        if (existsSync(ftDir) && madeFor !== null && madeFor !== key) {
-          log(`${ftDir}: made for other settings; finetuning again`);
-          rmSync(ftDir, { recursive: true, force: true });
-        }
-        writeFileAtomic(settingsPath, key);
-        if (!hasFinetuneResults(ftDir)) {
-          const started = readRunArgsIfAny(ftDir);
-          // run.json records the micro-batch size the run resolved; the options here leave it to the default
-          const comparable = (o: object) => JSON.stringify({ ...o, micro_batch_size: undefined });
-          if (started && comparable(started.options) !== comparable(finetuneOptions)) {
-            throw new TlcError(`${ftDir} holds a finetuning run with other settings; compress into another --out`);
-          }
-          const teacher = args.distill ? loadTeacher(config, weightsPath) : null;
-          const extension: FinetuneExtension = {
-            keep: 'last',
-            hooks: (model) => compressionHooks(model, { mode: args.mode as 'finetune' | 'gradual', sparsity, bits, qat: args.qat, pruning: args.pruning }),
-            ...(teacher && args.distill ? { loss: distillingLoss(teacher, args.distill) } : {}),
-          };
-          let r;
-          try {
-            r = started
-              ? await resumeFinetune(ftDir, events(dir), signal, extension)
-              : await finetune(ftDir, finetuneOptions, events(dir), signal, extension);
-          } finally {
-            teacher?.dispose();
-          }
-          if (r.interrupted) return { rows, interrupted: true };
-        }
-        weights = runFile(ftDir, 'weights');
-      }
-      const row = compressOne(args, config, weights, data, sparsity, bits, dir);
-      writeSettingResult(dir, { settings, row });
-      rows.push(row);
-      log(`sparsity ${sparsity}, ${bits} bits: ${formatBytes(row.bytes)}` +
-        (row.accuracy !== null ? `, test accuracy ${(100 * row.accuracy).toFixed(1)}%` : ''));
+  for (const setting of sweepSettings(args)) {
+    const { sparsity, bits } = setting;
+    const dir = settingDir(args.out, setting);
+    const settings = settingsOf(args, setting, criterion, finetuneOptions);
+    const previous = readSettingResult(dir);
+    if (previous && JSON.stringify(previous.settings) === JSON.stringify(settings)) {
+      rows.push(previous.row);
+      log(`${dir}: done before with the same settings, reused`);
+      continue;
     }
+    mkdirSync(dir, { recursive: true });
+    let weights = weightsPath;
+    if (finetuneOptions) {
+      const ftDir = join(dir, COMPRESS_FILES.finetuneRun);
+      // a finetuning run (finished or not) made for other settings — another --qat, --distill,
+      // mode or schedule — is not this setting's: it is trained again. Outputs from before the
+      // settings were recorded keep their run, checked against its run.json below.
+      const settingsPath = join(dir, COMPRESS_FILES.finetuneSettings);
+      const madeFor = existsSync(settingsPath) ? readFileSync(settingsPath, 'utf8') : null;
+      const key = JSON.stringify(finetuneKey(args, setting, criterion, finetuneOptions));
+      if (existsSync(ftDir) && madeFor !== null && madeFor !== key) {
+        log(`${ftDir}: made for other settings; finetuning again`);
+        rmSync(ftDir, { recursive: true, force: true });
+      }
+      writeFileAtomic(settingsPath, key);
+      if (!hasFinetuneResults(ftDir)) {
+        const started = readRunArgsIfAny(ftDir);
+        // run.json records the micro-batch size the run resolved; the options here leave it to the default
+        const comparable = (o: object) => JSON.stringify({ ...o, micro_batch_size: undefined });
+        if (started && comparable(started.options) !== comparable(finetuneOptions)) {
+          throw new TlcError(`${ftDir} holds a finetuning run with other settings; compress into another --out`);
+        }
+        const teacher = args.distill ? loadTeacher(config, weightsPath) : null;
+        const mode = args.mode as 'finetune' | 'gradual';
+        const structured: StructuredTraining | undefined = setting.structured > 0 ? {
+          heads: setting.structured, neurons: setting.structured, criterion, config,
+          // finetune: the units are chosen once, on the trained weights, before finetuning
+          ...(mode === 'finetune' ? { units: chooseUnits(config, weightsPath, setting.structured, criterion, data, args.seed) } : {}),
+        } : undefined;
+        const extension: FinetuneExtension = {
+          keep: 'last',
+          hooks: (model) => compressionHooks(model, { mode, sparsity, bits, qat: args.qat, pruning: args.pruning, structured }),
+          ...(teacher && args.distill ? { loss: distillingLoss(teacher, args.distill) } : {}),
+        };
+        let r;
+        try {
+          r = started
+            ? await resumeFinetune(ftDir, events(dir), signal, extension)
+            : await finetune(ftDir, finetuneOptions, events(dir), signal, extension);
+        } finally {
+          teacher?.dispose();
+        }
+        if (r.interrupted) return { rows, interrupted: true };
+      }
+      weights = runFile(ftDir, 'weights');
+    }
+    const row = compressOne(args, config, weights, data, setting, criterion, dir);
+    writeSettingResult(dir, { settings, row });
+    rows.push(row);
+    log(`${setting.structured > 0 ? `structured ${setting.structured}` : `sparsity ${sparsity}`}, ${bits} bits: ${formatBytes(row.bytes)}` +
+      (row.accuracy !== null ? `, test accuracy ${(100 * row.accuracy).toFixed(1)}%` : ''));
   }
   writeCompressSummary(args.out, { model: args.model, mode: args.mode, rows });
   return { rows, interrupted: false };
 }
 
 /** What a setting's finetuning run depends on (its key: a run made for another is trained again). */
-function finetuneKey(a: CompressSweepArgs, sparsity: number, bits: number, finetuneOptions: object): Record<string, unknown> {
-  return { sparsity, bits, pruning: a.pruning, mode: a.mode, qat: a.qat, distill: a.distill ?? null, finetune: finetuneOptions, seed: a.seed };
+function finetuneKey(a: CompressSweepArgs, s: Setting, criterion: StructuredCriterion, finetuneOptions: object): Record<string, unknown> {
+  return {
+    sparsity: s.sparsity, bits: s.bits, pruning: a.pruning, mode: a.mode, qat: a.qat, distill: a.distill ?? null, finetune: finetuneOptions, seed: a.seed,
+    ...structuredKey(s, criterion),
+  };
+}
+
+/** Structured settings' part of a key (absent for unstructured ones, so older outputs keep theirs). */
+function structuredKey(s: Setting, criterion: StructuredCriterion): Record<string, unknown> {
+  return s.structured > 0 ? { structured: s.structured, structured_criterion: criterion } : {};
 }
 
 /** Everything that determines a setting's result; a saved result is reused only on an exact match. */
-function settingsOf(a: CompressSweepArgs, sparsity: number, bits: number, finetuneOptions: object | null): Record<string, unknown> {
+function settingsOf(a: CompressSweepArgs, s: Setting, criterion: StructuredCriterion, finetuneOptions: object | null): Record<string, unknown> {
   return {
-    model: a.model, sparsity, bits, pruning: a.pruning, embeddingBits: a.embeddingBits ?? null, mode: a.mode,
+    model: a.model, sparsity: s.sparsity, bits: s.bits, pruning: a.pruning, embeddingBits: a.embeddingBits ?? null, mode: a.mode,
     finetune: finetuneOptions, qat: a.qat, distill: a.distill ?? null,
     task: a.task ?? null, taskSeed: a.taskSeed ?? null, seed: a.seed,
+    ...structuredKey(s, criterion),
     scoredOn: 'inference kernels',
   };
+}
+
+/** The units kept when `fraction` of every block's heads and neurons go, scored on the trained weights. */
+function chooseUnits(config: ModelConfig, weightsPath: string, fraction: number, criterion: StructuredCriterion,
+  data: EncodedTask | null, seed: number): Units {
+  const model = buildModel(config, seed);
+  try {
+    loadWeights(model, weightsPath);
+    return selectUnits(unitScores(model, criterion, data?.train ?? null, seed), { heads: fraction, neurons: fraction });
+  } finally {
+    model.dispose();
+  }
+}
+
+/** The parameters of a model as host arrays, by name. */
+function stateDictOf(model: TransformerBody): StateDict {
+  return new Map(model.namedParameters().map(([n, t]) => [n, { shape: [...t.shape], data: t.toFloat32Array() }]));
 }
 
 /** The uncompressed classifier, the teacher of distillation: its weights as the sweep reads them. */
@@ -197,17 +271,32 @@ function distillingLoss(teacher: TransformerClassifier, opts: DistillationOption
   };
 }
 
-function compressOne(args: CompressSweepArgs, config: ModelConfig, weightsPath: string, data: EncodedTask | null,
-  sparsity: number, bits: number, dir: string): CompressRow {
-  const model: TransformerBody = buildModel(config, args.seed);
+function compressOne(args: CompressSweepArgs, sourceConfig: ModelConfig, weightsPath: string, data: EncodedTask | null,
+  setting: Setting, criterion: StructuredCriterion, dir: string): CompressRow {
+  const { sparsity, bits } = setting;
+  let model: TransformerBody = buildModel(sourceConfig, args.seed);
+  let config = sourceConfig;
   try {
     loadWeights(model, weightsPath);
+    if (setting.structured > 0) {
+      // oneshot: score and choose now; finetuned: the units the finetuning zeroed
+      const units = args.mode === 'oneshot'
+        ? chooseUnits(sourceConfig, weightsPath, setting.structured, criterion, data, args.seed)
+        : silentUnits(sourceConfig, (name) => model.namedParameters().find(([n]) => n === name)![1].toFloat32Array());
+      const smaller = removeUnits(sourceConfig, stateDictOf(model), units);
+      model.dispose();
+      config = smaller.config;
+      model = buildModel(config, args.seed);
+      for (const [name, t] of model.namedParameters()) t.write(smaller.params.get(name)!.data);
+    }
     const file = join(dir, COMPRESS_FILES.model);
     tidy(() => {
       const c = compressModel(model.namedParameters(), { sparsity, bits, pruning: args.pruning, embeddingBits: args.embeddingBits });
       writeCompressed(file, c.params, { ...c.plan, settings: { ...(c.plan.settings ?? {}), mode: args.mode, source: args.model } });
     });
-    for (const f of ['config', 'tokenizer'] as const) copyFileAtomic(runFile(args.model, f), runFile(dir, f));
+    copyFileAtomic(runFile(args.model, 'tokenizer'), runFile(dir, 'tokenizer'));
+    if (setting.structured > 0) writeJsonAtomic(runFile(dir, 'config'), config);
+    else copyFileAtomic(runFile(args.model, 'config'), runFile(dir, 'config'));
     // what is scored and measured is the file, loaded back
     loadCompressedInto(model, file);
     const selectedSet = new Set(selectTensors(model.namedParameters().map(([n, t]) => [n, t.shape]), {}));
@@ -225,7 +314,11 @@ function compressOne(args: CompressSweepArgs, config: ModelConfig, weightsPath: 
         macroF1 = e.macroF1;
       }
       return {
-        model: args.model, params: countParams(config).total, sparsity, bits, mode: args.mode, qat: args.qat, bytes: statSync(file).size,
+        model: args.model, params: countParams(sourceConfig).total, sparsity, bits, mode: args.mode, qat: args.qat, bytes: statSync(file).size,
+        ...(setting.structured > 0 ? {
+          structured: setting.structured, structured_criterion: criterion, params_kept: countParams(config).total,
+          layer_heads: config.layer_heads, layer_d_ff: config.layer_d_ff,
+        } : {}),
         file, accuracy, macro_f1: macroF1, measured_sparsity: measured,
         kernels: served.kernels,
         latency_ms: 1e3 * latency, latency_seq_len: seqLen,

@@ -71,7 +71,10 @@ function cost(r: CompressRow): string {
 
 export function describe(r: CompressRow): string {
   const name = r.model.replace(/\/+$/, '').split('/').pop();
-  return `${name} (${(r.params / 1e6).toFixed(1)}M params, ${Math.round(r.sparsity * 100)}% sparse, ${r.bits === 32 ? 'float32' : `${r.bits}-bit`})`;
+  const pruned = r.structured
+    ? `${Math.round(r.structured * 100)}% of heads and neurons removed (${((r.params_kept ?? r.params) / 1e6).toFixed(1)}M kept)`
+    : `${Math.round(r.sparsity * 100)}% sparse`;
+  return `${name} (${(r.params / 1e6).toFixed(1)}M params, ${pruned}, ${r.bits === 32 ? 'float32' : `${r.bits}-bit`})`;
 }
 
 function pct(x: number): string {

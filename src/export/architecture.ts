@@ -9,7 +9,7 @@
 // The ONNX graph is written by tlc itself from the model's own computation, so it covers
 // every masked-LM body (pre- or post-LN, either GELU), which transformers.js runs as
 // "roberta", and every pre-LN causal LM, a decoder with a key/value cache that it runs as "gpt2".
-import type { ModelConfig } from '../nn/config.js';
+import { isStructurallyPruned, type ModelConfig } from '../nn/config.js';
 
 export type HfArchitecture = 'RobertaForMaskedLM' | 'RobertaForSequenceClassification' | 'GPT2LMHeadModel';
 
@@ -26,6 +26,14 @@ export function mapArchitecture(c: ModelConfig): ArchitectureMapping {
   const hfProblems: string[] = [];
   const onnxProblems: string[] = [];
   let hf: HfArchitecture | null = null;
+  if (isStructurallyPruned(c)) {
+    hfProblems.push('per-block head counts and FFN widths (layer_heads, layer_d_ff, from structured pruning) have no place in a '
+      + `${c.objective === 'mlm' ? 'RoBERTa' : 'GPT-2'} config, whose blocks all share num_attention_heads and intermediate_size`);
+  }
+  if (c.objective === 'clm' && c.layer_heads && c.layer_heads.some((h) => h !== c.n_heads)) {
+    onnxProblems.push('structured pruning removed attention heads: transformers.js sizes one key/value cache of n_head × n_embd/n_head '
+      + 'for every layer of a decoder (prune FFN neurons only, or export the unpruned model)');
+  }
   if (c.objective === 'mlm') {
     if (c.norm === 'pre') {
       hfProblems.push('norm "pre" (pre-LN) has no Hugging Face equivalent: RoBERTa is post-LN, and RoBERTa-PreLayerNorm, '

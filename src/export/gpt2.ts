@@ -13,12 +13,12 @@
 //   ln_f                       transformer.ln_f
 import { TlcError } from '../engine/errors.js';
 import { BOS_ID, EOS_ID } from '../data/tokenizer.js';
-import type { ModelConfig } from '../nn/config.js';
+import { attentionWidthAt, ffnWidthAt, type ModelConfig } from '../nn/config.js';
 import { take, transpose, type HostTensor, type StateDict } from '../nn/state-dict.js';
 
 export function gpt2StateDict(tlc: StateDict, c: ModelConfig, source = 'weights'): StateDict {
   if (c.objective !== 'clm' || c.labels) throw new TlcError('gpt2StateDict: only causal language models are GPT-2 models');
-  const C = c.d_model, F = c.d_ff;
+  const C = c.d_model;
   const out: StateDict = new Map();
   const get = (name: string, shape: number[]): HostTensor => take(tlc, name, shape, source);
   const conv1d = (from: string, to: string, outDim: number, inDim: number): void => {
@@ -33,9 +33,10 @@ export function gpt2StateDict(tlc: StateDict, c: ModelConfig, source = 'weights'
   out.set('transformer.wpe.weight', get('pos_emb.weight', [c.max_len, C]));
   for (let i = 0; i < c.n_layers; i++) {
     const from = `blocks.${i}.`, to = `transformer.h.${i}.`;
+    const A = attentionWidthAt(c, i), F = ffnWidthAt(c, i);
     norm(`${from}ln1`, `${to}ln_1`);
-    conv1d(`${from}attn.qkv`, `${to}attn.c_attn`, 3 * C, C);
-    conv1d(`${from}attn.out`, `${to}attn.c_proj`, C, C);
+    conv1d(`${from}attn.qkv`, `${to}attn.c_attn`, 3 * A, C);
+    conv1d(`${from}attn.out`, `${to}attn.c_proj`, C, A);
     norm(`${from}ln2`, `${to}ln_2`);
     conv1d(`${from}mlp.fc1`, `${to}mlp.c_fc`, F, C);
     conv1d(`${from}mlp.fc2`, `${to}mlp.c_proj`, C, F);

@@ -17,7 +17,7 @@ import { GraphBuilder, attr } from './onnx-graph.js';
 import { IR_VERSION, OPSET, gelu, layerNorm, type Activation, type NormWeights } from './onnx-encoder.js';
 import { weightScheme, type LinearWeights, type OnnxPrecision } from './onnx-weights.js';
 import { take, transpose, zeros, type HostTensor, type StateDict } from '../nn/state-dict.js';
-import type { ModelConfig } from '../nn/config.js';
+import { attentionWidthAt, ffnWidthAt, type ModelConfig } from '../nn/config.js';
 
 /** The most negative float32: the additive score of a key a query may not see. */
 const FLOAT32_LOWEST = -3.4028234663852886e38;
@@ -43,7 +43,7 @@ export interface DecoderModel {
 
 /** The decoder from GPT-2-named weights (Conv1D weights [in, out], turned back into [out, in]). */
 export function decoderFromGpt2(dict: StateDict, c: ModelConfig, source = 'weights'): DecoderModel {
-  const C = c.d_model, F = c.d_ff;
+  const C = c.d_model;
   const get = (name: string, shape: number[]): HostTensor => take(dict, `transformer.${name}`, shape, source);
   const conv1d = (name: string, outDim: number, inDim: number): LinearWeights => ({
     weight: transpose(get(`${name}.weight`, [inDim, outDim])), bias: get(`${name}.bias`, [outDim]),
@@ -52,13 +52,14 @@ export function decoderFromGpt2(dict: StateDict, c: ModelConfig, source = 'weigh
   const layers: DecoderLayer[] = [];
   for (let i = 0; i < c.n_layers; i++) {
     const p = `h.${i}.`;
+    const A = attentionWidthAt(c, i), F = ffnWidthAt(c, i);
     layers.push({
-      ln1: norm(`${p}ln_1`), qkv: conv1d(`${p}attn.c_attn`, 3 * C, C), attnOut: conv1d(`${p}attn.c_proj`, C, C),
+      ln1: norm(`${p}ln_1`), qkv: conv1d(`${p}attn.c_attn`, 3 * A, C), attnOut: conv1d(`${p}attn.c_proj`, C, A),
       ln2: norm(`${p}ln_2`), fc1: conv1d(`${p}mlp.c_fc`, F, C), fc2: conv1d(`${p}mlp.c_proj`, C, F),
     });
   }
   return {
-    heads: c.n_heads, layerNormEps: c.layer_norm_eps, activation: c.activation,
+    heads: c.layer_heads?.[0] ?? c.n_heads, layerNormEps: c.layer_norm_eps, activation: c.activation,
     wordEmbeddings: get('wte.weight', [c.vocab_size, C]), positionEmbeddings: get('wpe.weight', [c.max_len, C]),
     layers, finalNorm: norm('ln_f'),
   };
@@ -68,7 +69,9 @@ export function decoderOnnxModel(m: DecoderModel, precision: OnnxPrecision): Mod
   const g = new GraphBuilder();
   const w = weightScheme(precision);
   const [V, C] = m.wordEmbeddings.shape;
-  const H = m.heads, Dh = C / H;
+  // every layer has m.heads heads (transformers.js sizes one cache for all); attention may be narrower than C after pruning
+  const H = m.heads, Dh = m.layers[0].qkv.weight.shape[0] / (3 * H);
+  const A = H * Dh;
   const ids = g.input('input_ids');
   const mask = g.input('attention_mask');
   const positions = g.input('position_ids');
@@ -105,7 +108,7 @@ export function decoderOnnxModel(m: DecoderModel, precision: OnnxPrecision): Mod
       for (const n of [keys, values]) presents.push({ name: n, elemType: DataType.FLOAT, shape: ['batch_size', H, 'total_sequence_length', Dh] });
       const scores = g.op('Add', [g.op('Mul', [g.op('MatMul', [q, g.op('Transpose', [keys], [attr.ints('perm', [0, 1, 3, 2])])]), g.floats(1 / Math.sqrt(Dh))]), bias]);
       const context = g.op('MatMul', [g.op('Softmax', [scores], [attr.int('axis', -1)]), values]);
-      const merged = g.op('Reshape', [g.op('Transpose', [context], [attr.ints('perm', [0, 2, 1, 3])]), g.int64s([0, 0, C])]);
+      const merged = g.op('Reshape', [g.op('Transpose', [context], [attr.ints('perm', [0, 2, 1, 3])]), g.int64s([0, 0, A])]);
       const attended = g.op('Add', [x, w.linear(g, merged, layer.attnOut, `${name}.attn.c_proj`)]);
       const h2 = layerNorm(g, attended, layer.ln2, m.layerNormEps, `${name}.ln_2`);
       const mlp = w.linear(g, gelu(g, w.linear(g, h2, layer.fc1, `${name}.mlp.c_fc`), m.activation), layer.fc2, `${name}.mlp.c_proj`);

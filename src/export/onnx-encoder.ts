@@ -23,9 +23,11 @@ export interface NormWeights {
 export type Activation = 'gelu' | 'gelu_tanh';
 
 export interface EncoderLayerWeights {
+  /** Attention heads of this layer (fewer than the model's after structured pruning). */
+  heads: number;
   /** Pre-LN: the norm before attention. */
   attentionNorm: NormWeights | null;
-  /** q, k and v projections stacked along the output dimension: weight [3C, C]. */
+  /** q, k and v projections stacked along the output dimension: weight [3A, C], A = heads × head size. */
   qkv: LinearWeights;
   attentionOut: LinearWeights;
   /** Post-LN: the norm after the attention residual add. */
@@ -43,6 +45,7 @@ export type EncoderHead =
   | { kind: 'classifier'; dense: LinearWeights; out: LinearWeights };
 
 export interface EncoderModel {
+  /** Heads before pruning: the head size is C / heads. */
   heads: number;
   layerNormEps: number;
   activation: Activation;
@@ -143,16 +146,16 @@ function encoderLayer(g: GraphBuilder, w: WeightScheme, m: EncoderModel, layer: 
 
 /** softmax(q·kᵀ/√d + bias)·v per head, then the output projection. x: [B, T, C]. */
 function selfAttention(g: GraphBuilder, w: WeightScheme, m: EncoderModel, layer: EncoderLayerWeights, x: string, keyBias: string, name: string): string {
-  const C = layer.attentionOut.weight.shape[0];
-  const H = m.heads, Dh = C / H;
+  const [C, A] = layer.attentionOut.weight.shape;
+  const H = layer.heads, Dh = C / m.heads;
   const qkv = w.linear(g, x, layer.qkv, `${name}.attention.self.qkv`);
-  // [B, T, 3C] → [B, T, 3, H, Dh] → [3, B, H, T, Dh]
+  // [B, T, 3A] → [B, T, 3, H, Dh] → [3, B, H, T, Dh]
   const split = g.op('Transpose', [g.op('Reshape', [qkv, g.int64s([0, 0, 3, H, Dh])])], [attr.ints('perm', [2, 0, 3, 1, 4])]);
   const [q, k, v] = [0, 1, 2].map((j) => g.op('Gather', [split, g.int64s(j)], [attr.int('axis', 0)]));
   const kT = g.op('Transpose', [k], [attr.ints('perm', [0, 1, 3, 2])]);
   const scores = g.op('Add', [g.op('Mul', [g.op('MatMul', [q, kT]), g.floats(1 / Math.sqrt(Dh))]), keyBias]);
   const context = g.op('MatMul', [g.op('Softmax', [scores], [attr.int('axis', -1)]), v]);
-  const merged = g.op('Reshape', [g.op('Transpose', [context], [attr.ints('perm', [0, 2, 1, 3])]), g.int64s([0, 0, C])]);
+  const merged = g.op('Reshape', [g.op('Transpose', [context], [attr.ints('perm', [0, 2, 1, 3])]), g.int64s([0, 0, A])]);
   return w.linear(g, merged, layer.attentionOut, `${name}.attention.output.dense`);
 }
 

@@ -24,7 +24,7 @@
 // feed the ONNX graph.
 import { TlcError } from '../engine/errors.js';
 import { BOS_ID, EOS_ID } from '../data/tokenizer.js';
-import type { ModelConfig } from '../nn/config.js';
+import { attentionWidthAt, ffnWidthAt, headsAt, type ModelConfig } from '../nn/config.js';
 import type { HfArchitecture } from './architecture.js';
 import type { EncoderLayerWeights, EncoderModel, NormWeights } from './onnx-encoder.js';
 import type { LinearWeights } from './onnx-weights.js';
@@ -35,7 +35,7 @@ const LAYER = (i: number): string => `roberta.encoder.layer.${i}.`;
 /** The model's weights under RoBERTa's parameter names. `tlc` must hold the parameters of the model `c` describes. */
 export function robertaStateDict(tlc: StateDict, c: ModelConfig, source = 'weights'): StateDict {
   if (c.objective !== 'mlm') throw new TlcError('robertaStateDict: only masked-LM bodies are RoBERTa models');
-  const C = c.d_model, F = c.d_ff, V = c.vocab_size;
+  const C = c.d_model, V = c.vocab_size;
   const out: StateDict = new Map();
   const get = (name: string, shape: number[]): HostTensor => take(tlc, name, shape, source);
   const copyLinear = (from: string, to: string, outDim: number, inDim: number): void => {
@@ -53,12 +53,13 @@ export function robertaStateDict(tlc: StateDict, c: ModelConfig, source = 'weigh
   if (c.norm === 'post') copyNorm('emb_ln', 'roberta.embeddings.LayerNorm');
   for (let i = 0; i < c.n_layers; i++) {
     const from = `blocks.${i}.`, to = LAYER(i);
-    const qkvW = get(`${from}attn.qkv.weight`, [3 * C, C]), qkvB = get(`${from}attn.qkv.bias`, [3 * C]);
+    const A = attentionWidthAt(c, i), F = ffnWidthAt(c, i);
+    const qkvW = get(`${from}attn.qkv.weight`, [3 * A, C]), qkvB = get(`${from}attn.qkv.bias`, [3 * A]);
     ['query', 'key', 'value'].forEach((part, j) => {
-      out.set(`${to}attention.self.${part}.weight`, sliceRows(qkvW, j * C, (j + 1) * C));
-      out.set(`${to}attention.self.${part}.bias`, sliceRows(qkvB, j * C, (j + 1) * C));
+      out.set(`${to}attention.self.${part}.weight`, sliceRows(qkvW, j * A, (j + 1) * A));
+      out.set(`${to}attention.self.${part}.bias`, sliceRows(qkvB, j * A, (j + 1) * A));
     });
-    copyLinear(`${from}attn.out`, `${to}attention.output.dense`, C, C);
+    copyLinear(`${from}attn.out`, `${to}attention.output.dense`, C, A);
     copyLinear(`${from}mlp.fc1`, `${to}intermediate.dense`, F, C);
     copyLinear(`${from}mlp.fc2`, `${to}output.dense`, C, F);
     if (c.norm === 'post') {
@@ -117,7 +118,7 @@ export function robertaConfig(c: ModelConfig, architecture: HfArchitecture): Rec
 
 /** The encoder (for the ONNX graph) from RoBERTa-named weights, read as RoBERTa defines them. */
 export function encoderFromRoberta(dict: StateDict, c: ModelConfig, source = 'weights'): EncoderModel {
-  const C = c.d_model, F = c.d_ff, V = c.vocab_size;
+  const C = c.d_model, V = c.vocab_size;
   const get = (name: string, shape: number[]): HostTensor => take(dict, name, shape, source);
   const linear = (name: string, outDim: number, inDim: number): LinearWeights => ({
     weight: get(`${name}.weight`, [outDim, inDim]), bias: get(`${name}.bias`, [outDim]),
@@ -127,11 +128,13 @@ export function encoderFromRoberta(dict: StateDict, c: ModelConfig, source = 'we
   const layers: EncoderLayerWeights[] = [];
   for (let i = 0; i < c.n_layers; i++) {
     const p = LAYER(i);
-    const parts = ['query', 'key', 'value'].map((part) => linear(`${p}attention.self.${part}`, C, C));
+    const A = attentionWidthAt(c, i), F = ffnWidthAt(c, i);
+    const parts = ['query', 'key', 'value'].map((part) => linear(`${p}attention.self.${part}`, A, C));
     layers.push({
+      heads: headsAt(c, i),
       attentionNorm: post ? null : norm(`${p}attention.LayerNorm`),
       qkv: { weight: concatRows(parts.map((x) => x.weight)), bias: concatRows(parts.map((x) => x.bias)) },
-      attentionOut: linear(`${p}attention.output.dense`, C, C),
+      attentionOut: linear(`${p}attention.output.dense`, C, A),
       attentionOutNorm: post ? norm(`${p}attention.output.LayerNorm`) : null,
       ffnNorm: post ? null : norm(`${p}intermediate.LayerNorm`),
       fc1: linear(`${p}intermediate.dense`, F, C),

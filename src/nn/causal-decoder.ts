@@ -9,6 +9,7 @@ import { add } from '../engine/ops/elementwise.js';
 import { crossAttention } from '../engine/ops/attention.js';
 import { NO_DROPOUT } from './layers.js';
 import type { TransformerLM } from './transformer.js';
+import { attentionWidthAt } from './config.js';
 
 export class CausalDecoder {
   private readonly kv: Tensor[];
@@ -22,7 +23,7 @@ export class CausalDecoder {
     if (!(Number.isInteger(capacity) && capacity >= 1 && capacity <= c.max_len)) {
       throw new TlcError(`decoding: capacity ${capacity} must be in [1, max_len ${c.max_len}]`);
     }
-    this.kv = outsideScopes(() => model.blocks.map(() => zeros([rows, capacity, 2 * c.d_model])));
+    this.kv = outsideScopes(() => model.blocks.map((_, l) => zeros([rows, capacity, 2 * attentionWidthAt(c, l)])));
   }
 
   /** Feeds one token per row (at position `length`); returns the next-token logits [rows · V]. */
@@ -31,7 +32,7 @@ export class CausalDecoder {
     if (tokens.length !== N) throw new TlcError(`decoding: ${tokens.length} tokens for ${N} rows`);
     if (t >= cap) throw new TlcError(`decoding: the cache holds ${cap} tokens per row; no room for another`);
     const { model } = this;
-    const C = model.config.d_model, H = model.config.n_heads, pre = model.config.norm === 'pre';
+    const C = model.config.d_model, pre = model.config.norm === 'pre';
     const visible = new Uint8Array(N * cap);
     for (let n = 0; n < N; n++) visible.fill(1, n * cap, n * cap + t + 1);
     const logits = noGrad(() => tidy(() => {
@@ -40,12 +41,13 @@ export class CausalDecoder {
       if (model.embLn) x = model.embLn.forward(x);
       model.blocks.forEach((block, l) => {
         const qkv = block.attn.qkv.forward(pre ? block.ln1.forward(x) : x).toFloat32Array();
-        const q = new Float32Array(N * C);
+        const A = attentionWidthAt(model.config, l); // C, unless structured pruning removed heads
+        const q = new Float32Array(N * A);
         for (let n = 0; n < N; n++) {
-          q.set(qkv.subarray(n * 3 * C, n * 3 * C + C), n * C);
-          this.kv[l].write(qkv.subarray(n * 3 * C + C, (n + 1) * 3 * C), (n * cap + t) * 2 * C);
+          q.set(qkv.subarray(n * 3 * A, n * 3 * A + A), n * A);
+          this.kv[l].write(qkv.subarray(n * 3 * A + A, (n + 1) * 3 * A), (n * cap + t) * 2 * A);
         }
-        const a = crossAttention(tensor(q, [N, 1, C]), this.kv[l], H, { keyPaddingMask: visibleT });
+        const a = crossAttention(tensor(q, [N, 1, A]), this.kv[l], block.attn.heads, { keyPaddingMask: visibleT });
         if (pre) {
           x = block.attn.out.forwardResidual(a, x, NO_DROPOUT);
           x = block.mlp.forward(block.ln2.forward(x), x, NO_DROPOUT);

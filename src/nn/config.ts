@@ -25,12 +25,27 @@ export const modelConfigSchema = z.object({
   pad_id: z.number().int().min(0).default(1),
   /** Set on classifiers: the class names, in the order of the output layer. */
   labels: z.array(z.string()).min(2).optional(),
+  /**
+   * After structured pruning: attention heads of each block (each of d_model/n_heads
+   * channels; n_heads is the width before pruning). Absent: n_heads in every block.
+   */
+  layer_heads: z.array(z.number().int().min(1)).optional(),
+  /** After structured pruning: FFN neurons of each block. Absent: d_ff in every block. */
+  layer_d_ff: z.array(z.number().int().min(1)).optional(),
 }).strict()
   .refine((c) => c.d_model % c.n_heads === 0, { message: 'd_model must be divisible by n_heads', path: ['n_heads'] })
   .refine((c) => c.objective === 'seq2seq' || c.n_decoder_layers === undefined,
     { message: 'only seq2seq models have a decoder', path: ['n_decoder_layers'] })
   .refine((c) => c.objective !== 'seq2seq' || c.norm === 'pre', { message: 'seq2seq models are pre-LN only', path: ['norm'] })
-  .refine((c) => c.objective !== 'seq2seq' || c.labels === undefined, { message: 'seq2seq models have no class labels', path: ['labels'] });
+  .refine((c) => c.objective !== 'seq2seq' || c.labels === undefined, { message: 'seq2seq models have no class labels', path: ['labels'] })
+  .refine((c) => c.layer_heads === undefined || c.layer_heads.length === c.n_layers,
+    { message: 'must give one head count per block (n_layers of them)', path: ['layer_heads'] })
+  .refine((c) => c.layer_heads === undefined || c.layer_heads.every((h) => h <= c.n_heads),
+    { message: 'a block cannot have more heads than n_heads', path: ['layer_heads'] })
+  .refine((c) => c.layer_d_ff === undefined || c.layer_d_ff.length === c.n_layers,
+    { message: 'must give one FFN width per block (n_layers of them)', path: ['layer_d_ff'] })
+  .refine((c) => c.objective !== 'seq2seq' || (c.layer_heads === undefined && c.layer_d_ff === undefined),
+    { message: 'seq2seq models are not structurally pruned', path: ['layer_heads'] });
 
 export type ModelConfig = z.infer<typeof modelConfigSchema>;
 
@@ -40,6 +55,31 @@ export function parseModelConfig(raw: unknown, source = 'model config'): ModelCo
   // written out in full, so config.json says how deep the decoder is
   if (c.objective === 'seq2seq' && c.n_decoder_layers === undefined) c.n_decoder_layers = c.n_layers;
   return c;
+}
+
+/** Channels of one attention head. */
+export function headSize(c: ModelConfig): number {
+  return c.d_model / c.n_heads;
+}
+
+/** Attention heads of block `layer` (fewer than n_heads after structured pruning). */
+export function headsAt(c: ModelConfig, layer: number): number {
+  return c.layer_heads?.[layer] ?? c.n_heads;
+}
+
+/** Width of block `layer`'s attention (heads × head size): its q, k and v each have this many channels. */
+export function attentionWidthAt(c: ModelConfig, layer: number): number {
+  return headsAt(c, layer) * headSize(c);
+}
+
+/** FFN neurons of block `layer`. */
+export function ffnWidthAt(c: ModelConfig, layer: number): number {
+  return c.layer_d_ff?.[layer] ?? c.d_ff;
+}
+
+/** Whether structured pruning removed heads or neurons from any block. */
+export function isStructurallyPruned(c: ModelConfig): boolean {
+  return c.layer_heads !== undefined || c.layer_d_ff !== undefined;
 }
 
 /** Decoder depth of a seq2seq config (0 for single-stack models). */
@@ -94,11 +134,23 @@ function pieceParams(c: ModelConfig) {
   return { ln, block: ln + selfAttention + ln + mlp, decoderBlock: ln + selfAttention + ln + crossQOut + crossKv + ln + mlp, crossKv };
 }
 
+/** Parameters of block `layer` of a single-stack model, whose widths structured pruning may have cut. */
+function blockParams(c: ModelConfig, layer: number): number {
+  const C = c.d_model, A = attentionWidthAt(c, layer), F = ffnWidthAt(c, layer);
+  return 2 * (2 * C) + (3 * A * C + 3 * A) + (C * A + C) + (F * C + F) + (C * F + C);
+}
+
+function sumOverBlocks(c: ModelConfig, f: (layer: number) => number): number {
+  let total = 0;
+  for (let l = 0; l < c.n_layers; l++) total += f(l);
+  return total;
+}
+
 export function countParams(c: ModelConfig): ParamCounts {
   const C = c.d_model;
-  const { ln, block, decoderBlock } = pieceParams(c);
+  const { ln, decoderBlock } = pieceParams(c);
   let embedding = c.vocab_size * C + c.max_len * C;
-  let rest = c.n_layers * block + ln; // ln_f (pre-LN) or emb_ln (post-LN)
+  let rest = sumOverBlocks(c, (l) => blockParams(c, l)) + ln; // ln_f (pre-LN) or emb_ln (post-LN)
   if (c.labels) rest += C * C + C + c.labels.length * C + c.labels.length; // classifier head
   else if (c.objective === 'mlm') rest += C * C + C + ln + c.vocab_size; // lm_head dense, ln, bias
   else if (c.objective === 'seq2seq') {
@@ -110,13 +162,14 @@ export function countParams(c: ModelConfig): ParamCounts {
 
 /**
  * Training FLOPs per token: 6·N (forward + backward through the non-embedding
- * parameters) + 12·L·T·d (attention scores and weighted sum), as in Kaplan et al. 2020.
+ * parameters) + 12·L·T·d (attention scores and weighted sum), as in Kaplan et al. 2020;
+ * after structured pruning each block's attention width stands for d.
  * A seq2seq model is counted on a pair of `seqLen` source and `seqLen` target tokens
  * (see seq2seqTrainingFlops), per token of the two.
  */
 export function trainingFlopsPerToken(c: ModelConfig, seqLen: number): number {
   if (c.objective === 'seq2seq') return seq2seqTrainingFlops(c, seqLen, seqLen) / (2 * seqLen);
-  return 6 * countParams(c).nonEmbedding + 12 * c.n_layers * seqLen * c.d_model;
+  return 6 * countParams(c).nonEmbedding + 12 * seqLen * sumOverBlocks(c, (l) => attentionWidthAt(c, l));
 }
 
 /**

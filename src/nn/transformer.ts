@@ -13,7 +13,7 @@ import { crossEntropy } from '../engine/ops/crossentropy.js';
 import { PackedLinear } from '../engine/ops/packed-linear.js';
 import { Module, constantParam } from './module.js';
 import { Embedding, LayerNorm, Linear, NO_DROPOUT } from './layers.js';
-import type { ModelConfig } from './config.js';
+import { ffnWidthAt, headSize, headsAt, type ModelConfig } from './config.js';
 
 export const IGNORE_INDEX = -100;
 
@@ -39,6 +39,8 @@ export interface LayerOptions {
   causal?: boolean;
   /** Init std of the projections into the residual stream (default 0.02/√(2·n_layers)). */
   residualStd?: number;
+  /** Index of the block, whose head count and FFN width structured pruning may have cut (default: the full widths). */
+  layer?: number;
 }
 
 /** GPT-2's scaled init of residual projections keeps the residual stream's variance flat in depth. */
@@ -50,18 +52,22 @@ export class Attention extends Module {
   readonly qkv: Linear;
   readonly out: Linear;
   readonly causal: boolean;
+  /** Heads of this layer; q, k and v are each heads × d_model/n_heads wide. */
+  readonly heads: number;
 
   constructor(readonly cfg: ModelConfig, rng: Rng, opts: LayerOptions = {}) {
     super();
     const C = cfg.d_model;
     this.causal = opts.causal ?? cfg.objective === 'clm';
-    this.qkv = this.addChild('qkv', new Linear(C, 3 * C, rng));
-    this.out = this.addChild('out', new Linear(C, C, rng, { std: residualStd(cfg, opts) }));
+    this.heads = opts.layer === undefined ? cfg.n_heads : headsAt(cfg, opts.layer);
+    const A = this.heads * headSize(cfg);
+    this.qkv = this.addChild('qkv', new Linear(C, 3 * A, rng));
+    this.out = this.addChild('out', new Linear(A, C, rng, { std: residualStd(cfg, opts) }));
   }
 
   /** residual + drop(attention(x)) */
   forward(x: Tensor, padMask: Tensor | null, residual: Tensor, drop: (t: Tensor) => Tensor): Tensor {
-    const a = selfAttention(this.qkv.forward(x), this.cfg.n_heads, { causal: this.causal, keyPaddingMask: padMask });
+    const a = selfAttention(this.qkv.forward(x), this.heads, { causal: this.causal, keyPaddingMask: padMask });
     return this.out.forwardResidual(a, residual, drop);
   }
 }
@@ -72,8 +78,9 @@ export class MLP extends Module {
 
   constructor(readonly cfg: ModelConfig, rng: Rng, opts: LayerOptions = {}) {
     super();
-    this.fc1 = this.addChild('fc1', new Linear(cfg.d_model, cfg.d_ff, rng));
-    this.fc2 = this.addChild('fc2', new Linear(cfg.d_ff, cfg.d_model, rng, { std: residualStd(cfg, opts) }));
+    const F = opts.layer === undefined ? cfg.d_ff : ffnWidthAt(cfg, opts.layer);
+    this.fc1 = this.addChild('fc1', new Linear(cfg.d_model, F, rng));
+    this.fc2 = this.addChild('fc2', new Linear(F, cfg.d_model, rng, { std: residualStd(cfg, opts) }));
   }
 
   /** residual + drop(mlp(x)) */
@@ -93,12 +100,12 @@ class Block extends Module {
   readonly ln2: LayerNorm;
   readonly mlp: MLP;
 
-  constructor(readonly cfg: ModelConfig, rng: Rng) {
+  constructor(readonly cfg: ModelConfig, rng: Rng, layer: number) {
     super();
     this.ln1 = this.addChild('ln1', new LayerNorm(cfg.d_model, cfg.layer_norm_eps));
-    this.attn = this.addChild('attn', new Attention(cfg, rng));
+    this.attn = this.addChild('attn', new Attention(cfg, rng, { layer }));
     this.ln2 = this.addChild('ln2', new LayerNorm(cfg.d_model, cfg.layer_norm_eps));
-    this.mlp = this.addChild('mlp', new MLP(cfg, rng));
+    this.mlp = this.addChild('mlp', new MLP(cfg, rng, { layer }));
   }
 
   forward(x: Tensor, padMask: Tensor | null, drop: (t: Tensor) => Tensor): Tensor {
@@ -151,7 +158,7 @@ export abstract class TransformerBody extends Module {
     this.posEmb = this.addChild('pos_emb', new Embedding(c.max_len, c.d_model, rng));
     this.embLn = c.norm === 'post' ? this.addChild('emb_ln', new LayerNorm(c.d_model, c.layer_norm_eps)) : null;
     this.blocks = [];
-    for (let i = 0; i < c.n_layers; i++) this.blocks.push(this.addChild(`blocks.${i}`, new Block(c, rng)));
+    for (let i = 0; i < c.n_layers; i++) this.blocks.push(this.addChild(`blocks.${i}`, new Block(c, rng, i)));
     this.lnF = c.norm === 'pre' ? this.addChild('ln_f', new LayerNorm(c.d_model, c.layer_norm_eps)) : null;
     this.dropoutRng = new DropoutRng(seed ^ 0x5eed);
   }

@@ -28,6 +28,13 @@ export const compressRowSchema = z.looseObject({
   measured_sparsity: finite,
   /** Inference kernels the linear layers ran on when scored and timed, e.g. "int8×10". */
   kernels: z.string().optional(),
+  /** Structured settings: the fraction of every block's heads and FFN neurons removed, and how they were scored. */
+  structured: finite.optional(),
+  structured_criterion: z.enum(['magnitude', 'taylor']).optional(),
+  /** Structured settings: parameters of the smaller model shipped (params is the source model's). */
+  params_kept: finite.optional(),
+  layer_heads: z.array(z.number().int()).optional(),
+  layer_d_ff: z.array(z.number().int()).optional(),
   /** Median forward latency of one sequence (batch 1) on those kernels, in milliseconds. */
   latency_ms: finite.nullable().optional(),
   /** The sequence length latency_ms was measured at. */

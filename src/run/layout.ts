@@ -36,6 +36,8 @@ export const CHECKPOINT_FILES = {
   best: 'best.safetensors',
   /** A pruning run's mask. */
   mask: 'mask.safetensors',
+  /** A structured pruning run's kept heads and neurons (and Taylor sums). */
+  units: 'units.safetensors',
 } as const;
 
 /** The output of `tlc compress`: one folder per setting, and a summary. */

@@ -1,10 +1,12 @@
 // A labelled task encoded for a model: the task's splits through the model's tokenizer,
 // with its label ids — and, for a finetuned run, the task as that run was finetuned on it.
+import { existsSync } from 'node:fs';
 import { TlcError } from '../util/errors.js';
 import type { ModelConfig } from '../nn/config.js';
 import { loadTokenizer } from '../data/tokenizer-json.js';
 import { loadTask, type Example, type Task } from '../data/tasks.js';
 import { encodeExamples, type EncodedExamples } from '../data/task-batches.js';
+import { readSettingResult } from './compress-summary.js';
 import { readRunArgsIfAny } from './run-args.js';
 import { runFile } from './layout.js';
 
@@ -29,10 +31,17 @@ export function encodeTask(task: Task, tokenizerPath: string, labels: readonly s
   return { train: enc(task.splits.train), valid: enc(task.splits.valid), test: enc(task.splits.test) };
 }
 
-/** What a finetuned run recorded about its task (run.json), or nothing for other directories. */
+/**
+ * What a finetuned run recorded about its task (run.json), or nothing for other directories.
+ * A setting of `tlc compress` answers for the run it compressed, so it is scored on the same split.
+ */
 export function finetunedTask(run: string): { task?: string; taskSeed?: number; maxExamples?: number; maxLen?: number } {
   const trained = readRunArgsIfAny(run);
-  if (!trained || trained.command !== 'finetune') return {};
+  if (!trained) {
+    const source = readSettingResult(run)?.settings.model;
+    return typeof source === 'string' && source !== run && existsSync(runFile(source, 'args')) ? finetunedTask(source) : {};
+  }
+  if (trained.command !== 'finetune') return {};
   const o = trained.options;
   const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
   return {
