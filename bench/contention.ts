@@ -42,7 +42,7 @@ export function benchContention(c: TrainBenchConfig, log: (l: string) => void): 
       try {
         const env = envFor(policy);
         const train = JSON.parse(run([WORKER, JSON.stringify(c)], env)) as { tokens_per_s: number };
-        const infer = JSON.parse(run([CLI, 'bench', 'infer', '--variants', 'fp32,int8', '--rounds', '3', '--batch', '4', '--json'], env)) as {
+        const infer = JSON.parse(run([CLI, 'bench', 'infer', '--variants', 'fp32,int8', '--rounds', '3', '--batch-size', '4', '--json'], env)) as {
           rows: { variant: string; batch: number; latency_ms: number }[];
         };
         const latency = (v: string) => infer.rows.find((r) => r.variant === v && r.batch === 1)!.latency_ms;

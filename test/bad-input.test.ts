@@ -116,9 +116,9 @@ test('at least 40 bad inputs: a clear one-line error naming what is wrong, a non
     [['predict', clf, '--input', join(inputs, 'missing.txt')], /missing\.txt/],
     [['predict', clf, '--input', badText], /bad-text\.jsonl:1: a JSON input needs a "text" string/],
     // compress, export, inspect, generate, import
-    [['compress', '--model', clf, '--sparsity', '1.5', '--out', fresh('c1')], /--sparsity: sparsity must be a number in \[0, 1\), got 1\.5/],
-    [['compress', '--model', clf, '--bits', '9', '--out', fresh('c2')], /bits must be 2…8 or 32/],
-    [['compress', '--model', join(root, 'nope'), '--out', fresh('c3')], /nope: not a tlc run directory/],
+    [['compress', '--from', clf, '--sparsity', '1.5', '--out', fresh('c1')], /--sparsity: sparsity must be a number in \[0, 1\), got 1\.5/],
+    [['compress', '--from', clf, '--bits', '9', '--out', fresh('c2')], /bits must be 2…8 or 32/],
+    [['compress', '--from', join(root, 'nope'), '--out', fresh('c3')], /nope: not a tlc run directory/],
     [['export', run, '--format', 'tflite', '--out', fresh('e1')], /invalid --format "tflite"/],
     [['export', run, '--format', 'onnx', '--out', run], /is the run directory itself/],
     [['export', run, '--format', 'onnx', '--out', clf], /--out .*clf already holds a finetuning run/],

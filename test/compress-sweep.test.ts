@@ -139,7 +139,7 @@ test('tlc evaluate runs a compressed model on its kernels, or any model on a cho
   assert.ok(Math.abs(w4a8.result.accuracy - w4.result.accuracy) <= 0.01, `w4a8 ${w4a8.result.accuracy} vs w4 ${w4.result.accuracy}`);
   assert.ok(Math.abs(int8.result.accuracy - reference.result.accuracy) <= 0.01, `int8 ${int8.result.accuracy} vs ${reference.result.accuracy}`);
   // bench infer scores each variant on the same test split
-  const b = spawnSync(process.execPath, [CLI, 'bench', 'infer', run, '--task', task, '--variants', 'fp32,int8', '--rounds', '1', '--batch', '2', '--json'], { encoding: 'utf8' });
+  const b = spawnSync(process.execPath, [CLI, 'bench', 'infer', run, '--task', task, '--variants', 'fp32,int8', '--rounds', '1', '--batch-size', '2', '--json'], { encoding: 'utf8' });
   assert.equal(b.status, 0, b.stderr);
   const benchRows = JSON.parse(b.stdout).rows as { variant: string; accuracy: number }[];
   assert.equal(benchRows.find((r) => r.variant === 'int8')!.accuracy, int8.result.accuracy);
@@ -166,10 +166,10 @@ test('bad compression settings give clear errors', async () => {
   const { run } = await classifierRun();
   const out = join(mkdtempSync(join(tmpdir(), 'tlc-bad-cmp-')), 'cmp');
   const cli = (...a: string[]) => spawnSync(process.execPath, [CLI, ...a], { encoding: 'utf8' });
-  let r = cli('compress', '--model', run, '--out', out, '--sparsity', '1', '--bits', '8');
+  let r = cli('compress', '--from', run, '--out', out, '--sparsity', '1', '--bits', '8');
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /sparsity/);
-  r = cli('compress', '--model', run, '--out', out, '--sparsity', '0.5', '--bits', '9');
+  r = cli('compress', '--from', run, '--out', out, '--sparsity', '0.5', '--bits', '9');
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /bits must be 2…8 or 32/);
   r = cli('pareto', join(out, 'nothing'));
@@ -246,7 +246,7 @@ test('the setting cache key covers qat in every finetuning mode; rows record it;
   assert.equal(qat.rows[0].qat, true);
   await sweep(true, third);
   assert.ok(third.some((l) => /done before with the same settings, reused/.test(l)), 'the same settings are reused');
-  const r = spawnSync(process.execPath, [CLI, 'compress', '--model', run, '--out', join(out, '..', 'oneshot'), '--qat'], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [CLI, 'compress', '--from', run, '--out', join(out, '..', 'oneshot'), '--qat'], { encoding: 'utf8' });
   assert.equal(r.status, 1);
   assert.match(r.stderr, /--qat trains with the quantized weights, so it needs a finetuning mode/);
 });
@@ -266,7 +266,7 @@ test('--distill finetunes a compressed model against the uncompressed one: its f
   assert.ok(soft.rows[0].accuracy !== null && plain.rows[0].accuracy !== null && hardOnly.rows[0].accuracy !== null);
   const settings = JSON.parse(readFileSync(join(root, 'soft', 's0.5-b8', 'result.json'), 'utf8')).settings;
   assert.deepEqual(settings.distill, { alpha: 0.7, temperature: 3 });
-  const r = spawnSync(process.execPath, [CLI, 'compress', '--model', run, '--out', join(root, 'oneshot'), '--distill'], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [CLI, 'compress', '--from', run, '--out', join(root, 'oneshot'), '--distill'], { encoding: 'utf8' });
   assert.equal(r.status, 1);
   assert.match(r.stderr, /--distill .* needs a finetuning mode/);
 });

@@ -20,7 +20,7 @@ test('tlc compress, then tlc export of the compressed setting: onnxruntime runs 
   const { dir, model } = randomRun(tinyConfig({ norm: 'post' }), 60);
   model.dispose();
   const root = mkdtempSync(join(tmpdir(), 'tlc-export-cli-'));
-  let r = tlc('compress', '--model', dir, '--sparsity', '0.5', '--bits', '8', '--out', join(root, 'compressed'));
+  let r = tlc('compress', '--from', dir, '--sparsity', '0.5', '--bits', '8', '--out', join(root, 'compressed'));
   assert.equal(r.status, 0, r.stderr);
   const out = join(root, 'export');
   r = tlc('export', join(root, 'compressed', 's0.5-b8'), '--format', 'onnx', '--out', out);

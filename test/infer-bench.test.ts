@@ -11,7 +11,7 @@ const VARIANTS = ['fp32', 'bf16', 'int8', 'w4', 'w4a8', 'sparse50', 'sparse70', 
 
 test('bench infer --json prints one row per variant and batch size', async () => {
   const run = await pretrainedRun();
-  const p = spawnSync(process.execPath, [CLI, 'bench', 'infer', run, '--json', '--rounds', '1', '--batch', '3', '--seq-len', '16'], { encoding: 'utf8' });
+  const p = spawnSync(process.execPath, [CLI, 'bench', 'infer', run, '--json', '--rounds', '1', '--batch-size', '3', '--seq-len', '16'], { encoding: 'utf8' });
   assert.equal(p.status, 0, p.stderr);
   const { rows } = JSON.parse(p.stdout);
   assert.equal(rows.length, 2 * VARIANTS.length);

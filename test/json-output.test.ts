@@ -48,7 +48,7 @@ test('--json prints one parseable object on data prepare, pretrain, finetune, ev
   assert.equal(imp.architecture, 'RobertaForMaskedLM');
   const ins = json(['inspect', join(root, 'clf')]);
   assert.ok(Object.keys(ins).length > 0);
-  const comp = json(['compress', '--model', join(root, 'clf'), '--sparsity', '0', '--bits', '8', '--out', join(root, 'compressed')]);
+  const comp = json(['compress', '--from', join(root, 'clf'), '--sparsity', '0', '--bits', '8', '--out', join(root, 'compressed')]);
   assert.ok(Array.isArray(comp.rows));
   const clm = join(root, 'clm');
   json(['pretrain', '--data', join(root, 'data'), '--model', 'L1-D32', '--objective', 'clm', '--seq-len', '32', '--batch-size', '8', '--steps', '4', '--eval-tokens', '512', '--out', clm]);

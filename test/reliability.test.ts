@@ -162,7 +162,7 @@ test('no command writes into a directory holding something it did not create; re
     [['export', other, '--out', run], /--out .*run already holds a pretraining run \(.*\), which this command did not create/],
     [['data', 'prepare', '--input', 'example:sotu', '--out', run], /already holds a pretraining run/],
     [['pretrain', '--data', data, '--model', 'L1-D32', '--out', data, '--steps', '2'], /already holds a prepared dataset \(data\.json\)/],
-    [['compress', '--model', run, '--out', data, '--bits', '8', '--sparsity', '0'], /already holds a prepared dataset/],
+    [['compress', '--from', run, '--out', data, '--bits', '8', '--sparsity', '0'], /already holds a prepared dataset/],
     [['report', run, '--out', data], /already holds a prepared dataset/],
   ];
   for (const [args, pattern] of refusals) {

@@ -1,7 +1,8 @@
 // `tlc bench kernels|train|infer`: benchmarks print a table (or one JSON object with
 // --json; progress goes to stderr). Numbers are ratios against baselines measured in
 // the same run, never against remembered values.
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { aliasOption, renamed } from './help.js';
 import { TlcError } from '../engine/errors.js';
 import { num, positiveInt } from './common.js';
 import { readRunConfig } from '../run/pretrained.js';
@@ -44,21 +45,23 @@ export function registerBench(program: Command): void {
     .command('train')
     .description('tokens/s and GFLOP/s of a full training step (f32 and bf16) vs PyTorch (python3-torch) and the f32 and bf16 matmul peaks')
     .option('--json', 'print one JSON object on stdout')
-    .option('--objective <mlm|clm>', 'training objective', REFERENCE_TRAIN_CONFIG.objective)
+    .addOption(new Option('--objective <kind>', 'training objective').choices(['mlm', 'clm']).default(REFERENCE_TRAIN_CONFIG.objective))
     .option('--layers <n>', 'layers', String(REFERENCE_TRAIN_CONFIG.layers))
     .option('--d-model <n>', 'width', String(REFERENCE_TRAIN_CONFIG.d_model))
     .option('--heads <n>', 'attention heads', String(REFERENCE_TRAIN_CONFIG.heads))
     .option('--seq-len <n>', 'sequence length', String(REFERENCE_TRAIN_CONFIG.seq_len))
-    .option('--batch <n>', 'sequences per step', String(REFERENCE_TRAIN_CONFIG.batch))
-    .option('--vocab <n>', 'vocabulary size', String(REFERENCE_TRAIN_CONFIG.vocab))
+    .option('--batch-size <n>', 'sequences per step', String(REFERENCE_TRAIN_CONFIG.batch))
+    .addOption(aliasOption('--batch <n>', '--batch-size'))
+    .option('--vocab-size <n>', 'vocabulary size', String(REFERENCE_TRAIN_CONFIG.vocab))
+    .addOption(aliasOption('--vocab <n>', '--vocab-size'))
     .option('--steps <n>', 'timed steps', String(REFERENCE_TRAIN_CONFIG.steps))
     .option('--no-torch', 'skip the PyTorch baseline')
     .option('--ranks <n>', 'instead: data-parallel training with n ranks × 1 thread under mpirun against 1 rank × 1 thread, and the all-reduce bandwidth')
-    .action((o: Record<string, string | boolean>) => {
+    .action((o: Record<string, string | boolean>, cmd: Command) => {
       const c = {
         objective: o.objective === 'clm' ? 'clm' as const : 'mlm' as const,
         layers: Number(o.layers), d_model: Number(o.dModel), heads: Number(o.heads), seq_len: Number(o.seqLen),
-        batch: Number(o.batch), vocab: Number(o.vocab), steps: Number(o.steps),
+        batch: Number(renamed(cmd, 'batchSize', 'batch')), vocab: Number(renamed(cmd, 'vocabSize', 'vocab')), steps: Number(o.steps),
       };
       if (o.ranks !== undefined) {
         const n = num(String(o.ranks), '--ranks', (v) => Number.isInteger(v) && v >= 2);
@@ -129,11 +132,12 @@ export function registerBench(program: Command): void {
     .description('tlc data prepare on one large generated text file: peak resident memory and MB/s')
     .option('--size <bytes>', 'bytes of text, e.g. 1GB', '1GB')
     .option('--pool <n>', 'distinct words the text draws from (Zipf)', '5000000')
-    .option('--vocab <n>', 'vocabulary size', '8192')
+    .option('--vocab-size <n>', 'vocabulary size', '8192')
+    .addOption(aliasOption('--vocab <n>', '--vocab-size'))
     .option('--json', 'print one JSON object on stdout')
-    .action((o: { size: string; pool: string; vocab: string; json?: boolean }) => {
+    .action((o: { size: string; pool: string; json?: boolean }, cmd: Command) => {
       const r = benchPrepare({
-        bytes: parseBytes(o.size), pool: num(o.pool, '--pool', positiveInt), vocab: num(o.vocab, '--vocab', positiveInt),
+        bytes: parseBytes(o.size), pool: num(o.pool, '--pool', positiveInt), vocab: num(renamed(cmd, 'vocabSize', 'vocab'), '--vocab-size', positiveInt),
         log: (l) => process.stderr.write(l + '\n'),
       });
       if (o.json) {
@@ -151,11 +155,12 @@ export function registerBench(program: Command): void {
       '(a run or compressed-model directory; default: a random L4-D512 classifier)')
     .option('--json', 'print one JSON object on stdout')
     .option('--seq-len <n>', 'tokens per sequence', '128')
-    .option('--batch <n>', 'sequences per batch for throughput', '32')
+    .option('--batch-size <n>', 'sequences per batch for throughput', '32')
+    .addOption(aliasOption('--batch <n>', '--batch-size'))
     .option('--rounds <n>', 'interleaved timing rounds', '7')
     .option('--variants <list>', `comma-separated subset of ${INFER_VARIANTS.join(',')}`)
     .option('--task <file|dir|example:NAME>', "also score each variant on this task's test split (a finetuned classifier run)")
-    .action(async (given: string | undefined, o: { json?: boolean; seqLen: string; batch: string; rounds: string; variants?: string; task?: string }) => {
+    .action(async (given: string | undefined, o: { json?: boolean; seqLen: string; rounds: string; variants?: string; task?: string }, cmd: Command) => {
       const model = given === undefined ? undefined : hfModelDir(given);
       const variants = o.variants ? o.variants.split(',').map((v) => v.trim()) : [...INFER_VARIANTS];
       for (const v of variants) {
@@ -167,7 +172,7 @@ export function registerBench(program: Command): void {
         test = (await taskForRun(model, readRunConfig(model), o.task)).data.test;
       }
       const r = benchInference({
-        model, test, seqLen: num(o.seqLen, '--seq-len', positiveInt), batch: num(o.batch, '--batch', positiveInt), rounds: num(o.rounds, '--rounds', positiveInt),
+        model, test, seqLen: num(o.seqLen, '--seq-len', positiveInt), batch: num(renamed(cmd, 'batchSize', 'batch'), '--batch-size', positiveInt), rounds: num(o.rounds, '--rounds', positiveInt),
         variants: variants as InferVariant[], log: (l) => process.stderr.write(l + '\n'),
       });
       if (o.json) {
@@ -178,7 +183,7 @@ export function registerBench(program: Command): void {
       const m = r.model;
       console.log(`${m.source}: L${m.layers} d=${m.d_model}, ${(m.params / 1e6).toFixed(1)}M params, T=${m.seq_len}, ${r.threads} threads`);
       const base = (batch: number): InferRow => r.rows.find((x) => x.variant === 'fp32' && x.batch === batch) ?? r.rows.find((x) => x.batch === batch)!;
-      const b = Number(o.batch);
+      const b = Number(renamed(cmd, 'batchSize', 'batch'));
       const scored = r.rows.some((x) => x.accuracy !== undefined);
       console.log(`| variant | kernel | linear weights | latency, batch 1 | speed-up | throughput, batch ${b} | speed-up |${scored ? ' test accuracy |' : ''}`);
       console.log(`|---|---|---:|---:|---:|---:|---:|${scored ? '---:|' : ''}`);

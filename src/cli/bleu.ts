@@ -27,7 +27,7 @@ export function registerBleu(program: Command): void {
     .option('--tokenize <13a|none>', 'tokenizer applied before counting n-grams', '13a')
     .option('--lowercase', 'compare lowercased text')
     .option('--smooth-method <exp|floor|add-k|none>', 'smoothing of zero n-gram matches', 'exp')
-    .option('--smooth-value <x>', 'the value of floor (default 0.1) or add-k (default 1) smoothing')
+    .option('--smooth-value <x>', 'the value of floor (default: 0.1) or add-k (default: 1) smoothing')
     .option('--width <n>', 'decimals of the score', '1')
     .option('--json', 'print sacreBLEU\'s JSON object instead of its text line')
     .action((hypothesesPath: string, referencePaths: string[], flags: BleuFlags) => {

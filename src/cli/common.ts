@@ -33,24 +33,24 @@ const snake = (key: string): string => key.replace(/[A-Z]/g, (c) => `_${c.toLowe
 export function addTrainingFlags(cmd: Command, family: keyof typeof TRAINING_DEFAULTS): Command {
   const d = { ...SHARED_DEFAULTS, ...TRAINING_DEFAULTS[family] };
   return addBudgetFlags(cmd)
-    .option('--batch-size <n>', `sequences per optimizer step (default ${d.batch_size})`)
+    .option('--batch-size <n>', `sequences per optimizer step (default: ${d.batch_size})`)
     .option('--micro-batch-size <n>', 'sequences per forward/backward (gradient accumulation); default = batch size')
-    .option('--lr <x>', `peak learning rate (default ${d.lr})`)
-    .option('--warmup <fraction>', `warmup as a fraction of the budget (default ${d.warmup})`)
+    .option('--lr <x>', `peak learning rate (default: ${d.lr})`)
+    .option('--warmup <fraction>', `warmup as a fraction of the budget (default: ${d.warmup})`)
     .addOption(new Option('--schedule <kind>', 'learning rate after warmup: linear or cosine decay to zero at the end of the budget, ' +
-      `constant, or wsd (constant, with cooldown branches; pretrain) (default ${d.schedule})`).choices(SCHEDULES))
-    .option('--weight-decay <x>', `AdamW decoupled weight decay (default ${d.weight_decay})`)
-    .option('--betas <b1,b2>', `AdamW betas (default ${d.betas.join(',')})`)
-    .option('--eps <x>', `AdamW epsilon (default ${d.eps})`)
-    .option('--clip <x>', `max global gradient norm, 0 = off (default ${d.clip})`)
+      `constant, or wsd (constant, with cooldown branches; pretrain) (default: ${d.schedule})`).choices(SCHEDULES))
+    .option('--weight-decay <x>', `AdamW decoupled weight decay (default: ${d.weight_decay})`)
+    .option('--betas <b1,b2>', `AdamW betas (default: ${d.betas.join(',')})`)
+    .option('--eps <x>', `AdamW epsilon (default: ${d.eps})`)
+    .option('--clip <x>', `max global gradient norm, 0 = off (default: ${d.clip})`)
     .option('--dropout <p>', 'dropout probability (default: the model config)')
-    .option('--seed <n>', `random seed: init, data order, masking, dropout (default ${d.seed})`)
+    .option('--seed <n>', `random seed: init, data order, masking, dropout (default: ${d.seed})`)
     .option('--eval-every <steps|duration|fraction>',
-      `evaluate every N steps, every duration of training (30s), or every fraction of the budget (default ${d.eval_every})`)
-    .option('--save-every <steps|duration|fraction>', `checkpoint every N steps, duration, or budget fraction (default ${d.save_every})`)
-    .option('--keep <k>', `periodic checkpoints to keep (default ${d.keep})`)
+      `evaluate every N steps, every duration of training (30s), or every fraction of the budget (default: ${d.eval_every})`)
+    .option('--save-every <steps|duration|fraction>', `checkpoint every N steps, duration, or budget fraction (default: ${d.save_every})`)
+    .option('--keep <k>', `periodic checkpoints to keep (default: ${d.keep})`)
     .addOption(new Option('--precision <p>', 'matrix products in f32, in bf16 with f32 accumulation (f32 master weights), ' +
-      `or auto: bf16 where the CPU has native bf16 dot products (AVX512-BF16, AMX) (default ${d.precision})`).choices(PRECISIONS))
+      `or auto: bf16 where the CPU has native bf16 dot products (AVX512-BF16, AMX) (default: ${d.precision})`).choices(PRECISIONS))
     .option('--resume [run]', 'continue the run in <run> (or --out) from its last checkpoint, with the options it was started with');
 }
 

@@ -13,6 +13,7 @@ import { COMPRESS_FINETUNE_DEFAULTS } from '../train/args.js';
 import { PARETO_FILES } from '../run/layout.js';
 import { withOutputDir } from '../run/ownership.js';
 import { warnIfUnfinished } from '../run/unfinished.js';
+import { aliasOption, markRequired, renamed } from './help.js';
 import { addBudgetFlags, num, optionsFromFlags, progressEvents, required, withGracefulStop } from './common.js';
 
 function list(v: string, flag: string): number[] {
@@ -29,8 +30,8 @@ export function registerCompress(program: Command): void {
   const cmd = program
     .command('compress')
     .description('prune × quantize a trained run at every combination, write real compressed files and score them')
-    .option('--model <run>', 'a finetuned classifier run (scored on its task) or a pretrained LM run (sizes only)')
-    .option('--sparsity <list>', 'fractions of the linear weights pruned, in [0, 1)', '0,0.5,0.9')
+    .option('--from <run>', 'a finetuned classifier run (scored on its task) or a pretrained LM run (sizes only)')
+    .option('--sparsity <list>', 'fractions of the linear weights pruned, in [0, 1) (default: 0,0.5,0.9; none when --structured is given)')
     .option('--bits <list>', 'bits per weight: 2…8, or 32 for no quantization', '32,8,4')
     .option('--structured <list>', 'also remove these fractions of every block\'s attention heads and FFN neurons (structured pruning, '
       + 'a smaller dense model; at sparsity 0), e.g. 0.25,0.5')
@@ -42,11 +43,11 @@ export function registerCompress(program: Command): void {
     .addOption(new Option('--mode <kind>', 'prune once; prune then finetune with the mask fixed; or prune gradually while finetuning')
       .choices(compressModes).default('oneshot'));
   addBudgetFlags(cmd, `finetuning (finetune and gradual modes; default --steps ${d.steps})`)
-    .option('--lr <x>', `finetuning peak learning rate (default ${d.lr})`)
+    .option('--lr <x>', `finetuning peak learning rate (default: ${d.lr})`)
     .option('--batch-size <n>', 'finetuning batch size (default: as tlc finetune)')
-    .option('--warmup <fraction>', `finetuning warmup fraction (default ${d.warmup})`)
+    .option('--warmup <fraction>', `finetuning warmup fraction (default: ${d.warmup})`)
     .option('--weight-decay <x>', 'finetuning weight decay (default: as tlc finetune)')
-    .option('--eval-every <steps|duration|fraction>', `validation during finetuning (default ${d.eval_every})`)
+    .option('--eval-every <steps|duration|fraction>', `validation during finetuning (default: ${d.eval_every})`)
     .option('--qat', 'quantization-aware finetuning (each step computes with the quantized weights; straight-through gradient)')
     .option('--distill', 'finetune against the uncompressed model as teacher: (1−α)·CE + α·T²·KL(teacher‖student)')
     .option('--distill-alpha <a>', 'weight α of the teacher term', '0.5')
@@ -55,18 +56,20 @@ export function registerCompress(program: Command): void {
     .option('--task-seed <n>', "seed of the task's split (default: as in finetuning)")
     .option('--seed <n>', 'random seed', '0')
     .option('--force', 'write into an existing --out directory that holds something other than a compression output')
-    .option('--json', 'print every setting (with the Pareto frontier marked) as one JSON object on stdout')
-    .action(async (o: Record<string, unknown>) => {
+    .option('--json', 'print every setting (with the Pareto frontier marked) as one JSON object on stdout');
+  cmd.addOption(aliasOption('--model <run>', '--from'));
+  markRequired(cmd, ['--from', '--out']);
+  cmd.action(async (o: Record<string, unknown>) => {
       const given = optionsFromFlags(Object.fromEntries(FINETUNE_FLAGS.map((k) => [k, o[k]])));
       const budgetGiven = ['budget', 'tokens', 'steps', 'flops'].some((k) => given[k] !== undefined);
       const { steps, ...rest } = d;
       const finetune = { ...rest, ...(budgetGiven ? {} : { steps }), ...given };
-      const model = hfModelDir(required(o.model as string | undefined, '--model')), out = required(o.out as string | undefined, '--out');
+      const model = hfModelDir(required(renamed<string | undefined>(cmd, 'from', 'model'), '--from')), out = required(o.out as string | undefined, '--out');
       warnIfUnfinished(model);
       const result = await withOutputDir(out, 'compress', { force: o.force === true, source: model }, () => withGracefulStop((signal) => compressSweep({
         model,
         out,
-        sparsities: list(String(o.sparsity), '--sparsity'),
+        sparsities: o.sparsity !== undefined ? list(String(o.sparsity), '--sparsity') : o.structured !== undefined ? [] : [0, 0.5, 0.9],
         ...(o.structured !== undefined ? { structured: list(String(o.structured), '--structured') } : {}),
         ...(o.structuredCriterion !== undefined ? { structuredCriterion: o.structuredCriterion as StructuredCriterion } : {}),
         bits: list(String(o.bits), '--bits'),

@@ -1,21 +1,24 @@
 // `tlc export <run> --format hf|onnx --out <dir>`: a run (or a `tlc compress` setting) as a
 // Hugging Face folder, plus ONNX graphs with --format onnx, for transformers.js and onnxruntime.
 import { hfModelDir } from '../import/import.js';
-import type { Command } from 'commander';
-import { exportRun, type ExportFormat } from '../export/export.js';
+import { Option, type Command } from 'commander';
+import { EXPORT_FORMATS, exportRun, type ExportFormat } from '../export/export.js';
 import { required } from './common.js';
+import { markRequired } from './help.js';
 import { warnIfUnfinished } from '../run/unfinished.js';
 
 export function registerExport(program: Command): void {
-  program
+  const cmd = program
     .command('export')
     .description('write a run as a Hugging Face folder (--format hf) or as that folder plus ONNX graphs (--format onnx) for transformers.js and onnxruntime')
     .argument('<run>', 'a run directory (config.json, tokenizer.json, model.safetensors) or a compressed setting of `tlc compress`')
-    .option('--format <hf|onnx>', 'hf: config.json, tokenizer files, model.safetensors; onnx: the same plus onnx/model.onnx, model_quantized.onnx (int8), model_q4.onnx', 'hf')
+    .addOption(new Option('--format <kind>', 'hf: config.json, tokenizer files, model.safetensors; onnx: the same plus onnx/model.onnx, model_quantized.onnx (int8), model_q4.onnx')
+      .choices(EXPORT_FORMATS).default('hf'))
     .option('--out <dir>', 'output directory (an existing one must be empty or hold an export of the same run)')
     .option('--force', 'write into an existing directory that holds something else')
-    .option('--json', 'print the result as one JSON object on stdout')
-    .action((given: string, flags: { format: string; out?: string; force?: boolean; json?: boolean }) => {
+    .option('--json', 'print the result as one JSON object on stdout');
+  markRequired(cmd, ['--out']);
+  cmd.action((given: string, flags: { format: string; out?: string; force?: boolean; json?: boolean }) => {
       const run = hfModelDir(given);
       warnIfUnfinished(run);
       const result = exportRun(run, { format: flags.format as ExportFormat, out: required(flags.out, '--out'), force: flags.force },

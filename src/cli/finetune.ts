@@ -15,6 +15,7 @@ import { InferenceModel } from '../infer/inference-model.js';
 import { withOutputDir } from '../run/ownership.js';
 import { warnIfUnfinished } from '../run/unfinished.js';
 import { addTrainingFlags, num, optionsFromFlags, positiveInt, progressEvents, required, resumeDir, trainingRole, withGracefulStop } from './common.js';
+import { markRequired } from './help.js';
 
 const d = finetuneOptionsSchema.parse({ from: '-', task: '-' });
 
@@ -25,11 +26,12 @@ export function registerFinetune(program: Command): void {
     .option('--from <run>', 'pretrained run directory (or a finetuned classifier of the same task, to finetune further)')
     .option('--task <file|dir|example:NAME>', 'labelled data: JSONL/TSV/CSV with text[, text_pair], label; or example:brown-genre, example:spam')
     .option('--out <run>', 'run directory to create (or to resume with --resume)')
-    .option('--max-len <n>', `tokens per example including <s> and </s>; longer texts are truncated (default ${d.max_len})`)
-    .option('--task-seed <n>', `seed of the task's train/valid/test split (default ${d.task_seed})`)
+    .option('--max-len <n>', `tokens per example including <s> and </s>; longer texts are truncated (default: ${d.max_len})`)
+    .option('--task-seed <n>', `seed of the task's train/valid/test split (default: ${d.task_seed})`)
     .option('--max-examples <n>', 'use at most this many examples (all splits together)')
-    .option('--patience <n>', `stop after this many evaluations without a better validation accuracy (default ${d.patience})`);
+    .option('--patience <n>', `stop after this many evaluations without a better validation accuracy (default: ${d.patience})`);
   addTrainingFlags(cmd, 'finetune');
+  markRequired(cmd, ['--from', '--task', '--out'], '--resume');
   cmd.option('--force', 'start the run in an existing --out directory that holds something else');
   cmd.option('--json', 'print the result as one JSON object on stdout');
   cmd.action(async ({ force, json, ...flags }: Record<string, unknown> & { out?: string; resume?: string | boolean; force?: boolean; json?: boolean }) => {

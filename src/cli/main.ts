@@ -1,72 +1,11 @@
 #!/usr/bin/env node
-// The `tlc` command. Each subcommand lives in its own module; this file wires them up
-// and turns user-facing errors into one clear line and a non-zero exit.
+// The `tlc` command: parses argv with the command tree (program.ts) and turns user-facing
+// errors into one clear line and a non-zero exit.
 import { dataParallel } from '../train/data-parallel.js';
-import { Command, Option } from 'commander';
 import { TlcError } from '../engine/errors.js';
-import { availableParallelism } from 'node:os';
-import { setThreads, threadsEnvironmentProblem } from '../engine/threads.js';
-import { warn } from '../util/warn.js';
-import { registerBench } from './bench.js';
-import { registerPretrain } from './pretrain.js';
-import { registerData } from './data.js';
-import { registerDemo } from './demo.js';
-import { registerFinetune } from './finetune.js';
-import { registerPredict } from './predict.js';
-import { registerImport } from './import.js';
-import { registerGenerate } from './generate.js';
-import { registerInspect } from './inspect.js';
-import { registerCompress } from './compress.js';
-import { registerSweep } from './sweep.js';
-import { registerReport } from './report.js';
-import { registerPlan } from './plan.js';
-import { registerBleu } from './bleu.js';
-import { registerExport } from './export.js';
-import { registerTranslate } from './translate.js';
+import { buildProgram } from './program.js';
 
-const program = new Command();
-program
-  .name('tlc')
-  .description('Train large, then compress: budgeted Transformer training and compression on CPUs')
-  .version('0.1.0')
-  .addOption(new Option('--threads <n>', 'threads for native kernels (default: all cores, or TLC_THREADS)').argParser(parsePositiveInt))
-  .hook('preAction', (cmd) => {
-    const threads = cmd.opts().threads as number | undefined;
-    const problem = threadsEnvironmentProblem();
-    if (problem && threads === undefined) throw new TlcError(problem);
-    if (threads !== undefined) setThreads(threads);
-    const asked = threads ?? (process.env.TLC_THREADS ? Number(process.env.TLC_THREADS) : undefined);
-    if (asked !== undefined && asked > availableParallelism()) {
-      warn(`${threads !== undefined ? '--threads' : 'TLC_THREADS'} ${asked} is more than the ${availableParallelism()} cores of this machine; ` +
-        'the extra threads compete for the same cores and slow training down');
-    }
-  })
-  .showHelpAfterError();
-
-registerBench(program);
-registerPretrain(program);
-registerData(program);
-registerDemo(program);
-registerFinetune(program);
-registerPredict(program);
-registerImport(program);
-registerGenerate(program);
-registerInspect(program);
-registerCompress(program);
-registerSweep(program);
-registerReport(program);
-registerPlan(program);
-registerBleu(program);
-registerExport(program);
-registerTranslate(program);
-
-function parsePositiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new TlcError(`expected a positive integer, got "${v}"`);
-  return n;
-}
-
-program.parseAsync(process.argv).catch((e: unknown) => {
+buildProgram().parseAsync(process.argv).catch((e: unknown) => {
   if (e instanceof TlcError || (e instanceof Error && e.constructor === Error && !process.env.TLC_DEBUG)) {
     process.stderr.write(`tlc: error: ${e.message}\n`);
   } else {

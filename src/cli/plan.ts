@@ -10,16 +10,18 @@ import { SWEEP_FILES } from '../run/layout.js';
 import { openShards } from '../data/shards.js';
 import { parseDuration, formatSeconds } from '../train/budget.js';
 import { required } from './common.js';
+import { markRequired } from './help.js';
 
 export function registerPlan(program: Command): void {
-  program
+  const cmd = program
     .command('plan')
     .description("recommend a model shape (and batch size) for a new training budget from a sweep's end-of-schedule losses")
     .option('--sweep <dir>', 'a `tlc sweep` output directory')
     .option('--budget <duration>', 'the training budget to plan for, e.g. 2h')
     .option('--holdout', "also refit without each size's largest budget and compare its predictions there with the measurements")
-    .option('--json', 'print the plan as one JSON object')
-    .action((o: { sweep?: string; budget?: string; holdout?: boolean; json?: boolean }) => {
+    .option('--json', 'print the plan as one JSON object');
+  markRequired(cmd, ['--sweep', '--budget']);
+  cmd.action((o: { sweep?: string; budget?: string; holdout?: boolean; json?: boolean }) => {
       const dir = required(o.sweep, '--sweep');
       const budget = parseDuration(required(o.budget, '--budget'));
       const runs = loadSweep(dir);

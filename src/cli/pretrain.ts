@@ -5,6 +5,7 @@ import { pretrain, pretrainPlan, resumePretrain } from '../train/pretrain.js';
 import { DEFAULT_BLEU_PAIRS, DEFAULT_LABEL_SMOOTHING, parseFlags, pretrainOptionsSchema, pretrainShape } from '../train/args.js';
 import { withOutputDir } from '../run/ownership.js';
 import { addTrainingFlags, optionsFromFlags, progressEvents, required, resumeDir, trainingRole, withGracefulStop } from './common.js';
+import { markRequired } from './help.js';
 
 const d = pretrainOptionsSchema.parse({ data: '-', model: '-' });
 
@@ -14,20 +15,21 @@ export function registerPretrain(program: Command): void {
     .description('pretrain a Transformer LM (masked or causal) on prepared token shards, or train an encoder–decoder on prepared translation pairs, under a budget')
     .option('--data <dir>', 'prepared data directory (from `tlc data prepare`; for seq2seq, `tlc data prepare --task translation`)')
     .option('--model <preset|config.json>', 'model shape: a preset like L4-D256 (for seq2seq: L encoder and L decoder layers), or a config.json')
-    .addOption(new Option('--objective <kind>', 'masked LM (RoBERTa-style), causal LM (GPT-2-style) or encoder–decoder translation (default mlm)')
+    .addOption(new Option('--objective <kind>', 'masked LM (RoBERTa-style), causal LM (GPT-2-style) or encoder–decoder translation (default: mlm)')
       .choices(pretrainShape.objective.unwrap().options))
     .addOption(new Option('--norm <kind>', 'pre-LN (default) or post-LN blocks; a post-LN masked LM exports as Hugging Face RoBERTa, a pre-LN one to ONNX only').choices(pretrainShape.norm.unwrap().options))
     .option('--out <run>', 'run directory to create (or to resume with --resume)')
-    .option('--seq-len <n>', `tokens per sequence; seq2seq: most tokens per source and per target, longer ones are cut (default ${d.seq_len})`)
-    .option('--eval-tokens <n>', `validation tokens per evaluation (default ${d.eval_tokens})`)
-    .option('--label-smoothing <x>', `seq2seq: ε of the label-smoothed cross-entropy (default ${DEFAULT_LABEL_SMOOTHING})`)
-    .option('--bleu-pairs <n>', `seq2seq: validation pairs translated (greedy) for BLEU at each evaluation; 0 = none (default ${DEFAULT_BLEU_PAIRS})`)
+    .option('--seq-len <n>', `tokens per sequence; seq2seq: most tokens per source and per target, longer ones are cut (default: ${d.seq_len})`)
+    .option('--eval-tokens <n>', `validation tokens per evaluation (default: ${d.eval_tokens})`)
+    .option('--label-smoothing <x>', `seq2seq: ε of the label-smoothed cross-entropy (default: ${DEFAULT_LABEL_SMOOTHING})`)
+    .option('--bleu-pairs <n>', `seq2seq: validation pairs translated (greedy) for BLEU at each evaluation; 0 = none (default: ${DEFAULT_BLEU_PAIRS})`)
     .option('--save-at <fractions>', 'extra checkpoints kept at these budget fractions, e.g. 0.5,0.75,1')
-    .option('--branches <fractions>', 'wsd: cooldown branches fork from the trunk at these budget fractions, e.g. 0.125,0.25,0.5,1 (default 1)')
-    .option('--cooldown <fraction>', `wsd: each branch's cooldown, as a fraction of the training done when it forks (default ${d.cooldown})`)
-    .addOption(new Option('--cooldown-shape <shape>', `wsd: how the rate falls to zero in a branch (default ${d.cooldown_shape})`)
+    .option('--branches <fractions>', 'wsd: cooldown branches fork from the trunk at these budget fractions, e.g. 0.125,0.25,0.5,1 (default: 1)')
+    .option('--cooldown <fraction>', `wsd: each branch's cooldown, as a fraction of the training done when it forks (default: ${d.cooldown})`)
+    .addOption(new Option('--cooldown-shape <shape>', `wsd: how the rate falls to zero in a branch (default: ${d.cooldown_shape})`)
       .choices(pretrainShape.cooldown_shape.unwrap().options))
   addTrainingFlags(cmd, 'pretrain');
+  markRequired(cmd, ['--data', '--model', '--out'], '--resume');
   cmd
     .option('--force', 'start the run in an existing --out directory that holds something else')
     .option('--json', 'print the result as one JSON object on stdout')

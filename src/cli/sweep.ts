@@ -5,16 +5,18 @@ import { formatSeconds } from '../train/budget.js';
 import { withOutputDir } from '../run/ownership.js';
 import { workerSlot } from '../util/launch.js';
 import { progressEvents, required, withGracefulStop } from './common.js';
+import { markRequired } from './help.js';
 
 export function registerSweep(program: Command): void {
-  program
+  const cmd = program
     .command('sweep <spec>')
     .description('pretrain a grid of model sizes (and batch sizes) under one budget; rerun to resume')
     .option('--out <dir>', 'output directory: runs/<name>/ per point and sweep.json')
     .option('--force', 'write into an existing --out directory that holds something other than a sweep')
     .option('--json', 'print the finished runs as one JSON object on stdout')
-    .option('--worker <i/n>', 'run only every n-th run, starting at run i (0-based); set by itself under mpirun, srun or a Slurm array')
-    .action(async (specPath: string, o: { out?: string; force?: boolean; worker?: string; json?: boolean }) => {
+    .option('--worker <i/n>', 'run only every n-th run, starting at run i (0-based); set by itself under mpirun, srun or a Slurm array');
+  markRequired(cmd, ['--out']);
+  cmd.action(async (specPath: string, o: { out?: string; force?: boolean; worker?: string; json?: boolean }) => {
       const spec = readSweepSpec(specPath);
       const out = required(o.out, '--out');
       const worker = workerSlot(o.worker);

@@ -118,6 +118,7 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
     if (!(f >= 0 && f < 1)) throw new TlcError(`--structured: the fraction of heads and FFN neurons removed must be in [0, 1), got ${f}`);
   }
   checkBitsList(args.bits);
+  if (sweepSettings(args).length === 0) throw new TlcError('nothing to compress: give --sparsity or --structured fractions');
   if (args.distill && args.mode === 'oneshot') {
     throw new TlcError('--distill trains the compressed model on its teacher\'s predictions, so it needs a finetuning mode: add --mode finetune or --mode gradual');
   }
