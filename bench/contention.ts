@@ -1,14 +1,18 @@
 // Behaviour on a shared machine (`tlc bench contention`): training tokens/s and batch-1
 // inference latency with all threads, alone and next to one competing busy process (`yes`),
-// under OpenMP's default wait policy and under OMP_WAIT_POLICY=passive. Each measurement runs
-// in a fresh process, since the OpenMP runtime reads its policy once, when it loads.
+// under OpenMP's default wait policy, under OMP_WAIT_POLICY=passive, and with a bounded spin
+// (TLC_OMP_WAIT_POLICY=bounded: a waiting thread spins BOUNDED_SPINCOUNT times, then sleeps). Each
+// measurement runs in a fresh process, since the OpenMP runtime reads its policy once, when it loads.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TrainBenchConfig } from './train.js';
 
+export const CONTENTION_POLICIES = ['default', 'passive', 'bounded'] as const;
+
+
 export interface ContentionRow {
-  policy: 'default' | 'passive';
+  policy: (typeof CONTENTION_POLICIES)[number];
   competitor: boolean;
   train_tokens_per_s: number;
   infer_latency_ms: { fp32: number; int8: number };
@@ -22,7 +26,7 @@ function envFor(policy: ContentionRow['policy']): NodeJS.ProcessEnv {
   const env = { ...process.env };
   delete env.OMP_WAIT_POLICY;
   delete env.GOMP_SPINCOUNT;
-  // what tlc itself sets by default is overridden both ways, so that each row measures its policy
+  // what tlc itself sets by default is overridden every way, so that each row measures its policy
   env.TLC_OMP_WAIT_POLICY = policy;
   return env;
 }
@@ -35,7 +39,7 @@ function run(args: string[], env: NodeJS.ProcessEnv): string {
 
 export function benchContention(c: TrainBenchConfig, log: (l: string) => void): ContentionRow[] {
   const rows: ContentionRow[] = [];
-  for (const policy of ['default', 'passive'] as const) {
+  for (const policy of CONTENTION_POLICIES) {
     for (const competitor of [false, true]) {
       let yes: ChildProcess | null = null;
       if (competitor) yes = spawn('yes', [], { stdio: ['ignore', 'ignore', 'ignore'] });

@@ -3,13 +3,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, truncateSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { presetConfig } from '../src/nn/config.js';
 import { pretrain, readPretrainOptions } from '../src/train/pretrain.js';
 import { readMetrics } from '../src/run/metrics.js';
+import { listBranches, runEnded } from '../src/train/branches.js';
 import { learningRate } from '../src/train/schedule.js';
 import { pretrainArgsOf } from '../src/train/args.js';
 import { preparedSyntheticData, pretrainOptions } from './corpus-fixture.js';
@@ -169,6 +170,29 @@ test('a time-budget run interrupted with SIGINT resumes its remaining budget and
   assert.equal(learningRate(schedule, 1), 0);
 });
 
+test('a wsd extension interrupted half-way is finished by the next resume, not done twice', async () => {
+  const data = await preparedSyntheticData();
+  const root = mkdtempSync(join(tmpdir(), 'tlc-extend-crash-'));
+  const cli = (...args: string[]) => spawnSync(process.execPath, [join(process.cwd(), 'dist', 'src', 'cli', 'main.js'), ...args], { encoding: 'utf8' });
+  const run = join(root, 'wsd');
+  let r = cli('pretrain', '--data', data, '--model', 'L1-D32', '--seq-len', '32', '--batch-size', '8', '--steps', '10', '--eval-tokens', '512',
+    '--schedule', 'wsd', '--branches', '0.5,1', '--out', run);
+  assert.equal(r.status, 0, r.stderr);
+  // something in the way of the second rename stops the extension after the journal and the first rename
+  mkdirSync(join(run, 'branches', '0.25'));
+  r = cli('pretrain', '--resume', run, '--steps', '20');
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /extension\.json: cannot rename branches\/0\.50 to branches\/0\.25, which exists already/);
+  assert.ok(existsSync(join(run, 'extension.json')));
+  assert.ok(existsSync(join(run, 'checkpoints', 'budget-0.25')) && existsSync(join(run, 'checkpoints', 'budget-1.00')), 'one rename was done');
+  rmSync(join(run, 'branches', '0.25'), { recursive: true });
+  r = cli('pretrain', '--resume', run, '--steps', '20');
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(listBranches(run).map((b) => [b.info.fraction, b.info.fork_step]), [[0.25, 5], [0.5, 10], [1, 20]]);
+  const args = JSON.parse(readFileSync(join(run, 'run.json'), 'utf8')) as { options: { steps: string; extended_from: number[]; branches: number[] } };
+  assert.deepEqual([args.options.steps, args.options.extended_from, args.options.branches], ['20', [10], [0.25, 0.5, 1]]);
+});
+
 test('--resume with a larger budget extends the run: a decayed rate re-warms and decays again, a constant one goes on; other changes are refused', async () => {
   const data = await preparedSyntheticData();
   const root = mkdtempSync(join(tmpdir(), 'tlc-extend-'));
@@ -210,12 +234,25 @@ test('--resume with a larger budget extends the run: a decayed rate re-warms and
     assert.equal(r.status, 1);
     assert.match(r.stderr, message);
   }
-  // a wsd run whose branches have forked is refused: its branches are fractions of the budget
+  // a wsd trunk whose branches have forked extends too: its branches keep their points, renamed
+  // as fractions of the larger budget, and the new end forks one more
   const wsd = join(root, 'wsd');
   let r = cli('pretrain', '--data', data, '--model', 'L1-D32', '--seq-len', '32', '--batch-size', '8', '--steps', '10', '--eval-tokens', '512',
-    '--schedule', 'wsd', '--branches', '0.5,1', '--out', wsd);
+    '--schedule', 'wsd', '--branches', '0.5,1', '--cooldown', '0.2', '--out', wsd);
   assert.equal(r.status, 0, r.stderr);
+  const before = new Map(['0.50', '1.00'].map((b) => [b, readFileSync(join(wsd, 'branches', b, 'metrics.jsonl'), 'utf8')]));
   r = cli('pretrain', '--resume', wsd, '--steps', '20');
-  assert.equal(r.status, 1);
-  assert.match(r.stderr, /a wsd run extends only before (its first cooldown branch forks|it keeps its first checkpoint for a branch)/);
+  assert.equal(r.status, 0, r.stderr);
+  const branches = listBranches(wsd);
+  assert.deepEqual(branches.map((b) => [b.info.fraction, b.info.fork_step]), [[0.25, 5], [0.5, 10], [1, 20]]);
+  assert.equal(readFileSync(join(wsd, 'branches', '0.25', 'metrics.jsonl'), 'utf8'), before.get('0.50'), 'the branch at step 5 is untouched');
+  assert.equal(readFileSync(join(wsd, 'branches', '0.50', 'metrics.jsonl'), 'utf8'), before.get('1.00'), 'the branch at step 10 is untouched');
+  assert.ok(runEnded(join(wsd, 'branches', '1.00')), 'the new end forked and cooled down');
+  assert.ok(!existsSync(join(wsd, 'extension.json')), 'the renames finished');
+  const wsdArgs = JSON.parse(readFileSync(join(wsd, 'run.json'), 'utf8')) as { options: { branches: number[] } };
+  assert.deepEqual(wsdArgs.options.branches, [0.25, 0.5, 1]);
+  const trunkLr = lrs(wsd);
+  assert.equal(trunkLr.length, 20);
+  const peak = Math.max(...trunkLr);
+  assert.ok(trunkLr.slice(9).every((v) => v === peak), 'the trunk goes on at its peak rate');
 });

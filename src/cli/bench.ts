@@ -110,7 +110,7 @@ export function registerBench(program: Command): void {
 
   bench
     .command('contention')
-    .description('training tokens/s and batch-1 inference latency alone and next to a busy process, under both OpenMP wait policies')
+    .description('training tokens/s and batch-1 inference latency alone and next to a busy process, under OpenMP\'s default wait policy, passive waiting and a bounded spin')
     .option('--json', 'print one JSON object on stdout')
     .option('--steps <n>', 'timed training steps', '4')
     .action((o: { json?: boolean; steps: string }) => {

@@ -245,16 +245,21 @@ function load(): NativeAddon {
 
 /**
  * OpenMP's wait policy, which its runtime reads once, when it loads with the addon. Unless
- * OMP_WAIT_POLICY is set, TLC_OMP_WAIT_POLICY (default, passive or active) picks one for a run;
- * without either, tlc's choice below, made by measurement (`tlc bench contention`; null: OpenMP's own).
+ * OMP_WAIT_POLICY is set, TLC_OMP_WAIT_POLICY picks one for a run: default (OpenMP's own),
+ * passive, active, or bounded (spin BOUNDED_SPINCOUNT times, then sleep; libgomp's
+ * GOMP_SPINCOUNT, unless that is set); without either, tlc's choice below, made by measurement
+ * (`tlc bench contention`; null: OpenMP's own).
  */
-export const WAIT_POLICY: 'passive' | 'active' | null = null;
+export const WAIT_POLICY: 'passive' | 'active' | 'bounded' | null = null;
+export const BOUNDED_SPINCOUNT = 10_000;
 
 function setWaitPolicy(): void {
   if (process.env.OMP_WAIT_POLICY !== undefined) return;
   const asked = process.env.TLC_OMP_WAIT_POLICY;
-  const policy = asked === 'default' ? null : asked === 'passive' || asked === 'active' ? asked : WAIT_POLICY;
-  if (policy) process.env.OMP_WAIT_POLICY = policy.toUpperCase();
+  const known = asked === 'passive' || asked === 'active' || asked === 'bounded';
+  const policy = asked === 'default' ? null : known ? asked : WAIT_POLICY;
+  if (policy === 'bounded') process.env.GOMP_SPINCOUNT ??= String(BOUNDED_SPINCOUNT);
+  else if (policy) process.env.OMP_WAIT_POLICY = policy.toUpperCase();
 }
 
 setWaitPolicy();

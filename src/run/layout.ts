@@ -25,6 +25,8 @@ export const RUN_FILES = {
   branch: 'branch.json',
   /** Written by the process that holds the run open. */
   lock: '.lock',
+  /** While a budget extension renames a wsd run's fractions: what it renames (src/train/extend.ts). */
+  extension: 'extension.json',
 } as const;
 
 /** Inside one checkpoint directory. */

@@ -2,9 +2,17 @@
 // run.json then records the new budget and the earlier limits (`extended_from`), from which
 // the schedule gets one segment per extension (src/train/schedule.ts): a linear or cosine run,
 // whose rate had decayed to zero, re-warms over the extension's warmup share and decays to
-// zero again at the new end; a constant or wsd trunk goes on at its peak rate. A wsd trunk
-// extends only before it keeps its first checkpoint for a branch: branches are fractions of the budget.
-import { existsSync, readdirSync } from 'node:fs';
+// zero again at the new end; a constant or wsd trunk goes on at its peak rate.
+//
+// A wsd trunk keeps its cooldown branches: they are end-of-schedule points at fixed amounts of
+// training, so what they are called changes, not what they are. Going from budget B to B′, a
+// branch or tagged checkpoint at fraction f (of B) becomes fraction f·B/B′ (of B′); the run's
+// fractions become those, plus the configured fractions of B′ the trunk has not reached yet
+// (doubling a budget with branches at 1/8, 1/4, 1/2, 1 forks just one new branch, at the end).
+// The renames are journaled (extension.json), so an extension interrupted half-way is finished
+// by the next resume instead of being done twice.
+import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { TlcError } from '../util/errors.js';
 import { warn } from '../util/warn.js';
 import { runFile } from '../run/layout.js';
@@ -14,7 +22,12 @@ import { writesRuns } from '../run/rank.js';
 import { agreed, dataParallel } from './data-parallel.js';
 import { eventsOf, readMetrics } from '../run/metrics.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { budgetFromFlags, describeBudget, type Budget } from './budget.js';
+import { budgetFromFlags, describeBudget, used, type Budget } from './budget.js';
+import { budgetCheckpointName, readStateFile } from './checkpoint.js';
+import { branchDir } from './branches.js';
+import { readJsonFile } from '../util/json-file.js';
+import { writeJsonAtomic } from '../util/atomic.js';
+import { RUN_FILES } from '../run/layout.js';
 
 export interface BudgetFlags {
   budget?: string;
@@ -30,6 +43,8 @@ interface Extendable {
   flops?: string | number;
   extended_from?: number[];
   schedule?: string;
+  save_at?: number[];
+  branches?: number[];
 }
 
 const KIND_FLAG: Record<Budget['kind'], string> = { time: '--budget', tokens: '--tokens', steps: '--steps', flops: '--flops' };
@@ -43,6 +58,8 @@ function budgetOf(o: Extendable): Budget {
  * Resumes the run in `runDir` under its lock: `read` gives its options — extended first when
  * `extend` names a larger budget (rank 0 writes run.json, the other ranks read it after) — and
  * `body` trains with them, told whether there is a checkpoint to resume from (as rank 0 sees it).
+ * An extension that was interrupted half-way is finished first; asking for the budget it was
+ * extending to then just resumes.
  */
 export async function resumeRun<O extends Extendable, T>(runDir: string, read: () => O, extend: BudgetFlags | undefined,
   body: (options: O, resumed: boolean) => Promise<T>): Promise<T> {
@@ -50,8 +67,10 @@ export async function resumeRun<O extends Extendable, T>(runDir: string, read: (
   // then the lock: an extension rewrites run.json and metrics.jsonl (the nested take in the run shares it)
   const release = writesRuns() ? lockRun(runDir) : () => {};
   try {
+    const finished = writesRuns() ? finishExtension(runDir) : null;
     let options = read();
-    if (extend && writesRuns()) options = extendRun(runDir, options, extend);
+    const already = finished !== null && extend !== undefined && sameBudget(budgetOf(options), budgetFromFlags(extend));
+    if (extend && writesRuns() && !already) options = extendRun(runDir, options, extend);
     if (extend) {
       dataParallel()?.barrier();
       options = read();
@@ -62,9 +81,13 @@ export async function resumeRun<O extends Extendable, T>(runDir: string, read: (
   }
 }
 
+function sameBudget(a: Budget, b: Budget): boolean {
+  return a.kind === b.kind && a.limit === b.limit;
+}
+
 /**
  * The options of `runDir` extended to the budget in `flags`, written back to its run.json;
- * refuses a budget of another kind, one that is not larger, or a wsd run that has forked.
+ * refuses a budget of another kind, one that is not larger, or a run that stopped early.
  */
 export function extendRun<T extends Extendable>(runDir: string, options: T, flags: BudgetFlags): T {
   const old = budgetOf(options), next = budgetFromFlags(flags);
@@ -74,33 +97,90 @@ export function extendRun<T extends Extendable>(runDir: string, options: T, flag
   if (!(next.limit > old.limit)) {
     throw new TlcError(`${runDir} has a budget of ${describeBudget(old)}; --resume with a budget extends a run, so the new one must be larger, got ${describeBudget(next)}`);
   }
-  if (options.schedule === 'wsd') {
-    const branches = runFile(runDir, 'branches');
-    if (existsSync(branches) && readdirSync(branches).length > 0) {
-      throw new TlcError(`${runDir}: a wsd run extends only before its first cooldown branch forks (its branches are fractions of the budget, ` +
-        'and some have forked); start a new run with the larger budget');
-    }
-    const checkpoints = runFile(runDir, 'checkpoints');
-    if (existsSync(checkpoints) && readdirSync(checkpoints).some((n) => n.startsWith('budget-'))) {
-      throw new TlcError(`${runDir}: a wsd run extends only before it keeps its first checkpoint for a branch (kept at fractions of the ` +
-        'budget, which a larger budget would move); start a new run with the larger budget');
-    }
-  }
   const flag = Object.keys(flags).find((k) => flags[k as keyof BudgetFlags] !== undefined) as keyof BudgetFlags;
-  const extended = {
-    ...options, budget: undefined, tokens: undefined, steps: undefined, flops: undefined, [flag]: flags[flag],
-    extended_from: [...(options.extended_from ?? []), old.limit],
-  };
-  const events = readMetrics(runFile(runDir, 'metrics'));
-  const end = eventsOf(events, 'end').pop();
+  const end = eventsOf(readMetrics(runFile(runDir, 'metrics')), 'end').pop();
   if (end?.stopped_early) {
     throw new TlcError(`${runDir} stopped early (its validation stopped improving for --patience evaluations); a larger budget would not train it further`);
   }
-  rewriteRunOptions(runDir, extended);
-  // no longer ended: the loop goes on, and readers see the run as unfinished until its new end
-  if (end) writeFileAtomic(runFile(runDir, 'metrics'), events.filter((e) => e.event !== 'end').map((e) => JSON.stringify(e) + '\n').join(''));
+  let extended: T = {
+    ...options, budget: undefined, tokens: undefined, steps: undefined, flops: undefined, [flag]: flags[flag],
+    extended_from: [...(options.extended_from ?? []), old.limit],
+  };
+  let renames: Journal['renames'] = [];
+  if (options.schedule === 'wsd') ({ options: extended, renames } = rescaleFractions(runDir, extended, old, next));
+  // everything the extension changes is written down first, then done: a crash in between is finished by the next resume
+  writeJsonAtomic(runFile(runDir, 'extension'), { options: extended, renames } satisfies Journal);
+  finishExtension(runDir);
   const how = options.schedule === 'linear' || options.schedule === 'cosine'
     ? 'the rate re-warms and decays to zero again at the new end' : 'the rate goes on at its peak';
   warn(`extending ${runDir} from ${describeBudget(old)} to ${describeBudget(next)}: ${how}`);
-  return extended as T;
+  return extended;
+}
+
+interface Journal {
+  /** The run's options after the extension (run.json). */
+  options: object;
+  /** Directories relative to the run directory, in the order they are renamed; a branch's new fraction. */
+  renames: { from: string; to: string; fraction?: number }[];
+}
+
+/**
+ * A wsd run's fractions re-expressed in the budget `next`: the tagged checkpoints and branches
+ * to rename, and options that list the renamed fractions plus the configured ones still ahead
+ * of the trunk.
+ */
+function rescaleFractions<T extends Extendable>(runDir: string, options: T, old: Budget, next: Budget): { options: T; renames: Journal['renames'] } {
+  const r = old.limit / next.limit;
+  const configured = [...new Set([...(options.branches ?? [1])])];
+  const saveAt = options.save_at ?? [];
+  const usedSoFar = existsSync(runFile(runDir, 'state')) ? used(old, readStateFile(runDir).usage) : 0;
+  const ahead = (f: number) => f * next.limit > usedSoFar;
+  const scaled = (fs: number[]) => fs.map((f) => f * r);
+  const union = (...lists: number[][]) => [...new Set(lists.flat())].sort((a, b) => a - b);
+  const renames: Journal['renames'] = [];
+  // ascending: each new name is smaller than every old one not yet renamed, so none is taken
+  for (const f of union(configured, saveAt)) {
+    const checkpoint = (x: number) => join(RUN_FILES.checkpoints, budgetCheckpointName(x));
+    if (existsSync(join(runDir, checkpoint(f)))) renames.push({ from: checkpoint(f), to: checkpoint(f * r) });
+    const branch = (x: number) => branchDir('', x).replace(/^\//, '');
+    if (existsSync(join(runDir, branch(f)))) renames.push({ from: branch(f), to: branch(f * r), fraction: f * r });
+  }
+  return {
+    options: { ...options, branches: union(scaled(configured), configured.filter(ahead)), save_at: union(scaled(saveAt), saveAt.filter(ahead)) },
+    renames,
+  };
+}
+
+/**
+ * Completes the extension journaled in the run directory, if there is one, and returns its
+ * options (null when there was none): each rename is done unless it already was (a branch's
+ * branch.json and state.json's checkpoint pointer follow), run.json gets the new options, and
+ * the run's end event goes (the loop goes on; readers see it unfinished until its new end).
+ */
+function finishExtension(runDir: string): object | null {
+  const path = runFile(runDir, 'extension');
+  if (!existsSync(path)) return null;
+  const { options, renames } = readJsonFile(path, 'an interrupted extension left it') as Journal;
+  for (const { from, to, fraction } of renames) {
+    const [source, target] = [join(runDir, from), join(runDir, to)];
+    if (existsSync(source) && existsSync(target)) throw new TlcError(`${path}: cannot rename ${from} to ${to}, which exists already`);
+    if (existsSync(source)) renameSync(source, target);
+    const infoPath = join(runDir, to, RUN_FILES.branch);
+    if (fraction !== undefined && existsSync(infoPath)) {
+      writeJsonAtomic(infoPath, { ...(readJsonFile(infoPath, 'the branch was not forked') as object), fraction });
+    }
+  }
+  const statePath = runFile(runDir, 'state');
+  if (existsSync(statePath)) {
+    const state = readJsonFile(statePath, 'the run has no state') as { checkpoint: string };
+    const moved = renames.find((m) => state.checkpoint === m.from);
+    if (moved) writeJsonAtomic(statePath, { ...state, checkpoint: moved.to });
+  }
+  rewriteRunOptions(runDir, options as Record<string, unknown>);
+  const events = readMetrics(runFile(runDir, 'metrics'));
+  if (eventsOf(events, 'end').length > 0) {
+    writeFileAtomic(runFile(runDir, 'metrics'), events.filter((e) => e.event !== 'end').map((e) => JSON.stringify(e) + '\n').join(''));
+  }
+  rmSync(path);
+  return options;
 }

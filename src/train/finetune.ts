@@ -179,13 +179,13 @@ async function runLocked(runDir: string, args: FinetuneArgs, resumed: boolean, e
         hooks?.save?.(dir);
       },
       restoreExtras: (dir) => {
-        if (!writes) return;
-        if (keepBest) {
-          const saved = join(dir, CHECKPOINT_FILES.best);
-          if (existsSync(saved)) copyFileAtomic(saved, resultPath);
-          else rmSync(resultPath, { force: true });
-        }
+        // every rank restores the hooks' state (a pruning mask must be the same on all of them);
+        // only the writer puts the best weights back in the run directory
         hooks?.restore?.(dir);
+        if (!writes || !keepBest) return;
+        const saved = join(dir, CHECKPOINT_FILES.best);
+        if (existsSync(saved)) copyFileAtomic(saved, resultPath);
+        else rmSync(resultPath, { force: true });
       },
       get dataPosition(): unknown {
         return position;
