@@ -25,7 +25,7 @@ mkdir -p "$OUT"
 
 if [ -z "${PRETRAINED:-}" ]; then
   [ -f "$OUT/data/data.json" ] || $TLC data prepare --input example:sotu --input example:brown \
-    --exclude-test-of example:brown-genre --vocab-size 8192 --out "$OUT/data"
+    --exclude-test-of "$TASK" --vocab-size 8192 --out "$OUT/data"
   cat > "$OUT/pretrain.yaml" <<YAML
 data: $OUT/data
 objective: mlm

@@ -119,7 +119,7 @@ test('at least 40 bad inputs: a clear one-line error naming what is wrong, a non
     [['compress', '--from', clf, '--sparsity', '1.5', '--out', fresh('c1')], /--sparsity: sparsity must be a number in \[0, 1\), got 1\.5/],
     [['compress', '--from', clf, '--bits', '9', '--out', fresh('c2')], /bits must be 2…8 or 32/],
     [['compress', '--from', join(root, 'nope'), '--out', fresh('c3')], /nope: not a tlc run directory/],
-    [['export', run, '--format', 'tflite', '--out', fresh('e1')], /invalid --format "tflite"/],
+    [['export', run, '--format', 'tflite', '--out', fresh('e1')], /argument 'tflite' is invalid. Allowed choices are hf, onnx/],
     [['export', run, '--format', 'onnx', '--out', run], /is the run directory itself/],
     [['export', run, '--format', 'onnx', '--out', clf], /--out .*clf already holds a finetuning run/],
     [['inspect', join(inputs, 'nope.safetensors')], /nope\.safetensors: no such file or directory/],

@@ -50,7 +50,7 @@ test('tlc export rejects bad input with one clear line and a non-zero exit', () 
     [['export', postClm.dir, '--format', 'onnx', '--out', out], /norm "post": tlc's ONNX decoder graph is GPT-2's pre-LN computation/],
     [['export', join(root, 'missing'), '--format', 'onnx', '--out', out], /missing: no such run directory/],
     [['export', empty, '--out', out], /empty: not a tlc run directory \(.*config\.json is missing\)/],
-    [['export', pre.dir, '--format', 'tflite', '--out', out], /invalid --format "tflite": use hf or onnx/],
+    [['export', pre.dir, '--format', 'tflite', '--out', out], /argument 'tflite' is invalid. Allowed choices are hf, onnx/],
     [['export', pre.dir, '--format', 'onnx'], /missing --out/],
     [['export', pre.dir, '--format', 'onnx', '--out', pre.dir], /is the run directory itself/],
   ];

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { pretrainedRun } from './corpus-fixture.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
-const VARIANTS = ['fp32', 'bf16', 'int8', 'w4', 'w4a8', 'sparse50', 'sparse70', 'sparse90'];
+const VARIANTS = ['fp32', 'bf16', 'int8', 'w4', 'w4a8', 'sparse50', 'sparse70', 'sparse90', 'struct50', 'struct50-int8'];
 
 test('bench infer --json prints one row per variant and batch size', async () => {
   const run = await pretrainedRun();

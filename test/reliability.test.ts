@@ -237,7 +237,12 @@ test('an exploding gradient norm is caught although clipping keeps the loss calm
   for (let i = 0; i < 50; i++) assert.equal(gradNormDivergence(recent, 0.8 + 0.2 * Math.sin(i)), null);
   assert.equal(gradNormDivergence(recent, 20), null, 'a spike of 25× is noise');
   assert.equal(gradNormDivergence(recent, 90), null, 'so is one of 110×, as a badly misclassified finetuning batch gives');
-  assert.match(gradNormDivergence(recent, 5000) ?? '', /the gradient norm 5\.00e\+3 is more than 1000× the median 0\.\d+ of the last 50 steps/);
+  // a finetuned model that fits its data almost perfectly: one batch it gets wrong spikes a thousandfold once
+  assert.equal(gradNormDivergence(recent, 5000), null, 'one spike of any size is not yet divergence');
+  assert.equal(gradNormDivergence(recent, 1), null);
+  assert.equal(gradNormDivergence(recent, 5000), null);
+  assert.equal(gradNormDivergence(recent, 8000), null);
+  assert.match(gradNormDivergence(recent, 12000) ?? '', /the gradient norm 1\.20e\+4 is more than 1000× the median 0\.\d+ of the last 50 steps, 3 steps in a row/);
   assert.match(gradNormDivergence(recent, Infinity) ?? '', /gradient norm Infinity/);
 });
 

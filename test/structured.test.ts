@@ -24,6 +24,8 @@ import {
 } from '../src/compress/structured.js';
 import { compressSweep } from '../src/experiment/compress-sweep.js';
 import { exportRun, ONNX_FILES } from '../src/export/export.js';
+import { mapArchitecture } from '../src/export/architecture.js';
+import { importHfFolder } from '../src/import/import.js';
 import { saveWeights } from '../src/nn/weights.js';
 import { finetune } from '../src/train/finetune.js';
 import { finetuneArgs, pretrainedRun, writeTask } from './corpus-fixture.js';
@@ -71,7 +73,8 @@ for (const [k, c] of CASES.entries()) {
     const rows = config.labels ? null : batch.attentionMask;
     try {
       assert.deepEqual(small.config.layer_heads, [2, 2, 2]);
-      assert.deepEqual(small.config.layer_d_ff, [48, 48, 48]);
+      assert.equal(small.config.d_ff, 48, 'one FFN width in every block is a smaller d_ff');
+      assert.equal(small.config.layer_d_ff, undefined);
       const params = small.namedParameters().reduce((a, [, t]) => a + t.size, 0);
       assert.equal(countParams(small.config).total, params, 'the config counts the smaller model\'s parameters');
       assert.ok(maxDiffAtTokens(masked, before, width, rows) > 1e-2, 'pruning changed the model');
@@ -165,8 +168,9 @@ for (const labels of [undefined, ['neg', 'pos']]) {
     const config = tinyConfig({ norm: 'post', ...(labels ? { labels } : {}) });
     const { model } = randomRun(config, 97);
     const units = selectUnits(magnitudeScores(config, valuesOf(model)), { heads: 0.5, neurons: 0.5 });
-    // per-block widths that differ: one more head removed in block 1
+    // per-block widths that differ: one more head and one more neuron removed in block 1
     units[1].heads[units[1].heads.indexOf(1)] = 0;
+    units[1].neurons[units[1].neurons.indexOf(1)] = 0;
     const small = removed(model, units);
     model.dispose();
     const { dir: base, model: placeholder } = randomRun(small.config, 1); // a run folder of the smaller shape, then its weights
@@ -175,13 +179,16 @@ for (const labels of [undefined, ['neg', 'pos']]) {
     const out = join(dirname(base), 'onnx');
     exportRun(base, { format: 'onnx', out });
     const written = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
-    assert.match(JSON.stringify(written.tlc_onnx_only), /layer_heads/);
+    assert.deepEqual(small.config.layer_d_ff, [32, 31]);
+    assert.match(JSON.stringify(written.tlc_onnx_only), /layer_heads and layer_d_ff/);
     const batch = paddedBatch([9, 4], small.config.vocab_size, 98);
     const width = labels ? labels.length : small.config.vocab_size;
     const got = await onnxLogits(await ort.InferenceSession.create(join(out, ONNX_FILES.fp32)), batch);
     const diff = maxDiffAtTokens(got.data, tlcLogits(small, batch), width, labels ? null : batch.attentionMask);
     assert.ok(diff < 1e-4, `onnxruntime vs tlc logits differ by ${diff}`);
-    assert.throws(() => exportRun(base, { format: 'hf', out: join(dirname(base), 'hf') }), /layer_heads, layer_d_ff.*--format onnx/);
+    assert.throws(() => exportRun(base, { format: 'hf', out: join(dirname(base), 'hf') }), /layer_heads and layer_d_ff.*--format onnx/);
+    // and the ONNX-only folder is not taken for a Hugging Face model
+    assert.throws(() => importHfFolder(out, join(dirname(base), 'imported')), /written by `tlc export` for ONNX only/);
     small.dispose();
   });
 }
@@ -210,7 +217,8 @@ test('tlc compress --structured ships a smaller dense model, one-shot and finetu
     assert.deepEqual(rows.map((r) => [r.sparsity, r.structured ?? 0, r.bits]), [[0, 0, 32], [0, 0, 8], [0, 0.5, 32], [0, 0.5, 8]]);
     const dense = rows[0], pruned = rows[2], prunedInt8 = rows[3];
     const config = readModelConfig(join(out, 'struct0.5-b32', 'config.json'));
-    assert.deepEqual(config.layer_d_ff, Array(source.n_layers).fill(source.d_ff / 2));
+    assert.equal(config.d_ff, source.d_ff / 2);
+    assert.equal(mapArchitecture(config).hf === null, mapArchitecture(source).hf === null, 'pruning FFN neurons alike in every block keeps the model exportable');
     assert.equal(pruned.structured_criterion, 'taylor');
     assert.equal(pruned.params_kept, countParams(config).total);
     assert.ok(pruned.params_kept! < dense.params && pruned.bytes < dense.bytes, `${pruned.bytes} vs ${dense.bytes} bytes`);
@@ -221,10 +229,33 @@ test('tlc compress --structured ships a smaller dense model, one-shot and finetu
       assert.ok(existsSync(ckpts), 'the finetuning run checkpoints');
       const found = spawnSync('find', [ckpts, '-name', 'units.safetensors'], { encoding: 'utf8' }).stdout.trim();
       assert.ok(found.length > 0, 'the kept units travel with the checkpoints');
+      // without QAT, 8 bits quantize the same finetuned weights as 32 bits: one finetuning run for both
+      assert.ok(!existsSync(join(out, 'struct0.5-b8', 'finetune')) && !existsSync(join(out, 's0-b8', 'finetune')), 'finetuned once per setting, not per bit width');
     }
     const e = spawnSync(process.execPath, [CLI, 'evaluate', join(out, 'struct0.5-b8'), '--task', task, '--json'], { encoding: 'utf8' });
     assert.equal(e.status, 0, e.stderr);
     assert.equal(JSON.parse(e.stdout).accuracy, prunedInt8.accuracy, 'evaluate scores the file as compress did');
   }
   assert.equal(unitCounts(selectUnits([{ heads: new Float64Array(1), neurons: new Float64Array(4) }], { heads: 0.5, neurons: 0.5 })).heads[0], 1);
+});
+
+test('a gradual structured compression stopped mid-finetuning resumes to the same units and weights', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'tlc-struct-resume-'));
+  const task = join(root, 'animals.jsonl');
+  writeTask(task, 300, 5);
+  const run = join(root, 'clf');
+  await finetune(run, finetuneArgs(await pretrainedRun(), task));
+  const sweep = (out: string, signal?: AbortSignal, onStep?: (step: number) => void) => compressSweep({
+    model: run, out, sparsities: [], bits: [32], pruning: 'layer', mode: 'gradual', qat: false, seed: 0,
+    finetune: { steps: 16, batch_size: 16, eval_every: 8, save_every: 4 }, structured: [0.5],
+  }, () => {}, () => ({ onStep: (i) => onStep?.(i.step) }), signal);
+  const whole = await sweep(join(root, 'whole'));
+  const stop = new AbortController();
+  const first = await sweep(join(root, 'stopped'), stop.signal, (step) => { if (step === 7) stop.abort(); });
+  assert.equal(first.interrupted, true, 'stopped mid-way (the gradual schedule is still removing units at step 7)');
+  const resumed = await sweep(join(root, 'stopped'));
+  assert.equal(resumed.interrupted, false);
+  const file = (out: string) => readFileSync(join(root, out, 'struct0.5-b32', 'model.tlcz.safetensors'));
+  assert.ok(file('whole').equals(file('stopped')), 'the compressed files are byte-identical');
+  assert.deepEqual(resumed.rows.map((r) => [r.accuracy, r.params_kept]), whole.rows.map((r) => [r.accuracy, r.params_kept]));
 });

@@ -34,7 +34,7 @@ export function addTrainingFlags(cmd: Command, family: keyof typeof TRAINING_DEF
   const d = { ...SHARED_DEFAULTS, ...TRAINING_DEFAULTS[family] };
   return addBudgetFlags(cmd)
     .option('--batch-size <n>', `sequences per optimizer step (default: ${d.batch_size})`)
-    .option('--micro-batch-size <n>', 'sequences per forward/backward (gradient accumulation); default = batch size')
+    .option('--micro-batch-size <n>', 'sequences per forward/backward (gradient accumulation) (default: the batch size)')
     .option('--lr <x>', `peak learning rate (default: ${d.lr})`)
     .option('--warmup <fraction>', `warmup as a fraction of the budget (default: ${d.warmup})`)
     .addOption(new Option('--schedule <kind>', 'learning rate after warmup: linear or cosine decay to zero at the end of the budget, ' +

@@ -33,8 +33,8 @@ export function registerCompress(program: Command): void {
     .option('--from <run>', 'a finetuned classifier run (scored on its task) or a pretrained LM run (sizes only)')
     .option('--sparsity <list>', 'fractions of the linear weights pruned, in [0, 1) (default: 0,0.5,0.9; none when --structured is given)')
     .option('--bits <list>', 'bits per weight: 2…8, or 32 for no quantization', '32,8,4')
-    .option('--structured <list>', 'also remove these fractions of every block\'s attention heads and FFN neurons (structured pruning, '
-      + 'a smaller dense model; at sparsity 0), e.g. 0.25,0.5')
+    .option('--structured <list>', 'settings that remove these fractions of every block\'s attention heads and FFN neurons instead '
+      + '(structured pruning: a smaller dense model), e.g. 0.25,0.5')
     .addOption(new Option('--structured-criterion <kind>', 'how heads and neurons are scored: Taylor importance on the task\'s training '
       + 'examples, or the norm of their weights (default: taylor for a classifier, magnitude for a language model)').choices(['taylor', 'magnitude']))
     .option('--out <dir>', 'output directory (one subdirectory per setting)')
@@ -42,7 +42,7 @@ export function registerCompress(program: Command): void {
     .option('--embedding-bits <n>', 'bits for embeddings (default: max(bits, 4); 32 keeps them float)')
     .addOption(new Option('--mode <kind>', 'prune once; prune then finetune with the mask fixed; or prune gradually while finetuning')
       .choices(compressModes).default('oneshot'));
-  addBudgetFlags(cmd, `finetuning (finetune and gradual modes; default --steps ${d.steps})`)
+  addBudgetFlags(cmd, `finetuning (finetune and gradual modes; default: --steps ${d.steps})`)
     .option('--lr <x>', `finetuning peak learning rate (default: ${d.lr})`)
     .option('--batch-size <n>', 'finetuning batch size (default: as tlc finetune)')
     .option('--warmup <fraction>', `finetuning warmup fraction (default: ${d.warmup})`)

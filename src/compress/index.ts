@@ -16,3 +16,7 @@ export type { CompressionPlan, TensorPlan, TensorEntry, Encoding, InspectRow, In
 export { compressModel, DEFAULT_MIN_EMBEDDING_BITS } from './compress.js';
 export type { CompressOptions, CompressedModel } from './compress.js';
 export { inspectModel, resolveModelFile } from './inspect.js';
+export {
+  STRUCTURED_CRITERIA, TaylorScores, allUnits, blockTensorNames, magnitudeScores, removeUnits, selectUnits, silentUnits, unitCounts, unitsMask,
+} from './structured.js';
+export type { BlockScores, BlockUnits, StructuredCriterion, Units } from './structured.js';

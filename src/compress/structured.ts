@@ -12,9 +12,11 @@
 //
 // Scores, lowest removed first, per block (round(f·n) of each kind, at least one kept):
 //   magnitude  the L2 norm of the unit's parameters
-//   taylor     first-order Taylor importance (Molchanov et al. 2019; Michel et al. 2019's head
-//              importance): the mean over batches of |∂L/∂ξ|, ξ a gate on the unit's output at
-//              1, which is Σ w·∂L/∂w over its output weights (attn.out columns, fc2 column)
+//   taylor     first-order Taylor importance of a gate ξ on the unit's output, at ξ = 1:
+//              ∂L/∂ξ = Σ w·∂L/∂w over its output weights (attn.out columns, fc2 column).
+//              Before training, Michel et al. (2019)'s E_x |∂L/∂ξ| over single examples; while
+//              training, Molchanov et al. (2019)'s mean over steps of (∂L/∂ξ)², from each step's
+//              gradient
 import { TlcError } from '../util/errors.js';
 import { attentionWidthAt, ffnWidthAt, headSize, headsAt, type ModelConfig } from '../nn/config.js';
 import type { HostTensor, StateDict } from '../nn/state-dict.js';
@@ -120,13 +122,14 @@ export function magnitudeScores(c: ModelConfig, values: ValuesOf): BlockScores[]
 
 /**
  * Taylor importance, accumulated batch by batch: after each backward pass, add(values, grads)
- * adds |∂L/∂ξ| of every unit; scores() is the mean over the batches seen.
+ * adds |∂L/∂ξ| ('abs', one example per batch: Michel et al.) or (∂L/∂ξ)² ('squared', a
+ * minibatch: Molchanov et al.) of every unit; scores() is the mean over the batches seen.
  */
 export class TaylorScores {
   readonly sums: BlockScores[];
   batches = 0;
 
-  constructor(readonly config: ModelConfig) {
+  constructor(readonly config: ModelConfig, readonly reduce: 'abs' | 'squared' = 'abs') {
     checkStructurable(config, 'TaylorScores');
     this.sums = allUnits(config).map((u) => ({ heads: new Float64Array(u.heads.length), neurons: new Float64Array(u.neurons.length) }));
   }
@@ -140,8 +143,9 @@ export class TaylorScores {
       const outW = values(n.outWeight), fc2W = values(n.fc2Weight);
       const A = attentionWidthAt(c, l), F = ffnWidthAt(c, l), C = c.d_model;
       const s = this.sums[l];
-      for (let h = 0; h < s.heads.length; h++) s.heads[h] += Math.abs(columnsDot(outW, outG, C, A, headIndices(c, l, h).outColumns));
-      for (let f = 0; f < F; f++) s.neurons[f] += Math.abs(columnsDot(fc2W, fc2G, C, F, [f]));
+      const r = this.reduce === 'abs' ? Math.abs : (x: number) => x * x;
+      for (let h = 0; h < s.heads.length; h++) s.heads[h] += r(columnsDot(outW, outG, C, A, headIndices(c, l, h).outColumns));
+      for (let f = 0; f < F; f++) s.neurons[f] += r(columnsDot(fc2W, fc2G, C, F, [f]));
     }
     this.batches++;
   }
@@ -288,8 +292,9 @@ function keepColumns(t: HostTensor, keep: (col: number) => boolean): HostTensor 
 }
 
 /**
- * The smaller model without the removed units: its config (layer_heads, layer_d_ff) and its
- * parameters, every other tensor unchanged. Heads keep their order, as do neurons.
+ * The smaller model without the removed units: its config (layer_heads where heads went; d_ff,
+ * or layer_d_ff when blocks differ) and its parameters, every other tensor unchanged. Heads
+ * keep their order, as do neurons.
  */
 export function removeUnits(c: ModelConfig, params: StateDict, units: Units): { config: ModelConfig; params: StateDict } {
   checkStructurable(c, 'removeUnits');
@@ -316,7 +321,14 @@ export function removeUnits(c: ModelConfig, params: StateDict, units: Units): { 
     out.set(n.fc1Bias, keepRows(get(n.fc1Bias), (r) => u.neurons[r] === 1));
     out.set(n.fc2Weight, keepColumns(get(n.fc2Weight), (col) => u.neurons[col] === 1));
   });
+  // only what changed is written; one FFN width in every block is just a smaller d_ff (which a
+  // Hugging Face config can say too), while fewer heads always need layer_heads, since n_heads
+  // fixes the head size
   const { heads, neurons } = unitCounts(units);
-  const config: ModelConfig = { ...c, layer_heads: heads, layer_d_ff: neurons };
+  const { layer_heads: _heads, layer_d_ff: _widths, ...rest } = c;
+  const config: ModelConfig = { ...rest };
+  if (heads.some((h) => h !== c.n_heads)) config.layer_heads = heads;
+  if (neurons.every((n) => n === neurons[0])) config.d_ff = neurons[0];
+  else config.layer_d_ff = neurons;
   return { config, params: out };
 }

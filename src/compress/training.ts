@@ -126,7 +126,8 @@ function structuredHooks(model: Module, c: CompressionTraining, s: StructuredTra
     if (!t) throw new TlcError(`structured pruning: the model has no parameter ${name}`);
     return t.toFloat32Array();
   };
-  const taylor = gradual && s.criterion === 'taylor' ? new TaylorScores(s.config) : null;
+  // each step's gradient is a minibatch's: Molchanov et al.'s squared gate derivative
+  const taylor = gradual && s.criterion === 'taylor' ? new TaylorScores(s.config, 'squared') : null;
   let units: Units = s.units ?? selectUnits(magnitudeScores(s.config, valuesOf(params())), { heads: 0, neurons: 0 });
   let mask = unitsMask(s.config, units);
   mask.apply(params());

@@ -12,7 +12,7 @@
 // Finetuning is an ordinary finetuning run (src/train/finetune.ts) in the setting's
 // folder, with budgets, metrics, checkpoints and resume; compression plugs in as hooks.
 import { formatBytes } from '../util/format.js';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { TlcError } from '../util/errors.js';
 import { parseWith } from '../util/validation.js';
@@ -26,7 +26,7 @@ import type { TransformerBody } from '../nn/transformer.js';
 import { loadWeights } from '../nn/weights.js';
 import { COMPRESS_FILES, runFile } from '../run/layout.js';
 import { readRunConfig } from '../run/pretrained.js';
-import { finetunedTask, taskForRun, type EncodedTask } from '../run/task.js';
+import { finetunedTask, splitForRun, taskForRun, type EncodedTask } from '../run/task.js';
 import { readRunArgsIfAny } from '../run/run-args.js';
 import { hasFinetuneResults } from '../run/results.js';
 import {
@@ -118,7 +118,12 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
     if (!(f >= 0 && f < 1)) throw new TlcError(`--structured: the fraction of heads and FFN neurons removed must be in [0, 1), got ${f}`);
   }
   checkBitsList(args.bits);
-  if (sweepSettings(args).length === 0) throw new TlcError('nothing to compress: give --sparsity or --structured fractions');
+  if (sweepSettings(args).length === 0) {
+    throw new TlcError('nothing to compress: --structured 0 removes nothing, and a structured sweep has no --sparsity settings unless given (add --sparsity 0 for the dense model)');
+  }
+  if (args.structuredCriterion !== undefined && !(args.structured ?? []).some((f) => f > 0)) {
+    throw new TlcError('--structured-criterion scores heads and neurons for structured pruning: add --structured fractions');
+  }
   if (args.distill && args.mode === 'oneshot') {
     throw new TlcError('--distill trains the compressed model on its teacher\'s predictions, so it needs a finetuning mode: add --mode finetune or --mode gradual');
   }
@@ -136,9 +141,11 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
   const weightsPath = runFile(args.model, 'weights');
   const taskSpec = args.task ?? finetunedTask(args.model).task;
   let data: EncodedTask | null = null;
+  let scoredOn: CompressRow['scored_on'];
   if (config.labels) {
     if (!taskSpec) throw new TlcError(`${args.model}: no --task given and the run does not record one`);
     data = (await taskForRun(args.model, config, taskSpec, { taskSeed: args.taskSeed })).data;
+    scoredOn = splitForRun(args.model, config, taskSpec, { taskSeed: args.taskSeed });
   } else if (args.mode !== 'oneshot') {
     throw new TlcError(`${args.model}: the ${args.mode} mode finetunes on a labelled task, so it needs a classifier run`);
   }
@@ -150,6 +157,15 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
   const finetuneOptions = finetuneRaw ? finetunePlan(parseWith(finetuneOptionsSchema, finetuneRaw, 'compression finetuning', 'options')).options : null;
   mkdirSync(args.out, { recursive: true });
   const rows: CompressRow[] = [];
+  // one-shot units per structured fraction, scored once for every bit width
+  const oneShotUnits = new Map<number, Units>();
+  /** Compresses, scores and records one setting from the weights it starts from. */
+  const finish = (setting: Setting, dir: string, settings: Record<string, unknown>, weights: string): CompressRow => {
+    const row: CompressRow = { ...compressOne(args, config, weights, data, setting, criterion, dir, oneShotUnits), ...(scoredOn ? { scored_on: scoredOn } : {}) };
+    writeSettingResult(dir, { settings, row });
+    rows.push(row);
+    return row;
+  };
   for (const setting of sweepSettings(args)) {
     const { sparsity, bits } = setting;
     const dir = settingDir(args.out, setting);
@@ -170,7 +186,16 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
       const settingsPath = join(dir, COMPRESS_FILES.finetuneSettings);
       const madeFor = existsSync(settingsPath) ? readFileSync(settingsPath, 'utf8') : null;
       const key = JSON.stringify(finetuneKey(args, setting, criterion, finetuneOptions));
-      if (existsSync(ftDir) && madeFor !== null && madeFor !== key) {
+      // outputs written before bit widths were left out of the key keep their runs
+      const legacyKey = JSON.stringify(finetuneKey(args, setting, criterion, finetuneOptions, true));
+      // without QAT the bit width does not enter finetuning: settings that differ only in bits share one run
+      const twin = hasFinetuneResults(ftDir) && madeFor === key ? null : finishedTwin(args.out, dir, key);
+      if (twin) {
+        log(`${dir}: finetuned as ${twin} was (the bit width does not enter finetuning without --qat); its weights are reused`);
+        finish(setting, dir, settings, runFile(join(twin, COMPRESS_FILES.finetuneRun), 'weights'));
+        continue;
+      }
+      if (existsSync(ftDir) && madeFor !== null && madeFor !== key && madeFor !== legacyKey) {
         log(`${ftDir}: made for other settings; finetuning again`);
         rmSync(ftDir, { recursive: true, force: true });
       }
@@ -206,9 +231,7 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
       }
       weights = runFile(ftDir, 'weights');
     }
-    const row = compressOne(args, config, weights, data, setting, criterion, dir);
-    writeSettingResult(dir, { settings, row });
-    rows.push(row);
+    const row = finish(setting, dir, settings, weights);
     log(`${setting.structured > 0 ? `structured ${setting.structured}` : `sparsity ${sparsity}`}, ${bits} bits: ${formatBytes(row.bytes)}` +
       (row.accuracy !== null ? `, test accuracy ${(100 * row.accuracy).toFixed(1)}%` : ''));
   }
@@ -216,12 +239,27 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
   return { rows, interrupted: false };
 }
 
-/** What a setting's finetuning run depends on (its key: a run made for another is trained again). */
-function finetuneKey(a: CompressSweepArgs, s: Setting, criterion: StructuredCriterion, finetuneOptions: object): Record<string, unknown> {
+/**
+ * What a setting's finetuning run depends on (its key: a run made for another is trained again);
+ * the bit width only with QAT, since otherwise the weights are quantized after finetuning.
+ */
+function finetuneKey(a: CompressSweepArgs, s: Setting, criterion: StructuredCriterion, finetuneOptions: object,
+  alwaysBits = false): Record<string, unknown> {
   return {
-    sparsity: s.sparsity, bits: s.bits, pruning: a.pruning, mode: a.mode, qat: a.qat, distill: a.distill ?? null, finetune: finetuneOptions, seed: a.seed,
+    sparsity: s.sparsity, ...(a.qat || alwaysBits ? { bits: s.bits } : {}), pruning: a.pruning, mode: a.mode, qat: a.qat, distill: a.distill ?? null, finetune: finetuneOptions, seed: a.seed,
     ...structuredKey(s, criterion),
   };
+}
+
+/** Another setting of this output whose finished finetuning run was made for exactly `key`, or null. */
+function finishedTwin(out: string, self: string, key: string): string | null {
+  for (const name of readdirSync(out).sort()) {
+    const dir = join(out, name);
+    if (dir === self) continue;
+    const settingsPath = join(dir, COMPRESS_FILES.finetuneSettings);
+    if (existsSync(settingsPath) && readFileSync(settingsPath, 'utf8') === key && hasFinetuneResults(join(dir, COMPRESS_FILES.finetuneRun))) return dir;
+  }
+  return null;
 }
 
 /** Structured settings' part of a key (absent for unstructured ones, so older outputs keep theirs). */
@@ -273,7 +311,7 @@ function distillingLoss(teacher: TransformerClassifier, opts: DistillationOption
 }
 
 function compressOne(args: CompressSweepArgs, sourceConfig: ModelConfig, weightsPath: string, data: EncodedTask | null,
-  setting: Setting, criterion: StructuredCriterion, dir: string): CompressRow {
+  setting: Setting, criterion: StructuredCriterion, dir: string, oneShotUnits: Map<number, Units>): CompressRow {
   const { sparsity, bits } = setting;
   let model: TransformerBody = buildModel(sourceConfig, args.seed);
   let config = sourceConfig;
@@ -281,8 +319,14 @@ function compressOne(args: CompressSweepArgs, sourceConfig: ModelConfig, weights
     loadWeights(model, weightsPath);
     if (setting.structured > 0) {
       // oneshot: score and choose now; finetuned: the units the finetuning zeroed
+      const oneShot = (): Units => {
+        if (!oneShotUnits.has(setting.structured)) {
+          oneShotUnits.set(setting.structured, chooseUnits(sourceConfig, weightsPath, setting.structured, criterion, data, args.seed));
+        }
+        return oneShotUnits.get(setting.structured)!;
+      };
       const units = args.mode === 'oneshot'
-        ? chooseUnits(sourceConfig, weightsPath, setting.structured, criterion, data, args.seed)
+        ? oneShot()
         : silentUnits(sourceConfig, (name) => model.namedParameters().find(([n]) => n === name)![1].toFloat32Array());
       const smaller = removeUnits(sourceConfig, stateDictOf(model), units);
       model.dispose();

@@ -93,7 +93,7 @@ export function parseBytes(text: string): number {
 }
 
 export function toCsv(rows: ParetoRow[]): string {
-  const cols = ['model', 'params', 'sparsity', 'bits', 'mode', 'bytes', 'accuracy', 'macro_f1', 'kernels', 'latency_ms', 'on_frontier', 'file'] as const;
+  const cols = ['model', 'params', 'sparsity', 'bits', 'structured', 'params_kept', 'qat', 'mode', 'bytes', 'accuracy', 'macro_f1', 'kernels', 'latency_ms', 'on_frontier', 'file'] as const;
   const cell = (v: unknown): string => {
     const s = v === null || v === undefined ? '' : String(v);
     return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;

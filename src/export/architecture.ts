@@ -27,12 +27,14 @@ export function mapArchitecture(c: ModelConfig): ArchitectureMapping {
   const onnxProblems: string[] = [];
   let hf: HfArchitecture | null = null;
   if (isStructurallyPruned(c)) {
-    hfProblems.push('per-block head counts and FFN widths (layer_heads, layer_d_ff, from structured pruning) have no place in a '
-      + `${c.objective === 'mlm' ? 'RoBERTa' : 'GPT-2'} config, whose blocks all share num_attention_heads and intermediate_size`);
+    const fields = [c.layer_heads ? 'layer_heads' : null, c.layer_d_ff ? 'layer_d_ff' : null].filter(Boolean).join(' and ');
+    hfProblems.push(`per-block widths (${fields}, from structured pruning) have no place in a ${c.objective === 'mlm' ? 'RoBERTa' : 'GPT-2'} ` +
+      'config, whose blocks all share num_attention_heads and intermediate_size (and whose head size is hidden_size / num_attention_heads)');
   }
   if (c.objective === 'clm' && c.layer_heads && c.layer_heads.some((h) => h !== c.n_heads)) {
     onnxProblems.push('structured pruning removed attention heads: transformers.js sizes one key/value cache of n_head × n_embd/n_head '
-      + 'for every layer of a decoder (prune FFN neurons only, or export the unpruned model)');
+      + 'for every layer of a decoder (export the unpruned model, or prune FFN neurons only: selectUnits in tlc/compress takes '
+      + 'separate head and neuron fractions)');
   }
   if (c.objective === 'mlm') {
     if (c.norm === 'pre') {

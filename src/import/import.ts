@@ -42,6 +42,17 @@ export function isHfFolder(dir: string): boolean {
 export function importHfFolder(folder: string, out: string): ImportResult {
   const configPath = join(folder, HF_CONFIG), weightsPath = join(folder, HF_WEIGHTS), tokenizerPath = join(folder, HF_TOKENIZER);
   if (!existsSync(configPath)) throw new TlcError(`${folder}: not a Hugging Face model folder (${configPath} is missing)`);
+  let hfConfig: unknown;
+  try {
+    hfConfig = JSON.parse(readFileSync(configPath, 'utf8'));
+  } catch (e) {
+    throw new TlcError(`${configPath}: not JSON (${(e as Error).message})`);
+  }
+  const onnxOnly = (hfConfig as { tlc_onnx_only?: unknown } | null)?.tlc_onnx_only;
+  if (Array.isArray(onnxOnly)) {
+    throw new TlcError(`${configPath}: written by \`tlc export\` for ONNX only, since the model has no Hugging Face equivalent ` +
+      `(${onnxOnly.join('; ')}); use the tlc run it was exported from instead`);
+  }
   if (!existsSync(weightsPath)) {
     const bin = existsSync(join(folder, 'pytorch_model.bin'));
     throw new TlcError(`${folder}: ${HF_WEIGHTS} is missing` + (bin
@@ -49,12 +60,6 @@ export function importHfFolder(folder: string, out: string): ImportResult {
       : ''));
   }
   if (!existsSync(tokenizerPath)) throw new TlcError(`${folder}: ${HF_TOKENIZER} is missing (tlc needs the fast tokenizer's file)`);
-  let hfConfig: unknown;
-  try {
-    hfConfig = JSON.parse(readFileSync(configPath, 'utf8'));
-  } catch (e) {
-    throw new TlcError(`${configPath}: not JSON (${(e as Error).message})`);
-  }
   const imported = modelFromHf(hfConfig, readFloatWeights(weightsPath), configPath);
   const tokenizer = loadTokenizer(tokenizerPath);
   if (tokenizer.vocabSize > imported.config.vocab_size) {

@@ -35,6 +35,10 @@ export const compressRowSchema = z.looseObject({
   params_kept: finite.optional(),
   layer_heads: z.array(z.number().int()).optional(),
   layer_d_ff: z.array(z.number().int()).optional(),
+  /** The task split the accuracy was measured on (classifiers), so that `tlc evaluate` scores the same examples. */
+  scored_on: z.object({
+    task: z.string(), task_seed: z.number().int(), max_examples: z.number().int().nullable(), max_len: z.number().int(),
+  }).optional(),
   /** Median forward latency of one sequence (batch 1) on those kernels, in milliseconds. */
   latency_ms: finite.nullable().optional(),
   /** The sequence length latency_ms was measured at. */

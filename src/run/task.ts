@@ -1,6 +1,5 @@
 // A labelled task encoded for a model: the task's splits through the model's tokenizer,
 // with its label ids — and, for a finetuned run, the task as that run was finetuned on it.
-import { existsSync } from 'node:fs';
 import { TlcError } from '../util/errors.js';
 import type { ModelConfig } from '../nn/config.js';
 import { loadTokenizer } from '../data/tokenizer-json.js';
@@ -33,19 +32,33 @@ export function encodeTask(task: Task, tokenizerPath: string, labels: readonly s
 
 /**
  * What a finetuned run recorded about its task (run.json), or nothing for other directories.
- * A setting of `tlc compress` answers for the run it compressed, so it is scored on the same split.
+ * A setting of `tlc compress` answers with the split it was scored on, so that evaluating it
+ * again scores the same examples.
  */
 export function finetunedTask(run: string): { task?: string; taskSeed?: number; maxExamples?: number; maxLen?: number } {
   const trained = readRunArgsIfAny(run);
   if (!trained) {
-    const source = readSettingResult(run)?.settings.model;
-    return typeof source === 'string' && source !== run && existsSync(runFile(source, 'args')) ? finetunedTask(source) : {};
+    const scored = readSettingResult(run)?.row.scored_on;
+    return scored
+      ? { task: scored.task, taskSeed: scored.task_seed, maxExamples: scored.max_examples ?? undefined, maxLen: scored.max_len }
+      : {};
   }
   if (trained.command !== 'finetune') return {};
   const o = trained.options;
   const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
   return {
     task: typeof o.task === 'string' ? o.task : undefined, taskSeed: num(o.task_seed), maxExamples: num(o.max_examples), maxLen: num(o.max_len),
+  };
+}
+
+/** The split `taskForRun` encodes for `run`: what compress records as a setting's `scored_on`. */
+export function splitForRun(run: string, config: ModelConfig, taskSpec: string, overrides: { taskSeed?: number; maxLen?: number } = {}) {
+  const trained = finetunedTask(run);
+  return {
+    task: taskSpec,
+    task_seed: overrides.taskSeed ?? trained.taskSeed ?? 0,
+    max_examples: trained.task === taskSpec ? trained.maxExamples ?? null : null,
+    max_len: Math.min(overrides.maxLen ?? trained.maxLen ?? config.max_len, config.max_len),
   };
 }
 
@@ -57,11 +70,7 @@ export function finetunedTask(run: string): { task?: string; taskSeed?: number; 
 export async function taskForRun(run: string, config: ModelConfig, taskSpec: string,
   overrides: { taskSeed?: number; maxLen?: number } = {}): Promise<{ task: Task; data: EncodedTask }> {
   if (!config.labels) throw new TlcError(`${run}: not a classifier (no "labels" in config.json); finetune it first with \`tlc finetune\``);
-  const trained = finetunedTask(run);
-  const task = await loadTask(taskSpec, {
-    seed: overrides.taskSeed ?? trained.taskSeed ?? 0,
-    maxExamples: trained.task === taskSpec ? trained.maxExamples : undefined,
-  });
-  const maxLen = overrides.maxLen ?? trained.maxLen ?? config.max_len;
-  return { task, data: encodeTask(task, runFile(run, 'tokenizer'), config.labels, Math.min(maxLen, config.max_len)) };
+  const split = splitForRun(run, config, taskSpec, overrides);
+  const task = await loadTask(taskSpec, { seed: split.task_seed, maxExamples: split.max_examples ?? undefined });
+  return { task, data: encodeTask(task, runFile(run, 'tokenizer'), config.labels, split.max_len) };
 }

@@ -391,15 +391,25 @@ export function divergence(recent: number[], loss: number): string | null {
  * its loss does; a finetuning batch the model gets badly wrong can spike a hundredfold and be fine.
  */
 const GRAD_NORM_FACTOR = 1000;
+/**
+ * Steps in a row the norm must stay that high: one batch far from a model that fits its data
+ * almost perfectly (median norms near zero) spikes a thousandfold once, an explosion keeps growing.
+ */
+const GRAD_NORM_STREAK = 3;
 
 /**
- * Whether the gradient norm (before clipping) has grown far past the recent median — clipping
- * hides such a step from the weights, but not from Adam's moments, and a run whose gradients
- * explode is about to diverge; records the norm.
+ * Whether the gradient norm (before clipping) has grown far past the recent median for
+ * GRAD_NORM_STREAK steps — clipping hides such steps from the weights, but not from Adam's
+ * moments, and a run whose gradients explode is about to diverge; records the norm.
  */
 export function gradNormDivergence(recent: number[], norm: number): string | null {
-  return againstRecentMedian(recent, norm, (median) => (!Number.isFinite(norm) || norm > GRAD_NORM_FACTOR * median
-    ? `the gradient norm ${norm.toPrecision(3)} is more than ${GRAD_NORM_FACTOR}× the median ${median.toPrecision(3)} of the last ${DIVERGENCE_WINDOW} steps` : null));
+  const before = recent.slice(-(GRAD_NORM_STREAK - 1));
+  return againstRecentMedian(recent, norm, (median) => {
+    const high = (x: number) => x > GRAD_NORM_FACTOR * median;
+    if (Number.isFinite(norm) && !(high(norm) && before.length === GRAD_NORM_STREAK - 1 && before.every(high))) return null;
+    return `the gradient norm ${norm.toPrecision(3)} is more than ${GRAD_NORM_FACTOR}× the median ${median.toPrecision(3)} of the last ` +
+      `${DIVERGENCE_WINDOW} steps${Number.isFinite(norm) ? `, ${GRAD_NORM_STREAK} steps in a row` : ''}`;
+  });
 }
 
 /** Squared global norm of the current gradients (deterministic, fixed order). */

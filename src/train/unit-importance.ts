@@ -1,6 +1,6 @@
 // Scores of attention heads and FFN neurons before structured pruning: by magnitude, or by
 // Taylor importance measured on a classifier's training examples (src/compress/structured.ts
-// says what each is). Gradients are taken without dropout, one batch at a time, and the
+// says what each is). Gradients are taken without dropout, one example at a time, and the
 // model's parameters are left as they were.
 import { backward, gradOf, zeroGrad } from '../engine/autograd.js';
 import { tidy } from '../engine/tensor.js';
@@ -10,9 +10,8 @@ import type { TransformerClassifier } from '../nn/classifier.js';
 import type { TransformerBody } from '../nn/transformer.js';
 import { TaylorScores, magnitudeScores, type BlockScores, type StructuredCriterion } from '../compress/structured.js';
 
-/** Examples scored for Taylor importance: the first batches of one shuffled epoch. */
+/** Examples scored for Taylor importance, one at a time: the first of one shuffled epoch. */
 export const TAYLOR_EXAMPLES = 512;
-const TAYLOR_BATCH = 32;
 
 export function unitScores(model: TransformerBody, criterion: StructuredCriterion,
   train: EncodedExamples | null, seed = 0): BlockScores[] {
@@ -23,7 +22,8 @@ export function unitScores(model: TransformerBody, criterion: StructuredCriterio
   const classifier = model as TransformerClassifier;
   const taylor = new TaylorScores(model.config);
   let seen = 0;
-  for (const batch of classificationBatches(train, { batchSize: TAYLOR_BATCH, shuffle: true, seed, epoch: 0 })) {
+  // one example per backward pass: the absolute gate derivative of each example, averaged
+  for (const batch of classificationBatches(train, { batchSize: 1, shuffle: true, seed, epoch: 0 })) {
     if (seen >= TAYLOR_EXAMPLES) break;
     zeroGrad(params.values());
     tidy(() => backward(classifier.loss(batch, { training: false }).loss));
