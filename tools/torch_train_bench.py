@@ -6,6 +6,7 @@ that have a target, as fairseq's RoBERTa does.
 
 Usage: /usr/bin/python3 tools/torch_train_bench.py '<json config>'
   config keys: model (tlc config.json fields), batch, seq_len, steps, warmup_steps, threads, seed,
+  precision: "f32" (default) or "bf16" (torch.autocast on the CPU: bf16 products, f32 weights),
   head: "targets" (default: output layer only where there is a target, as tlc does) or "all" (logits
   at every position, then the loss ignores the rest, as Hugging Face's RobertaForMaskedLM does)
 """
@@ -83,6 +84,12 @@ def main():
     torch.manual_seed(spec.get("seed", 0))
     torch.set_num_threads(spec["threads"])
     model = Transformer(cfg)
+    if spec.get("precision", "f32") == "bf16":
+        # torch 1.13's CPU autocast leaves layer_norm to its input's dtype and refuses a bf16
+        # input with f32 parameters: normalise in f32, as mixed precision prescribes (and tlc does)
+        for m in model.modules():
+            if isinstance(m, torch.nn.LayerNorm):
+                m.register_forward_pre_hook(lambda _m, args: tuple(a.float() for a in args))
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW(
@@ -100,13 +107,16 @@ def main():
         else:
             targets[:, :-1] = ids[:, 1:]
         opt.zero_grad(set_to_none=True)
-        h = encode(model, ids).reshape(B * T, -1)
-        flat = targets.reshape(-1)
-        if spec.get("head", "targets") == "all":
-            loss = F.cross_entropy(head(model, h), flat, ignore_index=-100)
-        else:
-            keep = (flat != -100).nonzero().squeeze(1)
-            loss = F.cross_entropy(head(model, h[keep]), flat[keep])
+        # bf16: CPU autocast (bf16 matrix products on oneDNN, f32 master weights), as IPEX documents
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=spec.get("precision", "f32") == "bf16"):
+            h = encode(model, ids).reshape(B * T, -1)
+            flat = targets.reshape(-1)
+            if spec.get("head", "targets") == "all":
+                logits = head(model, h)
+                loss = F.cross_entropy(logits.float(), flat, ignore_index=-100)
+            else:
+                keep = (flat != -100).nonzero().squeeze(1)
+                loss = F.cross_entropy(head(model, h[keep]).float(), flat[keep])
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -121,7 +131,7 @@ def main():
         times.append(time.perf_counter() - t0)
     times.sort()
     median = times[len(times) // 2]
-    print(json.dumps({"torch_version": torch.__version__, "threads": torch.get_num_threads(),
+    print(json.dumps({"torch_version": torch.__version__, "threads": torch.get_num_threads(), "precision": spec.get("precision", "f32"),
                       "step_seconds": median, "tokens_per_s": B * T / median, "blas": blas_kernel()}))
 
 

@@ -99,12 +99,17 @@ export function registerBench(program: Command): void {
       console.log(`| tlc, bf16 mixed precision | ${r.tlc_bf16.tokens_per_s.toFixed(0)} | ${r.tlc_bf16.gflops.toFixed(1)} | ` +
         `${(100 * r.tlc_bf16.gflops / r.bf16_matmul_peak_gflops).toFixed(0)}% of the bf16 peak |`);
       if (r.pytorch) row(`PyTorch ${r.pytorch.version}, same algorithm`, r.pytorch);
+      if (r.pytorch_bf16) {
+        console.log(`| PyTorch ${r.pytorch_bf16.version}, bf16 autocast | ${r.pytorch_bf16.tokens_per_s.toFixed(0)} | ${r.pytorch_bf16.gflops.toFixed(1)} | ` +
+          `${(100 * r.pytorch_bf16.gflops / r.bf16_matmul_peak_gflops).toFixed(0)}% of the bf16 peak |`);
+      }
       if (r.pytorch_all_positions) row(`PyTorch ${r.pytorch_all_positions.version}, logits at all positions`, r.pytorch_all_positions);
       console.log(`| oneDNN f32 matmul peak | | ${r.matmul_peak_gflops.toFixed(1)} | 100% |`);
       console.log(`| oneDNN bf16 matmul peak | | ${r.bf16_matmul_peak_gflops.toFixed(1)} | |`);
       console.log(`tlc bf16 / tlc f32: ${(r.tlc_bf16.tokens_per_s / r.tlc.tokens_per_s).toFixed(2)}×`);
       if (r.pytorch?.blas) console.log(`PyTorch BLAS: ${r.pytorch.blas}`);
       if (r.pytorch) console.log(`tlc / PyTorch (same algorithm): ${(r.tlc.tokens_per_s / r.pytorch.tokens_per_s).toFixed(2)}×`);
+      if (r.pytorch_bf16) console.log(`tlc bf16 / PyTorch bf16 autocast: ${(r.tlc_bf16.tokens_per_s / r.pytorch_bf16.tokens_per_s).toFixed(2)}×`);
       if (r.pytorch_all_positions) console.log(`tlc / PyTorch (logits at all positions): ${(r.tlc.tokens_per_s / r.pytorch_all_positions.tokens_per_s).toFixed(2)}×`);
     });
 
