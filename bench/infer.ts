@@ -9,6 +9,7 @@
 // magnitude and run the smaller dense model (f32, or int8 for struct50-int8).
 import { TlcError } from '../src/engine/errors.js';
 import { getThreads } from '../src/engine/threads.js';
+import { waitPolicy } from '../src/engine/native.js';
 import type { PackedLinear } from '../src/engine/ops/packed-linear.js';
 import { Linear } from '../src/nn/layers.js';
 import { countParams, presetConfig } from '../src/nn/config.js';
@@ -127,7 +128,8 @@ export function benchInference(opts: InferBenchOptions = {}): InferBenchResult {
   const models = new Map<InferVariant, TransformerBody>();
   const pruned = new Map<number, TransformerBody>();
   try {
-    log(`packing ${variants.length} variants of L${cfg.n_layers}-D${cfg.d_model} (${(countParams(cfg).total / 1e6).toFixed(1)}M params)`);
+    log(`packing ${variants.length} variants of L${cfg.n_layers}-D${cfg.d_model} (${(countParams(cfg).total / 1e6).toFixed(1)}M params); ` +
+      `OpenMP wait policy ${waitPolicy.policy}: ${waitPolicy.why}`);
     for (const v of variants) {
       const spec = variantSpec(v);
       if (spec.structured > 0 && !pruned.has(spec.structured)) pruned.set(spec.structured, structurallyPruned(model, spec.structured));

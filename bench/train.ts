@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { native } from '../src/engine/native.js';
+import { native, waitPolicy } from '../src/engine/native.js';
 import { backward, getThreads, tidy, zeroGrad } from '../src/engine/index.js';
 import { AdamW } from '../src/engine/optim.js';
 import { Bf16Weights, setBf16Weights, type Precision } from '../src/engine/mixed.js';
@@ -182,6 +182,7 @@ export function benchTraining(c: TrainBenchConfig, opts: { withTorch: boolean; l
   const cfg = modelConfig(c);
   const flopsPerToken = trainingFlopsPerToken(cfg, c.seq_len);
   const peak = matmulPeakGflops('f32');
+  opts.log(`OpenMP wait policy ${waitPolicy.policy}: ${waitPolicy.why}`);
   opts.log(`oneDNN f32 matmul peak: ${peak.toFixed(1)} GFLOP/s`);
   const peakBf16 = matmulPeakGflops('bf16');
   opts.log(`oneDNN bf16 matmul peak: ${peakBf16.toFixed(1)} GFLOP/s`);

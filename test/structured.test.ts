@@ -27,6 +27,7 @@ import { exportRun, ONNX_FILES } from '../src/export/export.js';
 import { mapArchitecture } from '../src/export/architecture.js';
 import { importHfFolder } from '../src/import/import.js';
 import { saveWeights } from '../src/nn/weights.js';
+import { loadModelDir } from '../src/infer/load.js';
 import { finetune } from '../src/train/finetune.js';
 import { finetuneArgs, pretrainedRun, writeTask } from './corpus-fixture.js';
 import {
@@ -235,6 +236,17 @@ test('tlc compress --structured ships a smaller dense model, one-shot and finetu
     const e = spawnSync(process.execPath, [CLI, 'evaluate', join(out, 'struct0.5-b8'), '--task', task, '--json'], { encoding: 'utf8' });
     assert.equal(e.status, 0, e.stderr);
     assert.equal(JSON.parse(e.stdout).accuracy, prunedInt8.accuracy, 'evaluate scores the file as compress did');
+    if (mode === 'oneshot') {
+      // the setting's compressed file exports to ONNX, whose logits are those of the file tlc loads
+      const onnxDir = join(root, 'onnx-struct');
+      exportRun(join(out, 'struct0.5-b32'), { format: 'onnx', out: onnxDir });
+      const { model: loaded } = loadModelDir(join(out, 'struct0.5-b32'));
+      const batch = paddedBatch([12, 7, 3], config.vocab_size, 5);
+      const got = await onnxLogits(await ort.InferenceSession.create(join(onnxDir, ONNX_FILES.fp32)), batch);
+      const diff = maxDiffAtTokens(got.data, tlcLogits(loaded, batch), config.labels!.length, null);
+      assert.ok(diff < 1e-4, `onnxruntime vs tlc logits of the compressed setting differ by ${diff}`);
+      loaded.dispose();
+    }
   }
   assert.equal(unitCounts(selectUnits([{ heads: new Float64Array(1), neurons: new Float64Array(4) }], { heads: 0.5, neurons: 0.5 })).heads[0], 1);
 });

@@ -13,6 +13,7 @@ import { REFERENCE_TRAIN_CONFIG, benchTraining } from '../../bench/train.js';
 import { benchRanks } from '../../bench/ranks.js';
 import { benchPrepare } from '../../bench/prepare.js';
 import { benchContention } from '../../bench/contention.js';
+import { benchLatency } from '../../bench/latency.js';
 import { parseBytes } from '../experiment/pareto.js';
 import { hfModelDir } from '../import/import.js';
 import { formatBytes } from '../util/format.js';
@@ -152,6 +153,29 @@ export function registerBench(program: Command): void {
       console.log(`${formatBytes(r.input_bytes)} in one file (words from a pool of ${r.distinct_word_pool.toLocaleString('en-US')}): ` +
         `${r.seconds.toFixed(1)} s, ${r.mb_per_s.toFixed(1)} MB/s, peak RSS ${formatBytes(r.peak_rss_bytes)}; ` +
         `${r.train_tokens.toLocaleString('en-US')} train tokens, word counts low by at most ${r.word_count_error_bound}`);
+    });
+
+  bench
+    .command('latency <dirs...>')
+    .description('batch-1 latency of finished models in interleaved rounds of one run: `tlc compress` settings on the kernels they ship with, ' +
+      'runs on the f32 kernel; --write puts the numbers into the settings\' result.json and compress.json')
+    .option('--seq-len <n>', 'tokens per sequence (at most each model\'s max_len)', '128')
+    .option('--rounds <n>', 'interleaved timing rounds (5 timed passes per model each)', '7')
+    .option('--write', 'record the new latencies in the compression outputs (for `tlc pareto --max-latency`)')
+    .option('--json', 'print one JSON object on stdout')
+    .action((dirs: string[], o: { seqLen: string; rounds: string; write?: boolean; json?: boolean }) => {
+      const rows = benchLatency(dirs, {
+        seqLen: num(o.seqLen, '--seq-len', positiveInt), rounds: num(o.rounds, '--rounds', positiveInt), write: o.write === true,
+        log: (l) => process.stderr.write(l + '\n'),
+      });
+      if (o.json) {
+        process.stdout.write(JSON.stringify({ rows }) + '\n');
+        return;
+      }
+      console.log('| model | kernels | latency, batch 1 | recorded by compress |\n|---|---|---:|---:|');
+      for (const r of rows) {
+        console.log(`| ${r.dir} | ${r.kernels} | ${r.latency_ms.toFixed(2)} ms | ${r.recorded_ms === null ? '-' : r.recorded_ms.toFixed(2) + ' ms'} |`);
+      }
     });
 
   bench

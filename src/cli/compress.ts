@@ -135,10 +135,11 @@ export function registerCompress(program: Command): void {
 }
 
 function printTable(rows: ReturnType<typeof paretoFrontier>): void {
-  console.log('| model | pruned | bits | bytes | kernels | latency | accuracy | macro-F1 | frontier |\n|---|---:|---:|---:|---|---:|---:|---:|:---:|');
+  console.log('| model | method | pruned | bits | bytes | kernels | latency | accuracy | macro-F1 | frontier |\n|---|---|---:|---:|---:|---|---:|---:|---:|:---:|');
   for (const r of rows) {
     const pruned = r.structured ? `${r.structured} of units (${((r.params_kept ?? r.params) / 1e6).toFixed(1)}M kept)` : `${r.sparsity}`;
-    console.log(`| ${describe(r).split(' (')[0]} (${(r.params / 1e6).toFixed(1)}M) | ${pruned} | ${r.bits} | ${formatBytes(r.bytes)} | ` +
+    const method = r.mode === 'oneshot' ? 'one-shot' : `${r.mode}${r.qat ? ' + QAT' : ''}`;
+    console.log(`| ${describe(r).split(' (')[0]} (${(r.params / 1e6).toFixed(1)}M) | ${method} | ${pruned} | ${r.bits} | ${formatBytes(r.bytes)} | ` +
       `${r.kernels ?? '-'} | ${r.latency_ms == null ? '-' : r.latency_ms.toFixed(2) + ' ms'} | ` +
       `${r.accuracy === null ? '-' : (100 * r.accuracy).toFixed(1) + '%'} | ${r.macro_f1 === null ? '-' : (100 * r.macro_f1).toFixed(1) + '%'} | ${r.on_frontier ? '●' : ''} |`);
   }

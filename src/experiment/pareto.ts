@@ -74,7 +74,8 @@ export function describe(r: CompressRow): string {
   const pruned = r.structured
     ? `${Math.round(r.structured * 100)}% of heads and neurons removed (${((r.params_kept ?? r.params) / 1e6).toFixed(1)}M kept)`
     : `${Math.round(r.sparsity * 100)}% sparse`;
-  return `${name} (${(r.params / 1e6).toFixed(1)}M params, ${pruned}, ${r.bits === 32 ? 'float32' : `${r.bits}-bit`})`;
+  const method = r.mode === 'oneshot' ? '' : `, ${r.mode} finetuning${r.qat ? ' with QAT' : ''}`;
+  return `${name} (${(r.params / 1e6).toFixed(1)}M params, ${pruned}, ${r.bits === 32 ? 'float32' : `${r.bits}-bit`}${method})`;
 }
 
 function pct(x: number): string {
