@@ -4,6 +4,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { compressSweep } from '../src/experiment/compress-sweep.js';
 import { pretrainedRun } from './corpus-fixture.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
@@ -33,4 +36,26 @@ test('bench infer rejects unknown variants and missing models clearly', () => {
   p = spawnSync(process.execPath, [CLI, 'bench', 'infer', '/nonexistent/run'], { encoding: 'utf8' });
   assert.notEqual(p.status, 0);
   assert.match(p.stderr, /not a model directory \(config.json is missing\)/);
+});
+
+test('bench latency re-times compression settings in one run and writes the numbers back', async () => {
+  const run = await pretrainedRun();
+  const out = join(mkdtempSync(join(tmpdir(), 'tlc-latency-')), 'cmp');
+  await compressSweep({ model: run, out, sparsities: [0, 0.9], bits: [8], pruning: 'layer', mode: 'oneshot', finetune: {}, qat: false, seed: 0 });
+  const before = readFileSync(join(out, 'compress.json'), 'utf8');
+  const settings = ['s0-b8', 's0.9-b8'].map((s) => join(out, s));
+  const p = spawnSync(process.execPath, [CLI, 'bench', 'latency', ...settings, '--rounds', '1', '--seq-len', '16', '--write', '--json'], { encoding: 'utf8' });
+  assert.equal(p.status, 0, p.stderr);
+  const { rows } = JSON.parse(p.stdout) as { rows: { dir: string; kernels: string; latency_ms: number; seq_len: number }[] };
+  const summary = JSON.parse(readFileSync(join(out, 'compress.json'), 'utf8')) as { rows: { latency_ms: number; latency_seq_len: number; kernels: string }[] };
+  assert.deepEqual(rows.map((r) => r.kernels), summary.rows.map((r) => r.kernels), 'timed on the kernels compress chose');
+  assert.match(rows[0].kernels, /^int8×\d+$/);
+  assert.deepEqual(summary.rows.map((r) => [r.latency_ms, r.latency_seq_len]), rows.map((r) => [r.latency_ms, 16]), 'compress.json has the new latencies');
+  const strip = (text: string) => JSON.stringify((JSON.parse(text) as { rows: object[] }).rows.map((r) => ({ ...r, latency_ms: 0, latency_seq_len: 0 })));
+  assert.equal(strip(readFileSync(join(out, 'compress.json'), 'utf8')), strip(before), 'and nothing else changed');
+  const result = JSON.parse(readFileSync(join(settings[1], 'result.json'), 'utf8')) as { row: { latency_ms: number } };
+  assert.equal(result.row.latency_ms, rows[1].latency_ms);
+  const bad = spawnSync(process.execPath, [CLI, 'bench', 'latency', run, '--write'], { encoding: 'utf8' });
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /not a setting of `tlc compress` \(no result\.json\)/);
 });
