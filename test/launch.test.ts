@@ -1,6 +1,9 @@
 // Where a process sits in a parallel launch, from the variables MPI launchers and Slurm set.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
 import { coresOfThisProcess, localRanks, mpiRank, parseWorker, slurmArrayTask, workerSlot } from '../src/util/launch.js';
 import { TlcError } from '../src/util/errors.js';
@@ -33,4 +36,13 @@ test('each rank owns its share of the cores; Slurm says how many it gave', () =>
   assert.equal(coresOfThisProcess({ OMPI_COMM_WORLD_LOCAL_SIZE: '2' }), Math.max(1, Math.floor(cores / 2)));
   assert.equal(coresOfThisProcess({ OMPI_COMM_WORLD_LOCAL_SIZE: String(4 * cores) }), 1);
   assert.equal(coresOfThisProcess({ SLURM_CPUS_PER_TASK: '6', OMPI_COMM_WORLD_LOCAL_SIZE: '2' }), 6);
+});
+
+test('tlc compress refuses to run as several ranks, whose writes would collide', () => {
+  const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
+  const r = spawnSync(process.execPath, [cli, 'compress', '--from', 'anything', '--out', 'anywhere'], {
+    encoding: 'utf8', env: { ...process.env, OMPI_COMM_WORLD_RANK: '0', OMPI_COMM_WORLD_SIZE: '2' },
+  });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /tlc compress runs in one process \(Open MPI started 2\)/);
 });

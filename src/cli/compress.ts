@@ -4,6 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { TlcError } from '../util/errors.js';
+import { mpiRank } from '../util/launch.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { compressSweep } from '../experiment/compress-sweep.js';
 import type { StructuredCriterion } from '../compress/structured.js';
@@ -60,6 +61,11 @@ export function registerCompress(program: Command): void {
   cmd.addOption(aliasOption('--model <run>', '--from'));
   markRequired(cmd, ['--from', '--out']);
   cmd.action(async (o: Record<string, unknown>) => {
+    const ranks = mpiRank();
+    if (ranks && ranks.count > 1) {
+      throw new TlcError(`tlc compress runs in one process (${ranks.source} started ${ranks.count}): its settings are written by one ` +
+        'writer; run it without the launcher');
+    }
       const given = optionsFromFlags(Object.fromEntries(FINETUNE_FLAGS.map((k) => [k, o[k]])));
       const budgetGiven = ['budget', 'tokens', 'steps', 'flops'].some((k) => given[k] !== undefined);
       const { steps, ...rest } = d;
