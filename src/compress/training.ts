@@ -66,8 +66,7 @@ export function compressionHooks(model: Module, c: CompressionTraining): Compres
   const gradual = c.mode === 'gradual';
   let mask = magnitudePrune(named(), { sparsity: gradual ? 0 : c.sparsity, mode: c.pruning });
   mask.apply(named());
-  const selected = selectTensors(named().map(([n, t]) => [n, t.shape]), {});
-  const quantized = c.qat && c.bits < 32 ? new Map(named().filter(([n]) => selected.includes(n))) : null;
+  const quantized = qatWeights(model, c);
   return {
     beforeForward: quantized ? () => swapInQuantized(quantized, c.bits) : undefined,
     afterBackward: () => mask.maskGradients(named()),
@@ -93,6 +92,14 @@ export function compressionHooks(model: Module, c: CompressionTraining): Compres
       mask = new PruningMask(masks, shapes, mask.mode);
     },
   };
+}
+
+/** The weights QAT computes with quantized (the compressed ones), or null without QAT. */
+function qatWeights(model: Module, c: CompressionTraining): Map<string, Tensor> | null {
+  if (!c.qat || c.bits >= 32) return null;
+  const named = model.namedParameters();
+  const selected = new Set(selectTensors(named.map(([n, t]) => [n, t.shape]), {}));
+  return new Map(named.filter(([n]) => selected.has(n)));
 }
 
 /** Replaces each weight by its fake-quantized value; returns how to put the float values back. */
@@ -131,9 +138,7 @@ function structuredHooks(model: Module, c: CompressionTraining, s: StructuredTra
   let units: Units = s.units ?? selectUnits(magnitudeScores(s.config, valuesOf(params())), { heads: 0, neurons: 0 });
   let mask = unitsMask(s.config, units);
   mask.apply(params());
-  const quantized = c.qat && c.bits < 32
-    ? new Map(model.namedParameters().filter(([n]) => selectTensors(model.namedParameters().map(([m, t]) => [m, t.shape]), {}).includes(n)))
-    : null;
+  const quantized = qatWeights(model, c);
   return {
     beforeForward: quantized ? () => swapInQuantized(quantized, c.bits) : undefined,
     afterBackward: () => {
