@@ -4,8 +4,8 @@
 // it, on whatever the machine is doing then; this re-times a whole output on a quiet machine
 // and can write the numbers back (result.json and compress.json), where `tlc pareto
 // --max-latency` reads them.
-import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, normalize, resolve } from 'node:path';
 import { TlcError } from '../src/engine/errors.js';
 import { waitPolicy } from '../src/engine/native.js';
 import { loadModelDir } from '../src/infer/load.js';
@@ -21,13 +21,37 @@ export interface LatencyRow {
   kernels: string;
   seq_len: number;
   latency_ms: number;
-  /** The latency `tlc compress` recorded for the setting, if any. */
+  /** The latency the setting's result.json held before (from `tlc compress`, or an earlier --write), if any. */
   recorded_ms: number | null;
+  recorded_seq_len: number | null;
 }
 
-export function benchLatency(dirs: string[], opts: { rounds?: number; seqLen?: number; write?: boolean; log?: (l: string) => void } = {}): LatencyRow[] {
+/**
+ * The model directories named: a `tlc compress` output stands for all its settings; files
+ * (what a shell glob over an output also matches) are skipped; each directory once.
+ */
+export function modelDirs(given: string[]): string[] {
+  const out: string[] = [];
+  for (const g of given) {
+    if (!existsSync(g)) throw new TlcError(`${g}: no such directory`);
+    if (!statSync(g).isDirectory()) continue;
+    const dir = normalize(g).replace(/\/+$/, '');
+    if (existsSync(compressSummaryPath(dir))) out.push(...readCompressSummary(dir).rows.map((r) => dirname(r.file)));
+    else out.push(dir);
+  }
+  return [...new Set(out)];
+}
+
+export function benchLatency(given: string[], opts: { rounds?: number; seqLen?: number; write?: boolean; log?: (l: string) => void } = {}): LatencyRow[] {
   const rounds = opts.rounds ?? 7, log = opts.log ?? (() => {});
-  if (dirs.length === 0) throw new TlcError('bench latency: name one or more model directories');
+  const dirs = modelDirs(given);
+  if (dirs.length === 0) throw new TlcError('bench latency: name one or more model directories (or `tlc compress` outputs)');
+  if (opts.write) {
+    // every directory is checked before anything is timed or written
+    for (const dir of dirs) {
+      if (!readSettingResult(dir)) throw new TlcError(`${dir}: not a setting of \`tlc compress\` (no result.json); --write updates compression outputs`);
+    }
+  }
   if (!(Number.isInteger(rounds) && rounds >= 1)) throw new TlcError(`--rounds must be a positive integer, got ${rounds}`);
   const models: { dir: string; model: TransformerBody; kernels: string; seqLen: number }[] = [];
   try {
@@ -35,6 +59,7 @@ export function benchLatency(dirs: string[], opts: { rounds?: number; seqLen?: n
       const loaded = loadModelDir(dir);
       const summary = loaded.compressed ? packByChoice(loaded.model, 'auto', loaded.tensorBits) : packLinears(loaded.model, () => ({ kind: 'f32' }));
       const seqLen = Math.min(opts.seqLen ?? 128, loaded.config.max_len);
+      if (opts.seqLen !== undefined && seqLen < opts.seqLen) log(`${dir}: timed at its max_len, ${seqLen} tokens, not ${opts.seqLen}`);
       models.push({ dir, model: loaded.model, kernels: summary ? describePacking(summary) : 'reference (training path)', seqLen });
     }
     log(`OpenMP wait policy ${waitPolicy.policy}: ${waitPolicy.why}`);
@@ -56,6 +81,7 @@ export function benchLatency(dirs: string[], opts: { rounds?: number; seqLen?: n
       return {
         dir: m.dir, kernels: m.kernels, seq_len: m.seqLen, latency_ms: sorted[Math.floor(sorted.length / 2)],
         recorded_ms: readSettingResult(m.dir)?.row.latency_ms ?? null,
+        recorded_seq_len: readSettingResult(m.dir)?.row.latency_seq_len ?? null,
       };
     });
     if (opts.write) writeBack(rows);

@@ -44,7 +44,13 @@ test('bench latency re-times compression settings in one run and writes the numb
   await compressSweep({ model: run, out, sparsities: [0, 0.9], bits: [8], pruning: 'layer', mode: 'oneshot', finetune: {}, qat: false, seed: 0 });
   const before = readFileSync(join(out, 'compress.json'), 'utf8');
   const settings = ['s0-b8', 's0.9-b8'].map((s) => join(out, s));
-  const p = spawnSync(process.execPath, [CLI, 'bench', 'latency', ...settings, '--rounds', '1', '--seq-len', '16', '--write', '--json'], { encoding: 'utf8' });
+  // a directory that is not a setting stops --write before anything is timed or written
+  const mixed = spawnSync(process.execPath, [CLI, 'bench', 'latency', out, run, '--rounds', '1', '--write'], { encoding: 'utf8' });
+  assert.equal(mixed.status, 1);
+  assert.match(mixed.stderr, /not a setting of `tlc compress` \(no result\.json\)/);
+  assert.equal(readFileSync(join(out, 'compress.json'), 'utf8'), before, 'nothing was written');
+  // the output directory stands for its settings, and files a glob picks up are skipped
+  const p = spawnSync(process.execPath, [CLI, 'bench', 'latency', out, join(out, 'compress.json'), '--rounds', '1', '--seq-len', '16', '--write', '--json'], { encoding: 'utf8' });
   assert.equal(p.status, 0, p.stderr);
   const { rows } = JSON.parse(p.stdout) as { rows: { dir: string; kernels: string; latency_ms: number; seq_len: number }[] };
   const summary = JSON.parse(readFileSync(join(out, 'compress.json'), 'utf8')) as { rows: { latency_ms: number; latency_seq_len: number; kernels: string }[] };
@@ -53,9 +59,7 @@ test('bench latency re-times compression settings in one run and writes the numb
   assert.deepEqual(summary.rows.map((r) => [r.latency_ms, r.latency_seq_len]), rows.map((r) => [r.latency_ms, 16]), 'compress.json has the new latencies');
   const strip = (text: string) => JSON.stringify((JSON.parse(text) as { rows: object[] }).rows.map((r) => ({ ...r, latency_ms: 0, latency_seq_len: 0 })));
   assert.equal(strip(readFileSync(join(out, 'compress.json'), 'utf8')), strip(before), 'and nothing else changed');
+  assert.deepEqual(rows.map((r) => r.dir), settings, 'one row per setting');
   const result = JSON.parse(readFileSync(join(settings[1], 'result.json'), 'utf8')) as { row: { latency_ms: number } };
   assert.equal(result.row.latency_ms, rows[1].latency_ms);
-  const bad = spawnSync(process.execPath, [CLI, 'bench', 'latency', run, '--write'], { encoding: 'utf8' });
-  assert.equal(bad.status, 1);
-  assert.match(bad.stderr, /not a setting of `tlc compress` \(no result\.json\)/);
 });

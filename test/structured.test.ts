@@ -271,3 +271,23 @@ test('a gradual structured compression stopped mid-finetuning resumes to the sam
   assert.ok(file('whole').equals(file('stopped')), 'the compressed files are byte-identical');
   assert.deepEqual(resumed.rows.map((r) => [r.accuracy, r.params_kept]), whole.rows.map((r) => [r.accuracy, r.params_kept]));
 });
+
+test('--structured-units removes only heads or only FFN neurons; duplicates and a zero fraction are handled', async () => {
+  const { dir: run, model } = randomRun(tinyConfig({ norm: 'post' }), 120);
+  model.dispose();
+  const lines: string[] = [];
+  const sweep = (out: string, units: 'heads' | 'neurons', structured = [0.5, 0.5]) => compressSweep({
+    model: run, out: join(dirname(run), out), sparsities: [], bits: [32], pruning: 'layer', mode: 'oneshot', finetune: {}, qat: false, seed: 0,
+    structured, structuredUnits: units, structuredCriterion: 'magnitude',
+  }, (l) => lines.push(l));
+  const neurons = await sweep('neurons', 'neurons');
+  assert.equal(neurons.rows.length, 1, 'a fraction given twice is one setting');
+  const nc = readModelConfig(join(dirname(run), 'neurons', 'struct0.5-neurons-b32', 'config.json'));
+  assert.deepEqual([nc.layer_heads, nc.d_ff], [undefined, 32]);
+  assert.equal(neurons.rows[0].structured_units, 'neurons');
+  assert.equal(mapArchitecture(nc).hf, 'RobertaForMaskedLM', 'FFN neurons alone keep the model a RoBERTa');
+  const heads = await sweep('heads', 'heads');
+  const hc = readModelConfig(join(dirname(run), 'heads', 'struct0.5-heads-b32', 'config.json'));
+  assert.deepEqual([hc.layer_heads, hc.d_ff], [[2, 2], 64]);
+  await assert.rejects(sweep('zero', 'heads', [0, 0.5]), /--structured 0 removes nothing: the dense model is --sparsity 0/);
+});

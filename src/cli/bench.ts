@@ -157,8 +157,8 @@ export function registerBench(program: Command): void {
 
   bench
     .command('latency <dirs...>')
-    .description('batch-1 latency of finished models in interleaved rounds of one run: `tlc compress` settings on the kernels they ship with, ' +
-      'runs on the f32 kernel; --write puts the numbers into the settings\' result.json and compress.json')
+    .description('batch-1 latency of finished models in interleaved rounds of one run: `tlc compress` settings (or whole outputs) on the ' +
+      'kernels they ship with, runs on the f32 kernel; --write puts the numbers into the settings\' result.json and compress.json')
     .option('--seq-len <n>', 'tokens per sequence (at most each model\'s max_len)', '128')
     .option('--rounds <n>', 'interleaved timing rounds (5 timed passes per model each)', '7')
     .option('--write', 'record the new latencies in the compression outputs (for `tlc pareto --max-latency`)')
@@ -172,9 +172,10 @@ export function registerBench(program: Command): void {
         process.stdout.write(JSON.stringify({ rows }) + '\n');
         return;
       }
-      console.log('| model | kernels | latency, batch 1 | recorded by compress |\n|---|---|---:|---:|');
+      console.log('| model | kernels | tokens | latency, batch 1 | recorded before |\n|---|---|---:|---:|---:|');
       for (const r of rows) {
-        console.log(`| ${r.dir} | ${r.kernels} | ${r.latency_ms.toFixed(2)} ms | ${r.recorded_ms === null ? '-' : r.recorded_ms.toFixed(2) + ' ms'} |`);
+        const before = r.recorded_ms === null ? '-' : `${r.recorded_ms.toFixed(2)} ms${r.recorded_seq_len !== r.seq_len ? ` (at ${r.recorded_seq_len} tokens)` : ''}`;
+        console.log(`| ${r.dir} | ${r.kernels} | ${r.seq_len} | ${r.latency_ms.toFixed(2)} ms | ${before} |`);
       }
     });
 

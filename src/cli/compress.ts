@@ -5,10 +5,11 @@ import { join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { TlcError } from '../util/errors.js';
 import { mpiRank } from '../util/launch.js';
+import { warn } from '../util/warn.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
-import { compressSweep } from '../experiment/compress-sweep.js';
+import { STRUCTURED_UNITS, compressSweep, type StructuredUnits } from '../experiment/compress-sweep.js';
 import type { StructuredCriterion } from '../compress/structured.js';
-import { chooseWithin, describe, formatBytes, paretoFrontier, parseBytes, toCsv } from '../experiment/pareto.js';
+import { chooseWithin, describe, formatBytes, paretoFrontier, parseBytes, structuredText, toCsv } from '../experiment/pareto.js';
 import { compressModes, readCompressSummary, type CompressMode, type CompressRow } from '../run/compress-summary.js';
 import { COMPRESS_FINETUNE_DEFAULTS } from '../train/args.js';
 import { PARETO_FILES } from '../run/layout.js';
@@ -36,6 +37,8 @@ export function registerCompress(program: Command): void {
     .option('--bits <list>', 'bits per weight: 2…8, or 32 for no quantization', '32,8,4')
     .option('--structured <list>', 'settings that remove these fractions of every block\'s attention heads and FFN neurons instead '
       + '(structured pruning: a smaller dense model), e.g. 0.25,0.5')
+    .addOption(new Option('--structured-units <kind>', 'what structured pruning removes: attention heads and FFN neurons, or only one of them '
+      + '(neurons keeps a causal LM exportable to transformers.js) (default: both)').choices(STRUCTURED_UNITS))
     .addOption(new Option('--structured-criterion <kind>', 'how heads and neurons are scored: Taylor importance on the task\'s training '
       + 'examples, or the norm of their weights (default: taylor for a classifier, magnitude for a language model)').choices(['taylor', 'magnitude']))
     .option('--out <dir>', 'output directory (one subdirectory per setting)')
@@ -78,6 +81,7 @@ export function registerCompress(program: Command): void {
         sparsities: o.sparsity !== undefined ? list(String(o.sparsity), '--sparsity') : o.structured !== undefined ? [] : [0, 0.5, 0.9],
         ...(o.structured !== undefined ? { structured: list(String(o.structured), '--structured') } : {}),
         ...(o.structuredCriterion !== undefined ? { structuredCriterion: o.structuredCriterion as StructuredCriterion } : {}),
+        ...(o.structuredUnits !== undefined ? { structuredUnits: o.structuredUnits as StructuredUnits } : {}),
         bits: list(String(o.bits), '--bits'),
         pruning: o.pruning as 'layer' | 'global',
         embeddingBits: o.embeddingBits ? num(String(o.embeddingBits), '--embedding-bits') : undefined,
@@ -120,6 +124,11 @@ export function registerCompress(program: Command): void {
         maxBytes: o.maxBytes !== undefined ? parseBytes(o.maxBytes) : undefined,
         maxLatencyMs: o.maxLatency !== undefined ? num(o.maxLatency.replace(/ms$/, ''), '--max-latency', (x) => x > 0) : undefined,
       };
+      const lengths = new Set(rows.filter((r) => typeof r.latency_ms === 'number').map((r) => r.latency_seq_len));
+      if (budget.maxLatencyMs !== undefined && lengths.size > 1) {
+        warn(`the latencies were measured at different sequence lengths (${[...lengths].join(', ')} tokens): re-time the outputs together ` +
+          'with `tlc bench latency <dirs> --write` before comparing them');
+      }
       const choice = budget.maxBytes !== undefined || budget.maxLatencyMs !== undefined ? chooseWithin(table, budget) : null;
       const outDir = o.out ?? dirs[0];
       const write = (): void => {
@@ -143,7 +152,7 @@ export function registerCompress(program: Command): void {
 function printTable(rows: ReturnType<typeof paretoFrontier>): void {
   console.log('| model | method | pruned | bits | bytes | kernels | latency | accuracy | macro-F1 | frontier |\n|---|---|---:|---:|---:|---|---:|---:|---:|:---:|');
   for (const r of rows) {
-    const pruned = r.structured ? `${r.structured} of units (${((r.params_kept ?? r.params) / 1e6).toFixed(1)}M kept)` : `${r.sparsity}`;
+    const pruned = r.structured ? `${structuredText(r)} (${((r.params_kept ?? r.params) / 1e6).toFixed(2)}M kept)` : `${r.sparsity}`;
     const method = r.mode === 'oneshot' ? 'one-shot' : `${r.mode}${r.qat ? ' + QAT' : ''}`;
     console.log(`| ${describe(r).split(' (')[0]} (${(r.params / 1e6).toFixed(1)}M) | ${method} | ${pruned} | ${r.bits} | ${formatBytes(r.bytes)} | ` +
       `${r.kernels ?? '-'} | ${r.latency_ms == null ? '-' : r.latency_ms.toFixed(2) + ' ms'} | ` +

@@ -3,6 +3,7 @@
 // commander applies them or a schema fills them in later (then the text says so itself).
 import { Option, type Command, type Help } from 'commander';
 import { TlcError } from '../util/errors.js';
+import { warn } from '../util/warn.js';
 
 const requiredNotes = new WeakMap<Option, string>();
 
@@ -33,6 +34,7 @@ export function renamed<T>(cmd: Command, current: string, old: string): T {
   if (oldGiven && cmd.getOptionValueSource(current) === 'cli') {
     throw new TlcError(`${flagOf(old)} is the old name of ${flagOf(current)}: give one of them`);
   }
+  if (oldGiven) warn(`${flagOf(old)} is now ${flagOf(current)} (the old name still works)`);
   return (oldGiven ? options[old] : options[current]) as T;
 }
 

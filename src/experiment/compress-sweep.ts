@@ -77,6 +77,16 @@ export interface CompressSweepArgs {
   structured?: number[];
   /** How units are scored for removal (default: taylor for a classifier, magnitude for a language model). */
   structuredCriterion?: StructuredCriterion;
+  /** Which units structured pruning removes (default both heads and FFN neurons). */
+  structuredUnits?: StructuredUnits;
+}
+
+export const STRUCTURED_UNITS = ['both', 'heads', 'neurons'] as const;
+export type StructuredUnits = (typeof STRUCTURED_UNITS)[number];
+
+/** The fractions of heads and of FFN neurons a structured setting removes. */
+function fractionsOf(f: number, units: StructuredUnits): { heads: number; neurons: number } {
+  return { heads: units === 'neurons' ? 0 : f, neurons: units === 'heads' ? 0 : f };
 }
 
 /** One point of the sweep: unstructured sparsity, or a structured fraction (then sparsity 0), at a bit width. */
@@ -86,17 +96,16 @@ interface Setting {
   bits: number;
 }
 
-function settingDir(out: string, s: Setting): string {
-  return join(out, s.structured > 0 ? `struct${s.structured}-b${s.bits}` : `s${s.sparsity}-b${s.bits}`);
+function settingDir(out: string, s: Setting, units: StructuredUnits): string {
+  return join(out, s.structured > 0 ? `struct${s.structured}${units === 'both' ? '' : `-${units}`}-b${s.bits}` : `s${s.sparsity}-b${s.bits}`);
 }
 
 /** Every unstructured sparsity, then every structured fraction above 0, each at every bit width. */
 export function sweepSettings(args: Pick<CompressSweepArgs, 'sparsities' | 'bits' | 'structured'>): Setting[] {
   const out: Setting[] = [];
-  for (const sparsity of args.sparsities) for (const bits of args.bits) out.push({ sparsity, structured: 0, bits });
-  for (const structured of args.structured ?? []) {
-    if (structured > 0) for (const bits of args.bits) out.push({ sparsity: 0, structured, bits });
-  }
+  const once = (xs: number[]) => [...new Set(xs)];
+  for (const sparsity of once(args.sparsities)) for (const bits of once(args.bits)) out.push({ sparsity, structured: 0, bits });
+  for (const structured of once(args.structured ?? [])) for (const bits of once(args.bits)) out.push({ sparsity: 0, structured, bits });
   return out;
 }
 
@@ -115,14 +124,17 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
   events: (setting: string) => LoopEvents = () => ({}), signal?: AbortSignal): Promise<{ rows: CompressRow[]; interrupted: boolean }> {
   for (const s of args.sparsities) checkSparsity('--sparsity', s);
   for (const f of args.structured ?? []) {
-    if (!(f >= 0 && f < 1)) throw new TlcError(`--structured: the fraction of heads and FFN neurons removed must be in [0, 1), got ${f}`);
+    if (f === 0) throw new TlcError('--structured 0 removes nothing: the dense model is --sparsity 0');
+    if (!(f > 0 && f < 1)) throw new TlcError(`--structured: the fraction of heads and FFN neurons removed must be in (0, 1), got ${f}`);
   }
+  const units = args.structuredUnits ?? 'both';
+  if (!STRUCTURED_UNITS.includes(units)) throw new TlcError(`--structured-units must be one of ${STRUCTURED_UNITS.join(', ')}, got ${JSON.stringify(units)}`);
   checkBitsList(args.bits);
   if (sweepSettings(args).length === 0) {
-    throw new TlcError('nothing to compress: --structured 0 removes nothing, and a structured sweep has no --sparsity settings unless given (add --sparsity 0 for the dense model)');
+    throw new TlcError('nothing to compress: give --sparsity or --structured fractions');
   }
-  if (args.structuredCriterion !== undefined && !(args.structured ?? []).some((f) => f > 0)) {
-    throw new TlcError('--structured-criterion scores heads and neurons for structured pruning: add --structured fractions');
+  if ((args.structuredCriterion !== undefined || args.structuredUnits !== undefined) && !(args.structured ?? []).some((f) => f > 0)) {
+    throw new TlcError('--structured-criterion and --structured-units are for structured pruning: add --structured fractions');
   }
   if (args.distill && args.mode === 'oneshot') {
     throw new TlcError('--distill trains the compressed model on its teacher\'s predictions, so it needs a finetuning mode: add --mode finetune or --mode gradual');
@@ -135,6 +147,14 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
   const anyStructured = (args.structured ?? []).some((f) => f > 0);
   if (anyStructured) checkStructurable(config, args.model);
   const criterion: StructuredCriterion = args.structuredCriterion ?? (config.labels ? 'taylor' : 'magnitude');
+  if (anyStructured && (args.structuredUnits ?? 'both') !== 'neurons') {
+    for (const f of args.structured ?? []) {
+      if (Math.min(config.n_heads - 1, Math.round(f * config.n_heads)) === 0) {
+        log(`${args.model}: with ${config.n_heads} head${config.n_heads === 1 ? '' : 's'} per block, --structured ${f} removes no heads ` +
+          '(at least one stays in every block): only FFN neurons go');
+      }
+    }
+  }
   if (anyStructured && criterion === 'taylor' && !config.labels) {
     throw new TlcError(`${args.model}: Taylor importance is measured on a classifier's task; use --structured-criterion magnitude for a language model`);
   }
@@ -168,7 +188,7 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
   };
   for (const setting of sweepSettings(args)) {
     const { sparsity, bits } = setting;
-    const dir = settingDir(args.out, setting);
+    const dir = settingDir(args.out, setting, units);
     const settings = settingsOf(args, setting, criterion, finetuneOptions);
     const previous = readSettingResult(dir);
     if (previous && JSON.stringify(previous.settings) === JSON.stringify(settings)) {
@@ -210,9 +230,9 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
         const teacher = args.distill ? loadTeacher(config, weightsPath) : null;
         const mode = args.mode as 'finetune' | 'gradual';
         const structured: StructuredTraining | undefined = setting.structured > 0 ? {
-          heads: setting.structured, neurons: setting.structured, criterion, config,
+          ...fractionsOf(setting.structured, units), criterion, config,
           // finetune: the units are chosen once, on the trained weights, before finetuning
-          ...(mode === 'finetune' ? { units: chooseUnits(config, weightsPath, setting.structured, criterion, data, args.seed) } : {}),
+          ...(mode === 'finetune' ? { units: chooseUnits(config, weightsPath, fractionsOf(setting.structured, units), criterion, data, args.seed) } : {}),
         } : undefined;
         const extension: FinetuneExtension = {
           keep: 'last',
@@ -247,7 +267,7 @@ function finetuneKey(a: CompressSweepArgs, s: Setting, criterion: StructuredCrit
   alwaysBits = false): Record<string, unknown> {
   return {
     sparsity: s.sparsity, ...(a.qat || alwaysBits ? { bits: s.bits } : {}), pruning: a.pruning, mode: a.mode, qat: a.qat, distill: a.distill ?? null, finetune: finetuneOptions, seed: a.seed,
-    ...structuredKey(s, criterion),
+    ...structuredKey(s, criterion, a.structuredUnits ?? 'both'),
   };
 }
 
@@ -263,8 +283,9 @@ function finishedTwin(out: string, self: string, key: string): string | null {
 }
 
 /** Structured settings' part of a key (absent for unstructured ones, so older outputs keep theirs). */
-function structuredKey(s: Setting, criterion: StructuredCriterion): Record<string, unknown> {
-  return s.structured > 0 ? { structured: s.structured, structured_criterion: criterion } : {};
+function structuredKey(s: Setting, criterion: StructuredCriterion, units: StructuredUnits): Record<string, unknown> {
+  if (s.structured === 0) return {};
+  return { structured: s.structured, structured_criterion: criterion, ...(units === 'both' ? {} : { structured_units: units }) };
 }
 
 /** Everything that determines a setting's result; a saved result is reused only on an exact match. */
@@ -273,18 +294,18 @@ function settingsOf(a: CompressSweepArgs, s: Setting, criterion: StructuredCrite
     model: a.model, sparsity: s.sparsity, bits: s.bits, pruning: a.pruning, embeddingBits: a.embeddingBits ?? null, mode: a.mode,
     finetune: finetuneOptions, qat: a.qat, distill: a.distill ?? null,
     task: a.task ?? null, taskSeed: a.taskSeed ?? null, seed: a.seed,
-    ...structuredKey(s, criterion),
+    ...structuredKey(s, criterion, a.structuredUnits ?? 'both'),
     scoredOn: 'inference kernels',
   };
 }
 
 /** The units kept when `fraction` of every block's heads and neurons go, scored on the trained weights. */
-function chooseUnits(config: ModelConfig, weightsPath: string, fraction: number, criterion: StructuredCriterion,
+function chooseUnits(config: ModelConfig, weightsPath: string, fraction: { heads: number; neurons: number }, criterion: StructuredCriterion,
   data: EncodedTask | null, seed: number): Units {
   const model = buildModel(config, seed);
   try {
     loadWeights(model, weightsPath);
-    return selectUnits(unitScores(model, criterion, data?.train ?? null, seed), { heads: fraction, neurons: fraction });
+    return selectUnits(unitScores(model, criterion, data?.train ?? null, seed), fraction);
   } finally {
     model.dispose();
   }
@@ -321,7 +342,8 @@ function compressOne(args: CompressSweepArgs, sourceConfig: ModelConfig, weights
       // oneshot: score and choose now; finetuned: the units the finetuning zeroed
       const oneShot = (): Units => {
         if (!oneShotUnits.has(setting.structured)) {
-          oneShotUnits.set(setting.structured, chooseUnits(sourceConfig, weightsPath, setting.structured, criterion, data, args.seed));
+          oneShotUnits.set(setting.structured,
+            chooseUnits(sourceConfig, weightsPath, fractionsOf(setting.structured, args.structuredUnits ?? 'both'), criterion, data, args.seed));
         }
         return oneShotUnits.get(setting.structured)!;
       };
@@ -337,7 +359,10 @@ function compressOne(args: CompressSweepArgs, sourceConfig: ModelConfig, weights
     const file = join(dir, COMPRESS_FILES.model);
     tidy(() => {
       const c = compressModel(model.namedParameters(), { sparsity, bits, pruning: args.pruning, embeddingBits: args.embeddingBits });
-      writeCompressed(file, c.params, { ...c.plan, settings: { ...(c.plan.settings ?? {}), mode: args.mode, source: args.model } });
+      const structured = setting.structured > 0
+        ? { structured: setting.structured, structured_criterion: criterion, structured_units: args.structuredUnits ?? 'both', pruned_from: { n_heads: sourceConfig.n_heads, d_ff: sourceConfig.d_ff } }
+        : {};
+      writeCompressed(file, c.params, { ...c.plan, settings: { ...(c.plan.settings ?? {}), mode: args.mode, source: args.model, ...structured } });
     });
     copyFileAtomic(runFile(args.model, 'tokenizer'), runFile(dir, 'tokenizer'));
     if (setting.structured > 0) writeJsonAtomic(runFile(dir, 'config'), config);
@@ -362,6 +387,7 @@ function compressOne(args: CompressSweepArgs, sourceConfig: ModelConfig, weights
         model: args.model, params: countParams(sourceConfig).total, sparsity, bits, mode: args.mode, qat: args.qat, bytes: statSync(file).size,
         ...(setting.structured > 0 ? {
           structured: setting.structured, structured_criterion: criterion, params_kept: countParams(config).total,
+          ...(args.structuredUnits && args.structuredUnits !== 'both' ? { structured_units: args.structuredUnits } : {}),
           layer_heads: config.layer_heads, layer_d_ff: config.layer_d_ff,
         } : {}),
         file, accuracy, macro_f1: macroF1, measured_sparsity: measured,

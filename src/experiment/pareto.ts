@@ -71,11 +71,17 @@ function cost(r: CompressRow): string {
 
 export function describe(r: CompressRow): string {
   const name = r.model.replace(/\/+$/, '').split('/').pop();
-  const pruned = r.structured
-    ? `${Math.round(r.structured * 100)}% of heads and neurons removed (${((r.params_kept ?? r.params) / 1e6).toFixed(1)}M kept)`
-    : `${Math.round(r.sparsity * 100)}% sparse`;
+  const pruned = r.structured ? `${structuredText(r)} (${((r.params_kept ?? r.params) / 1e6).toFixed(2)}M kept)` : `${Math.round(r.sparsity * 100)}% sparse`;
   const method = r.mode === 'oneshot' ? '' : `, ${r.mode} finetuning${r.qat ? ' with QAT' : ''}`;
   return `${name} (${(r.params / 1e6).toFixed(1)}M params, ${pruned}, ${r.bits === 32 ? 'float32' : `${r.bits}-bit`}${method})`;
+}
+
+/** What a structured setting removed: the heads only where some went (a model with one head per block keeps it). */
+export function structuredText(r: CompressRow): string {
+  const units = r.structured_units ?? 'both';
+  const headsWent = r.layer_heads !== undefined;
+  const what = units === 'neurons' || !headsWent ? 'FFN neurons' : units === 'heads' ? 'heads' : 'heads and FFN neurons';
+  return `${Math.round(r.structured! * 100)}% of ${what} removed`;
 }
 
 function pct(x: number): string {

@@ -33,8 +33,7 @@ export function mapArchitecture(c: ModelConfig): ArchitectureMapping {
   }
   if (c.objective === 'clm' && c.layer_heads && c.layer_heads.some((h) => h !== c.n_heads)) {
     onnxProblems.push('structured pruning removed attention heads: transformers.js sizes one key/value cache of n_head × n_embd/n_head '
-      + 'for every layer of a decoder (export the unpruned model, or prune FFN neurons only: selectUnits in tlc/compress takes '
-      + 'separate head and neuron fractions)');
+      + 'for every layer of a decoder (export the unpruned model, or prune FFN neurons only: tlc compress --structured-units neurons)');
   }
   if (c.objective === 'mlm') {
     if (c.norm === 'pre') {

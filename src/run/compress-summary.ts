@@ -31,6 +31,8 @@ export const compressRowSchema = z.looseObject({
   /** Structured settings: the fraction of every block's heads and FFN neurons removed, and how they were scored. */
   structured: finite.optional(),
   structured_criterion: z.enum(['magnitude', 'taylor']).optional(),
+  /** Which units were removed, when not both heads and FFN neurons. */
+  structured_units: z.enum(['both', 'heads', 'neurons']).optional(),
   /** Structured settings: parameters of the smaller model shipped (params is the source model's). */
   params_kept: finite.optional(),
   layer_heads: z.array(z.number().int()).optional(),
