@@ -11,23 +11,21 @@
 // (doubling a budget with branches at 1/8, 1/4, 1/2, 1 forks just one new branch, at the end).
 // The renames are journaled (extension.json), so an extension interrupted half-way is finished
 // by the next resume instead of being done twice.
-import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { TlcError } from '../util/errors.js';
 import { warn } from '../util/warn.js';
-import { runFile } from '../run/layout.js';
+import { RUN_FILES, runFile } from '../run/layout.js';
 import { rewriteRunOptions } from '../run/run-args.js';
 import { lockRun } from '../run/lock.js';
 import { writesRuns } from '../run/rank.js';
 import { agreed, dataParallel } from './data-parallel.js';
 import { eventsOf, readMetrics } from '../run/metrics.js';
-import { writeFileAtomic } from '../util/atomic.js';
+import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { budgetFromFlags, describeBudget, used, type Budget } from './budget.js';
 import { budgetCheckpointName, readStateFile } from './checkpoint.js';
 import { branchDir } from './branches.js';
 import { readJsonFile } from '../util/json-file.js';
-import { writeJsonAtomic } from '../util/atomic.js';
-import { RUN_FILES } from '../run/layout.js';
 
 export interface BudgetFlags {
   budget?: string;
