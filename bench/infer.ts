@@ -16,8 +16,8 @@ import { countParams, presetConfig } from '../src/nn/config.js';
 import type { TransformerBody } from '../src/nn/transformer.js';
 import { TransformerClassifier } from '../src/nn/classifier.js';
 import { pruneArrays } from '../src/compress/pruning.js';
-import { magnitudeScores, removeUnits, selectUnits } from '../src/compress/structured.js';
-import { buildModel, loadModelDir } from '../src/infer/load.js';
+import { magnitudeScores, selectUnits } from '../src/compress/structured.js';
+import { buildModel, loadModelDir, withoutUnits } from '../src/infer/load.js';
 import { describeKernel, packLayer, unpackLinears, type KernelSpec } from '../src/infer/pack.js';
 import { forwardOnce, syntheticBatch } from '../src/infer/latency.js';
 import { evaluateClassifier } from '../src/train/classify.js';
@@ -97,11 +97,7 @@ function packVariant(model: TransformerBody, spec: VariantSpec, packs: Map<Linea
 function structurallyPruned(model: TransformerBody, fraction: number): TransformerBody {
   const params = new Map(model.namedParameters());
   const units = selectUnits(magnitudeScores(model.config, (n) => params.get(n)!.toFloat32Array()), { heads: fraction, neurons: fraction });
-  const dict = new Map([...params].map(([n, t]) => [n, { shape: [...t.shape], data: t.toFloat32Array() }]));
-  const smaller = removeUnits(model.config, dict, units);
-  const pruned = buildModel(smaller.config, 1);
-  for (const [name, t] of pruned.namedParameters()) t.write(smaller.params.get(name)!.data);
-  return pruned;
+  return withoutUnits(model, units, 1);
 }
 
 function use(packs: Map<Linear, PackedLinear>): void {

@@ -78,10 +78,10 @@ export function benchLatency(given: string[], opts: { rounds?: number; seqLen?: 
     }
     const rows = models.map((m, i): LatencyRow => {
       const sorted = [...times[i]].sort((a, b) => a - b);
+      const recorded = readSettingResult(m.dir)?.row;
       return {
         dir: m.dir, kernels: m.kernels, seq_len: m.seqLen, latency_ms: sorted[Math.floor(sorted.length / 2)],
-        recorded_ms: readSettingResult(m.dir)?.row.latency_ms ?? null,
-        recorded_seq_len: readSettingResult(m.dir)?.row.latency_seq_len ?? null,
+        recorded_ms: recorded?.latency_ms ?? null, recorded_seq_len: recorded?.latency_seq_len ?? null,
       };
     });
     if (opts.write) writeBack(rows);

@@ -16,28 +16,15 @@ import { inspectCompressed, readCompressed, writeCompressed } from '../src/compr
 import { isLinearWeight } from '../src/compress/selection.js';
 import { compressSweep } from '../src/experiment/compress-sweep.js';
 import { evaluateClassifier } from '../src/train/classify.js';
-import { finetune } from '../src/train/finetune.js';
 import { encodeTask } from '../src/run/task.js';
 import { readMetrics } from '../src/run/metrics.js';
-import { finetuneArgs, pretrainedRun, writeTask } from './corpus-fixture.js';
+import { finetunedClassifier, pretrainedRun } from './corpus-fixture.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 
-let classifier: Promise<{ run: string; task: string }> | null = null;
-function classifierRun(): Promise<{ run: string; task: string }> {
-  classifier ??= (async () => {
-    const root = mkdtempSync(join(tmpdir(), 'tlc-cmp-'));
-    const task = join(root, 'animals.jsonl');
-    writeTask(task, 300, 5);
-    const run = join(root, 'clf');
-    await finetune(run, finetuneArgs(await pretrainedRun(), task));
-    return { run, task };
-  })();
-  return classifier;
-}
 
 test('save → load → evaluate gives the predictions of the in-memory compressed model', async () => {
-  const { run, task } = await classifierRun();
+  const { run, task } = await finetunedClassifier();
   const config = readModelConfig(join(run, 'config.json'));
   const data = encodeTask(await loadTask(task), join(run, 'tokenizer.json'), config.labels!, 24);
   const model = new TransformerClassifier(config);
@@ -61,7 +48,7 @@ test('save → load → evaluate gives the predictions of the in-memory compress
 });
 
 test('a sparsity × bits sweep writes real files whose sizes and accuracies behave as expected', async () => {
-  const { run } = await classifierRun();
+  const { run } = await finetunedClassifier();
   const out = join(mkdtempSync(join(tmpdir(), 'tlc-sweep-')), 'cmp');
   const { rows } = await compressSweep({
     model: run, out, sparsities: [0, 0.5, 0.9], bits: [32, 8, 4], pruning: 'layer', mode: 'oneshot', finetune: {}, qat: false, taskSeed: 0, seed: 0,
@@ -117,7 +104,7 @@ test('a sparsity × bits sweep writes real files whose sizes and accuracies beha
 });
 
 test('tlc evaluate runs a compressed model on its kernels, or any model on a chosen kernel', async () => {
-  const { run, task } = await classifierRun();
+  const { run, task } = await finetunedClassifier();
   const out = join(mkdtempSync(join(tmpdir(), 'tlc-eval-k-')), 'cmp');
   await compressSweep({
     model: run, out, sparsities: [0.9], bits: [4], pruning: 'layer', mode: 'oneshot', finetune: {}, qat: false, taskSeed: 0, seed: 0,
@@ -150,7 +137,7 @@ test('tlc evaluate runs a compressed model on its kernels, or any model on a cho
 });
 
 test('finetune and gradual modes reach the target sparsity; QAT runs', async () => {
-  const { run } = await classifierRun();
+  const { run } = await finetunedClassifier();
   for (const mode of ['finetune', 'gradual'] as const) {
     const out = join(mkdtempSync(join(tmpdir(), `tlc-${mode}-`)), 'cmp');
     const { rows: [row] } = await compressSweep({
@@ -163,7 +150,7 @@ test('finetune and gradual modes reach the target sparsity; QAT runs', async () 
 });
 
 test('bad compression settings give clear errors', async () => {
-  const { run } = await classifierRun();
+  const { run } = await finetunedClassifier();
   const out = join(mkdtempSync(join(tmpdir(), 'tlc-bad-cmp-')), 'cmp');
   const cli = (...a: string[]) => spawnSync(process.execPath, [CLI, ...a], { encoding: 'utf8' });
   let r = cli('compress', '--from', run, '--out', out, '--sparsity', '1', '--bits', '8');
@@ -194,7 +181,7 @@ test('a language-model run compresses too: sizes and measured sparsity come from
 });
 
 test('compression finetuning is an ordinary run: metrics, checkpoints with the mask, run.json', async () => {
-  const { run } = await classifierRun();
+  const { run } = await finetunedClassifier();
   const out = join(mkdtempSync(join(tmpdir(), 'tlc-cmp-run-')), 'cmp');
   await compressSweep({
     model: run, out, sparsities: [0.5], bits: [8], pruning: 'layer', mode: 'gradual', finetune: { steps: 8, batch_size: 16, save_every: 4 },
@@ -212,7 +199,7 @@ test('compression finetuning is an ordinary run: metrics, checkpoints with the m
 });
 
 test('QAT: each step computes with the quantized weights; at 2 bits it beats finetuning without it', async () => {
-  const { run } = await classifierRun();
+  const { run } = await finetunedClassifier();
   const root = mkdtempSync(join(tmpdir(), 'tlc-qat-'));
   const sweep = (name: string, bits: number, qat: boolean) => compressSweep({
     model: run, out: join(root, name), sparsities: [0], bits: [bits], pruning: 'layer', mode: 'finetune',
@@ -230,7 +217,7 @@ test('QAT: each step computes with the quantized weights; at 2 bits it beats fin
 });
 
 test('the setting cache key covers qat in every finetuning mode; rows record it; --qat without finetuning is refused', async () => {
-  const { run } = await classifierRun();
+  const { run } = await finetunedClassifier();
   const out = join(mkdtempSync(join(tmpdir(), 'tlc-qat-key-')), 'cmp');
   const sweep = (qat: boolean, log: string[]) => compressSweep({
     model: run, out, sparsities: [0.5], bits: [4], pruning: 'layer', mode: 'gradual', finetune: { steps: 6, batch_size: 16, lr: 1e-4 }, qat, seed: 0,
@@ -252,7 +239,7 @@ test('the setting cache key covers qat in every finetuning mode; rows record it;
 });
 
 test('--distill finetunes a compressed model against the uncompressed one: its first loss is the distillation loss, and the key covers it', async () => {
-  const { run } = await classifierRun();
+  const { run } = await finetunedClassifier();
   const root = mkdtempSync(join(tmpdir(), 'tlc-distill-'));
   const sweep = (name: string, distill?: { alpha: number; temperature: number }) => compressSweep({
     model: run, out: join(root, name), sparsities: [0.5], bits: [8], pruning: 'layer', mode: 'finetune',

@@ -7,6 +7,7 @@ import { Rng } from '../src/engine/random.js';
 import { prepareData } from '../src/data/prepare.js';
 import { presetConfig } from '../src/nn/config.js';
 import { pretrain, pretrainPlan } from '../src/train/pretrain.js';
+import { finetune } from '../src/train/finetune.js';
 import { finetuneOptionsSchema, pretrainOptionsSchema, type FinetuneOptions, type ResolvedPretrainOptions } from '../src/train/args.js';
 
 const SUBJECTS = ['the cat', 'a dog', 'the old man', 'my sister', 'the teacher', 'a small bird', 'the king', 'our neighbour'];
@@ -72,6 +73,20 @@ export function writeTask(path: string, n: number, seed: number, labels = ['cat'
   writeFileSync(path, lines.join('\n') + '\n');
 }
 
+
+let classifier: Promise<{ run: string; task: string }> | null = null;
+/** A classifier finetuned from pretrainedRun() on a 300-example animal task (once per process; read it, do not write into it). */
+export function finetunedClassifier(): Promise<{ run: string; task: string }> {
+  classifier ??= (async () => {
+    const root = mkdtempSync(join(tmpdir(), 'tlc-cmp-'));
+    const task = join(root, 'animals.jsonl');
+    writeTask(task, 300, 5);
+    const run = join(root, 'clf');
+    await finetune(run, finetuneArgs(await pretrainedRun(), task));
+    return { run, task };
+  })();
+  return classifier;
+}
 
 /** Pretraining options as a sweep file or the demo gives them (snake_case), checked and resolved. */
 export function pretrainOptions(raw: Record<string, unknown>): ResolvedPretrainOptions {

@@ -18,39 +18,25 @@ import { countParams, parseModelConfig, readModelConfig, type ModelConfig } from
 import type { TransformerBody, TransformerLM } from '../src/nn/transformer.js';
 import type { TransformerClassifier } from '../src/nn/classifier.js';
 import { CausalDecoder } from '../src/nn/causal-decoder.js';
-import type { StateDict } from '../src/nn/state-dict.js';
 import {
-  TaylorScores, magnitudeScores, removeUnits, selectUnits, silentUnits, unitCounts, unitsMask, type Units,
+  TaylorScores, magnitudeScores, selectUnits, silentUnits, unitCounts, unitsMask, type Units,
 } from '../src/compress/structured.js';
 import { compressSweep } from '../src/experiment/compress-sweep.js';
 import { exportRun, ONNX_FILES } from '../src/export/export.js';
 import { mapArchitecture } from '../src/export/architecture.js';
 import { importHfFolder } from '../src/import/import.js';
 import { saveWeights } from '../src/nn/weights.js';
-import { loadModelDir } from '../src/infer/load.js';
-import { finetune } from '../src/train/finetune.js';
-import { finetuneArgs, pretrainedRun, writeTask } from './corpus-fixture.js';
+import { loadModelDir, withoutUnits } from '../src/infer/load.js';
+import { finetunedClassifier } from './corpus-fixture.js';
 import {
   buildModel, maxDiffAtTokens, onnxLogits, paddedBatch, randomRun, tinyConfig, tlcLogits,
 } from './export-fixture.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 
-function stateDict(model: TransformerBody): StateDict {
-  return new Map(model.namedParameters().map(([n, t]) => [n, { shape: [...t.shape], data: t.toFloat32Array() }]));
-}
-
 function valuesOf(model: TransformerBody): (name: string) => Float32Array {
   const map = new Map(model.namedParameters());
   return (name) => map.get(name)!.toFloat32Array();
-}
-
-/** The smaller model without `units`, as a live model. */
-function removed(model: TransformerBody, units: Units): TransformerBody {
-  const smaller = removeUnits(model.config, stateDict(model), units);
-  const m = buildModel(smaller.config);
-  for (const [name, t] of m.namedParameters()) t.write(smaller.params.get(name)!.data);
-  return m;
 }
 
 const CASES: { name: string; config: Partial<ModelConfig> }[] = [
@@ -69,7 +55,7 @@ for (const [k, c] of CASES.entries()) {
     const units = selectUnits(magnitudeScores(config, valuesOf(model)), { heads: 0.5, neurons: 0.25 });
     unitsMask(config, units).apply(model.namedParameters());
     const masked = tlcLogits(model, batch);
-    const small = removed(model, units);
+    const small = withoutUnits(model, units);
     const width = config.labels ? config.labels.length : config.vocab_size;
     const rows = config.labels ? null : batch.attentionMask;
     try {
@@ -146,7 +132,7 @@ test('a structurally pruned causal LM decodes with its KV cache as a full forwar
   const config = tinyConfig({ objective: 'clm', norm: 'pre', activation: 'gelu_tanh' });
   const { model } = randomRun(config, 95);
   const units = selectUnits(magnitudeScores(config, valuesOf(model)), { heads: 0.5, neurons: 0.5 });
-  const small = removed(model, units) as TransformerLM;
+  const small = withoutUnits(model, units) as TransformerLM;
   const tokens = [0, 17, 42, 99, 5, 250];
   const full = tlcLogits(small, { batchSize: 1, seqLen: tokens.length, inputIds: Int32Array.from(tokens), attentionMask: new Uint8Array(tokens.length).fill(1) });
   const decoder = new CausalDecoder(small, 1, tokens.length);
@@ -172,7 +158,7 @@ for (const labels of [undefined, ['neg', 'pos']]) {
     // per-block widths that differ: one more head and one more neuron removed in block 1
     units[1].heads[units[1].heads.indexOf(1)] = 0;
     units[1].neurons[units[1].neurons.indexOf(1)] = 0;
-    const small = removed(model, units);
+    const small = withoutUnits(model, units);
     model.dispose();
     const { dir: base, model: placeholder } = randomRun(small.config, 1); // a run folder of the smaller shape, then its weights
     placeholder.dispose();
@@ -204,10 +190,7 @@ test('config.json checks per-block widths', () => {
 
 test('tlc compress --structured ships a smaller dense model, one-shot and finetuned, that evaluates as scored', async () => {
   const root = mkdtempSync(join(tmpdir(), 'tlc-struct-cmp-'));
-  const task = join(root, 'animals.jsonl');
-  writeTask(task, 300, 5);
-  const run = join(root, 'clf');
-  await finetune(run, finetuneArgs(await pretrainedRun(), task));
+  const { run, task } = await finetunedClassifier();
   const source = readModelConfig(join(run, 'config.json'));
   for (const mode of ['oneshot', 'gradual'] as const) {
     const out = join(root, `cmp-${mode}`);
@@ -253,10 +236,7 @@ test('tlc compress --structured ships a smaller dense model, one-shot and finetu
 
 test('a gradual structured compression stopped mid-finetuning resumes to the same units and weights', async () => {
   const root = mkdtempSync(join(tmpdir(), 'tlc-struct-resume-'));
-  const task = join(root, 'animals.jsonl');
-  writeTask(task, 300, 5);
-  const run = join(root, 'clf');
-  await finetune(run, finetuneArgs(await pretrainedRun(), task));
+  const { run } = await finetunedClassifier();
   const sweep = (out: string, signal?: AbortSignal, onStep?: (step: number) => void) => compressSweep({
     model: run, out, sparsities: [], bits: [32], pruning: 'layer', mode: 'gradual', qat: false, seed: 0,
     finetune: { steps: 16, batch_size: 16, eval_every: 8, save_every: 4 }, structured: [0.5],

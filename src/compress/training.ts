@@ -24,7 +24,7 @@ import { cubicSparsity, magnitudePrune, PruningMask, recomputeMask, type Pruning
 import { selectTensors } from './selection.js';
 import type { ModelConfig } from '../nn/config.js';
 import {
-  TaylorScores, magnitudeScores, selectUnits, unitsMask, type StructuredCriterion, type Units,
+  TaylorScores, allUnits, magnitudeScores, selectUnits, unitsMask, type StructuredCriterion, type Units,
 } from './structured.js';
 import { CHECKPOINT_FILES } from '../run/layout.js';
 
@@ -72,8 +72,7 @@ export function compressionHooks(model: Module, c: CompressionTraining): Compres
     afterBackward: () => mask.maskGradients(named()),
     afterStep: (progress) => {
       if (gradual) {
-        const target = cubicSparsity(progress, { initial: 0, final: c.sparsity, startStep: 0, endStep: GRADUAL_END });
-        mask = recomputeMask(named(), mask, target);
+        mask = recomputeMask(named(), mask, gradualTarget(progress, c.sparsity));
       }
       mask.apply(named());
     },
@@ -135,7 +134,7 @@ function structuredHooks(model: Module, c: CompressionTraining, s: StructuredTra
   };
   // each step's gradient is a minibatch's: Molchanov et al.'s squared gate derivative
   const taylor = gradual && s.criterion === 'taylor' ? new TaylorScores(s.config, 'squared') : null;
-  let units: Units = s.units ?? selectUnits(magnitudeScores(s.config, valuesOf(params())), { heads: 0, neurons: 0 });
+  let units: Units = s.units ?? allUnits(s.config);
   let mask = unitsMask(s.config, units);
   mask.apply(params());
   const quantized = qatWeights(model, c);

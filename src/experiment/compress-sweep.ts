@@ -42,11 +42,10 @@ import { checkSparsity, type PruningMode } from '../compress/pruning.js';
 import { selectTensors } from '../compress/selection.js';
 import { compressionHooks, type StructuredTraining } from '../compress/training.js';
 import {
-  checkStructurable, removeUnits, selectUnits, silentUnits, type StructuredCriterion, type Units,
+  checkStructurable, selectUnits, silentUnits, type StructuredCriterion, type Units,
 } from '../compress/structured.js';
 import { unitScores } from '../train/unit-importance.js';
-import type { StateDict } from '../nn/state-dict.js';
-import { buildModel } from '../infer/load.js';
+import { buildModel, withoutUnits } from '../infer/load.js';
 import { density, kernelForCompressed } from '../infer/pack.js';
 import { InferenceModel } from '../infer/inference-model.js';
 import { medianForwardSeconds, syntheticBatch } from '../infer/latency.js';
@@ -177,11 +176,16 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
   const finetuneOptions = finetuneRaw ? finetunePlan(parseWith(finetuneOptionsSchema, finetuneRaw, 'compression finetuning', 'options')).options : null;
   mkdirSync(args.out, { recursive: true });
   const rows: CompressRow[] = [];
-  // one-shot units per structured fraction, scored once for every bit width
-  const oneShotUnits = new Map<number, Units>();
+  // the units a structured fraction keeps, scored on the trained weights once for every bit width
+  // and mode that chooses them before any finetuning (oneshot, finetune)
+  const chosen = new Map<number, Units>();
+  const unitsBefore = (f: number): Units => {
+    if (!chosen.has(f)) chosen.set(f, chooseUnits(config, weightsPath, fractionsOf(f, units), criterion, data, args.seed));
+    return chosen.get(f)!;
+  };
   /** Compresses, scores and records one setting from the weights it starts from. */
   const finish = (setting: Setting, dir: string, settings: Record<string, unknown>, weights: string): CompressRow => {
-    const row: CompressRow = { ...compressOne(args, config, weights, data, setting, criterion, dir, oneShotUnits), ...(scoredOn ? { scored_on: scoredOn } : {}) };
+    const row: CompressRow = { ...compressOne(args, config, weights, data, setting, criterion, dir, unitsBefore), ...(scoredOn ? { scored_on: scoredOn } : {}) };
     writeSettingResult(dir, { settings, row });
     rows.push(row);
     return row;
@@ -232,7 +236,7 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
         const structured: StructuredTraining | undefined = setting.structured > 0 ? {
           ...fractionsOf(setting.structured, units), criterion, config,
           // finetune: the units are chosen once, on the trained weights, before finetuning
-          ...(mode === 'finetune' ? { units: chooseUnits(config, weightsPath, fractionsOf(setting.structured, units), criterion, data, args.seed) } : {}),
+          ...(mode === 'finetune' ? { units: unitsBefore(setting.structured) } : {}),
         } : undefined;
         const extension: FinetuneExtension = {
           keep: 'last',
@@ -311,11 +315,6 @@ function chooseUnits(config: ModelConfig, weightsPath: string, fraction: { heads
   }
 }
 
-/** The parameters of a model as host arrays, by name. */
-function stateDictOf(model: TransformerBody): StateDict {
-  return new Map(model.namedParameters().map(([n, t]) => [n, { shape: [...t.shape], data: t.toFloat32Array() }]));
-}
-
 /** The uncompressed classifier, the teacher of distillation: its weights as the sweep reads them. */
 function loadTeacher(config: ModelConfig, weightsPath: string): TransformerClassifier {
   const teacher = new TransformerClassifier(config);
@@ -332,7 +331,7 @@ function distillingLoss(teacher: TransformerClassifier, opts: DistillationOption
 }
 
 function compressOne(args: CompressSweepArgs, sourceConfig: ModelConfig, weightsPath: string, data: EncodedTask | null,
-  setting: Setting, criterion: StructuredCriterion, dir: string, oneShotUnits: Map<number, Units>): CompressRow {
+  setting: Setting, criterion: StructuredCriterion, dir: string, unitsBefore: (fraction: number) => Units): CompressRow {
   const { sparsity, bits } = setting;
   let model: TransformerBody = buildModel(sourceConfig, args.seed);
   let config = sourceConfig;
@@ -340,21 +339,13 @@ function compressOne(args: CompressSweepArgs, sourceConfig: ModelConfig, weights
     loadWeights(model, weightsPath);
     if (setting.structured > 0) {
       // oneshot: score and choose now; finetuned: the units the finetuning zeroed
-      const oneShot = (): Units => {
-        if (!oneShotUnits.has(setting.structured)) {
-          oneShotUnits.set(setting.structured,
-            chooseUnits(sourceConfig, weightsPath, fractionsOf(setting.structured, args.structuredUnits ?? 'both'), criterion, data, args.seed));
-        }
-        return oneShotUnits.get(setting.structured)!;
-      };
       const units = args.mode === 'oneshot'
-        ? oneShot()
+        ? unitsBefore(setting.structured)
         : silentUnits(sourceConfig, (name) => model.namedParameters().find(([n]) => n === name)![1].toFloat32Array());
-      const smaller = removeUnits(sourceConfig, stateDictOf(model), units);
+      const smaller = withoutUnits(model, units, args.seed);
       model.dispose();
+      model = smaller;
       config = smaller.config;
-      model = buildModel(config, args.seed);
-      for (const [name, t] of model.namedParameters()) t.write(smaller.params.get(name)!.data);
     }
     const file = join(dir, COMPRESS_FILES.model);
     tidy(() => {

@@ -9,6 +9,7 @@ import { TransformerClassifier } from '../nn/classifier.js';
 import { TransformerLM, type TransformerBody } from '../nn/transformer.js';
 import { loadWeights } from '../nn/weights.js';
 import { loadCompressedInto } from '../compress/format.js';
+import { removeUnits, type Units } from '../compress/structured.js';
 import { COMPRESS_FILES, runFile } from '../run/layout.js';
 
 export interface LoadedModel {
@@ -23,6 +24,18 @@ export interface LoadedModel {
 
 export function buildModel(config: ModelConfig, seed = 0): TransformerBody {
   return config.labels ? new TransformerClassifier(config, { seed }) : new TransformerLM(config, { seed });
+}
+
+/**
+ * A new model without the removed `units` (structured pruning, src/compress/structured.ts): the
+ * smaller config and `model`'s weights, cut; `model` is left as it is.
+ */
+export function withoutUnits(model: TransformerBody, units: Units, seed = 0): TransformerBody {
+  const dict = new Map(model.namedParameters().map(([n, t]) => [n, { shape: [...t.shape], data: t.toFloat32Array() }]));
+  const smaller = removeUnits(model.config, dict, units);
+  const pruned = buildModel(smaller.config, seed);
+  for (const [name, t] of pruned.namedParameters()) t.write(smaller.params.get(name)!.data);
+  return pruned;
 }
 
 export function loadModelDir(dir: string): LoadedModel {
