@@ -1,17 +1,20 @@
 // Training benchmark: tokens/s and achieved GFLOP/s of one full training step
 // (forward, backward, AdamW) for the reference configuration, next to PyTorch training
 // the same architecture in the same run, and next to oneDNN's f32 and bf16 matmul peaks.
-// tlc runs twice, in alternating steps: f32, and bf16 mixed precision (bf16 products with
-// f32 accumulation, f32 master weights and AdamW state; src/engine/mixed.ts).
+// tlc runs three ways, in alternating steps: f32; bf16 mixed precision (bf16 products with
+// f32 accumulation, f32 master weights and AdamW state, layer norms and GELUs writing bf16
+// for the products that consume them; src/engine/mixed.ts); and bf16 with those activations
+// kept in f32 (the same numbers: what writing them in bf16 saves). Each reports the bytes
+// its step's activations peak at.
 // GFLOP/s for both counts the same model FLOPs: 6·N + 12·L·T·d per token.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { native, waitPolicy } from '../src/engine/native.js';
-import { backward, getThreads, tidy, zeroGrad } from '../src/engine/index.js';
+import { backward, getThreads, memoryStats, resetPeakMemory, tidy, zeroGrad } from '../src/engine/index.js';
 import { AdamW } from '../src/engine/optim.js';
-import { Bf16Weights, setBf16Weights, type Precision } from '../src/engine/mixed.js';
+import { Bf16Weights, autoPrecision, setBf16Weights, type Precision } from '../src/engine/mixed.js';
 import { TransformerLM, countParams, parseModelConfig, trainingFlopsPerToken, type ModelConfig } from '../src/nn/index.js';
 import { LMBatcher } from '../src/train/lm-batches.js';
 import { Rng } from '../src/engine/random.js';
@@ -31,11 +34,20 @@ export const REFERENCE_TRAIN_CONFIG: TrainBenchConfig = {
   objective: 'mlm', layers: 4, d_model: 512, heads: 8, seq_len: 128, batch: 32, vocab: 8192, steps: 5,
 };
 
+/** A tlc row: throughput, and the native bytes a step's activations peak at above what it holds between steps. */
+export interface TlcTrainRow {
+  tokens_per_s: number;
+  gflops: number;
+  activation_peak_bytes: number;
+}
+
 export interface TrainBenchResult {
   config: TrainBenchConfig & { threads: number; params: number; flops_per_token: number };
-  tlc: { tokens_per_s: number; gflops: number };
+  tlc: TlcTrainRow;
   /** tlc in bf16 mixed precision. */
-  tlc_bf16: { tokens_per_s: number; gflops: number };
+  tlc_bf16: TlcTrainRow;
+  /** tlc in bf16 with the products' inputs kept in f32 as well (the same numbers). */
+  tlc_bf16_f32_activations: TlcTrainRow;
   /** PyTorch running the same algorithm (output layer only at positions with a target). */
   pytorch: { tokens_per_s: number; gflops: number; version: string; blas?: string } | null;
   /** PyTorch with CPU autocast to bf16 (oneDNN bf16 products, f32 master weights). */
@@ -65,8 +77,11 @@ export function matmulPeakGflops(precision: Precision = 'f32'): number {
   return best;
 }
 
-/** One tlc training setup (model, AdamW, batches) at a precision; `step` runs one full step. */
-function tlcTrainer(c: TrainBenchConfig, precision: Precision): { step(): void; dispose(): void } {
+/** How tlc trains in the benchmark: f32, bf16, or bf16 with the products' inputs kept in f32. */
+export type TrainVariant = 'f32' | 'bf16' | 'bf16-f32-activations';
+
+/** One tlc training setup (model, AdamW, batches); `step` runs one full step and returns its activation peak in bytes. */
+function tlcTrainer(c: TrainBenchConfig, variant: TrainVariant): { step(): number; dispose(): void } {
   const cfg = modelConfig(c);
   const model = new TransformerLM(cfg, { seed: 0 });
   const params = model.parameters();
@@ -75,18 +90,23 @@ function tlcTrainer(c: TrainBenchConfig, precision: Precision): { step(): void; 
   const stream = new Uint16Array(1 << 20).map(() => 5 + rng.int(c.vocab - 5));
   const batcher = new LMBatcher(stream, { objective: c.objective, seqLen: c.seq_len, vocabSize: c.vocab, seed: 0 });
   // as the training loop does it: bf16 copies of the weight matrices, re-cast after each step
-  const bf16 = precision === 'bf16' ? new Bf16Weights(params.filter((p) => p.shape.length === 2)) : null;
+  const bf16 = variant === 'f32' ? null
+    : new Bf16Weights(params.filter((p) => p.shape.length === 2), { bf16Activations: variant === 'bf16' });
   return {
-    step(): void {
+    step(): number {
       const previous = setBf16Weights(bf16);
       try {
         zeroGrad(params);
+        const held = memoryStats().liveBytes;
+        resetPeakMemory();
         tidy(() => {
           const { loss } = model.loss(batcher.next(c.batch), { training: true });
           backward(loss);
         });
+        const peak = memoryStats().peakLiveBytes - held;
         opt.step();
         bf16?.invalidate();
+        return peak;
       } finally {
         setBf16Weights(previous);
       }
@@ -100,31 +120,33 @@ function tlcTrainer(c: TrainBenchConfig, precision: Precision): { step(): void; 
 }
 
 /**
- * tlc's training step at each precision, timed in alternating steps (f32, bf16, f32, ...) so
- * that a neighbour's load shifts both alike; median seconds per step of each.
+ * tlc's training step in each variant, timed in alternating steps (f32, bf16, ..., f32, ...)
+ * so that a neighbour's load shifts all alike; median seconds per step of each, and the
+ * activation peak of its last step.
  */
-export function benchTlcTraining(c: TrainBenchConfig, log: (l: string) => void, precisions: Precision[] = ['f32']):
-  Record<Precision, { tokens_per_s: number; stepSeconds: number } | undefined> {
-  const trainers = precisions.map((p) => tlcTrainer(c, p));
-  const times: number[][] = precisions.map(() => []);
+export function benchTlcTraining<V extends TrainVariant>(c: TrainBenchConfig, log: (l: string) => void, variants: V[]):
+  Record<V, { tokens_per_s: number; stepSeconds: number; activationPeakBytes: number }> {
+  const trainers = variants.map((v) => tlcTrainer(c, v));
+  const times: number[][] = variants.map(() => []);
+  const peaks: number[] = variants.map(() => 0);
   try {
-    for (const t of trainers) t.step(); // warm-up: primitives, caches, copies
+    for (const t of trainers) t.step(); // warm-up: primitives, caches, copies, gradients
     for (let i = 0; i < c.steps; i++) {
       trainers.forEach((t, j) => {
         const t0 = performance.now();
-        t.step();
+        peaks[j] = t.step();
         times[j].push((performance.now() - t0) / 1000);
-        log(`tlc ${precisions[j]} step ${i + 1}/${c.steps}: ${times[j][i].toFixed(3)} s`);
+        log(`tlc ${variants[j]} step ${i + 1}/${c.steps}: ${times[j][i].toFixed(3)} s`);
       });
     }
   } finally {
     for (const t of trainers) t.dispose();
   }
-  const out: Record<Precision, { tokens_per_s: number; stepSeconds: number } | undefined> = { f32: undefined, bf16: undefined };
-  precisions.forEach((p, j) => {
+  const out = {} as Record<V, { tokens_per_s: number; stepSeconds: number; activationPeakBytes: number }>;
+  variants.forEach((v, j) => {
     const sorted = [...times[j]].sort((a, b) => a - b);
     const median = sorted[Math.floor(sorted.length / 2)];
-    out[p] = { tokens_per_s: (c.batch * c.seq_len) / median, stepSeconds: median };
+    out[v] = { tokens_per_s: (c.batch * c.seq_len) / median, stepSeconds: median, activationPeakBytes: peaks[j] };
   });
   return out;
 }
@@ -186,9 +208,12 @@ export function benchTraining(c: TrainBenchConfig, opts: { withTorch: boolean; l
   opts.log(`oneDNN f32 matmul peak: ${peak.toFixed(1)} GFLOP/s`);
   const peakBf16 = matmulPeakGflops('bf16');
   opts.log(`oneDNN bf16 matmul peak: ${peakBf16.toFixed(1)} GFLOP/s`);
-  const measured = benchTlcTraining(c, opts.log, ['f32', 'bf16']);
-  const tlc = measured.f32!, tlcBf16 = measured.bf16!;
-  opts.log(`tlc f32: ${tlc.tokens_per_s.toFixed(0)} tokens/s, bf16: ${tlcBf16.tokens_per_s.toFixed(0)} tokens/s`);
+  const auto = autoPrecision();
+  opts.log(`--precision auto trains in ${auto.precision} here: ${auto.why}`);
+  const measured = benchTlcTraining(c, opts.log, ['f32', 'bf16', 'bf16-f32-activations']);
+  const row = (m: { tokens_per_s: number; activationPeakBytes: number }): TlcTrainRow =>
+    ({ tokens_per_s: m.tokens_per_s, gflops: (m.tokens_per_s * flopsPerToken) / 1e9, activation_peak_bytes: m.activationPeakBytes });
+  opts.log(`tlc f32: ${measured.f32.tokens_per_s.toFixed(0)} tokens/s, bf16: ${measured.bf16.tokens_per_s.toFixed(0)} tokens/s`);
   let pytorch: TrainBenchResult['pytorch'] = null, pytorchAll: TrainBenchResult['pytorch'] = null, pytorchError: string | undefined;
   let pytorchBf16: TrainBenchResult['pytorch_bf16'];
   if (opts.withTorch) {
@@ -211,8 +236,9 @@ export function benchTraining(c: TrainBenchConfig, opts: { withTorch: boolean; l
   }
   return {
     config: { ...c, threads, params: countParams(cfg).total, flops_per_token: flopsPerToken },
-    tlc: { tokens_per_s: tlc.tokens_per_s, gflops: (tlc.tokens_per_s * flopsPerToken) / 1e9 },
-    tlc_bf16: { tokens_per_s: tlcBf16.tokens_per_s, gflops: (tlcBf16.tokens_per_s * flopsPerToken) / 1e9 },
+    tlc: row(measured.f32),
+    tlc_bf16: row(measured.bf16),
+    tlc_bf16_f32_activations: row(measured['bf16-f32-activations']),
     pytorch,
     ...(pytorchBf16 ? { pytorch_bf16: pytorchBf16 } : {}),
     ...(pytorchAll ? { pytorch_all_positions: pytorchAll } : {}),

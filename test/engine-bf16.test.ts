@@ -15,10 +15,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  Bf16Weights, backward, linear, noGrad, setBf16Weights, tensor, tidy, zeroGrad, empty, memoryStats, type Tensor,
+  Bf16Weights, backward, linear, noGrad, setBf16Weights, tensor, tidy, zeroGrad, empty, memoryStats, resetPeakMemory, type Tensor,
 } from '../src/engine/index.js';
+import { layerNorm } from '../src/engine/ops/layernorm.js';
+import { gelu } from '../src/engine/ops/activation.js';
 import { native } from '../src/engine/native.js';
 import { TransformerLM, parseModelConfig, type LMBatch } from '../src/nn/index.js';
+import { Seq2SeqTransformer, type Seq2SeqBatch } from '../src/nn/seq2seq.js';
 import { Rng } from '../src/engine/random.js';
 import { randn } from './helpers.js';
 
@@ -269,4 +272,129 @@ test('a bf16 linear refuses an f32 tensor where it needs bf16, naming the field'
     const t: Tensor = empty([3], 'bf16');
     assert.throws(() => native.castBf16({ src: t.handle, dst: t.handle, n: 3 }), /castBf16: field "src" has dtype bf16, expected f32/);
   });
+});
+
+/** The bf16 bit patterns of a tensor (bf16 storage). */
+function bits(t: Tensor): Uint16Array {
+  return t.toArray() as Uint16Array;
+}
+
+/** bf16 bit patterns of f32 values, through the native cast. */
+function castBits(values: Float32Array): Uint16Array {
+  return tidy(() => {
+    const src = tensor(values, [values.length]);
+    const dst = empty([values.length], 'bf16');
+    native.castBf16({ src: src.handle, dst: dst.handle, n: values.length });
+    return Uint16Array.from(dst.toArray() as Uint16Array);
+  });
+}
+
+// A producer writing bf16 must hand its consumer exactly the bits the consumer would have cast
+// from the f32 result: same f32 arithmetic, one rounding. Shapes cover the serial and threaded
+// paths, rows and blocks that are not multiples of the vector width, and GELU's tails.
+test('layer norm and GELU written in bf16 are their f32 results rounded once, bit for bit', () => {
+  tidy(() => {
+    for (const [rows, C, seed] of [[3, 37, 1], [129, 100, 2], [300, 768, 3]]) {
+      const x = randn([rows, C], seed, 3), g = randn([C], seed + 10, 0.5), b = randn([C], seed + 20, 0.5);
+      x.copyFrom(tidy(() => tensor(Float32Array.from(x.toFloat32Array(), (v, i) => v + (i % C === 0 ? 40 : 2)), [rows, C])));
+      const f32 = layerNorm(x, g, b, 1e-5).toFloat32Array();
+      assert.deepEqual(bits(layerNorm(x, g, b, 1e-5, 'bf16')), castBits(f32), `layerNorm [${rows}, ${C}]`);
+    }
+    for (const n of [17, 3 * 2048 + 5, 70001]) {
+      const x = randn([n], n, 4);
+      for (const approximate of ['none', 'tanh'] as const) {
+        const y = gelu(x, approximate, 'bf16');
+        assert.equal(y.dtype, 'bf16');
+        assert.deepEqual(bits(y), castBits(gelu(x, approximate).toFloat32Array()), `gelu ${approximate}, n = ${n}`);
+      }
+    }
+  });
+});
+
+test('a linear on a producer\'s bf16 output: the same output and gradients as on its f32 output, bit for bit', () => {
+  const w = randn([19, 37], 5, 0.4), b = randn([19], 6, 0.1), z = randn([2, 5, 37], 7, 2);
+  for (const p of [w, b, z]) p.requiresGrad = true;
+  const weights = new Bf16Weights([w]);
+  const prev = setBf16Weights(weights);
+  try {
+    const run = (out: 'f32' | 'bf16'): Float32Array[] => tidy(() => {
+      zeroGrad([w, b, z]);
+      const h = gelu(z, 'none', out);
+      assert.equal(h.dtype, out);
+      const y = linear(h, w, b);
+      const dy = randn([...y.shape], 8);
+      const result = y.toFloat32Array();
+      backward(y, dy);
+      return [result, w.grad!.toFloat32Array(), b.grad!.toFloat32Array(), z.grad!.toFloat32Array()];
+    });
+    const viaF32 = run('f32'), viaBf16 = run('bf16');
+    ['y', 'dW', 'db', 'dz'].forEach((name, i) => assert.deepEqual(viaBf16[i], viaF32[i], name));
+    // a bf16 input is only for a weight multiplied in bf16
+    setBf16Weights(null);
+    tidy(() => assert.throws(() => linear(gelu(z, 'none', 'bf16'), w, b), /linear: a bf16 input \[2, 5, 37\] needs a weight multiplied in bf16/));
+  } finally {
+    setBf16Weights(prev);
+    weights.dispose();
+    for (const p of [w, b, z]) p.dispose();
+  }
+});
+
+/** One training step's loss, gradients and activation peak under bf16 weights, with or without bf16 activations. */
+function bf16Step(params: Tensor[], loss: () => Tensor, bf16Activations: boolean): { loss: number; grads: Float32Array[]; peak: number } {
+  const weights = new Bf16Weights(params.filter((p) => p.shape.length === 2), { bf16Activations });
+  const prev = setBf16Weights(weights);
+  try {
+    zeroGrad(params);
+    let value = 0, peak = 0;
+    tidy(() => {
+      const before = memoryStats().liveBytes;
+      resetPeakMemory();
+      const l = loss();
+      value = l.item();
+      backward(l);
+      peak = memoryStats().peakLiveBytes - before;
+    });
+    return { loss: value, grads: params.map((p) => p.grad!.toFloat32Array()), peak };
+  } finally {
+    setBf16Weights(prev);
+    weights.dispose();
+  }
+}
+
+// The models' layer norms and GELUs write bf16 where a bf16 product is their only consumer:
+// the numbers must not move at all, and the step's activation peak must fall.
+test('a Transformer step with bf16 activations: bit-identical to f32 activations, with a lower memory peak', () => {
+  const cfg = parseModelConfig({ objective: 'mlm', vocab_size: 97, d_model: 64, n_layers: 2, n_heads: 4, d_ff: 256, max_len: 16, dropout: 0 });
+  const model = new TransformerLM(cfg, { seed: 4 });
+  const batch = tinyBatch(5, 97, 8, 16);
+  const params = model.parameters();
+  const loss = (): Tensor => model.loss(batch, { training: true }).loss;
+  bf16Step(params, loss, true); // the first step allocates the gradients
+  const f32Acts = bf16Step(params, loss, false), bf16Acts = bf16Step(params, loss, true);
+  assert.equal(bf16Acts.loss, f32Acts.loss);
+  model.namedParameters().forEach(([name], i) => assert.deepEqual(bf16Acts.grads[i], f32Acts.grads[i], name));
+  // per block the f32 outputs of two layer norms (B·T·C each) and of the GELU (B·T·4C) are not
+  // stored: 6 × 4 bytes per token and channel (measured: 1.04 × that, the head's norm included)
+  const tokens = 8 * 16, saved = cfg.n_layers * tokens * (2 + 4) * cfg.d_model * 4;
+  assert.ok(f32Acts.peak - bf16Acts.peak >= 0.9 * saved,
+    `peak ${bf16Acts.peak} B with bf16 activations against ${f32Acts.peak} B with f32 ones: expected at least ${0.9 * saved} B less`);
+  model.dispose();
+});
+
+test('an encoder–decoder step with bf16 activations (self-, cross-attention and MLP inputs): bit-identical to f32 activations', () => {
+  const cfg = parseModelConfig({ objective: 'seq2seq', vocab_size: 40, d_model: 32, n_layers: 1, n_decoder_layers: 2, n_heads: 2, d_ff: 72,
+    max_len: 12, dropout: 0 });
+  const model = new Seq2SeqTransformer(cfg);
+  const rng = new Rng(6), B = 3, S = 6, T = 5;
+  const ids = (n: number): Int32Array => Int32Array.from({ length: n }, () => 5 + rng.int(35));
+  const batch: Seq2SeqBatch = { batchSize: B, sourceLen: S, sourceIds: ids(B * S), sourceMask: new Uint8Array(B * S).fill(1), targetLen: T,
+    decoderInputIds: ids(B * T), targets: ids(B * T) };
+  const params = model.parameters();
+  const loss = (): Tensor => model.loss(batch, { training: true }).loss;
+  bf16Step(params, loss, true);
+  const f32Acts = bf16Step(params, loss, false), bf16Acts = bf16Step(params, loss, true);
+  assert.equal(bf16Acts.loss, f32Acts.loss);
+  model.namedParameters().forEach(([name], i) => assert.deepEqual(bf16Acts.grads[i], f32Acts.grads[i], name));
+  assert.ok(bf16Acts.peak < f32Acts.peak, `peak ${bf16Acts.peak} B with bf16 activations against ${f32Acts.peak} B`);
+  model.dispose();
 });

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { presetConfig } from '../src/nn/config.js';
 import { pretrain } from '../src/train/pretrain.js';
 import { readMetrics } from '../src/run/metrics.js';
-import { cpuFeatures } from '../src/engine/mixed.js';
+import { AUTO_BF16_MIN_SPEEDUP, cpuFeatures } from '../src/engine/mixed.js';
 import { readSafetensors, tidy } from '../src/engine/index.js';
 import { preparedSyntheticData, pretrainOptions } from './corpus-fixture.js';
 import { runAndKill, runToEnd } from './processes.js';
@@ -54,10 +54,19 @@ test('bf16 training learns like f32: validation loss within 1% of the f32 run at
   });
 });
 
-test('auto resolves by the CPU, is logged resolved in the start event and kept as auto in run.json', async () => {
+test('auto resolves by the CPU and a measured bf16 speed-up, is logged with its reason and kept as auto in run.json', async () => {
   const auto = await trainTiny('auto', 4);
   const start = readMetrics(join(auto.run, 'metrics.jsonl')).find((e) => e.event === 'start')!;
-  assert.equal(start.precision, cpuFeatures().nativeBf16 ? 'bf16' : 'f32');
+  const why = String(start.precision_why);
+  if (!cpuFeatures().nativeBf16) {
+    assert.equal(start.precision, 'f32');
+    assert.match(why, /no native bf16 dot products/);
+  } else {
+    // the rule, applied to the speed-up the run measured itself
+    const speedup = Number(/multiplies in bf16 at ([\d.]+)× its f32 rate/.exec(why)?.[1]);
+    assert.ok(Number.isFinite(speedup), `the reason names the measured speed-up: ${why}`);
+    assert.equal(start.precision, speedup >= AUTO_BF16_MIN_SPEEDUP ? 'bf16' : 'f32', why);
+  }
   const runJson = JSON.parse(readFileSync(join(auto.run, 'run.json'), 'utf8'));
   assert.equal(runJson.options.precision, 'auto');
 });

@@ -2,6 +2,8 @@
 //
 //   gelu       y[n] = x·Φ(x),  Φ(x) = ½·erfc(−x/√2)                       approximate = false
 //              y[n] = ½·x·(1 + tanh(u)),  u = √(2/π)·(x + 0.044715·x³)     approximate = true
+//              y is f32, or bf16 when its only consumer is a bf16 product (mixed precision):
+//              computed in f32 as for an f32 y, then rounded once (backward needs x, not y)
 //   gelu bwd   dx[n] (+)= dy[n]·gelu'(x[n])
 //   tanh       y[n] = tanh(x[n])
 //   tanh bwd   dx[n] (+)= dy[n]·(1 − y[n]²)
@@ -13,11 +15,14 @@
 // (1.7 measured) of the exact values in both tails, the derivatives likewise relative to
 // the size of their terms. Every step is plain arithmetic, so vector and scalar
 // iterations agree and results do not depend on the thread count.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "args.h"
+#include "bf16.h"
 #include "common.h"
 
 namespace tlc {
@@ -155,17 +160,17 @@ void BackwardLoop(const float* dy, const float* src, float* dx, int64_t n, bool 
 }
 }  // namespace
 
-// y[i] = gelu(x[i]) for i < n; x and y may alias.
-static void GeluRows(const float* x, float* y, int64_t n, bool approx) {
+// y[i] = gelu(x[i]) for i < n, on the calling thread; x and y may alias.
+inline void GeluSpan(const float* x, float* y, int64_t n, bool approx) {
   if (approx) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+#pragma omp simd
     for (int64_t i = 0; i < n; i++) {
       double s, s_complement;
       TanhGate(x[i], s, s_complement);
       y[i] = static_cast<float>(x[i] * s);
     }
   } else {
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+#pragma omp simd
     for (int64_t i = 0; i < n; i++) {
       double gauss;
       y[i] = static_cast<float>(x[i] * NormalCdf(x[i], gauss));
@@ -173,14 +178,34 @@ static void GeluRows(const float* x, float* y, int64_t n, bool approx) {
   }
 }
 
-// geluForward({ x, y, n, approximate })     x: [n] -> y: [n]
+constexpr int64_t kGeluBlock = 2048;  // values per task; an f32 block of them stays in L1
+
+// y[i] = gelu(x[i]) for i < n, written as f32 or (Out = uint16_t) rounded once to bf16:
+// a bf16 block goes through an f32 buffer in L1, so its f32 result never reaches memory.
+template <typename Out>
+static void GeluRows(const float* x, Out* y, int64_t n, bool approx) {
+  const int64_t blocks = (n + kGeluBlock - 1) / kGeluBlock;
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+  for (int64_t b = 0; b < blocks; b++) {
+    const int64_t i0 = b * kGeluBlock, len = std::min(kGeluBlock, n - i0);
+    if constexpr (std::is_same_v<Out, float>) {
+      GeluSpan(x + i0, y + i0, len, approx);
+    } else {
+      float buf[kGeluBlock];
+      GeluSpan(x + i0, buf, len, approx);
+      CastBf16Span(buf, y + i0, len);
+    }
+  }
+}
+
+// geluForward({ x, y, n, approximate })     x: [n] -> y: [n] f32 or bf16
 static Napi::Value GeluForward(const Napi::CallbackInfo& info) {
   Args a(info, "gelu", {"x", "y", "n", "approximate"});
   const int64_t n = a.Count("n");
   const bool approx = a.Bool("approximate");
   const float* x = a.F32("x", n);
-  float* y = a.F32("y", n);
-  GeluRows(x, y, n, approx);
+  if (a.DTypeOf("y") == DType::bf16) GeluRows(x, a.Bf16("y", n), n, approx);
+  else GeluRows(x, a.F32("y", n), n, approx);
   return info.Env().Undefined();
 }
 

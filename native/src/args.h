@@ -41,6 +41,8 @@ class Args {
 
   // A live tensor; F32/I32/U8 also check its dtype and that it holds at least `min_elems` elements.
   Storage* Tensor(const char* field) const;
+  // The dtype of a live tensor field (for ops that take either f32 or bf16 there).
+  DType DTypeOf(const char* field) const { return Tensor(field)->dtype; }
   float* F32(const char* field, int64_t min_elems) const;
   int32_t* I32(const char* field, int64_t min_elems) const;
   uint8_t* U8(const char* field, int64_t min_elems) const;

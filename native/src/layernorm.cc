@@ -2,6 +2,9 @@
 //
 //   forward    x: [M, C], gamma: [C], beta: [C] -> y: [M, C], mean: [M], rstd: [M]
 //              y = x̂·gamma + beta,  x̂ = (x − mean)·rstd,  rstd = 1/√(var + eps)  (biased variance)
+//              y is f32, or bf16 when its only consumer is a bf16 product (mixed precision):
+//              then each row is computed in f32 exactly as for an f32 y and rounded once, so
+//              the product sees the values it would have cast itself. Backward needs x, not y.
 //   backward   dy, x: [M, C], gamma: [C], mean, rstd: [M] -> dx: [M, C], dgamma: [C], dbeta: [C]
 //              g = dy·gamma
 //              dx     (+)= rstd·(g − mean_c(g) − x̂·mean_c(g·x̂))
@@ -17,6 +20,7 @@
 #include <vector>
 
 #include "args.h"
+#include "bf16.h"
 #include "common.h"
 
 namespace tlc {
@@ -48,6 +52,12 @@ inline void RowMoments(const float* x, int64_t C, float eps, float& mean, float&
   rstd = 1.f / std::sqrt(var + eps);
 }
 
+// y[c] = (x[c] − mean)·rstd·gamma[c] + beta[c]: one function for the f32 and bf16 outputs.
+inline void NormalizeRow(const float* x, int64_t C, float mean, float rstd, const float* gamma, const float* beta, float* y) {
+#pragma omp simd
+  for (int64_t c = 0; c < C; c++) y[c] = (x[c] - mean) * rstd * gamma[c] + beta[c];
+}
+
 // Thread-local so repeated calls reuse it; resized (rarely) before any parallel region.
 std::vector<float>& Scratch(size_t floats) {
   thread_local std::vector<float> buf;
@@ -57,7 +67,7 @@ std::vector<float>& Scratch(size_t floats) {
 }  // namespace
 
 // layerNormForward({ x, gamma, beta, y, mean, rstd, rows, channels, eps })
-//   x: [rows, channels], gamma, beta: [channels] -> y: [rows, channels],
+//   x: [rows, channels], gamma, beta: [channels] -> y: [rows, channels] f32 or bf16,
 //   mean, rstd: [rows] | null (saved for backward when given)
 static Napi::Value LayerNormForward(const Napi::CallbackInfo& info) {
   Args a(info, "layerNorm", {"x", "gamma", "beta", "y", "mean", "rstd", "rows", "channels", "eps"});
@@ -68,19 +78,26 @@ static Napi::Value LayerNormForward(const Napi::CallbackInfo& info) {
   const float* x = a.F32("x", M * C);
   const float* gamma = a.F32("gamma", C);
   const float* beta = a.F32("beta", C);
-  float* y = a.F32("y", M * C);
+  const bool bf16_out = a.DTypeOf("y") == DType::bf16;
+  float* y = bf16_out ? nullptr : a.F32("y", M * C);
+  uint16_t* y_bf16 = bf16_out ? a.Bf16("y", M * C) : nullptr;
   float* mean_out = a.OptF32("mean", M);
   float* rstd_out = a.OptF32("rstd", M);
 #pragma omp parallel for schedule(static) if (M * C > kParallelMin)
   for (int64_t m = 0; m < M; m++) {
     const float* xr = x + m * C;
-    float* yr = y + m * C;
     float mean, rstd;
     RowMoments(xr, C, eps, mean, rstd);
     if (mean_out) mean_out[m] = mean;
     if (rstd_out) rstd_out[m] = rstd;
-#pragma omp simd
-    for (int64_t c = 0; c < C; c++) yr[c] = (xr[c] - mean) * rstd * gamma[c] + beta[c];
+    if (bf16_out) {
+      thread_local std::vector<float> row;
+      if (static_cast<int64_t>(row.size()) < C) row.resize(C);
+      NormalizeRow(xr, C, mean, rstd, gamma, beta, row.data());
+      CastBf16Span(row.data(), y_bf16 + m * C, C);
+    } else {
+      NormalizeRow(xr, C, mean, rstd, gamma, beta, y + m * C);
+    }
   }
   return info.Env().Undefined();
 }

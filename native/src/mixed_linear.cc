@@ -2,7 +2,8 @@
 // backward, plus the cast and the CPU-feature query that choose it.
 //
 //   cast               dst[n]  = bf16(src[n])                       (round to nearest even, subnormals → ±0)
-//   linear forward     xb[M,K] = bf16(x[M,K])                       (fused cast, kept for backward)
+//   linear forward     xb[M,K] = bf16(x[M,K])                       (fused cast, kept for backward;
+//                                                                    none when the producer wrote x in bf16)
 //                      y[M,N]  = xb[M,K] · Wb[N,K]ᵀ + b[N]          (bf16 × bf16 → f32 accumulation)
 //   linear backward    dyb     = bf16(dy[M,N])                      (cast once, used by both products)
 //                      dx[M,K] (+)= dyb[M,N] · Wb[N,K]               (f32 out)
@@ -27,6 +28,7 @@
 #include <vector>
 
 #include "args.h"
+#include "bf16.h"
 #include "common.h"
 #include "onednn.h"
 
@@ -35,34 +37,6 @@ namespace tlc {
 namespace {
 using dnnl::memory;
 using dt = memory::data_type;
-
-// float → bfloat16, round to nearest even; a NaN stays a NaN and subnormal inputs become a
-// zero of the same sign, as AVX512-BF16's conversion does (so every element rounds alike).
-inline uint16_t ToBf16(float v) {
-  uint32_t bits;
-  std::memcpy(&bits, &v, 4);
-  if ((bits & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<uint16_t>((bits >> 16) | 0x40u);
-  if ((bits & 0x7F800000u) == 0) return static_cast<uint16_t>((bits >> 16) & 0x8000u);
-  return static_cast<uint16_t>((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
-}
-
-// dst[n] = bf16(src[n]); AVX512-BF16's vcvtne2ps2bf16 where available (the same rounding).
-void CastBf16(const float* src, uint16_t* dst, int64_t n) {
-  const int64_t kChunk = 1 << 14;
-  const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (chunks > 1)
-  for (int64_t c = 0; c < chunks; c++) {
-    const int64_t i0 = c * kChunk, i1 = std::min(n, i0 + kChunk);
-    int64_t i = i0;
-#if defined(__AVX512BF16__)
-    for (; i + 32 <= i1; i += 32) {
-      const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + i + 16), _mm512_loadu_ps(src + i));
-      _mm512_storeu_si512(reinterpret_cast<void*>(dst + i), reinterpret_cast<__m512i>(v));
-    }
-#endif
-    for (; i < i1; i++) dst[i] = ToBf16(src[i]);
-  }
-}
 
 // M, K, N, transA, transB, bias, accumulate, threads
 using Key = std::tuple<int64_t, int64_t, int64_t, bool, bool, bool, bool, int>;
@@ -158,15 +132,21 @@ static Napi::Value CastBf16Op(const Napi::CallbackInfo& info) {
 }
 
 // linearBf16Forward({ x, w, b, y, xBf16, m, k, n })
-//   x: [m, k] f32, w: [n, k] bf16, b: [n] f32 | null -> y: [m, n] f32,
-//   xBf16: [m, k] bf16 | null (bf16(x), written when given: backward's copy of x)
+//   x: [m, k] f32 or bf16, w: [n, k] bf16, b: [n] f32 | null -> y: [m, n] f32,
+//   xBf16: [m, k] bf16 | null (bf16(x), written when given for an f32 x: backward's copy of
+//   x; null for a bf16 x, which is its own copy)
 static Napi::Value LinearBf16Forward(const Napi::CallbackInfo& info) {
   Args a(info, "linear bf16", {"x", "w", "b", "y", "xBf16", "m", "k", "n"});
   const int64_t M = a.Dim("m"), K = a.Dim("k"), N = a.Dim("n");
-  const float* x = a.F32("x", M * K);
   const uint16_t* w = a.Bf16("w", N * K);
   const float* b = a.OptF32("b", N);
   float* y = a.F32("y", M * N);
+  if (a.DTypeOf("x") == DType::bf16) {
+    if (!a.IsNull("xBf16")) a.Fail("xBf16", "must be null when x is already bf16");
+    RunBf16(M, K, N, false, true, false, a.Bf16("x", M * K), w, b, y);  // [M,K]·[N,K]ᵀ
+    return info.Env().Undefined();
+  }
+  const float* x = a.F32("x", M * K);
   uint16_t* xb = a.IsNull("xBf16") ? nullptr : a.Bf16("xBf16", M * K);
   if (!xb) {
     auto& s = Scratch(0);

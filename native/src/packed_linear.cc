@@ -18,6 +18,7 @@
 #include <tuple>
 
 #include "args.h"
+#include "bf16.h"
 #include "common.h"
 #include "simd.h"
 #include "onednn.h"
@@ -125,13 +126,6 @@ class DenseF32 final : public OneDnnLinear {
   void Forward(const float* x, float* y, int64_t M, Activation act, bool accumulate) override { Execute(M, act, x, y, accumulate); }
 };
 
-// float → bfloat16, round to nearest even (finite inputs).
-inline uint16_t ToBf16(float v) {
-  uint32_t bits;
-  std::memcpy(&bits, &v, 4);
-  return static_cast<uint16_t>((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
-}
-
 class DenseBf16 final : public OneDnnLinear {
  public:
   DenseBf16(const float* w, const float* bias, int64_t N, int64_t K) : OneDnnLinear(N, K, bias, dt::bf16, dt::bf16) {
@@ -141,10 +135,8 @@ class DenseBf16 final : public OneDnnLinear {
   void Forward(const float* x, float* y, int64_t M, Activation act, bool accumulate) override {
     const int64_t n = M * K;
     if (static_cast<int64_t>(src_.size()) < n) src_.resize(n);
-    uint16_t* s = src_.data();
-#pragma omp parallel for simd schedule(static) if (n > (1 << 15))
-    for (int64_t i = 0; i < n; i++) s[i] = ToBf16(x[i]);
-    Execute(M, act, s, y, accumulate);
+    CastBf16(x, src_.data(), n);
+    Execute(M, act, src_.data(), y, accumulate);
   }
 
  private:

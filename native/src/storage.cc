@@ -316,6 +316,12 @@ static Napi::Value Stats(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// The peak starts again from the live bytes now (to measure one step's activations).
+static Napi::Value ResetPeak(const Napi::CallbackInfo& info) {
+  g_peak_live_bytes = g_live_bytes;
+  return info.Env().Undefined();
+}
+
 static Napi::Value TrimCache(const Napi::CallbackInfo& info) {
   for (auto& kv : g_free_blocks)
     for (void* p : kv.second) std::free(p);
@@ -345,6 +351,7 @@ void RegisterStorage(Napi::Env env, Napi::Object exports) {
   exports.Set("firstNonFinite", Napi::Function::New(env, Guarded<FirstNonFinite>));
   exports.Set("stats", Napi::Function::New(env, Guarded<Stats>));
   exports.Set("trimCache", Napi::Function::New(env, Guarded<TrimCache>));
+  exports.Set("resetPeak", Napi::Function::New(env, Guarded<ResetPeak>));
   exports.Set("setThreads", Napi::Function::New(env, Guarded<SetThreads>));
   exports.Set("getThreads", Napi::Function::New(env, Guarded<GetThreads>));
 }

@@ -92,22 +92,26 @@ export function registerBench(program: Command): void {
       const cfg = r.config;
       console.log(`${cfg.objective} L${cfg.layers} d=${cfg.d_model} h=${cfg.heads} T=${cfg.seq_len} B=${cfg.batch} V=${cfg.vocab}, ` +
         `${(cfg.params / 1e6).toFixed(1)}M params, ${cfg.threads} threads`);
-      console.log('| | tokens/s | GFLOP/s | % of matmul peak |');
-      console.log('|---|---:|---:|---:|');
-      const row = (name: string, t: { tokens_per_s: number; gflops: number }): void =>
-        console.log(`| ${name} | ${t.tokens_per_s.toFixed(0)} | ${t.gflops.toFixed(1)} | ${(100 * t.gflops / r.matmul_peak_gflops).toFixed(0)}% |`);
+      console.log('| | tokens/s | GFLOP/s | % of matmul peak | activation peak |');
+      console.log('|---|---:|---:|---:|---:|');
+      const peakOf = (t: { activation_peak_bytes?: number }): string => t.activation_peak_bytes ? formatBytes(t.activation_peak_bytes) : '';
+      const row = (name: string, t: { tokens_per_s: number; gflops: number; activation_peak_bytes?: number }): void =>
+        console.log(`| ${name} | ${t.tokens_per_s.toFixed(0)} | ${t.gflops.toFixed(1)} | ${(100 * t.gflops / r.matmul_peak_gflops).toFixed(0)}% | ${peakOf(t)} |`);
+      const bf16Row = (name: string, t: { tokens_per_s: number; gflops: number; activation_peak_bytes?: number }): void =>
+        console.log(`| ${name} | ${t.tokens_per_s.toFixed(0)} | ${t.gflops.toFixed(1)} | ` +
+          `${(100 * t.gflops / r.bf16_matmul_peak_gflops).toFixed(0)}% of the bf16 peak | ${peakOf(t)} |`);
       row('tlc', r.tlc);
-      console.log(`| tlc, bf16 mixed precision | ${r.tlc_bf16.tokens_per_s.toFixed(0)} | ${r.tlc_bf16.gflops.toFixed(1)} | ` +
-        `${(100 * r.tlc_bf16.gflops / r.bf16_matmul_peak_gflops).toFixed(0)}% of the bf16 peak |`);
+      bf16Row('tlc, bf16 mixed precision', r.tlc_bf16);
+      bf16Row('tlc, bf16, activations kept in f32', r.tlc_bf16_f32_activations);
       if (r.pytorch) row(`PyTorch ${r.pytorch.version}, same algorithm`, r.pytorch);
-      if (r.pytorch_bf16) {
-        console.log(`| PyTorch ${r.pytorch_bf16.version}, bf16 autocast | ${r.pytorch_bf16.tokens_per_s.toFixed(0)} | ${r.pytorch_bf16.gflops.toFixed(1)} | ` +
-          `${(100 * r.pytorch_bf16.gflops / r.bf16_matmul_peak_gflops).toFixed(0)}% of the bf16 peak |`);
-      }
+      if (r.pytorch_bf16) bf16Row(`PyTorch ${r.pytorch_bf16.version}, bf16 autocast`, r.pytorch_bf16);
       if (r.pytorch_all_positions) row(`PyTorch ${r.pytorch_all_positions.version}, logits at all positions`, r.pytorch_all_positions);
-      console.log(`| oneDNN f32 matmul peak | | ${r.matmul_peak_gflops.toFixed(1)} | 100% |`);
-      console.log(`| oneDNN bf16 matmul peak | | ${r.bf16_matmul_peak_gflops.toFixed(1)} | |`);
+      console.log(`| oneDNN f32 matmul peak | | ${r.matmul_peak_gflops.toFixed(1)} | 100% | |`);
+      console.log(`| oneDNN bf16 matmul peak | | ${r.bf16_matmul_peak_gflops.toFixed(1)} | | |`);
       console.log(`tlc bf16 / tlc f32: ${(r.tlc_bf16.tokens_per_s / r.tlc.tokens_per_s).toFixed(2)}×`);
+      console.log(`tlc bf16, activations in bf16 / in f32: ${(r.tlc_bf16.tokens_per_s / r.tlc_bf16_f32_activations.tokens_per_s).toFixed(2)}× ` +
+        `the tokens/s, ${(r.tlc_bf16.activation_peak_bytes / r.tlc_bf16_f32_activations.activation_peak_bytes).toFixed(2)}× the activation peak ` +
+        `(f32 training: ${(r.tlc_bf16.activation_peak_bytes / r.tlc.activation_peak_bytes).toFixed(2)}×)`);
       if (r.pytorch?.blas) console.log(`PyTorch BLAS: ${r.pytorch.blas}`);
       if (r.pytorch) console.log(`tlc / PyTorch (same algorithm): ${(r.tlc.tokens_per_s / r.pytorch.tokens_per_s).toFixed(2)}×`);
       if (r.pytorch_bf16) console.log(`tlc bf16 / PyTorch bf16 autocast: ${(r.tlc_bf16.tokens_per_s / r.pytorch_bf16.tokens_per_s).toFixed(2)}×`);

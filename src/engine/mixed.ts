@@ -6,7 +6,9 @@
 // is made on its first use after the weights last changed and then reused by every
 // micro-batch, by backward and by evaluation until they change again (`invalidate`, which
 // the loop calls after each optimizer step). Master weights, gradients and AdamW's moments
-// stay f32; so do layer norm, softmax, log-sum-exp and the loss.
+// stay f32; so do layer norm, softmax, log-sum-exp and the loss. A layer norm or GELU whose
+// only consumer is such a product writes its output in bf16 (`inputDtypeFor`): the values the
+// product would have cast, so the f32 activation is never stored.
 import { native } from './native.js';
 import { TlcError } from './errors.js';
 import { empty, outsideScopes, type Tensor } from './tensor.js';
@@ -33,10 +35,53 @@ export function cpuFeatures(): CpuFeatures {
   return features;
 }
 
-/** `auto` is bf16 where the CPU has native bf16 dot products, f32 elsewhere. */
+/** What `auto` resolved to on this machine, and why. */
+export interface AutoPrecision {
+  precision: Precision;
+  why: string;
+  /** oneDNN's bf16 matmul throughput over its f32 throughput, measured (absent without native bf16). */
+  bf16_speedup?: number;
+}
+
+/** bf16 must multiply this much faster than f32 for `auto` to train in it. */
+export const AUTO_BF16_MIN_SPEEDUP = 1.2;
+
+let autoChoice: AutoPrecision | null = null;
+
+/**
+ * `auto`: bf16 where the CPU has native bf16 dot products *and* oneDNN's bf16 products run
+ * at least AUTO_BF16_MIN_SPEEDUP× its f32 products here, f32 elsewhere. Native bf16 alone
+ * does not make bf16 faster: with AVX512-BF16 but no AMX, a CPU was measured multiplying in
+ * bf16 at 0.62× its f32 rate, and another at 1.84×. The check is a 512 × 512 × 1024 product
+ * in each precision, alternated twice (the fastest of each; about 0.1 s), made once per
+ * process.
+ */
+export function autoPrecision(): AutoPrecision {
+  if (autoChoice) return autoChoice;
+  const f = cpuFeatures();
+  if (!f.nativeBf16) {
+    autoChoice = { precision: 'f32', why: `no native bf16 dot products (oneDNN ISA ${f.onednnIsa})` };
+    return autoChoice;
+  }
+  const shape = { m: 512, k: 512, n: 1024, transA: false, transB: true, iterations: 2 };
+  let f32 = Infinity, bf16 = Infinity;
+  for (let i = 0; i < 2; i++) {
+    f32 = Math.min(f32, native.benchMatmul(shape));
+    bf16 = Math.min(bf16, native.benchMatmulBf16(shape));
+  }
+  const speedup = f32 / bf16;
+  const precision = speedup >= AUTO_BF16_MIN_SPEEDUP ? 'bf16' : 'f32';
+  autoChoice = {
+    precision, bf16_speedup: speedup,
+    why: `oneDNN (${f.onednnIsa}) multiplies in bf16 at ${speedup.toFixed(2)}× its f32 rate here` +
+      (precision === 'bf16' ? '' : ` (bf16 needs ≥ ${AUTO_BF16_MIN_SPEEDUP}×)`),
+  };
+  return autoChoice;
+}
+
+/** The precision a choice trains in: `auto` as `autoPrecision()` decides. */
 export function resolvePrecision(p: PrecisionChoice): Precision {
-  if (p === 'auto') return cpuFeatures().nativeBf16 ? 'bf16' : 'f32';
-  return p;
+  return p === 'auto' ? autoPrecision().precision : p;
 }
 
 /** The bf16 copies of a set of f32 weights, refreshed once per change of the weights. */
@@ -47,8 +92,15 @@ export class Bf16Weights {
   private disposed = false;
   /** How many casts were made (tests check there is one per weight per step). */
   casts = 0;
+  /**
+   * Whether the producers of these products' inputs (layer norm, GELU) write bf16 directly
+   * (`inputDtypeFor`). The numbers are the same either way; false keeps those activations in
+   * f32 as well, which costs memory and a pass over them (the benchmark's comparison).
+   */
+  readonly bf16Activations: boolean;
 
-  constructor(weights: Iterable<Tensor>) {
+  constructor(weights: Iterable<Tensor>, opts: { bf16Activations?: boolean } = {}) {
+    this.bf16Activations = opts.bf16Activations ?? true;
     this.managed = new Set(weights);
     for (const w of this.managed) {
       if (w.dtype !== 'f32') throw new TlcError(`bf16 weights: ${w.describe()} is not an f32 tensor`);
@@ -112,4 +164,14 @@ export function setBf16Weights(w: Bf16Weights | null): Bf16Weights | null {
 /** The installed bf16 weights, if any. */
 export function activeBf16Weights(): Bf16Weights | null {
   return active;
+}
+
+/**
+ * The dtype a producer (layer norm, GELU) should write for a `linear` by `w` that is its
+ * only consumer: bf16 where w is multiplied in bf16, so that the product reads the bf16
+ * values it would have cast itself (identical numbers) and the f32 activation is never
+ * stored; f32 otherwise.
+ */
+export function inputDtypeFor(w: Tensor): 'f32' | 'bf16' {
+  return active?.bf16Activations && active.has(w) ? 'bf16' : 'f32';
 }

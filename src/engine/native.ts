@@ -168,6 +168,7 @@ export interface NativeAddon {
   firstNonFinite(h: H, count: number): number;
   stats(): NativeStats;
   trimCache(): void;
+  resetPeak(): void;
   setThreads(n: number): void;
   getThreads(): number;
 

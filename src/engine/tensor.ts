@@ -293,6 +293,11 @@ export function memoryStats(): ReturnType<typeof native.stats> {
   return native.stats();
 }
 
+/** Restarts `memoryStats().peakLiveBytes` from the bytes live now (e.g. to measure one step). */
+export function resetPeakMemory(): void {
+  native.resetPeak();
+}
+
 /** Returns cached free blocks to the system. */
 export function trimMemory(): void {
   native.trimCache();

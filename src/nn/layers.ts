@@ -3,9 +3,10 @@ import type { Tensor } from '../engine/tensor.js';
 import type { Rng } from '../engine/random.js';
 import { linear } from '../engine/ops/linear.js';
 import { gelu } from '../engine/ops/activation.js';
+import { inputDtypeFor } from '../engine/mixed.js';
 import { add } from '../engine/ops/elementwise.js';
 import type { PackedLinear } from '../engine/ops/packed-linear.js';
-import { layerNorm } from '../engine/ops/layernorm.js';
+import { layerNorm, type OutputDtype } from '../engine/ops/layernorm.js';
 import { embedding } from '../engine/ops/embedding.js';
 import { Module, normalParam, constantParam } from './module.js';
 
@@ -43,6 +44,11 @@ export class Linear extends Module {
     return linear(x, this.weight, this.bias);
   }
 
+  /** The dtype this layer's input should come in from a producer whose only consumer it is. */
+  inputDtype(): OutputDtype {
+    return this.packed ? 'f32' : inputDtypeFor(this.weight);
+  }
+
   /**
    * residual + drop(forward(x)). With a packed kernel and no dropout, the kernel adds its
    * output into `residual` in place (returned), sparing the separate add and its memory pass.
@@ -52,10 +58,13 @@ export class Linear extends Module {
     return add(residual, drop(this.forward(x)));
   }
 
-  /** gelu(forward(x)); a packed kernel applies the GELU to its output in the same pass. */
-  forwardGelu(x: Tensor, approximate: 'none' | 'tanh'): Tensor {
+  /**
+   * gelu(forward(x)); a packed kernel applies the GELU to its output in the same pass. `out`:
+   * the dtype of the result (bf16 for a consumer multiplying in bf16: `inputDtype()`).
+   */
+  forwardGelu(x: Tensor, approximate: 'none' | 'tanh', out: OutputDtype = 'f32'): Tensor {
     if (this.packed) return this.packed.forward(x, approximate === 'tanh' ? 'gelu_tanh' : 'gelu');
-    return gelu(this.forward(x), approximate);
+    return gelu(this.forward(x), approximate, out);
   }
 }
 
@@ -69,8 +78,9 @@ export class LayerNorm extends Module {
     this.bias = this.addParam('bias', constantParam([dim], 0));
   }
 
-  forward(x: Tensor): Tensor {
-    return layerNorm(x, this.weight, this.bias, this.eps);
+  /** `out`: the dtype of the result (bf16 for a consumer multiplying in bf16: `Linear.inputDtype()`). */
+  forward(x: Tensor, out: OutputDtype = 'f32'): Tensor {
+    return layerNorm(x, this.weight, this.bias, this.eps, out);
   }
 }
 

@@ -21,6 +21,8 @@ const startFields = {
   threads: z.number().optional(),
   train_seconds: z.number().optional(),
   precision: z.string().optional(),
+  // how `auto` chose it (src/engine/mixed.ts autoPrecision)
+  precision_why: z.string().optional(),
   // what the task says about itself (src/train/loop.ts LoopTask.describe)
   objective: z.string().optional(),
   non_embedding_params: z.number().optional(),

@@ -19,12 +19,12 @@ import { tidy, type Tensor } from '../engine/tensor.js';
 import { gradNormsSquared } from '../engine/optim.js';
 import { getThreads } from '../engine/threads.js';
 import { mix } from '../engine/random.js';
-import { Bf16Weights, resolvePrecision, setBf16Weights, type PrecisionChoice } from '../engine/mixed.js';
+import { Bf16Weights, autoPrecision, resolvePrecision, setBf16Weights, type PrecisionChoice } from '../engine/mixed.js';
 import type { TransformerBody } from '../nn/transformer.js';
 import { MetricsLog, type NewEvent } from '../run/metrics.js';
 import { RUN_FILES, runFile } from '../run/layout.js';
 import { writesRuns } from '../run/rank.js';
-import { dataParallel } from './data-parallel.js';
+import { agreed, dataParallel } from './data-parallel.js';
 import { type Budget, type BudgetUsage, budgetProgress, budgetSpent, describeBudget } from './budget.js';
 import { learningRate, validateSchedule, type ScheduleConfig } from './schedule.js';
 import { budgetCheckpointName, checkpointName, pruneCheckpoints, removeStaleTemporaries, restoreCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
@@ -146,7 +146,8 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
     format_version: 1, step: 0, usage: { trainSeconds: 0, tokens: 0, steps: 0, flops: 0 },
     eval_seconds: 0, checkpoint_seconds: 0, batcher: task.dataPosition, dropout_rng: model.dropoutRng.getState(),
     triggers: {}, last_lr: 0, done: false, stopped_early: false, best: null, evals_since_best: 0,
-    noise: initialNoiseScale(), precision: resolvePrecision(args.precision ?? 'f32'),
+    // every rank trains in rank 0's choice (`auto` measures, and ranks may measure differently)
+    noise: initialNoiseScale(), precision: agreed(resolvePrecision(args.precision ?? 'f32')),
   };
   let fallback: Record<string, unknown> = {};
   try {
@@ -181,7 +182,8 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
     events.onStart?.({ resumed, params: paramCount, budget: describeBudget(args.budget), step: state.step });
     metrics.append({
       event: resumed ? 'resume' : 'start', step: state.step, params: paramCount, budget: args.budget, threads: getThreads(),
-      precision: state.precision, ...(dp ? { ranks: dp.size } : {}),
+      precision: state.precision, ...(args.precision === 'auto' && !resumed ? { precision_why: autoPrecision().why } : {}),
+      ...(dp ? { ranks: dp.size } : {}),
       train_seconds: state.usage.trainSeconds, ...(task.describe?.() ?? {}), ...fallback,
     } as NewEvent);
 

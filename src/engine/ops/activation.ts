@@ -3,6 +3,7 @@ import { native } from '../native.js';
 import { record } from '../autograd.js';
 import { empty, type Tensor } from '../tensor.js';
 import { expect, expectDtype } from './check.js';
+import type { OutputDtype } from './layernorm.js';
 
 /**
  * Which GELU: 'none' is the exact x·Φ(x) = ½x(1 + erf(x/√2)) (PyTorch's default, BERT,
@@ -10,14 +11,18 @@ import { expect, expectDtype } from './check.js';
  */
 export type GeluApproximate = 'none' | 'tanh';
 
-/** Element-wise GELU; the backward pass uses the exact derivative of the chosen form. */
-export function gelu(x: Tensor, approximate: GeluApproximate = 'none'): Tensor {
+/**
+ * Element-wise GELU; the backward pass uses the exact derivative of the chosen form. With
+ * `out` = 'bf16' the result is computed in f32 and rounded once (backward needs x, not y).
+ */
+export function gelu(x: Tensor, approximate: GeluApproximate = 'none', out: OutputDtype = 'f32'): Tensor {
   const op = 'gelu';
   expectDtype(op, 'input', x, 'f32');
   expect(approximate === 'none' || approximate === 'tanh', op,
     `approximate must be 'none' or 'tanh', got ${JSON.stringify(approximate)}`);
+  expect(out === 'f32' || out === 'bf16', op, `out must be 'f32' or 'bf16', got ${JSON.stringify(out)}`);
   const approx = approximate === 'tanh';
-  const y = empty(x.shape);
+  const y = empty(x.shape, out);
   native.geluForward({ x: x.handle, y: y.handle, n: x.size, approximate: approx });
   return record(op, [x], y, (dy, grad) => {
     const dx = grad(0);

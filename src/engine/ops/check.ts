@@ -3,8 +3,11 @@
 import { TlcError, fmtShape } from '../errors.js';
 import type { DType, Tensor } from '../tensor.js';
 
-export function expectDtype(op: string, name: string, t: Tensor, dtype: DType): void {
-  if (t.dtype !== dtype) throw new TlcError(`${op}: ${name} ${fmtShape(t.shape)} has dtype ${t.dtype}, expected ${dtype}`);
+export function expectDtype(op: string, name: string, t: Tensor, dtype: DType | DType[]): void {
+  const allowed = Array.isArray(dtype) ? dtype : [dtype];
+  if (!allowed.includes(t.dtype)) {
+    throw new TlcError(`${op}: ${name} ${fmtShape(t.shape)} has dtype ${t.dtype}, expected ${allowed.join(' or ')}`);
+  }
   if (t.disposed) throw new TlcError(`${op}: ${name} ${fmtShape(t.shape)} was used after it was disposed`);
 }
 

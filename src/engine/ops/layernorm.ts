@@ -4,12 +4,16 @@ import { record } from '../autograd.js';
 import { empty, type Tensor } from '../tensor.js';
 import { expect, expectDtype, expectRank, fmtShape, lastDim } from './check.js';
 
+/** The dtype a producer writes: bf16 where its only consumer is a bf16 product (src/engine/mixed.ts). */
+export type OutputDtype = 'f32' | 'bf16';
+
 /**
  * y[..., C] = (x − mean)/√(var + eps)·gamma + beta, with mean and (biased) variance
  * taken over the last dimension of each row. The per-row mean and 1/std are kept for
- * backward and freed with the tape record.
+ * backward and freed with the tape record. With `out` = 'bf16' y is computed in f32 and
+ * rounded once to bf16 (backward needs x, not y); its gradient is f32 like any other.
  */
-export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): Tensor {
+export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5, out: OutputDtype = 'f32'): Tensor {
   const op = 'layerNorm';
   expectDtype(op, 'input', x, 'f32');
   expectDtype(op, 'gamma', gamma, 'f32');
@@ -23,7 +27,8 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): T
   expect(typeof eps === 'number' && Number.isFinite(eps) && eps > 0, op, `eps must be a positive number, got ${eps}`);
   expect(x.size > 0, op, `input ${fmtShape(x.shape)} is empty`);
   const rows = x.size / C;
-  const y = empty(x.shape);
+  expect(out === 'f32' || out === 'bf16', op, `out must be 'f32' or 'bf16', got ${JSON.stringify(out)}`);
+  const y = empty(x.shape, out);
   const mean = empty([rows]), rstd = empty([rows]);
   native.layerNormForward({ x: x.handle, gamma: gamma.handle, beta: beta.handle, y: y.handle, mean: mean.handle, rstd: rstd.handle,
     rows, channels: C, eps });

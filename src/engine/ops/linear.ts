@@ -5,10 +5,13 @@ import { empty, type Tensor } from '../tensor.js';
 import { activeBf16Weights } from '../mixed.js';
 import { expect, expectDtype, expectRank, fmtShape, lastDim } from './check.js';
 
-/** y[..., N] = x[..., K] · w[N, K]ᵀ + b[N] */
+/**
+ * y[..., N] = x[..., K] · w[N, K]ᵀ + b[N]. x is f32, or bf16 when w is multiplied in bf16
+ * (its producer wrote the values the product would have cast: src/engine/mixed.ts).
+ */
 export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
   const op = 'linear';
-  expectDtype(op, 'input', x, 'f32');
+  expectDtype(op, 'input', x, ['f32', 'bf16']);
   expectDtype(op, 'weight', w, 'f32');
   expectRank(op, 'weight', w, 2);
   expectRank(op, 'input', x, [1, 8]);
@@ -23,6 +26,7 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
   expect(M > 0, op, `input ${fmtShape(x.shape)} is empty`);
   const wb = activeBf16Weights()?.get(w) ?? null;
   if (wb) return linearBf16(x, w, wb, b ?? null, y, M, K, N);
+  expect(x.dtype === 'f32', op, `a bf16 input ${fmtShape(x.shape)} needs a weight multiplied in bf16 (bf16 training), and ${fmtShape(w.shape)} is not`);
   native.linearForward({ x: x.handle, w: w.handle, b: b ? b.handle : null, y: y.handle, m: M, k: K, n: N });
   return record(op, [x, w, b], y, (dy, grad) => {
     const dx = grad(0), dw = grad(1), db = grad(2);
@@ -34,19 +38,21 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
 
 /**
  * The bf16 path of `linear` (src/engine/mixed.ts): y = bf16(x) · wbᵀ + b with f32
- * accumulation, wb being w's bf16 copy. bf16(x) is kept for backward instead of x; the
- * gradients are f32 and w's goes to the f32 master weight.
+ * accumulation, wb being w's bf16 copy. bf16(x) is kept for backward instead of x (a bf16
+ * x is its own copy, kept alive by the tape); the gradients are f32 and w's goes to the f32
+ * master weight.
  */
 function linearBf16(x: Tensor, w: Tensor, wb: Tensor, b: Tensor | null, y: Tensor, M: number, K: number, N: number): Tensor {
   const saving = isGradEnabled() && (x.requiresGrad || w.requiresGrad || (b?.requiresGrad ?? false));
-  const xb = saving ? empty([M, K], 'bf16') : null;
-  native.linearBf16Forward({ x: x.handle, w: wb.handle, b: b ? b.handle : null, y: y.handle, xBf16: xb?.handle ?? null, m: M, k: K, n: N });
+  const cast = saving && x.dtype === 'f32' ? empty([M, K], 'bf16') : null;
+  native.linearBf16Forward({ x: x.handle, w: wb.handle, b: b ? b.handle : null, y: y.handle, xBf16: cast?.handle ?? null, m: M, k: K, n: N });
+  const xb = cast ?? x;
   return record('linear', [x, w, b], y, (dy, grad) => {
     const dx = grad(0), dw = grad(1), db = grad(2);
-    native.linearBf16Backward({ dy: dy.handle, x: xb!.handle, w: wb.handle, dx: dx?.handle ?? null, dw: dw?.handle ?? null,
+    native.linearBf16Backward({ dy: dy.handle, x: xb.handle, w: wb.handle, dx: dx?.handle ?? null, dw: dw?.handle ?? null,
       db: db?.handle ?? null, m: M, k: K, n: N,
       accumulateDx: dx?.accumulate ?? false, accumulateDw: dw?.accumulate ?? false, accumulateDb: db?.accumulate ?? false });
-  }, xb ? [xb] : []);
+  }, cast ? [cast] : []);
 }
 
 export interface MatmulOptions {
