@@ -12,6 +12,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { countParams, presetConfig, trainingFlopsPerToken } from '../src/nn/config.js';
 import { preparedSyntheticData } from './corpus-fixture.js';
+import { accelerationWarning, accelerations, type FitPoint } from '../src/experiment/plan.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 
@@ -96,7 +97,8 @@ interface PlanJson {
   best: { preset: string; loss: number; extrapolated: boolean };
   candidates: { preset: string; loss: number; tokens: number; measured: boolean; size: string }[];
   points: unknown[];
-  holdout: { budget_s: number; predicted_best: string; measured_best: string; rows: { preset: string; predicted: number; measured: number }[] };
+  holdout: { budget_s: number; predicted_best: string; measured_best: string; rows: { preset: string; predicted: number; measured: number }[]; warnings: string[] };
+  warnings: string[];
   fit: { alpha: { value: number } | null; beta: { value: number } | null; unidentifiable: { params: string | null } };
 }
 
@@ -138,5 +140,35 @@ test('tlc plan on four sizes fits the size exponent and recommends the size the 
     for (const r of p.holdout.rows) assert.ok(Math.abs(r.predicted / r.measured - 1) < 2e-3, `holdout ${r.preset}: ${r.predicted} vs ${r.measured}`);
     assert.equal(p.holdout.predicted_best, p.holdout.measured_best);
     assert.ok(Math.abs(p.holdout.budget_s - RUN_SECONDS * (1 + COOLDOWN)) < 1e-6);
+    // points on the law gain less with every doubling: no phase-change warning
+    assert.deepEqual(p.holdout.warnings, []);
+    assert.ok(!p.warnings.some((w) => /fall faster/.test(w)), p.warnings.join('; '));
   }
+});
+
+// L1-D64 and L2-D128 as the budget ladder measured them (README): a plateau near the unigram
+// loss, then a drop, which the law cannot follow, and the planner must say so; next to them a
+// size whose gains shrink with every doubling.
+test('plan warns when a size\'s loss falls faster with each doubling of its budget, as no power law does', () => {
+  const point = (preset: string, params: number, tokens: number, loss: number): FitPoint =>
+    ({ preset, params, tokens, loss, group: preset, seconds: tokens / 1e4, fraction: 1, run: preset });
+  const ladder = (preset: string, params: number, tokens: number, losses: number[]): FitPoint[] =>
+    losses.map((l, i) => point(preset, params, tokens * 2 ** i, l));
+  const points = [
+    ...ladder('L1-D64', 63e3, 20.5e6, [5.912, 5.844, 4.474, 3.812]),
+    ...ladder('L2-D128', 422e3, 8.5e6, [5.946, 5.849, 4.431, 3.331]),
+    ...ladder('L6-D384', 10.8e6, 0.75e6, [6.5, 6.329, 6.25, 6.2]),
+  ];
+  const found = accelerations(points);
+  assert.deepEqual(found.map((a) => a.preset), ['L1-D64', 'L2-D128'], 'L6-D384 gains less with every doubling');
+  const l2 = found[1];
+  assert.ok(Math.abs(l2.before - 0.097) < 1e-9 && Math.abs(l2.after - 1.418) < 1e-9, `L2-D128: ${l2.before} then ${l2.after}`);
+  assert.equal(l2.tokens, 8.5e6 * 4);
+  assert.match(accelerationWarning(points)!, /L2-D128 0\.10 then 1\.42 nats per doubling of tokens \(to 34\.0M\)/);
+  // a law's points: shrinking gains, and noise below the thresholds, give no warning
+  const law = (n: number, d: number) => 1.7 + 400 / n ** 0.34 + 410 / d ** 0.28;
+  const lawful = ['L1-D64', 'L2-D128', 'L4-D256'].flatMap((preset, k) =>
+    [1, 2, 4, 8].map((m, i) => point(preset, 1e5 * 8 ** k, 1e6 * m, law(1e5 * 8 ** k, 1e6 * m) + (i % 2 ? 0.01 : -0.01))));
+  assert.deepEqual(accelerations(lawful), []);
+  assert.equal(accelerationWarning(lawful), null);
 });

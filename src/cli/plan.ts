@@ -55,7 +55,7 @@ function planJson(p: Plan, h: Holdout | null): Record<string, unknown> {
     runner_up: p.runnerUp?.preset ?? null, size_barely_matters: p.sizeBarelyMatters, batch_size: p.batchSize, warnings: p.warnings, summary: p.summary,
     ...(h ? {
       holdout: {
-        budget_s: h.budgetSeconds, predicted_best: h.predictedBest, measured_best: h.measuredBest,
+        budget_s: h.budgetSeconds, predicted_best: h.predictedBest, measured_best: h.measuredBest, warnings: h.warnings,
         rows: h.rows.map((r) => ({ preset: r.preset, predicted: r.predicted, low: r.low, high: r.high, measured: r.measured, tokens: r.tokens })),
       },
     } : {}),
@@ -79,4 +79,5 @@ function printHoldout(h: Holdout): void {
     console.log(`| ${r.preset} | ${(r.tokens / 1e6).toFixed(2)}M | ${r.predicted.toFixed(3)} | ${r.low.toFixed(3)}–${r.high.toFixed(3)} | ${r.measured.toFixed(3)} |`);
   }
   console.log(`predicted best: ${h.predictedBest}; measured best: ${h.measuredBest}` + (h.predictedBest === h.measuredBest ? ' — the fit chose right.' : ' — the fit chose wrong.'));
+  for (const w of h.warnings) console.log(`Warning (the points of the refit): ${w}.`);
 }

@@ -120,7 +120,7 @@ export function plan(runs: SweepRun[], budgetSeconds: number, opts: PlanOptions)
   const best = ranked[0], runnerUp = ranked[1] ?? null;
   const sizeBarelyMatters = runnerUp !== null && best.high >= runnerUp.low;
   const batchSize = batchAdvice(runs, best.preset, opts);
-  const warnings = planWarnings(fit, best);
+  const warnings = planWarnings(fit, best, points);
   return {
     budgetSeconds, fit, points, candidates, best, runnerUp, sizeBarelyMatters, batchSize, warnings,
     summary: summarize(budgetSeconds, best, runnerUp, sizeBarelyMatters, candidates, batchSize, warnings),
@@ -156,8 +156,60 @@ function candidatesFor(runs: SweepRun[], fit: ChinchillaFit, budgetSeconds: numb
   });
 }
 
-function planWarnings(fit: ChinchillaFit, best: PlanCandidate): string[] {
+/** A size whose loss fell faster over a doubling of its tokens than over the doubling before. */
+export interface Acceleration {
+  preset: string;
+  /** Nats per doubling of tokens over the earlier and the later interval. */
+  before: number;
+  after: number;
+  /** Tokens where the later interval ends. */
+  tokens: number;
+}
+
+/** Gains that must grow this many times, and by this many nats per doubling, to count (evaluation noise is ~0.01). */
+const ACCELERATION_RATIO = 2, ACCELERATION_NATS = 0.05;
+
+/**
+ * Sizes whose loss falls *faster* as their budget grows. L = E + A/N^α + B/D^β gains
+ * βB·D^−β·ln 2 per doubling of D — less with every doubling — so a clear increase means the
+ * curve is in a phase the law cannot represent (typically the end of a plateau near the
+ * unigram loss, once the model learns to use context), and the law extrapolates it wrongly.
+ */
+export function accelerations(points: FitPoint[]): Acceleration[] {
+  const found: Acceleration[] = [];
+  for (const preset of new Set(points.map((p) => p.preset))) {
+    const mine = points.filter((p) => p.preset === preset).sort((a, b) => a.tokens - b.tokens);
+    const gains: { gain: number; tokens: number }[] = [];
+    for (let i = 1; i < mine.length; i++) {
+      const doublings = Math.log2(mine[i].tokens / mine[i - 1].tokens);
+      if (doublings > 0.1) gains.push({ gain: (mine[i - 1].loss - mine[i].loss) / doublings, tokens: mine[i].tokens });
+    }
+    let worst: Acceleration | null = null;
+    for (let i = 1; i < gains.length; i++) {
+      const [a, b] = [gains[i - 1].gain, gains[i].gain];
+      if (b > ACCELERATION_RATIO * Math.max(a, 0) && b - a >= ACCELERATION_NATS && (!worst || b - a > worst.after - worst.before)) {
+        worst = { preset, before: a, after: b, tokens: gains[i].tokens };
+      }
+    }
+    if (worst) found.push(worst);
+  }
+  return found;
+}
+
+/** The warning for accelerating sizes, or null when every size's gains shrink as the law's do. */
+export function accelerationWarning(points: FitPoint[]): string | null {
+  const acc = accelerations(points);
+  if (acc.length === 0) return null;
+  const each = acc.map((a) => `${a.preset} ${a.before.toFixed(2)} then ${a.after.toFixed(2)} nats per doubling of tokens (to ${(a.tokens / 1e6).toFixed(1)}M)`);
+  return `losses fall faster as the budget grows (${each.join('; ')}), which a power law in N and D never does: ` +
+    'the runs are in a phase change (such as the end of a plateau near the unigram loss) that the fit cannot represent, ' +
+    'so its predictions past the measured budgets are not to be trusted; measure at the budget that matters';
+}
+
+function planWarnings(fit: ChinchillaFit, best: PlanCandidate, points: FitPoint[]): string[] {
   const w: string[] = [];
+  const accelerating = accelerationWarning(points);
+  if (accelerating) w.push(accelerating);
   if (fit.alpha && fit.alpha.value <= 0) {
     w.push(`the fit has loss rising with size (α = ${fit.alpha.value.toFixed(3)}): these sizes do not follow the law at these budgets, ` +
       'so its size recommendation is not to be trusted; check the learning rate of the larger sizes');
@@ -202,6 +254,8 @@ export interface Holdout {
   measuredBest: string;
   rows: { preset: string; predicted: number; low: number; high: number; measured: number; tokens: number }[];
   fit: ChinchillaFit;
+  /** Why the refit may not extrapolate to the held-out budgets (accelerating losses in the points it was fitted on). */
+  warnings: string[];
 }
 
 /**
@@ -230,7 +284,11 @@ export function holdout(runs: SweepRun[]): Holdout {
   });
   const argmin = (key: 'predicted' | 'measured') => rows.reduce((a, r) => (r[key] < a[key] ? r : a)).preset;
   const seconds = [...held.values()].map((h) => h.seconds).sort((a, b) => a - b);
-  return { budgetSeconds: seconds[Math.floor(seconds.length / 2)], predictedBest: argmin('predicted'), measuredBest: argmin('measured'), rows, fit };
+  const accelerating = accelerationWarning(rest);
+  return {
+    budgetSeconds: seconds[Math.floor(seconds.length / 2)], predictedBest: argmin('predicted'), measuredBest: argmin('measured'), rows, fit,
+    warnings: accelerating ? [accelerating] : [],
+  };
 }
 
 function configFor(preset: string, opts: { vocabSize: number; seqLen: number; objective: 'mlm' | 'clm' }) {
