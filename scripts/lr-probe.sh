@@ -1,28 +1,49 @@
 #!/usr/bin/env bash
 # Is the budget ladder's answer an artefact of one learning rate for every size? Each size
-# retrains the ladder's smallest point (the trunk tokens of its 1/8 branch, then the same 20%
-# cooldown) at half, once and twice the ladder's peak rate, JOBS processes at a time (default:
+# retrains one of the ladder's points (by default its smallest: the trunk tokens of its 1/8
+# branch, then the same 20% cooldown) at each rate of LRS, JOBS processes at a time (default:
 # one per core), one thread each.
-#   bash scripts/lr-probe.sh <ladder out-dir> [sizes...]     (default sizes: L2-D128 L4-D256)
+#   bash scripts/lr-probe.sh <ladder out-dir> [size[=trunk tokens]...]
+# Without "=tokens" a size's trunk is read from the ladder's 1/8 branch; with it (e.g.
+# L6-D384=625k, L4-D256=12.0M for the largest budget) the ladder's sweep need not be there.
+# The data is the ladder's: prepared the same way when <out-dir>/data is missing.
+#   LRS="5e-4 1e-3 2e-3" (default)   SIZES default: L2-D128 L4-D256
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LADDER=${1:?the output directory of scripts/scaling-ladder.sh}
 shift
 SIZES=${*:-L2-D128 L4-D256}
+LRS=${LRS:-5e-4 1e-3 2e-3}
 TLC="node dist/src/cli/main.js"
 JOBS=${JOBS:-$(nproc)}
 OUT="$LADDER/lr-probe"
 mkdir -p "$OUT"
-probe() { # size lr
-  local run="$OUT/$1-lr$2"
-  local tokens
-  tokens=$(node -e "console.log(JSON.parse(require('fs').readFileSync('$LADDER/sweep/runs/$1/branches/0.125/branch.json','utf8')).fork_usage.tokens)")
+[ -f "$LADDER/data/data.json" ] || $TLC data prepare --input example:sotu --input example:brown \
+  --exclude-test-of example:brown-genre --vocab-size 8192 --out "$LADDER/data"
+
+trunk_tokens() { # size[=tokens]
+  case "$1" in
+    *=*) echo "${1#*=}" ;;
+    *) node -e "console.log(JSON.parse(require('fs').readFileSync('$LADDER/sweep/runs/$1/branches/0.125/branch.json','utf8')).fork_usage.tokens)" ;;
+  esac
+}
+run_name() { # size[=tokens] lr
+  case "$1" in
+    *=*) echo "$OUT/${1%%=*}-${1#*=}-lr$2" ;;
+    *) echo "$OUT/$1-lr$2" ;;
+  esac
+}
+probe() { # size[=tokens] lr
+  local run tokens
+  run=$(run_name "$1" "$2")
+  tokens=$(trunk_tokens "$1")
   if [ -f "$run/state.json" ]; then $TLC pretrain --resume "$run" > /dev/null
-  else TLC_THREADS=1 $TLC pretrain --data "$LADDER/data" --model "$1" --tokens "$tokens" --schedule wsd --branches 1 --cooldown 0.2 \
-    --precision bf16 --lr "$2" --eval-every 0.25 --eval-tokens 65536 --dropout 0 --out "$run" > /dev/null; fi
+  else TLC_THREADS=1 $TLC pretrain --data "$LADDER/data" --model "${1%%=*}" --tokens "$tokens" --schedule wsd --branches 1 \
+    --cooldown 0.2 --precision bf16 --lr "$2" --eval-every 0.25 --eval-tokens 65536 --dropout 0 --out "$run" > /dev/null; fi
 }
 for size in $SIZES; do
-  for lr in 5e-4 1e-3 2e-3; do
+  for lr in $LRS; do
+    [ -f "$(run_name "$size" "$lr")/branches/1.00/metrics.jsonl" ] && grep -q '"event":"end"' "$(run_name "$size" "$lr")/branches/1.00/metrics.jsonl" && continue
     while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
     probe "$size" "$lr" &
   done
@@ -30,9 +51,9 @@ done
 wait
 echo "| size | peak lr | tokens | valid loss after the cooldown |"
 echo "|---|---:|---:|---:|"
-for size in $SIZES; do for lr in 5e-4 1e-3 2e-3; do
+for size in $SIZES; do for lr in $LRS; do
   node -e "
-    const fs = require('fs'); const m = fs.readFileSync('$OUT/$size-lr$lr/branches/1.00/metrics.jsonl', 'utf8').trim().split('\n').map(JSON.parse);
+    const fs = require('fs'); const m = fs.readFileSync('$(run_name "$size" "$lr")/branches/1.00/metrics.jsonl', 'utf8').trim().split('\n').map(JSON.parse);
     const end = m.filter((e) => e.event === 'end').pop();
-    console.log('| $size | $lr | ' + end.tokens.toLocaleString('en-US') + ' | ' + end.valid_loss.toFixed(3) + ' |');"
-done; done | tee "$OUT/table.md"
+    console.log('| ${size%%=*} | $lr | ' + end.tokens.toLocaleString('en-US') + ' | ' + end.valid_loss.toFixed(3) + ' |');"
+done; done | tee -a "$OUT/table.md"
