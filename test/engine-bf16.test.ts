@@ -18,6 +18,7 @@ import {
   Bf16Weights, backward, linear, noGrad, setBf16Weights, tensor, tidy, zeroGrad, empty, memoryStats, resetPeakMemory, type Tensor,
 } from '../src/engine/index.js';
 import { layerNorm } from '../src/engine/ops/layernorm.js';
+import { AUTO_BF16_MIN_SPEEDUP, decidePrecision } from '../src/engine/mixed.js';
 import { gelu } from '../src/engine/ops/activation.js';
 import { native } from '../src/engine/native.js';
 import { TransformerLM, parseModelConfig, type LMBatch } from '../src/nn/index.js';
@@ -160,6 +161,25 @@ test('bf16 linear backward: dX = dY·W and dW = dYᵀ·X within the bf16 bound, 
       }
     });
   }
+});
+
+test('auto trains in bf16 only with native bf16 dot products that multiply at least 1.2× faster than f32', () => {
+  const cpu = { nativeBf16: true, onednnIsa: 'avx512_core_bf16' };
+  assert.equal(AUTO_BF16_MIN_SPEEDUP, 1.2);
+  const faster = decidePrecision(cpu, 1.0, 0.8);
+  assert.equal(faster.precision, 'bf16');
+  assert.ok(Math.abs(faster.bf16_speedup! - 1.25) < 1e-12);
+  const slightly = decidePrecision(cpu, 1.0, 0.85);
+  assert.equal(slightly.precision, 'f32');
+  assert.match(slightly.why, /multiplies in bf16 at 1\.18× its f32 rate here \(bf16 needs ≥ 1\.2×\)/);
+  // bf16 taking twice f32's time (the rule must not read the ratio the wrong way round)
+  const slower = decidePrecision(cpu, 0.5, 1.0);
+  assert.equal(slower.precision, 'f32');
+  assert.equal(slower.bf16_speedup, 0.5);
+  const none = decidePrecision({ nativeBf16: false, onednnIsa: 'avx2' }, 1.0, 0.1);
+  assert.equal(none.precision, 'f32');
+  assert.equal(none.bf16_speedup, undefined);
+  assert.match(none.why, /no native bf16 dot products \(oneDNN ISA avx2\)/);
 });
 
 test('bf16 weights: one cast per weight until invalidated, then one more; the copies are freed by dispose', () => {

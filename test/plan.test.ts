@@ -150,25 +150,34 @@ test('tlc plan on four sizes fits the size exponent and recommends the size the 
 // loss, then a drop, which the law cannot follow, and the planner must say so; next to them a
 // size whose gains shrink with every doubling.
 test('plan warns when a size\'s loss falls faster with each doubling of its budget, as no power law does', () => {
-  const point = (preset: string, params: number, tokens: number, loss: number): FitPoint =>
-    ({ preset, params, tokens, loss, group: preset, seconds: tokens / 1e4, fraction: 1, run: preset });
-  const ladder = (preset: string, params: number, tokens: number, losses: number[]): FitPoint[] =>
-    losses.map((l, i) => point(preset, params, tokens * 2 ** i, l));
+  const point = (preset: string, params: number, tokens: number, loss: number, batch = 32): FitPoint =>
+    ({ preset, params, tokens, loss, group: `${preset}-B${batch}`, seconds: tokens / 1e4, fraction: 1, run: preset });
+  const ladder = (preset: string, params: number, tokens: number, losses: number[], batch = 32): FitPoint[] =>
+    losses.map((l, i) => point(preset, params, tokens * 2 ** i, l, batch));
   const points = [
     ...ladder('L1-D64', 63e3, 20.5e6, [5.912, 5.844, 4.474, 3.812]),
     ...ladder('L2-D128', 422e3, 8.5e6, [5.946, 5.849, 4.431, 3.331]),
     ...ladder('L6-D384', 10.8e6, 0.75e6, [6.5, 6.329, 6.25, 6.2]),
   ];
   const found = accelerations(points);
-  assert.deepEqual(found.map((a) => a.preset), ['L1-D64', 'L2-D128'], 'L6-D384 gains less with every doubling');
+  assert.deepEqual(found.map((a) => a.label), ['L1-D64', 'L2-D128'], 'L6-D384 gains less with every doubling');
   const l2 = found[1];
   assert.ok(Math.abs(l2.before - 0.097) < 1e-9 && Math.abs(l2.after - 1.418) < 1e-9, `L2-D128: ${l2.before} then ${l2.after}`);
   assert.equal(l2.tokens, 8.5e6 * 4);
-  assert.match(accelerationWarning(points)!, /L2-D128 0\.10 then 1\.42 nats per doubling of tokens \(to 34\.0M\)/);
-  // a law's points: shrinking gains, and noise below the thresholds, give no warning
+  assert.match(accelerationWarning(found)!, /L2-D128 0\.10 then 1\.42 nats per doubling of tokens \(to 34\.0M\)/);
+  // a law's points with evaluation noise: shrinking gains, no warning
   const law = (n: number, d: number) => 1.7 + 400 / n ** 0.34 + 410 / d ** 0.28;
   const lawful = ['L1-D64', 'L2-D128', 'L4-D256'].flatMap((preset, k) =>
     [1, 2, 4, 8].map((m, i) => point(preset, 1e5 * 8 ** k, 1e6 * m, law(1e5 * 8 ** k, 1e6 * m) + (i % 2 ? 0.01 : -0.01))));
   assert.deepEqual(accelerations(lawful), []);
-  assert.equal(accelerationWarning(lawful), null);
+  assert.equal(accelerationWarning([]), null);
+  // near a plateau, noise alone (a loss 0.005 up, then 0.055 down) is no acceleration, nor are
+  // closely spaced branches (0.5, 0.75, 0.875, 1), whose short intervals would magnify noise
+  const flat = ladder('L4-D256', 3.2e6, 1e6, [6.21, 6.215, 6.16, 6.155]);
+  const close = [0.5, 0.75, 0.875, 1].map((f, i) => point('L4-D256', 3.2e6, 8e6 * f, [6.0, 5.99, 5.95, 5.948][i]));
+  assert.deepEqual(accelerations(flat), []);
+  assert.deepEqual(accelerations(close), []);
+  // one size at two batch sizes is two curves: each is judged on its own and named with its batch
+  const batches = [...ladder('L2-D128', 422e3, 8.5e6, [5.946, 5.849, 4.431], 32), ...ladder('L2-D128', 422e3, 8.5e6, [6.3, 6.2, 6.15], 128)];
+  assert.deepEqual(accelerations(batches).map((a) => a.label), ['L2-D128-B32']);
 });

@@ -161,7 +161,7 @@ void BackwardLoop(const float* dy, const float* src, float* dx, int64_t n, bool 
 }  // namespace
 
 // y[i] = gelu(x[i]) for i < n, on the calling thread; x and y may alias.
-inline void GeluSpan(const float* x, float* y, int64_t n, bool approx) {
+static inline void GeluSpan(const float* x, float* y, int64_t n, bool approx) {
   if (approx) {
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) {

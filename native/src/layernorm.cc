@@ -91,6 +91,7 @@ static Napi::Value LayerNormForward(const Napi::CallbackInfo& info) {
     if (mean_out) mean_out[m] = mean;
     if (rstd_out) rstd_out[m] = rstd;
     if (bf16_out) {
+      // each thread's own row in f32, resized on its first use (only ever by that thread)
       thread_local std::vector<float> row;
       if (static_cast<int64_t>(row.size()) < C) row.resize(C);
       NormalizeRow(xr, C, mean, rstd, gamma, beta, row.data());

@@ -7,11 +7,14 @@
 // micro-batch, by backward and by evaluation until they change again (`invalidate`, which
 // the loop calls after each optimizer step). Master weights, gradients and AdamW's moments
 // stay f32; so do layer norm, softmax, log-sum-exp and the loss. A layer norm or GELU whose
-// only consumer is such a product writes its output in bf16 (`inputDtypeFor`): the values the
-// product would have cast, so the f32 activation is never stored.
+// only consumer is such a product writes its output in bf16 (`preferredInputDtypeFor`): the
+// values the product would have cast, so the f32 activation is never stored.
 import { native } from './native.js';
 import { TlcError } from './errors.js';
 import { empty, outsideScopes, type Tensor } from './tensor.js';
+
+/** The dtype a producer (layer norm, GELU) writes its output in: bf16 for a consumer multiplying in bf16. */
+export type ActivationDtype = 'f32' | 'bf16';
 
 /** The precision a training run computes its matrix products in. */
 export type Precision = 'f32' | 'bf16';
@@ -46,42 +49,65 @@ export interface AutoPrecision {
 /** bf16 must multiply this much faster than f32 for `auto` to train in it. */
 export const AUTO_BF16_MIN_SPEEDUP = 1.2;
 
-let autoChoice: AutoPrecision | null = null;
-
 /**
- * `auto`: bf16 where the CPU has native bf16 dot products *and* oneDNN's bf16 products run
- * at least AUTO_BF16_MIN_SPEEDUP× its f32 products here, f32 elsewhere. Native bf16 alone
- * does not make bf16 faster: with AVX512-BF16 but no AMX, a CPU was measured multiplying in
- * bf16 at 0.62× its f32 rate, and another at 1.84×. The check is a 512 × 512 × 1024 product
- * in each precision, alternated twice (the fastest of each; about 0.1 s), made once per
- * process.
+ * The rule of `auto`, given what was measured: bf16 where the CPU has native bf16 dot products
+ * and a bf16 product took at most 1/AUTO_BF16_MIN_SPEEDUP of an f32 one's time.
  */
-export function autoPrecision(): AutoPrecision {
-  if (autoChoice) return autoChoice;
-  const f = cpuFeatures();
-  if (!f.nativeBf16) {
-    autoChoice = { precision: 'f32', why: `no native bf16 dot products (oneDNN ISA ${f.onednnIsa})` };
-    return autoChoice;
-  }
-  const shape = { m: 512, k: 512, n: 1024, transA: false, transB: true, iterations: 2 };
-  let f32 = Infinity, bf16 = Infinity;
-  for (let i = 0; i < 2; i++) {
-    f32 = Math.min(f32, native.benchMatmul(shape));
-    bf16 = Math.min(bf16, native.benchMatmulBf16(shape));
-  }
-  const speedup = f32 / bf16;
+export function decidePrecision(f: Pick<CpuFeatures, 'nativeBf16' | 'onednnIsa'>, f32Seconds: number, bf16Seconds: number): AutoPrecision {
+  if (!f.nativeBf16) return { precision: 'f32', why: `no native bf16 dot products (oneDNN ISA ${f.onednnIsa})` };
+  const speedup = f32Seconds / bf16Seconds;
   const precision = speedup >= AUTO_BF16_MIN_SPEEDUP ? 'bf16' : 'f32';
-  autoChoice = {
+  return {
     precision, bf16_speedup: speedup,
     why: `oneDNN (${f.onednnIsa}) multiplies in bf16 at ${speedup.toFixed(2)}× its f32 rate here` +
       (precision === 'bf16' ? '' : ` (bf16 needs ≥ ${AUTO_BF16_MIN_SPEEDUP}×)`),
   };
-  return autoChoice;
+}
+
+const autoChoices = new Map<number, AutoPrecision>();
+
+/**
+ * `auto`: bf16 where the CPU has native bf16 dot products *and* oneDNN's bf16 products run
+ * at least AUTO_BF16_MIN_SPEEDUP× its f32 products here (`decidePrecision`), f32 elsewhere.
+ * Native bf16 alone does not make bf16 faster: a CPU with AVX512-BF16 and no AMX was measured
+ * multiplying in bf16 at 0.6× its f32 rate, another at 1.84×. The check times a
+ * 512 × 512 × 1024 product in each precision three times, alternating, and compares the
+ * fastest of each (about 0.1 s), once per process and thread count. Where the bf16 product
+ * cannot run, the answer is f32 and says why.
+ */
+export function autoPrecision(): AutoPrecision {
+  const threads = native.getThreads();
+  const known = autoChoices.get(threads);
+  if (known) return known;
+  const f = cpuFeatures();
+  let choice: AutoPrecision;
+  if (!f.nativeBf16) {
+    choice = decidePrecision(f, 1, 1);
+  } else {
+    try {
+      const shape = { m: 512, k: 512, n: 1024, transA: false, transB: true, iterations: 1 };
+      let f32 = Infinity, bf16 = Infinity;
+      for (let i = 0; i < 3; i++) {
+        f32 = Math.min(f32, native.benchMatmul(shape));
+        bf16 = Math.min(bf16, native.benchMatmulBf16(shape));
+      }
+      choice = decidePrecision(f, f32, bf16);
+    } catch (e) {
+      choice = { precision: 'f32', why: `the bf16 product could not be timed (${(e as Error).message})` };
+    }
+  }
+  autoChoices.set(threads, choice);
+  return choice;
 }
 
 /** The precision a choice trains in: `auto` as `autoPrecision()` decides. */
 export function resolvePrecision(p: PrecisionChoice): Precision {
   return p === 'auto' ? autoPrecision().precision : p;
+}
+
+/** Whether a choice may train in bf16 (for estimates made before `auto` is measured: memory). */
+export function mayTrainInBf16(p: PrecisionChoice): boolean {
+  return p === 'bf16' || (p === 'auto' && cpuFeatures().nativeBf16);
 }
 
 /** The bf16 copies of a set of f32 weights, refreshed once per change of the weights. */
@@ -94,8 +120,9 @@ export class Bf16Weights {
   casts = 0;
   /**
    * Whether the producers of these products' inputs (layer norm, GELU) write bf16 directly
-   * (`inputDtypeFor`). The numbers are the same either way; false keeps those activations in
-   * f32 as well, which costs memory and a pass over them (the benchmark's comparison).
+   * (`preferredInputDtypeFor`). The numbers are the same either way; false keeps those
+   * activations in f32 as well, which costs memory and a pass over them (the benchmark's
+   * comparison).
    */
   readonly bf16Activations: boolean;
 
@@ -172,6 +199,6 @@ export function activeBf16Weights(): Bf16Weights | null {
  * values it would have cast itself (identical numbers) and the f32 activation is never
  * stored; f32 otherwise.
  */
-export function inputDtypeFor(w: Tensor): 'f32' | 'bf16' {
+export function preferredInputDtypeFor(w: Tensor): ActivationDtype {
   return active?.bf16Activations && active.has(w) ? 'bf16' : 'f32';
 }

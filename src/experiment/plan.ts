@@ -105,7 +105,7 @@ export function checkFitPoints(points: FitPoint[]): void {
     const budgets = new Set(points.filter((p) => p.preset === s).map((p) => p.tokens)).size;
     if (budgets < 2) {
       throw new TlcError(`${s} has an end-of-schedule loss at ${budgets} budget: the fit needs two budgets per size; ` +
-        'sweep with schedule: wsd and branches (e.g. [0.25, 0.5, 1]), or several budgets');
+        'sweep with schedule: wsd and branches (e.g. [0.25, 0.5, 1])');
     }
   }
 }
@@ -158,7 +158,8 @@ function candidatesFor(runs: SweepRun[], fit: ChinchillaFit, budgetSeconds: numb
 
 /** A size whose loss fell faster over a doubling of its tokens than over the doubling before. */
 export interface Acceleration {
-  preset: string;
+  /** The size (with its batch, `L2-D128-B32`, where the points hold several batch sizes of it). */
+  label: string;
   /** Nats per doubling of tokens over the earlier and the later interval. */
   before: number;
   after: number;
@@ -166,41 +167,55 @@ export interface Acceleration {
   tokens: number;
 }
 
-/** Gains that must grow this many times, and by this many nats per doubling, to count (evaluation noise is ~0.01). */
-const ACCELERATION_RATIO = 2, ACCELERATION_NATS = 0.05;
+/**
+ * An increase in gain counts when the later gain is ACCELERATION_RATIO× the earlier one, at least
+ * ACCELERATION_NATS per doubling, and both that gain and the increase stand three standard
+ * deviations clear of evaluation noise (EVAL_NOISE_NATS per loss). Intervals are at least
+ * MIN_DOUBLINGS long: closer points are skipped, so short intervals do not magnify noise.
+ */
+const ACCELERATION_RATIO = 2, ACCELERATION_NATS = 0.05, EVAL_NOISE_NATS = 0.01, MIN_DOUBLINGS = 0.5;
 
 /**
  * Sizes whose loss falls *faster* as their budget grows. L = E + A/N^α + B/D^β gains
  * βB·D^−β·ln 2 per doubling of D — less with every doubling — so a clear increase means the
  * curve is in a phase the law cannot represent (typically the end of a plateau near the
  * unigram loss, once the model learns to use context), and the law extrapolates it wrongly.
+ * Each curve is one size at one batch size (a point's `group`).
  */
 export function accelerations(points: FitPoint[]): Acceleration[] {
   const found: Acceleration[] = [];
-  for (const preset of new Set(points.map((p) => p.preset))) {
-    const mine = points.filter((p) => p.preset === preset).sort((a, b) => a.tokens - b.tokens);
-    const gains: { gain: number; tokens: number }[] = [];
-    for (let i = 1; i < mine.length; i++) {
-      const doublings = Math.log2(mine[i].tokens / mine[i - 1].tokens);
-      if (doublings > 0.1) gains.push({ gain: (mine[i - 1].loss - mine[i].loss) / doublings, tokens: mine[i].tokens });
-    }
+  const groupOf = (p: FitPoint): string => p.group ?? p.preset;
+  const groups = new Set(points.map(groupOf));
+  for (const group of groups) {
+    const mine = points.filter((p) => groupOf(p) === group).sort((a, b) => a.tokens - b.tokens);
+    const preset = mine[0].preset;
+    const label = new Set(points.filter((p) => p.preset === preset).map(groupOf)).size > 1 ? group : preset;
+    // the curve at steps of at least MIN_DOUBLINGS
+    const curve = [mine[0]];
+    for (const p of mine) if (Math.log2(p.tokens / curve[curve.length - 1].tokens) >= MIN_DOUBLINGS) curve.push(p);
+    const gains = curve.slice(1).map((p, i) => {
+      const doublings = Math.log2(p.tokens / curve[i].tokens);
+      return { gain: (curve[i].loss - p.loss) / doublings, doublings, tokens: p.tokens };
+    });
     let worst: Acceleration | null = null;
     for (let i = 1; i < gains.length; i++) {
-      const [a, b] = [gains[i - 1].gain, gains[i].gain];
-      if (b > ACCELERATION_RATIO * Math.max(a, 0) && b - a >= ACCELERATION_NATS && (!worst || b - a > worst.after - worst.before)) {
-        worst = { preset, before: a, after: b, tokens: gains[i].tokens };
-      }
+      const [a, b] = [gains[i - 1], gains[i]];
+      // b − a = (L1 − L2)/d2 − (L0 − L1)/d1 over three noisy losses, L1 in both
+      const noise = 3 * EVAL_NOISE_NATS * Math.sqrt(1 / b.doublings ** 2 + (1 / a.doublings + 1 / b.doublings) ** 2 + 1 / a.doublings ** 2);
+      const increase = b.gain - a.gain;
+      const clear = b.gain >= Math.max(ACCELERATION_NATS, (3 * Math.SQRT2 * EVAL_NOISE_NATS) / b.doublings) &&
+        increase >= Math.max(ACCELERATION_NATS, noise) && b.gain > ACCELERATION_RATIO * Math.max(a.gain, 0);
+      if (clear && (!worst || increase > worst.after - worst.before)) worst = { label, before: a.gain, after: b.gain, tokens: b.tokens };
     }
     if (worst) found.push(worst);
   }
   return found;
 }
 
-/** The warning for accelerating sizes, or null when every size's gains shrink as the law's do. */
-export function accelerationWarning(points: FitPoint[]): string | null {
-  const acc = accelerations(points);
-  if (acc.length === 0) return null;
-  const each = acc.map((a) => `${a.preset} ${a.before.toFixed(2)} then ${a.after.toFixed(2)} nats per doubling of tokens (to ${(a.tokens / 1e6).toFixed(1)}M)`);
+/** The warning for accelerating sizes (`accelerations`), or null when there are none. */
+export function accelerationWarning(found: Acceleration[]): string | null {
+  if (found.length === 0) return null;
+  const each = found.map((a) => `${a.label} ${a.before.toFixed(2)} then ${a.after.toFixed(2)} nats per doubling of tokens (to ${(a.tokens / 1e6).toFixed(1)}M)`);
   return `losses fall faster as the budget grows (${each.join('; ')}), which a power law in N and D never does: ` +
     'the runs are in a phase change (such as the end of a plateau near the unigram loss) that the fit cannot represent, ' +
     'so its predictions past the measured budgets are not to be trusted; measure at the budget that matters';
@@ -208,7 +223,7 @@ export function accelerationWarning(points: FitPoint[]): string | null {
 
 function planWarnings(fit: ChinchillaFit, best: PlanCandidate, points: FitPoint[]): string[] {
   const w: string[] = [];
-  const accelerating = accelerationWarning(points);
+  const accelerating = accelerationWarning(accelerations(points));
   if (accelerating) w.push(accelerating);
   if (fit.alpha && fit.alpha.value <= 0) {
     w.push(`the fit has loss rising with size (α = ${fit.alpha.value.toFixed(3)}): these sizes do not follow the law at these budgets, ` +
@@ -284,7 +299,8 @@ export function holdout(runs: SweepRun[]): Holdout {
   });
   const argmin = (key: 'predicted' | 'measured') => rows.reduce((a, r) => (r[key] < a[key] ? r : a)).preset;
   const seconds = [...held.values()].map((h) => h.seconds).sort((a, b) => a - b);
-  const accelerating = accelerationWarning(rest);
+  // what a user planning without the held-out budgets would have been told
+  const accelerating = accelerationWarning(accelerations(rest));
   return {
     budgetSeconds: seconds[Math.floor(seconds.length / 2)], predictedBest: argmin('predicted'), measuredBest: argmin('measured'), rows, fit,
     warnings: accelerating ? [accelerating] : [],

@@ -3,10 +3,10 @@ import type { Tensor } from '../engine/tensor.js';
 import type { Rng } from '../engine/random.js';
 import { linear } from '../engine/ops/linear.js';
 import { gelu } from '../engine/ops/activation.js';
-import { inputDtypeFor } from '../engine/mixed.js';
+import { preferredInputDtypeFor, type ActivationDtype } from '../engine/mixed.js';
 import { add } from '../engine/ops/elementwise.js';
 import type { PackedLinear } from '../engine/ops/packed-linear.js';
-import { layerNorm, type OutputDtype } from '../engine/ops/layernorm.js';
+import { layerNorm } from '../engine/ops/layernorm.js';
 import { embedding } from '../engine/ops/embedding.js';
 import { Module, normalParam, constantParam } from './module.js';
 
@@ -44,9 +44,9 @@ export class Linear extends Module {
     return linear(x, this.weight, this.bias);
   }
 
-  /** The dtype this layer's input should come in from a producer whose only consumer it is. */
-  inputDtype(): OutputDtype {
-    return this.packed ? 'f32' : inputDtypeFor(this.weight);
+  /** The dtype a producer whose only consumer is this layer should write: bf16 where it multiplies in bf16. */
+  preferredInputDtype(): ActivationDtype {
+    return this.packed ? 'f32' : preferredInputDtypeFor(this.weight);
   }
 
   /**
@@ -59,10 +59,10 @@ export class Linear extends Module {
   }
 
   /**
-   * gelu(forward(x)); a packed kernel applies the GELU to its output in the same pass. `out`:
-   * the dtype of the result (bf16 for a consumer multiplying in bf16: `inputDtype()`).
+   * gelu(forward(x)); a packed kernel applies the GELU to its output in the same pass (and
+   * writes f32). `out`: the dtype of the result otherwise (the consumer's `preferredInputDtype()`).
    */
-  forwardGelu(x: Tensor, approximate: 'none' | 'tanh', out: OutputDtype = 'f32'): Tensor {
+  forwardGelu(x: Tensor, approximate: 'none' | 'tanh', out: ActivationDtype = 'f32'): Tensor {
     if (this.packed) return this.packed.forward(x, approximate === 'tanh' ? 'gelu_tanh' : 'gelu');
     return gelu(this.forward(x), approximate, out);
   }
@@ -78,8 +78,8 @@ export class LayerNorm extends Module {
     this.bias = this.addParam('bias', constantParam([dim], 0));
   }
 
-  /** `out`: the dtype of the result (bf16 for a consumer multiplying in bf16: `Linear.inputDtype()`). */
-  forward(x: Tensor, out: OutputDtype = 'f32'): Tensor {
+  /** `out`: the dtype of the result (bf16 for a consumer multiplying in bf16: `Linear.preferredInputDtype()`). */
+  forward(x: Tensor, out: ActivationDtype = 'f32'): Tensor {
     return layerNorm(x, this.weight, this.bias, this.eps, out);
   }
 }

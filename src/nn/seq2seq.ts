@@ -84,9 +84,9 @@ class DecoderBlock extends Module {
   }
 
   forward(x: Tensor, memoryKv: Tensor, sourceMask: Tensor | null, drop: (t: Tensor) => Tensor): Tensor {
-    x = this.selfAttn.forward(this.ln1.forward(x, this.selfAttn.qkv.inputDtype()), null, x, drop);
-    x = add(x, drop(this.crossAttn.forward(this.ln2.forward(x, this.crossAttn.q.inputDtype()), memoryKv, sourceMask)));
-    return this.mlp.forward(this.ln3.forward(x, this.mlp.fc1.inputDtype()), x, drop);
+    x = this.selfAttn.forward(this.ln1.forward(x, this.selfAttn.qkv.preferredInputDtype()), null, x, drop);
+    x = add(x, drop(this.crossAttn.forward(this.ln2.forward(x, this.crossAttn.q.preferredInputDtype()), memoryKv, sourceMask)));
+    return this.mlp.forward(this.ln3.forward(x, this.mlp.fc1.preferredInputDtype()), x, drop);
   }
 }
 

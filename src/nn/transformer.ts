@@ -13,7 +13,7 @@ import { crossEntropy } from '../engine/ops/crossentropy.js';
 import { PackedLinear } from '../engine/ops/packed-linear.js';
 import { Module, constantParam } from './module.js';
 import { Embedding, LayerNorm, Linear, NO_DROPOUT } from './layers.js';
-import { inputDtypeFor } from '../engine/mixed.js';
+import { preferredInputDtypeFor } from '../engine/mixed.js';
 import { ffnWidthAt, headSize, headsAt, type ModelConfig } from './config.js';
 
 export const IGNORE_INDEX = -100;
@@ -91,7 +91,7 @@ export class MLP extends Module {
     if (p1?.kind === 'int8' && p2?.kind === 'int8' && drop === NO_DROPOUT) {
       return PackedLinear.mlp(p1, p2, x, approximate === 'tanh' ? 'gelu_tanh' : 'gelu', residual);
     }
-    return this.fc2.forwardResidual(this.fc1.forwardGelu(x, approximate, this.fc2.inputDtype()), residual, drop);
+    return this.fc2.forwardResidual(this.fc1.forwardGelu(x, approximate, this.fc2.preferredInputDtype()), residual, drop);
   }
 }
 
@@ -111,8 +111,8 @@ class Block extends Module {
 
   forward(x: Tensor, padMask: Tensor | null, drop: (t: Tensor) => Tensor): Tensor {
     if (this.cfg.norm === 'pre') {
-      x = this.attn.forward(this.ln1.forward(x, this.attn.qkv.inputDtype()), padMask, x, drop);
-      return this.mlp.forward(this.ln2.forward(x, this.mlp.fc1.inputDtype()), x, drop);
+      x = this.attn.forward(this.ln1.forward(x, this.attn.qkv.preferredInputDtype()), padMask, x, drop);
+      return this.mlp.forward(this.ln2.forward(x, this.mlp.fc1.preferredInputDtype()), x, drop);
     }
     x = this.ln1.forward(this.attn.forward(x, padMask, x, drop));
     return this.ln2.forward(this.mlp.forward(x, x, drop));
@@ -133,7 +133,7 @@ class MaskedLMHead extends Module {
 
   forward(h: Tensor, tokenEmbedding: Tensor): Tensor {
     const act = this.cfg.activation === 'gelu_tanh' ? 'tanh' : 'none';
-    return linear(this.ln.forward(this.dense.forwardGelu(h, act), inputDtypeFor(tokenEmbedding)), tokenEmbedding, this.bias);
+    return linear(this.ln.forward(this.dense.forwardGelu(h, act), preferredInputDtypeFor(tokenEmbedding)), tokenEmbedding, this.bias);
   }
 }
 

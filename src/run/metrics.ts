@@ -23,6 +23,7 @@ const startFields = {
   precision: z.string().optional(),
   // how `auto` chose it (src/engine/mixed.ts autoPrecision)
   precision_why: z.string().optional(),
+  bf16_speedup: z.number().optional(),
   // what the task says about itself (src/train/loop.ts LoopTask.describe)
   objective: z.string().optional(),
   non_embedding_params: z.number().optional(),

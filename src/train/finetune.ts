@@ -18,7 +18,7 @@ import { withRunLock } from '../run/lock.js';
 import { writesRuns } from '../run/rank.js';
 import { checkTrainingFits } from './memory-check.js';
 import { resumeRun, type BudgetFlags } from './extend.js';
-import { resolvePrecision } from '../engine/mixed.js';
+import { mayTrainInBf16 } from '../engine/mixed.js';
 import { CHECKPOINT_FILES, runFile } from '../run/layout.js';
 import { readPretrained, type PretrainedFiles } from '../run/pretrained.js';
 import { encodeTask } from '../run/task.js';
@@ -63,7 +63,7 @@ export async function finetune(runDir: string, options: FinetuneOptions, events:
   validateArgs(args);
   const inputs = await loadInputs(args);
   const labelled = { ...inputs.pre.config, labels: [...inputs.task.labels] };
-  checkTrainingFits(labelled, args.microBatchSize, Math.min(args.maxLen, labelled.max_len), resolvePrecision(args.precision) === 'bf16');
+  checkTrainingFits(labelled, args.microBatchSize, Math.min(args.maxLen, labelled.max_len), mayTrainInBf16(args.precision));
   // a data-parallel rank other than 0 trains beside rank 0, which writes the run
   if (!writesRuns()) return runLocked(runDir, args, false, events, signal, extension, inputs);
   // the micro-batch size is recorded, so that a resume on another number of ranks keeps the step's micro-batches

@@ -126,6 +126,12 @@ export function validateBatching(a: { schedule: ScheduleConfig; batchSize: numbe
   }
 }
 
+/** How `auto` chose (rank 0's measurement, the one every rank follows). */
+function autoPrecisionFields(): { precision_why: string; bf16_speedup?: number } {
+  const a = autoPrecision();
+  return { precision_why: a.why, ...(a.bf16_speedup !== undefined ? { bf16_speedup: a.bf16_speedup } : {}) };
+}
+
 export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTask<B>, resumed: boolean,
   events: LoopEvents = {}, signal?: AbortSignal): Promise<LoopResult> {
   const model = task.model;
@@ -142,12 +148,13 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
   // bf16: the weight matrices' bf16 copies, re-cast once after each change of the weights
   let bf16: Bf16Weights | null = null;
   const previousBf16 = setBf16Weights(null);
+  // every rank trains in rank 0's precision: `auto` measures, and only rank 0 does, alone
+  const rankZero = !dp || dp.rank === 0;
   let state: TrainerState = {
     format_version: 1, step: 0, usage: { trainSeconds: 0, tokens: 0, steps: 0, flops: 0 },
     eval_seconds: 0, checkpoint_seconds: 0, batcher: task.dataPosition, dropout_rng: model.dropoutRng.getState(),
     triggers: {}, last_lr: 0, done: false, stopped_early: false, best: null, evals_since_best: 0,
-    // every rank trains in rank 0's choice (`auto` measures, and ranks may measure differently)
-    noise: initialNoiseScale(), precision: agreed(resolvePrecision(args.precision ?? 'f32')),
+    noise: initialNoiseScale(), precision: agreed(rankZero ? resolvePrecision(args.precision ?? 'f32') : 'f32'),
   };
   let fallback: Record<string, unknown> = {};
   try {
@@ -182,7 +189,7 @@ export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTas
     events.onStart?.({ resumed, params: paramCount, budget: describeBudget(args.budget), step: state.step });
     metrics.append({
       event: resumed ? 'resume' : 'start', step: state.step, params: paramCount, budget: args.budget, threads: getThreads(),
-      precision: state.precision, ...(args.precision === 'auto' && !resumed ? { precision_why: autoPrecision().why } : {}),
+      precision: state.precision, ...(args.precision === 'auto' && !resumed && rankZero ? autoPrecisionFields() : {}),
       ...(dp ? { ranks: dp.size } : {}),
       train_seconds: state.usage.trainSeconds, ...(task.describe?.() ?? {}), ...fallback,
     } as NewEvent);

@@ -24,7 +24,7 @@ import { branchArgs, branchDir, forkBranch, readBranchInfo, runEnded, type Branc
 import { writesRuns } from '../run/rank.js';
 import { checkTrainingFits } from './memory-check.js';
 import { resumeRun, type BudgetFlags } from './extend.js';
-import { resolvePrecision } from '../engine/mixed.js';
+import { mayTrainInBf16 } from '../engine/mixed.js';
 import { agreed, dataParallel } from './data-parallel.js';
 import { eventsOf, readMetrics } from '../run/metrics.js';
 
@@ -121,7 +121,7 @@ function validateArgs(a: PretrainArgs): void {
   validateBatching(a);
   for (const f of [...a.saveAt, ...a.branches]) if (!(f > 0 && f <= 1)) throw new TlcError(`budget fractions must be in (0, 1], got ${f}`);
   if (a.seqLen > a.model.max_len) throw new TlcError(`sequence length ${a.seqLen} exceeds the model's max_len ${a.model.max_len}`);
-  checkTrainingFits(a.model, a.microBatchSize, a.seqLen, resolvePrecision(a.precision) === 'bf16');
+  checkTrainingFits(a.model, a.microBatchSize, a.seqLen, mayTrainInBf16(a.precision));
 }
 
 /**

@@ -3,7 +3,7 @@ import { native } from '../native.js';
 import { record } from '../autograd.js';
 import { empty, type Tensor } from '../tensor.js';
 import { expect, expectDtype } from './check.js';
-import type { OutputDtype } from './layernorm.js';
+import type { ActivationDtype } from '../mixed.js';
 
 /**
  * Which GELU: 'none' is the exact x·Φ(x) = ½x(1 + erf(x/√2)) (PyTorch's default, BERT,
@@ -15,7 +15,7 @@ export type GeluApproximate = 'none' | 'tanh';
  * Element-wise GELU; the backward pass uses the exact derivative of the chosen form. With
  * `out` = 'bf16' the result is computed in f32 and rounded once (backward needs x, not y).
  */
-export function gelu(x: Tensor, approximate: GeluApproximate = 'none', out: OutputDtype = 'f32'): Tensor {
+export function gelu(x: Tensor, approximate: GeluApproximate = 'none', out: ActivationDtype = 'f32'): Tensor {
   const op = 'gelu';
   expectDtype(op, 'input', x, 'f32');
   expect(approximate === 'none' || approximate === 'tanh', op,

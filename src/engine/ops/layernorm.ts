@@ -3,9 +3,7 @@ import { native } from '../native.js';
 import { record } from '../autograd.js';
 import { empty, type Tensor } from '../tensor.js';
 import { expect, expectDtype, expectRank, fmtShape, lastDim } from './check.js';
-
-/** The dtype a producer writes: bf16 where its only consumer is a bf16 product (src/engine/mixed.ts). */
-export type OutputDtype = 'f32' | 'bf16';
+import type { ActivationDtype } from '../mixed.js';
 
 /**
  * y[..., C] = (x − mean)/√(var + eps)·gamma + beta, with mean and (biased) variance
@@ -13,7 +11,7 @@ export type OutputDtype = 'f32' | 'bf16';
  * backward and freed with the tape record. With `out` = 'bf16' y is computed in f32 and
  * rounded once to bf16 (backward needs x, not y); its gradient is f32 like any other.
  */
-export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5, out: OutputDtype = 'f32'): Tensor {
+export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5, out: ActivationDtype = 'f32'): Tensor {
   const op = 'layerNorm';
   expectDtype(op, 'input', x, 'f32');
   expectDtype(op, 'gamma', gamma, 'f32');
