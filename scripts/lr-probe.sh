@@ -49,11 +49,16 @@ for size in $SIZES; do
   done
 done
 wait
-echo "| size | peak lr | tokens | valid loss after the cooldown |"
-echo "|---|---:|---:|---:|"
-for size in $SIZES; do for lr in $LRS; do
-  node -e "
-    const fs = require('fs'); const m = fs.readFileSync('$(run_name "$size" "$lr")/branches/1.00/metrics.jsonl', 'utf8').trim().split('\n').map(JSON.parse);
-    const end = m.filter((e) => e.event === 'end').pop();
-    console.log('| ${size%%=*} | $lr | ' + end.tokens.toLocaleString('en-US') + ' | ' + end.valid_loss.toFixed(3) + ' |');"
-done; done | tee -a "$OUT/table.md"
+# every probe finished so far under this ladder, one row each
+node -e "
+  const fs = require('fs'), path = require('path');
+  const rows = [];
+  for (const name of fs.readdirSync('$OUT').sort()) {
+    const file = path.join('$OUT', name, 'branches', '1.00', 'metrics.jsonl');
+    if (!fs.existsSync(file)) continue;
+    const end = fs.readFileSync(file, 'utf8').trim().split('\\n').map(JSON.parse).filter((e) => e.event === 'end').pop();
+    const m = /^(L\\d+-D\\d+)-(?:.*-)?lr([0-9.]+(?:e-?[0-9]+)?)/.exec(name);
+    if (end && m) rows.push('| ' + m[1] + ' | ' + m[2] + ' | ' + end.tokens.toLocaleString('en-US') + ' | ' + end.valid_loss.toFixed(3) + ' |');
+  }
+  console.log(['| size | peak lr | tokens | valid loss after the cooldown |', '|---|---:|---:|---:|', ...rows].join('\\n'));
+" | tee "$OUT/table.md"
