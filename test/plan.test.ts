@@ -12,7 +12,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { countParams, presetConfig, trainingFlopsPerToken } from '../src/nn/config.js';
 import { preparedSyntheticData } from './corpus-fixture.js';
-import { accelerationWarning, accelerations, type FitPoint } from '../src/experiment/plan.js';
+import { accelerationWarning, accelerations, precisionWarning, type FitPoint } from '../src/experiment/plan.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 
@@ -180,4 +180,11 @@ test('plan warns when a size\'s loss falls faster with each doubling of its budg
   // one size at two batch sizes is two curves: each is judged on its own and named with its batch
   const batches = [...ladder('L2-D128', 422e3, 8.5e6, [5.946, 5.849, 4.431], 32), ...ladder('L2-D128', 422e3, 8.5e6, [6.3, 6.2, 6.15], 128)];
   assert.deepEqual(accelerations(batches).map((a) => a.label), ['L2-D128-B32']);
+});
+
+test('plan warns when a sweep\'s runs trained in different precisions', () => {
+  assert.equal(precisionWarning([{ preset: 'L1-D64', precision: 'bf16' }, { preset: 'L2-D128', precision: 'bf16' }, { preset: 'L4-D256', precision: null }]), null);
+  assert.equal(precisionWarning([{ preset: 'L1-D64', precision: 'bf16' }, { preset: 'L2-D128', precision: 'f32' }, { preset: 'L2-D128', precision: 'f32' }]),
+    'the runs trained in different precisions (bf16: L1-D64; f32: L2-D128): their throughputs, and so the tokens a time budget buys, ' +
+    'are not those of one precision; sweep with an explicit precision');
 });

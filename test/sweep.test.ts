@@ -73,7 +73,7 @@ test('a learning-rate probe: every size at each rate; the fit keeps each size an
   assert.deepEqual(points.map((p) => [p.name, p.lr]), [['L1-D32-lr0.001', 1e-3], ['L1-D32-lr0.003', 3e-3], ['L2-D64-lr0.001', 1e-3], ['L2-D64-lr0.003', 3e-3]]);
   const run = (preset: string, lr: number, losses: number[]) => ({
     name: `${preset}-lr${lr}`, preset, batch_size: 32, lr, params: 1, non_embedding_params: preset === 'a' ? 1e5 : 1e6, steps: 1, tokens: 1,
-    train_seconds: 1, valid_loss: losses.at(-1)!, tokens_per_s: 1, run: `${preset}-${lr}`, curve: [], noiseScale: null,
+    train_seconds: 1, valid_loss: losses.at(-1)!, tokens_per_s: 1, run: `${preset}-${lr}`, curve: [], noiseScale: null, precision: null,
     points: losses.map((l, i) => ({ kind: 'branch' as const, fraction: [0.5, 1][i], trainSeconds: i + 1, tokens: 1e6 * (i + 1), flops: 1, validLoss: l })),
   });
   const fitted = fitPoints([run('a', 1e-3, [5, 4]), run('a', 3e-3, [4.5, 4.2]), run('b', 1e-3, [4, 3.5])]);

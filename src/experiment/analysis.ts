@@ -32,6 +32,8 @@ export interface SweepRun extends SweepRow {
   points: EndPoint[];
   /** Median of the logged gradient noise scale over the second half of training, if any. */
   noiseScale: number | null;
+  /** The precision the run trained in (its start event; null for runs that did not log it). */
+  precision: string | null;
 }
 
 export function loadSweep(dir: string): SweepRun[] {
@@ -42,7 +44,8 @@ export function loadSweep(dir: string): SweepRun[] {
     }));
     const noise = eventsOf(events, 'train').map((e) => e.noise_scale).filter((v): v is number => typeof v === 'number');
     const late = noise.slice(Math.floor(noise.length / 2)).sort((a, b) => a - b);
-    return { ...row, curve, points: endPoints(row.run), noiseScale: late.length ? late[Math.floor(late.length / 2)] : null };
+    const precision = eventsOf(events, 'start')[0]?.precision ?? null;
+    return { ...row, curve, points: endPoints(row.run), noiseScale: late.length ? late[Math.floor(late.length / 2)] : null, precision };
   });
 }
 

@@ -121,6 +121,8 @@ export function plan(runs: SweepRun[], budgetSeconds: number, opts: PlanOptions)
   const sizeBarelyMatters = runnerUp !== null && best.high >= runnerUp.low;
   const batchSize = batchAdvice(runs, best.preset, opts);
   const warnings = planWarnings(fit, best, points);
+  const mixed = precisionWarning(runs);
+  if (mixed) warnings.unshift(mixed);
   return {
     budgetSeconds, fit, points, candidates, best, runnerUp, sizeBarelyMatters, batchSize, warnings,
     summary: summarize(budgetSeconds, best, runnerUp, sizeBarelyMatters, candidates, batchSize, warnings),
@@ -219,6 +221,20 @@ export function accelerationWarning(found: Acceleration[]): string | null {
   return `losses fall faster as the budget grows (${each.join('; ')}), which a power law in N and D never does: ` +
     'the runs are in a phase change (such as the end of a plateau near the unigram loss) that the fit cannot represent, ' +
     'so its predictions past the measured budgets are not to be trusted; measure at the budget that matters';
+}
+
+/**
+ * Runs of one sweep that trained in different precisions (`auto` decides per process, so
+ * parallel workers can differ near its threshold): the loss per token barely depends on it,
+ * but the throughput does, and with it what a time budget buys.
+ */
+export function precisionWarning(runs: Pick<SweepRun, 'preset' | 'precision'>[]): string | null {
+  const by = new Map<string, string[]>();
+  for (const r of runs) if (r.precision) by.set(r.precision, [...(by.get(r.precision) ?? []), r.preset]);
+  if (by.size < 2) return null;
+  const each = [...by].map(([p, presets]) => `${p}: ${[...new Set(presets)].join(', ')}`).join('; ');
+  return `the runs trained in different precisions (${each}): their throughputs, and so the tokens a time budget buys, ` +
+    'are not those of one precision; sweep with an explicit precision';
 }
 
 function planWarnings(fit: ChinchillaFit, best: PlanCandidate, points: FitPoint[]): string[] {
