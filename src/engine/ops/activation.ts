@@ -2,7 +2,7 @@
 import { native } from '../native.js';
 import { record } from '../autograd.js';
 import { empty, type Tensor } from '../tensor.js';
-import { expect, expectDtype } from './check.js';
+import { expect, expectActivationDtype, expectDtype } from './check.js';
 import type { ActivationDtype } from '../mixed.js';
 
 /**
@@ -20,7 +20,7 @@ export function gelu(x: Tensor, approximate: GeluApproximate = 'none', out: Acti
   expectDtype(op, 'input', x, 'f32');
   expect(approximate === 'none' || approximate === 'tanh', op,
     `approximate must be 'none' or 'tanh', got ${JSON.stringify(approximate)}`);
-  expect(out === 'f32' || out === 'bf16', op, `out must be 'f32' or 'bf16', got ${JSON.stringify(out)}`);
+  expectActivationDtype(op, out);
   const approx = approximate === 'tanh';
   const y = empty(x.shape, out);
   native.geluForward({ x: x.handle, y: y.handle, n: x.size, approximate: approx });

@@ -11,6 +11,11 @@ export function expectDtype(op: string, name: string, t: Tensor, dtype: DType | 
   if (t.disposed) throw new TlcError(`${op}: ${name} ${fmtShape(t.shape)} was used after it was disposed`);
 }
 
+/** `out` names a dtype a producer can write (src/engine/mixed.ts ActivationDtype). */
+export function expectActivationDtype(op: string, out: unknown): void {
+  if (out !== 'f32' && out !== 'bf16') throw new TlcError(`${op}: out must be 'f32' or 'bf16', got ${JSON.stringify(out)}`);
+}
+
 export function expectRank(op: string, name: string, t: Tensor, rank: number | [number, number]): void {
   const [lo, hi] = typeof rank === 'number' ? [rank, rank] : rank;
   if (t.shape.length < lo || t.shape.length > hi) {

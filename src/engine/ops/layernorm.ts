@@ -2,7 +2,7 @@
 import { native } from '../native.js';
 import { record } from '../autograd.js';
 import { empty, type Tensor } from '../tensor.js';
-import { expect, expectDtype, expectRank, fmtShape, lastDim } from './check.js';
+import { expect, expectActivationDtype, expectDtype, expectRank, fmtShape, lastDim } from './check.js';
 import type { ActivationDtype } from '../mixed.js';
 
 /**
@@ -25,7 +25,7 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5, ou
   expect(typeof eps === 'number' && Number.isFinite(eps) && eps > 0, op, `eps must be a positive number, got ${eps}`);
   expect(x.size > 0, op, `input ${fmtShape(x.shape)} is empty`);
   const rows = x.size / C;
-  expect(out === 'f32' || out === 'bf16', op, `out must be 'f32' or 'bf16', got ${JSON.stringify(out)}`);
+  expectActivationDtype(op, out);
   const y = empty(x.shape, out);
   const mean = empty([rows]), rstd = empty([rows]);
   native.layerNormForward({ x: x.handle, gamma: gamma.handle, beta: beta.handle, y: y.handle, mean: mean.handle, rstd: rstd.handle,
