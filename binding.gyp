@@ -1,48 +1,91 @@
 {
+  # One portable build: the kernels are compiled once per x86-64 level and the loader
+  # (src/engine/cpu.ts) loads the one this CPU runs best (TLC_MAX_ISA caps it). Each build
+  # is a whole addon, so no code compiled for one level can be called from another.
+  #   tlc_native_sse41   x86-64-v2 (SSE4.2, POPCNT): every 64-bit x86 CPU since ~2009
+  #   tlc_native_avx2    x86-64-v3 (AVX2, FMA, BMI2, F16C): Haswell, Zen 1 and later
+  #   tlc_native_avx512  x86-64-v4 (AVX-512 F/BW/CD/DQ/VL): Skylake-SP, Zen 4 and later
+  #   tlc_native_native  -march=native, only when built with TLC_NATIVE=1 (preferred when present)
+  #   tlc_cpu            cpuid and xgetbv, baseline only: it tells the loader what the CPU has
+  "variables": {
+    "tlc_has_mpi": "<!(command -v mpicc >/dev/null 2>&1 && echo 1 || echo 0)",
+    "tlc_native": "<!(echo ${TLC_NATIVE:-0})",
+    "tlc_kernel_sources": [
+      "native/src/addon.cc",
+      "native/src/storage.cc",
+      "native/src/args.cc",
+      "native/src/linear.cc",
+      "native/src/mixed_linear.cc",
+      "native/src/elementwise.cc",
+      "native/src/embedding.cc",
+      "native/src/crossentropy.cc",
+      "native/src/adamw.cc",
+      "native/src/layernorm.cc",
+      "native/src/activation.cc",
+      "native/src/dropout.cc",
+      "native/src/attention.cc",
+      "native/src/quantize.cc",
+      "native/src/packed_linear.cc",
+      "native/src/kbit_linear.cc",
+      "native/src/sparse_linear.cc"
+    ],
+    "tlc_kernel_cflags": ["-std=c++17", "-O3", "-fno-math-errno", "-fno-trapping-math", "-fopenmp", "-fexceptions", "-Wall", "-Wno-unused-parameter"]
+  },
+  "target_defaults": {
+    "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+    "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+    "cflags!": ["-fno-exceptions", "-O2"],
+    "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-O2"]
+  },
   "targets": [
     {
-      "target_name": "tlc_native",
-      "sources": [
-        "native/src/addon.cc",
-        "native/src/storage.cc",
-        "native/src/args.cc",
-        "native/src/linear.cc",
-        "native/src/mixed_linear.cc",
-        "native/src/elementwise.cc",
-        "native/src/embedding.cc",
-        "native/src/crossentropy.cc",
-        "native/src/adamw.cc",
-        "native/src/layernorm.cc",
-        "native/src/activation.cc",
-        "native/src/dropout.cc",
-        "native/src/attention.cc",
-        "native/src/quantize.cc",
-        "native/src/packed_linear.cc",
-        "native/src/kbit_linear.cc",
-        "native/src/sparse_linear.cc"
-      ],
-      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
-      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
-      "cflags!": ["-fno-exceptions", "-O2"],
-      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-O2"],
-      "cflags_cc": ["-std=c++17", "-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fopenmp", "-fexceptions", "-Wall", "-Wno-unused-parameter"],
+      "target_name": "tlc_cpu",
+      "sources": ["native/src/cpu/cpu_features.cc"],
+      "cflags_cc": ["-std=c++17", "-O2", "-fexceptions", "-Wall"]
+    },
+    {
+      "target_name": "tlc_native_sse41",
+      "sources": ["<@(tlc_kernel_sources)"],
+      "defines": ["TLC_BUILD_LEVEL=\"sse41\""],
+      "cflags_cc": ["<@(tlc_kernel_cflags)", "-march=x86-64-v2", "-mtune=generic"],
+      "libraries": ["-ldnnl", "-fopenmp"],
+      "ldflags": ["-fopenmp"]
+    },
+    {
+      "target_name": "tlc_native_avx2",
+      "sources": ["<@(tlc_kernel_sources)"],
+      "defines": ["TLC_BUILD_LEVEL=\"avx2\""],
+      "cflags_cc": ["<@(tlc_kernel_cflags)", "-march=x86-64-v3", "-mtune=generic"],
+      "libraries": ["-ldnnl", "-fopenmp"],
+      "ldflags": ["-fopenmp"]
+    },
+    {
+      "target_name": "tlc_native_avx512",
+      "sources": ["<@(tlc_kernel_sources)"],
+      "defines": ["TLC_BUILD_LEVEL=\"avx512\""],
+      "cflags_cc": ["<@(tlc_kernel_cflags)", "-march=x86-64-v4", "-mtune=generic", "-mprefer-vector-width=512"],
       "libraries": ["-ldnnl", "-fopenmp"],
       "ldflags": ["-fopenmp"]
     }
   ],
-  "variables": {
-    "tlc_has_mpi": "<!(command -v mpicc >/dev/null 2>&1 && echo 1 || echo 0)"
-  },
   "conditions": [
+    ["tlc_native==1", {
+      "targets": [
+        {
+          "target_name": "tlc_native_native",
+          "sources": ["<@(tlc_kernel_sources)"],
+          "defines": ["TLC_BUILD_LEVEL=\"native\""],
+          "cflags_cc": ["<@(tlc_kernel_cflags)", "-march=native"],
+          "libraries": ["-ldnnl", "-fopenmp"],
+          "ldflags": ["-fopenmp"]
+        }
+      ]
+    }],
     ["tlc_has_mpi==1", {
       "targets": [
         {
           "target_name": "tlc_mpi",
           "sources": ["native/src/mpi.cc"],
-          "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
-          "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
-          "cflags!": ["-fno-exceptions"],
-          "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
           "cflags_cc": ["-std=c++17", "-O2", "-fexceptions", "-Wall", "<!@(mpicc --showme:compile)"],
           "libraries": ["<!@(mpicc --showme:link)", "-ldl"]
         }

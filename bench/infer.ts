@@ -10,6 +10,7 @@
 import { TlcError } from '../src/engine/errors.js';
 import { getThreads } from '../src/engine/threads.js';
 import { waitPolicy } from '../src/engine/native.js';
+import { bf16Unavailable } from '../src/engine/mixed.js';
 import type { PackedLinear } from '../src/engine/ops/packed-linear.js';
 import { Linear } from '../src/nn/layers.js';
 import { countParams, presetConfig } from '../src/nn/config.js';
@@ -49,9 +50,16 @@ function unstructuredSpec(v: InferVariant): Omit<VariantSpec, 'structured'> {
 export interface InferRow {
   variant: InferVariant;
   batch: number;
-  latency_ms: number;
-  seq_per_s: number;
+  /** null when the variant cannot run on this CPU (`unavailable` says why) */
+  latency_ms: number | null;
+  seq_per_s: number | null;
   accuracy?: number;
+  unavailable?: string;
+}
+
+/** Why a variant cannot run on this CPU, or null. */
+export function variantUnavailable(v: InferVariant): string | null {
+  return variantSpec(v).kernel.kind === 'bf16' ? bf16Unavailable(`the ${v} variant`) : null;
 }
 
 export interface InferBenchResult {
@@ -61,6 +69,8 @@ export interface InferBenchResult {
   threads: number;
   /** Bytes of each variant's packed linear weights. */
   packed_bytes: Record<string, number>;
+  /** Variants this CPU cannot run, and why (their rows hold nulls). */
+  unavailable: Record<string, string>;
   kernels: Record<string, string>;
   rows: InferRow[];
 }
@@ -111,7 +121,13 @@ function median(xs: number[]): number {
 
 export function benchInference(opts: InferBenchOptions = {}): InferBenchResult {
   const log = opts.log ?? (() => {});
-  const variants = opts.variants ?? [...INFER_VARIANTS];
+  const asked = opts.variants ?? [...INFER_VARIANTS];
+  const unavailable = new Map(asked.flatMap((v) => {
+    const why = variantUnavailable(v);
+    return why ? [[v, why] as const] : [];
+  }));
+  for (const why of unavailable.values()) log(`skipped: ${why}`);
+  const variants = asked.filter((v) => !unavailable.has(v));
   const model = opts.model
     ? loadModelDir(opts.model).model
     : buildModel(presetConfig('L4-D512', { vocab_size: 8192, max_len: 128, labels: ['negative', 'positive'] }), 1);
@@ -165,7 +181,12 @@ export function benchInference(opts: InferBenchOptions = {}): InferBenchResult {
       }
     }
     const rows: InferRow[] = [];
-    for (const v of variants) {
+    for (const v of asked) {
+      const why = unavailable.get(v);
+      if (why) {
+        for (const b of [1, batch]) rows.push({ variant: v, batch: b, latency_ms: null, seq_per_s: null, unavailable: why });
+        continue;
+      }
       const acc = accuracy.has(v) ? { accuracy: accuracy.get(v)! } : {};
       const l = median(latency.get(v)!), t = median(throughput.get(v)!);
       rows.push({ variant: v, batch: 1, latency_ms: 1e3 * l, seq_per_s: 1 / l, ...acc });
@@ -175,6 +196,7 @@ export function benchInference(opts: InferBenchOptions = {}): InferBenchResult {
     return {
       model: { source: opts.model ?? 'random L4-D512 classifier', layers: cfg.n_layers, d_model: cfg.d_model, params: countParams(cfg).total, seq_len: seqLen },
       params: Object.fromEntries(variants.map((v) => [v, countParams(models.get(v)!.config).total])),
+      unavailable: Object.fromEntries(unavailable),
       threads: getThreads(),
       packed_bytes: Object.fromEntries(variants.map((v) => [v, sum(packs.get(v)!)])),
       kernels: Object.fromEntries(variants.map((v) => [v, describeKernel(variantSpec(v).kernel)])),

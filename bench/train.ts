@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { native, waitPolicy } from '../src/engine/native.js';
 import { backward, getThreads, memoryStats, resetPeakMemory, tidy, zeroGrad } from '../src/engine/index.js';
 import { AdamW } from '../src/engine/optim.js';
-import { Bf16Weights, autoPrecision, setBf16Weights, type Precision } from '../src/engine/mixed.js';
+import { Bf16Weights, autoPrecision, bf16Unavailable, setBf16Weights, type Precision } from '../src/engine/mixed.js';
 import { TransformerLM, countParams, parseModelConfig, trainingFlopsPerToken, type ModelConfig } from '../src/nn/index.js';
 import { LMBatcher } from '../src/train/lm-batches.js';
 import { Rng } from '../src/engine/random.js';
@@ -41,13 +41,20 @@ export interface TlcTrainRow {
   activation_peak_bytes: number;
 }
 
+/** A row this CPU cannot run: its numbers are null and `unavailable` says why. */
+export interface UnavailableRow {
+  tokens_per_s: null;
+  gflops: null;
+  unavailable: string;
+}
+
 export interface TrainBenchResult {
   config: TrainBenchConfig & { threads: number; params: number; flops_per_token: number };
   tlc: TlcTrainRow;
   /** tlc in bf16 mixed precision. */
-  tlc_bf16: TlcTrainRow;
+  tlc_bf16: TlcTrainRow | UnavailableRow;
   /** tlc in bf16 with the products' inputs kept in f32 as well (the same numbers). */
-  tlc_bf16_f32_activations: TlcTrainRow;
+  tlc_bf16_f32_activations: TlcTrainRow | UnavailableRow;
   /** PyTorch running the same algorithm (output layer only at positions with a target). */
   pytorch: { tokens_per_s: number; gflops: number; version: string; blas?: string } | null;
   /** PyTorch with CPU autocast to bf16 (oneDNN bf16 products, f32 master weights). */
@@ -56,8 +63,8 @@ export interface TrainBenchResult {
   pytorch_all_positions?: { tokens_per_s: number; gflops: number; version: string } | null;
   pytorch_error?: string;
   matmul_peak_gflops: number;
-  /** The same shapes as bf16 × bf16 → f32 products. */
-  bf16_matmul_peak_gflops: number;
+  /** The same shapes as bf16 × bf16 → f32 products (null where this CPU has none). */
+  bf16_matmul_peak_gflops: number | null;
 }
 
 export function modelConfig(c: TrainBenchConfig): ModelConfig {
@@ -206,14 +213,17 @@ export function benchTraining(c: TrainBenchConfig, opts: { withTorch: boolean; l
   const peak = matmulPeakGflops('f32');
   opts.log(`OpenMP wait policy ${waitPolicy.policy}: ${waitPolicy.why}`);
   opts.log(`oneDNN f32 matmul peak: ${peak.toFixed(1)} GFLOP/s`);
-  const peakBf16 = matmulPeakGflops('bf16');
-  opts.log(`oneDNN bf16 matmul peak: ${peakBf16.toFixed(1)} GFLOP/s`);
+  const noBf16 = bf16Unavailable('bf16 training');
+  const peakBf16 = noBf16 ? null : matmulPeakGflops('bf16');
+  opts.log(peakBf16 === null ? `skipped: ${noBf16}` : `oneDNN bf16 matmul peak: ${peakBf16.toFixed(1)} GFLOP/s`);
   const auto = autoPrecision();
   opts.log(`--precision auto trains in ${auto.precision} here: ${auto.why}`);
-  const measured = benchTlcTraining(c, opts.log, ['f32', 'bf16', 'bf16-f32-activations']);
-  const row = (m: { tokens_per_s: number; activationPeakBytes: number }): TlcTrainRow =>
-    ({ tokens_per_s: m.tokens_per_s, gflops: (m.tokens_per_s * flopsPerToken) / 1e9, activation_peak_bytes: m.activationPeakBytes });
-  opts.log(`tlc f32: ${measured.f32.tokens_per_s.toFixed(0)} tokens/s, bf16: ${measured.bf16.tokens_per_s.toFixed(0)} tokens/s`);
+  const measured: Partial<Record<TrainVariant, { tokens_per_s: number; activationPeakBytes: number }>> =
+    benchTlcTraining(c, opts.log, noBf16 ? ['f32'] : ['f32', 'bf16', 'bf16-f32-activations']);
+  const row = (m: { tokens_per_s: number; activationPeakBytes: number } | undefined): TlcTrainRow | UnavailableRow => m
+    ? { tokens_per_s: m.tokens_per_s, gflops: (m.tokens_per_s * flopsPerToken) / 1e9, activation_peak_bytes: m.activationPeakBytes }
+    : { tokens_per_s: null, gflops: null, unavailable: noBf16 ?? 'not measured' };
+  opts.log(`tlc f32: ${measured.f32!.tokens_per_s.toFixed(0)} tokens/s` + (measured.bf16 ? `, bf16: ${measured.bf16.tokens_per_s.toFixed(0)} tokens/s` : ''));
   let pytorch: TrainBenchResult['pytorch'] = null, pytorchAll: TrainBenchResult['pytorch'] = null, pytorchError: string | undefined;
   let pytorchBf16: TrainBenchResult['pytorch_bf16'];
   if (opts.withTorch) {
@@ -221,9 +231,11 @@ export function benchTraining(c: TrainBenchConfig, opts: { withTorch: boolean; l
       const t = benchTorchTraining(c, threads, 'targets');
       pytorch = { tokens_per_s: t.tokens_per_s, gflops: (t.tokens_per_s * flopsPerToken) / 1e9, version: t.version, blas: t.blas };
       opts.log(`PyTorch ${t.version} on ${t.blas}: ${t.tokens_per_s.toFixed(0)} tokens/s`);
-      const b = benchTorchTraining(c, threads, 'targets', undefined, 'bf16');
-      pytorchBf16 = { tokens_per_s: b.tokens_per_s, gflops: (b.tokens_per_s * flopsPerToken) / 1e9, version: b.version };
-      opts.log(`PyTorch ${b.version}, bf16 autocast: ${b.tokens_per_s.toFixed(0)} tokens/s`);
+      if (!noBf16) {
+        const b = benchTorchTraining(c, threads, 'targets', undefined, 'bf16');
+        pytorchBf16 = { tokens_per_s: b.tokens_per_s, gflops: (b.tokens_per_s * flopsPerToken) / 1e9, version: b.version };
+        opts.log(`PyTorch ${b.version}, bf16 autocast: ${b.tokens_per_s.toFixed(0)} tokens/s`);
+      }
       if (c.objective === 'mlm') {
         const a = benchTorchTraining(c, threads, 'all');
         pytorchAll = { tokens_per_s: a.tokens_per_s, gflops: (a.tokens_per_s * flopsPerToken) / 1e9, version: a.version };
@@ -236,7 +248,7 @@ export function benchTraining(c: TrainBenchConfig, opts: { withTorch: boolean; l
   }
   return {
     config: { ...c, threads, params: countParams(cfg).total, flops_per_token: flopsPerToken },
-    tlc: row(measured.f32),
+    tlc: row(measured.f32) as TlcTrainRow,
     tlc_bf16: row(measured.bf16),
     tlc_bf16_f32_activations: row(measured['bf16-f32-activations']),
     pytorch,

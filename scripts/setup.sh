@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs everything tlc needs on Debian 12 with Node 20 and builds it:
-# system packages (oneDNN, a C++ toolchain, Open MPI for data-parallel training, Chromium, which the report test opens pages in, and
-# the German–English dictionary trans-de-en, source of the example:de-en sentence pairs),
+# system packages (oneDNN, a C++ toolchain, Open MPI for data-parallel training, Chromium, which the report test opens pages in,
+# the German–English dictionary trans-de-en, source of the example:de-en sentence pairs, and qemu-user, on which the tests run
+# the kernels as CPUs of lower instruction-set tiers),
 # npm dependencies from the lockfile, the native addon, TypeScript.
 # Safe to run again: it skips what is already in place.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SYSTEM_PACKAGES=(libdnnl-dev g++ make python3 chromium trans-de-en openmpi-bin libopenmpi-dev)
+SYSTEM_PACKAGES=(libdnnl-dev g++ make python3 chromium trans-de-en openmpi-bin libopenmpi-dev qemu-user)
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

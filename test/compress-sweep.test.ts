@@ -203,7 +203,7 @@ test('QAT: each step computes with the quantized weights; at 2 bits it beats fin
   const root = mkdtempSync(join(tmpdir(), 'tlc-qat-'));
   const sweep = (name: string, bits: number, qat: boolean) => compressSweep({
     model: run, out: join(root, name), sparsities: [0], bits: [bits], pruning: 'layer', mode: 'finetune',
-    finetune: { steps: 40, batch_size: 16, lr: 1e-3 }, qat, seed: 0,
+    finetune: { steps: 40, batch_size: 16, lr: 1e-3, precision: 'f32' }, qat, seed: 0,
   });
   const firstLoss = (name: string, bits: number) =>
     readMetrics(join(root, name, `s0-b${bits}`, 'finetune', 'metrics.jsonl')).find((e) => e.event === 'train')!.loss;

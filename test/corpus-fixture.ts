@@ -54,6 +54,7 @@ export function pretrainedRun(): Promise<string> {
     await pretrain(run, pretrainOptions({
       data, model: presetConfig('L1-D32', { vocab_size: 320, max_len: 32, dropout: 0 }),
       steps: 30, batch_size: 8, seq_len: 32, lr: 3e-3, warmup: 0.1, eval_every: 1, eval_tokens: 1024, save_every: 1, keep: 1,
+      precision: 'f32', // the same model on every CPU (auto trains in bf16 where that is faster)
     }));
     return run;
   })();
@@ -96,6 +97,6 @@ export function pretrainOptions(raw: Record<string, unknown>): ResolvedPretrainO
 export function finetuneArgs(from: string, task: string, more: Record<string, unknown> = {}): FinetuneOptions {
   return finetuneOptionsSchema.parse({
     from, task, steps: 150, batch_size: 16, micro_batch_size: 8, max_len: 24, lr: 3e-3, warmup: 0.1,
-    eval_every: 0.25, save_every: 0.5, keep: 1, patience: 10, ...more,
+    eval_every: 0.25, save_every: 0.5, keep: 1, patience: 10, precision: 'f32', ...more,
   });
 }

@@ -142,7 +142,7 @@ test('disposing a model frees its packed layers; packing again and unpacking fre
   assert.equal(memoryStats().packedLinears, before + first.layers);
   unpackLinears(model);
   assert.equal(memoryStats().packedLinears, before);
-  packLinears(model, () => ({ kind: 'bf16' }));
+  packLinears(model, () => ({ kind: 'sparse' }));
   model.dispose();
   assert.equal(memoryStats().packedLinears, before);
   assert.equal(memoryStats().packedLinearBytes, beforeBytes);

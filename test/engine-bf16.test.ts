@@ -24,7 +24,7 @@ import { native } from '../src/engine/native.js';
 import { TransformerLM, parseModelConfig, type LMBatch } from '../src/nn/index.js';
 import { Seq2SeqTransformer, type Seq2SeqBatch } from '../src/nn/seq2seq.js';
 import { Rng } from '../src/engine/random.js';
-import { randn } from './helpers.js';
+import { randn, noBf16 } from './helpers.js';
 
 const U = 2 ** -8;
 
@@ -110,7 +110,7 @@ test('castBf16 rounds to nearest even, keeps infinities and NaN and flushes subn
 
 const SHAPES: [number, number, number][] = [[1, 1, 1], [7, 13, 5], [33, 64, 17], [5, 40, 70], [19, 100, 3]];
 
-test('bf16 linear forward is within the bf16 bound of the exact product, on awkward shapes', () => {
+test('bf16 linear forward is within the bf16 bound of the exact product, on awkward shapes', { skip: noBf16() }, () => {
   for (const [M, K, N] of SHAPES) {
     tidy(() => {
       const x = randn([M, K], 1), w = randn([N, K], 2), b = randn([N], 3);
@@ -130,7 +130,7 @@ test('bf16 linear forward is within the bf16 bound of the exact product, on awkw
   }
 });
 
-test('bf16 linear backward: dX = dY·W and dW = dYᵀ·X within the bf16 bound, db exact in f32, accumulation in f32', () => {
+test('bf16 linear backward: dX = dY·W and dW = dYᵀ·X within the bf16 bound, db exact in f32, accumulation in f32', { skip: noBf16() }, () => {
   for (const [M, K, N] of SHAPES) {
     tidy(() => {
       const x = randn([M, K], 4), w = randn([N, K], 5), b = randn([N], 6), dy = randn([M, N], 7);
@@ -182,7 +182,7 @@ test('auto trains in bf16 only with native bf16 dot products that multiply at le
   assert.match(none.why, /no native bf16 dot products \(oneDNN ISA avx2\)/);
 });
 
-test('bf16 weights: one cast per weight until invalidated, then one more; the copies are freed by dispose', () => {
+test('bf16 weights: one cast per weight until invalidated, then one more; the copies are freed by dispose', { skip: noBf16() }, () => {
   const before = memoryStats().liveBytes;
   const w = randn([6, 10], 1);
   const weights = new Bf16Weights([w]);
@@ -239,7 +239,7 @@ function relErr(a: Float32Array, b: Float32Array): number {
 // products add up, and the gradients go through two rounded operands per product on the way
 // back. Observed here: loss 4e-5, logits 5.8e-3 ≈ 1.5u, gradients at most 1.2e-2 ≈ 3.2u (the
 // second layer norm's gain). Tolerances: loss u, logits 4u, gradients 8u (f32 against f32 is ~1e-6).
-test('a small Transformer in bf16: loss, logits and gradients within bf16 tolerances of f32, all finite', () => {
+test('a small Transformer in bf16: loss, logits and gradients within bf16 tolerances of f32, all finite', { skip: noBf16() }, () => {
   const cfg = parseModelConfig({ objective: 'mlm', vocab_size: 97, d_model: 48, n_layers: 2, n_heads: 3, d_ff: 120, max_len: 16, dropout: 0 });
   const model = new TransformerLM(cfg, { seed: 3 });
   // weights far from the near-linear initialisation, as the parity fixtures use
@@ -331,7 +331,7 @@ test('layer norm and GELU written in bf16 are their f32 results rounded once, bi
   });
 });
 
-test('a linear on a producer\'s bf16 output: the same output and gradients as on its f32 output, bit for bit', () => {
+test('a linear on a producer\'s bf16 output: the same output and gradients as on its f32 output, bit for bit', { skip: noBf16() }, () => {
   const w = randn([19, 37], 5, 0.4), b = randn([19], 6, 0.1), z = randn([2, 5, 37], 7, 2);
   for (const p of [w, b, z]) p.requiresGrad = true;
   const weights = new Bf16Weights([w]);
@@ -383,7 +383,7 @@ function bf16Step(params: Tensor[], loss: () => Tensor, bf16Activations: boolean
 
 // The models' layer norms and GELUs write bf16 where a bf16 product is their only consumer:
 // the numbers must not move at all, and the step's activation peak must fall.
-test('a Transformer step with bf16 activations: bit-identical to f32 activations, with a lower memory peak', () => {
+test('a Transformer step with bf16 activations: bit-identical to f32 activations, with a lower memory peak', { skip: noBf16() }, () => {
   const cfg = parseModelConfig({ objective: 'mlm', vocab_size: 97, d_model: 64, n_layers: 2, n_heads: 4, d_ff: 256, max_len: 16, dropout: 0 });
   const model = new TransformerLM(cfg, { seed: 4 });
   const batch = tinyBatch(5, 97, 8, 16);
@@ -401,7 +401,7 @@ test('a Transformer step with bf16 activations: bit-identical to f32 activations
   model.dispose();
 });
 
-test('an encoder–decoder step with bf16 activations (self-, cross-attention and MLP inputs): bit-identical to f32 activations', () => {
+test('an encoder–decoder step with bf16 activations (self-, cross-attention and MLP inputs): bit-identical to f32 activations', { skip: noBf16() }, () => {
   const cfg = parseModelConfig({ objective: 'seq2seq', vocab_size: 40, d_model: 32, n_layers: 1, n_decoder_layers: 2, n_heads: 2, d_ff: 72,
     max_len: 12, dropout: 0 });
   const model = new Seq2SeqTransformer(cfg);

@@ -1,6 +1,7 @@
 // Shared test utilities: seeded random tensors and gradcheck assertions.
 import assert from 'node:assert/strict';
 import { Rng, tensor, gradcheck, type Tensor, type GradcheckOptions } from '../src/engine/index.js';
+import { bf16Unavailable } from '../src/engine/mixed.js';
 
 export function randn(shape: number[], seed: number, scale = 1): Tensor {
   const rng = new Rng(seed);
@@ -41,4 +42,12 @@ export function linearRef(x: Float32Array, w: Float32Array, b: Float32Array | nu
       y[m * N + n] = s;
     }
   return y;
+}
+
+/**
+ * For `test(name, { skip: noBf16() }, ...)`: why bf16 products cannot run on this CPU (or at
+ * this TLC_MAX_ISA), or false where they can. Tests of what happens without them run there.
+ */
+export function noBf16(): string | false {
+  return bf16Unavailable('bf16') ?? false;
 }

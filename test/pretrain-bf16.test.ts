@@ -3,7 +3,8 @@
 // an uninterrupted bf16 run (master weights, moments and checkpoints are f32 as in f32 runs).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +15,7 @@ import { AUTO_BF16_MIN_SPEEDUP, cpuFeatures } from '../src/engine/mixed.js';
 import { readSafetensors, tidy } from '../src/engine/index.js';
 import { preparedSyntheticData, pretrainOptions } from './corpus-fixture.js';
 import { runAndKill, runToEnd } from './processes.js';
+import { noBf16 } from './helpers.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 
@@ -34,7 +36,7 @@ async function trainTiny(precision: string, steps: number): Promise<{ run: strin
 }
 
 // Observed: the two runs' validation losses differ by at most 0.03% (5.76 → 2.00 over 60 steps); held to 1%.
-test('bf16 training learns like f32: validation loss within 1% of the f32 run at every evaluation', async () => {
+test('bf16 training learns like f32: validation loss within 1% of the f32 run at every evaluation', { skip: noBf16() }, async () => {
   const f32 = await trainTiny('f32', 60), bf16 = await trainTiny('bf16', 60);
   assert.equal(bf16.valid.length, f32.valid.length);
   assert.ok(bf16.valid[bf16.valid.length - 1] < 0.7 * bf16.valid[0], `bf16 validation loss only fell from ${bf16.valid[0]} to ${bf16.valid.at(-1)}`);
@@ -77,7 +79,7 @@ function cliArgs(data: string, out: string): string[] {
     '--eval-tokens', '512', '--precision', 'bf16'];
 }
 
-test('a bf16 run killed with SIGKILL and resumed ends bit-identical to an uninterrupted bf16 run, and keeps its precision', async () => {
+test('a bf16 run killed with SIGKILL and resumed ends bit-identical to an uninterrupted bf16 run, and keeps its precision', { skip: noBf16() }, async () => {
   const data = await preparedSyntheticData();
   const root = mkdtempSync(join(tmpdir(), 'tlc-resume-bf16-'));
   const straight = join(root, 'straight'), killed = join(root, 'killed');
@@ -95,4 +97,15 @@ test('a bf16 run killed with SIGKILL and resumed ends bit-identical to an uninte
   const lossA = readMetrics(join(straight, 'metrics.jsonl')).filter((e) => e.event === 'train').map((e) => e.loss);
   const lossB = events.filter((e) => e.event === 'train').map((e) => e.loss);
   assert.deepEqual(lossB, lossA, 'the per-step training losses differ');
+});
+
+test('--precision bf16 on a CPU without bf16 products: one clear line naming the tier, a non-zero exit, no run directory', async () => {
+  const data = await preparedSyntheticData();
+  const out = join(mkdtempSync(join(tmpdir(), 'tlc-nobf16-')), 'run');
+  const r = spawnSync(process.execPath, [CLI, 'pretrain', '--data', data, '--model', 'L2-D128', '--steps', '2', '--precision', 'bf16', '--out', out],
+    { encoding: 'utf8', env: { ...process.env, TLC_MAX_ISA: 'avx2' } });
+  assert.equal(r.status, 1, r.stderr);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.match(r.stderr, /^tlc: error: --precision bf16: this CPU cannot multiply in bf16: .* at the avx2 tier .*use f32/);
+  assert.ok(!existsSync(out), 'no run directory is left');
 });

@@ -32,6 +32,7 @@
 
 #include "args.h"
 #include "common.h"
+#include "simd.h"
 
 namespace tlc {
 
@@ -159,71 +160,11 @@ void GemmExtend(int64_t M, int64_t filled, int64_t N, int64_t K, const float* a,
          band.Shifted(old_rows));
 }
 
-// ---- element-wise helpers -------------------------------------------------------------
+// ---- element-wise helpers (simd.h: the same lanes and results at every level) ------------
 
-// exp(x) for x ≤ 0 in a form the compiler vectorises (Cephes expf: x = n·ln2 + r,
-// polynomial for e^r, 2^n through the exponent bits; ~1 ulp). Returns exactly 0 below
-// −87.3, so masked scores (−inf) become zero probabilities.
-inline float ExpNonPositive(float x) {
-  const float xc = std::max(x, -87.3f);
-  const float n = std::nearbyint(xc * 1.44269504088896341f);
-  const float r = xc - n * 0.693359375f + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  const float er = p * r * r + r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return x < -87.3f ? 0.0f : er * scale;
-}
-
-// max of row[0..n) in lanes (no reduction the compiler would refuse to reorder)
-float RowMax(const float* row, int64_t n) {
-  float lane[16];
-  for (int l = 0; l < 16; l++) lane[l] = -kInf;
-  int64_t j = 0;
-  for (; j + 16 <= n; j += 16)
-    for (int l = 0; l < 16; l++) lane[l] = row[j + l] > lane[l] ? row[j + l] : lane[l];
-  float m = -kInf;
-  for (; j < n; j++) m = std::max(m, row[j]);
-  for (int l = 0; l < 16; l++) m = std::max(m, lane[l]);
-  return m;
-}
-
-// Σ x[d]·y[d] in lanes (a plain float reduction would stay scalar and latency-bound)
-float Dot(const float* x, const float* y, int64_t n) {
-  float lane[16] = {};
-  int64_t d = 0;
-  for (; d + 16 <= n; d += 16)
-    for (int l = 0; l < 16; l++) lane[l] += x[d + l] * y[d + l];
-  float s = 0.0f;
-  for (; d < n; d++) s += x[d] * y[d];
-  for (int l = 0; l < 16; l++) s += lane[l];
-  return s;
-}
-
-// row[j] = exp(row[j] − shift) for j < n; returns the sum (in a fixed lane order)
-float ExpInPlace(float* row, int64_t n, float shift) {
-  float lane[16] = {};
-  int64_t j = 0;
-  for (; j + 16 <= n; j += 16)
-    for (int l = 0; l < 16; l++) {
-      const float e = ExpNonPositive(row[j + l] - shift);
-      row[j + l] = e;
-      lane[l] += e;
-    }
-  float s = 0.0f;
-  for (; j < n; j++) {
-    row[j] = ExpNonPositive(row[j] - shift);
-    s += row[j];
-  }
-  for (int l = 0; l < 16; l++) s += lane[l];
-  return s;
-}
+using simd::LanesDot;
+using simd::LanesExpInPlace;
+using simd::LanesMax;
 
 // dst[T, Dh] (contiguous) = src rows, src[t, d] = src[t·stride + d]. Token rows of one head
 // are a large power-of-two stride apart, which maps them onto a few L1 sets; B operands
@@ -302,20 +243,20 @@ void PanelProbabilities(const Problem& p, const float* q_rows, const float* kt, 
     if (key_mask)
       for (int64_t j = 0; j < end; j++) row[j] = key_mask[j] ? row[j] : -kInf;
     if (lse_out) {
-      const float m = RowMax(row, end);
+      const float m = LanesMax(row, end);
       if (m == -kInf) {  // nothing visible
         std::fill(row, row + end, 0.0f);
         lse_out[r] = kInf;
         continue;
       }
-      const float sum = ExpInPlace(row, end, m);
+      const float sum = LanesExpInPlace(row, end, m);
       const float inv = 1.0f / sum;
       for (int64_t j = 0; j < end; j++) row[j] *= inv;
       lse_out[r] = m + std::log(sum);
     } else if (lse_in[r] == kInf) {
       std::fill(row, row + end, 0.0f);
     } else {
-      ExpInPlace(row, end, lse_in[r]);
+      LanesExpInPlace(row, end, lse_in[r]);
     }
   }
 }
@@ -418,7 +359,7 @@ void AttentionBackwardKernel(const Problem& p, const float* dout, const float* q
         continue;
       }
       Gemm(rows, cols, Dh, do_panel, Dh, 1, vt, ld, dS, ld, 1.0f, false, p.ScoreBand(i0));  // dP = dO·Vᵀ
-      for (int64_t r = 0; r < rows; r++) rowdot[r] = Dot(do_panel + r * Dh, ob + (i0 + r) * C, Dh);
+      for (int64_t r = 0; r < rows; r++) rowdot[r] = LanesDot(do_panel + r * Dh, ob + (i0 + r) * C, Dh);
       for (int64_t r = 0; r < rows; r++) {  // dS = P ⊙ (dP − rowsum(dO ⊙ O))
         const float* prow = P + r * ld;
         float* drow = dS + r * ld;

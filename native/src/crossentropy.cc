@@ -28,10 +28,9 @@ namespace tlc {
 
 namespace {
 
-// Per-row kernels. The AVX-512 versions compute exp with vscalefps (no clamping or
-// exponent-bit assembly), which makes the exp-bound passes about 1.5× faster; the
-// portable versions are written so the compiler vectorises them (this needs
-// -fno-trapping-math). Both use the same polynomial and accuracy (about 1 ulp for exp).
+// Per-row kernels, one path per level (simd.h): AVX-512 computes exp with vscalefps (Exp16),
+// AVX2 with the exponent bits (Exp8), the portable path in a form the compiler vectorises
+// (this needs -fno-trapping-math). All use the same polynomial and accuracy (about 1 ulp).
 //
 //   RowMax(x)                          max_v x[v]                       x: [V]
 //   RowExpSum(x, next, shift, ...)     Σ exp(x[v] − shift), Σ x[v], and max_v next[v]
@@ -40,39 +39,16 @@ namespace {
 // RowExpSum also takes the max of the *next* row: that row streams in from memory while
 // this one, already in cache, keeps the arithmetic units busy.
 
-// exp(r) ≈ 1 + r + r²·P(r) on |r| ≤ ln2/2 (Cephes expf coefficients), ln2 split in two
-// so that k·ln2_hi is exact.
-constexpr float kLog2e = 1.44269504088896341f, kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
-constexpr float kP0 = 1.9875691500e-4f, kP1 = 1.3981999507e-3f, kP2 = 8.3334519073e-3f, kP3 = 4.1665795894e-2f,
-                kP4 = 1.6666665459e-1f, kP5 = 5.0000001201e-1f;
-
-#if defined(__AVX512F__)
-
-// exp of 16 floats; -inf and very negative inputs give 0, NaN stays NaN.
-inline __m512 Exp16(__m512 x) {
-  x = _mm512_max_ps(_mm512_set1_ps(-104.0f), x);  // NaN-preserving: max returns x when x is NaN
-  const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(kLog2e)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(kLn2Hi), x);
-  r = _mm512_fnmadd_ps(k, _mm512_set1_ps(kLn2Lo), r);
-  __m512 p = _mm512_set1_ps(kP0);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP1));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP2));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP3));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP4));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP5));
-  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r);
-  return _mm512_scalef_ps(_mm512_add_ps(p, _mm512_set1_ps(1.0f)), k);  // p·2^k, saturating
-}
-
-inline __mmask16 TailMask(int64_t left) { return static_cast<__mmask16>((1u << left) - 1); }
+#if defined(TLC_AVX512)
+using simd::Exp16;
+using simd::TailMask16;
 
 float RowMax(const float* x, int64_t V) {
   __m512 m = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   int64_t v = 0;
   for (; v + 16 <= V; v += 16) m = _mm512_max_ps(m, _mm512_loadu_ps(x + v));
   if (v < V) {
-    const __mmask16 k = TailMask(V - v);
+    const __mmask16 k = TailMask16(V - v);
     m = _mm512_mask_max_ps(m, k, m, _mm512_maskz_loadu_ps(k, x + v));
   }
   return _mm512_reduce_max_ps(m);
@@ -91,7 +67,7 @@ void RowExpSum(const float* x, const float* next, int64_t V, float shift, float*
     nm = _mm512_max_ps(nm, _mm512_loadu_ps(next + v));
   }
   if (v < V) {
-    const __mmask16 k = TailMask(V - v);
+    const __mmask16 k = TailMask16(V - v);
     const __m512 xv = _mm512_maskz_loadu_ps(k, x + v);
     se = _mm512_mask_add_ps(se, k, se, Exp16(_mm512_sub_ps(xv, sh)));
     sx = _mm512_mask_add_ps(sx, k, sx, xv);
@@ -111,36 +87,64 @@ void RowGrad(const float* x, float* d, int64_t V, float lse, float scale, float 
     _mm512_storeu_ps(d + v, g);
   }
   if (v < V) {
-    const __mmask16 k = TailMask(V - v);
+    const __mmask16 k = TailMask16(V - v);
     __m512 g = _mm512_fmsub_ps(a, Exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + v), l)), o);
     if (accumulate) g = _mm512_add_ps(_mm512_maskz_loadu_ps(k, d + v), g);
     _mm512_mask_storeu_ps(d + v, k, g);
   }
 }
 
-#else  // portable
+#elif defined(TLC_AVX2)
+using simd::Exp8;
 
-// exp(x) in float, branch-free so that loops calling it vectorise; 2^k is built in the
-// exponent bits, so inputs are clamped to [-87, 88] (-inf gives 1.6e-38, not 0). NaN
-// propagates.
-inline float ExpF(float x) {
-  x = std::min(std::max(x, -87.0f), 88.0f);
-  const float kShift = 12582912.0f;  // 1.5·2^23: adding it rounds to the nearest integer
-  const float k = (x * kLog2e + kShift) - kShift;
-  float r = x - k * kLn2Hi;
-  r = r - k * kLn2Lo;
-  float p = kP0;
-  p = p * r + kP1;
-  p = p * r + kP2;
-  p = p * r + kP3;
-  p = p * r + kP4;
-  p = p * r + kP5;
-  p = p * (r * r) + r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(k) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
+float RowMax(const float* x, int64_t V) {
+  __m256 m = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  int64_t v = 0;
+  for (; v + 8 <= V; v += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + v));
+  float r = simd::HMax8(m);
+  for (; v < V; v++) r = x[v] > r ? x[v] : r;
+  return r;
 }
+
+void RowExpSum(const float* x, const float* next, int64_t V, float shift, float* sum_exp, float* sum_x,
+               float* next_max) {
+  const __m256 sh = _mm256_set1_ps(shift);
+  __m256 se = _mm256_setzero_ps(), sx = _mm256_setzero_ps();
+  __m256 nm = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  int64_t v = 0;
+  for (; v + 8 <= V; v += 8) {
+    const __m256 xv = _mm256_loadu_ps(x + v);
+    se = _mm256_add_ps(se, Exp8(_mm256_sub_ps(xv, sh)));
+    sx = _mm256_add_ps(sx, xv);
+    nm = _mm256_max_ps(nm, _mm256_loadu_ps(next + v));
+  }
+  float e = simd::HSum8(se), s = simd::HSum8(sx), n = simd::HMax8(nm);
+  for (; v < V; v++) {
+    e += simd::ExpClamped(x[v] - shift);
+    s += x[v];
+    n = next[v] > n ? next[v] : n;
+  }
+  *sum_exp = e;
+  *sum_x = s;
+  *next_max = n;
+}
+
+void RowGrad(const float* x, float* d, int64_t V, float lse, float scale, float off, bool accumulate) {
+  const __m256 l = _mm256_set1_ps(lse), a = _mm256_set1_ps(scale), o = _mm256_set1_ps(off);
+  int64_t v = 0;
+  for (; v + 8 <= V; v += 8) {
+    __m256 g = _mm256_fmsub_ps(a, Exp8(_mm256_sub_ps(_mm256_loadu_ps(x + v), l)), o);
+    if (accumulate) g = _mm256_add_ps(_mm256_loadu_ps(d + v), g);
+    _mm256_storeu_ps(d + v, g);
+  }
+  for (; v < V; v++) {
+    const float g = scale * simd::ExpClamped(x[v] - lse) - off;
+    d[v] = accumulate ? d[v] + g : g;
+  }
+}
+
+#else  // portable
+using simd::ExpClamped;
 
 float RowMax(const float* x, int64_t V) {
   float m = -std::numeric_limits<float>::infinity();
@@ -154,7 +158,7 @@ void RowExpSum(const float* x, const float* next, int64_t V, float shift, float*
   float se = 0.0f, sx = 0.0f, nm = -std::numeric_limits<float>::infinity();
 #pragma omp simd reduction(+ : se, sx) reduction(max : nm)
   for (int64_t v = 0; v < V; v++) {
-    se += ExpF(x[v] - shift);
+    se += ExpClamped(x[v] - shift);
     sx += x[v];
     nm = next[v] > nm ? next[v] : nm;
   }
@@ -166,10 +170,10 @@ void RowExpSum(const float* x, const float* next, int64_t V, float shift, float*
 void RowGrad(const float* x, float* d, int64_t V, float lse, float scale, float off, bool accumulate) {
   if (accumulate) {
 #pragma omp simd
-    for (int64_t v = 0; v < V; v++) d[v] += scale * ExpF(x[v] - lse) - off;
+    for (int64_t v = 0; v < V; v++) d[v] += scale * ExpClamped(x[v] - lse) - off;
   } else {
 #pragma omp simd
-    for (int64_t v = 0; v < V; v++) d[v] = scale * ExpF(x[v] - lse) - off;
+    for (int64_t v = 0; v < V; v++) d[v] = scale * ExpClamped(x[v] - lse) - off;
   }
 }
 

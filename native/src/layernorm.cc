@@ -47,7 +47,9 @@ inline void RowMoments(const float* x, int64_t C, float eps, float& mean, float&
     dsq += d * d;
   }
   const float dm = dsum / static_cast<float>(C);
-  const float var = std::max(dsq / static_cast<float>(C) - dm * dm, 0.f);
+  // one rounding (an explicit fma, as FMA builds contract it): the same variance at every
+  // level, and an infinite dsq stays infinite where dm² overflows too (inf − inf would be NaN)
+  const float var = std::max(std::fma(-dm, dm, dsq / static_cast<float>(C)), 0.f);
   mean = m0 + dm;
   rstd = 1.f / std::sqrt(var + eps);
 }

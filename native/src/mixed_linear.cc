@@ -1,5 +1,5 @@
 // Linear in bfloat16 with float32 accumulation (mixed-precision training), forward and
-// backward, plus the cast and the CPU-feature query that choose it.
+// backward, plus the cast and the query of what oneDNN can run here.
 //
 //   cast               dst[n]  = bf16(src[n])                       (round to nearest even, subnormals → ±0)
 //   linear forward     xb[M,K] = bf16(x[M,K])                       (fused cast, kept for backward;
@@ -14,14 +14,12 @@
 // (src/engine/mixed.ts). Every product is one oneDNN matmul with bf16 sources and an f32
 // destination: oneDNN accumulates in f32 and writes f32, and "(+)=" is a sum post-op in f32,
 // so gradients accumulate across micro-batches in f32. Primitives are cached per shape.
-#include <cpuid.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <dnnl.hpp>
-#include <immintrin.h>
 #include <map>
 #include <memory>
 #include <tuple>
@@ -103,11 +101,18 @@ void CastAndBiasGrad(const float* dy, uint16_t* dyb, float* db, int64_t M, int64
       const float* row = dy + m * N;
       uint16_t* out = dyb + m * N;
       int64_t n = n0;
-#if defined(__AVX512BF16__)
+#if defined(TLC_AVX512)
       for (; n + 16 <= n1; n += 16) {
         const __m512 v = _mm512_loadu_ps(row + n);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + n), reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v)));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + n), ToBf16x16(v));
         _mm512_storeu_ps(sum + (n - n0), _mm512_add_ps(_mm512_loadu_ps(sum + (n - n0)), v));
+      }
+#elif defined(TLC_AVX2)
+      for (; n + 16 <= n1; n += 16) {
+        const __m256 lo = _mm256_loadu_ps(row + n), hi = _mm256_loadu_ps(row + n + 8);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + n), ToBf16x16(lo, hi));
+        _mm256_storeu_ps(sum + (n - n0), _mm256_add_ps(_mm256_loadu_ps(sum + (n - n0)), lo));
+        _mm256_storeu_ps(sum + (n - n0) + 8, _mm256_add_ps(_mm256_loadu_ps(sum + (n - n0) + 8), hi));
       }
 #endif
       for (; n < n1; n++) {
@@ -206,32 +211,37 @@ static Napi::Value BenchMatmulBf16(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), times[times.size() / 2]);
 }
 
-// cpuFeatures() -> { avx512Bf16, amxBf16, onednnIsa, nativeBf16 }
-//   avx512Bf16, amxBf16: what cpuid reports; onednnIsa: the instruction set oneDNN dispatches
-//   to; nativeBf16: oneDNN runs bf16 products on native bf16 dot products (AVX512-BF16 or AMX).
-static Napi::Value CpuFeatures(const Napi::CallbackInfo& info) {
-  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  bool avx512bf16 = false, amxbf16 = false;
-  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) {
-    amxbf16 = (edx >> 22) & 1u;
-    if (eax >= 1) {
-      unsigned a1 = 0, b1 = 0, c1 = 0, d1 = 0;
-      if (__get_cpuid_count(7, 1, &a1, &b1, &c1, &d1)) avx512bf16 = (a1 >> 5) & 1u;
-    }
-  }
+// onednnInfo() -> { isa, version, bf16Matmul, bf16Native }
+//   isa: the instruction set oneDNN dispatches to (after ONEDNN_MAX_CPU_ISA);
+//   bf16Matmul: oneDNN builds a bf16 × bf16 → f32 matmul here (tried, not assumed: oneDNN
+//   2.6 has none below AVX-512); bf16Native: it runs it on bf16 dot products (AVX512-BF16, AMX)
+//   rather than emulating them on AVX-512.
+static Napi::Value OnednnInfo(const Napi::CallbackInfo& info) {
   const unsigned isa = static_cast<unsigned>(dnnl_get_effective_cpu_isa());
   auto has = [isa](unsigned want) { return (isa & want) == want; };
   const char* name = has(dnnl_cpu_isa_avx512_core_amx)    ? "avx512_core_amx"
                      : has(dnnl_cpu_isa_avx512_core_bf16) ? "avx512_core_bf16"
                      : has(dnnl_cpu_isa_avx512_core_vnni) ? "avx512_core_vnni"
                      : has(dnnl_cpu_isa_avx512_core)      ? "avx512_core"
+                     : has(dnnl_cpu_isa_avx2_vnni)        ? "avx2_vnni"
                      : has(dnnl_cpu_isa_avx2)             ? "avx2"
-                                                          : "other";
+                     : has(dnnl_cpu_isa_avx)              ? "avx"
+                     : has(dnnl_cpu_isa_sse41)            ? "sse41"
+                                                          : "any";
+  bool bf16 = true;
+  try {
+    memory::desc a({64, 64}, dt::bf16, {64, 1}), b({64, 64}, dt::bf16, {64, 1}), c({64, 64}, dt::f32, {64, 1});
+    dnnl::matmul::primitive_desc(dnnl::matmul::desc(a, b, c), DnnlEngine());
+  } catch (const dnnl::error&) {
+    bf16 = false;
+  }
+  const dnnl_version_t* v = dnnl_version();
   Napi::Object out = Napi::Object::New(info.Env());
-  out.Set("avx512Bf16", avx512bf16);
-  out.Set("amxBf16", amxbf16);
-  out.Set("onednnIsa", name);
-  out.Set("nativeBf16", has(dnnl_cpu_isa_avx512_core_bf16) && (avx512bf16 || amxbf16));
+  out.Set("isa", name);
+  out.Set("version", std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch));
+  out.Set("bf16Matmul", bf16);
+  out.Set("bf16Native", bf16 && has(dnnl_cpu_isa_avx512_core_bf16));
+  out.Set("int8Vnni", has(dnnl_cpu_isa_avx512_core_vnni) || has(dnnl_cpu_isa_avx2_vnni));
   return out;
 }
 
@@ -240,7 +250,7 @@ void RegisterMixedLinear(Napi::Env env, Napi::Object exports) {
   exports.Set("linearBf16Forward", Napi::Function::New(env, Guarded<LinearBf16Forward>));
   exports.Set("linearBf16Backward", Napi::Function::New(env, Guarded<LinearBf16Backward>));
   exports.Set("benchMatmulBf16", Napi::Function::New(env, Guarded<BenchMatmulBf16>));
-  exports.Set("cpuFeatures", Napi::Function::New(env, Guarded<CpuFeatures>));
+  exports.Set("onednnInfo", Napi::Function::New(env, Guarded<OnednnInfo>));
 }
 
 }  // namespace tlc

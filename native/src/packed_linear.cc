@@ -4,10 +4,16 @@
 //   int8 forward (per call and per row m, dynamic):
 //     lo = min(0, min x[m,:]), hi = max(0, max x[m,:]),  s_m = (hi − lo)/255,  z_m = round(−lo/s_m)
 //     q[m,k] = clamp(round_half_even(x[m,k]·(1/s_m)) + z_m, 0, 255)              (u8, [M, K])
-//     acc    = q · q_wᵀ                        (oneDNN u8×s8 brgemm/VNNI: exact in s32, rounded once to f32)
+//     acc    = q · q_wᵀ                        (oneDNN u8×s8: exact in s32, rounded once to f32)
 //     y[m,n] = act(s_m·s_w[n]·(acc[m,n] − z_m·Σ_k q_w[n,k]) + b[n])             (our epilogue)
 //   The scales and zero points stay out of oneDNN: with runtime scales or zero points,
 //   oneDNN 2.6 falls back from its VNNI brgemm kernel to a gemm up to 40× slower at batch 1.
+//   Without VNNI (AVX2, AVX-512 before Cascade Lake), oneDNN sums pairs of u8×s8 products in
+//   saturating 16 bits (vpmaddubsw: 2·255·127 > 32767). There the codes are split in halves,
+//   q_w = a + b with a = ⌊q_w/2⌋, b = ⌈q_w/2⌉ (both in [−64, 64], so 2·255·64 ≤ 32767), the
+//   product runs once over [a; b] (2N columns, s32) and acc = q·aᵀ + q·bᵀ: the same exact
+//   integers as with VNNI, from the same 8-bit activations, on every CPU. Codes already within
+//   [−64, 64] (k-bit weights) need no split.
 #include <omp.h>
 #include <algorithm>
 #include <climits>
@@ -40,15 +46,18 @@ memory::desc UserWeights(int64_t N, int64_t K, dt type) { return memory::desc({K
 class OneDnnLinear : public PackedLinear {
  public:
   // fuse_bias: oneDNN adds the bias (and applies the activation); else the caller does.
-  OneDnnLinear(int64_t N, int64_t K, const float* bias, dt src_type, dt wei_type, bool fuse_bias = true)
-      : PackedLinear(N, K, bias), src_type_(src_type), wei_type_(wei_type), fuse_bias_(fuse_bias) {}
+  // cols: the product's columns (N, or more when a layer multiplies several weight blocks at once)
+  OneDnnLinear(int64_t N, int64_t K, const float* bias, dt src_type, dt wei_type, bool fuse_bias = true, int64_t cols = 0,
+               dt dst_type = dt::f32)
+      : PackedLinear(N, K, bias), src_type_(src_type), wei_type_(wei_type), dst_type_(dst_type), fuse_bias_(fuse_bias),
+        cols_(cols > 0 ? cols : N) {}
 
   // Reorders user weights (row-major [N, K] of `type`) into the layout oneDNN chose. Called by
   // the derived constructor, once its attributes (which can change the choice) are in place.
   void PackFrom(const void* user, dt type) {
     weights_desc_ = Describe(kReferenceRows, Activation::none, false).weights_desc();
     packed_.resize(weights_desc_.get_size());
-    memory src(UserWeights(N, K, type), DnnlEngine(), const_cast<void*>(user));
+    memory src(UserWeights(cols_, K, type), DnnlEngine(), const_cast<void*>(user));
     memory dst(weights_desc_, DnnlEngine(), packed_.data());
     dnnl::reorder(src, dst).execute(DnnlStream(), src, dst);
     DnnlStream().wait();
@@ -58,8 +67,8 @@ class OneDnnLinear : public PackedLinear {
 
  protected:
   dnnl::matmul::primitive_desc Describe(int64_t M, Activation act, bool accumulate, const memory::desc* weights = nullptr) const {
-    memory::desc src({M, K}, src_type_, {K, 1}), dst({M, N}, dt::f32, {N, 1});
-    memory::desc wei = weights ? *weights : memory::desc({K, N}, wei_type_, memory::format_tag::any);
+    memory::desc src({M, K}, src_type_, {K, 1}), dst({M, cols_}, dst_type_, {cols_, 1});
+    memory::desc wei = weights ? *weights : memory::desc({K, cols_}, wei_type_, memory::format_tag::any);
     dnnl::primitive_attr attr;
     attr.set_post_ops(ActivationPostOps(act, accumulate));
     // the caller passes the scratchpad, so that threads can run one primitive concurrently
@@ -93,12 +102,12 @@ class OneDnnLinear : public PackedLinear {
 
   void Execute(int64_t M, Activation act, const void* src, float* y, bool accumulate) { Run(Primitive(M, act, accumulate), M, src, y); }
 
-  // Runs p (made for M rows) on this thread's stream and scratchpad.
-  void Run(const Prim& p, int64_t M, const void* src, float* y) {
+  // Runs p (made for M rows) on this thread's stream and scratchpad; y: [M, cols] of the dst type.
+  void Run(const Prim& p, int64_t M, const void* src, void* y) {
     thread_local dnnl::stream stream(DnnlEngine());
     thread_local std::vector<uint8_t> scratchpad;
     if (scratchpad.size() < p.scratchpad_bytes) scratchpad.resize(p.scratchpad_bytes);
-    memory::desc sd({M, K}, src_type_, {K, 1}), yd({M, N}, dt::f32, {N, 1});
+    memory::desc sd({M, K}, src_type_, {K, 1}), yd({M, cols_}, dst_type_, {cols_, 1});
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(sd, DnnlEngine(), const_cast<void*>(src))},
                                          {DNNL_ARG_WEIGHTS, memory(weights_desc_, DnnlEngine(), packed_.data())},
                                          {DNNL_ARG_DST, memory(yd, DnnlEngine(), y)},
@@ -110,8 +119,9 @@ class OneDnnLinear : public PackedLinear {
     stream.wait();
   }
 
-  const dt src_type_, wei_type_;
+  const dt src_type_, wei_type_, dst_type_;
   const bool fuse_bias_;
+  const int64_t cols_;
   memory::desc weights_desc_;
   std::vector<uint8_t> packed_;
   std::map<std::tuple<int64_t, int, int>, Prim> prims_;
@@ -143,74 +153,52 @@ class DenseBf16 final : public OneDnnLinear {
   std::vector<uint16_t> src_;
 };
 
-// The largest activation code. With VNNI, u8×s8 products are summed in 32 bits. Without it,
-// oneDNN sums pairs of them in saturating 16 bits (2·255·127 > 32767), so activations keep
-// to 7 bits there.
-float ActivationLevels() {
-  static const float levels = [] {
+// Whether oneDNN sums u8×s8 products exactly in 32 bits here (VNNI, AMX), or in pairs that
+// saturate at 16 bits (see the top of this file).
+bool ExactInt8Products() {
+  static const bool exact = [] {
     const unsigned isa = static_cast<unsigned>(dnnl_get_effective_cpu_isa());
-    const bool vnni = (isa & dnnl_cpu_isa_avx512_core_vnni) == dnnl_cpu_isa_avx512_core_vnni ||
-                      (isa & dnnl_cpu_isa_avx2_vnni) == dnnl_cpu_isa_avx2_vnni;
-    return vnni ? 255.f : 127.f;
+    return (isa & dnnl_cpu_isa_avx512_core_vnni) == dnnl_cpu_isa_avx512_core_vnni ||
+           (isa & dnnl_cpu_isa_avx2_vnni) == dnnl_cpu_isa_avx2_vnni;
   }();
-  return levels;
+  return exact;
 }
 
-// Asymmetric u8 quantization of one row: its range (widened to hold 0, so 0 is exact) maps
-// onto 0..L (L = ActivationLevels()); q = clamp(round_half_even(x·(1/scale)) + zero, 0, L).
-// Returns false if the row holds a non-finite value. Written with AVX-512 intrinsics where
-// available: GCC keeps both loops scalar otherwise (the min/max reduction and the rounding).
-bool QuantizeRow(const float* x, uint8_t* q, int64_t K, float& scale, float& zero) {
-  const float levels = ActivationLevels();
-  float lo = 0.f, hi = 0.f;
-  int64_t k = 0;
-#if defined(__AVX512F__)
-  __m512 vlo = _mm512_setzero_ps(), vhi = _mm512_setzero_ps();
-  __mmask16 unordered = 0;  // min/max drop NaNs: look for them
-  for (; k + 16 <= K; k += 16) {
-    const __m512 v = _mm512_loadu_ps(x + k);
-    vlo = _mm512_min_ps(vlo, v);
-    vhi = _mm512_max_ps(vhi, v);
-    unordered |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+// Whether codes [N, K] need the split into halves on this CPU: some |code| > 64 and no VNNI.
+bool NeedsSplit(const int8_t* codes, int64_t N, int64_t K) {
+  if (ExactInt8Products()) return false;
+  for (int64_t i = 0; i < N * K; i++)
+    if (codes[i] > 64 || codes[i] < -64) return true;
+  return false;
+}
+
+// [a; b]: rows n of a = ⌊codes/2⌋ then rows n of b = ⌈codes/2⌉              -> [2N, K]
+std::vector<int8_t> SplitCodes(const int8_t* codes, int64_t N, int64_t K) {
+  std::vector<int8_t> halves(2 * N * K);
+  for (int64_t i = 0; i < N * K; i++) {
+    const int8_t lo = static_cast<int8_t>(codes[i] >> 1);  // arithmetic shift: ⌊c/2⌋
+    halves[i] = lo;
+    halves[N * K + i] = static_cast<int8_t>(codes[i] - lo);
   }
-  lo = _mm512_reduce_min_ps(vlo);
-  hi = _mm512_reduce_max_ps(vhi);
-  bool nan = unordered != 0;
-#else
-  bool nan = false;
-#endif
-  for (; k < K; k++) {
-    nan |= x[k] != x[k];
-    lo = std::min(lo, x[k]);
-    hi = std::max(hi, x[k]);
-  }
-  if (nan || !std::isfinite(lo) || !std::isfinite(hi)) return false;
-  scale = (hi - lo) / levels;
-  if (!(scale > 0.f)) scale = 1.f;  // an all-zero row: any scale quantizes it to 0
-  zero = std::min(levels, std::max(0.f, std::nearbyint(-lo / scale)));
-  const float inv = 1.f / scale;
-  k = 0;
-#if defined(__AVX512F__)
-  const __m512 vinv = _mm512_set1_ps(inv), vzero = _mm512_set1_ps(zero), vmax = _mm512_set1_ps(levels), v0 = _mm512_setzero_ps();
-  for (; k + 16 <= K; k += 16) {
-    const __m512 r = _mm512_roundscale_ps(_mm512_mul_ps(_mm512_loadu_ps(x + k), vinv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m512 c = _mm512_min_ps(vmax, _mm512_max_ps(v0, _mm512_add_ps(r, vzero)));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + k), _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(c)));
-  }
-#endif
-  for (; k < K; k++) q[k] = static_cast<uint8_t>(std::min(levels, std::max(0.f, std::nearbyint(x[k] * inv) + zero)));
-  return true;
+  return halves;
 }
 
 class Int8Linear final : public OneDnnLinear {
  public:
-  Int8Linear(const int8_t* codes, const float* scales, const float* bias, int64_t N, int64_t K)
-      : OneDnnLinear(N, K, bias, dt::u8, dt::s8, /*fuse_bias=*/false), weight_scales_(scales, scales + N), column_sums_(N, 0) {
-    PackFrom(codes, dt::s8);
+  Int8Linear(const int8_t* codes, const float* scales, const float* bias, int64_t N, int64_t K, bool split)
+      : OneDnnLinear(N, K, bias, dt::u8, dt::s8, /*fuse_bias=*/false, split ? 2 * N : N, split ? dt::s32 : dt::f32),
+        split_(split), weight_scales_(scales, scales + N), column_sums_(N, 0) {
+    if (split) {
+      PackFrom(SplitCodes(codes, N, K).data(), dt::s8);
+    } else {
+      PackFrom(codes, dt::s8);
+    }
     for (int64_t n = 0; n < N; n++)
       for (int64_t k = 0; k < K; k++) column_sums_[n] += codes[n * K + k];
   }
   const char* Kind() const override { return "int8"; }
+  // The codes multiplied in halves (no VNNI here): twice the packed weights.
+  bool Split() const { return split_; }
   size_t Bytes() const override { return OneDnnLinear::Bytes() + (weight_scales_.size() + column_sums_.size()) * sizeof(float); }
 
   // Rows per chunk: the chunk's integer products (and, in the MLP, its hidden rows) stay in
@@ -234,7 +222,18 @@ class Int8Linear final : public OneDnnLinear {
   }
   // acc[rows, N] = q[rows, K] · q_wᵀ, integers summed exactly in s32 and rounded once to f32;
   // runs on the calling thread
-  void IntegerProduct(const Prim& p, const uint8_t* q, int64_t rows, float* acc) { Run(p, rows, q, acc); }
+  void IntegerProduct(const Prim& p, const uint8_t* q, int64_t rows, float* acc) {
+    if (!split_) return Run(p, rows, q, acc);
+    thread_local std::vector<int32_t> halves;  // [rows, 2N]: q·aᵀ then q·bᵀ per row
+    if (static_cast<int64_t>(halves.size()) < rows * 2 * N) halves.resize(rows * 2 * N);
+    Run(p, rows, q, halves.data());
+    for (int64_t r = 0; r < rows; r++) {
+      const int32_t* h = halves.data() + r * 2 * N;
+      float* out = acc + r * N;
+#pragma omp simd
+      for (int64_t n = 0; n < N; n++) out[n] = static_cast<float>(h[n] + h[N + n]);
+    }
+  }
 
   // y[n] (+)= s_x·s_w[n]·(acc[n] − z_x·Σ_k q_w[n,k]) + b[n]      one row
   void Epilogue(const float* acc, float* y, float sx, float zx, bool accumulate) const {
@@ -272,7 +271,7 @@ class Int8Linear final : public OneDnnLinear {
   // Quantizes x[rows, cols] row by row into s.q, s.scale, s.zero; false if a value is not finite.
   static bool QuantizeChunk(const float* x, int64_t rows, int64_t cols, Scratch& s) {
     bool finite = true;
-    for (int64_t r = 0; r < rows; r++) finite = QuantizeRow(x + r * cols, s.q.data() + r * cols, cols, s.scale[r], s.zero[r]) && finite;
+    for (int64_t r = 0; r < rows; r++) finite = simd::QuantizeRowU8(x + r * cols, s.q.data() + r * cols, cols, s.scale[r], s.zero[r]) && finite;
     return finite;
   }
 
@@ -318,6 +317,7 @@ class Int8Linear final : public OneDnnLinear {
   }
 
  private:
+  const bool split_;
   std::vector<float> weight_scales_, column_sums_;
 };
 
@@ -488,7 +488,7 @@ std::unique_ptr<PackedLinear> PackBf16(const float* w, const float* bias, int64_
   return std::make_unique<DenseBf16>(w, bias, N, K);
 }
 std::unique_ptr<PackedLinear> PackInt8(const int8_t* codes, const float* scales, const float* bias, int64_t N, int64_t K) {
-  return std::make_unique<Int8Linear>(codes, scales, bias, N, K);
+  return std::make_unique<Int8Linear>(codes, scales, bias, N, K, NeedsSplit(codes, N, K));
 }
 
 // packLinear({ kind, weights, bias, n, k }) -> handle              kind f32 | bf16 | sparse

@@ -4,7 +4,7 @@
 //
 // Work is split over tiles of kTile = 64 input rows. A tile is transposed into a panel
 // P[K][64] (kept in L2), so each nonzero W[n,k] becomes one broadcast multiply-add of the
-// contiguous 64-vector P[k][·] into four AVX-512 accumulators: the FMAs are spent on nonzero
+// contiguous 64-vector P[k][·] into four AVX-512 (eight AVX2) accumulators: the FMAs are spent on nonzero
 // weights only (a last tile shorter than 64 rows also multiplies its zero padding), and the
 // cost falls linearly with the density. Outputs of 16 channels at a time are
 // transposed back into y's rows with the bias, then the activation runs on the tile's rows.
@@ -38,7 +38,7 @@ void TransposeTile(const float* x, int64_t K, int64_t rows, float* P) {
 void ChannelBlock(const int64_t* row_ptr, const int32_t* col, const float* val, int64_t n0, int64_t n1, const float* P, float* O) {
   for (int64_t n = n0; n < n1; n++) {
     float* out = O + (n - n0) * kTile;
-#if defined(__AVX512F__)
+#if defined(TLC_AVX512)
     __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
     for (int64_t j = row_ptr[n]; j < row_ptr[n + 1]; j++) {
       const __m512 w = _mm512_set1_ps(val[j]);
@@ -52,6 +52,15 @@ void ChannelBlock(const int64_t* row_ptr, const int32_t* col, const float* val, 
     _mm512_store_ps(out + 16, a1);
     _mm512_store_ps(out + 32, a2);
     _mm512_store_ps(out + 48, a3);
+#elif defined(TLC_AVX2)
+    __m256 a[8];
+    for (int i = 0; i < 8; i++) a[i] = _mm256_setzero_ps();
+    for (int64_t j = row_ptr[n]; j < row_ptr[n + 1]; j++) {
+      const __m256 w = _mm256_set1_ps(val[j]);
+      const float* p = P + static_cast<int64_t>(col[j]) * kTile;
+      for (int i = 0; i < 8; i++) a[i] = _mm256_fmadd_ps(w, _mm256_load_ps(p + 8 * i), a[i]);
+    }
+    for (int i = 0; i < 8; i++) _mm256_store_ps(out + 8 * i, a[i]);
 #else
     float acc[kTile] = {0};
     for (int64_t j = row_ptr[n]; j < row_ptr[n + 1]; j++) {

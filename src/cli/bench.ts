@@ -4,12 +4,13 @@
 import { Option, type Command } from 'commander';
 import { aliasOption, renamed } from './help.js';
 import { TlcError } from '../engine/errors.js';
+import { systemInfo, systemLine } from '../engine/system-info.js';
 import { num, positiveInt } from './common.js';
 import { readRunConfig } from '../run/pretrained.js';
 import { taskForRun } from '../run/task.js';
 import type { EncodedExamples } from '../data/task-batches.js';
 import { benchKernels } from '../../bench/kernels.js';
-import { REFERENCE_TRAIN_CONFIG, benchTraining } from '../../bench/train.js';
+import { REFERENCE_TRAIN_CONFIG, benchTraining, type TrainBenchResult } from '../../bench/train.js';
 import { benchRanks } from '../../bench/ranks.js';
 import { benchPrepare } from '../../bench/prepare.js';
 import { benchContention } from '../../bench/contention.js';
@@ -18,6 +19,7 @@ import { parseBytes } from '../experiment/pareto.js';
 import { hfModelDir } from '../import/import.js';
 import { formatBytes } from '../util/format.js';
 import { INFER_VARIANTS, benchInference, type InferRow, type InferVariant } from '../../bench/infer.js';
+import { benchVersusOnnxruntime } from '../../bench/onnxruntime.js';
 
 export function registerBench(program: Command): void {
   const bench = program.command('bench').description('benchmarks (kernels, train, infer)');
@@ -31,9 +33,10 @@ export function registerBench(program: Command): void {
       const dims = opts.dims.split(',').map(Number);
       const result = benchKernels({ tokens: Number(opts.tokens), dims, log: (l) => process.stderr.write(l + '\n') });
       if (opts.json) {
-        process.stdout.write(JSON.stringify({ rows: result.rows }) + '\n');
+        process.stdout.write(JSON.stringify({ rows: result.rows, system: systemInfo() }) + '\n');
         return;
       }
+      console.log(systemLine());
       console.log(`threads: ${result.threads}`);
       console.log('| op | m × k × n | tlc GFLOP/s | oneDNN GFLOP/s | tlc / oneDNN |');
       console.log('|---|---|---:|---:|---:|');
@@ -73,7 +76,7 @@ export function registerBench(program: Command): void {
           throw new TlcError((e as Error).message);
         }
         if (o.json) {
-          process.stdout.write(JSON.stringify({ config: c, ranks }) + '\n');
+          process.stdout.write(JSON.stringify({ config: c, ranks, system: systemInfo() }) + '\n');
           return;
         }
         console.log(`${c.objective} L${c.layers} d=${c.d_model} T=${c.seq_len} B=${c.batch} (${c.batch / n} per rank) V=${c.vocab}, ${(ranks.params / 1e6).toFixed(1)}M params`);
@@ -86,36 +89,10 @@ export function registerBench(program: Command): void {
       }
       const r = benchTraining(c, { withTorch: o.torch !== false, log: (l) => process.stderr.write(l + '\n') });
       if (o.json) {
-        process.stdout.write(JSON.stringify(r) + '\n');
+        process.stdout.write(JSON.stringify({ ...r, system: systemInfo() }) + '\n');
         return;
       }
-      const cfg = r.config;
-      console.log(`${cfg.objective} L${cfg.layers} d=${cfg.d_model} h=${cfg.heads} T=${cfg.seq_len} B=${cfg.batch} V=${cfg.vocab}, ` +
-        `${(cfg.params / 1e6).toFixed(1)}M params, ${cfg.threads} threads`);
-      console.log('| | tokens/s | GFLOP/s | % of matmul peak | activation peak |');
-      console.log('|---|---:|---:|---:|---:|');
-      const peakOf = (t: { activation_peak_bytes?: number }): string => t.activation_peak_bytes ? formatBytes(t.activation_peak_bytes) : '';
-      // a bf16 row is a share of the bf16 peak
-      const row = (name: string, t: { tokens_per_s: number; gflops: number; activation_peak_bytes?: number }, bf16 = false): void =>
-        console.log(`| ${name} | ${t.tokens_per_s.toFixed(0)} | ${t.gflops.toFixed(1)} | ` +
-          `${(100 * t.gflops / (bf16 ? r.bf16_matmul_peak_gflops : r.matmul_peak_gflops)).toFixed(0)}%${bf16 ? ' of the bf16 peak' : ''} | ${peakOf(t)} |`);
-      const bf16Row = (name: string, t: Parameters<typeof row>[1]): void => row(name, t, true);
-      row('tlc', r.tlc);
-      bf16Row('tlc, bf16 mixed precision', r.tlc_bf16);
-      bf16Row('tlc, bf16, activations kept in f32', r.tlc_bf16_f32_activations);
-      if (r.pytorch) row(`PyTorch ${r.pytorch.version}, same algorithm`, r.pytorch);
-      if (r.pytorch_bf16) bf16Row(`PyTorch ${r.pytorch_bf16.version}, bf16 autocast`, r.pytorch_bf16);
-      if (r.pytorch_all_positions) row(`PyTorch ${r.pytorch_all_positions.version}, logits at all positions`, r.pytorch_all_positions);
-      console.log(`| oneDNN f32 matmul peak | | ${r.matmul_peak_gflops.toFixed(1)} | 100% | |`);
-      console.log(`| oneDNN bf16 matmul peak | | ${r.bf16_matmul_peak_gflops.toFixed(1)} | | |`);
-      console.log(`tlc bf16 / tlc f32: ${(r.tlc_bf16.tokens_per_s / r.tlc.tokens_per_s).toFixed(2)}×`);
-      console.log(`tlc bf16, activations in bf16 / in f32: ${(r.tlc_bf16.tokens_per_s / r.tlc_bf16_f32_activations.tokens_per_s).toFixed(2)}× ` +
-        `the tokens/s, ${(r.tlc_bf16.activation_peak_bytes / r.tlc_bf16_f32_activations.activation_peak_bytes).toFixed(2)}× the activation peak ` +
-        `(f32 training: ${(r.tlc_bf16.activation_peak_bytes / r.tlc.activation_peak_bytes).toFixed(2)}×)`);
-      if (r.pytorch?.blas) console.log(`PyTorch BLAS: ${r.pytorch.blas}`);
-      if (r.pytorch) console.log(`tlc / PyTorch (same algorithm): ${(r.tlc.tokens_per_s / r.pytorch.tokens_per_s).toFixed(2)}×`);
-      if (r.pytorch_bf16) console.log(`tlc bf16 / PyTorch bf16 autocast: ${(r.tlc_bf16.tokens_per_s / r.pytorch_bf16.tokens_per_s).toFixed(2)}×`);
-      if (r.pytorch_all_positions) console.log(`tlc / PyTorch (logits at all positions): ${(r.tlc.tokens_per_s / r.pytorch_all_positions.tokens_per_s).toFixed(2)}×`);
+      printTrainBench(r);
     });
 
   bench
@@ -126,7 +103,7 @@ export function registerBench(program: Command): void {
     .action((o: { json?: boolean; steps: string }) => {
       const rows = benchContention({ ...REFERENCE_TRAIN_CONFIG, steps: num(o.steps, '--steps', positiveInt) }, (l) => process.stderr.write(l + '\n'));
       if (o.json) {
-        process.stdout.write(JSON.stringify({ rows }) + '\n');
+        process.stdout.write(JSON.stringify({ rows, system: systemInfo() }) + '\n');
         return;
       }
       const alone = (p: string) => rows.find((r) => r.policy === p && !r.competitor)!;
@@ -151,7 +128,7 @@ export function registerBench(program: Command): void {
         log: (l) => process.stderr.write(l + '\n'),
       });
       if (o.json) {
-        process.stdout.write(JSON.stringify(r) + '\n');
+        process.stdout.write(JSON.stringify({ ...r, system: systemInfo() }) + '\n');
         return;
       }
       console.log(`${formatBytes(r.input_bytes)} in one file (words from a pool of ${r.distinct_word_pool.toLocaleString('en-US')}): ` +
@@ -173,7 +150,7 @@ export function registerBench(program: Command): void {
         log: (l) => process.stderr.write(l + '\n'),
       });
       if (o.json) {
-        process.stdout.write(JSON.stringify({ rows }) + '\n');
+        process.stdout.write(JSON.stringify({ rows, system: systemInfo() }) + '\n');
         return;
       }
       console.log('| model | kernels | tokens | latency, batch 1 | recorded before |\n|---|---|---:|---:|---:|');
@@ -194,8 +171,32 @@ export function registerBench(program: Command): void {
     .option('--rounds <n>', 'interleaved timing rounds', '7')
     .option('--variants <list>', `comma-separated subset of ${INFER_VARIANTS.join(',')}`)
     .option('--task <file|dir|example:NAME>', "also score each variant on this task's test split (a finetuned classifier run)")
-    .action(async (given: string | undefined, o: { json?: boolean; seqLen: string; rounds: string; variants?: string; task?: string }, cmd: Command) => {
+    .addOption(new Option('--versus <engine>', 'instead: tlc against another engine on the same model (its ONNX export), fp32 and int8, interleaved').choices(['onnxruntime']))
+    .action(async (given: string | undefined, o: { json?: boolean; seqLen: string; rounds: string; variants?: string; task?: string; versus?: string }, cmd: Command) => {
       const model = given === undefined ? undefined : hfModelDir(given);
+      if (o.versus) {
+        if (o.variants || o.task) throw new TlcError('--versus times fp32 and int8 on both engines: leave out --variants and --task');
+        const v = await benchVersusOnnxruntime({
+          model, seqLen: num(o.seqLen, '--seq-len', positiveInt), batch: num(renamed(cmd, 'batchSize', 'batch'), '--batch-size', positiveInt),
+          rounds: num(o.rounds, '--rounds', positiveInt), log: (l) => process.stderr.write(l + '\n'),
+        });
+        if (o.json) {
+          process.stdout.write(JSON.stringify({ versus: v, system: systemInfo() }) + '\n');
+          return;
+        }
+        const m = v.model;
+        console.log(systemLine());
+        console.log(`${m.source}: L${m.layers} d=${m.d_model} V=${m.vocab}, ${(m.params / 1e6).toFixed(1)}M params, T=${m.seq_len}, ${v.threads} threads; ` +
+          `${v.onnxruntime.package} ${v.onnxruntime.version} on the same model's ONNX export`);
+        console.log('| variant | batch | tlc | onnxruntime | tlc / onnxruntime |');
+        console.log('|---|---:|---:|---:|---:|');
+        for (const r of v.rows) {
+          const [a, b] = r.batch === 1 ? [`${r.tlc_latency_ms.toFixed(2)} ms`, `${r.onnxruntime_latency_ms.toFixed(2)} ms`]
+            : [`${r.tlc_seq_per_s.toFixed(1)} seq/s`, `${r.onnxruntime_seq_per_s.toFixed(1)} seq/s`];
+          console.log(`| ${r.variant} | ${r.batch} | ${a} | ${b} | ${r.speedup.toFixed(2)}× |`);
+        }
+        return;
+      }
       const variants = o.variants ? o.variants.split(',').map((v) => v.trim()) : [...INFER_VARIANTS];
       for (const v of variants) {
         if (!(INFER_VARIANTS as readonly string[]).includes(v)) throw new TlcError(`--variants: unknown variant "${v}" (${INFER_VARIANTS.join(', ')})`);
@@ -211,21 +212,67 @@ export function registerBench(program: Command): void {
       });
       if (o.json) {
         // the contract's fields, plus the test accuracy when --task asked for it
-        process.stdout.write(JSON.stringify({ rows: r.rows }) + '\n');
+        process.stdout.write(JSON.stringify({ rows: r.rows, system: systemInfo() }) + '\n');
         return;
       }
       const m = r.model;
+      console.log(systemLine());
       console.log(`${m.source}: L${m.layers} d=${m.d_model}, ${(m.params / 1e6).toFixed(1)}M params, T=${m.seq_len}, ${r.threads} threads`);
-      const base = (batch: number): InferRow => r.rows.find((x) => x.variant === 'fp32' && x.batch === batch) ?? r.rows.find((x) => x.batch === batch)!;
+      const timed = r.rows.filter((x) => x.latency_ms !== null);
+      const base = (batch: number): InferRow => timed.find((x) => x.variant === 'fp32' && x.batch === batch) ?? timed.find((x) => x.batch === batch)!;
       const b = Number(renamed(cmd, 'batchSize', 'batch'));
       const scored = r.rows.some((x) => x.accuracy !== undefined);
       console.log(`| variant | kernel | linear weights | latency, batch 1 | speed-up | throughput, batch ${b} | speed-up |${scored ? ' test accuracy |' : ''}`);
       console.log(`|---|---|---:|---:|---:|---:|---:|${scored ? '---:|' : ''}`);
       for (const v of variants as InferVariant[]) {
         const one = r.rows.find((x) => x.variant === v && x.batch === 1)!, many = r.rows.find((x) => x.variant === v && x.batch === b)!;
+        if (one.latency_ms === null || many.seq_per_s === null) {
+          console.log(`| ${v} | cannot run here: ${one.unavailable} | | | | | |${scored ? ' |' : ''}`);
+          continue;
+        }
         console.log(`| ${v} | ${r.kernels[v]} | ${formatBytes(r.packed_bytes[v])} | ${one.latency_ms.toFixed(2)} ms | ` +
-          `${(base(1).latency_ms / one.latency_ms).toFixed(2)}× | ${many.seq_per_s.toFixed(1)} seq/s | ${(many.seq_per_s / base(b).seq_per_s).toFixed(2)}× |` +
+          `${(base(1).latency_ms! / one.latency_ms).toFixed(2)}× | ${many.seq_per_s.toFixed(1)} seq/s | ${(many.seq_per_s / base(b).seq_per_s!).toFixed(2)}× |` +
           (scored ? ` ${(100 * one.accuracy!).toFixed(2)}% |` : ''));
       }
     });
+}
+
+function printTrainBench(r: TrainBenchResult): void {
+  const cfg = r.config;
+  console.log(systemLine());
+  console.log(`${cfg.objective} L${cfg.layers} d=${cfg.d_model} h=${cfg.heads} T=${cfg.seq_len} B=${cfg.batch} V=${cfg.vocab}, ` +
+    `${(cfg.params / 1e6).toFixed(1)}M params, ${cfg.threads} threads`);
+  console.log('| | tokens/s | GFLOP/s | % of matmul peak | activation peak |');
+  console.log('|---|---:|---:|---:|---:|');
+  const peakOf = (t: { activation_peak_bytes?: number }): string => t.activation_peak_bytes ? formatBytes(t.activation_peak_bytes) : '';
+  // a bf16 row is a share of the bf16 peak
+  const row = (name: string, t: { tokens_per_s: number | null; gflops: number | null; activation_peak_bytes?: number; unavailable?: string }, bf16 = false): void => {
+    if (t.tokens_per_s === null || t.gflops === null) {
+      console.log(`| ${name} | cannot run here: ${t.unavailable ?? ''} | | | |`);
+      return;
+    }
+    const peak = bf16 ? r.bf16_matmul_peak_gflops : r.matmul_peak_gflops;
+    console.log(`| ${name} | ${t.tokens_per_s.toFixed(0)} | ${t.gflops.toFixed(1)} | ` +
+      `${peak ? (100 * t.gflops / peak).toFixed(0) : '–'}%${bf16 ? ' of the bf16 peak' : ''} | ${peakOf(t)} |`);
+  };
+  const bf16Row = (name: string, t: Parameters<typeof row>[1]): void => row(name, t, true);
+  row('tlc', r.tlc);
+  bf16Row('tlc, bf16 mixed precision', r.tlc_bf16);
+  bf16Row('tlc, bf16, activations kept in f32', r.tlc_bf16_f32_activations);
+  if (r.pytorch) row(`PyTorch ${r.pytorch.version}, same algorithm`, r.pytorch);
+  if (r.pytorch_bf16) bf16Row(`PyTorch ${r.pytorch_bf16.version}, bf16 autocast`, r.pytorch_bf16);
+  if (r.pytorch_all_positions) row(`PyTorch ${r.pytorch_all_positions.version}, logits at all positions`, r.pytorch_all_positions);
+  console.log(`| oneDNN f32 matmul peak | | ${r.matmul_peak_gflops.toFixed(1)} | 100% | |`);
+  if (r.bf16_matmul_peak_gflops !== null) console.log(`| oneDNN bf16 matmul peak | | ${r.bf16_matmul_peak_gflops.toFixed(1)} | | |`);
+  const b = r.tlc_bf16, b32 = r.tlc_bf16_f32_activations;
+  if (b.tokens_per_s !== null && 'activation_peak_bytes' in b && b32.tokens_per_s !== null && 'activation_peak_bytes' in b32) {
+    console.log(`tlc bf16 / tlc f32: ${(b.tokens_per_s / r.tlc.tokens_per_s).toFixed(2)}×`);
+    console.log(`tlc bf16, activations in bf16 / in f32: ${(b.tokens_per_s / b32.tokens_per_s).toFixed(2)}× ` +
+      `the tokens/s, ${(b.activation_peak_bytes / b32.activation_peak_bytes).toFixed(2)}× the activation peak ` +
+      `(f32 training: ${(b.activation_peak_bytes / r.tlc.activation_peak_bytes).toFixed(2)}×)`);
+    if (r.pytorch_bf16) console.log(`tlc bf16 / PyTorch bf16 autocast: ${(b.tokens_per_s / r.pytorch_bf16.tokens_per_s).toFixed(2)}×`);
+  }
+  if (r.pytorch?.blas) console.log(`PyTorch BLAS: ${r.pytorch.blas}`);
+  if (r.pytorch) console.log(`tlc / PyTorch (same algorithm): ${(r.tlc.tokens_per_s / r.pytorch.tokens_per_s).toFixed(2)}×`);
+  if (r.pytorch_all_positions) console.log(`tlc / PyTorch (logits at all positions): ${(r.tlc.tokens_per_s / r.pytorch_all_positions.tokens_per_s).toFixed(2)}×`);
 }

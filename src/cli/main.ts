@@ -1,18 +1,26 @@
 #!/usr/bin/env node
 // The `tlc` command: parses argv with the command tree (program.ts) and turns user-facing
-// errors into one clear line and a non-zero exit.
-import { dataParallel } from '../train/data-parallel.js';
-import { TlcError } from '../engine/errors.js';
-import { buildProgram } from './program.js';
+// errors into one clear line and a non-zero exit. The tree is imported here, inside the
+// handler, so that an error while the native kernels load (a CPU below x86-64-v2, a bad
+// TLC_MAX_ISA) is reported the same way.
+import { TlcError } from '../util/errors.js';
 
-buildProgram().parseAsync(process.argv).catch((e: unknown) => {
+function report(e: unknown): void {
   if (e instanceof TlcError || (e instanceof Error && e.constructor === Error && !process.env.TLC_DEBUG)) {
     process.stderr.write(`tlc: error: ${e.message}\n`);
   } else {
     process.stderr.write(`tlc: internal error: ${e instanceof Error ? e.stack : String(e)}\n`);
   }
   process.exitCode = 1;
-  // one rank of a data-parallel job that stops must end the others, whatever the launcher
-  const dp = dataParallel();
-  if (dp) dp.abort(1);
-});
+}
+
+try {
+  const [{ buildProgram }, { dataParallel }] = await Promise.all([import('./program.js'), import('../train/data-parallel.js')]);
+  await buildProgram().parseAsync(process.argv).catch((e: unknown) => {
+    report(e);
+    // one rank of a data-parallel job that stops must end the others, whatever the launcher
+    dataParallel()?.abort(1);
+  });
+} catch (e) {
+  report(e);
+}

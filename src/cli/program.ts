@@ -22,6 +22,7 @@ import { registerPlan } from './plan.js';
 import { registerBleu } from './bleu.js';
 import { registerExport } from './export.js';
 import { registerTranslate } from './translate.js';
+import { registerInfo } from './info.js';
 
 /** The whole command tree, ready to parse. */
 export function buildProgram(): Command {
@@ -61,6 +62,7 @@ export function buildProgram(): Command {
   registerBleu(program);
   registerExport(program);
   registerTranslate(program);
+  registerInfo(program);
   return program;
 }
 

@@ -9,7 +9,8 @@
 // stay f32; so do layer norm, softmax, log-sum-exp and the loss. A layer norm or GELU whose
 // only consumer is such a product writes its output in bf16 (`preferredInputDtypeFor`): the
 // values the product would have cast, so the f32 activation is never stored.
-import { native } from './native.js';
+import { isa, native } from './native.js';
+import { tierRank } from './cpu.js';
 import { TlcError } from './errors.js';
 import { empty, outsideScopes, type Tensor } from './tensor.js';
 
@@ -28,14 +29,38 @@ export interface CpuFeatures {
   amxBf16: boolean;
   /** The instruction set oneDNN dispatches to, e.g. avx512_core_amx. */
   onednnIsa: string;
+  /** oneDNN can build a bf16 product here (natively or emulated on AVX-512). */
+  bf16Matmul: boolean;
   /** oneDNN runs bf16 products on native bf16 dot products (AVX512-BF16 or AMX). */
   nativeBf16: boolean;
 }
 
 let features: CpuFeatures | null = null;
 export function cpuFeatures(): CpuFeatures {
-  features ??= native.cpuFeatures();
+  if (!features) {
+    const o = native.onednnInfo();
+    features = {
+      avx512Bf16: isa.probe.features.avx512_bf16 === true,
+      amxBf16: isa.probe.features.amx_bf16 === true,
+      onednnIsa: o.isa,
+      bf16Matmul: o.bf16Matmul,
+      nativeBf16: o.bf16Native,
+    };
+  }
   return features;
+}
+
+/**
+ * Why bf16 products cannot run on this CPU (null where they can): oneDNN 2.6 multiplies in
+ * bf16 on AVX-512 and above only. `what` names the thing refused (a flag, a kernel).
+ */
+export function bf16Unavailable(what = 'bf16'): string | null {
+  const f = cpuFeatures();
+  if (f.bf16Matmul) return null;
+  const cpu = isa.probe.brand || isa.probe.vendor || 'this CPU';
+  const capped = isa.cap !== undefined && tierRank(isa.cap) < tierRank(isa.host) ? ` (capped by TLC_MAX_ISA=${isa.cap})` : '';
+  return `${what}: this CPU cannot multiply in bf16: ${cpu} runs tlc at the ${isa.tier} tier${capped} and oneDNN ` +
+    `(${f.onednnIsa}) has bf16 products on AVX-512 and above only; use f32 (--precision f32 or auto)`;
 }
 
 /** What `auto` resolved to on this machine, and why. */
@@ -102,6 +127,8 @@ export function autoPrecision(): AutoPrecision {
 
 /** The precision a choice trains in: `auto` as `autoPrecision()` decides. */
 export function resolvePrecision(p: PrecisionChoice): Precision {
+  const why = p === 'bf16' ? bf16Unavailable('bf16 training') : null;
+  if (why) throw new TlcError(why);
   return p === 'auto' ? autoPrecision().precision : p;
 }
 

@@ -5,6 +5,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { chooseIsa, type IsaChoice } from './cpu.js';
 
 /** An opaque handle to a block of native memory (slot and generation, as a number). */
 export type NativeHandle = number & { readonly __nativeHandle: unique symbol };
@@ -182,7 +183,10 @@ export interface NativeAddon {
   linearBf16Backward(args: LinearBf16BackwardArgs): void;
   /** Median seconds per call of a bf16 × bf16 → f32 matmul. */
   benchMatmulBf16(args: BenchMatmulArgs): number;
-  cpuFeatures(): { avx512Bf16: boolean; amxBf16: boolean; onednnIsa: string; nativeBf16: boolean };
+  /** What oneDNN dispatches to and whether it can build (and natively run) bf16 products here. */
+  onednnInfo(): { isa: string; version: string; bf16Matmul: boolean; bf16Native: boolean; int8Vnni: boolean };
+  /** Which per-ISA build this is (binding.gyp), the compiler and OpenMP version. */
+  buildInfo(): { level: string; compiler: string; openmp: number };
 
   add(args: AddArgs): void;
   accumulate(args: AccumulateArgs): void;
@@ -237,12 +241,13 @@ export function packageRoot(): string {
   return dir;
 }
 
+/** The kernels' build this process loaded, the CPU's tier and the cap (src/engine/cpu.ts). */
+export let isa: IsaChoice;
+
 function load(): NativeAddon {
-  const path = join(packageRoot(), 'build', 'Release', 'tlc_native.node');
-  if (!existsSync(path)) {
-    throw new Error(`tlc: the native addon is not built (${path} is missing); run "npm run build:native"`);
-  }
-  return createRequire(import.meta.url)(path) as NativeAddon;
+  const choice = chooseIsa(packageRoot());
+  isa = choice;
+  return createRequire(import.meta.url)(choice.path) as NativeAddon;
 }
 
 /**

@@ -23,6 +23,8 @@ import type { OnnxPrecision } from './onnx-weights.js';
 import { encoderFromRoberta, robertaConfig, robertaStateDict } from './roberta.js';
 import { gpt2Config, gpt2StateDict } from './gpt2.js';
 import { readExportSource } from './source.js';
+import type { ModelConfig } from '../nn/config.js';
+import type { StateDict } from '../nn/state-dict.js';
 
 export type ExportFormat = 'hf' | 'onnx';
 export const EXPORT_FORMATS: readonly ExportFormat[] = ['hf', 'onnx'];
@@ -88,9 +90,7 @@ export function exportRun(runDir: string, options: ExportOptions, log: (line: st
   }
   const onnx = new Map<string, Uint8Array>();
   if (format === 'onnx') {
-    const graph = c.objective === 'clm'
-      ? ((m) => (p: OnnxPrecision) => decoderOnnxBytes(m, p))(decoderFromGpt2(hfWeights, c, src.weightsPath))
-      : ((m) => (p: OnnxPrecision) => encoderOnnxBytes(m, p))(encoderFromRoberta(hfWeights, c, src.weightsPath));
+    const graph = onnxGraphOf(c, hfWeights, src.weightsPath);
     for (const [precision, file] of Object.entries(ONNX_FILES) as [OnnxPrecision, string][]) onnx.set(file, graph(precision));
   }
 
@@ -110,4 +110,25 @@ export function exportRun(runDir: string, options: ExportOptions, log: (line: st
     }
   }
   return { out, format, architecture: mapping.hf, compressed: src.compressed, files };
+}
+
+/** The ONNX graph of each precision, from weights in the Hugging Face layout (`source` names them in errors). */
+function onnxGraphOf(c: ModelConfig, hfWeights: StateDict, source: string): (p: OnnxPrecision) => Uint8Array {
+  if (c.objective === 'clm') {
+    const m = decoderFromGpt2(hfWeights, c, source);
+    return (p) => decoderOnnxBytes(m, p);
+  }
+  const m = encoderFromRoberta(hfWeights, c, source);
+  return (p) => encoderOnnxBytes(m, p);
+}
+
+/**
+ * The ONNX graph of a model held in memory (float32 weights by tlc name), in one precision: what
+ * `tlc export --format onnx` writes for it. For benchmarks against onnxruntime.
+ */
+export function onnxGraphOfModel(c: ModelConfig, weights: StateDict, precision: OnnxPrecision): Uint8Array {
+  const problems = mapArchitecture(c).onnxProblems;
+  if (problems.length > 0) throw new TlcError(`cannot export to ONNX: ${problems.join('; ')}`);
+  const hf = c.objective === 'mlm' ? robertaStateDict(weights, c, 'the model') : gpt2StateDict(weights, c, 'the model');
+  return onnxGraphOf(c, hf, 'the model')(precision);
 }

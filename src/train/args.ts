@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { TlcError } from '../util/errors.js';
 import { modelConfigSchema, type ModelConfig } from '../nn/config.js';
 import { budgetFromFlags, parseDuration, type Budget } from './budget.js';
-import { PRECISIONS, type PrecisionChoice } from '../engine/mixed.js';
+import { PRECISIONS, bf16Unavailable, type PrecisionChoice } from '../engine/mixed.js';
 import { COOLDOWN_SHAPES, SCHEDULES, type CooldownShape, type ScheduleConfig } from './schedule.js';
 
 /** A trigger every `value` steps, every `value` seconds of training, or at budget fractions. */
@@ -192,6 +192,8 @@ export function runArgsOf(o: TrainingOptions): RunArgs {
   if (o.batch_size % microBatchSize !== 0) {
     throw new TlcError(`micro-batch size ${microBatchSize} must divide the batch size ${o.batch_size}`);
   }
+  const noBf16 = o.precision === 'bf16' ? bf16Unavailable('--precision bf16') : null;
+  if (noBf16) throw new TlcError(noBf16);
   return {
     budget, batchSize: o.batch_size, microBatchSize,
     schedule: {

@@ -9,6 +9,7 @@ import { native, type PackedLinearHandle } from '../native.js';
 import { isGradEnabled } from '../autograd.js';
 import { empty, type Tensor } from '../tensor.js';
 import { TlcError } from '../errors.js';
+import { bf16Unavailable } from '../mixed.js';
 import { expect, expectDtype, expectRank, fmtShape, lastDim } from './check.js';
 
 export type PackedKind = 'f32' | 'bf16' | 'int8' | 'kbit' | 'sparse';
@@ -36,6 +37,8 @@ export class PackedLinear {
    */
   static pack(weights: PackedWeights, bias: Float32Array | null, outFeatures: number, inFeatures: number): PackedLinear {
     const dims = { n: outFeatures, k: inFeatures, bias };
+    const noBf16 = weights.kind === 'bf16' ? bf16Unavailable('the bf16 kernel') : null;
+    if (noBf16) throw new TlcError(noBf16);
     const handle = 'codes' in weights
       ? native.packLinear({ kind: weights.kind, codes: weights.codes, scales: weights.scales, bits: weights.bits, ...dims })
       : native.packLinear({ kind: weights.kind, weights: weights.values, ...dims });

@@ -1,0 +1,135 @@
+// What this CPU can run, and which build of the kernels tlc loads for it.
+//
+// The native kernels are compiled once per x86-64 level (binding.gyp); this module reads the
+// CPU's features (cpuid and the OS's saved register state, through the tiny baseline addon
+// tlc_cpu), ranks them as an instruction-set tier, lowers the tier to TLC_MAX_ISA when that is
+// set, and names the build to load and the cap to give oneDNN. It runs before any kernel is
+// loaded: oneDNN reads its cap once, when it first dispatches.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { TlcError } from '../util/errors.js';
+
+/** Instruction-set tiers, lowest first. Each includes the ones before it. */
+export const ISA_TIERS = ['sse41', 'avx2', 'avx512', 'avx512_vnni', 'avx512_bf16', 'amx'] as const;
+export type IsaTier = (typeof ISA_TIERS)[number];
+
+/** What cpuid and xgetbv report (a register file the OS does not save counts as absent). */
+export interface CpuProbe {
+  arch: 'x86_64' | 'arm64' | 'other';
+  vendor: string;
+  brand: string;
+  family?: number;
+  model?: number;
+  stepping?: number;
+  features: Record<string, boolean>;
+}
+
+/** A build of the kernels: the file, and the tier its code needs. */
+export interface KernelBuild {
+  name: 'sse41' | 'avx2' | 'avx512' | 'native';
+  /** The least tier a CPU must have to run it. */
+  needs: IsaTier;
+  /** The compiler's target, for `tlc info`. */
+  target: string;
+}
+
+const BUILDS: readonly KernelBuild[] = [
+  { name: 'sse41', needs: 'sse41', target: 'x86-64-v2' },
+  { name: 'avx2', needs: 'avx2', target: 'x86-64-v3' },
+  { name: 'avx512', needs: 'avx512', target: 'x86-64-v4' },
+];
+
+/** oneDNN's name (ONEDNN_MAX_CPU_ISA) for the cap of each tier. */
+export const ONEDNN_ISA_OF_TIER: Record<IsaTier, string> = {
+  sse41: 'SSE41', avx2: 'AVX2', avx512: 'AVX512_CORE', avx512_vnni: 'AVX512_CORE_VNNI',
+  avx512_bf16: 'AVX512_CORE_BF16', amx: 'AVX512_CORE_AMX',
+};
+
+export function tierRank(t: IsaTier): number {
+  return ISA_TIERS.indexOf(t);
+}
+
+/** The highest tier whose every instruction the CPU has (and its OS saves the registers of); null below x86-64-v2. */
+export function hostTier(p: CpuProbe): IsaTier | null {
+  const f = (name: string): boolean => p.features[name] === true;
+  if (p.arch !== 'x86_64') return null;
+  if (!(f('sse4_1') && f('sse4_2') && f('popcnt') && f('cx16'))) return null;
+  if (!(f('avx2') && f('fma') && f('f16c') && f('bmi1') && f('bmi2') && f('lzcnt') && f('movbe'))) return 'sse41';
+  if (!(f('avx512f') && f('avx512bw') && f('avx512dq') && f('avx512vl') && f('avx512cd'))) return 'avx2';
+  if (!f('avx512_vnni')) return 'avx512';
+  if (!f('avx512_bf16')) return 'avx512_vnni';
+  if (!(f('amx_tile') && f('amx_bf16') && f('amx_int8'))) return 'avx512_bf16';
+  return 'amx';
+}
+
+/** TLC_MAX_ISA, checked: one of ISA_TIERS, or undefined when unset. */
+export function requestedCap(env: NodeJS.ProcessEnv = process.env): IsaTier | undefined {
+  const v = env.TLC_MAX_ISA?.trim().toLowerCase();
+  if (v === undefined || v === '') return undefined;
+  if (!(ISA_TIERS as readonly string[]).includes(v)) {
+    throw new TlcError(`TLC_MAX_ISA="${env.TLC_MAX_ISA}" is not a tier: use one of ${ISA_TIERS.join(', ')}`);
+  }
+  return v as IsaTier;
+}
+
+/** The build for a tier: the highest one whose needs the tier meets. */
+export function buildForTier(tier: IsaTier): KernelBuild {
+  let best = BUILDS[0];
+  for (const b of BUILDS) if (tierRank(b.needs) <= tierRank(tier)) best = b;
+  return best;
+}
+
+/** Where this process's kernels come from and why. */
+export interface IsaChoice {
+  probe: CpuProbe;
+  /** What the CPU has. */
+  host: IsaTier;
+  /** TLC_MAX_ISA, if set. */
+  cap?: IsaTier;
+  /** The tier tlc runs at: the host's, lowered to the cap. */
+  tier: IsaTier;
+  build: KernelBuild;
+  /** The cap given to oneDNN (ONEDNN_MAX_CPU_ISA), when TLC_MAX_ISA set one. */
+  onednnCap?: string;
+}
+
+function loadProbe(root: string): CpuProbe {
+  const path = join(root, 'build', 'Release', 'tlc_cpu.node');
+  if (!existsSync(path)) {
+    throw new Error(`tlc: the native addon is not built (${path} is missing); run "npm run build:native"`);
+  }
+  const addon = createRequire(import.meta.url)(path) as { cpuFeatures(): CpuProbe };
+  return addon.cpuFeatures();
+}
+
+/**
+ * Chooses the kernels' build for this CPU and TLC_MAX_ISA, and caps oneDNN to match (through
+ * ONEDNN_MAX_CPU_ISA, which it reads when it first dispatches). A cap above the host's tier
+ * changes nothing; a CPU below x86-64-v2 is refused with the reason.
+ */
+export function chooseIsa(root: string): IsaChoice & { path: string } {
+  const probe = loadProbe(root);
+  const host = hostTier(probe);
+  if (host === null) {
+    throw new TlcError(
+      probe.arch === 'x86_64'
+        ? `this CPU (${probe.brand || probe.vendor}) lacks SSE4.2/POPCNT: tlc needs an x86-64-v2 CPU or later`
+        : `tlc's kernels are built for x86-64; this is ${probe.arch}`);
+  }
+  const cap = requestedCap();
+  const tier = cap !== undefined && tierRank(cap) < tierRank(host) ? cap : host;
+  let build = buildForTier(tier);
+  const native = join(root, 'build', 'Release', 'tlc_native_native.node');
+  if (cap === undefined && existsSync(native)) build = { name: 'native', needs: host, target: 'native (TLC_NATIVE=1)' };
+  const path = join(root, 'build', 'Release', `tlc_native_${build.name}.node`);
+  if (!existsSync(path)) {
+    throw new Error(`tlc: the native addon is not built (${path} is missing); run "npm run build:native"`);
+  }
+  let onednnCap: string | undefined;
+  if (cap !== undefined) {
+    onednnCap = ONEDNN_ISA_OF_TIER[tier];
+    process.env.ONEDNN_MAX_CPU_ISA = onednnCap;
+  }
+  return { probe, host, ...(cap !== undefined ? { cap } : {}), tier, build, path, ...(onednnCap ? { onednnCap } : {}) };
+}

@@ -1,0 +1,124 @@
+// One portable build on every CPU: the tier rules, TLC_MAX_ISA, the kernel and engine tests
+// once per tier below the host's, and the builds run on emulated CPUs of the lower tiers
+// (qemu-user), which proves they hold no instruction those CPUs lack.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ISA_TIERS, buildForTier, hostTier, requestedCap, tierRank, type CpuProbe, type IsaTier } from '../src/engine/cpu.js';
+import { isa } from '../src/engine/native.js';
+
+const DIST = join(dirname(fileURLToPath(import.meta.url)), '..');
+const TOUR = join(DIST, 'tools', 'kernel-tour.js');
+
+function probe(features: string[]): CpuProbe {
+  return { arch: 'x86_64', vendor: 'AuthenticAMD', brand: 'test', features: Object.fromEntries(features.map((f) => [f, true])) };
+}
+const V2 = ['sse4_1', 'sse4_2', 'popcnt', 'cx16', 'lahf'];
+const V3 = [...V2, 'avx', 'avx2', 'fma', 'f16c', 'bmi1', 'bmi2', 'lzcnt', 'movbe'];
+const V4 = [...V3, 'avx512f', 'avx512bw', 'avx512dq', 'avx512vl', 'avx512cd'];
+
+test('tiers: what the CPU and its OS support, each tier needing all of the one below', () => {
+  assert.equal(hostTier(probe(['sse4_1'])), null, 'below x86-64-v2');
+  assert.equal(hostTier(probe(V2)), 'sse41');
+  assert.equal(hostTier(probe([...V2, 'avx2', 'fma'])), 'sse41', 'x86-64-v3 needs BMI2, F16C, LZCNT, MOVBE too');
+  assert.equal(hostTier(probe(V3)), 'avx2');
+  assert.equal(hostTier(probe([...V3, 'avx512f'])), 'avx2', 'AVX-512F alone is not x86-64-v4');
+  assert.equal(hostTier(probe(V4)), 'avx512');
+  assert.equal(hostTier(probe([...V4, 'avx512_bf16'])), 'avx512', 'bf16 without VNNI does not skip a tier');
+  assert.equal(hostTier(probe([...V4, 'avx512_vnni'])), 'avx512_vnni');
+  assert.equal(hostTier(probe([...V4, 'avx512_vnni', 'avx512_bf16'])), 'avx512_bf16');
+  assert.equal(hostTier(probe([...V4, 'avx512_vnni', 'avx512_bf16', 'amx_tile', 'amx_bf16', 'amx_int8'])), 'amx');
+  assert.equal(hostTier({ ...probe(V4), arch: 'arm64' }), null);
+  assert.deepEqual(ISA_TIERS.map((t) => buildForTier(t).name), ['sse41', 'avx2', 'avx512', 'avx512', 'avx512', 'avx512']);
+});
+
+test('TLC_MAX_ISA: a tier name caps the choice; anything else is refused by name', () => {
+  assert.equal(requestedCap({}), undefined);
+  assert.equal(requestedCap({ TLC_MAX_ISA: 'AVX2' }), 'avx2');
+  assert.throws(() => requestedCap({ TLC_MAX_ISA: 'avx3' }), /TLC_MAX_ISA="avx3" is not a tier: use one of sse41, avx2/);
+  const r = spawnSync(process.execPath, [join(DIST, 'src', 'cli', 'main.js'), 'info'], { encoding: 'utf8', env: { ...process.env, TLC_MAX_ISA: 'pentium' } });
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /TLC_MAX_ISA="pentium" is not a tier/);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+});
+
+/** The tiers at or below the host's, lowest first. */
+function tiersHere(): IsaTier[] {
+  return ISA_TIERS.filter((t) => tierRank(t) <= tierRank(isa.host));
+}
+
+test('each tier loads its build and caps oneDNN to match', () => {
+  for (const tier of tiersHere()) {
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e',
+      `const m = await import(${JSON.stringify(join(DIST, 'src', 'engine', 'native.js'))});` +
+      'console.log(JSON.stringify({ tier: m.isa.tier, build: m.native.buildInfo().level, onednn: m.native.onednnInfo().isa }))'],
+    { encoding: 'utf8', env: { ...process.env, TLC_MAX_ISA: tier } });
+    assert.equal(r.status, 0, r.stderr);
+    const got = JSON.parse(r.stdout);
+    assert.equal(got.tier, tier);
+    assert.equal(got.build, buildForTier(tier).name);
+    const onednn: Record<IsaTier, string> = {
+      sse41: 'sse41', avx2: 'avx2', avx512: 'avx512_core', avx512_vnni: 'avx512_core_vnni', avx512_bf16: 'avx512_core_bf16', amx: 'avx512_core_amx',
+    };
+    assert.equal(got.onednn, onednn[tier], `oneDNN at ${tier}`);
+  }
+});
+
+// The kernel, engine, parity, inference and export tests at every tier below the host's (the
+// whole suite runs at the host's own).
+const TIER_SUITE = (): string[] => readdirSync(__dirnameTest()).filter((f) =>
+  /^(engine-.*|parity|infer-packed|export-onnx|seq2seq-model|pretrain-bf16)\.test\.js$/.test(f)).map((f) => join(__dirnameTest(), f));
+function __dirnameTest(): string {
+  return dirname(fileURLToPath(import.meta.url));
+}
+
+for (const tier of ISA_TIERS) {
+  test(`the kernel, engine, parity, inference and export tests pass at TLC_MAX_ISA=${tier}`, { timeout: 600_000 }, (t) => {
+    if (tierRank(tier) >= tierRank(isa.host)) return t.skip(`the host's tier is ${isa.host}: the whole suite runs there`);
+    // without NODE_TEST_CONTEXT, which makes a nested runner skip its files
+    const { NODE_TEST_CONTEXT: _, ...env } = process.env;
+    const files = TIER_SUITE();
+    assert.ok(files.length >= 10, `the tier suite: ${files.join(', ')}`);
+    const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=tap', ...files],
+      { encoding: 'utf8', env: { ...env, TLC_MAX_ISA: tier }, maxBuffer: 256 << 20 });
+    const count = (what: string): number => Number(new RegExp(`^# ${what} (\\d+)$`, 'm').exec(r.stdout)?.[1] ?? NaN);
+    const failed = r.stdout.split('\n').filter((l) => /^not ok /.test(l)).join('\n');
+    assert.equal(r.status, 0, `at ${tier}: ${count('fail')} failed\n${failed}\n${r.stderr.slice(-2000)}`);
+    assert.ok(count('pass') >= 50, `at ${tier}: only ${count('pass')} tests ran`);
+    t.diagnostic(`${tier}: ${count('pass')} passed, ${count('skipped')} skipped`);
+  });
+}
+
+// qemu-user's TCG runs x86-64 up to AVX2 (no AVX-512), refusing any instruction its -cpu model
+// lacks; its cpuid reports that model, so tlc picks the build of that tier by itself.
+const QEMU = ['/usr/bin/qemu-x86_64', '/usr/local/bin/qemu-x86_64'].find((p) => existsSync(p));
+const EMULATED: { cpu: string; tier: IsaTier }[] = [{ cpu: 'Haswell-v4', tier: 'avx2' }, { cpu: 'Nehalem-v2', tier: 'sse41' }];
+
+function tour(env: NodeJS.ProcessEnv, qemuCpu?: string): { tier: string; build: string; results: Record<string, number[]> } {
+  const cmd = qemuCpu ? QEMU! : process.execPath;
+  const args = qemuCpu ? ['-cpu', qemuCpu, process.execPath, TOUR] : [TOUR];
+  const r = spawnSync(cmd, args, { encoding: 'utf8', env: { ...env, OMP_NUM_THREADS: '1' }, timeout: 300_000 });
+  assert.equal(r.status, 0, `${qemuCpu ?? 'native'}: exit ${r.status} ${r.signal ?? ''}\n${r.stderr.split('\n').filter((l) => !/warning: TCG/.test(l)).join('\n')}`);
+  return JSON.parse(r.stdout);
+}
+
+for (const { cpu, tier } of EMULATED) {
+  test(`on an emulated ${cpu} (${tier}) every kernel runs and computes what it computes natively at that tier`, { timeout: 600_000 }, (t) => {
+    if (!QEMU) return t.skip('qemu-user is not installed (scripts/setup.sh installs it)');
+    const { TLC_MAX_ISA: _, ONEDNN_MAX_CPU_ISA: __, ...env } = process.env;
+    const emulated = tour(env, cpu);
+    assert.equal(emulated.tier, tier, 'the emulated CPU is seen as its tier');
+    assert.equal(emulated.build, buildForTier(tier).name);
+    const native = tour({ ...env, TLC_MAX_ISA: tier });
+    assert.deepEqual(Object.keys(emulated.results), Object.keys(native.results));
+    for (const [name, values] of Object.entries(native.results)) {
+      const got = emulated.results[name];
+      const scale = Math.max(1e-6, ...values.map(Math.abs));
+      const diff = Math.max(...values.map((v, i) => Math.abs(v - got[i])));
+      assert.ok(diff <= 1e-4 * scale, `${name}: emulated ${got} vs native ${values}`);
+    }
+  });
+}
