@@ -5,11 +5,9 @@
   #   tlc_native_sse41   x86-64-v2 (SSE4.2, POPCNT): every 64-bit x86 CPU since ~2009
   #   tlc_native_avx2    x86-64-v3 (AVX2, FMA, BMI2, F16C): Haswell, Zen 1 and later
   #   tlc_native_avx512  x86-64-v4 (AVX-512 F/BW/CD/DQ/VL): Skylake-SP, Zen 4 and later
-  #   tlc_native_native  -march=native, only when built with TLC_NATIVE=1 (preferred when present)
   #   tlc_cpu            cpuid and xgetbv, baseline only: it tells the loader what the CPU has
   "variables": {
     "tlc_has_mpi": "<!(command -v mpicc >/dev/null 2>&1 && echo 1 || echo 0)",
-    "tlc_native": "<!(echo ${TLC_NATIVE:-0})",
     "tlc_kernel_sources": [
       "native/src/addon.cc",
       "native/src/storage.cc",
@@ -69,18 +67,6 @@
     }
   ],
   "conditions": [
-    ["tlc_native==1", {
-      "targets": [
-        {
-          "target_name": "tlc_native_native",
-          "sources": ["<@(tlc_kernel_sources)"],
-          "defines": ["TLC_BUILD_LEVEL=\"native\""],
-          "cflags_cc": ["<@(tlc_kernel_cflags)", "-march=native"],
-          "libraries": ["-ldnnl", "-fopenmp"],
-          "ldflags": ["-fopenmp"]
-        }
-      ]
-    }],
     ["tlc_has_mpi==1", {
       "targets": [
         {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the native addon incrementally: re-configures only when binding.gyp changed.
+# Builds the native addons incrementally: re-configures only when binding.gyp changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -f build/Makefile ] || [ binding.gyp -nt build/Makefile ]; then

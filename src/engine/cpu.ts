@@ -27,7 +27,7 @@ export interface CpuProbe {
 
 /** A build of the kernels: the file, and the tier its code needs. */
 export interface KernelBuild {
-  name: 'sse41' | 'avx2' | 'avx512' | 'native';
+  name: 'sse41' | 'avx2' | 'avx512';
   /** The least tier a CPU must have to run it. */
   needs: IsaTier;
   /** The compiler's target, for `tlc info`. */
@@ -119,9 +119,7 @@ export function chooseIsa(root: string): IsaChoice & { path: string } {
   }
   const cap = requestedCap();
   const tier = cap !== undefined && tierRank(cap) < tierRank(host) ? cap : host;
-  let build = buildForTier(tier);
-  const native = join(root, 'build', 'Release', 'tlc_native_native.node');
-  if (cap === undefined && existsSync(native)) build = { name: 'native', needs: host, target: 'native (TLC_NATIVE=1)' };
+  const build = buildForTier(tier);
   const path = join(root, 'build', 'Release', `tlc_native_${build.name}.node`);
   if (!existsSync(path)) {
     throw new Error(`tlc: the native addon is not built (${path} is missing); run "npm run build:native"`);

@@ -54,7 +54,7 @@ function hasCommand(name: string): boolean {
 
 /** The own kernels' vector width at this build. */
 function vectorPaths(build: string): string {
-  return build === 'avx512' || build === 'native' ? 'AVX-512' : build === 'avx2' ? 'AVX2+FMA' : 'SSE4 (portable)';
+  return build === 'avx512' ? 'AVX-512' : build === 'avx2' ? 'AVX2+FMA' : 'SSE4 (portable)';
 }
 
 /**
