@@ -25,6 +25,7 @@
       "native/src/quantize.cc",
       "native/src/packed_linear.cc",
       "native/src/kbit_linear.cc",
+      "native/src/wide_int8.cc",
       "native/src/sparse_linear.cc"
     ],
     "tlc_kernel_cflags": ["-std=c++17", "-O3", "-fno-math-errno", "-fno-trapping-math", "-fopenmp", "-fexceptions", "-Wall", "-Wno-unused-parameter"]

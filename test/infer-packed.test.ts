@@ -72,7 +72,7 @@ test('bf16 rounds weights and activations to bfloat16 and accumulates in f32', {
 });
 
 /** The integer kernel's result as specified: per-row dynamic u8 activations (asymmetric, round half even) × the weight codes, then the scales and bias. */
-function integerReference(x: Float32Array, codes: Int8Array, scales: Float32Array, b: Float32Array): Float64Array {
+function integerReference(x: Float32Array, codes: Int8Array, scales: Float32Array, b: Float32Array, M = 70, K = 100, N = 40): Float64Array {
   const ref = new Float64Array(M * N);
   for (let m = 0; m < M; m++) {
     let lo = 0, hi = 0;
@@ -100,6 +100,22 @@ test('int8: per-row dynamic u8 activations × per-channel s8 weights, exactly as
   const refGelu = Array.from(ref, geluErf);
   assert.ok(relErr(run(p, x, 'gelu'), refGelu) < 1e-5, 'fused GELU');
   p.dispose();
+});
+
+test('int8 stays exact on odd widths, narrow layers and codes at ±127 (every product path: VNNI, 16-bit lanes, split codes)', () => {
+  for (const [m, k, n] of [[5, 37, 3], [13, 129, 33], [1, 7, 70]]) {
+    const x = tidy(() => randn([m, k], 11 + k).toFloat32Array());
+    const w = tidy(() => randn([n, k], 12 + k, 0.3).toFloat32Array());
+    for (let i = 0; i < n; i++) w[i * k + (i % k)] = i % 2 ? 2 : -2; // every row reaches ±127
+    const { codes, scales } = quantizeRows(w, n, k, 8);
+    assert.ok(codes.some((c) => c === 127) && codes.some((c) => c === -127));
+    for (let i = 0; i < x.length; i++) x[i] = Math.abs(x[i]) * (i % 5 === 0 ? -0.1 : 1); // mostly large u8 codes
+    const p = PackedLinear.pack({ kind: 'int8', codes, scales, bits: 8 }, null, n, k);
+    const got = noGrad(() => tidy(() => p.forward(tensor(x, [m, k]), 'none').toFloat32Array()));
+    const ref = integerReference(x, codes, scales, new Float32Array(n), m, k, n);
+    assert.ok(relErr(got, ref) < 1e-5, `[${m}, ${k}] × [${n}, ${k}]: ${relErr(got, ref)}`);
+    p.dispose();
+  }
 });
 
 test('w<k>a8: k-bit codes on the integer kernel compute the exact integer product of 8-bit activations and k-bit weights', () => {

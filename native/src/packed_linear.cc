@@ -9,11 +9,12 @@
 //   The scales and zero points stay out of oneDNN: with runtime scales or zero points,
 //   oneDNN 2.6 falls back from its VNNI brgemm kernel to a gemm up to 40× slower at batch 1.
 //   Without VNNI (AVX2, AVX-512 before Cascade Lake), oneDNN sums pairs of u8×s8 products in
-//   saturating 16 bits (vpmaddubsw: 2·255·127 > 32767). There the codes are split in halves,
+//   saturating 16 bits (vpmaddubsw: 2·255·127 > 32767). There, from AVX2 up, tlc's own kernel
+//   multiplies on 16-bit lanes (wide_int8.h); below AVX2 the codes are split in halves,
 //   q_w = a + b with a = ⌊q_w/2⌋, b = ⌈q_w/2⌉ (both in [−64, 64], so 2·255·64 ≤ 32767), the
-//   product runs once over [a; b] (2N columns, s32) and acc = q·aᵀ + q·bᵀ: the same exact
-//   integers as with VNNI, from the same 8-bit activations, on every CPU. Codes already within
-//   [−64, 64] (k-bit weights) need no split.
+//   product runs once over [a; b] (2N columns, s32) and acc = q·aᵀ + q·bᵀ. Either way: the same
+//   exact integers as with VNNI, from the same 8-bit activations, on every CPU. Codes already
+//   within [−64, 64] (k-bit weights) need neither.
 #include <omp.h>
 #include <algorithm>
 #include <climits>
@@ -29,6 +30,7 @@
 #include "simd.h"
 #include "onednn.h"
 #include "packed_linear.h"
+#include "wide_int8.h"
 
 namespace tlc {
 
@@ -164,12 +166,17 @@ bool ExactInt8Products() {
   return exact;
 }
 
-// Whether codes [N, K] need the split into halves on this CPU: some |code| > 64 and no VNNI.
-bool NeedsSplit(const int8_t* codes, int64_t N, int64_t K) {
-  if (ExactInt8Products()) return false;
-  for (int64_t i = 0; i < N * K; i++)
-    if (codes[i] > 64 || codes[i] < -64) return true;
-  return false;
+// How u8 × s8 products run: on oneDNN as they are (VNNI, AMX, or codes within [−64, 64]), on
+// tlc's 16-bit kernel (no VNNI, AVX2 and above: wide_int8.h), or on oneDNN over split codes
+// (no VNNI, below AVX2).
+enum class Int8Path { onednn, wide, split };
+
+Int8Path ChooseInt8Path(const int8_t* codes, int64_t N, int64_t K) {
+  if (ExactInt8Products()) return Int8Path::onednn;
+  bool small = true;
+  for (int64_t i = 0; i < N * K && small; i++) small = codes[i] <= 64 && codes[i] >= -64;
+  if (small) return Int8Path::onednn;
+  return WideInt8Codes::Available() ? Int8Path::wide : Int8Path::split;
 }
 
 // [a; b]: rows n of a = ⌊codes/2⌋ then rows n of b = ⌈codes/2⌉              -> [2N, K]
@@ -185,10 +192,13 @@ std::vector<int8_t> SplitCodes(const int8_t* codes, int64_t N, int64_t K) {
 
 class Int8Linear final : public OneDnnLinear {
  public:
-  Int8Linear(const int8_t* codes, const float* scales, const float* bias, int64_t N, int64_t K, bool split)
-      : OneDnnLinear(N, K, bias, dt::u8, dt::s8, /*fuse_bias=*/false, split ? 2 * N : N, split ? dt::s32 : dt::f32),
-        split_(split), weight_scales_(scales, scales + N), column_sums_(N, 0) {
-    if (split) {
+  Int8Linear(const int8_t* codes, const float* scales, const float* bias, int64_t N, int64_t K, Int8Path path)
+      : OneDnnLinear(N, K, bias, dt::u8, dt::s8, /*fuse_bias=*/false, path == Int8Path::split ? 2 * N : N,
+                     path == Int8Path::split ? dt::s32 : dt::f32),
+        path_(path), weight_scales_(scales, scales + N), column_sums_(N, 0) {
+    if (path == Int8Path::wide) {
+      wide_ = std::make_unique<WideInt8Codes>(codes, N, K);
+    } else if (path == Int8Path::split) {
       PackFrom(SplitCodes(codes, N, K).data(), dt::s8);
     } else {
       PackFrom(codes, dt::s8);
@@ -197,9 +207,9 @@ class Int8Linear final : public OneDnnLinear {
       for (int64_t k = 0; k < K; k++) column_sums_[n] += codes[n * K + k];
   }
   const char* Kind() const override { return "int8"; }
-  // The codes multiplied in halves (no VNNI here): twice the packed weights.
-  bool Split() const { return split_; }
-  size_t Bytes() const override { return OneDnnLinear::Bytes() + (weight_scales_.size() + column_sums_.size()) * sizeof(float); }
+  size_t Bytes() const override {
+    return OneDnnLinear::Bytes() + (wide_ ? wide_->Bytes() : 0) + (weight_scales_.size() + column_sums_.size()) * sizeof(float);
+  }
 
   // Rows per chunk: the chunk's integer products (and, in the MLP, its hidden rows) stay in
   // L2; the chunks split evenly over the threads.
@@ -216,6 +226,7 @@ class Int8Linear final : public OneDnnLinear {
     const Prim& For(int64_t rows, int64_t chunk) const { return rows == chunk ? full : tail; }
   };
   ChunkPrims PrepareChunks(int64_t M, int64_t chunk) {
+    if (path_ == Int8Path::wide) return {};
     ChunkPrims c{Primitive(std::min(M, chunk), Activation::none, false, true), {}};
     c.tail = M % chunk ? Primitive(M % chunk, Activation::none, false, true) : c.full;
     return c;
@@ -223,7 +234,8 @@ class Int8Linear final : public OneDnnLinear {
   // acc[rows, N] = q[rows, K] · q_wᵀ, integers summed exactly in s32 and rounded once to f32;
   // runs on the calling thread
   void IntegerProduct(const Prim& p, const uint8_t* q, int64_t rows, float* acc) {
-    if (!split_) return Run(p, rows, q, acc);
+    if (path_ == Int8Path::wide) return wide_->Product(q, rows, acc);
+    if (path_ == Int8Path::onednn) return Run(p, rows, q, acc);
     thread_local std::vector<int32_t> halves;  // [rows, 2N]: q·aᵀ then q·bᵀ per row
     if (static_cast<int64_t>(halves.size()) < rows * 2 * N) halves.resize(rows * 2 * N);
     Run(p, rows, q, halves.data());
@@ -317,7 +329,8 @@ class Int8Linear final : public OneDnnLinear {
   }
 
  private:
-  const bool split_;
+  const Int8Path path_;
+  std::unique_ptr<WideInt8Codes> wide_;
   std::vector<float> weight_scales_, column_sums_;
 };
 
@@ -488,7 +501,7 @@ std::unique_ptr<PackedLinear> PackBf16(const float* w, const float* bias, int64_
   return std::make_unique<DenseBf16>(w, bias, N, K);
 }
 std::unique_ptr<PackedLinear> PackInt8(const int8_t* codes, const float* scales, const float* bias, int64_t N, int64_t K) {
-  return std::make_unique<Int8Linear>(codes, scales, bias, N, K, NeedsSplit(codes, N, K));
+  return std::make_unique<Int8Linear>(codes, scales, bias, N, K, ChooseInt8Path(codes, N, K));
 }
 
 // packLinear({ kind, weights, bias, n, k }) -> handle              kind f32 | bf16 | sparse
@@ -606,10 +619,20 @@ void PackedLinearStats(size_t* count, size_t* bytes) {
   *bytes = g_packed_bytes;
 }
 
+// int8Kernel() -> { vnni, wide }: whether oneDNN sums u8×s8 exactly here (VNNI, AMX), and
+// whether this build has the 16-bit kernel that 8-bit codes run on without it (else: split codes).
+static Napi::Value Int8Kernel(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("vnni", ExactInt8Products());
+  o.Set("wide", WideInt8Codes::Available());
+  return o;
+}
+
 void RegisterPackedLinear(Napi::Env env, Napi::Object exports) {
   exports.Set("packLinear", Napi::Function::New(env, Guarded<PackLinear>));
   exports.Set("packedLinearForward", Napi::Function::New(env, Guarded<PackedLinearForward>));
   exports.Set("packedLinearInfo", Napi::Function::New(env, Guarded<PackedLinearInfo>));
+  exports.Set("int8Kernel", Napi::Function::New(env, Guarded<Int8Kernel>));
   exports.Set("packedMlpForward", Napi::Function::New(env, Guarded<PackedMlpForward>));
   exports.Set("freePackedLinear", Napi::Function::New(env, Guarded<FreePackedLinear>));
 }

@@ -185,6 +185,8 @@ export interface NativeAddon {
   benchMatmulBf16(args: BenchMatmulArgs): number;
   /** What oneDNN dispatches to and whether it can build (and natively run) bf16 products here. */
   onednnInfo(): { isa: string; version: string; bf16Matmul: boolean; bf16Native: boolean; int8Vnni: boolean };
+  /** How 8-bit codes multiply here: oneDNN exactly (VNNI, AMX), else tlc's 16-bit kernel (wide) or split codes. */
+  int8Kernel(): { vnni: boolean; wide: boolean };
   /** Which per-ISA build this is (binding.gyp), the compiler and OpenMP version. */
   buildInfo(): { level: string; compiler: string; openmp: number };
 

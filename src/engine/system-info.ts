@@ -78,9 +78,12 @@ export function systemInfo(opts: { measureAuto?: boolean } = {}): SystemInfo {
       ? { kernel: 'bf16 or f32', why: 'measured when a run starts: bf16 where its products are ≥ 1.2× faster' }
       : { kernel: 'f32', why: f.bf16Matmul ? 'bf16 is emulated here' : 'no bf16 products here' };
   }
-  const int8 = o.int8Vnni
+  const k8 = native.int8Kernel();
+  const int8 = k8.vnni
     ? { kernel: `oneDNN u8×s8 (${o.isa.includes('amx') ? 'AMX' : 'VNNI'}: exact s32 sums)`, why: `oneDNN ${o.isa}` }
-    : { kernel: 'oneDNN u8×s8 on split codes', why: `no VNNI (oneDNN ${o.isa}): 8-bit codes multiply as two halves in [−64, 64], exact, twice the products` };
+    : k8.wide
+      ? { kernel: `tlc u8×s8 on 16-bit lanes (${own})`, why: `no VNNI (oneDNN ${o.isa} would saturate 8-bit codes): exact, 16 products per instruction` }
+      : { kernel: 'oneDNN u8×s8 on split codes', why: `no VNNI, no AVX2: 8-bit codes multiply as two halves in [−64, 64], exact, twice the products` };
   const features = Object.entries(isa.probe.features).filter(([, on]) => on).map(([name]) => name);
   return {
     tlc: tlcVersion(),
@@ -118,6 +121,6 @@ export function systemLine(s: SystemInfo = systemInfo()): string {
   return `tlc ${s.tlc} | ${s.cpu.brand || s.cpu.vendor} (${s.cpu.arch}, ${s.cpu.cores} cores) | tier ${s.isa.tier}${cap}, ` +
     `build ${s.isa.build} (${s.isa.target}) | oneDNN ${s.onednn.version} ${s.onednn.isa} | ` +
     `bf16 ${s.training.bf16.kernel ? (s.training.bf16.kernel.includes('native') ? 'native' : 'emulated') : 'no'} | ` +
-    `int8 ${s.inference.int8.kernel?.includes('split') ? 'split (no VNNI)' : s.inference.int8.kernel?.includes('AMX') ? 'AMX' : 'VNNI'} | ` +
+    `int8 ${s.inference.int8.kernel?.includes('split') ? 'split codes' : s.inference.int8.kernel?.includes('16-bit') ? '16-bit lanes' : s.inference.int8.kernel?.includes('AMX') ? 'AMX' : 'VNNI'} | ` +
     `threads ${s.threads}, wait ${s.wait_policy.policy} | Node ${s.node}`;
 }
