@@ -57,7 +57,7 @@ export function benchLatency(given: string[], opts: { rounds?: number; seqLen?: 
   try {
     for (const dir of dirs) {
       const loaded = loadModelDir(dir);
-      const summary = loaded.compressed ? packByChoice(loaded.model, 'auto', loaded.tensorBits) : packLinears(loaded.model, () => ({ kind: 'f32' }));
+      const summary = loaded.compressed ? packByChoice(loaded.model, 'auto', loaded.tensorBits, loaded.tensorKernels) : packLinears(loaded.model, () => ({ kind: 'f32' }));
       const seqLen = Math.min(opts.seqLen ?? 128, loaded.config.max_len);
       if (opts.seqLen !== undefined && seqLen < opts.seqLen) log(`${dir}: timed at its max_len, ${seqLen} tokens, not ${opts.seqLen}`);
       models.push({ dir, model: loaded.model, kernels: summary ? describePacking(summary) : 'reference (training path)', seqLen });

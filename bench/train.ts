@@ -231,6 +231,10 @@ export function benchTraining(c: TrainBenchConfig, opts: { withTorch: boolean; l
       const t = benchTorchTraining(c, threads, 'targets');
       pytorch = { tokens_per_s: t.tokens_per_s, gflops: (t.tokens_per_s * flopsPerToken) / 1e9, version: t.version, blas: t.blas };
       opts.log(`PyTorch ${t.version} on ${t.blas}: ${t.tokens_per_s.toFixed(0)} tokens/s`);
+      if (!/openblas|mkl|blis/i.test(t.blas)) {
+        opts.log('warning: PyTorch\'s products run on a BLAS that is not OpenBLAS, MKL or BLIS (Debian\'s python3-torch takes the reference libblas3 ' +
+          'unless another is installed, ~40× slower): bash scripts/setup-bench.sh gives the baseline OpenBLAS');
+      }
       if (!noBf16) {
         const b = benchTorchTraining(c, threads, 'targets', undefined, 'bf16');
         pytorchBf16 = { tokens_per_s: b.tokens_per_s, gflops: (b.tokens_per_s * flopsPerToken) / 1e9, version: b.version };

@@ -7,6 +7,7 @@ import { PackedLinear } from '../src/engine/ops/packed-linear.js';
 import { native } from '../src/engine/native.js';
 import { dequantizeRows, quantizeRows, roundHalfEven } from '../src/compress/quantize.js';
 import { describeKernel, kernelForCompressed, packLinears, unpackLinears, packedWeights } from '../src/infer/pack.js';
+import { fastestKernel, kernelSpeeds } from '../src/infer/kernel-speed.js';
 import { TransformerClassifier } from '../src/nn/classifier.js';
 import { presetConfig } from '../src/nn/config.js';
 import { randn, maxAbsDiff, linearRef, noBf16 } from './helpers.js';
@@ -135,10 +136,29 @@ test('w<k>a8: k-bit codes on the integer kernel compute the exact integer produc
     assert.equal(describeKernel(spec), `w${bits}a8`);
     p.dispose();
   }
-  // compressed k-bit weights run there unless sparse enough for the CSR kernel
-  assert.deepEqual(kernelForCompressed(4, 1), { kind: 'int8', bits: 4 });
-  assert.deepEqual(kernelForCompressed(4, 0.05), { kind: 'sparse' });
-  assert.deepEqual(kernelForCompressed(8, 1), { kind: 'int8' });
+});
+
+test('compressed weights run on the kernel measured fastest on this CPU, by bits and density', () => {
+  // CPUs as the speeds of the reference layer describe them (seconds per call)
+  const vnni = { f32: 3e-3, int8: 1e-3, int8Small: 1e-3, sparseFixed: 2e-4, sparsePerDensity: 8e-3 };
+  const avx2 = { f32: 3e-3, int8: 2.4e-3, int8Small: 2e-3, sparseFixed: 2e-4, sparsePerDensity: 6e-3 };
+  const sse4 = { f32: 6e-3, int8: 9e-3, int8Small: 5e-3, sparseFixed: 3e-4, sparsePerDensity: 1e-2 };
+  assert.deepEqual(fastestKernel(8, 1, vnni), { kind: 'int8' });
+  assert.deepEqual(fastestKernel(4, 1, vnni), { kind: 'int8', bits: 4 });
+  assert.deepEqual(fastestKernel(4, 0.05, vnni), { kind: 'sparse' }, '0.6 ms against 1 ms');
+  assert.deepEqual(fastestKernel(4, 0.1, vnni), { kind: 'int8', bits: 4 }, '1 ms against 1 ms: the usual kernel');
+  assert.deepEqual(fastestKernel(32, 1, vnni), { kind: 'f32' });
+  assert.deepEqual(fastestKernel(32, 0.3, vnni), { kind: 'sparse' }, '2.6 ms against 3 ms');
+  assert.deepEqual(fastestKernel(8, 1, avx2), { kind: 'int8' });
+  assert.deepEqual(fastestKernel(8, 1, sse4), { kind: 'f32' }, 'split codes are slower than f32 on the dequantized weights');
+  assert.deepEqual(fastestKernel(4, 1, sse4), { kind: 'int8', bits: 4 }, 'small codes are not split');
+  assert.deepEqual(fastestKernel(32, 0.5, sse4), { kind: 'sparse' });
+  // and what this CPU measures: every kernel timed, the choice one of them
+  const here = kernelSpeeds();
+  for (const v of Object.values(here)) assert.ok(Number.isFinite(v) && v >= 0, JSON.stringify(here));
+  assert.ok(here.f32 > 0 && here.int8 > 0 && here.sparsePerDensity > 0, JSON.stringify(here));
+  assert.deepEqual(kernelForCompressed(8, 1), fastestKernel(8, 1, here));
+  assert.throws(() => kernelForCompressed(9, 1), /no inference kernel for 9-bit weights/);
 });
 
 test('k-bit weight-only equals f32 on the dequantized weights (2 to 8 bits)', () => {

@@ -122,3 +122,29 @@ for (const { cpu, tier } of EMULATED) {
     }
   });
 }
+
+test('the benchmarks run at a tier without bf16: a row says why instead of an abort, and the JSON carries tlc info', () => {
+  const CLI = join(DIST, 'src', 'cli', 'main.js');
+  const env = { ...process.env, TLC_MAX_ISA: 'avx2' };
+  const infer = spawnSync(process.execPath, [CLI, 'bench', 'infer', '--variants', 'fp32,bf16,int8', '--rounds', '1', '--seq-len', '16', '--batch-size', '2', '--json'],
+    { encoding: 'utf8', env });
+  assert.equal(infer.status, 0, infer.stderr);
+  const i = JSON.parse(infer.stdout);
+  assert.equal(i.system.isa.tier, 'avx2');
+  const bf16 = i.rows.filter((r: { variant: string }) => r.variant === 'bf16');
+  assert.equal(bf16.length, 2);
+  for (const r of bf16) {
+    assert.equal(r.latency_ms, null);
+    assert.match(r.unavailable, /cannot multiply in bf16/);
+  }
+  assert.ok(i.rows.filter((r: { variant: string; latency_ms: number | null }) => r.variant !== 'bf16').every((r: { latency_ms: number }) => r.latency_ms > 0));
+  const train = spawnSync(process.execPath, [CLI, 'bench', 'train', '--no-torch', '--steps', '1', '--layers', '1', '--d-model', '64', '--heads', '2',
+    '--seq-len', '16', '--batch-size', '2', '--vocab-size', '128', '--json'], { encoding: 'utf8', env });
+  assert.equal(train.status, 0, train.stderr);
+  const t = JSON.parse(train.stdout);
+  assert.ok(t.tlc.tokens_per_s > 0);
+  assert.equal(t.tlc_bf16.tokens_per_s, null);
+  assert.match(t.tlc_bf16.unavailable, /cannot multiply in bf16/);
+  assert.equal(t.bf16_matmul_peak_gflops, null);
+  assert.equal(t.system.isa.build, 'avx2');
+});

@@ -85,9 +85,9 @@ export function registerFinetune(program: Command): void {
         taskSeed: flags.taskSeed !== undefined ? num(flags.taskSeed, '--task-seed', Number.isInteger) : undefined,
         maxLen: flags.maxLen ? num(flags.maxLen, '--max-len', positiveInt) : undefined,
       });
-      const { model, tensorBits } = loadModelDir(run);
+      const { model, tensorBits, tensorKernels } = loadModelDir(run);
       try {
-        const served = InferenceModel.byChoice(model, flags.kernel, tensorBits);
+        const served = InferenceModel.byChoice(model, flags.kernel, tensorBits, tensorKernels);
         const kernels = served.kernels;
         let e;
         try {

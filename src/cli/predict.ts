@@ -31,9 +31,9 @@ export function registerPredict(program: Command): void {
       const inputs = text.split('\n').map((line, i) => ({ line, i })).filter(({ line }) => line.trim() !== '').map(({ line, i }) => parseInput(line, flags.input, i + 1));
       const maxLen = flags.maxLen ? num(flags.maxLen, '--max-len', positiveInt) : finetunedTask(run).maxLen ?? config.max_len;
       const encoded = encodeTexts(inputs, loadTokenizer(runFile(run, 'tokenizer')), { maxLen: Math.min(maxLen, config.max_len) });
-      const { model, tensorBits } = loadModelDir(run);
+      const { model, tensorBits, tensorKernels } = loadModelDir(run);
       try {
-        const served = InferenceModel.byChoice(model, flags.kernel, tensorBits);
+        const served = InferenceModel.byChoice(model, flags.kernel, tensorBits, tensorKernels);
         try {
           const labels = config.labels;
           for (const p of predictProbabilities(served.classifier, encoded)) {

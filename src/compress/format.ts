@@ -478,8 +478,9 @@ export function inspectCompressed(path: string): InspectResult {
  * Loads a compressed file into a model's parameters (every one must be in the file, with its
  * size); returns each tensor's bits (32: float32).
  */
-export function loadCompressedInto(model: { namedParameters(): [string, Tensor][] }, path: string): Map<string, number> {
-  const { arrays, entries } = readCompressedArrays(path);
+export function loadCompressedInto(model: { namedParameters(): [string, Tensor][] }, path: string):
+  { bits: Map<string, number>; settings: Record<string, unknown> | null } {
+  const { arrays, entries, settings } = readCompressedArrays(path);
   const bits = new Map<string, number>();
   for (const [n, p] of model.namedParameters()) {
     const a = arrays.get(n);
@@ -488,5 +489,5 @@ export function loadCompressedInto(model: { namedParameters(): [string, Tensor][
     p.write(a.values);
     bits.set(n, entries.get(n)!.bits);
   }
-  return bits;
+  return { bits, settings };
 }

@@ -40,13 +40,15 @@ import { compressModel } from '../compress/compress.js';
 import { loadCompressedInto, writeCompressed } from '../compress/format.js';
 import { checkSparsity, type PruningMode } from '../compress/pruning.js';
 import { selectTensors } from '../compress/selection.js';
+import { Linear } from '../nn/layers.js';
 import { compressionHooks, type StructuredTraining } from '../compress/training.js';
 import {
   checkStructurable, selectUnits, silentUnits, type StructuredCriterion, type Units,
 } from '../compress/structured.js';
 import { unitScores } from '../train/unit-importance.js';
 import { buildModel, withoutUnits } from '../infer/load.js';
-import { density, kernelForCompressed } from '../infer/pack.js';
+import { density, kernelForCompressed, type KernelSpec } from '../infer/pack.js';
+import { kernelName } from '../infer/kernel-spec.js';
 import { InferenceModel } from '../infer/inference-model.js';
 import { medianForwardSeconds, syntheticBatch } from '../infer/latency.js';
 
@@ -348,12 +350,21 @@ function compressOne(args: CompressSweepArgs, sourceConfig: ModelConfig, weights
       config = smaller.config;
     }
     const file = join(dir, COMPRESS_FILES.model);
+    // the kernel each linear weight runs on: the fastest on this CPU for its bits and density,
+    // recorded in the file so that every later load runs the same ones
+    const linearWeights = new Set(model.namedModules().flatMap(([name, m]) => (m instanceof Linear ? [`${name}.weight`] : [])));
+    const kernels = new Map<string, KernelSpec>();
     tidy(() => {
       const c = compressModel(model.namedParameters(), { sparsity, bits, pruning: args.pruning, embeddingBits: args.embeddingBits });
+      const selected = new Set(selectTensors(model.namedParameters().map(([n, t]) => [n, t.shape]), {}));
+      for (const name of linearWeights) {
+        if (selected.has(name)) kernels.set(name, kernelForCompressed(bits, density(c.params.get(name)!.toFloat32Array())));
+      }
       const structured = setting.structured > 0
         ? { structured: setting.structured, structured_criterion: criterion, structured_units: args.structuredUnits ?? 'both', pruned_from: { n_heads: sourceConfig.n_heads, d_ff: sourceConfig.d_ff } }
         : {};
-      writeCompressed(file, c.params, { ...c.plan, settings: { ...(c.plan.settings ?? {}), mode: args.mode, source: args.model, ...structured } });
+      const recorded = { kernels: Object.fromEntries([...kernels].map(([n, k]) => [n, kernelName(k)])) };
+      writeCompressed(file, c.params, { ...c.plan, settings: { ...(c.plan.settings ?? {}), mode: args.mode, source: args.model, ...structured, ...recorded } });
     });
     copyFileAtomic(runFile(args.model, 'tokenizer'), runFile(dir, 'tokenizer'));
     if (setting.structured > 0) writeJsonAtomic(runFile(dir, 'config'), config);
@@ -363,8 +374,7 @@ function compressOne(args: CompressSweepArgs, sourceConfig: ModelConfig, weights
     const selectedSet = new Set(selectTensors(model.namedParameters().map(([n, t]) => [n, t.shape]), {}));
     const measured = measuredSparsity(model, selectedSet);
     // scored and timed on the kernels the compressed model ships with
-    const served = InferenceModel.pack(model, (name, values) =>
-      selectedSet.has(`${name}.weight`) ? kernelForCompressed(bits, density(values)) : { kind: 'f32' });
+    const served = InferenceModel.pack(model, (name) => kernels.get(`${name}.weight`) ?? { kind: 'f32' });
     try {
       const seqLen = Math.min(LATENCY_SEQ_LEN, config.max_len);
       const latency = medianForwardSeconds(served.model, syntheticBatch(served.model, 1, seqLen), LATENCY_RUNS, 2);

@@ -26,10 +26,10 @@ export class InferenceModel {
   }
 
   /** Packs a copy of `source` as `--kernel` says (src/infer/pack.ts packByChoice). */
-  static byChoice(source: TransformerBody, choice: string, tensorBits: Map<string, number>): InferenceModel {
+  static byChoice(source: TransformerBody, choice: string, tensorBits: Map<string, number>, kernels?: Map<string, KernelSpec>): InferenceModel {
     const copy = copyOf(source);
     try {
-      return new InferenceModel(copy, packByChoice(copy, choice, tensorBits));
+      return new InferenceModel(copy, packByChoice(copy, choice, tensorBits, kernels));
     } catch (e) {
       copy.dispose();
       throw e;

@@ -9,6 +9,7 @@ import { TransformerClassifier } from '../nn/classifier.js';
 import { TransformerLM, type TransformerBody } from '../nn/transformer.js';
 import { loadWeights } from '../nn/weights.js';
 import { loadCompressedInto } from '../compress/format.js';
+import { kernelOfName, type KernelSpec } from './kernel-spec.js';
 import { removeUnits, type Units } from '../compress/structured.js';
 import { COMPRESS_FILES, runFile } from '../run/layout.js';
 
@@ -20,6 +21,8 @@ export interface LoadedModel {
   compressed: boolean;
   /** Bits of each tensor of a compressed model (32: float32); empty for a plain run. */
   tensorBits: Map<string, number>;
+  /** The kernels `tlc compress` chose for the linear weights, by tensor name (empty: none recorded). */
+  tensorKernels: Map<string, KernelSpec>;
 }
 
 export function buildModel(config: ModelConfig, seed = 0): TransformerBody {
@@ -47,9 +50,12 @@ export function loadModelDir(dir: string): LoadedModel {
   if (!compressed && !existsSync(plain)) throw new TlcError(`${dir}: no weights (${runFile(dir, 'weights')} or ${packed})`);
   const model = buildModel(config);
   let tensorBits = new Map<string, number>();
+  let tensorKernels = new Map<string, KernelSpec>();
   try {
     if (compressed) {
-      tensorBits = loadCompressedInto(model, packed);
+      const loaded = loadCompressedInto(model, packed);
+      tensorBits = loaded.bits;
+      tensorKernels = recordedKernels(loaded.settings, packed);
     } else {
       loadWeights(model, plain);
     }
@@ -57,5 +63,21 @@ export function loadModelDir(dir: string): LoadedModel {
     model.dispose();
     throw e;
   }
-  return { model, config, weightsFile: compressed ? packed : plain, compressed, tensorBits };
+  return { model, config, weightsFile: compressed ? packed : plain, compressed, tensorBits, tensorKernels };
+}
+
+/** The kernels `tlc compress` chose for a file's linear weights (settings.kernels: tensor → kernel name). */
+export function recordedKernels(settings: Record<string, unknown> | null, path: string): Map<string, KernelSpec> {
+  const out = new Map<string, KernelSpec>();
+  const recorded = settings?.kernels;
+  if (recorded === undefined) return out;
+  if (typeof recorded !== 'object' || recorded === null || Array.isArray(recorded)) {
+    throw new TlcError(`${path}: the compression settings' "kernels" is not an object of tensor names to kernel names`);
+  }
+  for (const [tensor, name] of Object.entries(recorded)) {
+    const spec = typeof name === 'string' ? kernelOfName(name) : null;
+    if (!spec) throw new TlcError(`${path}: the recorded kernel of ${tensor}, ${JSON.stringify(name)}, is not a kernel name`);
+    out.set(tensor, spec);
+  }
+  return out;
 }

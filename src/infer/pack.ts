@@ -7,43 +7,19 @@ import { PackedLinear, type PackedWeights } from '../engine/ops/packed-linear.js
 import { Linear } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
 import { FLOAT_BITS, MAX_BITS, MIN_BITS, quantizeRows } from '../compress/quantize.js';
+import { describeKernel, kernelOfName, type KernelSpec } from './kernel-spec.js';
+import { fastestKernel, kernelSpeeds } from './kernel-speed.js';
+
+export type { KernelSpec } from './kernel-spec.js';
+export { describeKernel } from './kernel-spec.js';
 
 /**
- * int8 runs u8 activations × s8 weight codes on the integer kernel (VNNI); with `bits` < 8 the
- * codes are k-bit ones (|code| ≤ 2^(k−1) − 1), which fit int8: "w<k>a8", k-bit weights on the
- * integer kernel, unpacked once at load into its int8 layout (1 byte per weight resident,
- * against k/8 for the weight-only kbit kernel, which expands its codes per call).
- */
-export type KernelSpec =
-  | { kind: 'f32' | 'bf16' | 'sparse' }
-  | { kind: 'int8'; bits?: number }
-  | { kind: 'kbit'; bits: number };
-
-/**
- * Densities at or below which the sparse kernel is faster, measured with `tlc bench infer`
- * on this project's reference CPU (2-core AVX-512): the CSR kernel's time grows linearly with
- * the density and overtakes the dense f32 (and k-bit) matmul between 50% and 70% sparsity,
- * but the int8 kernel only beyond about 90%.
- */
-export const SPARSE_MAX_DENSITY = 0.4;
-export const SPARSE_MAX_DENSITY_VS_INT8 = 0.08;
-
-export function describeKernel(spec: KernelSpec): string {
-  if (spec.kind === 'int8' && spec.bits !== undefined && spec.bits < 8) return `w${spec.bits}a8`;
-  return spec.kind === 'kbit' ? `${spec.bits}-bit` : spec.kind;
-}
-
-/**
- * The fastest kernel for a tensor compressed to `bits` (32 = float) with this fraction of
- * nonzeros: k-bit weights run on the integer kernel (w<k>a8), measured faster than the
- * weight-only k-bit kernel at every batch size (README, inference table).
+ * The kernel a tensor compressed to `bits` (32 = float) with this fraction of nonzeros runs on:
+ * the fastest on this CPU, as measured once per process (src/infer/kernel-speed.ts).
  */
 export function kernelForCompressed(bits: number, density: number): KernelSpec {
-  if (density <= (bits <= 8 ? SPARSE_MAX_DENSITY_VS_INT8 : SPARSE_MAX_DENSITY)) return { kind: 'sparse' };
-  if (bits === 8) return { kind: 'int8' };
-  if (bits >= MIN_BITS && bits < MAX_BITS) return { kind: 'int8', bits };
-  if (bits === FLOAT_BITS) return { kind: 'f32' };
-  throw new TlcError(`no inference kernel for ${bits}-bit weights`);
+  if (!(bits === FLOAT_BITS || (bits >= MIN_BITS && bits <= MAX_BITS))) throw new TlcError(`no inference kernel for ${bits}-bit weights`);
+  return fastestKernel(bits, density, kernelSpeeds(), FLOAT_BITS);
 }
 
 export function density(values: Float32Array): number {
@@ -121,20 +97,22 @@ export const KERNEL_CHOICES = 'auto, reference, f32, bf16, int8, w2 … w8 (weig
 
 /**
  * Packs a model's linear layers as `--kernel` says: `auto` runs a compressed model on the
- * kernels its compression calls for (sparse when sparse enough, else int8 / k-bit / f32 by
- * its bits) and a plain model on the training path, like `reference`; a kernel name runs
- * every linear layer on that kernel (w<k>: weights quantized to k bits).
+ * kernels its compression chose (`kernels`, recorded in its file by `tlc compress`; for files
+ * without that record, the fastest here for its bits and density) and a plain model on the
+ * training path, like `reference`; a kernel name runs every linear layer on that kernel
+ * (w<k>: weights quantized to k bits).
  */
-export function packByChoice(model: Module, choice: string, tensorBits: Map<string, number>): PackSummary | null {
+export function packByChoice(model: Module, choice: string, tensorBits: Map<string, number>,
+  kernels: Map<string, KernelSpec> = new Map()): PackSummary | null {
   if (choice === 'reference' || (choice === 'auto' && tensorBits.size === 0)) {
     unpackLinears(model);
     return null;
   }
-  if (choice === 'auto') return packLinears(model, (name, values) => kernelForCompressed(tensorBits.get(`${name}.weight`) ?? FLOAT_BITS, density(values)));
-  const w = /^w([2-8])$/.exec(choice);
-  if (w) return packLinears(model, () => ({ kind: 'kbit', bits: Number(w[1]) }));
-  const wa = /^w([2-7])a8$/.exec(choice);
-  if (wa) return packLinears(model, () => ({ kind: 'int8', bits: Number(wa[1]) }));
-  if (choice === 'f32' || choice === 'bf16' || choice === 'int8' || choice === 'sparse') return packLinears(model, () => ({ kind: choice }));
-  throw new TlcError(`--kernel: unknown kernel "${choice}" (${KERNEL_CHOICES})`);
+  if (choice === 'auto') {
+    return packLinears(model, (name, values) =>
+      kernels.get(`${name}.weight`) ?? kernelForCompressed(tensorBits.get(`${name}.weight`) ?? FLOAT_BITS, density(values)));
+  }
+  const spec = kernelOfName(choice);
+  if (!spec) throw new TlcError(`--kernel: unknown kernel "${choice}" (${KERNEL_CHOICES})`);
+  return packLinears(model, () => spec);
 }
