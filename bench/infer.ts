@@ -119,6 +119,21 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
+/** The benchmarks' model (a run or compressed-model directory, or a random L4-D512 classifier) and shape. */
+export function inferBenchSetup(opts: { model?: string; seqLen?: number; batch?: number; rounds?: number }):
+  { model: TransformerBody; seqLen: number; batch: number; rounds: number } {
+  const model = opts.model
+    ? loadModelDir(opts.model).model
+    : buildModel(presetConfig('L4-D512', { vocab_size: 8192, max_len: 128, labels: ['negative', 'positive'] }), 1);
+  const seqLen = Math.min(opts.seqLen ?? 128, model.config.max_len);
+  const batch = opts.batch ?? 32, rounds = opts.rounds ?? 7;
+  if (!(rounds >= 1 && batch >= 1 && seqLen >= 1)) {
+    model.dispose();
+    throw new TlcError('bench infer: rounds, batch and sequence length must be positive');
+  }
+  return { model, seqLen, batch, rounds };
+}
+
 export function benchInference(opts: InferBenchOptions = {}): InferBenchResult {
   const log = opts.log ?? (() => {});
   const asked = opts.variants ?? [...INFER_VARIANTS];
@@ -128,13 +143,8 @@ export function benchInference(opts: InferBenchOptions = {}): InferBenchResult {
   }));
   for (const why of unavailable.values()) log(`skipped: ${why}`);
   const variants = asked.filter((v) => !unavailable.has(v));
-  const model = opts.model
-    ? loadModelDir(opts.model).model
-    : buildModel(presetConfig('L4-D512', { vocab_size: 8192, max_len: 128, labels: ['negative', 'positive'] }), 1);
+  const { model, seqLen, batch, rounds } = inferBenchSetup(opts);
   const cfg = model.config;
-  const seqLen = Math.min(opts.seqLen ?? 128, cfg.max_len);
-  const batch = opts.batch ?? 32, rounds = opts.rounds ?? 7;
-  if (!(rounds >= 1 && batch >= 1 && seqLen >= 1)) throw new TlcError('bench infer: rounds, batch and sequence length must be positive');
   const packs = new Map<InferVariant, Map<Linear, PackedLinear>>();
   /** The model each variant runs: the loaded one, or a structurally pruned copy. */
   const models = new Map<InferVariant, TransformerBody>();

@@ -8,10 +8,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TlcError } from '../src/engine/errors.js';
 import { getThreads } from '../src/engine/threads.js';
-import { countParams, presetConfig } from '../src/nn/config.js';
+import { countParams } from '../src/nn/config.js';
 import type { TransformerBody } from '../src/nn/transformer.js';
 import type { StateDict } from '../src/nn/state-dict.js';
-import { buildModel, loadModelDir } from '../src/infer/load.js';
+import { inferBenchSetup } from './infer.js';
 import { packLinears, unpackLinears, type KernelSpec } from '../src/infer/pack.js';
 import { forwardOnce, syntheticBatch } from '../src/infer/latency.js';
 import { onnxGraphOfModel } from '../src/export/export.js';
@@ -74,12 +74,8 @@ function median(xs: number[]): number {
 export async function benchVersusOnnxruntime(opts: VersusOptions = {}): Promise<VersusResult> {
   const log = opts.log ?? (() => {});
   const { ort, version } = await loadOnnxruntime();
-  const model = opts.model
-    ? loadModelDir(opts.model).model
-    : buildModel(presetConfig('L4-D512', { vocab_size: 8192, max_len: 128, labels: ['negative', 'positive'] }), 1);
+  const { model, seqLen, batch, rounds } = inferBenchSetup(opts);
   const cfg = model.config;
-  const seqLen = Math.min(opts.seqLen ?? 128, cfg.max_len);
-  const batch = opts.batch ?? 32, rounds = opts.rounds ?? 7;
   const threads = getThreads();
   try {
     const weights = stateDictOf(model);
