@@ -29,6 +29,24 @@ test('bench infer --json prints one row per variant and batch size', async () =>
   assert.match(p.stderr, /round 1\/1/, 'progress goes to stderr');
 });
 
+test('bench infer --versus onnxruntime times both engines on the same exported model, fp32 and int8', async () => {
+  const run = await pretrainedRun();
+  const p = spawnSync(process.execPath, [CLI, 'bench', 'infer', run, '--versus', 'onnxruntime', '--json', '--rounds', '1', '--batch-size', '3', '--seq-len', '16'],
+    { encoding: 'utf8' });
+  assert.equal(p.status, 0, p.stderr);
+  const { versus, system } = JSON.parse(p.stdout);
+  assert.equal(system.isa.tier, JSON.parse(spawnSync(process.execPath, [CLI, 'info', '--json'], { encoding: 'utf8' }).stdout).isa.tier);
+  assert.equal(versus.onnxruntime.package, 'onnxruntime-node');
+  assert.deepEqual(versus.rows.map((r: { variant: string; batch: number }) => `${r.variant}/${r.batch}`), ['fp32/1', 'fp32/3', 'int8/1', 'int8/3']);
+  for (const r of versus.rows) {
+    assert.ok(r.tlc_latency_ms > 0 && r.onnxruntime_latency_ms > 0);
+    assert.ok(Math.abs(r.speedup - r.onnxruntime_latency_ms / r.tlc_latency_ms) < 1e-9);
+  }
+  const bad = spawnSync(process.execPath, [CLI, 'bench', 'infer', '--versus', 'onnxruntime', '--variants', 'fp32'], { encoding: 'utf8' });
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /--versus times fp32 and int8 on both engines: leave out --variants and --task/);
+});
+
 test('bench infer rejects unknown variants and missing models clearly', () => {
   let p = spawnSync(process.execPath, [CLI, 'bench', 'infer', '--variants', 'fp32,fp8'], { encoding: 'utf8' });
   assert.notEqual(p.status, 0);
