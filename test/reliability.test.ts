@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { readSafetensorsHeader } from '../src/engine/safetensors.js';
 import { readMetrics } from '../src/run/metrics.js';
 import { finetune } from '../src/train/finetune.js';
-import { divergence, gradNormDivergence } from '../src/train/loop.js';
+import { divergence, gradNormDivergence } from '../src/train/divergence.js';
 import { checkTrainingFits, estimateTrainingBytes } from '../src/train/memory-check.js';
 import { presetConfig } from '../src/nn/config.js';
 import { finetuneArgs, preparedSyntheticData, pretrainedRun, writeTask } from './corpus-fixture.js';

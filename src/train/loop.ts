@@ -31,11 +31,12 @@ import { budgetCheckpointName, checkpointName, pruneCheckpoints, removeStaleTemp
 import { initialNoiseScale, updateNoiseScale } from './noise-scale.js';
 import { buildOptimizer } from './optimizer.js';
 import { EPOCH_PROJECTION_PROGRESS, baselineWarning, epochWarning } from './warnings.js';
+import { divergence, gradNormDivergence } from './divergence.js';
 import type { Interval, OptimizerArgs } from './args.js';
 
 export type { Interval, OptimizerArgs, RunArgs } from './args.js';
 
-/** Where compression (and anything else that reshapes a step) plugs into the loop. */
+/** Where data parallelism, compression, bf16 (anything that reshapes a step) plug into the loop. */
 export interface LoopHooks {
   /**
    * Before a step's forward passes: may replace the weights the step computes with
@@ -44,8 +45,10 @@ export interface LoopHooks {
    * the replaced weights updates the originals (a straight-through estimator).
    */
   beforeForward?(): (() => void) | void;
-  /** After backward, before the optimizer step: e.g. zero the gradients of pruned weights. */
+  /** After backward, before the optimizer step: e.g. sum the ranks' gradients, zero the gradients of pruned weights. */
   afterBackward?(): void;
+  /** After the optimizer step changed the weights. */
+  afterOptimizerStep?(): void;
   /** After the optimizer step, with the budget progress reached: e.g. re-apply a mask, tighten it. */
   afterStep?(progress: number): void;
 }
@@ -134,291 +137,339 @@ function autoPrecisionFields(): { precision_why: string; bf16_speedup?: number }
 
 export async function trainLoop<B>(runDir: string, args: LoopArgs, task: LoopTask<B>, resumed: boolean,
   events: LoopEvents = {}, signal?: AbortSignal): Promise<LoopResult> {
-  const model = task.model;
-  const params = model.parameters();
-  const optimizer = buildOptimizer(params, args);
-  const hooks = task.hooks ?? {};
-  const metrics = new MetricsLog(runFile(runDir, 'metrics'));
-  const dp = dataParallel();
-  const [firstMine, endMine] = dp ? dp.slice(args.microBatches) : [0, args.microBatches];
-  const writes = writesRuns();
-  // each micro-batch's dropout draws its own stream, keyed by step and index, so a rank
-  // computing only some of a step's micro-batches draws what one process would
-  const dropoutSeed = model.dropoutRng.getState().seed;
-  // bf16: the weight matrices' bf16 copies, re-cast once after each change of the weights
-  let bf16: Bf16Weights | null = null;
-  const previousBf16 = setBf16Weights(null);
-  // every rank trains in rank 0's precision: `auto` measures, and only rank 0 does, alone
-  const rankZero = !dp || dp.rank === 0;
-  let state: TrainerState = {
-    format_version: 1, step: 0, usage: { trainSeconds: 0, tokens: 0, steps: 0, flops: 0 },
-    eval_seconds: 0, checkpoint_seconds: 0, batcher: task.dataPosition, dropout_rng: model.dropoutRng.getState(),
-    triggers: {}, last_lr: 0, done: false, stopped_early: false, best: null, evals_since_best: 0,
-    noise: initialNoiseScale(), precision: agreed(rankZero ? resolvePrecision(args.precision ?? 'f32') : 'f32'),
-  };
-  let fallback: Record<string, unknown> = {};
+  const trainer = new Trainer(runDir, args, task, resumed, events, signal);
   try {
-    // what a writer killed mid-write left behind (the caller holds the run's lock)
-    if (writes) removeStaleTemporaries(runDir);
-    if (resumed) {
-      const { state: { checkpoint: pointer, ...restored }, skipped } = restoreCheckpoint(runDir, model, optimizer, task.restoreExtras?.bind(task));
-      if (skipped.length > 0) {
-        warn(`${runDir}: ${skipped.map((s) => `${s.checkpoint} cannot be restored (${s.reason})`).join('; ')}; ` +
-          `resuming from ${pointer} at step ${restored.step} instead`);
-        fallback = { restored_from: pointer, skipped_checkpoints: skipped.map((s) => s.checkpoint) };
-      }
-      state = { ...state, ...restored };
-      // a run whose budget was extended (src/train/extend.ts) goes on past its old end, its
-      // fraction triggers counted in the budget it has now
-      if (state.done && !state.stopped_early && !budgetSpent(args.budget, state.usage)) state.done = false;
-      const progress = budgetProgress(args.budget, state.usage);
-      for (const [key, iv] of [['eval', args.evalEvery], ['save', args.saveEvery]] as const) {
-        if (iv.kind === 'fraction') state.triggers[key] = Math.floor(progress / iv.value + 1e-9);
-      }
-      // tagged checkpoints at fractions the extended budget has not reached yet are written (again) when it does
-      for (const f of args.saveAt) state.triggers[`save-at-${f}`] = progress >= f - 1e-9 ? 1 : 0;
-      task.dataPosition = state.batcher;
-      model.dropoutRng.setState(state.dropout_rng as never);
-      metrics.truncateAfter(state.step);
-    }
-    if (state.precision === 'bf16') {
-      bf16 = new Bf16Weights(params.filter((p) => p.shape.length === 2));
-      setBf16Weights(bf16);
-    }
-    const paramCount = params.reduce((n, p) => n + p.size, 0);
-    events.onStart?.({ resumed, params: paramCount, budget: describeBudget(args.budget), step: state.step });
-    metrics.append({
-      event: resumed ? 'resume' : 'start', step: state.step, params: paramCount, budget: args.budget, threads: getThreads(),
-      precision: state.precision, ...(args.precision === 'auto' && !resumed && rankZero ? autoPrecisionFields() : {}),
-      ...(dp ? { ranks: dp.size } : {}),
-      train_seconds: state.usage.trainSeconds, ...(task.describe?.() ?? {}), ...fallback,
-    } as NewEvent);
+    return await trainer.run();
+  } finally {
+    trainer.dispose();
+  }
+}
 
-    let lastEval: Record<string, number> = {};
-    const evaluate = (): boolean => {
-      const t0 = performance.now();
-      // rank 0 evaluates; the others take its numbers, so early stopping agrees everywhere
-      const m = dp ? dp.fromRankZero(dp.rank === 0 ? task.evaluate() : undefined) : task.evaluate();
-      const seconds = (performance.now() - t0) / 1000;
-      state.eval_seconds += seconds;
-      lastEval = m;
-      metrics.append({
-        event: 'eval', step: state.step, train_seconds: state.usage.trainSeconds, tokens: state.usage.tokens,
-        flops: state.usage.flops, ...m, eval_seconds: seconds,
-      });
-      events.onEval?.({ step: state.step, metrics: m, progress: budgetProgress(args.budget, state.usage) });
-      if (!task.isBetter) return false;
-      if (state.best === null || task.isBetter(m, state.best)) {
-        state.best = { step: state.step, ...m };
-        state.evals_since_best = 0;
-        task.saveBest?.();
-        return false;
-      }
-      state.evals_since_best++;
-      return args.patience !== undefined && state.evals_since_best >= args.patience;
-    };
+/** What one optimizer step measured, agreed across ranks. */
+interface StepResult {
+  lr: number;
+  seconds: number;
+  tokens: number;
+  flops: number;
+  /** Σ of the micro-batches' weights, and of their losses times their weights. */
+  weightSum: number;
+  lossSum: number;
+  /** Squared norm of the first micro-batch's gradient share (NaN with one micro-batch), and its weight. */
+  firstSq: number;
+  firstWeight: number;
+  microBatches: number;
+  gradNorm: number;
+}
 
-    let lastCheckpointStep = resumed ? state.step : -1;
-    const checkpoint = (tag?: string): void => {
-      if (!tag && lastCheckpointStep === state.step) return;
-      if (!tag) lastCheckpointStep = state.step;
-      if (!writes) return;
-      const t0 = performance.now();
-      state.batcher = task.dataPosition;
-      state.dropout_rng = model.dropoutRng.getState();
-      const name = checkpointName(state.step, tag);
-      const path = saveCheckpoint(runDir, name, model, optimizer, state, args.publishLatest ?? true, task.saveExtras?.bind(task));
-      if (!tag) pruneCheckpoints(runDir, args.keep, `${RUN_FILES.checkpoints}/${name}`);
-      const seconds = (performance.now() - t0) / 1000;
-      state.checkpoint_seconds += seconds;
-      metrics.append({ event: 'checkpoint', step: state.step, path: `${RUN_FILES.checkpoints}/${name}`, checkpoint_seconds: seconds });
-      events.onCheckpoint?.({ step: state.step, path });
-    };
+/**
+ * One training run: `run()` restores or starts, then steps until the budget is spent, the task
+ * stops early or a signal interrupts, evaluating and checkpointing on the way. Everything that
+ * reshapes a step — data parallelism's gradient sum, compression, bf16 weight copies — attaches
+ * through LoopHooks, called in order: [data parallel, the task's, bf16].
+ */
+class Trainer<B> {
+  private readonly model: TransformerBody;
+  private readonly params: Tensor[];
+  private readonly optimizer: ReturnType<typeof buildOptimizer>;
+  private readonly metrics: MetricsLog;
+  private readonly dp = dataParallel();
+  /** The micro-batches of each step this rank computes: [first, end). */
+  private readonly mine: [number, number];
+  private readonly writes = writesRuns();
+  /** Each micro-batch's dropout draws its own stream, keyed by step and index, so a rank computing only some draws what one process would. */
+  private readonly dropoutSeed: number;
+  /** Every rank trains in rank 0's precision: `auto` measures, and only rank 0 does, alone. */
+  private readonly rankZero: boolean;
+  private readonly previousBf16: Bf16Weights | null;
+  private bf16: Bf16Weights | null = null;
+  private hooks: LoopHooks[] = [];
+  private state: TrainerState;
+  private fallback: Record<string, unknown> = {};
+  private lastEval: Record<string, number> = {};
+  private lastCheckpointStep: number;
+  private interrupted = false;
+  /** Data parallel: an interrupt seen by any rank, agreed at the end of the last step. */
+  private stopAgreed = false;
+  private readonly recentLosses: number[] = [];
+  private readonly recentNorms: number[] = [];
 
-    // A trigger fires when its counter crosses a new multiple of its interval.
-    const crossed = (key: string, iv: Interval): boolean => {
-      const value = iv.kind === 'steps' ? state.usage.steps : iv.kind === 'seconds' ? state.usage.trainSeconds : budgetProgress(args.budget, state.usage);
-      const mark = Math.floor(value / iv.value + 1e-9);
-      if (mark > (state.triggers[key] ?? 0)) {
-        state.triggers[key] = mark;
-        return true;
-      }
-      return false;
+  constructor(private readonly runDir: string, private readonly args: LoopArgs, private readonly task: LoopTask<B>,
+    private readonly resumed: boolean, private readonly events: LoopEvents, private readonly signal?: AbortSignal) {
+    this.model = task.model;
+    this.params = this.model.parameters();
+    this.optimizer = buildOptimizer(this.params, args);
+    this.metrics = new MetricsLog(runFile(runDir, 'metrics'));
+    this.mine = this.dp ? this.dp.slice(args.microBatches) : [0, args.microBatches];
+    this.dropoutSeed = this.model.dropoutRng.getState().seed;
+    this.previousBf16 = setBf16Weights(null);
+    this.rankZero = !this.dp || this.dp.rank === 0;
+    this.state = {
+      format_version: 1, step: 0, usage: { trainSeconds: 0, tokens: 0, steps: 0, flops: 0 },
+      eval_seconds: 0, checkpoint_seconds: 0, batcher: task.dataPosition, dropout_rng: this.model.dropoutRng.getState(),
+      triggers: {}, last_lr: 0, done: false, stopped_early: false, best: null, evals_since_best: 0,
+      noise: initialNoiseScale(), precision: agreed(this.rankZero ? resolvePrecision(args.precision ?? 'f32') : 'f32'),
     };
+    this.lastCheckpointStep = resumed ? -2 : -1; // set to the restored step by restore()
+  }
 
-    if (!resumed) {
-      evaluate();
-      checkpoint();
-    }
-    const warnOnce = (kind: string, message: string | null): void => {
-      if (message === null || state.triggers[`warned-${kind}`]) return;
-      state.triggers[`warned-${kind}`] = 1;
-      if (writes) warn(message);
-      metrics.append({ event: 'warning', step: state.step, kind, message });
-    };
-    // the tokens the whole budget buys: exact for token, step and FLOP budgets, the pace so far for a time budget
-    const checkEpochs = (): void => {
-      if (!task.corpusTokens || state.usage.tokens === 0) return;
-      const progress = budgetProgress(args.budget, state.usage);
-      if (args.budget.kind === 'time' && progress < EPOCH_PROJECTION_PROGRESS) return;
-      warnOnce('epochs', epochWarning(state.usage.tokens / Math.max(progress, 1e-12), task.corpusTokens));
-    };
-    let interrupted = false;
-    // data-parallel: an interrupt seen by any rank, agreed at the end of the last step
-    let stopAgreed = false;
-    const recentLosses: number[] = [], recentNorms: number[] = [];
-    while (!state.done && !budgetSpent(args.budget, state.usage)) {
+  async run(): Promise<LoopResult> {
+    this.begin();
+    while (!this.state.done && !budgetSpent(this.args.budget, this.state.usage)) {
       await new Promise((resolve) => setImmediate(resolve)); // lets SIGINT/SIGTERM handlers run between steps
-      if (dp ? stopAgreed : signal?.aborted) {
-        interrupted = true;
+      if (this.dp ? this.stopAgreed : this.signal?.aborted) {
+        this.interrupted = true;
         break;
       }
-      const t0 = performance.now();
-      const lr = learningRate(args.schedule, budgetProgress(args.budget, state.usage));
-      const batches: B[] = [];
-      for (let i = 0; i < args.microBatches; i++) batches.push(task.nextBatch());
-      zeroGrad(params);
-      const undo = hooks.beforeForward?.();
-      bf16?.invalidate(); // the hook may have replaced the weights
-      const costs = batches.map((b) => task.cost(b));
-      const tokens = costs.reduce((a, c) => a + c.tokens, 0), flops = costs.reduce((a, c) => a + c.flops, 0);
-      const weightSum = costs.reduce((a, c) => a + c.weight, 0);
-      let lossSum = 0;
-      let firstSq = NaN;
-      batches.forEach((b, i) => tidy(() => {
-        if (i < firstMine || i >= endMine) return;
-        model.dropoutRng.setState({ seed: mix(dropoutSeed, state.step, i), counter: 0 });
-        const loss = task.loss(b);
-        lossSum += loss.item() * costs[i].weight;
-        // the step's loss is the weighted mean over all micro-batches, whatever the split
-        backward(loss, weightSum > 0 ? costs[i].weight / weightSum : 0);
-        if (i === 0 && batches.length > 1) firstSq = gradSquaredNorm(params);
-      }));
-      if (undo) undo();
-      dp?.reduceGradients(params);
-      hooks.afterBackward?.();
-      const { gradNorm } = optimizer.step(lr);
-      bf16?.invalidate();
-      let seconds = (performance.now() - t0) / 1000;
-      if (dp) {
-        // the step took as long as its slowest rank; the loss sums every rank's share, in rank order
-        const rows = dp.gather([seconds, lossSum, firstSq, signal?.aborted ? 1 : 0]);
-        seconds = Math.max(...rows.map((r) => r[0]));
-        lossSum = rows.reduce((a, r) => a + r[1], 0);
-        firstSq = rows[0][2];
-        stopAgreed = rows.some((r) => r[3] > 0);
-      }
-      // the first micro-batch's mean gradient, unscaled from its share of the step
-      const w0 = costs[0].weight;
-      const noiseScale = batches.length > 1 && w0 > 0
-        ? updateNoiseScale(state.noise, w0, firstSq * (weightSum / w0) ** 2, weightSum, gradNorm * gradNorm)
-        : null;
-      state.step++;
-      state.last_lr = lr;
-      state.usage = {
-        trainSeconds: state.usage.trainSeconds + seconds, tokens: state.usage.tokens + tokens,
-        steps: state.usage.steps + 1, flops: state.usage.flops + flops,
-      };
-      const loss = weightSum > 0 ? lossSum / weightSum : NaN;
-      if (!Number.isFinite(loss)) {
-        throw new TlcError(`training diverged at step ${state.step}: loss is ${loss} (try a lower --lr or more warmup)`);
-      }
-      const diverging = divergence(recentLosses, loss) ?? (Number.isFinite(gradNorm) ? gradNormDivergence(recentNorms, gradNorm) : null);
-      if (diverging) throw new TlcError(`training is diverging at step ${state.step}: ${diverging} (try a lower --lr or more warmup)`);
-      const progress = budgetProgress(args.budget, state.usage);
-      hooks.afterStep?.(progress);
-      bf16?.invalidate(); // masks may have changed the weights
-      metrics.append({
-        event: 'train', step: state.step, train_seconds: state.usage.trainSeconds, tokens: state.usage.tokens, flops: state.usage.flops,
-        lr, loss, grad_norm: gradNorm, noise_scale: noiseScale, step_seconds: seconds, tokens_per_s: tokens / seconds, gflops: flops / seconds / 1e9, progress,
-      });
-      events.onStep?.({ step: state.step, loss, lr, progress, tokensPerS: tokens / seconds, usage: state.usage });
-      checkEpochs();
-
-      let finished = budgetSpent(args.budget, state.usage);
-      if (finished || crossed('eval', args.evalEvery)) {
-        if (evaluate() && !finished) {
-          state.stopped_early = true;
-          finished = true;
-        }
-      }
-      if (finished) state.done = true;
-      const tagged = args.saveAt.filter((f) => progress >= f - 1e-9 && !(state.triggers[`save-at-${f}`] ?? 0));
-      // tagged checkpoints first: each records its own trigger, so a crash before one is
-      // written leaves it to be written after resume
-      for (const f of tagged) {
-        state.triggers[`save-at-${f}`] = 1;
-        checkpoint(budgetCheckpointName(f));
-      }
-      if (finished || crossed('save', args.saveEvery)) checkpoint();
+      const progress = this.record(this.step());
+      this.evaluateAndSave(progress);
     }
-    if (interrupted) checkpoint();
-    if (state.done && Object.keys(lastEval).length === 0) evaluate();
-    if (state.done && task.baseline && typeof lastEval.valid_loss === 'number') warnOnce('baseline', baselineWarning(lastEval.valid_loss, task.baseline));
-    metrics.append({
-      event: interrupted ? 'interrupted' : 'end', step: state.step, train_seconds: state.usage.trainSeconds, tokens: state.usage.tokens,
-      flops: state.usage.flops, eval_seconds: state.eval_seconds, checkpoint_seconds: state.checkpoint_seconds,
-      stopped_early: state.stopped_early, ...lastEval,
+    return this.finish();
+  }
+
+  dispose(): void {
+    setBf16Weights(this.previousBf16);
+    this.bf16?.dispose();
+    this.optimizer.dispose();
+  }
+
+  /** Restores a resumed run (or starts a new one), installs the hooks and logs the start. */
+  private begin(): void {
+    // what a writer killed mid-write left behind (the caller holds the run's lock)
+    if (this.writes) removeStaleTemporaries(this.runDir);
+    if (this.resumed) this.restore();
+    if (this.state.precision === 'bf16') {
+      this.bf16 = new Bf16Weights(this.params.filter((p) => p.shape.length === 2));
+      setBf16Weights(this.bf16);
+    }
+    this.hooks = [
+      ...(this.dp ? [{ afterBackward: () => this.dp!.reduceGradients(this.params) }] : []),
+      ...(this.task.hooks ? [this.task.hooks] : []),
+      ...(this.bf16 ? [bf16Hooks(this.bf16)] : []),
+    ];
+    const { args, state, resumed } = this;
+    const paramCount = this.params.reduce((n, p) => n + p.size, 0);
+    this.events.onStart?.({ resumed, params: paramCount, budget: describeBudget(args.budget), step: state.step });
+    this.metrics.append({
+      event: resumed ? 'resume' : 'start', step: state.step, params: paramCount, budget: args.budget, threads: getThreads(),
+      precision: state.precision, ...(args.precision === 'auto' && !resumed && this.rankZero ? autoPrecisionFields() : {}),
+      ...(this.dp ? { ranks: this.dp.size } : {}),
+      train_seconds: state.usage.trainSeconds, ...(this.task.describe?.() ?? {}), ...this.fallback,
+    } as NewEvent);
+    if (!resumed) {
+      this.evaluate();
+      this.checkpoint();
+    }
+  }
+
+  /** The state of the last good checkpoint, with the triggers recounted for the budget the run has now. */
+  private restore(): void {
+    const { args, model, task } = this;
+    const { state: { checkpoint: pointer, ...restored }, skipped } = restoreCheckpoint(this.runDir, model, this.optimizer, task.restoreExtras?.bind(task));
+    if (skipped.length > 0) {
+      warn(`${this.runDir}: ${skipped.map((s) => `${s.checkpoint} cannot be restored (${s.reason})`).join('; ')}; ` +
+        `resuming from ${pointer} at step ${restored.step} instead`);
+      this.fallback = { restored_from: pointer, skipped_checkpoints: skipped.map((s) => s.checkpoint) };
+    }
+    const state = this.state = { ...this.state, ...restored };
+    this.lastCheckpointStep = state.step;
+    // a run whose budget was extended (src/train/extend.ts) goes on past its old end, its
+    // fraction triggers counted in the budget it has now
+    if (state.done && !state.stopped_early && !budgetSpent(args.budget, state.usage)) state.done = false;
+    const progress = budgetProgress(args.budget, state.usage);
+    for (const [key, iv] of [['eval', args.evalEvery], ['save', args.saveEvery]] as const) {
+      if (iv.kind === 'fraction') state.triggers[key] = Math.floor(progress / iv.value + 1e-9);
+    }
+    // tagged checkpoints at fractions the extended budget has not reached yet are written (again) when it does
+    for (const f of args.saveAt) state.triggers[`save-at-${f}`] = progress >= f - 1e-9 ? 1 : 0;
+    task.dataPosition = state.batcher;
+    model.dropoutRng.setState(state.dropout_rng as never);
+    this.metrics.truncateAfter(state.step);
+  }
+
+  /** One optimizer step: forward and backward over this rank's micro-batches, the hooks, AdamW. */
+  private step(): StepResult {
+    const { args, task, params, state } = this;
+    const t0 = performance.now();
+    const lr = learningRate(args.schedule, budgetProgress(args.budget, state.usage));
+    const batches: B[] = [];
+    for (let i = 0; i < args.microBatches; i++) batches.push(task.nextBatch());
+    zeroGrad(params);
+    const undos = this.hooks.map((h) => h.beforeForward?.());
+    const costs = batches.map((b) => task.cost(b));
+    const weightSum = costs.reduce((a, c) => a + c.weight, 0);
+    let lossSum = 0, firstSq = NaN;
+    batches.forEach((b, i) => tidy(() => {
+      if (i < this.mine[0] || i >= this.mine[1]) return;
+      this.model.dropoutRng.setState({ seed: mix(this.dropoutSeed, state.step, i), counter: 0 });
+      const loss = task.loss(b);
+      lossSum += loss.item() * costs[i].weight;
+      // the step's loss is the weighted mean over all micro-batches, whatever the split
+      backward(loss, weightSum > 0 ? costs[i].weight / weightSum : 0);
+      if (i === 0 && batches.length > 1) firstSq = gradSquaredNorm(params);
+    }));
+    for (const undo of undos.reverse()) if (undo) undo();
+    for (const h of this.hooks) h.afterBackward?.();
+    const { gradNorm } = this.optimizer.step(lr);
+    for (const h of this.hooks) h.afterOptimizerStep?.();
+    return this.agree({
+      lr, seconds: (performance.now() - t0) / 1000, tokens: costs.reduce((a, c) => a + c.tokens, 0),
+      flops: costs.reduce((a, c) => a + c.flops, 0), weightSum, lossSum, firstSq, firstWeight: costs[0].weight,
+      microBatches: batches.length, gradNorm,
     });
-    dp?.barrier(); // the other ranks read what rank 0 has just written (the end, the last checkpoint)
-    return { steps: state.step, usage: state.usage, lastEval, best: state.best, interrupted, stoppedEarly: state.stopped_early };
-  } finally {
-    setBf16Weights(previousBf16);
-    bf16?.dispose();
-    optimizer.dispose();
+  }
+
+  /** Data parallel: the step took as long as its slowest rank; the loss sums every rank's share, in rank order. */
+  private agree(s: StepResult): StepResult {
+    if (!this.dp) return s;
+    const rows = this.dp.gather([s.seconds, s.lossSum, s.firstSq, this.signal?.aborted ? 1 : 0]);
+    this.stopAgreed = rows.some((r) => r[3] > 0);
+    return { ...s, seconds: Math.max(...rows.map((r) => r[0])), lossSum: rows.reduce((a, r) => a + r[1], 0), firstSq: rows[0][2] };
+  }
+
+  /** Counts the step, checks it for divergence, runs the hooks' afterStep and logs it; returns the budget progress. */
+  private record(s: StepResult): number {
+    const { state, args } = this;
+    // the first micro-batch's mean gradient, unscaled from its share of the step
+    const noiseScale = s.microBatches > 1 && s.firstWeight > 0
+      ? updateNoiseScale(state.noise, s.firstWeight, s.firstSq * (s.weightSum / s.firstWeight) ** 2, s.weightSum, s.gradNorm * s.gradNorm)
+      : null;
+    state.step++;
+    state.last_lr = s.lr;
+    state.usage = {
+      trainSeconds: state.usage.trainSeconds + s.seconds, tokens: state.usage.tokens + s.tokens,
+      steps: state.usage.steps + 1, flops: state.usage.flops + s.flops,
+    };
+    const loss = s.weightSum > 0 ? s.lossSum / s.weightSum : NaN;
+    this.checkDivergence(loss, s.gradNorm);
+    const progress = budgetProgress(args.budget, state.usage);
+    for (const h of this.hooks) h.afterStep?.(progress);
+    const u = state.usage;
+    this.metrics.append({
+      event: 'train', step: state.step, train_seconds: u.trainSeconds, tokens: u.tokens, flops: u.flops,
+      lr: s.lr, loss, grad_norm: s.gradNorm, noise_scale: noiseScale, step_seconds: s.seconds, tokens_per_s: s.tokens / s.seconds,
+      gflops: s.flops / s.seconds / 1e9, progress,
+    });
+    this.events.onStep?.({ step: state.step, loss, lr: s.lr, progress, tokensPerS: s.tokens / s.seconds, usage: u });
+    this.checkEpochs();
+    return progress;
+  }
+
+  private checkDivergence(loss: number, gradNorm: number): void {
+    const step = this.state.step;
+    if (!Number.isFinite(loss)) throw new TlcError(`training diverged at step ${step}: loss is ${loss} (try a lower --lr or more warmup)`);
+    const diverging = divergence(this.recentLosses, loss) ?? (Number.isFinite(gradNorm) ? gradNormDivergence(this.recentNorms, gradNorm) : null);
+    if (diverging) throw new TlcError(`training is diverging at step ${step}: ${diverging} (try a lower --lr or more warmup)`);
+  }
+
+  /** After a step: evaluation (and early stopping), the end of the budget, tagged and periodic checkpoints. */
+  private evaluateAndSave(progress: number): void {
+    const { state, args } = this;
+    let finished = budgetSpent(args.budget, state.usage);
+    if ((finished || this.crossed('eval', args.evalEvery)) && this.evaluate() && !finished) {
+      state.stopped_early = true;
+      finished = true;
+    }
+    if (finished) state.done = true;
+    const tagged = args.saveAt.filter((f) => progress >= f - 1e-9 && !(state.triggers[`save-at-${f}`] ?? 0));
+    // tagged checkpoints first: each records its own trigger, so a crash before one is
+    // written leaves it to be written after resume
+    for (const f of tagged) {
+      state.triggers[`save-at-${f}`] = 1;
+      this.checkpoint(budgetCheckpointName(f));
+    }
+    if (finished || this.crossed('save', args.saveEvery)) this.checkpoint();
+  }
+
+  /** The last checkpoint and evaluation, the end event; the result. */
+  private finish(): LoopResult {
+    const { state, task } = this;
+    if (this.interrupted) this.checkpoint();
+    if (state.done && Object.keys(this.lastEval).length === 0) this.evaluate();
+    if (state.done && task.baseline && typeof this.lastEval.valid_loss === 'number') {
+      this.warnOnce('baseline', baselineWarning(this.lastEval.valid_loss, task.baseline));
+    }
+    this.metrics.append({
+      event: this.interrupted ? 'interrupted' : 'end', step: state.step, train_seconds: state.usage.trainSeconds, tokens: state.usage.tokens,
+      flops: state.usage.flops, eval_seconds: state.eval_seconds, checkpoint_seconds: state.checkpoint_seconds,
+      stopped_early: state.stopped_early, ...this.lastEval,
+    });
+    this.dp?.barrier(); // the other ranks read what rank 0 has just written (the end, the last checkpoint)
+    return { steps: state.step, usage: state.usage, lastEval: this.lastEval, best: state.best, interrupted: this.interrupted, stoppedEarly: state.stopped_early };
+  }
+
+  /** Evaluates (rank 0; the others take its numbers, so early stopping agrees everywhere); true when patience ran out. */
+  private evaluate(): boolean {
+    const { state, task, dp } = this;
+    const t0 = performance.now();
+    const m = dp ? dp.fromRankZero(dp.rank === 0 ? task.evaluate() : undefined) : task.evaluate();
+    const seconds = (performance.now() - t0) / 1000;
+    state.eval_seconds += seconds;
+    this.lastEval = m;
+    this.metrics.append({
+      event: 'eval', step: state.step, train_seconds: state.usage.trainSeconds, tokens: state.usage.tokens,
+      flops: state.usage.flops, ...m, eval_seconds: seconds,
+    });
+    this.events.onEval?.({ step: state.step, metrics: m, progress: budgetProgress(this.args.budget, state.usage) });
+    if (!task.isBetter) return false;
+    if (state.best === null || task.isBetter(m, state.best)) {
+      state.best = { step: state.step, ...m };
+      state.evals_since_best = 0;
+      task.saveBest?.();
+      return false;
+    }
+    state.evals_since_best++;
+    return this.args.patience !== undefined && state.evals_since_best >= this.args.patience;
+  }
+
+  /** A checkpoint of everything that shapes the future; `tag` names a budget fraction's, kept apart from the rotation. */
+  private checkpoint(tag?: string): void {
+    const { state, task, model } = this;
+    if (!tag && this.lastCheckpointStep === state.step) return;
+    if (!tag) this.lastCheckpointStep = state.step;
+    if (!this.writes) return;
+    const t0 = performance.now();
+    state.batcher = task.dataPosition;
+    state.dropout_rng = model.dropoutRng.getState();
+    const name = checkpointName(state.step, tag);
+    const path = saveCheckpoint(this.runDir, name, model, this.optimizer, state, this.args.publishLatest ?? true, task.saveExtras?.bind(task));
+    if (!tag) pruneCheckpoints(this.runDir, this.args.keep, `${RUN_FILES.checkpoints}/${name}`);
+    const seconds = (performance.now() - t0) / 1000;
+    state.checkpoint_seconds += seconds;
+    this.metrics.append({ event: 'checkpoint', step: state.step, path: `${RUN_FILES.checkpoints}/${name}`, checkpoint_seconds: seconds });
+    this.events.onCheckpoint?.({ step: state.step, path });
+  }
+
+  /** Whether the trigger `key` fires: its counter crossed a new multiple of its interval. */
+  private crossed(key: string, iv: Interval): boolean {
+    const { state } = this;
+    const value = iv.kind === 'steps' ? state.usage.steps : iv.kind === 'seconds' ? state.usage.trainSeconds : budgetProgress(this.args.budget, state.usage);
+    const mark = Math.floor(value / iv.value + 1e-9);
+    if (mark <= (state.triggers[key] ?? 0)) return false;
+    state.triggers[key] = mark;
+    return true;
+  }
+
+  private warnOnce(kind: string, message: string | null): void {
+    if (message === null || this.state.triggers[`warned-${kind}`]) return;
+    this.state.triggers[`warned-${kind}`] = 1;
+    if (this.writes) warn(message);
+    this.metrics.append({ event: 'warning', step: this.state.step, kind, message });
+  }
+
+  /** Warns once when the budget buys more than a few epochs: exact for token, step and FLOP budgets, the pace so far for a time budget. */
+  private checkEpochs(): void {
+    const { task, state, args } = this;
+    if (!task.corpusTokens || state.usage.tokens === 0) return;
+    const progress = budgetProgress(args.budget, state.usage);
+    if (args.budget.kind === 'time' && progress < EPOCH_PROJECTION_PROGRESS) return;
+    this.warnOnce('epochs', epochWarning(state.usage.tokens / Math.max(progress, 1e-12), task.corpusTokens));
   }
 }
 
-/** Steps of loss history a divergence is judged against. */
-const DIVERGENCE_WINDOW = 50;
-/** A loss this many times the recent median (and at least 1 nat above it) is divergence, not noise. */
-const DIVERGENCE_FACTOR = 4;
-
-/**
- * Judges `value` against the median of the last DIVERGENCE_WINDOW values (once that many are
- * in) with `verdict`, then records it: the window both divergence checks slide.
- */
-function againstRecentMedian(recent: number[], value: number, verdict: (median: number) => string | null): string | null {
-  let problem: string | null = null;
-  if (recent.length === DIVERGENCE_WINDOW) {
-    const sorted = [...recent].sort((a, b) => a - b);
-    problem = verdict((sorted[DIVERGENCE_WINDOW / 2 - 1] + sorted[DIVERGENCE_WINDOW / 2]) / 2);
-    recent.shift();
-  }
-  recent.push(value);
-  return problem;
-}
-
-/** Whether `loss` shows the run blowing up before it reaches NaN: far above the recent median; records the loss. */
-export function divergence(recent: number[], loss: number): string | null {
-  return againstRecentMedian(recent, loss, (median) => (loss > DIVERGENCE_FACTOR * median && loss > median + 1
-    ? `loss ${loss.toFixed(3)} is more than ${DIVERGENCE_FACTOR}× the median ${median.toFixed(3)} of the last ${DIVERGENCE_WINDOW} steps` : null));
-}
-
-/**
- * A gradient norm this many times the recent median is a run blowing up, usually steps before
- * its loss does; a finetuning batch the model gets badly wrong can spike a hundredfold and be fine.
- */
-const GRAD_NORM_FACTOR = 1000;
-/**
- * Steps in a row the norm must stay that high: one batch far from a model that fits its data
- * almost perfectly (median norms near zero) spikes a thousandfold once, an explosion keeps growing.
- */
-const GRAD_NORM_STREAK = 3;
-
-/**
- * Whether the gradient norm (before clipping) has grown far past the recent median for
- * GRAD_NORM_STREAK steps — clipping hides such steps from the weights, but not from Adam's
- * moments, and a run whose gradients explode is about to diverge; records the norm.
- */
-export function gradNormDivergence(recent: number[], norm: number): string | null {
-  const before = recent.slice(-(GRAD_NORM_STREAK - 1));
-  return againstRecentMedian(recent, norm, (median) => {
-    const high = (x: number) => x > GRAD_NORM_FACTOR * median;
-    if (Number.isFinite(norm) && !(high(norm) && before.length === GRAD_NORM_STREAK - 1 && before.every(high))) return null;
-    return `the gradient norm ${norm.toPrecision(3)} is more than ${GRAD_NORM_FACTOR}× the median ${median.toPrecision(3)} of the last ` +
-      `${DIVERGENCE_WINDOW} steps${Number.isFinite(norm) ? `, ${GRAD_NORM_STREAK} steps in a row` : ''}`;
-  });
+/** bf16 weight copies, made stale whenever the weights change: a hook's swap, the optimizer, masks. */
+function bf16Hooks(bf16: Bf16Weights): LoopHooks {
+  const invalidate = (): void => bf16.invalidate();
+  return { beforeForward: invalidate, afterOptimizerStep: invalidate, afterStep: invalidate };
 }
 
 /** Squared global norm of the current gradients (deterministic, fixed order). */
