@@ -23,6 +23,15 @@ import { benchVersusOnnxruntime } from '../../bench/onnxruntime.js';
 
 export function registerBench(program: Command): void {
   const bench = program.command('bench').description('benchmarks (kernels, train, infer)');
+  registerBenchKernels(bench);
+  registerBenchTrain(bench);
+  registerBenchContention(bench);
+  registerBenchPrepare(bench);
+  registerBenchLatency(bench);
+  registerBenchInfer(bench);
+}
+
+function registerBenchKernels(bench: Command): void {
   bench
     .command('kernels')
     .description("GFLOP/s of tlc's linear forward/backward next to raw oneDNN matmuls of the same shapes")
@@ -44,7 +53,9 @@ export function registerBench(program: Command): void {
         console.log(`| ${r.op} | ${r.m} × ${r.k} × ${r.n} | ${r.gflops.toFixed(1)} | ${r.onednn_gflops.toFixed(1)} | ${(100 * r.gflops / r.onednn_gflops).toFixed(0)}% |`);
       }
     });
+}
 
+function registerBenchTrain(bench: Command): void {
   bench
     .command('train')
     .description('tokens/s and GFLOP/s of a full training step (f32 and bf16) vs PyTorch (python3-torch) and the f32 and bf16 matmul peaks')
@@ -94,7 +105,9 @@ export function registerBench(program: Command): void {
       }
       printTrainBench(r);
     });
+}
 
+function registerBenchContention(bench: Command): void {
   bench
     .command('contention')
     .description('training tokens/s and batch-1 inference latency alone and next to a busy process, under OpenMP\'s default wait policy, passive waiting and a bounded spin')
@@ -113,7 +126,9 @@ export function registerBench(program: Command): void {
           `${(r.train_tokens_per_s / alone(r.policy).train_tokens_per_s).toFixed(2)} | ${r.infer_latency_ms.fp32.toFixed(2)} ms | ${r.infer_latency_ms.int8.toFixed(2)} ms |`);
       }
     });
+}
 
+function registerBenchPrepare(bench: Command): void {
   bench
     .command('prepare')
     .description('tlc data prepare on one large generated text file: peak resident memory and MB/s')
@@ -135,7 +150,9 @@ export function registerBench(program: Command): void {
         `${r.seconds.toFixed(1)} s, ${r.mb_per_s.toFixed(1)} MB/s, peak RSS ${formatBytes(r.peak_rss_bytes)}; ` +
         `${r.train_tokens.toLocaleString('en-US')} train tokens, word counts low by at most ${r.word_count_error_bound}`);
     });
+}
 
+function registerBenchLatency(bench: Command): void {
   bench
     .command('latency <dirs...>')
     .description('batch-1 latency of finished models in interleaved rounds of one run: `tlc compress` settings (or whole outputs) on the ' +
@@ -159,7 +176,9 @@ export function registerBench(program: Command): void {
         console.log(`| ${r.dir} | ${r.kernels} | ${r.seq_len} | ${r.latency_ms.toFixed(2)} ms | ${before} |`);
       }
     });
+}
 
+function registerBenchInfer(bench: Command): void {
   bench
     .command('infer [model]')
     .description('latency (batch 1) and throughput (batch 32) of fp32, bf16, int8, 4-bit and 50/70/90% sparse kernels on one model ' +

@@ -1,5 +1,7 @@
 // Corpora: documents streamed from text files (.txt, .jsonl with a "text" field per line,
 // .gz of either), directories of them, and the bundled examples (example:NAME).
+import type { Document } from './document.js';
+export type { Document } from './document.js';
 import { createReadStream, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream';
@@ -8,17 +10,6 @@ import { TlcError } from '../engine/errors.js';
 import { parseJsonObjectLine } from './jsonl.js';
 import { EXAMPLE_PREFIX, readExample, checkExampleName } from './examples.js';
 
-export interface Document {
-  /** Unique within a corpus: the file path, "path:line" for JSONL, or "NAME/file" for examples. */
-  id: string;
-  text: string;
-  /** The input it came from, as given. */
-  source: string;
-  /** Extra fields: the other JSONL fields, an example's year or genre, ... */
-  meta?: Record<string, unknown>;
-  /** The text goes on in the next document (a long text file read in chunks): no </s> between them. */
-  continues?: boolean;
-}
 
 /**
  * A plain text file is read in contiguous chunks of about this many characters, each cut

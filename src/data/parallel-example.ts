@@ -22,7 +22,7 @@
 // distinct German sentences.
 import { readFileSync } from 'node:fs';
 import { TlcError } from '../engine/errors.js';
-import type { Pair } from './parallel.js';
+import type { Pair } from './pair.js';
 
 export const DE_EN_DICTIONARY = '/usr/share/trans/de-en';
 export const DE_EN_PACKAGE = 'trans-de-en';

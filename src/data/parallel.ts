@@ -10,6 +10,8 @@
 //
 // TSV has no quoting: a field is everything between tabs, so a sentence cannot hold a tab or a
 // line break. A first line `source<TAB>target` is a header; blank lines are skipped.
+import type { Pair } from './pair.js';
+export type { Pair } from './pair.js';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { TlcError } from '../engine/errors.js';
@@ -19,10 +21,6 @@ import { EXAMPLE_PREFIX } from './examples.js';
 import { DEFAULT_TASK_SEED, HELD_OUT_FRACTION } from './tasks.js';
 import { readDeEnDictionary } from './parallel-example.js';
 
-export interface Pair {
-  source: string;
-  target: string;
-}
 
 export interface ParallelData {
   train: Pair[];

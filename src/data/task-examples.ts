@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { TlcError } from '../engine/errors.js';
 import { emailBodyText, truncateText } from './email.js';
 import { detokenizeBrownSentences, packageDir, readBrownFiles } from './examples.js';
-import type { Example } from './tasks.js';
+import type { Example } from './example.js';
 
 /**
  * A bundled task before splitting. Examples of one unit (an e-mail; a Brown text) always

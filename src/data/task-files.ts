@@ -12,7 +12,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
 import { TlcError } from '../engine/errors.js';
 import { parseJsonObjectLine } from './jsonl.js';
-import type { Example } from './tasks.js';
+import type { Example } from './example.js';
 
 /** Examples of one file with the line each starts on (for messages about them). */
 export interface ExampleFile {

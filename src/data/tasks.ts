@@ -8,6 +8,8 @@
 //     test split is cut from valid (half of it), a missing valid split from train (a tenth);
 //   - a bundled example (example:spam, example:brown-genre; see task-examples.ts).
 // Every label of valid and test must occur in train: a classifier cannot learn it otherwise.
+import type { Example } from './example.js';
+export type { Example } from './example.js';
 import { readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { TlcError } from '../engine/errors.js';
@@ -16,14 +18,6 @@ import { readExampleFile, taskFileFormat, TASK_FILE_EXTENSIONS, type ExampleFile
 import { readBundledTask } from './task-examples.js';
 import { EXAMPLE_PREFIX } from './examples.js';
 
-export interface Example {
-  text: string;
-  /** The second text of a pair task (e.g. a hypothesis after its premise). */
-  textPair?: string;
-  label: string;
-  /** Where the example came from: "file:line", or the bundled text ("brown/ca01:3"). */
-  id?: string;
-}
 
 export interface TaskSplits {
   train: Example[];

@@ -6,7 +6,7 @@
 // into one gradient; intermediate gradients are freed as soon as they are consumed.
 import { native, type NativeHandle } from './native.js';
 import { TlcError, fmtShape } from './errors.js';
-import { Tensor, empty, outsideScopes, tapeHooks } from './tensor.js';
+import { Tensor, empty, outsideScopes, tapeHooks, type TapeRecord } from './tensor.js';
 import { checkFinite } from './numerics.js';
 
 /** Where a backward function writes one input's gradient. */
@@ -19,7 +19,7 @@ export interface GradTarget {
 
 export type BackwardFn = (gradOutput: Tensor, grad: (inputIndex: number) => GradTarget | null) => void;
 
-export interface TapeNode {
+export interface TapeNode extends TapeRecord {
   op: string;
   inputs: (Tensor | null)[];
   needsGrad: boolean[];
@@ -111,7 +111,7 @@ export function backward(root: Tensor, gradOutput: Tensor | number = 1): void {
     seed = gradOutput; // the caller's tensor: read, never disposed here
   }
   root.grad = seed;
-  const end = tape.indexOf(root.creator);
+  const end = tape.indexOf(root.creator as TapeNode);
   try {
     for (let i = end; i >= 0; i--) {
       const node = tape[i];

@@ -5,7 +5,6 @@
 // `reshape` share their storage; the storage is freed when its last view is disposed.
 import { native, type NativeHandle } from './native.js';
 import { TlcError, fmtShape } from './errors.js';
-import type { TapeNode } from './autograd.js';
 
 export type DType = 'f32' | 'i32' | 'u8' | 'bf16' | 'i8';
 
@@ -128,6 +127,11 @@ export const tapeHooks = {
 
 // ---- the tensor ---------------------------------------------------------------------
 
+/** The tape record that computed a tensor (src/engine/autograd.ts's TapeNode), opaque here. */
+export interface TapeRecord {
+  readonly op: string;
+}
+
 export class Tensor {
   readonly shape: readonly number[];
   readonly dtype: DType;
@@ -139,7 +143,7 @@ export class Tensor {
   /** When true, the next backward overwrites `grad` instead of adding to it. */
   gradStale = false;
   /** The tape record that produced this tensor, if any. */
-  creator: TapeNode | null = null;
+  creator: TapeRecord | null = null;
   /** Optional name used in error messages (parameter names). */
   name: string | undefined;
   private storage: Storage | null;

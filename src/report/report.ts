@@ -1,9 +1,10 @@
 // `tlc report`: every figure that applies to the runs and compression results under a
 // directory, written as SVG files and one self-contained HTML page (SVGs inline, no
 // scripts, nothing fetched), so it can be mailed, archived or opened offline.
+import { esc, table, type Figure, type Section } from './html.js';
+export { esc, table, type Figure, type Section } from './html.js';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { TopLevelSpec } from 'vega-lite';
 import { TlcError } from '../engine/errors.js';
 import { describeBudget, formatSeconds } from '../train/budget.js';
 import type { CompressRow } from '../run/compress-summary.js';
@@ -28,19 +29,6 @@ export interface ReportOptions {
 export interface ReportResult {
   html: string;
   svgs: string[];
-}
-
-export interface Figure {
-  /** File name without extension; also the anchor in the page. */
-  id: string;
-  spec: TopLevelSpec;
-  caption: string;
-}
-
-export interface Section {
-  title: string;
-  table: string;
-  figures: Figure[];
 }
 
 export async function writeReport(dir: string, opts: ReportOptions = {}): Promise<ReportResult> {
@@ -183,11 +171,6 @@ function compressTable(rows: CompressRow[], sources: string[]): string {
     `<p class="source">From ${sources.map((s) => `<code>${esc(s)}</code>`).join(', ')}.</p>`;
 }
 
-export function table(head: string[], body: string[][], numeric: number[]): string {
-  const cls = (i: number) => (numeric.includes(i) ? ' class="num"' : '');
-  return `<table>\n<thead><tr>${head.map((h, i) => `<th${cls(i)}>${esc(h)}</th>`).join('')}</tr></thead>\n<tbody>\n` +
-    body.map((row) => `<tr>${row.map((c, i) => `<td${cls(i)}>${c}</td>`).join('')}</tr>`).join('\n') + '\n</tbody>\n</table>\n';
-}
 
 const CSS = `
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222; max-width: 1000px; margin: 2em auto; padding: 0 1em; }
@@ -213,6 +196,3 @@ function page(title: string, sections: Section[], svgs: Map<Figure, string>): st
   return parts.join('');
 }
 
-export function esc(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-}

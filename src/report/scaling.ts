@@ -9,7 +9,7 @@ import { fitChinchilla, type Coefficient } from '../experiment/fit.js';
 import { checkFitPoints, fitPoints } from '../experiment/plan.js';
 import { formatSeconds } from '../train/budget.js';
 import { SWEEP_FILES } from '../run/layout.js';
-import { esc, table, type Figure, type Section } from './report.js';
+import { esc, table, type Figure, type Section } from './html.js';
 import { bestSizeAtBudget, endPointCurves } from './ladder.js';
 import { batchFigure, batchPoints, criticalBatch } from './batch.js';
 import { readSweepSummary } from '../run/sweep-summary.js';
