@@ -7,7 +7,7 @@
 // a pruned model gets; the accuracy of pruned *and finetuned* models comes from `tlc compress`.
 // Structured variants (struct50) remove half of every block's heads and FFN neurons by
 // magnitude and run the smaller dense model (f32, or int8 for struct50-int8).
-import { TlcError } from '../src/engine/errors.js';
+import { TlcError } from '../src/util/errors.js';
 import { getThreads } from '../src/engine/threads.js';
 import { waitPolicy } from '../src/engine/native.js';
 import { bf16Unavailable } from '../src/engine/mixed.js';

@@ -6,7 +6,7 @@
 // --max-latency` reads them.
 import { existsSync, statSync } from 'node:fs';
 import { dirname, normalize, resolve } from 'node:path';
-import { TlcError } from '../src/engine/errors.js';
+import { TlcError } from '../src/util/errors.js';
 import { waitPolicy } from '../src/engine/native.js';
 import { loadModelDir } from '../src/infer/load.js';
 import { describePacking, packByChoice, packLinears, unpackLinears } from '../src/infer/pack.js';

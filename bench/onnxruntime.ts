@@ -6,7 +6,7 @@
 // the process sleeps briefly, so that neither one's spinning worker threads take the other's
 // cores.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TlcError } from '../src/engine/errors.js';
+import { TlcError } from '../src/util/errors.js';
 import { getThreads } from '../src/engine/threads.js';
 import { countParams } from '../src/nn/config.js';
 import type { TransformerBody } from '../src/nn/transformer.js';

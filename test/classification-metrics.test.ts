@@ -1,7 +1,7 @@
 // Classification metrics against hand-computed values and scikit-learn's documented examples.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TlcError } from '../src/engine/errors.js';
+import { TlcError } from '../src/util/errors.js';
 import { classificationMetrics } from '../src/train/classification-metrics.js';
 
 const close = (actual: number, expected: number, what: string) => assert.ok(Math.abs(actual - expected) < 1e-12, `${what}: ${actual} != ${expected}`);

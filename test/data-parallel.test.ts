@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TlcError } from '../src/engine/errors.js';
+import { TlcError } from '../src/util/errors.js';
 import { type Pair, loadParallel, readParallelTsv, writeParallelTsv } from '../src/data/parallel.js';
 import { DE_EN_DICTIONARY, readDeEnDictionary } from '../src/data/parallel-example.js';
 import { TRANSLATION_META_FILE, prepareTranslation, readPreparedTranslation } from '../src/data/prepare-translation.js';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { TlcError } from '../src/engine/errors.js';
+import { TlcError } from '../src/util/errors.js';
 import { readCorpus, type Document } from '../src/data/corpus.js';
 import { chooseValidDocuments, prepareData } from '../src/data/prepare.js';
 import { openShards, type TokenArray } from '../src/data/shards.js';

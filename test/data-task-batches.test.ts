@@ -1,7 +1,7 @@
 // Encoding labelled examples in RoBERTa's layout, truncation, and padded, seeded batches.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TlcError } from '../src/engine/errors.js';
+import { TlcError } from '../src/util/errors.js';
 import { Tokenizer, baseVocab, BOS_ID, EOS_ID, PAD_ID, FIRST_BYTE_ID } from '../src/data/tokenizer.js';
 import {
   encodeExamples, classificationBatches, classificationOrder, pairLengths, sequenceAt, batchesPerEpoch,

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TlcError } from '../src/engine/errors.js';
+import { TlcError } from '../src/util/errors.js';
 import { loadTask, labelDistribution, sortLabels, type Example, type Task } from '../src/data/tasks.js';
 import { parseCsv } from '../src/data/task-files.js';
 import { brownPassages, MAX_EMAIL_CHARS } from '../src/data/task-examples.js';

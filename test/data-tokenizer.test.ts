@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng } from '../src/engine/random.js';
-import { TlcError } from '../src/engine/errors.js';
+import { TlcError } from '../src/util/errors.js';
 import { BYTE_TO_CHAR, forEachWord } from '../src/data/byte-level.js';
 import { trainBpe } from '../src/data/bpe-train.js';
 import { SPECIAL_TOKENS, Tokenizer, baseVocab, tokenizerHash } from '../src/data/tokenizer.js';

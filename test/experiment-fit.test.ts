@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../src/engine/random.js';
-import { TlcError } from '../src/engine/errors.js';
+import { TlcError } from '../src/util/errors.js';
 import {
   computeOptimalAllocation, fitChinchilla, predictLoss, type ChinchillaFit, type ScalingPoint,
 } from '../src/experiment/fit.js';

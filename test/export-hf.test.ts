@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TlcError } from '../src/engine/errors.js';
+import { TlcError } from '../src/util/errors.js';
 import { readSafetensorsRaw } from '../src/engine/safetensors.js';
 import { exportRun } from '../src/export/export.js';
 import type { ModelConfig } from '../src/nn/config.js';

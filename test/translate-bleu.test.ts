@@ -5,7 +5,7 @@
 // same strings.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TlcError } from '../src/engine/errors.js';
+import { TlcError } from '../src/util/errors.js';
 import {
   bleuJson, closestRefLength, computeBleu, corpusBleu, formatBleu, pyFixed, sentenceBleu, tokenize13a, type BleuOptions,
 } from '../src/translate/bleu.js';

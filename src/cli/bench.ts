@@ -3,7 +3,7 @@
 // the same run, never against remembered values.
 import { Option, type Command } from 'commander';
 import { aliasOption, renamed } from './help.js';
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import { systemInfo, systemLine } from '../engine/system-info.js';
 import { num, positiveInt } from './common.js';
 import { readRunConfig } from '../run/pretrained.js';

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import type { Command } from 'commander';
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import {
   BLEU_TOKENIZERS, SMOOTH_METHODS, bleuJson, corpusBleu, formatBleu,
 } from '../translate/bleu.js';

@@ -1,4 +1,5 @@
 // Flag parsing and run plumbing shared by the commands.
+import { BUDGET_FLAGS } from '../train/budget.js';
 import type { BudgetFlags } from '../train/extend.js';
 import { joinDataParallel, type DataParallel } from '../train/data-parallel.js';
 import { Option, type Command } from 'commander';
@@ -85,7 +86,7 @@ export function resumeDir(flags: { resume?: string | boolean; out?: string } & R
   if (!dir) throw new TlcError('--resume needs a run directory: --resume <run> or --out <run>');
   const given = optionsFromFlags(flags);
   // a budget flag extends the run (src/train/extend.ts); any other flag would be ignored, so it is refused
-  const budgetKeys = ['budget', 'tokens', 'steps', 'flops'];
+  const budgetKeys: readonly string[] = BUDGET_FLAGS;
   const others = Object.keys(given).filter((k) => !budgetKeys.includes(k));
   if (others.length > 0) {
     throw new TlcError(`--resume continues ${dir} with the options it was started with (its run.json); ` +

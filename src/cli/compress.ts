@@ -1,4 +1,5 @@
 // `tlc compress` and `tlc pareto`.
+import { BUDGET_FLAGS } from '../train/budget.js';
 import { hfModelDir } from '../import/import.js';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -25,7 +26,7 @@ function list(v: string, flag: string): number[] {
 }
 
 /** Flags of the compression finetuning runs, passed on as finetune options. */
-const FINETUNE_FLAGS = ['budget', 'tokens', 'steps', 'flops', 'lr', 'batchSize', 'warmup', 'weightDecay', 'evalEvery'];
+const FINETUNE_FLAGS = [...BUDGET_FLAGS, 'lr', 'batchSize', 'warmup', 'weightDecay', 'evalEvery'];
 
 export function registerCompress(program: Command): void {
   const d = COMPRESS_FINETUNE_DEFAULTS;
@@ -70,7 +71,7 @@ export function registerCompress(program: Command): void {
         'writer; run it without the launcher');
     }
       const given = optionsFromFlags(Object.fromEntries(FINETUNE_FLAGS.map((k) => [k, o[k]])));
-      const budgetGiven = ['budget', 'tokens', 'steps', 'flops'].some((k) => given[k] !== undefined);
+      const budgetGiven = BUDGET_FLAGS.some((k) => given[k] !== undefined);
       const { steps, ...rest } = d;
       const finetune = { ...rest, ...(budgetGiven ? {} : { steps }), ...given };
       const model = hfModelDir(required(renamed<string | undefined>(cmd, 'from', 'model'), '--from')), out = required(o.out as string | undefined, '--out');

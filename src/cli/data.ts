@@ -3,7 +3,7 @@
 // (src/data/prepare-translation.ts).
 import { checkOutputDir, withOutputDir } from '../run/ownership.js';
 import type { Command } from 'commander';
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import { DEFAULT_SEED, DEFAULT_VALID_FRACTION, DEFAULT_VOCAB_SIZE, prepareData } from '../data/prepare.js';
 import { EXAMPLE_NAMES, EXAMPLE_PREFIX } from '../data/examples.js';
 import { PARALLEL_EXAMPLE_NAMES } from '../data/parallel.js';

@@ -1,7 +1,7 @@
 // The `tlc` command tree: every subcommand registered on one commander program, with the
 // global --threads flag and one help grammar (help.ts). main.ts parses argv with it.
 import { Command, Option } from 'commander';
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import { availableParallelism } from 'node:os';
 import { setThreads, threadsEnvironmentProblem } from '../engine/threads.js';
 import { warn } from '../util/warn.js';

@@ -1,7 +1,7 @@
 // `tlc translate`: a trained translation run translates a text, or a file line by line.
 import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { progress } from '../util/progress.js';
 import { loadTranslationModel } from '../translate/load.js';

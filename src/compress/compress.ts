@@ -1,7 +1,7 @@
 // compressModel: prune and quantize a model's parameters in one call, returning the
 // compressed values as ordinary float32 tensors (to evaluate in memory) and the plan
 // that writeCompressed needs to store them (format.ts).
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import { tensor, type Tensor } from '../engine/tensor.js';
 import { quantRows } from '../engine/ops/quantize.js';
 import { isEmbedding, selectTensors, type NamePattern } from './selection.js';

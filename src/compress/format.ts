@@ -5,8 +5,11 @@
 //
 // The size of a compressed model is the length of this file, nothing else: the writer
 // picks, per tensor, the encoding whose bytes (data plus header entries) are fewest.
+//
+// One file for the writer and reader of every encoding, so that each encoding's bytes are defined
+// in one place next to their inverse; it is longer than most modules for that reason.
 import { statSync } from 'node:fs';
-import { TlcError, fmtShape } from '../engine/errors.js';
+import { TlcError, fmtShape } from '../util/errors.js';
 import { Tensor, shapeSize, tensor } from '../engine/tensor.js';
 import { quantRows } from '../engine/ops/quantize.js';
 import {

@@ -3,7 +3,7 @@
 // is written in words of 8 or 16 bits; a word equal to the escape value E = 2^w − 1 adds E
 // to the current gap and does not end it, any other word w ends it: gap = (number of
 // escapes)·E + w. Zeros after the last nonzero are implied by the tensor's shape.
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 
 export type GapWidth = 8 | 16;
 

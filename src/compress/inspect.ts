@@ -3,7 +3,7 @@
 import { runFile } from '../run/layout.js';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import { readSafetensorsHeader, readSafetensorsRaw, verifySafetensorsChecksum, type SafetensorsArray } from '../engine/safetensors.js';
 import { FORMAT_NAME, inspectCompressed, type InspectResult, type InspectRow } from './format.js';
 

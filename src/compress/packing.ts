@@ -4,7 +4,7 @@
 // stream bit j is bit (j mod 8) of byte ⌊j/8⌋ (LSB first). A code is stored in k-bit two's
 // complement; unused bits of the last byte are zero.
 // Bitmasks are the same with k = 1: bit i is 1 where element i is stored (nonzero).
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 
 export function packedBytes(count: number, bits: number): number {
   return Math.ceil((count * bits) / 8);

@@ -8,7 +8,7 @@
 // The k-th smallest magnitude is found by a two-pass radix select on the float bit
 // patterns (for non-negative floats, the bit pattern as an unsigned integer has the same
 // order as the value): O(n) time, no sorting, no copy of the weights.
-import { TlcError, fmtShape } from '../engine/errors.js';
+import { TlcError, fmtShape } from '../util/errors.js';
 import type { Tensor } from '../engine/tensor.js';
 import { gradOf } from '../engine/autograd.js';
 import { selectTensors, type SelectionOptions } from './selection.js';

@@ -7,7 +7,7 @@
 // Every step is rounded to float32 exactly as the native fake-quantization kernel
 // (native/src/quantize.cc) does it, so both give the same bits. A row of zeros has scale 0
 // and codes 0. Zeros (pruned weights) get code 0 and stay exactly +0.
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 
 export const MIN_BITS = 2;
 export const MAX_BITS = 8;

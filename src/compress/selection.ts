@@ -3,7 +3,7 @@
 // embedding). Embeddings (`*emb*.weight`, rank 2) are a separate group: not pruned by
 // default, quantized with their own bit width. LayerNorm weights and biases (rank 1) are
 // never selected unless a pattern names them.
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 
 /**
  * A name pattern: a RegExp (tested against the full name), or a glob where `*` matches

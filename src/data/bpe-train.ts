@@ -2,7 +2,7 @@
 // pair is merged again and again. Each merge touches only the words that hold the
 // pair (pair → word index) and updates pair counts by the difference it makes; a max-heap
 // with lazy deletion finds the next pair, so no merge recounts the corpus.
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import { Heap } from '../util/heap.js';
 import { forEachWord } from './byte-level.js';
 import { FIRST_BYTE_ID, Tokenizer, baseVocab } from './tokenizer.js';

@@ -6,7 +6,7 @@ import { createReadStream, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import { parseJsonObjectLine } from './jsonl.js';
 import { EXAMPLE_PREFIX, readExample, checkExampleName } from './examples.js';
 

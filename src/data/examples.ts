@@ -4,7 +4,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import type { Document } from './document.js';
 
 export const EXAMPLE_PREFIX = 'example:';

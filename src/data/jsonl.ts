@@ -1,5 +1,5 @@
 // One line of a JSONL file as an object, with errors that name the file and line.
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 
 /** Parses `line` as a JSON object; `expected` says what the object should hold, for the error. */
 export function parseJsonObjectLine(line: string, where: string, expected: string): Record<string, unknown> {

@@ -21,7 +21,7 @@
 // From trans-de-en 1.9-6 (dictionary of 2023-01-30) this gives 18,927 pairs with 18,015
 // distinct German sentences.
 import { readFileSync } from 'node:fs';
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import type { Pair } from './pair.js';
 
 export const DE_EN_DICTIONARY = '/usr/share/trans/de-en';

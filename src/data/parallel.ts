@@ -14,7 +14,7 @@ import type { Pair } from './pair.js';
 export type { Pair } from './pair.js';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import { Rng, mix } from '../engine/random.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { EXAMPLE_PREFIX } from './examples.js';

@@ -7,7 +7,7 @@
 // The text stays raw so that BLEU is computed on detokenized sentences, as sacreBLEU expects.
 import { join } from 'node:path';
 import { z } from 'zod';
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import { parseWith } from '../util/validation.js';
 import { readJsonFile } from '../util/json-file.js';
 import { writeFileAtomic } from '../util/atomic.js';

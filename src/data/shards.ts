@@ -5,7 +5,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import { parseWith } from '../util/validation.js';
 import { readJsonFile } from '../util/json-file.js';
 import { AtomicFile } from '../util/atomic.js';

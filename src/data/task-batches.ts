@@ -5,7 +5,7 @@
 // longest sequence; its attention mask is 1 on tokens and 0 on padding. The order of an
 // epoch is a pure function of (seed, epoch), so a run resumed at (epoch, batch) sees the
 // batches an uninterrupted one would.
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import { Rng, mix } from '../engine/random.js';
 import { BOS_ID, EOS_ID, PAD_ID, type Tokenizer } from './tokenizer.js';
 import type { Example } from './tasks.js';

@@ -6,7 +6,7 @@
 //                         genre of their text (15 genres); split by text, not by passage.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import { emailBodyText, truncateText } from './email.js';
 import { detokenizeBrownSentences, packageDir, readBrownFiles } from './examples.js';
 import type { Example } from './example.js';

@@ -10,7 +10,7 @@
 // example is a pair, even when the second text is empty.
 import { readFileSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import { parseJsonObjectLine } from './jsonl.js';
 import type { Example } from './example.js';
 

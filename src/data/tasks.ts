@@ -12,7 +12,7 @@ import type { Example } from './example.js';
 export type { Example } from './example.js';
 import { readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import { Rng, mix } from '../engine/random.js';
 import { readExampleFile, taskFileFormat, TASK_FILE_EXTENSIONS, type ExampleFile } from './task-files.js';
 import { readBundledTask } from './task-examples.js';

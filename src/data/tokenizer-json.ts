@@ -4,7 +4,7 @@
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import { describeIssues } from '../util/validation.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { BOS_ID, EOS_ID, MASK_ID, SPECIAL_TOKENS, Tokenizer } from './tokenizer.js';

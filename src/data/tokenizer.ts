@@ -2,7 +2,7 @@
 // each word becomes its UTF-8 bytes, and merges are applied by rank. Special tokens
 // have fixed ids, then come the 256 byte symbols, then one token per merge.
 import { createHash } from 'node:crypto';
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import { Heap } from '../util/heap.js';
 import { BYTE_TO_CHAR, GPT2_SPLIT_PATTERN, tokenStringToBytes } from './byte-level.js';
 

@@ -5,7 +5,7 @@
 // leaves (parameters) keep theirs across calls, so several micro-batches accumulate
 // into one gradient; intermediate gradients are freed as soon as they are consumed.
 import { native, type NativeHandle } from './native.js';
-import { TlcError, fmtShape } from './errors.js';
+import { TlcError, fmtShape } from '../util/errors.js';
 import { Tensor, empty, outsideScopes, tapeHooks, type TapeRecord } from './tensor.js';
 import { checkFinite } from './numerics.js';
 

@@ -1,5 +1,5 @@
 // The engine's public face: tensors, autodiff, ops, threads.
-export { TlcError } from './errors.js';
+export { TlcError } from '../util/errors.js';
 export { Tensor, tensor, empty, zeros, full, tidy, keep, outsideScopes, memoryStats, resetPeakMemory, trimMemory, shapeSize, bytesPerElement } from './tensor.js';
 export type { DType } from './tensor.js';
 export { backward, noGrad, isGradEnabled, zeroGrad, gradOf, tapeLength } from './autograd.js';

@@ -11,7 +11,7 @@
 // values the product would have cast, so the f32 activation is never stored.
 import { isa, native } from './native.js';
 import { tierRank } from './cpu.js';
-import { TlcError } from './errors.js';
+import { TlcError } from '../util/errors.js';
 import { empty, outsideScopes, type Tensor } from './tensor.js';
 
 /** The dtype a producer (layer norm, GELU) writes its output in: bf16 for a consumer multiplying in bf16. */

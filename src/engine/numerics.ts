@@ -1,17 +1,13 @@
 // Optional NaN/Inf detection after every op (TLC_CHECK_NUMERICS=1 or setCheckNumerics).
 // It names the first op whose output is not finite, which is where a divergence starts.
 import { native } from './native.js';
-import { TlcError, fmtShape } from './errors.js';
+import { TlcError, fmtShape } from '../util/errors.js';
 import type { Tensor } from './tensor.js';
 
 let enabled = process.env.TLC_CHECK_NUMERICS === '1';
 
 export function setCheckNumerics(on: boolean): void {
   enabled = on;
-}
-
-export function checkNumericsEnabled(): boolean {
-  return enabled;
 }
 
 export function checkFinite(op: string, t: Tensor, force = false): void {

@@ -2,7 +2,7 @@
 // Kernels: native/src/adamw.cc. Not an op on the tape: it reads `.grad` and updates
 // parameters in place, all of them in one native call per step.
 import { native } from './native.js';
-import { TlcError, fmtShape } from './errors.js';
+import { TlcError, fmtShape } from '../util/errors.js';
 import { type Tensor, zeros, outsideScopes } from './tensor.js';
 import { gradOf, zeroGrad } from './autograd.js';
 

@@ -13,10 +13,13 @@
 // the CRC-32 of its data section up to the end of the last tensor. Every read of the tensors
 // checks it; a file without the key (written by another tool) is accepted as it is. The key
 // is not part of the metadata a reader is given back, and writers replace it.
+//
+// One file for the format's reader and writer (and its checksum), so that the byte layout lives
+// in one place; it is longer than most modules for that reason.
 import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { endianness } from 'node:os';
-import { TlcError, fmtShape } from './errors.js';
+import { TlcError, fmtShape } from '../util/errors.js';
 import { fsyncDirectory, temporaryPathFor } from '../util/atomic.js';
 import { crc32 } from '../util/crc32.js';
 import { Tensor, bytesPerElement, empty, shapeSize, type DType } from './tensor.js';

@@ -4,7 +4,7 @@
 // `dispose()` or by the `tidy()` scope the tensor was created in. Views made by
 // `reshape` share their storage; the storage is freed when its last view is disposed.
 import { native, type NativeHandle } from './native.js';
-import { TlcError, fmtShape } from './errors.js';
+import { TlcError, fmtShape } from '../util/errors.js';
 
 export type DType = 'f32' | 'i32' | 'u8' | 'bf16' | 'i8';
 

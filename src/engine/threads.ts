@@ -3,7 +3,7 @@
 // the machine); TLC_THREADS overrides it, and the CLI's --threads flag calls setThreads.
 import { coresOfThisProcess } from '../util/launch.js';
 import { native } from './native.js';
-import { TlcError } from './errors.js';
+import { TlcError } from '../util/errors.js';
 
 export function setThreads(n: number): void {
   if (!Number.isInteger(n) || n < 1) throw new TlcError(`threads must be a positive integer, got ${n}`);

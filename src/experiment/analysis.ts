@@ -68,33 +68,6 @@ function endOf(dir: string): CurvePoint | null {
   return { trainSeconds: end.train_seconds, tokens: end.tokens, flops: end.flops, validLoss: end.valid_loss };
 }
 
-/** A run's validation loss at time t: its last evaluation at or before t. */
-export function lossAt(run: SweepRun, t: number): number | null {
-  let v: number | null = null;
-  for (const p of run.curve) if (p.trainSeconds <= t + 1e-9) v = p.validLoss;
-  return v;
-}
-
-/**
- * For every evaluation time in the sweep, the run with the lowest validation loss so far
- * — the best size as a function of the training budget (the central question of "Train
- * Large, Then Compress"). Runs' schedules end with their own budgets, so a point before
- * the end of a run is a lower bound on what that run would reach with that budget.
- */
-export function bestOverTime(runs: SweepRun[]): { trainSeconds: number; best: string; validLoss: number }[] {
-  const times = [...new Set(runs.flatMap((r) => r.curve.map((p) => p.trainSeconds)))].filter((t) => t > 0).sort((a, b) => a - b);
-  const out: { trainSeconds: number; best: string; validLoss: number }[] = [];
-  for (const t of times) {
-    let best: { name: string; loss: number } | null = null;
-    for (const r of runs) {
-      const l = lossAt(r, t);
-      if (l !== null && (best === null || l < best.loss)) best = { name: r.name, loss: l };
-    }
-    if (best) out.push({ trainSeconds: t, best: best.name, validLoss: best.loss });
-  }
-  return out;
-}
-
 /** Training time at which each run first reached `target` validation loss (null: never). */
 export function timeToTarget(runs: SweepRun[], target: number): { name: string; batchSize: number; seconds: number | null }[] {
   return runs.map((r) => ({

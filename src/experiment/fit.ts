@@ -8,7 +8,7 @@
 // (the Huber minimiser, Cholesky solves, non-negative least squares, quantiles) live in
 // src/util/numerics/, the model in its internal coordinates in fit-model.ts; this file holds
 // the fit as a whole, its uncertainty, predictions and compute-optimal allocations.
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import { Rng } from '../engine/random.js';
 import { minimiseOnInterval, type MinimiseResult } from '../util/numerics/optimise.js';
 import { mean, quantile, stdDev } from '../util/numerics/stats.js';

@@ -1,7 +1,7 @@
 // Choosing a compressed model: the accuracy-versus-bytes Pareto frontier over the results
 // of one or more `tlc compress` runs, and the most accurate model within a size budget.
 import { formatBytes } from '../util/format.js';
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import type { CompressRow } from '../run/compress-summary.js';
 
 export interface ParetoRow extends CompressRow {

@@ -3,6 +3,7 @@
 // branches of wsd runs) predicts each candidate's loss at the tokens its measured (or
 // estimated) throughput buys within the budget. Candidates stay near the evidence: the
 // swept sizes, shapes between them, and one step of the size ladder beyond each end.
+import { MLM_MASK_RATE } from '../nn/config.js';
 import { TlcError } from '../util/errors.js';
 import { presetConfig, countParams, trainingFlopsPerToken } from '../nn/config.js';
 import { fitChinchilla, predictLoss, type ChinchillaFit, type ScalingPoint } from './fit.js';
@@ -336,7 +337,7 @@ function batchAdvice(runs: SweepRun[], preset: string, opts: { seqLen: number; o
   const withNoise = runs.filter((r) => r.noiseScale !== null);
   if (withNoise.length === 0) return null;
   const run = withNoise.find((r) => r.preset === preset) ?? withNoise[withNoise.length - 1];
-  const targetsPerSequence = opts.objective === 'mlm' ? 0.15 * (opts.seqLen - 1) : opts.seqLen;
+  const targetsPerSequence = opts.objective === 'mlm' ? MLM_MASK_RATE * (opts.seqLen - 1) : opts.seqLen;
   const critical = run.noiseScale! / targetsPerSequence;
   const sequences = 2 ** Math.max(3, Math.min(10, Math.round(Math.log2(Math.max(1, critical)))));
   return {

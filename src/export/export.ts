@@ -12,7 +12,7 @@ import { runFile } from '../run/layout.js';
 import { checkOutputDir, markOutputDir } from '../run/ownership.js';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import { TOKENIZER_CONFIG_FILE, TOKENIZER_FILE } from '../data/tokenizer-json.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { mapArchitecture, type HfArchitecture } from './architecture.js';

@@ -11,7 +11,7 @@
 //   blocks.i.attn.out          transformer.h.i.attn.c_proj   (weight transposed)
 //   blocks.i.mlp.fc1 / fc2     transformer.h.i.mlp.c_fc / c_proj (weights transposed)
 //   ln_f                       transformer.ln_f
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import { BOS_ID, EOS_ID } from '../data/tokenizer.js';
 import { attentionWidthAt, ffnWidthAt, type ModelConfig } from '../nn/config.js';
 import { take, transpose, type HostTensor, type StateDict } from '../nn/state-dict.js';

@@ -68,7 +68,7 @@ export function decoderFromGpt2(dict: StateDict, c: ModelConfig, source = 'weigh
 export function decoderOnnxModel(m: DecoderModel, precision: OnnxPrecision): ModelProto {
   const g = new GraphBuilder();
   const w = weightScheme(precision);
-  const [V, C] = m.wordEmbeddings.shape;
+  const [V] = m.wordEmbeddings.shape;
   // every layer has m.heads heads (transformers.js sizes one cache for all); attention may be narrower than C after pruning
   const H = m.heads, Dh = m.layers[0].qkv.weight.shape[0] / (3 * H);
   const A = H * Dh;

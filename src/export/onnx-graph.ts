@@ -1,7 +1,7 @@
 // A small builder for ONNX graphs: named weights (initializers), constants and nodes with
 // fresh value names, so that the model code reads as a sequence of operations.
 import { endianness } from 'node:os';
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import {
   AttributeType, DataType, type AttributeProto, type DataTypeCode, type GraphProto, type NodeProto, type TensorProto, type ValueInfo,
 } from './onnx-proto.js';

@@ -2,7 +2,7 @@
 // hand for protobufjs with the field numbers of the specification, and the encoder of a
 // whole model. Only writing is needed: onnxruntime and transformers.js do the reading.
 import protobuf from 'protobufjs';
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 
 /** TensorProto.DataType values used here. */
 export const DataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7, BOOL: 9 } as const;

@@ -22,7 +22,7 @@
 // (attention.LayerNorm, intermediate.LayerNorm, and roberta.LayerNorm after the last
 // layer); it has no Hugging Face equivalent (see architecture.ts), so these names only
 // feed the ONNX graph.
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import { BOS_ID, EOS_ID } from '../data/tokenizer.js';
 import { attentionWidthAt, ffnWidthAt, headsAt, type ModelConfig } from '../nn/config.js';
 import type { HfArchitecture } from './architecture.js';

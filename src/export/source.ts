@@ -5,7 +5,7 @@
 import { runFile } from '../run/layout.js';
 import { existsSync, statSync } from 'node:fs';
 
-import { TlcError, fmtShape } from '../engine/errors.js';
+import { TlcError, fmtShape } from '../util/errors.js';
 import { readSafetensorsRaw } from '../engine/safetensors.js';
 import { readModelConfig, type ModelConfig } from '../nn/config.js';
 import { TransformerLM, type TransformerBody } from '../nn/transformer.js';

@@ -1,6 +1,6 @@
 // What an inference kernel is, how it is shown, and how it is named in files and on the command
 // line (`--kernel`, a compressed file's recorded choices).
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 
 /**
  * int8 runs u8 activations × s8 weight codes on the integer kernel; with `bits` < 8 the codes

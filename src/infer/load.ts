@@ -3,7 +3,7 @@
 // the config names labels, else as a language model.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import { readModelConfig, type ModelConfig } from '../nn/config.js';
 import { TransformerClassifier } from '../nn/classifier.js';
 import { TransformerLM, type TransformerBody } from '../nn/transformer.js';

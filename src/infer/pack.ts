@@ -2,7 +2,7 @@
 // built from its current weights (int8 and k-bit codes come from the same per-row
 // quantizer as `tlc compress`, so a compressed model's codes are recovered exactly); the
 // rest of the model (embeddings, layer norms, attention) runs unchanged.
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import { PackedLinear, type PackedWeights } from '../engine/ops/packed-linear.js';
 import { Linear } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';

@@ -2,7 +2,7 @@
 // each layer keeps the keys and values of the tokens so far in a cache [rows, capacity, 2C]
 // (k | v), and a new token's query attends to the cached keys 0..t. Pre- and post-LN blocks
 // compute as in TransformerBody.encode. Runs without the tape; call dispose() when done.
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import { Tensor, outsideScopes, tensor, tidy, zeros } from '../engine/tensor.js';
 import { noGrad } from '../engine/autograd.js';
 import { add } from '../engine/ops/elementwise.js';

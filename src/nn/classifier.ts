@@ -2,7 +2,7 @@
 // state of one token goes through dense → tanh → projection to class logits. Masked-LM
 // bodies pool the first token (<s>, which sees the whole sequence); causal bodies pool
 // the last real token, the only one that has seen the whole sequence.
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import { Rng } from '../engine/random.js';
 import { tensor, type Tensor } from '../engine/tensor.js';
 import { tanh } from '../engine/ops/activation.js';

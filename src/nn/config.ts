@@ -2,7 +2,7 @@
 // Hugging Face configs), its validation, named presets, and parameter/FLOP counts.
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import { parseWith } from '../util/validation.js';
 
 export const modelConfigSchema = z.object({
@@ -101,6 +101,9 @@ export function readModelConfig(path: string): ModelConfig {
  * Presets are named L<layers>-D<width>, with heads = width/64 (at least 1), d_ff = 4·width:
  * e.g. L4-D256 (3.2M non-embedding parameters) up to L12-D768 (85M, BERT-base's body).
  */
+/** Fraction of tokens a masked LM predicts (BERT's and RoBERTa's 15%). */
+export const MLM_MASK_RATE = 0.15;
+
 export const PRESETS = ['L2-D128', 'L4-D256', 'L4-D512', 'L6-D512', 'L8-D512', 'L6-D768', 'L12-D768'] as const;
 
 export function presetConfig(name: string, overrides: Partial<ModelConfig> & Pick<ModelConfig, 'vocab_size'>): ModelConfig {

@@ -5,7 +5,7 @@
 // encoder's input, the decoder's input and the output layer (tied). Positions are learned,
 // one table per stack. Read it top to bottom: source → encoder → decoder blocks → logits;
 // IncrementalDecoder at the end runs the decoder one token at a time for search.
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import { Rng } from '../engine/random.js';
 import { Tensor, keep, outsideScopes, tensor, tidy, zeros } from '../engine/tensor.js';
 import { noGrad } from '../engine/autograd.js';
@@ -16,7 +16,7 @@ import { gatherRows } from '../engine/ops/embedding.js';
 import { crossEntropyWithCount } from '../engine/ops/crossentropy.js';
 import { Module } from './module.js';
 import { Embedding, LayerNorm, Linear, NO_DROPOUT } from './layers.js';
-import { Attention, IGNORE_INDEX, MLP, TransformerBody, targetRows, type ForwardOptions, type LayerOptions } from './transformer.js';
+import { Attention, MLP, TransformerBody, targetRows, type ForwardOptions, type LayerOptions } from './transformer.js';
 import { decoderLayers, type ModelConfig } from './config.js';
 
 /** A batch of translation pairs as plain arrays, row-major. */

@@ -1,7 +1,7 @@
 // Weights as plain float32 arrays on the host, by name (a state dict): what export reads from
 // a run and import from a Hugging Face folder, and rearrange into other layouts (no native
 // tensors, no autograd).
-import { TlcError, fmtShape } from '../engine/errors.js';
+import { TlcError, fmtShape } from '../util/errors.js';
 
 export interface HostTensor {
   shape: number[];

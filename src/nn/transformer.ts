@@ -1,7 +1,7 @@
 // The Transformer language model: masked LM (RoBERTa-style encoder) or causal LM
 // (GPT-2-style decoder), pre-LN by default, post-LN as an option; output layer tied to
 // the token embedding. Read it top to bottom: embeddings → blocks → final norm → head.
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import { Rng } from '../engine/random.js';
 import { Tensor, tensor } from '../engine/tensor.js';
 import { add } from '../engine/ops/elementwise.js';

@@ -1,6 +1,6 @@
 // Model weights <-> model.safetensors, by parameter name. Loading is strict: a missing,
 // unexpected or mis-shaped tensor is an error naming it, never a silently partial model.
-import { TlcError, fmtShape } from '../engine/errors.js';
+import { TlcError, fmtShape } from '../util/errors.js';
 import { readSafetensors, writeSafetensors } from '../engine/safetensors.js';
 import { tidy } from '../engine/tensor.js';
 import type { Module } from './module.js';

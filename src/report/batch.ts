@@ -3,6 +3,7 @@
 // loss, with the critical batch from the measured gradient noise scale marked (McCandlish et
 // al. 2018): below it, doubling the batch halves the steps; past it, it mostly buys noise
 // reduction, and the budget is better spent on a larger model — "grow the model, not the batch".
+import { MLM_MASK_RATE } from '../nn/config.js';
 import type { TopLevelSpec } from 'vega-lite';
 import type { SweepRun } from '../experiment/analysis.js';
 
@@ -32,7 +33,7 @@ export function batchPoints(runs: SweepRun[], target: number): BatchPoint[] | nu
 
 /** Critical batch in sequences from a noise scale in predicted tokens per batch. */
 export function criticalBatch(noiseScale: number, seqLen: number, objective: 'mlm' | 'clm'): number {
-  return noiseScale / (objective === 'mlm' ? 0.15 * (seqLen - 1) : seqLen);
+  return noiseScale / (objective === 'mlm' ? MLM_MASK_RATE * (seqLen - 1) : seqLen);
 }
 
 export function batchFigure(points: BatchPoint[], target: number, critical: number | null, metric: 'steps' | 'seconds'): TopLevelSpec {

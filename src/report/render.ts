@@ -2,7 +2,7 @@
 // are estimated), so the same spec always gives the same bytes.
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 
 /** Renders a Vega-Lite spec as an SVG document; `idPrefix` keeps its ids unique when several SVGs share a page. */
 export async function renderSvg(spec: TopLevelSpec, idPrefix = 'fig'): Promise<string> {

@@ -5,7 +5,7 @@ import { esc, table, type Figure, type Section } from './html.js';
 export { esc, table, type Figure, type Section } from './html.js';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import { describeBudget, formatSeconds } from '../train/budget.js';
 import type { CompressRow } from '../run/compress-summary.js';
 import { formatBytes, paretoFrontier } from '../experiment/pareto.js';

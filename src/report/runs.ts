@@ -1,8 +1,9 @@
 // What a report is made of: the training runs (folders holding metrics.jsonl) and the
 // compression results (folders holding compress.json) found under one directory.
+import { BUDGET_KINDS } from '../run/budget-kinds.js';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, relative, resolve, sep } from 'node:path';
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import type { Budget } from '../train/budget.js';
 import { readMetrics, type MetricEvent } from '../run/metrics.js';
 import { COMPRESS_FILES, RUN_FILES } from '../run/layout.js';
@@ -142,5 +143,5 @@ function numOr(v: unknown, fallback: number): number {
 
 function isBudget(v: unknown): v is Budget {
   const b = v as Budget | null;
-  return !!b && typeof b === 'object' && ['time', 'tokens', 'steps', 'flops'].includes(b.kind) && isNum(b.limit);
+  return !!b && typeof b === 'object' && (BUDGET_KINDS as readonly string[]).includes(b.kind) && isNum(b.limit);
 }

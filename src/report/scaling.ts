@@ -3,7 +3,7 @@
 // and, per run, its batch size, gradient noise scale and time to a common target loss.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import { loadSweep, timeToTarget, type SweepRun } from '../experiment/analysis.js';
 import { fitChinchilla, type Coefficient } from '../experiment/fit.js';
 import { checkFitPoints, fitPoints } from '../experiment/plan.js';

@@ -2,7 +2,7 @@
 // (open 'wx') and holding the holder's pid, host and start time. Released when the work
 // ends, however it ends (an error, SIGINT/SIGTERM, process.exit); a lock left by a process
 // that no longer lives (killed with SIGKILL, a crash) is reported and taken over.
-import { closeSync, existsSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { TlcError } from '../util/errors.js';
 import { warn } from '../util/warn.js';
@@ -132,7 +132,3 @@ export async function withRunLock<T>(dir: string, fn: () => Promise<T>): Promise
   }
 }
 
-/** Whether `dir` holds a lock (for messages: a run being written). */
-export function isLocked(dir: string): boolean {
-  return existsSync(runFile(dir, 'lock'));
-}

@@ -1,6 +1,7 @@
 // metrics.jsonl: one JSON object per line per event. Appends are line-sized; a reader
 // ignores a torn last line, and checks every other line against the event it claims to be
 // (the counters a reader needs are required; measurements it can do without are optional).
+import { BUDGET_KINDS } from './budget-kinds.js';
 import { writesRuns } from './rank.js';
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
@@ -12,7 +13,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 const metric = z.number().nullable();
 const common = { step: z.number().int().min(0), wall_time: z.string().optional() };
 const counters = { train_seconds: z.number(), tokens: z.number(), flops: z.number() };
-const budget = z.object({ kind: z.enum(['time', 'tokens', 'steps', 'flops']), limit: z.number() });
+const budget = z.object({ kind: z.enum(BUDGET_KINDS), limit: z.number() });
 
 const startFields = {
   ...common,

@@ -1,8 +1,6 @@
 // results.json: a finetuned classifier's scores, written when finetuning ends.
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
-import { parseWith } from '../util/validation.js';
-import { readJsonFile } from '../util/json-file.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { runFile } from './layout.js';
 
@@ -37,7 +35,3 @@ export function hasFinetuneResults(runDir: string): boolean {
   return existsSync(runFile(runDir, 'results'));
 }
 
-export function readFinetuneResults(runDir: string): FinetuneResults {
-  const path = runFile(runDir, 'results');
-  return parseWith(finetuneResultsSchema, readJsonFile(path, 'finetune the run to the end first'), path, 'finetuning results');
-}

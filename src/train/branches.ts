@@ -4,6 +4,7 @@
 // falls to zero, then evaluates: a valid end-of-schedule loss for a run of that length,
 // at a fraction of the cost of a separate run. Each branch is a run directory of its own
 // (<run>/branches/<f>/) that resumes like any run; its cost is the usage it adds past the fork.
+import { BUDGET_KINDS } from '../run/budget-kinds.js';
 import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -26,7 +27,7 @@ const branchSchema = z.object({
   fork_usage: usageSchema,
   cooldown: z.number(),
   cooldown_shape: z.string(),
-  budget: z.object({ kind: z.enum(['time', 'tokens', 'steps', 'flops']), limit: z.number() }),
+  budget: z.object({ kind: z.enum(BUDGET_KINDS), limit: z.number() }),
 });
 export type BranchInfo = z.infer<typeof branchSchema>;
 

@@ -1,6 +1,6 @@
 // Training budgets: wall-clock of training (evaluation and checkpoints excluded),
 // tokens, optimizer steps or FLOPs. Progress through the budget drives the LR schedule.
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 
 export type BudgetKind = 'time' | 'tokens' | 'steps' | 'flops';
 
@@ -49,8 +49,11 @@ export function parseCount(text: string, what: string): number {
   return v;
 }
 
+/** The flags (and sweep or run.json keys) that set a budget: --budget is a duration, the others counts. */
+export const BUDGET_FLAGS = ['budget', 'tokens', 'steps', 'flops'] as const;
+
 export function budgetFromFlags(flags: { budget?: string; tokens?: string; steps?: string; flops?: string }): Budget {
-  const given = (['budget', 'tokens', 'steps', 'flops'] as const).filter((k) => flags[k] !== undefined);
+  const given = BUDGET_FLAGS.filter((k) => flags[k] !== undefined);
   if (given.length === 0) throw new TlcError('no budget: pass one of --budget <duration>, --tokens N, --steps N, --flops N');
   if (given.length > 1) throw new TlcError(`pass exactly one budget, got ${given.map((g) => '--' + g).join(', ')}`);
   const k = given[0];

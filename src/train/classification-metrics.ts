@@ -6,7 +6,7 @@
 // labels or the predictions. A label that occurs in neither is left out of the mean (it has
 // no F1 to speak of); a label that is predicted but never gold, or gold but never predicted,
 // counts with F1 0. Precision with no predictions and recall with no gold examples are 0.
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 
 export interface LabelMetrics {
   precision: number;

@@ -6,7 +6,8 @@
 // time a window is seen (dynamic masking) from a random stream keyed by the sample's
 // global index, so the whole sequence of batches is a pure function of (seed, position)
 // and a resumed run sees exactly the batches an uninterrupted one would.
-import { TlcError } from '../engine/errors.js';
+import { MLM_MASK_RATE } from '../nn/config.js';
+import { TlcError } from '../util/errors.js';
 import { Rng, mix } from '../engine/random.js';
 import { IGNORE_INDEX, type LMBatch } from '../nn/transformer.js';
 
@@ -22,7 +23,7 @@ export interface BatcherOptions {
   seqLen: number;
   vocabSize: number;
   seed: number;
-  /** Fraction of tokens selected for prediction in masked LM (default 0.15). */
+  /** Fraction of tokens selected for prediction in masked LM (default MLM_MASK_RATE, 0.15). */
   maskProb?: number;
 }
 
@@ -101,7 +102,7 @@ export class LMBatcher {
     }
     ids[0] = SPECIAL.bos;
     for (let t = 1; t < T; t++) ids[t] = src[start + t - 1];
-    applyMasking(ids, tgt, new Rng(mix(this.opts.seed, 0x3a5c, sample)), this.opts.vocabSize, this.opts.maskProb ?? 0.15);
+    applyMasking(ids, tgt, new Rng(mix(this.opts.seed, 0x3a5c, sample)), this.opts.vocabSize, this.opts.maskProb ?? MLM_MASK_RATE);
   }
 }
 
@@ -146,7 +147,7 @@ export function evaluationBatches(tokens: TokenArray, opts: BatcherOptions, maxT
       } else {
         ids[0] = SPECIAL.bos;
         for (let t = 1; t < T; t++) ids[t] = tokens[start + t - 1];
-        applyMasking(ids, tgt, new Rng(mix(0xe7a1, 0, w0 + b)), opts.vocabSize, opts.maskProb ?? 0.15);
+        applyMasking(ids, tgt, new Rng(mix(0xe7a1, 0, w0 + b)), opts.vocabSize, opts.maskProb ?? MLM_MASK_RATE);
       }
     }
     batches.push({ batchSize: n, seqLen: T, inputIds, targets });

@@ -19,106 +19,24 @@ import { tidy, type Tensor } from '../engine/tensor.js';
 import { gradNormsSquared } from '../engine/optim.js';
 import { getThreads } from '../engine/threads.js';
 import { mix } from '../engine/random.js';
-import { Bf16Weights, autoPrecision, resolvePrecision, setBf16Weights, type PrecisionChoice } from '../engine/mixed.js';
+import { Bf16Weights, autoPrecision, resolvePrecision, setBf16Weights } from '../engine/mixed.js';
 import type { TransformerBody } from '../nn/transformer.js';
 import { MetricsLog, type NewEvent } from '../run/metrics.js';
 import { RUN_FILES, runFile } from '../run/layout.js';
 import { writesRuns } from '../run/rank.js';
 import { agreed, dataParallel } from './data-parallel.js';
-import { type Budget, type BudgetUsage, budgetProgress, budgetSpent, describeBudget } from './budget.js';
+import { budgetProgress, budgetSpent, describeBudget } from './budget.js';
 import { learningRate, validateSchedule, type ScheduleConfig } from './schedule.js';
 import { budgetCheckpointName, checkpointName, pruneCheckpoints, removeStaleTemporaries, restoreCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
 import { initialNoiseScale, updateNoiseScale } from './noise-scale.js';
 import { buildOptimizer } from './optimizer.js';
 import { EPOCH_PROJECTION_PROGRESS, baselineWarning, epochWarning } from './warnings.js';
 import { divergence, gradNormDivergence } from './divergence.js';
-import type { Interval, OptimizerArgs } from './args.js';
+import type { Interval } from './args.js';
+import type { LoopArgs, LoopEvents, LoopHooks, LoopResult, LoopTask } from './loop-api.js';
 
 export type { Interval, OptimizerArgs, RunArgs } from './args.js';
-
-/** Where data parallelism, compression, bf16 (anything that reshapes a step) plug into the loop. */
-export interface LoopHooks {
-  /**
-   * Before a step's forward passes: may replace the weights the step computes with
-   * (quantization-aware training swaps in quantized weights) and returns how to undo
-   * that, which runs after backward and before the optimizer step, so the gradient of
-   * the replaced weights updates the originals (a straight-through estimator).
-   */
-  beforeForward?(): (() => void) | void;
-  /** After backward, before the optimizer step: e.g. sum the ranks' gradients, zero the gradients of pruned weights. */
-  afterBackward?(): void;
-  /** After the optimizer step changed the weights. */
-  afterOptimizerStep?(): void;
-  /** After the optimizer step, with the budget progress reached: e.g. re-apply a mask, tighten it. */
-  afterStep?(progress: number): void;
-}
-
-export interface LoopArgs extends OptimizerArgs {
-  budget: Budget;
-  /** Micro-batches per optimizer step (gradient accumulation). */
-  microBatches: number;
-  evalEvery: Interval;
-  saveEvery: Interval;
-  saveAt: number[];
-  keep: number;
-  /** Copy each checkpoint's weights to <run>/model.safetensors (default true). */
-  publishLatest?: boolean;
-  /** Stop when this many evaluations in a row did not beat the best (needs task.isBetter). */
-  patience?: number;
-  /** Matrix products in f32 (default) or bf16 with f32 accumulation; `auto` resolves by the CPU. A resumed run keeps its own. */
-  precision?: PrecisionChoice;
-}
-
-/** What the loop trains: the model, its data and its evaluation. */
-export interface LoopTask<B> {
-  model: TransformerBody;
-  /** The next micro-batch. */
-  nextBatch(): B;
-  /** Mean loss of a micro-batch. */
-  loss(batch: B): Tensor;
-  /**
-   * Tokens (for throughput and token budgets), FLOPs, and weight of one micro-batch: the
-   * number of items its mean loss averages over (targets, examples).
-   */
-  cost(batch: B): { tokens: number; flops: number; weight: number };
-  /** Evaluation metrics; must include `valid_loss`. Runs without gradients. */
-  evaluate(): Record<string, number>;
-  /** Data position for checkpoints. */
-  dataPosition: unknown;
-  /** Whether evaluation `m` beats the best so far (enables best-model keeping and early stopping). */
-  isBetter?(m: Record<string, number>, best: Record<string, number>): boolean;
-  /** Called when an evaluation is the best so far: save what should be kept. */
-  saveBest?(): void;
-  /** Writes task files that belong in a checkpoint (e.g. the best weights) into its directory. */
-  saveExtras?(checkpointDir: string): void;
-  /** Restores them on resume from the checkpoint directory. */
-  restoreExtras?(checkpointDir: string): void;
-  /** Extra fields for the start event. */
-  describe?(): Record<string, unknown>;
-  /** Training tokens of the corpus, for the warning when the budget buys more than a few epochs of it. */
-  corpusTokens?: number;
-  /** The loss every model must beat (a unigram table's), for the warning when the final one does not. */
-  baseline?: { name: string; loss: number };
-  hooks?: LoopHooks;
-}
-
-export interface LoopEvents {
-  onStart?(info: { resumed: boolean; params: number; budget: string; step: number }): void;
-  onStep?(info: { step: number; loss: number; lr: number; progress: number; tokensPerS: number; usage: BudgetUsage }): void;
-  onEval?(info: { step: number; metrics: Record<string, number>; progress: number }): void;
-  onCheckpoint?(info: { step: number; path: string }): void;
-}
-
-export interface LoopResult {
-  steps: number;
-  usage: BudgetUsage;
-  /** Metrics of the last evaluation. */
-  lastEval: Record<string, number>;
-  /** The best evaluation (when the task ranks evaluations). */
-  best: ({ step: number } & Record<string, number>) | null;
-  interrupted: boolean;
-  stoppedEarly: boolean;
-}
+export type { LoopArgs, LoopEvents, LoopHooks, LoopResult, LoopTask } from './loop-api.js';
 
 /** Checks the schedule and that micro-batches divide the batch (pretraining and finetuning alike). */
 export function validateBatching(a: { schedule: ScheduleConfig; batchSize: number; microBatchSize: number }): void {

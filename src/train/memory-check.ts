@@ -8,6 +8,7 @@
 //                norms, q|k|v, attention output, the MLP's 4·C hidden layer before and after
 //                GELU (≈ 17·C floats), plus the attention probabilities (heads · T), in f32;
 //                and the logits and their gradient at the predicted positions (V floats each)
+import { MLM_MASK_RATE } from '../nn/config.js';
 import { readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { TlcError } from '../util/errors.js';
@@ -30,7 +31,7 @@ export function estimateTrainingBytes(c: ModelConfig, microBatch: number, seqLen
   const tokens = microBatch * seqLen;
   const perLayer = tokens * (FLOATS_PER_TOKEN_PER_WIDTH * c.d_model + c.n_heads * seqLen) * 4;
   // a masked LM predicts about 15% of positions; a causal LM and a translation model every one
-  const predicted = c.labels ? microBatch : c.objective === 'mlm' ? Math.ceil(0.15 * tokens) : tokens;
+  const predicted = c.labels ? microBatch : c.objective === 'mlm' ? Math.ceil(MLM_MASK_RATE * tokens) : tokens;
   const head = predicted * (c.labels ? c.labels.length : c.vocab_size) * 4 * 2;
   const activationBytes = layers * perLayer + head;
   return { parameterBytes, activationBytes, total: parameterBytes + activationBytes };

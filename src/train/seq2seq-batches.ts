@@ -6,7 +6,7 @@
 // sorts each pool by length and slices it into batches (so a batch holds pairs of
 // similar lengths and little padding), then shuffles the batches. The whole stream is a
 // pure function of (seed, epoch), so a data position of (epoch, batch) resumes it exactly.
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import { Rng, mix } from '../engine/random.js';
 import { IGNORE_INDEX } from '../nn/transformer.js';
 import type { Seq2SeqBatch } from '../nn/seq2seq.js';

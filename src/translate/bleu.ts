@@ -4,7 +4,7 @@
 // Every detail that moves a score (or its printed form) follows sacreBLEU's own code:
 // Python's idea of whitespace, the order of its float sums, log(0) as -9999999999, and
 // Python's round-half-to-even when a number is printed.
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 
 export type SmoothMethod = 'exp' | 'floor' | 'add-k' | 'none';
 export type BleuTokenize = '13a' | 'none';

@@ -11,7 +11,7 @@
 // hypothesis is finished with </s>. Finished hypotheses are ranked by
 //   score = Σ log p(token) / |y|^α     (fairseq's --lenpen α; |y| counts the </s>),
 // so α = 0 ranks by total log-probability and α = 1 by the mean per token.
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import { noGrad } from '../engine/autograd.js';
 import { tidy } from '../engine/tensor.js';
 import { IncrementalDecoder, type Seq2SeqTransformer } from '../nn/seq2seq.js';

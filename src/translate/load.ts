@@ -1,6 +1,6 @@
 // A trained translation run, opened for decoding: its config (checked to be an
 // encoder–decoder), its tokenizer and its weights.
-import { TlcError } from '../engine/errors.js';
+import { TlcError } from '../util/errors.js';
 import { loadTokenizer } from '../data/tokenizer-json.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import { Seq2SeqTransformer } from '../nn/seq2seq.js';

@@ -1,6 +1,6 @@
 // Argument checks shared by the op wrappers: each failure names the op, the argument
 // and the shapes involved.
-import { TlcError, fmtShape } from '../errors.js';
+import { TlcError, fmtShape } from '../../util/errors.js';
 import type { DType, Tensor } from '../tensor.js';
 
 export function expectDtype(op: string, name: string, t: Tensor, dtype: DType | DType[]): void {

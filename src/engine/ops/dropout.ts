@@ -6,7 +6,7 @@
 import { native } from '../native.js';
 import { record } from '../autograd.js';
 import { empty, type Tensor } from '../tensor.js';
-import { TlcError } from '../errors.js';
+import { TlcError } from '../../util/errors.js';
 import { expect, expectDtype } from './check.js';
 
 /** Seeds and counters stay below 2⁵², exact as JS numbers and in the native kernel. */

@@ -8,7 +8,7 @@
 import { native, type PackedLinearHandle } from '../native.js';
 import { isGradEnabled } from '../autograd.js';
 import { empty, type Tensor } from '../tensor.js';
-import { TlcError } from '../errors.js';
+import { TlcError } from '../../util/errors.js';
 import { bf16Unavailable } from '../mixed.js';
 import { expect, expectDtype, expectRank, fmtShape, lastDim } from './check.js';
 
