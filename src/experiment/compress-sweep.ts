@@ -35,7 +35,7 @@ import {
 import { evaluateClassifier } from '../train/classify.js';
 import { finetune, finetunePlan, resumeFinetune, type FinetuneExtension } from '../train/finetune.js';
 import type { LoopEvents } from '../train/loop.js';
-import { finetuneOptionsSchema } from '../train/args.js';
+import { finetuneOptionsSchema, type FinetuneOptions } from '../train/args.js';
 import { compressModel } from '../compress/compress.js';
 import { loadCompressedInto, writeCompressed } from '../compress/format.js';
 import { checkSparsity, type PruningMode } from '../compress/pruning.js';
@@ -123,6 +123,52 @@ export function checkBitsList(bits: number[]): void {
 /** Runs every setting; a setting whose result already exists is reused, an unfinished finetuning resumed. */
 export async function compressSweep(args: CompressSweepArgs, log: (line: string) => void = () => {},
   events: (setting: string) => LoopEvents = () => ({}), signal?: AbortSignal): Promise<{ rows: CompressRow[]; interrupted: boolean }> {
+  checkSweepArgs(args);
+  const config = readRunConfig(args.model);
+  const criterion = checkAgainstModel(args, config, log);
+  const units = args.structuredUnits ?? 'both';
+  const weightsPath = runFile(args.model, 'weights');
+  const { data, scoredOn, taskSpec } = await sweepTask(args, config);
+  // the finetuning options are checked once, before any setting starts
+  const finetuneRaw = args.mode === 'oneshot' ? null : {
+    ...args.finetune, from: args.model, task: taskSpec!, seed: args.seed,
+    ...(args.taskSeed !== undefined ? { task_seed: args.taskSeed } : { task_seed: finetunedTask(args.model).taskSeed ?? 0 }),
+  };
+  const finetuneOptions = finetuneRaw ? finetunePlan(parseWith(finetuneOptionsSchema, finetuneRaw, 'compression finetuning', 'options')).options : null;
+  mkdirSync(args.out, { recursive: true });
+  const rows: CompressRow[] = [];
+  // the units a structured fraction keeps, scored on the trained weights once for every bit width
+  // and mode that chooses them before any finetuning (oneshot, finetune)
+  const chosen = new Map<number, Units>();
+  const unitsBefore = (f: number): Units => {
+    if (!chosen.has(f)) chosen.set(f, chooseUnits(config, weightsPath, fractionsOf(f, units), criterion, data, args.seed));
+    return chosen.get(f)!;
+  };
+  const ctx = { args, config, criterion, units, weightsPath, unitsBefore, log, events, signal };
+  for (const setting of sweepSettings(args)) {
+    const dir = settingDir(args.out, setting, units);
+    const settings = settingsOf(args, setting, criterion, finetuneOptions);
+    const previous = readSettingResult(dir);
+    if (previous && JSON.stringify(previous.settings) === JSON.stringify(settings)) {
+      rows.push(previous.row);
+      log(`${dir}: done before with the same settings, reused`);
+      continue;
+    }
+    mkdirSync(dir, { recursive: true });
+    const weights = finetuneOptions ? await finetunedWeights({ ...ctx, finetuneOptions }, setting, dir) : weightsPath;
+    if (weights === null) return { rows, interrupted: true };
+    const row: CompressRow = { ...compressOne(args, config, weights, data, setting, criterion, dir, unitsBefore), ...(scoredOn ? { scored_on: scoredOn } : {}) };
+    writeSettingResult(dir, { settings, row });
+    rows.push(row);
+    log(`${setting.structured > 0 ? `structured ${setting.structured}` : `sparsity ${setting.sparsity}`}, ${setting.bits} bits: ${formatBytes(row.bytes)}` +
+      (row.accuracy !== null ? `, test accuracy ${(100 * row.accuracy).toFixed(1)}%` : ''));
+  }
+  writeCompressSummary(args.out, { model: args.model, mode: args.mode, rows });
+  return { rows, interrupted: false };
+}
+
+/** The settings on their own: fractions, bit widths, and the flags that need a finetuning mode. */
+function checkSweepArgs(args: CompressSweepArgs): void {
   for (const s of args.sparsities) checkSparsity('--sparsity', s);
   for (const f of args.structured ?? []) {
     if (f === 0) throw new TlcError('--structured 0 removes nothing: the dense model is --sparsity 0');
@@ -143,7 +189,10 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
   if (args.qat && args.mode === 'oneshot') {
     throw new TlcError('--qat trains with the quantized weights, so it needs a finetuning mode: add --mode finetune or --mode gradual');
   }
-  const config = readRunConfig(args.model);
+}
+
+/** The settings against the model they compress; returns the structured criterion it gets. */
+function checkAgainstModel(args: CompressSweepArgs, config: ModelConfig, log: (line: string) => void): StructuredCriterion {
   if (args.distill && !config.labels) throw new TlcError(`${args.model}: distillation is for classifiers (a finetuned run)`);
   const anyStructured = (args.structured ?? []).some((f) => f > 0);
   if (anyStructured) checkStructurable(config, args.model);
@@ -159,110 +208,92 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
   if (anyStructured && criterion === 'taylor' && !config.labels) {
     throw new TlcError(`${args.model}: Taylor importance is measured on a classifier's task; use --structured-criterion magnitude for a language model`);
   }
-  const weightsPath = runFile(args.model, 'weights');
+  return criterion;
+}
+
+/** The task a classifier's settings are scored (and finetuned) on, and the split it records. */
+async function sweepTask(args: CompressSweepArgs, config: ModelConfig):
+  Promise<{ data: EncodedTask | null; scoredOn: CompressRow['scored_on']; taskSpec: string | undefined }> {
   const taskSpec = args.task ?? finetunedTask(args.model).task;
-  let data: EncodedTask | null = null;
-  let scoredOn: CompressRow['scored_on'];
   if (config.labels) {
     if (!taskSpec) throw new TlcError(`${args.model}: no --task given and the run does not record one`);
-    data = (await taskForRun(args.model, config, taskSpec, { taskSeed: args.taskSeed })).data;
-    scoredOn = splitForRun(args.model, config, taskSpec, { taskSeed: args.taskSeed });
-  } else if (args.mode !== 'oneshot') {
-    throw new TlcError(`${args.model}: the ${args.mode} mode finetunes on a labelled task, so it needs a classifier run`);
+    const data = (await taskForRun(args.model, config, taskSpec, { taskSeed: args.taskSeed })).data;
+    return { data, scoredOn: splitForRun(args.model, config, taskSpec, { taskSeed: args.taskSeed }), taskSpec };
   }
-  // the finetuning options are checked once, before any setting starts
-  const finetuneRaw = args.mode === 'oneshot' ? null : {
-    ...args.finetune, from: args.model, task: taskSpec!, seed: args.seed,
-    ...(args.taskSeed !== undefined ? { task_seed: args.taskSeed } : { task_seed: finetunedTask(args.model).taskSeed ?? 0 }),
-  };
-  const finetuneOptions = finetuneRaw ? finetunePlan(parseWith(finetuneOptionsSchema, finetuneRaw, 'compression finetuning', 'options')).options : null;
-  mkdirSync(args.out, { recursive: true });
-  const rows: CompressRow[] = [];
-  // the units a structured fraction keeps, scored on the trained weights once for every bit width
-  // and mode that chooses them before any finetuning (oneshot, finetune)
-  const chosen = new Map<number, Units>();
-  const unitsBefore = (f: number): Units => {
-    if (!chosen.has(f)) chosen.set(f, chooseUnits(config, weightsPath, fractionsOf(f, units), criterion, data, args.seed));
-    return chosen.get(f)!;
-  };
-  /** Compresses, scores and records one setting from the weights it starts from. */
-  const finish = (setting: Setting, dir: string, settings: Record<string, unknown>, weights: string): CompressRow => {
-    const row: CompressRow = { ...compressOne(args, config, weights, data, setting, criterion, dir, unitsBefore), ...(scoredOn ? { scored_on: scoredOn } : {}) };
-    writeSettingResult(dir, { settings, row });
-    rows.push(row);
-    return row;
-  };
-  for (const setting of sweepSettings(args)) {
-    const { sparsity, bits } = setting;
-    const dir = settingDir(args.out, setting, units);
-    const settings = settingsOf(args, setting, criterion, finetuneOptions);
-    const previous = readSettingResult(dir);
-    if (previous && JSON.stringify(previous.settings) === JSON.stringify(settings)) {
-      rows.push(previous.row);
-      log(`${dir}: done before with the same settings, reused`);
-      continue;
-    }
-    mkdirSync(dir, { recursive: true });
-    let weights = weightsPath;
-    if (finetuneOptions) {
-      const ftDir = join(dir, COMPRESS_FILES.finetuneRun);
-      // a finetuning run (finished or not) made for other settings — another --qat, --distill,
-      // mode or schedule — is not this setting's: it is trained again. Outputs from before the
-      // settings were recorded keep their run, checked against its run.json below.
-      const settingsPath = join(dir, COMPRESS_FILES.finetuneSettings);
-      const madeFor = existsSync(settingsPath) ? readFileSync(settingsPath, 'utf8') : null;
-      const key = JSON.stringify(finetuneKey(args, setting, criterion, finetuneOptions));
-      // outputs written before bit widths were left out of the key keep their runs
-      const legacyKey = JSON.stringify(finetuneKey(args, setting, criterion, finetuneOptions, true));
-      // without QAT the bit width does not enter finetuning: settings that differ only in bits share one run
-      const twin = hasFinetuneResults(ftDir) && madeFor === key ? null : finishedTwin(args.out, dir, key);
-      if (twin) {
-        log(`${dir}: finetuned as ${twin} was (the bit width does not enter finetuning without --qat); its weights are reused`);
-        finish(setting, dir, settings, runFile(join(twin, COMPRESS_FILES.finetuneRun), 'weights'));
-        continue;
-      }
-      if (existsSync(ftDir) && madeFor !== null && madeFor !== key && madeFor !== legacyKey) {
-        log(`${ftDir}: made for other settings; finetuning again`);
-        rmSync(ftDir, { recursive: true, force: true });
-      }
-      writeFileAtomic(settingsPath, key);
-      if (!hasFinetuneResults(ftDir)) {
-        const started = readRunArgsIfAny(ftDir);
-        // run.json records the micro-batch size the run resolved; the options here leave it to the default
-        const comparable = (o: object) => JSON.stringify({ ...o, micro_batch_size: undefined });
-        if (started && comparable(started.options) !== comparable(finetuneOptions)) {
-          throw new TlcError(`${ftDir} holds a finetuning run with other settings; compress into another --out`);
-        }
-        const teacher = args.distill ? loadTeacher(config, weightsPath) : null;
-        const mode = args.mode as 'finetune' | 'gradual';
-        const structured: StructuredTraining | undefined = setting.structured > 0 ? {
-          ...fractionsOf(setting.structured, units), criterion, config,
-          // finetune: the units are chosen once, on the trained weights, before finetuning
-          ...(mode === 'finetune' ? { units: unitsBefore(setting.structured) } : {}),
-        } : undefined;
-        const extension: FinetuneExtension = {
-          keep: 'last',
-          hooks: (model) => compressionHooks(model, { mode, sparsity, bits, qat: args.qat, pruning: args.pruning, structured }),
-          ...(teacher && args.distill ? { loss: distillingLoss(teacher, args.distill) } : {}),
-        };
-        let r;
-        try {
-          r = started
-            ? await resumeFinetune(ftDir, events(dir), signal, extension)
-            : await finetune(ftDir, finetuneOptions, events(dir), signal, extension);
-        } finally {
-          teacher?.dispose();
-        }
-        if (r.interrupted) return { rows, interrupted: true };
-      }
-      weights = runFile(ftDir, 'weights');
-    }
-    const row = finish(setting, dir, settings, weights);
-    log(`${setting.structured > 0 ? `structured ${setting.structured}` : `sparsity ${sparsity}`}, ${bits} bits: ${formatBytes(row.bytes)}` +
-      (row.accuracy !== null ? `, test accuracy ${(100 * row.accuracy).toFixed(1)}%` : ''));
+  if (args.mode !== 'oneshot') throw new TlcError(`${args.model}: the ${args.mode} mode finetunes on a labelled task, so it needs a classifier run`);
+  return { data: null, scoredOn: undefined, taskSpec };
+}
+
+/** What every setting of one sweep shares. */
+interface SweepContext {
+  args: CompressSweepArgs;
+  config: ModelConfig;
+  criterion: StructuredCriterion;
+  units: StructuredUnits;
+  weightsPath: string;
+  finetuneOptions: FinetuneOptions;
+  unitsBefore: (f: number) => Units;
+  log: (line: string) => void;
+  events: (setting: string) => LoopEvents;
+  signal?: AbortSignal;
+}
+
+/**
+ * The weights a finetuning setting compresses: its own finetuning run's (trained, resumed or
+ * reused from a twin setting), or null when a signal interrupted the training.
+ */
+async function finetunedWeights(ctx: SweepContext, setting: Setting, dir: string): Promise<string | null> {
+  const { args, config, criterion, units, weightsPath, log, events, signal } = ctx;
+  const finetuneOptions = ctx.finetuneOptions;
+  const ftDir = join(dir, COMPRESS_FILES.finetuneRun);
+  // a finetuning run (finished or not) made for other settings — another --qat, --distill,
+  // mode or schedule — is not this setting's: it is trained again. Outputs from before the
+  // settings were recorded keep their run, checked against its run.json below.
+  const settingsPath = join(dir, COMPRESS_FILES.finetuneSettings);
+  const madeFor = existsSync(settingsPath) ? readFileSync(settingsPath, 'utf8') : null;
+  const key = JSON.stringify(finetuneKey(args, setting, criterion, finetuneOptions));
+  // outputs written before bit widths were left out of the key keep their runs
+  const legacyKey = JSON.stringify(finetuneKey(args, setting, criterion, finetuneOptions, true));
+  // without QAT the bit width does not enter finetuning: settings that differ only in bits share one run
+  const twin = hasFinetuneResults(ftDir) && madeFor === key ? null : finishedTwin(args.out, dir, key);
+  if (twin) {
+    log(`${dir}: finetuned as ${twin} was (the bit width does not enter finetuning without --qat); its weights are reused`);
+    return runFile(join(twin, COMPRESS_FILES.finetuneRun), 'weights');
   }
-  writeCompressSummary(args.out, { model: args.model, mode: args.mode, rows });
-  return { rows, interrupted: false };
+  if (existsSync(ftDir) && madeFor !== null && madeFor !== key && madeFor !== legacyKey) {
+    log(`${ftDir}: made for other settings; finetuning again`);
+    rmSync(ftDir, { recursive: true, force: true });
+  }
+  writeFileAtomic(settingsPath, key);
+  if (!hasFinetuneResults(ftDir)) {
+    const started = readRunArgsIfAny(ftDir);
+    // run.json records the micro-batch size the run resolved; the options here leave it to the default
+    const comparable = (o: object) => JSON.stringify({ ...o, micro_batch_size: undefined });
+    if (started && comparable(started.options) !== comparable(finetuneOptions)) {
+      throw new TlcError(`${ftDir} holds a finetuning run with other settings; compress into another --out`);
+    }
+    const teacher = args.distill ? loadTeacher(config, weightsPath) : null;
+    const mode = args.mode as 'finetune' | 'gradual';
+    const structured: StructuredTraining | undefined = setting.structured > 0 ? {
+      ...fractionsOf(setting.structured, units), criterion, config,
+      // finetune: the units are chosen once, on the trained weights, before finetuning
+      ...(mode === 'finetune' ? { units: ctx.unitsBefore(setting.structured) } : {}),
+    } : undefined;
+    const extension: FinetuneExtension = {
+      keep: 'last',
+      hooks: (model) => compressionHooks(model, { mode, sparsity: setting.sparsity, bits: setting.bits, qat: args.qat, pruning: args.pruning, structured }),
+      ...(teacher && args.distill ? { loss: distillingLoss(teacher, args.distill) } : {}),
+    };
+    try {
+      const r = started
+        ? await resumeFinetune(ftDir, events(dir), signal, extension)
+        : await finetune(ftDir, finetuneOptions, events(dir), signal, extension);
+      if (r.interrupted) return null;
+    } finally {
+      teacher?.dispose();
+    }
+  }
+  return runFile(ftDir, 'weights');
 }
 
 /**
