@@ -8,7 +8,7 @@ import { TlcError } from '../util/errors.js';
 import { mpiRank } from '../util/launch.js';
 import { warn } from '../util/warn.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
-import { STRUCTURED_UNITS, compressSweep, type StructuredUnits } from '../experiment/compress-sweep.js';
+import { STRUCTURED_UNITS, compressSweep, type CompressSweepArgs, type StructuredUnits } from '../experiment/compress-sweep.js';
 import type { StructuredCriterion } from '../compress/structured.js';
 import { chooseWithin, describe, formatBytes, paretoFrontier, parseBytes, structuredText, toCsv } from '../experiment/pareto.js';
 import { compressModes, readCompressSummary, type CompressMode, type CompressRow } from '../run/compress-summary.js';
@@ -64,52 +64,63 @@ export function registerCompress(program: Command): void {
     .option('--json', 'print every setting (with the Pareto frontier marked) as one JSON object on stdout');
   cmd.addOption(aliasOption('--model <run>', '--from'));
   markRequired(cmd, ['--from', '--out']);
-  cmd.action(async (o: Record<string, unknown>) => {
-    const ranks = mpiRank();
-    if (ranks && ranks.count > 1) {
-      throw new TlcError(`tlc compress runs in one process (${ranks.source} started ${ranks.count}): its settings are written by one ` +
-        'writer; run it without the launcher');
-    }
-      const given = optionsFromFlags(Object.fromEntries(FINETUNE_FLAGS.map((k) => [k, o[k]])));
-      const budgetGiven = BUDGET_FLAGS.some((k) => given[k] !== undefined);
-      const { steps, ...rest } = d;
-      const finetune = { ...rest, ...(budgetGiven ? {} : { steps }), ...given };
-      const model = hfModelDir(required(renamed<string | undefined>(cmd, 'from', 'model'), '--from')), out = required(o.out as string | undefined, '--out');
-      warnIfUnfinished(model);
-      const result = await withOutputDir(out, 'compress', { force: o.force === true, source: model }, () => withGracefulStop((signal) => compressSweep({
-        model,
-        out,
-        sparsities: o.sparsity !== undefined ? list(String(o.sparsity), '--sparsity') : o.structured !== undefined ? [] : [0, 0.5, 0.9],
-        ...(o.structured !== undefined ? { structured: list(String(o.structured), '--structured') } : {}),
-        ...(o.structuredCriterion !== undefined ? { structuredCriterion: o.structuredCriterion as StructuredCriterion } : {}),
-        ...(o.structuredUnits !== undefined ? { structuredUnits: o.structuredUnits as StructuredUnits } : {}),
-        bits: list(String(o.bits), '--bits'),
-        pruning: o.pruning as 'layer' | 'global',
-        embeddingBits: o.embeddingBits ? num(String(o.embeddingBits), '--embedding-bits') : undefined,
-        mode: o.mode as CompressMode,
-        finetune,
-        qat: o.qat === true,
-        ...(o.distill === true ? {
-          distill: {
-            alpha: num(String(o.distillAlpha), '--distill-alpha', (v) => v >= 0 && v <= 1),
-            temperature: num(String(o.distillTemperature), '--distill-temperature', (v) => v > 0),
-          },
-        } : {}),
-        task: o.task as string | undefined,
-        taskSeed: o.taskSeed !== undefined ? num(String(o.taskSeed), '--task-seed', Number.isInteger) : undefined,
-        seed: num(String(o.seed), '--seed', Number.isInteger),
-      }, (l) => process.stderr.write(l + '\n'), (setting) => progressEvents(`finetune ${setting}`, 'valid_accuracy'), signal)));
-      if (o.json) {
-        process.stdout.write(JSON.stringify({ model, out, interrupted: result.interrupted, rows: paretoFrontier(result.rows) }) + '\n');
-        return;
-      }
-      if (result.interrupted) {
-        console.log('interrupted; run the same command again to continue');
-        return;
-      }
-      printTable(paretoFrontier(result.rows));
-    });
+  cmd.action((o: Record<string, unknown>) => runCompress(cmd, o));
+  registerPareto(program);
+}
 
+/** `tlc compress` with its parsed flags: the sweep, then its table (or JSON). */
+async function runCompress(cmd: Command, o: Record<string, unknown>): Promise<void> {
+  const ranks = mpiRank();
+  if (ranks && ranks.count > 1) {
+    throw new TlcError(`tlc compress runs in one process (${ranks.source} started ${ranks.count}): its settings are written by one ` +
+      'writer; run it without the launcher');
+  }
+  const model = hfModelDir(required(renamed<string | undefined>(cmd, 'from', 'model'), '--from')), out = required(o.out as string | undefined, '--out');
+  warnIfUnfinished(model);
+  const result = await withOutputDir(out, 'compress', { force: o.force === true, source: model }, () => withGracefulStop((signal) => compressSweep(
+    sweepArgsOf(o, model, out), (l) => process.stderr.write(l + '\n'), (setting) => progressEvents(`finetune ${setting}`, 'valid_accuracy'), signal)));
+  if (o.json) {
+    process.stdout.write(JSON.stringify({ model, out, interrupted: result.interrupted, rows: paretoFrontier(result.rows) }) + '\n');
+    return;
+  }
+  if (result.interrupted) {
+    console.log('interrupted; run the same command again to continue');
+    return;
+  }
+  printTable(paretoFrontier(result.rows));
+}
+
+/** The sweep the flags describe; finetuning flags become finetune options over the compression defaults. */
+function sweepArgsOf(o: Record<string, unknown>, model: string, out: string): CompressSweepArgs {
+  const given = optionsFromFlags(Object.fromEntries(FINETUNE_FLAGS.map((k) => [k, o[k]])));
+  const budgetGiven = BUDGET_FLAGS.some((k) => given[k] !== undefined);
+  const { steps, ...rest } = COMPRESS_FINETUNE_DEFAULTS;
+  return {
+    model,
+    out,
+    sparsities: o.sparsity !== undefined ? list(String(o.sparsity), '--sparsity') : o.structured !== undefined ? [] : [0, 0.5, 0.9],
+    ...(o.structured !== undefined ? { structured: list(String(o.structured), '--structured') } : {}),
+    ...(o.structuredCriterion !== undefined ? { structuredCriterion: o.structuredCriterion as StructuredCriterion } : {}),
+    ...(o.structuredUnits !== undefined ? { structuredUnits: o.structuredUnits as StructuredUnits } : {}),
+    bits: list(String(o.bits), '--bits'),
+    pruning: o.pruning as 'layer' | 'global',
+    embeddingBits: o.embeddingBits ? num(String(o.embeddingBits), '--embedding-bits') : undefined,
+    mode: o.mode as CompressMode,
+    finetune: { ...rest, ...(budgetGiven ? {} : { steps }), ...given },
+    qat: o.qat === true,
+    ...(o.distill === true ? {
+      distill: {
+        alpha: num(String(o.distillAlpha), '--distill-alpha', (v) => v >= 0 && v <= 1),
+        temperature: num(String(o.distillTemperature), '--distill-temperature', (v) => v > 0),
+      },
+    } : {}),
+    task: o.task as string | undefined,
+    taskSeed: o.taskSeed !== undefined ? num(String(o.taskSeed), '--task-seed', Number.isInteger) : undefined,
+    seed: num(String(o.seed), '--seed', Number.isInteger),
+  };
+}
+
+function registerPareto(program: Command): void {
   program
     .command('pareto <dirs...>')
     .description('accuracy against real compressed bytes over `tlc compress` outputs; pick the best model within a budget')
