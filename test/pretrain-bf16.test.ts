@@ -109,3 +109,16 @@ test('--precision bf16 on a CPU without bf16 products: one clear line naming the
   assert.match(r.stderr, /^tlc: error: --precision bf16: this CPU cannot multiply in bf16: .* at the avx2 tier .*use f32/);
   assert.ok(!existsSync(out), 'no run directory is left');
 });
+
+test('a bf16 run resumed where bf16 cannot run is refused in one line, and its files are left as they were', { skip: noBf16() }, async () => {
+  const data = await preparedSyntheticData();
+  const run = join(mkdtempSync(join(tmpdir(), 'tlc-bf16-elsewhere-')), 'run');
+  const args = [CLI, 'pretrain', '--data', data, '--model', 'L1-D32', '--out', run, '--steps', '2', '--batch-size', '4', '--seq-len', '32', '--precision', 'bf16'];
+  runToEnd(args);
+  const before = readFileSync(join(run, 'state.json'), 'utf8');
+  const r = spawnSync(process.execPath, [CLI, 'pretrain', '--resume', run, '--steps', '4'], { encoding: 'utf8', env: { ...process.env, TLC_MAX_ISA: 'avx2' } });
+  assert.equal(r.status, 1, r.stderr);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.match(r.stderr, /cannot multiply in bf16/);
+  assert.equal(readFileSync(join(run, 'state.json'), 'utf8'), before);
+});

@@ -160,7 +160,7 @@ void GemmExtend(int64_t M, int64_t filled, int64_t N, int64_t K, const float* a,
          band.Shifted(old_rows));
 }
 
-// ---- element-wise helpers (simd.h: the same lanes and results at every level) ------------
+// ---- element-wise helpers (simd.h: the same 16 lanes at every level) --------------------
 
 using simd::LanesDot;
 using simd::LanesExpInPlace;

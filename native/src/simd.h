@@ -6,7 +6,9 @@
 //   TLC_AVX2    __AVX2__ and __FMA__             8 float lanes
 //   portable    loops written so that the compiler vectorises them at any level
 // The lane-form helpers (Lanes*) sum and compare in a fixed order of 16 lanes whatever the
-// level, so their results are the same bit for bit on every CPU.
+// level; builds with FMA (AVX2 and up) contract their multiply-adds, so results agree across
+// levels to rounding, and bit for bit between the AVX2 and AVX-512 builds only where no
+// reduction's order depends on the vector width.
 #pragma once
 #include <algorithm>
 #include <cmath>

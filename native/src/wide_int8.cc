@@ -10,7 +10,7 @@ namespace tlc {
 
 WideInt8Codes::WideInt8Codes(const int8_t* codes, int64_t N, int64_t K)
     : N_(N), K_(K), pairs_((K + 1) / 2), blocks_((N + kCols - 1) / kCols) {
-  // panels[b][p][c][j] = codes[b·16 + c, 2p + j], zero beyond N and K
+  // panels[b][p][c][j] = codes[b·kCols + c, 2p + j], zero beyond N and K
   panels_.assign(blocks_ * pairs_ * kCols * 2, 0);
   for (int64_t n = 0; n < N; n++) {
     const int64_t b = n / kCols, c = n % kCols;

@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "simd.h"
+
 namespace tlc {
 
 class WideInt8Codes {
@@ -26,14 +28,14 @@ class WideInt8Codes {
   size_t Bytes() const { return panels_.size() * sizeof(int16_t); }
 
   // Output channels per panel: two vectors of 32-bit sums, 8 lanes each on AVX2, 16 on AVX-512.
-#if defined(__AVX512F__)
+#if defined(TLC_AVX512)
   static constexpr int64_t kCols = 32;
 #else
   static constexpr int64_t kCols = 16;
 #endif
   // Rows per register tile: 2 accumulators a row, plus the two panel vectors and a broadcast, in
   // AVX2's 16 vector registers (4 rows) or AVX-512's 32 (6 rows).
-#if defined(__AVX512F__)
+#if defined(TLC_AVX512)
   static constexpr int kRows = 6;
 #else
   static constexpr int kRows = 4;

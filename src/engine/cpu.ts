@@ -54,7 +54,7 @@ export function tierRank(t: IsaTier): number {
 export function hostTier(p: CpuProbe): IsaTier | null {
   const f = (name: string): boolean => p.features[name] === true;
   if (p.arch !== 'x86_64') return null;
-  if (!(f('sse4_1') && f('sse4_2') && f('popcnt') && f('cx16'))) return null;
+  if (!(f('sse3') && f('ssse3') && f('sse4_1') && f('sse4_2') && f('popcnt') && f('cx16') && f('lahf'))) return null;
   if (!(f('avx2') && f('fma') && f('f16c') && f('bmi1') && f('bmi2') && f('lzcnt') && f('movbe'))) return 'sse41';
   if (!(f('avx512f') && f('avx512bw') && f('avx512dq') && f('avx512vl') && f('avx512cd'))) return 'avx2';
   if (!f('avx512_vnni')) return 'avx512';
@@ -90,7 +90,7 @@ export interface IsaChoice {
   /** The tier tlc runs at: the host's, lowered to the cap. */
   tier: IsaTier;
   build: KernelBuild;
-  /** The cap given to oneDNN (ONEDNN_MAX_CPU_ISA), when TLC_MAX_ISA set one. */
+  /** The cap given to oneDNN (ONEDNN_MAX_CPU_ISA), when TLC_MAX_ISA is below the host's tier. */
   onednnCap?: string;
 }
 
@@ -124,8 +124,10 @@ export function chooseIsa(root: string): IsaChoice & { path: string } {
   if (!existsSync(path)) {
     throw new Error(`tlc: the native addon is not built (${path} is missing); run "npm run build:native"`);
   }
+  // oneDNN is capped only below the host's tier: at it, oneDNN keeps what lies between tlc's
+  // tiers (AVX2-VNNI on an AVX2 CPU that has it)
   let onednnCap: string | undefined;
-  if (cap !== undefined) {
+  if (cap !== undefined && tierRank(cap) < tierRank(host)) {
     onednnCap = ONEDNN_ISA_OF_TIER[tier];
     process.env.ONEDNN_MAX_CPU_ISA = onednnCap;
   }

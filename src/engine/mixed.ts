@@ -52,15 +52,21 @@ export function cpuFeatures(): CpuFeatures {
 
 /**
  * Why bf16 products cannot run on this CPU (null where they can): oneDNN 2.6 multiplies in
- * bf16 on AVX-512 and above only. `what` names the thing refused (a flag, a kernel).
+ * bf16 on AVX-512 and above only.
  */
-export function bf16Unavailable(what = 'bf16'): string | null {
+export function bf16Missing(): string | null {
   const f = cpuFeatures();
   if (f.bf16Matmul) return null;
   const cpu = isa.probe.brand || isa.probe.vendor || 'this CPU';
   const capped = isa.cap !== undefined && tierRank(isa.cap) < tierRank(isa.host) ? ` (capped by TLC_MAX_ISA=${isa.cap})` : '';
-  return `${what}: this CPU cannot multiply in bf16: ${cpu} runs tlc at the ${isa.tier} tier${capped} and oneDNN ` +
-    `(${f.onednnIsa}) has bf16 products on AVX-512 and above only; use f32 (--precision f32 or auto)`;
+  return `this CPU cannot multiply in bf16: ${cpu} runs tlc at the ${isa.tier} tier${capped} and oneDNN ` +
+    `(${f.onednnIsa}) has bf16 products on AVX-512 and above only`;
+}
+
+/** bf16Missing as a refusal of `what` (a flag, a kernel), with the alternative; null where bf16 runs. */
+export function bf16Unavailable(what = 'bf16'): string | null {
+  const why = bf16Missing();
+  return why === null ? null : `${what}: ${why}; use f32 (--precision f32 or auto)`;
 }
 
 /** What `auto` resolved to on this machine, and why. */

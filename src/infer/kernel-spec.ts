@@ -5,8 +5,9 @@ import { TlcError } from '../util/errors.js';
 /**
  * int8 runs u8 activations × s8 weight codes on the integer kernel; with `bits` < 8 the codes
  * are k-bit ones (|code| ≤ 2^(k−1) − 1), which fit int8: "w<k>a8", k-bit weights on the integer
- * kernel, unpacked once at load into its int8 layout (1 byte per weight resident, against k/8 for
- * the weight-only kbit kernel, which expands its codes per call).
+ * kernel, unpacked once at load into its int8 layout (1 byte per weight resident — 2 for 8-bit
+ * codes on a CPU without VNNI, whose exact kernel keeps them as 16 bits — against k/8 for the
+ * weight-only kbit kernel, which expands its codes per call).
  */
 export type KernelSpec =
   | { kind: 'f32' | 'bf16' | 'sparse' }

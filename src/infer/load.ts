@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { TlcError } from '../util/errors.js';
+import { warn } from '../util/warn.js';
 import { readModelConfig, type ModelConfig } from '../nn/config.js';
 import { TransformerClassifier } from '../nn/classifier.js';
 import { TransformerLM, type TransformerBody } from '../nn/transformer.js';
@@ -55,7 +56,7 @@ export function loadModelDir(dir: string): LoadedModel {
     if (compressed) {
       const loaded = loadCompressedInto(model, packed);
       tensorBits = loaded.bits;
-      tensorKernels = recordedKernels(loaded.settings, packed);
+      tensorKernels = recordedKernels(loaded.settings, packed, tensorBits);
     } else {
       loadWeights(model, plain);
     }
@@ -66,18 +67,27 @@ export function loadModelDir(dir: string): LoadedModel {
   return { model, config, weightsFile: compressed ? packed : plain, compressed, tensorBits, tensorKernels };
 }
 
-/** The kernels `tlc compress` chose for a file's linear weights (settings.kernels: tensor → kernel name). */
-export function recordedKernels(settings: Record<string, unknown> | null, path: string): Map<string, KernelSpec> {
+/**
+ * The kernels `tlc compress` chose for a file's linear weights (settings.kernels: tensor → kernel
+ * name). A name this version does not know, or an integer kernel whose bits are not the tensor's,
+ * is left out with a warning: that tensor gets the fastest kernel here instead.
+ */
+export function recordedKernels(settings: Record<string, unknown> | null, path: string, tensorBits: Map<string, number>): Map<string, KernelSpec> {
   const out = new Map<string, KernelSpec>();
   const recorded = settings?.kernels;
   if (recorded === undefined) return out;
   if (typeof recorded !== 'object' || recorded === null || Array.isArray(recorded)) {
-    throw new TlcError(`${path}: the compression settings' "kernels" is not an object of tensor names to kernel names`);
+    warn(`${path}: the compression settings' "kernels" is not an object of tensor names to kernel names; choosing kernels here`);
+    return out;
   }
+  const ignored: string[] = [];
   for (const [tensor, name] of Object.entries(recorded)) {
     const spec = typeof name === 'string' ? kernelOfName(name) : null;
-    if (!spec) throw new TlcError(`${path}: the recorded kernel of ${tensor}, ${JSON.stringify(name)}, is not a kernel name`);
-    out.set(tensor, spec);
+    const bits = tensorBits.get(tensor);
+    const fits = spec !== null && bits !== undefined && (spec.kind !== 'int8' || (spec.bits ?? 8) === bits) && (spec.kind !== 'kbit' || spec.bits === bits);
+    if (fits) out.set(tensor, spec);
+    else ignored.push(`${tensor} (${JSON.stringify(name)})`);
   }
+  if (ignored.length > 0) warn(`${path}: recorded kernels that do not fit their tensors, chosen here instead: ${ignored.join(', ')}`);
   return out;
 }

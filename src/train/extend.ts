@@ -14,6 +14,7 @@
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { TlcError } from '../util/errors.js';
+import { bf16Missing } from '../engine/mixed.js';
 import { warn } from '../util/warn.js';
 import { RUN_FILES, runFile } from '../run/layout.js';
 import { rewriteRunOptions } from '../run/run-args.js';
@@ -53,6 +54,19 @@ function budgetOf(o: Extendable): Budget {
 }
 
 /**
+ * A run keeps the precision it started in (resume is bit-identical): one in bf16 — asked for, or
+ * chosen by `auto` (its state says) — cannot go on where bf16 products do not run, and is
+ * refused before an extension or anything else is written.
+ */
+function refuseWhatCannotRun(runDir: string, options: Extendable & { precision?: string }): void {
+  const missing = bf16Missing();
+  if (missing === null) return;
+  let precision = options.precision;
+  if (precision === 'auto' && existsSync(runFile(runDir, 'state'))) precision = readStateFile(runDir).precision;
+  if (precision === 'bf16') throw new TlcError(`${runDir} trains in bf16, as it started, but ${missing}: resume it where bf16 runs, or start a new run`);
+}
+
+/**
  * Resumes the run in `runDir` under its lock: `read` gives its options — extended first when
  * `extend` names a larger budget (rank 0 writes run.json, the other ranks read it after) — and
  * `body` trains with them, told whether there is a checkpoint to resume from (as rank 0 sees it).
@@ -61,7 +75,7 @@ function budgetOf(o: Extendable): Budget {
  */
 export async function resumeRun<O extends Extendable, T>(runDir: string, read: () => O, extend: BudgetFlags | undefined,
   body: (options: O, resumed: boolean) => Promise<T>): Promise<T> {
-  read(); // "nothing to resume" before anything else
+  refuseWhatCannotRun(runDir, read()); // "nothing to resume" and a precision this CPU lacks before anything else
   // then the lock: an extension rewrites run.json and metrics.jsonl (the nested take in the run shares it)
   const release = writesRuns() ? lockRun(runDir) : () => {};
   try {

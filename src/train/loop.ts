@@ -19,7 +19,7 @@ import { tidy, type Tensor } from '../engine/tensor.js';
 import { gradNormsSquared } from '../engine/optim.js';
 import { getThreads } from '../engine/threads.js';
 import { mix } from '../engine/random.js';
-import { Bf16Weights, autoPrecision, resolvePrecision, setBf16Weights } from '../engine/mixed.js';
+import { Bf16Weights, autoPrecision, bf16Missing, resolvePrecision, setBf16Weights } from '../engine/mixed.js';
 import type { TransformerBody } from '../nn/transformer.js';
 import { MetricsLog, type NewEvent } from '../run/metrics.js';
 import { RUN_FILES, runFile } from '../run/layout.js';
@@ -96,7 +96,6 @@ class Trainer<B> {
   private readonly writes = writesRuns();
   /** Each micro-batch's dropout draws its own stream, keyed by step and index, so a rank computing only some draws what one process would. */
   private readonly dropoutSeed: number;
-  /** Every rank trains in rank 0's precision: `auto` measures, and only rank 0 does, alone. */
   private readonly rankZero: boolean;
   private readonly previousBf16: Bf16Weights | null;
   private bf16: Bf16Weights | null = null;
@@ -113,6 +112,10 @@ class Trainer<B> {
 
   constructor(private readonly runDir: string, private readonly args: LoopArgs, private readonly task: LoopTask<B>,
     private readonly resumed: boolean, private readonly events: LoopEvents, private readonly signal?: AbortSignal) {
+    // every rank trains in rank 0's precision: `auto` measures, and only rank 0 does, alone;
+    // resolved first, so that nothing is held when it refuses
+    this.rankZero = !this.dp || this.dp.rank === 0;
+    const precision = agreed(this.rankZero ? resolvePrecision(args.precision ?? 'f32') : 'f32');
     this.model = task.model;
     this.params = this.model.parameters();
     this.optimizer = buildOptimizer(this.params, args);
@@ -120,12 +123,11 @@ class Trainer<B> {
     this.mine = this.dp ? this.dp.slice(args.microBatches) : [0, args.microBatches];
     this.dropoutSeed = this.model.dropoutRng.getState().seed;
     this.previousBf16 = setBf16Weights(null);
-    this.rankZero = !this.dp || this.dp.rank === 0;
     this.state = {
       format_version: 1, step: 0, usage: { trainSeconds: 0, tokens: 0, steps: 0, flops: 0 },
       eval_seconds: 0, checkpoint_seconds: 0, batcher: task.dataPosition, dropout_rng: this.model.dropoutRng.getState(),
       triggers: {}, last_lr: 0, done: false, stopped_early: false, best: null, evals_since_best: 0,
-      noise: initialNoiseScale(), precision: agreed(this.rankZero ? resolvePrecision(args.precision ?? 'f32') : 'f32'),
+      noise: initialNoiseScale(), precision,
     };
     this.lastCheckpointStep = resumed ? -2 : -1; // set to the restored step by restore()
   }
@@ -155,6 +157,10 @@ class Trainer<B> {
     // what a writer killed mid-write left behind (the caller holds the run's lock)
     if (this.writes) removeStaleTemporaries(this.runDir);
     if (this.resumed) this.restore();
+    // a run keeps the precision it started in (bit-identical resume): one that `auto` put in bf16
+    // cannot go on where bf16 products do not run
+    const noBf16 = this.state.precision === 'bf16' ? bf16Missing() : null;
+    if (noBf16) throw new TlcError(`${this.runDir} trains in bf16, as it started, but ${noBf16}: resume it where bf16 runs, or start a new run`);
     if (this.state.precision === 'bf16') {
       this.bf16 = new Bf16Weights(this.params.filter((p) => p.shape.length === 2));
       setBf16Weights(this.bf16);

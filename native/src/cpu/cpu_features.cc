@@ -77,6 +77,8 @@ void X86(Napi::Env env, Napi::Object out) {
   const bool tiles = (xcr0 & 0x60000) == 0x60000;   // AMX tile config and data
 
   Napi::Object f = Napi::Object::New(env);
+  f.Set("sse3", Bit(l1.c, 0));
+  f.Set("ssse3", Bit(l1.c, 9));
   f.Set("sse4_1", Bit(l1.c, 19));
   f.Set("sse4_2", Bit(l1.c, 20));
   f.Set("popcnt", Bit(l1.c, 23));
