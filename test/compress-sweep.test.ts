@@ -115,12 +115,12 @@ test('tlc evaluate runs a compressed model on its kernels, or any model on a cho
   };
   const compressed = evaluate(join(out, 's0.9-b4'));
   assert.equal(compressed.status, 0, compressed.stderr);
-  // 4-bit codes at 10% density: the integer kernel or the sparse one, whichever this CPU ran
+  // 4-bit codes at 10% density: the integer kernel, the sparse one or f32, whichever this CPU ran
   // faster when compress measured; recorded in the file, so evaluate runs the same ones
-  assert.match(row.kernels!, /^((w4a8|sparse)×\d+(, )?)+$/);
+  assert.match(row.kernels!, /^((w4a8|sparse|f32)×\d+(, )?)+$/);
   assert.equal(compressed.result.kernels, row.kernels);
   const recorded = inspectCompressed(join(out, 's0.9-b4', 'model.tlcz.safetensors')).settings?.kernels as Record<string, string>;
-  assert.ok(recorded && Object.keys(recorded).length > 0 && Object.values(recorded).every((k) => k === 'w4a8' || k === 'sparse'), JSON.stringify(recorded));
+  assert.ok(recorded && Object.keys(recorded).length > 0 && Object.values(recorded).every((k) => ['w4a8', 'sparse', 'f32'].includes(k)), JSON.stringify(recorded));
   const reference = evaluate(run), int8 = evaluate(run, '--kernel', 'int8'), w4 = evaluate(run, '--kernel', 'w4');
   assert.equal(reference.result.kernels, 'reference (training path)');
   assert.match(int8.result.kernels, /^int8×\d+$/);

@@ -32,7 +32,7 @@ export class CausalDecoder {
     if (tokens.length !== N) throw new TlcError(`decoding: ${tokens.length} tokens for ${N} rows`);
     if (t >= cap) throw new TlcError(`decoding: the cache holds ${cap} tokens per row; no room for another`);
     const { model } = this;
-    const C = model.config.d_model, pre = model.config.norm === 'pre';
+    const C = model.config.d_model;
     const visible = new Uint8Array(N * cap);
     for (let n = 0; n < N; n++) visible.fill(1, n * cap, n * cap + t + 1);
     const logits = noGrad(() => tidy(() => {
@@ -40,21 +40,18 @@ export class CausalDecoder {
       let x = add(model.tokEmb.forward(tensor(tokens, [N, 1], 'i32')), model.posEmb.forward(tensor(new Int32Array(N).fill(t), [N, 1], 'i32')));
       if (model.embLn) x = model.embLn.forward(x);
       model.blocks.forEach((block, l) => {
-        const qkv = block.attn.qkv.forward(pre ? block.ln1.forward(x) : x).toFloat32Array();
-        const A = attentionWidthAt(model.config, l); // C, unless structured pruning removed heads
-        const q = new Float32Array(N * A);
-        for (let n = 0; n < N; n++) {
-          q.set(qkv.subarray(n * 3 * A, n * 3 * A + A), n * A);
-          this.kv[l].write(qkv.subarray(n * 3 * A + A, (n + 1) * 3 * A), (n * cap + t) * 2 * A);
-        }
-        const a = crossAttention(tensor(q, [N, 1, A]), this.kv[l], block.attn.heads, { keyPaddingMask: visibleT });
-        if (pre) {
-          x = block.attn.out.forwardResidual(a, x, NO_DROPOUT);
-          x = block.mlp.forward(block.ln2.forward(x), x, NO_DROPOUT);
-        } else {
-          x = block.ln1.forward(block.attn.out.forwardResidual(a, x, NO_DROPOUT));
-          x = block.ln2.forward(block.mlp.forward(x, x, NO_DROPOUT));
-        }
+        // the new token's query against the cached keys and values, its own key and value cached first
+        x = block.forwardWith(x, (h, residual) => {
+          const qkv = block.attn.qkv.forward(h).toFloat32Array();
+          const A = attentionWidthAt(model.config, l); // C, unless structured pruning removed heads
+          const q = new Float32Array(N * A);
+          for (let n = 0; n < N; n++) {
+            q.set(qkv.subarray(n * 3 * A, n * 3 * A + A), n * A);
+            this.kv[l].write(qkv.subarray(n * 3 * A + A, (n + 1) * 3 * A), (n * cap + t) * 2 * A);
+          }
+          const a = crossAttention(tensor(q, [N, 1, A]), this.kv[l], block.attn.heads, { keyPaddingMask: visibleT });
+          return block.attn.out.forwardResidual(a, residual, NO_DROPOUT);
+        }, NO_DROPOUT);
       });
       const h = model.lnF ? model.lnF.forward(x) : x;
       return model.head(h.reshape([N, C])).toFloat32Array();

@@ -16,7 +16,7 @@ import { gatherRows } from '../engine/ops/embedding.js';
 import { crossEntropyWithCount } from '../engine/ops/crossentropy.js';
 import { Module } from './module.js';
 import { Embedding, LayerNorm, Linear, NO_DROPOUT } from './layers.js';
-import { Attention, MLP, TransformerBody, targetRows, type ForwardOptions, type LayerOptions } from './transformer.js';
+import { Attention, MLP, TransformerBody, targetRows, type ForwardOptions, type LayerOptions, type SelfAttention } from './transformer.js';
 import { decoderLayers, type ModelConfig } from './config.js';
 
 /** A batch of translation pairs as plain arrays, row-major. */
@@ -84,8 +84,17 @@ class DecoderBlock extends Module {
   }
 
   forward(x: Tensor, memoryKv: Tensor, sourceMask: Tensor | null, drop: (t: Tensor) => Tensor): Tensor {
-    x = this.selfAttn.forward(this.ln1.forward(x, this.selfAttn.qkv.preferredInputDtype()), null, x, drop);
-    x = add(x, drop(this.crossAttn.forward(this.ln2.forward(x, this.crossAttn.q.preferredInputDtype()), memoryKv, sourceMask)));
+    return this.forwardWith(x, (h, residual) => this.selfAttn.forward(h, null, residual, drop),
+      (h) => this.crossAttn.forward(h, memoryKv, sourceMask), drop);
+  }
+
+  /**
+   * The decoder block's one forward (pre-LN) around its two attentions: over the whole target in
+   * training, one step against the caches in decoding (IncrementalDecoder).
+   */
+  forwardWith(x: Tensor, selfAttention: SelfAttention, attendToSource: (h: Tensor) => Tensor, drop: (t: Tensor) => Tensor): Tensor {
+    x = selfAttention(this.ln1.forward(x, this.selfAttn.qkv.preferredInputDtype()), x);
+    x = add(x, drop(attendToSource(this.ln2.forward(x, this.crossAttn.q.preferredInputDtype()))));
     return this.mlp.forward(this.ln3.forward(x, this.mlp.fc1.preferredInputDtype()), x, drop);
   }
 }
@@ -238,19 +247,20 @@ export class IncrementalDecoder {
       const visibleT = tensor(visible, [N, cap], 'u8');
       let x = add(model.tokEmb.forward(tensor(tokens, [N, 1], 'i32')), model.decPosEmb.forward(tensor(new Int32Array(N).fill(t), [N, 1], 'i32')));
       model.decBlocks.forEach((block, l) => {
-        const qkv = block.selfAttn.qkv.forward(block.ln1.forward(x)).toFloat32Array();
-        const q = new Float32Array(N * C);
-        for (let n = 0; n < N; n++) {
-          q.set(qkv.subarray(n * 3 * C, n * 3 * C + C), n * C);
-          this.selfKv[l].write(qkv.subarray(n * 3 * C + C, (n + 1) * 3 * C), (n * cap + t) * 2 * C);
-        }
-        const a = crossAttention(tensor(q, [N, 1, C]), this.selfKv[l], H, { keyPaddingMask: visibleT });
-        x = add(x, block.selfAttn.out.forward(a));
+        const selfAttention = (h: Tensor, residual: Tensor): Tensor => {
+          const qkv = block.selfAttn.qkv.forward(h).toFloat32Array();
+          const q = new Float32Array(N * C);
+          for (let n = 0; n < N; n++) {
+            q.set(qkv.subarray(n * 3 * C, n * 3 * C + C), n * C);
+            this.selfKv[l].write(qkv.subarray(n * 3 * C + C, (n + 1) * 3 * C), (n * cap + t) * 2 * C);
+          }
+          const a = crossAttention(tensor(q, [N, 1, C]), this.selfKv[l], H, { keyPaddingMask: visibleT });
+          return add(residual, block.selfAttn.out.forward(a));
+        };
         // the K rows of a group are K queries of one sentence: [G, K, C] against [G, S, 2C]
-        const cq = block.crossAttn.q.forward(block.ln2.forward(x)).reshape([G, K, C]);
-        const ca = crossAttention(cq, this.crossKv[l], H, { keyPaddingMask: this.sourceMaskT }).reshape([N, 1, C]);
-        x = add(x, block.crossAttn.out.forward(ca));
-        x = block.mlp.forward(block.ln3.forward(x), x, NO_DROPOUT);
+        const attendToSource = (h: Tensor): Tensor => block.crossAttn.out.forward(
+          crossAttention(block.crossAttn.q.forward(h).reshape([G, K, C]), this.crossKv[l], H, { keyPaddingMask: this.sourceMaskT }).reshape([N, 1, C]));
+        x = block.forwardWith(x, selfAttention, attendToSource, NO_DROPOUT);
       });
       return model.head(model.decLnF.forward(x).reshape([N, C])).toFloat32Array();
     }));

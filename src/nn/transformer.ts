@@ -110,14 +110,26 @@ class Block extends Module {
   }
 
   forward(x: Tensor, padMask: Tensor | null, drop: (t: Tensor) => Tensor): Tensor {
+    return this.forwardWith(x, (h, residual) => this.attn.forward(h, padMask, residual, drop), drop);
+  }
+
+  /**
+   * The block's one forward (pre- or post-LN wiring, then the MLP) around a self-attention:
+   * over the whole sequence in training and evaluation, one step against a KV cache in decoding
+   * (src/nn/causal-decoder.ts).
+   */
+  forwardWith(x: Tensor, selfAttention: SelfAttention, drop: (t: Tensor) => Tensor): Tensor {
     if (this.cfg.norm === 'pre') {
-      x = this.attn.forward(this.ln1.forward(x, this.attn.qkv.preferredInputDtype()), padMask, x, drop);
+      x = selfAttention(this.ln1.forward(x, this.attn.qkv.preferredInputDtype()), x);
       return this.mlp.forward(this.ln2.forward(x, this.mlp.fc1.preferredInputDtype()), x, drop);
     }
-    x = this.ln1.forward(this.attn.forward(x, padMask, x, drop));
+    x = this.ln1.forward(selfAttention(x, x));
     return this.ln2.forward(this.mlp.forward(x, x, drop));
   }
 }
+
+/** residual + the self-attention of h (a block's normalised input): what Block.forwardWith wires in. */
+export type SelfAttention = (h: Tensor, residual: Tensor) => Tensor;
 
 class MaskedLMHead extends Module {
   readonly dense: Linear;
