@@ -65,6 +65,10 @@ export function registerFinetune(program: Command): void {
     console.log(`test (${r.test.examples} examples): accuracy ${pct(r.test.accuracy)}, macro-F1 ${pct(r.test.macroF1)}; run in ${r.runDir}`);
   });
 
+  registerEvaluate(program);
+}
+
+function registerEvaluate(program: Command): void {
   program
     .command('evaluate <run>')
     .description('score a finetuned classifier on a labelled task (accuracy, macro-F1)')

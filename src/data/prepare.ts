@@ -103,40 +103,11 @@ export async function prepareData(options: PrepareOptions): Promise<PrepareResul
   saveTokenizer(outDir, tokenizer);
 
   // Pass 3: encode every document into its split's shard, each followed by </s>.
-  const dtype = dtypeForVocab(tokenizer.vocabSize);
-  const train = { writer: new ShardWriter(join(outDir, 'train.bin'), dtype), documents: 0, bytes: 0 };
-  const valid = { writer: new ShardWriter(join(outDir, 'valid.bin'), dtype), documents: 0, bytes: 0 };
-  const encoding = progress({ label: 'encoding', total: bytesOfText, unit: 'B', enabled: showProgress });
-  let encodingMs = 0, index = 0, encodedBytes = 0;
-  try {
-    for await (const doc of corpus()) {
-      if (index >= documents) throw new TlcError(`the inputs changed while being read (more than ${documents} documents now)`);
-      const split = isValid[index++] ? valid : train;
-      const t0 = performance.now();
-      const ids = tokenizer.encode(doc.text);
-      encodingMs += performance.now() - t0;
-      split.writer.append(ids);
-      // a text read in chunks runs on without </s>, unless its next chunk goes to the other split
-      if (!doc.continues || isValid[index] !== isValid[index - 1]) split.writer.append([EOS_ID]);
-      const bytes = Buffer.byteLength(doc.text, 'utf8');
-      split.documents++;
-      split.bytes += bytes;
-      encodedBytes += bytes;
-      encoding.update(encodedBytes, { tokens: train.writer.tokens + valid.writer.tokens });
-    }
-    if (index !== documents) throw new TlcError(`the inputs changed while being read (${index} documents now, ${documents} before)`);
-    train.writer.commit();
-    valid.writer.commit();
-  } catch (e) {
-    train.writer.abort();
-    valid.writer.abort();
-    throw e;
-  }
-  encoding.done();
+  const { train, valid, encodingMs } = await encodeSplits(corpus, tokenizer, isValid, { documents, bytesOfText }, outDir, showProgress);
 
   const meta: DataMeta = {
     format_version: DATA_FORMAT_VERSION,
-    dtype,
+    dtype: dtypeForVocab(tokenizer.vocabSize),
     vocab_size: tokenizer.vocabSize,
     ...(!reused && tokenizer.vocabSize < vocabSize ? { vocab_size_asked: vocabSize } : {}),
     ...(wordCountErrorBound > 0 ? { word_count_error_bound: wordCountErrorBound } : {}),
@@ -153,6 +124,42 @@ export async function prepareData(options: PrepareOptions): Promise<PrepareResul
   // Last: a directory without data.json is an unfinished one.
   writeFileAtomic(join(outDir, DATA_FILE), JSON.stringify(meta, null, 2) + '\n');
   return { meta, trainBytes: train.bytes, validBytes: valid.bytes, trainingSeconds, encodingSeconds: encodingMs / 1000 };
+}
+
+/** Pass 3 of prepareData: every document encoded into its split's shard, each followed by </s>. */
+async function encodeSplits(corpus: () => AsyncGenerator<Document>, tokenizer: Tokenizer, isValid: Uint8Array,
+  seen: { documents: number; bytesOfText: number }, outDir: string, showProgress: boolean) {
+  const dtype = dtypeForVocab(tokenizer.vocabSize);
+  const train = { writer: new ShardWriter(join(outDir, 'train.bin'), dtype), documents: 0, bytes: 0 };
+  const valid = { writer: new ShardWriter(join(outDir, 'valid.bin'), dtype), documents: 0, bytes: 0 };
+  const encoding = progress({ label: 'encoding', total: seen.bytesOfText, unit: 'B', enabled: showProgress });
+  let encodingMs = 0, index = 0, encodedBytes = 0;
+  try {
+    for await (const doc of corpus()) {
+      if (index >= seen.documents) throw new TlcError(`the inputs changed while being read (more than ${seen.documents} documents now)`);
+      const split = isValid[index++] ? valid : train;
+      const t0 = performance.now();
+      const ids = tokenizer.encode(doc.text);
+      encodingMs += performance.now() - t0;
+      split.writer.append(ids);
+      // a text read in chunks runs on without </s>, unless its next chunk goes to the other split
+      if (!doc.continues || isValid[index] !== isValid[index - 1]) split.writer.append([EOS_ID]);
+      const bytes = Buffer.byteLength(doc.text, 'utf8');
+      split.documents++;
+      split.bytes += bytes;
+      encodedBytes += bytes;
+      encoding.update(encodedBytes, { tokens: train.writer.tokens + valid.writer.tokens });
+    }
+    if (index !== seen.documents) throw new TlcError(`the inputs changed while being read (${index} documents now, ${seen.documents} before)`);
+    train.writer.commit();
+    valid.writer.commit();
+  } catch (e) {
+    train.writer.abort();
+    valid.writer.abort();
+    throw e;
+  }
+  encoding.done();
+  return { train, valid, encodingMs, dtype };
 }
 
 /**

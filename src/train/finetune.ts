@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { TlcError } from '../util/errors.js';
 import { copyFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { loadTask, type Task } from '../data/tasks.js';
-import { classificationBatches, type ClassificationBatch } from '../data/task-batches.js';
+import { classificationBatches, type ClassificationBatch, type EncodedExamples } from '../data/task-batches.js';
 import { trainingFlopsPerToken, type ModelConfig } from '../nn/config.js';
 import { TransformerClassifier } from '../nn/classifier.js';
 import { loadPretrainedBody, loadWeights, saveWeights } from '../nn/weights.js';
@@ -21,11 +21,11 @@ import { resumeRun, type BudgetFlags } from './extend.js';
 import { mayTrainInBf16 } from '../engine/mixed.js';
 import { CHECKPOINT_FILES, runFile } from '../run/layout.js';
 import { readPretrained, type PretrainedFiles } from '../run/pretrained.js';
-import { encodeTask } from '../run/task.js';
+import { encodeTask, type EncodedTask } from '../run/task.js';
 import { writeFinetuneResults, type Scores } from '../run/results.js';
 import type { BudgetUsage } from './budget.js';
 import { evaluateClassifier, type ClassifierEvaluation } from './classify.js';
-import { validateBatching, trainLoop, type LoopEvents, type LoopHooks } from './loop.js';
+import { validateBatching, trainLoop, type LoopEvents, type LoopHooks, type LoopResult } from './loop.js';
 import { finetuneArgsOf, finetuneOptionsSchema, type FinetuneArgs, type FinetuneOptions } from './args.js';
 
 export interface FinetuneResult {
@@ -128,22 +128,7 @@ async function runLocked(runDir: string, args: FinetuneArgs, resumed: boolean, e
     else loadPretrainedBody(model, pre.weightsPath);
   }
   const flopsPerToken = trainingFlopsPerToken(config, maxLen);
-  let position = { epoch: 0, batch: 0 };
-  let batches: Generator<ClassificationBatch> | null = null;
-  const nextBatch = (): ClassificationBatch => {
-    for (;;) {
-      batches ??= classificationBatches(data.train, {
-        batchSize: args.microBatchSize, shuffle: true, seed: args.seed, epoch: position.epoch, startBatch: position.batch,
-      });
-      const r = batches.next();
-      if (!r.done) {
-        position = { epoch: position.epoch, batch: position.batch + 1 };
-        return r.value;
-      }
-      position = { epoch: position.epoch + 1, batch: 0 };
-      batches = null;
-    }
-  };
+  const batches = new EpochBatches(data.train, args.microBatchSize, args.seed);
   const keepBest = (extension?.keep ?? 'best') === 'best';
   const hooks = extension?.hooks(model);
   const resultPath = runFile(runDir, 'weights');
@@ -160,7 +145,7 @@ async function runLocked(runDir: string, args: FinetuneArgs, resumed: boolean, e
       patience: keepBest ? args.patience : undefined,
     }, {
       model,
-      nextBatch,
+      nextBatch: () => batches.next(),
       loss: (b) => (extension?.loss ? extension.loss(model, b) : model.loss(b, { training: true }).loss),
       cost: (b) => {
         let tokens = 0;
@@ -188,11 +173,10 @@ async function runLocked(runDir: string, args: FinetuneArgs, resumed: boolean, e
         else rmSync(resultPath, { force: true });
       },
       get dataPosition(): unknown {
-        return position;
+        return batches.position;
       },
       set dataPosition(p: unknown) {
-        position = p as typeof position;
-        batches = null;
+        batches.position = p as EpochPosition;
       },
       describe: () => ({
         task: task.name, labels: task.labels, train_examples: data.train.labelIds.length,
@@ -201,23 +185,64 @@ async function runLocked(runDir: string, args: FinetuneArgs, resumed: boolean, e
       hooks,
     }, resumed, events, signal);
 
-    let valid: ClassifierEvaluation | null = null, test: ClassifierEvaluation | null = null;
-    if (!result.interrupted && writes) {
-      loadWeights(model, resultPath);
-      valid = evaluateClassifier(model, data.valid);
-      test = evaluateClassifier(model, data.test);
-      writeFinetuneResults(runDir, {
-        task: task.name, labels: task.labels, best_step: keepBest ? result.best?.step ?? null : result.steps, steps: result.steps,
-        stopped_early: result.stoppedEarly, train_seconds: result.usage.trainSeconds,
-        valid: scoresOf(valid), test: scoresOf(test), notes: task.notes,
-      });
-    }
+    const scored = !result.interrupted && writes ? writeResults(runDir, model, resultPath, data, task, keepBest, result) : null;
     return {
       runDir, steps: result.steps, usage: result.usage, interrupted: result.interrupted, stoppedEarly: result.stoppedEarly,
-      valid, test, labels: task.labels,
+      valid: scored?.valid ?? null, test: scored?.test ?? null, labels: task.labels,
     };
   } finally {
     model.dispose();
+  }
+}
+
+/** The finished run's weights scored on the validation and test splits, written to results.json. */
+function writeResults(runDir: string, model: TransformerClassifier, weights: string, data: EncodedTask, task: Task, keepBest: boolean,
+  result: LoopResult): { valid: ClassifierEvaluation; test: ClassifierEvaluation } {
+  loadWeights(model, weights);
+  const valid = evaluateClassifier(model, data.valid), test = evaluateClassifier(model, data.test);
+  writeFinetuneResults(runDir, {
+    task: task.name, labels: task.labels, best_step: keepBest ? result.best?.step ?? null : result.steps, steps: result.steps,
+    stopped_early: result.stoppedEarly, train_seconds: result.usage.trainSeconds,
+    valid: scoresOf(valid), test: scoresOf(test), notes: task.notes,
+  });
+  return { valid, test };
+}
+
+/** Where shuffled training batches are: the epoch, and the batches of it already drawn. */
+interface EpochPosition {
+  epoch: number;
+  batch: number;
+}
+
+/** Shuffled micro-batches, epoch after epoch; its position is checkpointed, and setting it resumes there. */
+class EpochBatches {
+  private at: EpochPosition = { epoch: 0, batch: 0 };
+  private batches: Generator<ClassificationBatch> | null = null;
+
+  constructor(private readonly examples: EncodedExamples, private readonly batchSize: number, private readonly seed: number) {}
+
+  get position(): EpochPosition {
+    return this.at;
+  }
+
+  set position(p: EpochPosition) {
+    this.at = p;
+    this.batches = null;
+  }
+
+  next(): ClassificationBatch {
+    for (;;) {
+      this.batches ??= classificationBatches(this.examples, {
+        batchSize: this.batchSize, shuffle: true, seed: this.seed, epoch: this.at.epoch, startBatch: this.at.batch,
+      });
+      const r = this.batches.next();
+      if (!r.done) {
+        this.at = { epoch: this.at.epoch, batch: this.at.batch + 1 };
+        return r.value;
+      }
+      this.at = { epoch: this.at.epoch + 1, batch: 0 };
+      this.batches = null;
+    }
   }
 }
 
