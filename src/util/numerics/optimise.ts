@@ -81,31 +81,8 @@ export function minimiseHuber(start: Float64Array, problem: ResidualProblem, del
     return true;
   };
 
-  // Residuals, gradient Σψ(r_i)J_i and both Hessian approximations at θ; returns how many
-  // points lie inside δ.
-  const assemble = (): number => {
-    problem.residualsAndJacobian(theta, r, J);
-    Hw.fill(0);
-    Hn.fill(0);
-    g.fill(0);
-    let inside = 0;
-    for (let i = 0; i < n; i++) {
-      const a = Math.abs(r[i]);
-      const w = a <= delta ? 1 : delta / a;
-      const psi = w * r[i];
-      if (a <= delta) inside++;
-      for (let j = 0; j < p; j++) {
-        const Jij = J[i * p + j];
-        g[j] += psi * Jij;
-        for (let k = 0; k <= j; k++) {
-          const jj = w * Jij * J[i * p + k];
-          Hw[j * p + k] += jj;
-          if (a <= delta) Hn[j * p + k] += jj;
-        }
-      }
-    }
-    return inside;
-  };
+  const work: HuberSystem = { r, J, Hw, Hn, g };
+  const assemble = (): number => assembleHuber(problem, theta, delta, work);
 
   while (iterations < maxIter) {
     iterations++;
@@ -142,6 +119,44 @@ export function minimiseHuber(start: Float64Array, problem: ResidualProblem, del
     }
   }
   return { theta, objective: f, iterations, converged };
+}
+
+/** The arrays of one Huber iteration: residuals, Jacobian, both Hessian approximations, gradient. */
+interface HuberSystem {
+  r: Float64Array;
+  J: Float64Array;
+  /** Σ w_i J_iJ_iᵀ (reweighted) and Σ_{|r_i|≤δ} J_iJ_iᵀ (Newton), lower triangles */
+  Hw: Float64Array;
+  Hn: Float64Array;
+  /** Σ ψ(r_i) J_i */
+  g: Float64Array;
+}
+
+/** Residuals, gradient and both Hessian approximations at θ, into `s`; returns how many points lie inside δ. */
+function assembleHuber(problem: ResidualProblem, theta: Float64Array, delta: number, s: HuberSystem): number {
+  const { r, J, Hw, Hn, g } = s;
+  const n = problem.points, p = problem.free.length;
+  problem.residualsAndJacobian(theta, r, J);
+  Hw.fill(0);
+  Hn.fill(0);
+  g.fill(0);
+  let inside = 0;
+  for (let i = 0; i < n; i++) {
+    const a = Math.abs(r[i]);
+    const w = a <= delta ? 1 : delta / a;
+    const psi = w * r[i];
+    if (a <= delta) inside++;
+    for (let j = 0; j < p; j++) {
+      const Jij = J[i * p + j];
+      g[j] += psi * Jij;
+      for (let k = 0; k <= j; k++) {
+        const jj = w * Jij * J[i * p + k];
+        Hw[j * p + k] += jj;
+        if (a <= delta) Hn[j * p + k] += jj;
+      }
+    }
+  }
+  return inside;
 }
 
 /**
