@@ -14,6 +14,16 @@ function report(e: unknown): void {
   process.exitCode = 1;
 }
 
+// A reader that stops reading (`tlc predict ... | head -1`) ends the command quietly, as it ends
+// `cat`; a closed stderr loses only the messages.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+process.stderr.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
+});
+
 try {
   const [{ buildProgram }, { dataParallel }] = await Promise.all([import('./program.js'), import('../train/data-parallel.js')]);
   await buildProgram().parseAsync(process.argv).catch((e: unknown) => {

@@ -1,0 +1,27 @@
+// Habits of a command-line tool: a reader that stops reading ends the command quietly.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { finetunedClassifier } from './corpus-fixture.js';
+
+const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
+
+test('tlc predict … | head -1: the command ends quietly when its reader stops reading (EPIPE)', async () => {
+  const { run } = await finetunedClassifier();
+  const input = join(mkdtempSync(join(tmpdir(), 'tlc-epipe-')), 'lines.txt');
+  writeFileSync(input, Array.from({ length: 3000 }, (_, i) => `The old cat ${i} sees the river every morning.`).join('\n') + '\n');
+  const child = spawn(process.execPath, [CLI, 'predict', run, '--input', input], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d: string) => (stderr += d));
+  child.stdout.once('data', () => child.stdout.destroy()); // as `head -1` does after its line
+  const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('close', (c, s) => resolve({ code: c, signal: s })));
+  assert.equal(signal, null);
+  assert.equal(code, 0, stderr);
+  assert.doesNotMatch(stderr, /EPIPE|internal error|\n\s+at /, 'no stack trace');
+});
