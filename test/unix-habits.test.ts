@@ -1,7 +1,7 @@
 // Habits of a command-line tool: a reader that stops reading ends the command quietly.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -24,4 +24,20 @@ test('tlc predict … | head -1: the command ends quietly when its reader stops 
   assert.equal(signal, null);
   assert.equal(code, 0, stderr);
   assert.doesNotMatch(stderr, /EPIPE|internal error|\n\s+at /, 'no stack trace');
+});
+
+test('a directory where a text file is expected, and a FIFO where a model file is, each give one clear line and exit 1 (no EISDIR, no hang)', async () => {
+  const { run } = await finetunedClassifier();
+  const dir = mkdtempSync(join(tmpdir(), 'tlc-odd-files-'));
+  const once = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000 });
+  const predict = once(['predict', run, '--input', dir]);
+  assert.equal(predict.status, 1, predict.stderr);
+  assert.match(predict.stderr, /^tlc: error: --input .* is a directory: give a text file/);
+  assert.doesNotMatch(predict.stderr, /EISDIR/);
+  const fifo = join(dir, 'model.safetensors');
+  assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+  const inspect = once(['inspect', fifo]);
+  assert.equal(inspect.signal, null, 'inspect must not wait on a FIFO');
+  assert.equal(inspect.status, 1, inspect.stderr);
+  assert.match(inspect.stderr, /^tlc: error: .*model\.safetensors: not a regular file/);
 });

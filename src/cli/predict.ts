@@ -1,7 +1,7 @@
 // `tlc predict <run> --input file|-`: a finetuned classifier's label and label probabilities
 // for each input, one JSON object per line on stdout. An input line is a JSON object with
 // "text" (and "text_pair" for pair tasks), or else the line itself as the text.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { TlcError } from '../util/errors.js';
 import { readRunConfig } from '../run/pretrained.js';
@@ -27,6 +27,10 @@ export function registerPredict(program: Command): void {
       const run = hfModelDir(given);
       const config = readRunConfig(run);
       if (!config.labels) throw new TlcError(`${run}: not a classifier (no "labels" in config.json); finetune it first with \`tlc finetune\``);
+      if (flags.input !== '-' && existsSync(flags.input) && statSync(flags.input).isDirectory()) {
+        throw new TlcError(`--input ${flags.input} is a directory: give a text file (one input per line), or - for stdin`);
+      }
+      if (flags.input !== '-' && !existsSync(flags.input)) throw new TlcError(`--input ${flags.input}: no such file`);
       const text = readFileSync(flags.input === '-' ? 0 : flags.input, 'utf8');
       const inputs = text.split('\n').map((line, i) => ({ line, i })).filter(({ line }) => line.trim() !== '').map(({ line, i }) => parseInput(line, flags.input, i + 1));
       const maxLen = flags.maxLen ? num(flags.maxLen, '--max-len', positiveInt) : finetunedTask(run).maxLen ?? config.max_len;

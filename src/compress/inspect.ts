@@ -15,7 +15,10 @@ const ELEMENT_BITS: Record<string, number> = {
 /** A file, or a directory holding model.safetensors (a run directory) or exactly one .safetensors file. */
 export function resolveModelFile(path: string): string {
   if (!existsSync(path)) throw new TlcError(`${path}: no such file or directory`);
-  if (!statSync(path).isDirectory()) return path;
+  const stat = statSync(path);
+  // a model is read by offsets: a FIFO or a device would block or stream, not seek
+  if (!stat.isDirectory() && !stat.isFile()) throw new TlcError(`${path}: not a regular file (a model is a .safetensors file or a run directory)`);
+  if (!stat.isDirectory()) return path;
   const standard = runFile(path, 'weights');
   if (existsSync(standard)) return standard;
   const files = readdirSync(path).filter((f) => f.endsWith('.safetensors'));
