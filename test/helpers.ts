@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { Rng, tensor, gradcheck, type Tensor, type GradcheckOptions } from '../src/engine/index.js';
 import { bf16Unavailable } from '../src/engine/mixed.js';
+import { describeKernel, kernelForCompressed } from '../src/infer/pack.js';
 
 export function randn(shape: number[], seed: number, scale = 1): Tensor {
   const rng = new Rng(seed);
@@ -50,4 +51,13 @@ export function linearRef(x: Float32Array, w: Float32Array, b: Float32Array | nu
  */
 export function noBf16(): string | false {
   return bf16Unavailable('bf16') ?? false;
+}
+
+/**
+ * The kernels string (e.g. "int8×10") of a compressed setting whose linear weights all have these
+ * bits and density, as this process's measured kernel speeds choose them (src/infer/kernel-speed.ts):
+ * `tlc compress` run in this process made the same choice.
+ */
+export function kernelsOf(bits: number, density: number): RegExp {
+  return new RegExp(`^${describeKernel(kernelForCompressed(bits, density))}×\\d+$`);
 }
