@@ -42,15 +42,17 @@ test('finetuning a pretrained run learns a classification task; evaluate reprodu
   assert.equal(lines.length, json.examples);
   assert.equal(lines.filter((l) => l.gold === l.predicted).length / lines.length, json.accuracy);
 
-  // predict: plain lines and JSON lines, from a file or stdin; the probabilities are a distribution
+  // predict: plain lines and JSON lines, from a file or stdin, one output per input line (a blank
+  // line too), a byte-order mark and CRLF line ends dropped; the probabilities are a distribution
   const inputs = join(root, 'inputs.txt');
-  writeFileSync(inputs, 'The old cat likes the moon every morning.\n{"text": "The old dog sees the garden every morning."}\n\nThe old bird feeds the river every morning.\n');
+  writeFileSync(inputs, '\uFEFFThe old cat likes the moon every morning.\r\n{"text": "The old dog sees the garden every morning."}\n\nThe old bird feeds the river every morning.\n');
   for (const viaStdin of [false, true]) {
     const pr = spawnSync(process.execPath, [CLI, 'predict', out, '--input', viaStdin ? '-' : inputs],
       { encoding: 'utf8', input: viaStdin ? readFileSync(inputs, 'utf8') : undefined });
     assert.equal(pr.status, 0, pr.stderr);
     const rows = pr.stdout.trim().split('\n').map((l) => JSON.parse(l) as { label: string; probabilities: Record<string, number> });
-    assert.deepEqual(rows.map((x) => x.label), ['cat', 'dog', 'bird']);
+    assert.equal(rows.length, 4, 'one output per input line, the blank one included');
+    assert.deepEqual([rows[0], rows[1], rows[3]].map((x) => x.label), ['cat', 'dog', 'bird']);
     for (const x of rows) {
       const total = Object.values(x.probabilities).reduce((a, b) => a + b, 0);
       assert.ok(Math.abs(total - 1) < 1e-9 && x.probabilities[x.label] === Math.max(...Object.values(x.probabilities)));
@@ -63,6 +65,11 @@ test('finetuning a pretrained run learns a classification task; evaluate reprodu
   const badLine = spawnSync(process.execPath, [CLI, 'predict', out, '--input', notJson], { encoding: 'utf8' });
   assert.equal(badLine.status, 1);
   assert.match(badLine.stderr, /bad\.txt:1: a JSON input needs a "text" string/);
+  const binary = join(root, 'binary.bin');
+  writeFileSync(binary, Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0x02, 0x00, 0x00, 0x01]));
+  const badBinary = spawnSync(process.execPath, [CLI, 'predict', out, '--input', binary], { encoding: 'utf8' });
+  assert.equal(badBinary.status, 1);
+  assert.match(badBinary.stderr, /binary\.bin: holds NUL bytes — a binary file/);
 });
 
 test('finetune and evaluate reject bad input with a clear message', async () => {

@@ -4,6 +4,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { TlcError } from '../util/errors.js';
+import { warn } from '../util/warn.js';
 import { readRunConfig } from '../run/pretrained.js';
 import { finetunedTask } from '../run/task.js';
 import { runFile } from '../run/layout.js';
@@ -31,10 +32,11 @@ export function registerPredict(program: Command): void {
         throw new TlcError(`--input ${flags.input} is a directory: give a text file (one input per line), or - for stdin`);
       }
       if (flags.input !== '-' && !existsSync(flags.input)) throw new TlcError(`--input ${flags.input}: no such file`);
-      const text = readFileSync(flags.input === '-' ? 0 : flags.input, 'utf8');
-      const inputs = text.split('\n').map((line, i) => ({ line, i })).filter(({ line }) => line.trim() !== '').map(({ line, i }) => parseInput(line, flags.input, i + 1));
-      const maxLen = flags.maxLen ? num(flags.maxLen, '--max-len', positiveInt) : finetunedTask(run).maxLen ?? config.max_len;
-      const encoded = encodeTexts(inputs, loadTokenizer(runFile(run, 'tokenizer')), { maxLen: Math.min(maxLen, config.max_len) });
+      const source = flags.input === '-' ? 'stdin' : flags.input;
+      const inputs = inputLines(readFileSync(flags.input === '-' ? 0 : flags.input, 'utf8'), source).map((line, i) => parseInput(line, source, i + 1));
+      const maxLen = Math.min(flags.maxLen ? num(flags.maxLen, '--max-len', positiveInt) : finetunedTask(run).maxLen ?? config.max_len, config.max_len);
+      const encoded = encodeTexts(inputs, loadTokenizer(runFile(run, 'tokenizer')), { maxLen });
+      if (encoded.truncated > 0) warn(`${encoded.truncated} of ${inputs.length} inputs are longer than ${maxLen} tokens: their ends were cut (--max-len)`);
       const { model, tensorBits, tensorKernels } = loadModelDir(run);
       try {
         const served = InferenceModel.byChoice(model, flags.kernel, tensorBits, tensorKernels);
@@ -51,6 +53,18 @@ export function registerPredict(program: Command): void {
         model.dispose();
       }
     });
+}
+
+/**
+ * The lines of a line-oriented input, one output each: a byte-order mark and a \r before each
+ * \n are dropped, a blank line is an (empty) input, the newline ending the last line ends no
+ * further one. Text with NUL bytes is refused as binary.
+ */
+export function inputLines(text: string, source: string): string[] {
+  if (text.includes('\u0000')) throw new TlcError(`${source}: holds NUL bytes — a binary file, not text with one input per line`);
+  const lines = text.replace(/^\uFEFF/, '').split('\n').map((l) => l.replace(/\r$/, ''));
+  if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+  return lines;
 }
 
 function parseInput(line: string, source: string, lineNo: number): { text: string; textPair?: string } {
