@@ -92,6 +92,7 @@ test('at least 40 bad inputs: a clear one-line error naming what is wrong, a non
     [[...pre, '--steps', '5', '--schedule', 'foo', '--out', fresh('p10')], /'--schedule <kind>' argument 'foo' is invalid/],
     [[...pre, '--steps', '5', '--schedule', 'wsd', '--branches', '1.5', '--out', fresh('p11')], /invalid --branches "1\.5"/],
     [[...pre, '--steps', '5', '--precision', 'fp8', '--out', fresh('p12')], /'--precision <p>' argument 'fp8' is invalid/],
+    [[...pre, '--steps', '5', '--seed', '-1', '--out', fresh('p13')], /invalid --seed "-1": must be an integer from 0 to 2147483647/],
     [[...pre, '--steps', '5', '--out', data], /--out .*data already holds a prepared dataset/],
     [[...pre, '--steps', '5', '--out', run], /run already holds a run; pass --resume/],
     [['pretrain', '--resume', fresh('nothing')], /nothing to resume/],

@@ -93,6 +93,11 @@ test('generate --greedy is the argmax chain of the full model; sampling is repro
   } finally {
     model.dispose();
   }
+  // more new tokens than the context holds: generated up to it, and said
+  const long = tlc(['generate', pre, 'the', '--greedy', '--max-new-tokens', '1000000', '--json']);
+  assert.equal(long.status, 0, long.stderr);
+  assert.match(long.stderr, /--max-new-tokens: the model reads at most \d+ positions: .* room for \d+ new tokens, not 1000000/);
+  assert.doesNotMatch(greedy.stderr, /--max-new-tokens/, 'no word when the context has room');
   // streaming prints the same text
   const streamed = tlc(['generate', pre, 'the', '--greedy', '--max-new-tokens', '12']);
   assert.equal(streamed.stdout, g.text + '\n');

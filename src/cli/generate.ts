@@ -1,4 +1,5 @@
 // `tlc generate <run> [prompt]`: text from a causal LM, streamed to stdout as it is chosen.
+import { warn } from '../util/warn.js';
 import type { Command } from 'commander';
 import { TlcError } from '../util/errors.js';
 import { readRunConfig } from '../run/pretrained.js';
@@ -37,6 +38,7 @@ export function registerGenerate(program: Command): void {
         topP: num(String(o.topP), '--top-p'),
         repetitionPenalty: num(String(o.repetitionPenalty), '--repetition-penalty'),
         seed: num(String(o.seed), '--seed', Number.isInteger),
+        onLimit: (message: string) => warn(`--max-new-tokens: ${message}`),
       };
       const tokenizer = loadTokenizer(runFile(run, 'tokenizer'));
       const promptIds = Array.from(tokenizer.encode(prompt ?? ''));

@@ -11,6 +11,8 @@ import { checkSampling, chooseToken, type SamplingOptions } from './sampling.js'
 
 export interface GenerateOptions extends SamplingOptions {
   maxNewTokens: number;
+  /** Told when the context leaves room for fewer new tokens than asked for. */
+  onLimit?: (message: string) => void;
   seed: number;
   /** Stop at </s> (default true). */
   stopAtEos?: boolean;
@@ -24,6 +26,9 @@ export function* generateTokens(model: TransformerLM, prompt: readonly number[],
   const room = model.config.max_len;
   if (context.length > room) throw new TlcError(`the prompt is ${prompt.length} tokens; the model reads at most ${room - 1} after the leading </s>`);
   const steps = Math.min(o.maxNewTokens, room - context.length + 1);
+  if (steps < o.maxNewTokens) {
+    o.onLimit?.(`the model reads at most ${room} positions: after the prompt (${prompt.length} tokens) there is room for ${steps} new tokens, not ${o.maxNewTokens}`);
+  }
   const decoder = new CausalDecoder(model, 1, Math.min(room, context.length + steps));
   const rng = new Rng(o.seed);
   try {

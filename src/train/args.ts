@@ -74,6 +74,9 @@ export const TRAINING_DEFAULTS = {
 export const COMPRESS_FINETUNE_DEFAULTS = { steps: 200, lr: 5e-5, warmup: 0, eval_every: '0.25', keep: 1 } as const;
 
 /** Defaults every training command shares. */
+/** A seed: an integer in [0, 2^31 − 1] (it is mixed into 32-bit streams). */
+const seedNumber = z.number().int().min(0, 'must be an integer from 0 to 2147483647').max(2 ** 31 - 1, 'must be an integer from 0 to 2147483647');
+
 export const SHARED_DEFAULTS = {
   warmup: 0.06, schedule: 'linear', weight_decay: 0.01, clip: 1, betas: [0.9, 0.98] as [number, number], eps: 1e-6, seed: 0,
   save_every: '0.1', precision: 'auto',
@@ -96,7 +99,7 @@ function trainingShape(d: { lr: number; batch_size: number; eval_every: string; 
       z.tuple([numeric(z.number().min(0).lt(1)), numeric(z.number().min(0).lt(1))])).default(SHARED_DEFAULTS.betas),
     eps: positive().default(SHARED_DEFAULTS.eps),
     dropout: probability().optional(),
-    seed: numeric(z.number().int()).default(SHARED_DEFAULTS.seed),
+    seed: numeric(seedNumber).default(SHARED_DEFAULTS.seed),
     eval_every: interval().default(d.eval_every),
     save_every: interval().default(SHARED_DEFAULTS.save_every),
     keep: int(1).default(d.keep),
@@ -148,7 +151,7 @@ export const finetuneShape = {
   from: z.string().min(1),
   task: z.string().min(1),
   /** Seed of the task's train/valid/test split (fixed, so every model sees the same test set). */
-  task_seed: numeric(z.number().int()).default(0),
+  task_seed: numeric(seedNumber).default(0),
   max_examples: int(1).optional(),
   /** Tokens per example, including <s> and </s> (longer texts are truncated). */
   max_len: int(4).default(128),
