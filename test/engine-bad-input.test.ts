@@ -10,6 +10,10 @@ import { Linear } from '../src/nn/layers.js';
 import { TransformerClassifier } from '../src/nn/classifier.js';
 import { presetConfig } from '../src/nn/config.js';
 import { randn } from './helpers.js';
+import { loadWeights } from '../src/nn/weights.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 test('NaN/Inf: with numerics checks on, the first op producing a non-finite value is named', () => {
   setCheckNumerics(true);
@@ -146,4 +150,31 @@ test('disposing a model frees its packed layers; packing again and unpacking fre
   model.dispose();
   assert.equal(memoryStats().packedLinears, before);
   assert.equal(memoryStats().packedLinearBytes, beforeBytes);
+});
+
+test('weights with a NaN are refused on load, checksum or not, naming the tensor and where', () => {
+  const model = new TransformerClassifier({ ...presetConfig('L2-D128', { vocab_size: 40, max_len: 8 }), labels: ['a', 'b'] }, { seed: 2 });
+  try {
+    // a safetensors file as another tool writes it: no checksum in its metadata
+    const named = model.namedParameters();
+    const header: Record<string, unknown> = {};
+    let offset = 0;
+    const chunks: Buffer[] = [];
+    for (const [name, p] of named) {
+      const values = p.toFloat32Array();
+      if (name === named[3][0]) values[5] = NaN;
+      header[name] = { dtype: 'F32', shape: p.shape, data_offsets: [offset, offset + values.byteLength] };
+      offset += values.byteLength;
+      chunks.push(Buffer.from(values.buffer, values.byteOffset, values.byteLength));
+    }
+    const json = Buffer.from(JSON.stringify(header), 'utf8');
+    const size = Buffer.alloc(8);
+    size.writeBigUInt64LE(BigInt(json.length));
+    const file = join(mkdtempSync(join(tmpdir(), 'tlc-nan-')), 'model.safetensors');
+    writeFileSync(file, Buffer.concat([size, json, ...chunks]));
+    assert.throws(() => loadWeights(model, file),
+      (e: unknown) => e instanceof TlcError && new RegExp(`tensor ${named[3][0].replace(/\./g, '\\.')} holds a non-finite value \\(NaN\\) at flat index 5`).test(e.message));
+  } finally {
+    model.dispose();
+  }
 });

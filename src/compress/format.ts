@@ -489,6 +489,8 @@ export function loadCompressedInto(model: { namedParameters(): [string, Tensor][
     const a = arrays.get(n);
     if (!a) throw new TlcError(`${path}: tensor ${n} is missing`);
     if (a.values.length !== p.size) throw new TlcError(`${path}: tensor ${n} has ${a.values.length} values, the model expects ${p.size}`);
+    const bad = a.values.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw new TlcError(`${path}: tensor ${n} decodes to a non-finite value (${a.values[bad]}) at flat index ${bad}; model weights must be finite`);
     p.write(a.values);
     bits.set(n, entries.get(n)!.bits);
   }

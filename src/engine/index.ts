@@ -3,7 +3,7 @@ export { TlcError } from '../util/errors.js';
 export { Tensor, tensor, empty, zeros, full, tidy, keep, outsideScopes, memoryStats, resetPeakMemory, trimMemory, shapeSize, bytesPerElement } from './tensor.js';
 export type { DType } from './tensor.js';
 export { backward, noGrad, isGradEnabled, zeroGrad, gradOf, tapeLength } from './autograd.js';
-export { setCheckNumerics, assertFinite } from './numerics.js';
+export { setCheckNumerics, assertFinite, firstNonFinite } from './numerics.js';
 export { Rng } from './random.js';
 export { gradcheck, gradcheckLeaves } from './gradcheck.js';
 export type { GradcheckOptions, GradcheckResult } from './gradcheck.js';

@@ -23,3 +23,10 @@ export function checkFinite(op: string, t: Tensor, force = false): void {
 export function assertFinite(what: string, t: Tensor): void {
   checkFinite(what, t, true);
 }
+
+/** The flat index of the first NaN or ±Inf in an f32 tensor, and its value; null when all are finite (or it is not f32). */
+export function firstNonFinite(t: Tensor): { index: number; value: number } | null {
+  if (t.dtype !== 'f32') return null;
+  const i = native.firstNonFinite(t.handle, t.size);
+  return i < 0 ? null : { index: i, value: t.toFloat32Array()[i] };
+}

@@ -3,6 +3,7 @@
 import { TlcError, fmtShape } from '../util/errors.js';
 import { readSafetensors, writeSafetensors } from '../engine/safetensors.js';
 import { tidy } from '../engine/tensor.js';
+import { firstNonFinite } from '../engine/numerics.js';
 import type { Module } from './module.js';
 
 export function saveWeights(model: Module, path: string, metadata: Record<string, string> = {}): void {
@@ -34,6 +35,11 @@ export function loadWeights(model: Module, path: string, opts: LoadOptions = {})
       if (t.dtype !== p.dtype || t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {
         throw new TlcError(`${path}: tensor ${name} is ${fmtShape(t.shape)} ${t.dtype}, the model expects ${fmtShape(p.shape)} ${p.dtype}`);
       }
+    }
+    // a file without a checksum (imported, written by hand) is checked for what one would catch late
+    for (const [name, t] of tensors) {
+      const bad = params.has(name) ? firstNonFinite(t) : null;
+      if (bad) throw new TlcError(`${path}: tensor ${name} holds a non-finite value (${bad.value}) at flat index ${bad.index}; model weights must be finite`);
     }
     for (const [name, p] of params) {
       const t = tensors.get(name);
