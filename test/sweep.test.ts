@@ -73,11 +73,19 @@ test('a learning-rate probe: every size at each rate; the fit keeps each size an
   assert.deepEqual(points.map((p) => [p.name, p.lr]), [['L1-D32-lr0.001', 1e-3], ['L1-D32-lr0.003', 3e-3], ['L2-D64-lr0.001', 1e-3], ['L2-D64-lr0.003', 3e-3]]);
   const run = (preset: string, lr: number, losses: number[]) => ({
     name: `${preset}-lr${lr}`, preset, batch_size: 32, lr, params: 1, non_embedding_params: preset === 'a' ? 1e5 : 1e6, steps: 1, tokens: 1,
-    train_seconds: 1, valid_loss: losses.at(-1)!, tokens_per_s: 1, run: `${preset}-${lr}`, curve: [], noiseScale: null, precision: null,
+    train_seconds: 1, valid_loss: losses.at(-1)!, tokens_per_s: 1, run: `${preset}-${lr}`, curve: [], noiseScale: null, precision: null, unigramLoss: null,
     points: losses.map((l, i) => ({ kind: 'branch' as const, fraction: [0.5, 1][i], trainSeconds: i + 1, tokens: 1e6 * (i + 1), flops: 1, validLoss: l })),
   });
   const fitted = fitPoints([run('a', 1e-3, [5, 4]), run('a', 3e-3, [4.5, 4.2]), run('b', 1e-3, [4, 3.5])]);
   assert.deepEqual(fitted.map((p) => [p.preset, p.fraction, p.loss, p.run]), [['a', 0.5, 4.5, 'a-0.003'], ['a', 1, 4, 'a-0.001'], ['b', 0.5, 4, 'b-0.001'], ['b', 1, 3.5, 'b-0.001']]);
+});
+
+test('size_lrs trains each size at its own peak rate; a size it names must be swept, and it excludes lrs', async () => {
+  const { sweepPoints } = await import('../src/experiment/sweep.js');
+  const points = sweepPoints({ data: 'd', sizes: ['L1-D32', 'L2-D64', 'L4-D128'], steps: 10, lr: 7e-4, size_lrs: { 'L1-D32': 2e-3, 'L2-D64': 1e-3 } });
+  assert.deepEqual(points.map((p) => [p.name, p.lr]), [['L1-D32', 2e-3], ['L2-D64', 1e-3], ['L4-D128', 7e-4]]);
+  assert.throws(() => sweepPoints({ data: 'd', sizes: ['L1-D32'], steps: 10, size_lrs: { 'L2-D64': 1e-3 } }), /size_lrs names L2-D64, not among the sweep's sizes \(L1-D32\)/);
+  assert.throws(() => sweepPoints({ data: 'd', sizes: ['L1-D32'], steps: 10, lrs: [1e-3], size_lrs: { 'L1-D32': 1e-3 } }), /give "lrs".*or "size_lrs".*not both/);
 });
 
 test('time_in_tokens fixes each size a token budget from its throughput probe; --worker splits the runs, and the summary gathers both halves', async () => {

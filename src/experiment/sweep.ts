@@ -39,6 +39,11 @@ const sweepSchema = z.object({
    */
   lrs: z.array(z.number().positive()).min(1).optional(),
   /**
+   * A peak learning rate per size (e.g. each size's best from an earlier probe): sizes not
+   * named train at `lr`. Cannot be combined with `lrs`.
+   */
+  size_lrs: z.record(z.string(), z.number().positive()).optional(),
+  /**
    * A time budget (`budget: 30m`) is turned into each size's token budget: the tokens a short
    * throughput probe of that size (run before it, in probes/) trains in that time. A busy
    * machine then cannot change what the runs train, and `tlc plan` converts tokens back to
@@ -82,7 +87,19 @@ function parseSpec(spec: SweepInput, source: string): ParsedSpec {
   if (task === 'language-model' && objective === 'seq2seq') throw new TlcError(`${source}: task language-model takes objective mlm or clm, not seq2seq`);
   const parsed: ParsedSpec = { ...rest, task, objective: objective ?? (task === 'translation' ? 'seq2seq' : 'mlm') };
   if (!parsed.sizes && !(parsed.layers && parsed.widths)) throw new TlcError(`${source}: give "sizes" (e.g. [L2-D128, L4-D256]) or "layers" and "widths"`);
+  if (parsed.size_lrs) checkSizeLrs(parsed, source);
   return parsed;
+}
+
+function checkSizeLrs(spec: ParsedSpec, source: string): void {
+  if (spec.lrs) throw new TlcError(`${source}: give "lrs" (a probe of every size at every rate) or "size_lrs" (one rate per size), not both`);
+  const presets = new Set(presetsOf(spec));
+  const unknown = Object.keys(spec.size_lrs ?? {}).filter((size) => !presets.has(size));
+  if (unknown.length > 0) throw new TlcError(`${source}: size_lrs names ${unknown.join(', ')}, not among the sweep's sizes (${[...presets].join(', ')})`);
+}
+
+function presetsOf(s: ParsedSpec): string[] {
+  return s.sizes ?? s.layers!.flatMap((l) => s.widths!.map((w) => `L${l}-D${w}`));
 }
 
 export interface SweepPoint {
@@ -95,11 +112,10 @@ export interface SweepPoint {
 
 export function sweepPoints(spec: SweepInput): SweepPoint[] {
   const s = parseSpec(spec, 'sweep');
-  const presets = s.sizes ?? s.layers!.flatMap((l) => s.widths!.map((w) => `L${l}-D${w}`));
-  const lrs = s.lrs ?? [s.lr];
-  return presets.flatMap((preset) => s.batch_sizes.flatMap((b) => lrs.map((lr) => ({
+  const lrsOf = (preset: string): number[] => s.lrs ?? [s.size_lrs?.[preset] ?? s.lr];
+  return presetsOf(s).flatMap((preset) => s.batch_sizes.flatMap((b) => lrsOf(preset).map((lr) => ({
     preset, batchSize: b, lr,
-    name: preset + (s.batch_sizes.length > 1 ? `-B${b}` : '') + (lrs.length > 1 ? `-lr${lr}` : ''),
+    name: preset + (s.batch_sizes.length > 1 ? `-B${b}` : '') + ((s.lrs?.length ?? 1) > 1 ? `-lr${lr}` : ''),
   }))));
 }
 export type { SweepRow } from '../run/sweep-summary.js';
@@ -127,7 +143,7 @@ export async function runSweep(spec: SweepInput, out: string, o: SweepRunOptions
   const { events = () => ({}), signal, log = () => {}, worker = null } = o;
   const parsed = parseSpec(spec, 'sweep');
   const vocabSize = dataVocabSize(parsed.data, parsed.objective);
-  const { task: _task, sizes: _sizes, layers: _layers, widths: _widths, batch_sizes: _batchSizes, lrs: _lrs, time_in_tokens: timeInTokens, probe, ...options } = parsed;
+  const { task: _task, sizes: _sizes, layers: _layers, widths: _widths, batch_sizes: _batchSizes, lrs: _lrs, size_lrs: _sizeLrs, time_in_tokens: timeInTokens, probe, ...options } = parsed;
   if (timeInTokens && (options.budget === undefined || options.tokens !== undefined || options.steps !== undefined || options.flops !== undefined)) {
     throw new TlcError('sweep: time_in_tokens turns a time budget into tokens: give `budget` (e.g. 30m) and no tokens, steps or flops');
   }

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The hour-scale budget ladder of the README ("Where the optimum moves on 35M tokens"): four
+# masked-LM sizes spanning 170× in non-embedding parameters on example:debian-docs (35M training
+# tokens), each size at its best peak rate from the learning-rate probe (scripts/lr-probe.sh), one
+# warmup–stable–decay trunk of the tokens it trains in LADDER_BUDGET of one core (a throughput
+# probe decides, so a busy machine cannot change what is trained), cooldown branches at 1/16, 1/8,
+# 1/4, 1/2 and all of it. Two ranks run side by side, one core each; rerunning resumes. Then
+# `tlc plan --holdout` predicts the largest budget from the smaller ones.
+#   bash scripts/docs-ladder.sh [out-dir]        (LADDER_BUDGET=45m by default)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-docs-ladder}
+BUDGET=${LADDER_BUDGET:-45m}
+TLC="node dist/src/cli/main.js"
+MPIRUN=(mpirun -np 2 --bind-to core)
+[ "$(id -u)" = 0 ] && MPIRUN+=(--allow-run-as-root)
+
+mkdir -p "$OUT"
+[ -f "$OUT/data/data.json" ] || $TLC data prepare --input example:debian-docs --vocab-size 8192 --out "$OUT/data"
+cat > "$OUT/ladder.yaml" <<YAML
+data: $OUT/data
+objective: mlm
+sizes: [L1-D64, L2-D128, L4-D256, L6-D384]
+size_lrs: {L1-D64: 2.0e-3, L2-D128: 1.0e-3, L4-D256: 5.0e-4, L6-D384: 2.5e-4}
+batch_sizes: [32]
+seq_len: 128
+budget: $BUDGET
+time_in_tokens: true
+schedule: wsd
+branches: [0.0625, 0.125, 0.25, 0.5, 1]
+cooldown: 0.2
+precision: bf16
+eval_every: 0.05
+eval_tokens: 65536
+YAML
+"${MPIRUN[@]}" $TLC sweep "$OUT/ladder.yaml" --out "$OUT/sweep"
+$TLC plan --sweep "$OUT/sweep" --budget "$BUDGET" --holdout | tee "$OUT/plan.txt"
+$TLC plan --sweep "$OUT/sweep" --budget "$BUDGET" --holdout --json > "$OUT/plan.json"
