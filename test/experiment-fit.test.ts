@@ -240,7 +240,7 @@ test('clustered points: resampling whole runs gives wider, honest bands than res
 
 test('the planner refuses points a fit cannot be trusted on: under three sizes, or one budget for a size', async () => {
   const { checkFitPoints } = await import('../src/experiment/plan.js');
-  const pt = (preset: string, params: number, tokens: number) => ({ preset, params, tokens, loss: trueLoss(params, tokens), seconds: 1, fraction: 1, run: preset });
+  const pt = (preset: string, params: number, tokens: number) => ({ preset, params, tokens, loss: trueLoss(params, tokens), size: preset, seconds: 1, flops: 6 * params * tokens, fraction: 1, run: preset });
   assert.throws(() => checkFitPoints([pt('a', 1e5, 1e7), pt('a', 1e5, 1e8), pt('b', 1e6, 1e7), pt('b', 1e6, 1e8)]),
     /end-of-schedule losses of 2 size\(s\) \(a, b\): the fit needs at least three sizes/);
   assert.throws(() => checkFitPoints([pt('a', 1e5, 1e7), pt('a', 1e5, 1e8), pt('b', 1e6, 1e7), pt('b', 1e6, 1e8), pt('c', 1e7, 1e8)]),

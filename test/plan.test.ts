@@ -99,7 +99,7 @@ interface PlanJson {
   points: unknown[];
   holdout: { budget_s: number; predicted_best: string; measured_best: string; rows: { preset: string; predicted: number; measured: number }[]; warnings: string[] };
   warnings: string[];
-  fit: { alpha: { value: number } | null; beta: { value: number } | null; unidentifiable: { params: string | null } };
+  fit: { alpha: number | null; beta: number | null; unidentifiable: { params: string | null } };
 }
 
 function planFor(root: string, data: string, law: Law): PlanJson {
@@ -121,8 +121,8 @@ test('tlc plan on four sizes fits the size exponent and recommends the size the 
     assert.equal(p.budget_s, PLAN_SECONDS);
     assert.equal(p.points.length, SWEPT.length * FRACTIONS.length, 'only the branch ends are fitted, not the trunk evaluations');
     assert.equal(p.fit.unidentifiable.params, null, 'four sizes identify the N term');
-    assert.ok(p.fit.alpha !== null && Math.abs(p.fit.alpha.value - law.alpha) < 0.01, `fitted α ${p.fit.alpha?.value}, law α ${law.alpha}`);
-    assert.ok(p.fit.beta !== null && Math.abs(p.fit.beta.value - law.beta) < 0.01, `fitted β ${p.fit.beta?.value}, law β ${law.beta}`);
+    assert.ok(p.fit.alpha !== null && Math.abs(p.fit.alpha - law.alpha) < 0.01, `fitted α ${p.fit.alpha}, law α ${law.alpha}`);
+    assert.ok(p.fit.beta !== null && Math.abs(p.fit.beta - law.beta) < 0.01, `fitted β ${p.fit.beta}, law β ${law.beta}`);
     assert.equal(p.best.preset, expected[i], `α = ${law.alpha}: recommended ${p.best.preset}, the law's best is ${expected[i]}`);
     // every candidate's prediction is the law's, measured or extrapolated throughput alike
     const truth = new Map(lawRanking(law).map((c) => [c.preset, c.loss]));
@@ -151,7 +151,7 @@ test('tlc plan on four sizes fits the size exponent and recommends the size the 
 // size whose gains shrink with every doubling.
 test('plan warns when a size\'s loss falls faster with each doubling of its budget, as no power law does', () => {
   const point = (preset: string, params: number, tokens: number, loss: number, batch = 32): FitPoint =>
-    ({ preset, params, tokens, loss, group: `${preset}-B${batch}`, seconds: tokens / 1e4, fraction: 1, run: preset });
+    ({ preset, params, tokens, loss, group: `${preset}-B${batch}`, size: `${preset}-B${batch}`, seconds: tokens / 1e4, flops: 6 * params * tokens, fraction: 1, run: preset });
   const ladder = (preset: string, params: number, tokens: number, losses: number[], batch = 32): FitPoint[] =>
     losses.map((l, i) => point(preset, params, tokens * 2 ** i, l, batch));
   const points = [

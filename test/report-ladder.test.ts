@@ -10,7 +10,7 @@ import type { FitPoint } from '../src/experiment/plan.js';
 import type { SweepRun } from '../src/experiment/analysis.js';
 
 const point = (preset: string, params: number, seconds: number, loss: number): FitPoint =>
-  ({ preset, params, tokens: seconds * 1000, loss, group: preset, seconds, fraction: 1, run: preset });
+  ({ preset, params, tokens: seconds * 1000, loss, group: preset, size: preset, seconds, flops: 6e3 * params * seconds, fraction: 1, run: preset });
 
 test('the best size at each budget: the small one early, the large one once its line drops below', async () => {
   const points = [
@@ -32,7 +32,7 @@ test('steps to a target against batch size, and the critical batch from the nois
     name: `${preset}-B${batch}`, preset, batch_size: batch, params: 1, non_embedding_params: 1, steps: 1000, tokens: 1000 * batch * 128,
     train_seconds: 100, valid_loss: 4, tokens_per_s: 1, run: preset,
     curve: [{ trainSeconds: 1, tokens: 1, flops: 1, validLoss: 6 }, { trainSeconds: stepsToTarget / 10, tokens: stepsToTarget * batch * 128, flops: 1, validLoss: 3.9 }],
-    points: [], noiseScale: 1900, precision: null,
+    points: [], noiseScale: 1900, precision: null, unigramLoss: null,
   });
   const runs = [run('L2', 16, 800), run('L2', 32, 420), run('L2', 64, 400), run('L4', 32, 300)];
   const pts = batchPoints(runs, 4)!;

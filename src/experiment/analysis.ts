@@ -34,6 +34,8 @@ export interface SweepRun extends SweepRow {
   noiseScale: number | null;
   /** The precision the run trained in (its start event; null for runs that did not log it). */
   precision: string | null;
+  /** The validation loss of a unigram table (its start event; null for runs that did not log it). */
+  unigramLoss: number | null;
 }
 
 export function loadSweep(dir: string): SweepRun[] {
@@ -44,8 +46,10 @@ export function loadSweep(dir: string): SweepRun[] {
     }));
     const noise = eventsOf(events, 'train').map((e) => e.noise_scale).filter((v): v is number => typeof v === 'number');
     const late = noise.slice(Math.floor(noise.length / 2)).sort((a, b) => a - b);
-    const precision = eventsOf(events, 'start')[0]?.precision ?? null;
-    return { ...row, curve, points: endPoints(row.run), noiseScale: late.length ? late[Math.floor(late.length / 2)] : null, precision };
+    const start = eventsOf(events, 'start')[0];
+    const precision = start?.precision ?? null;
+    const unigramLoss = typeof start?.unigram_valid_loss === 'number' ? start.unigram_valid_loss : null;
+    return { ...row, curve, points: endPoints(row.run), noiseScale: late.length ? late[Math.floor(late.length / 2)] : null, precision, unigramLoss };
   });
 }
 

@@ -1,31 +1,45 @@
 // `tlc plan`: which shape to train for a new budget on this machine. The scaling-law fit
 // L(N, D) over a sweep's end-of-schedule losses (whole decaying runs, or the cooldown
-// branches of wsd runs) predicts each candidate's loss at the tokens its measured (or
-// estimated) throughput buys within the budget. Candidates stay near the evidence: the
-// swept sizes, shapes between them, and one step of the size ladder beyond each end.
+// branches of wsd runs) predicts each candidate's loss at the tokens the budget buys it: its
+// measured (or estimated) throughput times a time budget, a token budget as given, or a FLOP
+// budget over its FLOPs per token. The law sees only the points past each size's plateau
+// and counts repeated tokens as effective tokens (plan-regime.ts); a candidate the plateau
+// makes unpredictable says so instead of a number. Chinchilla's approach 2 (approach2.ts)
+// checks the optimum size. Candidates stay near the evidence: the swept sizes, shapes
+// between them, and one step of the size ladder beyond each end.
 import { MLM_MASK_RATE } from '../nn/config.js';
 import { TlcError } from '../util/errors.js';
 import { presetConfig, countParams, trainingFlopsPerToken } from '../nn/config.js';
-import { fitChinchilla, predictLoss, type ChinchillaFit, type ScalingPoint } from './fit.js';
+import { type ChinchillaFit, type ScalingPoint } from './fit.js';
 import type { SweepRun } from './analysis.js';
+import { accelerationsOf, type Acceleration } from './acceleration.js';
+import { fitRegime, predictInRegime, type Regime } from './plan-regime.js';
+import { approach2, type Approach2 } from './approach2.js';
+import { compareOptima, discreteOptimum, type OptimumComparison } from './plan-compare.js';
+import { describePlanBudget, type PlanBudget } from './plan-budget.js';
+import { EPOCH_WARNING } from '../train/warnings.js';
+
+export type { Acceleration } from './acceleration.js';
+export { EPOCH_WARNING } from '../train/warnings.js';
 
 /** Shapes the planner may recommend besides the swept ones, in order of size. */
 export const SIZE_LADDER = ['L1-D64', 'L2-D128', 'L4-D256', 'L4-D512', 'L6-D512', 'L8-D512', 'L6-D768', 'L12-D768', 'L24-D1024'];
-
-export { EPOCH_WARNING } from '../train/warnings.js';
-import { EPOCH_WARNING } from '../train/warnings.js';
 
 export interface PlanOptions {
   vocabSize: number;
   seqLen: number;
   objective: 'mlm' | 'clm';
-  /** Training tokens of the corpus, to count epochs. */
+  /** Training tokens of the corpus, to count epochs and discount repeated tokens. */
   corpusTokens?: number;
+  /** The unigram loss of the validation set (the plateau's reference), where the runs logged it. */
+  unigramLoss?: number | null;
 }
 
 /** A valid fit point and where it came from. */
 export interface FitPoint extends ScalingPoint {
   preset: string;
+  /** The size's curve: the preset, or preset and batch where a size was swept at several batch sizes. */
+  size: string;
   /**
    * Training seconds the point cost (the trunk up to the fork included, for a branch): its
    * tokens at the size's throughput — the probe's, in a time_in_tokens sweep (measured for every
@@ -33,6 +47,8 @@ export interface FitPoint extends ScalingPoint {
    * than it moves the wall clock.
    */
   seconds: number;
+  /** Training FLOPs the point cost (tlc's count: 6·N plus attention, per token). */
+  flops: number;
   /** Budget fraction: 1 for a whole run, the branch's fraction for a cooldown branch. */
   fraction: number;
   run: string;
@@ -49,23 +65,33 @@ export interface PlanCandidate {
   tokens: number;
   /** Passes over the corpus the budget buys (null: corpus size unknown). */
   epochs: number | null;
-  loss: number;
-  low: number;
-  high: number;
+  /** Null when the candidate cannot be predicted at this budget (`unpredictable` says why). */
+  loss: number | null;
+  low: number | null;
+  high: number | null;
   /** N or D lies outside the fitted points: the prediction extrapolates the law. */
   extrapolated: boolean;
+  unpredictable: string | null;
 }
 
+/** A candidate the law predicts. */
+export type PredictedCandidate = PlanCandidate & { loss: number; low: number; high: number };
+
 export interface Plan {
-  budgetSeconds: number;
+  budget: PlanBudget;
+  /** Seconds of training, for a time budget (else null). */
+  budgetSeconds: number | null;
+  regime: Regime<FitPoint>;
   fit: ChinchillaFit;
   points: FitPoint[];
   candidates: PlanCandidate[];
-  best: PlanCandidate;
-  runnerUp: PlanCandidate | null;
+  best: PredictedCandidate;
+  runnerUp: PredictedCandidate | null;
   /** The best candidate's 90% band overlaps the runner-up's. */
   sizeBarelyMatters: boolean;
   batchSize: { sequences: number; reason: string } | null;
+  /** Approach 2 (null with a reason where it does not apply) and how it compares with approach 3. */
+  optimum: OptimumComparison;
   warnings: string[];
   summary: string;
 }
@@ -77,13 +103,16 @@ export interface Plan {
  */
 export function fitPoints(runs: SweepRun[]): FitPoint[] {
   const best = new Map<string, FitPoint>();
+  const batches = new Map<string, Set<number>>();
+  for (const r of runs) batches.set(r.preset, (batches.get(r.preset) ?? new Set()).add(r.batch_size));
   for (const r of runs) {
     const throughput = r.probe_tokens_per_s ?? r.tokens_per_s;
+    const group = `${r.preset}-B${r.batch_size}`;
     for (const p of r.points) {
       const key = `${r.preset}|${r.batch_size}|${p.fraction}`;
       const point: FitPoint = {
-        params: r.non_embedding_params, tokens: p.tokens, loss: p.validLoss, group: `${r.preset}-B${r.batch_size}`,
-        preset: r.preset, seconds: throughput > 0 ? p.tokens / throughput : p.trainSeconds, fraction: p.fraction, run: r.run,
+        params: r.non_embedding_params, tokens: p.tokens, loss: p.validLoss, group, size: batches.get(r.preset)!.size > 1 ? group : r.preset,
+        preset: r.preset, seconds: throughput > 0 ? p.tokens / throughput : p.trainSeconds, flops: p.flops, fraction: p.fraction, run: r.run,
       };
       const seen = best.get(key);
       if (!seen || point.loss < seen.loss) best.set(key, point);
@@ -111,108 +140,109 @@ export function checkFitPoints(points: FitPoint[]): void {
   }
 }
 
-export function plan(runs: SweepRun[], budgetSeconds: number, opts: PlanOptions): Plan {
-  if (!(budgetSeconds > 0)) throw new TlcError(`the budget must be positive, got ${budgetSeconds} s`);
+/** The law's regime for a sweep's points (plateau rule, repetition, the fit). */
+export function sweepRegime(points: FitPoint[], opts: Pick<PlanOptions, 'corpusTokens' | 'unigramLoss'>): Regime<FitPoint> {
+  return fitRegime(points, { unigramLoss: opts.unigramLoss ?? null, corpusTokens: opts.corpusTokens ?? null, check: checkFitPoints });
+}
+
+export function plan(runs: SweepRun[], budget: PlanBudget, opts: PlanOptions): Plan {
   const points = fitPoints(runs);
   checkFitPoints(points);
-  const fit = fitChinchilla(points);
-  const candidates = candidatesFor(runs, fit, budgetSeconds, opts);
-  const ranked = [...candidates].sort((a, b) => a.loss - b.loss);
+  const regime = sweepRegime(points, opts);
+  const candidates = candidatesFor(runs, regime, budget, opts);
+  const ranked = candidates.filter(isPredicted).sort((a, b) => a.loss - b.loss);
+  if (ranked.length === 0) {
+    throw new TlcError(`no candidate can be predicted at ${describePlanBudget(budget)}: ` + candidates.map((c) => `${c.preset}: ${c.unpredictable}`).join('; '));
+  }
   const best = ranked[0], runnerUp = ranked[1] ?? null;
   const sizeBarelyMatters = runnerUp !== null && best.high >= runnerUp.low;
   const batchSize = batchAdvice(runs, best.preset, opts);
-  const warnings = planWarnings(fit, best, points);
+  const optimum = optimumCheck(regime, ranked, budget, opts);
+  const warnings = [...regime.notes, ...planWarnings(regime.fit, best, points, regime)];
+  if (optimum.disagreement) warnings.push(optimum.disagreement);
   const mixed = precisionWarning(runs);
   if (mixed) warnings.unshift(mixed);
   return {
-    budgetSeconds, fit, points, candidates, best, runnerUp, sizeBarelyMatters, batchSize, warnings,
-    summary: summarize(budgetSeconds, best, runnerUp, sizeBarelyMatters, candidates, batchSize, warnings),
+    budget, budgetSeconds: budget.kind === 'time' ? budget.seconds : null, regime, fit: regime.fit, points, candidates, best, runnerUp,
+    sizeBarelyMatters, batchSize, optimum, warnings,
+    summary: summarize(budget, best, runnerUp, sizeBarelyMatters, candidates, batchSize, warnings),
   };
 }
 
+function isPredicted(c: PlanCandidate): c is PredictedCandidate {
+  return c.loss !== null;
+}
+
+/** The tokens a budget buys a shape that trains `tokensPerS` and costs `flopsPerToken`. */
+function tokensIn(budget: PlanBudget, tokensPerS: number, flopsPerToken: number): number {
+  switch (budget.kind) {
+    case 'time': return tokensPerS * budget.seconds;
+    case 'tokens': return budget.tokens;
+    case 'flops': return budget.flops / flopsPerToken;
+  }
+}
+
 /** The shapes to compare: swept ones, ladder shapes between them, one ladder step beyond each end. */
-function candidatesFor(runs: SweepRun[], fit: ChinchillaFit, budgetSeconds: number, opts: PlanOptions): PlanCandidate[] {
+function candidatesFor(runs: SweepRun[], regime: Regime<FitPoint>, budget: PlanBudget, opts: PlanOptions): PlanCandidate[] {
   // achieved model GFLOP/s of the swept runs extrapolates the throughput of unswept shapes
   const rate = (r: SweepRun) => r.probe_tokens_per_s ?? r.tokens_per_s;
   const gflops = runs.map((r) => (rate(r) * trainingFlopsPerToken(configFor(r.preset, opts), opts.seqLen)) / 1e9).sort((a, b) => a - b);
   const typicalGflops = gflops[Math.floor(gflops.length / 2)];
   const measured = new Map(runs.map((r) => [r.preset, rate(r)]));
-  const [lo, hi] = fit.range.params;
+  const [lo, hi] = regime.fit.range.params;
   const sized = [...new Set([...runs.map((r) => r.preset), ...SIZE_LADDER])]
     .map((preset) => ({ preset, n: countParams(configFor(preset, opts)).nonEmbedding }))
     .sort((a, b) => a.n - b.n);
   const below = sized.filter((s) => s.n < lo).pop();
   const above = sized.find((s) => s.n > hi);
-  const chosen = sized.filter((s) => (s.n >= lo && s.n <= hi) || s === below || s === above);
-  const fittedSizes = new Set(runs.filter((r) => r.points.length > 0).map((r) => r.preset));
+  const fittedSizes = new Set(regime.kept.map((p) => p.preset));
+  const swept = new Set(runs.filter((r) => r.points.length > 0).map((r) => r.preset));
+  const chosen = sized.filter((s) => (s.n >= lo && s.n <= hi) || s === below || s === above || swept.has(s.preset));
   return chosen.map(({ preset, n }) => {
     const cfg = configFor(preset, opts);
-    const tps = measured.get(preset) ?? (typicalGflops * 1e9) / trainingFlopsPerToken(cfg, opts.seqLen);
-    const tokens = tps * budgetSeconds;
-    const p = predictLoss(fit, n, tokens);
-    const [low, high] = p.interval ?? [p.loss, p.loss];
-    const size = fittedSizes.has(preset) ? 'measured' : n >= lo && n <= hi ? 'interpolated' : 'extrapolated';
+    const flopsPerToken = trainingFlopsPerToken(cfg, opts.seqLen);
+    const tps = measured.get(preset) ?? (typicalGflops * 1e9) / flopsPerToken;
+    const tokens = tokensIn(budget, tps, flopsPerToken);
+    const sizeLabel = swept.has(preset) ? regime.plateau.decisions.find((d) => d.size === preset || d.size.startsWith(`${preset}-B`))?.size ?? null : null;
+    const p = predictInRegime(regime, sizeLabel, n, tokens);
+    const size = fittedSizes.has(preset) || swept.has(preset) ? 'measured' : n >= lo && n <= hi ? 'interpolated' : 'extrapolated';
     return {
       preset, nonEmbeddingParams: n, tokensPerS: tps, measured: measured.has(preset), size, tokens,
-      epochs: opts.corpusTokens ? tokens / opts.corpusTokens : null, loss: p.loss, low, high, extrapolated: p.extrapolated,
+      epochs: opts.corpusTokens ? tokens / opts.corpusTokens : null, loss: p.loss, low: p.low, high: p.high,
+      extrapolated: p.extrapolated, unpredictable: p.unpredictable,
     } satisfies PlanCandidate;
   });
 }
 
-/** A size whose loss fell faster over a doubling of its tokens than over the doubling before. */
-export interface Acceleration {
-  /** The size (with its batch, `L2-D128-B32`, where the points hold several batch sizes of it). */
-  label: string;
-  /** Nats per doubling of tokens over the earlier and the later interval. */
-  before: number;
-  after: number;
-  /** Tokens where the later interval ends. */
-  tokens: number;
+/**
+ * Approach 2 on the regime's points, with costs in the budget's unit (seconds or FLOPs), next
+ * to approach 3's optimum among the predicted candidates; a token budget fixes D, not compute,
+ * so neither has an optimum size there.
+ */
+function optimumCheck(regime: Regime<FitPoint>, predicted: PredictedCandidate[], budget: PlanBudget, opts: PlanOptions): OptimumComparison {
+  if (budget.kind === 'tokens') {
+    return compareOptima(null, { reason: 'a token budget fixes D, not compute: at fixed D the law only says that larger sizes reach lower losses' });
+  }
+  const costOf = (p: FitPoint) => (budget.kind === 'time' ? p.seconds : p.flops);
+  const a2: Approach2 | { reason: string } = approach2(regime.kept.map((p) => ({ size: p.size, params: p.params, cost: costOf(p), loss: p.loss })),
+    budget.kind === 'time' ? budget.seconds : budget.flops);
+  const a3 = discreteOptimum(regime, predicted.map((c) => ({ params: c.nonEmbeddingParams, tokens: c.tokens })), opts.corpusTokens ?? null);
+  return compareOptima(a3, a2);
 }
 
 /**
- * An increase in gain counts when the later gain is ACCELERATION_RATIO× the earlier one, at least
- * ACCELERATION_NATS per doubling, and both that gain and the increase stand three standard
- * deviations clear of evaluation noise (EVAL_NOISE_NATS per loss). Intervals are at least
- * MIN_DOUBLINGS long: closer points are skipped, so short intervals do not magnify noise.
- */
-const ACCELERATION_RATIO = 2, ACCELERATION_NATS = 0.05, EVAL_NOISE_NATS = 0.01, MIN_DOUBLINGS = 0.5;
-
-/**
- * Sizes whose loss falls *faster* as their budget grows. L = E + A/N^α + B/D^β gains
- * βB·D^−β·ln 2 per doubling of D — less with every doubling — so a clear increase means the
- * curve is in a phase the law cannot represent (typically the end of a plateau near the
- * unigram loss, once the model learns to use context), and the law extrapolates it wrongly.
- * Each curve is one size at one batch size (a point's `group`).
+ * Sizes whose loss falls *faster* as their budget grows (see acceleration.ts); each curve is one
+ * size at one batch size (a point's `group`).
  */
 export function accelerations(points: FitPoint[]): Acceleration[] {
-  const found: Acceleration[] = [];
   const groupOf = (p: FitPoint): string => p.group ?? p.preset;
-  const groups = new Set(points.map(groupOf));
-  for (const group of groups) {
-    const mine = points.filter((p) => groupOf(p) === group).sort((a, b) => a.tokens - b.tokens);
+  const groups = [...new Set(points.map(groupOf))];
+  return accelerationsOf(groups.map((group) => {
+    const mine = points.filter((p) => groupOf(p) === group);
     const preset = mine[0].preset;
     const label = new Set(points.filter((p) => p.preset === preset).map(groupOf)).size > 1 ? group : preset;
-    // the curve at steps of at least MIN_DOUBLINGS
-    const curve = [mine[0]];
-    for (const p of mine) if (Math.log2(p.tokens / curve[curve.length - 1].tokens) >= MIN_DOUBLINGS) curve.push(p);
-    const gains = curve.slice(1).map((p, i) => {
-      const doublings = Math.log2(p.tokens / curve[i].tokens);
-      return { gain: (curve[i].loss - p.loss) / doublings, doublings, tokens: p.tokens };
-    });
-    let worst: Acceleration | null = null;
-    for (let i = 1; i < gains.length; i++) {
-      const [a, b] = [gains[i - 1], gains[i]];
-      // b − a = (L1 − L2)/d2 − (L0 − L1)/d1 over three noisy losses, L1 in both
-      const noise = 3 * EVAL_NOISE_NATS * Math.sqrt(1 / b.doublings ** 2 + (1 / a.doublings + 1 / b.doublings) ** 2 + 1 / a.doublings ** 2);
-      const increase = b.gain - a.gain;
-      const clear = b.gain >= Math.max(ACCELERATION_NATS, (3 * Math.SQRT2 * EVAL_NOISE_NATS) / b.doublings) &&
-        increase >= Math.max(ACCELERATION_NATS, noise) && b.gain > ACCELERATION_RATIO * Math.max(a.gain, 0);
-      if (clear && (!worst || increase > worst.after - worst.before)) worst = { label, before: a.gain, after: b.gain, tokens: b.tokens };
-    }
-    if (worst) found.push(worst);
-  }
-  return found;
+    return { label, points: mine };
+  }));
 }
 
 /** The warning for accelerating sizes (`accelerations`), or null when there are none. */
@@ -238,9 +268,10 @@ export function precisionWarning(runs: Pick<SweepRun, 'preset' | 'precision'>[])
     'are not those of one precision; sweep with an explicit precision';
 }
 
-function planWarnings(fit: ChinchillaFit, best: PlanCandidate, points: FitPoint[]): string[] {
+function planWarnings(fit: ChinchillaFit, best: PredictedCandidate, points: FitPoint[], regime: Regime<FitPoint>): string[] {
   const w: string[] = [];
-  const accelerating = accelerationWarning(accelerations(points));
+  // with the plateau rule applied, the drops are accounted for; otherwise they still mislead the law
+  const accelerating = regime.plateauApplied ? null : accelerationWarning(accelerations(points));
   if (accelerating) w.push(accelerating);
   if (fit.alpha && fit.alpha.value <= 0) {
     w.push(`the fit has loss rising with size (α = ${fit.alpha.value.toFixed(3)}): these sizes do not follow the law at these budgets, ` +
@@ -253,78 +284,35 @@ function planWarnings(fit: ChinchillaFit, best: PlanCandidate, points: FitPoint[
   if (best.size === 'extrapolated') w.push(`${best.preset} lies outside the swept sizes: sweep it before trusting the recommendation`);
   else if (best.extrapolated) w.push(`the budget buys ${best.preset} more tokens than any fitted point: the prediction extrapolates in D`);
   if (best.epochs !== null && best.epochs > EPOCH_WARNING) {
+    const rStar = regime.repetition?.rStar;
     w.push(`${best.preset} would pass over the corpus ${best.epochs.toFixed(1)} times; past ~${EPOCH_WARNING} epochs repeated tokens are worth ` +
-      'less than new ones (Muennighoff et al. 2023), which the fit does not model: more data would help more than more time');
+      'less than new ones (Muennighoff et al. 2023)' + (rStar !== undefined && Number.isFinite(rStar) ? `, which the fit counts with R* = ${rStar}` : '') +
+      ': more data would help more than more time');
   }
   return w;
 }
 
-function summarize(budgetSeconds: number, best: PlanCandidate, runnerUp: PlanCandidate | null, barely: boolean,
+function summarize(budget: PlanBudget, best: PredictedCandidate, runnerUp: PredictedCandidate | null, barely: boolean,
   candidates: PlanCandidate[], batchSize: Plan['batchSize'], warnings: string[]): string {
-  const minutes = budgetSeconds / 60;
-  const budget = minutes >= 1 ? `${minutes.toFixed(minutes < 10 ? 1 : 0)} minutes` : `${budgetSeconds} s`;
-  const band = (c: PlanCandidate) => `${c.loss.toFixed(3)} (90% band ${c.low.toFixed(3)}–${c.high.toFixed(3)})`;
+  const band = (c: PredictedCandidate) => `${c.loss.toFixed(3)} (90% band ${c.low.toFixed(3)}–${c.high.toFixed(3)})`;
   const smallest = candidates[0], largest = candidates[candidates.length - 1];
   const where = best === smallest ? 'the smallest shape considered' : best === largest ? 'the largest shape considered' : 'an interior optimum';
-  let text = `For ${budget} of training, ${best.preset} (${(best.nonEmbeddingParams / 1e6).toFixed(2)}M non-embedding parameters, ${where}, ` +
+  let text = `For ${describePlanBudget(budget)}, ${best.preset} (${(best.nonEmbeddingParams / 1e6).toFixed(2)}M non-embedding parameters, ${where}, ` +
     `${best.size}) is predicted to reach the lowest validation loss, ${band(best)}, after ${(best.tokens / 1e6).toFixed(1)}M tokens` +
-    (best.epochs !== null ? ` (${best.epochs.toFixed(1)} epochs)` : '') + (best.measured ? '' : ', throughput extrapolated from the sweep') + '.';
+    (best.epochs !== null ? ` (${best.epochs.toFixed(1)} epochs)` : '') + (best.measured || budget.kind !== 'time' ? '' : ', throughput extrapolated from the sweep') + '.';
   if (runnerUp) {
     text += barely
       ? ` The runner-up ${runnerUp.preset}, ${band(runnerUp)}, is within the uncertainty: at this budget the size barely matters between them.`
       : ` It beats the runner-up ${runnerUp.preset}, ${band(runnerUp)}, by more than the uncertainty.`;
   }
+  const unknown = candidates.filter((c) => c.loss === null);
+  if (unknown.length > 0) text += ` Cannot say for ${unknown.map((c) => c.preset).join(', ')}: ${unknown[0].unpredictable}.`;
   if (batchSize) text += ` ${batchSize.reason}`;
   for (const w of warnings) text += ` Warning: ${w}.`;
   return text;
 }
 
-export interface Holdout {
-  /** Median training seconds of the held-out points. */
-  budgetSeconds: number;
-  predictedBest: string;
-  measuredBest: string;
-  rows: { preset: string; predicted: number; low: number; high: number; measured: number; tokens: number }[];
-  fit: ChinchillaFit;
-  /** Why the refit may not extrapolate to the held-out budgets (accelerating losses in the points it was fitted on). */
-  warnings: string[];
-}
-
-/**
- * Predicts each size's loss at its largest budget from a fit without those points, and
- * compares it, and the size it says is best, with what was measured there.
- */
-export function holdout(runs: SweepRun[]): Holdout {
-  const points = fitPoints(runs);
-  checkFitPoints(points);
-  const held = new Map<string, FitPoint>();
-  for (const p of points) {
-    const h = held.get(p.preset);
-    if (!h || p.tokens > h.tokens) held.set(p.preset, p);
-  }
-  const rest = points.filter((p) => held.get(p.preset) !== p);
-  try {
-    checkFitPoints(rest);
-  } catch (e) {
-    throw new TlcError(`--holdout leaves out each size's largest budget and refits on the rest, but then ${(e as Error).message}`);
-  }
-  const fit = fitChinchilla(rest);
-  const rows = [...held.values()].sort((a, b) => a.params - b.params).map((h) => {
-    const p = predictLoss(fit, h.params, h.tokens);
-    const [low, high] = p.interval ?? [p.loss, p.loss];
-    return { preset: h.preset, predicted: p.loss, low, high, measured: h.loss, tokens: h.tokens };
-  });
-  const argmin = (key: 'predicted' | 'measured') => rows.reduce((a, r) => (r[key] < a[key] ? r : a)).preset;
-  const seconds = [...held.values()].map((h) => h.seconds).sort((a, b) => a - b);
-  // what a user planning without the held-out budgets would have been told
-  const accelerating = accelerationWarning(accelerations(rest));
-  return {
-    budgetSeconds: seconds[Math.floor(seconds.length / 2)], predictedBest: argmin('predicted'), measuredBest: argmin('measured'), rows, fit,
-    warnings: accelerating ? [accelerating] : [],
-  };
-}
-
-function configFor(preset: string, opts: { vocabSize: number; seqLen: number; objective: 'mlm' | 'clm' }) {
+export function configFor(preset: string, opts: { vocabSize: number; seqLen: number; objective: 'mlm' | 'clm' }) {
   return presetConfig(preset, { vocab_size: opts.vocabSize, max_len: Math.max(opts.seqLen, 128), objective: opts.objective });
 }
 

@@ -92,3 +92,34 @@ export function nonNegativeLeastSquares(columns: Float64Array[], target: ArrayLi
   }
   return best;
 }
+
+/**
+ * Least-squares polynomial y ≈ c0 + c1·x + … + c_d·x^d through the normal equations, x centred
+ * on its mean for conditioning and the coefficients shifted back. Null when the points cannot
+ * determine the degree (fewer than d + 1 distinct x).
+ */
+export function polynomialFit(x: ArrayLike<number>, y: ArrayLike<number>, degree: number): number[] | null {
+  const n = x.length, p = degree + 1;
+  let m = 0;
+  for (let i = 0; i < n; i++) m += x[i] / n;
+  const M = new Float64Array(p * p), b = new Float64Array(p), u = new Float64Array(p);
+  for (let i = 0; i < n; i++) {
+    const t = x[i] - m;
+    for (let j = 0; j < p; j++) {
+      const tj = t ** j;
+      b[j] += y[i] * tj;
+      for (let k = 0; k <= j; k++) M[j * p + k] += tj * t ** k;
+    }
+  }
+  if (!choleskySolve(M, b, u, p)) return null;
+  // Σ u_j (x − m)^j expanded in powers of x
+  const c = new Array<number>(p).fill(0);
+  for (let j = 0; j < p; j++) {
+    let binom = 1;
+    for (let k = 0; k <= j; k++) {
+      c[k] += u[j] * binom * (-m) ** (j - k);
+      binom = (binom * (j - k)) / (k + 1);
+    }
+  }
+  return c;
+}

@@ -1,0 +1,104 @@
+// Which points the law is fitted on, and in what units: the plateau rule keeps each size's
+// points before its drop out of it (plateau.ts), and the data term counts effective tokens
+// where the points repeat the corpus (repetition.ts). Shared by `plan` on a sweep, its
+// holdout, and `plan --points`.
+import { fitChinchilla, predictLoss, type ChinchillaFit } from './fit.js';
+import type { ScalingPoint } from './fit-model.js';
+import { analysePlateaus, plateauBlocks, type PlateauAnalysis, type PlateauDecision } from './plateau.js';
+import { decideRepetition, effectiveTokens, withEffectiveTokens, type RepetitionDecision } from './repetition.js';
+
+/** A point with the size it belongs to (a preset, or a points file's group or parameter count). */
+export interface SizedPoint extends ScalingPoint {
+  size: string;
+}
+
+export interface Regime<P extends SizedPoint> {
+  plateau: PlateauAnalysis;
+  /** Whether the plateau rule's exclusions were applied (false: too few points would be left). */
+  plateauApplied: boolean;
+  /** The points the law is fitted on, tokens as measured. */
+  kept: P[];
+  repetition: RepetitionDecision | null;
+  fit: ChinchillaFit;
+  notes: string[];
+}
+
+export interface RegimeOptions<P> {
+  unigramLoss?: number | null;
+  /** Unique training tokens of the corpus (null: unknown, no repetition term). */
+  corpusTokens?: number | null;
+  /** Throws when the points cannot be fitted (too few sizes or budgets). */
+  check: (points: P[]) => void;
+  bootstrap?: number;
+}
+
+export function fitRegime<P extends SizedPoint>(points: P[], o: RegimeOptions<P>): Regime<P> {
+  const plateau = analysePlateaus(points, o.unigramLoss ?? null);
+  const excluded = excludedPoints(points, plateau);
+  let kept = points.filter((p) => !excluded.has(p));
+  let plateauApplied = plateau.active;
+  const notes: string[] = [];
+  if (plateau.active) {
+    try {
+      o.check(kept);
+    } catch (e) {
+      kept = points;
+      plateauApplied = false;
+      notes.push(`the plateau rule would keep ${points.length - excluded.size} of ${points.length} points, too few for the law ` +
+        `(${(e as Error).message}): it is fitted on all of them, and its predictions past the plateau cannot be trusted`);
+    }
+  }
+  const corpus = o.corpusTokens ?? null;
+  const repetition = corpus !== null && corpus > 0 ? decideRepetition(kept, corpus) : null;
+  const lawPoints = repetition ? withEffectiveTokens(kept, corpus!, repetition.rStar) : kept;
+  const fit = fitChinchilla(lawPoints, o.bootstrap === undefined ? {} : { bootstrap: o.bootstrap });
+  return { plateau, plateauApplied, kept, repetition, fit, notes };
+}
+
+/** The points before each size's drop, and every point of a size still on its plateau. */
+function excludedPoints<P extends SizedPoint>(points: P[], plateau: PlateauAnalysis): Set<P> {
+  const out = new Set<P>();
+  for (const d of plateau.decisions) {
+    for (const p of points) {
+      if (p.size !== d.size) continue;
+      if (d.state === 'on-plateau' || (d.state === 'left' && p.tokens <= d.dropAfter!)) out.add(p);
+    }
+  }
+  return out;
+}
+
+export interface RegimePrediction {
+  /** Null when the size cannot be predicted there (then `unpredictable` says why). */
+  loss: number | null;
+  low: number | null;
+  high: number | null;
+  extrapolated: boolean;
+  unpredictable: string | null;
+  /** The tokens the law saw (effective tokens under repetition). */
+  effectiveTokens: number;
+}
+
+/** A size's predicted loss at `tokens` under the regime (the law, unless its plateau stands in the way). */
+export function predictInRegime<P extends SizedPoint>(r: Regime<P>, size: string | null, params: number, tokens: number): RegimePrediction {
+  const decision: PlateauDecision | null = size === null ? null : r.plateau.decisions.find((d) => d.size === size) ?? null;
+  const effective = r.repetition ? effectiveTokens(tokens, r.repetition.uniqueTokens, r.repetition.rStar) : tokens;
+  const blocked = r.plateauApplied ? plateauBlocks(r.plateau, params, tokens, decision) : null;
+  if (blocked) return { loss: null, low: null, high: null, extrapolated: true, unpredictable: blocked, effectiveTokens: effective };
+  const p = predictLoss(r.fit, params, effective);
+  const [low, high] = p.interval ?? [p.loss, p.loss];
+  return { loss: p.loss, low, high, extrapolated: p.extrapolated, unpredictable: null, effectiveTokens: effective };
+}
+
+/** The plateau and repetition decisions as plain data (the plan's JSON). */
+export function regimeJson<P extends SizedPoint>(r: Regime<P>): Record<string, unknown> {
+  return {
+    plateau: {
+      applied: r.plateauApplied, level: r.plateau.plateauLevel,
+      onset: r.plateau.onset && { k: r.plateau.onset.k, c: r.plateau.onset.c, sizes: r.plateau.onset.sizes },
+      sizes: r.plateau.decisions.map((d) => ({ size: d.size, params: d.params, state: d.state, drop_after: d.dropAfter, drop_by: d.dropBy, excluded: d.excluded, reason: d.reason })),
+    },
+    repetition: r.repetition && {
+      unique_tokens: r.repetition.uniqueTokens, r_star: Number.isFinite(r.repetition.rStar) ? r.repetition.rStar : null, source: r.repetition.source, max_epochs: r.repetition.maxEpochs, note: r.repetition.note,
+    },
+  };
+}

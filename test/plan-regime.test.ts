@@ -1,0 +1,187 @@
+// The planner's regime: the plateau rule on a synthetic plateau-then-drop ladder, effective
+// tokens under repetition, approach 2 on a known law, budgets in time, tokens and FLOPs, and
+// `tlc plan --points` on the Chinchilla paper's published points.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { analysePlateaus } from '../src/experiment/plateau.js';
+import { fitRegime, predictInRegime, type SizedPoint } from '../src/experiment/plan-regime.js';
+import { fitChinchilla, predictLoss } from '../src/experiment/fit.js';
+import { checkPoints } from '../src/experiment/plan-points.js';
+import { approach2 } from '../src/experiment/approach2.js';
+import { effectiveTokens, decideRepetition, PUBLISHED_R_STAR } from '../src/experiment/repetition.js';
+import { parsePlanBudget } from '../src/experiment/plan-budget.js';
+import { readPointsFile } from '../src/experiment/points-file.js';
+import { huber } from '../src/util/numerics/optimise.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const CLI = join(HERE, '..', 'src', 'cli', 'main.js');
+const CHINCHILLA = join(HERE, '..', '..', 'test', 'fixtures', 'chinchilla-figure4.csv');
+
+// the law after the drop, and the plateau before it: the loss sits near 6.2 (falling 0.04 nats
+// per doubling) until the size's onset D_on = 2e6·(N/1e5), then follows the law
+const LAW = { E: 1.8, A: 40, alpha: 0.34, B: 200, beta: 0.3 };
+const law = (n: number, d: number) => LAW.E + LAW.A / n ** LAW.alpha + LAW.B / d ** LAW.beta;
+const onset = (n: number) => 2e6 * (n / 1e5);
+const plateau = (d: number) => 6.2 - 0.04 * Math.log2(d / 1e6);
+// deterministic evaluation noise of a few thousandths of a nat
+const noise = (i: number) => 0.004 * Math.sin(12.9898 * i);
+
+const SIZES = [1e5, 3e5, 1e6, 1e7];
+function ladder(doublings = 7): SizedPoint[] {
+  let i = 0;
+  return SIZES.flatMap((n) => Array.from({ length: doublings }, (_, k) => {
+    const d = 1e6 * 2 ** k;
+    return { size: `N${n}`, params: n, tokens: d, loss: (d < onset(n) ? plateau(d) : law(n, d)) + noise(i++) };
+  }));
+}
+const check = (points: SizedPoint[]) => checkPoints(points);
+
+test('the plateau rule: each size\'s drop found, the points before it kept out of the law, the onset fitted across sizes', () => {
+  const points = ladder();
+  const a = analysePlateaus(points);
+  assert.deepEqual(a.decisions.map((d) => d.state), ['left', 'left', 'left', 'on-plateau']);
+  for (const d of a.decisions.filter((x) => x.state === 'left')) {
+    assert.ok(d.dropAfter! < onset(d.params) && onset(d.params) <= d.dropBy!, `${d.size}: drop between ${d.dropAfter} and ${d.dropBy}, onset ${onset(d.params)}`);
+  }
+  assert.ok(a.onset !== null && Math.abs(a.onset.k - 1) < 0.25, `onset exponent ${a.onset?.k}`);
+  const r = fitRegime(points, { check, bootstrap: 50 });
+  assert.ok(r.plateauApplied);
+  assert.ok(r.kept.every((p) => p.tokens >= onset(p.params)), 'only points past their drop are fitted');
+  assert.ok(Math.abs(r.fit.alpha!.value - LAW.alpha) < 0.07 && Math.abs(r.fit.beta!.value - LAW.beta) < 0.02, `α ${r.fit.alpha?.value}, β ${r.fit.beta?.value}`);
+});
+
+test('on a plateau-then-drop ladder the rule changes the prediction: right past the drop, "cannot say" before it', () => {
+  const points = ladder();
+  const r = fitRegime(points, { check, bootstrap: 50 });
+  // the largest size, on its plateau throughout, far past its predicted onset: the law's number
+  const far = predictInRegime(r, 'N10000000', 1e7, 2e9);
+  assert.ok(far.loss !== null && Math.abs(far.loss / law(1e7, 2e9) - 1) < 0.03, `predicted ${far.loss}, law ${law(1e7, 2e9)}`);
+  // the same size before its onset (2e8 tokens): the law cannot say
+  const early = predictInRegime(r, 'N10000000', 1e7, 1.5e8);
+  assert.equal(early.loss, null);
+  assert.match(early.unpredictable!, /has not left the plateau.*onset.*expected near/);
+  // without the rule, the law fitted through every point is far off past the drop
+  const naive = predictLoss(fitChinchilla(points, { bootstrap: 0 }), 1e7, 2e9).loss;
+  assert.ok(Math.abs(naive / law(1e7, 2e9) - 1) > 0.1, `naive ${naive} vs law ${law(1e7, 2e9)}: the rule should matter here`);
+});
+
+test('held out, each size\'s largest budget is predicted within 3% or declared unpredictable from its own points', () => {
+  const points = ladder();
+  const largest = new Map<string, SizedPoint>();
+  for (const p of points) if (!largest.has(p.size) || p.tokens > largest.get(p.size)!.tokens) largest.set(p.size, p);
+  const rest = points.filter((p) => largest.get(p.size) !== p);
+  const r = fitRegime(rest, { check, bootstrap: 50 });
+  for (const h of largest.values()) {
+    const p = predictInRegime(r, h.size, h.params, h.tokens);
+    if (p.loss === null) {
+      assert.equal(r.plateau.decisions.find((d) => d.size === h.size)!.state, 'on-plateau', `${h.size} declared unpredictable: ${p.unpredictable}`);
+    } else {
+      assert.ok(Math.abs(p.loss / h.loss - 1) < 0.03, `${h.size}: predicted ${p.loss}, measured ${h.loss}`);
+    }
+  }
+});
+
+test('a ladder without a plateau is fitted whole, and a size above the unigram loss counts as on its plateau', () => {
+  const clean = SIZES.flatMap((n) => [1, 2, 4, 8].map((k) => ({ size: `N${n}`, params: n, tokens: 1e7 * k, loss: law(n, 1e7 * k) })));
+  const r = fitRegime(clean, { check, bootstrap: 0 });
+  assert.equal(r.plateau.active, false);
+  assert.equal(r.kept.length, clean.length);
+  const unigram = analysePlateaus(clean, 3.3);
+  assert.deepEqual(unigram.decisions.filter((d) => d.state === 'on-plateau').map((d) => d.size), ['N100000'], 'only the smallest stays above 3.3 throughout');
+});
+
+test('repeated tokens count as Muennighoff et al.\'s effective tokens; R* is fitted only where the points repeat enough', () => {
+  assert.equal(effectiveTokens(5e6, 1e7, PUBLISHED_R_STAR), 5e6, 'under one epoch every token counts');
+  // 1 + R*(1 − e^(−R/R*)) with R = 3 repetitions
+  assert.ok(Math.abs(effectiveTokens(4e7, 1e7, 15.4) / (1e7 * (1 + 15.4 * (1 - Math.exp(-3 / 15.4)))) - 1) < 1e-12);
+  assert.ok(effectiveTokens(1e10, 1e7, 15.4) <= 1e7 * 16.4 * (1 + 1e-12), 'saturates at U·(1 + R*)');
+  const few = decideRepetition([{ params: 1, tokens: 2e7, loss: 3 }], 1e7);
+  assert.equal(few.source, 'published');
+  // points made with R* = 4: the grid finds it
+  const rStar = 4, unique = 2e6;
+  const pts = SIZES.flatMap((n) => [1, 2, 4, 8, 16].map((k) => ({ params: n, tokens: unique * k, loss: law(n, effectiveTokens(unique * k, unique, rStar)) })));
+  const fitted = decideRepetition(pts, unique);
+  assert.equal(fitted.source, 'fitted');
+  assert.equal(fitted.rStar, rStar, fitted.note);
+});
+
+test('approach 2 recovers the optimum\'s exponent β/(α+β) from iso-FLOP profiles of a known law', () => {
+  const points = [];
+  for (const c of [1e17, 3e17, 1e18, 3e18, 1e19]) {
+    for (let i = 0; i < 9; i++) {
+      const n = 1e6 * 10 ** (i / 4);
+      points.push({ size: `N${n}`, params: n, cost: c, loss: law(n, c / (6 * n)) });
+    }
+  }
+  const r = approach2(points, 1e20, { bootstrap: 0 });
+  assert.ok(!('reason' in r), 'reason' in r ? r.reason : '');
+  const expected = LAW.beta / (LAW.alpha + LAW.beta);
+  assert.ok(Math.abs(r.a - expected) < 0.03, `a ${r.a}, law ${expected}`);
+  assert.equal(r.extrapolated, true);
+  // too few sizes per budget: no profile has a minimum
+  const two = approach2(points.filter((p) => p.params < 2e6), 1e20, { bootstrap: 0 });
+  assert.ok('reason' in two);
+});
+
+test('budgets parse as time, tokens or FLOPs, and nonsense is refused', () => {
+  assert.deepEqual(parsePlanBudget('2h'), { kind: 'time', seconds: 7200 });
+  assert.deepEqual(parsePlanBudget('3600'), { kind: 'time', seconds: 3600 });
+  assert.deepEqual(parsePlanBudget('2B'), { kind: 'tokens', tokens: 2e9 });
+  assert.deepEqual(parsePlanBudget('500M'), { kind: 'tokens', tokens: 5e8 });
+  assert.deepEqual(parsePlanBudget('5e9 tokens'), { kind: 'tokens', tokens: 5e9 });
+  assert.deepEqual(parsePlanBudget('1e21flops'), { kind: 'flops', flops: 1e21 });
+  assert.deepEqual(parsePlanBudget('3.5e18 FLOPs'), { kind: 'flops', flops: 3.5e18 });
+  assert.throws(() => parsePlanBudget('lots'), /give a training time \(2h, 90m\), tokens \(2B, 500M, 5e9 tokens\) or FLOPs \(1e21flops\)/);
+  assert.throws(() => parsePlanBudget('-1flops'), /FLOP budget/);
+});
+
+test('a points file names what is wrong with it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tlc-points-'));
+  const file = (name: string, text: string) => {
+    const p = join(dir, name);
+    writeFileSync(p, text);
+    return p;
+  };
+  assert.throws(() => readPointsFile(file('a.csv', 'params,loss\n1,2\n')), /missing tokens or flops/);
+  assert.throws(() => readPointsFile(file('b.csv', 'params,tokens,loss\n1e6,1e9,-3\n')), /row 1: loss must be a positive number, got "-3"/);
+  assert.throws(() => readPointsFile(file('c.csv', 'params,tokens,flops,loss\n1e6,1e9,1e12,3\n')), /tokens 1000000000 and flops 1000000000000 disagree/);
+  assert.throws(() => readPointsFile(file('d.json', '{"params": 1}')), /a JSON array of objects/);
+  assert.throws(() => readPointsFile(join(dir, 'missing.csv')), /cannot read the points \(ENOENT\)/);
+  const ok = readPointsFile(file('e.json', JSON.stringify([{ params: 1e6, flops: 6e15, loss: 3, group: 'a' }])));
+  assert.deepEqual(ok, [{ params: 1e6, tokens: 1e9, loss: 3, group: 'a', label: 'a' }]);
+});
+
+test('tlc plan --points on the Chinchilla paper\'s points fits at least as well as the published replication, and gives N_opt with bands for a FLOP budget', () => {
+  // Hoffmann et al. 2022, Figure 4, as extracted by Besiroglu et al. 2024 (epoch-research/analyzing-chinchilla)
+  const r = spawnSync(process.execPath, [CLI, 'plan', '--points', CHINCHILLA, '--budget', '5.76e23flops', '--json'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const p = JSON.parse(r.stdout);
+  assert.equal(p.points, 245);
+  for (const k of ['E', 'A', 'alpha', 'B', 'beta']) {
+    assert.equal(typeof p.fit[k], 'number', k);
+    assert.ok(p.fit.bands[k][0] <= p.fit[k] && p.fit[k] <= p.fit.bands[k][1], `${k} inside its band`);
+  }
+  // Besiroglu et al.'s best fit, in the same Huber objective (δ = 1e-3 on log losses)
+  const points = readPointsFile(CHINCHILLA);
+  const objective = (E: number, A: number, a: number, B: number, b: number) =>
+    points.reduce((s, q) => s + huber(Math.log(E + A / q.params ** a + B / q.tokens ** b) - Math.log(q.loss), 1e-3), 0);
+  const published = objective(1.8172, 477.84, 0.34731, 2143.86, 0.36718);
+  assert.ok(p.fit.huber <= published, `tlc's Huber objective ${p.fit.huber} vs the published coefficients' ${published}`);
+  assert.ok(Math.abs(objective(p.fit.E, p.fit.A, p.fit.alpha, p.fit.B, p.fit.beta) - p.fit.huber) < 1e-9, 'the reported objective is the coefficients\'');
+  // approach 2 on the paper's iso-FLOP profiles: the paper found a = 0.49 (0.462–0.534)
+  assert.ok(p.approach2.a > 0.45 && p.approach2.a < 0.55, `approach 2 a = ${p.approach2.a}`);
+  for (const o of [p.approach2, p.approach3]) {
+    assert.ok(o.n_opt_band[0] < o.n_opt && o.n_opt < o.n_opt_band[1], JSON.stringify(o.n_opt_band));
+    assert.ok(o.n_opt > 1e10 && o.n_opt < 3e11, `N_opt ${o.n_opt}`);
+  }
+  assert.ok(p.allocation.params === p.approach3.n_opt);
+  // a time budget cannot be planned without throughputs
+  const t = spawnSync(process.execPath, [CLI, 'plan', '--points', CHINCHILLA, '--budget', '2h'], { encoding: 'utf8' });
+  assert.equal(t.status, 1);
+  assert.match(t.stderr, /--points carry no throughput/);
+});
