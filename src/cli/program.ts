@@ -10,6 +10,7 @@ import { registerBench } from './bench.js';
 import { registerPretrain } from './pretrain.js';
 import { registerData } from './data.js';
 import { registerDemo } from './demo.js';
+import { registerAuto } from './auto.js';
 import { registerFinetune } from './finetune.js';
 import { registerPredict } from './predict.js';
 import { registerImport } from './import.js';
@@ -49,6 +50,7 @@ export function buildProgram(): Command {
   registerBench(program);
   registerPretrain(program);
   registerData(program);
+  registerAuto(program);
   registerDemo(program);
   registerFinetune(program);
   registerPredict(program);

@@ -242,9 +242,9 @@ function withLockWaiting<T>(dir: string, fn: () => T): T {
 /**
  * Tokens per second of a size's training step, from a short run of exactly its options
  * (the median step after the first few, so a busy moment does not move it); kept in `dir`
- * so a rerun reuses it. Null if interrupted.
+ * so a rerun reuses it. Null if interrupted (or it trained no step at all).
  */
-async function probeThroughput(dir: string, options: PretrainOptions, budget: string, signal?: AbortSignal): Promise<number | null> {
+export async function probeThroughput(dir: string, options: PretrainOptions, budget: string, signal?: AbortSignal): Promise<number | null> {
   if (!finishedRun(dir)) {
     rmSync(dir, { recursive: true, force: true });
     const probe: PretrainOptions = {
@@ -254,7 +254,9 @@ async function probeThroughput(dir: string, options: PretrainOptions, budget: st
     const r = await pretrain(dir, pretrainPlan(probe).options, {}, signal);
     if (r.interrupted) return null;
   }
-  return medianStepThroughput(dir, PROBE_SKIPPED);
+  // a probe too short to skip its first steps still measured some
+  const end = eventsOf(readMetrics(runFile(dir, 'metrics')), 'end').pop();
+  return medianStepThroughput(dir, PROBE_SKIPPED) ?? medianStepThroughput(dir) ?? (end && end.train_seconds > 0 ? end.tokens / end.train_seconds : null);
 }
 
 /** The median over a run's steps of tokens per second (after `skip` steps), or null if it logged none. */

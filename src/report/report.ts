@@ -24,6 +24,8 @@ export interface ReportOptions {
   out?: string;
   /** The page's heading (default: "tlc report: <dir>"). */
   title?: string;
+  /** Sentences that open the conclusion (a pipeline's own answer, e.g. `tlc auto`'s). */
+  lead?: string[];
 }
 
 export interface ReportResult {
@@ -37,7 +39,7 @@ export async function writeReport(dir: string, opts: ReportOptions = {}): Promis
   if (runs.length === 0 && compress.length === 0) {
     throw new TlcError(`${dir}: no training runs (folders with metrics.jsonl) or compression results (compress.json) found`);
   }
-  const sections = [...conclusionSection(dir, runs), ...runSections(runs), ...scalingSections(dir, out), ...compressSections(compress, readSavedChoice(dir))];
+  const sections = [...conclusionSection(dir, runs, opts.lead ?? []), ...runSections(runs), ...scalingSections(dir, out), ...compressSections(compress, readSavedChoice(dir))];
   mkdirSync(out, { recursive: true });
   const svgs: string[] = [];
   const rendered = new Map<Figure, string>();
@@ -57,8 +59,8 @@ export async function writeReport(dir: string, opts: ReportOptions = {}): Promis
 }
 
 /** The measured answer first, when there is one to give. */
-function conclusionSection(dir: string, runs: RunSummary[]): Section[] {
-  const sentences = [...sizeConclusions(runs), choiceConclusion(dir)].filter((s): s is string => s !== null);
+function conclusionSection(dir: string, runs: RunSummary[], lead: string[]): Section[] {
+  const sentences = [...lead, ...sizeConclusions(runs), choiceConclusion(dir)].filter((s): s is string => s !== null);
   return sentences.length ? [{ title: 'Conclusion', table: sentences.map((s) => `<p>${esc(s)}</p>`).join(''), figures: [] }] : [];
 }
 

@@ -65,6 +65,23 @@ export const SWEEP_FILES = {
   runs: 'runs',
 } as const;
 
+/** The output of `tlc auto`. */
+export const AUTO_FILES = {
+  /** Every stage, its cost and its outputs. */
+  record: 'auto.json',
+  data: 'data',
+  /** The throughput probe that sizes the candidates. */
+  prior: 'prior-probe',
+  explore: 'explore',
+  /** The chosen size, its exploration trunk continued. */
+  final: 'final',
+  finetune: 'finetune',
+  compress: 'compress',
+  /** The model to ship. */
+  model: 'model',
+  export: 'export',
+} as const;
+
 /** The output of `tlc pareto`. */
 export const PARETO_FILES = {
   json: 'pareto.json',

@@ -10,14 +10,14 @@ import { resolve } from 'node:path';
 import { TlcError } from '../util/errors.js';
 import { warn } from '../util/warn.js';
 import { isAtomicTemporary, writeJsonAtomic } from '../util/atomic.js';
-import { COMPRESS_FILES, OUTPUT_MARKER, PARETO_FILES, REPORT_FILES, RUN_FILES, SWEEP_FILES } from './layout.js';
+import { AUTO_FILES, COMPRESS_FILES, OUTPUT_MARKER, PARETO_FILES, REPORT_FILES, RUN_FILES, SWEEP_FILES } from './layout.js';
 
-export type OutputKind = 'pretrain' | 'finetune' | 'dataset' | 'export' | 'compress' | 'sweep' | 'pareto' | 'report' | 'import';
+export type OutputKind = 'pretrain' | 'finetune' | 'dataset' | 'export' | 'compress' | 'sweep' | 'pareto' | 'report' | 'import' | 'auto';
 
 const DESCRIPTIONS: Record<OutputKind, string> = {
   pretrain: 'a pretraining run', finetune: 'a finetuning run', dataset: 'a prepared dataset', export: 'an export',
   compress: 'a `tlc compress` output', sweep: 'a `tlc sweep` output', pareto: 'a `tlc pareto` output', report: 'a `tlc report` report',
-  import: 'an imported Hugging Face model',
+  import: 'an imported Hugging Face model', auto: 'a `tlc auto` output',
 };
 
 interface Marker {
@@ -33,6 +33,7 @@ const MAIN_FILES: [OutputKind, string[]][] = [
   ['sweep', [SWEEP_FILES.summary, SWEEP_FILES.spec]],
   ['pareto', [PARETO_FILES.json]],
   ['report', [REPORT_FILES.page]],
+  ['auto', [AUTO_FILES.record]],
 ];
 
 function readMarker(dir: string): Marker | null {

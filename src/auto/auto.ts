@@ -1,0 +1,368 @@
+// `tlc auto` as a library function: from a corpus (and optionally a task) and budgets to the
+// model to ship. Stages, each recorded in auto.json when done and skipped or resumed when the
+// same command runs again:
+//   prepare   the corpus → train/valid token shards and a tokenizer
+//   plan      a throughput probe; candidate sizes around the compute-optimal guess; the split
+//             of the budget between exploration and the final training (--dry-run stops here)
+//   explore   one wsd trunk per candidate with cooldown branches
+//   choose    `tlc plan`'s machinery predicts each candidate's loss at the end of the schedule
+//             the rest of the budget buys it; the lowest wins
+//   final     the chosen size's trunk goes on and cools down once (all pretraining ≤ --budget)
+//   task      finetune, compress by the recipe, choose on the Pareto frontier within the test
+//             budget (with --task); a generated sample for a causal LM without one
+//   ship      the model to <out>/model, its HF and ONNX export (the report is drawn by the caller)
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { TlcError } from '../util/errors.js';
+import { AUTO_FILES, COMPRESS_FILES, PARETO_FILES, RUN_FILES, SWEEP_FILES, runFile } from '../run/layout.js';
+import { writeJsonAtomic } from '../util/atomic.js';
+import { eventsOf, readMetrics } from '../run/metrics.js';
+import { DATA_FILE, openShards } from '../data/shards.js';
+import { prepareData } from '../data/prepare.js';
+import { loadTask, testDocumentIds } from '../data/tasks.js';
+import { loadSweep } from '../experiment/analysis.js';
+import { describePlanBudget, type PlanBudget } from '../experiment/plan-budget.js';
+import { exportRun } from '../export/export.js';
+import { dataVocabSize } from '../train/pretrain.js';
+import { branchDir, listBranches } from '../train/branches.js';
+import { formatSeconds } from '../train/budget.js';
+import type { LoopEvents } from '../train/loop.js';
+import type { WorkerSlot } from '../util/launch.js';
+import { DEFAULT_EXPLORE, splitBudget } from './budget-split.js';
+import { explorationSpec, explore, probeMachine, proposeCandidates, stepCost, PRIOR_REFERENCE, type AutoTraining } from './explore.js';
+import { chooseSize } from './choose.js';
+import { finalModelDir, finalRunDir, trainFinal } from './final.js';
+import { compressModelGrid, finetuneModel, largerWorthCompressing, selectCompressed, settingDirOf, describeRow, type FinetunedModel } from './task.js';
+import { addCosts, continueRecord, readRecord, runCost, writeRecord, type AutoRecord, type Cost } from './record.js';
+import { sampleText } from './sample.js';
+
+export interface AutoOptions {
+  out: string;
+  corpus: string[];
+  task: string | null;
+  budget: PlanBudget;
+  budgetText: string;
+  explore?: number;
+  objective: 'mlm' | 'clm';
+  /** Finetuning budget per model (a duration). */
+  finetuneBudget: string;
+  /** Compression finetuning budget per setting (a duration). */
+  compressBudget: string;
+  maxBytes?: number;
+  maxLatencyMs?: number;
+  /** Candidate sizes instead of the probe's proposal. */
+  sizes?: string[];
+  vocabSize?: number;
+  seqLen?: number;
+  batchSize?: number;
+  /** Each throughput probe's length (default 20s). */
+  probe?: string;
+  dryRun?: boolean;
+}
+
+export interface AutoIo {
+  say(line: string): void;
+  detail(line: string): void;
+  events(label: string, validKey: string): LoopEvents & { finish(): void };
+  signal?: AbortSignal;
+  worker?: WorkerSlot | null;
+}
+
+export type AutoResult = { interrupted: true; record: AutoRecord } | { interrupted: false; record: AutoRecord; dryRun: boolean };
+
+export async function runAuto(o: AutoOptions, io: AutoIo): Promise<AutoResult> {
+  mkdirSync(o.out, { recursive: true });
+  const asked: AutoRecord = {
+    version: 1, corpus: o.corpus, task: o.task, objective: o.objective,
+    budget: { text: o.budgetText, kind: o.budget.kind, value: budgetValue(o.budget) }, explore: o.explore ?? DEFAULT_EXPLORE,
+    data_dir: resolve(o.out, AUTO_FILES.data), stages: {},
+  };
+  const previous = readRecord(o.out);
+  const record = previous ? continueRecord(previous, asked, o.out) : asked;
+  const stage = stageRunner(o.out, record, io);
+  const t: AutoTraining = {
+    dataDir: record.data_dir, objective: o.objective, seqLen: o.seqLen ?? 128, batchSize: o.batchSize ?? 32, probe: o.probe ?? '20s',
+  };
+
+  if (!(await stage('prepare', () => prepare(o, record)))) return { interrupted: true, record };
+  if (!(await stage('plan', () => planStage(o, record, t, io)))) return { interrupted: true, record };
+  printPlan(o, record, io);
+  if (o.dryRun) return { interrupted: false, record, dryRun: true };
+  if (!(await stage('explore', () => exploreStage(o, record, t, io)))) return { interrupted: true, record };
+  if (io.worker && io.worker.index !== 0) return { interrupted: false, record, dryRun: false }; // rank 0 goes on alone
+  // a larger budget on a rerun reopens the stages it changes
+  if (record.plan && (record.plan.budget_value as number) < record.budget.value) reopenForLargerBudget(o.out, record);
+  if (!(await stage('choose', () => chooseStage(o.out, record, t, io)))) return { interrupted: true, record };
+  if (!(await stage('final', () => finalStage(o, record, io)))) return { interrupted: true, record };
+  if (!(await stage('task', () => taskStage(o, record, io)))) return { interrupted: true, record };
+  if (!(await stage('ship', () => shipStage(o, record, io)))) return { interrupted: true, record };
+  return { interrupted: false, record, dryRun: false };
+}
+
+/**
+ * A rerun with a larger budget: the chosen size trains on, so what was made from its model
+ * before (its finetuning and compression, the shipped model) is made again.
+ */
+function reopenForLargerBudget(out: string, record: AutoRecord): void {
+  for (const s of ['choose', 'final', 'task', 'ship']) delete record.stages[s];
+  const preset = record.chosen?.preset;
+  if (preset) for (const dir of [join(out, AUTO_FILES.finetune, preset), join(out, AUTO_FILES.compress, preset)]) rmSync(dir, { recursive: true, force: true });
+  for (const dir of [AUTO_FILES.model, AUTO_FILES.export]) rmSync(join(out, dir), { recursive: true, force: true });
+}
+
+function budgetValue(b: PlanBudget): number {
+  return b.kind === 'time' ? b.seconds : b.kind === 'tokens' ? b.tokens : b.flops;
+}
+
+/** Runs a stage unless auto.json says it is done; false if it was interrupted. */
+function stageRunner(out: string, record: AutoRecord, io: AutoIo) {
+  return async (name: string, body: () => Promise<boolean>): Promise<boolean> => {
+    if (record.stages[name]?.done) return true;
+    const start = Date.now();
+    const ok = await body();
+    const seconds = (record.stages[name]?.seconds ?? 0) + (Date.now() - start) / 1000;
+    record.stages[name] = { done: ok, seconds };
+    if (!io.worker || io.worker.index === 0) writeRecord(out, record);
+    return ok;
+  };
+}
+
+async function prepare(o: AutoOptions, record: AutoRecord): Promise<boolean> {
+  if (existsSync(join(record.data_dir, DATA_FILE))) return true;
+  // the documents a task's test examples come from are never pretrained on
+  const exclude = o.task ? testDocumentIds(await loadTask(o.task, { seed: 0 })) : new Set<string>();
+  await prepareData({ inputs: o.corpus, outDir: record.data_dir, vocabSize: o.vocabSize ?? 8192, exclude });
+  return true;
+}
+
+async function planStage(o: AutoOptions, record: AutoRecord, t: AutoTraining, io: AutoIo): Promise<boolean> {
+  io.say(`measuring this machine: a ${t.probe} probe of ${PRIOR_REFERENCE}`);
+  const gflops = await probeMachine(o.out, t, io.signal);
+  if (gflops === null) return false;
+  const proposal = proposeCandidates(t, gflops, o.budget);
+  record.prior = { reference: PRIOR_REFERENCE, gflops, centre: proposal.centre };
+  record.candidates = o.sizes ?? proposal.candidates;
+  let split;
+  try {
+    split = splitBudget(record.budget.value, record.explore, record.candidates.length, stepCost(t, record.candidates, gflops, o.budget));
+  } catch (e) {
+    throw new TlcError(`--budget ${o.budgetText} is too small to explore ${record.candidates.length} sizes: ${(e as Error).message}`);
+  }
+  record.split = { total: split.total, explore: split.explore, trunk: split.trunk, final: split.final };
+  return true;
+}
+
+function printPlan(o: AutoOptions, record: AutoRecord, io: AutoIo): void {
+  const split = record.split!;
+  const unit = (v: number) => (o.budget.kind === 'time' ? formatSeconds(v) : o.budget.kind === 'tokens' ? `${(v / 1e6).toFixed(2)}M tokens` : `${v.toExponential(2)} FLOPs`);
+  io.say(`plan for ${describePlanBudget(o.budget)} in all, exploration included (${record.prior!.gflops.toFixed(1)} GFLOP/s measured on ${PRIOR_REFERENCE}):`);
+  io.say(`  candidates ${record.candidates!.join(', ')} (around ${record.prior!.centre}, about ${20} tokens per parameter in the whole budget)`);
+  io.say(`  explore: ${unit(split.explore)} (${Math.round(100 * record.explore)}%): a trunk of ${unit(split.trunk)} per candidate, cooldowns at 1/4, 1/2 and the end`);
+  io.say(`  final: ${unit(split.final)} for the chosen size, its trunk continued, one cooldown at the end`);
+  if (o.task) {
+    const models = 2, settings = 6 + (o.maxLatencyMs !== undefined ? 4 : 0);
+    io.say(`  task ${o.task}: finetune up to ${models} models (${o.finetuneBudget} each), compress each over ${settings} settings ` +
+      `(${o.compressBudget} of finetuning each), choose within ${[o.maxBytes !== undefined ? `${o.maxBytes} bytes` : null, o.maxLatencyMs !== undefined ? `${o.maxLatencyMs} ms` : null].filter(Boolean).join(' and ') || 'no test budget (the most accurate)'}`);
+  }
+  if (o.budget.kind === 'time') {
+    const training = o.budget.seconds + (o.task ? 2 * (parseSecondsLoose(o.finetuneBudget) + 6 * parseSecondsLoose(o.compressBudget)) : 0);
+    io.say(`  expected: about ${formatSeconds(training * 1.3)} in all (training plus evaluation and checkpoints), finishing near ${new Date(Date.now() + training * 1300).toLocaleTimeString()}`);
+  }
+}
+
+function parseSecondsLoose(duration: string): number {
+  const m = /^(\d+(?:\.\d+)?)(s|m|h)?$/.exec(duration.trim());
+  return m ? Number(m[1]) * ({ s: 1, m: 60, h: 3600 }[m[2] ?? 's'] ?? 1) : 0;
+}
+
+async function exploreStage(o: AutoOptions, record: AutoRecord, t: AutoTraining, io: AutoIo): Promise<boolean> {
+  const spec = explorationSpec(t, record.candidates!, o.budget, record.split!.trunk);
+  io.say(`exploring ${record.candidates!.join(', ')}`);
+  const r = await explore(o.out, spec, { events: (name) => io.events(`explore ${name}`, 'valid_loss'), log: io.detail, signal: io.signal, worker: io.worker ?? null });
+  if (r.interrupted) return false;
+  if (r.pending.length > 0 && (!io.worker || io.worker.index === 0)) {
+    if (!(await waitForOtherWorkers(o.out, r.pending, io))) return false;
+  }
+  const sweepDir = join(o.out, AUTO_FILES.explore);
+  record.exploration = {
+    sweep_dir: resolve(sweepDir),
+    // each candidate's loss at the end of its exploration: its last cooldown branch
+    rows: loadSweep(sweepDir).map((run) => {
+      const last = run.points.reduce<(typeof run.points)[number] | null>((a, p) => (a === null || p.fraction > a.fraction ? p : a), null);
+      return { preset: run.preset, tokens: last?.tokens ?? run.tokens, valid_loss: last?.validLoss ?? run.valid_loss, probe_tokens_per_s: run.probe_tokens_per_s ?? null };
+    }),
+  };
+  return true;
+}
+
+/** Rank 0 waits until the other workers' exploration runs have ended. */
+async function waitForOtherWorkers(out: string, pending: string[], io: AutoIo): Promise<boolean> {
+  io.detail(`waiting for the other workers: ${pending.join(', ')}`);
+  for (;;) {
+    const ended = pending.filter((name) => eventsOf(readMetrics(runFile(join(out, AUTO_FILES.explore, SWEEP_FILES.runs, name), 'metrics')), 'end').length > 0);
+    if (ended.length === pending.length) return true;
+    if (io.signal?.aborted) return false;
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+}
+
+async function chooseStage(out: string, record: AutoRecord, t: AutoTraining, io: AutoIo): Promise<boolean> {
+  const runs = loadSweep(record.exploration!.sweep_dir);
+  const shards = openShards(t.dataDir);
+  // a larger budget on a rerun goes to the final training; a size already trained on stays chosen
+  let remaining = record.split!.final + (record.budget.value - record.split!.total);
+  if (existsSync(finalRunDir(out)) && record.chosen) {
+    // trained on before with a smaller budget: its final cooldowns so far are spent, and the
+    // extension and its cooldown are two more segments that may each pass their share by a step
+    remaining -= finalCooldownsSpent(out, record) + 2 * stepCost(t, record.candidates!, record.prior!.gflops, budgetOf(record));
+  }
+  const choice = chooseSize({
+    runs, budget: budgetOf(record), trunk: record.split!.trunk, remaining, keep: existsSync(finalRunDir(out)) ? record.chosen?.preset : undefined,
+    vocabSize: shards.meta.vocab_size, seqLen: t.seqLen, objective: t.objective, corpusTokens: shards.meta.train.tokens,
+  });
+  const mine = choice.outlook.find((c) => c.preset === choice.preset)!;
+  record.plan = { by: choice.by, outlook: choice.outlook, notes: choice.notes, budget_value: record.budget.value };
+  record.chosen = {
+    preset: choice.preset, valid_loss: NaN, model_dir: resolve(finalModelDir(out)), predicted_loss: mine.predicted,
+    final_trunk: { kind: record.budget.kind === 'flops' ? 'flops' : 'tokens', value: record.budget.kind === 'flops' ? choice.trunkUnits : mine.trunkTokens },
+  };
+  io.say(`chose ${choice.preset} (${choice.by === 'law' ? `predicted ${mine.predicted!.toFixed(3)} at the end of its schedule` : choice.by === 'kept' ? 'trained on before' : 'the lowest measured loss'})` +
+    (choice.notes.length ? `; ${choice.notes.join('; ')}` : ''));
+  return true;
+}
+
+/** What the final run's cooldown branches cost, in the budget's unit. */
+function finalCooldownsSpent(out: string, record: AutoRecord): number {
+  const trunkEnd = eventsOf(readMetrics(runFile(join(record.exploration!.sweep_dir, SWEEP_FILES.runs, record.chosen!.preset), 'metrics')), 'end').pop()!;
+  const rate = record.exploration!.rows.find((r) => r.preset === record.chosen!.preset)?.probe_tokens_per_s ?? null;
+  let spent = 0;
+  for (const { dir, info } of listBranches(finalRunDir(out))) {
+    const end = eventsOf(readMetrics(runFile(dir, 'metrics')), 'end').pop();
+    if (!end || info.fork_usage.tokens <= trunkEnd.tokens) continue;
+    const tokens = end.tokens - info.fork_usage.tokens;
+    spent += record.budget.kind === 'tokens' ? tokens : record.budget.kind === 'flops' ? end.flops - info.fork_usage.flops
+      : tokens / (rate ?? tokens / Math.max(end.train_seconds - info.fork_usage.trainSeconds, 1e-9));
+  }
+  return spent;
+}
+
+function budgetOf(record: AutoRecord): PlanBudget {
+  const v = record.budget.value;
+  return record.budget.kind === 'time' ? { kind: 'time', seconds: v } : record.budget.kind === 'tokens' ? { kind: 'tokens', tokens: v } : { kind: 'flops', flops: v };
+}
+
+async function finalStage(o: AutoOptions, record: AutoRecord, io: AutoIo): Promise<boolean> {
+  const chosen = record.chosen!;
+  const from = join(record.exploration!.sweep_dir, SWEEP_FILES.runs, chosen.preset);
+  const length = chosen.final_trunk;
+  io.say(`training ${chosen.preset} on to ${length.kind === 'tokens' ? `${(length.value / 1e6).toFixed(2)}M tokens` : `${length.value.toExponential(2)} FLOPs`}, then one cooldown`);
+  const events = io.events(`final ${chosen.preset}`, 'valid_loss');
+  const r = await trainFinal(o.out, from, length, events, io.signal);
+  events.finish();
+  if (r.interrupted) return false;
+  const end = eventsOf(readMetrics(runFile(finalModelDir(o.out), 'metrics')), 'end').pop();
+  chosen.valid_loss = end?.valid_loss ?? NaN;
+  const cost = pretrainCost(o.out, record, from);
+  record.pretrain_cost = { ...cost, budget_units: costInBudgetUnits(record, o.out, from) };
+  return true;
+}
+
+/** All pretraining: every exploration run with its branches, and the final run past its exploration trunk. */
+function pretrainCost(out: string, record: AutoRecord, chosenExploration: string): Cost {
+  const runs = join(record.exploration!.sweep_dir, SWEEP_FILES.runs);
+  const explored = readdirSync(runs).map((name) => runCost(join(runs, name)));
+  const trunkEnd = eventsOf(readMetrics(runFile(chosenExploration, 'metrics')), 'end').pop()!;
+  const final = runCost(finalRunDir(out), { seconds: trunkEnd.train_seconds, tokens: trunkEnd.tokens, flops: trunkEnd.flops });
+  return addCosts(...explored, final);
+}
+
+/**
+ * All pretraining in the budget's unit: tokens or FLOPs as counted, or for a time budget the
+ * seconds each run's tokens take at its size's probed throughput — what the token budgets were
+ * computed from, so that a busy machine does not make a run look over (or under) its budget.
+ */
+function costInBudgetUnits(record: AutoRecord, out: string, chosenExploration: string): number {
+  const runs = join(record.exploration!.sweep_dir, SWEEP_FILES.runs);
+  const rate = new Map(record.exploration!.rows.map((r) => [r.preset, r.probe_tokens_per_s]));
+  const unit = (preset: string, c: Cost): number => {
+    if (record.budget.kind === 'tokens') return c.tokens;
+    if (record.budget.kind === 'flops') return c.flops;
+    return c.tokens / (rate.get(preset) ?? c.tokens / Math.max(c.seconds, 1e-9));
+  };
+  const trunkEnd = eventsOf(readMetrics(runFile(chosenExploration, 'metrics')), 'end').pop()!;
+  const final = runCost(finalRunDir(out), { seconds: trunkEnd.train_seconds, tokens: trunkEnd.tokens, flops: trunkEnd.flops });
+  return readdirSync(runs).reduce((s, name) => s + unit(name, runCost(join(runs, name))), 0) + unit(record.chosen!.preset, final);
+}
+
+async function taskStage(o: AutoOptions, record: AutoRecord, io: AutoIo): Promise<boolean> {
+  if (!o.task) {
+    if (o.objective === 'clm') record.sample = sampleText(finalModelDir(o.out));
+    return true;
+  }
+  const chosen = record.chosen!;
+  const explored = record.candidates!.map((preset) => ({ preset, dir: branchDir(join(record.exploration!.sweep_dir, SWEEP_FILES.runs, preset), 1) }));
+  const larger = largerWorthCompressing(chosen.preset, explored, o.maxBytes);
+  const sources = [{ preset: chosen.preset, dir: finalModelDir(o.out) }, ...(larger ? [{ preset: `${larger.preset}-explored`, dir: larger.dir }] : [])];
+  const taskIo = { events: (label: string) => io.events(label, 'valid_accuracy'), log: io.detail, signal: io.signal };
+  const finetuned: FinetunedModel[] = [];
+  for (const s of sources) {
+    io.say(`finetuning ${s.preset} on ${o.task} for ${o.finetuneBudget}`);
+    const f = await finetuneModel(o.out, s.preset, s.dir, o.task, o.finetuneBudget, taskIo);
+    if (!f) return false;
+    finetuned.push(f);
+  }
+  record.finetune = finetuned.map((f) => ({ preset: f.preset, dir: resolve(f.dir), test_accuracy: f.testAccuracy }));
+  const rows = [];
+  for (const f of finetuned) {
+    io.say(`compressing ${f.preset}: gradual pruning to ${[0.5, 0.9].join(', ')} with quantization-aware finetuning at 8 and 4 bits`);
+    const r = await compressModelGrid(o.out, f, o.compressBudget, o.maxLatencyMs, taskIo);
+    if (!r) return false;
+    rows.push(...r);
+  }
+  record.compress = { dirs: finetuned.map((f) => resolve(o.out, AUTO_FILES.compress, f.preset)), rows: rows.length };
+  const s = selectCompressed(rows, o.maxBytes, o.maxLatencyMs);
+  record.selection = {
+    model: s.chosen ? describeRow(s.chosen) : 'none', reason: s.reason, runner_up: s.runnerUp ? describeRow(s.runnerUp) : null,
+    bytes: s.chosen?.bytes ?? null, accuracy: s.chosen?.accuracy ?? null, latency_ms: s.chosen?.latency_ms ?? null,
+  };
+  if (s.chosen) record.model_dir = resolve(settingDirOf(s.chosen));
+  // where `tlc report` marks the choice, as `tlc pareto` leaves it
+  writeJsonAtomic(join(o.out, PARETO_FILES.json), {
+    rows: s.table, choice: { row: s.chosen, reason: s.reason },
+    budget: { ...(o.maxBytes !== undefined && { max_bytes: o.maxBytes }), ...(o.maxLatencyMs !== undefined && { max_latency_ms: o.maxLatencyMs }) },
+  });
+  return true;
+}
+
+async function shipStage(o: AutoOptions, record: AutoRecord, io: AutoIo): Promise<boolean> {
+  const source = o.task ? record.model_dir : finalModelDir(o.out);
+  if (!source) {
+    record.exports = [];
+    io.say(`no compressed model fits the test budget: ${record.selection?.reason ?? ''}`);
+    return true;
+  }
+  const model = join(o.out, AUTO_FILES.model);
+  rmSync(model, { recursive: true, force: true });
+  mkdirSync(model, { recursive: true });
+  for (const file of [RUN_FILES.config, RUN_FILES.tokenizer, 'tokenizer_config.json', RUN_FILES.weights, COMPRESS_FILES.model, RUN_FILES.results]) {
+    if (existsSync(join(source, file))) cpSync(join(source, file), join(model, file));
+  }
+  record.model_dir = resolve(model);
+  record.exports = [];
+  for (const format of ['hf', 'onnx'] as const) {
+    const dir = join(o.out, AUTO_FILES.export, format);
+    try {
+      exportRun(model, { format, out: dir, force: true }, io.detail);
+      record.exports.push({ format, dir: resolve(dir), error: null });
+    } catch (e) {
+      if (!(e instanceof TlcError)) throw e;
+      record.exports.push({ format, dir: null, error: e.message });
+      io.detail(`export ${format}: ${e.message}`);
+    }
+  }
+  return true;
+}
+
+export function describeCost(c: Cost): string {
+  return `${formatSeconds(c.seconds)} of training, ${(c.tokens / 1e6).toFixed(2)}M tokens, ${c.flops.toExponential(2)} FLOPs`;
+}
