@@ -43,8 +43,10 @@ test('required flags are marked in help', () => {
   };
   for (const flag of ['--data', '--model', '--out']) assert.match(line('pretrain', flag), /required unless --resume/, `pretrain ${flag}`);
   for (const flag of ['--from', '--task', '--out']) assert.match(line('finetune', flag), /required unless --resume/, `finetune ${flag}`);
+  assert.match(line('plan', '--sweep'), /required unless --points/);
+  assert.match(line('plan', '--points'), /required unless --sweep/);
   for (const [path, flag] of [['compress', '--from'], ['compress', '--out'], ['export', '--out'], ['import', '--out'],
-    ['plan', '--sweep'], ['plan', '--budget'], ['sweep', '--out'], ['data prepare', '--input'], ['data prepare', '--out'], ['predict', '--input']]) {
+    ['plan', '--budget'], ['sweep', '--out'], ['auto', '--corpus'], ['auto', '--budget'], ['auto', '--out'], ['data prepare', '--input'], ['data prepare', '--out'], ['predict', '--input']]) {
     assert.match(line(path, flag), /\(required/, `${path} ${flag}`);
   }
   assert.doesNotMatch(line('finetune', '--lr'), /required/);

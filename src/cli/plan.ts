@@ -33,6 +33,8 @@ export function registerPlan(program: Command): void {
     .option('--holdout', "also refit without each size's largest budget and compare its predictions there with the measurements (--sweep)")
     .option('--json', 'print the plan as one JSON object');
   markRequired(cmd, ['--budget']);
+  markRequired(cmd, ['--sweep'], '--points');
+  markRequired(cmd, ['--points'], '--sweep');
   cmd.action((o: PlanFlags) => {
     const budget = parsePlanBudget(required(o.budget, '--budget'));
     if ((o.sweep === undefined) === (o.points === undefined)) throw new TlcError('plan: give either --sweep <dir> or --points <file>');

@@ -6,7 +6,7 @@ import { basename, join, relative, resolve, sep } from 'node:path';
 import { TlcError } from '../util/errors.js';
 import type { Budget } from '../train/budget.js';
 import { readMetrics, type MetricEvent } from '../run/metrics.js';
-import { COMPRESS_FILES, RUN_FILES } from '../run/layout.js';
+import { AUTO_FILES, COMPRESS_FILES, RUN_FILES, SWEEP_FILES } from '../run/layout.js';
 import { readCompressSummary, type CompressRow } from '../run/compress-summary.js';
 
 /** One validation measurement, with the training spent to reach it. */
@@ -64,11 +64,16 @@ export function findDirsWith(root: string, file: string, skip: Set<string> = new
     }
     // symbolic links are not followed (no cycles); checkpoints and hidden folders hold no runs
     const subdirs = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.') && e.name !== RUN_FILES.checkpoints && e.name !== 'node_modules')
-      .map((e) => e.name).sort();
+      .map((e) => e.name).filter((name) => !isThroughputProbe(dir, name)).sort();
     for (const name of subdirs) visit(join(dir, name));
   };
   visit(root);
   return found;
+}
+
+/** Throughput probes measure the machine, not a model: a sweep's probes/, `tlc auto`'s prior-probe/. */
+function isThroughputProbe(parent: string, name: string): boolean {
+  return (name === SWEEP_FILES.probes && existsSync(join(parent, SWEEP_FILES.spec))) || (name === AUTO_FILES.prior && existsSync(join(parent, AUTO_FILES.record)));
 }
 
 /** A run's name in the report: its path under `root`. */
