@@ -25,14 +25,17 @@ import { describePlanBudget, type PlanBudget } from '../experiment/plan-budget.j
 import { exportRun } from '../export/export.js';
 import { dataVocabSize } from '../train/pretrain.js';
 import { branchDir, listBranches } from '../train/branches.js';
-import { formatSeconds } from '../train/budget.js';
+import { formatSeconds, parseDuration } from '../train/budget.js';
 import type { LoopEvents } from '../train/loop.js';
 import type { WorkerSlot } from '../util/launch.js';
 import { DEFAULT_EXPLORE, splitBudget } from './budget-split.js';
 import { explorationSpec, explore, probeMachine, proposeCandidates, stepCost, PRIOR_REFERENCE, type AutoTraining } from './explore.js';
 import { chooseSize } from './choose.js';
 import { finalModelDir, finalRunDir, trainFinal } from './final.js';
-import { compressModelGrid, finetuneModel, largerWorthCompressing, selectCompressed, settingDirOf, describeRow, type FinetunedModel } from './task.js';
+import {
+  AUTO_BITS, AUTO_SPARSITIES, AUTO_STRUCTURED, compressModelGrid, finetuneBudgetOf, finetuneModel, largerWorthCompressing, selectCompressed, settingDirOf, describeRow,
+  type FinetunedModel,
+} from './task.js';
 import { addCosts, continueRecord, readRecord, runCost, writeRecord, type AutoRecord, type Cost } from './record.js';
 import { sampleText } from './sample.js';
 
@@ -79,7 +82,7 @@ export async function runAuto(o: AutoOptions, io: AutoIo): Promise<AutoResult> {
   };
   const previous = readRecord(o.out);
   const record = previous ? continueRecord(previous, asked, o.out) : asked;
-  const stage = stageRunner(o.out, record, io);
+  const stage = stageRunner(o.out, record, io, o);
   const t: AutoTraining = {
     dataDir: record.data_dir, objective: o.objective, seqLen: o.seqLen ?? 128, batchSize: o.batchSize ?? 32, probe: o.probe ?? '20s',
   };
@@ -115,9 +118,13 @@ function budgetValue(b: PlanBudget): number {
 }
 
 /** Runs a stage unless auto.json says it is done; false if it was interrupted. */
-function stageRunner(out: string, record: AutoRecord, io: AutoIo) {
-  return async (name: string, body: () => Promise<boolean>): Promise<boolean> => {
+export const STAGES = ['prepare', 'plan', 'explore', 'choose', 'final', 'task', 'ship'] as const;
+
+function stageRunner(out: string, record: AutoRecord, io: AutoIo, o: AutoOptions) {
+  return async (name: (typeof STAGES)[number], body: () => Promise<boolean>): Promise<boolean> => {
     if (record.stages[name]?.done) return true;
+    const left = trainingLeft(record, o);
+    io.say(`[${STAGES.indexOf(name) + 1}/${STAGES.length}] ${name}` + (left !== null ? ` (about ${formatSeconds(left)} of training left in the job)` : ''));
     const start = Date.now();
     const ok = await body();
     const seconds = (record.stages[name]?.seconds ?? 0) + (Date.now() - start) / 1000;
@@ -125,6 +132,32 @@ function stageRunner(out: string, record: AutoRecord, io: AutoIo) {
     if (!io.worker || io.worker.index === 0) writeRecord(out, record);
     return ok;
   };
+}
+
+/**
+ * The training the stages not done yet will take, for a time budget (null otherwise, or before
+ * the plan): what is left of the pretraining budget, and the task's finetuning and compression.
+ */
+function trainingLeft(record: AutoRecord, o: AutoOptions): number | null {
+  if (record.budget.kind !== 'time' || !record.split) return null;
+  const done = (s: string) => record.stages[s]?.done === true;
+  let left = (done('explore') ? 0 : record.split.explore) + (done('final') ? 0 : record.budget.value - record.split.explore);
+  if (o.task && !done('task')) left += taskTrainingSeconds(o);
+  return left;
+}
+
+/** Compression settings per model: the unstructured grid, and the structured one under a latency budget. */
+function settingsPerModel(o: AutoOptions): number {
+  return AUTO_SPARSITIES.length * AUTO_BITS.length + (o.maxLatencyMs !== undefined ? AUTO_STRUCTURED.length * AUTO_BITS.length : 0);
+}
+
+/** Finetuning and compression finetuning of up to two models (step-count budgets count as 0). */
+function taskTrainingSeconds(o: AutoOptions): number {
+  const seconds = (text: string) => {
+    const b = finetuneBudgetOf(text);
+    return 'budget' in b ? parseDuration(b.budget) : 0;
+  };
+  return 2 * (seconds(o.finetuneBudget) + settingsPerModel(o) * seconds(o.compressBudget));
 }
 
 async function prepare(o: AutoOptions, record: AutoRecord): Promise<boolean> {
@@ -160,19 +193,13 @@ function printPlan(o: AutoOptions, record: AutoRecord, io: AutoIo): void {
   io.say(`  explore: ${unit(split.explore)} (${Math.round(100 * record.explore)}%): a trunk of ${unit(split.trunk)} per candidate, cooldowns at 1/4, 1/2 and the end`);
   io.say(`  final: ${unit(split.final)} for the chosen size, its trunk continued, one cooldown at the end`);
   if (o.task) {
-    const models = 2, settings = 6 + (o.maxLatencyMs !== undefined ? 4 : 0);
-    io.say(`  task ${o.task}: finetune up to ${models} models (${o.finetuneBudget} each), compress each over ${settings} settings ` +
+    io.say(`  task ${o.task}: finetune up to 2 models (${o.finetuneBudget} each), compress each over ${settingsPerModel(o)} settings ` +
       `(${o.compressBudget} of finetuning each), choose within ${[o.maxBytes !== undefined ? `${o.maxBytes} bytes` : null, o.maxLatencyMs !== undefined ? `${o.maxLatencyMs} ms` : null].filter(Boolean).join(' and ') || 'no test budget (the most accurate)'}`);
   }
   if (o.budget.kind === 'time') {
-    const training = o.budget.seconds + (o.task ? 2 * (parseSecondsLoose(o.finetuneBudget) + 6 * parseSecondsLoose(o.compressBudget)) : 0);
+    const training = o.budget.seconds + (o.task ? taskTrainingSeconds(o) : 0);
     io.say(`  expected: about ${formatSeconds(training * 1.3)} in all (training plus evaluation and checkpoints), finishing near ${new Date(Date.now() + training * 1300).toLocaleTimeString()}`);
   }
-}
-
-function parseSecondsLoose(duration: string): number {
-  const m = /^(\d+(?:\.\d+)?)(s|m|h)?$/.exec(duration.trim());
-  return m ? Number(m[1]) * ({ s: 1, m: 60, h: 3600 }[m[2] ?? 's'] ?? 1) : 0;
 }
 
 async function exploreStage(o: AutoOptions, record: AutoRecord, t: AutoTraining, io: AutoIo): Promise<boolean> {
