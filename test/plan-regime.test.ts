@@ -185,3 +185,26 @@ test('tlc plan --points on the Chinchilla paper\'s points fits at least as well 
   assert.equal(t.status, 1);
   assert.match(t.stderr, /--points carry no throughput/);
 });
+
+test('the budget ladder of the bundled corpora (README), refitted without its largest budget: the two sizes still on their plateau are declared unpredictable', () => {
+  const ladderOf = (size: string, params: number, tokens: number, losses: number[]) =>
+    losses.map((loss, i) => ({ size, params, tokens: tokens * 2 ** i, loss }));
+  const points = [
+    ...ladderOf('L1-D64', 63e3, 20.5e6, [5.912, 5.844, 4.474]),
+    ...ladderOf('L2-D128', 422e3, 8.5e6, [5.946, 5.849, 4.431]),
+    ...ladderOf('L4-D256', 3.2e6, 1.8e6, [6.206, 6.049, 5.936]),
+    ...ladderOf('L6-D384', 10.8e6, 0.75e6, [6.5, 6.329, 6.165]),
+  ];
+  const r = fitRegime(points, { check, bootstrap: 20 });
+  assert.deepEqual(r.plateau.decisions.map((d) => [d.size, d.state]), [['L1-D64', 'left'], ['L2-D128', 'left'], ['L4-D256', 'on-plateau'], ['L6-D384', 'on-plateau']]);
+  // one point each past the drop is too few for the law: it is fitted on all of them, and says so
+  assert.equal(r.plateauApplied, false);
+  assert.match(r.notes.join(' '), /too few for the law/);
+  // the held-out budgets (the next doubling): the plateau sizes cannot be predicted, the others are
+  for (const [size, params, tokens] of [['L4-D256', 3.2e6, 14.4e6], ['L6-D384', 10.8e6, 6e6]] as const) {
+    const p = predictInRegime(r, size, params, tokens);
+    assert.equal(p.loss, null, `${size}: ${p.loss}`);
+    assert.match(p.unpredictable!, /has not left the plateau/);
+  }
+  assert.notEqual(predictInRegime(r, 'L2-D128', 422e3, 68e6).loss, null);
+});

@@ -61,7 +61,9 @@ export function registerAuto(program: Command): void {
     }
     const { writeReport } = await import('../report/report.js'); // Vega loads only when a report is drawn
     const answer = answerOf(result.record);
-    const report = await writeReport(options.out, { title: `tlc auto: ${options.corpus.join(', ')}`, lead: answer });
+    // the report states the test-budget choice itself (from pareto.json)
+    const lead = answer.filter((sentence) => !sentence.startsWith('For the test budget'));
+    const report = await writeReport(options.out, { title: `tlc auto: ${options.corpus.join(', ')}`, lead, sizeConclusions: false });
     result.record.report = report.html;
     const { writeRecord } = await import('../auto/record.js');
     writeRecord(options.out, result.record);

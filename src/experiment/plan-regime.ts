@@ -82,7 +82,8 @@ export interface RegimePrediction {
 export function predictInRegime<P extends SizedPoint>(r: Regime<P>, size: string | null, params: number, tokens: number): RegimePrediction {
   const decision: PlateauDecision | null = size === null ? null : r.plateau.decisions.find((d) => d.size === size) ?? null;
   const effective = r.repetition ? effectiveTokens(tokens, r.repetition.uniqueTokens, r.repetition.rStar) : tokens;
-  const blocked = r.plateauApplied ? plateauBlocks(r.plateau, params, tokens, decision) : null;
+  // a size seen on its plateau stays unpredictable even where too few points past the drops left the law fitted on all of them
+  const blocked = plateauBlocks(r.plateau, params, tokens, decision);
   if (blocked) return { loss: null, low: null, high: null, extrapolated: true, unpredictable: blocked, effectiveTokens: effective };
   const p = predictLoss(r.fit, params, effective);
   const [low, high] = p.interval ?? [p.loss, p.loss];

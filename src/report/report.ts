@@ -26,6 +26,11 @@ export interface ReportOptions {
   title?: string;
   /** Sentences that open the conclusion (a pipeline's own answer, e.g. `tlc auto`'s). */
   lead?: string[];
+  /**
+   * Whether the conclusion also compares every run's loss at equal budgets (default true); off
+   * where the runs are stages of one pipeline, not a grid of sizes.
+   */
+  sizeConclusions?: boolean;
 }
 
 export interface ReportResult {
@@ -39,7 +44,7 @@ export async function writeReport(dir: string, opts: ReportOptions = {}): Promis
   if (runs.length === 0 && compress.length === 0) {
     throw new TlcError(`${dir}: no training runs (folders with metrics.jsonl) or compression results (compress.json) found`);
   }
-  const sections = [...conclusionSection(dir, runs, opts.lead ?? []), ...runSections(runs), ...scalingSections(dir, out), ...compressSections(compress, readSavedChoice(dir))];
+  const sections = [...conclusionSection(dir, opts.sizeConclusions === false ? [] : runs, opts.lead ?? []), ...runSections(runs), ...scalingSections(dir, out), ...compressSections(compress, readSavedChoice(dir))];
   mkdirSync(out, { recursive: true });
   const svgs: string[] = [];
   const rendered = new Map<Figure, string>();
