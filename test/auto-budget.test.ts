@@ -18,6 +18,10 @@ test('the exploration share pays for every trunk and its cooldowns; the final tr
   assert.ok(Math.abs(held.explore + held.final + 2 * (4 * (1 + EXPLORE_BRANCHES.length) + 2) - 3600) < 1e-9);
   assert.throws(() => splitBudget(10, 0.2, 4, 1), /less than one step of each of the 18 training segments/);
   assert.throws(() => splitBudget(3600, 1, 4), /between 0 and 1/);
+  // a trunk must train at least a step before its first cooldown forks, at a quarter of it
+  assert.throws(() => splitBudget(1000, 0.2, 4, 10), /less than a step before its first cooldown; the budget must be at least/);
+  const least = ((10 / 0.25) * 4 * trunkCostFactor()) / 0.2 + 18 * 10;
+  splitBudget(least * 1.0001, 0.2, 4, 10);
 });
 
 test('candidates: the size nearest 20 tokens per parameter, one below and two above, within the ladder', () => {

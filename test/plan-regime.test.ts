@@ -130,7 +130,9 @@ test('approach 2 recovers the optimum\'s exponent β/(α+β) from iso-FLOP profi
 
 test('budgets parse as time, tokens or FLOPs, and nonsense is refused', () => {
   assert.deepEqual(parsePlanBudget('2h'), { kind: 'time', seconds: 7200 });
-  assert.deepEqual(parsePlanBudget('3600'), { kind: 'time', seconds: 3600 });
+  assert.deepEqual(parsePlanBudget('3600s'), { kind: 'time', seconds: 3600 });
+  assert.throws(() => parsePlanBudget('3600'), /names no unit: give a training time \(3600s\), tokens \(3600 tokens\) or FLOPs \(3600flops\)/);
+  assert.deepEqual(parsePlanBudget('1E9 tokens'), { kind: 'tokens', tokens: 1e9 });
   assert.deepEqual(parsePlanBudget('2B'), { kind: 'tokens', tokens: 2e9 });
   assert.deepEqual(parsePlanBudget('500M'), { kind: 'tokens', tokens: 5e8 });
   assert.deepEqual(parsePlanBudget('5e9 tokens'), { kind: 'tokens', tokens: 5e9 });

@@ -21,6 +21,7 @@ import { DATA_FILE, openShards } from '../data/shards.js';
 import { prepareData } from '../data/prepare.js';
 import { loadTask, testDocumentIds } from '../data/tasks.js';
 import { loadSweep } from '../experiment/analysis.js';
+import { finishedRun } from '../experiment/sweep.js';
 import { describePlanBudget, type PlanBudget } from '../experiment/plan-budget.js';
 import { exportRun } from '../export/export.js';
 import { dataVocabSize } from '../train/pretrain.js';
@@ -78,6 +79,11 @@ export async function runAuto(o: AutoOptions, io: AutoIo): Promise<AutoResult> {
   const asked: AutoRecord = {
     version: 1, corpus: o.corpus, task: o.task, objective: o.objective,
     budget: { text: o.budgetText, kind: o.budget.kind, value: budgetValue(o.budget) }, explore: o.explore ?? DEFAULT_EXPLORE,
+    settings: {
+      '--sizes': o.sizes ?? null, '--vocab-size': o.vocabSize ?? 8192, '--seq-len': o.seqLen ?? 128, '--batch-size': o.batchSize ?? 32,
+      '--finetune-budget': o.task ? o.finetuneBudget : null, '--compress-budget': o.task ? o.compressBudget : null,
+      '--max-bytes': o.maxBytes ?? null, '--max-latency': o.maxLatencyMs ?? null,
+    },
     data_dir: resolve(o.out, AUTO_FILES.data), stages: {},
   };
   const previous = readRecord(o.out);
@@ -87,8 +93,17 @@ export async function runAuto(o: AutoOptions, io: AutoIo): Promise<AutoResult> {
     dataDir: record.data_dir, objective: o.objective, seqLen: o.seqLen ?? 128, batchSize: o.batchSize ?? 32, probe: o.probe ?? '20s',
   };
 
-  if (!(await stage('prepare', () => prepare(o, record)))) return { interrupted: true, record };
-  if (!(await stage('plan', () => planStage(o, record, t, io)))) return { interrupted: true, record };
+  // a larger budget before the exploration started: plan the split again
+  if (previous && previous.budget.value !== record.budget.value && !record.stages.explore?.done) delete record.stages.plan;
+  if (io.worker && io.worker.index !== 0) {
+    // one worker prepares and plans; the others explore their share of its plan
+    const planned = await waitForPlan(o.out, io);
+    if (!planned) return { interrupted: true, record };
+    Object.assign(record, planned);
+  } else {
+    if (!(await stage('prepare', () => prepare(o, record)))) return { interrupted: true, record };
+    if (!(await stage('plan', () => planStage(o, record, t, io)))) return { interrupted: true, record };
+  }
   printPlan(o, record, io);
   if (o.dryRun) return { interrupted: false, record, dryRun: true };
   if (!(await stage('explore', () => exploreStage(o, record, t, io)))) return { interrupted: true, record };
@@ -108,6 +123,7 @@ export async function runAuto(o: AutoOptions, io: AutoIo): Promise<AutoResult> {
  */
 function reopenForLargerBudget(out: string, record: AutoRecord): void {
   for (const s of ['choose', 'final', 'task', 'ship']) delete record.stages[s];
+  writeRecord(out, record); // before anything is deleted, so a kill in between cannot leave stages marked done without their outputs
   const preset = record.chosen?.preset;
   if (preset) for (const dir of [join(out, AUTO_FILES.finetune, preset), join(out, AUTO_FILES.compress, preset)]) rmSync(dir, { recursive: true, force: true });
   for (const dir of [AUTO_FILES.model, AUTO_FILES.export]) rmSync(join(out, dir), { recursive: true, force: true });
@@ -222,11 +238,21 @@ async function exploreStage(o: AutoOptions, record: AutoRecord, t: AutoTraining,
   return true;
 }
 
-/** Rank 0 waits until the other workers' exploration runs have ended. */
+/** The plan of the first worker, once auto.json has it (null if interrupted while waiting). */
+async function waitForPlan(out: string, io: AutoIo): Promise<AutoRecord | null> {
+  for (;;) {
+    const r = readRecord(out);
+    if (r?.stages.plan?.done) return r;
+    if (io.signal?.aborted) return null;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
+
+/** Rank 0 waits until the other workers' exploration runs have ended, branches included. */
 async function waitForOtherWorkers(out: string, pending: string[], io: AutoIo): Promise<boolean> {
   io.detail(`waiting for the other workers: ${pending.join(', ')}`);
   for (;;) {
-    const ended = pending.filter((name) => eventsOf(readMetrics(runFile(join(out, AUTO_FILES.explore, SWEEP_FILES.runs, name), 'metrics')), 'end').length > 0);
+    const ended = pending.filter((name) => finishedRun(join(out, AUTO_FILES.explore, SWEEP_FILES.runs, name)));
     if (ended.length === pending.length) return true;
     if (io.signal?.aborted) return false;
     await new Promise((r) => setTimeout(r, 2000));
@@ -250,8 +276,8 @@ async function chooseStage(out: string, record: AutoRecord, t: AutoTraining, io:
   const mine = choice.outlook.find((c) => c.preset === choice.preset)!;
   record.plan = { by: choice.by, outlook: choice.outlook, notes: choice.notes, budget_value: record.budget.value };
   record.chosen = {
-    preset: choice.preset, valid_loss: NaN, model_dir: resolve(finalModelDir(out)), predicted_loss: mine.predicted,
-    final_trunk: { kind: record.budget.kind === 'flops' ? 'flops' : 'tokens', value: record.budget.kind === 'flops' ? choice.trunkUnits : mine.trunkTokens },
+    preset: choice.preset, valid_loss: null, model_dir: resolve(finalModelDir(out)), predicted_loss: mine.predicted,
+    final_trunk: { kind: record.budget.kind === 'flops' ? 'flops' : 'tokens', value: Math.round(record.budget.kind === 'flops' ? choice.trunkUnits : mine.trunkTokens) },
   };
   io.say(`chose ${choice.preset} (${choice.by === 'law' ? `predicted ${mine.predicted!.toFixed(3)} at the end of its schedule` : choice.by === 'kept' ? 'trained on before' : 'the lowest measured loss'})` +
     (choice.notes.length ? `; ${choice.notes.join('; ')}` : ''));
@@ -264,13 +290,21 @@ function finalCooldownsSpent(out: string, record: AutoRecord): number {
   const rate = record.exploration!.rows.find((r) => r.preset === record.chosen!.preset)?.probe_tokens_per_s ?? null;
   let spent = 0;
   for (const { dir, info } of listBranches(finalRunDir(out))) {
+    if (info.fork_usage.tokens <= trunkEnd.tokens) continue;
+    // a branch that forked trains to its end whether or not it has ended yet: count all of it
     const end = eventsOf(readMetrics(runFile(dir, 'metrics')), 'end').pop();
-    if (!end || info.fork_usage.tokens <= trunkEnd.tokens) continue;
-    const tokens = end.tokens - info.fork_usage.tokens;
-    spent += record.budget.kind === 'tokens' ? tokens : record.budget.kind === 'flops' ? end.flops - info.fork_usage.flops
-      : tokens / (rate ?? tokens / Math.max(end.train_seconds - info.fork_usage.trainSeconds, 1e-9));
+    const planned = info.budget.limit - (info.budget.kind === 'flops' ? info.fork_usage.flops : info.fork_usage.tokens);
+    const tokens = end ? end.tokens - info.fork_usage.tokens : info.budget.kind === 'tokens' ? planned : planned / flopsPerTokenOf(record);
+    const flops = end ? end.flops - info.fork_usage.flops : info.budget.kind === 'flops' ? planned : planned * flopsPerTokenOf(record);
+    spent += record.budget.kind === 'tokens' ? tokens : record.budget.kind === 'flops' ? flops : tokens / (rate ?? 1);
   }
   return spent;
+}
+
+/** The chosen run's FLOPs per token, from its exploration trunk's counters. */
+function flopsPerTokenOf(record: AutoRecord): number {
+  const end = eventsOf(readMetrics(runFile(join(record.exploration!.sweep_dir, SWEEP_FILES.runs, record.chosen!.preset), 'metrics')), 'end').pop()!;
+  return end.flops / end.tokens;
 }
 
 function budgetOf(record: AutoRecord): PlanBudget {
@@ -288,7 +322,7 @@ async function finalStage(o: AutoOptions, record: AutoRecord, io: AutoIo): Promi
   events.finish();
   if (r.interrupted) return false;
   const end = eventsOf(readMetrics(runFile(finalModelDir(o.out), 'metrics')), 'end').pop();
-  chosen.valid_loss = end?.valid_loss ?? NaN;
+  chosen.valid_loss = end?.valid_loss ?? null;
   const cost = pretrainCost(o.out, record, from);
   record.pretrain_cost = { ...cost, budget_units: costInBudgetUnits(record, o.out, from) };
   return true;

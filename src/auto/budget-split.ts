@@ -40,6 +40,12 @@ export function splitBudget(total: number, explore: number, candidates: number, 
   if (!(usable > 0)) throw new RangeError(`a budget of ${total} is less than one step of each of the ${segments} training segments (${stepCost} each)`);
   const exploreCost = usable * explore;
   const trunk = exploreCost / (candidates * trunkCostFactor());
+  // the first cooldown must fork after at least one step of its trunk
+  const firstFork = Math.min(...EXPLORE_BRANCHES);
+  if (trunk * firstFork < stepCost) {
+    const least = ((stepCost / firstFork) * candidates * trunkCostFactor()) / explore + segments * stepCost;
+    throw new RangeError(`each of the ${candidates} candidates would train less than a step before its first cooldown; the budget must be at least ${least.toPrecision(3)}`);
+  }
   return { total, explore: exploreCost, trunk, final: usable - exploreCost };
 }
 

@@ -63,7 +63,12 @@ export function chooseSize(x: ChoiceInputs): Choice {
     const unigramLoss = x.runs.find((r) => r.unigramLoss !== null)?.unigramLoss ?? null;
     const regime = sweepRegime(fitPoints(x.runs), { corpusTokens: x.corpusTokens, unigramLoss });
     notes.push(...regime.notes);
-    predict = (r, tokens) => predictInRegime(regime, r.preset, r.non_embedding_params, tokens);
+    if (regime.plateau.active && !regime.plateauApplied) {
+      // a law fitted across the plateaus extrapolates them: the measurements are the better guide
+      predict = () => ({ loss: null, low: null, high: null, unpredictable: 'the law is fitted across plateaus' });
+    } else {
+      predict = (r, tokens) => predictInRegime(regime, r.preset, r.non_embedding_params, tokens);
+    }
   } catch (e) {
     notes.push(`the law could not be fitted on the exploration (${(e as Error).message}): the measurements decide`);
     predict = () => ({ loss: null, low: null, high: null, unpredictable: 'no law' });

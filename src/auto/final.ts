@@ -37,10 +37,11 @@ export async function trainFinal(out: string, explorationRun: string, trunk: { k
   }
   const options = readPretrainOptions(dir);
   const limit = Number(options[trunk.kind] ?? 0);
-  if (trunk.value > limit) {
+  const target = Math.round(trunk.value);
+  if (target > limit) {
     const release = lockRun(dir);
     try {
-      extendRun(dir, readRunArgsIfAny(dir)!.options, { [trunk.kind]: String(Math.round(trunk.value)) });
+      extendRun(dir, readRunArgsIfAny(dir)!.options, { [trunk.kind]: String(target) });
     } finally {
       release();
     }

@@ -25,6 +25,8 @@ export interface AutoRecord {
   objective: 'mlm' | 'clm';
   budget: { text: string; kind: 'time' | 'tokens' | 'flops'; value: number };
   explore: number;
+  /** Every other option that shapes the result, by its flag: a rerun must give the same. */
+  settings: Record<string, string | number | string[] | null>;
   data_dir: string;
   /** The throughput prior and the sizes it proposed. */
   prior?: { reference: string; gflops: number; centre: string };
@@ -34,7 +36,8 @@ export interface AutoRecord {
   exploration?: { sweep_dir: string; rows: { preset: string; tokens: number; valid_loss: number; probe_tokens_per_s: number | null }[] };
   plan?: Record<string, unknown>;
   chosen?: {
-    preset: string; valid_loss: number; model_dir: string; predicted_loss: number | null;
+    /** Null until the final training has ended. */
+    preset: string; valid_loss: number | null; model_dir: string; predicted_loss: number | null;
     /** The final trunk's length, in the run's budget unit. */
     final_trunk: { kind: 'tokens' | 'flops'; value: number };
   };
@@ -70,11 +73,15 @@ export function writeRecord(out: string, record: AutoRecord): void {
  */
 export function continueRecord(previous: AutoRecord, asked: AutoRecord, out: string): AutoRecord {
   const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  const refuse = (flag: string, was: unknown, now: unknown): never => {
+    throw new TlcError(`${out} holds a \`tlc auto\` run with ${flag} ${JSON.stringify(was)}, not ${JSON.stringify(now)}: ` +
+      'rerun with what it was started with, or choose another --out');
+  };
   for (const key of ['corpus', 'task', 'objective', 'explore'] as const) {
-    if (!same(previous[key], asked[key])) {
-      throw new TlcError(`${out} holds a \`tlc auto\` run with ${key} ${JSON.stringify(previous[key])}, not ${JSON.stringify(asked[key])}: ` +
-        'rerun with what it was started with, or choose another --out');
-    }
+    if (!same(previous[key], asked[key])) refuse(key, previous[key], asked[key]);
+  }
+  for (const [flag, value] of Object.entries(asked.settings)) {
+    if (!same(previous.settings?.[flag] ?? null, value)) refuse(flag, previous.settings?.[flag] ?? null, value);
   }
   if (previous.budget.kind !== asked.budget.kind) {
     throw new TlcError(`${out} was started with a ${previous.budget.kind} budget (${previous.budget.text}); a rerun may extend it with a larger one of the same kind, not ${asked.budget.text}`);

@@ -109,7 +109,7 @@ export function answerOf(r: AutoRecord): string[] {
     .sort((a, b) => a.predicted! - b.predicted!);
   const cost = r.pretrain_cost!;
   const within = `${r.budget.text} of pretraining, exploration included, spent ${unitsText(r, cost.budget_units)} (${describeCost(cost)})`;
-  out.push(`${chosen.preset} was chosen for the budget (${within}) and reached a validation loss of ${chosen.valid_loss.toFixed(3)} at the end of its schedule` +
+  out.push(`${chosen.preset} was chosen for the budget (${within}) and reached a validation loss of ${chosen.valid_loss === null ? '(not evaluated)' : chosen.valid_loss.toFixed(3)} at the end of its schedule` +
     (chosen.predicted_loss !== null ? `, where the planner predicted ${chosen.predicted_loss.toFixed(3)} from the exploration` : '') +
     (outlook.length > 0 ? `; the runner-up, ${outlook[0].preset}, was predicted ${outlook[0].predicted!.toFixed(3)} with the same budget.` : '.') +
     (explored.length > 0 ? ` At the end of the exploration the candidates stood at ${explored.map((e) => `${e.preset} ${e.valid_loss.toFixed(3)}`).join(', ')}.` : ''));

@@ -10,7 +10,7 @@
 // Files are read as documents in a fixed order; the two dictionaries, one file each, are cut
 // into documents of about DICTIONARY_DOCUMENT_BYTES at entry boundaries.
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { TlcError } from '../util/errors.js';
 import type { Document } from './document.js';
@@ -49,6 +49,7 @@ export function* readDebianDocs(source: string, root = '/'): Generator<Document>
   const found = parts(root).map((part) => ({ part, files: part.files() }));
   const missing = found.filter((f) => f.files.length === 0).map((f) => f.part.pkg);
   if (missing.length > 0) {
+    // the newest installed kernel, Python and Perl documentation is read; these are Debian 12's
     throw new TlcError(`${source} reads Debian's documentation packages; missing: ${missing.join(', ')} ` +
       `(install them with: apt-get install --no-install-recommends ${missing.join(' ')}, or run scripts/setup.sh)`);
   }
@@ -59,16 +60,16 @@ export function* readDebianDocs(source: string, root = '/'): Generator<Document>
 
 function kernelDocFiles(root: string): string[] {
   const doc = join(root, 'usr/share/doc');
-  const dirs = existsSync(doc) ? readdirSync(doc).filter((d) => /^linux-doc-\d/.test(d)).sort() : [];
+  const dirs = existsSync(doc) ? readdirSync(doc).filter((d) => /^linux-doc-\d/.test(d)).sort(byVersion) : [];
   if (dirs.length === 0) return [];
   // the newest installed version only: two would repeat most of the text
   const base = join(doc, dirs[dirs.length - 1], 'Documentation');
-  return filesUnder(base, (f) => /\.(rst|txt)(\.gz)?$/.test(f) && !f.startsWith(join(base, 'translations')));
+  return filesUnder(base, (f) => /\.(rst|txt)(\.gz)?$/.test(f) && !f.startsWith(join(base, 'translations') + sep));
 }
 
 function pythonDocFiles(root: string): string[] {
   const doc = join(root, 'usr/share/doc');
-  const dirs = existsSync(doc) ? readdirSync(doc).filter((d) => /^python3\.\d+$/.test(d)).sort() : [];
+  const dirs = existsSync(doc) ? readdirSync(doc).filter((d) => /^python3\.\d+$/.test(d)).sort(byVersion) : [];
   for (const dir of dirs.reverse()) {
     const files = filesUnder(join(doc, dir, 'html/_sources'), (f) => f.endsWith('.rst.txt'));
     if (files.length > 0) return files;
@@ -78,12 +79,17 @@ function pythonDocFiles(root: string): string[] {
 
 function perlPodFiles(root: string): string[] {
   const perl = join(root, 'usr/share/perl');
-  const dirs = existsSync(perl) ? readdirSync(perl).filter((d) => /^5\.\d+/.test(d)).sort() : [];
+  const dirs = existsSync(perl) ? readdirSync(perl).filter((d) => /^5\.\d+/.test(d)).sort(byVersion) : [];
   for (const dir of dirs.reverse()) {
     const files = filesUnder(join(perl, dir, 'pod'), (f) => f.endsWith('.pod'));
     if (files.length > 0) return files;
   }
   return [];
+}
+
+/** Version order: python3.9 before python3.11, linux-doc-6.9 before linux-doc-6.10. */
+function byVersion(a: string, b: string): number {
+  return a.localeCompare(b, 'en', { numeric: true });
 }
 
 function existingFiles(paths: string[]): string[] {
@@ -131,8 +137,8 @@ function readDictionary(name: string) {
 }
 
 /**
- * A dictd text in pieces of about `target` bytes, each ending before an entry's headword (a
- * line that starts in column 0 after a blank line or an indented line), so no entry is cut.
+ * A dictd text in pieces of about `target` characters, each cut before a line that starts in
+ * column 0: in GCIDE and WordNet only headwords do (an entry's body is indented), so no entry is cut.
  */
 export function splitDictionary(text: string, target: number): string[] {
   const pieces: string[] = [];

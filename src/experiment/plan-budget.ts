@@ -8,13 +8,20 @@ export type PlanBudget =
   | { kind: 'tokens'; tokens: number }
   | { kind: 'flops'; flops: number };
 
-/** "2h", "90m" → time; "1e21flops", "3.5e18 FLOPs" → FLOPs; "2B", "500M", "5e9" → tokens. */
+/**
+ * "2h", "90m", "3600s" → time; "1e21flops", "3.5e18 FLOPs" → FLOPs; "2B", "500M", "5e9 tokens" →
+ * tokens. A bare number names no unit, so it is refused rather than guessed.
+ */
 export function parsePlanBudget(text: string): PlanBudget {
   const s = text.trim();
+  if (/^\d+(\.\d+)?(e\d+)?$/i.test(s)) {
+    throw new TlcError(`--budget "${text}" names no unit: give a training time (${s}s), tokens (${s} tokens) or FLOPs (${s}flops)`);
+  }
   const flops = /^(.+?)\s*flops?$/i.exec(s);
-  if (flops) return { kind: 'flops', flops: parseCount(flops[1], 'FLOP budget') };
-  if (/^\d+(\.\d+)?(e\d+)?[kKMGBTP]?(\s*tokens?)?$/.test(s) && !/^\d+(\.\d+)?$/.test(s)) {
-    const count = s.replace(/\s*tokens?$/, '').replace(/B$/, 'G');
+  if (flops) return { kind: 'flops', flops: parseCount(flops[1].replace(/E/, 'e'), 'FLOP budget') };
+  // the unit letters are case-sensitive: 2m is two minutes, 2M two million tokens
+  if (/^\d+(\.\d+)?([eE]\d+)?(\s*[Tt]okens?|[kKMGBTP](\s*[Tt]okens?)?)$/.test(s)) {
+    const count = s.replace(/\s*[Tt]okens?$/, '').replace(/B$/, 'G').replace(/E/, 'e');
     return { kind: 'tokens', tokens: parseCount(count, 'token budget') };
   }
   try {

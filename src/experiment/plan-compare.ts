@@ -23,17 +23,28 @@ export interface OptimumComparison {
   conservative: number | null;
 }
 
-export function compareOptima(a3: Optimum | null, a2: Approach2 | { reason: string }): OptimumComparison {
-  if (a3 === null || 'reason' in a2) return { approach3: a3, approach2: a2, disagreement: null, conservative: null };
-  const [lo3, hi3] = a3.band ?? [a3.nOpt, a3.nOpt];
-  const [lo2, hi2] = a2.band ?? [a2.nOpt, a2.nOpt];
-  if (hi3 >= lo2 && hi2 >= lo3) return { approach3: a3, approach2: a2, disagreement: null, conservative: null };
+/**
+ * `grid`: the sizes approach 3 chose among (a sweep's candidates), where its optimum is one of
+ * them; approach 2's band is then widened to the candidates nearest its ends before comparing.
+ * Without both bands there is no claim to make.
+ */
+export function compareOptima(a3: Optimum | null, a2: Approach2 | { reason: string }, grid?: number[]): OptimumComparison {
+  const agree = { approach3: a3, approach2: a2, disagreement: null, conservative: null };
+  if (a3 === null || 'reason' in a2 || a3.band === null || a2.band === null) return agree;
+  const [lo3, hi3] = a3.band;
+  const [lo2, hi2] = grid && grid.length > 0 ? [nearest(grid, a2.band[0]), nearest(grid, a2.band[1])] : a2.band;
+  if (hi3 >= lo2 && hi2 >= lo3) return agree;
   const conservative = Math.min(a3.nOpt, a2.nOpt);
   const m = (n: number) => `${(n / 1e6).toPrecision(3)}M`;
   const disagreement = `approach 2 (per-budget parabolas) puts the optimum at ${m(a2.nOpt)} non-embedding parameters (90% band ${m(lo2)}–${m(hi2)}), ` +
     `approach 3 (the parametric law) at ${m(a3.nOpt)} (${m(lo3)}–${m(hi3)}): they disagree beyond their bands; the more conservative choice is ` +
     `the smaller, ${m(conservative)} (${conservative === a2.nOpt ? 'approach 2' : 'approach 3'})`;
   return { approach3: a3, approach2: a2, disagreement, conservative };
+}
+
+/** The grid value nearest `v` in log. */
+function nearest(grid: number[], v: number): number {
+  return grid.reduce((a, g) => (Math.abs(Math.log(g / v)) < Math.abs(Math.log(a / v)) ? g : a));
 }
 
 /**

@@ -42,10 +42,20 @@ export function fitRegime<P extends SizedPoint>(points: P[], o: RegimeOptions<P>
     try {
       o.check(kept);
     } catch (e) {
-      kept = points;
-      plateauApplied = false;
-      notes.push(`the plateau rule would keep ${points.length - excluded.size} of ${points.length} points, too few for the law ` +
-        `(${(e as Error).message}): it is fitted on all of them, and its predictions past the plateau cannot be trusted`);
+      // a size with a single point past its drop tells the law nothing about D: fit without it
+      const counts = new Map<string, number>();
+      for (const p of kept) counts.set(p.size, (counts.get(p.size) ?? 0) + 1);
+      const single = [...counts].filter(([, n]) => n < 2).map(([size]) => size);
+      const withoutSingles = kept.filter((p) => !single.includes(p.size));
+      if (single.length > 0 && passes(o.check, withoutSingles)) {
+        kept = withoutSingles;
+        notes.push(`${single.join(', ')} ${single.length > 1 ? 'have' : 'has'} one point past the drop, which cannot tell the law anything about tokens: left out of the fit`);
+      } else {
+        kept = points;
+        plateauApplied = false;
+        notes.push(`the plateau rule would keep ${points.length - excluded.size} of ${points.length} points, too few for the law ` +
+          `(${(e as Error).message}): it is fitted on all of them, and its predictions past the plateau cannot be trusted`);
+      }
     }
   }
   const corpus = o.corpusTokens ?? null;
@@ -53,6 +63,15 @@ export function fitRegime<P extends SizedPoint>(points: P[], o: RegimeOptions<P>
   const lawPoints = repetition ? withEffectiveTokens(kept, corpus!, repetition.rStar) : kept;
   const fit = fitChinchilla(lawPoints, o.bootstrap === undefined ? {} : { bootstrap: o.bootstrap });
   return { plateau, plateauApplied, kept, repetition, fit, notes };
+}
+
+function passes<P>(check: (points: P[]) => void, points: P[]): boolean {
+  try {
+    check(points);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The points before each size's drop, and every point of a size still on its plateau. */

@@ -227,7 +227,7 @@ function optimumCheck(regime: Regime<FitPoint>, predicted: PredictedCandidate[],
   const a2: Approach2 | { reason: string } = approach2(regime.kept.map((p) => ({ size: p.size, params: p.params, cost: costOf(p), loss: p.loss })),
     budget.kind === 'time' ? budget.seconds : budget.flops);
   const a3 = discreteOptimum(regime, predicted.map((c) => ({ params: c.nonEmbeddingParams, tokens: c.tokens })), opts.corpusTokens ?? null);
-  return compareOptima(a3, a2);
+  return compareOptima(a3, a2, predicted.map((c) => c.nonEmbeddingParams));
 }
 
 /**

@@ -58,6 +58,9 @@ export interface PlateauLine {
   slope: number;
   /** How far below the line a point must lie to have left it. */
   margin: number;
+  /** The token range of the points it was drawn through: extrapolated at most EXTRAPOLATED_DOUBLINGS beyond, flat after. */
+  from: number;
+  to: number;
 }
 
 /**
@@ -120,11 +123,16 @@ function plateauLine(pre: SizePoint[]): PlateauLine | null {
   const slope = sxx > 0 ? Math.max(0, -sxy / sxx) : 0;
   const residuals = x.map((xi, i) => y[i] - (my - slope * (xi - mx)));
   const rms = Math.sqrt(residuals.reduce((a, r) => a + r * r, 0) / residuals.length);
-  return { level: my, at: 2 ** mx, slope, margin: Math.max(PLATEAU_MARGIN_NATS, 2 * rms) };
+  const tokens = pre.map((p) => p.tokens);
+  return { level: my, at: 2 ** mx, slope, margin: Math.max(PLATEAU_MARGIN_NATS, 2 * rms), from: Math.min(...tokens), to: Math.max(...tokens) };
 }
 
+const EXTRAPOLATED_DOUBLINGS = 2;
+
 function lineAt(line: PlateauLine, tokens: number): number {
-  return line.level - line.slope * Math.log2(tokens / line.at);
+  const reach = 2 ** EXTRAPOLATED_DOUBLINGS;
+  const within = Math.min(line.to * reach, Math.max(line.from / reach, tokens));
+  return line.level - line.slope * Math.log2(within / line.at);
 }
 
 /** ln D_on = c + k·ln N through the drops' midpoints (geometric), from two or more sizes. */

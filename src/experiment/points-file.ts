@@ -24,6 +24,16 @@ export function readPointsFile(path: string): FilePoint[] {
   const rows = /\.json$/i.test(path) || /^\s*\[/.test(text) ? jsonRows(path, text) : csvRows(path, text);
   if (rows.length === 0) throw new TlcError(`${path}: no points`);
   const points = rows.map((row, i) => pointOf(path, row, i));
+  // a group is one size: its rows must agree on it
+  const sizeOf = new Map<string, number>();
+  points.forEach((p, i) => {
+    if (p.group === undefined) return;
+    const seen = sizeOf.get(p.group);
+    if (seen !== undefined && seen !== p.params) {
+      throw new TlcError(`${path}: row ${i + 1}: group ${p.group} has params ${p.params}, but an earlier row of it has ${seen}; a group is one size`);
+    }
+    sizeOf.set(p.group, p.params);
+  });
   return points;
 }
 
@@ -47,7 +57,8 @@ function csvRows(path: string, text: string): Row[] {
   } catch (e) {
     throw new TlcError(`${path}: not a valid CSV file (${(e as Error).message})`);
   }
-  const columns = rows.length > 0 ? Object.keys(rows[0]) : [];
+  if (rows.length === 0) return rows;
+  const columns = Object.keys(rows[0]);
   const missing = ['params', 'loss'].filter((c) => !columns.includes(c));
   if (!columns.includes('tokens') && !columns.includes('flops')) missing.push('tokens or flops');
   if (missing.length > 0) {
@@ -75,9 +86,6 @@ function pointOf(path: string, row: Row, i: number): FilePoint {
   const d = tokens ?? (flops !== undefined ? flops / (6 * params) : undefined);
   if (d === undefined) throw new TlcError(`${where}: no tokens or flops`);
   const group = row.group === undefined || row.group === null || row.group === '' ? undefined : String(row.group);
-  return { params, tokens: d, loss, ...(group !== undefined && { group }), label: group ?? `N=${formatParams(params)}` };
-}
-
-function formatParams(n: number): string {
-  return n >= 1e9 ? `${(n / 1e9).toPrecision(3)}B` : n >= 1e6 ? `${(n / 1e6).toPrecision(3)}M` : `${(n / 1e3).toPrecision(3)}k`;
+  // without a group, a size is its exact parameter count
+  return { params, tokens: d, loss, ...(group !== undefined && { group }), label: group ?? `N=${params}` };
 }

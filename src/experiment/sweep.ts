@@ -20,6 +20,8 @@ import { dataVocabSize, pretrain, pretrainPlan, resumePretrain } from '../train/
 import type { LoopEvents } from '../train/loop.js';
 import { parseDuration } from '../train/budget.js';
 import { lockRun } from '../run/lock.js';
+import { readRunArgsIfAny } from '../run/run-args.js';
+import { branchDir, runEnded } from '../train/branches.js';
 import type { WorkerSlot } from '../util/launch.js';
 
 const { model: _model, batch_size: _batchSize, ...sweptOptions } = pretrainShape;
@@ -267,8 +269,16 @@ export function medianStepThroughput(runDir: string, skip = 0): number | null {
   return rates.length ? rates[Math.floor(rates.length / 2)] : null;
 }
 
-function finishedRun(runDir: string): boolean {
-  return eventsOf(readMetrics(runFile(runDir, 'metrics')), 'end').length > 0;
+/**
+ * Whether a run has ended with all of its schedule: the trunk, and for a wsd run every cooldown
+ * branch it is configured to fork (the trunk ends before its branches train, so a run stopped
+ * in a branch has a trunk that ended and is not finished).
+ */
+export function finishedRun(runDir: string): boolean {
+  if (!runEnded(runDir)) return false;
+  const options = readRunArgsIfAny(runDir)?.options as { schedule?: string; branches?: number[] } | undefined;
+  if (options?.schedule !== 'wsd') return true;
+  return (options.branches ?? [1]).every((f) => runEnded(branchDir(runDir, f)));
 }
 
 function summarize(point: SweepPoint, runDir: string, model: ModelConfig, out: string): SweepRow {
