@@ -2,7 +2,7 @@
 // hand-computed values.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { candidateSizes, finalTrunk, splitBudget, trunkCostFactor, EXPLORE_BRANCHES } from '../src/auto/budget-split.js';
+import { candidateSizes, finalTrunk, reserveFor, splitBudget, trunkCostFactor, MIN_TRUNK_STEPS } from '../src/auto/budget-split.js';
 
 test('the exploration share pays for every trunk and its cooldowns; the final trunk and its one cooldown spend the rest', () => {
   assert.equal(trunkCostFactor(), 1 + 0.2 * (0.25 + 0.5 + 1));
@@ -13,15 +13,16 @@ test('the exploration share pays for every trunk and its cooldowns; the final tr
   // the final trunk B′ continues the exploration trunk T: (B′ − T) + 0.2·B′ = what is left
   const b = finalTrunk(s.trunk, s.final);
   assert.ok(Math.abs(b - s.trunk + 0.2 * b - s.final) < 1e-9);
-  // a step per training segment is held back, so that overshooting by a step each stays within the budget
-  const held = splitBudget(3600, 0.2, 4, 2);
-  assert.ok(Math.abs(held.explore + held.final + 2 * (4 * (1 + EXPLORE_BRANCHES.length) + 2) - 3600) < 1e-9);
-  assert.throws(() => splitBudget(10, 0.2, 4, 1), /less than one step of each of the 18 training segments/);
+  // a step per training segment is held back (each candidate's own; the costliest twice for the final)
+  assert.equal(reserveFor([1, 2, 4]), 4 * (1 + 2 + 4) + 2 * 4);
+  const held = splitBudget(3600, 0.2, 3, reserveFor([1, 2, 4]), 4);
+  assert.ok(Math.abs(held.explore + held.final + reserveFor([1, 2, 4]) - 3600) < 1e-9);
+  // every trunk trains at least MIN_TRUNK_STEPS steps of the costliest candidate
+  assert.throws(() => splitBudget(3600, 0.2, 3, 0, 3600), new RegExp(`fewer than ${MIN_TRUNK_STEPS} steps in its exploration; the budget must be at least`));
+  const least = (MIN_TRUNK_STEPS * 2 * 3 * trunkCostFactor()) / 0.2 + 30;
+  assert.throws(() => splitBudget(least * 0.999, 0.2, 3, 30, 2), /fewer than/);
+  splitBudget(least * 1.001, 0.2, 3, 30, 2);
   assert.throws(() => splitBudget(3600, 1, 4), /between 0 and 1/);
-  // a trunk must train at least a step before its first cooldown forks, at a quarter of it
-  assert.throws(() => splitBudget(1000, 0.2, 4, 10), /less than a step before its first cooldown; the budget must be at least/);
-  const least = ((10 / 0.25) * 4 * trunkCostFactor()) / 0.2 + 18 * 10;
-  splitBudget(least * 1.0001, 0.2, 4, 10);
 });
 
 test('candidates: the size nearest 20 tokens per parameter, one below and two above, within the ladder', () => {

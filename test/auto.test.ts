@@ -14,7 +14,7 @@ import { loggedSteps, start, waitUntil } from './processes.js';
 import type { AutoRecord } from '../src/auto/record.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
-const BUDGET = 200_000;
+const BUDGET = 240_000;
 
 function fixtures(): { root: string; corpus: string; task: string } {
   const root = mkdtempSync(join(tmpdir(), 'tlc-auto-'));

@@ -29,8 +29,8 @@ import { branchDir, listBranches } from '../train/branches.js';
 import { formatSeconds, parseDuration } from '../train/budget.js';
 import type { LoopEvents } from '../train/loop.js';
 import type { WorkerSlot } from '../util/launch.js';
-import { DEFAULT_EXPLORE, splitBudget } from './budget-split.js';
-import { explorationSpec, explore, probeMachine, proposeCandidates, stepCost, PRIOR_REFERENCE, type AutoTraining } from './explore.js';
+import { DEFAULT_EXPLORE } from './budget-split.js';
+import { explorationSpec, explore, fittingCandidates, probeMachine, proposeCandidates, stepCost, PRIOR_REFERENCE, type AutoTraining } from './explore.js';
 import { chooseSize } from './choose.js';
 import { finalModelDir, finalRunDir, trainFinal } from './final.js';
 import {
@@ -190,13 +190,14 @@ async function planStage(o: AutoOptions, record: AutoRecord, t: AutoTraining, io
   if (gflops === null) return false;
   const proposal = proposeCandidates(t, gflops, o.budget);
   record.prior = { reference: PRIOR_REFERENCE, gflops, centre: proposal.centre };
-  record.candidates = o.sizes ?? proposal.candidates;
-  let split;
+  let fitted;
   try {
-    split = splitBudget(record.budget.value, record.explore, record.candidates.length, stepCost(t, record.candidates, gflops, o.budget));
+    fitted = fittingCandidates(t, o.sizes ?? proposal.candidates, gflops, o.budget, record.budget.value, record.explore, o.sizes !== undefined);
   } catch (e) {
-    throw new TlcError(`--budget ${o.budgetText} is too small to explore ${record.candidates.length} sizes: ${(e as Error).message}`);
+    throw new TlcError(`--budget ${o.budgetText} is too small to explore ${(o.sizes ?? proposal.candidates).join(', ')}: ${(e as Error).message}`);
   }
+  record.candidates = fitted.candidates;
+  const split = fitted.split;
   record.split = { total: split.total, explore: split.explore, trunk: split.trunk, final: split.final };
   return true;
 }
@@ -267,7 +268,7 @@ async function chooseStage(out: string, record: AutoRecord, t: AutoTraining, io:
   if (existsSync(finalRunDir(out)) && record.chosen) {
     // trained on before with a smaller budget: its final cooldowns so far are spent, and the
     // extension and its cooldown are two more segments that may each pass their share by a step
-    remaining -= finalCooldownsSpent(out, record) + 2 * stepCost(t, record.candidates!, record.prior!.gflops, budgetOf(record));
+    remaining -= finalCooldownsSpent(out, record) + 2 * stepCost(t, record.chosen.preset, record.prior!.gflops, budgetOf(record));
   }
   const choice = chooseSize({
     runs, budget: budgetOf(record), trunk: record.split!.trunk, remaining, keep: existsSync(finalRunDir(out)) ? record.chosen?.preset : undefined,

@@ -27,24 +27,31 @@ export interface BudgetSplit {
   final: number;
 }
 
+/** An exploration trunk trains at least this many steps (its first cooldown forks after a quarter of them). */
+export const MIN_TRUNK_STEPS = 40;
+
 /**
- * A run stops at the first step that reaches its budget, so each training segment (a trunk, a
- * cooldown, an extension) may pass its share by up to one step: `stepCost` (one step of the
- * costliest candidate, in the budget's unit) is held back for each, so that all of them
- * together stay within `total`.
+ * A run stops at the first step that reaches its budget, so each training segment may pass its
+ * share by up to one step. Held back: one step of each candidate for its trunk and each of its
+ * cooldowns, and two of the costliest for the final extension and cooldown (in the budget's unit).
  */
-export function splitBudget(total: number, explore: number, candidates: number, stepCost = 0): BudgetSplit {
+export function reserveFor(stepCosts: number[]): number {
+  return stepCosts.reduce((s, c) => s + (1 + EXPLORE_BRANCHES.length) * c, 0) + 2 * Math.max(0, ...stepCosts);
+}
+
+/**
+ * The split of `total` among `candidates` exploration trunks and the final training, with
+ * `reserve` held back; refused when the costliest candidate (one step: `maxStep`) would train
+ * fewer than MIN_TRUNK_STEPS steps in its trunk.
+ */
+export function splitBudget(total: number, explore: number, candidates: number, reserve = 0, maxStep = 0): BudgetSplit {
   if (!(explore > 0 && explore < 1)) throw new RangeError(`the exploration share must lie between 0 and 1, got ${explore}`);
-  const segments = candidates * (1 + EXPLORE_BRANCHES.length) + 2;
-  const usable = total - segments * stepCost;
-  if (!(usable > 0)) throw new RangeError(`a budget of ${total} is less than one step of each of the ${segments} training segments (${stepCost} each)`);
+  const usable = total - reserve;
   const exploreCost = usable * explore;
   const trunk = exploreCost / (candidates * trunkCostFactor());
-  // the first cooldown must fork after at least one step of its trunk
-  const firstFork = Math.min(...EXPLORE_BRANCHES);
-  if (trunk * firstFork < stepCost) {
-    const least = ((stepCost / firstFork) * candidates * trunkCostFactor()) / explore + segments * stepCost;
-    throw new RangeError(`each of the ${candidates} candidates would train less than a step before its first cooldown; the budget must be at least ${least.toPrecision(3)}`);
+  if (!(usable > 0) || trunk < MIN_TRUNK_STEPS * maxStep) {
+    const least = (MIN_TRUNK_STEPS * maxStep * candidates * trunkCostFactor()) / explore + reserve;
+    throw new RangeError(`each of the ${candidates} candidates would train fewer than ${MIN_TRUNK_STEPS} steps in its exploration; the budget must be at least ${least.toPrecision(3)}`);
   }
   return { total, explore: exploreCost, trunk, final: usable - exploreCost };
 }

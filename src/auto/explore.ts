@@ -12,7 +12,7 @@ import { pretrainOptionsSchema } from '../train/args.js';
 import { dataVocabSize } from '../train/pretrain.js';
 import type { LoopEvents } from '../train/loop.js';
 import type { WorkerSlot } from '../util/launch.js';
-import { candidateSizes, COOLDOWN, EXPLORE_BRANCHES, type SizeEstimate } from './budget-split.js';
+import { candidateSizes, COOLDOWN, EXPLORE_BRANCHES, reserveFor, splitBudget, type BudgetSplit, type SizeEstimate } from './budget-split.js';
 import type { PlanBudget } from '../experiment/plan-budget.js';
 
 /** The size whose probe measures the machine before any candidate is chosen. */
@@ -54,12 +54,33 @@ export function proposeCandidates(t: AutoTraining, gflops: number, budget: PlanB
   return candidateSizes(ladderEstimates(t, dataVocabSize(t.dataDir, t.objective), gflops, budget));
 }
 
-/** One training step of the costliest candidate, in the budget's unit (time at the probed GFLOP/s). */
-export function stepCost(t: AutoTraining, candidates: string[], gflops: number, budget: PlanBudget): number {
-  const vocab = dataVocabSize(t.dataDir, t.objective);
+/** One training step of a size, in the budget's unit (time at the probed GFLOP/s). */
+export function stepCost(t: AutoTraining, preset: string, gflops: number, budget: PlanBudget): number {
   const tokens = t.batchSize * t.seqLen;
-  const flops = Math.max(...candidates.map((p) => trainingFlopsPerToken(configOf(t, p, vocab), t.seqLen))) * tokens;
+  const flops = trainingFlopsPerToken(configOf(t, preset, dataVocabSize(t.dataDir, t.objective)), t.seqLen) * tokens;
   return budget.kind === 'tokens' ? tokens : budget.kind === 'flops' ? flops : flops / (gflops * 1e9);
+}
+
+/**
+ * The proposed candidates, the largest dropped (and a smaller ladder size added, while there is
+ * one) until every candidate trains MIN_TRUNK_STEPS steps in its exploration trunk; sizes the
+ * user named are kept as named (the split then refuses them if they do not fit).
+ */
+export function fittingCandidates(t: AutoTraining, proposed: string[], gflops: number, budget: PlanBudget, total: number, explore: number, fixed: boolean):
+  { candidates: string[]; split: BudgetSplit } {
+  const vocab = dataVocabSize(t.dataDir, t.objective);
+  const ladder = SIZE_LADDER.map((p) => ({ p, n: countParams(configOf(t, p, vocab)).nonEmbedding })).sort((a, b) => a.n - b.n).map((x) => x.p);
+  let candidates = [...proposed];
+  for (;;) {
+    const steps = candidates.map((p) => stepCost(t, p, gflops, budget));
+    try {
+      return { candidates, split: splitBudget(total, explore, candidates.length, reserveFor(steps), Math.max(...steps)) };
+    } catch (e) {
+      const smaller = ladder[ladder.indexOf(candidates[0]) - 1];
+      if (fixed || candidates.length < 2 || (candidates.length <= 3 && smaller === undefined)) throw e;
+      candidates = [...(candidates.length <= 3 && smaller ? [smaller] : []), ...candidates.slice(0, -1)];
+    }
+  }
 }
 
 /** The exploration sweep: one wsd trunk per candidate, each `trunk` long in the budget's unit. */
