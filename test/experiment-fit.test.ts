@@ -248,3 +248,16 @@ test('the planner refuses points a fit cannot be trusted on: under three sizes, 
   assert.throws(() => checkFitPoints([]), /no end-of-schedule losses/);
   checkFitPoints([pt('a', 1e5, 1e7), pt('a', 1e5, 1e8), pt('b', 1e6, 1e7), pt('b', 1e6, 1e8), pt('c', 1e7, 1e7), pt('c', 1e7, 1e8)]);
 });
+
+test('with three runs the bootstrap flips each run\'s residuals (wild), so its bands are not the point itself; with many it resamples runs', () => {
+  const byRun = (ns: number[]) => grid(ns, logSpaced(1e7, 1e9, 5), 0.01, 11).map((p) => ({ ...p, group: `N${p.params}` }));
+  const three = fitChinchilla(byRun([1e5, 1e6, 1e7]), { bootstrap: 60 });
+  assert.equal(three.bootstrap.unit, 'wild-groups');
+  assert.equal(three.bootstrap.used, 60);
+  const [lo, hi] = three.beta!.ci90!;
+  assert.ok(lo < three.beta!.value && three.beta!.value < hi, `β ${three.beta!.value} inside [${lo}, ${hi}]`);
+  const p = predictLoss(three, 3e6, 3e9);
+  assert.ok(p.interval![1] - p.interval![0] > 1e-3, `a band of width ${p.interval![1] - p.interval![0]}`);
+  const six = fitChinchilla(byRun(logSpaced(1e5, 1e8, 6)), { bootstrap: 20 });
+  assert.equal(six.bootstrap.unit, 'groups');
+});

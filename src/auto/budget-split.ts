@@ -44,14 +44,14 @@ export function reserveFor(stepCosts: number[]): number {
  * `reserve` held back; refused when the costliest candidate (one step: `maxStep`) would train
  * fewer than MIN_TRUNK_STEPS steps in its trunk.
  */
-export function splitBudget(total: number, explore: number, candidates: number, reserve = 0, maxStep = 0): BudgetSplit {
+export function splitBudget(total: number, explore: number, candidates: number, reserve = 0, maxStep = 0, unit = ''): BudgetSplit {
   if (!(explore > 0 && explore < 1)) throw new RangeError(`the exploration share must lie between 0 and 1, got ${explore}`);
   const usable = total - reserve;
   const exploreCost = usable * explore;
   const trunk = exploreCost / (candidates * trunkCostFactor());
   if (!(usable > 0) || trunk < MIN_TRUNK_STEPS * maxStep) {
     const least = (MIN_TRUNK_STEPS * maxStep * candidates * trunkCostFactor()) / explore + reserve;
-    throw new RangeError(`each of the ${candidates} candidates would train fewer than ${MIN_TRUNK_STEPS} steps in its exploration; the budget must be at least ${least.toPrecision(3)}`);
+    throw new RangeError(`each of the ${candidates} candidates would train fewer than ${MIN_TRUNK_STEPS} steps in its exploration; the budget must be at least ${least.toPrecision(3)}${unit}`);
   }
   return { total, explore: exploreCost, trunk, final: usable - exploreCost };
 }

@@ -74,10 +74,12 @@ export function fittingCandidates(t: AutoTraining, proposed: string[], gflops: n
   for (;;) {
     const steps = candidates.map((p) => stepCost(t, p, gflops, budget));
     try {
-      return { candidates, split: splitBudget(total, explore, candidates.length, reserveFor(steps), Math.max(...steps)) };
+      const unit = budget.kind === 'time' ? ' s' : budget.kind === 'tokens' ? ' tokens' : ' FLOPs';
+      return { candidates, split: splitBudget(total, explore, candidates.length, reserveFor(steps), Math.max(...steps), unit) };
     } catch (e) {
+      // fewer than two sizes would compare nothing
+      if (fixed || candidates.length <= 2) throw e;
       const smaller = ladder[ladder.indexOf(candidates[0]) - 1];
-      if (fixed || candidates.length < 2 || (candidates.length <= 3 && smaller === undefined)) throw e;
       candidates = [...(candidates.length <= 3 && smaller ? [smaller] : []), ...candidates.slice(0, -1)];
     }
   }

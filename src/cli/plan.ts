@@ -153,7 +153,7 @@ function printFit(f: ChinchillaFit): void {
   const coef = (name: string, v: { value: number; ci90: [number, number] | null } | null): string =>
     v === null ? `${name} not identifiable` : `${name} = ${v.value.toPrecision(3)}${v.ci90 ? ` [${v.ci90[0].toPrecision(3)}, ${v.ci90[1].toPrecision(3)}]` : ''}`;
   console.log(`fit L(N, D) = E + A/N^α + B/D^β over ${f.goodness.points} end-of-schedule losses ` +
-    `(bootstrap over ${f.bootstrap.units} ${f.bootstrap.unit === 'groups' ? 'runs' : 'points'}): ` +
+    `(${f.bootstrap.unit === 'wild-groups' ? 'wild bootstrap' : 'bootstrap'} over ${f.bootstrap.units} ${f.bootstrap.unit === 'points' ? 'points' : 'runs'}): ` +
     [coef('E', f.E), coef('A', f.A), coef('α', f.alpha), coef('B', f.B), coef('β', f.beta)].join(', ') +
     `; R² ${f.goodness.r2 === null ? '-' : f.goodness.r2.toFixed(3)}, RMSE(log) ${f.goodness.rmse.toFixed(4)}, largest residual ${f.goodness.maxAbsResidual.toFixed(4)}`);
   for (const why of [f.unidentifiable.params, f.unidentifiable.tokens]) if (why) console.log(`note: ${why}`);

@@ -87,7 +87,7 @@ export interface ChinchillaFit {
   bootstrap: {
     requested: number; used: number; skipped: number; seed: number; samples: LogCoefficients[];
     /** What was resampled, and how many of them there were. */
-    unit: 'groups' | 'points'; units: number;
+    unit: 'groups' | 'points' | 'wild-groups'; units: number;
   };
   /** Each point with its fitted loss; residual = log predicted − log observed. */
   residuals: { params: number; tokens: number; loss: number; predicted: number; residual: number; group?: string }[];
@@ -132,11 +132,11 @@ export function fitChinchilla(points: ScalingPoint[], opts: FitOptions = {}): Ch
   // every grid start, each locally optimised; the lowest Huber loss is the fit
   const grid = startGrid(data, model, o.alphaGrid, o.betaGrid);
   const { fit, starts, iterations } = bestOfStarts(gridStarts(grid, data, model, null), model, data, o);
-  const boot = bootstrapFits(points, data, model, grid, fit, o);
-  const point = toLog(fit.theta, model);
-  const cov = gaussNewtonCovariance(fit.theta, model, data);
   const res = new Float64Array(data.n);
   residualProblem(model, data).residuals(fit.theta, res);
+  const boot = bootstrapFits(points, data, model, grid, fit, res, o);
+  const point = toLog(fit.theta, model);
+  const cov = gaussNewtonCovariance(fit.theta, model, data);
   const coef = (key: keyof LogCoefficients, index: number, logScale: boolean): Coefficient =>
     coefficient(point[key]!, boot.samples.map((s) => s[key]!), cov ? variance(cov, index) : null, logScale);
   const hasN = unidentifiable.params === null, hasD = unidentifiable.tokens === null;
@@ -152,7 +152,7 @@ export function fitChinchilla(points: ScalingPoint[], opts: FitOptions = {}): Ch
     optimisation: { starts, iterations, converged: fit.converged, delta: o.delta },
     bootstrap: {
       requested: o.bootstrap, used: boot.samples.length, skipped: boot.skipped, seed: o.seed, samples: boot.samples,
-      unit: boot.groups ? 'groups' : 'points', units: boot.groups ? boot.groups.length : data.n,
+      unit: boot.wild ? 'wild-groups' : boot.groups ? 'groups' : 'points', units: boot.groups ? boot.groups.length : data.n,
     },
     residuals: points.map((q, i) => ({
       params: q.params, tokens: q.tokens, loss: q.loss, predicted: Math.exp(data.y[i] + res[i]), residual: res[i],
@@ -230,18 +230,42 @@ function bestOfStarts(starts: Float64Array[], model: Model, data: Data, o: Resol
 }
 
 /**
+ * Fewer groups than this and resampling whole groups mostly draws too few distinct sizes (with
+ * three, only the draws of all three, each the original data, are fittable): the bootstrap then
+ * keeps every point and flips each group's residuals instead (a wild cluster bootstrap with
+ * Webb's six-point weights; Cameron, Gelbach & Miller 2008; Webb 2014).
+ */
+const MIN_GROUPS_TO_RESAMPLE = 5;
+const WEBB_WEIGHTS = [-Math.sqrt(1.5), -1, -Math.sqrt(0.5), Math.sqrt(0.5), 1, Math.sqrt(1.5)];
+
+/**
  * Bootstrap: resample whole groups (runs) when every point has one, else points, with
  * replacement; refit from the full-data optimum and from the best grid start of the resample.
  * Skipped: resamples with too few distinct N or D for the fitted terms, and fits that diverged.
+ * `res`: the fit's log residuals (predicted − observed), for the wild bootstrap of few groups.
  */
-function bootstrapFits(points: ScalingPoint[], data: Data, model: Model, grid: StartGrid, fit: MinimiseResult, o: ResolvedFitOptions):
-  { samples: LogCoefficients[]; skipped: number; groups: number[][] | null } {
+function bootstrapFits(points: ScalingPoint[], data: Data, model: Model, grid: StartGrid, fit: MinimiseResult, res: Float64Array, o: ResolvedFitOptions):
+  { samples: LogCoefficients[]; skipped: number; groups: number[][] | null; wild: boolean } {
   const samples: LogCoefficients[] = [];
   let skipped = 0;
   const rng = new Rng(o.seed);
   const groups = (o.resample ?? 'groups') === 'groups' && points.every((q) => q.group !== undefined) ? groupsOf(points) : null;
+  const wild = groups !== null && groups.length < MIN_GROUPS_TO_RESAMPLE;
   const logN = points.map((p) => Math.log(p.params)), logD = points.map((p) => Math.log(p.tokens));
+  const all = Int32Array.from({ length: data.n }, (_, i) => i);
   for (let k = 0; k < o.bootstrap; k++) {
+    if (wild) {
+      // the fitted values plus each group's residuals times one weight of the group
+      const y = new Float64Array(data.n);
+      for (const members of groups) {
+        const w = WEBB_WEIGHTS[rng.int(WEBB_WEIGHTS.length)];
+        for (const i of members) y[i] = data.y[i] + res[i] - w * res[i];
+      }
+      const c = refit({ ...data, y }, all, model, grid, fit, o);
+      if (c) samples.push(c);
+      else skipped++;
+      continue;
+    }
     const picked: number[] = [];
     if (groups) {
       for (let g = 0; g < groups.length; g++) picked.push(...groups[rng.int(groups.length)]);
@@ -253,21 +277,27 @@ function bootstrapFits(points: ScalingPoint[], data: Data, model: Model, grid: S
       skipped++;
       continue;
     }
-    const sub: Data = {
-      n: idx.length,
-      xN: Float64Array.from(idx, (i) => data.xN[i]),
-      xD: Float64Array.from(idx, (i) => data.xD[i]),
-      y: Float64Array.from(idx, (i) => data.y[i]),
-    };
-    let r = minimiseLoss(fit.theta, model, sub, o.delta, o.maxIterations);
-    const fresh = minimiseLoss(gridStarts(grid, sub, model, idx)[0], model, sub, o.delta, o.maxIterations);
-    if (fresh.objective < r.objective) r = fresh;
-    // a resample whose fit runs off to infinity says nothing useful
-    const c = toLog(r.theta, model);
-    if (finiteCoefficients(c)) samples.push(c);
+    const c = refit(data, idx, model, grid, fit, o);
+    if (c) samples.push(c);
     else skipped++;
   }
-  return { samples, skipped, groups };
+  return { samples, skipped, groups, wild };
+}
+
+/** The fit of the points `idx` of `data`, from the full fit and from the best grid start; null if it diverged. */
+function refit(data: Data, idx: Int32Array, model: Model, grid: StartGrid, fit: MinimiseResult, o: ResolvedFitOptions): LogCoefficients | null {
+  const sub: Data = {
+    n: idx.length,
+    xN: Float64Array.from(idx, (i) => data.xN[i]),
+    xD: Float64Array.from(idx, (i) => data.xD[i]),
+    y: Float64Array.from(idx, (i) => data.y[i]),
+  };
+  let r = minimiseLoss(fit.theta, model, sub, o.delta, o.maxIterations);
+  const fresh = minimiseLoss(gridStarts(grid, sub, model, idx)[0], model, sub, o.delta, o.maxIterations);
+  if (fresh.objective < r.objective) r = fresh;
+  // a resample whose fit runs off to infinity says nothing useful
+  const c = toLog(r.theta, model);
+  return finiteCoefficients(c) ? c : null;
 }
 
 /** The variance of coordinate `index` in a 5 × 5 covariance matrix stored row-major. */
