@@ -57,6 +57,10 @@ test('at least 40 bad inputs: a clear one-line error naming what is wrong, a non
   const notCorpus = file('image.png', '\u0089PNG\r\n\u001a\n');
   const emptyTask = file('one-class.jsonl', '{"text": "a", "label": "x"}\n{"text": "b", "label": "x"}\n{"text": "c", "label": "x"}\n');
   const aFile = file('a-file', 'x');
+  const pointsNoLoss = file('no-loss.csv', 'params,tokens\n1e6,1e9\n');
+  const pointsBadRow = file('bad-row.csv', 'params,tokens,loss\n1e6,1e9,3\n1e7,-5,3\n');
+  const pointsTwoSizes = file('two-sizes.csv', 'params,tokens,loss\n1e6,1e9,3.1\n1e6,2e9,3\n1e7,1e9,2.9\n1e7,2e9,2.8\n');
+  const pointsMixedGroup = file('mixed-group.csv', 'params,tokens,loss,group\n1e6,1e9,3.1,a\n2e6,2e9,3,a\n');
   // a classifier whose weights are bit-flipped (its checksum no longer matches)
   const flipped = join(root, 'flipped');
   cpSync(clf, flipped, { recursive: true });
@@ -134,6 +138,25 @@ test('at least 40 bad inputs: a clear one-line error naming what is wrong, a non
     [['sweep', badYaml, '--out', fresh('s4')], /bad\.yaml: cannot read the sweep/],
     [['sweep', badSweepValue, '--out', fresh('s5')], /bad-value\.yaml: invalid sweep — lr/],
     [['plan', '--sweep', join(root, 'nope'), '--budget', '1h'], /nope\/sweep\.json: not found/],
+    [['plan', '--sweep', join(root, 'nope'), '--budget', '3600'], /--budget "3600" names no unit/],
+    [['plan', '--budget', '1h'], /give either --sweep <dir> or --points <file>/],
+    [['plan', '--points', pointsNoLoss, '--budget', '1e18flops'], /no-loss\.csv: the header must name params, loss and tokens or flops .*missing loss/],
+    [['plan', '--points', pointsBadRow, '--budget', '1e18flops'], /bad-row\.csv: row 2: tokens must be a positive number, got "-5"/],
+    [['plan', '--points', pointsTwoSizes, '--budget', '1e18flops'], /2 distinct parameter count\(s\): the fit needs at least three sizes/],
+    [['plan', '--points', pointsMixedGroup, '--budget', '1e18flops'], /row 2: group a has params 2000000, but an earlier row of it has 1000000; a group is one size/],
+    [['plan', '--points', pointsTwoSizes, '--budget', '2h'], /--points carry no throughput/],
+    [['plan', '--points', pointsTwoSizes, '--sweep', data, '--budget', '2B'], /give either --sweep <dir> or --points <file>/],
+    [['plan', '--points', pointsTwoSizes, '--budget', '2B', '--holdout'], /--holdout refits a sweep/],
+    // auto
+    [['auto', '--budget', '1h', '--out', fresh('a1')], /--corpus is required/],
+    [['auto', '--corpus', task, '--budget', 'lots', '--out', fresh('a2')], /invalid --budget "lots"/],
+    [['auto', '--corpus', task, '--budget', '1h', '--explore', '1.5', '--out', fresh('a3')], /invalid --explore "1\.5"/],
+    [['auto', '--corpus', task, '--budget', '1h', '--objective', 'seq2seq', '--out', fresh('a4')], /--objective must be mlm or clm/],
+    [['auto', '--corpus', task, '--task', task, '--objective', 'clm', '--budget', '1h', '--out', fresh('a5')], /--task finetunes a classifier on a masked LM/],
+    [['auto', '--corpus', task, '--budget', '1h', '--finetune-budget', 'soon', '--out', fresh('a6')], /invalid duration "soon"/],
+    [['auto', '--corpus', task, '--budget', '1h', '--max-bytes', 'big', '--out', fresh('a7')], /--max-bytes: invalid size "big"/],
+    [['auto', '--corpus', join(inputs, 'missing.txt'), '--budget', '1h', '--out', fresh('a8')], /missing\.txt: input not found/],
+    [['auto', '--corpus', task, '--budget', '1h', '--out', run], /--out .*run already holds .*pretraining run/],
     [['bleu', hyp, refs], /refs\.txt has 2 lines but .*hyp\.txt has 1/],
   ];
   assert.ok(cases.length >= 40, `${cases.length} cases`);

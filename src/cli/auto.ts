@@ -76,6 +76,7 @@ export function registerAuto(program: Command): void {
 }
 
 function autoOptions(f: AutoFlags): AutoOptions {
+  if (!f.corpus || f.corpus.length === 0) throw new TlcError('--corpus is required: the text files, directories or example:NAME to pretrain on');
   const budgetText = required(f.budget, '--budget');
   const budget = parsePlanBudget(budgetText);
   const explore = num(required(f.explore, '--explore'), '--explore', (v) => v > 0 && v < 1);
@@ -87,9 +88,9 @@ function autoOptions(f: AutoFlags): AutoOptions {
   finetuneBudgetOf(compressBudget);
   const maxLatencyMs = f.maxLatency !== undefined ? num(f.maxLatency.replace(/\s*ms$/, ''), '--max-latency', (v) => v > 0) : undefined;
   return {
-    out: required(f.out, '--out'), corpus: f.corpus ?? [], task: f.task ?? null, budget, budgetText, explore,
+    out: required(f.out, '--out'), corpus: f.corpus, task: f.task ?? null, budget, budgetText, explore,
     objective: f.objective, finetuneBudget, compressBudget,
-    ...(f.maxBytes !== undefined && { maxBytes: parseBytes(f.maxBytes) }), ...(maxLatencyMs !== undefined && { maxLatencyMs }),
+    ...(f.maxBytes !== undefined && { maxBytes: flagged('--max-bytes', () => parseBytes(f.maxBytes!)) }), ...(maxLatencyMs !== undefined && { maxLatencyMs }),
     ...(f.sizes !== undefined && { sizes: f.sizes.split(',').map((s) => s.trim()).filter(Boolean) }),
     vocabSize: num(f.vocabSize ?? '8192', '--vocab-size', positiveInt), seqLen: num(f.seqLen ?? '128', '--seq-len', positiveInt),
     batchSize: num(f.batchSize ?? '32', '--batch-size', positiveInt), probe: f.probe ?? '20s', dryRun: f.dryRun === true,
@@ -98,6 +99,15 @@ function autoOptions(f: AutoFlags): AutoOptions {
 
 function unitsText(r: AutoRecord, v: number): string {
   return r.budget.kind === 'time' ? `${formatSeconds(v)} at the probed throughputs` : r.budget.kind === 'tokens' ? `${(v / 1e6).toFixed(2)}M tokens` : `${v.toExponential(2)} FLOPs`;
+}
+
+/** A value parsed for a flag; its error names the flag. */
+function flagged<T>(flag: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    throw new TlcError(`${flag}: ${(e as Error).message}`);
+  }
 }
 
 /** The answer, first: which size won, what was predicted against measured, what fits the test budget. */
