@@ -54,9 +54,9 @@ export function chooseWithin(rows: ParetoRow[], budget: { maxBytes?: number; max
   const best = fits.reduce((a, r) => (r.accuracy! > a.accuracy! || (r.accuracy === a.accuracy && r.bytes < a.bytes) ? r : a));
   const runnerUp = fits.filter((r) => r !== best).reduce<ParetoRow | null>((a, r) => (a === null || r.accuracy! > a.accuracy! ? r : a), null);
   const larger = rows.filter((r) => r.accuracy !== null && r.accuracy > best.accuracy! && !fits.includes(r));
-  const parts = [`${describe(best)} is the most accurate of the ${fits.length} model(s) within ${limits}: ` +
+  const parts = [`${describe(best)} is the most accurate of the ${fits.length} model(s)${limits ? ` within ${limits}` : ''}: ` +
     `${pct(best.accuracy!)} test accuracy in ${cost(best)}`];
-  if (runnerUp) parts.push(`next best within the budget: ${describe(runnerUp)}, ${pct(runnerUp.accuracy!)} in ${cost(runnerUp)}`);
+  if (runnerUp) parts.push(`next best${limits ? ' within the budget' : ''}: ${describe(runnerUp)}, ${pct(runnerUp.accuracy!)} in ${cost(runnerUp)}`);
   if (larger.length) {
     const top = larger.reduce((a, r) => (r.accuracy! > a.accuracy! ? r : a));
     parts.push(`more accuracy needs more ${budget.maxLatencyMs !== undefined ? 'time' : 'room'}: ${describe(top)} reaches ${pct(top.accuracy!)} in ${cost(top)}`);
