@@ -16,15 +16,16 @@ mkdir -p "$OUT"
 $TLC auto --corpus "$CORPUS" --task "$TASK" --budget "$BUDGET" --out "$OUT/auto" --json > "$OUT/auto.json"
 SECONDS_BUDGET=$(node -e "const r=require(require('path').resolve('$OUT/auto.json')); console.log(r.budget.value)")
 # each candidate alone, two at a time (one core each)
-node -e "
-const r = require(require('path').resolve('$OUT/auto.json'));
-for (const row of r.exploration.rows) console.log(row.preset + ' ' + Math.round(row.probe_tokens_per_s * $SECONDS_BUDGET));
-" | while read -r preset tokens; do
+# (the loop reads a process substitution, not a pipe, so that its background jobs are this shell's to wait for)
+while read -r preset tokens; do
   [ -f "$OUT/alone/$preset/results.json" ] || [ -n "$(grep -s '\"event\":\"end\"' "$OUT/alone/$preset/metrics.jsonl")" ] && continue
   echo "$preset alone: $tokens tokens"
   TLC_THREADS=1 $TLC pretrain --data "$OUT/auto/data" --model "$preset" --tokens "$tokens" --schedule linear --out "$OUT/alone/$preset" > "$OUT/alone-$preset.log" 2>&1 &
   [ "$(jobs -r | wc -l)" -ge 2 ] && wait -n
-done
+done < <(node -e "
+const r = require(require('path').resolve('$OUT/auto.json'));
+for (const row of r.exploration.rows) console.log(row.preset + ' ' + Math.round(row.probe_tokens_per_s * $SECONDS_BUDGET));
+")
 wait
 node -e "
 const fs = require('fs');
