@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { preparedSyntheticData } from './corpus-fixture.js';
+import { preparedSyntheticData, syntheticDocuments } from './corpus-fixture.js';
 import { loggedSteps } from './processes.js';
 import { readMetrics } from '../src/run/metrics.js';
 import { readSafetensorsRaw } from '../src/engine/safetensors.js';
@@ -161,4 +161,21 @@ test('mpirun -np 2 tlc sweep splits the runs over the ranks and writes the runs 
   // each run was trained by one rank: run 0 and 2 by rank 0, run 1 by rank 1
   const ranksOf = (name: string) => readMetrics(join(root, 'ranks', 'runs', name, 'metrics.jsonl')).find((e) => e.event === 'start');
   assert.equal((ranksOf('L2-D32') as unknown as { ranks?: number }).ranks, undefined, 'a sweep run is not data-parallel');
+});
+
+test('mpirun -np 2 tlc auto: the ranks split the exploration, rank 0 trains on alone, and it ends where one process ends', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'tlc-dp-auto-'));
+  const corpus = join(root, 'corpus.jsonl');
+  writeFileSync(corpus, syntheticDocuments(120, 7).map((text) => JSON.stringify({ text })).join('\n') + '\n');
+  const flags = (out: string) => ['auto', '--corpus', corpus, '--objective', 'clm', '--budget', '240k', '--sizes', 'L1-D32,L1-D64,L2-D64',
+    '--vocab-size', '320', '--seq-len', '32', '--batch-size', '8', '--probe', '1s', '--out', join(root, out), '--json'];
+  const r = mpirun(flags('ranks'));
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /worker 1 of 2 .*: 2 of 3 runs \(L1-D32, L2-D64\)/);
+  assert.match(r.stderr, /worker 2 of 2 .*: 1 of 3 runs \(L1-D64\)/);
+  const ranks = JSON.parse(r.stdout) as { chosen: { preset: string; valid_loss: number }; pretrain_cost: { tokens: number } };
+  const one = JSON.parse(tlcOk(flags('one'))) as typeof ranks;
+  assert.equal(ranks.chosen.preset, one.chosen.preset);
+  assert.equal(ranks.chosen.valid_loss, one.chosen.valid_loss, 'the same model, trained over two ranks or one');
+  assert.equal(ranks.pretrain_cost.tokens, one.pretrain_cost.tokens);
 });
