@@ -1,26 +1,32 @@
-// The README's main command runs end to end (here with a tiny budget and two tiny sizes).
+// The README's main command runs end to end: `tlc auto` on the bundled data (here with a tiny
+// budget, two tiny candidate sizes and part of the task).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 
-test('tlc demo runs the whole pipeline: sweep, finetune, compress, choose, answer', () => {
+test('tlc demo runs the whole pipeline: explore, plan, train, finetune, compress, choose, answer', () => {
   const out = join(mkdtempSync(join(tmpdir(), 'tlc-demo-')), 'demo');
-  const args = [CLI, 'demo', '--out', out, '--budget', '1s', '--finetune-budget', '1s', '--sizes', 'L1-D32,L1-D64', '--task-examples', '600'];
+  const args = [CLI, 'demo', '--out', out, '--budget', '1m', '--finetune-budget', '1s', '--compress-budget', '1s', '--probe', '2s',
+    '--sizes', 'L1-D32,L1-D64', '--task-examples', '600'];
   const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /\| L1-D32 \| .* \|\n\| L1-D64 \|/);
-  assert.match(r.stdout, /reached the lowest validation loss/);
-  assert.match(r.stdout, /For a 2MB budget: /);
-  for (const size of ['L1-D32', 'L1-D64']) assert.ok(existsSync(join(out, 'sweep', 'runs', size, 'model.safetensors')));
-  for (const f of ['pareto.json', 'pareto.csv', 'answer.txt', 'report/index.html']) assert.ok(existsSync(join(out, f)), f);
-  // run again: every step is found done and reused
+  assert.match(r.stdout, /candidates L1-D32, L1-D64/);
+  assert.match(r.stdout, /L1-D(32|64) was chosen for the budget \(1m of pretraining, exploration included/);
+  assert.match(r.stdout, /For the test budget: /);
+  for (const f of ['auto.json', 'pareto.json', 'pareto.csv', 'answer.txt', 'report/index.html', 'model/config.json']) assert.ok(existsSync(join(out, f)), f);
+  const record = JSON.parse(readFileSync(join(out, 'auto.json'), 'utf8')) as { task: string; corpus: string[]; pretrain_cost: { budget_units: number } };
+  assert.equal(record.task, 'example:brown-genre');
+  assert.deepEqual(record.corpus, ['example:sotu', 'example:brown']);
+  assert.ok(record.pretrain_cost.budget_units <= 60, `${record.pretrain_cost.budget_units} s of a 60 s budget`);
+  // run again: every stage is found done, and the answer is given again
   const again = spawnSync(process.execPath, args, { encoding: 'utf8' });
   assert.equal(again.status, 0, again.stderr);
-  assert.match(again.stderr, /finished before, skipped/);
+  assert.doesNotMatch(again.stdout, /\[\d\/7\]/, 'no stage runs again');
+  assert.match(again.stdout, /was chosen for the budget/);
 });

@@ -15,7 +15,8 @@ import { cpSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TlcError } from '../util/errors.js';
 import { AUTO_FILES, COMPRESS_FILES, PARETO_FILES, RUN_FILES, SWEEP_FILES, runFile } from '../run/layout.js';
-import { writeJsonAtomic } from '../util/atomic.js';
+import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import { toCsv } from '../experiment/pareto.js';
 import { eventsOf, readMetrics } from '../run/metrics.js';
 import { DATA_FILE, openShards } from '../data/shards.js';
 import { prepareData } from '../data/prepare.js';
@@ -24,13 +25,12 @@ import { loadSweep } from '../experiment/analysis.js';
 import { finishedRun } from '../experiment/sweep.js';
 import { describePlanBudget, type PlanBudget } from '../experiment/plan-budget.js';
 import { exportRun } from '../export/export.js';
-import { dataVocabSize } from '../train/pretrain.js';
 import { branchDir, listBranches } from '../train/branches.js';
 import { formatSeconds, parseDuration } from '../train/budget.js';
 import type { LoopEvents } from '../train/loop.js';
 import type { WorkerSlot } from '../util/launch.js';
 import { DEFAULT_EXPLORE } from './budget-split.js';
-import { explorationSpec, explore, fittingCandidates, probeMachine, proposeCandidates, stepCost, PRIOR_REFERENCE, type AutoTraining } from './explore.js';
+import { explorationSpec, explore, fittingCandidates, probeMachine, proposeCandidates, PRIOR_REFERENCE, type AutoTraining } from './explore.js';
 import { chooseSize } from './choose.js';
 import { finalModelDir, finalRunDir, trainFinal } from './final.js';
 import {
@@ -61,6 +61,8 @@ export interface AutoOptions {
   batchSize?: number;
   /** Each throughput probe's length (default 20s). */
   probe?: string;
+  /** Use only this many of the task's examples (a quicker, noisier run). */
+  taskExamples?: number;
   dryRun?: boolean;
 }
 
@@ -82,7 +84,7 @@ export async function runAuto(o: AutoOptions, io: AutoIo): Promise<AutoResult> {
     settings: {
       '--sizes': o.sizes ?? null, '--vocab-size': o.vocabSize ?? 8192, '--seq-len': o.seqLen ?? 128, '--batch-size': o.batchSize ?? 32,
       '--finetune-budget': o.task ? o.finetuneBudget : null, '--compress-budget': o.task ? o.compressBudget : null,
-      '--max-bytes': o.maxBytes ?? null, '--max-latency': o.maxLatencyMs ?? null,
+      '--max-bytes': o.maxBytes ?? null, '--max-latency': o.maxLatencyMs ?? null, '--task-examples': o.taskExamples ?? null,
     },
     data_dir: resolve(o.out, AUTO_FILES.data), stages: {},
   };
@@ -263,22 +265,29 @@ async function waitForOtherWorkers(out: string, pending: string[], io: AutoIo): 
 async function chooseStage(out: string, record: AutoRecord, t: AutoTraining, io: AutoIo): Promise<boolean> {
   const runs = loadSweep(record.exploration!.sweep_dir);
   const shards = openShards(t.dataDir);
-  // a larger budget on a rerun goes to the final training; a size already trained on stays chosen
-  let remaining = record.split!.final + (record.budget.value - record.split!.total);
-  if (existsSync(finalRunDir(out)) && record.chosen) {
-    // trained on before with a smaller budget: its final cooldowns so far are spent, and the
-    // extension and its cooldown are two more segments that may each pass their share by a step
-    remaining -= finalCooldownsSpent(out, record) + 2 * stepCost(t, record.chosen.preset, record.prior!.gflops, budgetOf(record));
-  }
+  // what the exploration spent as it trained (a run passes its share by up to a step), and, on a
+  // rerun with a larger budget, the final cooldowns already paid for; a size trained on stays chosen
+  const trainedOn = existsSync(finalRunDir(out)) && record.chosen !== undefined;
+  const remaining = record.budget.value - explorationSpent(record) - (trainedOn ? finalCooldownsSpent(out, record) : 0);
+  const unitsOf = (preset: string, c: Cost) => inBudgetUnits(record, preset, c);
+  const runsDir = join(record.exploration!.sweep_dir, SWEEP_FILES.runs);
+  const trunkOf = (preset: string) => {
+    const end = eventsOf(readMetrics(runFile(join(runsDir, preset), 'metrics')), 'end').pop()!;
+    return unitsOf(preset, { seconds: end.train_seconds, tokens: end.tokens, flops: end.flops });
+  };
+  const stepOf = (preset: string) => {
+    const end = eventsOf(readMetrics(runFile(join(runsDir, preset), 'metrics')), 'end').pop()!;
+    return unitsOf(preset, { seconds: end.train_seconds / end.step, tokens: end.tokens / end.step, flops: end.flops / end.step });
+  };
   const choice = chooseSize({
-    runs, budget: budgetOf(record), trunk: record.split!.trunk, remaining, keep: existsSync(finalRunDir(out)) ? record.chosen?.preset : undefined,
+    runs, budget: budgetOf(record), trunkOf, stepOf, remaining, keep: trainedOn ? record.chosen?.preset : undefined,
     vocabSize: shards.meta.vocab_size, seqLen: t.seqLen, objective: t.objective, corpusTokens: shards.meta.train.tokens,
   });
   const mine = choice.outlook.find((c) => c.preset === choice.preset)!;
   record.plan = { by: choice.by, outlook: choice.outlook, notes: choice.notes, budget_value: record.budget.value };
   record.chosen = {
     preset: choice.preset, valid_loss: null, model_dir: resolve(finalModelDir(out)), predicted_loss: mine.predicted,
-    final_trunk: { kind: record.budget.kind === 'flops' ? 'flops' : 'tokens', value: Math.round(record.budget.kind === 'flops' ? choice.trunkUnits : mine.trunkTokens) },
+    final_trunk: { kind: record.budget.kind === 'flops' ? 'flops' : 'tokens', value: Math.round(record.budget.kind === 'flops' ? mine.trunkUnits : mine.trunkTokens) },
   };
   io.say(`chose ${choice.preset} (${choice.by === 'law' ? `predicted ${mine.predicted!.toFixed(3)} at the end of its schedule` : choice.by === 'kept' ? 'trained on before' : 'the lowest measured loss'})` +
     (choice.notes.length ? `; ${choice.notes.join('; ')}` : ''));
@@ -344,16 +353,23 @@ function pretrainCost(out: string, record: AutoRecord, chosenExploration: string
  * computed from, so that a busy machine does not make a run look over (or under) its budget.
  */
 function costInBudgetUnits(record: AutoRecord, out: string, chosenExploration: string): number {
-  const runs = join(record.exploration!.sweep_dir, SWEEP_FILES.runs);
-  const rate = new Map(record.exploration!.rows.map((r) => [r.preset, r.probe_tokens_per_s]));
-  const unit = (preset: string, c: Cost): number => {
-    if (record.budget.kind === 'tokens') return c.tokens;
-    if (record.budget.kind === 'flops') return c.flops;
-    return c.tokens / (rate.get(preset) ?? c.tokens / Math.max(c.seconds, 1e-9));
-  };
   const trunkEnd = eventsOf(readMetrics(runFile(chosenExploration, 'metrics')), 'end').pop()!;
   const final = runCost(finalRunDir(out), { seconds: trunkEnd.train_seconds, tokens: trunkEnd.tokens, flops: trunkEnd.flops });
-  return readdirSync(runs).reduce((s, name) => s + unit(name, runCost(join(runs, name))), 0) + unit(record.chosen!.preset, final);
+  return explorationSpent(record) + inBudgetUnits(record, record.chosen!.preset, final);
+}
+
+/** Every exploration run with its branches, in the budget's unit. */
+function explorationSpent(record: AutoRecord): number {
+  const runs = join(record.exploration!.sweep_dir, SWEEP_FILES.runs);
+  return readdirSync(runs).reduce((s, name) => s + inBudgetUnits(record, name, runCost(join(runs, name))), 0);
+}
+
+/** A cost of a size's training in the budget's unit: tokens, FLOPs, or seconds at its probed throughput. */
+function inBudgetUnits(record: AutoRecord, preset: string, c: Cost): number {
+  if (record.budget.kind === 'tokens') return c.tokens;
+  if (record.budget.kind === 'flops') return c.flops;
+  const rate = record.exploration!.rows.find((r) => r.preset === preset)?.probe_tokens_per_s ?? null;
+  return c.tokens / (rate ?? c.tokens / Math.max(c.seconds, 1e-9));
 }
 
 async function taskStage(o: AutoOptions, record: AutoRecord, io: AutoIo): Promise<boolean> {
@@ -369,7 +385,7 @@ async function taskStage(o: AutoOptions, record: AutoRecord, io: AutoIo): Promis
   const finetuned: FinetunedModel[] = [];
   for (const s of sources) {
     io.say(`finetuning ${s.preset} on ${o.task} for ${o.finetuneBudget}`);
-    const f = await finetuneModel(o.out, s.preset, s.dir, o.task, o.finetuneBudget, taskIo);
+    const f = await finetuneModel(o.out, s.preset, s.dir, o.task, o.finetuneBudget, taskIo, o.taskExamples);
     if (!f) return false;
     finetuned.push(f);
   }
@@ -389,6 +405,7 @@ async function taskStage(o: AutoOptions, record: AutoRecord, io: AutoIo): Promis
   };
   if (s.chosen) record.model_dir = resolve(settingDirOf(s.chosen));
   // where `tlc report` marks the choice, as `tlc pareto` leaves it
+  writeFileAtomic(join(o.out, PARETO_FILES.csv), toCsv(s.table));
   writeJsonAtomic(join(o.out, PARETO_FILES.json), {
     rows: s.table, choice: { row: s.chosen, reason: s.reason },
     budget: { ...(o.maxBytes !== undefined && { max_bytes: o.maxBytes }), ...(o.maxLatencyMs !== undefined && { max_latency_ms: o.maxLatencyMs }) },

@@ -13,6 +13,8 @@ import { COOLDOWN, finalTrunk } from './budget-split.js';
 
 export interface CandidateOutlook {
   preset: string;
+  /** The final trunk in the budget's unit. */
+  trunkUnits: number;
   /** The final trunk in the candidate's tokens (time and FLOP budgets converted with its throughput and FLOPs per token). */
   trunkTokens: number;
   /** Tokens at the end of the final cooldown: the loss predicted is there. */
@@ -30,16 +32,17 @@ export interface Choice {
   outlook: CandidateOutlook[];
   /** 'law' when the prediction chose, 'measured' when the law could not, 'kept' for a size trained on before. */
   by: 'law' | 'measured' | 'kept';
-  /** The final trunk in the budget's unit. */
-  trunkUnits: number;
   notes: string[];
 }
 
 export interface ChoiceInputs {
   runs: SweepRun[];
   budget: PlanBudget;
-  /** Each candidate's exploration trunk and what is left for the final training, in the budget's unit. */
-  trunk: number;
+  /** A candidate's exploration trunk as it trained, in the budget's unit. */
+  trunkOf: (preset: string) => number;
+  /** One training step of a candidate, in the budget's unit (two are held back for the final segments). */
+  stepOf: (preset: string) => number;
+  /** The budget not spent yet (all of it but the exploration and any earlier final cooldowns). */
   remaining: number;
   vocabSize: number;
   seqLen: number;
@@ -52,11 +55,11 @@ export interface ChoiceInputs {
 export function chooseSize(x: ChoiceInputs): Choice {
   const notes: string[] = [];
   const lastLoss = (r: SweepRun) => r.points.reduce((a, p) => (p.fraction > a.fraction ? p : a), r.points[0])?.validLoss ?? r.valid_loss;
-  const trunkUnits = finalTrunk(x.trunk, x.remaining);
-  const tokensOf = (r: SweepRun): number => {
-    if (x.budget.kind === 'tokens') return trunkUnits;
-    if (x.budget.kind === 'flops') return trunkUnits / trainingFlopsPerToken(configFor(r.preset, x), x.seqLen);
-    return trunkUnits * (r.probe_tokens_per_s ?? r.tokens_per_s);
+  const unitsOf = (r: SweepRun): number => finalTrunk(x.trunkOf(r.preset), x.remaining - 2 * x.stepOf(r.preset));
+  const tokensOf = (r: SweepRun, units: number): number => {
+    if (x.budget.kind === 'tokens') return units;
+    if (x.budget.kind === 'flops') return units / trainingFlopsPerToken(configFor(r.preset, x), x.seqLen);
+    return units * (r.probe_tokens_per_s ?? r.tokens_per_s);
   };
   let predict: (r: SweepRun, tokens: number) => { loss: number | null; low: number | null; high: number | null; unpredictable: string | null };
   try {
@@ -74,20 +77,21 @@ export function chooseSize(x: ChoiceInputs): Choice {
     predict = () => ({ loss: null, low: null, high: null, unpredictable: 'no law' });
   }
   const outlook = x.runs.map((r): CandidateOutlook => {
-    const trunkTokens = tokensOf(r);
+    const trunkUnits = unitsOf(r);
+    const trunkTokens = tokensOf(r, trunkUnits);
     const endTokens = trunkTokens * (1 + COOLDOWN);
     const p = predict(r, endTokens);
-    return { preset: r.preset, trunkTokens, endTokens, predicted: p.loss, low: p.low, high: p.high, unpredictable: p.unpredictable, explored: lastLoss(r) };
+    return { preset: r.preset, trunkUnits, trunkTokens, endTokens, predicted: p.loss, low: p.low, high: p.high, unpredictable: p.unpredictable, explored: lastLoss(r) };
   });
-  if (x.keep !== undefined && outlook.some((o) => o.preset === x.keep)) return { preset: x.keep, outlook, by: 'kept', trunkUnits, notes };
+  if (x.keep !== undefined && outlook.some((o) => o.preset === x.keep)) return { preset: x.keep, outlook, by: 'kept', notes };
   const predicted = outlook.filter((o) => o.predicted !== null);
   if (predicted.length > 0) {
     const best = predicted.reduce((a, o) => (o.predicted! < a.predicted! ? o : a));
     const unknown = outlook.filter((o) => o.predicted === null);
     if (unknown.length > 0) notes.push(`cannot say for ${unknown.map((o) => o.preset).join(', ')}: ${unknown[0].unpredictable}`);
-    return { preset: best.preset, outlook, by: 'law', trunkUnits, notes };
+    return { preset: best.preset, outlook, by: 'law', notes };
   }
   const best = outlook.reduce((a, o) => (o.explored < a.explored ? o : a));
   notes.push(`no candidate could be predicted at the final budget; ${best.preset} reached the lowest loss in the exploration`);
-  return { preset: best.preset, outlook, by: 'measured', trunkUnits, notes };
+  return { preset: best.preset, outlook, by: 'measured', notes };
 }

@@ -49,11 +49,11 @@ export interface FinetunedModel {
 }
 
 /** Finetunes the pretrained model in `from` (resumed or reused where it ran before). Null if interrupted. */
-export async function finetuneModel(out: string, preset: string, from: string, task: string, budget: string, io: TaskStageIo): Promise<FinetunedModel | null> {
+export async function finetuneModel(out: string, preset: string, from: string, task: string, budget: string, io: TaskStageIo, maxExamples?: number): Promise<FinetunedModel | null> {
   const dir = join(out, AUTO_FILES.finetune, preset);
   if (!hasFinetuneResults(dir)) {
     const options = finetunePlan(finetuneOptionsSchema.parse({
-      from, task, task_seed: TASK_SEED, ...finetuneBudgetOf(budget), dropout: 0.1, eval_every: 0.2, save_every: 0.25, keep: 1,
+      from, task, task_seed: TASK_SEED, ...(maxExamples !== undefined && { max_examples: maxExamples }), ...finetuneBudgetOf(budget), dropout: 0.1, eval_every: 0.2, save_every: 0.25, keep: 1,
     })).options;
     const events = io.events(`finetune ${preset}`);
     const r = existsSync(runFile(dir, 'args')) ? await resumeFinetune(dir, events, io.signal) : await finetune(dir, options, events, io.signal);

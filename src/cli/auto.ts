@@ -9,7 +9,9 @@ import { withOutputDir } from '../run/ownership.js';
 import { workerSlot } from '../util/launch.js';
 import { describeCost, runAuto, type AutoOptions } from '../auto/auto.js';
 import { finetuneBudgetOf } from '../auto/task.js';
-import type { AutoRecord } from '../auto/record.js';
+import { writeRecord, type AutoRecord } from '../auto/record.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { join } from 'node:path';
 import { num, positiveInt, progressEvents, required, withGracefulStop } from './common.js';
 import { markRequired } from './help.js';
 
@@ -59,20 +61,26 @@ export function registerAuto(program: Command): void {
       if (f.json) process.stdout.write(JSON.stringify(result.record) + '\n');
       return;
     }
-    const { writeReport } = await import('../report/report.js'); // Vega loads only when a report is drawn
-    const answer = answerOf(result.record);
-    // the report states the test-budget choice itself (from pareto.json)
-    const lead = answer.filter((sentence) => !sentence.startsWith('For the test budget'));
-    const report = await writeReport(options.out, { title: `tlc auto: ${options.corpus.join(', ')}`, lead, sizeConclusions: false });
-    result.record.report = report.html;
-    const { writeRecord } = await import('../auto/record.js');
-    writeRecord(options.out, result.record);
+    const { answer, report } = await finishAuto(options.out, result.record, `tlc auto: ${options.corpus.join(', ')}`);
     if (f.json) {
       process.stdout.write(JSON.stringify(result.record) + '\n');
       return;
     }
-    say(`\n${answer.join(' ')}\n\nthe model: ${result.record.model_dir ?? 'none'}\nreport: ${report.html}\neverything: ${options.out}/auto.json`);
+    say(`\n${answer.join(' ')}\n\nthe model: ${result.record.model_dir ?? 'none'}\nreport: ${report}\neverything: ${options.out}/auto.json`);
   });
+}
+
+/** After a finished run: the report, opening with the answer, and answer.txt; auto.json records the report. */
+export async function finishAuto(out: string, record: AutoRecord, title: string): Promise<{ answer: string[]; report: string }> {
+  const { writeReport } = await import('../report/report.js'); // Vega loads only when a report is drawn
+  const answer = answerOf(record);
+  // the report states the test-budget choice itself (from pareto.json)
+  const lead = answer.filter((sentence) => !sentence.startsWith('For the test budget'));
+  const report = await writeReport(out, { title, lead, sizeConclusions: false });
+  record.report = report.html;
+  writeRecord(out, record);
+  writeFileAtomic(join(out, 'answer.txt'), answer.join(' ') + '\n');
+  return { answer, report: report.html };
 }
 
 function autoOptions(f: AutoFlags): AutoOptions {
