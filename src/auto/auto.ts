@@ -17,6 +17,7 @@ import { TlcError } from '../util/errors.js';
 import { AUTO_FILES, COMPRESS_FILES, PARETO_FILES, RUN_FILES, SWEEP_FILES, runFile } from '../run/layout.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { toCsv } from '../experiment/pareto.js';
+import { formatBytes } from '../util/format.js';
 import { eventsOf, readMetrics } from '../run/metrics.js';
 import { DATA_FILE, openShards } from '../data/shards.js';
 import { prepareData } from '../data/prepare.js';
@@ -213,7 +214,7 @@ function printPlan(o: AutoOptions, record: AutoRecord, io: AutoIo): void {
   io.say(`  final: ${unit(split.final)} for the chosen size, its trunk continued, one cooldown at the end`);
   if (o.task) {
     io.say(`  task ${o.task}: finetune up to 2 models (${o.finetuneBudget} each), compress each over ${settingsPerModel(o)} settings ` +
-      `(${o.compressBudget} of finetuning each), choose within ${[o.maxBytes !== undefined ? `${o.maxBytes} bytes` : null, o.maxLatencyMs !== undefined ? `${o.maxLatencyMs} ms` : null].filter(Boolean).join(' and ') || 'no test budget (the most accurate)'}`);
+      `(${o.compressBudget} of finetuning each), choose within ${[o.maxBytes !== undefined ? formatBytes(o.maxBytes) : null, o.maxLatencyMs !== undefined ? `${o.maxLatencyMs} ms` : null].filter(Boolean).join(' and ') || 'no test budget (the most accurate)'}`);
   }
   if (o.budget.kind === 'time') {
     const training = o.budget.seconds + (o.task ? taskTrainingSeconds(o) : 0);
