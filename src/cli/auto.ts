@@ -132,7 +132,7 @@ export function answerOf(r: AutoRecord): string[] {
     (outlook.length > 0 ? `; the runner-up, ${outlook[0].preset}, was predicted ${outlook[0].predicted!.toFixed(3)} with the same budget.` : '.') +
     (explored.length > 0 ? ` At the end of the exploration the candidates stood at ${explored.map((e) => `${e.preset} ${e.valid_loss.toFixed(3)}`).join(', ')}.` : ''));
   if (r.selection) {
-    out.push(`For the test budget: ${r.selection.reason}` + (r.selection.runner_up ? `; runner-up ${r.selection.runner_up}.` : '.'));
+    out.push(`For the test budget: ${r.selection.reason}.`); // the reason already names the next best
   }
   if (r.sample !== undefined) out.push(`A greedy sample: "${r.sample.trim().slice(0, 200)}"`);
   const total = Object.values(r.stages).reduce((s, x) => s + x.seconds, 0);
