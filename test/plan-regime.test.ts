@@ -17,6 +17,7 @@ import { effectiveTokens, decideRepetition, PUBLISHED_R_STAR } from '../src/expe
 import { parsePlanBudget } from '../src/experiment/plan-budget.js';
 import { readPointsFile } from '../src/experiment/points-file.js';
 import { huber } from '../src/util/numerics/optimise.js';
+import { transitionResidualProblem } from '../src/experiment/transition.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CLI = join(HERE, '..', 'src', 'cli', 'main.js');
@@ -79,9 +80,55 @@ test('held out, each size\'s largest budget is predicted within 3% or declared u
   for (const h of largest.values()) {
     const p = predictInRegime(r, h.size, h.params, h.tokens);
     if (p.loss === null) {
-      assert.equal(r.plateau.decisions.find((d) => d.size === h.size)!.state, 'on-plateau', `${h.size} declared unpredictable: ${p.unpredictable}`);
+      assert.notEqual(r.plateau.decisions.find((d) => d.size === h.size)!.state, 'left', `${h.size} declared unpredictable: ${p.unpredictable}`);
     } else {
       assert.ok(Math.abs(p.loss / h.loss - 1) < 0.03, `${h.size}: predicted ${p.loss}, measured ${h.loss}`);
+    }
+  }
+});
+
+test('a gradual drop (over four doublings) is predicted through: held out within 3%, where the law past the drop misses', () => {
+  // the drop model's own form with known coefficients: P = 6.5, the law above, D_on = 2e7·(N/1e5)^−0.3, s = 1.5:
+  // the held-out budgets lie in the drop's tail (5–15% of it left)
+  const gradual = (n: number, d: number) => {
+    const w = 1 / (1 + (d / (2e7 * (n / 1e5) ** -0.3)) ** 1.5);
+    return law(n, d) + (6.5 - law(n, d)) * w;
+  };
+  let i = 0;
+  const points: SizedPoint[] = [1e5, 3e5, 1e6, 3e6].flatMap((n) => Array.from({ length: 7 }, (_, k) => ({
+    size: `N${n}`, params: n, tokens: 1e6 * 2 ** k, loss: gradual(n, 1e6 * 2 ** k) + noise(i++),
+  })));
+  const largest = new Map<string, SizedPoint>();
+  for (const p of points) if (!largest.has(p.size) || p.tokens > largest.get(p.size)!.tokens) largest.set(p.size, p);
+  const rest = points.filter((p) => largest.get(p.size) !== p);
+  const r = fitRegime(rest, { check, bootstrap: 50 });
+  assert.ok(r.transition !== null, r.transitionNote ?? '');
+  let lawMiss = 0;
+  for (const h of largest.values()) {
+    const p = predictInRegime(r, h.size, h.params, h.tokens);
+    assert.ok(p.loss !== null && Math.abs(p.loss / h.loss - 1) < 0.03, `${h.size}: predicted ${p.loss} (${p.unpredictable}), measured ${h.loss}`);
+    assert.ok(p.low! <= p.loss && p.loss <= p.high!);
+    lawMiss = Math.max(lawMiss, Math.abs(predictLoss(r.fit, h.params, h.tokens).loss / h.loss - 1));
+  }
+  assert.ok(lawMiss > 0.05, `the law on the points past each drop misses by ${lawMiss}: the drop model should matter here`);
+});
+
+test('the drop model\'s Jacobian matches central differences at every coordinate', () => {
+  const points = ladder(5);
+  const prob = transitionResidualProblem(points);
+  const theta = Float64Array.from([0.4, 1.1, -0.7, 0.9, -1.2, 0.3, -0.25, 0.6, 1.85]);
+  const n = prob.points, p = prob.free.length;
+  const r = new Float64Array(n), J = new Float64Array(n * p), rp = new Float64Array(n), rm = new Float64Array(n);
+  prob.residualsAndJacobian(theta, r, J);
+  for (let j = 0; j < p; j++) {
+    const h = 1e-6, tp = Float64Array.from(theta), tm = Float64Array.from(theta);
+    tp[prob.free[j]] += h;
+    tm[prob.free[j]] -= h;
+    prob.residuals(tp, rp);
+    prob.residuals(tm, rm);
+    for (let i = 0; i < n; i++) {
+      const fd = (rp[i] - rm[i]) / (2 * h);
+      assert.ok(Math.abs(fd - J[i * p + j]) < 1e-6 * (1 + Math.abs(fd)), `∂r${i}/∂θ${j}: analytic ${J[i * p + j]}, central difference ${fd}`);
     }
   }
 });

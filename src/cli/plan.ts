@@ -163,6 +163,16 @@ function printRegime<P extends SizedPoint>(r: Regime<P>): void {
   for (const d of r.plateau.decisions) if (d.state !== 'unseen') console.log(`plateau: ${d.size}: ${d.reason}`);
   if (r.plateau.onset) console.log(`plateau: the drop's onset D_on ∝ N^${r.plateau.onset.k.toFixed(2)} across ${r.plateau.onset.sizes.join(', ')}`);
   if (r.repetition) console.log(`repetition: ${r.repetition.note}`);
+  const t = r.transition;
+  if (t) {
+    const l = t.log;
+    console.log(`drop: the candidates are predicted through it, L = Λ + (P − Λ)/(1 + (D/D_on)^s) with Λ = E + A/N^α + B/D^β, over all ${t.points} points: ` +
+      `P = ${Math.exp(l.p).toFixed(3)}, D_on = ${Math.exp(l.c).toPrecision(3)}·N^${l.k.toFixed(3)}, s = ${l.s.toFixed(2)}, ` +
+      `E = ${Math.exp(l.e).toPrecision(3)}, A = ${Math.exp(l.a).toPrecision(3)}, α = ${l.alpha.toFixed(3)}, B = ${Math.exp(l.b).toPrecision(3)}, β = ${l.beta.toFixed(3)}; ` +
+      `RMSE(log) ${t.rmse.toFixed(4)} (wild bootstrap, ${t.samples.length} fits); the law above, on the points past each drop, gives approach 3`);
+  } else if (r.plateau.active && r.transitionNote) {
+    console.log(`drop: not modelled (${r.transitionNote}): the law above predicts`);
+  }
   for (const n of r.notes) console.log(`note: ${n}`);
 }
 
@@ -187,6 +197,12 @@ function printHoldout(h: Holdout): void {
     console.log(`| ${r.preset} | ${(r.tokens / 1e6).toFixed(2)}M | ${cells} | ${r.measured.toFixed(3)} | ${r.relativeError === null ? '-' : `${(100 * r.relativeError).toFixed(1)}%`} |`);
   }
   for (const r of h.rows) if (r.unpredictable) console.log(`${r.preset}: ${r.unpredictable}`);
-  console.log(`predicted best: ${h.predictedBest ?? 'none'}; measured best: ${h.measuredBest}` + (h.predictedBest === h.measuredBest ? ' — the fit chose right.' : ' — the fit chose wrong.'));
+  const row = (preset: string | null) => h.rows.find((r) => r.preset === preset);
+  const [picked, best] = [row(h.predictedBest), row(h.measuredBest)];
+  // a wrong choice the bands had already called uncertain is not the same failure as a confident one
+  const overlapped = picked !== undefined && best !== undefined && picked.low !== null && best.low !== null &&
+    picked.low <= best.high! && best.low <= picked.high!;
+  console.log(`predicted best: ${h.predictedBest ?? 'none'}; measured best: ${h.measuredBest}` + (h.predictedBest === h.measuredBest ? ' — the fit chose right.'
+    : overlapped ? ` — the fit chose wrong, though its 90% bands for ${h.predictedBest} and ${h.measuredBest} overlapped.` : ' — the fit chose wrong.'));
   for (const w of h.warnings) console.log(`Warning (the points of the refit): ${w}.`);
 }

@@ -6,6 +6,7 @@ import { fitChinchilla, predictLoss, type ChinchillaFit } from './fit.js';
 import type { ScalingPoint } from './fit-model.js';
 import { analysePlateaus, plateauBlocks, type PlateauAnalysis, type PlateauDecision } from './plateau.js';
 import { decideRepetition, effectiveTokens, withEffectiveTokens, type RepetitionDecision } from './repetition.js';
+import { fitTransition, predictTransition, transitionOnset, transitionProblem, type TransitionFit } from './transition.js';
 
 /** A point with the size it belongs to (a preset, or a points file's group or parameter count). */
 export interface SizedPoint extends ScalingPoint {
@@ -20,6 +21,11 @@ export interface Regime<P extends SizedPoint> {
   kept: P[];
   repetition: RepetitionDecision | null;
   fit: ChinchillaFit;
+  /** The law through the drop, fitted on every point (null: not fitted; `transitionNote` says why). */
+  transition: TransitionFit | null;
+  transitionNote: string | null;
+  /** Every point, tokens as measured. */
+  points: P[];
   notes: string[];
 }
 
@@ -62,7 +68,20 @@ export function fitRegime<P extends SizedPoint>(points: P[], o: RegimeOptions<P>
   const repetition = corpus !== null && corpus > 0 ? decideRepetition(kept, corpus) : null;
   const lawPoints = repetition ? withEffectiveTokens(kept, corpus!, repetition.rStar) : kept;
   const fit = fitChinchilla(lawPoints, o.bootstrap === undefined ? {} : { bootstrap: o.bootstrap });
-  return { plateau, plateauApplied, kept, repetition, fit, notes };
+  // where sizes were seen leaving the plateau, the drop itself is modelled, fitted on every point
+  let transition: TransitionFit | null = null;
+  let transitionNote: string | null = null;
+  if (plateau.active) {
+    transitionNote = transitionProblem(points, plateau);
+    if (transitionNote === null) {
+      const all = repetition ? withEffectiveTokens(points, corpus!, repetition.rStar) : points;
+      transition = fitTransition(all, plateau, o.bootstrap === undefined ? {} : { bootstrap: o.bootstrap });
+      if (transition === null) transitionNote = 'the fit of the drop diverged from every start';
+    }
+  } else {
+    transitionNote = 'no size was seen on a plateau';
+  }
+  return { plateau, plateauApplied, kept, repetition, fit, transition, transitionNote, points, notes };
 }
 
 function passes<P>(check: (points: P[]) => void, points: P[]): boolean {
@@ -102,11 +121,45 @@ export function predictInRegime<P extends SizedPoint>(r: Regime<P>, size: string
   const decision: PlateauDecision | null = size === null ? null : r.plateau.decisions.find((d) => d.size === size) ?? null;
   const effective = r.repetition ? effectiveTokens(tokens, r.repetition.uniqueTokens, r.repetition.rStar) : tokens;
   // a size seen on its plateau stays unpredictable even where too few points past the drops left the law fitted on all of them
+  if (r.transition) return predictThroughDrop(r, r.transition, decision, params, tokens, effective);
   const blocked = plateauBlocks(r.plateau, params, tokens, decision);
   if (blocked) return { loss: null, low: null, high: null, extrapolated: true, unpredictable: blocked, effectiveTokens: effective };
   const p = predictLoss(r.fit, params, effective);
   const [low, high] = p.interval ?? [p.loss, p.loss];
   return { loss: p.loss, low, high, extrapolated: p.extrapolated, unpredictable: null, effectiveTokens: effective };
+}
+
+/**
+ * A prediction of the model of the drop. A size whose own points show no drop yet (or a size
+ * larger than every size that dropped) is predicted only well past its drop by the fit across
+ * sizes (three logistic widths past the onset, where under 5% of the drop is left): on its
+ * plateau and in the drop, nothing of its own tells where its loss will be.
+ */
+function predictThroughDrop<P extends SizedPoint>(r: Regime<P>, t: TransitionFit, decision: PlateauDecision | null, params: number, tokens: number, effective: number): RegimePrediction {
+  const onset = transitionOnset(t.log, params);
+  const own = r.points.filter((p) => p.size === decision?.size);
+  const seenDrop = decision?.state === 'left' || (own.length > 0 && Math.max(...own.map((p) => p.tokens)) >= onset);
+  const dropped = r.plateau.decisions.filter((d) => d.state === 'left').map((d) => d.params);
+  const covered = decision === null && params <= Math.max(...dropped);
+  const widths = t.log.s * Math.log(effective / onset);
+  if (!seenDrop && !covered && widths < DROP_OVER_WIDTHS) {
+    const why = decision ? `${decision.reason}; ` : 'no size this large left the plateau in the points; ';
+    return {
+      loss: null, low: null, high: null, extrapolated: true, effectiveTokens: effective,
+      unpredictable: `${why}the drop's onset, fitted across ${t.sizes.join(', ')}, is expected near ${fmtTokens(onset)} tokens, ` +
+        `and ${fmtTokens(tokens)} tokens is ${widths <= -DROP_OVER_WIDTHS ? 'before it' : 'within the drop'}: where its loss will be there, its own points cannot tell`,
+    };
+  }
+  const p = predictTransition(t, params, effective);
+  const [low, high] = p.interval ?? [p.loss, p.loss];
+  return { loss: p.loss, low, high, extrapolated: p.extrapolated, unpredictable: null, effectiveTokens: effective };
+}
+
+/** Logistic widths (1/s in ln D) past the onset at which the drop counts as over (1/(1 + e³): under 5% left). */
+const DROP_OVER_WIDTHS = 3;
+
+function fmtTokens(tokens: number): string {
+  return tokens >= 1e9 ? `${(tokens / 1e9).toPrecision(3)}B` : tokens >= 1e6 ? `${(tokens / 1e6).toPrecision(3)}M` : `${Math.round(tokens / 1e3)}k`;
 }
 
 /** The plateau and repetition decisions as plain data (the plan's JSON). */
@@ -117,6 +170,13 @@ export function regimeJson<P extends SizedPoint>(r: Regime<P>): Record<string, u
       onset: r.plateau.onset && { k: r.plateau.onset.k, c: r.plateau.onset.c, sizes: r.plateau.onset.sizes },
       sizes: r.plateau.decisions.map((d) => ({ size: d.size, params: d.params, state: d.state, drop_after: d.dropAfter, drop_by: d.dropBy, excluded: d.excluded, reason: d.reason })),
     },
+    transition: r.transition
+      ? {
+        applied: true, E: Math.exp(r.transition.log.e), A: Math.exp(r.transition.log.a), alpha: r.transition.log.alpha, B: Math.exp(r.transition.log.b),
+        beta: r.transition.log.beta, P: Math.exp(r.transition.log.p), onset_c: r.transition.log.c, onset_k: r.transition.log.k, steepness: r.transition.log.s,
+        points: r.transition.points, rmse: r.transition.rmse, bootstrap: r.transition.samples.length,
+      }
+      : { applied: false, reason: r.transitionNote },
     repetition: r.repetition && {
       unique_tokens: r.repetition.uniqueTokens, r_star: Number.isFinite(r.repetition.rStar) ? r.repetition.rStar : null, source: r.repetition.source, max_epochs: r.repetition.maxEpochs, note: r.repetition.note,
     },
