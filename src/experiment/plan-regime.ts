@@ -4,7 +4,7 @@
 // holdout, and `plan --points`.
 import { fitChinchilla, predictLoss, type ChinchillaFit } from './fit.js';
 import type { ScalingPoint } from './fit-model.js';
-import { analysePlateaus, plateauBlocks, type PlateauAnalysis, type PlateauDecision } from './plateau.js';
+import { analysePlateaus, formatTokens, plateauBlocks, type PlateauAnalysis, type PlateauDecision } from './plateau.js';
 import { decideRepetition, effectiveTokens, withEffectiveTokens, type RepetitionDecision } from './repetition.js';
 import { fitTransition, predictTransition, transitionOnset, transitionProblem, type TransitionFit } from './transition.js';
 
@@ -146,8 +146,8 @@ function predictThroughDrop<P extends SizedPoint>(r: Regime<P>, t: TransitionFit
     const why = decision ? `${decision.reason}; ` : 'no size this large left the plateau in the points; ';
     return {
       loss: null, low: null, high: null, extrapolated: true, effectiveTokens: effective,
-      unpredictable: `${why}the drop's onset, fitted across ${t.sizes.join(', ')}, is expected near ${fmtTokens(onset)} tokens, ` +
-        `and ${fmtTokens(tokens)} tokens is ${widths <= -DROP_OVER_WIDTHS ? 'before it' : 'within the drop'}: where its loss will be there, its own points cannot tell`,
+      unpredictable: `${why}the drop's onset, fitted across ${t.sizes.join(', ')}, is expected near ${formatTokens(onset)} tokens, ` +
+        `and ${formatTokens(tokens)} tokens is ${widths <= -DROP_OVER_WIDTHS ? 'before it' : 'within the drop'}: where its loss will be there, its own points cannot tell`,
     };
   }
   const p = predictTransition(t, params, effective);
@@ -158,9 +158,6 @@ function predictThroughDrop<P extends SizedPoint>(r: Regime<P>, t: TransitionFit
 /** Logistic widths (1/s in ln D) past the onset at which the drop counts as over (1/(1 + e³): under 5% left). */
 const DROP_OVER_WIDTHS = 3;
 
-function fmtTokens(tokens: number): string {
-  return tokens >= 1e9 ? `${(tokens / 1e9).toPrecision(3)}B` : tokens >= 1e6 ? `${(tokens / 1e6).toPrecision(3)}M` : `${Math.round(tokens / 1e3)}k`;
-}
 
 /** The plateau and repetition decisions as plain data (the plan's JSON). */
 export function regimeJson<P extends SizedPoint>(r: Regime<P>): Record<string, unknown> {

@@ -85,7 +85,7 @@ function decide(size: string, curve: SizePoint[], drop: Acceleration | undefined
     return {
       size, params, state: 'left', dropAfter: drop.from, dropBy: drop.to, excluded,
       reason: `its loss fell ${drop.before.toFixed(2)} then ${drop.after.toFixed(2)} nats per doubling of tokens: it left the plateau between ` +
-        `${fmt(drop.from)} and ${fmt(drop.to)} tokens; the ${excluded} point(s) before are kept out of the law`,
+        `${formatTokens(drop.from)} and ${formatTokens(drop.to)} tokens; the ${excluded} point(s) before are kept out of the law`,
     };
   }
   // the leading points that lie on the plateau (the drop may come before a second interval shows it)
@@ -95,14 +95,14 @@ function decide(size: string, curve: SizePoint[], drop: Acceleration | undefined
     const last = curve[curve.length - 1];
     const why = unigramLoss !== null && curve.every((p) => p.loss > unigramLoss)
       ? `every loss is above the unigram loss ${unigramLoss.toFixed(3)}`
-      : `its last loss ${last.loss.toFixed(3)} (${fmt(last.tokens)} tokens) is still where the sizes that dropped were before their drop`;
+      : `its last loss ${last.loss.toFixed(3)} (${formatTokens(last.tokens)} tokens) is still where the sizes that dropped were before their drop`;
     return { size, params, state: 'on-plateau', dropAfter: null, dropBy: null, excluded: curve.length, reason: `it has not left the plateau: ${why}` };
   }
   if (lead > 0) {
     const [from, to] = [curve[lead - 1], curve[lead]];
     return {
       size, params, state: 'left', dropAfter: from.tokens, dropBy: to.tokens, excluded: lead,
-      reason: `its loss left the plateau between ${fmt(from.tokens)} and ${fmt(to.tokens)} tokens (${from.loss.toFixed(3)} to ${to.loss.toFixed(3)}); ` +
+      reason: `its loss left the plateau between ${formatTokens(from.tokens)} and ${formatTokens(to.tokens)} tokens (${from.loss.toFixed(3)} to ${to.loss.toFixed(3)}); ` +
         `the ${lead} point(s) on it are kept out of the law`,
     };
   }
@@ -177,10 +177,11 @@ export function plateauBlocks(analysis: PlateauAnalysis, params: number, tokens:
   const at = predictedOnset(onset, params);
   if (tokens >= 2 * at) return null;
   const own = decision ? `${decision.reason}; ` : '';
-  return `${own}the drop's onset, fitted across ${onset.sizes.join(', ')} (D_on ∝ N^${onset.k.toFixed(2)}), is expected near ${fmt(at)} tokens, ` +
-    `and ${fmt(tokens)} tokens is ${tokens < at ? 'before it' : 'within a doubling of it'}: the law cannot say where its loss will be`;
+  return `${own}the drop's onset, fitted across ${onset.sizes.join(', ')} (D_on ∝ N^${onset.k.toFixed(2)}), is expected near ${formatTokens(at)} tokens, ` +
+    `and ${formatTokens(tokens)} tokens is ${tokens < at ? 'before it' : 'within a doubling of it'}: the law cannot say where its loss will be`;
 }
 
-function fmt(tokens: number): string {
+/** A token count as 12.6M, 1.2B or 640k. */
+export function formatTokens(tokens: number): string {
   return tokens >= 1e9 ? `${(tokens / 1e9).toPrecision(3)}B` : tokens >= 1e6 ? `${(tokens / 1e6).toPrecision(3)}M` : `${Math.round(tokens / 1e3)}k`;
 }
