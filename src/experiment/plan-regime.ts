@@ -136,18 +136,26 @@ export function predictInRegime<P extends SizedPoint>(r: Regime<P>, size: string
  * plateau and in the drop, nothing of its own tells where its loss will be.
  */
 function predictThroughDrop<P extends SizedPoint>(r: Regime<P>, t: TransitionFit, decision: PlateauDecision | null, params: number, tokens: number, effective: number): RegimePrediction {
+  // the fit, and so its onset, counts effective tokens under repetition
+  const toFit = (d: number) => (r.repetition ? effectiveTokens(d, r.repetition.uniqueTokens, r.repetition.rStar) : d);
   const onset = transitionOnset(t.log, params);
   const own = r.points.filter((p) => p.size === decision?.size);
-  const seenDrop = decision?.state === 'left' || (own.length > 0 && Math.max(...own.map((p) => p.tokens)) >= onset);
+  // a size whose own points show no drop, but reach where the fit puts it, is taken as past it,
+  // unless its points were found on the plateau
+  const reached = decision?.state === 'unseen' && own.length > 0 && toFit(Math.max(...own.map((p) => p.tokens))) >= onset;
+  const seenDrop = decision?.state === 'left' || reached;
   const dropped = r.plateau.decisions.filter((d) => d.state === 'left').map((d) => d.params);
   const covered = decision === null && params <= Math.max(...dropped);
   const widths = t.log.s * Math.log(effective / onset);
   if (!seenDrop && !covered && widths < DROP_OVER_WIDTHS) {
-    const why = decision ? `${decision.reason}; ` : 'no size this large left the plateau in the points; ';
+    const why = decision === null ? 'no size this large left the plateau in the points; '
+      : decision.state === 'unseen' ? 'its points show no drop; ' : `${decision.reason}; `;
+    const at = effective === tokens ? `${formatTokens(tokens)} tokens` : `${formatTokens(tokens)} tokens (${formatTokens(effective)} effective)`;
     return {
       loss: null, low: null, high: null, extrapolated: true, effectiveTokens: effective,
-      unpredictable: `${why}the drop's onset, fitted across ${t.sizes.join(', ')}, is expected near ${formatTokens(onset)} tokens, ` +
-        `and ${formatTokens(tokens)} tokens is ${widths <= -DROP_OVER_WIDTHS ? 'before it' : 'within the drop'}: where its loss will be there, its own points cannot tell`,
+      unpredictable: `${why}the drop's onset, fitted across ${t.sizes.join(', ')}, is expected near ${formatTokens(onset)}` +
+        `${r.repetition ? ' effective' : ''} tokens, and ${at} is ${widths <= -DROP_OVER_WIDTHS ? 'before it' : 'within the drop'}: ` +
+        'where its loss will be there, its own points cannot tell',
     };
   }
   const p = predictTransition(t, params, effective);

@@ -212,7 +212,7 @@ export function fitTransition(points: TransitionPoint[], plateau: PlateauAnalysi
   let best: { theta: Float64Array; objective: number } | null = null;
   for (const s of starts(points, d, plateau)) {
     const r = minimiseHuber(s, prob, DELTA, MAX_ITERATIONS);
-    if (finite(toNatural(r.theta, d)) && (best === null || r.objective < best.objective)) best = r;
+    if (Number.isFinite(r.objective) && finite(toNatural(r.theta, d)) && (best === null || r.objective < best.objective)) best = r;
   }
   if (best === null) return null;
   const res = new Float64Array(d.n);
@@ -241,7 +241,7 @@ function wildBootstrap(points: TransitionPoint[], d: Centred, theta: Float64Arra
     }
     const r = minimiseHuber(theta, problem({ ...d, y }), DELTA, MAX_ITERATIONS);
     const c = toNatural(r.theta, d);
-    if (finite(c)) out.push(c);
+    if (Number.isFinite(r.objective) && finite(c)) out.push(c);
   }
   return out;
 }
