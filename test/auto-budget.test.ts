@@ -2,6 +2,8 @@
 // hand-computed values.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { ASSUMED_OVERHEAD, JobClock } from '../src/auto/job-clock.js';
+import { formatSeconds } from '../src/train/budget.js';
 import { candidateSizes, finalTrunk, reserveFor, splitBudget, trunkCostFactor, MIN_TRUNK_STEPS } from '../src/auto/budget-split.js';
 
 test('the exploration share pays for every trunk and its cooldowns; the final trunk and its one cooldown spend the rest', () => {
@@ -32,4 +34,28 @@ test('candidates: the size nearest 20 tokens per parameter, one below and two ab
   // at the ladder's ends the window shifts to stay four sizes wide
   assert.deepEqual(candidateSizes(ladder.map((s) => ({ ...s, tokens: 2e6 }))).candidates, ['S0', 'S1', 'S2', 'S3']);
   assert.deepEqual(candidateSizes(ladder.map((s) => ({ ...s, tokens: 2e12 }))).candidates, ['S1', 'S2', 'S3', 'S4']);
+});
+
+test('the job clock: the share of training done and the wall time left, paced by the overhead measured on this process', () => {
+  const t0 = Date.now();
+  const clock = new JobClock(1000, 1000, t0);
+  clock.stageStarted(1000);
+  // before a minute of training is measured, the assumed overhead paces the wall clock
+  assert.equal(clock.wallLeft(t0), 1000 * ASSUMED_OVERHEAD);
+  clock.trained(40);
+  assert.equal(clock.status(t0 + 60_000), `4%, about ${formatSeconds(960 * ASSUMED_OVERHEAD)} left`);
+  // 400 s of training in 600 s of wall clock: 1.5 wall seconds per training second
+  clock.trained(360);
+  assert.equal(clock.wallLeft(t0 + 600_000), 900);
+  assert.equal(clock.status(t0 + 600_000), `40%, about ${formatSeconds(900)} left`);
+  // the next stage's record says less was left than the loops reported: it corrects them; the share shown never goes back
+  clock.stageStarted(650);
+  assert.equal(clock.status(t0 + 600_000), `40%, about ${formatSeconds(975)} left`);
+  clock.trained(650);
+  assert.equal(clock.status(t0 + 1_600_000), '100%, finishing');
+  // a resumed job measures its own pace: 100 s of training in 150 s here
+  const resumed = new JobClock(1000, 600, t0);
+  resumed.trained(100);
+  assert.equal(resumed.trainingLeft(), 500);
+  assert.equal(resumed.wallLeft(t0 + 150_000), 500 * 1.5);
 });

@@ -40,6 +40,7 @@ import {
 } from './task.js';
 import { addCosts, continueRecord, readRecord, runCost, writeRecord, type AutoRecord, type Cost } from './record.js';
 import { sampleText } from './sample.js';
+import { ASSUMED_OVERHEAD, JobClock } from './job-clock.js';
 
 export interface AutoOptions {
   out: string;
@@ -70,14 +71,24 @@ export interface AutoOptions {
 export interface AutoIo {
   say(line: string): void;
   detail(line: string): void;
-  events(label: string, validKey: string): LoopEvents & { finish(): void };
+  /** `job`: told the seconds trained since its last call, says how far the whole job is (shown beside the loop's own progress). */
+  events(label: string, validKey: string, job?: (trainedSeconds: number) => string | null): LoopEvents & { finish(): void };
   signal?: AbortSignal;
   worker?: WorkerSlot | null;
 }
 
 export type AutoResult = { interrupted: true; record: AutoRecord } | { interrupted: false; record: AutoRecord; dryRun: boolean };
 
-export async function runAuto(o: AutoOptions, io: AutoIo): Promise<AutoResult> {
+export async function runAuto(o: AutoOptions, given: AutoIo): Promise<AutoResult> {
+  // every training loop's progress line also says how far the whole job is
+  const clock: { job: JobClock | null } = { job: null };
+  const io: AutoIo = {
+    ...given,
+    events: (label, validKey) => given.events(label, validKey, (trained) => {
+      clock.job?.trained(trained);
+      return clock.job?.status() ?? null;
+    }),
+  };
   mkdirSync(o.out, { recursive: true });
   const asked: AutoRecord = {
     version: 1, corpus: o.corpus, task: o.task, objective: o.objective,
@@ -91,7 +102,7 @@ export async function runAuto(o: AutoOptions, io: AutoIo): Promise<AutoResult> {
   };
   const previous = readRecord(o.out);
   const record = previous ? continueRecord(previous, asked, o.out) : asked;
-  const stage = stageRunner(o.out, record, io, o);
+  const stage = stageRunner(o.out, record, io, o, clock);
   const t: AutoTraining = {
     dataDir: record.data_dir, objective: o.objective, seqLen: o.seqLen ?? 128, batchSize: o.batchSize ?? 32, probe: o.probe ?? '20s',
   };
@@ -139,11 +150,16 @@ function budgetValue(b: PlanBudget): number {
 /** Runs a stage unless auto.json says it is done; false if it was interrupted. */
 export const STAGES = ['prepare', 'plan', 'explore', 'choose', 'final', 'task', 'ship'] as const;
 
-function stageRunner(out: string, record: AutoRecord, io: AutoIo, o: AutoOptions) {
+function stageRunner(out: string, record: AutoRecord, io: AutoIo, o: AutoOptions, clock: { job: JobClock | null }) {
   return async (name: (typeof STAGES)[number], body: () => Promise<boolean>): Promise<boolean> => {
     if (record.stages[name]?.done) return true;
     const left = trainingLeft(record, o);
-    io.say(`[${STAGES.indexOf(name) + 1}/${STAGES.length}] ${name}` + (left !== null ? ` (about ${formatSeconds(left)} of training left in the job)` : ''));
+    if (left !== null) {
+      clock.job ??= new JobClock(record.budget.value + (o.task ? taskTrainingSeconds(o) : 0), left);
+      clock.job.stageStarted(left);
+    }
+    io.say(`[${STAGES.indexOf(name) + 1}/${STAGES.length}] ${name}` + (left !== null && left > 0
+      ? ` (about ${formatSeconds(left)} of training left in the job, finishing near ${clock.job!.finishing()})` : ''));
     const start = Date.now();
     const ok = await body();
     const seconds = (record.stages[name]?.seconds ?? 0) + (Date.now() - start) / 1000;
@@ -218,7 +234,8 @@ function printPlan(o: AutoOptions, record: AutoRecord, io: AutoIo): void {
   }
   if (o.budget.kind === 'time') {
     const training = o.budget.seconds + (o.task ? taskTrainingSeconds(o) : 0);
-    io.say(`  expected: about ${formatSeconds(training * 1.3)} in all (training plus evaluation and checkpoints), finishing near ${new Date(Date.now() + training * 1300).toLocaleTimeString()}`);
+    io.say(`  expected: about ${formatSeconds(training * ASSUMED_OVERHEAD)} in all (training plus evaluation and checkpoints), ` +
+      `finishing near ${new Date(Date.now() + training * ASSUMED_OVERHEAD * 1000).toLocaleTimeString()}`);
   }
 }
 

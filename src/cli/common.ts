@@ -133,13 +133,19 @@ export function trainingRole(): { dp: DataParallel | null; leader: boolean; leav
   return { dp, leader: dp === null || dp.rank === 0, leave: () => dp?.finalize() };
 }
 
-/** Progress display for a training loop: step, loss, validation metric, speed, time left. */
-export function progressEvents(label: string, validKey: string): LoopEvents & { finish(): void } {
+/**
+ * Progress display for a training loop: step, loss, validation metric, speed, time left; `job`,
+ * where the loop is one part of a larger job, is told the seconds trained since its last call and
+ * says how far the whole job is.
+ */
+export function progressEvents(label: string, validKey: string, job?: (trainedSeconds: number) => string | null): LoopEvents & { finish(): void } {
   let bar: ReturnType<typeof progress> | null = null;
   let lastValid = NaN;
+  let trainedSeen: number | null = null; // a resumed loop's first report carries the training of earlier processes
   return {
     onStart(info) {
       bar?.done(); // a wsd run's branches start one after another
+      trainedSeen = null;
       process.stderr.write(`tlc ${label}: ${(info.params / 1e6).toFixed(2)}M parameters, budget ${info.budget}` +
         (info.resumed ? `, resuming at step ${info.step}` : '') + '\n');
       // on a narrow terminal the learning rate goes first, then speed and step: never the losses or the time left
@@ -148,11 +154,14 @@ export function progressEvents(label: string, validKey: string): LoopEvents & { 
       });
     },
     onStep(info) {
+      const trained = trainedSeen === null ? 0 : info.usage.trainSeconds - trainedSeen;
+      trainedSeen = info.usage.trainSeconds;
       bar?.update(Math.round(info.progress * 1000) / 10, {
         step: info.step, loss: info.loss.toFixed(3), [validKey.replace(/^valid_/, 'valid ')]: Number.isNaN(lastValid) ? '-' : lastValid.toFixed(3),
         'tok/s': Math.round(info.tokensPerS), lr: info.lr.toExponential(2),
         // training time still to spend, extrapolated from the pace so far for non-time budgets
         left: info.progress > 0 ? formatSeconds(info.usage.trainSeconds * (1 - info.progress) / info.progress) : '-',
+        ...(job ? { job: job(trained) ?? '-' } : {}),
       });
     },
     onEval(info) {

@@ -1,0 +1,69 @@
+// The whole job's progress for `tlc auto`: the share of its training done and the wall-clock
+// time left, shown beside every run's own bar. A time budget says how much training is left at
+// each stage's start; the training loops report what they trained since. The wall clock runs
+// longer than the training (evaluations, checkpoints, probes, exports), by a ratio measured on
+// this process once a minute of training is done, assumed before that.
+import { formatSeconds } from '../train/budget.js';
+
+/** Wall seconds per training second assumed before any is measured (evaluation and checkpoints). */
+export const ASSUMED_OVERHEAD = 1.3;
+const MIN_MEASURED_TRAINING_S = 60;
+const MAX_OVERHEAD = 3;
+
+export class JobClock {
+  private readonly began: number;
+  private trainedHere = 0;
+  private stageTrainingLeft: number;
+  private trainedInStage = 0;
+  private shownPercent = 0;
+
+  /**
+   * `totalTraining`: the job's training seconds (pretraining budget, finetuning, compression);
+   * `trainingLeft`: what is left of it as this process starts (a resumed job has done some).
+   */
+  constructor(private readonly totalTraining: number, trainingLeft: number, now = Date.now()) {
+    this.began = now;
+    this.stageTrainingLeft = trainingLeft;
+  }
+
+  /** A stage begins with `trainingLeft` seconds of the job's training still to do (the record's count, which corrects the loops'). */
+  stageStarted(trainingLeft: number): void {
+    this.stageTrainingLeft = trainingLeft;
+    this.trainedInStage = 0;
+  }
+
+  /** A training loop trained this many more seconds. */
+  trained(seconds: number): void {
+    if (!(seconds > 0)) return;
+    this.trainedHere += seconds;
+    this.trainedInStage += seconds;
+  }
+
+  trainingLeft(): number {
+    return Math.max(0, this.stageTrainingLeft - this.trainedInStage);
+  }
+
+  /** Wall seconds per training second: measured here once there is enough training to tell. */
+  overhead(now = Date.now()): number {
+    if (this.trainedHere < MIN_MEASURED_TRAINING_S) return ASSUMED_OVERHEAD;
+    return Math.min(MAX_OVERHEAD, Math.max(1, (now - this.began) / 1000 / this.trainedHere));
+  }
+
+  /** Wall seconds the job is expected still to take. */
+  wallLeft(now = Date.now()): number {
+    return this.trainingLeft() * this.overhead(now);
+  }
+
+  /** "41%, about 14m02s left": the share of the job's training done (never shown going back), and the wall-clock time left. */
+  status(now = Date.now()): string {
+    const done = this.totalTraining > 0 ? 1 - this.trainingLeft() / this.totalTraining : 1;
+    this.shownPercent = Math.max(this.shownPercent, Math.min(100, Math.floor(100 * done + 1e-9)));
+    const left = this.wallLeft(now);
+    return left > 0 ? `${this.shownPercent}%, about ${formatSeconds(left)} left` : `${this.shownPercent}%, finishing`;
+  }
+
+  /** The clock time the job is expected to end, e.g. "7:42:45 AM". */
+  finishing(now = Date.now()): string {
+    return new Date(now + this.wallLeft(now) * 1000).toLocaleTimeString();
+  }
+}
