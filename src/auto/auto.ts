@@ -28,8 +28,6 @@ import { describePlanBudget, type PlanBudget } from '../experiment/plan-budget.j
 import { exportRun } from '../export/export.js';
 import { branchDir, listBranches } from '../train/branches.js';
 import { formatSeconds, parseDuration } from '../train/budget.js';
-import type { LoopEvents } from '../train/loop.js';
-import type { WorkerSlot } from '../util/launch.js';
 import { DEFAULT_EXPLORE } from './budget-split.js';
 import { explorationSpec, explore, fittingCandidates, probeMachine, proposeCandidates, PRIOR_REFERENCE, type AutoTraining } from './explore.js';
 import { chooseSize } from './choose.js';
@@ -40,44 +38,8 @@ import {
 } from './task.js';
 import { addCosts, continueRecord, readRecord, runCost, writeRecord, type AutoRecord, type Cost } from './record.js';
 import { sampleText } from './sample.js';
-import { ASSUMED_OVERHEAD, JobClock } from './job-clock.js';
-
-export interface AutoOptions {
-  out: string;
-  corpus: string[];
-  task: string | null;
-  budget: PlanBudget;
-  budgetText: string;
-  explore?: number;
-  objective: 'mlm' | 'clm';
-  /** Finetuning budget per model (a duration). */
-  finetuneBudget: string;
-  /** Compression finetuning budget per setting (a duration). */
-  compressBudget: string;
-  maxBytes?: number;
-  maxLatencyMs?: number;
-  /** Candidate sizes instead of the probe's proposal. */
-  sizes?: string[];
-  vocabSize?: number;
-  seqLen?: number;
-  batchSize?: number;
-  /** Each throughput probe's length (default 20s). */
-  probe?: string;
-  /** Use only this many of the task's examples (a quicker, noisier run). */
-  taskExamples?: number;
-  dryRun?: boolean;
-}
-
-export interface AutoIo {
-  say(line: string): void;
-  detail(line: string): void;
-  /** `job`: told the seconds trained since its last call, says how far the whole job is (shown beside the loop's own progress). */
-  events(label: string, validKey: string, job?: (trainedSeconds: number) => string | null): LoopEvents & { finish(): void };
-  signal?: AbortSignal;
-  worker?: WorkerSlot | null;
-}
-
-export type AutoResult = { interrupted: true; record: AutoRecord } | { interrupted: false; record: AutoRecord; dryRun: boolean };
+import { ASSUMED_OVERHEAD, JobClock, settingsPerModel, taskTrainingSeconds, trainingLeft } from './job-clock.js';
+import type { AutoIo, AutoOptions, AutoResult } from './options.js';
 
 export async function runAuto(o: AutoOptions, given: AutoIo): Promise<AutoResult> {
   // every training loop's progress line also says how far the whole job is
@@ -169,31 +131,8 @@ function stageRunner(out: string, record: AutoRecord, io: AutoIo, o: AutoOptions
   };
 }
 
-/**
- * The training the stages not done yet will take, for a time budget (null otherwise, or before
- * the plan): what is left of the pretraining budget, and the task's finetuning and compression.
- */
-function trainingLeft(record: AutoRecord, o: AutoOptions): number | null {
-  if (record.budget.kind !== 'time' || !record.split) return null;
-  const done = (s: string) => record.stages[s]?.done === true;
-  let left = (done('explore') ? 0 : record.split.explore) + (done('final') ? 0 : record.budget.value - record.split.explore);
-  if (o.task && !done('task')) left += taskTrainingSeconds(o);
-  return left;
-}
 
-/** Compression settings per model: the unstructured grid, and the structured one under a latency budget. */
-function settingsPerModel(o: AutoOptions): number {
-  return AUTO_SPARSITIES.length * AUTO_BITS.length + (o.maxLatencyMs !== undefined ? AUTO_STRUCTURED.length * AUTO_BITS.length : 0);
-}
 
-/** Finetuning and compression finetuning of up to two models (step-count budgets count as 0). */
-function taskTrainingSeconds(o: AutoOptions): number {
-  const seconds = (text: string) => {
-    const b = finetuneBudgetOf(text);
-    return 'budget' in b ? parseDuration(b.budget) : 0;
-  };
-  return 2 * (seconds(o.finetuneBudget) + settingsPerModel(o) * seconds(o.compressBudget));
-}
 
 async function prepare(o: AutoOptions, record: AutoRecord): Promise<boolean> {
   if (existsSync(join(record.data_dir, DATA_FILE))) return true;

@@ -1,9 +1,13 @@
-// The whole job's progress for `tlc auto`: the share of its training done and the wall-clock
-// time left, shown beside every run's own bar. A time budget says how much training is left at
-// each stage's start; the training loops report what they trained since. The wall clock runs
-// longer than the training (evaluations, checkpoints, probes, exports), by a ratio measured on
-// this process once a minute of training is done, assumed before that.
-import { formatSeconds } from '../train/budget.js';
+// How much of `tlc auto`'s training is left (from auto.json's stages and the options), and the
+// whole job's progress: the share of its training done and the wall-clock time left, shown
+// beside every run's own bar. A time budget says how much training is left at each stage's
+// start; the training loops report what they trained since. The wall clock runs longer than the
+// training (evaluations, checkpoints, probes, exports), by a ratio measured on this process once
+// a minute of training is done, assumed before that.
+import { formatSeconds, parseDuration } from '../train/budget.js';
+import type { AutoOptions } from './options.js';
+import type { AutoRecord } from './record.js';
+import { AUTO_BITS, AUTO_SPARSITIES, AUTO_STRUCTURED, finetuneBudgetOf } from './task.js';
 
 /** Wall seconds per training second assumed before any is measured (evaluation and checkpoints). */
 export const ASSUMED_OVERHEAD = 1.3;
@@ -66,4 +70,30 @@ export class JobClock {
   finishing(now = Date.now()): string {
     return new Date(now + this.wallLeft(now) * 1000).toLocaleTimeString();
   }
+}
+
+/**
+ * The training the stages not done yet will take, for a time budget (null otherwise, or before
+ * the plan): what is left of the pretraining budget, and the task's finetuning and compression.
+ */
+export function trainingLeft(record: AutoRecord, o: AutoOptions): number | null {
+  if (record.budget.kind !== 'time' || !record.split) return null;
+  const done = (s: string) => record.stages[s]?.done === true;
+  let left = (done('explore') ? 0 : record.split.explore) + (done('final') ? 0 : record.budget.value - record.split.explore);
+  if (o.task && !done('task')) left += taskTrainingSeconds(o);
+  return left;
+}
+
+/** Compression settings per model: the unstructured grid, and the structured one under a latency budget. */
+export function settingsPerModel(o: AutoOptions): number {
+  return AUTO_SPARSITIES.length * AUTO_BITS.length + (o.maxLatencyMs !== undefined ? AUTO_STRUCTURED.length * AUTO_BITS.length : 0);
+}
+
+/** Finetuning and compression finetuning of up to two models (step-count budgets count as 0). */
+export function taskTrainingSeconds(o: AutoOptions): number {
+  const seconds = (text: string) => {
+    const b = finetuneBudgetOf(text);
+    return 'budget' in b ? parseDuration(b.budget) : 0;
+  };
+  return 2 * (seconds(o.finetuneBudget) + settingsPerModel(o) * seconds(o.compressBudget));
 }

@@ -142,10 +142,12 @@ export function progressEvents(label: string, validKey: string, job?: (trainedSe
   let bar: ReturnType<typeof progress> | null = null;
   let lastValid = NaN;
   let trainedSeen: number | null = null; // a resumed loop's first report carries the training of earlier processes
+  let firstSeen: { seconds: number; progress: number } | null = null; // the pace is this process's, not an earlier one's
   return {
     onStart(info) {
       bar?.done(); // a wsd run's branches start one after another
       trainedSeen = null;
+      firstSeen = null;
       process.stderr.write(`tlc ${label}: ${(info.params / 1e6).toFixed(2)}M parameters, budget ${info.budget}` +
         (info.resumed ? `, resuming at step ${info.step}` : '') + '\n');
       // on a narrow terminal the learning rate goes first, then speed and step: never the losses or the time left
@@ -156,11 +158,15 @@ export function progressEvents(label: string, validKey: string, job?: (trainedSe
     onStep(info) {
       const trained = trainedSeen === null ? 0 : info.usage.trainSeconds - trainedSeen;
       trainedSeen = info.usage.trainSeconds;
+      firstSeen ??= { seconds: info.usage.trainSeconds, progress: info.progress };
+      const paced = info.progress > firstSeen.progress && info.usage.trainSeconds > firstSeen.seconds;
+      const perProgress = paced ? (info.usage.trainSeconds - firstSeen.seconds) / (info.progress - firstSeen.progress)
+        : info.progress > 0 ? info.usage.trainSeconds / info.progress : NaN;
       bar?.update(Math.round(info.progress * 1000) / 10, {
         step: info.step, loss: info.loss.toFixed(3), [validKey.replace(/^valid_/, 'valid ')]: Number.isNaN(lastValid) ? '-' : lastValid.toFixed(3),
         'tok/s': Math.round(info.tokensPerS), lr: info.lr.toExponential(2),
-        // training time still to spend, extrapolated from the pace so far for non-time budgets
-        left: info.progress > 0 ? formatSeconds(info.usage.trainSeconds * (1 - info.progress) / info.progress) : '-',
+        // training time still to spend, extrapolated from this process's pace for non-time budgets
+        left: Number.isFinite(perProgress) ? formatSeconds(perProgress * (1 - info.progress)) : '-',
         ...(job ? { job: job(trained) ?? '-' } : {}),
       });
     },
