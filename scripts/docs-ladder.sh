@@ -5,8 +5,11 @@
 # warmup–stable–decay trunk of the tokens it trains in LADDER_BUDGET of one core (a throughput
 # probe decides, so a busy machine cannot change what is trained), cooldown branches at 1/16, 1/8,
 # 1/4, 1/2 and all of it. Two ranks run side by side, one core each; rerunning resumes. Then
-# `tlc plan --holdout` predicts the largest budget from the smaller ones.
+# `tlc plan --holdout` predicts the largest budget from the smaller ones. LADDER_EXTEND names
+# sizes to take a doubling further afterwards (each trunk extended to twice its tokens, then
+# cooled down; side by side, one core each), and the plan and holdout are made again.
 #   bash scripts/docs-ladder.sh [out-dir]        (LADDER_BUDGET=45m by default)
+#   LADDER_EXTEND="L2-D128 L4-D256" bash scripts/docs-ladder.sh [out-dir]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-docs-ladder}
@@ -33,6 +36,23 @@ precision: bf16
 eval_every: 0.05
 eval_tokens: 65536
 YAML
-"${MPIRUN[@]}" $TLC sweep "$OUT/ladder.yaml" --out "$OUT/sweep"
-$TLC plan --sweep "$OUT/sweep" --budget "$BUDGET" --holdout | tee "$OUT/plan.txt"
-$TLC plan --sweep "$OUT/sweep" --budget "$BUDGET" --holdout --json > "$OUT/plan.json"
+# once extended, the runs' budgets are no longer the sweep file's
+[ -f "$OUT/extended" ] || "${MPIRUN[@]}" $TLC sweep "$OUT/ladder.yaml" --out "$OUT/sweep"
+if [ ! -f "$OUT/extended" ]; then
+  $TLC plan --sweep "$OUT/sweep" --budget "$BUDGET" --holdout | tee "$OUT/plan.txt"
+  $TLC plan --sweep "$OUT/sweep" --budget "$BUDGET" --holdout --json > "$OUT/plan.json"
+fi
+[ -n "${LADDER_EXTEND:-}" ] || exit 0
+touch "$OUT/extended"
+core=0
+pids=()
+for size in $LADDER_EXTEND; do
+  run="$(realpath "$OUT/sweep/runs/$size")"
+  tokens=$(node -e "const o = require('$run/run.json').options; console.log(o.extended_from ? o.tokens : 2 * o.tokens)")
+  taskset -c $core $TLC --threads 1 pretrain --resume "$run" --tokens "$tokens" > "$OUT/extend-$size.log" 2>&1 &
+  pids+=($!)
+  core=$(( (core + 1) % $(nproc) ))
+done
+for pid in "${pids[@]}"; do wait "$pid"; done
+$TLC plan --sweep "$OUT/sweep" --budget "$BUDGET" --holdout | tee "$OUT/plan-extended.txt"
+$TLC plan --sweep "$OUT/sweep" --budget "$BUDGET" --holdout --json > "$OUT/plan-extended.json"
