@@ -27,13 +27,13 @@ import { finishedRun } from '../experiment/sweep.js';
 import { describePlanBudget, type PlanBudget } from '../experiment/plan-budget.js';
 import { exportRun } from '../export/export.js';
 import { branchDir, listBranches } from '../train/branches.js';
-import { formatSeconds, parseDuration } from '../train/budget.js';
+import { formatSeconds } from '../train/budget.js';
 import { DEFAULT_EXPLORE } from './budget-split.js';
 import { explorationSpec, explore, fittingCandidates, probeMachine, proposeCandidates, PRIOR_REFERENCE, type AutoTraining } from './explore.js';
 import { chooseSize } from './choose.js';
 import { finalModelDir, finalRunDir, trainFinal } from './final.js';
 import {
-  AUTO_BITS, AUTO_SPARSITIES, AUTO_STRUCTURED, compressModelGrid, finetuneBudgetOf, finetuneModel, largerWorthCompressing, selectCompressed, settingDirOf, describeRow,
+  compressModelGrid, finetuneModel, largerWorthCompressing, selectCompressed, settingDirOf, describeRow,
   type FinetunedModel,
 } from './task.js';
 import { addCosts, continueRecord, readRecord, runCost, writeRecord, type AutoRecord, type Cost } from './record.js';
@@ -130,9 +130,6 @@ function stageRunner(out: string, record: AutoRecord, io: AutoIo, o: AutoOptions
     return ok;
   };
 }
-
-
-
 
 async function prepare(o: AutoOptions, record: AutoRecord): Promise<boolean> {
   if (existsSync(join(record.data_dir, DATA_FILE))) return true;

@@ -120,8 +120,8 @@ export interface RegimePrediction {
 export function predictInRegime<P extends SizedPoint>(r: Regime<P>, size: string | null, params: number, tokens: number): RegimePrediction {
   const decision: PlateauDecision | null = size === null ? null : r.plateau.decisions.find((d) => d.size === size) ?? null;
   const effective = r.repetition ? effectiveTokens(tokens, r.repetition.uniqueTokens, r.repetition.rStar) : tokens;
-  // a size seen on its plateau stays unpredictable even where too few points past the drops left the law fitted on all of them
   if (r.transition) return predictThroughDrop(r, r.transition, decision, params, tokens, effective);
+  // a size seen on its plateau stays unpredictable even where too few points past the drops left the law fitted on all of them
   const blocked = plateauBlocks(r.plateau, params, tokens, decision);
   if (blocked) return { loss: null, low: null, high: null, extrapolated: true, unpredictable: blocked, effectiveTokens: effective };
   const p = predictLoss(r.fit, params, effective);
@@ -165,7 +165,6 @@ function predictThroughDrop<P extends SizedPoint>(r: Regime<P>, t: TransitionFit
 
 /** Logistic widths (1/s in ln D) past the onset at which the drop counts as over (1/(1 + e³): under 5% left). */
 const DROP_OVER_WIDTHS = 3;
-
 
 /** The plateau and repetition decisions as plain data (the plan's JSON). */
 export function regimeJson<P extends SizedPoint>(r: Regime<P>): Record<string, unknown> {
