@@ -180,7 +180,7 @@ test('a language-model run compresses too: sizes and measured sparsity come from
   const { rows: [global] } = await compressSweep({
     model: run, out, sparsities: [0.9], bits: [32], pruning: 'global', mode: 'oneshot', finetune: {}, qat: false, seed: 0,
   });
-  assert.equal(JSON.parse(readFileSync(join(out, 's0.9-b32', 'result.json'), 'utf8')).settings.pruning, 'global');
+  assert.equal(JSON.parse(readFileSync(join(out, 's0.9-b32', 'result.json'), 'utf8')).settings.methods.magnitude.pruning, 'global');
   assert.ok(Math.abs(global.measured_sparsity - 0.9) < 0.01);
 });
 
@@ -256,7 +256,7 @@ test('--distill finetunes a compressed model against the uncompressed one: its f
   assert.ok(Math.abs(first('soft') - first('plain')) > 1e-3, 'the teacher term changes the loss');
   assert.ok(soft.rows[0].accuracy !== null && plain.rows[0].accuracy !== null && hardOnly.rows[0].accuracy !== null);
   const settings = JSON.parse(readFileSync(join(root, 'soft', 's0.5-b8', 'result.json'), 'utf8')).settings;
-  assert.deepEqual(settings.distill, { alpha: 0.7, temperature: 3 });
+  assert.deepEqual(settings.methods.distillation, { alpha: 0.7, temperature: 3 });
   const r = spawnSync(process.execPath, [CLI, 'compress', '--from', run, '--out', join(root, 'oneshot'), '--distill'], { encoding: 'utf8' });
   assert.equal(r.status, 1);
   assert.match(r.stderr, /--distill .* needs a finetuning mode/);

@@ -8,8 +8,9 @@ import { TlcError } from '../util/errors.js';
 import { mpiRank } from '../util/launch.js';
 import { warn } from '../util/warn.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
-import { STRUCTURED_UNITS, compressSweep, type CompressSweepArgs, type StructuredUnits } from '../experiment/compress-sweep.js';
-import type { StructuredCriterion } from '../compress/structured.js';
+import { compressSweep, type CompressSweepArgs } from '../experiment/compress-sweep.js';
+import { METHODS, withDefaultPruning, type MethodArgs } from '../experiment/compression/registry.js';
+import type { MethodFlag } from '../experiment/compression/method.js';
 import { chooseWithin, describe, formatBytes, paretoFrontier, parseBytes, structuredText, toCsv } from '../experiment/pareto.js';
 import { compressModes, readCompressSummary, type CompressMode, type CompressRow } from '../run/compress-summary.js';
 import { COMPRESS_FINETUNE_DEFAULTS } from '../train/args.js';
@@ -34,29 +35,16 @@ export function registerCompress(program: Command): void {
     .command('compress')
     .description('prune × quantize a trained run at every combination, write real compressed files and score them')
     .option('--from <run>', 'a finetuned classifier run (scored on its task) or a pretrained LM run (sizes only)')
-    .option('--sparsity <list>', 'fractions of the linear weights pruned, in [0, 1) (default: 0,0.5,0.9; none when --structured is given)')
-    .option('--bits <list>', 'bits per weight: 2…8, or 32 for no quantization', '32,8,4')
-    .option('--structured <list>', 'settings that remove these fractions of every block\'s attention heads and FFN neurons instead '
-      + '(structured pruning: a smaller dense model), e.g. 0.25,0.5')
-    .addOption(new Option('--structured-units <kind>', 'what structured pruning removes: attention heads and FFN neurons, or only one of them '
-      + '(neurons keeps a causal LM exportable to transformers.js) (default: both)').choices(STRUCTURED_UNITS))
-    .addOption(new Option('--structured-criterion <kind>', 'how heads and neurons are scored: Taylor importance on the task\'s training '
-      + 'examples, or the norm of their weights (default: taylor for a classifier, magnitude for a language model)').choices(['taylor', 'magnitude']))
     .option('--out <dir>', 'output directory (one subdirectory per setting)')
-    .addOption(new Option('--pruning <kind>', 'one threshold per layer, or one over all layers').choices(['layer', 'global']).default('layer'))
-    .option('--embedding-bits <n>', 'bits for embeddings (default: max(bits, 4); 32 keeps them float)')
     .addOption(new Option('--mode <kind>', 'prune once; prune then finetune with the mask fixed; or prune gradually while finetuning')
       .choices(compressModes).default('oneshot'));
+  for (const method of METHODS) for (const flag of method.flags) cmd.addOption(optionOf(flag));
   addBudgetFlags(cmd, `finetuning (finetune and gradual modes; default: --steps ${d.steps})`)
     .option('--lr <x>', `finetuning peak learning rate (default: ${d.lr})`)
     .option('--batch-size <n>', 'finetuning batch size (default: as tlc finetune)')
     .option('--warmup <fraction>', `finetuning warmup fraction (default: ${d.warmup})`)
     .option('--weight-decay <x>', 'finetuning weight decay (default: as tlc finetune)')
     .option('--eval-every <steps|duration|fraction>', `validation during finetuning (default: ${d.eval_every})`)
-    .option('--qat', 'quantization-aware finetuning (each step computes with the quantized weights; straight-through gradient)')
-    .option('--distill', 'finetune against the uncompressed model as teacher: (1−α)·CE + α·T²·KL(teacher‖student)')
-    .option('--distill-alpha <a>', 'weight α of the teacher term', '0.5')
-    .option('--distill-temperature <t>', 'softmax temperature T of the teacher term', '2')
     .option('--task <file|dir|example:NAME>', 'labelled task (default: the one the run was finetuned on)')
     .option('--task-seed <n>', "seed of the task's split (default: as in finetuning)")
     .option('--seed <n>', 'random seed', '0')
@@ -90,30 +78,46 @@ async function runCompress(cmd: Command, o: Record<string, unknown>): Promise<vo
   printTable(paretoFrontier(result.rows));
 }
 
+/** A method's flag as a commander option. */
+function optionOf(flag: MethodFlag): Option {
+  const o = new Option(flag.spec, flag.help);
+  if (flag.choices) o.choices(flag.choices);
+  if (flag.default !== undefined) o.default(flag.default);
+  return o;
+}
+
+/** The commander attribute of a flag: `--structured-units <kind>` → structuredUnits. */
+function attributeOf(flag: string): string {
+  return flag.replace(/^--/, '').split(' ')[0].replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** The value of a method's flag as the method reads it: numbers parsed, undefined when not given. */
+function flagReader(o: Record<string, unknown>): (flag: string) => unknown {
+  const byName = new Map(METHODS.flatMap((m) => m.flags).map((f) => [f.spec.split(' ')[0], f]));
+  return (name) => {
+    const flag = byName.get(name);
+    if (!flag) throw new Error(`no compression flag ${name}`);
+    const v = o[attributeOf(name)];
+    if (v === undefined) return undefined;
+    if (flag.value === 'list') return list(String(v), name);
+    if (flag.value === 'number') return num(String(v), name, flag.accepts ? (x) => Number.isFinite(x) && flag.accepts!(x) : undefined);
+    return v;
+  };
+}
+
 /** The sweep the flags describe; finetuning flags become finetune options over the compression defaults. */
 function sweepArgsOf(o: Record<string, unknown>, model: string, out: string): CompressSweepArgs {
   const given = optionsFromFlags(Object.fromEntries(FINETUNE_FLAGS.map((k) => [k, o[k]])));
   const budgetGiven = BUDGET_FLAGS.some((k) => given[k] !== undefined);
   const { steps, ...rest } = COMPRESS_FINETUNE_DEFAULTS;
+  const read = flagReader(o);
+  const methodArgs = withDefaultPruning(Object.assign({}, ...METHODS.map((m) => m.fromFlags(read))) as MethodArgs);
   return {
+    ...methodArgs,
     model,
     out,
-    sparsities: o.sparsity !== undefined ? list(String(o.sparsity), '--sparsity') : o.structured !== undefined ? [] : [0, 0.5, 0.9],
-    ...(o.structured !== undefined ? { structured: list(String(o.structured), '--structured') } : {}),
-    ...(o.structuredCriterion !== undefined ? { structuredCriterion: o.structuredCriterion as StructuredCriterion } : {}),
-    ...(o.structuredUnits !== undefined ? { structuredUnits: o.structuredUnits as StructuredUnits } : {}),
-    bits: list(String(o.bits), '--bits'),
-    pruning: o.pruning as 'layer' | 'global',
-    embeddingBits: o.embeddingBits ? num(String(o.embeddingBits), '--embedding-bits') : undefined,
     mode: o.mode as CompressMode,
     finetune: { ...rest, ...(budgetGiven ? {} : { steps }), ...given },
-    qat: o.qat === true,
-    ...(o.distill === true ? {
-      distill: {
-        alpha: num(String(o.distillAlpha), '--distill-alpha', (v) => v >= 0 && v <= 1),
-        temperature: num(String(o.distillTemperature), '--distill-temperature', (v) => v > 0),
-      },
-    } : {}),
     task: o.task as string | undefined,
     taskSeed: o.taskSeed !== undefined ? num(String(o.taskSeed), '--task-seed', Number.isInteger) : undefined,
     seed: num(String(o.seed), '--seed', Number.isInteger),

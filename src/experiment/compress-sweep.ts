@@ -1,133 +1,90 @@
-// `tlc compress`: a finetuned classifier (or a language model) compressed at every
-// combination of sparsity × bits, each written as a real compressed file, loaded back and
-// scored on the task's test split, on the inference kernels it would ship with. Modes:
-//   oneshot   prune and quantize the trained weights
-//   finetune  prune once, then finetune with the mask fixed (and, with --qat, computing
-//             with quantized weights), then quantize
-//   gradual   finetune while the sparsity rises on a cubic schedule, then quantize
-// Structured settings (--structured f) remove f of every block's heads and FFN neurons
-// instead of unstructured sparsity: chosen once (oneshot, finetune) or on the same cubic
-// schedule (gradual), then physically removed, so the setting ships a smaller dense model
-// (its config.json has the per-block widths) that every kernel runs faster.
-// Finetuning is an ordinary finetuning run (src/train/finetune.ts) in the setting's
-// folder, with budgets, metrics, checkpoints and resume; compression plugs in as hooks.
+// `tlc compress`: a finetuned classifier (or a language model) compressed at every point of
+// its settings' grid — each pruning setting (magnitude sparsity, or a structured fraction)
+// at every bit width — each written as a real compressed file, loaded back and scored on the
+// task's test split, on the inference kernels it would ship with. Modes:
+//   oneshot   compress the trained weights
+//   finetune  prune once, then finetune with the pruning fixed, then quantize
+//   gradual   finetune while the pruning rises on a cubic schedule, then quantize
+// What each method does is its own module (src/experiment/compression/, listed in registry.ts);
+// this file runs the grid: it checks the settings, derives each setting's folder and keys from
+// the methods, reuses what was done with the same settings, and finetunes where the mode asks.
+// Finetuning is an ordinary finetuning run (src/train/finetune.ts) in the setting's folder,
+// with budgets, metrics, checkpoints and resume; the methods plug in as hooks.
 import { formatBytes } from '../util/format.js';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { TlcError } from '../util/errors.js';
 import { parseWith } from '../util/validation.js';
-import { copyFileAtomic, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
-import { tensor, tidy, type Tensor } from '../engine/tensor.js';
-import { noGrad } from '../engine/autograd.js';
-import { distillationLoss, type DistillationOptions } from '../engine/ops/distillation.js';
-import { TransformerClassifier, type ClassificationBatch } from '../nn/classifier.js';
-import { countParams, type ModelConfig } from '../nn/config.js';
-import type { TransformerBody } from '../nn/transformer.js';
-import { loadWeights } from '../nn/weights.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import type { ModelConfig } from '../nn/config.js';
+import { FLOAT_BITS } from '../compress/quantize.js';
+import { composeHooks } from '../compress/training.js';
 import { COMPRESS_FILES, runFile } from '../run/layout.js';
 import { readRunConfig } from '../run/pretrained.js';
 import { finetunedTask, splitForRun, taskForRun, type EncodedTask } from '../run/task.js';
 import { readRunArgsIfAny } from '../run/run-args.js';
 import { hasFinetuneResults } from '../run/results.js';
 import {
-  readSettingResult, writeCompressSummary, writeSettingResult, type CompressMode, type CompressRow,
+  compressRowSchema, readSettingResult, writeCompressSummary, writeSettingResult, type CompressMode, type CompressRow,
 } from '../run/compress-summary.js';
-import { evaluateClassifier } from '../train/classify.js';
 import { finetune, finetunePlan, resumeFinetune, type FinetuneExtension } from '../train/finetune.js';
 import type { LoopEvents } from '../train/loop.js';
 import { finetuneOptionsSchema, type FinetuneOptions } from '../train/args.js';
-import { compressModel } from '../compress/compress.js';
-import { loadCompressedInto, writeCompressed } from '../compress/format.js';
-import { checkSparsity, type PruningMode } from '../compress/pruning.js';
-import { selectTensors } from '../compress/selection.js';
-import { Linear } from '../nn/layers.js';
-import { compressionHooks, type StructuredTraining } from '../compress/training.js';
-import {
-  checkStructurable, selectUnits, silentUnits, type StructuredCriterion, type Units,
-} from '../compress/structured.js';
-import { unitScores } from '../train/unit-importance.js';
-import { buildModel, withoutUnits } from '../infer/load.js';
-import { density, kernelForCompressed, type KernelSpec } from '../infer/pack.js';
-import { kernelName } from '../infer/kernel-spec.js';
-import { InferenceModel } from '../infer/inference-model.js';
-import { medianForwardSeconds, syntheticBatch } from '../infer/latency.js';
+import type { CompressionMethod, Json, MethodRun, ModelContext, PointView, Settings, SweepContext, SweepPoint } from './compression/method.js';
+import { METHODS, PRUNING_METHODS, type MethodArgs } from './compression/registry.js';
+import { finetuneKey, resultKey, type KeyPart, type SharedKey } from './compression/keys.js';
+import { finetuneKeyOf, resultKeyOf } from './compression/older-outputs.js';
+import { writeSetting } from './compression/write-setting.js';
 
 export type { CompressMode, CompressRow } from '../run/compress-summary.js';
 
-export interface CompressSweepArgs {
+/** What a sweep takes beyond the methods' own arguments (compression/registry.ts). */
+export interface SweepBasics {
   model: string;
   out: string;
-  sparsities: number[];
-  bits: number[];
-  pruning: PruningMode;
-  embeddingBits?: number;
   mode: CompressMode;
   /**
    * Finetuning options of the finetune and gradual modes, as `tlc finetune` takes them
    * (budget, lr, batch_size, ...); `from` and `task` are filled in.
    */
   finetune: Record<string, unknown>;
-  qat: boolean;
-  /** Finetune against the uncompressed model's soft predictions as well as the labels (src/engine/ops/distillation.ts). */
-  distill?: DistillationOptions;
   task?: string;
   /** Seed of the task's split; default: the one the run was finetuned with. */
   taskSeed?: number;
   seed: number;
-  /** Fractions of every block's heads and FFN neurons removed (structured pruning); each is a setting of its own at sparsity 0. */
-  structured?: number[];
-  /** How units are scored for removal (default: taylor for a classifier, magnitude for a language model). */
-  structuredCriterion?: StructuredCriterion;
-  /** Which units structured pruning removes (default both heads and FFN neurons). */
-  structuredUnits?: StructuredUnits;
 }
 
-export const STRUCTURED_UNITS = ['both', 'heads', 'neurons'] as const;
-export type StructuredUnits = (typeof STRUCTURED_UNITS)[number];
+export type CompressSweepArgs = SweepBasics & MethodArgs;
 
-/** The fractions of heads and of FFN neurons a structured setting removes. */
-function fractionsOf(f: number, units: StructuredUnits): { heads: number; neurons: number } {
-  return { heads: units === 'neurons' ? 0 : f, neurons: units === 'heads' ? 0 : f };
+/** A method the sweep uses, with its settings. */
+interface Used {
+  method: CompressionMethod;
+  settings: Settings;
 }
 
-/** One point of the sweep: unstructured sparsity, or a structured fraction (then sparsity 0), at a bit width. */
-interface Setting {
-  sparsity: number;
-  structured: number;
-  bits: number;
+/** A used method as one setting sees it. */
+interface Part extends Used {
+  view: PointView;
 }
 
-function settingDir(out: string, s: Setting, units: StructuredUnits): string {
-  return join(out, s.structured > 0 ? `struct${s.structured}${units === 'both' ? '' : `-${units}`}-b${s.bits}` : `s${s.sparsity}-b${s.bits}`);
-}
-
-/** Every unstructured sparsity, then every structured fraction above 0, each at every bit width. */
-export function sweepSettings(args: Pick<CompressSweepArgs, 'sparsities' | 'bits' | 'structured'>): Setting[] {
-  const out: Setting[] = [];
-  const once = (xs: number[]) => [...new Set(xs)];
-  for (const sparsity of once(args.sparsities)) for (const bits of once(args.bits)) out.push({ sparsity, structured: 0, bits });
-  for (const structured of once(args.structured ?? [])) for (const bits of once(args.bits)) out.push({ sparsity: 0, structured, bits });
-  return out;
-}
-
-/** Latency is measured on one sequence of this many tokens (or the model's max_len if shorter). */
-export const LATENCY_SEQ_LEN = 128;
-const LATENCY_RUNS = 31;
-
-export function checkBitsList(bits: number[]): void {
-  for (const b of bits) {
-    if (!(b === 32 || (Number.isInteger(b) && b >= 2 && b <= 8))) throw new TlcError(`bits must be 2…8 or 32 (no quantization), got ${b}`);
-  }
+/** One setting of the grid: its folder, the methods it uses and its keys. */
+export interface PlannedSetting {
+  dir: string;
+  point: SweepPoint;
+  parts: Part[];
+  /** A saved result is reused only under the same key. */
+  resultKey: string;
+  /** And a finetuning run only under the same finetuning key. */
+  finetuneKey: string;
 }
 
 /** Runs every setting; a setting whose result already exists is reused, an unfinished finetuning resumed. */
 export async function compressSweep(args: CompressSweepArgs, log: (line: string) => void = () => {},
   events: (setting: string) => LoopEvents = () => ({}), signal?: AbortSignal): Promise<{ rows: CompressRow[]; interrupted: boolean }> {
-  checkSweepArgs(args);
+  const checked = checkSweepArgs(args);
   const config = readRunConfig(args.model);
-  const criterion = checkAgainstModel(args, config, log);
-  const units = args.structuredUnits ?? 'both';
-  const weightsPath = runFile(args.model, 'weights');
+  const model: ModelContext = { dir: args.model, config, mode: args.mode, log };
+  const used = resolved(checked, model);
   const { data, scoredOn, taskSpec } = await sweepTask(args, config);
   // the finetuning options are checked once, before any setting starts
   const finetuneRaw = args.mode === 'oneshot' ? null : {
@@ -136,79 +93,106 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
   };
   const finetuneOptions = finetuneRaw ? finetunePlan(parseWith(finetuneOptionsSchema, finetuneRaw, 'compression finetuning', 'options')).options : null;
   mkdirSync(args.out, { recursive: true });
+  const sweep: SweepContext = { ...model, weightsPath: runFile(args.model, 'weights'), data, seed: args.seed };
+  const runs = new Map(used.map((u) => [u.method.name, u.method.start(u.settings, sweep, u.method.axis?.values(args) ?? [])]));
   const rows: CompressRow[] = [];
-  // the units a structured fraction keeps, scored on the trained weights once for every bit width
-  // and mode that chooses them before any finetuning (oneshot, finetune)
-  const chosen = new Map<number, Units>();
-  const unitsBefore = (f: number): Units => {
-    if (!chosen.has(f)) chosen.set(f, chooseUnits(config, weightsPath, fractionsOf(f, units), criterion, data, args.seed));
-    return chosen.get(f)!;
-  };
-  const ctx = { args, config, criterion, units, weightsPath, unitsBefore, log, events, signal };
-  for (const setting of sweepSettings(args)) {
-    const dir = settingDir(args.out, setting, units);
-    const settings = settingsOf(args, setting, criterion, finetuneOptions);
-    const previous = readSettingResult(dir);
-    if (previous && JSON.stringify(previous.settings) === JSON.stringify(settings)) {
-      rows.push(previous.row);
-      log(`${dir}: done before with the same settings, reused`);
-      continue;
+  try {
+    for (const setting of plannedSettings(args, used, finetuneOptions)) {
+      const { dir } = setting;
+      const previous = readSettingResult(dir);
+      if (previous && resultKeyOf(previous.settings) === setting.resultKey) {
+        rows.push(previous.row);
+        log(`${dir}: done before with the same settings, reused`);
+        continue;
+      }
+      mkdirSync(dir, { recursive: true });
+      const parts = setting.parts.map((p) => ({ run: runs.get(p.method.name)!, view: p.view }));
+      const weights = finetuneOptions
+        ? await finetunedWeights({ args, log, events, signal }, finetuneOptions, setting.finetuneKey, parts, dir)
+        : sweep.weightsPath;
+      if (weights === null) return { rows, interrupted: true };
+      const unused = METHODS.filter((m) => !setting.parts.some((p) => p.method === m));
+      // checked, and in the schema's order, whatever the methods added
+      const row = compressRowSchema.parse({
+        ...writeSetting({ source: args.model, config, weightsPath: weights, finetuned: finetuneOptions !== null, mode: args.mode, seed: args.seed, data, dir, parts }),
+        ...Object.assign({}, ...unused.map((m) => m.unusedRow ?? {})) as Partial<CompressRow>,
+        ...(scoredOn ? { scored_on: scoredOn } : {}),
+      });
+      writeSettingResult(dir, { settings: JSON.parse(setting.resultKey) as Record<string, unknown>, row });
+      rows.push(row);
+      log(`${setting.parts.flatMap((p) => p.method.describe?.(p.view) ?? []).join(', ')}: ${formatBytes(row.bytes)}` +
+        (row.accuracy !== null ? `, test accuracy ${(100 * row.accuracy).toFixed(1)}%` : ''));
     }
-    mkdirSync(dir, { recursive: true });
-    const weights = finetuneOptions ? await finetunedWeights({ ...ctx, finetuneOptions }, setting, dir) : weightsPath;
-    if (weights === null) return { rows, interrupted: true };
-    const row: CompressRow = { ...compressOne(args, config, weights, data, setting, criterion, dir, unitsBefore), ...(scoredOn ? { scored_on: scoredOn } : {}) };
-    writeSettingResult(dir, { settings, row });
-    rows.push(row);
-    log(`${setting.structured > 0 ? `structured ${setting.structured}` : `sparsity ${setting.sparsity}`}, ${setting.bits} bits: ${formatBytes(row.bytes)}` +
-      (row.accuracy !== null ? `, test accuracy ${(100 * row.accuracy).toFixed(1)}%` : ''));
+  } finally {
+    for (const run of runs.values()) run.dispose?.();
   }
   writeCompressSummary(args.out, { model: args.model, mode: args.mode, rows });
   return { rows, interrupted: false };
 }
 
-/** The settings on their own: fractions, bit widths, and the flags that need a finetuning mode. */
-function checkSweepArgs(args: CompressSweepArgs): void {
-  for (const s of args.sparsities) checkSparsity('--sparsity', s);
-  for (const f of args.structured ?? []) {
-    if (f === 0) throw new TlcError('--structured 0 removes nothing: the dense model is --sparsity 0');
-    if (!(f > 0 && f < 1)) throw new TlcError(`--structured: the fraction of heads and FFN neurons removed must be in (0, 1), got ${f}`);
-  }
-  const units = args.structuredUnits ?? 'both';
-  if (!STRUCTURED_UNITS.includes(units)) throw new TlcError(`--structured-units must be one of ${STRUCTURED_UNITS.join(', ')}, got ${JSON.stringify(units)}`);
-  checkBitsList(args.bits);
-  if (sweepSettings(args).length === 0) {
-    throw new TlcError('nothing to compress: give --sparsity or --structured fractions');
-  }
-  if ((args.structuredCriterion !== undefined || args.structuredUnits !== undefined) && !(args.structured ?? []).some((f) => f > 0)) {
-    throw new TlcError('--structured-criterion and --structured-units are for structured pruning: add --structured fractions');
-  }
-  if (args.distill && args.mode === 'oneshot') {
-    throw new TlcError('--distill trains the compressed model on its teacher\'s predictions, so it needs a finetuning mode: add --mode finetune or --mode gradual');
-  }
-  if (args.qat && args.mode === 'oneshot') {
-    throw new TlcError('--qat trains with the quantized weights, so it needs a finetuning mode: add --mode finetune or --mode gradual');
-  }
+/**
+ * The settings a sweep of `args` runs on a model of `config`, each with its folder and keys,
+ * without reading or writing anything (`finetuneOptions`: as the sweep resolves them; null in oneshot mode).
+ */
+export function planCompression(args: CompressSweepArgs, config: ModelConfig, finetuneOptions: FinetuneOptions | null): PlannedSetting[] {
+  return plannedSettings(args, resolved(checkSweepArgs(args), { dir: args.model, config, mode: args.mode, log: () => {} }), finetuneOptions);
 }
 
-/** The settings against the model they compress; returns the structured criterion it gets. */
-function checkAgainstModel(args: CompressSweepArgs, config: ModelConfig, log: (line: string) => void): StructuredCriterion {
-  if (args.distill && !config.labels) throw new TlcError(`${args.model}: distillation is for classifiers (a finetuned run)`);
-  const anyStructured = (args.structured ?? []).some((f) => f > 0);
-  if (anyStructured) checkStructurable(config, args.model);
-  const criterion: StructuredCriterion = args.structuredCriterion ?? (config.labels ? 'taylor' : 'magnitude');
-  if (anyStructured && (args.structuredUnits ?? 'both') !== 'neurons') {
-    for (const f of args.structured ?? []) {
-      if (Math.min(config.n_heads - 1, Math.round(f * config.n_heads)) === 0) {
-        log(`${args.model}: with ${config.n_heads} head${config.n_heads === 1 ? '' : 's'} per block, --structured ${f} removes no heads ` +
-          '(at least one stays in every block): only FFN neurons go');
-      }
+function resolved(checked: readonly Used[], model: ModelContext): Used[] {
+  return checked.map((u) => ({ ...u, settings: u.method.resolve ? u.method.resolve(u.settings, model) : u.settings }));
+}
+
+function plannedSettings(args: CompressSweepArgs, used: readonly Used[], finetuneOptions: FinetuneOptions | null): PlannedSetting[] {
+  const shared: SharedKey = {
+    model: args.model, mode: args.mode, task: args.task ?? null, taskSeed: args.taskSeed ?? null, seed: args.seed, finetune: (finetuneOptions ?? null) as Json,
+  };
+  return sweepPoints(used, args).map((point) => {
+    const parts = partsAt(used, point);
+    const keyParts = parts.map((p): KeyPart => ({ name: p.method.name, settings: p.settings, view: p.view, shapesTraining: p.method.shapesTraining }));
+    return {
+      dir: join(args.out, parts.flatMap((p) => p.method.dirPart?.(p.settings, p.view) ?? []).join('-')),
+      point, parts, resultKey: resultKey(shared, keyParts), finetuneKey: finetuneKey(shared, keyParts),
+    };
+  });
+}
+
+/** The methods the arguments use, their settings checked on their own, and what the mode allows. */
+function checkSweepArgs(args: CompressSweepArgs): Used[] {
+  const used = METHODS.flatMap((method) => {
+    const settings = method.settings(args);
+    return settings ? [{ method, settings }] : [];
+  });
+  if (sweepPoints(used, args).length === 0) {
+    throw new TlcError(`nothing to compress: give ${PRUNING_METHODS.map((m) => m.axis!.flag).join(' or ')} fractions`);
+  }
+  for (const { method } of used) {
+    if (method.needsFinetuning && args.mode === 'oneshot') {
+      throw new TlcError(`${method.needsFinetuning.flag} ${method.needsFinetuning.why}, so it needs a finetuning mode: add --mode finetune or --mode gradual`);
     }
   }
-  if (anyStructured && criterion === 'taylor' && !config.labels) {
-    throw new TlcError(`${args.model}: Taylor importance is measured on a classifier's task; use --structured-criterion magnitude for a language model`);
-  }
-  return criterion;
+  return used;
+}
+
+/** Every pruning method's values (in registry order), each at every bit width. */
+function sweepPoints(used: readonly Used[], args: CompressSweepArgs): SweepPoint[] {
+  const once = (xs: number[]) => [...new Set(xs)];
+  const bitsAxis = used.find((u) => u.method.axis?.group === 'bits')?.method.axis;
+  const bits = once(bitsAxis ? bitsAxis.values(args) : [FLOAT_BITS]);
+  return used.filter((u) => u.method.axis?.group === 'pruning').flatMap((u) =>
+    once(u.method.axis!.values(args)).flatMap((amount) => bits.map((b) => ({ pruning: { method: u.method.name, amount }, bits: b }))));
+}
+
+/** The methods a point uses (its pruning method and every method off the pruning axis), each with what it sees of the point. */
+function partsAt(used: readonly Used[], point: SweepPoint): Part[] {
+  return used.flatMap((u) => {
+    const axis = u.method.axis?.group;
+    if (axis === 'pruning' && u.method.name !== point.pruning.method) return [];
+    const view: PointView = {
+      ...(axis === 'pruning' ? { amount: point.pruning.amount } : {}),
+      ...(axis === 'bits' || u.method.readsBits ? { bits: point.bits } : {}),
+    };
+    return [{ ...u, view }];
+  });
 }
 
 /** The task a classifier's settings are scored (and finetuned) on, and the split it records. */
@@ -224,15 +208,8 @@ async function sweepTask(args: CompressSweepArgs, config: ModelConfig):
   return { data: null, scoredOn: undefined, taskSpec };
 }
 
-/** What every setting of one sweep shares. */
-interface SweepContext {
+interface FinetuneIo {
   args: CompressSweepArgs;
-  config: ModelConfig;
-  criterion: StructuredCriterion;
-  units: StructuredUnits;
-  weightsPath: string;
-  finetuneOptions: FinetuneOptions;
-  unitsBefore: (f: number) => Units;
   log: (line: string) => void;
   events: (setting: string) => LoopEvents;
   signal?: AbortSignal;
@@ -242,25 +219,21 @@ interface SweepContext {
  * The weights a finetuning setting compresses: its own finetuning run's (trained, resumed or
  * reused from a twin setting), or null when a signal interrupted the training.
  */
-async function finetunedWeights(ctx: SweepContext, setting: Setting, dir: string): Promise<string | null> {
-  const { args, config, criterion, units, weightsPath, log, events, signal } = ctx;
-  const finetuneOptions = ctx.finetuneOptions;
+async function finetunedWeights(io: FinetuneIo, options: FinetuneOptions, key: string, parts: readonly { run: MethodRun; view: PointView }[], dir: string): Promise<string | null> {
+  const { args, log, events, signal } = io;
   const ftDir = join(dir, COMPRESS_FILES.finetuneRun);
   // a finetuning run (finished or not) made for other settings — another --qat, --distill,
   // mode or schedule — is not this setting's: it is trained again. Outputs from before the
   // settings were recorded keep their run, checked against its run.json below.
   const settingsPath = join(dir, COMPRESS_FILES.finetuneSettings);
-  const madeFor = existsSync(settingsPath) ? readFileSync(settingsPath, 'utf8') : null;
-  const key = JSON.stringify(finetuneKey(args, setting, criterion, finetuneOptions));
-  // outputs written before bit widths were left out of the key keep their runs
-  const legacyKey = JSON.stringify(finetuneKey(args, setting, criterion, finetuneOptions, true));
-  // without QAT the bit width does not enter finetuning: settings that differ only in bits share one run
+  const madeFor = existsSync(settingsPath) ? finetuneKeyOf(readFileSync(settingsPath, 'utf8')) : null;
+  // a setting whose methods do not shape finetuning differently (the bit width without QAT) shares its twin's run
   const twin = hasFinetuneResults(ftDir) && madeFor === key ? null : finishedTwin(args.out, dir, key);
   if (twin) {
     log(`${dir}: finetuned as ${twin} was (the bit width does not enter finetuning without --qat); its weights are reused`);
     return runFile(join(twin, COMPRESS_FILES.finetuneRun), 'weights');
   }
-  if (existsSync(ftDir) && madeFor !== null && madeFor !== key && madeFor !== legacyKey) {
+  if (existsSync(ftDir) && madeFor !== null && madeFor !== key) {
     log(`${ftDir}: made for other settings; finetuning again`);
     rmSync(ftDir, { recursive: true, force: true });
   }
@@ -269,43 +242,27 @@ async function finetunedWeights(ctx: SweepContext, setting: Setting, dir: string
     const started = readRunArgsIfAny(ftDir);
     // run.json records the micro-batch size the run resolved; the options here leave it to the default
     const comparable = (o: object) => JSON.stringify({ ...o, micro_batch_size: undefined });
-    if (started && comparable(started.options) !== comparable(finetuneOptions)) {
+    if (started && comparable(started.options) !== comparable(options)) {
       throw new TlcError(`${ftDir} holds a finetuning run with other settings; compress into another --out`);
     }
-    const teacher = args.distill ? loadTeacher(config, weightsPath) : null;
-    const mode = args.mode as 'finetune' | 'gradual';
-    const structured: StructuredTraining | undefined = setting.structured > 0 ? {
-      ...fractionsOf(setting.structured, units), criterion, config,
-      // finetune: the units are chosen once, on the trained weights, before finetuning
-      ...(mode === 'finetune' ? { units: ctx.unitsBefore(setting.structured) } : {}),
-    } : undefined;
-    const extension: FinetuneExtension = {
-      keep: 'last',
-      hooks: (model) => compressionHooks(model, { mode, sparsity: setting.sparsity, bits: setting.bits, qat: args.qat, pruning: args.pruning, structured }),
-      ...(teacher && args.distill ? { loss: distillingLoss(teacher, args.distill) } : {}),
-    };
+    const training = parts.flatMap((p) => (p.run.training ? [p.run.training(p.view)] : []));
     try {
+      const losses = training.flatMap((t) => (t.loss ? [t.loss] : []));
+      if (losses.length > 1) throw new TlcError('two compression methods each replace the training loss; use one of them');
+      const extension: FinetuneExtension = {
+        keep: 'last',
+        hooks: (model) => composeHooks(training.flatMap((t) => (t.hooks ? [t.hooks(model)] : []))),
+        ...(losses.length === 1 ? { loss: losses[0] } : {}),
+      };
       const r = started
         ? await resumeFinetune(ftDir, events(dir), signal, extension)
-        : await finetune(ftDir, finetuneOptions, events(dir), signal, extension);
+        : await finetune(ftDir, options, events(dir), signal, extension);
       if (r.interrupted) return null;
     } finally {
-      teacher?.dispose();
+      for (const t of training) t.dispose?.();
     }
   }
   return runFile(ftDir, 'weights');
-}
-
-/**
- * What a setting's finetuning run depends on (its key: a run made for another is trained again);
- * the bit width only with QAT, since otherwise the weights are quantized after finetuning.
- */
-function finetuneKey(a: CompressSweepArgs, s: Setting, criterion: StructuredCriterion, finetuneOptions: object,
-  alwaysBits = false): Record<string, unknown> {
-  return {
-    sparsity: s.sparsity, ...(a.qat || alwaysBits ? { bits: s.bits } : {}), pruning: a.pruning, mode: a.mode, qat: a.qat, distill: a.distill ?? null, finetune: finetuneOptions, seed: a.seed,
-    ...structuredKey(s, criterion, a.structuredUnits ?? 'both'),
-  };
 }
 
 /** Another setting of this output whose finished finetuning run was made for exactly `key`, or null. */
@@ -314,134 +271,7 @@ function finishedTwin(out: string, self: string, key: string): string | null {
     const dir = join(out, name);
     if (dir === self) continue;
     const settingsPath = join(dir, COMPRESS_FILES.finetuneSettings);
-    if (existsSync(settingsPath) && readFileSync(settingsPath, 'utf8') === key && hasFinetuneResults(join(dir, COMPRESS_FILES.finetuneRun))) return dir;
+    if (existsSync(settingsPath) && finetuneKeyOf(readFileSync(settingsPath, 'utf8')) === key && hasFinetuneResults(join(dir, COMPRESS_FILES.finetuneRun))) return dir;
   }
   return null;
 }
-
-/** Structured settings' part of a key (absent for unstructured ones, so older outputs keep theirs). */
-function structuredKey(s: Setting, criterion: StructuredCriterion, units: StructuredUnits): Record<string, unknown> {
-  if (s.structured === 0) return {};
-  return { structured: s.structured, structured_criterion: criterion, ...(units === 'both' ? {} : { structured_units: units }) };
-}
-
-/** Everything that determines a setting's result; a saved result is reused only on an exact match. */
-function settingsOf(a: CompressSweepArgs, s: Setting, criterion: StructuredCriterion, finetuneOptions: object | null): Record<string, unknown> {
-  return {
-    model: a.model, sparsity: s.sparsity, bits: s.bits, pruning: a.pruning, embeddingBits: a.embeddingBits ?? null, mode: a.mode,
-    finetune: finetuneOptions, qat: a.qat, distill: a.distill ?? null,
-    task: a.task ?? null, taskSeed: a.taskSeed ?? null, seed: a.seed,
-    ...structuredKey(s, criterion, a.structuredUnits ?? 'both'),
-    scoredOn: 'inference kernels',
-  };
-}
-
-/** The units kept when `fraction` of every block's heads and neurons go, scored on the trained weights. */
-function chooseUnits(config: ModelConfig, weightsPath: string, fraction: { heads: number; neurons: number }, criterion: StructuredCriterion,
-  data: EncodedTask | null, seed: number): Units {
-  const model = buildModel(config, seed);
-  try {
-    loadWeights(model, weightsPath);
-    return selectUnits(unitScores(model, criterion, data?.train ?? null, seed), fraction);
-  } finally {
-    model.dispose();
-  }
-}
-
-/** The uncompressed classifier, the teacher of distillation: its weights as the sweep reads them. */
-function loadTeacher(config: ModelConfig, weightsPath: string): TransformerClassifier {
-  const teacher = new TransformerClassifier(config);
-  loadWeights(teacher, weightsPath);
-  return teacher;
-}
-
-/** The training loss of a compressed student: distillation against the teacher's logits on the same batch. */
-function distillingLoss(teacher: TransformerClassifier, opts: DistillationOptions): (student: TransformerClassifier, b: ClassificationBatch) => Tensor {
-  return (student, b) => {
-    const t = noGrad(() => tidy(() => teacher.logits(b, { training: false }).toFloat32Array()));
-    return distillationLoss(student.logits(b, { training: true }), tensor(b.labels!, [b.batchSize], 'i32'), t, opts);
-  };
-}
-
-function compressOne(args: CompressSweepArgs, sourceConfig: ModelConfig, weightsPath: string, data: EncodedTask | null,
-  setting: Setting, criterion: StructuredCriterion, dir: string, unitsBefore: (fraction: number) => Units): CompressRow {
-  const { sparsity, bits } = setting;
-  let model: TransformerBody = buildModel(sourceConfig, args.seed);
-  let config = sourceConfig;
-  try {
-    loadWeights(model, weightsPath);
-    if (setting.structured > 0) {
-      // oneshot: score and choose now; finetuned: the units the finetuning zeroed
-      const units = args.mode === 'oneshot'
-        ? unitsBefore(setting.structured)
-        : silentUnits(sourceConfig, (name) => model.namedParameters().find(([n]) => n === name)![1].toFloat32Array());
-      const smaller = withoutUnits(model, units, args.seed);
-      model.dispose();
-      model = smaller;
-      config = smaller.config;
-    }
-    const file = join(dir, COMPRESS_FILES.model);
-    // the kernel each linear weight runs on: the fastest on this CPU for its bits and density,
-    // recorded in the file so that every later load runs the same ones
-    const linearWeights = new Set(model.namedModules().flatMap(([name, m]) => (m instanceof Linear ? [`${name}.weight`] : [])));
-    const kernels = new Map<string, KernelSpec>();
-    tidy(() => {
-      const c = compressModel(model.namedParameters(), { sparsity, bits, pruning: args.pruning, embeddingBits: args.embeddingBits });
-      const selected = new Set(selectTensors(model.namedParameters().map(([n, t]) => [n, t.shape]), {}));
-      for (const name of linearWeights) {
-        if (selected.has(name)) kernels.set(name, kernelForCompressed(bits, density(c.params.get(name)!.toFloat32Array())));
-      }
-      const structured = setting.structured > 0
-        ? { structured: setting.structured, structured_criterion: criterion, structured_units: args.structuredUnits ?? 'both', pruned_from: { n_heads: sourceConfig.n_heads, d_ff: sourceConfig.d_ff } }
-        : {};
-      const recorded = { kernels: Object.fromEntries([...kernels].map(([n, k]) => [n, kernelName(k)])) };
-      writeCompressed(file, c.params, { ...c.plan, settings: { ...(c.plan.settings ?? {}), mode: args.mode, source: args.model, ...structured, ...recorded } });
-    });
-    copyFileAtomic(runFile(args.model, 'tokenizer'), runFile(dir, 'tokenizer'));
-    if (setting.structured > 0) writeJsonAtomic(runFile(dir, 'config'), config);
-    else copyFileAtomic(runFile(args.model, 'config'), runFile(dir, 'config'));
-    // what is scored and measured is the file, loaded back
-    loadCompressedInto(model, file);
-    const selectedSet = new Set(selectTensors(model.namedParameters().map(([n, t]) => [n, t.shape]), {}));
-    const measured = measuredSparsity(model, selectedSet);
-    // scored and timed on the kernels the compressed model ships with
-    const served = InferenceModel.pack(model, (name) => kernels.get(`${name}.weight`) ?? { kind: 'f32' });
-    try {
-      const seqLen = Math.min(LATENCY_SEQ_LEN, config.max_len);
-      const latency = medianForwardSeconds(served.model, syntheticBatch(served.model, 1, seqLen), LATENCY_RUNS, 2);
-      let accuracy: number | null = null, macroF1: number | null = null;
-      if (data) {
-        const e = evaluateClassifier(served.classifier, data.test);
-        accuracy = e.accuracy;
-        macroF1 = e.macroF1;
-      }
-      return {
-        model: args.model, params: countParams(sourceConfig).total, sparsity, bits, mode: args.mode, qat: args.qat, bytes: statSync(file).size,
-        ...(setting.structured > 0 ? {
-          structured: setting.structured, structured_criterion: criterion, params_kept: countParams(config).total,
-          ...(args.structuredUnits && args.structuredUnits !== 'both' ? { structured_units: args.structuredUnits } : {}),
-          layer_heads: config.layer_heads, layer_d_ff: config.layer_d_ff,
-        } : {}),
-        file, accuracy, macro_f1: macroF1, measured_sparsity: measured,
-        kernels: served.kernels,
-        latency_ms: 1e3 * latency, latency_seq_len: seqLen,
-      };
-    } finally {
-      served.dispose();
-    }
-  } finally {
-    model.dispose();
-  }
-}
-
-function measuredSparsity(model: TransformerBody, selected: Set<string>): number {
-  let zeros = 0, total = 0;
-  for (const [n, p] of model.namedParameters()) {
-    if (!selected.has(n)) continue;
-    const v = p.toFloat32Array();
-    for (const x of v) if (x === 0) zeros++;
-    total += v.length;
-  }
-  return total > 0 ? zeros / total : 0;
-}
-

@@ -1,0 +1,45 @@
+// The one reader of compression outputs written before the methods declared their settings:
+// their result and finetuning keys (flat fields: sparsity, bits, pruning, qat, distill,
+// structured…) in today's form, so that a rerun reuses what they hold instead of computing it
+// again. A key already in today's form passes through.
+import { canonicalJson } from './keys.js';
+
+type Flat = Record<string, unknown>;
+
+/** Today's per-method part of an older flat key; `training`: the finetuning key, which left the bit width to QAT. */
+function methodsOfFlat(old: Flat, training: boolean): Flat {
+  const methods: Flat = {};
+  if (typeof old.structured === 'number' && old.structured > 0) {
+    methods.structured = { amount: old.structured, criterion: old.structured_criterion, units: old.structured_units ?? 'both' };
+  } else {
+    methods.magnitude = { amount: old.sparsity, pruning: old.pruning };
+  }
+  if (!training) methods.quantization = { bits: old.bits, embedding_bits: old.embeddingBits ?? null };
+  if (old.qat === true) methods.qat = { bits: old.bits };
+  if (old.distill) methods.distillation = old.distill;
+  return methods;
+}
+
+/** A saved result's settings as today's result key, or null when it cannot be reused (scored before results were scored on the inference kernels). */
+export function resultKeyOf(saved: Flat): string | null {
+  if ('methods' in saved) return canonicalJson(saved);
+  if (saved.scoredOn !== 'inference kernels') return null;
+  return canonicalJson({
+    model: saved.model, mode: saved.mode, task: saved.task ?? null, task_seed: saved.taskSeed ?? null, seed: saved.seed,
+    finetune: saved.finetune ?? null, scored_on: saved.scoredOn, methods: methodsOfFlat(saved, false),
+  });
+}
+
+/** A finetuning run's recorded key as today's, or the text as it is when it is not JSON (it then matches nothing). */
+export function finetuneKeyOf(text: string): string {
+  let saved: unknown;
+  try {
+    saved = JSON.parse(text);
+  } catch {
+    return text;
+  }
+  if (saved === null || typeof saved !== 'object' || Array.isArray(saved)) return text;
+  const flat = saved as Flat;
+  if ('methods' in flat) return canonicalJson(flat);
+  return canonicalJson({ mode: flat.mode, seed: flat.seed, finetune: flat.finetune, methods: methodsOfFlat(flat, true) });
+}
