@@ -2,7 +2,9 @@
 // hand-computed values.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ASSUMED_OVERHEAD, JobClock } from '../src/auto/job-clock.js';
+import { ASSUMED_OVERHEAD, JobClock, settingsPerModel, taskTrainingSeconds } from '../src/auto/job-clock.js';
+import { expectedPaddedLength } from '../src/auto/task.js';
+import type { AutoOptions } from '../src/auto/options.js';
 import { formatSeconds } from '../src/train/budget.js';
 import { candidateSizes, finalTrunk, reserveFor, splitBudget, trunkCostFactor, MIN_TRUNK_STEPS } from '../src/auto/budget-split.js';
 
@@ -58,4 +60,23 @@ test('the job clock: the share of training done and the wall time left, paced by
   resumed.trained(100);
   assert.equal(resumed.trainingLeft(), 500);
   assert.equal(resumed.wallLeft(t0 + 150_000), 500 * 1.5);
+});
+
+test('the job\'s task training: durations as given, step budgets at each model\'s estimated seconds per step', () => {
+  const o = { finetuneBudget: '100steps', compressBudget: '30s', maxLatencyMs: undefined } as unknown as AutoOptions;
+  const settings = settingsPerModel(o);
+  assert.equal(settings, 6);
+  // two models: 100 steps at 0.2 s and at 0.5 s, and every compression setting's 30 s for each
+  assert.ok(Math.abs(taskTrainingSeconds(o, [0.2, 0.5]) - (100 * 0.2 + 100 * 0.5 + 2 * settings * 30)) < 1e-9);
+  // before the plan estimated the steps, they count as nothing; durations still count
+  assert.equal(taskTrainingSeconds(o, null), 2 * settings * 30);
+  const steps = { ...o, compressBudget: '20steps' } as AutoOptions;
+  assert.ok(Math.abs(taskTrainingSeconds(steps, [0.2, 0.5]) - ((100 + settings * 20) * 0.2 + (100 + settings * 20) * 0.5)) < 1e-9);
+});
+
+test('a finetuning batch pads to the longest of its examples: the b/(b+1) quantile of their lengths', () => {
+  const lengths = Array.from({ length: 100 }, (_, i) => 100 - i); // 1…100, in any order
+  assert.equal(expectedPaddedLength(lengths, 32), 97);
+  assert.equal(expectedPaddedLength(lengths, 1), 51);
+  assert.equal(expectedPaddedLength([7], 32), 7);
 });

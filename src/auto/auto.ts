@@ -19,7 +19,7 @@ import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { toCsv } from '../experiment/pareto.js';
 import { formatBytes } from '../util/format.js';
 import { eventsOf, readMetrics } from '../run/metrics.js';
-import { DATA_FILE, openShards } from '../data/shards.js';
+import { DATA_FILE, readDataMeta } from '../data/shards.js';
 import { prepareData } from '../data/prepare.js';
 import { loadTask, testDocumentIds } from '../data/tasks.js';
 import { loadSweep } from '../experiment/analysis.js';
@@ -29,11 +29,11 @@ import { exportRun } from '../export/export.js';
 import { branchDir, listBranches } from '../train/branches.js';
 import { formatSeconds } from '../train/budget.js';
 import { DEFAULT_EXPLORE } from './budget-split.js';
-import { explorationSpec, explore, fittingCandidates, probeMachine, proposeCandidates, PRIOR_REFERENCE, type AutoTraining } from './explore.js';
+import { explorationSpec, explore, finetuneStepSeconds, fittingCandidates, probeMachine, proposeCandidates, PRIOR_REFERENCE, type AutoTraining } from './explore.js';
 import { chooseSize } from './choose.js';
 import { finalModelDir, finalRunDir, trainFinal } from './final.js';
 import {
-  compressModelGrid, finetuneModel, largerWorthCompressing, selectCompressed, settingDirOf, describeRow,
+  compressModelGrid, finetuneModel, largerWorthCompressing, selectCompressed, settingDirOf, describeRow, taskStepShape,
   type FinetunedModel,
 } from './task.js';
 import { addCosts, continueRecord, readRecord, runCost, writeRecord, type AutoRecord, type Cost } from './record.js';
@@ -117,7 +117,7 @@ function stageRunner(out: string, record: AutoRecord, io: AutoIo, o: AutoOptions
     if (record.stages[name]?.done) return true;
     const left = trainingLeft(record, o);
     if (left !== null) {
-      clock.job ??= new JobClock(record.budget.value + (o.task ? taskTrainingSeconds(o) : 0), left);
+      clock.job ??= new JobClock(record.budget.value + (o.task ? taskTrainingSeconds(o, record.task_step_seconds ?? null) : 0), left);
       clock.job.stageStarted(left);
     }
     io.say(`[${STAGES.indexOf(name) + 1}/${STAGES.length}] ${name}` + (left !== null && left > 0
@@ -152,6 +152,12 @@ async function planStage(o: AutoOptions, record: AutoRecord, t: AutoTraining, io
     throw new TlcError(`--budget ${o.budgetText} is too small to explore ${(o.sizes ?? proposal.candidates).join(', ')}: ${(e as Error).message}`);
   }
   record.candidates = fitted.candidates;
+  if (o.task) {
+    // a finetuning step of the middle candidate (the likely choice) and of the largest (the larger one compressed)
+    const shape = await taskStepShape(o.task, record.data_dir, o.taskExamples);
+    const sizes = [fitted.candidates[Math.floor((fitted.candidates.length - 1) / 2)], fitted.candidates[fitted.candidates.length - 1]];
+    record.task_step_seconds = sizes.map((preset) => finetuneStepSeconds(t, preset, gflops, shape));
+  }
   const split = fitted.split;
   record.split = { total: split.total, explore: split.explore, trunk: split.trunk, final: split.final };
   return true;
@@ -169,7 +175,7 @@ function printPlan(o: AutoOptions, record: AutoRecord, io: AutoIo): void {
       `(${o.compressBudget} of finetuning each), choose within ${[o.maxBytes !== undefined ? formatBytes(o.maxBytes) : null, o.maxLatencyMs !== undefined ? `${o.maxLatencyMs} ms` : null].filter(Boolean).join(' and ') || 'no test budget (the most accurate)'}`);
   }
   if (o.budget.kind === 'time') {
-    const training = o.budget.seconds + (o.task ? taskTrainingSeconds(o) : 0);
+    const training = o.budget.seconds + (o.task ? taskTrainingSeconds(o, record.task_step_seconds ?? null) : 0);
     io.say(`  expected: about ${formatSeconds(training * ASSUMED_OVERHEAD)} in all (training plus evaluation and checkpoints), ` +
       `finishing near ${new Date(Date.now() + training * ASSUMED_OVERHEAD * 1000).toLocaleTimeString()}`);
   }
@@ -218,7 +224,7 @@ async function waitForOtherWorkers(out: string, pending: string[], io: AutoIo): 
 
 async function chooseStage(out: string, record: AutoRecord, t: AutoTraining, io: AutoIo): Promise<boolean> {
   const runs = loadSweep(record.exploration!.sweep_dir);
-  const shards = openShards(t.dataDir);
+  const meta = readDataMeta(t.dataDir);
   // what the exploration spent as it trained (a run passes its share by up to a step), and, on a
   // rerun with a larger budget, the final cooldowns already paid for; a size trained on stays chosen
   const trainedOn = existsSync(finalRunDir(out)) && record.chosen !== undefined;
@@ -235,7 +241,7 @@ async function chooseStage(out: string, record: AutoRecord, t: AutoTraining, io:
   };
   const choice = chooseSize({
     runs, budget: budgetOf(record), trunkOf, stepOf, remaining, keep: trainedOn ? record.chosen?.preset : undefined,
-    vocabSize: shards.meta.vocab_size, seqLen: t.seqLen, objective: t.objective, corpusTokens: shards.meta.train.tokens,
+    vocabSize: meta.vocab_size, seqLen: t.seqLen, objective: t.objective, corpusTokens: meta.train.tokens,
   });
   const mine = choice.outlook.find((c) => c.preset === choice.preset)!;
   record.plan = { by: choice.by, outlook: choice.outlook, notes: choice.notes, budget_value: record.budget.value };

@@ -61,6 +61,12 @@ export function stepCost(t: AutoTraining, preset: string, gflops: number, budget
   return budget.kind === 'tokens' ? tokens : budget.kind === 'flops' ? flops : flops / (gflops * 1e9);
 }
 
+/** Seconds of one finetuning step of a size on `shape`'s batches, at the probed GFLOP/s. */
+export function finetuneStepSeconds(t: AutoTraining, preset: string, gflops: number, shape: { batchSize: number; seqLen: number }): number {
+  const cfg = configOf(t, preset, dataVocabSize(t.dataDir, t.objective));
+  return (trainingFlopsPerToken(cfg, shape.seqLen) * shape.batchSize * shape.seqLen) / (gflops * 1e9);
+}
+
 /**
  * The proposed candidates, the largest dropped (and a smaller ladder size added, while there is
  * one) until every candidate trains MIN_TRUNK_STEPS steps in its exploration trunk; sizes the

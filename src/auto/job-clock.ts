@@ -80,7 +80,7 @@ export function trainingLeft(record: AutoRecord, o: AutoOptions): number | null 
   if (record.budget.kind !== 'time' || !record.split) return null;
   const done = (s: string) => record.stages[s]?.done === true;
   let left = (done('explore') ? 0 : record.split.explore) + (done('final') ? 0 : record.budget.value - record.split.explore);
-  if (o.task && !done('task')) left += taskTrainingSeconds(o);
+  if (o.task && !done('task')) left += taskTrainingSeconds(o, record.task_step_seconds ?? null);
   return left;
 }
 
@@ -89,11 +89,15 @@ export function settingsPerModel(o: AutoOptions): number {
   return AUTO_SPARSITIES.length * AUTO_BITS.length + (o.maxLatencyMs !== undefined ? AUTO_STRUCTURED.length * AUTO_BITS.length : 0);
 }
 
-/** Finetuning and compression finetuning of up to two models (step-count budgets count as 0). */
-export function taskTrainingSeconds(o: AutoOptions): number {
-  const seconds = (text: string) => {
+/**
+ * Finetuning and compression finetuning of up to two models. A step-count budget costs its steps
+ * at `stepSeconds`, each model's estimated seconds per finetuning step (the chosen size and a
+ * larger one; auto.json's `task_step_seconds`), or nothing before they are estimated.
+ */
+export function taskTrainingSeconds(o: AutoOptions, stepSeconds: readonly number[] | null): number {
+  const seconds = (text: string, perStep: number) => {
     const b = finetuneBudgetOf(text);
-    return 'budget' in b ? parseDuration(b.budget) : 0;
+    return 'budget' in b ? parseDuration(b.budget) : b.steps * perStep;
   };
-  return 2 * (seconds(o.finetuneBudget) + settingsPerModel(o) * seconds(o.compressBudget));
+  return (stepSeconds ?? [0, 0]).reduce((sum, perStep) => sum + seconds(o.finetuneBudget, perStep) + settingsPerModel(o) * seconds(o.compressBudget, perStep), 0);
 }

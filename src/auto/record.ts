@@ -31,6 +31,8 @@ export interface AutoRecord {
   /** The throughput prior and the sizes it proposed. */
   prior?: { reference: string; gflops: number; centre: string };
   candidates?: string[];
+  /** With a task: estimated seconds per finetuning step of the likely chosen size and of the largest candidate. */
+  task_step_seconds?: number[];
   /** Each candidate's trunk, in the budget's unit. */
   split?: { total: number; explore: number; trunk: number; final: number };
   exploration?: { sweep_dir: string; rows: { preset: string; tokens: number; valid_loss: number; probe_tokens_per_s: number | null }[] };

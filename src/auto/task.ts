@@ -17,6 +17,9 @@ import { chooseWithin, describe, paretoFrontier, type ParetoRow } from '../exper
 import { readJsonFile } from '../util/json-file.js';
 import { TlcError } from '../util/errors.js';
 import { parseDuration } from '../train/budget.js';
+import { loadTask } from '../data/tasks.js';
+import { encodeExamples } from '../data/task-batches.js';
+import { TOKENIZER_FILE, loadTokenizer } from '../data/tokenizer-json.js';
 
 export const TASK_SEED = 0;
 /** The compression grid: unstructured sparsities × bits; structured fractions too under a latency budget. */
@@ -62,6 +65,25 @@ export async function finetuneModel(out: string, preset: string, from: string, t
   }
   const results = readJsonFile(runFile(dir, 'results'), 'the finetuning has not finished') as { test?: { accuracy?: number } | null };
   return { preset, dir, testAccuracy: results.test?.accuracy ?? null };
+}
+
+/**
+ * The shape of a finetuning batch of the task as auto trains it (the finetuning defaults' batch
+ * size and length limit), its length the one to expect after padding: the longest of batch-size
+ * examples, the b/(b+1) quantile of the training examples' lengths.
+ */
+export async function taskStepShape(task: string, dataDir: string, maxExamples?: number): Promise<{ batchSize: number; seqLen: number }> {
+  const defaults = finetuneOptionsSchema.parse({ from: dataDir, task, steps: 1 });
+  const t = await loadTask(task, { seed: TASK_SEED, maxExamples });
+  const encoded = encodeExamples(t.splits.train, loadTokenizer(join(dataDir, TOKENIZER_FILE)), t.labels, { maxLen: defaults.max_len });
+  const lengths = Array.from({ length: encoded.offsets.length - 1 }, (_, i) => encoded.offsets[i + 1] - encoded.offsets[i]);
+  return { batchSize: defaults.batch_size, seqLen: lengths.length > 0 ? expectedPaddedLength(lengths, defaults.batch_size) : defaults.max_len };
+}
+
+/** The length a batch of `batchSize` random examples pads to, as expected: the b/(b+1) quantile of their lengths. */
+export function expectedPaddedLength(lengths: readonly number[], batchSize: number): number {
+  const sorted = [...lengths].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((batchSize / (batchSize + 1)) * sorted.length))];
 }
 
 /** Compresses a finetuned model over the grid; null if interrupted. */

@@ -14,7 +14,7 @@ import type { OptimumComparison } from '../experiment/plan-compare.js';
 import { readSweepSpec } from '../experiment/sweep.js';
 import type { ChinchillaFit, Coefficient } from '../experiment/fit.js';
 import { SWEEP_FILES } from '../run/layout.js';
-import { openShards } from '../data/shards.js';
+import { readDataMeta } from '../data/shards.js';
 import { formatSeconds } from '../train/budget.js';
 import { required } from './common.js';
 import { markRequired } from './help.js';
@@ -49,10 +49,10 @@ export function registerPlan(program: Command): void {
     const runs = loadSweep(dir);
     const spec = readSweepSpec(join(dir, SWEEP_FILES.spec));
     if (spec.objective === 'seq2seq') throw new TlcError(`${dir}: planning from a seq2seq sweep is not supported; compare its runs' BLEU in sweep.json`);
-    const shards = openShards(spec.data);
+    const meta = readDataMeta(spec.data);
     const unigramLoss = runs.find((r) => r.unigramLoss !== null)?.unigramLoss ?? null;
-    const regimeOptions = { corpusTokens: shards.meta.train.tokens, unigramLoss };
-    const p = plan(runs, budget, { vocabSize: shards.meta.vocab_size, seqLen: spec.seq_len, objective: spec.objective, ...regimeOptions });
+    const regimeOptions = { corpusTokens: meta.train.tokens, unigramLoss };
+    const p = plan(runs, budget, { vocabSize: meta.vocab_size, seqLen: spec.seq_len, objective: spec.objective, ...regimeOptions });
     const h = o.holdout ? holdout(runs, regimeOptions) : null;
     if (o.json) {
       process.stdout.write(JSON.stringify(planJson(p, h)) + '\n');

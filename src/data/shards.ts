@@ -104,20 +104,26 @@ export interface Shards {
   valid: TokenArray;
 }
 
-/**
- * Reads a data directory written by `tlc data prepare`, checking data.json, that the
- * tokenizer is the one the shards were made with, and each shard's size and ids.
- */
-export function openShards(dir: string): Shards {
+/** A prepared data directory's description (data.json), checked, without reading its shards. */
+export function readDataMeta(dir: string): DataMeta {
   const metaPath = join(dir, DATA_FILE);
   const raw = readJsonFile(metaPath, `is ${dir} a directory made by "tlc data prepare" (and did it finish)?`);
   const meta = parseWith(dataMetaSchema, raw, metaPath, 'data description');
   if (dtypeForVocab(meta.vocab_size) !== meta.dtype) {
     throw new TlcError(`${metaPath}: dtype ${meta.dtype} does not fit vocab_size ${meta.vocab_size}`);
   }
+  return meta;
+}
+
+/**
+ * Reads a data directory written by `tlc data prepare`, checking data.json, that the
+ * tokenizer is the one the shards were made with, and each shard's size and ids.
+ */
+export function openShards(dir: string): Shards {
+  const meta = readDataMeta(dir);
   const tokenizer = loadTokenizer(join(dir, TOKENIZER_FILE));
   if (tokenizerHash(tokenizer) !== meta.tokenizer_sha256 || tokenizer.vocabSize !== meta.vocab_size) {
-    throw new TlcError(`${join(dir, TOKENIZER_FILE)}: not the tokenizer these shards were made with (its sha256 or vocab size differs from ${metaPath})`);
+    throw new TlcError(`${join(dir, TOKENIZER_FILE)}: not the tokenizer these shards were made with (its sha256 or vocab size differs from ${join(dir, DATA_FILE)})`);
   }
   return {
     meta,

@@ -7,7 +7,7 @@ import { TlcError } from '../util/errors.js';
 import { writeJsonAtomic, copyFileAtomic } from '../util/atomic.js';
 import { TransformerLM, IGNORE_INDEX, type LMBatch } from '../nn/transformer.js';
 import { countParams, parseModelConfig, presetConfig, readModelConfig, trainingFlopsPerToken, type ModelConfig } from '../nn/config.js';
-import { openShards } from '../data/shards.js';
+import { openShards, readDataMeta } from '../data/shards.js';
 import { TOKENIZER_FILE } from '../data/tokenizer-json.js';
 import { readPreparedTranslation } from '../data/prepare-translation.js';
 import { abandonIfUnstarted, createRun, readRunOptions } from '../run/run-args.js';
@@ -32,7 +32,7 @@ export type { PretrainEvents, PretrainResult } from './outcome.js';
 
 /** The vocabulary size of prepared data: token shards, or for seq2seq a translation directory. */
 export function dataVocabSize(dataDir: string, objective: ModelConfig['objective']): number {
-  return objective === 'seq2seq' ? readPreparedTranslation(dataDir).tokenizer.vocabSize : openShards(dataDir).meta.vocab_size;
+  return objective === 'seq2seq' ? readPreparedTranslation(dataDir).tokenizer.vocabSize : readDataMeta(dataDir).vocab_size;
 }
 
 /**
@@ -120,7 +120,6 @@ export async function resumePretrain(runDir: string, events: PretrainEvents = {}
 function validateArgs(a: PretrainArgs): void {
   validateBatching(a);
   for (const f of [...a.saveAt, ...a.branches]) if (!(f > 0 && f <= 1)) throw new TlcError(`budget fractions must be in (0, 1], got ${f}`);
-  if (a.seqLen > a.model.max_len) throw new TlcError(`sequence length ${a.seqLen} exceeds the model's max_len ${a.model.max_len}`);
   checkTrainingFits(a.model, a.microBatchSize, a.seqLen, mayTrainInBf16(a.precision));
 }
 
