@@ -10,6 +10,7 @@ import { presetConfig } from '../src/nn/config.js';
 import { finetuneOptionsSchema } from '../src/train/args.js';
 import { compressSweep, planCompression, type CompressSweepArgs } from '../src/experiment/compress-sweep.js';
 import { readMetrics } from '../src/run/metrics.js';
+import { finetuneKeyOf, resultKeyOf } from '../src/experiment/compression/older-outputs.js';
 import { finetunedClassifier } from './corpus-fixture.js';
 
 test('every setting a method acts on, and the sweep\'s own, changes the keys; the bit width changes finetuning\'s only with QAT', () => {
@@ -91,6 +92,13 @@ test('outputs written before the methods declared their settings are reused, fin
   const starts = readMetrics(join(older, 'struct0.5-heads-b4', 'finetune', 'metrics.jsonl')).filter((e) => e.event === 'start');
   assert.equal(starts.length, 1, 'the older finetuning run was kept');
   assert.ok(again.some((l) => /^structured 0\.5, 4 bits/.test(l)), 'the setting was compressed again from it');
+  // flat keys of other shapes come from versions that computed otherwise: never reused
+  const saved = JSON.parse(readFileSync(join(out, '..', 'older', 's0.5-b4', 'result.json'), 'utf8')).settings as Record<string, unknown>;
+  assert.ok(resultKeyOf(saved) !== null);
+  const { distill: _distill, ...beforeDistillation } = saved;
+  assert.equal(resultKeyOf(beforeDistillation), null);
+  const text = JSON.stringify(saved);
+  assert.equal(finetuneKeyOf(text), text, 'a finetuning key that held the result\'s fields matches nothing');
   // another pruning threshold is another setting: the older result and run are not served for it
   const global = await rerun({ pruning: 'global' });
   assert.ok(!global.some((l) => /s0\.5-b4: done before/.test(l)), global.join('\n'));

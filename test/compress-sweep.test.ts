@@ -261,3 +261,20 @@ test('--distill finetunes a compressed model against the uncompressed one: its f
   assert.equal(r.status, 1);
   assert.match(r.stderr, /--distill .* needs a finetuning mode/);
 });
+
+test('a signal stops a one-shot sweep between settings; the rerun reuses what was done and finishes', async () => {
+  const { run } = await finetunedClassifier();
+  const out = join(mkdtempSync(join(tmpdir(), 'tlc-stop-')), 'cmp');
+  const controller = new AbortController();
+  const args = { model: run, out, sparsities: [0, 0.5, 0.9], bits: [8, 4], pruning: 'layer' as const, mode: 'oneshot' as const, finetune: {}, qat: false, seed: 0 };
+  // the signal arrives while the first setting is logged, as a Ctrl-C during its scoring would
+  const first = await compressSweep(args, (line) => { if (/bits:/.test(line)) controller.abort(); }, () => ({}), controller.signal);
+  assert.equal(first.interrupted, true);
+  assert.equal(first.rows.length, 1);
+  assert.ok(!existsSync(join(out, 'compress.json')), 'no summary of a sweep that did not finish');
+  const log: string[] = [];
+  const rest = await compressSweep(args, (l) => log.push(l));
+  assert.equal(rest.interrupted, false);
+  assert.equal(rest.rows.length, 6);
+  assert.equal(log.filter((l) => /done before with the same settings, reused/.test(l)).length, 1);
+});

@@ -70,7 +70,6 @@ interface Part extends Used {
 /** One setting of the grid: its folder, the methods it uses and its keys. */
 export interface PlannedSetting {
   dir: string;
-  point: SweepPoint;
   parts: Part[];
   /** A saved result is reused only under the same key. */
   resultKey: string;
@@ -94,37 +93,41 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
   const finetuneOptions = finetuneRaw ? finetunePlan(parseWith(finetuneOptionsSchema, finetuneRaw, 'compression finetuning', 'options')).options : null;
   mkdirSync(args.out, { recursive: true });
   const sweep: SweepContext = { ...model, weightsPath: runFile(args.model, 'weights'), data, seed: args.seed };
-  const runs = new Map(used.map((u) => [u.method.name, u.method.start(u.settings, sweep, u.method.axis?.values(args) ?? [])]));
+  const runs = new Map(used.map((u) => {
+    const run = u.method.start(u.settings, sweep, u.method.axis?.values(args) ?? []);
+    // what trains must be in the finetuning key, and only that
+    if ((run.training !== undefined) !== u.method.shapesTraining) throw new Error(`compression method ${u.method.name}: shapesTraining does not say whether it trains`);
+    return [u.method.name, run];
+  }));
   const rows: CompressRow[] = [];
-  try {
-    for (const setting of plannedSettings(args, used, finetuneOptions)) {
-      const { dir } = setting;
-      const previous = readSettingResult(dir);
-      if (previous && resultKeyOf(previous.settings) === setting.resultKey) {
-        rows.push(previous.row);
-        log(`${dir}: done before with the same settings, reused`);
-        continue;
-      }
-      mkdirSync(dir, { recursive: true });
-      const parts = setting.parts.map((p) => ({ run: runs.get(p.method.name)!, view: p.view }));
-      const weights = finetuneOptions
-        ? await finetunedWeights({ args, log, events, signal }, finetuneOptions, setting.finetuneKey, parts, dir)
-        : sweep.weightsPath;
-      if (weights === null) return { rows, interrupted: true };
-      const unused = METHODS.filter((m) => !setting.parts.some((p) => p.method === m));
-      // checked, and in the schema's order, whatever the methods added
-      const row = compressRowSchema.parse({
-        ...writeSetting({ source: args.model, config, weightsPath: weights, finetuned: finetuneOptions !== null, mode: args.mode, seed: args.seed, data, dir, parts }),
-        ...Object.assign({}, ...unused.map((m) => m.unusedRow ?? {})) as Partial<CompressRow>,
-        ...(scoredOn ? { scored_on: scoredOn } : {}),
-      });
-      writeSettingResult(dir, { settings: JSON.parse(setting.resultKey) as Record<string, unknown>, row });
-      rows.push(row);
-      log(`${setting.parts.flatMap((p) => p.method.describe?.(p.view) ?? []).join(', ')}: ${formatBytes(row.bytes)}` +
-        (row.accuracy !== null ? `, test accuracy ${(100 * row.accuracy).toFixed(1)}%` : ''));
+  for (const setting of plannedSettings(args, used, finetuneOptions)) {
+    // a signal stops the sweep between settings (a finetuning run stops at its next step): what is done stays reusable
+    await new Promise((resolve) => setImmediate(resolve)); // lets SIGINT/SIGTERM handlers run
+    if (signal?.aborted) return { rows, interrupted: true };
+    const { dir } = setting;
+    const previous = readSettingResult(dir);
+    if (previous && resultKeyOf(previous.settings) === setting.resultKey) {
+      rows.push(previous.row);
+      log(`${dir}: done before with the same settings, reused`);
+      continue;
     }
-  } finally {
-    for (const run of runs.values()) run.dispose?.();
+    mkdirSync(dir, { recursive: true });
+    const parts = setting.parts.map((p) => ({ run: runs.get(p.method.name)!, view: p.view }));
+    const weights = finetuneOptions
+      ? await finetunedWeights({ args, log, events, signal }, finetuneOptions, setting.finetuneKey, parts, dir)
+      : sweep.weightsPath;
+    if (weights === null) return { rows, interrupted: true };
+    const unused = METHODS.filter((m) => !setting.parts.some((p) => p.method === m));
+    // checked, and in the schema's order, whatever the methods added
+    const row = compressRowSchema.parse({
+      ...writeSetting({ source: args.model, config, weightsPath: weights, finetuned: finetuneOptions !== null, mode: args.mode, seed: args.seed, data, dir, parts }),
+      ...Object.assign({}, ...unused.map((m) => m.unusedRow ?? {})) as Partial<CompressRow>,
+      ...(scoredOn ? { scored_on: scoredOn } : {}),
+    });
+    writeSettingResult(dir, { settings: JSON.parse(setting.resultKey) as Record<string, unknown>, row });
+    rows.push(row);
+    log(`${setting.parts.flatMap((p) => p.method.describe?.(p.view) ?? []).join(', ')}: ${formatBytes(row.bytes)}` +
+      (row.accuracy !== null ? `, test accuracy ${(100 * row.accuracy).toFixed(1)}%` : ''));
   }
   writeCompressSummary(args.out, { model: args.model, mode: args.mode, rows });
   return { rows, interrupted: false };
@@ -151,7 +154,7 @@ function plannedSettings(args: CompressSweepArgs, used: readonly Used[], finetun
     const keyParts = parts.map((p): KeyPart => ({ name: p.method.name, settings: p.settings, view: p.view, shapesTraining: p.method.shapesTraining }));
     return {
       dir: join(args.out, parts.flatMap((p) => p.method.dirPart?.(p.settings, p.view) ?? []).join('-')),
-      point, parts, resultKey: resultKey(shared, keyParts), finetuneKey: finetuneKey(shared, keyParts),
+      parts, resultKey: resultKey(shared, keyParts), finetuneKey: finetuneKey(shared, keyParts),
     };
   });
 }
@@ -230,7 +233,7 @@ async function finetunedWeights(io: FinetuneIo, options: FinetuneOptions, key: s
   // a setting whose methods do not shape finetuning differently (the bit width without QAT) shares its twin's run
   const twin = hasFinetuneResults(ftDir) && madeFor === key ? null : finishedTwin(args.out, dir, key);
   if (twin) {
-    log(`${dir}: finetuned as ${twin} was (the bit width does not enter finetuning without --qat); its weights are reused`);
+    log(`${dir}: finetuned as ${twin} was (what differs, such as the bit width without --qat, does not enter finetuning); its weights are reused`);
     return runFile(join(twin, COMPRESS_FILES.finetuneRun), 'weights');
   }
   if (existsSync(ftDir) && madeFor !== null && madeFor !== key) {

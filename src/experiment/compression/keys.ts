@@ -24,7 +24,11 @@ export interface SharedKey {
 }
 
 function methodsOf(parts: readonly KeyPart[]): Json {
-  return Object.fromEntries(parts.map((p) => [p.name, { ...p.settings, ...p.view } as Json]));
+  return Object.fromEntries(parts.map((p) => {
+    const clash = Object.keys(p.view).find((k) => k in p.settings);
+    if (clash) throw new Error(`compression method ${p.name}: its setting "${clash}" has the name of a point value`);
+    return [p.name, { ...p.settings, ...p.view } as Json];
+  }));
 }
 
 /** Everything that determines a setting's result. */

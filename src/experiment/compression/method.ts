@@ -93,10 +93,8 @@ export interface MethodRun {
   encoding?(view: PointView): Partial<CompressOptions>;
   /** What the compressed file's settings record. */
   recorded?(view: PointView): Record<string, unknown>;
-  /** Its fields of the setting's row; `shipped` is the config of the model written. */
+  /** Its fields of the setting's row (new fields go in compressRowSchema, src/run/compress-summary.ts); `shipped` is the config of the model written. */
   row?(view: PointView, shipped: ModelConfig): Partial<CompressRow>;
-  /** Frees what the run holds, once the sweep ends. */
-  dispose?(): void;
 }
 
 /**
@@ -119,7 +117,7 @@ export interface CompressionMethod<A extends object = object, S extends Settings
   };
   /** It reads each point's bit width (QAT computes with it): the bit width then enters its key. */
   readonly readsBits?: boolean;
-  /** Its settings change what finetuning trains, and so enter the finetuning run's key. */
+  /** Its settings change what finetuning trains, and so enter the finetuning run's key: exactly when its run has `training`. */
   readonly shapesTraining: boolean;
   /** It acts only through finetuning: the flag and why, for the refusal in oneshot mode. */
   readonly needsFinetuning?: { flag: string; why: string };

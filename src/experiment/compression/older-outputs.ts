@@ -14,23 +14,35 @@ function methodsOfFlat(old: Flat, training: boolean): Flat {
   } else {
     methods.magnitude = { amount: old.sparsity, pruning: old.pruning };
   }
-  if (!training) methods.quantization = { bits: old.bits, embedding_bits: old.embeddingBits ?? null };
+  if (!training) methods.quantization = { bits: old.bits, embedding_bits: old.embeddingBits };
   if (old.qat === true) methods.qat = { bits: old.bits };
   if (old.distill) methods.distillation = old.distill;
   return methods;
 }
 
-/** A saved result's settings as today's result key, or null when it cannot be reused (scored before results were scored on the inference kernels). */
+const STRUCTURED_FIELDS = ['structured', 'structured_criterion', 'structured_units'];
+const RESULT_FIELDS = ['model', 'sparsity', 'bits', 'pruning', 'embeddingBits', 'mode', 'finetune', 'qat', 'distill', 'task', 'taskSeed', 'seed', 'scoredOn'];
+const FINETUNE_FIELDS = ['sparsity', 'pruning', 'mode', 'qat', 'distill', 'finetune', 'seed'];
+
+/** Whether `key` holds exactly the fields the last flat format wrote: all of `required`, others only from `optional`. */
+function hasFields(key: Flat, required: readonly string[], optional: readonly string[]): boolean {
+  return required.every((f) => f in key) && Object.keys(key).every((f) => required.includes(f) || optional.includes(f));
+}
+
+/**
+ * A saved result's settings as today's result key, or null when they cannot be reused: a flat
+ * key of another shape is from a version whose results were computed otherwise.
+ */
 export function resultKeyOf(saved: Flat): string | null {
   if ('methods' in saved) return canonicalJson(saved);
-  if (saved.scoredOn !== 'inference kernels') return null;
+  if (!hasFields(saved, RESULT_FIELDS, STRUCTURED_FIELDS) || saved.scoredOn !== 'inference kernels') return null;
   return canonicalJson({
-    model: saved.model, mode: saved.mode, task: saved.task ?? null, task_seed: saved.taskSeed ?? null, seed: saved.seed,
-    finetune: saved.finetune ?? null, scored_on: saved.scoredOn, methods: methodsOfFlat(saved, false),
+    model: saved.model, mode: saved.mode, task: saved.task, task_seed: saved.taskSeed, seed: saved.seed,
+    finetune: saved.finetune, scored_on: saved.scoredOn, methods: methodsOfFlat(saved, false),
   });
 }
 
-/** A finetuning run's recorded key as today's, or the text as it is when it is not JSON (it then matches nothing). */
+/** A finetuning run's recorded key as today's, or the text as it is when it is neither (it then matches nothing). */
 export function finetuneKeyOf(text: string): string {
   let saved: unknown;
   try {
@@ -41,5 +53,7 @@ export function finetuneKeyOf(text: string): string {
   if (saved === null || typeof saved !== 'object' || Array.isArray(saved)) return text;
   const flat = saved as Flat;
   if ('methods' in flat) return canonicalJson(flat);
+  // the bit width was in every key once, then only in QAT's
+  if (!hasFields(flat, FINETUNE_FIELDS, ['bits', ...STRUCTURED_FIELDS])) return text;
   return canonicalJson({ mode: flat.mode, seed: flat.seed, finetune: flat.finetune, methods: methodsOfFlat(flat, true) });
 }

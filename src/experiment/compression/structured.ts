@@ -112,13 +112,11 @@ function structuredRun(criterion: StructuredCriterion, units: StructuredUnits, s
     return chosen.get(f)!;
   };
   return {
-    training: (v) => ({
-      hooks: (model) => structuredHooks(model, {
-        gradual: mode === 'gradual', ...fractionsOf(v.amount!, units), criterion, config,
-        // finetune: the units are chosen once, on the trained weights, before finetuning
-        ...(mode === 'finetune' ? { units: unitsBefore(v.amount!) } : {}),
-      }),
-    }),
+    training: (v) => {
+      // finetune: the units are chosen once, on the trained weights, before finetuning
+      const kept = mode === 'finetune' ? { units: unitsBefore(v.amount!) } : {};
+      return { hooks: (model) => structuredHooks(model, { gradual: mode === 'gradual', ...fractionsOf(v.amount!, units), criterion, config, ...kept }) };
+    },
     // oneshot: score and choose now; finetuned: the units the finetuning zeroed
     reshape: (model, v, finetuned) => withoutUnits(model, finetuned
       ? silentUnits(config, (name) => model.namedParameters().find(([n]) => n === name)![1].toFloat32Array())
