@@ -52,6 +52,7 @@ test('at least 40 bad inputs: a clear one-line error naming what is wrong, a non
   const badSweepKey = file('bad-key.yaml', `data: ${data}\nsizes: [L1-D32]\nsteps: 5\nbogus_key: 1\n`);
   const noSizes = file('no-sizes.yaml', `data: ${data}\nsteps: 5\n`);
   const badYaml = file('bad.yaml', 'data: [unclosed\n');
+  const emptySizes = file('empty-sizes.yaml', `data: ${data}\nsizes: []\nsteps: 5\n`);
   const badSweepValue = file('bad-value.yaml', `data: ${data}\nsizes: [L1-D32]\nsteps: 5\nlr: -1\n`);
   const hyp = file('hyp.txt', 'a b c\n'), refs = file('refs.txt', 'a b c\nd e f\n');
   const notCorpus = file('image.png', '\u0089PNG\r\n\u001a\n');
@@ -120,10 +121,18 @@ test('at least 40 bad inputs: a clear one-line error naming what is wrong, a non
     [['evaluate', flipped, '--task', task], /flipped\/model\.safetensors.*(checksum|CRC)/i],
     [['predict', clf, '--input', join(inputs, 'missing.txt')], /missing\.txt/],
     [['predict', clf, '--input', badText], /bad-text\.jsonl:1: a JSON input needs a "text" string/],
+    // output files never land on a run's files, the command's own input, or a directory
+    [['evaluate', clf, '--task', task, '--predictions', join(clf, 'model.safetensors')], /--predictions .*model\.safetensors is inside .*clf, which holds a finetuning run/],
+    [['evaluate', clf, '--task', task, '--predictions', join(data, 'preds.jsonl')], /--predictions .* is inside .*data, which holds a prepared dataset/],
+    [['evaluate', clf, '--task', task, '--predictions', task], /--predictions .*animals\.jsonl is this command's own input/],
+    [['evaluate', clf, '--task', task, '--predictions', inputs], /--predictions .*inputs is a directory/],
     // compress, export, inspect, generate, import
     [['compress', '--from', clf, '--sparsity', '1.5', '--out', fresh('c1')], /--sparsity: sparsity must be a number in \[0, 1\), got 1\.5/],
     [['compress', '--from', clf, '--bits', '9', '--out', fresh('c2')], /bits must be 2…8 or 32/],
     [['compress', '--from', join(root, 'nope'), '--out', fresh('c3')], /nope: not a tlc run directory/],
+    [['compress', '--from', clf, '--seed', '-1', '--out', fresh('c4')], /invalid --seed "-1": must be an integer from 0 to 2147483647/],
+    [['compress', '--from', clf, '--mode', 'finetune', '--distill', '--distill-alpha', '2', '--out', fresh('c5')], /invalid --distill-alpha "2"/],
+    [['data', 'prepare', '--input', task, '--seed', '-3', '--out', fresh('d7')], /invalid --seed "-3": must be an integer/],
     [['export', run, '--format', 'tflite', '--out', fresh('e1')], /argument 'tflite' is invalid. Allowed choices are hf, onnx/],
     [['export', run, '--format', 'onnx', '--out', run], /is the run directory itself/],
     [['export', run, '--format', 'onnx', '--out', clf], /--out .*clf already holds a finetuning run/],
@@ -136,6 +145,7 @@ test('at least 40 bad inputs: a clear one-line error naming what is wrong, a non
     [['sweep', badSweepKey, '--out', fresh('s2')], /bad-key\.yaml: invalid sweep — \(root\): Unrecognized key: "bogus_key"/],
     [['sweep', noSizes, '--out', fresh('s3')], /no-sizes\.yaml: give "sizes"/],
     [['sweep', badYaml, '--out', fresh('s4')], /bad\.yaml: cannot read the sweep/],
+    [['sweep', emptySizes, '--out', fresh('s6')], /empty-sizes\.yaml: the sweep names no size/],
     [['sweep', badSweepValue, '--out', fresh('s5')], /bad-value\.yaml: invalid sweep — lr/],
     [['plan', '--sweep', join(root, 'nope'), '--budget', '1h'], /nope\/sweep\.json: not found/],
     [['plan', '--sweep', join(root, 'nope'), '--budget', '3600'], /--budget "3600" names no unit/],

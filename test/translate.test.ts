@@ -168,6 +168,9 @@ test('tlc translate: clear errors for a run that is not a translation model and 
   }
   const empty = join(dir, 'empty.txt');
   writeFileSync(empty, '\n \n');
+  const source = join(dir, 'source.txt');
+  writeFileSync(source, `${PAIRS[0].source}\n`);
+  const configBefore = readFileSync(join(run, 'config.json'), 'utf8');
   const cases: [string[], RegExp][] = [
     [['translate', lm, 'hello'], /lm holds a masked language model, not a translation model/],
     [['translate', run, '  '], /nothing to translate: the text is empty/],
@@ -177,6 +180,9 @@ test('tlc translate: clear errors for a run that is not a translation model and 
     [['translate', run, 'a cat', '--input', empty], /either a text or --input <file>, not both/],
     [['translate', run, 'a cat', '--beam', '0'], /invalid --beam "0"/],
     [['translate', join(dir, 'nowhere'), 'a cat'], /nowhere: not a tlc run directory/],
+    [['translate', run, '--input', dir], /--input .* is a directory: give a text file/],
+    [['translate', run, '--input', source, '--output', source], /--output .*source\.txt is this command's own input/],
+    [['translate', run, '--input', source, '--output', join(run, 'config.json')], /--output .*config\.json is inside .*, which holds a pretraining run/],
   ];
   for (const [args, pattern] of cases) {
     const r = tlc(args);
@@ -184,4 +190,6 @@ test('tlc translate: clear errors for a run that is not a translation model and 
     assert.match(r.stderr, pattern);
     assert.doesNotMatch(r.stderr, /at .*\.js:\d+/, 'no stack trace');
   }
+  assert.equal(readFileSync(source, 'utf8'), `${PAIRS[0].source}\n`, 'the input is kept');
+  assert.equal(readFileSync(join(run, 'config.json'), 'utf8'), configBefore, 'the run is kept');
 });

@@ -24,6 +24,13 @@ export function num(v: string, flag: string, check: (x: number) => boolean = Num
 
 export const positiveInt = (x: number): boolean => Number.isInteger(x) && x >= 1;
 
+/** A --seed value: an integer in [0, 2^31 − 1], as the training commands' schema takes it (seeds are mixed into 32-bit streams). */
+export function seedFlag(v: string, flag = '--seed'): number {
+  const x = Number(v);
+  if (v.trim() === '' || !(Number.isInteger(x) && x >= 0 && x <= 2 ** 31 - 1)) throw new TlcError(`invalid ${flag} "${v}": must be an integer from 0 to 2147483647`);
+  return x;
+}
+
 const snake = (key: string): string => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 /**

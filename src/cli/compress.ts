@@ -18,7 +18,7 @@ import { PARETO_FILES } from '../run/layout.js';
 import { withOutputDir } from '../run/ownership.js';
 import { warnIfUnfinished } from '../run/unfinished.js';
 import { aliasOption, markRequired, renamed } from './help.js';
-import { addBudgetFlags, num, optionsFromFlags, progressEvents, required, withGracefulStop } from './common.js';
+import { addBudgetFlags, num, optionsFromFlags, progressEvents, required, seedFlag, withGracefulStop } from './common.js';
 
 function list(v: string, flag: string): number[] {
   const xs = v.split(',').map((s) => s.trim()).filter(Boolean).map((s) => num(s, flag));
@@ -120,7 +120,7 @@ function sweepArgsOf(o: Record<string, unknown>, model: string, out: string): Co
     finetune: { ...rest, ...(budgetGiven ? {} : { steps }), ...given },
     task: o.task as string | undefined,
     taskSeed: o.taskSeed !== undefined ? num(String(o.taskSeed), '--task-seed', Number.isInteger) : undefined,
-    seed: num(String(o.seed), '--seed', Number.isInteger),
+    seed: seedFlag(String(o.seed)),
   };
 }
 

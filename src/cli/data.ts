@@ -10,6 +10,7 @@ import { PARALLEL_EXAMPLE_NAMES } from '../data/parallel.js';
 import { TRANSLATION_META_FILE, prepareTranslation } from '../data/prepare-translation.js';
 import { formatBytes } from '../util/progress.js';
 import { loadTask, testDocumentIds } from '../data/tasks.js';
+import { seedFlag } from './common.js';
 
 type PrepareTask = 'lm' | 'translation';
 
@@ -40,10 +41,10 @@ export function registerData(program: Command): void {
     .option('--force', 'write into an existing --out directory that holds something other than prepared data')
     .option('--vocab-size <n>', `vocabulary size, special tokens and bytes included (default: ${DEFAULT_VOCAB_SIZE})`, parseIntFlag('--vocab-size'))
     .option('--valid-fraction <f>', 'share of documents held out for validation', parseFraction, DEFAULT_VALID_FRACTION)
-    .option('--seed <n>', 'seed of the train/valid(/test) split', parseIntFlag('--seed'), DEFAULT_SEED)
+    .option('--seed <n>', 'seed of the train/valid(/test) split', (v: string) => seedFlag(v), DEFAULT_SEED)
     .option('--tokenizer <tokenizer.json>', 'reuse this tokenizer (a tokenizer.json, or a directory holding one) instead of training one')
     .option('--exclude-test-of <task>', "leave out the documents a labelled task's test split comes from (e.g. example:brown-genre), so pretraining never reads them")
-    .option('--task-seed <n>', 'seed of that task\'s split (as `tlc finetune --task-seed`)', parseIntFlag('--task-seed'), 0)
+    .option('--task-seed <n>', 'seed of that task\'s split (as `tlc finetune --task-seed`)', (v: string) => seedFlag(v, '--task-seed'), 0)
     .option('--json', 'print data.json and the timings as one JSON object on stdout')
     .action(async (flags: PrepareFlags, cmd: Command) => {
       if (flags.task === 'translation') {

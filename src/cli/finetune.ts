@@ -12,7 +12,7 @@ import { TlcError } from '../util/errors.js';
 import { loadModelDir } from '../infer/load.js';
 import { KERNEL_CHOICES } from '../infer/pack.js';
 import { InferenceModel } from '../infer/inference-model.js';
-import { withOutputDir } from '../run/ownership.js';
+import { checkOutputFile, withOutputDir } from '../run/ownership.js';
 import { warnIfUnfinished } from '../run/unfinished.js';
 import { addTrainingFlags, num, optionsFromFlags, positiveInt, progressEvents, required, resumeDir, trainingRole, withGracefulStop } from './common.js';
 import { markRequired } from './help.js';
@@ -85,6 +85,8 @@ function registerEvaluate(program: Command): void {
       const config = readRunConfig(run);
       const taskSpec = flags.task ?? finetunedTask(run).task;
       if (taskSpec === undefined) throw new TlcError(`${run} does not record the task it was finetuned on: name it with --task`);
+      // checked before anything is computed: the predictions never land on the run's files or the task's
+      if (flags.predictions) checkOutputFile(flags.predictions, '--predictions', [taskSpec]);
       const { task, data } = await taskForRun(run, config, taskSpec, {
         taskSeed: flags.taskSeed !== undefined ? num(flags.taskSeed, '--task-seed', Number.isInteger) : undefined,
         maxLen: flags.maxLen ? num(flags.maxLen, '--max-len', positiveInt) : undefined,

@@ -10,7 +10,7 @@ import { TransformerLM } from '../nn/transformer.js';
 import { generateTokens } from '../generate/generate.js';
 import { DEFAULT_SAMPLING } from '../generate/sampling.js';
 import { hfModelDir } from '../import/import.js';
-import { num } from './common.js';
+import { num, seedFlag } from './common.js';
 
 export function registerGenerate(program: Command): void {
   program
@@ -37,7 +37,7 @@ export function registerGenerate(program: Command): void {
         topK: num(String(o.topK), '--top-k'),
         topP: num(String(o.topP), '--top-p'),
         repetitionPenalty: num(String(o.repetitionPenalty), '--repetition-penalty'),
-        seed: num(String(o.seed), '--seed', Number.isInteger),
+        seed: seedFlag(String(o.seed)),
         onLimit: (message: string) => warn(`--max-new-tokens: ${message}`),
       };
       const tokenizer = loadTokenizer(runFile(run, 'tokenizer'));

@@ -1,5 +1,6 @@
 // `tlc translate`: a trained translation run translates a text, or a file line by line.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { checkOutputFile } from '../run/ownership.js';
 import type { Command } from 'commander';
 import { TlcError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -37,6 +38,7 @@ export function registerTranslate(program: Command): void {
         batchSize: num(flags.batchSize, '--batch-size', positiveInt),
       };
       const lines = inputLines(text, flags.input);
+      if (flags.output) checkOutputFile(flags.output, '--output', flags.input !== undefined ? [flags.input] : []);
       const { model, tokenizer } = loadTranslationModel(run);
       try {
         const todo = lines.map((l, i) => i).filter((i) => lines[i].trim() !== '');
@@ -59,6 +61,7 @@ function inputLines(text: string | undefined, input: string | undefined): string
   if (text !== undefined && input !== undefined) throw new TlcError('give either a text or --input <file>, not both');
   if (input !== undefined) {
     if (!existsSync(input)) throw new TlcError(`${input}: not found`);
+    if (statSync(input).isDirectory()) throw new TlcError(`--input ${input} is a directory: give a text file (one sentence per line)`);
     const content = readFileSync(input, 'utf8');
     const lines = content.split('\n');
     if (lines[lines.length - 1] === '') lines.pop(); // the final newline ends the last line

@@ -89,6 +89,7 @@ function parseSpec(spec: SweepInput, source: string): ParsedSpec {
   if (task === 'language-model' && objective === 'seq2seq') throw new TlcError(`${source}: task language-model takes objective mlm or clm, not seq2seq`);
   const parsed: ParsedSpec = { ...rest, task, objective: objective ?? (task === 'translation' ? 'seq2seq' : 'mlm') };
   if (!parsed.sizes && !(parsed.layers && parsed.widths)) throw new TlcError(`${source}: give "sizes" (e.g. [L2-D128, L4-D256]) or "layers" and "widths"`);
+  if (presetsOf(parsed).length === 0) throw new TlcError(`${source}: the sweep names no size ("sizes", or "layers" × "widths", is empty)`);
   if (parsed.size_lrs) checkSizeLrs(parsed, source);
   return parsed;
 }

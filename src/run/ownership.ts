@@ -6,7 +6,7 @@
 // (OUTPUT_MARKER: its kind and source); directories written before markers existed are
 // recognised by their main files.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { TlcError } from '../util/errors.js';
 import { warn } from '../util/warn.js';
 import { isAtomicTemporary, writeJsonAtomic } from '../util/atomic.js';
@@ -105,6 +105,36 @@ export function checkOutputDir(dir: string, kind: OutputKind, options: ClaimOpti
   }
   throw new TlcError(`${flag} ${dir} already holds ${found.description}, which this command did not create; ` +
     'choose another directory, or pass --force to write into it anyway');
+}
+
+/** Whether two paths name the same file (through links too); false when either does not exist. */
+function sameFile(a: string, b: string): boolean {
+  if (resolve(a) === resolve(b)) return true;
+  try {
+    const x = statSync(a), y = statSync(b);
+    return x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Checks that a command may write the file `path` (named by `flag`): not a directory, not one of
+ * the command's own `inputs`, and not inside a tlc output (a run, a dataset, a compression
+ * output…), whose files belong to the command that made it. Throws a TlcError naming the
+ * conflict; writes nothing.
+ */
+export function checkOutputFile(path: string, flag: string, inputs: readonly string[] = []): void {
+  const target = resolve(path);
+  if (existsSync(target) && statSync(target).isDirectory()) throw new TlcError(`${flag} ${path} is a directory: give the name of a file to write`);
+  if (inputs.some((input) => sameFile(target, input))) throw new TlcError(`${flag} ${path} is this command's own input: write the output to another file`);
+  for (let dir = dirname(target); ; dir = dirname(dir)) {
+    if (existsSync(dir) && statSync(dir).isDirectory() && readdirSync(dir).length > 0) {
+      const found = identifyOutput(dir);
+      if (found.kind !== null) throw new TlcError(`${flag} ${path} is inside ${dir}, which holds ${found.description}: write the file elsewhere`);
+    }
+    if (dirname(dir) === dir) return;
+  }
 }
 
 /** Creates `dir` if needed and marks it as `kind`'s output. */
