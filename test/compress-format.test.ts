@@ -10,7 +10,7 @@ import {
 } from '../src/engine/index.js';
 import {
   writeCompressed, readCompressed, inspectCompressed, quantizeRows, dequantizeRows, compressModel, ENCODINGS,
-  type CompressionPlan, type Encoding, type TensorPlan,
+  type Encoding, type TensorPlan,
 } from '../src/compress/index.js';
 import { inspectModel } from '../src/compress/inspect.js';
 

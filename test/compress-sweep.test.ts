@@ -176,11 +176,14 @@ test('a language-model run compresses too: sizes and measured sparsity come from
   });
   assert.equal(row.accuracy, null);
   assert.ok(Math.abs(row.measured_sparsity - 0.9) < 0.01, `measured sparsity ${row.measured_sparsity}`);
-  // other settings into the same directory are computed anew, not mixed with old results
-  const { rows: [global] } = await compressSweep({
-    model: run, out, sparsities: [0.9], bits: [32], pruning: 'global', mode: 'oneshot', finetune: {}, qat: false, seed: 0,
+  // one global threshold is another setting: not mixed with the per-layer result, nor replacing it
+  const globally = (dir: string) => compressSweep({
+    model: run, out: dir, sparsities: [0.9], bits: [32], pruning: 'global', mode: 'oneshot', finetune: {}, qat: false, seed: 0,
   });
-  assert.equal(JSON.parse(readFileSync(join(out, 's0.9-b32', 'result.json'), 'utf8')).settings.methods.magnitude.pruning, 'global');
+  await assert.rejects(globally(out), /s0\.9-b32 holds a result made with other settings \(methods\.magnitude\.pruning: "layer" → "global"\)/);
+  const other = join(out, '..', 'global');
+  const { rows: [global] } = await globally(other);
+  assert.equal(JSON.parse(readFileSync(join(other, 's0.9-b32', 'result.json'), 'utf8')).settings.methods.magnitude.pruning, 'global');
   assert.ok(Math.abs(global.measured_sparsity - 0.9) < 0.01);
 });
 
@@ -220,23 +223,29 @@ test('QAT: each step computes with the quantized weights; at 2 bits it beats fin
   assert.ok(acc(qat) > acc(plain), `QAT ${acc(qat)} vs post-training quantization ${acc(plain)}`);
 });
 
-test('the setting cache key covers qat in every finetuning mode; rows record it; --qat without finetuning is refused', async () => {
+test('a rerun never replaces a setting made otherwise: it refuses naming the difference; it adds new settings; rows record qat', async () => {
   const { run } = await finetunedClassifier();
-  const out = join(mkdtempSync(join(tmpdir(), 'tlc-qat-key-')), 'cmp');
-  const sweep = (qat: boolean, log: string[]) => compressSweep({
-    model: run, out, sparsities: [0.5], bits: [4], pruning: 'layer', mode: 'gradual', finetune: { steps: 6, batch_size: 16, lr: 1e-4 }, qat, seed: 0,
+  const root = mkdtempSync(join(tmpdir(), 'tlc-qat-key-'));
+  const out = join(root, 'cmp');
+  const sweep = (qat: boolean, log: string[], more: { sparsities?: number[]; out?: string } = {}) => compressSweep({
+    model: run, out: more.out ?? out, sparsities: more.sparsities ?? [0.5], bits: [4], pruning: 'layer', mode: 'gradual', finetune: { steps: 6, batch_size: 16, lr: 1e-4 }, qat, seed: 0,
   }, (l) => log.push(l));
-  const first: string[] = [], second: string[] = [], third: string[] = [];
+  const first: string[] = [], third: string[] = [], fourth: string[] = [];
   const plain = await sweep(false, first);
-  const qat = await sweep(true, second);
-  assert.ok(!second.some((l) => /reused/.test(l)), 'a QAT setting is not served the cached non-QAT result');
-  assert.ok(second.some((l) => /made for other settings; finetuning again/.test(l)), 'nor the non-QAT finetuning run');
-  const events = readMetrics(join(out, 's0.5-b4', 'finetune', 'metrics.jsonl'));
-  assert.equal(events.filter((e) => e.event === 'start').length, 1, 'the QAT finetuning started afresh');
+  const result = readFileSync(join(out, 's0.5-b4', 'result.json'), 'utf8');
+  await assert.rejects(sweep(true, []), /s0\.5-b4 holds a result made with other settings \(methods\.qat: none → \{"bits":4\}\): compress into another --out/);
+  assert.equal(readFileSync(join(out, 's0.5-b4', 'result.json'), 'utf8'), result, 'the earlier result is kept');
+  const qat = await sweep(true, [], { out: join(root, 'qat') });
+  const events = readMetrics(join(root, 'qat', 's0.5-b4', 'finetune', 'metrics.jsonl'));
+  assert.equal(events.filter((e) => e.event === 'start').length, 1);
   assert.equal(plain.rows[0].qat, false);
   assert.equal(qat.rows[0].qat, true);
-  await sweep(true, third);
+  await sweep(true, third, { out: join(root, 'qat') });
   assert.ok(third.some((l) => /done before with the same settings, reused/.test(l)), 'the same settings are reused');
+  // other settings into the same output add to it, and its summary lists every setting it holds
+  await sweep(false, fourth, { sparsities: [0.9] });
+  const summary = JSON.parse(readFileSync(join(out, 'compress.json'), 'utf8')) as { rows: { sparsity: number }[] };
+  assert.deepEqual(summary.rows.map((r) => r.sparsity), [0.9, 0.5]);
   const r = spawnSync(process.execPath, [CLI, 'compress', '--from', run, '--out', join(out, '..', 'oneshot'), '--qat'], { encoding: 'utf8' });
   assert.equal(r.status, 1);
   assert.match(r.stderr, /--qat trains with the quantized weights, so it needs a finetuning mode/);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { dropout, DropoutRng, add, tidy, tensor, full, backward, setThreads, getThreads, TlcError, zeros } from '../src/engine/index.js';
+import { dropout, DropoutRng, add, tidy, full, backward, setThreads, getThreads, TlcError, zeros } from '../src/engine/index.js';
 import { assertGradcheck, randn } from './helpers.js';
 
 function ones(n: number) {

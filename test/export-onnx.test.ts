@@ -76,7 +76,7 @@ for (const [k, c] of CASES.entries()) {
 
 test('a compressed model exports the weights it decodes to', async () => {
   const config = tinyConfig({ norm: 'post', labels: ['x', 'y'] });
-  const { dir, model } = randomRun(config, 40);
+  const { model } = randomRun(config, 40);
   const setting = join(mkdtempSync(join(tmpdir(), 'tlc-export-compressed-')), 's0.5-b4');
   mkdirSync(setting);
   writeJsonAtomic(join(setting, 'config.json'), config);

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { compressSweep } from '../src/experiment/compress-sweep.js';
 import { pretrainedRun } from './corpus-fixture.js';
@@ -81,4 +81,14 @@ test('bench latency re-times compression settings in one run and writes the numb
   assert.deepEqual(rows.map((r) => r.dir), settings, 'one row per setting');
   const result = JSON.parse(readFileSync(join(settings[1], 'result.json'), 'utf8')) as { row: { latency_ms: number } };
   assert.equal(result.row.latency_ms, rows[1].latency_ms);
+  // files are named relative to the output: a copy re-timed with --write changes the copy, never the original
+  const copy = join(out, '..', 'copy');
+  cpSync(out, copy, { recursive: true });
+  const original = readFileSync(join(out, 'compress.json'), 'utf8');
+  const again = spawnSync(process.execPath, [CLI, 'bench', 'latency', copy, '--rounds', '1', '--seq-len', '8', '--write', '--json'], { encoding: 'utf8' });
+  assert.equal(again.status, 0, again.stderr);
+  assert.deepEqual((JSON.parse(again.stdout) as { rows: { dir: string }[] }).rows.map((r) => r.dir), ['s0-b8', 's0.9-b8'].map((s) => join(copy, s)));
+  assert.equal(readFileSync(join(out, 'compress.json'), 'utf8'), original, 'the original is untouched');
+  const copied = JSON.parse(readFileSync(join(copy, 'compress.json'), 'utf8')) as { rows: { file: string; latency_seq_len: number }[] };
+  assert.deepEqual(copied.rows.map((r) => [r.file, r.latency_seq_len]), [['s0-b8/model.tlcz.safetensors', 8], ['s0.9-b8/model.tlcz.safetensors', 8]]);
 });

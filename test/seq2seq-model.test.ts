@@ -141,7 +141,7 @@ test('cached decoding, one token at a time, gives the teacher-forced logits, als
   const live0 = memoryStats().liveBytes;
   try {
     const full = noGrad(() => tidy(() => model.logits(batch).toFloat32Array())); // [B, T, V]
-    const { batchSize: B, targetLen: T } = batch;
+    const { targetLen: T } = batch;
     const fullRow = (b: number, t: number): Float32Array => full.subarray((b * T + t) * V, (b * T + t + 1) * V);
     // two rows per sentence; row 2b+1 starts as a copy of row 2b, and at step 3 the rows of
     // sentence 0 swap and sentence 1 leaves

@@ -19,7 +19,7 @@ import type { TransformerBody, TransformerLM } from '../src/nn/transformer.js';
 import type { TransformerClassifier } from '../src/nn/classifier.js';
 import { CausalDecoder } from '../src/nn/causal-decoder.js';
 import {
-  TaylorScores, magnitudeScores, selectUnits, silentUnits, unitCounts, unitsMask, type Units,
+  TaylorScores, magnitudeScores, selectUnits, silentUnits, unitCounts, unitsMask,
 } from '../src/compress/structured.js';
 import { compressSweep } from '../src/experiment/compress-sweep.js';
 import { exportRun, ONNX_FILES } from '../src/export/export.js';
@@ -30,7 +30,7 @@ import { loadModelDir, withoutUnits } from '../src/infer/load.js';
 import { finetunedClassifier } from './corpus-fixture.js';
 import { kernelsOf } from './helpers.js';
 import {
-  buildModel, maxDiffAtTokens, onnxLogits, paddedBatch, randomRun, tinyConfig, tlcLogits,
+  maxDiffAtTokens, onnxLogits, paddedBatch, randomRun, tinyConfig, tlcLogits,
 } from './export-fixture.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
@@ -267,7 +267,7 @@ test('--structured-units removes only heads or only FFN neurons; duplicates and 
   assert.deepEqual([nc.layer_heads, nc.d_ff], [undefined, 32]);
   assert.equal(neurons.rows[0].structured_units, 'neurons');
   assert.equal(mapArchitecture(nc).hf, 'RobertaForMaskedLM', 'FFN neurons alone keep the model a RoBERTa');
-  const heads = await sweep('heads', 'heads');
+  await sweep('heads', 'heads');
   const hc = readModelConfig(join(dirname(run), 'heads', 'struct0.5-heads-b32', 'config.json'));
   assert.deepEqual([hc.layer_heads, hc.d_ff], [[2, 2], 64]);
   await assert.rejects(sweep('zero', 'heads', [0, 0.5]), /--structured 0 removes nothing: the dense model is --sparsity 0/);

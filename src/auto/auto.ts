@@ -14,9 +14,8 @@
 import { cpSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TlcError } from '../util/errors.js';
-import { AUTO_FILES, COMPRESS_FILES, PARETO_FILES, RUN_FILES, SWEEP_FILES, runFile } from '../run/layout.js';
-import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
-import { toCsv } from '../experiment/pareto.js';
+import { AUTO_FILES, COMPRESS_FILES, RUN_FILES, SWEEP_FILES, runFile } from '../run/layout.js';
+import { writePareto } from '../experiment/pareto.js';
 import { formatBytes } from '../util/format.js';
 import { eventsOf, readMetrics } from '../run/metrics.js';
 import { DATA_FILE, readDataMeta } from '../data/shards.js';
@@ -365,11 +364,8 @@ async function taskStage(o: AutoOptions, record: AutoRecord, io: AutoIo): Promis
   };
   if (s.chosen) record.model_dir = resolve(settingDirOf(s.chosen));
   // where `tlc report` marks the choice, as `tlc pareto` leaves it
-  writeFileAtomic(join(o.out, PARETO_FILES.csv), toCsv(s.table));
-  writeJsonAtomic(join(o.out, PARETO_FILES.json), {
-    rows: s.table, choice: { row: s.chosen, reason: s.reason },
-    budget: { ...(o.maxBytes !== undefined && { max_bytes: o.maxBytes }), ...(o.maxLatencyMs !== undefined && { max_latency_ms: o.maxLatencyMs }) },
-  });
+  writePareto(o.out, s.table, { row: s.chosen, reason: s.reason },
+    { ...(o.maxBytes !== undefined && { max_bytes: o.maxBytes }), ...(o.maxLatencyMs !== undefined && { max_latency_ms: o.maxLatencyMs }) });
   return true;
 }
 

@@ -7,11 +7,10 @@ import { Option, type Command } from 'commander';
 import { TlcError } from '../util/errors.js';
 import { mpiRank } from '../util/launch.js';
 import { warn } from '../util/warn.js';
-import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { compressSweep, type CompressSweepArgs } from '../experiment/compress-sweep.js';
 import { METHODS, withDefaultPruning, type MethodArgs } from '../experiment/compression/registry.js';
 import type { MethodFlag } from '../experiment/compression/method.js';
-import { chooseWithin, describe, formatBytes, paretoFrontier, parseBytes, structuredText, toCsv } from '../experiment/pareto.js';
+import { chooseWithin, describe, formatBytes, paretoFrontier, parseBytes, structuredText, writePareto } from '../experiment/pareto.js';
 import { compressModes, readCompressSummary, type CompressMode, type CompressRow } from '../run/compress-summary.js';
 import { COMPRESS_FINETUNE_DEFAULTS } from '../train/args.js';
 import { PARETO_FILES } from '../run/layout.js';
@@ -149,8 +148,7 @@ function registerPareto(program: Command): void {
       const outDir = o.out ?? dirs[0];
       const write = (): void => {
         mkdirSync(outDir, { recursive: true });
-        writeJsonAtomic(join(outDir, PARETO_FILES.json), { rows: table, choice, budget: { max_bytes: budget.maxBytes, max_latency_ms: budget.maxLatencyMs } });
-        writeFileAtomic(join(outDir, PARETO_FILES.csv), toCsv(table));
+        writePareto(outDir, table, choice, { max_bytes: budget.maxBytes, max_latency_ms: budget.maxLatencyMs });
       };
       // beside the compression output it reads (the default), or in a directory of its own
       if (o.out === undefined || dirs.some((d) => resolve(d) === resolve(outDir))) write();

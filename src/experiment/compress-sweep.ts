@@ -11,7 +11,7 @@
 // Finetuning is an ordinary finetuning run (src/train/finetune.ts) in the setting's folder,
 // with budgets, metrics, checkpoints and resume; the methods plug in as hooks.
 import { formatBytes } from '../util/format.js';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { TlcError } from '../util/errors.js';
 import { parseWith } from '../util/validation.js';
@@ -99,8 +99,10 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
     if ((run.training !== undefined) !== u.method.shapesTraining) throw new Error(`compression method ${u.method.name}: shapesTraining does not say whether it trains`);
     return [u.method.name, run];
   }));
+  const planned = plannedSettings(args, used, finetuneOptions);
+  refuseReplacing(planned);
   const rows: CompressRow[] = [];
-  for (const setting of plannedSettings(args, used, finetuneOptions)) {
+  for (const setting of planned) {
     // a signal stops the sweep between settings (a finetuning run stops at its next step): what is done stays reusable
     await new Promise((resolve) => setImmediate(resolve)); // lets SIGINT/SIGTERM handlers run
     if (signal?.aborted) return { rows, interrupted: true };
@@ -129,8 +131,61 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
     log(`${setting.parts.flatMap((p) => p.method.describe?.(p.view) ?? []).join(', ')}: ${formatBytes(row.bytes)}` +
       (row.accuracy !== null ? `, test accuracy ${(100 * row.accuracy).toFixed(1)}%` : ''));
   }
-  writeCompressSummary(args.out, { model: args.model, mode: args.mode, rows });
+  // the summary describes every setting the folder holds, earlier sweeps' included
+  const others = otherSettings(args.out, new Set(planned.map((p) => p.dir)));
+  writeCompressSummary(args.out, { model: args.model, mode: args.mode, rows: [...rows, ...others] });
   return { rows, interrupted: false };
+}
+
+/**
+ * A rerun into the same --out adds settings; it never replaces one made with other settings (a
+ * result, or a finetuning run in progress): it refuses, naming the difference.
+ */
+function refuseReplacing(planned: readonly PlannedSetting[]): void {
+  for (const s of planned) {
+    const previous = readSettingResult(s.dir);
+    const settingsPath = join(s.dir, COMPRESS_FILES.finetuneSettings);
+    const [what, was, now] = previous
+      ? ['a result', resultKeyOf(previous.settings), s.resultKey]
+      : existsSync(join(s.dir, COMPRESS_FILES.finetuneRun)) && existsSync(settingsPath)
+        ? ['a finetuning run', finetuneKeyOf(readFileSync(settingsPath, 'utf8')), s.finetuneKey]
+        : [null, null, null];
+    if (what === null || was === now) continue;
+    throw new TlcError(`${s.dir} holds ${what} made with other settings (${keyDifference(was, now!)}): ` +
+      `compress into another --out, or remove ${s.dir} to redo it`);
+  }
+}
+
+/** What differs between two keys, briefly: up to three fields, old → new. */
+function keyDifference(was: string | null, now: string): string {
+  let old: unknown;
+  try {
+    old = was === null ? null : JSON.parse(was);
+  } catch {
+    old = null;
+  }
+  if (old === null) return 'written by an earlier version of tlc';
+  const diffs: string[] = [];
+  const walk = (a: unknown, b: unknown, path: string): void => {
+    const isObject = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === 'object' && !Array.isArray(x);
+    if (isObject(a) && isObject(b)) {
+      for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) walk(a[k], b[k], path ? `${path}.${k}` : k);
+    } else if (JSON.stringify(a) !== JSON.stringify(b)) {
+      diffs.push(`${path}: ${a === undefined ? 'none' : JSON.stringify(a)} → ${b === undefined ? 'none' : JSON.stringify(b)}`);
+    }
+  };
+  walk(old, JSON.parse(now), '');
+  return diffs.slice(0, 3).join('; ') + (diffs.length > 3 ? `; … ${diffs.length - 3} more` : '');
+}
+
+/** The rows of the settings in `out` that this sweep does not run (an earlier sweep's), in folder order. */
+function otherSettings(out: string, mine: Set<string>): CompressRow[] {
+  return readdirSync(out).sort().flatMap((name) => {
+    const dir = join(out, name);
+    if (mine.has(dir) || !statSync(dir).isDirectory()) return [];
+    const r = readSettingResult(dir);
+    return r ? [r.row] : [];
+  });
 }
 
 /**
@@ -225,9 +280,8 @@ interface FinetuneIo {
 async function finetunedWeights(io: FinetuneIo, options: FinetuneOptions, key: string, parts: readonly { run: MethodRun; view: PointView }[], dir: string): Promise<string | null> {
   const { args, log, events, signal } = io;
   const ftDir = join(dir, COMPRESS_FILES.finetuneRun);
-  // a finetuning run (finished or not) made for other settings — another --qat, --distill,
-  // mode or schedule — is not this setting's: it is trained again. Outputs from before the
-  // settings were recorded keep their run, checked against its run.json below.
+  // a finetuning run made for other settings was refused before the sweep started (refuseReplacing);
+  // outputs from before the settings were recorded keep their run, checked against its run.json below
   const settingsPath = join(dir, COMPRESS_FILES.finetuneSettings);
   const madeFor = existsSync(settingsPath) ? finetuneKeyOf(readFileSync(settingsPath, 'utf8')) : null;
   // a setting whose methods do not shape finetuning differently (the bit width without QAT) shares its twin's run
@@ -235,10 +289,6 @@ async function finetunedWeights(io: FinetuneIo, options: FinetuneOptions, key: s
   if (twin) {
     log(`${dir}: finetuned as ${twin} was (what differs, such as the bit width without --qat, does not enter finetuning); its weights are reused`);
     return runFile(join(twin, COMPRESS_FILES.finetuneRun), 'weights');
-  }
-  if (existsSync(ftDir) && madeFor !== null && madeFor !== key) {
-    log(`${ftDir}: made for other settings; finetuning again`);
-    rmSync(ftDir, { recursive: true, force: true });
   }
   writeFileAtomic(settingsPath, key);
   if (!hasFinetuneResults(ftDir)) {

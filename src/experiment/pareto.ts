@@ -2,7 +2,10 @@
 // of one or more `tlc compress` runs, and the most accurate model within a size budget.
 import { formatBytes } from '../util/format.js';
 import { TlcError } from '../util/errors.js';
+import { join, relative, resolve } from 'node:path';
+import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import type { CompressRow } from '../run/compress-summary.js';
+import { PARETO_FILES } from '../run/layout.js';
 
 export interface ParetoRow extends CompressRow {
   on_frontier: boolean;
@@ -106,4 +109,15 @@ export function toCsv(rows: ParetoRow[]): string {
     return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   };
   return [cols.join(','), ...rows.map((r) => cols.map((c) => cell((r as unknown as Record<string, unknown>)[c])).join(','))].join('\n') + '\n';
+}
+
+/**
+ * Writes pareto.json (the table, the choice and the budget) and pareto.csv into `dir`, every
+ * row's file relative to `dir`, so that the folder can be moved with what it chose from.
+ */
+export function writePareto(dir: string, table: ParetoRow[], choice: Choice | null, budget: { max_bytes?: number; max_latency_ms?: number }): void {
+  const here = (r: ParetoRow): ParetoRow => ({ ...r, file: relative(resolve(dir), resolve(r.file)) });
+  const rows = table.map(here);
+  writeJsonAtomic(join(dir, PARETO_FILES.json), { rows, choice: choice && { ...choice, row: choice.row && here(choice.row) }, budget });
+  writeFileAtomic(join(dir, PARETO_FILES.csv), toCsv(rows));
 }

@@ -2,7 +2,7 @@
 // them — which size won each training budget and by how much, and which compressed model a
 // size or latency budget picks (with the runner-up). Nothing here is fixed text.
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { describeBudget } from '../train/budget.js';
 import { readJsonFile } from '../util/json-file.js';
 import { runLabel } from './figures.js';
@@ -46,7 +46,9 @@ export function readSavedChoice(dir: string): SavedChoice | null {
   if (!existsSync(path)) return null;
   const saved = readJsonFile(path, 'run tlc pareto') as { choice?: { reason?: unknown; row?: { file?: unknown } | null } | null; budget?: SavedChoice['budget'] };
   if (typeof saved.choice?.reason !== 'string') return null;
-  const file = typeof saved.choice.row?.file === 'string' ? saved.choice.row.file : null;
+  // relative to pareto.json's folder (older ones: as given when written)
+  const recorded = typeof saved.choice.row?.file === 'string' ? saved.choice.row.file : null;
+  const file = recorded === null ? null : existsSync(resolve(dir, recorded)) || !existsSync(recorded) ? resolve(dir, recorded) : resolve(recorded);
   return { reason: saved.choice.reason, file, budget: saved.budget ?? {} };
 }
 

@@ -6,6 +6,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { CompressRow } from '../run/compress-summary.js';
 import { formatBytes, paretoFrontier, type Cost } from '../experiment/pareto.js';
+import { resolve } from 'node:path';
 import type { RunSummary } from './runs.js';
 
 export type LossAxis = 'time' | 'tokens' | 'flops';
@@ -220,7 +221,7 @@ export function paretoFigure(rows: CompressRow[], cost: Cost = 'bytes', mark: Bu
   const scored = paretoFrontier(rows.filter((r) => r.accuracy !== null && (cost === 'bytes' || r.latency_ms != null)), cost);
   const values = scored.map((r) => ({
     model: modelLabel(r), params: r.params, cost: cost === 'bytes' ? r.bytes : r.latency_ms, accuracy: r.accuracy, sparsity: r.sparsity,
-    bits: r.bits === 32 ? 'float32' : `${r.bits}-bit`, bitsOrder: r.bits, on_frontier: r.on_frontier, chosen: r.file === mark.chosenFile,
+    bits: r.bits === 32 ? 'float32' : `${r.bits}-bit`, bitsOrder: r.bits, on_frontier: r.on_frontier, chosen: mark.chosenFile !== undefined && resolve(r.file) === resolve(mark.chosenFile),
   }));
   const models = [...new Map(scored.map((r) => [modelLabel(r), r.params])).entries()].sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1)).map((e) => e[0]);
   const bitsDomain = [...new Map(values.map((v) => [v.bits, v.bitsOrder])).entries()].sort((a, b) => b[1] - a[1]).map((e) => e[0]);

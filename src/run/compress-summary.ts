@@ -1,6 +1,6 @@
 // compress.json (every setting of a `tlc compress` output) and each setting's result.json.
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import { parseWith } from '../util/validation.js';
 import { readJsonFile } from '../util/json-file.js';
@@ -55,15 +55,26 @@ export function compressSummaryPath(dir: string): string {
   return join(dir, COMPRESS_FILES.summary);
 }
 
-/** A `tlc compress` output's compress.json, checked row by row. */
+// Each row's `file` is stored relative to the file that holds it (compress.json: `s0.5-b4/model…`;
+// result.json: `model…`) and read back as a path under the directory it was read from, so a
+// copied or moved output names its own files. Older outputs stored the path as given when
+// written; only its last parts (setting folder, file name) are kept.
+
+/** `file`, read from a summary in `dir`: its setting's folder and name under `dir`. */
+function underSummary(dir: string, file: string): string {
+  return join(dir, basename(dirname(file)), basename(file));
+}
+
+/** A `tlc compress` output's compress.json, checked row by row; its rows' files under `dir`. */
 export function readCompressSummary(dir: string): CompressSummary & { path: string } {
   const path = compressSummaryPath(dir);
   const raw = readJsonFile(path, `run \`tlc compress --out ${dir}\` first`);
-  return { ...parseWith(summarySchema, raw, path, 'compression summary'), path };
+  const summary = parseWith(summarySchema, raw, path, 'compression summary');
+  return { ...summary, rows: summary.rows.map((r) => ({ ...r, file: underSummary(dir, r.file) })), path };
 }
 
 export function writeCompressSummary(dir: string, summary: CompressSummary): void {
-  writeJsonAtomic(compressSummaryPath(dir), summary);
+  writeJsonAtomic(compressSummaryPath(dir), { ...summary, rows: summary.rows.map((r) => ({ ...r, file: join(basename(dirname(r.file)), basename(r.file)) })) });
 }
 
 const settingResultSchema = z.object({ settings: z.record(z.string(), z.unknown()), row: compressRowSchema });
@@ -75,12 +86,12 @@ export function readSettingResult(settingDir: string): SettingResult | null {
   if (!existsSync(path)) return null;
   try {
     const r = settingResultSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
-    return r.success ? r.data : null;
+    return r.success ? { ...r.data, row: { ...r.data.row, file: join(settingDir, basename(r.data.row.file)) } } : null;
   } catch {
     return null;
   }
 }
 
 export function writeSettingResult(settingDir: string, result: SettingResult): void {
-  writeJsonAtomic(join(settingDir, COMPRESS_FILES.result), result);
+  writeJsonAtomic(join(settingDir, COMPRESS_FILES.result), { ...result, row: { ...result.row, file: basename(result.row.file) } });
 }
