@@ -83,6 +83,7 @@ test('at least 40 bad inputs: a clear one-line error naming what is wrong, a non
     [['data', 'prepare', '--input', badText, '--out', fresh('d4')], /bad-text\.jsonl:1: "text" must be a string/],
     [['data', 'prepare', '--input', task, '--exclude-test-of', 'example:nope', '--out', fresh('d5')], /unknown example task "nope"/],
     [['data', 'prepare', '--input', task, '--out', run], /--out .*run already holds .*pretraining run/],
+    [['data', 'prepare', '--input', task, '--out', data], /--out .*data holds a dataset prepared from .*corpus\.jsonl \(data\.json\); preparing .*animals\.jsonl would replace it/],
     [['data', 'prepare', '--input', notCorpus, '--out', fresh('d6')], /image\.png/],
     // pretrain
     [['pretrain', '--data', join(root, 'nope'), '--model', 'L1-D32', '--steps', '5', '--out', fresh('p1')], /nope\/data\.json: not found/],
@@ -101,7 +102,7 @@ test('at least 40 bad inputs: a clear one-line error naming what is wrong, a non
     [[...pre, '--steps', '5', '--out', data], /--out .*data already holds a prepared dataset/],
     [[...pre, '--steps', '5', '--out', run], /run already holds a run; pass --resume/],
     [['pretrain', '--resume', fresh('nothing')], /nothing to resume/],
-    [['pretrain', '--resume', run, '--lr', '1'], /drop --lr/],
+    [['pretrain', '--resume', run, '--lr', '1'], /these differ: --lr 1 \(the run has 0\.003\): drop them/],
     [['pretrain', '--data', data, '--model', badConfig, '--steps', '5', '--seq-len', '32', '--out', fresh('p13')], /bad-config\.json: invalid model config — n_heads/],
     [['pretrain', '--data', data, '--model', unknownField, '--steps', '5', '--seq-len', '32', '--out', fresh('p14')], /unknown-field\.json: invalid model config.*heads/],
     [[...pre, '--steps', '5', '--eval-every', 'bogus', '--out', fresh('p15')], /invalid --eval-every "bogus"/],

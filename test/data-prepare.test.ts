@@ -3,8 +3,8 @@
 // damaged directory gives a clear error (also through the real CLI process).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -254,4 +254,36 @@ test('prepare: --exclude-test-of leaves those documents out of both splits and s
   const texts = [...shardTexts(train, tokenizer), ...shardTexts(valid, tokenizer)];
   assert.equal(texts.length, 38);
   assert.ok(!texts.includes('document number 3 about rivers') && !texts.includes('document number 7 about rivers'));
+});
+
+test('data prepare never replaces a dataset of other inputs unasked, and two at once into one folder leave one whole dataset', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'tlc-prepare-twice-'));
+  const corpus = (name: string, word: string) => {
+    const p = join(root, name);
+    writeFileSync(p, Array.from({ length: 400 }, (_, i) => JSON.stringify({ text: `${word} number ${i} sees the ${word} again.` })).join('\n') + '\n');
+    return p;
+  };
+  const cats = corpus('cats.jsonl', 'cat'), dogs = corpus('dogs.jsonl', 'dog');
+  const prepare = (input: string, out: string, ...more: string[]) =>
+    spawnSync(process.execPath, [CLI, 'data', 'prepare', '--input', input, '--out', out, '--vocab-size', '300', ...more], { encoding: 'utf8' });
+  const out = join(root, 'data');
+  assert.equal(prepare(cats, out).status, 0);
+  const again = prepare(cats, out);
+  assert.equal(again.status, 0, 'the same inputs again: prepared again');
+  const other = prepare(dogs, out);
+  assert.equal(other.status, 1);
+  assert.match(other.stderr, /holds a dataset prepared from .*cats\.jsonl \(data\.json\); preparing .*dogs\.jsonl would replace it/);
+  assert.equal(prepare(dogs, out, '--force').status, 0, '--force replaces it');
+  assert.deepEqual(JSON.parse(readFileSync(join(out, 'data.json'), 'utf8')).sources, [dogs]);
+  // two processes into one new folder: one writes, the other is refused; the dataset is whole
+  const both = join(root, 'both');
+  const run = (input: string) => new Promise<number>((done) => {
+    const p = spawn(process.execPath, [CLI, 'data', 'prepare', '--input', input, '--out', both, '--vocab-size', '300'], { stdio: 'ignore' });
+    p.on('exit', (code) => done(code ?? -1));
+  });
+  const codes = await Promise.all([run(cats), run(dogs)]);
+  assert.deepEqual([...codes].sort(), [0, 1], `exit codes ${codes}`);
+  const winner = codes[0] === 0 ? cats : dogs;
+  assert.deepEqual(JSON.parse(readFileSync(join(both, 'data.json'), 'utf8')).sources, [winner]);
+  assert.ok(openShards(both).meta.train.tokens > 0, 'the dataset opens and checks');
 });

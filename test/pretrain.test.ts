@@ -228,12 +228,19 @@ test('--resume with a larger budget extends the run: a decayed rate re-warms and
   for (const [flags, message] of [
     [['--tokens', '1M'], /has a steps budget \(40 steps\); extend it with --steps, not --tokens/],
     [['--steps', '30'], /the new one must be larger, got 30 steps/],
-    [['--steps', '80', '--lr', '1'], /drop --lr/],
+    [['--steps', '80', '--lr', '1'], /these differ: --lr 1 \(the run has 0\.001\): drop them/],
+    [['--steps', '40', '--model', 'L2-D32', '--data', data], /these differ: --model L2-D32 \(the run's model: 1 layers, d_model 32/],
   ] as [string[], RegExp][]) {
     const r = cli('pretrain', '--resume', run, ...flags);
     assert.equal(r.status, 1);
     assert.match(r.stderr, message);
   }
+  // the command that made the run (at its present budget), rerun with --resume: accepted, nothing to add
+  const metrics = readFileSync(join(run, 'metrics.jsonl'), 'utf8');
+  const same = cli('pretrain', '--resume', '--data', data, '--model', 'L1-D32', '--seq-len', '32', '--batch-size', '8', '--steps', '40', '--eval-tokens', '512',
+    '--eval-every', '0.25', '--schedule', 'linear', '--warmup', '0.1', '--out', run);
+  assert.equal(same.status, 0, same.stderr);
+  assert.equal(readFileSync(join(run, 'metrics.jsonl'), 'utf8'), metrics, 'a finished run is left as it is');
   // a wsd trunk whose branches have forked extends too: its branches keep their points, renamed
   // as fractions of the larger budget, and the new end forks one more
   const wsd = join(root, 'wsd');

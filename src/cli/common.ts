@@ -1,12 +1,10 @@
 // Flag parsing and run plumbing shared by the commands.
-import { BUDGET_FLAGS } from '../train/budget.js';
-import type { BudgetFlags } from '../train/extend.js';
 import { joinDataParallel, type DataParallel } from '../train/data-parallel.js';
 import { Option, type Command } from 'commander';
 import { TlcError } from '../util/errors.js';
 import { formatSeconds } from '../train/budget.js';
 import type { LoopEvents } from '../train/loop.js';
-import { SHARED_DEFAULTS, TRAINING_DEFAULTS, flagName } from '../train/args.js';
+import { SHARED_DEFAULTS, TRAINING_DEFAULTS } from '../train/args.js';
 import { SCHEDULES } from '../train/schedule.js';
 import { PRECISIONS } from '../engine/mixed.js';
 import { progress } from '../util/progress.js';
@@ -83,25 +81,6 @@ export function optionsFromFlags(flags: Record<string, unknown>): Record<string,
   return options;
 }
 
-/**
- * The run directory to resume, when --resume was given. A resumed run keeps the options in
- * its run.json; other flags are refused rather than silently dropped.
- */
-export function resumeDir(flags: { resume?: string | boolean; out?: string } & Record<string, unknown>): { dir: string; extend?: BudgetFlags } | null {
-  if (flags.resume === undefined) return null;
-  const dir = typeof flags.resume === 'string' ? flags.resume : flags.out;
-  if (!dir) throw new TlcError('--resume needs a run directory: --resume <run> or --out <run>');
-  const given = optionsFromFlags(flags);
-  // a budget flag extends the run (src/train/extend.ts); any other flag would be ignored, so it is refused
-  const budgetKeys: readonly string[] = BUDGET_FLAGS;
-  const others = Object.keys(given).filter((k) => !budgetKeys.includes(k));
-  if (others.length > 0) {
-    throw new TlcError(`--resume continues ${dir} with the options it was started with (its run.json); ` +
-      `drop ${others.map(flagName).join(', ')}, or start a new run with another --out (a budget flag alone extends the run)`);
-  }
-  const extend = Object.fromEntries(budgetKeys.filter((k) => given[k] !== undefined).map((k) => [k, String(given[k])])) as BudgetFlags;
-  return Object.keys(extend).length > 0 ? { dir, extend } : { dir };
-}
 
 /**
  * Runs `fn` with SIGINT/SIGTERM turned into a graceful stop: the loop finishes its

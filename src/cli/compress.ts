@@ -64,7 +64,7 @@ async function runCompress(cmd: Command, o: Record<string, unknown>): Promise<vo
   }
   const model = hfModelDir(required(renamed<string | undefined>(cmd, 'from', 'model'), '--from')), out = required(o.out as string | undefined, '--out');
   warnIfUnfinished(model);
-  const result = await withOutputDir(out, 'compress', { force: o.force === true, source: model }, () => withGracefulStop((signal) => compressSweep(
+  const result = await withOutputDir(out, 'compress', { force: o.force === true, source: model, lock: true }, () => withGracefulStop((signal) => compressSweep(
     sweepArgsOf(o, model, out), (l) => process.stderr.write(l + '\n'), (setting) => progressEvents(`finetune ${setting}`, 'valid_accuracy'), signal)));
   if (o.json) {
     process.stdout.write(JSON.stringify({ model, out, interrupted: result.interrupted, rows: paretoFrontier(result.rows) }) + '\n');
@@ -152,7 +152,7 @@ function registerPareto(program: Command): void {
       };
       // beside the compression output it reads (the default), or in a directory of its own
       if (o.out === undefined || dirs.some((d) => resolve(d) === resolve(outDir))) write();
-      else await withOutputDir(outDir, 'pareto', { force: o.force }, write);
+      else await withOutputDir(outDir, 'pareto', { force: o.force, lock: true }, write);
       if (o.json) {
         process.stdout.write(JSON.stringify({ rows: table, choice, budget: { max_bytes: budget.maxBytes, max_latency_ms: budget.maxLatencyMs } }) + '\n');
         return;

@@ -1,6 +1,9 @@
 // `tlc data prepare`: text in, tokenizer and token shards out (see src/data/prepare.ts); with
 // --task translation, parallel text in, a shared tokenizer and split TSV files out
 // (src/data/prepare-translation.ts).
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DATA_FILE } from '../data/shards.js';
 import { checkOutputDir, withOutputDir } from '../run/ownership.js';
 import type { Command } from 'commander';
 import { TlcError } from '../util/errors.js';
@@ -51,12 +54,13 @@ export function registerData(program: Command): void {
         if (cmd.getOptionValueSource('validFraction') === 'cli') {
           throw new TlcError('--valid-fraction does not apply to --task translation: a single file is split 80/10/10, example:de-en holds out 1,000 valid and 1,000 test pairs');
         }
-        await withOutputDir(flags.out, 'dataset', { force: flags.force }, () => prepareTranslationCommand(flags));
+        await withOutputDir(flags.out, 'dataset', { force: flags.force, lock: true }, () => prepareTranslationCommand(flags));
         return;
       }
       checkOutputDir(flags.out, 'dataset', { force: flags.force });
+      if (!flags.force) refuseOtherSources(flags.out, flags.input);
       const exclude = flags.excludeTestOf ? testDocumentIds(await loadTask(flags.excludeTestOf, { seed: flags.taskSeed })) : undefined;
-      const r = await withOutputDir(flags.out, 'dataset', { force: flags.force }, () => prepareData({
+      const r = await withOutputDir(flags.out, 'dataset', { force: flags.force, lock: true }, () => prepareData({
         inputs: flags.input, outDir: flags.out, vocabSize: flags.vocabSize,
         validFraction: flags.validFraction, seed: flags.seed, tokenizerPath: flags.tokenizer, exclude,
       }));
@@ -79,6 +83,22 @@ export function registerData(program: Command): void {
       console.log(`encoding:  ${formatBytes(meta.bytes_of_text)} in ${r.encodingSeconds.toFixed(1)} s (${rate(meta.bytes_of_text, r.encodingSeconds)})`);
       console.log(`wrote ${flags.out}: tokenizer.json, tokenizer_config.json, ${meta.train.file}, ${meta.valid.file}, data.json`);
     });
+}
+
+/** A dataset prepared from other inputs is not replaced by preparing these into its folder. */
+function refuseOtherSources(out: string, inputs: readonly string[]): void {
+  const path = join(out, DATA_FILE);
+  if (!existsSync(path)) return;
+  let sources: unknown;
+  try {
+    sources = (JSON.parse(readFileSync(path, 'utf8')) as { sources?: unknown }).sources;
+  } catch {
+    return; // a torn data.json is an unfinished preparation: this one replaces it
+  }
+  if (Array.isArray(sources) && JSON.stringify(sources) !== JSON.stringify(inputs)) {
+    throw new TlcError(`--out ${out} holds a dataset prepared from ${sources.join(', ')} (${DATA_FILE}); preparing ${inputs.join(', ')} would replace it: ` +
+      'choose another --out, or pass --force to replace it');
+  }
 }
 
 function prepareTranslationCommand(flags: PrepareFlags): void {

@@ -2,7 +2,7 @@
 import { Option, type Command } from 'commander';
 import { formatSeconds } from '../train/budget.js';
 import { finetune, finetunePlan, resumeFinetune, scoresOf } from '../train/finetune.js';
-import { finetuneOptionsSchema, parseFlags } from '../train/args.js';
+import { finetuneOptionsSchema, finetuneShape, parseFlags } from '../train/args.js';
 import { evaluateClassifier } from '../train/classify.js';
 import { readRunConfig } from '../run/pretrained.js';
 import { finetunedTask, taskForRun } from '../run/task.js';
@@ -14,7 +14,8 @@ import { KERNEL_CHOICES } from '../infer/pack.js';
 import { InferenceModel } from '../infer/inference-model.js';
 import { checkOutputFile, withOutputDir } from '../run/ownership.js';
 import { warnIfUnfinished } from '../run/unfinished.js';
-import { addTrainingFlags, num, optionsFromFlags, positiveInt, progressEvents, required, resumeDir, trainingRole, withGracefulStop } from './common.js';
+import { addTrainingFlags, num, optionsFromFlags, positiveInt, progressEvents, required, trainingRole, withGracefulStop } from './common.js';
+import { resumeDir } from './resume-flags.js';
 import { markRequired } from './help.js';
 
 const d = finetuneOptionsSchema.parse({ from: '-', task: '-' });
@@ -35,7 +36,7 @@ export function registerFinetune(program: Command): void {
   cmd.option('--force', 'start the run in an existing --out directory that holds something else');
   cmd.option('--json', 'print the result as one JSON object on stdout');
   cmd.action(async ({ force, json, ...flags }: Record<string, unknown> & { out?: string; resume?: string | boolean; force?: boolean; json?: boolean }) => {
-    const dir = resumeDir(flags);
+    const dir = resumeDir(flags, finetuneShape);
     const role = trainingRole();
     const events = role.leader ? progressEvents('finetune', 'valid_accuracy') : { finish() {} };
     const r = await withGracefulStop((signal) => {

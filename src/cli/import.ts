@@ -16,7 +16,7 @@ export function registerImport(program: Command): void {
   markRequired(cmd, ['--out']);
   cmd.action(async (folder: string, o: { out?: string; force?: boolean; json?: boolean }) => {
       const out = required(o.out, '--out');
-      const r = await withOutputDir(out, 'import', { force: o.force, source: folder }, () => importHfFolder(folder, out));
+      const r = await withOutputDir(out, 'import', { force: o.force, source: folder, lock: true }, () => importHfFolder(folder, out));
       if (o.json) {
         process.stdout.write(JSON.stringify({ folder, ...r }) + '\n');
         return;

@@ -4,7 +4,8 @@ import { formatSeconds } from '../train/budget.js';
 import { pretrain, pretrainPlan, resumePretrain } from '../train/pretrain.js';
 import { DEFAULT_BLEU_PAIRS, DEFAULT_LABEL_SMOOTHING, parseFlags, pretrainOptionsSchema, pretrainShape } from '../train/args.js';
 import { withOutputDir } from '../run/ownership.js';
-import { addTrainingFlags, optionsFromFlags, progressEvents, required, resumeDir, trainingRole, withGracefulStop } from './common.js';
+import { addTrainingFlags, optionsFromFlags, progressEvents, required, trainingRole, withGracefulStop } from './common.js';
+import { resumeDir } from './resume-flags.js';
 import { markRequired } from './help.js';
 
 const d = pretrainOptionsSchema.parse({ data: '-', model: '-' });
@@ -34,7 +35,7 @@ export function registerPretrain(program: Command): void {
     .option('--force', 'start the run in an existing --out directory that holds something else')
     .option('--json', 'print the result as one JSON object on stdout')
     .action(async ({ force, json, ...flags }: Record<string, unknown> & { out?: string; resume?: string | boolean; force?: boolean; json?: boolean }) => {
-      const dir = resumeDir(flags);
+      const dir = resumeDir(flags, pretrainShape);
       const role = trainingRole();
       const events = role.leader ? progressEvents('pretrain', 'valid_loss') : { finish() {} };
       const result = await withGracefulStop((signal) => {

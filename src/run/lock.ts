@@ -4,6 +4,7 @@
 // that no longer lives (killed with SIGKILL, a crash) is reported and taken over.
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 import { TlcError } from '../util/errors.js';
 import { warn } from '../util/warn.js';
 import { runFile } from './layout.js';
@@ -56,7 +57,7 @@ function alive(pid: number): boolean {
  * holds. Nested takes by the same process share the lock.
  */
 export function lockRun(dir: string): () => void {
-  const path = runFile(dir, 'lock');
+  const path = resolve(runFile(dir, 'lock')); // one key however the directory is spelled
   const count = held.get(path);
   if (count !== undefined) {
     held.set(path, count + 1);

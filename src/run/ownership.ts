@@ -11,6 +11,7 @@ import { TlcError } from '../util/errors.js';
 import { warn } from '../util/warn.js';
 import { isAtomicTemporary, writeJsonAtomic } from '../util/atomic.js';
 import { AUTO_FILES, COMPRESS_FILES, OUTPUT_MARKER, PARETO_FILES, REPORT_FILES, RUN_FILES, SWEEP_FILES } from './layout.js';
+import { lockRun } from './lock.js';
 
 export type OutputKind = 'pretrain' | 'finetune' | 'dataset' | 'export' | 'compress' | 'sweep' | 'pareto' | 'report' | 'import' | 'auto';
 
@@ -81,6 +82,8 @@ export interface ClaimOptions {
   flag?: string;
   /** Other kinds of output this command may also write into (pareto: beside the compression output it reads). */
   alsoAccept?: OutputKind[];
+  /** Lock the directory while writing, so that a second process writing it at once is refused (commands that are one writer). */
+  lock?: boolean;
 }
 
 /**
@@ -155,12 +158,16 @@ export async function withOutputDir<T>(dir: string, kind: OutputKind, options: C
   const existed = existsSync(dir);
   const marked = existsSync(resolve(dir, OUTPUT_MARKER));
   markOutputDir(dir, kind, options.source);
+  const release = options.lock ? lockRun(dir) : () => {};
   try {
     return await fn();
   } catch (e) {
+    release();
     if (!existed && existsSync(dir) && readdirSync(dir).every((n) => n === OUTPUT_MARKER)) rmSync(dir, { recursive: true, force: true });
     // a command that failed leaves an existing directory as it found it, without a new marker
     else if (existed && !marked) rmSync(resolve(dir, OUTPUT_MARKER), { force: true });
     throw e;
+  } finally {
+    release();
   }
 }

@@ -79,9 +79,10 @@ export async function resumeRun<O extends Extendable, T>(runDir: string, read: (
   // then the lock: an extension rewrites run.json and metrics.jsonl (the nested take in the run shares it)
   const release = writesRuns() ? lockRun(runDir) : () => {};
   try {
-    const finished = writesRuns() ? finishExtension(runDir) : null;
+    if (writesRuns()) finishExtension(runDir);
     let options = read();
-    const already = finished !== null && extend !== undefined && sameBudget(budgetOf(options), budgetFromFlags(extend));
+    // the run's own budget (the command that started it, rerun) extends nothing; nor does the one an interrupted extension reached
+    const already = extend !== undefined && sameBudget(budgetOf(options), budgetFromFlags(extend));
     if (extend && writesRuns() && !already) options = extendRun(runDir, options, extend);
     if (extend) {
       dataParallel()?.barrier();
