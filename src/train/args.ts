@@ -75,7 +75,7 @@ export const COMPRESS_FINETUNE_DEFAULTS = { steps: 200, lr: 5e-5, warmup: 0, eva
 
 /** Defaults every training command shares. */
 /** A seed: an integer in [0, 2^31 − 1] (it is mixed into 32-bit streams). */
-const seedNumber = z.number().int().min(0, 'must be an integer from 0 to 2147483647').max(2 ** 31 - 1, 'must be an integer from 0 to 2147483647');
+const seedNumber = z.number().int('must be an integer from 0 to 2147483647').min(0, 'must be an integer from 0 to 2147483647').max(2 ** 31 - 1, 'must be an integer from 0 to 2147483647');
 
 export const SHARED_DEFAULTS = {
   warmup: 0.06, schedule: 'linear', weight_decay: 0.01, clip: 1, betas: [0.9, 0.98] as [number, number], eps: 1e-6, seed: 0,
