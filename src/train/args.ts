@@ -191,10 +191,8 @@ export function runArgsOf(o: TrainingOptions): RunArgs {
   const budget = budgetFromFlags({ budget: str(o.budget), tokens: str(o.tokens), steps: str(o.steps), flops: str(o.flops) });
   // data-parallel ranks split a step's micro-batches: by default one each
   const ranks = dataParallel()?.size ?? 1;
+  // (that it divides the batch is checked with the rest of the batching: validateBatching, src/train/loop.ts)
   const microBatchSize = o.micro_batch_size ?? (o.batch_size % ranks === 0 ? o.batch_size / ranks : o.batch_size);
-  if (o.batch_size % microBatchSize !== 0) {
-    throw new TlcError(`micro-batch size ${microBatchSize} must divide the batch size ${o.batch_size}`);
-  }
   const noBf16 = o.precision === 'bf16' ? bf16Unavailable('--precision bf16') : null;
   if (noBf16) throw new TlcError(noBf16);
   return {
