@@ -8,7 +8,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { preparedSyntheticData, writeTask } from './corpus-fixture.js';
-import { readSafetensorsRaw } from '../src/engine/safetensors.js';
+import { readSafetensorsRaw, writeSafetensorsRaw, type SafetensorsRawTensor } from '../src/engine/safetensors.js';
 import { loadModelDir } from '../src/infer/load.js';
 import { noGrad } from '../src/engine/autograd.js';
 import { tidy } from '../src/engine/tensor.js';
@@ -149,6 +149,17 @@ test('what does not map is refused with the reason', async () => {
   for (const [name, change, drop, expected] of cases) {
     assert.match(tlcFails(['import', variant(name, change, drop), '--out', join(root, `out-${name}`)]), expected, name);
   }
+  // a tensor no part of the model holds is refused, not dropped; buffers and the unused pooler are not parameters
+  const extra = variant('extra', {});
+  const raw = readSafetensorsRaw(join(hf, 'model.safetensors')).tensors;
+  const gate: SafetensorsRawTensor = { dtype: 'F32', shape: [2], data: new Float32Array([1, 2]) };
+  writeSafetensorsRaw(join(extra, 'model.safetensors'), new Map([...raw, ['roberta.encoder.layer.0.attention.self.gate.weight', gate],
+    ['roberta.embeddings.position_ids', gate], ['roberta.pooler.dense.bias', gate]]));
+  assert.match(tlcFails(['import', extra, '--out', join(root, 'out-extra')]),
+    /tensors that no part of a tlc RobertaForMaskedLM holds: roberta\.encoder\.layer\.0\.attention\.self\.gate\.weight; importing would drop them/);
+  const buffers = variant('buffers', {});
+  writeSafetensorsRaw(join(buffers, 'model.safetensors'), new Map([...raw, ['roberta.embeddings.position_ids', gate], ['roberta.pooler.dense.bias', gate]]));
+  tlc(['import', buffers, '--out', join(root, 'out-buffers')]);
   const pickle = variant('pickle', {}, ['model.safetensors']);
   writeFileSync(join(pickle, 'pytorch_model.bin'), 'not read');
   assert.match(tlcFails(['import', pickle, '--out', join(root, 'out-pickle')]), /pytorch_model\.bin, a pickle tlc does not read/);

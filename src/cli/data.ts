@@ -14,6 +14,7 @@ import { TRANSLATION_META_FILE, prepareTranslation } from '../data/prepare-trans
 import { formatBytes } from '../util/progress.js';
 import { loadTask, testDocumentIds } from '../data/tasks.js';
 import { seedFlag } from './common.js';
+import { removeAtomicTemporaries } from '../util/atomic.js';
 
 type PrepareTask = 'lm' | 'translation';
 
@@ -54,16 +55,23 @@ export function registerData(program: Command): void {
         if (cmd.getOptionValueSource('validFraction') === 'cli') {
           throw new TlcError('--valid-fraction does not apply to --task translation: a single file is split 80/10/10, example:de-en holds out 1,000 valid and 1,000 test pairs');
         }
-        await withOutputDir(flags.out, 'dataset', { force: flags.force, lock: true }, () => prepareTranslationCommand(flags));
+        await withOutputDir(flags.out, 'dataset', { force: flags.force, lock: true }, () => {
+          removeAtomicTemporaries(flags.out);
+          prepareTranslationCommand(flags);
+        });
         return;
       }
       checkOutputDir(flags.out, 'dataset', { force: flags.force });
       if (!flags.force) refuseOtherSources(flags.out, flags.input);
       const exclude = flags.excludeTestOf ? testDocumentIds(await loadTask(flags.excludeTestOf, { seed: flags.taskSeed })) : undefined;
-      const r = await withOutputDir(flags.out, 'dataset', { force: flags.force, lock: true }, () => prepareData({
-        inputs: flags.input, outDir: flags.out, vocabSize: flags.vocabSize,
-        validFraction: flags.validFraction, seed: flags.seed, tokenizerPath: flags.tokenizer, exclude,
-      }));
+      // a preparation killed part-way (SIGINT, SIGTERM: it stops at once) leaves unfinished files, dropped here under the lock
+      const r = await withOutputDir(flags.out, 'dataset', { force: flags.force, lock: true }, () => {
+        removeAtomicTemporaries(flags.out);
+        return prepareData({
+          inputs: flags.input, outDir: flags.out, vocabSize: flags.vocabSize,
+          validFraction: flags.validFraction, seed: flags.seed, tokenizerPath: flags.tokenizer, exclude,
+        });
+      });
       const { meta } = r;
       if (flags.json) {
         process.stdout.write(JSON.stringify({

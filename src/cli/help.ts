@@ -1,6 +1,7 @@
 // One help grammar for every command: required flags marked "required" (or "required unless
 // --resume"), closed sets as "choices: a, b", defaults as "default: x" — never quoted, whether
 // commander applies them or a schema fills them in later (then the text says so itself).
+import { writeSync } from 'node:fs';
 import { Option, type Command, type Help } from 'commander';
 import { TlcError } from '../util/errors.js';
 import { warn } from '../util/warn.js';
@@ -54,5 +55,17 @@ function optionDescription(option: Option): string {
  */
 export function configureHelp(program: Command): void {
   program.configureHelp({ optionDescription } satisfies Partial<Help>);
-  program.configureOutput({ outputError: (text, write) => write(text.startsWith('error:') ? `tlc: ${text}` : text) });
+  program.configureOutput({
+    outputError: (text, write) => write(text.startsWith('error:') ? `tlc: ${text}` : text),
+    // help and the version, written at once: commander exits right after, before a stream could report a failed write
+    writeOut: (text) => {
+      try {
+        writeSync(1, text);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EPIPE') process.exit(0);
+        process.stderr.write(`tlc: error: cannot write the output: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
+        process.exit(1);
+      }
+    },
+  });
 }

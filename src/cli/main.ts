@@ -15,14 +15,17 @@ function report(e: unknown): void {
 }
 
 // A reader that stops reading (`tlc predict ... | head -1`) ends the command quietly, as it ends
-// `cat`; a closed stderr loses only the messages.
+// `cat`; output that cannot be written (a full disk, a closed descriptor) is one line and exit 1,
+// since what was asked for is lost; a stderr that cannot be written loses only the messages.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code === 'EPIPE') process.exit(0);
-  throw e;
+  try {
+    process.stderr.write(`tlc: error: cannot write the output: ${e.code ?? e.message}\n`);
+  } finally {
+    process.exit(1);
+  }
 });
-process.stderr.on('error', (e: NodeJS.ErrnoException) => {
-  if (e.code !== 'EPIPE') throw e;
-});
+process.stderr.on('error', () => {});
 
 try {
   const [{ buildProgram }, { dataParallel }] = await Promise.all([import('./program.js'), import('../train/data-parallel.js')]);

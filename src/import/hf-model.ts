@@ -63,13 +63,41 @@ const TANH_GELUS = ['gelu_new', 'gelu_pytorch_tanh', 'gelu_fast'];
 /** The tlc model of a Hugging Face config.json and its weights; refuses, naming every reason, what does not map. */
 export function modelFromHf(hfConfig: unknown, hf: StateDict, source: string): ImportedModel {
   const type = (hfConfig as { model_type?: unknown } | null)?.model_type;
-  if (type === 'roberta') return fromRoberta(parse(robertaConfigSchema, hfConfig, source), hf, source);
-  if (type === 'gpt2') return fromGpt2(parse(gpt2ConfigSchema, hfConfig, source), hf, source);
+  const read = new ReadTensors(hf);
+  if (type === 'roberta') return read.allUsed(fromRoberta(parse(robertaConfigSchema, hfConfig, source), read, source), source);
+  if (type === 'gpt2') return read.allUsed(fromGpt2(parse(gpt2ConfigSchema, hfConfig, source), read, source), source);
   const why = type === 'roberta-prelayernorm'
     ? ": RoBERTa-PreLayerNorm normalizes the embedding sum (embeddings.LayerNorm) before its pre-LN blocks, which tlc's pre-LN model does not"
     : '';
   throw new TlcError(`${source}: model_type ${JSON.stringify(type)} does not map onto a tlc model${why}; ` +
     'tlc imports RoBERTa (RobertaForMaskedLM, RobertaForSequenceClassification) and GPT-2 (GPT2LMHeadModel)');
+}
+
+/**
+ * Tensors Hugging Face checkpoints hold that carry nothing the model computes with: buffers
+ * (position ids, GPT-2's causal masks), RoBERTa's pooler (unused by its masked-LM and
+ * classification heads) and the output bias tied to lm_head.bias.
+ */
+const NOT_PARAMETERS = [/(^|\.)position_ids$/, /(^|\.)attn\.(masked_)?bias$/, /^roberta\.pooler\./, /^lm_head\.decoder\.bias$/];
+
+/** A checkpoint's tensors, remembering which were read: one left unread would be a part of the model silently dropped. */
+class ReadTensors extends Map<string, HostTensor> {
+  private readonly seen = new Set<string>();
+
+  override get(name: string): HostTensor | undefined {
+    this.seen.add(name);
+    return super.get(name);
+  }
+
+  /** `model`, unless a tensor that is a parameter was not read; then a TlcError naming them. */
+  allUsed(model: ImportedModel, source: string): ImportedModel {
+    const unread = [...this.keys()].filter((n) => !this.seen.has(n) && !NOT_PARAMETERS.some((p) => p.test(n)));
+    if (unread.length > 0) {
+      throw new TlcError(`${source}: tensors that no part of a tlc ${model.architecture} holds: ${unread.slice(0, 5).join(', ')}` +
+        `${unread.length > 5 ? `, … ${unread.length - 5} more` : ''}; importing would drop them`);
+    }
+    return model;
+  }
 }
 
 function parse<S extends z.ZodType>(schema: S, raw: unknown, source: string): z.infer<S> {

@@ -33,6 +33,10 @@ export function removeAtomicTemporaries(dir: string): string[] {
   return removed;
 }
 
+/** Files being written by this process, dropped should it exit first (a signal, an error). */
+const unfinished = new Set<AtomicFile>();
+let exitHookInstalled = false;
+
 /** A file being written; it appears under its name only on commit(). */
 export class AtomicFile {
   private fd: number | null;
@@ -45,6 +49,13 @@ export class AtomicFile {
       this.fd = openSync(this.tempPath, 'wx');
     } catch (e) {
       throw new TlcError(`${path}: cannot write (${(e as Error).message})`);
+    }
+    unfinished.add(this);
+    if (!exitHookInstalled) {
+      exitHookInstalled = true;
+      process.on('exit', () => {
+        for (const f of unfinished) f.abort();
+      });
     }
   }
 
@@ -73,11 +84,13 @@ export class AtomicFile {
       this.abort();
       throw new TlcError(`${this.path}: cannot write (${(e as Error).message})`);
     }
+    unfinished.delete(this);
     fsyncDirectory(dirname(this.path));
   }
 
   /** Drops the temporary file; the target is left as it was. */
   abort(): void {
+    unfinished.delete(this);
     if (this.fd !== null) {
       try { closeSync(this.fd); } catch { /* already failing; the unlink below is what matters */ }
       this.fd = null;
