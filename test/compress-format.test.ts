@@ -267,3 +267,25 @@ test('tlc inspect (child process) prints the per-tensor table of a compressed fi
     assert.deepEqual(inspectCompressed(path).rows, written.rows);
   }));
 });
+
+test('inspect verifies what loading verifies: a tensor corrupted under a recomputed file checksum, a NaN weight without one', () => {
+  withTempDir((dir) => {
+    const { t, plan } = tidy(() => sparseTensor(8, 16, 0.5, 4, 3));
+    const good = join(dir, 'good.safetensors');
+    writeCompressed(good, new Map([['w.weight', t]]), { tensors: new Map([['w.weight', plan]]) });
+    assert.equal(inspectModel(good).checksum, 'verified');
+    // one byte of one part changed, the file's own checksum written anew: only the tensor's CRC-32 knows
+    const { tensors, metadata } = readSafetensorsRaw(good);
+    const [partName, part] = [...tensors].find(([, p]) => p.data.byteLength > 0)!;
+    const bytes = new Uint8Array(part.data.buffer, part.data.byteOffset, part.data.byteLength);
+    bytes[0] ^= 0x10;
+    const bad = join(dir, 'bad.safetensors');
+    writeSafetensorsRaw(bad, new Map([...tensors, [partName, part]]), metadata);
+    assert.throws(() => readCompressed(bad), /corrupted/);
+    assert.throws(() => inspectModel(bad), /corrupted/);
+    // a plain file whose weight is NaN (its checksum holds: the bytes are as written): refused by inspect as by loading
+    const nan = join(dir, 'nan.safetensors');
+    writeSafetensorsRaw(nan, new Map([['w', { dtype: 'F32', shape: [2], data: new Float32Array([1, NaN]) }]]));
+    assert.throws(() => inspectModel(nan), /tensor w holds a non-finite value \(NaN\) at flat index 1/);
+  });
+});

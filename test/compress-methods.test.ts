@@ -12,6 +12,7 @@ import { compressSweep, planCompression, type CompressSweepArgs } from '../src/e
 import { readMetrics } from '../src/run/metrics.js';
 import { finetuneKeyOf, resultKeyOf } from '../src/experiment/compression/older-outputs.js';
 import { finetunedClassifier } from './corpus-fixture.js';
+import { structuredText } from '../src/experiment/pareto.js';
 
 test('every setting a method acts on, and the sweep\'s own, changes the keys; the bit width changes finetuning\'s only with QAT', () => {
   const config = presetConfig('L1-D32', { vocab_size: 320, max_len: 32, labels: ['cat', 'dog'] });
@@ -101,4 +102,13 @@ test('outputs written before the methods declared their settings are reused, fin
   assert.equal(finetuneKeyOf(text), text, 'a finetuning key that held the result\'s fields matches nothing');
   // another pruning threshold is another setting: the older result is neither served for it nor replaced by it
   await assert.rejects(rerun({ pruning: 'global' }), /s0\.5-b4 holds a result made with other settings \(methods\.magnitude\.pruning: "layer" → "global"\)/);
+});
+
+test('a structured setting says what it removed, and says so when it removed nothing', () => {
+  const row = { model: 'm', params: 1000, sparsity: 0, bits: 32, mode: 'oneshot' as const, bytes: 1, file: 'f', accuracy: null, macro_f1: null, measured_sparsity: 0, structured: 0.5 };
+  assert.equal(structuredText({ ...row, layer_heads: [2, 2] }), '50% of heads and FFN neurons removed');
+  assert.equal(structuredText(row), '50% of FFN neurons removed', 'one head per block stays');
+  assert.equal(structuredText({ ...row, structured_units: 'heads', layer_heads: [2, 2] }), '50% of heads removed');
+  assert.equal(structuredText({ ...row, structured_units: 'heads' }), 'nothing removed (every block keeps its one head)');
+  assert.equal(structuredText({ ...row, structured_units: 'neurons' }), '50% of FFN neurons removed');
 });

@@ -41,3 +41,11 @@ test('a directory where a text file is expected, and a FIFO where a model file i
   assert.equal(inspect.status, 1, inspect.stderr);
   assert.match(inspect.stderr, /^tlc: error: .*model\.safetensors: not a regular file/);
 });
+
+test('output that cannot be written (a full disk) is one line and exit 1, not a stack trace or a silent exit 0', () => {
+  for (const args of [['info'], ['--help'], ['--version']]) {
+    const r = spawnSync('sh', ['-c', `exec "${process.execPath}" "${CLI}" ${args.join(' ')} > /dev/full`], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stderr, 'tlc: error: cannot write the output: ENOSPC\n', args.join(' '));
+  }
+});

@@ -5,7 +5,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { TlcError } from '../util/errors.js';
 import { readSafetensorsHeader, readSafetensorsRaw, verifySafetensorsChecksum, type SafetensorsArray } from '../engine/safetensors.js';
-import { FORMAT_NAME, inspectCompressed, type InspectResult, type InspectRow } from './format.js';
+import { FORMAT_NAME, inspectCompressed, readCompressedArrays, type InspectResult, type InspectRow } from './format.js';
 
 const ELEMENT_BITS: Record<string, number> = {
   BOOL: 8, U8: 8, I8: 8, F8_E5M2: 8, F8_E4M3: 8, I16: 16, U16: 16, F16: 16, BF16: 16,
@@ -36,8 +36,9 @@ function isZero(dtype: string, data: SafetensorsArray, i: number): boolean {
 }
 
 /**
- * Inspects a compressed file from its header, or a plain safetensors file by reading its
- * tensors; either way its data checksum is checked first (a mismatch is an error).
+ * Inspects a model file, verifying what loading it verifies: the data checksum first, then a
+ * compressed file's every tensor decoded (its own checksum, its scales), a plain file's float
+ * weights finite. A failure is an error, as it is for `evaluate`.
  */
 export function inspectModel(path: string): InspectResult {
   const file = resolveModelFile(path);
@@ -47,12 +48,19 @@ export function inspectModel(path: string): InspectResult {
 
 function inspectFile(file: string): InspectResult {
   const header = readSafetensorsHeader(file);
-  if (header.metadata.format === FORMAT_NAME) return inspectCompressed(file);
+  if (header.metadata.format === FORMAT_NAME) {
+    readCompressedArrays(file);
+    return inspectCompressed(file);
+  }
   const { tensors } = readSafetensorsRaw(file);
   const rows: InspectRow[] = [];
   for (const [name, t] of tensors) {
     let zeros = 0;
     for (let i = 0; i < t.data.length; i++) if (isZero(t.dtype, t.data, i)) zeros++;
+    if (t.dtype === 'F32' || t.dtype === 'F64') {
+      const bad = (t.data as Float32Array | Float64Array).findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0) throw new TlcError(`${file}: tensor ${name} holds a non-finite value (${t.data[bad]}) at flat index ${bad}; model weights must be finite`);
+    }
     const info = header.tensors.get(name)!;
     rows.push({
       name, shape: t.shape, encoding: t.dtype, bits: ELEMENT_BITS[t.dtype] ?? 0,

@@ -83,6 +83,7 @@ export function describe(r: CompressRow): string {
 export function structuredText(r: CompressRow): string {
   const units = r.structured_units ?? 'both';
   const headsWent = r.layer_heads !== undefined;
+  if (units === 'heads' && !headsWent) return 'nothing removed (every block keeps its one head)';
   const what = units === 'neurons' || !headsWent ? 'FFN neurons' : units === 'heads' ? 'heads' : 'heads and FFN neurons';
   return `${Math.round(r.structured! * 100)}% of ${what} removed`;
 }

@@ -101,7 +101,7 @@ function structuredRun(criterion: StructuredCriterion, units: StructuredUnits, s
   for (const f of units === 'neurons' ? [] : new Set(fractions)) {
     if (Math.min(config.n_heads - 1, Math.round(f * config.n_heads)) === 0) {
       log(`${dir}: with ${config.n_heads} head${config.n_heads === 1 ? '' : 's'} per block, --structured ${f} removes no heads ` +
-        '(at least one stays in every block): only FFN neurons go');
+        `(at least one stays in every block): ${units === 'heads' ? 'nothing is removed' : 'only FFN neurons go'}`);
     }
   }
   // the units a fraction keeps, scored on the trained weights once for every bit width and mode
