@@ -181,6 +181,13 @@ test('a language-model run compresses too: sizes and measured sparsity come from
     model: run, out: dir, sparsities: [0.9], bits: [32], pruning: 'global', mode: 'oneshot', finetune: {}, qat: false, seed: 0,
   });
   await assert.rejects(globally(out), /s0\.9-b32 holds a result made with other settings \(methods\.magnitude\.pruning: "layer" → "global"\)/);
+  // nor does one output mix settings of two task splits (or models): their frontier would compare what cannot be compared
+  await assert.rejects(compressSweep({ model: run, out, sparsities: [0.5], bits: [32], mode: 'oneshot', finetune: {}, seed: 0, taskSeed: 3 }),
+    /s0\.9-b32 holds a result of another model, task or task split made with other settings \(task_seed: null → 3\)/);
+  // the same model named another way is the same setting
+  const again: string[] = [];
+  await compressSweep({ model: run + '/', out, sparsities: [0.9], bits: [32], pruning: 'layer', mode: 'oneshot', finetune: {}, seed: 0 }, (l) => again.push(l));
+  assert.ok(again.some((l) => /done before with the same settings, reused/.test(l)), again.join('\n'));
   const other = join(out, '..', 'global');
   const { rows: [global] } = await globally(other);
   assert.equal(JSON.parse(readFileSync(join(other, 's0.9-b32', 'result.json'), 'utf8')).settings.methods.magnitude.pruning, 'global');

@@ -241,6 +241,10 @@ test('--resume with a larger budget extends the run: a decayed rate re-warms and
     '--eval-every', '0.25', '--schedule', 'linear', '--warmup', '0.1', '--out', run);
   assert.equal(same.status, 0, same.stderr);
   assert.equal(readFileSync(join(run, 'metrics.jsonl'), 'utf8'), metrics, 'a finished run is left as it is');
+  // and the budget it was extended from is no smaller budget asked for: the requeued first command resumes it as it is
+  const first = cli('pretrain', '--resume', '--data', data, '--model', 'L1-D32', '--seq-len', '32', '--steps', '20', '--eval-every', '0.25', '--out', run);
+  assert.equal(first.status, 0, first.stderr);
+  assert.equal(readFileSync(join(run, 'metrics.jsonl'), 'utf8'), metrics);
   // a wsd trunk whose branches have forked extends too: its branches keep their points, renamed
   // as fractions of the larger budget, and the new end forks one more
   const wsd = join(root, 'wsd');

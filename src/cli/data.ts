@@ -2,7 +2,7 @@
 // --task translation, parallel text in, a shared tokenizer and split TSV files out
 // (src/data/prepare-translation.ts).
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { DATA_FILE } from '../data/shards.js';
 import { checkOutputDir, withOutputDir } from '../run/ownership.js';
 import type { Command } from 'commander';
@@ -55,6 +55,7 @@ export function registerData(program: Command): void {
         if (cmd.getOptionValueSource('validFraction') === 'cli') {
           throw new TlcError('--valid-fraction does not apply to --task translation: a single file is split 80/10/10, example:de-en holds out 1,000 valid and 1,000 test pairs');
         }
+        if (!flags.force) refuseOtherSources(flags.out, 'translation', flags.input);
         await withOutputDir(flags.out, 'dataset', { force: flags.force, lock: true }, () => {
           removeAtomicTemporaries(flags.out);
           prepareTranslationCommand(flags);
@@ -62,7 +63,7 @@ export function registerData(program: Command): void {
         return;
       }
       checkOutputDir(flags.out, 'dataset', { force: flags.force });
-      if (!flags.force) refuseOtherSources(flags.out, flags.input);
+      if (!flags.force) refuseOtherSources(flags.out, 'lm', flags.input);
       const exclude = flags.excludeTestOf ? testDocumentIds(await loadTask(flags.excludeTestOf, { seed: flags.taskSeed })) : undefined;
       // a preparation killed part-way (SIGINT, SIGTERM: it stops at once) leaves unfinished files, dropped here under the lock
       const r = await withOutputDir(flags.out, 'dataset', { force: flags.force, lock: true }, () => {
@@ -93,20 +94,31 @@ export function registerData(program: Command): void {
     });
 }
 
-/** A dataset prepared from other inputs is not replaced by preparing these into its folder. */
-function refuseOtherSources(out: string, inputs: readonly string[]): void {
-  const path = join(out, DATA_FILE);
-  if (!existsSync(path)) return;
-  let sources: unknown;
-  try {
-    sources = (JSON.parse(readFileSync(path, 'utf8')) as { sources?: unknown }).sources;
-  } catch {
-    return; // a torn data.json is an unfinished preparation: this one replaces it
-  }
-  if (Array.isArray(sources) && JSON.stringify(sources) !== JSON.stringify(inputs)) {
-    throw new TlcError(`--out ${out} holds a dataset prepared from ${sources.join(', ')} (${DATA_FILE}); preparing ${inputs.join(', ')} would replace it: ` +
-      'choose another --out, or pass --force to replace it');
-  }
+/** The inputs a dataset in `out` was prepared from, and for which task (null: none there, or unreadable, an unfinished one). */
+function preparedFrom(out: string): { task: PrepareTask; inputs: string[] } | null {
+  const read = (name: string): Record<string, unknown> | null => {
+    try {
+      return JSON.parse(readFileSync(join(out, name), 'utf8')) as Record<string, unknown>;
+    } catch {
+      return null;
+    }
+  };
+  const lm = existsSync(join(out, DATA_FILE)) ? read(DATA_FILE) : null;
+  if (Array.isArray(lm?.sources)) return { task: 'lm', inputs: lm.sources.map(String) };
+  const translation = existsSync(join(out, TRANSLATION_META_FILE)) ? read(TRANSLATION_META_FILE) : null;
+  if (typeof translation?.input === 'string') return { task: 'translation', inputs: [translation.input] };
+  return null;
+}
+
+/** A dataset prepared from other inputs (or for the other task) is not replaced by preparing these into its folder. */
+function refuseOtherSources(out: string, task: PrepareTask, inputs: readonly string[]): void {
+  const was = preparedFrom(out);
+  if (was === null) return;
+  const place = (x: string) => (x.startsWith(EXAMPLE_PREFIX) ? x : resolve(x));
+  if (was.task === task && was.inputs.map(place).join('\n') === inputs.map(place).join('\n')) return;
+  const what = (t: PrepareTask, xs: readonly string[]) => `${xs.join(', ')}${t === 'translation' ? ' (translation)' : ''}`;
+  throw new TlcError(`--out ${out} holds a dataset prepared from ${what(was.task, was.inputs)} (${was.task === 'lm' ? DATA_FILE : TRANSLATION_META_FILE}); ` +
+    `preparing ${what(task, inputs)} would replace it: choose another --out, or pass --force to replace it`);
 }
 
 function prepareTranslationCommand(flags: PrepareFlags): void {

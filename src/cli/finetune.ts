@@ -36,7 +36,7 @@ export function registerFinetune(program: Command): void {
   cmd.option('--force', 'start the run in an existing --out directory that holds something else');
   cmd.option('--json', 'print the result as one JSON object on stdout');
   cmd.action(async ({ force, json, ...flags }: Record<string, unknown> & { out?: string; resume?: string | boolean; force?: boolean; json?: boolean }) => {
-    const dir = resumeDir(flags, finetuneShape);
+    const dir = resumeDir(flags, finetuneShape, 'finetune');
     const role = trainingRole();
     const events = role.leader ? progressEvents('finetune', 'valid_accuracy') : { finish() {} };
     const r = await withGracefulStop((signal) => {

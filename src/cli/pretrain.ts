@@ -35,7 +35,7 @@ export function registerPretrain(program: Command): void {
     .option('--force', 'start the run in an existing --out directory that holds something else')
     .option('--json', 'print the result as one JSON object on stdout')
     .action(async ({ force, json, ...flags }: Record<string, unknown> & { out?: string; resume?: string | boolean; force?: boolean; json?: boolean }) => {
-      const dir = resumeDir(flags, pretrainShape);
+      const dir = resumeDir(flags, pretrainShape, 'pretrain');
       const role = trainingRole();
       const events = role.leader ? progressEvents('pretrain', 'valid_loss') : { finish() {} };
       const result = await withGracefulStop((signal) => {

@@ -47,7 +47,8 @@ function difference(key: string, given: unknown, recorded: unknown, shape: Recor
   const value: unknown = parsed?.success ? parsed.data : given;
   const same = PATH_OPTIONS.has(key) && typeof value === 'string' && typeof recorded === 'string'
     ? resolve(value) === resolve(recorded)
-    : canonical(value) === canonical(recorded);
+    // an interval or budget kept as typed ("0.2") where another writer recorded the number
+    : canonical(value) === canonical(recorded) || (typeof recorded === 'number' && typeof value === 'string' && Number(value) === recorded);
   return same ? null : `${flag} (the run has ${recorded === undefined ? 'none' : JSON.stringify(recorded)})`;
 }
 
@@ -56,21 +57,27 @@ function difference(key: string, given: unknown, recorded: unknown, shape: Recor
  * budget flag that differs from the run's). Flags that differ from the run's options are
  * refused rather than silently dropped; `shape` is the command's option schema.
  */
-export function resumeDir(flags: { resume?: string | boolean; out?: string } & Record<string, unknown>, shape: Record<string, z.ZodType>):
-  { dir: string; extend?: BudgetFlags } | null {
+export function resumeDir(flags: { resume?: string | boolean; out?: string } & Record<string, unknown>, shape: Record<string, z.ZodType>,
+  command: 'pretrain' | 'finetune'): { dir: string; extend?: BudgetFlags } | null {
   if (flags.resume === undefined) return null;
   const dir = typeof flags.resume === 'string' ? flags.resume : flags.out;
   if (!dir) throw new TlcError('--resume needs a run directory: --resume <run> or --out <run>');
   const given = optionsFromFlags(flags);
-  const recorded = readRunArgsIfAny(dir)?.options ?? {};
+  const run = readRunArgsIfAny(dir);
   const budgetKeys: readonly string[] = BUDGET_FLAGS;
-  const differing = Object.keys(given).filter((k) => !budgetKeys.includes(k))
+  const extend = Object.fromEntries(budgetKeys.filter((k) => given[k] !== undefined).map((k) => [k, String(given[k])])) as BudgetFlags;
+  const resumed = Object.keys(extend).length > 0 ? { dir, extend } : { dir };
+  // nothing to compare with (no run, or another command's): resuming says so
+  if (run === null || run.command !== command) return resumed;
+  const recorded = run.options;
+  // an extension rescales the fractions a wsd run forks and saves at: the ones typed at its start no longer compare
+  const rescaled = Array.isArray(recorded.extended_from) ? ['branches', 'save_at'] : [];
+  const differing = Object.keys(given).filter((k) => !budgetKeys.includes(k) && !rescaled.includes(k))
     .flatMap((k) => difference(k, given[k], recorded[k], shape) ?? []);
   if (differing.length > 0) {
     throw new TlcError(`--resume continues ${dir} with the options it was started with (its run.json); these differ: ` +
       `${differing.join(', ')}: drop them, or start a new run with another --out (a budget flag alone extends the run)`);
   }
-  // a budget flag extends the run (src/train/extend.ts); the run's own budget leaves it as it is
-  const extend = Object.fromEntries(budgetKeys.filter((k) => given[k] !== undefined).map((k) => [k, String(given[k])])) as BudgetFlags;
-  return Object.keys(extend).length > 0 ? { dir, extend } : { dir };
+  // a budget flag extends the run (src/train/extend.ts); the run's own budget, or one it was extended from, leaves it as it is
+  return resumed;
 }

@@ -11,7 +11,7 @@
 // Finetuning is an ordinary finetuning run (src/train/finetune.ts) in the setting's folder,
 // with budgets, metrics, checkpoints and resume; the methods plug in as hooks.
 import { formatBytes } from '../util/format.js';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { TlcError } from '../util/errors.js';
 import { parseWith } from '../util/validation.js';
@@ -32,7 +32,7 @@ import type { LoopEvents } from '../train/loop.js';
 import { finetuneOptionsSchema, type FinetuneOptions } from '../train/args.js';
 import type { CompressionMethod, Json, MethodRun, ModelContext, PointView, Settings, SweepContext, SweepPoint } from './compression/method.js';
 import { METHODS, PRUNING_METHODS, type MethodArgs } from './compression/registry.js';
-import { finetuneKey, resultKey, type KeyPart, type SharedKey } from './compression/keys.js';
+import { finetuneKey, keysMatch, resultKey, sameSubject, type KeyPart, type SharedKey } from './compression/keys.js';
 import { finetuneKeyOf, resultKeyOf } from './compression/older-outputs.js';
 import { writeSetting } from './compression/write-setting.js';
 
@@ -100,7 +100,7 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
     return [u.method.name, run];
   }));
   const planned = plannedSettings(args, used, finetuneOptions);
-  refuseReplacing(planned);
+  refuseReplacing(args.out, planned);
   const rows: CompressRow[] = [];
   for (const setting of planned) {
     // a signal stops the sweep between settings (a finetuning run stops at its next step): what is done stays reusable
@@ -108,11 +108,12 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
     if (signal?.aborted) return { rows, interrupted: true };
     const { dir } = setting;
     const previous = readSettingResult(dir);
-    if (previous && resultKeyOf(previous.settings) === setting.resultKey) {
+    if (previous && keysMatch(resultKeyOf(previous.settings), setting.resultKey)) {
       rows.push(previous.row);
       log(`${dir}: done before with the same settings, reused`);
       continue;
     }
+    if (previous) log(`${dir}: computed by an earlier version of tlc; computed again`);
     mkdirSync(dir, { recursive: true });
     const parts = setting.parts.map((p) => ({ run: runs.get(p.method.name)!, view: p.view }));
     const weights = finetuneOptions
@@ -139,21 +140,47 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
 
 /**
  * A rerun into the same --out adds settings; it never replaces one made with other settings (a
- * result, or a finetuning run in progress): it refuses, naming the difference.
+ * result, or a finetuning run in progress), nor mixes in settings of another model, task or task
+ * split: it refuses, naming the difference. What an earlier version of tlc made, in a form this
+ * one cannot compare, is made again.
  */
-function refuseReplacing(planned: readonly PlannedSetting[]): void {
+function refuseReplacing(out: string, planned: readonly PlannedSetting[]): void {
+  const refuse = (dir: string, what: string, was: string, now: string): never => {
+    throw new TlcError(`${dir} holds ${what} made with other settings (${keyDifference(was, now)}): compress into another --out, or remove ${dir} to redo it`);
+  };
   for (const s of planned) {
     const previous = readSettingResult(s.dir);
     const settingsPath = join(s.dir, COMPRESS_FILES.finetuneSettings);
-    const [what, was, now] = previous
-      ? ['a result', resultKeyOf(previous.settings), s.resultKey]
-      : existsSync(join(s.dir, COMPRESS_FILES.finetuneRun)) && existsSync(settingsPath)
-        ? ['a finetuning run', finetuneKeyOf(readFileSync(settingsPath, 'utf8')), s.finetuneKey]
-        : [null, null, null];
-    if (what === null || was === now) continue;
-    throw new TlcError(`${s.dir} holds ${what} made with other settings (${keyDifference(was, now!)}): ` +
-      `compress into another --out, or remove ${s.dir} to redo it`);
+    if (previous) {
+      const was = resultKeyOf(previous.settings);
+      if (was !== null && !keysMatch(was, s.resultKey)) refuse(s.dir, 'a result', was, s.resultKey);
+    } else if (existsSync(join(s.dir, COMPRESS_FILES.finetuneRun)) && existsSync(settingsPath)) {
+      const was = finetuneKeyOf(readFileSync(settingsPath, 'utf8'));
+      if (was !== null && !keysMatch(was, s.finetuneKey)) refuse(s.dir, 'a finetuning run', was, s.finetuneKey);
+    }
   }
+  const mine = new Set(planned.map((p) => p.dir));
+  const subject = planned[0].resultKey;
+  for (const { dir, key } of settingsIn(out)) {
+    if (!mine.has(dir) && !sameSubject(key, subject)) refuse(dir, 'a result of another model, task or task split', subjectOf(key), subjectOf(subject));
+  }
+}
+
+/** What a result key scores: the model, the task and its split. */
+function subjectOf(key: string): string {
+  const k = JSON.parse(key) as Record<string, unknown>;
+  return JSON.stringify({ model: k.model, task: k.task, task_seed: k.task_seed });
+}
+
+/** The settings `out` holds with a result this version can compare, in folder order. */
+function settingsIn(out: string): { dir: string; key: string; row: CompressRow }[] {
+  return readdirSync(out).sort().flatMap((name) => {
+    const dir = join(out, name);
+    if (!statSync(dir).isDirectory()) return [];
+    const r = readSettingResult(dir);
+    const key = r ? resultKeyOf(r.settings) : null;
+    return r && key !== null ? [{ dir, key, row: r.row }] : [];
+  });
 }
 
 /** What differs between two keys, briefly: up to three fields, old → new. */
@@ -178,14 +205,9 @@ function keyDifference(was: string | null, now: string): string {
   return diffs.slice(0, 3).join('; ') + (diffs.length > 3 ? `; … ${diffs.length - 3} more` : '');
 }
 
-/** The rows of the settings in `out` that this sweep does not run (an earlier sweep's), in folder order. */
+/** The rows of the settings in `out` that this sweep does not run (an earlier sweep's, of the same model and task), in folder order. */
 function otherSettings(out: string, mine: Set<string>): CompressRow[] {
-  return readdirSync(out).sort().flatMap((name) => {
-    const dir = join(out, name);
-    if (mine.has(dir) || !statSync(dir).isDirectory()) return [];
-    const r = readSettingResult(dir);
-    return r ? [r.row] : [];
-  });
+  return settingsIn(out).filter((s) => !mine.has(s.dir)).map((s) => s.row);
 }
 
 /**
@@ -283,9 +305,14 @@ async function finetunedWeights(io: FinetuneIo, options: FinetuneOptions, key: s
   // a finetuning run made for other settings was refused before the sweep started (refuseReplacing);
   // outputs from before the settings were recorded keep their run, checked against its run.json below
   const settingsPath = join(dir, COMPRESS_FILES.finetuneSettings);
-  const madeFor = existsSync(settingsPath) ? finetuneKeyOf(readFileSync(settingsPath, 'utf8')) : null;
+  const recorded = existsSync(settingsPath) ? readFileSync(settingsPath, 'utf8') : null;
+  const madeFor = recorded === null ? null : finetuneKeyOf(recorded);
+  if (recorded !== null && madeFor === null && existsSync(ftDir)) {
+    log(`${ftDir}: made by an earlier version of tlc; finetuning again`);
+    rmSync(ftDir, { recursive: true, force: true });
+  }
   // a setting whose methods do not shape finetuning differently (the bit width without QAT) shares its twin's run
-  const twin = hasFinetuneResults(ftDir) && madeFor === key ? null : finishedTwin(args.out, dir, key);
+  const twin = hasFinetuneResults(ftDir) && keysMatch(madeFor, key) ? null : finishedTwin(args.out, dir, key);
   if (twin) {
     log(`${dir}: finetuned as ${twin} was (what differs, such as the bit width without --qat, does not enter finetuning); its weights are reused`);
     return runFile(join(twin, COMPRESS_FILES.finetuneRun), 'weights');
@@ -324,7 +351,7 @@ function finishedTwin(out: string, self: string, key: string): string | null {
     const dir = join(out, name);
     if (dir === self) continue;
     const settingsPath = join(dir, COMPRESS_FILES.finetuneSettings);
-    if (existsSync(settingsPath) && finetuneKeyOf(readFileSync(settingsPath, 'utf8')) === key && hasFinetuneResults(join(dir, COMPRESS_FILES.finetuneRun))) return dir;
+    if (existsSync(settingsPath) && keysMatch(finetuneKeyOf(readFileSync(settingsPath, 'utf8')), key) && hasFinetuneResults(join(dir, COMPRESS_FILES.finetuneRun))) return dir;
   }
   return null;
 }

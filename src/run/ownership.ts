@@ -132,12 +132,32 @@ export function checkOutputFile(path: string, flag: string, inputs: readonly str
   if (existsSync(target) && statSync(target).isDirectory()) throw new TlcError(`${flag} ${path} is a directory: give the name of a file to write`);
   if (inputs.some((input) => sameFile(target, input))) throw new TlcError(`${flag} ${path} is this command's own input: write the output to another file`);
   for (let dir = dirname(target); ; dir = dirname(dir)) {
-    if (existsSync(dir) && statSync(dir).isDirectory() && readdirSync(dir).length > 0) {
-      const found = identifyOutput(dir);
-      if (found.kind !== null) throw new TlcError(`${flag} ${path} is inside ${dir}, which holds ${found.description}: write the file elsewhere`);
-    }
+    const found = claimedBy(dir);
+    if (found) throw new TlcError(`${flag} ${path} is inside ${dir}, which holds ${found}: write the file elsewhere`);
     if (dirname(dir) === dir) return;
   }
+}
+
+/**
+ * What tlc output `dir` is, by what tlc itself wrote there (its marker, or a run's run.json),
+ * never by file names a user's folder may hold too; null for anything else, or a folder that
+ * cannot be read.
+ */
+function claimedBy(dir: string): string | null {
+  const marker = readMarker(dir);
+  if (marker) return DESCRIPTIONS[marker.kind] + ` (${OUTPUT_MARKER})`;
+  const json = (name: string): Record<string, unknown> | null => {
+    try {
+      return JSON.parse(readFileSync(resolve(dir, name), 'utf8')) as Record<string, unknown>;
+    } catch {
+      return null;
+    }
+  };
+  const command = json(RUN_FILES.args)?.command;
+  if (command === 'pretrain' || command === 'finetune') return `${DESCRIPTIONS[command]} (${RUN_FILES.args})`;
+  // a dataset prepared before markers existed, known by its description's tokenizer hash
+  if (typeof json('data.json')?.tokenizer_sha256 === 'string') return `${DESCRIPTIONS.dataset} (data.json)`;
+  return null;
 }
 
 /** Creates `dir` if needed and marks it as `kind`'s output. */

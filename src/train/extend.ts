@@ -81,8 +81,11 @@ export async function resumeRun<O extends Extendable, T>(runDir: string, read: (
   try {
     if (writesRuns()) finishExtension(runDir);
     let options = read();
-    // the run's own budget (the command that started it, rerun) extends nothing; nor does the one an interrupted extension reached
-    const already = extend !== undefined && sameBudget(budgetOf(options), budgetFromFlags(extend));
+    // the run's own budget (the command that started it, rerun), one it was extended from, or the one an interrupted
+    // extension reached, extends nothing
+    const asked = extend !== undefined ? budgetFromFlags(extend) : null;
+    const current = budgetOf(options);
+    const already = asked !== null && (sameBudget(current, asked) || (asked.kind === current.kind && (options.extended_from ?? []).includes(asked.limit)));
     if (extend && writesRuns() && !already) options = extendRun(runDir, options, extend);
     if (extend) {
       dataParallel()?.barrier();

@@ -2,6 +2,7 @@
 // matches, and its finetuning run only when the finetuning key does. Each key holds every used
 // method's declared settings with the point values it reads (method.ts), so a setting a method
 // acts on cannot be left out of them.
+import { resolve } from 'node:path';
 import type { Json, PointView, Settings } from './method.js';
 
 /** A method as one setting uses it. */
@@ -49,4 +50,44 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => (v !== null && typeof v === 'object' && !Array.isArray(v)
     ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
     : v));
+}
+
+type Key = Record<string, unknown>;
+
+/** A path as the key holds it, resolved from here (an example: name is not a path). */
+function place(v: unknown): unknown {
+  return typeof v === 'string' && !v.startsWith('example:') ? resolve(v) : v;
+}
+
+/** The key with its paths (the model, the task, finetuning's from and task) resolved. */
+function withPlaces(k: Key): Key {
+  const out: Key = { ...k, model: place(k.model), task: place(k.task) };
+  const f = k.finetune;
+  if (f !== null && typeof f === 'object') out.finetune = { ...(f as Key), from: place((f as Key).from), task: place((f as Key).task) };
+  return out;
+}
+
+function parsed(key: string): Key | null {
+  try {
+    const v: unknown = JSON.parse(key);
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Key) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether two keys name the same settings: equal, or differing only in how a path is spelled. */
+export function keysMatch(a: string | null, b: string): boolean {
+  if (a === null) return false;
+  if (a === b) return true;
+  const x = parsed(a), y = parsed(b);
+  return x !== null && y !== null && canonicalJson(withPlaces(x)) === canonicalJson(withPlaces(y));
+}
+
+/** Whether two result keys score the same model on the same task split (whatever their methods). */
+export function sameSubject(a: string, b: string): boolean {
+  const x = parsed(a), y = parsed(b);
+  if (x === null || y === null) return false;
+  const subject = (k: Key) => canonicalJson({ model: place(k.model), task: place(k.task), task_seed: k.task_seed });
+  return subject(x) === subject(y);
 }

@@ -42,18 +42,18 @@ export function resultKeyOf(saved: Flat): string | null {
   });
 }
 
-/** A finetuning run's recorded key as today's, or the text as it is when it is neither (it then matches nothing). */
-export function finetuneKeyOf(text: string): string {
+/** A finetuning run's recorded key as today's, or null when it is in no form this version reads (an earlier version's). */
+export function finetuneKeyOf(text: string): string | null {
   let saved: unknown;
   try {
     saved = JSON.parse(text);
   } catch {
-    return text;
+    return null;
   }
-  if (saved === null || typeof saved !== 'object' || Array.isArray(saved)) return text;
+  if (saved === null || typeof saved !== 'object' || Array.isArray(saved)) return null;
   const flat = saved as Flat;
   if ('methods' in flat) return canonicalJson(flat);
   // the bit width was in every key once, then only in QAT's
-  if (!hasFields(flat, FINETUNE_FIELDS, ['bits', ...STRUCTURED_FIELDS])) return text;
+  if (!hasFields(flat, FINETUNE_FIELDS, ['bits', ...STRUCTURED_FIELDS])) return null;
   return canonicalJson({ mode: flat.mode, seed: flat.seed, finetune: flat.finetune, methods: methodsOfFlat(flat, true) });
 }
