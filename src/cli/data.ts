@@ -55,6 +55,7 @@ export function registerData(program: Command): void {
         if (cmd.getOptionValueSource('validFraction') === 'cli') {
           throw new TlcError('--valid-fraction does not apply to --task translation: a single file is split 80/10/10, example:de-en holds out 1,000 valid and 1,000 test pairs');
         }
+        if (flags.input.length !== 1) throw new TlcError(`--task translation takes one --input (a .tsv file, a directory or example:NAME), got ${flags.input.length}`);
         if (!flags.force) refuseOtherSources(flags.out, 'translation', flags.input);
         await withOutputDir(flags.out, 'dataset', { force: flags.force, lock: true }, () => {
           removeAtomicTemporaries(flags.out);
@@ -122,7 +123,6 @@ function refuseOtherSources(out: string, task: PrepareTask, inputs: readonly str
 }
 
 function prepareTranslationCommand(flags: PrepareFlags): void {
-  if (flags.input.length !== 1) throw new TlcError(`--task translation takes one --input (a .tsv file, a directory or example:NAME), got ${flags.input.length}`);
   const { meta, trainingSeconds } = prepareTranslation({
     input: flags.input[0], outDir: flags.out, vocabSize: flags.vocabSize, seed: flags.seed, tokenizerPath: flags.tokenizer,
   });
