@@ -59,8 +59,16 @@ export function configureHelp(program: Command): void {
     outputError: (text, write) => write(text.startsWith('error:') ? `tlc: ${text}` : text),
     // help and the version, written at once: commander exits right after, before a stream could report a failed write
     writeOut: (text) => {
+      const bytes = Buffer.from(text, 'utf8');
       try {
-        writeSync(1, text);
+        // a pipe takes what fits: the rest is written as it drains
+        for (let done = 0; done < bytes.length;) {
+          try {
+            done += writeSync(1, bytes, done);
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+          }
+        }
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'EPIPE') process.exit(0);
         process.stderr.write(`tlc: error: cannot write the output: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
