@@ -6,8 +6,12 @@
   #   tlc_native_avx2    x86-64-v3 (AVX2, FMA, BMI2, F16C): Haswell, Zen 1 and later
   #   tlc_native_avx512  x86-64-v4 (AVX-512 F/BW/CD/DQ/VL): Skylake-SP, Zen 4 and later
   #   tlc_cpu            cpuid and xgetbv, baseline only: it tells the loader what the CPU has
+  # On arm64 (built there, or cross-built by scripts/build-arm64.sh) the kernels have one build:
+  #   tlc_native_armv8   ARMv8-A with Advanced SIMD (NEON), which every arm64 CPU has
   "variables": {
-    "tlc_has_mpi": "<!(command -v mpicc >/dev/null 2>&1 && echo 1 || echo 0)",
+    "tlc_has_mpi%": "<!(command -v mpicc >/dev/null 2>&1 && echo 1 || echo 0)",
+    "tlc_mpi_cflags%": "<!(command -v mpicc >/dev/null 2>&1 && mpicc --showme:compile || true)",
+    "tlc_mpi_libs%": "<!(command -v mpicc >/dev/null 2>&1 && mpicc --showme:link || true)",
     "tlc_kernel_sources": [
       "native/src/addon.cc",
       "native/src/storage.cc",
@@ -41,40 +45,56 @@
       "target_name": "tlc_cpu",
       "sources": ["native/src/cpu/cpu_features.cc"],
       "cflags_cc": ["-std=c++17", "-O2", "-fexceptions", "-Wall"]
-    },
-    {
-      "target_name": "tlc_native_sse41",
-      "sources": ["<@(tlc_kernel_sources)"],
-      "defines": ["TLC_BUILD_LEVEL=\"sse41\""],
-      "cflags_cc": ["<@(tlc_kernel_cflags)", "-march=x86-64-v2", "-mtune=generic"],
-      "libraries": ["-ldnnl", "-fopenmp"],
-      "ldflags": ["-fopenmp"]
-    },
-    {
-      "target_name": "tlc_native_avx2",
-      "sources": ["<@(tlc_kernel_sources)"],
-      "defines": ["TLC_BUILD_LEVEL=\"avx2\""],
-      "cflags_cc": ["<@(tlc_kernel_cflags)", "-march=x86-64-v3", "-mtune=generic"],
-      "libraries": ["-ldnnl", "-fopenmp"],
-      "ldflags": ["-fopenmp"]
-    },
-    {
-      "target_name": "tlc_native_avx512",
-      "sources": ["<@(tlc_kernel_sources)"],
-      "defines": ["TLC_BUILD_LEVEL=\"avx512\""],
-      "cflags_cc": ["<@(tlc_kernel_cflags)", "-march=x86-64-v4", "-mtune=generic", "-mprefer-vector-width=512"],
-      "libraries": ["-ldnnl", "-fopenmp"],
-      "ldflags": ["-fopenmp"]
     }
   ],
   "conditions": [
+    ["target_arch=='x64'", {
+      "targets": [
+        {
+          "target_name": "tlc_native_sse41",
+          "sources": ["<@(tlc_kernel_sources)"],
+          "defines": ["TLC_BUILD_LEVEL=\"sse41\""],
+          "cflags_cc": ["<@(tlc_kernel_cflags)", "-march=x86-64-v2", "-mtune=generic"],
+          "libraries": ["-ldnnl", "-fopenmp"],
+          "ldflags": ["-fopenmp"]
+        },
+        {
+          "target_name": "tlc_native_avx2",
+          "sources": ["<@(tlc_kernel_sources)"],
+          "defines": ["TLC_BUILD_LEVEL=\"avx2\""],
+          "cflags_cc": ["<@(tlc_kernel_cflags)", "-march=x86-64-v3", "-mtune=generic"],
+          "libraries": ["-ldnnl", "-fopenmp"],
+          "ldflags": ["-fopenmp"]
+        },
+        {
+          "target_name": "tlc_native_avx512",
+          "sources": ["<@(tlc_kernel_sources)"],
+          "defines": ["TLC_BUILD_LEVEL=\"avx512\""],
+          "cflags_cc": ["<@(tlc_kernel_cflags)", "-march=x86-64-v4", "-mtune=generic", "-mprefer-vector-width=512"],
+          "libraries": ["-ldnnl", "-fopenmp"],
+          "ldflags": ["-fopenmp"]
+        }
+      ]
+    }],
+    ["target_arch=='arm64'", {
+      "targets": [
+        {
+          "target_name": "tlc_native_armv8",
+          "sources": ["<@(tlc_kernel_sources)"],
+          "defines": ["TLC_BUILD_LEVEL=\"armv8\""],
+          "cflags_cc": ["<@(tlc_kernel_cflags)", "-march=armv8-a", "-mtune=generic"],
+          "libraries": ["-ldnnl", "-fopenmp"],
+          "ldflags": ["-fopenmp"]
+        }
+      ]
+    }],
     ["tlc_has_mpi==1", {
       "targets": [
         {
           "target_name": "tlc_mpi",
           "sources": ["native/src/mpi.cc"],
-          "cflags_cc": ["-std=c++17", "-O2", "-fexceptions", "-Wall", "<!@(mpicc --showme:compile)"],
-          "libraries": ["<!@(mpicc --showme:link)", "-ldl"]
+          "cflags_cc": ["-std=c++17", "-O2", "-fexceptions", "-Wall", "<!@(echo <(tlc_mpi_cflags))"],
+          "libraries": ["<!@(echo <(tlc_mpi_libs))", "-ldl"]
         }
       ]
     }]

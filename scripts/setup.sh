@@ -3,7 +3,8 @@
 # system packages (oneDNN, a C++ toolchain, Open MPI for data-parallel training, Chromium, which the report test opens pages in,
 # the German–English dictionary trans-de-en, source of the example:de-en sentence pairs, qemu-user, on which the tests run
 # the kernels as CPUs of lower instruction-set tiers, and the documentation and dictionary packages of example:debian-docs),
-# npm dependencies from the lockfile, the native addon, TypeScript.
+# npm dependencies from the lockfile, the native addon, TypeScript; on x86-64 also the arm64 build
+# of the addons, with its cross toolchain and Node's arm64 build (scripts/build-arm64.sh).
 # Safe to run again: it skips what is already in place.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,3 +41,10 @@ fi
 
 echo "tlc setup: building the native addon and TypeScript"
 npm run --silent build
+
+# The arm64 build, cross-compiled here, which the tests run under qemu-aarch64 (test/arm64.test.ts);
+# on an arm64 machine the build above is that build.
+if [ "$(uname -m)" = x86_64 ]; then
+  echo "tlc setup: cross-building the arm64 addons"
+  bash scripts/build-arm64.sh
+fi

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ISA_TIERS, buildForTier, hostTier, requestedCap, tierRank, type CpuProbe, type IsaTier } from '../src/engine/cpu.js';
+import { ARM64_TIERS, ISA_TIERS, buildForTier, hostTier, requestedCap, tierRank, tiersOf, type CpuProbe, type IsaTier } from '../src/engine/cpu.js';
 import { isa } from '../src/engine/native.js';
 
 const DIST = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -32,14 +32,21 @@ test('tiers: what the CPU and its OS support, each tier needing all of the one b
   assert.equal(hostTier(probe([...V4, 'avx512_vnni'])), 'avx512_vnni');
   assert.equal(hostTier(probe([...V4, 'avx512_vnni', 'avx512_bf16'])), 'avx512_bf16');
   assert.equal(hostTier(probe([...V4, 'avx512_vnni', 'avx512_bf16', 'amx_tile', 'amx_bf16', 'amx_int8'])), 'amx');
-  assert.equal(hostTier({ ...probe(V4), arch: 'arm64' }), null);
+  assert.equal(hostTier({ ...probe(V4), arch: 'arm64' }), null, 'x86 features on arm64 are not NEON');
+  assert.equal(hostTier({ ...probe(['asimd', 'sve']), arch: 'arm64' }), 'neon');
+  assert.equal(hostTier({ ...probe(V4), arch: 'other' }), null);
   assert.deepEqual(ISA_TIERS.map((t) => buildForTier(t).name), ['sse41', 'avx2', 'avx512', 'avx512', 'avx512', 'avx512']);
+  assert.deepEqual(ARM64_TIERS.map((t) => buildForTier(t).name), ['armv8']);
+  assert.deepEqual([tiersOf('x86_64'), tiersOf('arm64'), tiersOf('other')], [ISA_TIERS, ARM64_TIERS, []]);
 });
 
 test('TLC_MAX_ISA: a tier name caps the choice; anything else is refused by name', () => {
   assert.equal(requestedCap({}), undefined);
   assert.equal(requestedCap({ TLC_MAX_ISA: 'AVX2' }), 'avx2');
-  assert.throws(() => requestedCap({ TLC_MAX_ISA: 'avx3' }), /TLC_MAX_ISA="avx3" is not a tier: use one of sse41, avx2/);
+  assert.throws(() => requestedCap({ TLC_MAX_ISA: 'avx3' }, 'x86_64'), /TLC_MAX_ISA="avx3" is not a tier: use one of sse41, avx2/);
+  assert.throws(() => requestedCap({ TLC_MAX_ISA: 'neon' }, 'x86_64'), /is not a tier: use one of sse41/, 'an arm64 tier on x86-64');
+  assert.equal(requestedCap({ TLC_MAX_ISA: 'NEON' }, 'arm64'), 'neon');
+  assert.throws(() => requestedCap({ TLC_MAX_ISA: 'avx512' }, 'arm64'), /TLC_MAX_ISA="avx512" is not a tier of arm64: use one of neon$/);
   const r = spawnSync(process.execPath, [join(DIST, 'src', 'cli', 'main.js'), 'info'], { encoding: 'utf8', env: { ...process.env, TLC_MAX_ISA: 'pentium' } });
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /TLC_MAX_ISA="pentium" is not a tier/);
@@ -48,7 +55,7 @@ test('TLC_MAX_ISA: a tier name caps the choice; anything else is refused by name
 
 /** The tiers at or below the host's, lowest first. */
 function tiersHere(): IsaTier[] {
-  return ISA_TIERS.filter((t) => tierRank(t) <= tierRank(isa.host));
+  return tiersOf(isa.probe.arch).filter((t) => tierRank(t) <= tierRank(isa.host));
 }
 
 test('each tier loads its build and caps oneDNN to match', () => {
@@ -61,12 +68,12 @@ test('each tier loads its build and caps oneDNN to match', () => {
     const got = JSON.parse(r.stdout);
     assert.equal(got.tier, tier);
     assert.equal(got.build, buildForTier(tier).name);
-    const onednn: Record<IsaTier, string> = {
+    const onednn: Partial<Record<IsaTier, string>> = {
       sse41: 'sse41', avx2: 'avx2', avx512: 'avx512_core', avx512_vnni: 'avx512_core_vnni', avx512_bf16: 'avx512_core_bf16', amx: 'avx512_core_amx',
     };
     // below the host's tier oneDNN is capped to match; at it, oneDNN keeps all it finds (AVX2-VNNI on an AVX2 CPU that has it)
     if (tierRank(tier) < tierRank(isa.host)) assert.equal(got.onednn, onednn[tier], `oneDNN at ${tier}`);
-    else assert.ok(got.onednn.startsWith(onednn[tier]), `oneDNN at the host's tier: ${got.onednn}`);
+    else assert.ok(got.onednn.startsWith(onednn[tier]!), `oneDNN at the host's tier: ${got.onednn}`);
   }
 });
 
@@ -80,6 +87,7 @@ function __dirnameTest(): string {
 
 for (const tier of ISA_TIERS) {
   test(`the kernel, engine, parity, inference and export tests pass at TLC_MAX_ISA=${tier}`, { timeout: 600_000 }, (t) => {
+    if (isa.probe.arch !== 'x86_64') return t.skip(`an x86-64 tier; this host is ${isa.probe.arch}`);
     if (tierRank(tier) >= tierRank(isa.host)) return t.skip(`the host's tier is ${isa.host}: the whole suite runs there`);
     // without NODE_TEST_CONTEXT, which makes a nested runner skip its files
     const { NODE_TEST_CONTEXT: _, ...env } = process.env;
@@ -110,6 +118,7 @@ function tour(env: NodeJS.ProcessEnv, qemuCpu?: string): { tier: string; build: 
 
 for (const { cpu, tier } of EMULATED) {
   test(`on an emulated ${cpu} (${tier}) every kernel runs and computes what it computes natively at that tier`, { timeout: 600_000 }, (t) => {
+    if (process.arch !== 'x64') return t.skip(`emulates x86-64 CPUs with this host's x86-64 Node; this host is ${process.arch}`);
     if (!QEMU) return t.skip('qemu-user is not installed (scripts/setup.sh installs it)');
     const { TLC_MAX_ISA: _, ONEDNN_MAX_CPU_ISA: __, ...env } = process.env;
     const emulated = tour(env, cpu);
@@ -128,12 +137,14 @@ for (const { cpu, tier } of EMULATED) {
 
 test('the benchmarks run at a tier without bf16: a row says why instead of an abort, and the JSON carries tlc info', () => {
   const CLI = join(DIST, 'src', 'cli', 'main.js');
-  const env = { ...process.env, TLC_MAX_ISA: 'avx2' };
+  // an x86-64 tier below AVX-512; arm64 has no bf16 products at its one tier
+  const low = isa.probe.arch === 'arm64' ? { tier: 'neon', build: 'armv8' } : { tier: 'avx2', build: 'avx2' };
+  const env = { ...process.env, TLC_MAX_ISA: low.tier };
   const infer = spawnSync(process.execPath, [CLI, 'bench', 'infer', '--variants', 'fp32,bf16,int8', '--rounds', '1', '--seq-len', '16', '--batch-size', '2', '--json'],
     { encoding: 'utf8', env });
   assert.equal(infer.status, 0, infer.stderr);
   const i = JSON.parse(infer.stdout);
-  assert.equal(i.system.isa.tier, 'avx2');
+  assert.equal(i.system.isa.tier, low.tier);
   const bf16 = i.rows.filter((r: { variant: string }) => r.variant === 'bf16');
   assert.equal(bf16.length, 2);
   for (const r of bf16) {
@@ -149,5 +160,5 @@ test('the benchmarks run at a tier without bf16: a row says why instead of an ab
   assert.equal(t.tlc_bf16.tokens_per_s, null);
   assert.match(t.tlc_bf16.unavailable, /cannot multiply in bf16/);
   assert.equal(t.bf16_matmul_peak_gflops, null);
-  assert.equal(t.system.isa.build, 'avx2');
+  assert.equal(t.system.isa.build, low.build);
 });

@@ -20,6 +20,14 @@ function run(cmd: string, args: string[], cwd: string): string {
 test('npm pack, installed in a fresh folder: every entry point imports, types check, the bin runs, internals stay private', () => {
   const root = mkdtempSync(join(tmpdir(), 'tlc-package-'));
   const tarball = run('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', root], REPO).trim().split('\n').pop()!;
+  // it ships the addons of every build made here: each x86-64 level, and arm64 where cross-built
+  const files = run('tar', ['-tzf', join(root, tarball)], root).split('\n');
+  const shipped = (dir: string): string[] => files.filter((f) => f.startsWith(`package/${dir}/`) && f.endsWith('.node')).map((f) => f.slice(`package/${dir}/`.length)).sort();
+  if (process.arch === 'x64') {
+    assert.deepEqual(shipped('build/Release').filter((f) => f !== 'tlc_mpi.node'), ['tlc_cpu.node', 'tlc_native_avx2.node', 'tlc_native_avx512.node', 'tlc_native_sse41.node']);
+    assert.deepEqual(shipped('build/linux-arm64/Release'), ['tlc_cpu.node', 'tlc_mpi.node', 'tlc_native_armv8.node']);
+  }
+  assert.ok(!files.some((f) => f.includes('/sysroot/') || f.includes('/node/bin/')), 'no build tools or sysroot in the package');
   const proj = join(root, 'proj');
   mkdirSync(join(proj, 'node_modules'), { recursive: true });
   writeFileSync(join(proj, 'package.json'), JSON.stringify({ name: 'user-project', version: '1.0.0', type: 'module' }));

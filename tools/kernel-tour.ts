@@ -59,11 +59,14 @@ function trainSteps(tag: string, steps: number): void {
 }
 trainSteps('f32', 2);
 if (cpuFeatures().bf16Matmul) {
+  // the bf16 step's weights are put back, so what follows sees the f32 weights on every CPU
+  const f32Weights = model.parameters().map((p) => p.toFloat32Array());
   const bf16 = new Bf16Weights(model.parameters().filter((p) => p.shape.length === 2));
   const prev = setBf16Weights(bf16);
   trainSteps('bf16', 1);
   setBf16Weights(prev);
   bf16.dispose();
+  model.parameters().forEach((p, i) => p.write(f32Weights[i]));
 }
 results.fakeQuantize = tidy(() => summary(fakeQuantize(model.parameters()[2], 4).toFloat32Array()));
 

@@ -29,7 +29,7 @@ inline float FromBf16(uint16_t v) {
   return f;
 }
 
-// ToBf16 of 16 (AVX-512) or 8 (AVX2) floats in 32-bit lanes, by the same integer steps: the
+// ToBf16 of 16 (AVX-512), 8 (AVX2) or 4 (NEON) floats in 32-bit lanes, by the same integer steps: the
 // level's vectors need no bf16 instructions, and the result is ToBf16's, bit for bit.
 #if defined(TLC_AVX512)
 inline __m256i ToBf16x16(__m512 v) {
@@ -62,6 +62,21 @@ inline __m256i ToBf16x16(__m256 lo, __m256 hi) {
 }
 #endif
 
+#if defined(TLC_NEON)
+inline uint16x4_t ToBf16x4(float32x4_t v) {
+  const uint32x4_t b = vreinterpretq_u32_f32(v);
+  const uint32x4_t hi = vshrq_n_u32(b, 16);
+  const uint32x4_t rounded = vshrq_n_u32(vaddq_u32(b, vaddq_u32(vdupq_n_u32(0x7FFF), vandq_u32(hi, vdupq_n_u32(1)))), 16);
+  const uint32x4_t nan = vcgtq_u32(vandq_u32(b, vdupq_n_u32(0x7FFFFFFF)), vdupq_n_u32(0x7F800000));
+  const uint32x4_t tiny = vceqq_u32(vandq_u32(b, vdupq_n_u32(0x7F800000)), vdupq_n_u32(0));
+  uint32x4_t r = vbslq_u32(nan, vorrq_u32(hi, vdupq_n_u32(0x40)), rounded);
+  r = vbslq_u32(tiny, vandq_u32(hi, vdupq_n_u32(0x8000)), r);
+  return vmovn_u32(r);
+}
+// 8 floats -> 8 bf16 in order
+inline uint16x8_t ToBf16x8(float32x4_t lo, float32x4_t hi) { return vcombine_u16(ToBf16x4(lo), ToBf16x4(hi)); }
+#endif
+
 // dst[i] = bf16(src[i]) for i < n, on the calling thread.
 inline void CastBf16Span(const float* src, uint16_t* dst, int64_t n) {
   int64_t i = 0;
@@ -71,6 +86,8 @@ inline void CastBf16Span(const float* src, uint16_t* dst, int64_t n) {
 #elif defined(TLC_AVX2)
   for (; i + 16 <= n; i += 16)
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), ToBf16x16(_mm256_loadu_ps(src + i), _mm256_loadu_ps(src + i + 8)));
+#elif defined(TLC_NEON)
+  for (; i + 8 <= n; i += 8) vst1q_u16(dst + i, ToBf16x8(vld1q_f32(src + i), vld1q_f32(src + i + 4)));
 #endif
   for (; i < n; i++) dst[i] = ToBf16(src[i]);
 }

@@ -29,7 +29,7 @@ namespace tlc {
 namespace {
 
 // Per-row kernels, one path per level (simd.h): AVX-512 computes exp with vscalefps (Exp16),
-// AVX2 with the exponent bits (Exp8), the portable path in a form the compiler vectorises
+// AVX2 and NEON with the exponent bits (Exp8, Exp4), the portable path in a form the compiler vectorises
 // (this needs -fno-trapping-math). All use the same polynomial and accuracy (about 1 ulp).
 //
 //   RowMax(x)                          max_v x[v]                       x: [V]
@@ -136,6 +136,58 @@ void RowGrad(const float* x, float* d, int64_t V, float lse, float scale, float 
     __m256 g = _mm256_fmsub_ps(a, Exp8(_mm256_sub_ps(_mm256_loadu_ps(x + v), l)), o);
     if (accumulate) g = _mm256_add_ps(_mm256_loadu_ps(d + v), g);
     _mm256_storeu_ps(d + v, g);
+  }
+  for (; v < V; v++) {
+    const float g = scale * simd::ExpClamped(x[v] - lse) - off;
+    d[v] = accumulate ? d[v] + g : g;
+  }
+}
+
+#elif defined(TLC_NEON)
+using simd::Exp4;
+
+float RowMax(const float* x, int64_t V) {
+  float32x4_t m = vdupq_n_f32(-std::numeric_limits<float>::infinity());
+  int64_t v = 0;
+  for (; v + 4 <= V; v += 4) m = vmaxq_f32(m, vld1q_f32(x + v));
+  float r = vmaxvq_f32(m);
+  for (; v < V; v++) r = x[v] > r ? x[v] : r;
+  return r;
+}
+
+// two accumulators per sum: the adds of one step do not wait on the previous step's
+void RowExpSum(const float* x, const float* next, int64_t V, float shift, float* sum_exp, float* sum_x,
+               float* next_max) {
+  const float32x4_t sh = vdupq_n_f32(shift);
+  float32x4_t se0 = vdupq_n_f32(0.f), se1 = se0, sx0 = se0, sx1 = se0;
+  float32x4_t nm = vdupq_n_f32(-std::numeric_limits<float>::infinity());
+  int64_t v = 0;
+  for (; v + 8 <= V; v += 8) {
+    const float32x4_t x0 = vld1q_f32(x + v), x1 = vld1q_f32(x + v + 4);
+    se0 = vaddq_f32(se0, Exp4(vsubq_f32(x0, sh)));
+    se1 = vaddq_f32(se1, Exp4(vsubq_f32(x1, sh)));
+    sx0 = vaddq_f32(sx0, x0);
+    sx1 = vaddq_f32(sx1, x1);
+    nm = vmaxq_f32(nm, vmaxq_f32(vld1q_f32(next + v), vld1q_f32(next + v + 4)));
+  }
+  float e = vaddvq_f32(vaddq_f32(se0, se1)), s = vaddvq_f32(vaddq_f32(sx0, sx1)), n = vmaxvq_f32(nm);
+  for (; v < V; v++) {
+    e += simd::ExpClamped(x[v] - shift);
+    s += x[v];
+    n = next[v] > n ? next[v] : n;
+  }
+  *sum_exp = e;
+  *sum_x = s;
+  *next_max = n;
+}
+
+void RowGrad(const float* x, float* d, int64_t V, float lse, float scale, float off, bool accumulate) {
+  const float32x4_t l = vdupq_n_f32(lse), a = vdupq_n_f32(scale), o = vdupq_n_f32(off);
+  int64_t v = 0;
+  for (; v + 4 <= V; v += 4) {
+    float32x4_t g = vnegq_f32(vfmsq_f32(o, a, Exp4(vsubq_f32(vld1q_f32(x + v), l))));  // a·e − o, fused
+    if (accumulate) g = vaddq_f32(vld1q_f32(d + v), g);
+    vst1q_f32(d + v, g);
   }
   for (; v < V; v++) {
     const float g = scale * simd::ExpClamped(x[v] - lse) - off;

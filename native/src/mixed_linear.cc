@@ -114,6 +114,13 @@ void CastAndBiasGrad(const float* dy, uint16_t* dyb, float* db, int64_t M, int64
         _mm256_storeu_ps(sum + (n - n0), _mm256_add_ps(_mm256_loadu_ps(sum + (n - n0)), lo));
         _mm256_storeu_ps(sum + (n - n0) + 8, _mm256_add_ps(_mm256_loadu_ps(sum + (n - n0) + 8), hi));
       }
+#elif defined(TLC_NEON)
+      for (; n + 8 <= n1; n += 8) {
+        const float32x4_t lo = vld1q_f32(row + n), hi = vld1q_f32(row + n + 4);
+        vst1q_u16(out + n, ToBf16x8(lo, hi));
+        vst1q_f32(sum + (n - n0), vaddq_f32(vld1q_f32(sum + (n - n0)), lo));
+        vst1q_f32(sum + (n - n0) + 4, vaddq_f32(vld1q_f32(sum + (n - n0) + 4), hi));
+      }
 #endif
       for (; n < n1; n++) {
         out[n] = ToBf16(row[n]);
@@ -218,6 +225,12 @@ static Napi::Value BenchMatmulBf16(const Napi::CallbackInfo& info) {
 //   rather than emulating them on AVX-512.
 static Napi::Value OnednnInfo(const Napi::CallbackInfo& info) {
   const unsigned isa = static_cast<unsigned>(dnnl_get_effective_cpu_isa());
+#if defined(__aarch64__)
+  // oneDNN 2.6 returns its aarch64 ISA's bits through the x86-named type: ASIMD = 0x1, then
+  // one bit per SVE vector length (128, 256, 384, 512) on top. None of the x86 names applies.
+  auto has = [](unsigned) { return false; };
+  const char* name = (isa & 0x10u) ? "sve_512" : (isa & 0x8u) ? "sve_384" : (isa & 0x4u) ? "sve_256" : (isa & 0x2u) ? "sve_128" : (isa & 0x1u) ? "asimd" : "any";
+#else
   auto has = [isa](unsigned want) { return (isa & want) == want; };
   const char* name = has(dnnl_cpu_isa_avx512_core_amx)    ? "avx512_core_amx"
                      : has(dnnl_cpu_isa_avx512_core_bf16) ? "avx512_core_bf16"
@@ -228,6 +241,7 @@ static Napi::Value OnednnInfo(const Napi::CallbackInfo& info) {
                      : has(dnnl_cpu_isa_avx)              ? "avx"
                      : has(dnnl_cpu_isa_sse41)            ? "sse41"
                                                           : "any";
+#endif
   bool bf16 = true;
   try {
     memory::desc a({64, 64}, dt::bf16, {64, 1}), b({64, 64}, dt::bf16, {64, 1}), c({64, 64}, dt::f32, {64, 1});

@@ -1,10 +1,12 @@
 // Vector helpers shared by the kernels: exp, row max, dot product, u8 row quantization.
 //
 // Every kernel file is compiled once per x86-64 level (binding.gyp: x86-64-v2, -v3 = AVX2 +
-// FMA, -v4 = AVX-512), so each helper has the path of the level it is compiled for:
+// FMA, -v4 = AVX-512) and once for arm64, so each helper has the path of the level it is
+// compiled for:
 //   TLC_AVX512  __AVX512F__ (with BW/DQ/VL)     16 float lanes, masked tails
 //   TLC_AVX2    __AVX2__ and __FMA__             8 float lanes
-//   portable    loops written so that the compiler vectorises them at any level
+//   TLC_NEON    aarch64 Advanced SIMD            4 float lanes (every arm64 CPU)
+//   portable    loops written so that the compiler vectorises them at any level (NEON included)
 // The lane-form helpers (Lanes*) sum and compare in a fixed order of 16 lanes whatever the
 // level; builds with FMA (AVX2 and up) contract their multiply-adds, so results agree across
 // levels to rounding, and bit for bit between the AVX2 and AVX-512 builds only where no
@@ -29,6 +31,10 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 #pragma GCC diagnostic pop
+#endif
+#if defined(__aarch64__) && defined(__ARM_NEON)
+#define TLC_NEON 1
+#include <arm_neon.h>
 #endif
 
 namespace tlc {
@@ -187,6 +193,26 @@ inline float HSum8(__m256 v) {
 }
 #endif
 
+#if defined(TLC_NEON)
+// exp of 4 floats in the ExpClamped form: inputs clamped to [−87, 88], NaN propagates (FMAX
+// and FMIN return NaN when either operand is NaN).
+inline float32x4_t Exp4(float32x4_t x) {
+  x = vminq_f32(vdupq_n_f32(88.0f), vmaxq_f32(vdupq_n_f32(-87.0f), x));
+  const float32x4_t k = vrndnq_f32(vmulq_f32(x, vdupq_n_f32(kLog2e)));  // to nearest, ties to even
+  float32x4_t r = vfmsq_f32(x, k, vdupq_n_f32(kLn2Hi));                  // x − k·ln2_hi
+  r = vfmsq_f32(r, k, vdupq_n_f32(kLn2Lo));
+  float32x4_t p = vdupq_n_f32(kP0);
+  p = vfmaq_f32(vdupq_n_f32(kP1), p, r);
+  p = vfmaq_f32(vdupq_n_f32(kP2), p, r);
+  p = vfmaq_f32(vdupq_n_f32(kP3), p, r);
+  p = vfmaq_f32(vdupq_n_f32(kP4), p, r);
+  p = vfmaq_f32(vdupq_n_f32(kP5), p, r);
+  p = vfmaq_f32(r, p, vmulq_f32(r, r));
+  const int32x4_t e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(k), vdupq_n_s32(127)), 23);
+  return vmulq_f32(vaddq_f32(p, vdupq_n_f32(1.0f)), vreinterpretq_f32_s32(e));
+}
+#endif
+
 // Asymmetric u8 quantization of one row x[0..K): its range, widened to hold 0 (so 0 is exact),
 // maps onto 0..255: scale = (hi − lo)/255, zero = round(−lo/scale),
 //   q[k] = clamp(round_half_even(x[k]·(1/scale)) + zero, 0, 255).
@@ -224,6 +250,20 @@ inline bool QuantizeRowU8(const float* x, uint8_t* q, int64_t K, float& scale, f
     hi = HMax8(vhi);
     nan = _mm256_movemask_ps(unordered) != 0;
   }
+#elif defined(TLC_NEON)
+  {
+    float32x4_t vlo = vdupq_n_f32(0.f), vhi = vdupq_n_f32(0.f);
+    uint32x4_t ordered = vdupq_n_u32(~0u);  // all ones while every value equals itself
+    for (; k + 4 <= K; k += 4) {
+      const float32x4_t v = vld1q_f32(x + k);
+      vlo = vminq_f32(vlo, v);
+      vhi = vmaxq_f32(vhi, v);
+      ordered = vandq_u32(ordered, vceqq_f32(v, v));
+    }
+    lo = vminvq_f32(vlo);
+    hi = vmaxvq_f32(vhi);
+    nan = vminvq_u32(ordered) == 0;
+  }
 #endif
   for (; k < K; k++) {
     nan |= x[k] != x[k];
@@ -254,6 +294,17 @@ inline bool QuantizeRowU8(const float* x, uint8_t* q, int64_t K, float& scale, f
       const __m256i c = _mm256_cvtps_epi32(_mm256_min_ps(vmax, _mm256_max_ps(v0, _mm256_add_ps(r, vzero))));
       const __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1));
       _mm_storel_epi64(reinterpret_cast<__m128i*>(q + k), _mm_packus_epi16(w, w));
+    }
+  }
+#elif defined(TLC_NEON)
+  {
+    const float32x4_t vinv = vdupq_n_f32(inv), vzero = vdupq_n_f32(zero), vmax = vdupq_n_f32(kLevels), v0 = vdupq_n_f32(0.f);
+    // 8 codes per step: u32 lanes narrowed to u16 then u8 (values are already in 0..255)
+    for (; k + 8 <= K; k += 8) {
+      const float32x4_t c0 = vminq_f32(vmax, vmaxq_f32(v0, vaddq_f32(vrndnq_f32(vmulq_f32(vld1q_f32(x + k), vinv)), vzero)));
+      const float32x4_t c1 = vminq_f32(vmax, vmaxq_f32(v0, vaddq_f32(vrndnq_f32(vmulq_f32(vld1q_f32(x + k + 4), vinv)), vzero)));
+      const uint16x8_t w = vcombine_u16(vmovn_u32(vcvtq_u32_f32(c0)), vmovn_u32(vcvtq_u32_f32(c1)));
+      vst1_u8(q + k, vmovn_u16(w));
     }
   }
 #endif

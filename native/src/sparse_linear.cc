@@ -61,6 +61,15 @@ void ChannelBlock(const int64_t* row_ptr, const int32_t* col, const float* val, 
       for (int i = 0; i < 8; i++) a[i] = _mm256_fmadd_ps(w, _mm256_load_ps(p + 8 * i), a[i]);
     }
     for (int i = 0; i < 8; i++) _mm256_store_ps(out + 8 * i, a[i]);
+#elif defined(TLC_NEON)
+    float32x4_t a[16];  // 16 of aarch64's 32 vector registers
+    for (int i = 0; i < 16; i++) a[i] = vdupq_n_f32(0.f);
+    for (int64_t j = row_ptr[n]; j < row_ptr[n + 1]; j++) {
+      const float32x4_t w = vdupq_n_f32(val[j]);
+      const float* p = P + static_cast<int64_t>(col[j]) * kTile;
+      for (int i = 0; i < 16; i++) a[i] = vfmaq_f32(a[i], w, vld1q_f32(p + 4 * i));
+    }
+    for (int i = 0; i < 16; i++) vst1q_f32(out + 4 * i, a[i]);
 #else
     float acc[kTile] = {0};
     for (int64_t j = row_ptr[n]; j < row_ptr[n + 1]; j++) {

@@ -18,7 +18,7 @@ export function registerInfo(program: Command): void {
       const lines = [
         systemLine(s),
         '',
-        `cpu        ${s.cpu.brand || '(no brand string)'} (${s.cpu.vendor}, ${s.cpu.arch}` +
+        `cpu        ${s.cpu.brand || '(no brand string)'} (${s.cpu.vendor ? `${s.cpu.vendor}, ` : ''}${s.cpu.arch}` +
           `${s.cpu.family !== undefined ? `, family ${s.cpu.family} model ${s.cpu.model}` : ''}), ${s.cpu.cores} cores`,
         `features   ${s.cpu.features.join(' ')}`,
         `tier       ${s.isa.tier}${s.isa.cap ? ` (TLC_MAX_ISA=${s.isa.cap}; the CPU supports ${s.isa.host})` : ' (the highest this CPU supports; TLC_MAX_ISA lowers it)'}`,

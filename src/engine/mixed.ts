@@ -60,7 +60,7 @@ export function bf16Missing(): string | null {
   const cpu = isa.probe.brand || isa.probe.vendor || 'this CPU';
   const capped = isa.cap !== undefined && tierRank(isa.cap) < tierRank(isa.host) ? ` (capped by TLC_MAX_ISA=${isa.cap})` : '';
   return `this CPU cannot multiply in bf16: ${cpu} runs tlc at the ${isa.tier} tier${capped} and oneDNN ` +
-    `(${f.onednnIsa}) has bf16 products on AVX-512 and above only`;
+    `(${f.onednnIsa}) has bf16 products on x86-64 AVX-512 and above only`;
 }
 
 /** bf16Missing as a refusal of `what` (a flag, a kernel), with the alternative; null where bf16 runs. */

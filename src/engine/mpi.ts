@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { TlcError } from '../util/errors.js';
 import { packageRoot } from './native.js';
+import { addonDir } from './cpu.js';
 
 export interface MpiWorld {
   rank: number;
@@ -32,7 +33,7 @@ let loaded: Mpi | null = null;
 
 export function loadMpi(): Mpi {
   if (loaded) return loaded;
-  const path = join(packageRoot(), 'build', 'Release', 'tlc_mpi.node');
+  const path = join(addonDir(packageRoot()), 'tlc_mpi.node');
   if (!existsSync(path)) {
     throw new TlcError(`tlc runs under an MPI launcher, but its MPI addon is not built (${path} is missing): ` +
       'install Open MPI (apt-get install libopenmpi-dev openmpi-bin, or bash scripts/setup.sh) and run `npm run build:native`');

@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { isa, native, packageRoot, waitPolicy } from './native.js';
 import { cpuFeatures, autoPrecision, type AutoPrecision } from './mixed.js';
 import { getThreads } from './threads.js';
+import { addonDir } from './cpu.js';
 
 /** The kernel a precision or inference variant runs on here: `null` kernel where it cannot run. */
 export interface KernelChoice {
@@ -54,7 +55,7 @@ function hasCommand(name: string): boolean {
 
 /** The own kernels' vector width at this build. */
 function vectorPaths(build: string): string {
-  return build === 'avx512' ? 'AVX-512' : build === 'avx2' ? 'AVX2+FMA' : 'SSE4 (portable)';
+  return build === 'avx512' ? 'AVX-512' : build === 'avx2' ? 'AVX2+FMA' : build === 'armv8' ? 'NEON' : 'SSE4 (portable)';
 }
 
 /**
@@ -68,7 +69,7 @@ export function systemInfo(opts: { measureAuto?: boolean } = {}): SystemInfo {
   const own = vectorPaths(build);
   const bf16Kernel = f.bf16Matmul
     ? { kernel: `oneDNN bf16 (${f.nativeBf16 ? 'native bf16 dot products' : 'emulated on AVX-512'})`, why: `oneDNN ${o.isa}` }
-    : { kernel: null, why: `oneDNN ${o.isa} has no bf16 products (AVX-512 and above only)` };
+    : { kernel: null, why: `oneDNN ${o.isa} has no bf16 products (oneDNN ${o.version} has them on x86-64 AVX-512 and above only)` };
   let auto: KernelChoice;
   if (opts.measureAuto) {
     const a: AutoPrecision = autoPrecision();
@@ -79,8 +80,9 @@ export function systemInfo(opts: { measureAuto?: boolean } = {}): SystemInfo {
       : { kernel: 'f32', why: f.bf16Matmul ? 'bf16 is emulated here' : 'no bf16 products here' };
   }
   const k8 = native.int8Kernel();
+  const arm64 = isa.probe.arch === 'arm64';
   const int8 = k8.vnni
-    ? { kernel: `oneDNN u8×s8 (${o.isa.includes('amx') ? 'AMX' : 'VNNI'}: exact s32 sums)`, why: `oneDNN ${o.isa}` }
+    ? { kernel: `oneDNN u8×s8 (${arm64 ? o.isa : o.isa.includes('amx') ? 'AMX' : 'VNNI'}: exact s32 sums)`, why: `oneDNN ${o.isa}` }
     : k8.wide
       ? { kernel: `tlc u8×s8 on 16-bit lanes (${own})`, why: `no VNNI (oneDNN ${o.isa} would saturate 8-bit codes): exact, 16 products per instruction` }
       : { kernel: 'oneDNN u8×s8 on split codes', why: `no VNNI, no AVX2: 8-bit codes multiply as two halves in [−64, 64], exact, twice the products` };
@@ -97,7 +99,7 @@ export function systemInfo(opts: { measureAuto?: boolean } = {}): SystemInfo {
     onednn: { version: o.version, isa: o.isa },
     threads: getThreads(),
     wait_policy: { ...waitPolicy },
-    mpi: { addon: existsSync(join(packageRoot(), 'build', 'Release', 'tlc_mpi.node')), launcher: hasCommand('mpirun') },
+    mpi: { addon: existsSync(join(addonDir(packageRoot()), 'tlc_mpi.node')), launcher: hasCommand('mpirun') },
     training: {
       f32: { kernel: `oneDNN f32 (${o.isa}); own kernels ${own}`, why: 'every CPU' },
       bf16: bf16Kernel,
@@ -115,12 +117,20 @@ export function systemInfo(opts: { measureAuto?: boolean } = {}): SystemInfo {
   };
 }
 
+function int8Label(s: SystemInfo): string {
+  const k = s.inference.int8.kernel ?? '';
+  if (k.includes('split')) return 'split codes';
+  if (k.includes('16-bit')) return '16-bit lanes';
+  if (s.cpu.arch === 'arm64') return `s32 sums (${s.onednn.isa})`;
+  return k.includes('AMX') ? 'AMX' : 'VNNI';
+}
+
 /** One line for benchmark headers and README tables. */
 export function systemLine(s: SystemInfo = systemInfo()): string {
   const cap = s.isa.cap ? ` (TLC_MAX_ISA=${s.isa.cap}, host ${s.isa.host})` : '';
-  return `tlc ${s.tlc} | ${s.cpu.brand || s.cpu.vendor} (${s.cpu.arch}, ${s.cpu.cores} cores) | tier ${s.isa.tier}${cap}, ` +
+  return `tlc ${s.tlc} | ${s.cpu.brand || s.cpu.vendor || 'unnamed CPU'} (${s.cpu.arch}, ${s.cpu.cores} cores) | tier ${s.isa.tier}${cap}, ` +
     `build ${s.isa.build} (${s.isa.target}) | oneDNN ${s.onednn.version} ${s.onednn.isa} | ` +
     `bf16 ${s.training.bf16.kernel ? (s.training.bf16.kernel.includes('native') ? 'native' : 'emulated') : 'no'} | ` +
-    `int8 ${s.inference.int8.kernel?.includes('split') ? 'split codes' : s.inference.int8.kernel?.includes('16-bit') ? '16-bit lanes' : s.inference.int8.kernel?.includes('AMX') ? 'AMX' : 'VNNI'} | ` +
+    `int8 ${int8Label(s)} | ` +
     `threads ${s.threads}, wait ${s.wait_policy.policy} | Node ${s.node}`;
 }

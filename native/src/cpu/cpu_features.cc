@@ -1,4 +1,5 @@
-// tlc_cpu: what this CPU and its operating system can run, read from cpuid and xgetbv.
+// tlc_cpu: what this CPU and its operating system can run, read from cpuid and xgetbv on
+// x86-64 and from the kernel's hardware capabilities (getauxval) on arm64.
 // Built for the portable baseline (no instruction above x86-64-v2, none at all above the
 // architecture's baseline elsewhere), so it loads on every CPU; the loader
 // (src/engine/cpu.ts) reads it to choose which build of the kernels to load.
@@ -7,12 +8,19 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #define TLC_X86 1
+#elif defined(__aarch64__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+
+#include <fstream>
 #endif
 
 namespace {
@@ -108,6 +116,80 @@ void X86(Napi::Env env, Napi::Object out) {
 }
 #endif
 
+#if defined(__aarch64__)
+// The CPU's name from its main ID register, as the kernel shows it (MIDR_EL1 in sysfs, else
+// /proc/cpuinfo's implementer and part): a few common parts by name, others by number.
+void Arm64Identity(Napi::Object out) {
+  unsigned implementer = 0, part = 0;
+  bool known = false;
+  std::ifstream midr("/sys/devices/system/cpu/cpu0/regs/identification/midr_el1");
+  unsigned long long v = 0;
+  if (midr >> std::hex >> v) {
+    implementer = (v >> 24) & 0xFF;
+    part = (v >> 4) & 0xFFF;
+    known = true;
+  } else {
+    std::ifstream cpuinfo("/proc/cpuinfo");
+    std::string line;
+    bool got_impl = false, got_part = false;
+    while (std::getline(cpuinfo, line) && !(got_impl && got_part)) {
+      const size_t colon = line.find(':');
+      if (colon == std::string::npos) continue;
+      const std::string value = line.substr(colon + 1);
+      if (line.rfind("CPU implementer", 0) == 0) implementer = std::strtoul(value.c_str(), nullptr, 16), got_impl = true;
+      if (line.rfind("CPU part", 0) == 0) part = std::strtoul(value.c_str(), nullptr, 16), got_part = true;
+    }
+    known = got_impl && got_part;
+  }
+  const char* vendor = !known               ? ""
+                       : implementer == 0x41 ? "ARM"
+                       : implementer == 0x61 ? "Apple"
+                       : implementer == 0xC0 ? "Ampere"
+                       : implementer == 0x48 ? "HiSilicon"
+                       : implementer == 0x51 ? "Qualcomm"
+                       : implementer == 0x46 ? "Fujitsu"
+                                             : "other";
+  std::string brand;
+  if (known && implementer == 0x41) {
+    switch (part) {
+      case 0xD03: brand = "Cortex-A53"; break;
+      case 0xD05: brand = "Cortex-A55"; break;
+      case 0xD08: brand = "Cortex-A72"; break;
+      case 0xD0B: brand = "Cortex-A76"; break;
+      case 0xD0C: brand = "Neoverse N1"; break;
+      case 0xD40: brand = "Neoverse V1"; break;
+      case 0xD49: brand = "Neoverse N2"; break;
+      case 0xD4F: brand = "Neoverse V2"; break;
+      default: break;
+    }
+  }
+  if (known && brand.empty()) {
+    char text[48];
+    std::snprintf(text, sizeof text, "implementer 0x%02X part 0x%03X", implementer, part);
+    brand = text;
+  }
+  out.Set("vendor", vendor);
+  out.Set("brand", brand);
+}
+
+// What the kernel says this CPU and its state saving support (getauxval: HWCAP, HWCAP2).
+void Arm64(Napi::Env env, Napi::Object out) {
+  Arm64Identity(out);
+  const unsigned long hw = getauxval(AT_HWCAP), hw2 = getauxval(AT_HWCAP2);
+  Napi::Object f = Napi::Object::New(env);
+  f.Set("fp", (hw & HWCAP_FP) != 0);
+  f.Set("asimd", (hw & HWCAP_ASIMD) != 0);
+  f.Set("asimdhp", (hw & HWCAP_ASIMDHP) != 0);
+  f.Set("asimddp", (hw & HWCAP_ASIMDDP) != 0);
+  f.Set("atomics", (hw & HWCAP_ATOMICS) != 0);
+  f.Set("sve", (hw & HWCAP_SVE) != 0);
+  f.Set("sve2", (hw2 & HWCAP2_SVE2) != 0);
+  f.Set("i8mm", (hw2 & HWCAP2_I8MM) != 0);
+  f.Set("bf16", (hw2 & HWCAP2_BF16) != 0);
+  out.Set("features", f);
+}
+#endif
+
 Napi::Value CpuFeatures(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object out = Napi::Object::New(env);
@@ -116,9 +198,7 @@ Napi::Value CpuFeatures(const Napi::CallbackInfo& info) {
   X86(env, out);
 #elif defined(__aarch64__)
   out.Set("arch", "arm64");
-  out.Set("vendor", "");
-  out.Set("brand", "");
-  out.Set("features", Napi::Object::New(env));
+  Arm64(env, out);
 #else
   out.Set("arch", "other");
   out.Set("vendor", "");
