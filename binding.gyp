@@ -32,6 +32,9 @@
       "native/src/wide_int8.cc",
       "native/src/sparse_linear.cc"
     ],
+    # oneDNN and OpenMP's runtime are looked for next to the addon first (scripts/bundle-runtime.sh
+    # puts them there); an RPATH, not a RUNPATH, so that it also serves oneDNN's own dependencies
+    "tlc_kernel_ldflags": ["-Wl,--disable-new-dtags", "-Wl,-rpath,'$$ORIGIN/lib'"],
     "tlc_kernel_cflags": ["-std=c++17", "-O3", "-fno-math-errno", "-fno-trapping-math", "-fopenmp", "-fexceptions", "-Wall", "-Wno-unused-parameter"]
   },
   "target_defaults": {
@@ -56,7 +59,7 @@
           "defines": ["TLC_BUILD_LEVEL=\"sse41\""],
           "cflags_cc": ["<@(tlc_kernel_cflags)", "-march=x86-64-v2", "-mtune=generic"],
           "libraries": ["-ldnnl", "-fopenmp"],
-          "ldflags": ["-fopenmp"]
+          "ldflags": ["-fopenmp", "<@(tlc_kernel_ldflags)"]
         },
         {
           "target_name": "tlc_native_avx2",
@@ -64,7 +67,7 @@
           "defines": ["TLC_BUILD_LEVEL=\"avx2\""],
           "cflags_cc": ["<@(tlc_kernel_cflags)", "-march=x86-64-v3", "-mtune=generic"],
           "libraries": ["-ldnnl", "-fopenmp"],
-          "ldflags": ["-fopenmp"]
+          "ldflags": ["-fopenmp", "<@(tlc_kernel_ldflags)"]
         },
         {
           "target_name": "tlc_native_avx512",
@@ -72,7 +75,7 @@
           "defines": ["TLC_BUILD_LEVEL=\"avx512\""],
           "cflags_cc": ["<@(tlc_kernel_cflags)", "-march=x86-64-v4", "-mtune=generic", "-mprefer-vector-width=512"],
           "libraries": ["-ldnnl", "-fopenmp"],
-          "ldflags": ["-fopenmp"]
+          "ldflags": ["-fopenmp", "<@(tlc_kernel_ldflags)"]
         }
       ]
     }],
@@ -84,7 +87,7 @@
           "defines": ["TLC_BUILD_LEVEL=\"armv8\""],
           "cflags_cc": ["<@(tlc_kernel_cflags)", "-march=armv8-a", "-mtune=generic"],
           "libraries": ["-ldnnl", "-fopenmp"],
-          "ldflags": ["-fopenmp"]
+          "ldflags": ["-fopenmp", "<@(tlc_kernel_ldflags)"]
         }
       ]
     }],

@@ -92,4 +92,5 @@ mkdir -p "$OUT/Release"
 for addon in tlc_cpu tlc_native_armv8 tlc_mpi; do
   cp "$STAGE/build/Release/$addon.node" "$OUT/Release/$addon.node"
 done
-echo "build-arm64: $(cd "$OUT/Release" && ls *.node | tr '\n' ' ')in $OUT/Release"
+bash scripts/bundle-runtime.sh "$OUT/Release" readelf "$SYSROOT/usr/lib/aarch64-linux-gnu" /usr/lib/aarch64-linux-gnu -- "$SYSROOT" / >/dev/null
+echo "build-arm64: $(cd "$OUT/Release" && ls *.node | tr '\n' ' ')in $OUT/Release, with the libraries they need in $OUT/Release/lib"

@@ -6,3 +6,6 @@ if [ ! -f build/Makefile ] || [ binding.gyp -nt build/Makefile ]; then
   npx --no-install node-gyp configure --loglevel=warn
 fi
 npx --no-install node-gyp build --jobs max --loglevel=warn
+# oneDNN and its runtime libraries next to the addons, so that a package made here runs without them
+libdirs=("/usr/lib/$(gcc -print-multiarch)" "/lib/$(gcc -print-multiarch)" /usr/lib /lib)
+bash scripts/bundle-runtime.sh build/Release readelf "${libdirs[@]}" >/dev/null

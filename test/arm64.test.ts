@@ -97,6 +97,11 @@ test('on an emulated arm64 CPU tlc loads its arm64 build and says what runs ther
   assert.equal(a53.training.bf16.kernel, null, 'oneDNN 2.6 has no bf16 products on arm64');
   assert.equal(a53.training.auto.kernel, 'f32');
   assert.match(a53.inference.int8.kernel, /exact s32 sums/);
+  // bf16 is refused before anything is allocated, naming the CPU's tier and the alternative
+  const refusal = emulated('cortex-a53', ['--input-type=module', '-e',
+    `const m = await import(${JSON.stringify(join(DIST, 'src', 'engine', 'mixed.js'))}); console.log(m.bf16Unavailable('--precision bf16'))`]);
+  assert.equal(refusal.status, 0, refusal.stderr);
+  assert.match(refusal.stdout, /^--precision bf16: this CPU cannot multiply in bf16: .*runs tlc at the neon tier and oneDNN \(asimd\) has bf16 products on x86-64 AVX-512 and above only; use f32/);
   const max = info('max');
   assert.ok(max.cpu.features.includes('sve') && max.cpu.features.includes('asimddp'));
   assert.equal(max.onednn.isa, 'sve_512');
