@@ -12,7 +12,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,9 +31,24 @@ function notHere(): string | null {
   return null;
 }
 
+/** The newest modification time of the native sources and the build file. */
+function newestSource(): number {
+  let newest = statSync(join(ROOT, 'binding.gyp')).mtimeMs;
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(d, e.name));
+      else newest = Math.max(newest, statSync(join(d, e.name)).mtimeMs);
+    }
+  };
+  walk(join(ROOT, 'native'));
+  return newest;
+}
+
 function requireBuild(): void {
-  const missing = [NODE, join(ARM, 'Release', 'tlc_cpu.node'), join(ARM, 'Release', 'tlc_native_armv8.node')].filter((p) => !existsSync(p));
+  const addon = join(ARM, 'Release', 'tlc_native_armv8.node');
+  const missing = [NODE, join(ARM, 'Release', 'tlc_cpu.node'), addon].filter((p) => !existsSync(p));
   assert.deepEqual(missing, [], 'the arm64 build is missing: run bash scripts/build-arm64.sh (scripts/setup.sh runs it)');
+  assert.ok(statSync(addon).mtimeMs >= newestSource(), 'the arm64 build is older than the native sources: run npm run build:arm64');
   assert.ok(QEMU, 'qemu-aarch64 is missing: apt-get install qemu-user (scripts/setup.sh installs it)');
 }
 

@@ -15,6 +15,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { join } from 'node:path';
 import { num, positiveInt, progressEvents, required, withGracefulStop } from './common.js';
 import { markRequired } from './help.js';
+import { presetConfig } from '../nn/config.js';
 
 interface AutoFlags {
   corpus?: string[]; task?: string; budget?: string; explore?: string; finetuneBudget?: string; compressBudget?: string;
@@ -92,15 +93,20 @@ function autoOptions(f: AutoFlags): AutoOptions {
   if (f.objective !== 'mlm' && f.objective !== 'clm') throw new TlcError(`--objective must be mlm or clm, got ${f.objective}`);
   if (f.task && f.objective !== 'mlm') throw new TlcError('--task finetunes a classifier on a masked LM: use --objective mlm (the default) with --task');
   const finetuneBudget = f.finetuneBudget ?? (budget.kind === 'time' ? `${Math.max(30, Math.round(budget.seconds / 10))}s` : '2m');
-  const ft = finetuneBudgetOf(finetuneBudget);
+  const ft = flagged('--finetune-budget', () => finetuneBudgetOf(finetuneBudget));
   const compressBudget = f.compressBudget ?? ('steps' in ft ? `${Math.max(1, Math.round(ft.steps / 4))}steps` : `${Math.max(5, Math.round(parseDuration(ft.budget) / 4))}s`);
-  finetuneBudgetOf(compressBudget);
+  flagged('--compress-budget', () => finetuneBudgetOf(compressBudget));
+  flagged('--probe', () => parseDuration(f.probe ?? '20s'));
+  // every size is checked before anything is prepared or probed
+  const sizes = f.sizes?.split(',').map((s) => s.trim()).filter(Boolean);
+  if (sizes !== undefined && sizes.length === 0) throw new TlcError(`--sizes "${f.sizes}" names no size: give presets such as L2-D128,L4-D256`);
+  for (const size of sizes ?? []) flagged('--sizes', () => presetConfig(size, { vocab_size: 8192 }));
   const maxLatencyMs = f.maxLatency !== undefined ? num(f.maxLatency.replace(/\s*ms$/, ''), '--max-latency', (v) => v > 0) : undefined;
   return {
     out: required(f.out, '--out'), corpus: f.corpus, task: f.task ?? null, budget, budgetText, explore,
     objective: f.objective, finetuneBudget, compressBudget,
     ...(f.maxBytes !== undefined && { maxBytes: flagged('--max-bytes', () => parseBytes(f.maxBytes!)) }), ...(maxLatencyMs !== undefined && { maxLatencyMs }),
-    ...(f.sizes !== undefined && { sizes: f.sizes.split(',').map((s) => s.trim()).filter(Boolean) }),
+    ...(sizes !== undefined && { sizes }),
     vocabSize: num(f.vocabSize ?? '8192', '--vocab-size', positiveInt), seqLen: num(f.seqLen ?? '128', '--seq-len', positiveInt),
     batchSize: num(f.batchSize ?? '32', '--batch-size', positiveInt), probe: f.probe ?? '20s', dryRun: f.dryRun === true,
   };

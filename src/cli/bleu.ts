@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import type { Command } from 'commander';
 import { TlcError } from '../util/errors.js';
+import { readProblem } from '../util/read-error.js';
 import {
   BLEU_TOKENIZERS, SMOOTH_METHODS, bleuJson, corpusBleu, formatBleu,
 } from '../translate/bleu.js';
@@ -57,7 +58,7 @@ export function readSegments(path: string): string[] {
     if (path.endsWith('.gz')) bytes = gunzipSync(bytes);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw new TlcError(err.code === 'ENOENT' ? `${path}: file not found` : `${path}: cannot read (${err.message})`);
+    throw new TlcError(err.code === 'ENOENT' ? `${path}: file not found` : readProblem(path, err, 'a text'));
   }
   let text: string;
   try {

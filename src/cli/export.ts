@@ -6,6 +6,7 @@ import { EXPORT_FORMATS, exportRun, type ExportFormat } from '../export/export.j
 import { required } from './common.js';
 import { markRequired } from './help.js';
 import { warnIfUnfinished } from '../run/unfinished.js';
+import { checkNotInsideOutput } from '../run/ownership.js';
 
 export function registerExport(program: Command): void {
   const cmd = program
@@ -21,6 +22,7 @@ export function registerExport(program: Command): void {
   cmd.action((given: string, flags: { format: string; out?: string; force?: boolean; json?: boolean }) => {
       const run = hfModelDir(given);
       warnIfUnfinished(run);
+      checkNotInsideOutput(required(flags.out, '--out'), 'export', { force: flags.force });
       const result = exportRun(run, { format: flags.format as ExportFormat, out: required(flags.out, '--out'), force: flags.force },
         (line) => process.stderr.write(line + '\n'));
       if (flags.json) {

@@ -16,6 +16,7 @@ import { InferenceModel } from '../infer/inference-model.js';
 import { predictProbabilities } from '../train/classify.js';
 import { hfModelDir } from '../import/import.js';
 import { num, positiveInt } from './common.js';
+import { inputLines } from '../util/text-lines.js';
 
 export function registerPredict(program: Command): void {
   program
@@ -33,7 +34,7 @@ export function registerPredict(program: Command): void {
       }
       if (flags.input !== '-' && !existsSync(flags.input)) throw new TlcError(`--input ${flags.input}: no such file`);
       const source = flags.input === '-' ? 'stdin' : flags.input;
-      const inputs = inputLines(readFileSync(flags.input === '-' ? 0 : flags.input, 'utf8'), source).map((line, i) => parseInput(line, source, i + 1));
+      const inputs = inputLines(readFileSync(flags.input === '-' ? 0 : flags.input), source).map((line, i) => parseInput(line, source, i + 1));
       const maxLen = Math.min(flags.maxLen ? num(flags.maxLen, '--max-len', positiveInt) : finetunedTask(run).maxLen ?? config.max_len, config.max_len);
       const encoded = encodeTexts(inputs, loadTokenizer(runFile(run, 'tokenizer')), { maxLen });
       if (encoded.truncated > 0) warn(`${encoded.truncated} of ${inputs.length} inputs are longer than ${maxLen} tokens: their ends were cut (--max-len)`);
@@ -53,18 +54,6 @@ export function registerPredict(program: Command): void {
         model.dispose();
       }
     });
-}
-
-/**
- * The lines of a line-oriented input, one output each: a byte-order mark and a \r before each
- * \n are dropped, a blank line is an (empty) input, the newline ending the last line ends no
- * further one. Text with NUL bytes is refused as binary.
- */
-export function inputLines(text: string, source: string): string[] {
-  if (text.includes('\u0000')) throw new TlcError(`${source}: holds NUL bytes — a binary file, not text with one input per line`);
-  const lines = text.replace(/^\uFEFF/, '').split('\n').map((l) => l.replace(/\r$/, ''));
-  if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
-  return lines;
 }
 
 function parseInput(line: string, source: string, lineNo: number): { text: string; textPair?: string } {

@@ -3,7 +3,7 @@
 import { Command, Option } from 'commander';
 import { TlcError } from '../util/errors.js';
 import { availableParallelism } from 'node:os';
-import { setThreads, threadsEnvironmentProblem } from '../engine/threads.js';
+import { MAX_THREADS, setThreads, threadsEnvironmentProblem } from '../engine/threads.js';
 import { warn } from '../util/warn.js';
 import { configureHelp } from './help.js';
 import { registerBench } from './bench.js';
@@ -33,7 +33,7 @@ export function buildProgram(): Command {
     .name('tlc')
     .description('Train large, then compress: budgeted Transformer training and compression on CPUs')
     .version('0.1.0')
-    .addOption(new Option('--threads <n>', 'threads for native kernels (default: all cores, or TLC_THREADS)').argParser(parsePositiveInt))
+    .addOption(new Option('--threads <n>', 'threads for native kernels (default: all cores, or TLC_THREADS)').argParser(parseThreads))
     .hook('preAction', (cmd) => {
       const threads = cmd.opts().threads as number | undefined;
       const problem = threadsEnvironmentProblem();
@@ -65,11 +65,28 @@ export function buildProgram(): Command {
   registerExport(program);
   registerTranslate(program);
   registerInfo(program);
+  refuseRepeatedFlags(program);
   return program;
 }
 
-function parsePositiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new TlcError(`expected a positive integer, got "${v}"`);
+/**
+ * A flag that takes one value, given twice, is refused: which value was meant cannot be known
+ * (commander would keep the last one without a word). Lists (`--input a b`) are not affected.
+ */
+function refuseRepeatedFlags(cmd: Command): void {
+  for (const option of cmd.options) {
+    if (option.variadic || (!option.required && !option.optional)) continue;
+    let seen = 0;
+    cmd.on(`option:${option.name()}`, () => {
+      seen += 1;
+      if (seen === 2) throw new TlcError(`${option.long ?? option.short} is given twice: give it once`);
+    });
+  }
+  for (const sub of cmd.commands) refuseRepeatedFlags(sub);
+}
+
+function parseThreads(v: string): number {
+  const n = /^\d+$/.test(v.trim()) ? Number(v) : NaN;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS) throw new TlcError(`invalid --threads "${v}": expected an integer from 1 to ${MAX_THREADS}`);
   return n;
 }

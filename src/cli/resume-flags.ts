@@ -62,6 +62,10 @@ export function resumeDir(flags: { resume?: string | boolean; out?: string } & R
   if (flags.resume === undefined) return null;
   const dir = typeof flags.resume === 'string' ? flags.resume : flags.out;
   if (!dir) throw new TlcError('--resume needs a run directory: --resume <run> or --out <run>');
+  if (typeof flags.resume === 'string' && flags.out !== undefined && resolve(flags.out) !== resolve(flags.resume)) {
+    throw new TlcError(`--resume ${flags.resume} and --out ${flags.out} name different directories: a resumed run stays where it is ` +
+      '(to train a copy further, copy the run directory and resume the copy)');
+  }
   const given = optionsFromFlags(flags);
   const run = readRunArgsIfAny(dir);
   const budgetKeys: readonly string[] = BUDGET_FLAGS;

@@ -8,6 +8,7 @@ import { progress } from '../util/progress.js';
 import { loadTranslationModel } from '../translate/load.js';
 import { translateTexts } from '../translate/decode.js';
 import { num, positiveInt } from './common.js';
+import { inputLines as readInputLines } from '../util/text-lines.js';
 
 interface TranslateFlags {
   input?: string;
@@ -62,11 +63,9 @@ function inputLines(text: string | undefined, input: string | undefined): string
   if (input !== undefined) {
     if (!existsSync(input)) throw new TlcError(`${input}: not found`);
     if (statSync(input).isDirectory()) throw new TlcError(`--input ${input} is a directory: give a text file (one sentence per line)`);
-    const content = readFileSync(input, 'utf8');
-    const lines = content.split('\n');
-    if (lines[lines.length - 1] === '') lines.pop(); // the final newline ends the last line
+    const lines = readInputLines(readFileSync(input), input);
     if (lines.every((l) => l.trim() === '')) throw new TlcError(`${input}: nothing to translate (the file is empty)`);
-    return lines.map((l) => l.replace(/\r$/, ''));
+    return lines;
   }
   if (text === undefined) throw new TlcError('nothing to translate: give a text or --input <file>');
   if (text.trim() === '') throw new TlcError('nothing to translate: the text is empty');

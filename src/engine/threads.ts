@@ -5,8 +5,11 @@ import { coresOfThisProcess } from '../util/launch.js';
 import { native } from './native.js';
 import { TlcError } from '../util/errors.js';
 
+/** The most threads tlc starts: OpenMP's runtime gives each a stack, and far beyond the cores they only compete. */
+export const MAX_THREADS = 1024;
+
 export function setThreads(n: number): void {
-  if (!Number.isInteger(n) || n < 1) throw new TlcError(`threads must be a positive integer, got ${n}`);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS) throw new TlcError(`threads must be an integer from 1 to ${MAX_THREADS}, got ${n}`);
   native.setThreads(n);
 }
 
@@ -19,7 +22,7 @@ export function threadsEnvironmentProblem(): string | null {
   const env = process.env.TLC_THREADS;
   if (env === undefined || env === '') return null;
   const n = Number(env);
-  return Number.isInteger(n) && n >= 1 ? null : `TLC_THREADS must be a positive integer, got "${env}"`;
+  return Number.isInteger(n) && n >= 1 && n <= MAX_THREADS ? null : `TLC_THREADS must be an integer from 1 to ${MAX_THREADS}, got "${env}"`;
 }
 
 function initialThreads(): number {

@@ -100,7 +100,9 @@ export function parseBytes(text: string): number {
   if (!m) throw new TlcError(`invalid size "${text}": use e.g. 20MB, 512kB or 1.5GB`);
   const unit = (m[2] ?? 'B').toLowerCase();
   const mult: Record<string, number> = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 2 ** 20, gb: 1e9, gib: 2 ** 30 };
-  return Math.round(Number(m[1]) * mult[unit]);
+  const bytes = Math.round(Number(m[1]) * mult[unit]);
+  if (bytes < 1) throw new TlcError(`invalid size "${text}": a size must be at least one byte`);
+  return bytes;
 }
 
 export function toCsv(rows: ParetoRow[]): string {

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { TlcError } from '../util/errors.js';
 import type { ScalingPoint } from './fit-model.js';
+import { readProblem } from '../util/read-error.js';
 
 export interface FilePoint extends ScalingPoint {
   /** The size's label in tables: its group, or its parameter count. */
@@ -19,7 +20,7 @@ export function readPointsFile(path: string): FilePoint[] {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new TlcError(`${path}: cannot read the points (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new TlcError(readProblem(path, e, 'the points'));
   }
   const rows = /\.json$/i.test(path) || /^\s*\[/.test(text) ? jsonRows(path, text) : csvRows(path, text);
   if (rows.length === 0) throw new TlcError(`${path}: no points`);

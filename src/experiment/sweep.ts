@@ -23,6 +23,7 @@ import { lockRun } from '../run/lock.js';
 import { readRunArgsIfAny } from '../run/run-args.js';
 import { branchDir, runEnded } from '../train/branches.js';
 import type { WorkerSlot } from '../util/launch.js';
+import { readProblem } from '../util/read-error.js';
 
 const { model: _model, batch_size: _batchSize, ...sweptOptions } = pretrainShape;
 
@@ -74,7 +75,7 @@ export function readSweepSpec(path: string): SweepSpec {
     const text = readFileSync(path, 'utf8');
     raw = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
   } catch (e) {
-    throw new TlcError(`${path}: cannot read the sweep (${(e as Error).message})`);
+    throw new TlcError(readProblem(path, e, 'the sweep'));
   }
   return parseSpec(raw as SweepInput, path);
 }
@@ -90,6 +91,16 @@ function parseSpec(spec: SweepInput, source: string): ParsedSpec {
   const parsed: ParsedSpec = { ...rest, task, objective: objective ?? (task === 'translation' ? 'seq2seq' : 'mlm') };
   if (!parsed.sizes && !(parsed.layers && parsed.widths)) throw new TlcError(`${source}: give "sizes" (e.g. [L2-D128, L4-D256]) or "layers" and "widths"`);
   if (presetsOf(parsed).length === 0) throw new TlcError(`${source}: the sweep names no size ("sizes", or "layers" × "widths", is empty)`);
+  if (parsed.sizes && (parsed.layers || parsed.widths)) throw new TlcError(`${source}: give "sizes" or "layers" and "widths", not both`);
+  const twice = presetsOf(parsed).filter((p, i, all) => all.indexOf(p) !== i);
+  if (twice.length > 0) throw new TlcError(`${source}: the sweep names ${[...new Set(twice)].join(', ')} more than once`);
+  for (const preset of presetsOf(parsed)) {
+    try {
+      presetConfig(preset, { vocab_size: 8192 });
+    } catch (e) {
+      throw new TlcError(`${source}: ${(e as Error).message}`);
+    }
+  }
   if (parsed.size_lrs) checkSizeLrs(parsed, source);
   return parsed;
 }
@@ -150,8 +161,6 @@ export async function runSweep(spec: SweepInput, out: string, o: SweepRunOptions
   if (timeInTokens && (options.budget === undefined || options.tokens !== undefined || options.steps !== undefined || options.flops !== undefined)) {
     throw new TlcError('sweep: time_in_tokens turns a time budget into tokens: give `budget` (e.g. 30m) and no tokens, steps or flops');
   }
-  mkdirSync(out, { recursive: true });
-  writeJsonAtomic(join(out, SWEEP_FILES.spec), spec);
   const points = sweepPoints(spec);
   const mine = worker ? points.filter((_, i) => i % worker.count === worker.index) : points;
   if (worker) log(`worker ${worker.index + 1} of ${worker.count} (${worker.source}): ${mine.length} of ${points.length} runs (${mine.map((p) => p.name).join(', ') || 'none'})`);
@@ -164,6 +173,17 @@ export async function runSweep(spec: SweepInput, out: string, o: SweepRunOptions
     const micro = parsed.micro_batch_size && point.batchSize % parsed.micro_batch_size === 0 ? parsed.micro_batch_size : undefined;
     return { ...options, model: modelOf(point), batch_size: point.batchSize, micro_batch_size: micro, lr: point.lr };
   };
+  // every run's options (its size, budget and memory) are checked before anything is written
+  for (const point of points) {
+    try {
+      pretrainPlan(optionsOf(point));
+    } catch (e) {
+      if (e instanceof TlcError) throw new TlcError(`sweep: run ${point.name}: ${e.message}`);
+      throw e;
+    }
+  }
+  mkdirSync(out, { recursive: true });
+  writeJsonAtomic(join(out, SWEEP_FILES.spec), spec);
   // every probe first, so that they all measure the machine as the runs will share it
   const probed = new Map<string, number>();
   if (timeInTokens) {

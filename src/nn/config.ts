@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { TlcError } from '../util/errors.js';
 import { parseWith } from '../util/validation.js';
+import { readProblem } from '../util/read-error.js';
 
 export const modelConfigSchema = z.object({
   model_type: z.literal('tlc-transformer').default('tlc-transformer'),
@@ -92,7 +93,7 @@ export function readModelConfig(path: string): ModelConfig {
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
-    throw new TlcError(`${path}: cannot read model config (${(e as Error).message})`);
+    throw new TlcError(readProblem(path, e, 'a model config'));
   }
   return parseModelConfig(raw, path);
 }

@@ -160,6 +160,26 @@ function claimedBy(dir: string): string | null {
   return null;
 }
 
+/**
+ * Checks that a new output directory `dir` does not lie inside another tlc output (a run, a
+ * dataset, a compression output…), whose folders belong to the command that made it; a pareto
+ * table may sit in the compression output it ranks. --force writes there anyway, with a warning.
+ */
+export function checkNotInsideOutput(dir: string, kind: OutputKind, options: ClaimOptions = {}): void {
+  const target = resolve(dir);
+  for (let up = dirname(target); dirname(up) !== up; up = dirname(up)) {
+    const found = claimedBy(up);
+    if (!found) continue;
+    if (kind === 'pareto' && readMarker(up)?.kind === 'compress') return;
+    if (options.force) {
+      warn(`${dir} is inside ${up}, which holds ${found}; writing ${DESCRIPTIONS[kind]} there anyway (--force)`);
+      return;
+    }
+    throw new TlcError(`${options.flag ?? '--out'} ${dir} is inside ${up}, which holds ${found}: choose a directory outside it ` +
+      '(or pass --force to write there anyway)');
+  }
+}
+
 /** Creates `dir` if needed and marks it as `kind`'s output. */
 export function markOutputDir(dir: string, kind: OutputKind, source?: string): void {
   mkdirSync(dir, { recursive: true });
@@ -174,6 +194,7 @@ export function markOutputDir(dir: string, kind: OutputKind, source?: string): v
  * fail having written nothing into a directory it created, the directory is removed again.
  */
 export async function withOutputDir<T>(dir: string, kind: OutputKind, options: ClaimOptions, fn: () => Promise<T> | T): Promise<T> {
+  checkNotInsideOutput(dir, kind, options);
   checkOutputDir(dir, kind, options);
   const existed = existsSync(dir);
   const marked = existsSync(resolve(dir, OUTPUT_MARKER));

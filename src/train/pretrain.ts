@@ -49,6 +49,10 @@ export function resolveModel(o: PretrainOptions): ModelConfig {
   const spec = o.model;
   if (spec.endsWith('.json') || existsSync(spec)) {
     const config = parseModelConfig({ ...readModelConfig(spec), ...overrides }, spec);
+    if (config.labels !== undefined) {
+      throw new TlcError(`--model ${spec} is a classifier's config (it lists the labels ${config.labels.map((l) => `"${l}"`).join(', ')}): ` +
+        'pretrain takes a language model\'s config.json or a preset; to train a classifier further, use tlc finetune');
+    }
     dataVocabSize(o.data, config.objective);
     return config;
   }
