@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -80,4 +80,17 @@ test('renamed flags still work under their old names, and both names at once are
   const batch = tlc('bench', 'infer', '--batch', '2', '--batch-size', '3', '--json');
   assert.equal(batch.status, 1);
   assert.match(batch.stderr, /--batch is the old name of --batch-size/);
+});
+
+test('a flag that takes one value, given again, keeps the last value and says which it dropped', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tlc-repeat-'));
+  const hyp = join(dir, 'hyp.txt'), ref = join(dir, 'ref.txt');
+  writeFileSync(hyp, 'the cat sat on the mat\n');
+  writeFileSync(ref, 'the cat sat on the mat\n');
+  const r = spawnSync(process.execPath, [CLI, 'bleu', hyp, ref, '--width', '1', '--width', '3'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, / = 100\.000 /, 'the last --width, 3 decimals');
+  assert.match(r.stderr, /warning: --width is given more than once: using the last value, 3 \(not 1\)/);
+  const same = spawnSync(process.execPath, [CLI, 'bleu', hyp, ref, '--width', '2', '--width', '2'], { encoding: 'utf8' });
+  assert.equal(same.stderr, '', 'the same value twice changes nothing and says nothing');
 });

@@ -282,7 +282,7 @@ test('bad thread settings and a one-class task are clear errors or warnings, not
   const env = { ...process.env, TLC_THREADS: 'abc' };
   let r: { status: number | null; stdout: string; stderr: string } = spawnSync(process.execPath, [CLI, "inspect", CLI], { encoding: "utf8", env });
   assert.equal(r.status, 1);
-  assert.match(r.stderr, /^tlc: error: TLC_THREADS must be a positive integer, got "abc"$/m);
+  assert.match(r.stderr, /^tlc: error: TLC_THREADS must be an integer from 1 to 1024, got "abc"$/m);
   assert.doesNotMatch(r.stderr, /at .*\.js:\d+/);
   r = tlc('--threads', '999', 'inspect', await pretrainedRun());
   assert.equal(r.status, 0, r.stderr);

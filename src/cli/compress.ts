@@ -18,6 +18,7 @@ import { withOutputDir } from '../run/ownership.js';
 import { warnIfUnfinished } from '../run/unfinished.js';
 import { aliasOption, markRequired, renamed } from './help.js';
 import { addBudgetFlags, num, optionsFromFlags, progressEvents, required, seedFlag, withGracefulStop } from './common.js';
+import { flagName } from '../train/args.js';
 
 function list(v: string, flag: string): number[] {
   const xs = v.split(',').map((s) => s.trim()).filter(Boolean).map((s) => num(s, flag));
@@ -108,6 +109,12 @@ function flagReader(o: Record<string, unknown>): (flag: string) => unknown {
 function sweepArgsOf(o: Record<string, unknown>, model: string, out: string): CompressSweepArgs {
   const given = optionsFromFlags(Object.fromEntries(FINETUNE_FLAGS.map((k) => [k, o[k]])));
   const budgetGiven = BUDGET_FLAGS.some((k) => given[k] !== undefined);
+  // a one-shot sweep trains nothing: finetuning flags there would do nothing
+  const trainingFlags = Object.keys(given);
+  if (o.mode === 'oneshot' && trainingFlags.length > 0) {
+    throw new TlcError(`${trainingFlags.map((k) => flagName(k)).join(', ')} ${trainingFlags.length > 1 ? 'set' : 'sets'} the finetuning of --mode finetune or gradual; ` +
+      '--mode oneshot (the default) trains nothing');
+  }
   const { steps, ...rest } = COMPRESS_FINETUNE_DEFAULTS;
   const read = flagReader(o);
   const methodArgs = withDefaultPruning(Object.assign({}, ...METHODS.map((m) => m.fromFlags(read))) as MethodArgs);

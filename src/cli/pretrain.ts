@@ -1,4 +1,5 @@
 // `tlc pretrain`: flags → options (src/train/args.ts), progress display, SIGINT/SIGTERM → checkpoint and stop.
+import { TlcError } from '../util/errors.js';
 import { Option, type Command } from 'commander';
 import { formatSeconds } from '../train/budget.js';
 import { pretrain, pretrainPlan, resumePretrain } from '../train/pretrain.js';
@@ -41,6 +42,12 @@ export function registerPretrain(program: Command): void {
       const result = await withGracefulStop((signal) => {
         if (dir) return resumePretrain(dir.dir, events, signal, dir.extend);
         const out = required(flags.out, '--out');
+        // the wsd flags shape its cooldown branches; under another schedule they would do nothing
+        const wsdOnly = (['cooldown', 'cooldownShape'] as const).filter((k) => flags[k] !== undefined);
+        if (wsdOnly.length > 0 && flags.schedule !== 'wsd') {
+          const named = wsdOnly.map((k) => (k === 'cooldown' ? '--cooldown' : '--cooldown-shape'));
+          throw new TlcError(`${named.join(' and ')} ${named.length > 1 ? 'shape' : 'shapes'} the cooldown branches of a wsd run: add --schedule wsd`);
+        }
         const { options } = pretrainPlan(parseFlags(pretrainOptionsSchema, optionsFromFlags(flags)));
         if (!role.leader) return pretrain(out, options, events, signal);
         return withOutputDir(out, 'pretrain', { force }, () => pretrain(out, options, events, signal));

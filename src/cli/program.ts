@@ -65,24 +65,27 @@ export function buildProgram(): Command {
   registerExport(program);
   registerTranslate(program);
   registerInfo(program);
-  refuseRepeatedFlags(program);
+  noteRepeatedFlags(program);
   return program;
 }
 
 /**
- * A flag that takes one value, given twice, is refused: which value was meant cannot be known
- * (commander would keep the last one without a word). Lists (`--input a b`) are not affected.
+ * A flag that takes one value, given again, keeps the last value, as in most command lines (a
+ * script may append an override to a base command), but says so: the earlier value is dropped.
+ * Lists (`--input a b`) are not affected.
  */
-function refuseRepeatedFlags(cmd: Command): void {
+function noteRepeatedFlags(cmd: Command): void {
   for (const option of cmd.options) {
     if (option.variadic || (!option.required && !option.optional)) continue;
-    let seen = 0;
-    cmd.on(`option:${option.name()}`, () => {
-      seen += 1;
-      if (seen === 2) throw new TlcError(`${option.long ?? option.short} is given twice: give it once`);
+    let previous: string | undefined;
+    cmd.on(`option:${option.name()}`, (value: string) => {
+      if (previous !== undefined && previous !== value) {
+        warn(`${option.long ?? option.short} is given more than once: using the last value, ${value} (not ${previous})`);
+      }
+      previous = value;
     });
   }
-  for (const sub of cmd.commands) refuseRepeatedFlags(sub);
+  for (const sub of cmd.commands) noteRepeatedFlags(sub);
 }
 
 function parseThreads(v: string): number {

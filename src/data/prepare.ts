@@ -84,6 +84,14 @@ export async function prepareData(options: PrepareOptions): Promise<PrepareResul
     throw new TlcError(`${inputs.join(', ')}: one document of ${bytesOfText.toLocaleString()} bytes is too little text for a validation split; ` +
       `give more text (a text file is split into passages of ${(TEXT_CHUNK_CHARS / 1024).toFixed(0)} KiB), more files, or a .jsonl file with one document per line`);
   }
+  if (validFraction === 0) warn('--valid-fraction 0 holds out nothing: tlc pretrain needs a validation split to measure the loss on');
+  const heldOut = isValid.reduce((n, v) => n + v, 0);
+  // a few large documents cannot be split finely: say how far the split is from what was asked
+  if (validFraction > 0 && heldOut / documents > 2 * validFraction) {
+    warn(`${inputs.join(', ')}: ${documents} documents, so the validation split holds ${heldOut} of them (${(100 * heldOut / documents).toFixed(0)}%), ` +
+      `not the ${(100 * validFraction).toFixed(1)}% asked for: give more text or more documents (a text file is split into passages of ` +
+      `${(TEXT_CHUNK_CHARS / 1024).toFixed(0)} KiB; a .jsonl file holds one document per line)`);
+  }
   // The corpus is readable and splits: only now is an old result in outDir given up.
   startOutDir(outDir);
 

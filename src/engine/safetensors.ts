@@ -154,6 +154,8 @@ function readHeaderFromFd(fd: number, path: string): SafetensorsHeader {
   readExactly(fd, path, lengthBytes, 0, 'header length');
   const headerLength = new DataView(lengthBytes.buffer).getBigUint64(0, true);
   if (headerLength > BigInt(fileBytes - 8)) {
+    // a safetensors file opens with a little-endian length, then its JSON header: text from the first byte is another file
+    if (lengthBytes.every((b) => b === 0x09 || b === 0x0a || b === 0x0d || (b >= 0x20 && b < 0x7f))) fail(path, 'not a safetensors file (it starts with text)');
     fail(path, `header length ${headerLength} is beyond the file size (${fileBytes} bytes, so at most ${fileBytes - 8})`);
   }
   if (headerLength > BigInt(MAX_HEADER_BYTES)) fail(path, `header length ${headerLength} exceeds the limit of ${MAX_HEADER_BYTES} bytes`);

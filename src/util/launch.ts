@@ -53,7 +53,8 @@ export function parseWorker(text: string): WorkerSlot {
   const m = /^(\d+)\/(\d+)$/.exec(text.trim());
   if (!m) throw new TlcError(`--worker takes "i/n" (this process's index and the number of workers, e.g. 0/2), got "${text}"`);
   const index = Number(m[1]), count = Number(m[2]);
-  if (count < 1 || index >= count) throw new TlcError(`--worker ${text}: the index must lie in 0..${count - 1}`);
+  if (count < 1) throw new TlcError(`--worker ${text}: the number of workers must be at least 1`);
+  if (index >= count) throw new TlcError(`--worker ${text}: the index must lie in 0..${count - 1}`);
   return { index, count, source: '--worker' };
 }
 
