@@ -34,7 +34,10 @@ find_lib() {
 
 needed() { "$readelf" -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }
 
-mkdir -p "$dir/lib/licences"
+# written into a fresh folder and renamed at the end: a failed run leaves lib/ as it was
+stage="$dir/lib.partial"
+rm -rf "$stage"
+mkdir -p "$stage/licences"
 want=(libdnnl.so.2)
 for dep in $(needed "$(find_lib libdnnl.so.2)"); do
   [[ $dep =~ $SYSTEM ]] || want+=("$dep")
@@ -45,8 +48,7 @@ for lib in "${want[@]}"; do
     echo "bundle-runtime: oneDNN needs $lib, which this script does not know the package (and licence) of" >&2
     exit 1
   fi
-  src=$(find_lib "$lib")
-  if ! cmp -s "$src" "$dir/lib/$lib"; then cp "$src" "$dir/lib/$lib.tmp" && mv "$dir/lib/$lib.tmp" "$dir/lib/$lib"; fi
+  cp "$(find_lib "$lib")" "$stage/$lib"
   copyright=""
   for root in "${docroots[@]}"; do
     if [ -f "$root/usr/share/doc/$pkg/copyright" ]; then copyright="$root/usr/share/doc/$pkg/copyright"; break; fi
@@ -55,6 +57,8 @@ for lib in "${want[@]}"; do
     echo "bundle-runtime: no copyright file for $pkg (of $lib) under ${docroots[*]}" >&2
     exit 1
   fi
-  cp "$copyright" "$dir/lib/licences/$pkg.copyright"
+  cp "$copyright" "$stage/licences/$pkg.copyright"
 done
+rm -rf "$dir/lib"
+mv "$stage" "$dir/lib"
 echo "bundle-runtime: ${want[*]} in $dir/lib"

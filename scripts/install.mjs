@@ -33,10 +33,13 @@ if (problem === null) {
   console.log('tlc: the prebuilt native addon loads here; nothing to build');
 } else {
   console.log(`tlc: building the native addon from source (${problem})`);
+  // configure and build, not rebuild: a clean would also delete build/linux-arm64 (the cross build)
   const gyp = process.env.npm_config_node_gyp;
-  const r = gyp
-    ? spawnSync(process.execPath, [gyp, 'rebuild'], { cwd: root, stdio: 'inherit' })
-    : spawnSync('npx', ['--no-install', 'node-gyp', 'rebuild'], { cwd: root, stdio: 'inherit' });
+  const nodeGyp = (step) => (gyp
+    ? spawnSync(process.execPath, [gyp, step], { cwd: root, stdio: 'inherit' })
+    : spawnSync('npx', ['--no-install', 'node-gyp', step], { cwd: root, stdio: 'inherit' }));
+  let r = nodeGyp('configure');
+  if (r.status === 0) r = nodeGyp('build');
   if (r.status !== 0) {
     console.error('tlc: the native addon could not be built: it needs a C++ compiler and oneDNN (on Debian: apt-get install g++ make libdnnl-dev)');
     process.exit(r.status ?? 1);

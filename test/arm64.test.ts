@@ -8,7 +8,7 @@
 //   max         every extension qemu has, SVE at 512 bits: oneDNN's SVE-512 JIT (A64FX class)
 // Left out: tests that start a child `node` (qemu-user runs one process; without a binfmt
 // handler a child arm64 binary cannot start), and onnxruntime (its arm64 binary crashes at load
-// under qemu-user 7.2). On an arm64 host none of this applies: the whole suite runs natively.
+// under qemu-user 7.2). On an arm64 host none of this applies: the suite runs there natively.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -26,7 +26,7 @@ const QEMU = ['/usr/bin/qemu-aarch64', '/usr/local/bin/qemu-aarch64'].find((p) =
 
 /** Why the emulated run does not apply here, or null where it must run. */
 function notHere(): string | null {
-  if (process.arch === 'arm64') return 'this host is arm64: the whole suite runs on it natively';
+  if (process.arch === 'arm64') return 'this host is arm64: the suite runs on it natively';
   if (process.arch !== 'x64' || process.platform !== 'linux') return `the arm64 cross build is made on x86-64 Linux; this is ${process.platform}-${process.arch}`;
   return null;
 }

@@ -90,6 +90,7 @@ test('at least 150 bad inputs: a clear one-line error naming what is wrong, a no
   const hyp1 = file('hyp1.txt', 'the cat sat\n'), ref1 = file('ref1.txt', 'the cat sat\n');
   const sweepTwoBudgets = file('two-budgets.yaml', `data: ${data}\nsizes: [L1-D32]\nsteps: 5\ntokens: 1000\n`);
   const sweepNoBudget = file('no-budget.yaml', `data: ${data}\nsizes: [L1-D32]\n`);
+  const sweepFine = file('fine.yaml', `data: ${data}\nsizes: [L1-D32]\nsteps: 5\n`);
   const sweepTwice = file('twice.yaml', `data: ${data}\nsizes: [L1-D32, L1-D32]\nsteps: 5\n`);
   const sweepBadSize = file('bad-size.yaml', `data: ${data}\nsizes: [L1-D32, bogus]\nsteps: 5\n`);
   const sweepBoth = file('both.yaml', `data: ${data}\nsizes: [L1-D32]\nlayers: [1]\nwidths: [32]\nsteps: 5\n`);
@@ -283,7 +284,7 @@ test('at least 150 bad inputs: a clear one-line error naming what is wrong, a no
     [['bleu', hyp1, ref1, '--tokenize', 'intl'], /--tokenize: expected 13a, none, got "intl"/],
     [['bleu', hyp1, ref1, '--smooth-method', 'bogus'], /--smooth-method: expected exp, floor, add-k, none/],
     [['bleu', hyp1, ref1, '--width', '1.5'], /invalid --width "1\.5"/],
-    [['bleu', hyp1, emptyDir], /empty-dir is a directory: give a text's file/],
+    [['bleu', hyp1, emptyDir], /empty-dir is a directory: give a text file/],
     // compress, export, sweep, plan, auto: checked before anything is written
     [['compress', '--from', clf, '--sparsity', '0.5', '--out', join(run, 'compressed')], /--out .*run\/compressed is inside .*run, which holds a pretraining run/],
     [['export', run, '--format', 'onnx', '--out', join(run, 'onnx-out')], /--out .*run\/onnx-out is inside .*run, which holds a pretraining run/],
@@ -293,11 +294,11 @@ test('at least 150 bad inputs: a clear one-line error naming what is wrong, a no
     [['sweep', sweepBadSize, '--out', fresh('s10')], /bad-size\.yaml: unknown model preset "bogus"/],
     [['sweep', sweepBoth, '--out', fresh('s11')], /both\.yaml: give "sizes" or "layers" and "widths", not both/],
     [['sweep', sweepHuge, '--out', fresh('s12')], /sweep: run L48-D8192: the run needs about .* GiB of memory/],
-    [['sweep', emptyDir, '--out', fresh('s13')], /empty-dir is a directory: give the sweep's file/],
+    [['sweep', emptyDir, '--out', fresh('s13')], /empty-dir is a directory: give the sweep file/],
     [['plan', '--points', pointsNan, '--budget', '1e18flops'], /nan\.csv: row 1: loss must be a positive number, got "NaN"/],
     [['plan', '--points', pointsHeaderOnly, '--budget', '1e18flops'], /header-only\.csv: no points/],
     [['plan', '--points', pointsObject, '--budget', '1e18flops'], /object\.json: expected a JSON array of objects/],
-    [['plan', '--points', emptyDir, '--budget', '1e18flops'], /empty-dir is a directory: give the points's file/],
+    [['plan', '--points', emptyDir, '--budget', '1e18flops'], /empty-dir is a directory: give the points file/],
     [['plan', '--sweep', task, '--budget', '1h'], /animals\.jsonl is a file, not a directory/],
     [['auto', '--corpus', task, '--budget', '1h', '--sizes', 'bogus', '--out', fresh('a9')], /--sizes: unknown model preset "bogus"/],
     [['auto', '--corpus', task, '--budget', '1h', '--sizes', ',', '--out', fresh('a10')], /--sizes "," names no size/],
@@ -305,6 +306,12 @@ test('at least 150 bad inputs: a clear one-line error naming what is wrong, a no
     [['auto', '--corpus', task, '--budget', '1h', '--compress-budget', '-1', '--out', fresh('a12')], /--compress-budget: invalid duration "-1"/],
     [['auto', '--corpus', task, '--budget', '1h', '--max-bytes', '0', '--out', fresh('a13')], /--max-bytes: invalid size "0": a size must be at least one byte/],
     [['frobnicate'], /unknown command 'frobnicate'/],
+    // flags that would do nothing where they are given
+    [[...pre, '--steps', '5', '--cooldown', '0.5', '--out', fresh('p49')], /--cooldown shapes the cooldown branches of a wsd run: add --schedule wsd/],
+    [['compress', '--from', clf, '--sparsity', '0.5', '--steps', '5', '--out', fresh('c6')], /--steps sets the finetuning of --mode finetune or gradual; --mode oneshot \(the default\) trains nothing/],
+    [['sweep', sweepFine, '--worker', '0/0', '--out', fresh('s14')], /--worker 0\/0: the number of workers must be at least 1/],
+    [['inspect', join(run, 'run.json')], /run\.json: not a safetensors file \(it starts with text\)/],
+    [['auto', '--corpus', task, '--budget', '1h', '--sizes', 'L1-D32,L1-D32', '--out', fresh('a14')], /--sizes names L1-D32 more than once/],
   ];
   assert.ok(cases.length >= 150, `${cases.length} cases`);
   // every case runs; the failures are reported together

@@ -262,7 +262,7 @@ test('tlc inspect (child process) prints the per-tensor table of a compressed fi
     writeFileSync(junk, 'not a model');
     const bad = spawnSync(process.execPath, [CLI, 'inspect', junk], { encoding: 'utf8' });
     assert.equal(bad.status, 1);
-    assert.match(bad.stderr, /^tlc: error: safetensors file .*junk\.safetensors: header length/);
+    assert.match(bad.stderr, /^tlc: error: safetensors file .*junk\.safetensors: not a safetensors file \(it starts with text\)/);
     assert.ok(readdirSync(dir).every((f) => !f.includes('.tmp')), 'no temporary files left behind');
     assert.deepEqual(inspectCompressed(path).rows, written.rows);
   }));

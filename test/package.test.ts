@@ -146,7 +146,7 @@ test('the package installs without scripts and trains a step where no oneDNN is 
   const mounts = hidden.map((p) => `mount --bind /dev/null ${p}`).join(' && ');
   const canHide = spawnSync('unshare', ['-m', 'sh', '-c', `${mounts || 'true'}`], { encoding: 'utf8' }).status === 0;
   const r = canHide
-    ? spawnSync('unshare', ['-m', 'sh', '-c', `${mounts} && exec "$0" step.mjs`, process.execPath], { cwd: proj, encoding: 'utf8' })
+    ? spawnSync('unshare', ['-m', 'sh', '-c', `${mounts || 'true'} && exec "$0" step.mjs`, process.execPath], { cwd: proj, encoding: 'utf8' })
     : spawnSync(process.execPath, ['step.mjs'], { cwd: proj, encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout) as { losses: number[]; libs: string[] };

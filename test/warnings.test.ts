@@ -26,6 +26,23 @@ test('data prepare warns when the corpus cannot fill the vocabulary asked for, a
   assert.match(r.stderr, new RegExp(`warning: the vocabulary has ${meta.vocab_size} tokens, not the 4000 asked for`));
 });
 
+test('data prepare says when its validation split is far from the share asked for, or holds nothing out', () => {
+  const root = mkdtempSync(join(tmpdir(), 'tlc-warn-split-'));
+  const few = join(root, 'few.jsonl');
+  writeFileSync(few, syntheticDocuments(4, 5).map((text) => JSON.stringify({ text })).join('\n') + '\n');
+  const r = tlc(['data', 'prepare', '--input', few, '--out', join(root, 'few'), '--vocab-size', '300']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /warning: .*few\.jsonl: 4 documents, so the validation split holds 1 of them \(25%\), not the 5\.0% asked for/);
+  const many = join(root, 'many.jsonl');
+  writeFileSync(many, syntheticDocuments(40, 5).map((text) => JSON.stringify({ text })).join('\n') + '\n');
+  const fine = tlc(['data', 'prepare', '--input', many, '--out', join(root, 'many'), '--vocab-size', '300']);
+  assert.equal(fine.status, 0, fine.stderr);
+  assert.doesNotMatch(fine.stderr, /validation split holds/, '2 of 40 documents is the 5% asked for');
+  const none = tlc(['data', 'prepare', '--input', many, '--out', join(root, 'none'), '--vocab-size', '300', '--valid-fraction', '0']);
+  assert.equal(none.status, 0, none.stderr);
+  assert.match(none.stderr, /warning: --valid-fraction 0 holds out nothing: tlc pretrain needs a validation split/);
+});
+
 test('pretraining warns once when the budget buys more than 4 epochs, and when the model ends no better than unigram', async () => {
   const data = await preparedSyntheticData();
   const corpus = (JSON.parse(readFileSync(join(data, 'data.json'), 'utf8')) as { train: { tokens: number } }).train.tokens;

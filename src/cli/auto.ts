@@ -101,6 +101,8 @@ function autoOptions(f: AutoFlags): AutoOptions {
   const sizes = f.sizes?.split(',').map((s) => s.trim()).filter(Boolean);
   if (sizes !== undefined && sizes.length === 0) throw new TlcError(`--sizes "${f.sizes}" names no size: give presets such as L2-D128,L4-D256`);
   for (const size of sizes ?? []) flagged('--sizes', () => presetConfig(size, { vocab_size: 8192 }));
+  const twice = (sizes ?? []).filter((s, i, all) => all.indexOf(s) !== i);
+  if (twice.length > 0) throw new TlcError(`--sizes names ${[...new Set(twice)].join(', ')} more than once`);
   const maxLatencyMs = f.maxLatency !== undefined ? num(f.maxLatency.replace(/\s*ms$/, ''), '--max-latency', (v) => v > 0) : undefined;
   return {
     out: required(f.out, '--out'), corpus: f.corpus, task: f.task ?? null, budget, budgetText, explore,

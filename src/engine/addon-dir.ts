@@ -34,12 +34,15 @@ export function addonDirs(root: string, arch: string = process.arch): string[] {
  */
 export function findAddonDir(root: string, arch: string = process.arch): { dir: string | null; why: string } {
   const want = ELF_MACHINE[arch];
+  if (want === undefined || process.platform !== 'linux') {
+    return { dir: null, why: `tlc's addons are built for Linux on x64 and arm64; this is ${process.platform}-${arch}` };
+  }
   const seen: string[] = [];
   for (const dir of addonDirs(root, arch)) {
     const probe = join(dir, 'tlc_cpu.node');
     if (!existsSync(probe)) continue;
     const machine = elfMachine(probe);
-    if (want === undefined || machine === want) return { dir, why: '' };
+    if (machine === want) return { dir, why: '' };
     const name = Object.keys(ELF_MACHINE).find((a) => ELF_MACHINE[a] === machine) ?? `ELF machine ${machine}`;
     seen.push(`${probe} is built for ${name}`);
   }

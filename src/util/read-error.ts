@@ -15,7 +15,7 @@ function fileAbove(path: string): string | null {
  * "<path>: <why>" for an error reading `path` (`what`: what it should have been, e.g. "the sweep").
  * Errno codes become words; a parser's message keeps its first line.
  */
-export function readProblem(path: string, e: unknown, what = 'the file'): string {
+export function readProblem(path: string, e: unknown, what = 'a file'): string {
   const err = e as NodeJS.ErrnoException;
   switch (err.code) {
     case 'ENOENT':
@@ -25,7 +25,7 @@ export function readProblem(path: string, e: unknown, what = 'the file'): string
       return file ? `${file} is a file, not a directory` : `${path}: a part of the path is not a directory`;
     }
     case 'EISDIR':
-      return `${path} is a directory: give ${what}'s file`;
+      return `${path} is a directory: give ${what === 'a file' ? what : `${what} file`}`;
     case 'EACCES':
     case 'EPERM':
       return `${path}: permission denied`;

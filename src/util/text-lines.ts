@@ -5,10 +5,10 @@ import { TlcError } from './errors.js';
 /** `bytes` decoded as UTF-8; invalid text is refused, naming `source` and the first bad byte. */
 export function decodeUtf8(bytes: Uint8Array, source: string): string {
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
   } catch {
     // where it goes wrong: the bytes before the first replacement character
-    const lenient = new TextDecoder('utf-8').decode(bytes);
+    const lenient = new TextDecoder('utf-8', { ignoreBOM: true }).decode(bytes);
     const at = Buffer.byteLength(lenient.slice(0, Math.max(0, lenient.indexOf('\uFFFD'))));
     throw new TlcError(`${source}: not valid UTF-8 text (at byte ${at}); save it as UTF-8`);
   }

@@ -183,6 +183,16 @@ void Arm64(Napi::Env env, Napi::Object out) {
   f.Set("asimddp", (hw & HWCAP_ASIMDDP) != 0);
   f.Set("atomics", (hw & HWCAP_ATOMICS) != 0);
   f.Set("sve", (hw & HWCAP_SVE) != 0);
+  // kernel headers before 5.10 do not name these bits; their values are the kernel's ABI
+#ifndef HWCAP2_SVE2
+#define HWCAP2_SVE2 (1 << 1)
+#endif
+#ifndef HWCAP2_I8MM
+#define HWCAP2_I8MM (1 << 13)
+#endif
+#ifndef HWCAP2_BF16
+#define HWCAP2_BF16 (1 << 14)
+#endif
   f.Set("sve2", (hw2 & HWCAP2_SVE2) != 0);
   f.Set("i8mm", (hw2 & HWCAP2_I8MM) != 0);
   f.Set("bf16", (hw2 & HWCAP2_BF16) != 0);
