@@ -312,6 +312,8 @@ test('at least 150 bad inputs: a clear one-line error naming what is wrong, a no
     [['sweep', sweepFine, '--worker', '0/0', '--out', fresh('s14')], /--worker 0\/0: the number of workers must be at least 1/],
     [['inspect', join(run, 'run.json')], /run\.json: not a safetensors file \(it starts with text\)/],
     [['auto', '--corpus', task, '--budget', '1h', '--sizes', 'L1-D32,L1-D32', '--out', fresh('a14')], /--sizes names L1-D32 more than once/],
+    [['generate', run, 'x', '--greedy', '--temperature', '0.5'], /--greedy takes the most likely token and samples nothing: --temperature would do nothing/],
+    [['translate', clf, 'x', '--length-penalty', '-1'], /invalid --length-penalty "-1"/],
   ];
   assert.ok(cases.length >= 150, `${cases.length} cases`);
   // every case runs; the failures are reported together

@@ -24,7 +24,13 @@ export function registerGenerate(program: Command): void {
     .option('--repetition-penalty <r>', 'divide the logits of tokens already in the text by r (1: none)', String(DEFAULT_SAMPLING.repetitionPenalty))
     .option('--seed <n>', 'seed of the sampling', '0')
     .option('--json', 'print one JSON object (prompt, text, token ids) instead of streaming')
-    .action((given: string, prompt: string | undefined, o: Record<string, string | boolean | undefined>) => {
+    .action((given: string, prompt: string | undefined, o: Record<string, string | boolean | undefined>, cmd: Command) => {
+      // greedy decoding draws nothing: the sampling flags would do nothing
+      const sampling = (['temperature', 'topK', 'topP', 'seed'] as const).filter((k) => cmd.getOptionValueSource(k) === 'cli');
+      if (o.greedy === true && sampling.length > 0) {
+        const flags = sampling.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+        throw new TlcError(`--greedy takes the most likely token and samples nothing: ${flags.join(', ')} would do nothing; drop ${flags.length > 1 ? 'them' : 'it'} or --greedy`);
+      }
       const run = hfModelDir(given);
       const config = readRunConfig(run);
       if (config.objective !== 'clm' || config.labels) {

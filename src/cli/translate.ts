@@ -34,7 +34,7 @@ export function registerTranslate(program: Command): void {
     .action((run: string, text: string | undefined, flags: TranslateFlags) => {
       const opts = {
         beamSize: num(flags.beam, '--beam', positiveInt),
-        lengthPenalty: num(flags.lengthPenalty, '--length-penalty'),
+        lengthPenalty: num(flags.lengthPenalty, '--length-penalty', (v) => Number.isFinite(v) && v >= 0),
         maxLen: flags.maxLen === undefined ? undefined : num(flags.maxLen, '--max-len', positiveInt),
         batchSize: num(flags.batchSize, '--batch-size', positiveInt),
       };
