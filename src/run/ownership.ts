@@ -163,14 +163,16 @@ function claimedBy(dir: string): string | null {
 /**
  * Checks that a new output directory `dir` does not lie inside another tlc output (a run, a
  * dataset, a compression output…), whose folders belong to the command that made it; a pareto
- * table may sit in the compression output it ranks. --force writes there anyway, with a warning.
+ * table, a summary, may sit inside the compression or auto output whose settings it ranks.
+ * --force writes there anyway, with a warning.
  */
 export function checkNotInsideOutput(dir: string, kind: OutputKind, options: ClaimOptions = {}): void {
   const target = resolve(dir);
   for (let up = dirname(target); dirname(up) !== up; up = dirname(up)) {
     const found = claimedBy(up);
     if (!found) continue;
-    if (kind === 'pareto' && readMarker(up)?.kind === 'compress') return;
+    const around = readMarker(up)?.kind;
+    if (kind === 'pareto' && (around === 'compress' || around === 'auto')) return;
     if (options.force) {
       warn(`${dir} is inside ${up}, which holds ${found}; writing ${DESCRIPTIONS[kind]} there anyway (--force)`);
       return;
