@@ -12,11 +12,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { elfMachine, findAddonDir } from '../src/engine/addon-dir.js';
+import { tempDir } from './temp-dir.js';
 
 const DIST = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ROOT = join(DIST, '..');
@@ -67,7 +67,7 @@ test('the loader takes the addons built for this architecture: build/Release, el
   requireBuild();
   const x86 = join(ROOT, 'build', 'Release', 'tlc_cpu.node'), arm = join(ARM, 'Release', 'tlc_cpu.node');
   assert.deepEqual([elfMachine(x86), elfMachine(arm), elfMachine(join(ROOT, 'package.json'))], [62, 183, null]);
-  const root = mkdtempSync(join(tmpdir(), 'tlc-addons-'));
+  const root = tempDir('tlc-addons-');
   try {
     const place = (name: string, from: string, dir: string): string => {
       const d = join(root, name, ...dir.split('/'));

@@ -5,19 +5,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { syntheticDocuments, writeTask } from './corpus-fixture.js';
 import { loggedSteps, start, waitUntil } from './processes.js';
 import type { AutoRecord } from '../src/auto/record.js';
+import { tempDir } from './temp-dir.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 const BUDGET = 240_000;
 
 function fixtures(): { root: string; corpus: string; task: string } {
-  const root = mkdtempSync(join(tmpdir(), 'tlc-auto-'));
+  const root = tempDir('tlc-auto-');
   const corpus = join(root, 'corpus.jsonl');
   writeFileSync(corpus, syntheticDocuments(120, 7).map((text) => JSON.stringify({ text })).join('\n') + '\n');
   const task = join(root, 'animals.jsonl');

@@ -5,11 +5,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { finetuneArgs, preparedSyntheticData, pretrainedRun, writeTask } from './corpus-fixture.js';
 import { finetune } from '../src/train/finetune.js';
+import { tempDir } from './temp-dir.js';
 
 const CLI = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
 
@@ -28,7 +28,7 @@ function hashes(dir: string): Map<string, string> {
 }
 
 test('at least 150 bad inputs: a clear one-line error naming what is wrong, a non-zero exit, nothing written changed', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'tlc-bad-input-'));
+  const root = tempDir('tlc-bad-input-');
   // what already exists: a dataset, a pretrained run, a classifier, input files — all copies of this test's own
   const data = join(root, 'data');
   cpSync(await preparedSyntheticData(), data, { recursive: true });

@@ -5,12 +5,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { buildProgram } from '../src/cli/program.js';
+import { tempDir } from './temp-dir.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 
@@ -65,7 +65,7 @@ test('one name per meaning: batch sizes are --batch-size, vocabularies --vocab-s
 });
 
 test('renamed flags still work under their old names, and both names at once are refused', () => {
-  const root = mkdtempSync(join(tmpdir(), 'tlc-grammar-'));
+  const root = tempDir('tlc-grammar-');
   const tlc = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
   // --model is compress's old --from: it is read (the missing run is named), and both at once are an error
   const old = tlc('compress', '--model', join(root, 'nope'), '--out', join(root, 'a'));
@@ -83,7 +83,7 @@ test('renamed flags still work under their old names, and both names at once are
 });
 
 test('a flag that takes one value, given again, keeps the last value and says which it dropped', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tlc-repeat-'));
+  const dir = tempDir('tlc-repeat-');
   const hyp = join(dir, 'hyp.txt'), ref = join(dir, 'ref.txt');
   writeFileSync(hyp, 'the cat sat on the mat\n');
   writeFileSync(ref, 'the cat sat on the mat\n');

@@ -3,8 +3,7 @@
 // their settings are still reused, their finetuning runs included.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { presetConfig } from '../src/nn/config.js';
 import { finetuneOptionsSchema } from '../src/train/args.js';
@@ -13,6 +12,7 @@ import { readMetrics } from '../src/run/metrics.js';
 import { finetuneKeyOf, resultKeyOf } from '../src/experiment/compression/older-outputs.js';
 import { finetunedClassifier } from './corpus-fixture.js';
 import { structuredText } from '../src/experiment/pareto.js';
+import { tempDir } from './temp-dir.js';
 
 test('every setting a method acts on, and the sweep\'s own, changes the keys; the bit width changes finetuning\'s only with QAT', () => {
   const config = presetConfig('L1-D32', { vocab_size: 320, max_len: 32, labels: ['cat', 'dog'] });
@@ -59,7 +59,7 @@ test('every setting a method acts on, and the sweep\'s own, changes the keys; th
 
 test('outputs written before the methods declared their settings are reused, finetuning runs included; a changed setting is not', async () => {
   const { run } = await finetunedClassifier();
-  const out = join(mkdtempSync(join(tmpdir(), 'tlc-older-')), 'cmp');
+  const out = join(tempDir('tlc-older-'), 'cmp');
   const args: CompressSweepArgs = {
     model: run, out, sparsities: [0.5], structured: [0.5], structuredUnits: 'heads', bits: [4], mode: 'gradual', qat: true,
     finetune: { steps: 4, batch_size: 16, lr: 1e-4, precision: 'f32' }, seed: 0,

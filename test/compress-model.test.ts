@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tidy, noGrad, type Tensor } from '../src/engine/index.js';
 import { compressModel, writeCompressed, readCompressed, quantizeRows, dequantizeRows } from '../src/compress/index.js';
 import { TransformerLM } from '../src/nn/transformer.js';
 import { presetConfig } from '../src/nn/config.js';
+import { tempDir } from './temp-dir.js';
 
 function bitsOf(t: Tensor): Uint32Array {
   const v = t.toFloat32Array();
@@ -89,7 +89,7 @@ test('embedding bits: default max(bits, 4), overridable, float32 when bits is 32
 
 test('the compressed model evaluated in memory and after save → load gives identical logits', () => {
   withModel((model) => {
-    const dir = mkdtempSync(join(tmpdir(), 'tlc-compress-model-'));
+    const dir = tempDir('tlc-compress-model-');
     try {
       const batch = { batchSize: 2, seqLen: 8, inputIds: Int32Array.from({ length: 16 }, (_, i) => (i * 7) % 60) };
       const logits = (): Float32Array => noGrad(() => tidy(() => model.logits(batch).toFloat32Array()));

@@ -2,8 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tidy } from '../src/engine/index.js';
@@ -20,6 +19,7 @@ import { encodeTask } from '../src/run/task.js';
 import { readMetrics } from '../src/run/metrics.js';
 import { finetunedClassifier, pretrainedRun } from './corpus-fixture.js';
 import { kernelsOf } from './helpers.js';
+import { tempDir } from './temp-dir.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 
@@ -31,7 +31,7 @@ test('save → load → evaluate gives the predictions of the in-memory compress
   const model = new TransformerClassifier(config);
   try {
     loadWeights(model, join(run, 'model.safetensors'));
-    const file = join(mkdtempSync(join(tmpdir(), 'tlc-cmp-file-')), 'm.safetensors');
+    const file = join(tempDir('tlc-cmp-file-'), 'm.safetensors');
     const inMemory = tidy(() => {
       const c = compressModel(model.namedParameters(), { sparsity: 0.7, bits: 4 });
       writeCompressed(file, c.params, c.plan);
@@ -50,7 +50,7 @@ test('save → load → evaluate gives the predictions of the in-memory compress
 
 test('a sparsity × bits sweep writes real files whose sizes and accuracies behave as expected', async () => {
   const { run } = await finetunedClassifier();
-  const out = join(mkdtempSync(join(tmpdir(), 'tlc-sweep-')), 'cmp');
+  const out = join(tempDir('tlc-sweep-'), 'cmp');
   const { rows } = await compressSweep({
     model: run, out, sparsities: [0, 0.5, 0.9], bits: [32, 8, 4], pruning: 'layer', mode: 'oneshot', finetune: {}, qat: false, taskSeed: 0, seed: 0,
   });
@@ -104,7 +104,7 @@ test('a sparsity × bits sweep writes real files whose sizes and accuracies beha
 
 test('tlc evaluate runs a compressed model on its kernels, or any model on a chosen kernel', async () => {
   const { run, task } = await finetunedClassifier();
-  const out = join(mkdtempSync(join(tmpdir(), 'tlc-eval-k-')), 'cmp');
+  const out = join(tempDir('tlc-eval-k-'), 'cmp');
   const { rows: [row] } = await compressSweep({
     model: run, out, sparsities: [0.9], bits: [4], pruning: 'layer', mode: 'oneshot', finetune: {}, qat: false, taskSeed: 0, seed: 0,
   });
@@ -143,7 +143,7 @@ test('tlc evaluate runs a compressed model on its kernels, or any model on a cho
 test('finetune and gradual modes reach the target sparsity; QAT runs', async () => {
   const { run } = await finetunedClassifier();
   for (const mode of ['finetune', 'gradual'] as const) {
-    const out = join(mkdtempSync(join(tmpdir(), `tlc-${mode}-`)), 'cmp');
+    const out = join(tempDir(`tlc-${mode}-`), 'cmp');
     const { rows: [row] } = await compressSweep({
       model: run, out, sparsities: [0.8], bits: [4], pruning: 'global', mode, finetune: { steps: 12, lr: 1e-4, batch_size: 16 },
       qat: mode === 'finetune', taskSeed: 0, seed: 0,
@@ -155,7 +155,7 @@ test('finetune and gradual modes reach the target sparsity; QAT runs', async () 
 
 test('bad compression settings give clear errors', async () => {
   const { run } = await finetunedClassifier();
-  const out = join(mkdtempSync(join(tmpdir(), 'tlc-bad-cmp-')), 'cmp');
+  const out = join(tempDir('tlc-bad-cmp-'), 'cmp');
   const cli = (...a: string[]) => spawnSync(process.execPath, [CLI, ...a], { encoding: 'utf8' });
   let r = cli('compress', '--from', run, '--out', out, '--sparsity', '1', '--bits', '8');
   assert.notEqual(r.status, 0);
@@ -170,7 +170,7 @@ test('bad compression settings give clear errors', async () => {
 
 test('a language-model run compresses too: sizes and measured sparsity come from the written file', async () => {
   const run = await pretrainedRun();
-  const out = join(mkdtempSync(join(tmpdir(), 'tlc-lm-cmp-')), 'cmp');
+  const out = join(tempDir('tlc-lm-cmp-'), 'cmp');
   const { rows: [row] } = await compressSweep({
     model: run, out, sparsities: [0.9], bits: [32], pruning: 'layer', mode: 'oneshot', finetune: {}, qat: false, seed: 0,
   });
@@ -196,7 +196,7 @@ test('a language-model run compresses too: sizes and measured sparsity come from
 
 test('compression finetuning is an ordinary run: metrics, checkpoints with the mask, run.json', async () => {
   const { run } = await finetunedClassifier();
-  const out = join(mkdtempSync(join(tmpdir(), 'tlc-cmp-run-')), 'cmp');
+  const out = join(tempDir('tlc-cmp-run-'), 'cmp');
   await compressSweep({
     model: run, out, sparsities: [0.5], bits: [8], pruning: 'layer', mode: 'gradual', finetune: { steps: 8, batch_size: 16, save_every: 4 },
     qat: false, seed: 0,
@@ -214,7 +214,7 @@ test('compression finetuning is an ordinary run: metrics, checkpoints with the m
 
 test('QAT: each step computes with the quantized weights; at 2 bits it beats finetuning without it', async () => {
   const { run } = await finetunedClassifier();
-  const root = mkdtempSync(join(tmpdir(), 'tlc-qat-'));
+  const root = tempDir('tlc-qat-');
   const sweep = (name: string, bits: number, qat: boolean) => compressSweep({
     model: run, out: join(root, name), sparsities: [0], bits: [bits], pruning: 'layer', mode: 'finetune',
     finetune: { steps: 40, batch_size: 16, lr: 1e-3, precision: 'f32' }, qat, seed: 0,
@@ -232,7 +232,7 @@ test('QAT: each step computes with the quantized weights; at 2 bits it beats fin
 
 test('a rerun never replaces a setting made otherwise: it refuses naming the difference; it adds new settings; rows record qat', async () => {
   const { run } = await finetunedClassifier();
-  const root = mkdtempSync(join(tmpdir(), 'tlc-qat-key-'));
+  const root = tempDir('tlc-qat-key-');
   const out = join(root, 'cmp');
   const sweep = (qat: boolean, log: string[], more: { sparsities?: number[]; out?: string } = {}) => compressSweep({
     model: run, out: more.out ?? out, sparsities: more.sparsities ?? [0.5], bits: [4], pruning: 'layer', mode: 'gradual', finetune: { steps: 6, batch_size: 16, lr: 1e-4 }, qat, seed: 0,
@@ -260,7 +260,7 @@ test('a rerun never replaces a setting made otherwise: it refuses naming the dif
 
 test('--distill finetunes a compressed model against the uncompressed one: its first loss is the distillation loss, and the key covers it', async () => {
   const { run } = await finetunedClassifier();
-  const root = mkdtempSync(join(tmpdir(), 'tlc-distill-'));
+  const root = tempDir('tlc-distill-');
   const sweep = (name: string, distill?: { alpha: number; temperature: number }) => compressSweep({
     model: run, out: join(root, name), sparsities: [0.5], bits: [8], pruning: 'layer', mode: 'finetune',
     finetune: { steps: 8, batch_size: 16, lr: 1e-4 }, qat: false, seed: 0, ...(distill ? { distill } : {}),
@@ -280,7 +280,7 @@ test('--distill finetunes a compressed model against the uncompressed one: its f
 
 test('a signal stops a one-shot sweep between settings; the rerun reuses what was done and finishes', async () => {
   const { run } = await finetunedClassifier();
-  const out = join(mkdtempSync(join(tmpdir(), 'tlc-stop-')), 'cmp');
+  const out = join(tempDir('tlc-stop-'), 'cmp');
   const controller = new AbortController();
   const args = { model: run, out, sparsities: [0, 0.5, 0.9], bits: [8, 4], pruning: 'layer' as const, mode: 'oneshot' as const, finetune: {}, qat: false, seed: 0 };
   // the signal arrives while the first setting is logged, as a Ctrl-C during its scoring would

@@ -1,7 +1,6 @@
 // A small synthetic corpus with learnable structure (a toy grammar), prepared into token
 // shards once per test process: enough for a tiny model to show learning in seconds.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Rng } from '../src/engine/random.js';
 import { prepareData } from '../src/data/prepare.js';
@@ -9,6 +8,7 @@ import { presetConfig } from '../src/nn/config.js';
 import { pretrain, pretrainPlan } from '../src/train/pretrain.js';
 import { finetune } from '../src/train/finetune.js';
 import { finetuneOptionsSchema, pretrainOptionsSchema, type FinetuneOptions, type ResolvedPretrainOptions } from '../src/train/args.js';
+import { tempDir } from './temp-dir.js';
 
 const SUBJECTS = ['the cat', 'a dog', 'the old man', 'my sister', 'the teacher', 'a small bird', 'the king', 'our neighbour'];
 const VERBS = ['sees', 'likes', 'follows', 'feeds', 'paints', 'remembers', 'visits', 'calls'];
@@ -36,7 +36,7 @@ let prepared: Promise<string> | null = null;
 /** A prepared data directory (vocabulary 320) shared by the tests of one process. */
 export function preparedSyntheticData(): Promise<string> {
   prepared ??= (async () => {
-    const root = mkdtempSync(join(tmpdir(), 'tlc-corpus-'));
+    const root = tempDir('tlc-corpus-');
     const input = join(root, 'corpus.jsonl');
     writeFileSync(input, syntheticDocuments(120, 7).map((text) => JSON.stringify({ text })).join('\n') + '\n');
     const out = join(root, 'data');
@@ -50,7 +50,7 @@ let pretrained: Promise<string> | null = null;
 export function pretrainedRun(): Promise<string> {
   pretrained ??= (async () => {
     const data = await preparedSyntheticData();
-    const run = join(mkdtempSync(join(tmpdir(), 'tlc-pre-')), 'run');
+    const run = join(tempDir('tlc-pre-'), 'run');
     await pretrain(run, pretrainOptions({
       data, model: presetConfig('L1-D32', { vocab_size: 320, max_len: 32, dropout: 0 }),
       steps: 30, batch_size: 8, seq_len: 32, lr: 3e-3, warmup: 0.1, eval_every: 1, eval_tokens: 1024, save_every: 1, keep: 1,
@@ -79,7 +79,7 @@ let classifier: Promise<{ run: string; task: string }> | null = null;
 /** A classifier finetuned from pretrainedRun() on a 300-example animal task (once per process; read it, do not write into it). */
 export function finetunedClassifier(): Promise<{ run: string; task: string }> {
   classifier ??= (async () => {
-    const root = mkdtempSync(join(tmpdir(), 'tlc-cmp-'));
+    const root = tempDir('tlc-cmp-');
     const task = join(root, 'animals.jsonl');
     writeTask(task, 300, 5);
     const run = join(root, 'clf');

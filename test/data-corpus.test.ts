@@ -2,15 +2,15 @@
 // error naming the file (and line) for each kind of bad input.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { TlcError } from '../src/util/errors.js';
 import { readCorpus, type Document } from '../src/data/corpus.js';
 import { detokenizeBrown } from '../src/data/examples.js';
+import { tempDir } from './temp-dir.js';
 
-const root = mkdtempSync(join(tmpdir(), 'tlc-corpus-'));
+const root = tempDir('tlc-corpus-');
 after(() => rmSync(root, { recursive: true, force: true }));
 
 function file(name: string, content: string | Uint8Array): string {

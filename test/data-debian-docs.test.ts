@@ -2,11 +2,9 @@
 // (scripts/setup.sh installs them), cut into documents in a fixed order.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { DEBIAN_DOCS_PACKAGES, readDebianDocs, splitDictionary } from '../src/data/debian-docs.js';
 import { readExample } from '../src/data/examples.js';
+import { tempDir } from './temp-dir.js';
 
 test('a dictionary is cut into pieces at entry starts, never inside an entry', () => {
   const entry = (word: string) => `${word}\n   n 1: a gloss of ${word} that runs on\n        over two lines\n   2: another sense of ${word}\n\n`;
@@ -18,7 +16,7 @@ test('a dictionary is cut into pieces at entry starts, never inside an entry', (
 });
 
 test('example:debian-docs without its packages names each missing one and how to install it', () => {
-  const empty = mkdtempSync(join(tmpdir(), 'tlc-no-docs-'));
+  const empty = tempDir('tlc-no-docs-');
   assert.throws(() => [...readDebianDocs('example:debian-docs', empty)],
     new RegExp(`missing: ${DEBIAN_DOCS_PACKAGES.join(', ')} \\(install them with: apt-get install --no-install-recommends ${DEBIAN_DOCS_PACKAGES.join(' ')}`));
 });

@@ -4,8 +4,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TlcError } from '../src/util/errors.js';
@@ -14,8 +13,9 @@ import { DE_EN_DICTIONARY, readDeEnDictionary } from '../src/data/parallel-examp
 import { TRANSLATION_META_FILE, prepareTranslation, readPreparedTranslation } from '../src/data/prepare-translation.js';
 import { saveTokenizer } from '../src/data/tokenizer-json.js';
 import { trainBpe } from '../src/data/bpe-train.js';
+import { tempDir } from './temp-dir.js';
 
-const root = mkdtempSync(join(tmpdir(), 'tlc-parallel-'));
+const root = tempDir('tlc-parallel-');
 after(() => rmSync(root, { recursive: true, force: true }));
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 

@@ -4,8 +4,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -17,8 +16,9 @@ import { EOS_ID, Tokenizer, baseVocab } from '../src/data/tokenizer.js';
 import { BYTE_TO_CHAR } from '../src/data/byte-level.js';
 import { saveTokenizer } from '../src/data/tokenizer-json.js';
 import { trainBpe } from '../src/data/bpe-train.js';
+import { tempDir } from './temp-dir.js';
 
-const root = mkdtempSync(join(tmpdir(), 'tlc-prepare-'));
+const root = tempDir('tlc-prepare-');
 after(() => rmSync(root, { recursive: true, force: true }));
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 
@@ -257,7 +257,7 @@ test('prepare: --exclude-test-of leaves those documents out of both splits and s
 });
 
 test('data prepare never replaces a dataset of other inputs unasked, and two at once into one folder leave one whole dataset', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'tlc-prepare-twice-'));
+  const root = tempDir('tlc-prepare-twice-');
   const corpus = (name: string, word: string) => {
     const p = join(root, name);
     writeFileSync(p, Array.from({ length: 400 }, (_, i) => JSON.stringify({ text: `${word} number ${i} sees the ${word} again.` })).join('\n') + '\n');

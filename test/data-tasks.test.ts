@@ -2,16 +2,16 @@
 // example:spam and example:brown-genre, and a clear error for each kind of bad input.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TlcError } from '../src/util/errors.js';
 import { loadTask, labelDistribution, sortLabels, type Example, type Task } from '../src/data/tasks.js';
 import { parseCsv } from '../src/data/task-files.js';
 import { brownPassages, MAX_EMAIL_CHARS } from '../src/data/task-examples.js';
 import { emailBodyText } from '../src/data/email.js';
+import { tempDir } from './temp-dir.js';
 
-const root = mkdtempSync(join(tmpdir(), 'tlc-tasks-'));
+const root = tempDir('tlc-tasks-');
 after(() => rmSync(root, { recursive: true, force: true }));
 
 function file(name: string, content: string): string {

@@ -2,14 +2,14 @@
 // local folder (no network) and encodes 1,000 lines of the bundled corpora to the same ids.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { AutoTokenizer, env } from '@huggingface/transformers';
 import { Rng } from '../src/engine/random.js';
 import { trainBpe } from '../src/data/bpe-train.js';
 import { readCorpus, type Document } from '../src/data/corpus.js';
 import { saveTokenizer } from '../src/data/tokenizer-json.js';
+import { tempDir } from './temp-dir.js';
 
 async function collect(input: string): Promise<Document[]> {
   const docs: Document[] = [];
@@ -35,7 +35,7 @@ test('transformers.js loads the saved tokenizer offline and encodes exactly as t
   const trainTexts = [...sotu.filter((_, i) => i % 8 === 0), ...brown.filter((_, i) => i % 8 === 0)].map((d) => d.text);
   const tok = trainBpe(trainTexts, { vocabSize: 2000 });
 
-  const root = mkdtempSync(join(tmpdir(), 'tlc-hf-'));
+  const root = tempDir('tlc-hf-');
   try {
     saveTokenizer(join(root, 'tlc-tokenizer'), tok);
     env.allowRemoteModels = false;

@@ -2,8 +2,7 @@
 // recount everything at every step, decoding round trips, special tokens, tokenizer.json.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Rng } from '../src/engine/random.js';
 import { TlcError } from '../src/util/errors.js';
@@ -11,6 +10,7 @@ import { BYTE_TO_CHAR, forEachWord } from '../src/data/byte-level.js';
 import { trainBpe } from '../src/data/bpe-train.js';
 import { SPECIAL_TOKENS, Tokenizer, baseVocab, tokenizerHash } from '../src/data/tokenizer.js';
 import { loadTokenizer, parseTokenizerJson, saveTokenizer, tokenizerJson } from '../src/data/tokenizer-json.js';
+import { tempDir } from './temp-dir.js';
 
 /** Training as the textbook states it: count every pair anew before each merge. */
 function referenceTrain(texts: string[], vocabSize: number, minFrequency = 2): { vocab: string[]; merges: [string, string][] } {
@@ -152,7 +152,7 @@ test('special tokens: fixed ids, RoBERTa layout for one and two sequences', () =
 });
 
 test('tokenizer.json: saved, loaded back identical; bad files name the file and the field', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tlc-tokenizer-'));
+  const dir = tempDir('tlc-tokenizer-');
   try {
     const tok = trainBpe([randomText(5, 3000), ...ENGLISH], { vocabSize: 400 });
     saveTokenizer(dir, tok);

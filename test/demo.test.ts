@@ -3,15 +3,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tempDir } from './temp-dir.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 
 test('tlc demo runs the whole pipeline: explore, plan, train, finetune, compress, choose, answer', () => {
-  const out = join(mkdtempSync(join(tmpdir(), 'tlc-demo-')), 'demo');
+  const out = join(tempDir('tlc-demo-'), 'demo');
   const args = [CLI, 'demo', '--out', out, '--budget', '1m', '--finetune-budget', '1s', '--compress-budget', '1s', '--probe', '2s',
     '--sizes', 'L1-D32,L1-D64', '--task-examples', '600'];
   const r = spawnSync(process.execPath, args, { encoding: 'utf8' });

@@ -3,13 +3,13 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { preparedSyntheticData, syntheticDocuments } from './corpus-fixture.js';
 import { loggedSteps } from './processes.js';
 import { readMetrics } from '../src/run/metrics.js';
 import { readSafetensorsRaw } from '../src/engine/safetensors.js';
+import { tempDir } from './temp-dir.js';
 
 const CLI = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
 const MPIRUN = ['-np', '2', '--oversubscribe', '--bind-to', 'none', ...(process.getuid?.() === 0 ? ['--allow-run-as-root'] : [])];
@@ -71,7 +71,7 @@ async function runFlags(steps: number): Promise<string[]> {
 }
 
 test('two ranks train as one process does with the same global batch in two micro-batches, and rank order fixes every bit', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'tlc-dp-'));
+  const root = tempDir('tlc-dp-');
   const flags = await runFlags(30);
   const ranks = join(root, 'ranks'), tcp = join(root, 'tcp'), single = join(root, 'single'), half = join(root, 'half');
   const out = mpirunOk([...flags, '--out', ranks]);
@@ -97,7 +97,7 @@ test('two ranks train as one process does with the same global batch in two micr
 });
 
 test('a killed rank ends the job at once with its rank named; the checkpoint resumes to the same bits, on 2 ranks or on 1', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'tlc-dp-kill-'));
+  const root = tempDir('tlc-dp-kill-');
   const flags = await runFlags(60);
   const whole = join(root, 'whole');
   mpirunOk([...flags, '--out', whole]);
@@ -140,7 +140,7 @@ test('a killed rank ends the job at once with its rank named; the checkpoint res
 });
 
 test('mpirun -np 2 tlc sweep splits the runs over the ranks and writes the runs a serial sweep writes', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'tlc-dp-sweep-'));
+  const root = tempDir('tlc-dp-sweep-');
   const data = await preparedSyntheticData();
   const spec = join(root, 'sweep.yaml');
   writeFileSync(spec, [`data: ${data}`, 'sizes: [L1-D32, L2-D32, L1-D64]', 'batch_sizes: [8]', 'steps: 12', 'seq_len: 32',
@@ -164,7 +164,7 @@ test('mpirun -np 2 tlc sweep splits the runs over the ranks and writes the runs 
 });
 
 test('mpirun -np 2 tlc auto: the ranks split the exploration, rank 0 trains on alone, and it ends where one process ends', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'tlc-dp-auto-'));
+  const root = tempDir('tlc-dp-auto-');
   const corpus = join(root, 'corpus.jsonl');
   writeFileSync(corpus, syntheticDocuments(120, 7).map((text) => JSON.stringify({ text })).join('\n') + '\n');
   const flags = (out: string) => ['auto', '--corpus', corpus, '--objective', 'clm', '--budget', '240k', '--sizes', 'L1-D32,L1-D64,L2-D64',

@@ -11,9 +11,9 @@ import { TransformerClassifier } from '../src/nn/classifier.js';
 import { presetConfig } from '../src/nn/config.js';
 import { randn } from './helpers.js';
 import { loadWeights } from '../src/nn/weights.js';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tempDir } from './temp-dir.js';
 
 test('NaN/Inf: with numerics checks on, the first op producing a non-finite value is named', () => {
   setCheckNumerics(true);
@@ -170,7 +170,7 @@ test('weights with a NaN are refused on load, checksum or not, naming the tensor
     const json = Buffer.from(JSON.stringify(header), 'utf8');
     const size = Buffer.alloc(8);
     size.writeBigUInt64LE(BigInt(json.length));
-    const file = join(mkdtempSync(join(tmpdir(), 'tlc-nan-')), 'model.safetensors');
+    const file = join(tempDir('tlc-nan-'), 'model.safetensors');
     writeFileSync(file, Buffer.concat([size, json, ...chunks]));
     assert.throws(() => loadWeights(model, file),
       (e: unknown) => e instanceof TlcError && new RegExp(`tensor ${named[3][0].replace(/\./g, '\\.')} holds a non-finite value \\(NaN\\) at flat index 5`).test(e.message));

@@ -3,12 +3,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { onnxLogits, paddedBatch, randomRun, tinyConfig } from './export-fixture.js';
+import { tempDir } from './temp-dir.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 
@@ -19,7 +19,7 @@ function tlc(...args: string[]): { status: number | null; stdout: string; stderr
 test('tlc compress, then tlc export of the compressed setting: onnxruntime runs it', async () => {
   const { dir, model } = randomRun(tinyConfig({ norm: 'post' }), 60);
   model.dispose();
-  const root = mkdtempSync(join(tmpdir(), 'tlc-export-cli-'));
+  const root = tempDir('tlc-export-cli-');
   let r = tlc('compress', '--from', dir, '--sparsity', '0.5', '--bits', '8', '--out', join(root, 'compressed'));
   assert.equal(r.status, 0, r.stderr);
   const out = join(root, 'export');
@@ -34,7 +34,7 @@ test('tlc compress, then tlc export of the compressed setting: onnxruntime runs 
 });
 
 test('tlc export rejects bad input with one clear line and a non-zero exit', () => {
-  const root = mkdtempSync(join(tmpdir(), 'tlc-export-cli-bad-'));
+  const root = tempDir('tlc-export-cli-bad-');
   const pre = randomRun(tinyConfig({ norm: 'pre' }), 62);
   pre.model.dispose();
   const clm = randomRun(tinyConfig({ objective: 'clm', activation: 'gelu' }), 63);

@@ -3,8 +3,7 @@
 // offline, decodes greedily the tokens `tlc generate --greedy` does.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { AutoModelForCausalLM, Tensor as TjsTensor, env } from '@huggingface/transformers';
@@ -14,6 +13,7 @@ import { exportRun, ONNX_FILES } from '../src/export/export.js';
 import { generateTokens } from '../src/generate/generate.js';
 import { DEFAULT_SAMPLING } from '../src/generate/sampling.js';
 import { maxDiffAtTokens, paddedBatch, randomRun, tinyConfig, tlcLogits } from './export-fixture.js';
+import { tempDir } from './temp-dir.js';
 
 env.allowRemoteModels = false;
 env.allowLocalModels = true;
@@ -22,7 +22,7 @@ const int64 = (values: ArrayLike<number>, dims: number[]) => new ort.Tensor('int
 
 function exported(activation: 'gelu' | 'gelu_tanh', seed: number): { run: string; out: string; model: TransformerLM } {
   const { dir, model } = randomRun(tinyConfig({ objective: 'clm', norm: 'pre', activation, max_len: 32 }), seed);
-  const out = join(mkdtempSync(join(tmpdir(), 'tlc-onnx-decoder-')), 'export');
+  const out = join(tempDir('tlc-onnx-decoder-'), 'export');
   exportRun(dir, { format: 'onnx', out });
   return { run: dir, out, model: model as TransformerLM };
 }

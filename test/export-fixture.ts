@@ -1,8 +1,7 @@
 // Helpers for the export tests: run directories of tiny models with random weights (every
 // parameter random, LayerNorm gains near 1, so that a tensor put in the wrong place shows),
 // padded batches, tlc's own logits, and onnxruntime sessions over exported files.
-import { mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { Rng } from '../src/engine/random.js';
@@ -15,6 +14,7 @@ import { saveWeights } from '../src/nn/weights.js';
 import { Tokenizer, baseVocab, BOS_ID, EOS_ID, PAD_ID } from '../src/data/tokenizer.js';
 import { saveTokenizer } from '../src/data/tokenizer-json.js';
 import { writeJsonAtomic } from '../src/util/atomic.js';
+import { tempDir } from './temp-dir.js';
 
 export function tinyConfig(overrides: Partial<ModelConfig>): ModelConfig {
   return parseModelConfig({
@@ -39,7 +39,7 @@ export function randomizeParameters(model: TransformerBody, seed: number): void 
 
 /** A run directory (config.json, tokenizer.json, model.safetensors) holding a model with random weights. */
 export function randomRun(config: ModelConfig, seed: number): { dir: string; model: TransformerBody } {
-  const dir = join(mkdtempSync(join(tmpdir(), 'tlc-export-run-')), 'run');
+  const dir = join(tempDir('tlc-export-run-'), 'run');
   mkdirSync(dir, { recursive: true });
   const model = buildModel(config, seed);
   randomizeParameters(model, seed + 1);

@@ -3,17 +3,17 @@
 // give tlc's logits; and every model without an exact equivalent is refused, naming why.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TlcError } from '../src/util/errors.js';
 import { readSafetensorsRaw } from '../src/engine/safetensors.js';
 import { exportRun } from '../src/export/export.js';
 import type { ModelConfig } from '../src/nn/config.js';
 import { maxDiffAtTokens, paddedBatch, randomRun, tinyConfig, tlcLogits, type PaddedBatch } from './export-fixture.js';
+import { tempDir } from './temp-dir.js';
 
 function outDir(): string {
-  return join(mkdtempSync(join(tmpdir(), 'tlc-export-hf-')), 'hf');
+  return join(tempDir('tlc-export-hf-'), 'hf');
 }
 
 function readTensors(path: string): Map<string, { shape: number[]; data: Float32Array }> {

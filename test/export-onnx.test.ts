@@ -4,8 +4,7 @@
 // the weights it decodes to.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { tidy } from '../src/engine/tensor.js';
@@ -19,6 +18,7 @@ import { exportRun, ONNX_FILES } from '../src/export/export.js';
 import { dequantizeQ4, quantizeQ4 } from '../src/export/onnx-weights.js';
 import { dequantizeRows, quantizeRows } from '../src/compress/quantize.js';
 import type { ModelConfig } from '../src/nn/config.js';
+import { tempDir } from './temp-dir.js';
 import {
   buildModel, maxDiffAtTokens, onnxLogits, paddedBatch, randomRun, tinyConfig, tlcLogits,
 } from './export-fixture.js';
@@ -42,7 +42,7 @@ for (const [k, c] of CASES.entries()) {
   test(`onnxruntime runs the exported ${c.name} with tlc's logits (float32 to 1e-4)`, async () => {
     const config = tinyConfig(c.config);
     const { dir, model } = randomRun(config, 10 + k);
-    const out = join(mkdtempSync(join(tmpdir(), 'tlc-export-')), 'hf');
+    const out = join(tempDir('tlc-export-'), 'hf');
     const result = exportRun(dir, { format: 'onnx', out });
     for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', ...Object.values(ONNX_FILES)]) {
       assert.ok(result.files.includes(f) && existsSync(join(out, f)), `${f} is written`);
@@ -77,7 +77,7 @@ for (const [k, c] of CASES.entries()) {
 test('a compressed model exports the weights it decodes to', async () => {
   const config = tinyConfig({ norm: 'post', labels: ['x', 'y'] });
   const { model } = randomRun(config, 40);
-  const setting = join(mkdtempSync(join(tmpdir(), 'tlc-export-compressed-')), 's0.5-b4');
+  const setting = join(tempDir('tlc-export-compressed-'), 's0.5-b4');
   mkdirSync(setting);
   writeJsonAtomic(join(setting, 'config.json'), config);
   saveTokenizer(setting, new Tokenizer(baseVocab(), []));
@@ -110,7 +110,7 @@ test('a compressed model exports the weights it decodes to', async () => {
 test('the 4-bit graph computes with the weights quantizeQ4 stands for (MatMulNBits layout)', async () => {
   const config = tinyConfig({ norm: 'post', labels: ['x', 'y', 'z'], d_model: 48, n_heads: 3, d_ff: 80 }); // K = 48, 80: partial blocks
   const { dir, model } = randomRun(config, 50);
-  const out = join(mkdtempSync(join(tmpdir(), 'tlc-export-q4-')), 'hf');
+  const out = join(tempDir('tlc-export-q4-'), 'hf');
   exportRun(dir, { format: 'onnx', out });
   // the same model with the weights the q4 file stores: linear layers 4-bit, embeddings 8-bit per row
   const reference = buildModel(config);

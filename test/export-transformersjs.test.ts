@@ -3,8 +3,6 @@
 // int8 graph (dtype "q8") is as accurate as tlc's own 8-bit model.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { env, pipeline } from '@huggingface/transformers';
@@ -26,6 +24,7 @@ import { encodeTask } from '../src/run/task.js';
 import { exportRun, ONNX_FILES } from '../src/export/export.js';
 import { finetuneArgs, pretrainedRun, syntheticDocuments, writeTask } from './corpus-fixture.js';
 import { argmax, onnxFeeds, randomRun, tinyConfig } from './export-fixture.js';
+import { tempDir } from './temp-dir.js';
 
 env.allowRemoteModels = false;
 env.allowLocalModels = true;
@@ -48,7 +47,7 @@ function maskedSentences(count: number, tokenizerPath: string): { text: string; 
 }
 
 async function checkFillMask(run: string, label: string): Promise<void> {
-  const out = join(mkdtempSync(join(tmpdir(), 'tlc-tjs-mlm-')), 'export');
+  const out = join(tempDir('tlc-tjs-mlm-'), 'export');
   exportRun(run, { format: 'onnx', out });
   const config = readModelConfig(join(run, 'config.json'));
   const model = new TransformerLM(config);
@@ -84,7 +83,7 @@ test('transformers.js fill-mask predicts the top token tlc predicts (post-LN mas
 
 test('transformers.js text-classification gives tlc\'s labels; the int8 graph is as accurate as tlc\'s 8-bit model', async () => {
   const from = await pretrainedRun();
-  const root = mkdtempSync(join(tmpdir(), 'tlc-tjs-cls-'));
+  const root = tempDir('tlc-tjs-cls-');
   const taskFile = join(root, 'animals.jsonl');
   writeTask(taskFile, 1000, 5);
   const run = join(root, 'clf');

@@ -3,19 +3,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, cpSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync, cpSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { finetune } from '../src/train/finetune.js';
 import { finetuneArgs, pretrainedRun, writeTask } from './corpus-fixture.js';
+import { tempDir } from './temp-dir.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 
 
 test('finetuning a pretrained run learns a classification task; evaluate reproduces the test score', async () => {
   const from = await pretrainedRun();
-  const root = mkdtempSync(join(tmpdir(), 'tlc-ft-'));
+  const root = tempDir('tlc-ft-');
   const taskFile = join(root, 'animals.jsonl');
   writeTask(taskFile, 400, 1);
   const out = join(root, 'clf');
@@ -74,7 +74,7 @@ test('finetuning a pretrained run learns a classification task; evaluate reprodu
 
 test('finetune and evaluate reject bad input with a clear message', async () => {
   const from = await pretrainedRun();
-  const root = mkdtempSync(join(tmpdir(), 'tlc-ft-bad-'));
+  const root = tempDir('tlc-ft-bad-');
   const taskFile = join(root, 'animals.jsonl');
   writeTask(taskFile, 200, 2);
   const out = join(root, 'clf');

@@ -4,8 +4,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { preparedSyntheticData } from './corpus-fixture.js';
 import { loadModelDir } from '../src/infer/load.js';
@@ -16,6 +14,7 @@ import { TransformerLM } from '../src/nn/transformer.js';
 import { CausalDecoder } from '../src/nn/causal-decoder.js';
 import { chooseToken, DEFAULT_SAMPLING } from '../src/generate/sampling.js';
 import { EOS_ID } from '../src/data/tokenizer.js';
+import { tempDir } from './temp-dir.js';
 
 const CLI = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
 
@@ -27,7 +26,7 @@ let runs: Promise<{ pre: string; post: string; mlm: string }> | null = null;
 function trainedRuns(): Promise<{ pre: string; post: string; mlm: string }> {
   runs ??= (async () => {
     const data = await preparedSyntheticData();
-    const root = mkdtempSync(join(tmpdir(), 'tlc-generate-'));
+    const root = tempDir('tlc-generate-');
     const train = (name: string, flags: string[]) => {
       const out = join(root, name);
       const r = tlc(['pretrain', '--data', data, '--model', 'L2-D32', '--seq-len', '32', '--batch-size', '8', '--steps', '40',

@@ -4,8 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { preparedSyntheticData, writeTask } from './corpus-fixture.js';
 import { readSafetensorsRaw, writeSafetensorsRaw, type SafetensorsRawTensor } from '../src/engine/safetensors.js';
@@ -14,10 +13,11 @@ import { noGrad } from '../src/engine/autograd.js';
 import { tidy } from '../src/engine/tensor.js';
 import { TransformerLM } from '../src/nn/transformer.js';
 import { TransformerClassifier } from '../src/nn/classifier.js';
+import { tempDir } from './temp-dir.js';
 
 const CLI = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
 // the on-the-fly imports go to a cache of the test's own
-const CACHE = mkdtempSync(join(tmpdir(), 'tlc-import-cache-'));
+const CACHE = tempDir('tlc-import-cache-');
 
 function tlc(args: string[]): string {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, XDG_CACHE_HOME: CACHE } });
@@ -66,7 +66,7 @@ async function trained(root: string, name: string, flags: string[]): Promise<str
 }
 
 test('RoBERTa masked LM and classifier, exported and imported: the same weights and logits; commands take the folder itself', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'tlc-import-'));
+  const root = tempDir('tlc-import-');
   const mlm = await trained(root, 'mlm', ['--norm', 'post']);
   tlc(['export', mlm, '--format', 'hf', '--out', join(root, 'hf-mlm')]);
   assert.match(tlc(['import', join(root, 'hf-mlm'), '--out', join(root, 'back-mlm')]), /RobertaForMaskedLM/);
@@ -89,7 +89,7 @@ test('RoBERTa masked LM and classifier, exported and imported: the same weights 
 });
 
 test('GPT-2, exported and imported: the same weights and logits', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'tlc-import-gpt2-'));
+  const root = tempDir('tlc-import-gpt2-');
   const clm = await trained(root, 'clm', ['--objective', 'clm']);
   tlc(['export', clm, '--format', 'hf', '--out', join(root, 'hf')]);
   assert.match(tlc(['import', join(root, 'hf'), '--out', join(root, 'back')]), /GPT2LMHeadModel/);
@@ -123,7 +123,7 @@ test('GPT-2, exported and imported: the same weights and logits', async () => {
 });
 
 test('what does not map is refused with the reason', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'tlc-import-bad-'));
+  const root = tempDir('tlc-import-bad-');
   const mlm = await trained(root, 'mlm', ['--norm', 'post']);
   const hf = join(root, 'hf');
   tlc(['export', mlm, '--format', 'hf', '--out', hf]);

@@ -4,11 +4,11 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readFileSync } from 'node:fs';
 import { compressSweep } from '../src/experiment/compress-sweep.js';
 import { pretrainedRun } from './corpus-fixture.js';
 import { kernelsOf } from './helpers.js';
+import { tempDir } from './temp-dir.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 const VARIANTS = ['fp32', 'bf16', 'int8', 'w4', 'w4a8', 'sparse50', 'sparse70', 'sparse90', 'struct50', 'struct50-int8'];
@@ -59,7 +59,7 @@ test('bench infer rejects unknown variants and missing models clearly', () => {
 
 test('bench latency re-times compression settings in one run and writes the numbers back', async () => {
   const run = await pretrainedRun();
-  const out = join(mkdtempSync(join(tmpdir(), 'tlc-latency-')), 'cmp');
+  const out = join(tempDir('tlc-latency-'), 'cmp');
   await compressSweep({ model: run, out, sparsities: [0, 0.9], bits: [8], pruning: 'layer', mode: 'oneshot', finetune: {}, qat: false, seed: 0 });
   const before = readFileSync(join(out, 'compress.json'), 'utf8');
   const settings = ['s0-b8', 's0.9-b8'].map((s) => join(out, s));

@@ -3,10 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { syntheticDocuments, writeTask } from './corpus-fixture.js';
+import { tempDir } from './temp-dir.js';
 
 const CLI = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
 
@@ -19,7 +19,7 @@ function json(args: string[]): Record<string, unknown> {
 }
 
 test('--json prints one parseable object on data prepare, pretrain, finetune, evaluate, sweep, export, import, inspect, compress, generate', () => {
-  const root = mkdtempSync(join(tmpdir(), 'tlc-json-'));
+  const root = tempDir('tlc-json-');
   const corpus = join(root, 'corpus.jsonl');
   writeFileSync(corpus, syntheticDocuments(60, 3).map((text) => JSON.stringify({ text })).join('\n') + '\n');
   const data = json(['data', 'prepare', '--input', corpus, '--vocab-size', '300', '--out', join(root, 'data')]);

@@ -2,8 +2,6 @@
 // and what a real training run logs is that estimator applied to its micro-batch gradients.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng } from '../src/engine/random.js';
 import { backward, gradOf, zeroGrad } from '../src/engine/autograd.js';
@@ -17,6 +15,7 @@ import { readMetrics } from '../src/run/metrics.js';
 import { pretrain } from '../src/train/pretrain.js';
 import { initialNoiseScale, updateNoiseScale, NOISE_EMA } from '../src/train/noise-scale.js';
 import { preparedSyntheticData, pretrainOptions } from './corpus-fixture.js';
+import { tempDir } from './temp-dir.js';
 
 test('B_simple from small- and big-batch gradient norms matches tr(Σ)/|G|²', () => {
   const rng = new Rng(3);
@@ -49,7 +48,7 @@ test('the noise scale logged by a real training run equals the estimator recompu
   // first micro-batch's mean gradient, |G_big|² the whole step's, and the EMA and ratio of
   // McCandlish et al. are evaluated here, independently of src/train/noise-scale.ts.
   const data = await preparedSyntheticData();
-  const run = join(mkdtempSync(join(tmpdir(), 'tlc-noise-')), 'run');
+  const run = join(tempDir('tlc-noise-'), 'run');
   const steps = 16, seqLen = 32, micro = 4, batch = 12, seed = 5;
   const model = presetConfig('L1-D32', { vocab_size: 320, max_len: 32, dropout: 0, objective: 'mlm' });
   await pretrain(run, pretrainOptions({

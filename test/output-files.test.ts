@@ -3,13 +3,13 @@
 // folders are never taken for tlc outputs by the names of the files they hold.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkNotInsideOutput, checkOutputFile, markOutputDir } from '../src/run/ownership.js';
+import { tempDir } from './temp-dir.js';
 
 test('file outputs: refused inside tlc outputs, over the input or on a directory; a user folder with look-alike files is fine', () => {
-  const root = mkdtempSync(join(tmpdir(), 'tlc-output-files-'));
+  const root = tempDir('tlc-output-files-');
   // a user's folder with files that tlc's outputs also hold, by name only
   const mine = join(root, 'corpus');
   mkdirSync(join(mine, 'deeper'), { recursive: true });
@@ -37,7 +37,7 @@ test('file outputs: refused inside tlc outputs, over the input or on a directory
 });
 
 test('an output is refused inside another tlc output, but a pareto table may sit inside the compression or auto output it ranks', () => {
-  const root = mkdtempSync(join(tmpdir(), 'tlc-nested-'));
+  const root = tempDir('tlc-nested-');
   markOutputDir(join(root, 'auto'), 'auto');
   markOutputDir(join(root, 'auto', 'compress'), 'compress', join(root, 'model'));
   markOutputDir(join(root, 'run'), 'pretrain');

@@ -4,10 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { countParams, presetConfig } from '../src/nn/config.js';
+import { tempDir } from './temp-dir.js';
 
 const REPO = process.cwd();
 
@@ -18,7 +18,7 @@ function run(cmd: string, args: string[], cwd: string): string {
 }
 
 test('npm pack, installed in a fresh folder: every entry point imports, types check, the bin runs, internals stay private', () => {
-  const root = mkdtempSync(join(tmpdir(), 'tlc-package-'));
+  const root = tempDir('tlc-package-');
   const tarball = run('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', root], REPO).trim().split('\n').pop()!;
   // it ships the addons of every build made here: each x86-64 level, and arm64 where cross-built
   const files = run('tar', ['-tzf', join(root, tarball)], root).split('\n');
@@ -101,7 +101,7 @@ test('npm pack, installed in a fresh folder: every entry point imports, types ch
 const SYSTEM_LIBS = ['libdnnl.so.2', 'libgomp.so.1', 'libOpenCL.so.1'];
 
 test('the package installs without scripts and trains a step where no oneDNN is installed: the bundled libraries load', () => {
-  const root = mkdtempSync(join(tmpdir(), 'tlc-package-bare-'));
+  const root = tempDir('tlc-package-bare-');
   const tarball = run('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', root], REPO).trim().split('\n').pop()!;
   const proj = join(root, 'proj');
   mkdirSync(join(proj, 'node_modules'), { recursive: true });

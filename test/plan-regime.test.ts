@@ -4,8 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { analysePlateaus } from '../src/experiment/plateau.js';
@@ -18,6 +17,7 @@ import { parsePlanBudget } from '../src/experiment/plan-budget.js';
 import { readPointsFile } from '../src/experiment/points-file.js';
 import { huber } from '../src/util/numerics/optimise.js';
 import { transitionResidualProblem } from '../src/experiment/transition.js';
+import { tempDir } from './temp-dir.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CLI = join(HERE, '..', 'src', 'cli', 'main.js');
@@ -190,7 +190,7 @@ test('budgets parse as time, tokens or FLOPs, and nonsense is refused', () => {
 });
 
 test('a points file names what is wrong with it', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tlc-points-'));
+  const dir = tempDir('tlc-points-');
   const file = (name: string, text: string) => {
     const p = join(dir, name);
     writeFileSync(p, text);

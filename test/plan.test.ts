@@ -6,13 +6,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { countParams, presetConfig, trainingFlopsPerToken } from '../src/nn/config.js';
 import { preparedSyntheticData } from './corpus-fixture.js';
 import { accelerationWarning, accelerations, precisionWarning, type FitPoint } from '../src/experiment/plan.js';
+import { tempDir } from './temp-dir.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 
@@ -117,7 +117,7 @@ test('tlc plan on four sizes fits the size exponent and recommends the size the 
   // the premise: the size exponent alone decides between three different shapes at this budget
   assert.equal(new Set(expected).size, 3, `the law's best shapes ${expected.join(', ')} should differ with α`);
   for (const [i, law] of laws.entries()) {
-    const p = planFor(mkdtempSync(join(tmpdir(), `tlc-plan-${i}-`)), data, law);
+    const p = planFor(tempDir(`tlc-plan-${i}-`), data, law);
     assert.equal(p.budget_s, PLAN_SECONDS);
     assert.equal(p.points.length, SWEPT.length * FRACTIONS.length, 'only the branch ends are fitted, not the trunk evaluations');
     assert.equal(p.fit.unidentifiable.params, null, 'four sizes identify the N term');

@@ -3,9 +3,8 @@
 // an uninterrupted bf16 run (master weights, moments and checkpoints are f32 as in f32 runs).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { presetConfig } from '../src/nn/config.js';
@@ -16,12 +15,13 @@ import { readSafetensors, tidy } from '../src/engine/index.js';
 import { preparedSyntheticData, pretrainOptions } from './corpus-fixture.js';
 import { runAndKill, runToEnd } from './processes.js';
 import { noBf16 } from './helpers.js';
+import { tempDir } from './temp-dir.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 
 async function trainTiny(precision: string, steps: number): Promise<{ run: string; valid: number[]; train: number[] }> {
   const data = await preparedSyntheticData();
-  const run = join(mkdtempSync(join(tmpdir(), `tlc-${precision}-`)), 'run');
+  const run = join(tempDir(`tlc-${precision}-`), 'run');
   await pretrain(run, pretrainOptions({
     data, model: presetConfig('L2-D64', { vocab_size: 320, max_len: 32, dropout: 0, objective: 'clm' }), steps,
     batch_size: 16, micro_batch_size: 8, seq_len: 32, lr: 3e-3, warmup: 0.06, eval_every: 0.25, eval_tokens: 4096,
@@ -81,7 +81,7 @@ function cliArgs(data: string, out: string): string[] {
 
 test('a bf16 run killed with SIGKILL and resumed ends bit-identical to an uninterrupted bf16 run, and keeps its precision', { skip: noBf16() }, async () => {
   const data = await preparedSyntheticData();
-  const root = mkdtempSync(join(tmpdir(), 'tlc-resume-bf16-'));
+  const root = tempDir('tlc-resume-bf16-');
   const straight = join(root, 'straight'), killed = join(root, 'killed');
   runToEnd(cliArgs(data, straight));
   const first = await runAndKill(cliArgs(data, killed), killed, 9);
@@ -101,7 +101,7 @@ test('a bf16 run killed with SIGKILL and resumed ends bit-identical to an uninte
 
 test('--precision bf16 on a CPU without bf16 products: one clear line naming the tier, a non-zero exit, no run directory', async () => {
   const data = await preparedSyntheticData();
-  const out = join(mkdtempSync(join(tmpdir(), 'tlc-nobf16-')), 'run');
+  const out = join(tempDir('tlc-nobf16-'), 'run');
   // an x86-64 tier below AVX-512; arm64 has no bf16 products at its one tier
   const low = process.arch === 'arm64' ? 'neon' : 'avx2';
   const r = spawnSync(process.execPath, [CLI, 'pretrain', '--data', data, '--model', 'L2-D128', '--steps', '2', '--precision', 'bf16', '--out', out],
@@ -114,7 +114,7 @@ test('--precision bf16 on a CPU without bf16 products: one clear line naming the
 
 test('a bf16 run resumed where bf16 cannot run is refused in one line, and its files are left as they were', { skip: noBf16() }, async () => {
   const data = await preparedSyntheticData();
-  const run = join(mkdtempSync(join(tmpdir(), 'tlc-bf16-elsewhere-')), 'run');
+  const run = join(tempDir('tlc-bf16-elsewhere-'), 'run');
   const args = [CLI, 'pretrain', '--data', data, '--model', 'L1-D32', '--out', run, '--steps', '2', '--batch-size', '4', '--seq-len', '32', '--precision', 'bf16'];
   runToEnd(args);
   const before = readFileSync(join(run, 'state.json'), 'utf8');

@@ -3,8 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, truncateSync, statSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { presetConfig } from '../src/nn/config.js';
@@ -15,6 +14,7 @@ import { learningRate } from '../src/train/schedule.js';
 import { pretrainArgsOf } from '../src/train/args.js';
 import { preparedSyntheticData, pretrainOptions } from './corpus-fixture.js';
 import { runAndKill, runToEnd, start, waitUntil } from './processes.js';
+import { tempDir } from './temp-dir.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 
@@ -28,7 +28,7 @@ function baseOptions(data: string, vocab: number, more: Record<string, unknown> 
 
 async function trainTiny(objective: 'mlm' | 'clm', steps: number): Promise<{ run: string; first: number; last: number; steps: number }> {
   const data = await preparedSyntheticData();
-  const run = join(mkdtempSync(join(tmpdir(), 'tlc-run-')), 'run');
+  const run = join(tempDir('tlc-run-'), 'run');
   const result = await pretrain(run, pretrainOptions(baseOptions(data, 320, {
     model: presetConfig('L2-D64', { vocab_size: 320, max_len: 32, dropout: 0, objective }), steps,
   })));
@@ -63,7 +63,7 @@ function cliArgs(data: string, out: string): string[] {
 
 test('a step-budget run killed with SIGKILL and resumed ends bit-identical to an uninterrupted run', async () => {
   const data = await preparedSyntheticData();
-  const root = mkdtempSync(join(tmpdir(), 'tlc-resume-'));
+  const root = tempDir('tlc-resume-');
   const straight = join(root, 'straight'), killed = join(root, 'killed');
   runToEnd(cliArgs(data, straight));
   // killed mid-run both times (not before training, not after the 40-step budget), the second
@@ -87,7 +87,7 @@ test('a step-budget run killed with SIGKILL and resumed ends bit-identical to an
 
 test('truncated checkpoints, all of them, give a clear error naming the files, not a crash', async () => {
   const data = await preparedSyntheticData();
-  const run = join(mkdtempSync(join(tmpdir(), 'tlc-corrupt-')), 'run');
+  const run = join(tempDir('tlc-corrupt-'), 'run');
   const killed = await runAndKill(cliArgs(data, run), run, 5);
   assert.ok(killed.step < 40 && killed.checkpointStep !== null && killed.checkpointStep > 0, `killed at step ${killed.step}, checkpoint ${killed.checkpointStep}`);
   // resume falls back to an older checkpoint (test/reliability.test.ts): damage every one
@@ -103,7 +103,7 @@ test('truncated checkpoints, all of them, give a clear error naming the files, n
 
 test('bad pretrain flags give one clear line and a non-zero exit', async () => {
   const data = await preparedSyntheticData();
-  const out = join(mkdtempSync(join(tmpdir(), 'tlc-bad-')), 'run');
+  const out = join(tempDir('tlc-bad-'), 'run');
   const cases: [string[], RegExp][] = [
     [['--model', 'L2-D64', '--out', out], /missing --data/],
     [['--data', data, '--model', 'X9', '--out', out, '--steps', '5'], /unknown model preset "X9"/],
@@ -121,7 +121,7 @@ test('bad pretrain flags give one clear line and a non-zero exit', async () => {
 
 test('a time-budget run interrupted with SIGINT resumes its remaining budget and its LR schedule', async () => {
   const data = await preparedSyntheticData();
-  const run = join(mkdtempSync(join(tmpdir(), 'tlc-time-')), 'run');
+  const run = join(tempDir('tlc-time-'), 'run');
   const args = [CLI, 'pretrain', '--data', data, '--model', 'L1-D32', '--out', run, '--budget', '3s', '--batch-size', '8',
     '--seq-len', '32', '--warmup', '0.1', '--eval-tokens', '256', '--save-every', '100'];
   const child = start(args);
@@ -172,7 +172,7 @@ test('a time-budget run interrupted with SIGINT resumes its remaining budget and
 
 test('a wsd extension interrupted half-way is finished by the next resume, not done twice', async () => {
   const data = await preparedSyntheticData();
-  const root = mkdtempSync(join(tmpdir(), 'tlc-extend-crash-'));
+  const root = tempDir('tlc-extend-crash-');
   const cli = (...args: string[]) => spawnSync(process.execPath, [join(process.cwd(), 'dist', 'src', 'cli', 'main.js'), ...args], { encoding: 'utf8' });
   const run = join(root, 'wsd');
   let r = cli('pretrain', '--data', data, '--model', 'L1-D32', '--seq-len', '32', '--batch-size', '8', '--steps', '10', '--eval-tokens', '512',
@@ -195,7 +195,7 @@ test('a wsd extension interrupted half-way is finished by the next resume, not d
 
 test('--resume with a larger budget extends the run: a decayed rate re-warms and decays again, a constant one goes on; other changes are refused', async () => {
   const data = await preparedSyntheticData();
-  const root = mkdtempSync(join(tmpdir(), 'tlc-extend-'));
+  const root = tempDir('tlc-extend-');
   const cli = (...args: string[]) => spawnSync(process.execPath, [join(process.cwd(), 'dist', 'src', 'cli', 'main.js'), ...args], { encoding: 'utf8' });
   const lrs = (run: string) => readMetrics(join(run, 'metrics.jsonl')).filter((e) => e.event === 'train').map((e) => (e as { lr: number }).lr);
   for (const schedule of ['linear', 'constant']) {

@@ -3,19 +3,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { preparedSyntheticData } from './corpus-fixture.js';
 import { loggedSteps } from './processes.js';
 import { readMetrics } from '../src/run/metrics.js';
+import { tempDir } from './temp-dir.js';
 
 const CLI = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
 const PTY = join(process.cwd(), 'test', 'fixtures', 'pty-run.py');
 
 test('at 80 columns the progress line fits and keeps loss, validation loss and time left; Ctrl-C saves and exits 130', async () => {
   const data = await preparedSyntheticData();
-  const run = join(mkdtempSync(join(tmpdir(), 'tlc-tty-')), 'run');
+  const run = join(tempDir('tlc-tty-'), 'run');
   const r = spawnSync('/usr/bin/python3', [PTY, '80', 'loss', process.execPath, CLI, 'pretrain', '--data', data, '--model', 'L2-D64',
     '--seq-len', '32', '--batch-size', '8', '--steps', '1000000', '--eval-tokens', '512', '--eval-every', '50', '--out', run], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);

@@ -6,8 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir, hostname } from 'node:os';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join, dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readSafetensorsHeader } from '../src/engine/safetensors.js';
@@ -18,6 +18,7 @@ import { checkTrainingFits, estimateTrainingBytes } from '../src/train/memory-ch
 import { presetConfig } from '../src/nn/config.js';
 import { finetuneArgs, preparedSyntheticData, pretrainedRun, writeTask } from './corpus-fixture.js';
 import { runAndKill, runToEnd, start, waitUntil, loggedSteps } from './processes.js';
+import { tempDir } from './temp-dir.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 
@@ -54,7 +55,7 @@ function pretrainArgs(data: string, out: string, more: string[] = []): string[] 
 }
 
 test('a bit-flipped model.safetensors is refused by inspect, evaluate, export and finetune --from; intact files verify', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'tlc-flip-'));
+  const root = tempDir('tlc-flip-');
   const lm = join(root, 'lm');
   cpSync(await pretrainedRun(), lm, { recursive: true });
   const taskFile = join(root, 'animals.jsonl');
@@ -86,7 +87,7 @@ test('a bit-flipped model.safetensors is refused by inspect, evaluate, export an
 
 test('resume passes over a damaged newest checkpoint, says so, cleans up what a killed writer left, takes over a stale lock and ends bit-identical', async () => {
   const data = await preparedSyntheticData();
-  const root = mkdtempSync(join(tmpdir(), 'tlc-fallback-'));
+  const root = tempDir('tlc-fallback-');
   const straight = join(root, 'straight'), killed = join(root, 'killed');
   runToEnd(pretrainArgs(data, straight));
   const k = await runAndKill(pretrainArgs(data, killed), killed, 14);
@@ -123,7 +124,7 @@ test('resume passes over a damaged newest checkpoint, says so, cleans up what a 
 
 test('a second resume of a run in progress is refused naming the pid; the lock goes with a graceful stop; reading the unfinished run warns', async (t) => {
   const data = await preparedSyntheticData();
-  const root = mkdtempSync(join(tmpdir(), 'tlc-lock-'));
+  const root = tempDir('tlc-lock-');
   const run = join(root, 'run');
   await runAndKill(pretrainArgs(data, run, ['--steps', '100000', '--save-every', '5']), run, 6);
   const first = start([CLI, 'pretrain', '--resume', run]);
@@ -152,7 +153,7 @@ test('a second resume of a run in progress is refused naming the pid; the lock g
 
 test('no command writes into a directory holding something it did not create; reruns into its own output still work', async () => {
   const data = await preparedSyntheticData();
-  const root = mkdtempSync(join(tmpdir(), 'tlc-own-'));
+  const root = tempDir('tlc-own-');
   const run = join(root, 'run'), other = join(root, 'other');
   runToEnd(pretrainArgs(data, run, ['--steps', '4']));
   runToEnd(pretrainArgs(data, other, ['--steps', '4', '--seed', '9']));
@@ -198,7 +199,7 @@ test('no command writes into a directory holding something it did not create; re
 
 test('a start that fails validation leaves nothing behind, and the corrected command then runs', async () => {
   const data = await preparedSyntheticData();
-  const root = mkdtempSync(join(tmpdir(), 'tlc-failed-start-'));
+  const root = tempDir('tlc-failed-start-');
   const out = join(root, 'run');
   // a model whose vocabulary is smaller than the data's
   const cfg = join(root, 'small-vocab.json');
@@ -248,7 +249,7 @@ test('an exploding gradient norm is caught although clipping keeps the loss calm
 
 test('a model that cannot fit in memory is refused before anything is allocated or written, with the numbers', async () => {
   const data = await preparedSyntheticData();
-  const root = mkdtempSync(join(tmpdir(), 'tlc-fits-'));
+  const root = tempDir('tlc-fits-');
   const out = join(root, 'huge');
   const r = tlc('pretrain', '--data', data, '--model', 'L48-D8192', '--steps', '1', '--out', out);
   assert.equal(r.status, 1);
@@ -273,7 +274,7 @@ test('a model that cannot fit in memory is refused before anything is allocated 
 test('a preset whose width is not a multiple of 64 says how many heads it got and how to choose', async () => {
   const data = await preparedSyntheticData();
   const r = tlc('pretrain', '--data', data, '--model', 'L1-D96', '--steps', '1', '--seq-len', '16', '--eval-tokens', '64',
-    '--out', join(mkdtempSync(join(tmpdir(), 'tlc-heads-')), 'run'));
+    '--out', join(tempDir('tlc-heads-'), 'run'));
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /warning: L1-D96: 2 attention heads of width 48 \(the rule: heads = round\(width \/ 64\)\); name them with -H<n>/);
 });
@@ -287,7 +288,7 @@ test('bad thread settings and a one-class task are clear errors or warnings, not
   r = tlc('--threads', '999', 'inspect', await pretrainedRun());
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /tlc: warning: --threads 999 is more than the \d+ cores of this machine/);
-  const root = mkdtempSync(join(tmpdir(), 'tlc-one-class-'));
+  const root = tempDir('tlc-one-class-');
   const taskFile = join(root, 'cats.jsonl');
   writeTask(taskFile, 60, 1, ['cat']);
   r = tlc('finetune', '--from', await pretrainedRun(), '--task', taskFile, '--out', join(root, 'ft'), '--steps', '2');

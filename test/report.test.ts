@@ -4,8 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeReport } from '../src/report/report.js';
@@ -13,6 +12,7 @@ import { bestRunOverTime, formatParams } from '../src/report/figures.js';
 import { uniqueIds } from '../src/report/render.js';
 import type { RunSummary } from '../src/report/runs.js';
 import { FIXTURE_RUNS, writeReportFixture, writeRunMetrics } from './report-fixture.js';
+import { tempDir } from './temp-dir.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 const CHROMIUM = '/usr/bin/chromium';
@@ -23,7 +23,7 @@ const RUN_LABELS = FIXTURE_RUNS.map((r) => `runs/${r.size} (${formatParams(r.par
 let reported: { root: string; stdout: string } | null = null;
 function reportedFixture(): { root: string; stdout: string } {
   if (!reported) {
-    const root = mkdtempSync(join(tmpdir(), 'tlc-report-'));
+    const root = tempDir('tlc-report-');
     writeReportFixture(root);
     const r = spawnSync(process.execPath, [CLI, 'report', root], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
@@ -94,7 +94,7 @@ test('index.html is self-contained: every figure inline, the run and compression
 
 test('the same input gives byte-identical figures and page', async () => {
   const { root } = reportedFixture();
-  const again = join(mkdtempSync(join(tmpdir(), 'tlc-report-again-')), 'r');
+  const again = join(tempDir('tlc-report-again-'), 'r');
   const r = await writeReport(root, { out: again });
   assert.deepEqual(r.svgs.map((p) => p.slice(again.length + 1)), FIGURES.map((f) => `${f}.svg`));
   for (const f of FIGURES) {
@@ -110,7 +110,7 @@ test('headless Chromium shows every figure of index.html with its marks', (t) =>
     return;
   }
   const { root } = reportedFixture();
-  const profile = mkdtempSync(join(tmpdir(), 'tlc-chromium-'));
+  const profile = tempDir('tlc-chromium-');
   try {
     const r = spawnSync(CHROMIUM, [
       '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
@@ -158,7 +158,7 @@ test('at each time, the run ahead is read off the drawn (piecewise-linear) curve
 });
 
 test('finetuning runs get their own figures beside the pretraining runs', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'tlc-report-groups-'));
+  const root = tempDir('tlc-report-groups-');
   for (const r of FIXTURE_RUNS.slice(0, 2)) writeRunMetrics(join(root, 'pre', r.size), r);
   const ft = join(root, 'clf');
   writeRunMetrics(ft, FIXTURE_RUNS[0]);
@@ -180,7 +180,7 @@ test('finetuning runs get their own figures beside the pretraining runs', async 
 });
 
 test('a directory without runs is a clear error naming it', () => {
-  const root = mkdtempSync(join(tmpdir(), 'tlc-report-empty-'));
+  const root = tempDir('tlc-report-empty-');
   mkdirSync(join(root, 'nothing-here'));
   const r = spawnSync(process.execPath, [CLI, 'report', root], { encoding: 'utf8' });
   assert.equal(r.status, 1);
@@ -204,7 +204,7 @@ test('ids in an SVG are renamed with a prefix, references with them', () => {
 });
 
 test('translation runs get a BLEU-against-time figure and their final BLEU in the table', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'tlc-report-mt-'));
+  const root = tempDir('tlc-report-mt-');
   for (const r of FIXTURE_RUNS.slice(0, 2)) writeRunMetrics(join(root, 'runs', r.size), r, 'seq2seq');
   const out = join(root, 'report');
   await writeReport(root, { out });
@@ -229,7 +229,7 @@ test('the report opens with the measured conclusion: the winner of the shared bu
 });
 
 test('a recorded choice draws its budget line and the chosen model on the accuracy-vs-bytes figure', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'tlc-report-choice-'));
+  const root = tempDir('tlc-report-choice-');
   writeReportFixture(root);
   const p = spawnSync(process.execPath, [CLI, 'pareto', join(root, 'compress', 'L4-D512-clf'), '--max-bytes', '5MB', '--out', root, '--force', '--json'], { encoding: 'utf8' });
   assert.equal(p.status, 0, p.stderr);

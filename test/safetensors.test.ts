@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -9,12 +8,13 @@ import {
   verifySafetensorsChecksum, writeSafetensors, writeSafetensorsRaw, type Tensor,
 } from '../src/engine/index.js';
 import { randn } from './helpers.js';
+import { tempDir } from './temp-dir.js';
 
 // Written by `/usr/bin/python3 tools/torch_reference.py --fixture test/fixtures/torch_reference_fixture.safetensors`.
 const FIXTURE = fileURLToPath(new URL('../../test/fixtures/torch_reference_fixture.safetensors', import.meta.url));
 
 function withTempDir(fn: (dir: string) => void): void {
-  const dir = mkdtempSync(join(tmpdir(), 'tlc-safetensors-'));
+  const dir = tempDir('tlc-safetensors-');
   try {
     fn(dir);
   } finally {

@@ -4,8 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Rng } from '../src/engine/random.js';
@@ -18,6 +17,7 @@ import { PairBatcher, encodePairs, evaluationPairBatches, makeBatch, type Encode
 import { toyPairs, writeTranslationDir } from './translation-fixture.js';
 import { preparedSyntheticData } from './corpus-fixture.js';
 import { runAndKill, runToEnd } from './processes.js';
+import { tempDir } from './temp-dir.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 
@@ -100,7 +100,7 @@ function cliArgs(data: string, out: string): string[] {
 
 test('tlc pretrain --objective seq2seq killed with SIGKILL and resumed ends bit-identical to an uninterrupted run', async () => {
   const data = writeTranslationDir(toyPairs(60, 2));
-  const root = mkdtempSync(join(tmpdir(), 'tlc-s2s-resume-'));
+  const root = tempDir('tlc-s2s-resume-');
   const straight = join(root, 'straight'), killed = join(root, 'killed');
   const summary = runToEnd(cliArgs(data, straight));
   assert.match(summary, /finished: 30 steps, .* validation loss \d+\.\d+ \(perplexity \d+\.\d+\), BLEU \d+\.\d+; run in /);
@@ -128,7 +128,7 @@ test('tlc pretrain --objective seq2seq killed with SIGKILL and resumed ends bit-
 
 test('a seq2seq sweep trains each size under one budget and reports BLEU; tlc plan declines it clearly', async () => {
   const data = writeTranslationDir(toyPairs(40, 4));
-  const root = mkdtempSync(join(tmpdir(), 'tlc-s2s-sweep-'));
+  const root = tempDir('tlc-s2s-sweep-');
   const file = join(root, 'sweep.yaml');
   writeFileSync(file, [`data: ${data}`, 'objective: seq2seq', 'sizes: [L1-D32, L1-D48]', 'steps: 6', 'seq_len: 32',
     'batch_sizes: [8]', 'eval_every: 1', 'eval_tokens: 400'].join('\n') + '\n');
@@ -151,7 +151,7 @@ test('a seq2seq sweep trains each size under one budget and reports BLEU; tlc pl
 test('bad seq2seq pretrain flags give one clear line and a non-zero exit', async () => {
   const data = writeTranslationDir(toyPairs(20, 3));
   const lmData = await preparedSyntheticData();
-  const out = join(mkdtempSync(join(tmpdir(), 'tlc-s2s-bad-')), 'run');
+  const out = join(tempDir('tlc-s2s-bad-'), 'run');
   const base = ['pretrain', '--model', 'L1-D32', '--out', out, '--steps', '5'];
   const cases: [string[], RegExp][] = [
     [[...base, '--objective', 'seq2seq', '--data', join(out, 'nowhere')], /nowhere\/prepare\.json: not found; is .* made by "tlc data prepare --task translation"/],

@@ -6,8 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
@@ -29,6 +28,7 @@ import { saveWeights } from '../src/nn/weights.js';
 import { loadModelDir, withoutUnits } from '../src/infer/load.js';
 import { finetunedClassifier } from './corpus-fixture.js';
 import { kernelsOf } from './helpers.js';
+import { tempDir } from './temp-dir.js';
 import {
   maxDiffAtTokens, onnxLogits, paddedBatch, randomRun, tinyConfig, tlcLogits,
 } from './export-fixture.js';
@@ -190,7 +190,7 @@ test('config.json checks per-block widths', () => {
 });
 
 test('tlc compress --structured ships a smaller dense model, one-shot and finetuned, that evaluates as scored', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'tlc-struct-cmp-'));
+  const root = tempDir('tlc-struct-cmp-');
   const { run, task } = await finetunedClassifier();
   const source = readModelConfig(join(run, 'config.json'));
   for (const mode of ['oneshot', 'gradual'] as const) {
@@ -236,7 +236,7 @@ test('tlc compress --structured ships a smaller dense model, one-shot and finetu
 });
 
 test('a gradual structured compression stopped mid-finetuning resumes to the same units and weights', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'tlc-struct-resume-'));
+  const root = tempDir('tlc-struct-resume-');
   const { run } = await finetunedClassifier();
   const sweep = (out: string, signal?: AbortSignal, onStep?: (step: number) => void) => compressSweep({
     model: run, out, sparsities: [], bits: [32], pruning: 'layer', mode: 'gradual', qat: false, seed: 0,

@@ -3,20 +3,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readMetrics } from '../src/run/metrics.js';
 import { preparedSyntheticData } from './corpus-fixture.js';
 import { readSweepSpec } from '../src/experiment/sweep.js';
 import { runAndKill } from './processes.js';
+import { tempDir } from './temp-dir.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 
 test('a sweep killed during its second run resumes that run and skips the finished one', async () => {
   const data = await preparedSyntheticData();
-  const root = mkdtempSync(join(tmpdir(), 'tlc-sweep-'));
+  const root = tempDir('tlc-sweep-');
   const spec = join(root, 'sweep.yaml');
   writeFileSync(spec, [`data: ${data}`, 'sizes: [L1-D32, L1-D48]', 'steps: 40', 'seq_len: 32', 'batch_sizes: [8]',
     'micro_batch_size: 4', 'eval_every: 0.5', 'eval_tokens: 512'].join('\n') + '\n');
@@ -45,7 +45,7 @@ test('a sweep killed during its second run resumes that run and skips the finish
 });
 
 test('a bad sweep file gives a clear error', () => {
-  const root = mkdtempSync(join(tmpdir(), 'tlc-sweep-bad-'));
+  const root = tempDir('tlc-sweep-bad-');
   const spec = join(root, 'bad.yaml');
   writeFileSync(spec, 'data: x\nsizes: [L1-D32]\nbudget: 1m\nlearning_rate: 3\n');
   const r = spawnSync(process.execPath, [CLI, 'sweep', spec, '--out', join(root, 'o')], { encoding: 'utf8' });
@@ -54,7 +54,7 @@ test('a bad sweep file gives a clear error', () => {
 });
 
 test('task: translation is a sweep of encoder–decoders; a contradicting objective is refused', () => {
-  const root = mkdtempSync(join(tmpdir(), 'tlc-sweep-task-'));
+  const root = tempDir('tlc-sweep-task-');
   const write = (name: string, text: string) => {
     const path = join(root, name);
     writeFileSync(path, text);
@@ -90,7 +90,7 @@ test('size_lrs trains each size at its own peak rate; a size it names must be sw
 
 test('time_in_tokens fixes each size a token budget from its throughput probe; --worker splits the runs, and the summary gathers both halves', async () => {
   const data = await preparedSyntheticData();
-  const root = mkdtempSync(join(tmpdir(), 'tlc-sweep-probe-'));
+  const root = tempDir('tlc-sweep-probe-');
   const spec = join(root, 'sweep.yaml');
   writeFileSync(spec, [`data: ${data}`, 'sizes: [L1-D32, L2-D64]', 'budget: 2s', 'time_in_tokens: true', 'probe: 1s', 'seq_len: 32',
     'batch_sizes: [8]', 'eval_every: 0.5', 'eval_tokens: 512'].join('\n') + '\n');

@@ -5,8 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getThreads, memoryStats, noGrad, setThreads, tidy } from '../src/engine/index.js';
@@ -21,6 +20,7 @@ import { beamSearch, decodeSources, greedySearch, translateTexts, type Hypothesi
 import { loadTranslationModel, type TranslationModel } from '../src/translate/load.js';
 import { IGNORE_INDEX } from '../src/nn/transformer.js';
 import { toyPairs, writeTranslationDir } from './translation-fixture.js';
+import { tempDir } from './temp-dir.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 const PAIRS = toyPairs(50, 1);
@@ -31,7 +31,7 @@ let trained: Promise<{ run: string; data: string }> | null = null;
 function trainedRun(): Promise<{ run: string; data: string }> {
   trained ??= (async () => {
     const data = writeTranslationDir(PAIRS);
-    const run = join(mkdtempSync(join(tmpdir(), 'tlc-s2s-')), 'run');
+    const run = join(tempDir('tlc-s2s-'), 'run');
     await pretrain(run, pretrainOptions({
       data, model: presetConfig('L2-D64', { vocab_size: 400, max_len: 32, dropout: 0, objective: 'seq2seq' }),
       steps: 200, batch_size: 10, seq_len: 32, lr: 3e-3, warmup: 0.1, eval_every: 0.5, eval_tokens: 100_000,
@@ -143,7 +143,7 @@ test('tlc translate: a text, and a file line by line into another file, as a rea
   assert.equal(one.status, 0, one.stderr);
   assert.equal(one.stdout, PAIRS[memorised].target + '\n');
 
-  const dir = mkdtempSync(join(tmpdir(), 'tlc-translate-'));
+  const dir = tempDir('tlc-translate-');
   const input = join(dir, 'in.txt'), output = join(dir, 'out.txt');
   writeFileSync(input, `${PAIRS[0].source}\n\n${PAIRS[1].source}\r\n${PAIRS[2].source}\n`);
   const file = tlc(['translate', run, '--input', input, '--output', output, '--beam', '2', '--batch-size', '2']);
@@ -155,7 +155,7 @@ test('tlc translate: a text, and a file line by line into another file, as a rea
 
 test('tlc translate: clear errors for a run that is not a translation model and for empty input', async () => {
   const { run } = await trainedRun();
-  const dir = mkdtempSync(join(tmpdir(), 'tlc-translate-bad-'));
+  const dir = tempDir('tlc-translate-bad-');
   const lm = join(dir, 'lm');
   const lmModel = new TransformerLM(presetConfig('L1-D32', { vocab_size: 400, max_len: 32 }));
   try {

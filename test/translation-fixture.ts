@@ -1,12 +1,12 @@
 // A toy translation task with learnable structure: English-like sentences and their
 // word-by-word translation into an invented language that puts the verb last, prepared as
 // `tlc data prepare --task translation` prepares any parallel data.
-import { mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Rng } from '../src/engine/random.js';
 import { writeParallelTsv, type Pair } from '../src/data/parallel.js';
 import { prepareTranslation } from '../src/data/prepare-translation.js';
+import { tempDir } from './temp-dir.js';
 
 const SUBJECTS: [string, string][] = [['the cat', 'ka mir'], ['a dog', 'na hund'], ['the old man', 'ka vel dom'], ['my sister', 'mi sora'],
   ['the teacher', 'ka lerin'], ['a small bird', 'na pik vogi'], ['the king', 'ka regu'], ['our neighbour', 'nos vizin']];
@@ -35,7 +35,7 @@ export function toyPairs(count: number, seed: number): Pair[] {
 
 /** A prepared translation directory whose train, valid and test splits all hold `pairs` (a memorisation task). */
 export function writeTranslationDir(pairs: Pair[], vocabSize = 400): string {
-  const root = mkdtempSync(join(tmpdir(), 'tlc-translation-'));
+  const root = tempDir('tlc-translation-');
   const raw = join(root, 'raw'), out = join(root, 'prepared');
   mkdirSync(raw);
   for (const split of ['train', 'valid', 'test']) writeParallelTsv(join(raw, `${split}.tsv`), pairs);

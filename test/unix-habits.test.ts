@@ -2,17 +2,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { finetunedClassifier } from './corpus-fixture.js';
+import { tempDir } from './temp-dir.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 
 test('tlc predict … | head -1: the command ends quietly when its reader stops reading (EPIPE)', async () => {
   const { run } = await finetunedClassifier();
-  const input = join(mkdtempSync(join(tmpdir(), 'tlc-epipe-')), 'lines.txt');
+  const input = join(tempDir('tlc-epipe-'), 'lines.txt');
   writeFileSync(input, Array.from({ length: 3000 }, (_, i) => `The old cat ${i} sees the river every morning.`).join('\n') + '\n');
   const child = spawn(process.execPath, [CLI, 'predict', run, '--input', input], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
@@ -28,7 +28,7 @@ test('tlc predict … | head -1: the command ends quietly when its reader stops 
 
 test('a directory where a text file is expected, and a FIFO where a model file is, each give one clear line and exit 1 (no EISDIR, no hang)', async () => {
   const { run } = await finetunedClassifier();
-  const dir = mkdtempSync(join(tmpdir(), 'tlc-odd-files-'));
+  const dir = tempDir('tlc-odd-files-');
   const once = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000 });
   const predict = once(['predict', run, '--input', dir]);
   assert.equal(predict.status, 1, predict.stderr);

@@ -1,11 +1,11 @@
 // Progress reporting without a terminal, and atomic file writes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { progress, formatBytes } from '../src/util/progress.js';
 import { AtomicFile, writeFileAtomic } from '../src/util/atomic.js';
+import { tempDir } from './temp-dir.js';
 
 function fakeStream(): { stream: NodeJS.WriteStream; lines: () => string[] } {
   let text = '';
@@ -40,7 +40,7 @@ test('progress without a terminal: occasional lines, then one final line', () =>
 });
 
 test('atomic writes: the file appears only on commit; abort leaves the old one and no temporary file', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tlc-atomic-'));
+  const dir = tempDir('tlc-atomic-');
   try {
     const path = join(dir, 'f.bin');
     writeFileSync(path, 'old');

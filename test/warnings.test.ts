@@ -4,18 +4,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { preparedSyntheticData, syntheticDocuments } from './corpus-fixture.js';
 import { readMetrics } from '../src/run/metrics.js';
+import { tempDir } from './temp-dir.js';
 
 const CLI = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
 const tlc = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
 const warningsOf = (run: string) => readMetrics(join(run, 'metrics.jsonl')).filter((e) => e.event === 'warning') as unknown as { kind: string; message: string }[];
 
 test('data prepare warns when the corpus cannot fill the vocabulary asked for, and records both sizes', () => {
-  const root = mkdtempSync(join(tmpdir(), 'tlc-warn-vocab-'));
+  const root = tempDir('tlc-warn-vocab-');
   const input = join(root, 'small.jsonl');
   writeFileSync(input, syntheticDocuments(20, 3).map((text) => JSON.stringify({ text })).join('\n') + '\n');
   const r = tlc(['data', 'prepare', '--input', input, '--out', join(root, 'data'), '--vocab-size', '4000']);
@@ -27,7 +27,7 @@ test('data prepare warns when the corpus cannot fill the vocabulary asked for, a
 });
 
 test('data prepare says when its validation split is far from the share asked for, or holds nothing out', () => {
-  const root = mkdtempSync(join(tmpdir(), 'tlc-warn-split-'));
+  const root = tempDir('tlc-warn-split-');
   const few = join(root, 'few.jsonl');
   writeFileSync(few, syntheticDocuments(4, 5).map((text) => JSON.stringify({ text })).join('\n') + '\n');
   const r = tlc(['data', 'prepare', '--input', few, '--out', join(root, 'few'), '--vocab-size', '300']);
@@ -46,7 +46,7 @@ test('data prepare says when its validation split is far from the share asked fo
 test('pretraining warns once when the budget buys more than 4 epochs, and when the model ends no better than unigram', async () => {
   const data = await preparedSyntheticData();
   const corpus = (JSON.parse(readFileSync(join(data, 'data.json'), 'utf8')) as { train: { tokens: number } }).train.tokens;
-  const root = mkdtempSync(join(tmpdir(), 'tlc-warn-run-'));
+  const root = tempDir('tlc-warn-run-');
   const common = ['pretrain', '--data', data, '--model', 'L1-D32', '--seq-len', '32', '--batch-size', '8', '--eval-tokens', '512'];
   // 5 epochs' worth of tokens at a learning rate too small to learn anything
   const stuck = join(root, 'stuck');

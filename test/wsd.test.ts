@@ -2,14 +2,14 @@
 // the right step and decay to zero, and a branch killed part-way that resumes bit-identical.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { learningRate } from '../src/train/schedule.js';
 import { readMetrics } from '../src/run/metrics.js';
 import { preparedSyntheticData } from './corpus-fixture.js';
 import { runAndKill, runToEnd } from './processes.js';
+import { tempDir } from './temp-dir.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 
@@ -37,7 +37,7 @@ function cli(data: string, out: string): string[] {
 
 test('wsd branches fork at their fraction, decay to zero, and resume bit-identical after SIGKILL', async () => {
   const data = await preparedSyntheticData();
-  const root = mkdtempSync(join(tmpdir(), 'tlc-wsd-'));
+  const root = tempDir('tlc-wsd-');
   const straight = join(root, 'straight'), killed = join(root, 'killed');
   const out = runToEnd(cli(data, straight));
   assert.match(out, /cooldown branch at 0\.5 of the budget: validation loss/);
@@ -69,7 +69,7 @@ test('wsd branches fork at their fraction, decay to zero, and resume bit-identic
 
 test('branches need the wsd schedule; finetuning refuses wsd', async () => {
   const data = await preparedSyntheticData();
-  const out = join(mkdtempSync(join(tmpdir(), 'tlc-wsd-bad-')), 'run');
+  const out = join(tempDir('tlc-wsd-bad-'), 'run');
   const r = (await import('node:child_process')).spawnSync(process.execPath,
     [CLI, 'pretrain', '--data', data, '--model', 'L1-D32', '--out', out, '--steps', '5', '--branches', '0.5'], { encoding: 'utf8' });
   assert.notEqual(r.status, 0);
