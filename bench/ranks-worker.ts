@@ -45,7 +45,7 @@ async function main(): Promise<void> {
       loss: (b) => model.loss(b, { training: true }).loss,
       cost: (b) => ({ tokens: b.batchSize * b.seqLen, flops: b.batchSize * b.seqLen * flopsPerToken, weight: b.batchSize }),
       // random tokens have nothing to validate: the benchmark times training steps only
-      evaluate: () => ({ valid_loss: 0 }),
+      evaluate: function* () { return { valid_loss: 0 }; },
       dataPosition: null,
     }, false);
     const params = model.parameters().reduce((n, p) => n + p.size, 0);

@@ -314,6 +314,24 @@ test('at least 150 bad inputs: a clear one-line error naming what is wrong, a no
     [['auto', '--corpus', task, '--budget', '1h', '--sizes', 'L1-D32,L1-D32', '--out', fresh('a14')], /--sizes names L1-D32 more than once/],
     [['generate', run, 'x', '--greedy', '--temperature', '0.5'], /--greedy takes the most likely token and samples nothing: --temperature would do nothing/],
     [['translate', clf, 'x', '--length-penalty', '-1'], /invalid --length-penalty "-1"/],
+    // numbers and words that parsers describe badly
+    [[...pre, '--steps', '5', '--betas', '0.9,0.98,0.5', '--out', fresh('p50')], /invalid --betas "0\.9,0\.98,0\.5": give two numbers b1,b2/],
+    [[...pre, '--steps', '5', '--lr', '1e400', '--out', fresh('p51')], /invalid --lr "1e400": expected a finite number/],
+    [['help', 'frobnicate'], /unknown command 'frobnicate'/],
+    [['PRETRAIN', '--help'], /unknown command 'PRETRAIN' \(did you mean pretrain\?\)/],
+    [['--version', 'extra'], /--version takes no arguments, got 'extra'/],
+    [['bench', 'kernels', '--dims', 'abc'], /invalid --dims "abc"/],
+    [['bench', 'kernels', '--tokens', '0'], /invalid --tokens "0"/],
+    [['bench', 'train', '--layers', 'abc'], /invalid --layers "abc": expected a positive integer/],
+    [['report', run, '--title', '', '--out', fresh('r1')], /--title is empty/],
+    // a first step that diverges leaves no run behind (the check after the table)
+    [[...pre, '--steps', '30', '--lr', '1e30', '--warmup', '0', '--save-every', '100', '--out', fresh('p52')], /training diverged at step \d+: .*non-finite gradient/],
+    // flags that would do nothing
+    [['compress', '--from', clf, '--mode', 'finetune', '--distill-alpha', '0.3', '--out', fresh('c7')], /--distill-alpha shapes --distill, which is not given/],
+    [['compress', '--from', clf, '--structured-units', 'heads', '--out', fresh('c8')], /--structured-units shapes --structured, which is not given/],
+    [['compress', '--from', run, '--task', task, '--out', fresh('c9')], /is a language model \(no labels\): compress only sizes it, so --task would do nothing/],
+    [['finetune', '--from', run, '--task', task, '--steps', '2', '--max-len', '5000', '--out', fresh('f50')], /--max-len 5000 is beyond the \d+ positions of .*run's model/],
+    [['evaluate', clf, '--max-len', '5000'], /--max-len 5000 is beyond the \d+ positions of .*clf's model/],
   ];
   assert.ok(cases.length >= 150, `${cases.length} cases`);
   // every case runs; the failures are reported together
@@ -332,4 +350,24 @@ test('at least 150 bad inputs: a clear one-line error naming what is wrong, a no
   for (const [dir, hashed] of before) assert.deepEqual(hashes(dir), hashed, `${dir} changed`);
   // no failed start left a directory behind
   assert.ok(!existsSync(join(root, 'new')) || readdirSync(join(root, 'new')).length === 0, `left behind: ${existsSync(join(root, 'new')) ? readdirSync(join(root, 'new')).join(', ') : ''}`);
+});
+
+test('inputs that do less than asked say so, and the command goes on', async () => {
+  const data = await preparedSyntheticData();
+  const root = tempDir('tlc-less-than-asked-');
+  const task = join(root, 'animals.jsonl');
+  writeTask(task, 120, 2);
+  const cli = (...args: string[]) => {
+    const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+    assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+    return r.stderr;
+  };
+  const run = join(root, 'run');
+  assert.match(cli('pretrain', '--data', data, '--model', 'L1-D32', '--seq-len', '32', '--tokens', '10', '--out', run),
+    /warning: the budget, 1\.00e\+1 tokens, is less than half of one step \(1\.02e\+3 tokens\): the run is that one step/);
+  const clf = join(root, 'clf');
+  assert.match(cli('finetune', '--from', run, '--task', task, '--steps', '2', '--max-examples', '6', '--out', clf),
+    /warning: --max-examples 6 leaves the valid split 1 example, none labelled "\w+", "\w+": its scores say little; give at least \d+/);
+  assert.match(cli('evaluate', clf, '--task-seed', '4'),
+    /warning: --task-seed 4 is not the seed .*clf was finetuned with \(0\): its splits differ/);
 });

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, truncateSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, truncateSync, statSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { presetConfig } from '../src/nn/config.js';
@@ -12,7 +12,8 @@ import { readMetrics } from '../src/run/metrics.js';
 import { listBranches, runEnded } from '../src/train/branches.js';
 import { learningRate } from '../src/train/schedule.js';
 import { pretrainArgsOf } from '../src/train/args.js';
-import { preparedSyntheticData, pretrainOptions } from './corpus-fixture.js';
+import { preparedSyntheticData, pretrainOptions, syntheticDocuments } from './corpus-fixture.js';
+import { prepareData } from '../src/data/prepare.js';
 import { runAndKill, runToEnd, start, waitUntil } from './processes.js';
 import { tempDir } from './temp-dir.js';
 
@@ -168,6 +169,40 @@ test('a time-budget run interrupted with SIGINT resumes its remaining budget and
   });
   assert.equal(last.progress, 1);
   assert.equal(learningRate(schedule, 1), 0);
+});
+
+test('a SIGINT during a long evaluation stops it at once; the rerun evaluates, writes the tagged checkpoint and ends bit-identical', async () => {
+  // half of a larger synthetic corpus held out: each evaluation takes seconds, the steps milliseconds
+  const root = tempDir('tlc-eval-stop-');
+  writeFileSync(join(root, 'corpus.jsonl'), syntheticDocuments(1500, 7).map((text) => JSON.stringify({ text })).join('\n') + '\n');
+  const data = join(root, 'data');
+  await prepareData({ inputs: [join(root, 'corpus.jsonl')], outDir: data, vocabSize: 320, validFraction: 0.5, seed: 1, showProgress: false });
+  const args = (out: string) => [CLI, 'pretrain', '--data', data, '--model', 'L2-D128', '--seq-len', '32', '--batch-size', '8', '--steps', '8',
+    '--eval-every', '0.5', '--save-at', '0.5', '--eval-tokens', '1000000', '--out', out];
+  const whole = join(root, 'whole'), stopped = join(root, 'stopped');
+  runToEnd(args(whole));
+
+  const child = start(args(stopped));
+  const metrics = join(stopped, 'metrics.jsonl');
+  // the 4th step is logged just before the evaluation its budget fraction is due for
+  await waitUntil(child, 'step 4', () => existsSync(metrics) && readMetrics(metrics).some((e) => e.event === 'train' && e.step === 4));
+  child.child.kill('SIGINT');
+  const exit = await child.exited;
+  assert.equal(exit.code, 130, `stderr:\n${child.stderr()}`);
+  const events = readMetrics(metrics);
+  assert.deepEqual(events.filter((e) => e.event === 'eval').map((e) => e.step), [0], 'the evaluation of step 4 was stopped, not finished');
+  assert.deepEqual(events[events.length - 1], { ...events[events.length - 1], event: 'interrupted', step: 4 });
+  const state = JSON.parse(readFileSync(join(stopped, 'state.json'), 'utf8')) as { step: number; pending?: unknown };
+  assert.deepEqual([state.step, state.pending], [4, { evaluate: true, finished: false, tagged: [0.5], save: true }]);
+  assert.ok(!existsSync(join(stopped, 'checkpoints', 'budget-0.50')), 'the tagged checkpoint waits for the evaluation');
+
+  runToEnd([...args(stopped), '--resume', stopped]);
+  const evals = (run: string) => readMetrics(join(run, 'metrics.jsonl')).filter((e) => e.event === 'eval').map((e) => [e.step, e.valid_loss]);
+  assert.deepEqual(evals(stopped), evals(whole));
+  for (const file of ['model.safetensors', 'checkpoints/budget-0.50/model.safetensors', 'checkpoints/budget-0.50/optimizer.safetensors']) {
+    assert.ok(readFileSync(join(stopped, file)).equals(readFileSync(join(whole, file))), `${file} differs from the uninterrupted run's`);
+  }
+  assert.equal((JSON.parse(readFileSync(join(stopped, 'state.json'), 'utf8')) as { pending?: unknown }).pending, undefined);
 });
 
 test('a wsd extension interrupted half-way is finished by the next resume, not done twice', async () => {

@@ -39,8 +39,8 @@ function registerBenchKernels(bench: Command): void {
     .option('--tokens <n>', 'rows of the activation matrix (batch × sequence)', '4096')
     .option('--dims <list>', 'model widths d (shapes tokens × d × 4d)', '256,512,768')
     .action((opts: { json?: boolean; tokens: string; dims: string }) => {
-      const dims = opts.dims.split(',').map(Number);
-      const result = benchKernels({ tokens: Number(opts.tokens), dims, log: (l) => process.stderr.write(l + '\n') });
+      const dims = opts.dims.split(',').map((d) => num(d, '--dims', positiveInt));
+      const result = benchKernels({ tokens: num(opts.tokens, '--tokens', positiveInt), dims, log: (l) => process.stderr.write(l + '\n') });
       if (opts.json) {
         process.stdout.write(JSON.stringify({ rows: result.rows, system: systemInfo() }) + '\n');
         return;
@@ -75,8 +75,9 @@ function registerBenchTrain(bench: Command): void {
     .action((o: Record<string, string | boolean>, cmd: Command) => {
       const c = {
         objective: o.objective === 'clm' ? 'clm' as const : 'mlm' as const,
-        layers: Number(o.layers), d_model: Number(o.dModel), heads: Number(o.heads), seq_len: Number(o.seqLen),
-        batch: Number(renamed(cmd, 'batchSize', 'batch')), vocab: Number(renamed(cmd, 'vocabSize', 'vocab')), steps: Number(o.steps),
+        layers: count(o.layers, '--layers'), d_model: count(o.dModel, '--d-model'), heads: count(o.heads, '--heads'), seq_len: count(o.seqLen, '--seq-len'),
+        batch: count(renamed(cmd, 'batchSize', 'batch'), '--batch-size'), vocab: count(renamed(cmd, 'vocabSize', 'vocab'), '--vocab-size'),
+        steps: count(o.steps, '--steps'),
       };
       if (o.ranks !== undefined) {
         const n = num(String(o.ranks), '--ranks', (v) => Number.isInteger(v) && v >= 2);
@@ -294,4 +295,11 @@ function printTrainBench(r: TrainBenchResult): void {
   if (r.pytorch?.blas) console.log(`PyTorch BLAS: ${r.pytorch.blas}`);
   if (r.pytorch) console.log(`tlc / PyTorch (same algorithm): ${(r.tlc.tokens_per_s / r.pytorch.tokens_per_s).toFixed(2)}×`);
   if (r.pytorch_all_positions) console.log(`tlc / PyTorch (logits at all positions): ${(r.tlc.tokens_per_s / r.pytorch_all_positions.tokens_per_s).toFixed(2)}×`);
+}
+
+/** A positive integer flag: `invalid --layers "abc": expected a positive integer`. */
+function count(v: unknown, flag: string): number {
+  const x = Number(v);
+  if (String(v).trim() === '' || !positiveInt(x)) throw new TlcError(`invalid ${flag} "${String(v)}": expected a positive integer`);
+  return x;
 }

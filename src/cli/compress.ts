@@ -63,6 +63,7 @@ async function runCompress(cmd: Command, o: Record<string, unknown>): Promise<vo
     throw new TlcError(`tlc compress runs in one process (${ranks.source} started ${ranks.count}): its settings are written by one ` +
       'writer; run it without the launcher');
   }
+  refuseFlagsWithoutEffect(cmd);
   const model = hfModelDir(required(renamed<string | undefined>(cmd, 'from', 'model'), '--from')), out = required(o.out as string | undefined, '--out');
   warnIfUnfinished(model);
   const result = await withOutputDir(out, 'compress', { force: o.force === true, source: model, lock: true }, () => withGracefulStop((signal) => compressSweep(
@@ -76,6 +77,16 @@ async function runCompress(cmd: Command, o: Record<string, unknown>): Promise<vo
     return;
   }
   printTable(paretoFrontier(result.rows));
+}
+
+/** A flag that only shapes another (`--distill-alpha` shapes `--distill`), given without it, would do nothing. */
+function refuseFlagsWithoutEffect(cmd: Command): void {
+  const given = (flag: string) => cmd.getOptionValueSource(attributeOf(flag)) === 'cli';
+  for (const flag of METHODS.flatMap((m) => m.flags)) {
+    if (flag.shapes && given(flag.spec) && !given(flag.shapes)) {
+      throw new TlcError(`${flag.spec.split(' ')[0]} shapes ${flag.shapes}, which is not given: add ${flag.shapes}, or leave it out`);
+    }
+  }
 }
 
 /** A method's flag as a commander option. */

@@ -43,6 +43,11 @@ export function registerFinetune(program: Command): void {
       if (dir) return resumeFinetune(dir.dir, events, signal, undefined, dir.extend);
       const out = required(flags.out, '--out');
       const { options } = finetunePlan(parseFlags(finetuneOptionsSchema, optionsFromFlags(flags)));
+      // the default is cut to the model's positions; a length asked for is not
+      const positions = flags.maxLen !== undefined ? readRunConfig(hfModelDir(options.from)).max_len : Infinity;
+      if (options.max_len > positions) {
+        throw new TlcError(`--max-len ${options.max_len} is beyond the ${positions} positions of ${options.from}'s model: give at most ${positions}`);
+      }
       if (!role.leader) return finetune(out, options, events, signal);
       warnIfUnfinished(options.from);
       return withOutputDir(out, 'finetune', { force }, () => finetune(out, options, events, signal));

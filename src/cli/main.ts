@@ -28,8 +28,10 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
 process.stderr.on('error', () => {});
 
 try {
-  const [{ buildProgram }, { dataParallel }] = await Promise.all([import('./program.js'), import('../train/data-parallel.js')]);
-  await buildProgram().parseAsync(process.argv).catch((e: unknown) => {
+  const [{ buildProgram, checkCommandWord }, { dataParallel }] = await Promise.all([import('./program.js'), import('../train/data-parallel.js')]);
+  const program = buildProgram();
+  checkCommandWord(program, process.argv.slice(2));
+  await program.parseAsync(process.argv).catch((e: unknown) => {
     report(e);
     // one rank of a data-parallel job that stops must end the others, whatever the launcher
     dataParallel()?.abort(1);

@@ -88,6 +88,39 @@ function noteRepeatedFlags(cmd: Command): void {
   for (const sub of cmd.commands) noteRepeatedFlags(sub);
 }
 
+/**
+ * What commander lets through: an unknown command before --help (it prints the general help and
+ * exits 0), `help <unknown>` (the general help again), and words after --version (ignored).
+ */
+export function checkCommandWord(program: Command, args: string[]): void {
+  const names = new Set(['help', ...program.commands.flatMap((c) => [c.name(), ...c.aliases()])]);
+  let i = 0;
+  while (i < args.length && args[i].startsWith('-')) i += args[i] === '--threads' ? 2 : 1;
+  const word = args[i];
+  if (word === undefined) return;
+  const unknown = (w: string) => {
+    const near = [...names].find((n) => n !== 'help' && (n === w.toLowerCase() || editDistance(n, w.toLowerCase()) <= 2));
+    return new TlcError(`unknown command '${w}'${near ? ` (did you mean ${near}?)` : ''}: see tlc --help`);
+  };
+  if (!names.has(word)) {
+    const asked = args.slice(0, i).find((a) => a === '--version' || a === '-V');
+    throw asked ? new TlcError(`${asked} takes no arguments, got '${word}'`) : unknown(word);
+  }
+  const topic = args[i + 1];
+  if (word === 'help' && topic !== undefined && !topic.startsWith('-') && !names.has(topic)) throw unknown(topic);
+}
+
+/** Levenshtein distance, for "did you mean". */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length];
+}
+
 function parseThreads(v: string): number {
   const n = /^\d+$/.test(v.trim()) ? Number(v) : NaN;
   if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS) throw new TlcError(`invalid --threads "${v}": expected an integer from 1 to ${MAX_THREADS}`);

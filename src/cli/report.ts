@@ -2,6 +2,7 @@
 import { join, relative } from 'node:path';
 import { checkOutputDir, markOutputDir } from '../run/ownership.js';
 import type { Command } from 'commander';
+import { TlcError } from '../util/errors.js';
 
 export function registerReport(program: Command): void {
   program
@@ -12,6 +13,7 @@ export function registerReport(program: Command): void {
     .option('--force', 'write into an existing --out directory that holds something other than a report')
     .action(async (dir: string, o: { out?: string; title?: string; force?: boolean }) => {
       // Vega takes ~0.4 s to load: only this command pays for it
+      if (o.title !== undefined && o.title.trim() === '') throw new TlcError('--title is empty: give the heading, or leave --title out for the default');
       const { writeReport, REPORT_DIR } = await import('../report/report.js');
       const out = o.out ?? join(dir, REPORT_DIR);
       checkOutputDir(out, 'report', { force: o.force });

@@ -42,6 +42,10 @@ export function registerTranslate(program: Command): void {
       if (flags.output) checkOutputFile(flags.output, '--output', flags.input !== undefined ? [flags.input] : []);
       const { model, tokenizer } = loadTranslationModel(run);
       try {
+        const cap = model.config.max_len - 1;
+        if (opts.maxLen !== undefined && opts.maxLen > cap) {
+          throw new TlcError(`--max-len ${opts.maxLen} is beyond what ${run}'s model can write (${cap} tokens: its max_len less </s>): give at most ${cap}`);
+        }
         const todo = lines.map((l, i) => i).filter((i) => lines[i].trim() !== '');
         const bar = flags.input ? progress({ label: 'translate', total: todo.length, unit: 'sentences' }) : null;
         const translated = translateTexts(model, tokenizer, todo.map((i) => lines[i]), { ...opts, onProgress: (done) => bar?.update(done) });

@@ -13,6 +13,7 @@ export type { Example } from './example.js';
 import { readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { TlcError } from '../util/errors.js';
+import { warn } from '../util/warn.js';
 import { Rng, mix } from '../engine/random.js';
 import { readExampleFile, taskFileFormat, TASK_FILE_EXTENSIONS, type ExampleFile } from './task-files.js';
 import { readBundledTask } from './task-examples.js';
@@ -212,7 +213,8 @@ function taskName(path: string): string {
  * examples stay in order.
  */
 function capTask(task: Task, maxExamples: number, seed: number): void {
-  const total = SPLIT_NAMES.reduce((sum, s) => sum + task.splits[s].length, 0);
+  const sizes = SPLIT_NAMES.map((s) => task.splits[s].length);
+  const total = sizes.reduce((a, b) => a + b, 0);
   if (total <= maxExamples) return;
   SPLIT_NAMES.forEach((split, s) => {
     const examples = task.splits[split];
@@ -220,6 +222,15 @@ function capTask(task: Task, maxExamples: number, seed: number): void {
     task.splits[split] = sampleByLabel(examples, quota, new Rng(mix(seed, 4, s)));
   });
   task.notes.push(`kept ${SPLIT_NAMES.map((s) => task.splits[s].length).join('/')} of ${total} examples (maxExamples ${maxExamples})`);
+  for (const split of ['valid', 'test'] as const) {
+    const held = new Set(task.splits[split].map((e) => e.label));
+    const missing = task.labels.filter((l) => !held.has(l));
+    if (missing.length === 0) continue;
+    const share = sizes[SPLIT_NAMES.indexOf(split)] / total;
+    const enough = Math.min(total, Math.ceil((task.labels.length - 0.5) / share));
+    warn(`--max-examples ${maxExamples} leaves the ${split} split ${task.splits[split].length} example${task.splits[split].length === 1 ? '' : 's'}, ` +
+      `none labelled ${missing.map((l) => `"${l}"`).join(', ')}: its scores say little; give at least ${enough}`);
+  }
 }
 
 function sampleByLabel(examples: Example[], quota: number, rng: Rng): Example[] {

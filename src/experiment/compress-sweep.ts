@@ -285,6 +285,11 @@ async function sweepTask(args: CompressSweepArgs, config: ModelConfig):
     return { data, scoredOn: splitForRun(args.model, config, taskSpec, { taskSeed: args.taskSeed }), taskSpec };
   }
   if (args.mode !== 'oneshot') throw new TlcError(`${args.model}: the ${args.mode} mode finetunes on a labelled task, so it needs a classifier run`);
+  const unused = [args.task !== undefined ? '--task' : '', args.taskSeed !== undefined ? '--task-seed' : ''].filter(Boolean);
+  if (unused.length > 0) {
+    throw new TlcError(`${args.model} is a language model (no labels): compress only sizes it, so ${unused.join(' and ')} would do nothing; ` +
+      'finetune it into a classifier first (tlc finetune) to score it on a task, or leave them out');
+  }
   return { data: null, scoredOn: undefined, taskSpec };
 }
 

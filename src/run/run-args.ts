@@ -1,7 +1,7 @@
 // run.json: the command and the options a run was started with (defaults filled in), so
 // `--resume` continues it exactly, whatever flags are given later and whatever the
 // defaults become. The options are re-read through the command's own schema.
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import type { z } from 'zod';
 import { TlcError } from '../util/errors.js';
 import { parseWith } from '../util/validation.js';
@@ -69,24 +69,36 @@ export function readRunArgsIfAny(runDir: string): { command: RunCommand; options
   return { command: file.command, options: file.options };
 }
 
-/** What a new run writes before its first checkpoint. */
-const STARTING_FILES = [RUN_FILES.args, RUN_FILES.config, RUN_FILES.tokenizer, RUN_FILES.metrics, RUN_FILES.weights, RUN_FILES.checkpoints];
+/** What a new run writes before its first step is checkpointed. */
+const STARTING_FILES = [RUN_FILES.args, RUN_FILES.config, RUN_FILES.tokenizer, RUN_FILES.metrics, RUN_FILES.weights, RUN_FILES.checkpoints, RUN_FILES.state];
 
 /**
- * Runs `fn`, the start of a run just created in `runDir`. Should it fail before the first
- * checkpoint (bad data, a model that cannot be built), what the start wrote is removed, so
- * the corrected command can be run again as it was; the directory too when nothing else is left.
+ * Runs `fn`, the start of a run just created in `runDir`. Should it fail before a trained step
+ * was checkpointed (bad data, a model that cannot be built, a first step that diverges), what
+ * the start wrote is removed, so the corrected command can be run again as it was; the
+ * directory too when nothing else is left.
  */
 export async function abandonIfUnstarted<T>(runDir: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    if (!existsSync(runFile(runDir, 'state'))) {
+    if (checkpointedStep(runDir) === 0) {
       for (const f of STARTING_FILES) rmSync(`${runDir}/${f}`, { recursive: true, force: true });
       try {
         if (readdirSync(runDir).every((n) => n === OUTPUT_MARKER)) rmSync(runDir, { recursive: true, force: true });
       } catch { /* already gone */ }
     }
     throw e;
+  }
+}
+
+/** The step of the run's last checkpoint: 0 with none, or with only the one written before training. */
+function checkpointedStep(runDir: string): number {
+  try {
+    const step = (JSON.parse(readFileSync(runFile(runDir, 'state'), 'utf8')) as { step?: unknown }).step;
+    return typeof step === 'number' ? step : 0;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    return NaN; // unreadable: left as it is
   }
 }

@@ -1,6 +1,7 @@
 // A labelled task encoded for a model: the task's splits through the model's tokenizer,
 // with its label ids — and, for a finetuned run, the task as that run was finetuned on it.
 import { TlcError } from '../util/errors.js';
+import { warn } from '../util/warn.js';
 import type { ModelConfig } from '../nn/config.js';
 import { loadTokenizer } from '../data/tokenizer-json.js';
 import { loadTask, type Example, type Task } from '../data/tasks.js';
@@ -53,6 +54,9 @@ export function finetunedTask(run: string): { task?: string; taskSeed?: number; 
 
 /** The split `taskForRun` encodes for `run`: what compress records as a setting's `scored_on`. */
 export function splitForRun(run: string, config: ModelConfig, taskSpec: string, overrides: { taskSeed?: number; maxLen?: number } = {}) {
+  if (overrides.maxLen !== undefined && overrides.maxLen > config.max_len) {
+    throw new TlcError(`--max-len ${overrides.maxLen} is beyond the ${config.max_len} positions of ${run}'s model: give at most ${config.max_len}`);
+  }
   const trained = finetunedTask(run);
   return {
     task: taskSpec,
@@ -71,6 +75,11 @@ export async function taskForRun(run: string, config: ModelConfig, taskSpec: str
   overrides: { taskSeed?: number; maxLen?: number } = {}): Promise<{ task: Task; data: EncodedTask }> {
   if (!config.labels) throw new TlcError(`${run}: not a classifier (no "labels" in config.json); finetune it first with \`tlc finetune\``);
   const split = splitForRun(run, config, taskSpec, overrides);
+  const trained = finetunedTask(run);
+  if (overrides.taskSeed !== undefined && trained.task === taskSpec && trained.taskSeed !== undefined && overrides.taskSeed !== trained.taskSeed) {
+    warn(`--task-seed ${overrides.taskSeed} is not the seed ${run} was finetuned with (${trained.taskSeed}): ` +
+      'its splits differ, so the scored split may hold examples the model was trained on');
+  }
   const task = await loadTask(taskSpec, { seed: split.task_seed, maxExamples: split.max_examples ?? undefined });
   return { task, data: encodeTask(task, runFile(run, 'tokenizer'), config.labels, split.max_len) };
 }

@@ -96,7 +96,8 @@ function trainingShape(d: { lr: number; batch_size: number; eval_every: string; 
     weight_decay: nonNegative().default(SHARED_DEFAULTS.weight_decay),
     clip: nonNegative().default(SHARED_DEFAULTS.clip),
     betas: z.preprocess((v) => (typeof v === 'string' ? v.split(',').map((x) => x.trim()) : v),
-      z.tuple([numeric(z.number().min(0).lt(1)), numeric(z.number().min(0).lt(1))])).default(SHARED_DEFAULTS.betas),
+      z.array(numeric(z.number().min(0).lt(1))).length(2, { error: 'give two numbers b1,b2, each in [0, 1), e.g. 0.9,0.98' })
+        .transform((b) => b as [number, number])).default(SHARED_DEFAULTS.betas),
     eps: positive().default(SHARED_DEFAULTS.eps),
     dropout: probability().optional(),
     seed: numeric(seedNumber).default(SHARED_DEFAULTS.seed),
@@ -279,7 +280,9 @@ export function parseFlags<S extends z.ZodType>(schema: S, values: Record<string
     if (!key) return i.message;
     const given = values[key];
     if (given === undefined) return `missing ${flagName(key)}`;
-    return `invalid ${flagName(key)} ${JSON.stringify(typeof given === 'string' ? given : JSON.stringify(given))}: ${i.message}`;
+    // zod says "expected number, received number" of 1e400 (Infinity)
+    const message = i.code === 'invalid_type' && i.expected === 'number' ? 'expected a finite number' : i.message;
+    return `invalid ${flagName(key)} ${JSON.stringify(typeof given === 'string' ? given : JSON.stringify(given))}: ${message}`;
   });
   throw new TlcError(messages.join('; '));
 }

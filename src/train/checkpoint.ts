@@ -46,6 +46,19 @@ export interface TrainerState {
   noise: NoiseScaleState;
   /** The precision the run resolved when it started (absent in runs from before bf16 training: f32). */
   precision?: Precision;
+  /** What was due after this step when a signal stopped its evaluation: done first on resume. */
+  pending?: DueAfterStep;
+}
+
+/** What is due after a step. */
+export interface DueAfterStep {
+  evaluate: boolean;
+  /** The budget ended at this step. */
+  finished: boolean;
+  /** Budget fractions whose tagged checkpoints are written at this step. */
+  tagged: number[];
+  /** The periodic checkpoint. */
+  save: boolean;
 }
 
 export interface StateFile extends TrainerState {

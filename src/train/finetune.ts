@@ -24,7 +24,7 @@ import { readPretrained, type PretrainedFiles } from '../run/pretrained.js';
 import { encodeTask, type EncodedTask } from '../run/task.js';
 import { writeFinetuneResults, type Scores } from '../run/results.js';
 import type { BudgetUsage } from './budget.js';
-import { evaluateClassifier, type ClassifierEvaluation } from './classify.js';
+import { evaluateClassifier, evaluateClassifierSteps, type ClassifierEvaluation } from './classify.js';
 import { validateBatching, trainLoop, type LoopEvents, type LoopHooks, type LoopResult } from './loop.js';
 import { finetuneArgsOf, finetuneOptionsSchema, type FinetuneArgs, type FinetuneOptions } from './args.js';
 
@@ -152,8 +152,8 @@ async function runLocked(runDir: string, args: FinetuneArgs, resumed: boolean, e
         for (const m of b.attentionMask) tokens += m;
         return { tokens, flops: tokens * flopsPerToken, weight: b.batchSize };
       },
-      evaluate: () => {
-        const e = evaluateClassifier(model, data.valid);
+      evaluate: function* () {
+        const e = yield* evaluateClassifierSteps(model, data.valid);
         return { valid_loss: e.loss, valid_accuracy: e.accuracy, valid_macro_f1: e.macroF1 };
       },
       ...bestChoice,

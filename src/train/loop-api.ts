@@ -5,6 +5,7 @@ import type { PrecisionChoice } from '../engine/mixed.js';
 import type { TransformerBody } from '../nn/transformer.js';
 import type { Budget, BudgetUsage } from './budget.js';
 import type { Interval, OptimizerArgs } from './args.js';
+import type { Pausable } from '../util/pausable.js';
 
 /** Where data parallelism, compression, bf16 (anything that reshapes a step) plug into the loop. */
 export interface LoopHooks {
@@ -51,8 +52,11 @@ export interface LoopTask<B> {
    * number of items its mean loss averages over (targets, examples).
    */
   cost(batch: B): { tokens: number; flops: number; weight: number };
-  /** Evaluation metrics; must include `valid_loss`. Runs without gradients. */
-  evaluate(): Record<string, number>;
+  /**
+   * Evaluation metrics; must include `valid_loss`. Runs without gradients, pausing between
+   * batches so that a signal can stop a long evaluation.
+   */
+  evaluate(): Pausable<Record<string, number>>;
   /** Data position for checkpoints. */
   dataPosition: unknown;
   /** Whether evaluation `m` beats the best so far (enables best-model keeping and early stopping). */

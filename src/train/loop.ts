@@ -27,13 +27,14 @@ import { writesRuns } from '../run/rank.js';
 import { agreed, dataParallel } from './data-parallel.js';
 import { budgetProgress, budgetSpent, describeBudget } from './budget.js';
 import { learningRate, validateSchedule, type ScheduleConfig } from './schedule.js';
-import { budgetCheckpointName, checkpointName, pruneCheckpoints, removeStaleTemporaries, restoreCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
+import { budgetCheckpointName, checkpointName, pruneCheckpoints, removeStaleTemporaries, restoreCheckpoint, saveCheckpoint, type DueAfterStep, type TrainerState } from './checkpoint.js';
 import { initialNoiseScale, updateNoiseScale } from './noise-scale.js';
 import { buildOptimizer } from './optimizer.js';
 import { EPOCH_PROJECTION_PROGRESS, baselineWarning, epochWarning } from './warnings.js';
 import { divergence, gradNormDivergence } from './divergence.js';
 import type { Interval } from './args.js';
 import type { LoopArgs, LoopEvents, LoopHooks, LoopResult, LoopTask } from './loop-api.js';
+import { runInterruptibly, WorkInterrupted } from '../util/pausable.js';
 
 export type { Interval, OptimizerArgs, RunArgs } from './args.js';
 export type { LoopArgs, LoopEvents, LoopHooks, LoopResult, LoopTask } from './loop-api.js';
@@ -133,15 +134,15 @@ class Trainer<B> {
   }
 
   async run(): Promise<LoopResult> {
-    this.begin();
-    while (!this.state.done && !budgetSpent(this.args.budget, this.state.usage)) {
+    await this.begin();
+    while (!this.interrupted && !this.state.done && !budgetSpent(this.args.budget, this.state.usage)) {
       await new Promise((resolve) => setImmediate(resolve)); // lets SIGINT/SIGTERM handlers run between steps
       if (this.dp ? this.stopAgreed : this.signal?.aborted) {
         this.interrupted = true;
         break;
       }
       const progress = this.record(this.step());
-      this.evaluateAndSave(progress);
+      await this.afterStep(this.dueAfterStep(progress));
     }
     return this.finish();
   }
@@ -152,8 +153,8 @@ class Trainer<B> {
     this.optimizer.dispose();
   }
 
-  /** Restores a resumed run (or starts a new one), installs the hooks and logs the start. */
-  private begin(): void {
+  /** Restores a resumed run (or starts a new one), installs the hooks, logs the start and evaluates what is due. */
+  private async begin(): Promise<void> {
     // what a writer killed mid-write left behind (the caller holds the run's lock)
     if (this.writes) removeStaleTemporaries(this.runDir);
     if (this.resumed) this.restore();
@@ -180,8 +181,14 @@ class Trainer<B> {
       train_seconds: state.usage.trainSeconds, ...(this.task.describe?.() ?? {}), ...this.fallback,
     } as NewEvent);
     if (!resumed) {
-      this.evaluate();
-      this.checkpoint();
+      await this.afterStep({ evaluate: true, finished: false, tagged: [], save: true });
+    } else if (state.pending) {
+      // a signal stopped the evaluation after the restored step: what was due then is done now,
+      // the step's checkpoint rewritten without the mark
+      const due = state.pending;
+      delete state.pending;
+      this.lastCheckpointStep = -1;
+      await this.afterStep(due);
     }
   }
 
@@ -233,13 +240,23 @@ class Trainer<B> {
     }));
     for (const undo of undos.reverse()) if (undo) undo();
     for (const h of this.hooks) h.afterBackward?.();
-    const { gradNorm } = this.optimizer.step(lr);
+    const { gradNorm } = this.optimizerStep(lr);
     for (const h of this.hooks) h.afterOptimizerStep?.();
     return this.agree({
       lr, seconds: (performance.now() - t0) / 1000, tokens: costs.reduce((a, c) => a + c.tokens, 0),
       flops: costs.reduce((a, c) => a + c.flops, 0), weightSum, lossSum, firstSq, firstWeight: costs[0].weight,
       microBatches: batches.length, gradNorm,
     });
+  }
+
+  /** AdamW's step; a non-finite gradient is the run diverging, and said so. */
+  private optimizerStep(lr: number): { gradNorm: number } {
+    try {
+      return this.optimizer.step(lr);
+    } catch (e) {
+      if (!(e instanceof TlcError) || !/non-finite|gradient norm is/.test(e.message)) throw e;
+      throw new TlcError(`training diverged at step ${this.state.step + 1}: ${e.message.replace(/^AdamW: /, '')} (try a lower --lr or more warmup)`);
+    }
   }
 
   /** Data parallel: the step took as long as its slowest rank; the loss sums every rank's share, in rank order. */
@@ -275,6 +292,7 @@ class Trainer<B> {
     });
     this.events.onStep?.({ step: state.step, loss, lr: s.lr, progress, tokensPerS: s.tokens / s.seconds, usage: u });
     this.checkEpochs();
+    this.checkBudgetBelowOneStep();
     return progress;
   }
 
@@ -285,30 +303,49 @@ class Trainer<B> {
     if (diverging) throw new TlcError(`training is diverging at step ${step}: ${diverging} (try a lower --lr or more warmup)`);
   }
 
-  /** After a step: evaluation (and early stopping), the end of the budget, tagged and periodic checkpoints. */
-  private evaluateAndSave(progress: number): void {
+  /** What is due after a step: an evaluation, the end of the budget, tagged and periodic checkpoints (their triggers marked). */
+  private dueAfterStep(progress: number): DueAfterStep {
     const { state, args } = this;
-    let finished = budgetSpent(args.budget, state.usage);
-    if ((finished || this.crossed('eval', args.evalEvery)) && this.evaluate() && !finished) {
-      state.stopped_early = true;
-      finished = true;
+    const finished = budgetSpent(args.budget, state.usage);
+    const evaluate = finished || this.crossed('eval', args.evalEvery);
+    const tagged = args.saveAt.filter((f) => progress >= f - 1e-9 && !(state.triggers[`save-at-${f}`] ?? 0));
+    return { evaluate, finished, tagged, save: !finished && this.crossed('save', args.saveEvery) };
+  }
+
+  /**
+   * Does what is due: the evaluation (and early stopping), then tagged and periodic checkpoints.
+   * A signal during the evaluation checkpoints the step with what was due, done on resume.
+   */
+  private async afterStep(due: DueAfterStep): Promise<void> {
+    const { state } = this;
+    let finished = due.finished;
+    if (due.evaluate) {
+      const patienceRanOut = await this.evaluate();
+      if (patienceRanOut === null) {
+        state.pending = due;
+        this.interrupted = true;
+        return;
+      }
+      if (patienceRanOut && !finished) {
+        state.stopped_early = true;
+        finished = true;
+      }
     }
     if (finished) state.done = true;
-    const tagged = args.saveAt.filter((f) => progress >= f - 1e-9 && !(state.triggers[`save-at-${f}`] ?? 0));
     // tagged checkpoints first: each records its own trigger, so a crash before one is
     // written leaves it to be written after resume
-    for (const f of tagged) {
+    for (const f of due.tagged) {
       state.triggers[`save-at-${f}`] = 1;
       this.checkpoint(budgetCheckpointName(f));
     }
-    if (finished || this.crossed('save', args.saveEvery)) this.checkpoint();
+    if (finished || due.save) this.checkpoint();
   }
 
   /** The last checkpoint and evaluation, the end event; the result. */
-  private finish(): LoopResult {
+  private async finish(): Promise<LoopResult> {
     const { state, task } = this;
     if (this.interrupted) this.checkpoint();
-    if (state.done && Object.keys(this.lastEval).length === 0) this.evaluate();
+    else if (state.done && Object.keys(this.lastEval).length === 0 && await this.evaluate() === null) this.interrupted = true;
     if (state.done && task.baseline && typeof this.lastEval.valid_loss === 'number') {
       this.warnOnce('baseline', baselineWarning(this.lastEval.valid_loss, task.baseline));
     }
@@ -321,11 +358,15 @@ class Trainer<B> {
     return { steps: state.step, usage: state.usage, lastEval: this.lastEval, best: state.best, interrupted: this.interrupted, stoppedEarly: state.stopped_early };
   }
 
-  /** Evaluates (rank 0; the others take its numbers, so early stopping agrees everywhere); true when patience ran out. */
-  private evaluate(): boolean {
+  /**
+   * Evaluates (rank 0; the others take its numbers, so early stopping and an interrupt agree
+   * everywhere); true when patience ran out, null when a signal stopped the evaluation.
+   */
+  private async evaluate(): Promise<boolean | null> {
     const { state, task, dp } = this;
     const t0 = performance.now();
-    const m = dp ? dp.fromRankZero(dp.rank === 0 ? task.evaluate() : undefined) : task.evaluate();
+    const m = dp ? dp.fromRankZero(dp.rank === 0 ? await this.metricsOrNull() : undefined) : await this.metricsOrNull();
+    if (m === null) return null;
     const seconds = (performance.now() - t0) / 1000;
     state.eval_seconds += seconds;
     this.lastEval = m;
@@ -343,6 +384,16 @@ class Trainer<B> {
     }
     state.evals_since_best++;
     return this.args.patience !== undefined && state.evals_since_best >= this.args.patience;
+  }
+
+  /** The task's evaluation, or null when a signal stopped it. */
+  private async metricsOrNull(): Promise<Record<string, number> | null> {
+    try {
+      return await runInterruptibly(this.task.evaluate(), this.signal);
+    } catch (e) {
+      if (e instanceof WorkInterrupted) return null;
+      throw e;
+    }
   }
 
   /** A checkpoint of everything that shapes the future; `tag` names a budget fraction's, kept apart from the rotation. */
@@ -378,6 +429,16 @@ class Trainer<B> {
     this.state.triggers[`warned-${kind}`] = 1;
     if (this.writes) warn(message);
     this.metrics.append({ event: 'warning', step: this.state.step, kind, message });
+  }
+
+  /** Warns once when a token or FLOP budget is less than half of the first step: the run is that one step. */
+  private checkBudgetBelowOneStep(): void {
+    const { args: { budget }, state: { usage } } = this;
+    if (usage.steps !== 1 || (budget.kind !== 'tokens' && budget.kind !== 'flops')) return;
+    const step = budget.kind === 'tokens' ? usage.tokens : usage.flops;
+    if (step < 2 * budget.limit) return;
+    this.warnOnce('budget-below-one-step', `the budget, ${describeBudget(budget)}, is less than half of one step ` +
+      `(${step.toExponential(2)} ${budget.kind === 'tokens' ? 'tokens' : 'FLOPs'}): the run is that one step; give a larger budget or a smaller batch`);
   }
 
   /** Warns once when the budget buys more than a few epochs: exact for token, step and FLOP budgets, the pace so far for a time budget. */

@@ -13,7 +13,7 @@ import { readPreparedTranslation } from '../data/prepare-translation.js';
 import { abandonIfUnstarted, createRun, readRunOptions } from '../run/run-args.js';
 import { withRunLock } from '../run/lock.js';
 import { runFile } from '../run/layout.js';
-import { validationLoss } from './validation.js';
+import { validationLossSteps } from './validation.js';
 import { LMBatcher, evaluationBatches, type BatcherPosition } from './lm-batches.js';
 import { unigramLoss } from './baselines.js';
 import { validateBatching, trainLoop } from './loop.js';
@@ -179,7 +179,7 @@ async function trainLanguageModel(runDir: string, args: PretrainArgs, resumed: b
       nextBatch: () => batcher.next(args.microBatchSize),
       loss: (b) => model.loss(b, { training: true }).loss,
       cost: (b) => ({ tokens: b.batchSize * b.seqLen, flops: b.batchSize * b.seqLen * flopsPerToken, weight: countTargets(b) }),
-      evaluate: () => validationLoss(evalSet, (b) => model.loss(b, { training: false })),
+      evaluate: () => validationLossSteps(evalSet, (b) => model.loss(b, { training: false })),
       get dataPosition(): unknown {
         return batcher.position;
       },

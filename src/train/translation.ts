@@ -4,7 +4,7 @@
 // Evaluations report the validation loss (plain negative log-likelihood per target token)
 // and BLEU of greedy translations of a fixed subset of the validation pairs.
 import { TlcError } from '../util/errors.js';
-import { validationLoss } from './validation.js';
+import { validationLossSteps } from './validation.js';
 import { countParams, seq2seqTrainingFlops } from '../nn/config.js';
 import { Seq2SeqTransformer, type Seq2SeqBatch } from '../nn/seq2seq.js';
 import { IGNORE_INDEX } from '../nn/transformer.js';
@@ -13,7 +13,7 @@ import { readPreparedTranslation } from '../data/prepare-translation.js';
 import { copyFileAtomic } from '../util/atomic.js';
 import { writesRuns } from '../run/rank.js';
 import { corpusBleu } from '../translate/bleu.js';
-import { decodeSources } from '../translate/decode.js';
+import { decodeSourcesSteps } from '../translate/decode.js';
 import { unigramLoss } from './baselines.js';
 import { encodePairs, evaluationPairBatches, PairBatcher, type EncodedPairs, type PairBatcherPosition } from './seq2seq-batches.js';
 import { trainLoop } from './loop.js';
@@ -67,10 +67,10 @@ export async function trainTranslation(runDir: string, args: PretrainArgs, resum
         });
         return { tokens, flops, weight };
       },
-      evaluate: () => {
-        const metrics: Record<string, number> = validationLoss(evalSet, (b) => model.loss(b, { training: false }));
+      evaluate: function* () {
+        const metrics: Record<string, number> = yield* validationLossSteps(evalSet, (b) => model.loss(b, { training: false }));
         if (bleuPairs > 0) {
-          const hyps = decodeSources(model, bleuSources, { beamSize: 1, batchSize: args.microBatchSize })
+          const hyps = (yield* decodeSourcesSteps(model, bleuSources, { beamSize: 1, batchSize: args.microBatchSize }))
             .map((h) => data.tokenizer.decode(h.tokens, { skipSpecialTokens: true }));
           metrics.valid_bleu = corpusBleu(hyps, [bleuReferences], { force: true }).score;
         }

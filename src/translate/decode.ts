@@ -12,6 +12,7 @@
 //   score = Σ log p(token) / |y|^α     (fairseq's --lenpen α; |y| counts the </s>),
 // so α = 0 ranks by total log-probability and α = 1 by the mean per token.
 import { TlcError } from '../util/errors.js';
+import { runToEnd, type Pausable } from '../util/pausable.js';
 import { noGrad } from '../engine/autograd.js';
 import { tidy } from '../engine/tensor.js';
 import { IncrementalDecoder, type Seq2SeqTransformer } from '../nn/seq2seq.js';
@@ -237,9 +238,10 @@ function argmax(x: Float32Array): number {
 
 /**
  * Decodes any number of sources: sorted by length into batches of similar lengths (less
- * padding), searched, and returned in the input order. Greedy when beamSize is 1.
+ * padding), searched, and returned in the input order. Greedy when beamSize is 1. Pauses after
+ * each batch.
  */
-export function decodeSources(model: Seq2SeqTransformer, sources: Int32Array[], opts: DecodeOptions = {}): Hypothesis[] {
+export function* decodeSourcesSteps(model: Seq2SeqTransformer, sources: Int32Array[], opts: DecodeOptions = {}): Pausable<Hypothesis[]> {
   const batchSize = opts.batchSize ?? 32;
   if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new TlcError(`batch size must be a positive integer, got ${opts.batchSize}`);
   const order = sources.map((_, i) => i).sort((a, b) => sources[a].length - sources[b].length || a - b);
@@ -250,8 +252,14 @@ export function decodeSources(model: Seq2SeqTransformer, sources: Int32Array[], 
     const hyps = search(model, idx.map((j) => sources[j]), opts);
     idx.forEach((j, k) => { out[j] = hyps[k]; });
     opts.onProgress?.(Math.min(i + batchSize, order.length), order.length);
+    yield;
   }
   return out;
+}
+
+/** decodeSourcesSteps, straight through. */
+export function decodeSources(model: Seq2SeqTransformer, sources: Int32Array[], opts: DecodeOptions = {}): Hypothesis[] {
+  return runToEnd(decodeSourcesSteps(model, sources, opts));
 }
 
 /** Translates texts with a model and its tokenizer; see decodeSources. */

@@ -17,8 +17,8 @@ export const distillation: CompressionMethod<DistillationArgs, { alpha: number; 
   name: 'distillation',
   flags: [
     { spec: '--distill', value: 'switch', help: 'finetune against the uncompressed model as teacher: (1−α)·CE + α·T²·KL(teacher‖student)' },
-    { spec: '--distill-alpha <a>', value: 'number', default: '0.5', accepts: (x) => x >= 0 && x <= 1, help: 'weight α of the teacher term' },
-    { spec: '--distill-temperature <t>', value: 'number', default: '2', accepts: (x) => x > 0, help: 'softmax temperature T of the teacher term' },
+    { spec: '--distill-alpha <a>', value: 'number', default: '0.5', accepts: (x) => x >= 0 && x <= 1, shapes: '--distill', help: 'weight α of the teacher term' },
+    { spec: '--distill-temperature <t>', value: 'number', default: '2', accepts: (x) => x > 0, shapes: '--distill', help: 'softmax temperature T of the teacher term' },
   ],
   fromFlags: (read) => (read('--distill') === true
     ? { distill: { alpha: read('--distill-alpha') as number, temperature: read('--distill-temperature') as number } }

@@ -49,6 +49,8 @@ export interface MethodFlag {
   default?: string;
   /** For numbers: the values accepted (else `invalid --flag "v"`). */
   accepts?(x: number): boolean;
+  /** The switch or list this flag only shapes: given without it, the flag is refused (it would do nothing). */
+  shapes?: string;
 }
 
 /** The model a sweep compresses, for the checks that depend on it. */

@@ -52,9 +52,9 @@ export const structured: CompressionMethod<StructuredArgs, StructuredSettings> =
   flags: [
     { spec: '--structured <list>', value: 'list', help: 'settings that remove these fractions of every block\'s attention heads and FFN neurons instead '
       + '(structured pruning: a smaller dense model), e.g. 0.25,0.5' },
-    { spec: '--structured-units <kind>', value: 'choice', choices: STRUCTURED_UNITS, help: 'what structured pruning removes: attention heads and FFN neurons, '
+    { spec: '--structured-units <kind>', value: 'choice', choices: STRUCTURED_UNITS, shapes: '--structured', help: 'what structured pruning removes: attention heads and FFN neurons, '
       + 'or only one of them (neurons keeps a causal LM exportable to transformers.js) (default: both)' },
-    { spec: '--structured-criterion <kind>', value: 'choice', choices: STRUCTURED_CRITERIA, help: 'how heads and neurons are scored: Taylor importance on the '
+    { spec: '--structured-criterion <kind>', value: 'choice', choices: STRUCTURED_CRITERIA, shapes: '--structured', help: 'how heads and neurons are scored: Taylor importance on the '
       + 'task\'s training examples, or the norm of their weights (default: taylor for a classifier, magnitude for a language model)' },
   ],
   fromFlags: (read) => ({
