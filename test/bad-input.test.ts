@@ -324,6 +324,11 @@ test('at least 150 bad inputs: a clear one-line error naming what is wrong, a no
     [['bench', 'kernels', '--tokens', '0'], /invalid --tokens "0"/],
     [['bench', 'train', '--layers', 'abc'], /invalid --layers "abc": expected a positive integer/],
     [['report', run, '--title', '', '--out', fresh('r1')], /--title is empty/],
+    [['data', 'prepare', '--input', task, task, '--out', fresh('d50')], /--input names .*animals\.jsonl more than once: each of its documents would count twice/],
+    [['data', 'prepare', '--input', 'example:sotu', '--vocab-size', '0x200', '--out', fresh('d51')], /--vocab-size: expected an integer, got "0x200"/],
+    [['data', 'prepare', '--input', '', '--out', fresh('d52')], /--input is empty/],
+    [['predict', clf, '--input', ''], /--input is empty/],
+    [['translate', clf, '--input', ''], /--input is empty/],
     // a first step that diverges leaves no run behind (the check after the table)
     [[...pre, '--steps', '30', '--lr', '1e30', '--warmup', '0', '--save-every', '100', '--out', fresh('p52')], /training diverged at step \d+: .*non-finite gradient/],
     // flags that would do nothing

@@ -141,8 +141,8 @@ function parseTask(v: string): PrepareTask {
 
 function parseIntFlag(flag: string): (v: string) => number {
   return (v) => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isInteger(n)) throw new TlcError(`${flag}: expected an integer, got "${v}"`);
+    const n = /^\s*[-+]?\d+\s*$/.test(v) ? Number(v) : NaN;
+    if (!Number.isInteger(n)) throw new TlcError(`${flag}: expected an integer, got "${v}"`);
     return n;
   };
 }

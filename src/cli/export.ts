@@ -7,6 +7,8 @@ import { required } from './common.js';
 import { markRequired } from './help.js';
 import { warnIfUnfinished } from '../run/unfinished.js';
 import { checkNotInsideOutput } from '../run/ownership.js';
+import { readRunConfig } from '../run/pretrained.js';
+import { TlcError } from '../util/errors.js';
 
 export function registerExport(program: Command): void {
   const cmd = program
@@ -21,6 +23,10 @@ export function registerExport(program: Command): void {
   markRequired(cmd, ['--out']);
   cmd.action((given: string, flags: { format: string; out?: string; force?: boolean; json?: boolean }) => {
       const run = hfModelDir(given);
+      if (readRunConfig(run).objective === 'seq2seq') {
+        throw new TlcError(`${given} is an encoder–decoder (seq2seq) run: tlc export writes language models and classifiers only; ` +
+          `translate with it in tlc (tlc translate ${given})`);
+      }
       warnIfUnfinished(run);
       checkNotInsideOutput(required(flags.out, '--out'), 'export', { force: flags.force });
       const result = exportRun(run, { format: flags.format as ExportFormat, out: required(flags.out, '--out'), force: flags.force },

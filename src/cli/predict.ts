@@ -29,6 +29,7 @@ export function registerPredict(program: Command): void {
       const run = hfModelDir(given);
       const config = readRunConfig(run);
       if (!config.labels) throw new TlcError(`${run}: not a classifier (no "labels" in config.json); finetune it first with \`tlc finetune\``);
+      if (flags.input.trim() === '') throw new TlcError('--input is empty: give a text file (one input per line), or - for stdin');
       if (flags.input !== '-' && existsSync(flags.input) && statSync(flags.input).isDirectory()) {
         throw new TlcError(`--input ${flags.input} is a directory: give a text file (one input per line), or - for stdin`);
       }

@@ -65,6 +65,7 @@ export function registerTranslate(program: Command): void {
 function inputLines(text: string | undefined, input: string | undefined): string[] {
   if (text !== undefined && input !== undefined) throw new TlcError('give either a text or --input <file>, not both');
   if (input !== undefined) {
+    if (input.trim() === '') throw new TlcError('--input is empty: give a text file (one sentence per line)');
     if (!existsSync(input)) throw new TlcError(`${input}: not found`);
     if (statSync(input).isDirectory()) throw new TlcError(`--input ${input} is a directory: give a text file (one sentence per line)`);
     const lines = readInputLines(readFileSync(input), input);

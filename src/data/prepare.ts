@@ -3,13 +3,14 @@
 // three times (count, train the tokenizer, encode) rather than held in memory.
 import { warn } from '../util/warn.js';
 import { mkdirSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { TlcError } from '../util/errors.js';
 import { Rng } from '../engine/random.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { progress } from '../util/progress.js';
 import { WordCounter, checkVocabSize, trainBpeFromCounts } from './bpe-train.js';
 import { TEXT_CHUNK_CHARS, readCorpus, type Document } from './corpus.js';
+import { EXAMPLE_PREFIX } from './examples.js';
 import { DATA_FILE, DATA_FORMAT_VERSION, type DataMeta, ShardWriter, dtypeForVocab } from './shards.js';
 import { EOS_ID, type Tokenizer, baseVocab, tokenizerHash } from './tokenizer.js';
 import { loadTokenizer, saveTokenizer } from './tokenizer-json.js';
@@ -51,6 +52,7 @@ export interface PrepareResult {
 export async function prepareData(options: PrepareOptions): Promise<PrepareResult> {
   const { inputs, outDir, validFraction = DEFAULT_VALID_FRACTION, seed = DEFAULT_SEED, tokenizerPath, showProgress = true } = options;
   if (inputs.length === 0) throw new TlcError('no input given: name a file, a directory or example:NAME');
+  checkInputsOnce(inputs);
   if (tokenizerPath !== undefined && options.vocabSize !== undefined) {
     throw new TlcError('--vocab-size cannot be combined with --tokenizer: the tokenizer fixes the vocabulary');
   }
@@ -224,5 +226,19 @@ export function startOutDir(outDir: string, metaFile = DATA_FILE): void {
     rmSync(join(outDir, metaFile), { force: true });
   } catch (e) {
     throw new TlcError(`${outDir}: cannot write the output directory (${(e as Error).message})`);
+  }
+}
+
+/** Every input named once, none empty: an input given twice would count each of its documents twice. */
+function checkInputsOnce(inputs: readonly string[]): void {
+  const seen = new Map<string, string>();
+  for (const input of inputs) {
+    if (input.trim() === '') throw new TlcError('--input is empty: name a file, a directory or example:NAME');
+    const key = input.startsWith(EXAMPLE_PREFIX) ? input : resolve(input);
+    const earlier = seen.get(key);
+    if (earlier !== undefined) {
+      throw new TlcError(`--input names ${input}${earlier !== input ? ` (${earlier})` : ''} more than once: each of its documents would count twice`);
+    }
+    seen.set(key, input);
   }
 }

@@ -51,8 +51,16 @@ export function chooseWithin(rows: ParetoRow[], budget: { maxBytes?: number; max
     budget.maxLatencyMs !== undefined ? `${budget.maxLatencyMs} ms` : null,
   ].filter(Boolean).join(' and ');
   if (fits.length === 0) {
+    // what comes nearest, on each budget given
     const smallest = rows.reduce<ParetoRow | null>((a, r) => (a === null || r.bytes < a.bytes ? r : a), null);
-    return { row: null, reason: `no model fits within ${limits}${smallest ? `; the smallest is ${formatBytes(smallest.bytes)}` : ''}` };
+    const timed = rows.filter((r) => typeof r.latency_ms === 'number');
+    const fastest = timed.reduce<ParetoRow | null>((a, r) => (a === null || r.latency_ms! < a.latency_ms! ? r : a), null);
+    const nearest = [
+      budget.maxBytes !== undefined && smallest ? `the smallest is ${formatBytes(smallest.bytes)}` : null,
+      budget.maxLatencyMs === undefined ? null
+        : fastest ? `the fastest takes ${fastest.latency_ms!.toFixed(2)} ms` : 'no model has a measured latency (tlc bench latency <dirs> --write)',
+    ].filter(Boolean).join(', ');
+    return { row: null, reason: `no model fits within ${limits}${nearest ? `; ${nearest}` : ''}` };
   }
   const best = fits.reduce((a, r) => (r.accuracy! > a.accuracy! || (r.accuracy === a.accuracy && r.bytes < a.bytes) ? r : a));
   const runnerUp = fits.filter((r) => r !== best).reduce<ParetoRow | null>((a, r) => (a === null || r.accuracy! > a.accuracy! ? r : a), null);

@@ -39,7 +39,7 @@ export function mapArchitecture(c: ModelConfig): ArchitectureMapping {
     if (c.norm === 'pre') {
       hfProblems.push('norm "pre" (pre-LN) has no Hugging Face equivalent: RoBERTa is post-LN, and RoBERTa-PreLayerNorm, '
         + "though pre-LN with a final LayerNorm like tlc, also normalizes the embedding sum (embeddings.LayerNorm), which tlc's pre-LN model does not; "
-        + 'pretrain with --norm post for a masked LM that exports as RoBERTa (--format onnx exports either)');
+        + 'pretrain with --norm post for a masked LM that exports as RoBERTa');
     }
     if (!c.labels && c.activation === 'gelu_tanh') {
       hfProblems.push('activation "gelu_tanh" has no RoBERTa masked-LM equivalent: RobertaLMHead applies the erf GELU whatever hidden_act says');
