@@ -49,3 +49,12 @@ test('output that cannot be written (a full disk) is one line and exit 1, not a 
     assert.equal(r.stderr, 'tlc: error: cannot write the output: ENOSPC\n', args.join(' '));
   }
 });
+
+test('too few file descriptors (ulimit -n) is one line naming the limit to raise, not a module path', () => {
+  // below about 20 Node itself cannot start; between that and about 100 tlc's modules cannot all load
+  for (const limit of [30, 40]) {
+    const r = spawnSync('sh', ['-c', `ulimit -n ${limit} && exec "${process.execPath}" "${CLI}" info`], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 1, `ulimit -n ${limit}: ${r.stderr}`);
+    assert.match(r.stderr, /^tlc: error: too many open files: .*raise the limit \(e\.g\. ulimit -n 4096\) and run it again\n$/, `ulimit -n ${limit}`);
+  }
+});

@@ -3,15 +3,31 @@
 // errors into one clear line and a non-zero exit. The tree is imported here, inside the
 // handler, so that an error while the native kernels load (a CPU below x86-64-v2, a bad
 // TLC_MAX_ISA) is reported the same way.
+import { readFileSync } from 'node:fs';
 import { TlcError } from '../util/errors.js';
 
 function report(e: unknown): void {
+  if ((e as NodeJS.ErrnoException | null)?.code === 'EMFILE' || (e instanceof Error && /\bEMFILE\b/.test(e.message))) {
+    process.stderr.write(`tlc: error: too many open files: ${openFilesLimit()}raise the limit (e.g. ulimit -n 4096) and run it again\n`);
+    process.exitCode = 1;
+    return;
+  }
   if (e instanceof TlcError || (e instanceof Error && e.constructor === Error && !process.env.TLC_DEBUG)) {
     process.stderr.write(`tlc: error: ${e.message}\n`);
   } else {
     process.stderr.write(`tlc: internal error: ${e instanceof Error ? e.stack : String(e)}\n`);
   }
   process.exitCode = 1;
+}
+
+/** "this process may open N (ulimit -n); " from /proc, or nothing where it cannot be read. */
+function openFilesLimit(): string {
+  try {
+    const limit = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1];
+    return limit ? `this process may open ${limit} (ulimit -n); ` : '';
+  } catch {
+    return '';
+  }
 }
 
 // A reader that stops reading (`tlc predict ... | head -1`) ends the command quietly, as it ends
