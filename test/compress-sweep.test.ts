@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tidy } from '../src/engine/index.js';
@@ -181,9 +181,14 @@ test('a language-model run compresses too: sizes and measured sparsity come from
     model: run, out: dir, sparsities: [0.9], bits: [32], pruning: 'global', mode: 'oneshot', finetune: {}, qat: false, seed: 0,
   });
   await assert.rejects(globally(out), /s0\.9-b32 holds a result made with other settings \(methods\.magnitude\.pruning: "layer" → "global"\)/);
-  // nor does one output mix settings of two task splits (or models): their frontier would compare what cannot be compared
+  // nor does one output mix settings of two models (or task splits): their frontier would compare what cannot be compared
+  const copy = join(out, '..', 'run-copy');
+  cpSync(run, copy, { recursive: true });
+  await assert.rejects(compressSweep({ model: copy, out, sparsities: [0.5], bits: [32], mode: 'oneshot', finetune: {}, seed: 0 }),
+    /s0\.9-b32 holds a result of another model, task or task split made with other settings \(model: .*run" → .*run-copy"\)/);
+  // a task split means nothing to a language model
   await assert.rejects(compressSweep({ model: run, out, sparsities: [0.5], bits: [32], mode: 'oneshot', finetune: {}, seed: 0, taskSeed: 3 }),
-    /s0\.9-b32 holds a result of another model, task or task split made with other settings \(task_seed: null → 3\)/);
+    /is a language model \(no labels\): compress only sizes it, so --task-seed would do nothing/);
   // the same model named another way is the same setting
   const again: string[] = [];
   await compressSweep({ model: run + '/', out, sparsities: [0.9], bits: [32], pruning: 'layer', mode: 'oneshot', finetune: {}, seed: 0 }, (l) => again.push(l));
