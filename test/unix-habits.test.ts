@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { finetunedClassifier } from './corpus-fixture.js';
@@ -57,4 +57,25 @@ test('too few file descriptors (ulimit -n) is one line naming the limit to raise
     assert.equal(r.status, 1, `ulimit -n ${limit}: ${r.stderr}`);
     assert.match(r.stderr, /^tlc: error: too many open files: .*raise the limit \(e\.g\. ulimit -n 4096\) and run it again\n$/, `ulimit -n ${limit}`);
   }
+});
+
+test('an output that cannot be created, and a FIFO where data prepare reads its input, are one clear line (no errno, no hang)', () => {
+  const root = tempDir('tlc-cannot-create-');
+  const text = join(root, 'a.txt');
+  writeFileSync(text, 'some text\n');
+  const fifo = join(root, 'fifo');
+  spawnSync('mkfifo', [fifo]);
+  const cases: [string[], RegExp][] = [
+    // Node's own recursive mkdir loops forever here
+    [['data', 'prepare', '--input', text, '--out', '/proc/tlc-test-out'], /^tlc: error: cannot create the folder \/proc\/tlc-test-out: it, or a folder on its way, does not exist\n$/],
+    [['data', 'prepare', '--input', text, '--out', join(text, 'sub')], /^tlc: error: cannot create the folder .*a\.txt\/sub: .*a\.txt is a file, not a directory\n$/],
+    [['data', 'prepare', '--input', fifo, '--out', join(root, 'out')], /^tlc: error: .*fifo is a FIFO: give a text, \.jsonl or \.gz file \(a regular file\)\n$/],
+    [['data', 'prepare', '--input', text, '--tokenizer', fifo, '--out', join(root, 'out')], /^tlc: error: .*fifo is a FIFO: give a tokenizer\.json \(a regular file\)\n$/],
+  ];
+  for (const [args, message] of cases) {
+    const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, message, args.join(' '));
+  }
+  assert.ok(!existsSync(join(root, 'out')), 'nothing was created');
 });

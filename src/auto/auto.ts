@@ -11,7 +11,7 @@
 //   task      finetune, compress by the recipe, choose on the Pareto frontier within the test
 //             budget (with --task); a generated sample for a causal LM without one
 //   ship      the model to <out>/model, its HF and ONNX export (the report is drawn by the caller)
-import { cpSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TlcError } from '../util/errors.js';
 import { AUTO_FILES, COMPRESS_FILES, RUN_FILES, SWEEP_FILES, runFile } from '../run/layout.js';
@@ -39,6 +39,7 @@ import { addCosts, continueRecord, readRecord, runCost, writeRecord, type AutoRe
 import { sampleText } from './sample.js';
 import { ASSUMED_OVERHEAD, JobClock, settingsPerModel, taskTrainingSeconds, trainingLeft } from './job-clock.js';
 import type { AutoIo, AutoOptions, AutoResult } from './options.js';
+import { makeDirs } from '../util/make-dirs.js';
 
 export async function runAuto(o: AutoOptions, given: AutoIo): Promise<AutoResult> {
   // every training loop's progress line also says how far the whole job is
@@ -50,7 +51,7 @@ export async function runAuto(o: AutoOptions, given: AutoIo): Promise<AutoResult
       return clock.job?.status() ?? null;
     }),
   };
-  mkdirSync(o.out, { recursive: true });
+  makeDirs(o.out);
   const asked: AutoRecord = {
     version: 1, corpus: o.corpus, task: o.task, objective: o.objective,
     budget: { text: o.budgetText, kind: o.budget.kind, value: budgetValue(o.budget) }, explore: o.explore ?? DEFAULT_EXPLORE,
@@ -378,7 +379,7 @@ async function shipStage(o: AutoOptions, record: AutoRecord, io: AutoIo): Promis
   }
   const model = join(o.out, AUTO_FILES.model);
   rmSync(model, { recursive: true, force: true });
-  mkdirSync(model, { recursive: true });
+  makeDirs(model);
   for (const file of [RUN_FILES.config, RUN_FILES.tokenizer, 'tokenizer_config.json', RUN_FILES.weights, COMPRESS_FILES.model, RUN_FILES.results]) {
     if (existsSync(join(source, file))) cpSync(join(source, file), join(model, file));
   }

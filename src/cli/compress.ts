@@ -1,7 +1,6 @@
 // `tlc compress` and `tlc pareto`.
 import { BUDGET_FLAGS } from '../train/budget.js';
 import { hfModelDir } from '../import/import.js';
-import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { TlcError } from '../util/errors.js';
@@ -19,6 +18,7 @@ import { warnIfUnfinished } from '../run/unfinished.js';
 import { aliasOption, markRequired, renamed } from './help.js';
 import { addBudgetFlags, num, optionsFromFlags, progressEvents, required, seedFlag, withGracefulStop } from './common.js';
 import { flagName } from '../train/args.js';
+import { makeDirs } from '../util/make-dirs.js';
 
 function list(v: string, flag: string): number[] {
   const xs = v.split(',').map((s) => s.trim()).filter(Boolean).map((s) => num(s, flag));
@@ -165,7 +165,7 @@ function registerPareto(program: Command): void {
       const choice = budget.maxBytes !== undefined || budget.maxLatencyMs !== undefined ? chooseWithin(table, budget) : null;
       const outDir = o.out ?? dirs[0];
       const write = (): void => {
-        mkdirSync(outDir, { recursive: true });
+        makeDirs(outDir);
         writePareto(outDir, table, choice, { max_bytes: budget.maxBytes, max_latency_ms: budget.maxLatencyMs });
       };
       // beside the compression output it reads (the default), or in a directory of its own

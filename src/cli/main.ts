@@ -5,6 +5,7 @@
 // TLC_MAX_ISA) is reported the same way.
 import { readFileSync } from 'node:fs';
 import { TlcError } from '../util/errors.js';
+import { systemProblem } from '../util/read-error.js';
 
 function report(e: unknown): void {
   if ((e as NodeJS.ErrnoException | null)?.code === 'EMFILE' || (e instanceof Error && /\bEMFILE\b/.test(e.message))) {
@@ -12,7 +13,10 @@ function report(e: unknown): void {
     process.exitCode = 1;
     return;
   }
-  if (e instanceof TlcError || (e instanceof Error && e.constructor === Error && !process.env.TLC_DEBUG)) {
+  const system = process.env.TLC_DEBUG ? null : systemProblem(e);
+  if (system) {
+    process.stderr.write(`tlc: error: ${system}\n`);
+  } else if (e instanceof TlcError || (e instanceof Error && e.constructor === Error && !process.env.TLC_DEBUG)) {
     process.stderr.write(`tlc: error: ${e.message}\n`);
   } else {
     process.stderr.write(`tlc: internal error: ${e instanceof Error ? e.stack : String(e)}\n`);

@@ -3,6 +3,7 @@
 import type { Document } from './document.js';
 export type { Document } from './document.js';
 import { createReadStream, readdirSync, statSync } from 'node:fs';
+import { refuseSpecialFile } from '../util/read-error.js';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream';
 import { createGunzip } from 'node:zlib';
@@ -55,6 +56,8 @@ function resolveInput(input: string): Input[] {
   } catch {
     throw new TlcError(`${input}: input not found`);
   }
+  // read twice (counting, then tokenizing): a FIFO would give nothing the second time
+  refuseSpecialFile(input, 'a text, .jsonl or .gz file');
   if (!isDirectory) return [{ kind: 'file', path: input, source: input }];
   const files = listCorpusFiles(input);
   if (files.length === 0) throw new TlcError(`${input}: the directory holds no ${CORPUS_EXTENSIONS.join(', ')} files`);

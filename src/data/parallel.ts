@@ -14,6 +14,7 @@ import type { Pair } from './pair.js';
 export type { Pair } from './pair.js';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { refuseSpecialFile } from '../util/read-error.js';
 import { TlcError } from '../util/errors.js';
 import { Rng, mix } from '../engine/random.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -146,6 +147,7 @@ export function readParallelTsv(path: string): Pair[] {
   let text: string;
   try {
     if (statSync(path).isDirectory()) throw new TlcError(`${path}: is a directory, expected a .tsv file`);
+    refuseSpecialFile(path, 'a .tsv file');
     text = new TextDecoder('utf-8', { fatal: true }).decode(readFileSync(path));
   } catch (e) {
     if (e instanceof TlcError) throw e;

@@ -2,7 +2,7 @@
 // (trained on the train split) → token shards and data.json. The corpus is streamed
 // three times (count, train the tokenizer, encode) rather than held in memory.
 import { warn } from '../util/warn.js';
-import { mkdirSync, rmSync, statSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TlcError } from '../util/errors.js';
 import { Rng } from '../engine/random.js';
@@ -14,6 +14,7 @@ import { EXAMPLE_PREFIX } from './examples.js';
 import { DATA_FILE, DATA_FORMAT_VERSION, type DataMeta, ShardWriter, dtypeForVocab } from './shards.js';
 import { EOS_ID, type Tokenizer, baseVocab, tokenizerHash } from './tokenizer.js';
 import { loadTokenizer, saveTokenizer } from './tokenizer-json.js';
+import { makeDirs } from '../util/make-dirs.js';
 
 export const DEFAULT_VOCAB_SIZE = 8192;
 export const DEFAULT_VALID_FRACTION = 0.05;
@@ -222,7 +223,7 @@ export function checkOutDir(outDir: string): void {
 /** Creates the output directory and removes an old description file (data.json), so that until the new one is written the directory reads as unfinished. */
 export function startOutDir(outDir: string, metaFile = DATA_FILE): void {
   try {
-    mkdirSync(outDir, { recursive: true });
+    makeDirs(outDir);
     rmSync(join(outDir, metaFile), { force: true });
   } catch (e) {
     throw new TlcError(`${outDir}: cannot write the output directory (${(e as Error).message})`);

@@ -1,13 +1,15 @@
 // The tokenizer on disk, as Hugging Face writes it: tokenizer.json (model BPE, ByteLevel
 // pre-tokenizer and decoder, RobertaProcessing) and tokenizer_config.json, so that
 // transformers.js and Python's tokenizers/transformers load what tlc trains.
-import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { TlcError } from '../util/errors.js';
+import { refuseSpecialFile } from '../util/read-error.js';
 import { describeIssues } from '../util/validation.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { BOS_ID, EOS_ID, MASK_ID, SPECIAL_TOKENS, Tokenizer } from './tokenizer.js';
+import { makeDirs } from '../util/make-dirs.js';
 
 export const TOKENIZER_FILE = 'tokenizer.json';
 export const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';
@@ -58,7 +60,7 @@ export function tokenizerConfigJson(modelMaxLength: number): object {
 
 /** Writes tokenizer.json and tokenizer_config.json into `dir` (created if needed), each atomically. */
 export function saveTokenizer(dir: string, tokenizer: Tokenizer, options: { modelMaxLength?: number } = {}): void {
-  mkdirSync(dir, { recursive: true });
+  makeDirs(dir);
   writeFileAtomic(join(dir, TOKENIZER_FILE), JSON.stringify(tokenizerJson(tokenizer), null, 2) + '\n');
   writeFileAtomic(join(dir, TOKENIZER_CONFIG_FILE), JSON.stringify(tokenizerConfigJson(options.modelMaxLength ?? 512), null, 2) + '\n');
 }
@@ -118,11 +120,13 @@ export function loadTokenizer(path: string): Tokenizer {
   } catch {
     throw new TlcError(`${path}: tokenizer not found`);
   }
+  refuseSpecialFile(file, 'a tokenizer.json');
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
   } catch (e) {
-    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : `cannot read (${(e as Error).message})`;
+    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found'
+      : e instanceof SyntaxError ? 'not a tokenizer.json (it is not JSON)' : `cannot read (${(e as Error).message})`;
     throw new TlcError(`${file}: ${why}`);
   }
   return parseTokenizerJson(raw, file);

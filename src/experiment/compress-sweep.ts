@@ -11,7 +11,7 @@
 // Finetuning is an ordinary finetuning run (src/train/finetune.ts) in the setting's folder,
 // with budgets, metrics, checkpoints and resume; the methods plug in as hooks.
 import { formatBytes } from '../util/format.js';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { TlcError } from '../util/errors.js';
 import { parseWith } from '../util/validation.js';
@@ -35,6 +35,7 @@ import { METHODS, PRUNING_METHODS, type MethodArgs } from './compression/registr
 import { finetuneKey, keysMatch, resultKey, sameSubject, type KeyPart, type SharedKey } from './compression/keys.js';
 import { finetuneKeyOf, resultKeyOf } from './compression/older-outputs.js';
 import { writeSetting } from './compression/write-setting.js';
+import { makeDirs } from '../util/make-dirs.js';
 
 export type { CompressMode, CompressRow } from '../run/compress-summary.js';
 
@@ -91,7 +92,7 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
     ...(args.taskSeed !== undefined ? { task_seed: args.taskSeed } : { task_seed: finetunedTask(args.model).taskSeed ?? 0 }),
   };
   const finetuneOptions = finetuneRaw ? finetunePlan(parseWith(finetuneOptionsSchema, finetuneRaw, 'compression finetuning', 'options')).options : null;
-  mkdirSync(args.out, { recursive: true });
+  makeDirs(args.out);
   const sweep: SweepContext = { ...model, weightsPath: runFile(args.model, 'weights'), data, seed: args.seed };
   const runs = new Map(used.map((u) => {
     const run = u.method.start(u.settings, sweep, u.method.axis?.values(args) ?? []);
@@ -114,7 +115,7 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
       continue;
     }
     if (previous) log(`${dir}: computed by an earlier version of tlc; computed again`);
-    mkdirSync(dir, { recursive: true });
+    makeDirs(dir);
     const parts = setting.parts.map((p) => ({ run: runs.get(p.method.name)!, view: p.view }));
     const weights = finetuneOptions
       ? await finetunedWeights({ args, log, events, signal }, finetuneOptions, setting.finetuneKey, parts, dir)

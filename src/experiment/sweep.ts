@@ -4,7 +4,7 @@
 // i mod n, all writing into one sweep directory. Running it again skips finished runs and
 // resumes an interrupted one. A sweep file takes the options of `tlc pretrain` (the same
 // schema, the same defaults) plus the grid.
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -24,6 +24,7 @@ import { readRunArgsIfAny } from '../run/run-args.js';
 import { branchDir, runEnded } from '../train/branches.js';
 import type { WorkerSlot } from '../util/launch.js';
 import { readProblem } from '../util/read-error.js';
+import { makeDirs } from '../util/make-dirs.js';
 
 const { model: _model, batch_size: _batchSize, ...sweptOptions } = pretrainShape;
 
@@ -182,7 +183,7 @@ export async function runSweep(spec: SweepInput, out: string, o: SweepRunOptions
       throw e;
     }
   }
-  mkdirSync(out, { recursive: true });
+  makeDirs(out);
   writeJsonAtomic(join(out, SWEEP_FILES.spec), spec);
   // every probe first, so that they all measure the machine as the runs will share it
   const probed = new Map<string, number>();

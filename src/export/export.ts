@@ -10,7 +10,7 @@
 // (architecture.ts); otherwise export fails naming what does not map, and writes nothing.
 import { runFile } from '../run/layout.js';
 import { checkOutputDir, markOutputDir } from '../run/ownership.js';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TlcError } from '../util/errors.js';
 import { TOKENIZER_CONFIG_FILE, TOKENIZER_FILE } from '../data/tokenizer-json.js';
@@ -25,6 +25,7 @@ import { gpt2Config, gpt2StateDict } from './gpt2.js';
 import { readExportSource } from './source.js';
 import type { ModelConfig } from '../nn/config.js';
 import type { StateDict } from '../nn/state-dict.js';
+import { makeDirs } from '../util/make-dirs.js';
 
 export type ExportFormat = 'hf' | 'onnx';
 export const EXPORT_FORMATS: readonly ExportFormat[] = ['hf', 'onnx'];
@@ -98,7 +99,7 @@ export function exportRun(runDir: string, options: ExportOptions, log: (line: st
   const files = writeHfFolder(out, {
     config, tokenizerPath: src.tokenizerPath, modelMaxLength: c.max_len, weights: mapping.hf ? hfWeights : null,
   });
-  if (onnx.size > 0) mkdirSync(join(out, 'onnx'), { recursive: true });
+  if (onnx.size > 0) makeDirs(join(out, 'onnx'));
   for (const [file, bytes] of onnx) {
     writeFileAtomic(join(out, file), bytes);
     files.push(file);

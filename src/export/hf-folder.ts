@@ -1,11 +1,11 @@
 // A Hugging Face model folder: config.json, tokenizer.json (the run's, byte for byte),
 // tokenizer_config.json and model.safetensors. Each file is written atomically.
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeSafetensorsRaw, type SafetensorsRawTensor } from '../engine/safetensors.js';
 import { TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, tokenizerConfigJson } from '../data/tokenizer-json.js';
 import { copyFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import type { StateDict } from '../nn/state-dict.js';
+import { makeDirs } from '../util/make-dirs.js';
 
 export const HF_CONFIG_FILE = 'config.json';
 export const HF_WEIGHTS_FILE = 'model.safetensors';
@@ -21,7 +21,7 @@ export interface HfFolder {
 
 /** Writes the folder's files into `dir`; returns the names written. */
 export function writeHfFolder(dir: string, folder: HfFolder): string[] {
-  mkdirSync(dir, { recursive: true });
+  makeDirs(dir);
   writeJsonAtomic(join(dir, HF_CONFIG_FILE), folder.config);
   copyFileAtomic(folder.tokenizerPath, join(dir, TOKENIZER_FILE));
   writeJsonAtomic(join(dir, TOKENIZER_CONFIG_FILE), tokenizerConfigJson(folder.modelMaxLength));

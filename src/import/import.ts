@@ -4,7 +4,7 @@
 // they came from) that every command taking a run accepts. Commands also take the folder
 // itself: it is imported on the fly into a cache keyed by the folder's files (hfModelDir).
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { TlcError } from '../util/errors.js';
@@ -16,6 +16,7 @@ import { loadWeights } from '../nn/weights.js';
 import { RUN_FILES } from '../run/layout.js';
 import { modelFromHf, type ImportedArchitecture } from './hf-model.js';
 import type { StateDict } from '../nn/state-dict.js';
+import { makeDirs } from '../util/make-dirs.js';
 
 export const IMPORT_FILE = 'import.json';
 const HF_CONFIG = 'config.json', HF_WEIGHTS = 'model.safetensors', HF_TOKENIZER = 'tokenizer.json';
@@ -65,7 +66,7 @@ export function importHfFolder(folder: string, out: string): ImportResult {
   if (tokenizer.vocabSize > imported.config.vocab_size) {
     throw new TlcError(`${tokenizerPath} has ${tokenizer.vocabSize} tokens but the model's vocab_size is ${imported.config.vocab_size}`);
   }
-  mkdirSync(out, { recursive: true });
+  makeDirs(out);
   const tensors = new Map<string, SafetensorsRawTensor>();
   for (const [name, t] of imported.weights) tensors.set(name, { dtype: 'F32', shape: t.shape, data: t.data });
   const metadata: Record<string, string> = imported.config.labels ? { labels: JSON.stringify(imported.config.labels) } : {};

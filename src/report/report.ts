@@ -3,7 +3,6 @@
 // scripts, nothing fetched), so it can be mailed, archived or opened offline.
 import { esc, table, type Figure, type Section } from './html.js';
 export { esc, table, type Figure, type Section } from './html.js';
-import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TlcError } from '../util/errors.js';
 import { describeBudget, formatSeconds } from '../train/budget.js';
@@ -15,6 +14,7 @@ import { renderSvg } from './render.js';
 import { scan, type CompressResult, type RunSummary } from './runs.js';
 import { scalingSections } from './scaling.js';
 import { choiceConclusion, readSavedChoice, sizeConclusions, type SavedChoice } from './conclusion.js';
+import { makeDirs } from '../util/make-dirs.js';
 
 export const REPORT_DIR = 'report';
 export const REPORT_HTML = 'index.html';
@@ -45,7 +45,7 @@ export async function writeReport(dir: string, opts: ReportOptions = {}): Promis
     throw new TlcError(`${dir}: no training runs (folders with metrics.jsonl) or compression results (compress.json) found`);
   }
   const sections = [...conclusionSection(dir, opts.sizeConclusions === false ? [] : runs, opts.lead ?? []), ...runSections(runs), ...scalingSections(dir, out), ...compressSections(compress, readSavedChoice(dir))];
-  mkdirSync(out, { recursive: true });
+  makeDirs(out);
   const svgs: string[] = [];
   const rendered = new Map<Figure, string>();
   for (const s of sections) {

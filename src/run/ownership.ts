@@ -5,13 +5,14 @@
 // what is there, unless the user passes --force. Each command marks the directory it claims
 // (OUTPUT_MARKER: its kind and source); directories written before markers existed are
 // recognised by their main files.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { TlcError } from '../util/errors.js';
 import { warn } from '../util/warn.js';
 import { isAtomicTemporary, writeJsonAtomic } from '../util/atomic.js';
 import { AUTO_FILES, COMPRESS_FILES, OUTPUT_MARKER, PARETO_FILES, REPORT_FILES, RUN_FILES, SWEEP_FILES } from './layout.js';
 import { lockRun } from './lock.js';
+import { makeDirs } from '../util/make-dirs.js';
 
 export type OutputKind = 'pretrain' | 'finetune' | 'dataset' | 'export' | 'compress' | 'sweep' | 'pareto' | 'report' | 'import' | 'auto';
 
@@ -184,7 +185,7 @@ export function checkNotInsideOutput(dir: string, kind: OutputKind, options: Cla
 
 /** Creates `dir` if needed and marks it as `kind`'s output. */
 export function markOutputDir(dir: string, kind: OutputKind, source?: string): void {
-  mkdirSync(dir, { recursive: true });
+  makeDirs(dir);
   const marker: Marker = { kind, ...(source !== undefined ? { source: resolve(source) } : {}) };
   const current = readMarker(dir);
   if (current && current.kind === marker.kind && current.source === marker.source) return;

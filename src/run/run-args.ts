@@ -1,7 +1,7 @@
 // run.json: the command and the options a run was started with (defaults filled in), so
 // `--resume` continues it exactly, whatever flags are given later and whatever the
 // defaults become. The options are re-read through the command's own schema.
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import type { z } from 'zod';
 import { TlcError } from '../util/errors.js';
 import { parseWith } from '../util/validation.js';
@@ -9,6 +9,7 @@ import { readJsonFile } from '../util/json-file.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { OUTPUT_MARKER, RUN_FILES, runFile } from './layout.js';
 import { checkOutputDir } from './ownership.js';
+import { makeDirs } from '../util/make-dirs.js';
 
 export const RUN_ARGS_VERSION = 2;
 
@@ -29,7 +30,7 @@ export function createRun(runDir: string, command: RunCommand, options: object):
     throw new TlcError(`${runDir} already holds a run; pass --resume to continue it, or choose another --out`);
   }
   checkOutputDir(runDir, command);
-  mkdirSync(runDir, { recursive: true });
+  makeDirs(runDir);
   const file: RunArgsFile = { command, format_version: RUN_ARGS_VERSION, options: options as Record<string, unknown> };
   writeJsonAtomic(runFile(runDir, 'args'), file);
 }

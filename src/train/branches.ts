@@ -5,7 +5,7 @@
 // at a fraction of the cost of a separate run. Each branch is a run directory of its own
 // (<run>/branches/<f>/) that resumes like any run; its cost is the usage it adds past the fork.
 import { BUDGET_KINDS } from '../run/budget-kinds.js';
-import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { TlcError } from '../util/errors.js';
@@ -17,6 +17,7 @@ import { eventsOf, readMetrics } from '../run/metrics.js';
 import { used, type Budget, type BudgetUsage } from './budget.js';
 import { budgetCheckpointName, type StateFile, type TrainerState } from './checkpoint.js';
 import type { PretrainArgs } from './args.js';
+import { makeDirs } from '../util/make-dirs.js';
 
 const FORK_CHECKPOINT = 'fork';
 
@@ -66,7 +67,7 @@ export function forkBranch(runDir: string, args: PretrainArgs, fraction: number)
     throw new TlcError(`${runDir}: no checkpoint at budget fraction ${fraction} to fork a cooldown branch from (${source})`);
   }
   const target = join(dir, RUN_FILES.checkpoints, FORK_CHECKPOINT);
-  mkdirSync(target, { recursive: true });
+  makeDirs(target);
   for (const f of [CHECKPOINT_FILES.weights, CHECKPOINT_FILES.optimizer, CHECKPOINT_FILES.trainer]) {
     copyFileSync(join(source, f), join(target, f));
   }

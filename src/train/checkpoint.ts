@@ -22,6 +22,7 @@ import type { Module } from '../nn/module.js';
 import { copyFileAtomic, fsyncDirectory, removeAtomicTemporaries, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import type { BudgetUsage } from './budget.js';
 import type { NoiseScaleState } from './noise-scale.js';
+import { makeDirs } from '../util/make-dirs.js';
 
 export interface TrainerState {
   format_version: 1;
@@ -83,7 +84,7 @@ export function checkpointName(step: number, tag?: string): string {
 export function saveCheckpoint(runDir: string, name: string, model: Module, optimizer: AdamW, state: TrainerState,
   publish = true, addExtras?: (dir: string) => void): string {
   const root = join(runDir, RUN_FILES.checkpoints);
-  mkdirSync(root, { recursive: true });
+  makeDirs(root);
   const tmp = join(root, `${TEMP_CHECKPOINT_PREFIX}${name}-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
