@@ -57,9 +57,12 @@ test('a tiny masked LM learns past its starting loss', async () => {
   assert.ok(last < 0.75 * first, `validation loss only fell from ${first} to ${last}`);
 });
 
+// Runs compared bit for bit pin their precision: `auto` times bf16 against f32, and two
+// processes on a busy machine may choose differently.
 function cliArgs(data: string, out: string): string[] {
   return [CLI, 'pretrain', '--data', data, '--model', 'L1-D32', '--out', out, '--steps', '40', '--batch-size', '8',
-    '--micro-batch-size', '4', '--seq-len', '32', '--seed', '3', '--dropout', '0.1', '--save-every', '1', '--eval-every', '10', '--eval-tokens', '512'];
+    '--micro-batch-size', '4', '--seq-len', '32', '--seed', '3', '--dropout', '0.1', '--save-every', '1', '--eval-every', '10', '--eval-tokens', '512',
+    '--precision', 'f32'];
 }
 
 test('a step-budget run killed with SIGKILL and resumed ends bit-identical to an uninterrupted run', async () => {
@@ -178,7 +181,7 @@ test('a SIGINT during a long evaluation stops it at once; the rerun evaluates, w
   const data = join(root, 'data');
   await prepareData({ inputs: [join(root, 'corpus.jsonl')], outDir: data, vocabSize: 320, validFraction: 0.5, seed: 1, showProgress: false });
   const args = (out: string) => [CLI, 'pretrain', '--data', data, '--model', 'L2-D128', '--seq-len', '32', '--batch-size', '8', '--steps', '8',
-    '--eval-every', '0.5', '--save-at', '0.5', '--eval-tokens', '1000000', '--out', out];
+    '--eval-every', '0.5', '--save-at', '0.5', '--eval-tokens', '1000000', '--precision', 'f32', '--out', out];
   const whole = join(root, 'whole'), stopped = join(root, 'stopped');
   runToEnd(args(whole));
 

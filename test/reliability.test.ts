@@ -51,7 +51,7 @@ function hashes(dir: string): Record<string, string> {
 function pretrainArgs(data: string, out: string, more: string[] = []): string[] {
   return [CLI, 'pretrain', '--data', data, '--model', 'L1-D32', '--out', out, '--steps', '40', '--batch-size', '8',
     '--micro-batch-size', '4', '--seq-len', '32', '--seed', '3', '--dropout', '0.1', '--save-every', '4', '--keep', '3',
-    '--eval-every', '10', '--eval-tokens', '512', ...more];
+    '--eval-every', '10', '--eval-tokens', '512', '--precision', 'f32', ...more];
 }
 
 test('a bit-flipped model.safetensors is refused by inspect, evaluate, export and finetune --from; intact files verify', async () => {

@@ -95,7 +95,7 @@ test('evaluation batches are the first pairs up to a token count, the same every
 function cliArgs(data: string, out: string): string[] {
   return [CLI, '--threads', '1', 'pretrain', '--objective', 'seq2seq', '--data', data, '--model', 'L1-D32', '--out', out, '--steps', '30',
     '--batch-size', '8', '--micro-batch-size', '4', '--seq-len', '24', '--seed', '3', '--dropout', '0.1', '--save-every', '1',
-    '--eval-every', '10', '--eval-tokens', '400', '--bleu-pairs', '4'];
+    '--eval-every', '10', '--eval-tokens', '400', '--bleu-pairs', '4', '--precision', 'f32'];
 }
 
 test('tlc pretrain --objective seq2seq killed with SIGKILL and resumed ends bit-identical to an uninterrupted run', async () => {

@@ -32,7 +32,7 @@ test('wsd: warmup, then constant; a cooldown branch holds the peak to its fork, 
 function cli(data: string, out: string): string[] {
   return [CLI, 'pretrain', '--data', data, '--model', 'L1-D32', '--out', out, '--steps', '40', '--batch-size', '8', '--seq-len', '32',
     '--eval-tokens', '512', '--eval-every', '0.5', '--save-every', '5', '--schedule', 'wsd', '--branches', '0.5,1', '--cooldown', '0.25',
-    '--warmup', '0.1', '--lr', '3e-3'];
+    '--warmup', '0.1', '--lr', '3e-3', '--precision', 'f32'];
 }
 
 test('wsd branches fork at their fraction, decay to zero, and resume bit-identical after SIGKILL', async () => {
