@@ -17,6 +17,9 @@ export type Interval = { kind: 'steps' | 'seconds' | 'fraction'; value: number }
 export function parseInterval(v: string, what: string): Interval {
   if (/^\d+$/.test(v) && Number(v) >= 1) return { kind: 'steps', value: Number(v) };
   if (/^0?\.\d+$|^1(\.0+)?$/.test(v) && Number(v) > 0) return { kind: 'fraction', value: Number(v) };
+  if (/^\s*\d*\.\d+\s*$/.test(v)) {
+    throw new TlcError(`invalid ${what} "${v}": neither a step count (a whole number) nor a budget fraction (up to 1); for seconds write ${v.trim()}s`);
+  }
   try {
     return { kind: 'seconds', value: parseDuration(v) };
   } catch {
