@@ -10,7 +10,8 @@ import { readRunConfig } from '../run/pretrained.js';
 import { taskForRun } from '../run/task.js';
 import type { EncodedExamples } from '../data/task-batches.js';
 import { benchKernels } from '../../bench/kernels.js';
-import { REFERENCE_TRAIN_CONFIG, benchTraining, type TrainBenchResult } from '../../bench/train.js';
+import { REFERENCE_TRAIN_CONFIG, benchTraining, modelConfig, type TrainBenchResult } from '../../bench/train.js';
+import { availableMemory, checkTrainingFits } from '../train/memory-check.js';
 import { benchRanks } from '../../bench/ranks.js';
 import { benchPrepare } from '../../bench/prepare.js';
 import { benchContention } from '../../bench/contention.js';
@@ -40,7 +41,9 @@ function registerBenchKernels(bench: Command): void {
     .option('--dims <list>', 'model widths d (shapes tokens × d × 4d)', '256,512,768')
     .action((opts: { json?: boolean; tokens: string; dims: string }) => {
       const dims = opts.dims.split(',').map((d) => num(d, '--dims', positiveInt));
-      const result = benchKernels({ tokens: num(opts.tokens, '--tokens', positiveInt), dims, log: (l) => process.stderr.write(l + '\n') });
+      const tokens = num(opts.tokens, '--tokens', positiveInt);
+      checkKernelShapes(tokens, dims);
+      const result = benchKernels({ tokens, dims, log: (l) => process.stderr.write(l + '\n') });
       if (opts.json) {
         process.stdout.write(JSON.stringify({ rows: result.rows, system: systemInfo() }) + '\n');
         return;
@@ -79,6 +82,7 @@ function registerBenchTrain(bench: Command): void {
         batch: count(renamed(cmd, 'batchSize', 'batch'), '--batch-size'), vocab: count(renamed(cmd, 'vocabSize', 'vocab'), '--vocab-size'),
         steps: count(o.steps, '--steps'),
       };
+      checkTrainingFits(modelConfig(c), c.batch, c.seq_len, false);
       if (o.ranks !== undefined) {
         const n = num(String(o.ranks), '--ranks', (v) => Number.isInteger(v) && v >= 2);
         let ranks;
@@ -302,4 +306,18 @@ function count(v: unknown, flag: string): number {
   const x = Number(v);
   if (String(v).trim() === '' || !positiveInt(x)) throw new TlcError(`invalid ${flag} "${String(v)}": expected a positive integer`);
   return x;
+}
+
+/** The kernels' tensors (tokens × d, 4d × d, tokens × 4d, and their gradients) fit one tensor each and this machine's memory. */
+function checkKernelShapes(tokens: number, dims: number[]): void {
+  for (const d of dims) {
+    const largest = Math.max(tokens * 4 * d, 4 * d * d);
+    if (largest > 2 ** 31 - 1) {
+      throw new TlcError(`--tokens ${tokens} × --dims ${d}: a ${largest.toExponential(2)}-element tensor, more than one tensor can hold (2^31 − 1)`);
+    }
+    const bytes = 4 * 2 * (tokens * d + 4 * d * d + 2 * tokens * 4 * d);
+    if (bytes > availableMemory()) {
+      throw new TlcError(`--tokens ${tokens} × --dims ${d} needs about ${formatBytes(bytes)}, more than the ${formatBytes(availableMemory())} available`);
+    }
+  }
 }
