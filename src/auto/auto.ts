@@ -20,7 +20,7 @@ import { formatBytes } from '../util/format.js';
 import { eventsOf, readMetrics } from '../run/metrics.js';
 import { DATA_FILE, readDataMeta } from '../data/shards.js';
 import { prepareData } from '../data/prepare.js';
-import { loadTask, testDocumentIds } from '../data/tasks.js';
+import { checkLabels, loadTask, testDocumentIds } from '../data/tasks.js';
 import { loadSweep } from '../experiment/analysis.js';
 import { finishedRun } from '../experiment/sweep.js';
 import { describePlanBudget, type PlanBudget } from '../experiment/plan-budget.js';
@@ -51,6 +51,8 @@ export async function runAuto(o: AutoOptions, given: AutoIo): Promise<AutoResult
       return clock.job?.status() ?? null;
     }),
   };
+  // a task no classifier can learn is refused now, not after the pretraining
+  if (o.task) checkLabels(await loadTask(o.task, { seed: 0 }));
   makeDirs(o.out);
   const asked: AutoRecord = {
     version: 1, corpus: o.corpus, task: o.task, objective: o.objective,

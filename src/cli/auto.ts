@@ -96,13 +96,8 @@ function autoOptions(f: AutoFlags): AutoOptions {
   const ft = flagged('--finetune-budget', () => finetuneBudgetOf(finetuneBudget));
   const compressBudget = f.compressBudget ?? ('steps' in ft ? `${Math.max(1, Math.round(ft.steps / 4))}steps` : `${Math.max(5, Math.round(parseDuration(ft.budget) / 4))}s`);
   flagged('--compress-budget', () => finetuneBudgetOf(compressBudget));
-  flagged('--probe', () => parseDuration(f.probe ?? '20s'));
-  // every size is checked before anything is prepared or probed
-  const sizes = f.sizes?.split(',').map((s) => s.trim()).filter(Boolean);
-  if (sizes !== undefined && sizes.length === 0) throw new TlcError(`--sizes "${f.sizes}" names no size: give presets such as L2-D128,L4-D256`);
-  for (const size of sizes ?? []) flagged('--sizes', () => presetConfig(size, { vocab_size: 8192 }));
-  const twice = (sizes ?? []).filter((s, i, all) => all.indexOf(s) !== i);
-  if (twice.length > 0) throw new TlcError(`--sizes names ${[...new Set(twice)].join(', ')} more than once`);
+  checkProbe(f.probe ?? '20s');
+  const sizes = checkedSizes(f.sizes);
   const maxLatencyMs = f.maxLatency !== undefined ? num(f.maxLatency.replace(/\s*ms$/, ''), '--max-latency', (v) => v > 0) : undefined;
   return {
     out: required(f.out, '--out'), corpus: f.corpus, task: f.task ?? null, budget, budgetText, explore,
@@ -116,6 +111,21 @@ function autoOptions(f: AutoFlags): AutoOptions {
 
 function unitsText(r: AutoRecord, v: number): string {
   return r.budget.kind === 'time' ? `${formatSeconds(v)} at the probed throughputs` : r.budget.kind === 'tokens' ? `${(v / 1e6).toFixed(2)}M tokens` : `${v.toExponential(2)} FLOPs`;
+}
+
+/** The --probe duration, checked before anything is prepared. */
+export function checkProbe(probe: string): void {
+  flagged('--probe', () => parseDuration(probe));
+}
+
+/** The --sizes presets, every one checked before anything is prepared or probed. */
+export function checkedSizes(text: string | undefined): string[] | undefined {
+  const sizes = text?.split(',').map((s) => s.trim()).filter(Boolean);
+  if (sizes !== undefined && sizes.length === 0) throw new TlcError(`--sizes "${text}" names no size: give presets such as L2-D128,L4-D256`);
+  for (const size of sizes ?? []) flagged('--sizes', () => presetConfig(size, { vocab_size: 8192 }));
+  const twice = (sizes ?? []).filter((s, i, all) => all.indexOf(s) !== i);
+  if (twice.length > 0) throw new TlcError(`--sizes names ${[...new Set(twice)].join(', ')} more than once`);
+  return sizes;
 }
 
 /** A value parsed for a flag; its error names the flag. */

@@ -6,7 +6,7 @@ import { DEMO_CORPORA, DEMO_DEFAULTS, DEMO_TASK } from '../experiment/demo.js';
 import { runAuto } from '../auto/auto.js';
 import { finetuneBudgetOf } from '../auto/task.js';
 import { withOutputDir } from '../run/ownership.js';
-import { finishAuto } from './auto.js';
+import { checkProbe, checkedSizes, finishAuto } from './auto.js';
 import { num, positiveInt, progressEvents, withGracefulStop } from './common.js';
 
 interface DemoFlags { out: string; budget: string; finetuneBudget: string; compressBudget: string; sizes?: string; maxBytes: string; taskExamples?: string; probe: string }
@@ -26,10 +26,12 @@ export function registerDemo(program: Command): void {
     .action(async (f: DemoFlags) => {
       finetuneBudgetOf(f.finetuneBudget);
       finetuneBudgetOf(f.compressBudget);
+      checkProbe(f.probe);
+      const sizes = checkedSizes(f.sizes);
       const options = {
         out: f.out, corpus: DEMO_CORPORA, task: DEMO_TASK, budget: parsePlanBudget(f.budget), budgetText: f.budget, objective: 'mlm' as const,
         finetuneBudget: f.finetuneBudget, compressBudget: f.compressBudget, maxBytes: parseBytes(f.maxBytes), probe: f.probe,
-        ...(f.sizes !== undefined && { sizes: f.sizes.split(',').map((s) => s.trim()).filter(Boolean) }),
+        ...(sizes !== undefined && { sizes }),
         ...(f.taskExamples !== undefined && { taskExamples: num(f.taskExamples, '--task-examples', positiveInt) }),
       };
       const result = await withOutputDir(f.out, 'auto', {}, () => withGracefulStop((signal) => runAuto(options, {

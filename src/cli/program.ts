@@ -34,7 +34,8 @@ export function buildProgram(): Command {
     .description('Train large, then compress: budgeted Transformer training and compression on CPUs')
     .version('0.1.0')
     .addOption(new Option('--threads <n>', 'threads for native kernels (default: all cores, or TLC_THREADS)').argParser(parseThreads))
-    .hook('preAction', (cmd) => {
+    .hook('preAction', (cmd, action) => {
+      refuseEmptyValues(action);
       const threads = cmd.opts().threads as number | undefined;
       const problem = threadsEnvironmentProblem();
       if (problem && threads === undefined) throw new TlcError(problem);
@@ -86,6 +87,18 @@ function noteRepeatedFlags(cmd: Command): void {
     });
   }
   for (const sub of cmd.commands) noteRepeatedFlags(sub);
+}
+
+/** A flag given an empty value (`--out ""`, an unset shell variable) would name the working folder or nothing at all. */
+function refuseEmptyValues(cmd: Command): void {
+  for (const option of cmd.options) {
+    if (cmd.getOptionValueSource(option.attributeName()) !== 'cli') continue;
+    const value: unknown = cmd.getOptionValue(option.attributeName());
+    const values = Array.isArray(value) ? value : [value];
+    if (values.some((v) => typeof v === 'string' && v.trim() === '')) {
+      throw new TlcError(`${option.long ?? option.short} is empty: give a value, or leave the flag out`);
+    }
+  }
 }
 
 /**

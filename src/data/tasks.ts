@@ -65,6 +65,13 @@ export async function loadTask(spec: string, opts: LoadTaskOptions = {}): Promis
   return task;
 }
 
+/** Refuses a task whose training examples all have one label: there is nothing to tell apart. */
+export function checkLabels(task: Task): void {
+  if (task.labels.length < 2) {
+    throw new TlcError(`${task.source}: every training example has the label "${task.labels[0]}"; a classifier needs at least two labels to tell apart`);
+  }
+}
+
 /** Examples per label in each split, labels in the task's order. */
 export function labelDistribution(task: Task): Record<SplitName, Record<string, number>> {
   const count = (examples: Example[]) => {

@@ -83,6 +83,12 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
   events: (setting: string) => LoopEvents = () => ({}), signal?: AbortSignal): Promise<{ rows: CompressRow[]; interrupted: boolean }> {
   const checked = checkSweepArgs(args);
   const config = readRunConfig(args.model);
+  if (config.objective === 'seq2seq') {
+    throw new TlcError(`${args.model} is an encoder–decoder (seq2seq) run: tlc compress prunes and quantizes language models and classifiers`);
+  }
+  if (readSettingResult(args.model)) {
+    throw new TlcError(`${args.model} is a setting tlc compress wrote: compress the run it came from (--from), with the settings you want`);
+  }
   const model: ModelContext = { dir: args.model, config, mode: args.mode, log };
   const used = resolved(checked, model);
   const { data, scoredOn, taskSpec } = await sweepTask(args, config);

@@ -207,11 +207,23 @@ export async function withOutputDir<T>(dir: string, kind: OutputKind, options: C
     return await fn();
   } catch (e) {
     release();
-    if (!existed && existsSync(dir) && readdirSync(dir).every((n) => n === OUTPUT_MARKER)) rmSync(dir, { recursive: true, force: true });
+    if (!existed && existsSync(dir) && holdsNoFiles(dir)) rmSync(dir, { recursive: true, force: true });
     // a command that failed leaves an existing directory as it found it, without a new marker
     else if (existed && !marked) rmSync(resolve(dir, OUTPUT_MARKER), { force: true });
     throw e;
   } finally {
     release();
   }
+}
+
+/** Whether `dir` holds nothing but empty folders, its marker and its lock: what a failed start leaves. */
+function holdsNoFiles(dir: string): boolean {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.isDirectory()) {
+      if (!holdsNoFiles(resolve(dir, entry.name))) return false;
+    } else if (entry.name !== OUTPUT_MARKER && entry.name !== RUN_FILES.lock) {
+      return false;
+    }
+  }
+  return true;
 }

@@ -94,9 +94,7 @@ async function loadInputs(args: FinetuneArgs): Promise<Inputs> {
   // a Hugging Face folder is imported on the fly
   const pre = readPretrained(hfModelDir(args.from));
   const task = await loadTask(args.task, { seed: args.taskSeed, maxExamples: args.maxExamples });
-  if (task.labels.length < 2) {
-    throw new TlcError(`${task.source}: every training example has the label "${task.labels[0]}"; a classifier needs at least two labels to tell apart`);
-  }
+  checkLabels(task);
   if (pre.config.labels !== undefined && pre.config.labels.join('\n') !== task.labels.join('\n')) {
     throw new TlcError(`${args.from} is a classifier for labels ${pre.config.labels.map((l) => `"${l}"`).join(', ')}; ` +
       `${args.task} has ${task.labels.map((l) => `"${l}"`).join(', ')}: finetune from its pretrained run instead`);

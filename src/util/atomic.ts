@@ -1,6 +1,6 @@
 // Atomic file writes: data goes to a temporary file beside the target, is fsynced and
 // renamed over it, so a crash leaves either the old file or the complete new one.
-import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { TlcError } from './errors.js';
@@ -48,7 +48,7 @@ export class AtomicFile {
     try {
       this.fd = openSync(this.tempPath, 'wx');
     } catch (e) {
-      throw new TlcError(`${path}: cannot write (${(e as Error).message})`);
+      throw new TlcError(`${path}: cannot write (${whyNot(e, path)})`);
     }
     unfinished.add(this);
     if (!exitHookInstalled) {
@@ -99,8 +99,27 @@ export class AtomicFile {
   }
 }
 
-/** Writes a whole file atomically from one or more chunks. */
+/** What an errno means for writing `path`, in words (the temporary name never shows). */
+function whyNot(e: unknown, path: string): string {
+  switch ((e as NodeJS.ErrnoException).code) {
+    case 'ENOENT': return `the folder ${dirname(path)} does not exist`;
+    case 'ENOTDIR': return 'a part of the path is not a folder';
+    case 'EACCES': case 'EPERM': return 'permission denied';
+    case 'EROFS': return 'the file system is read-only';
+    case 'ENOSPC': return 'no space left on the device';
+    default: return (e as Error).message;
+  }
+}
+
+/**
+ * Writes a whole file atomically from one or more chunks. A device, FIFO or socket in its place
+ * (/dev/stdout, /dev/null) is written through, as a shell redirection would, never replaced.
+ */
 export function writeFileAtomic(path: string, ...chunks: (string | ArrayBufferView)[]): void {
+  if (isSpecialFile(path)) {
+    writeThrough(path, chunks);
+    return;
+  }
   const file = new AtomicFile(path);
   for (const c of chunks) file.write(c);
   file.commit();
@@ -126,4 +145,28 @@ export function fsyncDirectory(dir: string): void {
 /** Copies a file so that `dest` is, at every instant, either its old self or the full copy. */
 export function copyFileAtomic(src: string, dest: string): void {
   writeFileAtomic(dest, readFileSync(src));
+}
+
+function isSpecialFile(path: string): boolean {
+  try {
+    const stat = statSync(path);
+    return !stat.isFile() && !stat.isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function writeThrough(path: string, chunks: (string | ArrayBufferView)[]): void {
+  let fd: number | null = null;
+  try {
+    fd = openSync(path, 'w');
+    for (const c of chunks) {
+      const bytes = typeof c === 'string' ? Buffer.from(c, 'utf8') : new Uint8Array(c.buffer, c.byteOffset, c.byteLength);
+      for (let offset = 0; offset < bytes.length;) offset += writeSync(fd, bytes, offset, bytes.length - offset);
+    }
+  } catch (e) {
+    throw new TlcError(`${path}: cannot write (${whyNot(e, path)})`);
+  } finally {
+    if (fd !== null) closeSync(fd);
+  }
 }
