@@ -150,8 +150,12 @@ function registerPareto(program: Command): void {
     .option('--out <dir>', 'where to write pareto.json and pareto.csv (default: the first directory)')
     .option('--json', 'print the table and the choice as one JSON object')
     .option('--force', 'write into an existing --out directory that holds something else')
-    .action(async (dirs: string[], o: { maxBytes?: string; maxLatency?: string; out?: string; json?: boolean; force?: boolean }) => {
+    .action(async (given: string[], o: { maxBytes?: string; maxLatency?: string; out?: string; json?: boolean; force?: boolean }) => {
+      // a folder named twice would list its rows twice
+      const dirs = given.filter((d, i) => given.findIndex((e) => resolve(e) === resolve(d)) === i);
+      if (dirs.length < given.length) warn(`${given.filter((d) => !dirs.includes(d)).join(', ')}: named more than once, read once`);
       const rows: CompressRow[] = dirs.flatMap((dir) => readCompressSummary(dir).rows);
+      if (rows.length === 0) throw new TlcError(`${dirs.join(', ')}: no compressed settings to rank (their compress.json lists none)`);
       const table = paretoFrontier(rows).sort((a, b) => a.bytes - b.bytes);
       const budget = {
         maxBytes: o.maxBytes !== undefined ? parseBytes(o.maxBytes) : undefined,

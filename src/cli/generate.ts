@@ -37,7 +37,7 @@ export function registerGenerate(program: Command): void {
         throw new TlcError(`${run}: generate needs a causal language model (pretrain with --objective clm); this is ${config.labels ? 'a classifier' : `objective ${config.objective}`}`);
       }
       const options = {
-        maxNewTokens: num(String(o.maxNewTokens), '--max-new-tokens', (v) => Number.isInteger(v) && v >= 0),
+        maxNewTokens: num(String(o.maxNewTokens), '--max-new-tokens', (v) => Number.isInteger(v) && v >= 1),
         greedy: o.greedy === true,
         temperature: num(String(o.temperature), '--temperature'),
         topK: num(String(o.topK), '--top-k'),

@@ -36,7 +36,11 @@ export function registerPredict(program: Command): void {
       if (flags.input !== '-' && !existsSync(flags.input)) throw new TlcError(`--input ${flags.input}: no such file`);
       const source = flags.input === '-' ? 'stdin' : flags.input;
       const inputs = inputLines(readFileSync(flags.input === '-' ? 0 : flags.input), source).map((line, i) => parseInput(line, source, i + 1));
-      const maxLen = Math.min(flags.maxLen ? num(flags.maxLen, '--max-len', positiveInt) : finetunedTask(run).maxLen ?? config.max_len, config.max_len);
+      const asked = flags.maxLen ? num(flags.maxLen, '--max-len', positiveInt) : undefined;
+      if (asked !== undefined && asked > config.max_len) {
+        throw new TlcError(`--max-len ${asked} is beyond the ${config.max_len} positions of ${given}'s model: give at most ${config.max_len}`);
+      }
+      const maxLen = Math.min(asked ?? finetunedTask(run).maxLen ?? config.max_len, config.max_len);
       const encoded = encodeTexts(inputs, loadTokenizer(runFile(run, 'tokenizer')), { maxLen });
       if (encoded.truncated > 0) warn(`${encoded.truncated} of ${inputs.length} inputs are longer than ${maxLen} tokens: their ends were cut (--max-len)`);
       const { model, tensorBits, tensorKernels } = loadModelDir(run);

@@ -25,7 +25,7 @@ export function registerTranslate(program: Command): void {
     .description('translate a text, or a file line by line, with a run trained by `tlc pretrain --objective seq2seq`')
     .argument('<run>', 'translation run directory')
     .argument('[text]', 'the text to translate (or --input)')
-    .option('--input <file>', 'translate this file, one sentence per line (empty lines stay empty)')
+    .option('--input <file|->', 'translate this file, one sentence per line (empty lines stay empty); - reads stdin')
     .option('--output <file>', 'write the translations to this file, one per line (default: stdout)')
     .option('--beam <n>', 'beam size; 1 is greedy search', '4')
     .option('--length-penalty <x>', 'α: finished hypotheses rank by log-probability / length^α', '1.0')
@@ -64,6 +64,7 @@ export function registerTranslate(program: Command): void {
 
 function inputLines(text: string | undefined, input: string | undefined): string[] {
   if (text !== undefined && input !== undefined) throw new TlcError('give either a text or --input <file>, not both');
+  if (input === '-') return readInputLines(readFileSync(0), 'stdin');
   if (input !== undefined) {
     if (input.trim() === '') throw new TlcError('--input is empty: give a text file (one sentence per line)');
     if (!existsSync(input)) throw new TlcError(`${input}: not found`);

@@ -58,7 +58,7 @@ export async function loadTask(spec: string, opts: LoadTaskOptions = {}): Promis
   const seed = opts.seed ?? DEFAULT_TASK_SEED;
   if (!Number.isSafeInteger(seed) || seed < 0) throw new TlcError(`task seed must be a non-negative integer, got ${seed}`);
   if (opts.maxExamples !== undefined && !(Number.isSafeInteger(opts.maxExamples) && opts.maxExamples >= 3)) {
-    throw new TlcError(`maxExamples must be an integer of at least 3, got ${opts.maxExamples}`);
+    throw new TlcError(`--max-examples must be a whole number of at least 3 (one example for each of train, valid and test), got ${opts.maxExamples}`);
   }
   const task = spec.startsWith(EXAMPLE_PREFIX) ? bundledTask(spec, seed) : userTask(spec, seed);
   if (opts.maxExamples !== undefined) capTask(task, opts.maxExamples, seed);

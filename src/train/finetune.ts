@@ -8,7 +8,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { TlcError } from '../util/errors.js';
 import { copyFileAtomic, writeJsonAtomic } from '../util/atomic.js';
-import { loadTask, type Task } from '../data/tasks.js';
+import { checkLabels, loadTask, type Task } from '../data/tasks.js';
 import { classificationBatches, type ClassificationBatch, type EncodedExamples } from '../data/task-batches.js';
 import { trainingFlopsPerToken, type ModelConfig } from '../nn/config.js';
 import { TransformerClassifier } from '../nn/classifier.js';
