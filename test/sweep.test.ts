@@ -44,6 +44,35 @@ test('a sweep killed during its second run resumes that run and skips the finish
   assert.match(plan.stderr, /end-of-schedule losses of 2 size\(s\) \(L1-D32, L1-D48\): the fit needs at least three sizes/);
 });
 
+test('a sweep rerun into its own folder may add runs; other settings, another rate or a dropped run are refused, nothing changed', async () => {
+  const data = await preparedSyntheticData();
+  const root = tempDir('tlc-sweep-rerun-');
+  const out = join(root, 'out');
+  const sweep = (lines: string[]) => {
+    const spec = join(root, 'spec.yaml');
+    writeFileSync(spec, [`data: ${data}`, 'seq_len: 32', 'batch_sizes: [8]', 'eval_tokens: 256', ...lines].join('\n') + '\n');
+    return spawnSync(process.execPath, [CLI, 'sweep', spec, '--out', out], { encoding: 'utf8' });
+  };
+  assert.equal(sweep(['sizes: [L1-D32]', 'steps: 4']).status, 0);
+  const held = readFileSync(join(out, 'sweep.spec.json'), 'utf8');
+  const refusals: [string[], RegExp][] = [
+    [['sizes: [L1-D32]', 'steps: 8'], /holds a sweep made with other settings \(steps: "?4"? → "?8"?\): rerun it with the same ones/],
+    [['sizes: [L1-D48]', 'steps: 4'], /holds run L1-D32, which this sweep no longer names/],
+    [['sizes: [L1-D32]', 'steps: 4', 'lr: 0.002'], /holds a sweep made with other settings \(lr: /],
+  ];
+  for (const [lines, message] of refusals) {
+    const r = sweep(lines);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, message);
+    assert.equal(readFileSync(join(out, 'sweep.spec.json'), 'utf8'), held, 'the folder still describes its own sweep');
+  }
+  const added = sweep(['sizes: [L1-D32, L1-D48]', 'steps: 4']);
+  assert.equal(added.status, 0, added.stderr);
+  assert.match(added.stderr, /L1-D32: finished before, skipped/);
+  const rows = (JSON.parse(readFileSync(join(out, 'sweep.json'), 'utf8')) as { rows: { name: string }[] }).rows;
+  assert.deepEqual(rows.map((r) => r.name), ['L1-D32', 'L1-D48']);
+});
+
 test('a bad sweep file gives a clear error', () => {
   const root = tempDir('tlc-sweep-bad-');
   const spec = join(root, 'bad.yaml');

@@ -71,8 +71,10 @@ export async function runAuto(o: AutoOptions, given: AutoIo): Promise<AutoResult
     dataDir: record.data_dir, objective: o.objective, seqLen: o.seqLen ?? 128, batchSize: o.batchSize ?? 32, probe: o.probe ?? '20s',
   };
 
-  // a larger budget before the exploration started: plan the split again
-  if (previous && previous.budget.value !== record.budget.value && !record.stages.explore?.done) delete record.stages.plan;
+  // a larger budget before the exploration started: plan the split again (once it has started,
+  // its runs keep their plan, and the larger budget goes to the final training)
+  const exploring = existsSync(join(o.out, AUTO_FILES.explore, SWEEP_FILES.spec));
+  if (previous && previous.budget.value !== record.budget.value && !record.stages.explore?.done && !exploring) delete record.stages.plan;
   if (io.worker && io.worker.index !== 0) {
     // one worker prepares and plans; the others explore their share of its plan
     const planned = await waitForPlan(o.out, io);

@@ -36,6 +36,7 @@ import { finetuneKey, keysMatch, resultKey, sameSubject, type KeyPart, type Shar
 import { finetuneKeyOf, resultKeyOf } from './compression/older-outputs.js';
 import { writeSetting } from './compression/write-setting.js';
 import { makeDirs } from '../util/make-dirs.js';
+import { jsonDifference } from '../util/json-difference.js';
 
 export type { CompressMode, CompressRow } from '../run/compress-summary.js';
 
@@ -199,17 +200,7 @@ function keyDifference(was: string | null, now: string): string {
     old = null;
   }
   if (old === null) return 'written by an earlier version of tlc';
-  const diffs: string[] = [];
-  const walk = (a: unknown, b: unknown, path: string): void => {
-    const isObject = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === 'object' && !Array.isArray(x);
-    if (isObject(a) && isObject(b)) {
-      for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) walk(a[k], b[k], path ? `${path}.${k}` : k);
-    } else if (JSON.stringify(a) !== JSON.stringify(b)) {
-      diffs.push(`${path}: ${a === undefined ? 'none' : JSON.stringify(a)} → ${b === undefined ? 'none' : JSON.stringify(b)}`);
-    }
-  };
-  walk(old, JSON.parse(now), '');
-  return diffs.slice(0, 3).join('; ') + (diffs.length > 3 ? `; … ${diffs.length - 3} more` : '');
+  return jsonDifference(old, JSON.parse(now));
 }
 
 /** The rows of the settings in `out` that this sweep does not run (an earlier sweep's, of the same model and task), in folder order. */

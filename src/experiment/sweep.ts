@@ -25,6 +25,7 @@ import { branchDir, runEnded } from '../train/branches.js';
 import type { WorkerSlot } from '../util/launch.js';
 import { readProblem } from '../util/read-error.js';
 import { makeDirs } from '../util/make-dirs.js';
+import { jsonDifference } from '../util/json-difference.js';
 
 const { model: _model, batch_size: _batchSize, ...sweptOptions } = pretrainShape;
 
@@ -183,6 +184,7 @@ export async function runSweep(spec: SweepInput, out: string, o: SweepRunOptions
       throw e;
     }
   }
+  checkRerun(out, spec, points);
   makeDirs(out);
   writeJsonAtomic(join(out, SWEEP_FILES.spec), spec);
   // every probe first, so that they all measure the machine as the runs will share it
@@ -224,6 +226,39 @@ export async function runSweep(spec: SweepInput, out: string, o: SweepRunOptions
     const rows = updateSummary(out, spec, points, modelOf);
     const done = new Set(rows.map((r) => r.name));
     return { rows, interrupted, pending: points.filter((p) => !done.has(p.name)).map((p) => p.name) };
+  }
+}
+
+/**
+ * A sweep rerun into its own folder may add runs (sizes, rates, batch sizes), never change the
+ * settings the folder's runs were made with nor drop one: sweep.json would describe runs the
+ * folder does not hold, or mix runs made two ways.
+ */
+function checkRerun(out: string, spec: SweepInput, points: SweepPoint[]): void {
+  const path = join(out, SWEEP_FILES.spec);
+  if (!existsSync(path)) return;
+  let before: SweepInput;
+  try {
+    before = JSON.parse(readFileSync(path, 'utf8')) as SweepInput;
+    parseSpec(before, path);
+  } catch {
+    return; // unreadable: the runs themselves still refuse options that differ on resume
+  }
+  const shared = (s: SweepInput) => {
+    const { sizes: _s, layers: _l, widths: _w, batch_sizes: _b, lrs: _r, size_lrs: _z, ...rest } = parseSpec(s, path);
+    return rest;
+  };
+  const changed = jsonDifference(shared(before), shared(spec));
+  if (changed) {
+    throw new TlcError(`${out} holds a sweep made with other settings (${changed}): rerun it with the same ones (adding sizes, ` +
+      'rates or batch sizes), or choose another --out');
+  }
+  const now = new Map(points.map((p) => [p.name, p]));
+  for (const p of sweepPoints(before)) {
+    const q = now.get(p.name);
+    if (!q) throw new TlcError(`${out} holds run ${p.name}, which this sweep no longer names: keep it in the sweep (runs can be added, not dropped), or choose another --out`);
+    const differs = jsonDifference({ size: p.preset, batch_size: p.batchSize, lr: p.lr }, { size: q.preset, batch_size: q.batchSize, lr: q.lr });
+    if (differs) throw new TlcError(`${out} holds run ${p.name} made with other settings (${differs}): rerun it with the same ones, or choose another --out`);
   }
 }
 
