@@ -9,6 +9,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, wri
 import { join, relative } from 'node:path';
 import { finetuneArgs, preparedSyntheticData, pretrainedRun, writeTask } from './corpus-fixture.js';
 import { finetune } from '../src/train/finetune.js';
+import { readSafetensorsRaw, writeSafetensorsRaw } from '../src/engine/safetensors.js';
 import { tempDir } from './temp-dir.js';
 
 const CLI = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
@@ -68,6 +69,13 @@ test('at least 150 bad inputs: a clear one-line error naming what is wrong, a no
   const weights = readFileSync(join(flipped, 'model.safetensors'));
   weights[weights.length - 10] ^= 0x40;
   writeFileSync(join(flipped, 'model.safetensors'), weights);
+  // a classifier with one NaN weight, written with a valid checksum
+  const nanRun = join(root, 'nan-run');
+  cpSync(clf, nanRun, { recursive: true });
+  const raw = readSafetensorsRaw(join(nanRun, 'model.safetensors'));
+  const [firstName, first] = [...raw.tensors].find(([, t]) => t.dtype === 'F32')!;
+  (first.data as Float32Array)[3] = NaN;
+  writeSafetensorsRaw(join(nanRun, 'model.safetensors'), raw.tensors, raw.metadata);
   const truncated = join(inputs, 'truncated.safetensors');
   writeFileSync(truncated, readFileSync(join(run, 'model.safetensors')).subarray(0, 100));
 
@@ -331,6 +339,8 @@ test('at least 150 bad inputs: a clear one-line error naming what is wrong, a no
     [['translate', clf, '--input', ''], /--input is empty/],
     // a first step that diverges leaves no run behind (the check after the table)
     [[...pre, '--steps', '30', '--lr', '1e30', '--warmup', '0', '--save-every', '100', '--out', fresh('p52')], /training diverged at step \d+: .*non-finite gradient/],
+    [['export', nanRun, '--format', 'onnx', '--out', fresh('x50')], new RegExp(`tensor ${firstName.replace(/\./g, '\\.')} holds a non-finite value \\(NaN\\) at flat index 3`)],
+    [['evaluate', nanRun], /holds a non-finite value \(NaN\) at flat index 3/],
     // flags that would do nothing
     [['compress', '--from', clf, '--mode', 'finetune', '--distill-alpha', '0.3', '--out', fresh('c7')], /--distill-alpha shapes --distill, which is not given/],
     [['compress', '--from', clf, '--structured-units', 'heads', '--out', fresh('c8')], /--structured-units shapes --structured, which is not given/],

@@ -56,7 +56,11 @@ function readPlainWeights(path: string): StateDict {
   const out: StateDict = new Map();
   for (const [name, t] of tensors) {
     if (t.dtype !== 'F32') throw new TlcError(`${path}: tensor ${name} is ${t.dtype}; tlc models are float32`);
-    out.set(name, { shape: t.shape, data: t.data as Float32Array });
+    const data = t.data as Float32Array;
+    // as every load refuses them: an exported NaN would only surface in someone else's runtime
+    const at = data.findIndex((v) => !Number.isFinite(v));
+    if (at >= 0) throw new TlcError(`${path}: tensor ${name} holds a non-finite value (${data[at]}) at flat index ${at}; model weights must be finite`);
+    out.set(name, { shape: t.shape, data });
   }
   return out;
 }
