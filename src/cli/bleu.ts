@@ -35,6 +35,9 @@ export function registerBleu(program: Command): void {
       const tokenize = oneOf(flags.tokenize, BLEU_TOKENIZERS, '--tokenize');
       const smoothMethod = oneOf(flags.smoothMethod, SMOOTH_METHODS, '--smooth-method');
       const smoothValue = flags.smoothValue === undefined ? undefined : number(flags.smoothValue, '--smooth-value', (x) => x >= 0);
+      if (smoothValue !== undefined && smoothMethod !== 'floor' && smoothMethod !== 'add-k') {
+        throw new TlcError(`--smooth-value sets floor or add-k smoothing; --smooth-method ${smoothMethod} takes no value: choose floor or add-k, or leave --smooth-value out`);
+      }
       const width = number(flags.width, '--width', (x) => Number.isInteger(x) && x >= 0 && x <= 20);
       const hypotheses = readSegments(hypothesesPath);
       const references = referencePaths.map((path) => {

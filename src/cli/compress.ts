@@ -129,6 +129,9 @@ function sweepArgsOf(o: Record<string, unknown>, model: string, out: string): Co
   const { steps, ...rest } = COMPRESS_FINETUNE_DEFAULTS;
   const read = flagReader(o);
   const methodArgs = withDefaultPruning(Object.assign({}, ...METHODS.map((m) => m.fromFlags(read))) as MethodArgs);
+  if (methodArgs.qat && methodArgs.bits !== undefined && methodArgs.bits.every((b) => b === 32)) {
+    throw new TlcError('--qat finetunes with quantized weights, but every --bits setting is 32 (float): add a width below 32, or leave --qat out');
+  }
   return {
     ...methodArgs,
     model,

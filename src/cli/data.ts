@@ -65,6 +65,9 @@ export function registerData(program: Command): void {
       }
       checkOutputDir(flags.out, 'dataset', { force: flags.force });
       if (!flags.force) refuseOtherSources(flags.out, 'lm', flags.input);
+      if (!flags.excludeTestOf && cmd.getOptionValueSource('taskSeed') === 'cli') {
+        throw new TlcError('--task-seed picks the split of --exclude-test-of, which is not given: add --exclude-test-of <task>, or leave --task-seed out');
+      }
       const exclude = flags.excludeTestOf ? testDocumentIds(await loadTask(flags.excludeTestOf, { seed: flags.taskSeed })) : undefined;
       // a preparation killed part-way (SIGINT, SIGTERM: it stops at once) leaves unfinished files, dropped here under the lock
       const r = await withOutputDir(flags.out, 'dataset', { force: flags.force, lock: true }, () => {

@@ -3,6 +3,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { checkOutputFile } from '../run/ownership.js';
 import type { Command } from 'commander';
 import { TlcError } from '../util/errors.js';
+import { warn } from '../util/warn.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { progress } from '../util/progress.js';
 import { loadTranslationModel } from '../translate/load.js';
@@ -47,6 +48,8 @@ export function registerTranslate(program: Command): void {
           throw new TlcError(`--max-len ${opts.maxLen} is beyond what ${run}'s model can write (${cap} tokens: its max_len less </s>): give at most ${cap}`);
         }
         const todo = lines.map((l, i) => i).filter((i) => lines[i].trim() !== '');
+        const long = todo.filter((i) => tokenizer.encode(lines[i]).length > cap).length;
+        if (long > 0) warn(`${long} of ${todo.length} sentences are longer than the model's ${cap} source tokens: their ends were cut before translating`);
         const bar = flags.input ? progress({ label: 'translate', total: todo.length, unit: 'sentences' }) : null;
         const translated = translateTexts(model, tokenizer, todo.map((i) => lines[i]), { ...opts, onProgress: (done) => bar?.update(done) });
         bar?.done();

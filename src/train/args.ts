@@ -63,6 +63,9 @@ const fractionList = () => z.preprocess(
 );
 const budgetValue = () => z.union([z.string().min(1), z.number().positive()]);
 
+/** Validation tokens per evaluation unless --eval-tokens says otherwise (at most the split). */
+export const DEFAULT_EVAL_TOKENS = 65536;
+
 /** Defaults that differ between the families. */
 export const TRAINING_DEFAULTS = {
   pretrain: { lr: 1e-3, batch_size: 32, eval_every: '0.1', keep: 3 },
@@ -133,7 +136,7 @@ export const pretrainShape = {
   objective: z.enum(['mlm', 'clm', 'seq2seq']).optional(),
   norm: z.enum(['pre', 'post']).optional(),
   seq_len: int(2).default(128),
-  eval_tokens: int(1).default(65536),
+  eval_tokens: int(1).default(DEFAULT_EVAL_TOKENS),
   save_at: fractionList().default([]),
   /** wsd: budget fractions at which a cooldown branch forks from the trunk (default: 1, its end). */
   branches: fractionList().optional(),

@@ -18,7 +18,7 @@ import { LMBatcher, evaluationBatches, type BatcherPosition } from './lm-batches
 import { unigramLoss } from './baselines.js';
 import { validateBatching, trainLoop } from './loop.js';
 import { trainTranslation } from './translation.js';
-import { PRESET_PRETRAIN_DROPOUT, pretrainArgsOf, pretrainOptionsSchema, type PretrainArgs, type PretrainOptions, type ResolvedPretrainOptions } from './args.js';
+import { DEFAULT_EVAL_TOKENS, PRESET_PRETRAIN_DROPOUT, pretrainArgsOf, pretrainOptionsSchema, type PretrainArgs, type PretrainOptions, type ResolvedPretrainOptions } from './args.js';
 import type { BranchResult, PretrainEvents, PretrainResult } from './outcome.js';
 import { branchArgs, branchDir, forkBranch, readBranchInfo, runEnded, type BranchInfo } from './branches.js';
 import { writesRuns } from '../run/rank.js';
@@ -170,6 +170,11 @@ async function trainLanguageModel(runDir: string, args: PretrainArgs, resumed: b
   const batchOpts = { objective, seqLen: args.seqLen, vocabSize: cfg.vocab_size, seed: args.seed };
   const batcher = new LMBatcher(shards.train, batchOpts);
   const evalSet = evaluationBatches(shards.valid, batchOpts, args.evalTokens, args.microBatchSize);
+  const evaluated = evalSet.reduce((n, b) => n + b.batchSize * b.seqLen, 0);
+  if (writesRuns() && !resumed && args.evalTokens !== DEFAULT_EVAL_TOKENS && args.evalTokens > evaluated + args.seqLen) {
+    warn(`--eval-tokens ${args.evalTokens.toLocaleString('en-US')} is more than the validation split holds: each evaluation reads all of it, ` +
+      `${evaluated.toLocaleString('en-US')} tokens`);
+  }
   const flopsPerToken = trainingFlopsPerToken(cfg, args.seqLen);
   const counts = countParams(cfg);
   const unigram = unigramLoss(shards.train, evalSet, cfg.vocab_size);
