@@ -46,7 +46,7 @@ test('output that cannot be written (a full disk) is one line and exit 1, not a 
   for (const args of [['info'], ['--help'], ['--version']]) {
     const r = spawnSync('sh', ['-c', `exec "${process.execPath}" "${CLI}" ${args.join(' ')} > /dev/full`], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(r.status, 1, `${args.join(' ')}: ${r.stderr}`);
-    assert.equal(r.stderr, 'tlc: error: cannot write the output: ENOSPC\n', args.join(' '));
+    assert.equal(r.stderr, 'tlc: error: cannot write the output: no space left on the device (ENOSPC)\n', args.join(' '));
   }
 });
 

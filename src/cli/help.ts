@@ -5,6 +5,7 @@ import { writeSync } from 'node:fs';
 import { Option, type Command, type Help } from 'commander';
 import { TlcError } from '../util/errors.js';
 import { warn } from '../util/warn.js';
+import { outputProblem } from '../util/read-error.js';
 
 const requiredNotes = new WeakMap<Option, string>();
 
@@ -71,7 +72,7 @@ export function configureHelp(program: Command): void {
         }
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'EPIPE') process.exit(0);
-        process.stderr.write(`tlc: error: cannot write the output: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
+        process.stderr.write(`tlc: error: cannot write the output: ${outputProblem(e)}\n`);
         process.exit(1);
       }
     },

@@ -5,7 +5,8 @@
 // TLC_MAX_ISA) is reported the same way.
 import { readFileSync } from 'node:fs';
 import { TlcError } from '../util/errors.js';
-import { systemProblem } from '../util/read-error.js';
+import { outputProblem, systemProblem } from '../util/read-error.js';
+import { withShownNames } from '../util/display-names.js';
 
 function report(e: unknown): void {
   if ((e as NodeJS.ErrnoException | null)?.code === 'EMFILE' || (e instanceof Error && /\bEMFILE\b/.test(e.message))) {
@@ -15,9 +16,9 @@ function report(e: unknown): void {
   }
   const system = process.env.TLC_DEBUG ? null : systemProblem(e);
   if (system) {
-    process.stderr.write(`tlc: error: ${system}\n`);
+    process.stderr.write(`tlc: error: ${withShownNames(system)}\n`);
   } else if (e instanceof TlcError || (e instanceof Error && e.constructor === Error && !process.env.TLC_DEBUG)) {
-    process.stderr.write(`tlc: error: ${e.message}\n`);
+    process.stderr.write(`tlc: error: ${withShownNames(e.message)}\n`);
   } else {
     process.stderr.write(`tlc: internal error: ${e instanceof Error ? e.stack : String(e)}\n`);
   }
@@ -40,7 +41,7 @@ function openFilesLimit(): string {
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code === 'EPIPE') process.exit(0);
   try {
-    process.stderr.write(`tlc: error: cannot write the output: ${e.code ?? e.message}\n`);
+    process.stderr.write(`tlc: error: cannot write the output: ${outputProblem(e)}\n`);
   } finally {
     process.exit(1);
   }

@@ -17,6 +17,7 @@ import { RUN_FILES } from '../run/layout.js';
 import { modelFromHf, type ImportedArchitecture } from './hf-model.js';
 import type { StateDict } from '../nn/state-dict.js';
 import { makeDirs } from '../util/make-dirs.js';
+import { showPathAs } from '../util/display-names.js';
 
 export const IMPORT_FILE = 'import.json';
 const HF_CONFIG = 'config.json', HF_WEIGHTS = 'model.safetensors', HF_TOKENIZER = 'tokenizer.json';
@@ -133,6 +134,7 @@ export function hfModelDir(dir: string): string {
   }
   const root = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'tlc', 'hf-imports');
   const cached = join(root, key.digest('hex').slice(0, 24));
+  showPathAs(cached, dir);
   if (existsSync(join(cached, IMPORT_FILE))) return cached;
   // imported beside the cache entry, then renamed into place: a crash leaves no half entry, and
   // of processes importing at once (ranks of a job) the first rename wins, the others use it

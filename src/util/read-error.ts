@@ -82,3 +82,14 @@ export function refuseSpecialFile(path: string, what: string): void {
   const kind = stat.isFIFO() ? 'a FIFO' : stat.isSocket() ? 'a socket' : stat.isCharacterDevice() || stat.isBlockDevice() ? 'a device' : 'not a regular file';
   throw new TlcError(`${path} is ${kind}: give ${what} (a regular file)`);
 }
+
+const WRITE_ERRORS: Record<string, string> = {
+  ENOSPC: 'no space left on the device', EPIPE: 'the reader has gone', EBADF: 'the output is closed', EIO: 'an input/output error',
+  EDQUOT: 'the disk quota is used up', EFBIG: 'the file is too large',
+};
+
+/** Why the standard output could not be written, in words: "no space left on the device (ENOSPC)". */
+export function outputProblem(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code ? `${WRITE_ERRORS[code] ?? 'the system refused it'} (${code})` : (e as Error).message;
+}
