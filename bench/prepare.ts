@@ -68,7 +68,11 @@ export function benchPrepare(opts: { bytes: number; pool: number; vocab: number;
       console.log(JSON.stringify({ seconds: (performance.now() - t0) / 1000, hwm: hwm ? Number(hwm[1]) * 1024 : null, meta: r.meta }));
     })`;
     const r = spawnSync(process.execPath, ['--input-type=commonjs', '-e', script], { encoding: 'utf8', maxBuffer: 1 << 24 });
-    if (r.status !== 0) throw new Error(`data prepare failed: ${r.stderr.trim().split('\n').slice(-3).join(' ')}`);
+    if (r.status !== 0) {
+      // the child's own message, not the last lines of its stack
+      const message = /^\w*Error: (.+)$/m.exec(r.stderr)?.[1] ?? r.stderr.trim().split('\n')[0];
+      throw new Error(`data prepare failed: ${message}`);
+    }
     const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { seconds: number; hwm: number; meta: { train: { tokens: number }; valid: { tokens: number }; word_count_error_bound?: number } };
     return {
       input_bytes: size, distinct_word_pool: opts.pool, seconds: out.seconds, mb_per_s: size / 1e6 / out.seconds, peak_rss_bytes: out.hwm,

@@ -183,7 +183,7 @@ test('corrupt files give a TlcError naming the file and the problem', () => {
     assertFileError(() => readSafetensors(p('proto.safetensors')), 'proto.safetensors', /unknown dtype "constructor"/);
     buildFile(p('meta.safetensors'), { __metadata__: { step: 3 } });
     assertFileError(() => readSafetensors(p('meta.safetensors')), 'meta.safetensors', /metadata value for "step" is not a string/);
-    assertFileError(() => readSafetensors(p('absent.safetensors')), 'absent.safetensors', /cannot open/);
+    assertFileError(() => readSafetensors(p('absent.safetensors')), 'absent.safetensors', /not found/);
     assertFileError(() => readSafetensors(dir), dir, /is not a regular file/);
 
     // A valid file with its last bytes cut off.

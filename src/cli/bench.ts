@@ -198,6 +198,12 @@ function registerBenchInfer(bench: Command): void {
     .addOption(new Option('--versus <engine>', 'instead: tlc against another engine on the same model (its ONNX export), fp32 and int8, interleaved').choices(['onnxruntime']))
     .action(async (given: string | undefined, o: { json?: boolean; seqLen: string; rounds: string; variants?: string; task?: string; versus?: string }, cmd: Command) => {
       const model = given === undefined ? undefined : hfModelDir(given);
+      if (model !== undefined) {
+        const config = readRunConfig(model);
+        if (config.objective === 'seq2seq') throw new TlcError(`${given} is an encoder–decoder (seq2seq) run: bench infer times encoders and decoders of one stack (language models, classifiers)`);
+        const seqLen = num(o.seqLen, '--seq-len', positiveInt);
+        if (seqLen > config.max_len) throw new TlcError(`--seq-len ${seqLen} is beyond the ${config.max_len} positions of ${given}'s model: give at most ${config.max_len}`);
+      }
       if (o.versus) {
         if (o.variants || o.task) throw new TlcError('--versus times fp32 and int8 on both engines: leave out --variants and --task');
         const v = await benchVersusOnnxruntime({

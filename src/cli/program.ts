@@ -106,21 +106,28 @@ function refuseEmptyValues(cmd: Command): void {
  * exits 0), `help <unknown>` (the general help again), and words after --version (ignored).
  */
 export function checkCommandWord(program: Command, args: string[]): void {
-  const names = new Set(['help', ...program.commands.flatMap((c) => [c.name(), ...c.aliases()])]);
   let i = 0;
   while (i < args.length && args[i].startsWith('-')) i += args[i] === '--threads' ? 2 : 1;
-  const word = args[i];
-  if (word === undefined) return;
-  const unknown = (w: string) => {
-    const near = [...names].find((n) => n !== 'help' && (n === w.toLowerCase() || editDistance(n, w.toLowerCase()) <= 2));
-    return new TlcError(`unknown command '${w}'${near ? ` (did you mean ${near}?)` : ''}: see tlc --help`);
-  };
-  if (!names.has(word)) {
-    const asked = args.slice(0, i).find((a) => a === '--version' || a === '-V');
-    throw asked ? new TlcError(`${asked} takes no arguments, got '${word}'`) : unknown(word);
+  const asked = args.slice(0, i).find((a) => a === '--version' || a === '-V');
+  if (asked && args[i] !== undefined) throw new TlcError(`${asked} takes no arguments, got '${args[i]}'`);
+  // each level that has subcommands (tlc, tlc data, tlc bench) names one of them, or help and one of them
+  for (let cmd: Command | undefined = program, prefix = 'tlc'; cmd && cmd.commands.length > 0 && args[i] !== undefined; i++) {
+    const names: Set<string> = new Set(['help', ...cmd.commands.flatMap((c) => [c.name(), ...c.aliases()])]);
+    const unknown = (w: string): TlcError => {
+      const near = [...names].find((n) => n !== 'help' && (n === w.toLowerCase() || editDistance(n, w.toLowerCase()) <= 2));
+      return new TlcError(`unknown command '${w}'${prefix === 'tlc' ? '' : ` for '${prefix}'`}${near ? ` (did you mean ${near}?)` : ''}: see ${prefix} --help`);
+    };
+    const word = args[i];
+    if (word.startsWith('-')) return;
+    if (!names.has(word)) throw unknown(word);
+    if (word === 'help') {
+      const topic = args[i + 1];
+      if (topic !== undefined && !topic.startsWith('-') && !names.has(topic)) throw unknown(topic);
+      return;
+    }
+    cmd = cmd.commands.find((c) => c.name() === word || c.aliases().includes(word));
+    prefix = `${prefix} ${word}`;
   }
-  const topic = args[i + 1];
-  if (word === 'help' && topic !== undefined && !topic.startsWith('-') && !names.has(topic)) throw unknown(topic);
 }
 
 /** Levenshtein distance, for "did you mean". */

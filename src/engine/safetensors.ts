@@ -93,7 +93,9 @@ function withFile<T>(path: string, fn: (fd: number) => T): T {
   try {
     fd = openSync(path, 'r');
   } catch (e) {
-    fail(path, `cannot open: ${(e as Error).message}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    fail(path, code === 'ENOENT' ? 'not found' : code === 'EACCES' || code === 'EPERM' ? 'permission denied'
+      : code === 'EISDIR' ? 'is a directory, not a .safetensors file' : `cannot open: ${(e as Error).message}`);
   }
   try {
     if (!fstatSync(fd).isFile()) fail(path, 'is not a regular file');

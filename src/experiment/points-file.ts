@@ -52,6 +52,8 @@ function jsonRows(path: string, text: string): Row[] {
 }
 
 function csvRows(path: string, text: string): Row[] {
+  // a binary file would otherwise be quoted back, bytes and all, in the parser's message
+  if (text.includes('\u0000') || text.includes('\uFFFD')) throw new TlcError(`${path}: not a CSV file (it holds binary data or is not UTF-8 text)`);
   let rows: Row[];
   try {
     rows = parseCsv(text.replace(/^\uFEFF/, ''), { columns: (header: string[]) => header.map((h) => h.trim().toLowerCase()), skip_empty_lines: true, trim: true });

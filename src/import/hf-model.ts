@@ -62,7 +62,10 @@ const TANH_GELUS = ['gelu_new', 'gelu_pytorch_tanh', 'gelu_fast'];
 
 /** The tlc model of a Hugging Face config.json and its weights; refuses, naming every reason, what does not map. */
 export function modelFromHf(hfConfig: unknown, hf: StateDict, source: string): ImportedModel {
-  const type = (hfConfig as { model_type?: unknown } | null)?.model_type;
+  if (hfConfig === null || typeof hfConfig !== 'object' || Array.isArray(hfConfig)) {
+    throw new TlcError(`${source}: a Hugging Face config.json is a JSON object with a model_type; this holds ${Array.isArray(hfConfig) ? 'an array' : JSON.stringify(hfConfig)}`);
+  }
+  const type = (hfConfig as { model_type?: unknown }).model_type;
   const read = new ReadTensors(hf);
   if (type === 'roberta') return read.allUsed(fromRoberta(parse(robertaConfigSchema, hfConfig, source), read, source), source);
   if (type === 'gpt2') return read.allUsed(fromGpt2(parse(gpt2ConfigSchema, hfConfig, source), read, source), source);
