@@ -54,7 +54,7 @@ test('bench infer rejects unknown variants and missing models clearly', () => {
   assert.match(p.stderr, /unknown variant "fp8"/);
   p = spawnSync(process.execPath, [CLI, 'bench', 'infer', '/nonexistent/run'], { encoding: 'utf8' });
   assert.notEqual(p.status, 0);
-  assert.match(p.stderr, /not a model directory \(config.json is missing\)/);
+  assert.match(p.stderr, /\/nonexistent\/run: not a tlc run directory \(.*config.json is missing\)/);
 });
 
 test('bench latency re-times compression settings in one run and writes the numbers back', async () => {
