@@ -25,7 +25,7 @@ import { MetricsLog, type NewEvent } from '../run/metrics.js';
 import { RUN_FILES, runFile } from '../run/layout.js';
 import { writesRuns } from '../run/rank.js';
 import { agreed, dataParallel } from './data-parallel.js';
-import { budgetProgress, budgetSpent, describeBudget } from './budget.js';
+import { budgetProgress, budgetSpent, describeBudget, formatSeconds } from './budget.js';
 import { learningRate, validateSchedule, type ScheduleConfig } from './schedule.js';
 import { budgetCheckpointName, checkpointName, pruneCheckpoints, removeStaleTemporaries, restoreCheckpoint, saveCheckpoint, type DueAfterStep, type TrainerState } from './checkpoint.js';
 import { initialNoiseScale, updateNoiseScale } from './noise-scale.js';
@@ -431,14 +431,17 @@ class Trainer<B> {
     this.metrics.append({ event: 'warning', step: this.state.step, kind, message });
   }
 
-  /** Warns once when a token or FLOP budget is less than half of the first step: the run is that one step. */
+  /** Warns once when the budget is less than half of the first step: the run is that one step. */
   private checkBudgetBelowOneStep(): void {
     const { args: { budget }, state: { usage } } = this;
-    if (usage.steps !== 1 || (budget.kind !== 'tokens' && budget.kind !== 'flops')) return;
-    const step = budget.kind === 'tokens' ? usage.tokens : usage.flops;
+    if (usage.steps !== 1 || budget.kind === 'steps') return;
+    const step = budget.kind === 'tokens' ? usage.tokens : budget.kind === 'flops' ? usage.flops : usage.trainSeconds;
     if (step < 2 * budget.limit) return;
-    this.warnOnce('budget-below-one-step', `the budget, ${describeBudget(budget)}, is less than half of one step ` +
-      `(${step.toExponential(2)} ${budget.kind === 'tokens' ? 'tokens' : 'FLOPs'}): the run is that one step; give a larger budget or a smaller batch`);
+    const seconds = (x: number) => (x < 1 ? `${Number((x * 1000).toPrecision(2))} ms` : formatSeconds(x));
+    const size = budget.kind === 'time' ? seconds(step) : `${step.toExponential(2)} ${budget.kind === 'tokens' ? 'tokens' : 'FLOPs'}`;
+    const given = budget.kind === 'time' ? `${seconds(budget.limit)} of training time` : describeBudget(budget);
+    this.warnOnce('budget-below-one-step', `the budget, ${given}, is less than half of one step ` +
+      `(${size}): the run is that one step; give a larger budget or a smaller batch`);
   }
 
   /** Warns once when the budget buys more than a few epochs: exact for token, step and FLOP budgets, the pace so far for a time budget. */
