@@ -186,7 +186,7 @@ test('bad input: a TlcError naming the file (and line)', async () => {
   file('notrain/valid.tsv', 'text\tlabel\na\tx\n');
   await assertFails(join(root, 'notrain'), 'notrain: no training file');
   await assertFails('example:nothing', 'unknown example task "nothing"', 'example:spam, example:brown-genre');
-  await assert.rejects(loadTask(file('opts.jsonl', jsonl(['a'], 5)), { maxExamples: 1 }), /maxExamples must be an integer of at least 3/);
+  await assert.rejects(loadTask(file('opts.jsonl', jsonl(['a'], 5)), { maxExamples: 1 }), /--max-examples must be a whole number of at least 3/);
 });
 
 test('e-mail bodies: headers dropped, plain part preferred, quoted-printable, base64, charsets and HTML decoded', () => {

@@ -178,7 +178,7 @@ test('tokenizer.json: saved, loaded back identical; bad files name the file and 
       writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content));
       assert.throws(() => loadTokenizer(path), (e: unknown) => e instanceof TlcError && e.message.includes(path) && pattern.test(e.message), name);
     };
-    bad('notjson.json', '{ nope', /cannot read/);
+    bad('notjson.json', '{ nope', /not a tokenizer\.json \(it is not JSON\)/);
     bad('wordpiece.json', { ...file, model: { ...file.model, type: 'WordPiece' } }, /model\.type/);
     bad('prefix.json', { ...file, pre_tokenizer: { ...file.pre_tokenizer, add_prefix_space: true } }, /add_prefix_space/);
     const vocab = { ...file.model.vocab };

@@ -201,8 +201,9 @@ function registerBenchInfer(bench: Command): void {
       if (model !== undefined) {
         const config = readRunConfig(model);
         if (config.objective === 'seq2seq') throw new TlcError(`${given} is an encoder–decoder (seq2seq) run: bench infer times encoders and decoders of one stack (language models, classifiers)`);
+        // the default length is cut to the model's positions; a length asked for is not
         const seqLen = num(o.seqLen, '--seq-len', positiveInt);
-        if (seqLen > config.max_len) throw new TlcError(`--seq-len ${seqLen} is beyond the ${config.max_len} positions of ${given}'s model: give at most ${config.max_len}`);
+        if (cmd.getOptionValueSource('seqLen') === 'cli' && seqLen > config.max_len) throw new TlcError(`--seq-len ${seqLen} is beyond the ${config.max_len} positions of ${given}'s model: give at most ${config.max_len}`);
       }
       if (o.versus) {
         if (o.variants || o.task) throw new TlcError('--versus times fp32 and int8 on both engines: leave out --variants and --task');

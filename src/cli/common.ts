@@ -95,7 +95,8 @@ export async function withGracefulStop<T>(fn: (signal: AbortSignal) => Promise<T
     const code = signal === 'SIGTERM' ? 143 : 130;
     if (controller.signal.aborted) process.exit(code);
     exitCode = code;
-    process.stderr.write('\ntlc: stopping after this step and saving a checkpoint (press Ctrl-C again to quit now)\n');
+    process.stderr.write('\ntlc: stopping after this step and saving a checkpoint; an evaluation under way stops now and is done ' +
+      'again on resume (press Ctrl-C again to quit now)\n');
     controller.abort();
   };
   process.on('SIGINT', stop);

@@ -256,7 +256,10 @@ function checkRerun(out: string, spec: SweepInput, points: SweepPoint[]): void {
   const now = new Map(points.map((p) => [p.name, p]));
   for (const p of sweepPoints(before)) {
     const q = now.get(p.name);
-    if (!q) throw new TlcError(`${out} holds run ${p.name}, which this sweep no longer names: keep it in the sweep (runs can be added, not dropped), or choose another --out`);
+    if (!q) {
+      throw new TlcError(`${out} holds run ${p.name}, which this sweep no longer names: keep it in the sweep (runs can be added, not dropped; ` +
+        'a second rate or batch size renames every run), or choose another --out');
+    }
     const differs = jsonDifference({ size: p.preset, batch_size: p.batchSize, lr: p.lr }, { size: q.preset, batch_size: q.batchSize, lr: q.lr });
     if (differs) throw new TlcError(`${out} holds run ${p.name} made with other settings (${differs}): rerun it with the same ones, or choose another --out`);
   }

@@ -75,21 +75,30 @@ const STARTING_FILES = [RUN_FILES.args, RUN_FILES.config, RUN_FILES.tokenizer, R
 
 /**
  * Runs `fn`, the start of a run just created in `runDir`. Should it fail before a trained step
- * was checkpointed (bad data, a model that cannot be built, a first step that diverges), what
- * the start wrote is removed, so the corrected command can be run again as it was; the
- * directory too when nothing else is left.
+ * was checkpointed, with at most one step logged (bad data, a model that cannot be built, a
+ * second step that diverges), what the start wrote is removed, so the corrected command can be
+ * run again as it was; the directory too when nothing else is left.
  */
 export async function abandonIfUnstarted<T>(runDir: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    if (checkpointedStep(runDir) === 0) {
+    if (checkpointedStep(runDir) === 0 && trainedSteps(runDir) <= 1) {
       for (const f of STARTING_FILES) rmSync(`${runDir}/${f}`, { recursive: true, force: true });
       try {
         if (readdirSync(runDir).every((n) => n === OUTPUT_MARKER)) rmSync(runDir, { recursive: true, force: true });
       } catch { /* already gone */ }
     }
     throw e;
+  }
+}
+
+/** Steps logged in the run's metrics: a run that failed after many keeps its loss curve, the evidence for a new try. */
+function trainedSteps(runDir: string): number {
+  try {
+    return readFileSync(runFile(runDir, 'metrics'), 'utf8').split('\n').filter((l) => l.includes('"event":"train"')).length;
+  } catch {
+    return 0;
   }
 }
 

@@ -12,6 +12,8 @@
 // Under MPI (src/train/data-parallel.ts) each rank computes its slice of a step's
 // micro-batches and the gradients are summed before the step; every decision (the step's
 // time, evaluations, stopping) is agreed, so all ranks take the same path.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { TlcError } from '../util/errors.js';
 import { warn } from '../util/warn.js';
 import { backward, gradOf, zeroGrad } from '../engine/autograd.js';
@@ -184,11 +186,17 @@ class Trainer<B> {
       await this.afterStep({ evaluate: true, finished: false, tagged: [], save: true });
     } else if (state.pending) {
       // a signal stopped the evaluation after the restored step: what was due then is done now,
-      // the step's checkpoint rewritten without the mark
-      const due = state.pending;
+      // under the budget the run has now (an extension moves its end and renames its fractions),
+      // and the step's checkpoint rewritten without the mark
+      const progress = budgetProgress(args.budget, state.usage);
+      const due: DueAfterStep = {
+        ...state.pending, finished: budgetSpent(args.budget, state.usage),
+        tagged: args.saveAt.filter((f) => progress >= f - 1e-9 && !existsSync(join(this.runDir, RUN_FILES.checkpoints, budgetCheckpointName(f)))),
+      };
       delete state.pending;
       this.lastCheckpointStep = -1;
       await this.afterStep(due);
+      if (!this.interrupted) this.checkpoint();
     }
   }
 

@@ -116,6 +116,12 @@ function whyNot(e: unknown, path: string): string {
  * (/dev/stdout, /dev/null) is written through, as a shell redirection would, never replaced.
  */
 export function writeFileAtomic(path: string, ...chunks: (string | ArrayBufferView)[]): void {
+  const fd = descriptorNamed(path);
+  if (fd !== null) {
+    // this process's own descriptor (a socket, a pipe or a file opened for appending): written, never reopened
+    writeAll(fd, chunks, path);
+    return;
+  }
   if (isSpecialFile(path)) {
     writeThrough(path, chunks);
     return;
@@ -156,17 +162,35 @@ function isSpecialFile(path: string): boolean {
   }
 }
 
-function writeThrough(path: string, chunks: (string | ArrayBufferView)[]): void {
-  let fd: number | null = null;
+/** The descriptor a path names: /dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N; else null. */
+function descriptorNamed(path: string): number | null {
+  if (path === '/dev/stdout') return 1;
+  if (path === '/dev/stderr') return 2;
+  const m = /^\/(?:dev\/fd|proc\/self\/fd)\/(\d+)$/.exec(path);
+  return m ? Number(m[1]) : null;
+}
+
+function writeAll(fd: number, chunks: (string | ArrayBufferView)[], path: string): void {
   try {
-    fd = openSync(path, 'w');
     for (const c of chunks) {
       const bytes = typeof c === 'string' ? Buffer.from(c, 'utf8') : new Uint8Array(c.buffer, c.byteOffset, c.byteLength);
       for (let offset = 0; offset < bytes.length;) offset += writeSync(fd, bytes, offset, bytes.length - offset);
     }
   } catch (e) {
     throw new TlcError(`${path}: cannot write (${whyNot(e, path)})`);
+  }
+}
+
+function writeThrough(path: string, chunks: (string | ArrayBufferView)[]): void {
+  let fd: number;
+  try {
+    fd = openSync(path, 'w');
+  } catch (e) {
+    throw new TlcError(`${path}: cannot write (${whyNot(e, path)})`);
+  }
+  try {
+    writeAll(fd, chunks, path);
   } finally {
-    if (fd !== null) closeSync(fd);
+    closeSync(fd);
   }
 }
