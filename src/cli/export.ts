@@ -23,7 +23,7 @@ export function registerExport(program: Command): void {
   markRequired(cmd, ['--out']);
   cmd.action((given: string, flags: { format: string; out?: string; force?: boolean; json?: boolean }) => {
       const run = hfModelDir(given);
-      if (readRunConfig(run).objective === 'seq2seq') {
+      if (objectiveOf(run) === 'seq2seq') {
         throw new TlcError(`${given} is an encoder–decoder (seq2seq) run: tlc export writes language models and classifiers only; ` +
           `translate with it in tlc (tlc translate ${given})`);
       }
@@ -38,4 +38,13 @@ export function registerExport(program: Command): void {
       const what = result.architecture ?? 'ONNX only (no Hugging Face equivalent)';
       process.stdout.write(`exported ${run} to ${result.out} as ${what}: ${result.files.join(', ')}\n`);
     });
+}
+
+/** The run's objective, or undefined where its config cannot be read (the export then says why). */
+function objectiveOf(run: string): string | undefined {
+  try {
+    return readRunConfig(run).objective;
+  } catch {
+    return undefined;
+  }
 }
