@@ -14,11 +14,15 @@ export function required(v: string | undefined, flag: string): string {
   return v;
 }
 
-export function num(v: string, flag: string, check: (x: number) => boolean = Number.isFinite): number {
+export function num(v: string, flag: string, check: (x: number) => boolean = Number.isFinite, expected?: string): number {
   const x = Number(v);
-  if (v.trim() === '' || !check(x)) throw new TlcError(`invalid ${flag} "${v}"`);
+  if (v.trim() === '' || !check(x)) throw new TlcError(`invalid ${flag} "${v}"${expected ? `: expected ${expected}` : ''}`);
   return x;
 }
+
+/** A --max-len: whole examples of at least <s>, two tokens and </s>, as finetuning takes them. */
+export const exampleLength = (v: string): number =>
+  num(v, '--max-len', (x) => Number.isInteger(x) && x >= 4, 'a whole number of at least 4 tokens (<s>, two tokens, </s>)');
 
 export const positiveInt = (x: number): boolean => Number.isInteger(x) && x >= 1;
 

@@ -14,7 +14,7 @@ import { KERNEL_CHOICES } from '../infer/pack.js';
 import { InferenceModel } from '../infer/inference-model.js';
 import { checkOutputFile, withOutputDir } from '../run/ownership.js';
 import { warnIfUnfinished } from '../run/unfinished.js';
-import { addTrainingFlags, num, optionsFromFlags, positiveInt, progressEvents, required, trainingRole, withGracefulStop } from './common.js';
+import { addTrainingFlags, exampleLength, num, optionsFromFlags, progressEvents, required, trainingRole, withGracefulStop } from './common.js';
 import { resumeDir } from './resume-flags.js';
 import { markRequired } from './help.js';
 
@@ -95,7 +95,7 @@ function registerEvaluate(program: Command): void {
       if (flags.predictions) checkOutputFile(flags.predictions, '--predictions', [taskSpec]);
       const { task, data } = await taskForRun(run, config, taskSpec, {
         taskSeed: flags.taskSeed !== undefined ? num(flags.taskSeed, '--task-seed', Number.isInteger) : undefined,
-        maxLen: flags.maxLen ? num(flags.maxLen, '--max-len', positiveInt) : undefined,
+        maxLen: flags.maxLen ? exampleLength(flags.maxLen) : undefined,
       });
       const { model, tensorBits, tensorKernels } = loadModelDir(run);
       try {

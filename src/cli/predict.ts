@@ -15,7 +15,7 @@ import { KERNEL_CHOICES } from '../infer/pack.js';
 import { InferenceModel } from '../infer/inference-model.js';
 import { predictProbabilities } from '../train/classify.js';
 import { hfModelDir } from '../import/import.js';
-import { num, positiveInt } from './common.js';
+import { exampleLength } from './common.js';
 import { inputLines } from '../util/text-lines.js';
 
 export function registerPredict(program: Command): void {
@@ -36,7 +36,7 @@ export function registerPredict(program: Command): void {
       if (flags.input !== '-' && !existsSync(flags.input)) throw new TlcError(`--input ${flags.input}: no such file`);
       const source = flags.input === '-' ? 'stdin' : flags.input;
       const inputs = inputLines(readFileSync(flags.input === '-' ? 0 : flags.input), source).map((line, i) => parseInput(line, source, i + 1));
-      const asked = flags.maxLen ? num(flags.maxLen, '--max-len', positiveInt) : undefined;
+      const asked = flags.maxLen ? exampleLength(flags.maxLen) : undefined;
       if (asked !== undefined && asked > config.max_len) {
         throw new TlcError(`--max-len ${asked} is beyond the ${config.max_len} positions of ${given}'s model: give at most ${config.max_len}`);
       }
