@@ -3,7 +3,7 @@
 // was — checked by hashing every file of the existing run, classifier, dataset and inputs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -26,6 +26,18 @@ function hashes(dir: string): Map<string, string> {
   };
   walk(dir);
   return out;
+}
+
+/** `tlc args…` to its end, stdin empty: its exit status and stderr. */
+function runCli(args: string[]): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (d: string) => (stderr += d));
+    child.stdout.resume();
+    child.on('close', (status) => resolve({ status, stderr }));
+  });
 }
 
 test('at least 150 bad inputs: a clear one-line error naming what is wrong, a non-zero exit, nothing written changed', async () => {
@@ -139,7 +151,7 @@ test('at least 150 bad inputs: a clear one-line error naming what is wrong, a no
     [[...pre, '--steps', '5', '--out', run], /run already holds a run; pass --resume/],
     [['pretrain', '--resume', fresh('nothing')], /nothing to resume/],
     [['pretrain', '--resume', run, '--lr', '1'], /these differ: --lr 1 \(the run has 0\.003\): drop them/],
-    [['pretrain', '--data', data, '--model', badConfig, '--steps', '5', '--seq-len', '32', '--out', fresh('p13')], /bad-config\.json: invalid model config — n_heads/],
+    [['pretrain', '--data', data, '--model', badConfig, '--steps', '5', '--seq-len', '32', '--out', fresh('p13b')], /bad-config\.json: invalid model config — n_heads/],
     [['pretrain', '--data', data, '--model', unknownField, '--steps', '5', '--seq-len', '32', '--out', fresh('p14')], /unknown-field\.json: invalid model config.*heads/],
     [[...pre, '--steps', '5', '--eval-every', 'bogus', '--out', fresh('p15')], /invalid --eval-every "bogus"/],
     [[...pre, '--steps', '5', '--warmup', '1', '--out', fresh('p16')], /invalid --warmup "1"/],
@@ -357,10 +369,18 @@ test('at least 150 bad inputs: a clear one-line error naming what is wrong, a no
     [['evaluate', clf, '--max-len', '5000'], /--max-len 5000 is beyond the \d+ positions of .*clf's model/],
   ];
   assert.ok(cases.length >= 150, `${cases.length} cases`);
-  // every case runs; the failures are reported together
+  // every case runs, two at a time (each its own process and output folder); the failures are reported together
+  const results: { status: number | null; stderr: string }[] = new Array(cases.length);
+  let next = 0;
+  await Promise.all([0, 1].map(async () => {
+    while (next < cases.length) {
+      const i = next++;
+      results[i] = await runCli(cases[i][0]);
+    }
+  }));
   const failures: string[] = [];
-  for (const [args, message] of cases) {
-    const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+  for (const [i, [args, message]] of cases.entries()) {
+    const r = results[i];
     const what = args.join(' ');
     const errors = r.stderr.split('\n').filter((l) => /error/i.test(l));
     const problem = r.status === 0 ? 'exit 0'

@@ -177,7 +177,7 @@ test('a time-budget run interrupted with SIGINT resumes its remaining budget and
 test('a SIGINT during a long evaluation stops it at once; the rerun evaluates, writes the tagged checkpoint and ends bit-identical', async () => {
   // half of a larger synthetic corpus held out: each evaluation takes seconds, the steps milliseconds
   const root = tempDir('tlc-eval-stop-');
-  writeFileSync(join(root, 'corpus.jsonl'), syntheticDocuments(1500, 7).map((text) => JSON.stringify({ text })).join('\n') + '\n');
+  writeFileSync(join(root, 'corpus.jsonl'), syntheticDocuments(800, 7).map((text) => JSON.stringify({ text })).join('\n') + '\n');
   const data = join(root, 'data');
   await prepareData({ inputs: [join(root, 'corpus.jsonl')], outDir: data, vocabSize: 320, validFraction: 0.5, seed: 1, showProgress: false });
   const args = (out: string) => [CLI, 'pretrain', '--data', data, '--model', 'L2-D128', '--seq-len', '32', '--batch-size', '8', '--steps', '8',
