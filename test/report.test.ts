@@ -234,6 +234,12 @@ test('a recorded choice draws its budget line and the chosen model on the accura
   const p = spawnSync(process.execPath, [CLI, 'pareto', join(root, 'compress', 'L4-D512-clf'), '--max-bytes', '5MB', '--out', root, '--force', '--json'], { encoding: 'utf8' });
   assert.equal(p.status, 0, p.stderr);
   const chosen = JSON.parse(p.stdout).choice.row;
+  // the same folder named twice is read once: its rows are not listed twice
+  const dir = join(root, 'compress', 'L4-D512-clf');
+  const twice = spawnSync(process.execPath, [CLI, 'pareto', dir, `${dir}/`, '--max-bytes', '5MB', '--json'], { encoding: 'utf8' });
+  assert.equal(twice.status, 0, twice.stderr);
+  assert.match(twice.stderr, /L4-D512-clf\/: named more than once, read once/);
+  assert.equal(JSON.parse(twice.stdout).rows.length, JSON.parse(p.stdout).rows.length);
   const r = await writeReport(root);
   const spec = JSON.parse(readFileSync(join(root, 'report', 'accuracy-vs-bytes.vl.json'), 'utf8'));
   assert.ok(JSON.stringify(spec).includes('"budget 5.00 MB"') || JSON.stringify(spec).includes('budget 5'), 'the budget line is labelled');

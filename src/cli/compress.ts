@@ -156,7 +156,8 @@ function registerPareto(program: Command): void {
     .action(async (given: string[], o: { maxBytes?: string; maxLatency?: string; out?: string; json?: boolean; force?: boolean }) => {
       // a folder named twice would list its rows twice
       const dirs = given.filter((d, i) => given.findIndex((e) => resolve(e) === resolve(d)) === i);
-      if (dirs.length < given.length) warn(`${given.filter((d) => !dirs.includes(d)).join(', ')}: named more than once, read once`);
+      const repeated = given.filter((d, i) => !dirs.includes(d) || given.indexOf(d) !== i);
+      if (repeated.length > 0) warn(`${[...new Set(repeated)].join(', ')}: named more than once, read once`);
       const rows: CompressRow[] = dirs.flatMap((dir) => readCompressSummary(dir).rows);
       if (rows.length === 0) throw new TlcError(`${dirs.join(', ')}: no compressed settings to rank (their compress.json lists none)`);
       const table = paretoFrontier(rows).sort((a, b) => a.bytes - b.bytes);
