@@ -49,6 +49,12 @@ export function gradNormsSquared(grads: readonly Tensor[]): number[] {
   return native.gradNormSquared({ grads: grads.map((g) => g.handle), sizes: grads.map((g) => g.size) });
 }
 
+/** Squared global norm of the parameters' current gradients (deterministic, fixed order). */
+export function gradientSquaredNorm(params: readonly Tensor[]): number {
+  const grads = params.map((p) => gradOf(p)).filter((g): g is Tensor => g !== null);
+  return gradNormsSquared(grads).reduce((a, b) => a + b, 0);
+}
+
 export class AdamW {
   readonly params: readonly Tensor[];
   /** Learning rate of the last step (or the initial one). */

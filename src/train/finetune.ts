@@ -25,7 +25,8 @@ import { encodeTask, type EncodedTask } from '../run/task.js';
 import { writeFinetuneResults, type Scores } from '../run/results.js';
 import type { BudgetUsage } from './budget.js';
 import { evaluateClassifier, evaluateClassifierSteps, type ClassifierEvaluation } from './classify.js';
-import { validateBatching, trainLoop, type LoopEvents, type LoopHooks, type LoopResult } from './loop.js';
+import { trainLoop, type LoopEvents, type LoopHooks, type LoopResult } from './loop.js';
+import { validateBatching } from './schedule.js';
 import { finetuneArgsOf, finetuneOptionsSchema, type FinetuneArgs, type FinetuneOptions } from './args.js';
 
 export interface FinetuneResult {

@@ -16,9 +16,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { TlcError } from '../util/errors.js';
 import { warn } from '../util/warn.js';
-import { backward, gradOf, zeroGrad } from '../engine/autograd.js';
+import { backward, zeroGrad } from '../engine/autograd.js';
 import { tidy, type Tensor } from '../engine/tensor.js';
-import { gradNormsSquared } from '../engine/optim.js';
+import { gradientSquaredNorm } from '../engine/optim.js';
 import { getThreads } from '../engine/threads.js';
 import { mix } from '../engine/random.js';
 import { Bf16Weights, autoPrecision, bf16Missing, resolvePrecision, setBf16Weights } from '../engine/mixed.js';
@@ -27,12 +27,12 @@ import { MetricsLog, type NewEvent } from '../run/metrics.js';
 import { RUN_FILES, runFile } from '../run/layout.js';
 import { writesRuns } from '../run/rank.js';
 import { agreed, dataParallel } from './data-parallel.js';
-import { budgetProgress, budgetSpent, describeBudget, formatSeconds } from './budget.js';
-import { learningRate, validateSchedule, type ScheduleConfig } from './schedule.js';
+import { budgetProgress, budgetSpent, describeBudget } from './budget.js';
+import { learningRate } from './schedule.js';
 import { budgetCheckpointName, checkpointName, pruneCheckpoints, removeStaleTemporaries, restoreCheckpoint, saveCheckpoint, type DueAfterStep, type TrainerState } from './checkpoint.js';
 import { initialNoiseScale, updateNoiseScale } from './noise-scale.js';
 import { buildOptimizer } from './optimizer.js';
-import { EPOCH_PROJECTION_PROGRESS, baselineWarning, epochWarning } from './warnings.js';
+import { EPOCH_PROJECTION_PROGRESS, baselineWarning, budgetBelowStepWarning, epochWarning } from './warnings.js';
 import { divergence, gradNormDivergence } from './divergence.js';
 import type { Interval } from './args.js';
 import type { LoopArgs, LoopEvents, LoopHooks, LoopResult, LoopTask } from './loop-api.js';
@@ -40,15 +40,6 @@ import { runInterruptibly, WorkInterrupted } from '../util/pausable.js';
 
 export type { Interval, OptimizerArgs, RunArgs } from './args.js';
 export type { LoopArgs, LoopEvents, LoopHooks, LoopResult, LoopTask } from './loop-api.js';
-
-/** Checks the schedule and that micro-batches divide the batch (pretraining and finetuning alike). */
-export function validateBatching(a: { schedule: ScheduleConfig; batchSize: number; microBatchSize: number }): void {
-  validateSchedule(a.schedule);
-  if (!(Number.isInteger(a.batchSize) && a.batchSize >= 1)) throw new TlcError(`batch size must be a positive integer, got ${a.batchSize}`);
-  if (!(Number.isInteger(a.microBatchSize) && a.microBatchSize >= 1 && a.batchSize % a.microBatchSize === 0)) {
-    throw new TlcError(`micro-batch size ${a.microBatchSize} must divide the batch size ${a.batchSize}`);
-  }
-}
 
 /** How `auto` chose (rank 0's measurement, the one every rank follows). */
 function autoPrecisionFields(): { precision_why: string; bf16_speedup?: number } {
@@ -244,7 +235,7 @@ class Trainer<B> {
       lossSum += loss.item() * costs[i].weight;
       // the step's loss is the weighted mean over all micro-batches, whatever the split
       backward(loss, weightSum > 0 ? costs[i].weight / weightSum : 0);
-      if (i === 0 && batches.length > 1) firstSq = gradSquaredNorm(params);
+      if (i === 0 && batches.length > 1) firstSq = gradientSquaredNorm(params);
     }));
     for (const undo of undos.reverse()) if (undo) undo();
     for (const h of this.hooks) h.afterBackward?.();
@@ -300,7 +291,7 @@ class Trainer<B> {
     });
     this.events.onStep?.({ step: state.step, loss, lr: s.lr, progress, tokensPerS: s.tokens / s.seconds, usage: u });
     this.checkEpochs();
-    this.checkBudgetBelowOneStep();
+    if (u.steps === 1) this.warnOnce('budget-below-one-step', budgetBelowStepWarning(args.budget, u));
     return progress;
   }
 
@@ -439,19 +430,6 @@ class Trainer<B> {
     this.metrics.append({ event: 'warning', step: this.state.step, kind, message });
   }
 
-  /** Warns once when the budget is less than half of the first step: the run is that one step. */
-  private checkBudgetBelowOneStep(): void {
-    const { args: { budget }, state: { usage } } = this;
-    if (usage.steps !== 1 || budget.kind === 'steps') return;
-    const step = budget.kind === 'tokens' ? usage.tokens : budget.kind === 'flops' ? usage.flops : usage.trainSeconds;
-    if (step < 2 * budget.limit) return;
-    const seconds = (x: number) => (x < 1 ? `${Number((x * 1000).toPrecision(2))} ms` : formatSeconds(x));
-    const size = budget.kind === 'time' ? seconds(step) : `${step.toExponential(2)} ${budget.kind === 'tokens' ? 'tokens' : 'FLOPs'}`;
-    const given = budget.kind === 'time' ? `${seconds(budget.limit)} of training time` : describeBudget(budget);
-    this.warnOnce('budget-below-one-step', `the budget, ${given}, is less than half of one step ` +
-      `(${size}): the run is that one step; give a larger budget or a smaller batch`);
-  }
-
   /** Warns once when the budget buys more than a few epochs: exact for token, step and FLOP budgets, the pace so far for a time budget. */
   private checkEpochs(): void {
     const { task, state, args } = this;
@@ -466,10 +444,4 @@ class Trainer<B> {
 function bf16Hooks(bf16: Bf16Weights): LoopHooks {
   const invalidate = (): void => bf16.invalidate();
   return { beforeForward: invalidate, afterOptimizerStep: invalidate, afterStep: invalidate };
-}
-
-/** Squared global norm of the current gradients (deterministic, fixed order). */
-function gradSquaredNorm(params: Tensor[]): number {
-  const grads = params.map((p) => gradOf(p)).filter((g): g is Tensor => g !== null);
-  return gradNormsSquared(grads).reduce((a, b) => a + b, 0);
 }

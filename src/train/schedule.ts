@@ -65,3 +65,12 @@ export function learningRate(s: ScheduleConfig, progress: number): number {
   if (s.decay === 'linear') return s.peakLr * (1 - q);
   return s.peakLr * 0.5 * (1 + Math.cos(Math.PI * q));
 }
+
+/** Checks the schedule and that micro-batches divide the batch (pretraining and finetuning alike). */
+export function validateBatching(a: { schedule: ScheduleConfig; batchSize: number; microBatchSize: number }): void {
+  validateSchedule(a.schedule);
+  if (!(Number.isInteger(a.batchSize) && a.batchSize >= 1)) throw new TlcError(`batch size must be a positive integer, got ${a.batchSize}`);
+  if (!(Number.isInteger(a.microBatchSize) && a.microBatchSize >= 1 && a.batchSize % a.microBatchSize === 0)) {
+    throw new TlcError(`micro-batch size ${a.microBatchSize} must divide the batch size ${a.batchSize}`);
+  }
+}
