@@ -17,7 +17,8 @@ import { compressSweep } from '../src/experiment/compress-sweep.js';
 import { evaluateClassifier } from '../src/train/classify.js';
 import { encodeTask } from '../src/run/task.js';
 import { readMetrics } from '../src/run/metrics.js';
-import { finetunedClassifier, pretrainedRun } from './corpus-fixture.js';
+import { finetune } from '../src/train/finetune.js';
+import { finetuneArgs, finetunedClassifier, pretrainedRun } from './corpus-fixture.js';
 import { kernelsOf } from './helpers.js';
 import { tempDir } from './temp-dir.js';
 
@@ -215,6 +216,26 @@ test('compression finetuning is an ordinary run: metrics, checkpoints with the m
   assert.equal(args.options.steps, 8);
   const state = JSON.parse(readFileSync(join(ft, 'state.json'), 'utf8'));
   assert.ok(existsSync(join(ft, state.checkpoint, 'mask.safetensors')), 'the mask travels with the checkpoint');
+});
+
+test('compression finetunes on the split it scores: the run\'s example cap and truncation', async () => {
+  const { task } = await finetunedClassifier();
+  const root = tempDir('tlc-cmp-cap-');
+  const run = join(root, 'clf');
+  await finetune(run, finetuneArgs(await pretrainedRun(), task, { steps: 4, max_examples: 120, max_len: 20 }));
+  const out = join(root, 'cmp');
+  const { rows } = await compressSweep({
+    model: run, out, sparsities: [0.5], bits: [8], pruning: 'layer', mode: 'gradual', finetune: { steps: 2, batch_size: 16 }, qat: false, seed: 0,
+  });
+  assert.deepEqual(rows[0].scored_on, { task, task_seed: 0, max_examples: 120, max_len: 20 });
+  const ft = join(out, 's0.5-b8', 'finetune');
+  const options = JSON.parse(readFileSync(join(ft, 'run.json'), 'utf8')).options;
+  assert.equal(options.max_examples, 120);
+  assert.equal(options.max_len, 20);
+  const capped = await loadTask(task, { seed: 0, maxExamples: 120 });
+  const start = readMetrics(join(ft, 'metrics.jsonl'))[0] as { train_examples?: number; valid_examples?: number };
+  assert.equal(start.train_examples, capped.splits.train.length);
+  assert.equal(start.valid_examples, capped.splits.valid.length);
 });
 
 test('QAT: each step computes with the quantized weights; at 2 bits it beats finetuning without it', async () => {

@@ -93,12 +93,7 @@ export async function compressSweep(args: CompressSweepArgs, log: (line: string)
   const model: ModelContext = { dir: args.model, config, mode: args.mode, log };
   const used = resolved(checked, model);
   const { data, scoredOn, taskSpec } = await sweepTask(args, config);
-  // the finetuning options are checked once, before any setting starts
-  const finetuneRaw = args.mode === 'oneshot' ? null : {
-    ...args.finetune, from: args.model, task: taskSpec!, seed: args.seed,
-    ...(args.taskSeed !== undefined ? { task_seed: args.taskSeed } : { task_seed: finetunedTask(args.model).taskSeed ?? 0 }),
-  };
-  const finetuneOptions = finetuneRaw ? finetunePlan(parseWith(finetuneOptionsSchema, finetuneRaw, 'compression finetuning', 'options')).options : null;
+  const finetuneOptions = args.mode === 'oneshot' ? null : compressionFinetuneOptions(args, config, taskSpec!, scoredOn!);
   makeDirs(args.out);
   const sweep: SweepContext = { ...model, weightsPath: runFile(args.model, 'weights'), data, seed: args.seed };
   const runs = new Map(used.map((u) => {
@@ -271,6 +266,21 @@ function partsAt(used: readonly Used[], point: SweepPoint): Part[] {
     };
     return [{ ...u, view }];
   });
+}
+
+/**
+ * The finetuning options of every setting, checked once before any starts. A setting finetunes
+ * on the split it is scored on: the run's task seed, example cap and truncation.
+ */
+function compressionFinetuneOptions(args: CompressSweepArgs, config: ModelConfig, taskSpec: string, scoredOn: NonNullable<CompressRow['scored_on']>) {
+  const raw: Record<string, unknown> = {
+    ...args.finetune, from: args.model, task: taskSpec, seed: args.seed, task_seed: scoredOn.task_seed,
+    ...(scoredOn.max_examples !== null && { max_examples: scoredOn.max_examples }),
+  };
+  const parse = () => finetunePlan(parseWith(finetuneOptionsSchema, raw, 'compression finetuning', 'options')).options;
+  // the truncation is named only where the default would differ, so that keys stay as they were
+  if (Math.min(parse().max_len, config.max_len) !== scoredOn.max_len) raw.max_len = scoredOn.max_len;
+  return parse();
 }
 
 /** The task a classifier's settings are scored (and finetuned) on, and the split it records. */
