@@ -28,11 +28,16 @@ const BUNDLED_TASKS: Record<string, () => BundledTask> = {
 
 export const TASK_EXAMPLE_NAMES = Object.keys(BUNDLED_TASKS);
 
+/** Each bundled task is read once per process: a compression sweep finetunes on it once per setting. Callers only read it. */
+const readTasks = new Map<string, BundledTask>();
+
 export function readBundledTask(name: string): BundledTask {
   if (!Object.hasOwn(BUNDLED_TASKS, name)) {
     throw new TlcError(`unknown example task "${name}"; the example tasks are ${TASK_EXAMPLE_NAMES.map((n) => `example:${n}`).join(', ')}`);
   }
-  return BUNDLED_TASKS[name]();
+  let task = readTasks.get(name);
+  if (!task) readTasks.set(name, task = BUNDLED_TASKS[name]());
+  return task;
 }
 
 /** Characters of an e-mail body kept: enough for any model's context, and bounded. */
