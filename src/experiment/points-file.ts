@@ -3,7 +3,7 @@
 // (then tokens = flops / (6·params)), `loss` and optionally `group` (the run or size a point
 // belongs to: the bootstrap resamples groups); or JSON, an array of such objects.
 import { readFileSync } from 'node:fs';
-import { parse as parseCsv } from 'csv-parse/sync';
+import { createRequire } from 'node:module';
 import { TlcError } from '../util/errors.js';
 import type { ScalingPoint } from './fit-model.js';
 import { readProblem } from '../util/read-error.js';
@@ -56,7 +56,7 @@ function csvRows(path: string, text: string): Row[] {
   if (text.includes('\u0000') || text.includes('\uFFFD')) throw new TlcError(`${path}: not a CSV file (it holds binary data or is not UTF-8 text)`);
   let rows: Row[];
   try {
-    rows = parseCsv(text.replace(/^\uFEFF/, ''), { columns: (header: string[]) => header.map((h) => h.trim().toLowerCase()), skip_empty_lines: true, trim: true });
+    rows = csvParser()(text.replace(/^\uFEFF/, ''), { columns: (header: string[]) => header.map((h) => h.trim().toLowerCase()), skip_empty_lines: true, trim: true });
   } catch (e) {
     throw new TlcError(`${path}: not a valid CSV file (${(e as Error).message})`);
   }
@@ -91,4 +91,9 @@ function pointOf(path: string, row: Row, i: number): FilePoint {
   const group = row.group === undefined || row.group === null || row.group === '' ? undefined : String(row.group);
   // without a group, a size is its exact parameter count
   return { params, tokens: d, loss, ...(group !== undefined && { group }), label: group ?? `N=${params}` };
+}
+
+/** The CSV parser, loaded when a points file is first read: other commands start without it. */
+function csvParser(): typeof import('csv-parse/sync').parse {
+  return (createRequire(import.meta.url)('csv-parse/sync') as typeof import('csv-parse/sync')).parse;
 }

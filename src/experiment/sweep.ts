@@ -6,7 +6,7 @@
 // schema, the same defaults) plus the grid.
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import { z } from 'zod';
 import { TlcError } from '../util/errors.js';
 import { parseWith } from '../util/validation.js';
@@ -75,7 +75,7 @@ export function readSweepSpec(path: string): SweepSpec {
   let raw: unknown;
   try {
     const text = readFileSync(path, 'utf8');
-    raw = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    raw = path.endsWith('.json') ? JSON.parse(text) : yamlParser()(text);
   } catch (e) {
     throw new TlcError(readProblem(path, e, 'the sweep'));
   }
@@ -355,4 +355,9 @@ function summarize(point: SweepPoint, runDir: string, model: ModelConfig, out: s
     tokens_per_s: medianStepThroughput(runDir) ?? end.tokens / end.train_seconds, run: runDir,
     ...(probed !== null ? { probe_tokens_per_s: probed } : {}),
   };
+}
+
+/** The YAML parser, loaded when a spec is first read: other commands start without it. */
+function yamlParser(): (text: string) => unknown {
+  return (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse;
 }

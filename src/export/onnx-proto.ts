@@ -1,7 +1,8 @@
 // The part of the ONNX file format (onnx/onnx.proto, proto2) that tlc writes, declared by
 // hand for protobufjs with the field numbers of the specification, and the encoder of a
 // whole model. Only writing is needed: onnxruntime and transformers.js do the reading.
-import protobuf from 'protobufjs';
+import { createRequire } from 'node:module';
+import type protobuf from 'protobufjs';
 import { TlcError } from '../util/errors.js';
 
 /** TensorProto.DataType values used here. */
@@ -160,8 +161,10 @@ const ONNX_DESCRIPTOR = {
 
 let modelType: protobuf.Type | null = null;
 
+// protobufjs is loaded when a model is first encoded: every other command starts without it
 function modelProtoType(): protobuf.Type {
-  modelType ??= protobuf.Root.fromJSON(ONNX_DESCRIPTOR).lookupType('onnx.ModelProto');
+  const { Root } = createRequire(import.meta.url)('protobufjs') as typeof protobuf;
+  modelType ??= Root.fromJSON(ONNX_DESCRIPTOR).lookupType('onnx.ModelProto');
   return modelType;
 }
 
