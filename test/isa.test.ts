@@ -94,7 +94,8 @@ for (const tier of ISA_TIERS) {
     const { NODE_TEST_CONTEXT: _, ...env } = process.env;
     const files = TIER_SUITE();
     assert.ok(files.length >= 10, `the tier suite: ${files.join(', ')}`);
-    const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=tap', ...files],
+    // two files at a time: most are short, and one's process start overlaps the other's work
+    const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-reporter=tap', ...files],
       { encoding: 'utf8', env: { ...env, TLC_MAX_ISA: tier }, maxBuffer: 256 << 20 });
     const count = (what: string): number => Number(new RegExp(`^# ${what} (\\d+)$`, 'm').exec(r.stdout)?.[1] ?? NaN);
     const failed = r.stdout.split('\n').filter((l) => /^not ok /.test(l)).join('\n');
