@@ -163,8 +163,10 @@ let modelType: protobuf.Type | null = null;
 
 // protobufjs is loaded when a model is first encoded: every other command starts without it
 function modelProtoType(): protobuf.Type {
-  const { Root } = createRequire(import.meta.url)('protobufjs') as typeof protobuf;
-  modelType ??= Root.fromJSON(ONNX_DESCRIPTOR).lookupType('onnx.ModelProto');
+  if (!modelType) {
+    const { Root } = createRequire(import.meta.url)('protobufjs') as typeof protobuf;
+    modelType = Root.fromJSON(ONNX_DESCRIPTOR).lookupType('onnx.ModelProto');
+  }
   return modelType;
 }
 
