@@ -236,6 +236,17 @@ test('compression finetunes on the split it scores: the run\'s example cap and t
   const start = readMetrics(join(ft, 'metrics.jsonl'))[0] as { train_examples?: number; valid_examples?: number };
   assert.equal(start.train_examples, capped.splits.train.length);
   assert.equal(start.valid_examples, capped.splits.valid.length);
+  // a run truncated at the model's own length, as the default truncation is, names none of its own
+  const modelLength = readModelConfig(join(await pretrainedRun(), 'config.json')).max_len;
+  const wide = join(root, 'clf-wide');
+  await finetune(wide, finetuneArgs(await pretrainedRun(), task, { steps: 2, max_len: modelLength }));
+  const { rows: wideRows } = await compressSweep({
+    model: wide, out: join(root, 'cmp-wide'), sparsities: [0.5], bits: [8], pruning: 'layer', mode: 'gradual', finetune: { steps: 1, batch_size: 16 }, qat: false, seed: 0,
+  });
+  assert.deepEqual(wideRows[0].scored_on, { task, task_seed: 0, max_examples: null, max_len: modelLength });
+  const wideOptions = JSON.parse(readFileSync(join(root, 'cmp-wide', 's0.5-b8', 'finetune', 'run.json'), 'utf8')).options;
+  assert.equal(wideOptions.max_len, 128, 'the default, as before');
+  assert.equal(wideOptions.max_examples, undefined);
 });
 
 test('QAT: each step computes with the quantized weights; at 2 bits it beats finetuning without it', async () => {

@@ -28,16 +28,28 @@ const BUNDLED_TASKS: Record<string, () => BundledTask> = {
 
 export const TASK_EXAMPLE_NAMES = Object.keys(BUNDLED_TASKS);
 
-/** Each bundled task is read once per process: a compression sweep finetunes on it once per setting. Callers only read it. */
+/** Each bundled task is read once per process: a compression sweep finetunes on it once per setting. */
 const readTasks = new Map<string, BundledTask>();
 
+/** A bundled task, shared by every caller in the process: frozen, so that none can change it for the others. */
 export function readBundledTask(name: string): BundledTask {
   if (!Object.hasOwn(BUNDLED_TASKS, name)) {
     throw new TlcError(`unknown example task "${name}"; the example tasks are ${TASK_EXAMPLE_NAMES.map((n) => `example:${n}`).join(', ')}`);
   }
   let task = readTasks.get(name);
-  if (!task) readTasks.set(name, task = BUNDLED_TASKS[name]());
+  if (!task) readTasks.set(name, task = frozen(BUNDLED_TASKS[name]()));
   return task;
+}
+
+function frozen(task: BundledTask): BundledTask {
+  for (const unit of task.units) {
+    for (const example of unit.examples) Object.freeze(example);
+    Object.freeze(unit.examples);
+    Object.freeze(unit);
+  }
+  Object.freeze(task.units);
+  Object.freeze(task.notes);
+  return Object.freeze(task);
 }
 
 /** Characters of an e-mail body kept: enough for any model's context, and bounded. */

@@ -270,7 +270,8 @@ function partsAt(used: readonly Used[], point: SweepPoint): Part[] {
 
 /**
  * The finetuning options of every setting, checked once before any starts. A setting finetunes
- * on the split it is scored on: the run's task seed, example cap and truncation.
+ * on the split it is scored on: the run's task seed, example cap and truncation (unless the
+ * options name their own truncation).
  */
 function compressionFinetuneOptions(args: CompressSweepArgs, config: ModelConfig, taskSpec: string, scoredOn: NonNullable<CompressRow['scored_on']>) {
   const raw: Record<string, unknown> = {
@@ -278,8 +279,9 @@ function compressionFinetuneOptions(args: CompressSweepArgs, config: ModelConfig
     ...(scoredOn.max_examples !== null && { max_examples: scoredOn.max_examples }),
   };
   const parse = () => finetunePlan(parseWith(finetuneOptionsSchema, raw, 'compression finetuning', 'options')).options;
-  // the truncation is named only where the default would differ, so that keys stay as they were
-  if (Math.min(parse().max_len, config.max_len) !== scoredOn.max_len) raw.max_len = scoredOn.max_len;
+  // named only where the default truncation would differ: a run finetuned at the default keeps
+  // the finetuning key it had before settings followed their run's split
+  if (args.finetune.max_len === undefined && Math.min(parse().max_len, config.max_len) !== scoredOn.max_len) raw.max_len = scoredOn.max_len;
   return parse();
 }
 
