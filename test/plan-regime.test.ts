@@ -87,6 +87,22 @@ test('held out, each size\'s largest budget is predicted within 3% or declared u
   }
 });
 
+test('a size whose points reach less than two doublings past the end of its drop is named: past them the law\'s slope is not measured', () => {
+  const ends = new Map(analysePlateaus(ladder()).decisions.map((d) => [d.size, d.dropEnd]));
+  assert.equal(ends.get('N100000')!.at, 2e6, 'the drop of the smallest size ends at its onset');
+  assert.ok(Math.abs(ends.get('N100000')!.doublingsPast - 5) < 1e-9);
+  assert.equal(ends.get('N1000000')!.at, 3.2e7);
+  assert.equal(ends.get('N10000000'), null, 'a size on its plateau has no drop to end');
+  const note = (points: SizedPoint[]) => fitRegime(points, { check, bootstrap: 0 }).notes.find((n) => /past the end of its drop|still fell/.test(n)) ?? '';
+  const settled = note(ladder());
+  assert.match(settled, /^N1000000 reaches 1\.0 doubling past the end of its drop at 32\.0M tokens \(\d\.\d\d then 0\.\d\d nats per doubling\): past its points the law's slope is not measured/);
+  assert.doesNotMatch(settled, /N100000 |N300000 /, 'sizes two or more doublings past their drops are not named');
+  // a doubling shorter, the same size is still in its drop at its last point
+  assert.match(note(ladder(6)), /N1000000 still fell \d\.\d\d nats per doubling at its last point/);
+  // a doubling longer, every size that dropped is settled
+  assert.equal(note(ladder(8)), '');
+});
+
 test('a gradual drop (over four doublings) is predicted through: held out within 3%, where the law past the drop misses', () => {
   // the drop model's own form with known coefficients: P = 6.5, the law above, D_on = 2e7·(N/1e5)^−0.3, s = 1.5:
   // the held-out budgets lie in the drop's tail (5–15% of it left)

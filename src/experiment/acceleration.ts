@@ -33,18 +33,31 @@ export interface Curve {
   points: { tokens: number; loss: number }[];
 }
 
+/** The fall of a curve's loss over one interval, in nats per doubling of tokens. */
+export interface Gain<P extends { tokens: number; loss: number }> {
+  gain: number;
+  doublings: number;
+  from: P;
+  to: P;
+}
+
+/** A curve's gains between consecutive points at least MIN_DOUBLINGS apart (closer points are skipped). */
+export function gainsOf<P extends { tokens: number; loss: number }>(points: readonly P[]): Gain<P>[] {
+  const mine = [...points].sort((a, b) => a.tokens - b.tokens);
+  if (mine.length === 0) return [];
+  const curve = [mine[0]];
+  for (const p of mine) if (Math.log2(p.tokens / curve[curve.length - 1].tokens) >= MIN_DOUBLINGS) curve.push(p);
+  return curve.slice(1).map((p, i) => {
+    const doublings = Math.log2(p.tokens / curve[i].tokens);
+    return { gain: (curve[i].loss - p.loss) / doublings, doublings, from: curve[i], to: p };
+  });
+}
+
 /** The sharpest clear acceleration of each curve (none for a curve that never accelerates). */
 export function accelerationsOf(curves: Curve[]): Acceleration[] {
   const found: Acceleration[] = [];
   for (const { label, points } of curves) {
-    const mine = [...points].sort((a, b) => a.tokens - b.tokens);
-    // the curve at steps of at least MIN_DOUBLINGS
-    const curve = [mine[0]];
-    for (const p of mine) if (Math.log2(p.tokens / curve[curve.length - 1].tokens) >= MIN_DOUBLINGS) curve.push(p);
-    const gains = curve.slice(1).map((p, i) => {
-      const doublings = Math.log2(p.tokens / curve[i].tokens);
-      return { gain: (curve[i].loss - p.loss) / doublings, doublings, from: curve[i], to: p };
-    });
+    const gains = gainsOf(points);
     let worst: Acceleration | null = null;
     for (let i = 1; i < gains.length; i++) {
       const [a, b] = [gains[i - 1], gains[i]];

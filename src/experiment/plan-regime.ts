@@ -4,7 +4,7 @@
 // holdout, and `plan --points`.
 import { fitChinchilla, predictLoss, type ChinchillaFit } from './fit.js';
 import type { ScalingPoint } from './fit-model.js';
-import { analysePlateaus, formatTokens, plateauBlocks, type PlateauAnalysis, type PlateauDecision } from './plateau.js';
+import { analysePlateaus, formatTokens, plateauBlocks, unsettledDrops, type PlateauAnalysis, type PlateauDecision } from './plateau.js';
 import { decideRepetition, effectiveTokens, withEffectiveTokens, type RepetitionDecision } from './repetition.js';
 import { fitTransition, predictTransition, transitionOnset, transitionProblem, type TransitionFit } from './transition.js';
 
@@ -64,6 +64,8 @@ export function fitRegime<P extends SizedPoint>(points: P[], o: RegimeOptions<P>
       }
     }
   }
+  const unsettled = unsettledDrops(plateau.decisions);
+  if (unsettled) notes.push(unsettled);
   const corpus = o.corpusTokens ?? null;
   const repetition = corpus !== null && corpus > 0 ? decideRepetition(kept, corpus) : null;
   const lawPoints = repetition ? withEffectiveTokens(kept, corpus!, repetition.rStar) : kept;
@@ -172,7 +174,10 @@ export function regimeJson<P extends SizedPoint>(r: Regime<P>): Record<string, u
     plateau: {
       applied: r.plateauApplied, level: r.plateau.plateauLevel,
       onset: r.plateau.onset && { k: r.plateau.onset.k, c: r.plateau.onset.c, sizes: r.plateau.onset.sizes },
-      sizes: r.plateau.decisions.map((d) => ({ size: d.size, params: d.params, state: d.state, drop_after: d.dropAfter, drop_by: d.dropBy, excluded: d.excluded, reason: d.reason })),
+      sizes: r.plateau.decisions.map((d) => ({
+        size: d.size, params: d.params, state: d.state, drop_after: d.dropAfter, drop_by: d.dropBy, excluded: d.excluded, reason: d.reason,
+        drop_ended_at: d.dropEnd?.at ?? null, doublings_past_drop: d.dropEnd?.doublingsPast ?? null,
+      })),
     },
     transition: r.transition
       ? {

@@ -9,7 +9,7 @@
 //   unseen      no plateau in its points: all of them follow the law.
 // Where two or more sizes dropped, the drop's onset is fitted as a power of size, D_on ∝ N^k,
 // which tells whether another size will have left the plateau at a budget.
-import { accelerationsOf, EVAL_NOISE_NATS, type Acceleration } from './acceleration.js';
+import { accelerationsOf, gainsOf, EVAL_NOISE_NATS, type Acceleration } from './acceleration.js';
 
 export interface SizePoint {
   /** The size's label (a preset, or a points file's group). */
@@ -29,7 +29,29 @@ export interface PlateauDecision {
   /** Points kept out of the law (before the drop, or all of a size on the plateau). */
   excluded: number;
   reason: string;
+  /** How far the size's points reach past the end of its drop (state 'left' with a clear fall; null otherwise). */
+  dropEnd: DropEnd | null;
 }
+
+/**
+ * The end of a drop: the start of the first doubling after its steepest one that fell less than
+ * half as much. Past it the loss bends toward the law; over one doubling that bend and the law's
+ * own slope look alike, so a size's slope past its drop is measured only over two.
+ */
+export interface DropEnd {
+  /** Tokens where the steep fall ended (null: at the last point the loss still fell as steeply). */
+  at: number | null;
+  /** Doublings of tokens measured past `at` (0 when the drop is still under way). */
+  doublingsPast: number;
+  /** Nats per doubling over the steepest interval, and over the last one. */
+  steepest: number;
+  last: number;
+}
+
+/** Doublings past the end of its drop a size's points need for the law's slope there to be measured. */
+export const SETTLED_DOUBLINGS = 2;
+/** A ladder's budgets are whole steps, so its doublings of tokens measure a little under or over one. */
+const DOUBLING_SLACK = 0.1;
 
 export interface OnsetModel {
   /** ln D_on = c + k·ln N over the sizes that dropped. */
@@ -83,7 +105,7 @@ function decide(size: string, curve: SizePoint[], drop: Acceleration | undefined
   if (drop) {
     const excluded = curve.filter((p) => p.tokens <= drop.from).length;
     return {
-      size, params, state: 'left', dropAfter: drop.from, dropBy: drop.to, excluded,
+      size, params, state: 'left', dropAfter: drop.from, dropBy: drop.to, excluded, dropEnd: dropEndOf(curve, drop.from),
       reason: `its loss fell ${drop.before.toFixed(2)} then ${drop.after.toFixed(2)} nats per doubling of tokens: it left the plateau between ` +
         `${formatTokens(drop.from)} and ${formatTokens(drop.to)} tokens; the ${excluded} point(s) before are kept out of the law`,
     };
@@ -96,17 +118,51 @@ function decide(size: string, curve: SizePoint[], drop: Acceleration | undefined
     const why = unigramLoss !== null && curve.every((p) => p.loss > unigramLoss)
       ? `every loss is above the unigram loss ${unigramLoss.toFixed(3)}`
       : `its last loss ${last.loss.toFixed(3)} (${formatTokens(last.tokens)} tokens) is still where the sizes that dropped were before their drop`;
-    return { size, params, state: 'on-plateau', dropAfter: null, dropBy: null, excluded: curve.length, reason: `it has not left the plateau: ${why}` };
+    return { size, params, state: 'on-plateau', dropAfter: null, dropBy: null, excluded: curve.length, reason: `it has not left the plateau: ${why}`, dropEnd: null };
   }
   if (lead > 0) {
     const [from, to] = [curve[lead - 1], curve[lead]];
     return {
-      size, params, state: 'left', dropAfter: from.tokens, dropBy: to.tokens, excluded: lead,
+      size, params, state: 'left', dropAfter: from.tokens, dropBy: to.tokens, excluded: lead, dropEnd: dropEndOf(curve, from.tokens),
       reason: `its loss left the plateau between ${formatTokens(from.tokens)} and ${formatTokens(to.tokens)} tokens (${from.loss.toFixed(3)} to ${to.loss.toFixed(3)}); ` +
         `the ${lead} point(s) on it are kept out of the law`,
     };
   }
-  return { size, params, state: 'unseen', dropAfter: null, dropBy: null, excluded: 0, reason: 'no plateau in its points' };
+  return { size, params, state: 'unseen', dropAfter: null, dropBy: null, excluded: 0, reason: 'no plateau in its points', dropEnd: null };
+}
+
+/**
+ * Where the drop that starts after `dropAfter` tokens ended, from the size's own points; null
+ * where no fall past that point stands clear of evaluation noise (nothing steep to end).
+ */
+function dropEndOf(curve: SizePoint[], dropAfter: number): DropEnd | null {
+  const gains = gainsOf(curve.filter((p) => p.tokens >= dropAfter));
+  let top = 0;
+  for (let i = 1; i < gains.length; i++) if (gains[i].gain > gains[top].gain) top = i;
+  if (gains.length === 0 || gains[top].gain < PLATEAU_MARGIN_NATS) return null;
+  const end = gains.findIndex((g, i) => i > top && g.gain < gains[top].gain / 2);
+  const at = end < 0 ? null : gains[end].from.tokens;
+  return {
+    at, doublingsPast: at === null ? 0 : Math.log2(curve[curve.length - 1].tokens / at),
+    steepest: gains[top].gain, last: gains[gains.length - 1].gain,
+  };
+}
+
+/**
+ * The sizes whose points reach less than SETTLED_DOUBLINGS past the end of their drop, in words:
+ * past their points the law's slope is a guess, and predictions there may miss by more than their
+ * bands (null: every size that dropped is settled).
+ */
+export function unsettledDrops(decisions: readonly PlateauDecision[]): string | null {
+  const short = decisions.filter((d) => d.dropEnd !== null && d.dropEnd.doublingsPast < SETTLED_DOUBLINGS - DOUBLING_SLACK);
+  if (short.length === 0) return null;
+  const what = short.map(({ size, dropEnd: e }) => e!.at === null
+    ? `${size} still fell ${e!.last.toFixed(2)} nats per doubling at its last point (${e!.steepest.toFixed(2)} at the steepest)`
+    : `${size} reaches ${e!.doublingsPast.toFixed(1)} doubling${e!.doublingsPast.toFixed(1) === '1.0' ? '' : 's'} past the end of its drop at ${formatTokens(e!.at)} tokens ` +
+      `(${e!.steepest.toFixed(2)} then ${e!.last.toFixed(2)} nats per doubling)`);
+  return `${what.join('; ')}: past ${short.length > 1 ? 'their' : 'its'} points the law's slope is not measured ` +
+    `(a bend toward a floor and the slope look alike over less than ${SETTLED_DOUBLINGS} doublings), so predictions there may miss by more than their bands; ` +
+    `budgets ${SETTLED_DOUBLINGS} doublings past the drop would measure it`;
 }
 
 /** Least squares through the pre-drop points (flat through a single one); null without any. */
