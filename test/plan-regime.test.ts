@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { analysePlateaus } from '../src/experiment/plateau.js';
+import { analysePlateaus, shortPastDrop } from '../src/experiment/plateau.js';
 import { fitRegime, predictInRegime, type SizedPoint } from '../src/experiment/plan-regime.js';
 import { fitChinchilla, predictLoss } from '../src/experiment/fit.js';
 import { checkPoints } from '../src/experiment/plan-points.js';
@@ -93,6 +93,7 @@ test('a size whose points reach less than two doublings past the end of its drop
   assert.ok(Math.abs(ends.get('N100000')!.doublingsPast - 5) < 1e-9);
   assert.equal(ends.get('N1000000')!.at, 3.2e7);
   assert.equal(ends.get('N10000000'), null, 'a size on its plateau has no drop to end');
+  assert.deepEqual(analysePlateaus(ladder()).decisions.map(shortPastDrop), [false, false, true, false]);
   const note = (points: SizedPoint[]) => fitRegime(points, { check, bootstrap: 0 }).notes.find((n) => /past the end of its drop|still fell/.test(n)) ?? '';
   const settled = note(ladder());
   assert.match(settled, /^N1000000 reaches 1\.0 doubling past the end of its drop at 32\.0M tokens \(\d\.\d\d then 0\.\d\d nats per doubling\): past its points the law's slope is not measured/);

@@ -102,6 +102,7 @@ function planJson(p: Plan, h: Holdout | null): Record<string, unknown> {
         budget_s: h.budgetSeconds, predicted_best: h.predictedBest, measured_best: h.measuredBest, warnings: h.warnings, fit: fitJson(h.fit), ...h.regime,
         rows: h.rows.map((r) => ({
           preset: r.preset, predicted: r.predicted, low: r.low, high: r.high, measured: r.measured, tokens: r.tokens, relative_error: r.relativeError,
+          short_past_drop: r.shortPastDrop,
           ...(r.unpredictable !== null && { unpredictable: r.unpredictable }),
         })),
       },
@@ -193,10 +194,13 @@ function printHoldout(h: Holdout): void {
   console.log(`\nheld out: each size's largest budget (about ${formatSeconds(h.budgetSeconds)} of training), predicted from the rest:`);
   console.log('| shape | tokens | predicted | 90% band | measured | error |\n|---|---:|---:|---|---:|---:|');
   for (const r of h.rows) {
-    const cells = r.predicted === null ? 'cannot say | -' : `${r.predicted.toFixed(3)} | ${r.low!.toFixed(3)}–${r.high!.toFixed(3)}`;
+    const cells = r.predicted === null ? 'cannot say | -' : `${r.predicted.toFixed(3)}${r.shortPastDrop ? ' *' : ''} | ${r.low!.toFixed(3)}–${r.high!.toFixed(3)}`;
     console.log(`| ${r.preset} | ${(r.tokens / 1e6).toFixed(2)}M | ${cells} | ${r.measured.toFixed(3)} | ${r.relativeError === null ? '-' : `${(100 * r.relativeError).toFixed(1)}%`} |`);
   }
   for (const r of h.rows) if (r.unpredictable) console.log(`${r.preset}: ${r.unpredictable}`);
+  if (h.rows.some((r) => r.predicted !== null && r.shortPastDrop)) {
+    console.log('* doubted in advance: the refit\'s points of that size reach less than two doublings past the end of its drop (see the warning below)');
+  }
   const row = (preset: string | null) => h.rows.find((r) => r.preset === preset);
   const [picked, best] = [row(h.predictedBest), row(h.measuredBest)];
   // a wrong choice the bands had already called uncertain is not the same failure as a confident one

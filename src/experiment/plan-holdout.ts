@@ -7,6 +7,7 @@ import type { ChinchillaFit } from './fit.js';
 import type { SweepRun } from './analysis.js';
 import { accelerationWarning, accelerations, checkFitPoints, fitPoints, sweepRegime, type FitPoint, type PlanOptions } from './plan.js';
 import { predictInRegime, regimeJson } from './plan-regime.js';
+import { shortPastDrop } from './plateau.js';
 
 export interface HoldoutRow {
   preset: string;
@@ -15,6 +16,8 @@ export interface HoldoutRow {
   low: number | null;
   high: number | null;
   unpredictable: string | null;
+  /** Whether the refit's points of this size reach less than two doublings past its drop (its prediction is doubted in advance). */
+  shortPastDrop: boolean;
   measured: number;
   tokens: number;
   /** |predicted / measured − 1| (null when not predicted). */
@@ -52,8 +55,10 @@ export function holdout(runs: SweepRun[], opts: Pick<PlanOptions, 'corpusTokens'
   const regime = sweepRegime(rest, opts);
   const rows = [...held.values()].sort((a, b) => a.params - b.params).map((h): HoldoutRow => {
     const p = predictInRegime(regime, h.size, h.params, h.tokens);
+    const decision = regime.plateau.decisions.find((d) => d.size === h.size);
     return {
       preset: h.size, predicted: p.loss, low: p.low, high: p.high, unpredictable: p.unpredictable, measured: h.loss, tokens: h.tokens,
+      shortPastDrop: decision !== undefined && shortPastDrop(decision),
       relativeError: p.loss === null ? null : Math.abs(p.loss / h.loss - 1),
     };
   });

@@ -148,13 +148,18 @@ function dropEndOf(curve: SizePoint[], dropAfter: number): DropEnd | null {
   };
 }
 
+/** Whether a size's points reach less than SETTLED_DOUBLINGS past the end of its drop. */
+export function shortPastDrop(decision: PlateauDecision): boolean {
+  return decision.dropEnd !== null && decision.dropEnd.doublingsPast < SETTLED_DOUBLINGS - DOUBLING_SLACK;
+}
+
 /**
  * The sizes whose points reach less than SETTLED_DOUBLINGS past the end of their drop, in words:
  * past their points the law's slope is a guess, and predictions there may miss by more than their
  * bands (null: every size that dropped is settled).
  */
 export function unsettledDrops(decisions: readonly PlateauDecision[]): string | null {
-  const short = decisions.filter((d) => d.dropEnd !== null && d.dropEnd.doublingsPast < SETTLED_DOUBLINGS - DOUBLING_SLACK);
+  const short = decisions.filter(shortPastDrop);
   if (short.length === 0) return null;
   const what = short.map(({ size, dropEnd: e }) => e!.at === null
     ? `${size} still fell ${e!.last.toFixed(2)} nats per doubling at its last point (${e!.steepest.toFixed(2)} at the steepest)`
