@@ -98,6 +98,16 @@ test('a size whose points reach less than two doublings past the end of its drop
   const settled = note(ladder());
   assert.match(settled, /^N1000000 reaches 1\.0 doubling past the end of its drop at 32\.0M tokens \(\d\.\d\d then 0\.\d\d nats per doubling\): past its points the law's slope is not measured/);
   assert.doesNotMatch(settled, /N100000 |N300000 /, 'sizes two or more doublings past their drops are not named');
+  // its band reaches down to the continuation of its own last slope, and holds the law's loss there
+  const r = fitRegime(ladder(), { check, bootstrap: 50 });
+  const own = ladder().filter((p) => p.size === 'N1000000');
+  const [before, last] = own.slice(-2);
+  const continued = last.loss * 2 ** -Math.log2(before.loss / last.loss);
+  const p = predictInRegime(r, 'N1000000', 1e6, 2 * last.tokens);
+  assert.ok(Math.abs(p.low! - continued) < 1e-12, `band ${p.low}–${p.high}, own slope continued ${continued}`);
+  assert.ok(p.low! <= law(1e6, 2 * last.tokens) && law(1e6, 2 * last.tokens) <= p.high!);
+  const settledBand = predictInRegime(r, 'N100000', 1e5, 2 * last.tokens);
+  assert.ok(settledBand.high! - settledBand.low! < p.high! - p.low!, 'a settled size keeps the fit\'s band');
   // a doubling shorter, the same size is still in its drop at its last point
   assert.match(note(ladder(6)), /N1000000 still fell \d\.\d\d nats per doubling at its last point/);
   // a doubling longer, every size that dropped is settled

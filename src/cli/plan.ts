@@ -199,7 +199,8 @@ function printHoldout(h: Holdout): void {
   }
   for (const r of h.rows) if (r.unpredictable) console.log(`${r.preset}: ${r.unpredictable}`);
   if (h.rows.some((r) => r.predicted !== null && r.shortPastDrop)) {
-    console.log('* doubted in advance: the refit\'s points of that size reach less than two doublings past the end of its drop (see the warning below)');
+    console.log('* doubted in advance: the refit\'s points of that size reach less than two doublings past the end of its drop (see the warning below); ' +
+      'its band reaches down to where its own last slope would take it');
   }
   const row = (preset: string | null) => h.rows.find((r) => r.preset === preset);
   const [picked, best] = [row(h.predictedBest), row(h.measuredBest)];

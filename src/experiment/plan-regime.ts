@@ -4,7 +4,8 @@
 // holdout, and `plan --points`.
 import { fitChinchilla, predictLoss, type ChinchillaFit } from './fit.js';
 import type { ScalingPoint } from './fit-model.js';
-import { analysePlateaus, formatTokens, plateauBlocks, unsettledDrops, type PlateauAnalysis, type PlateauDecision } from './plateau.js';
+import { gainsOf } from './acceleration.js';
+import { analysePlateaus, formatTokens, plateauBlocks, shortPastDrop, unsettledDrops, type PlateauAnalysis, type PlateauDecision } from './plateau.js';
 import { decideRepetition, effectiveTokens, withEffectiveTokens, type RepetitionDecision } from './repetition.js';
 import { fitTransition, predictTransition, transitionOnset, transitionProblem, type TransitionFit } from './transition.js';
 
@@ -118,9 +119,36 @@ export interface RegimePrediction {
   effectiveTokens: number;
 }
 
-/** A size's predicted loss at `tokens` under the regime (the law, unless its plateau stands in the way). */
+/**
+ * A size's predicted loss at `tokens` under the regime (the law, unless its plateau stands in the
+ * way). Where the size's points reach less than two doublings past its drop, its band reaches down
+ * to the continuation of its own last slope (ownSlopeBound): the fit cannot tell a floor from it.
+ */
 export function predictInRegime<P extends SizedPoint>(r: Regime<P>, size: string | null, params: number, tokens: number): RegimePrediction {
   const decision: PlateauDecision | null = size === null ? null : r.plateau.decisions.find((d) => d.size === size) ?? null;
+  const p = predictFromFit(r, decision, params, tokens);
+  const bound = decision && p.low !== null ? ownSlopeBound(r.points, decision, tokens) : null;
+  return bound !== null && bound < p.low! ? { ...p, low: bound } : p;
+}
+
+/**
+ * The loss of a size at `tokens` if it kept falling as fast, in log-log terms, as over its last
+ * interval: a bound from below once its drop's steepest interval is behind it, since from there
+ * the slope of ln L against ln D only shrinks (the law's is −βB·D^−β/L). Null where the size is
+ * settled past its drop, where its last interval is its steepest, or within its points.
+ */
+function ownSlopeBound(points: readonly SizedPoint[], decision: PlateauDecision, tokens: number): number | null {
+  if (!shortPastDrop(decision)) return null;
+  const gains = gainsOf(points.filter((p) => p.size === decision.size && p.tokens >= decision.dropAfter!));
+  let top = 0;
+  for (let i = 1; i < gains.length; i++) if (gains[i].gain > gains[top].gain) top = i;
+  const last = gains[gains.length - 1];
+  if (gains.length - 1 <= top || tokens <= last.to.tokens) return null;
+  const slope = Math.log(last.from.loss / last.to.loss) / Math.log(last.to.tokens / last.from.tokens);
+  return last.to.loss * (tokens / last.to.tokens) ** -slope;
+}
+
+function predictFromFit<P extends SizedPoint>(r: Regime<P>, decision: PlateauDecision | null, params: number, tokens: number): RegimePrediction {
   const effective = r.repetition ? effectiveTokens(tokens, r.repetition.uniqueTokens, r.repetition.rStar) : tokens;
   if (r.transition) return predictThroughDrop(r, r.transition, decision, params, tokens, effective);
   // a size seen on its plateau stays unpredictable even where too few points past the drops left the law fitted on all of them
