@@ -6,10 +6,11 @@
 # probe decides, so a busy machine cannot change what is trained), cooldown branches at 1/16, 1/8,
 # 1/4, 1/2 and all of it. Two ranks run side by side, one core each; rerunning resumes. Then
 # `tlc plan --holdout` predicts the largest budget from the smaller ones. LADDER_EXTEND names
-# sizes to take a doubling further afterwards (each trunk extended to twice its tokens, then
-# cooled down; side by side, one core each), and the plan and holdout are made again.
+# sizes to take LADDER_DOUBLINGS doublings further afterwards (each trunk extended to 2^n times the
+# sweep's tokens, then cooled down; side by side, one core each), and the plan and holdout are made
+# again. Rerunning with a larger LADDER_DOUBLINGS extends them again.
 #   bash scripts/docs-ladder.sh [out-dir]        (LADDER_BUDGET=45m by default)
-#   LADDER_EXTEND="L2-D128 L4-D256" bash scripts/docs-ladder.sh [out-dir]
+#   LADDER_EXTEND="L2-D128 L4-D256" [LADDER_DOUBLINGS=1] bash scripts/docs-ladder.sh [out-dir]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-docs-ladder}
@@ -48,7 +49,7 @@ core=0
 pids=()
 for size in $LADDER_EXTEND; do
   run="$(realpath "$OUT/sweep/runs/$size")"
-  tokens=$(node -e "const o = require('$run/run.json').options; console.log(o.extended_from ? o.tokens : 2 * o.tokens)")
+  tokens=$(node -e "const o = require('$run/run.json').options; console.log((o.extended_from?.[0] ?? o.tokens) * 2 ** ${LADDER_DOUBLINGS:-1})")
   taskset -c $core $TLC --threads 1 pretrain --resume "$run" --tokens "$tokens" > "$OUT/extend-$size.log" 2>&1 &
   pids+=($!)
   core=$(( (core + 1) % $(nproc) ))
