@@ -94,7 +94,7 @@ test('a size whose points reach less than two doublings past the end of its drop
   assert.equal(ends.get('N1000000')!.at, 3.2e7);
   assert.equal(ends.get('N10000000'), null, 'a size on its plateau has no drop to end');
   assert.deepEqual(analysePlateaus(ladder()).decisions.map(shortPastDrop), [false, false, true, false]);
-  const note = (points: SizedPoint[]) => fitRegime(points, { check, bootstrap: 0 }).notes.find((n) => /past the end of its drop|still fell/.test(n)) ?? '';
+  const note = (points: SizedPoint[]) => fitRegime(points, { check, bootstrap: 0 }).notes.find((n) => /past the end of its drop|still fell|end in its drop/.test(n)) ?? '';
   const settled = note(ladder());
   assert.match(settled, /^N1000000 reaches 1\.0 doubling past the end of its drop at 32\.0M tokens \(\d\.\d\d then 0\.\d\d nats per doubling\): past its points the law's slope is not measured/);
   assert.doesNotMatch(settled, /N100000 |N300000 /, 'sizes two or more doublings past their drops are not named');
@@ -104,12 +104,14 @@ test('a size whose points reach less than two doublings past the end of its drop
   const [before, last] = own.slice(-2);
   const continued = last.loss * 2 ** -Math.log2(before.loss / last.loss);
   const p = predictInRegime(r, 'N1000000', 1e6, 2 * last.tokens);
-  assert.ok(Math.abs(p.low! - continued) < 1e-12, `band ${p.low}–${p.high}, own slope continued ${continued}`);
+  assert.ok(p.lowFromOwnSlope && Math.abs(p.low! - continued) < 1e-12, `band ${p.low}–${p.high}, own slope continued ${continued}`);
   assert.ok(p.low! <= law(1e6, 2 * last.tokens) && law(1e6, 2 * last.tokens) <= p.high!);
-  const settledBand = predictInRegime(r, 'N100000', 1e5, 2 * last.tokens);
-  assert.ok(settledBand.high! - settledBand.low! < p.high! - p.low!, 'a settled size keeps the fit\'s band');
-  // a doubling shorter, the same size is still in its drop at its last point
-  assert.match(note(ladder(6)), /N1000000 still fell \d\.\d\d nats per doubling at its last point/);
+  assert.equal(predictInRegime(r, 'N100000', 1e5, 2 * last.tokens).lowFromOwnSlope, false, 'a settled size keeps the fit\'s band');
+  assert.equal(predictInRegime(r, 'N1000000', 1e6, last.tokens).lowFromOwnSlope, false, 'within its points, the fit\'s band');
+  // a doubling shorter, the same size's points end in its drop: no slope past the drop to continue
+  const inDrop = ladder(6);
+  assert.match(note(inDrop), /N1000000's points end in its drop \(\d\.\d\d nats per doubling over its last interval, its steepest\)/);
+  assert.equal(predictInRegime(fitRegime(inDrop, { check, bootstrap: 50 }), 'N1000000', 1e6, 6.4e7).lowFromOwnSlope, false);
   // a doubling longer, every size that dropped is settled
   assert.equal(note(ladder(8)), '');
 });

@@ -102,7 +102,7 @@ function planJson(p: Plan, h: Holdout | null): Record<string, unknown> {
         budget_s: h.budgetSeconds, predicted_best: h.predictedBest, measured_best: h.measuredBest, warnings: h.warnings, fit: fitJson(h.fit), ...h.regime,
         rows: h.rows.map((r) => ({
           preset: r.preset, predicted: r.predicted, low: r.low, high: r.high, measured: r.measured, tokens: r.tokens, relative_error: r.relativeError,
-          short_past_drop: r.shortPastDrop,
+          short_past_drop: r.shortPastDrop, low_from_own_slope: r.lowFromOwnSlope,
           ...(r.unpredictable !== null && { unpredictable: r.unpredictable }),
         })),
       },
@@ -194,13 +194,16 @@ function printHoldout(h: Holdout): void {
   console.log(`\nheld out: each size's largest budget (about ${formatSeconds(h.budgetSeconds)} of training), predicted from the rest:`);
   console.log('| shape | tokens | predicted | 90% band | measured | error |\n|---|---:|---:|---|---:|---:|');
   for (const r of h.rows) {
-    const cells = r.predicted === null ? 'cannot say | -' : `${r.predicted.toFixed(3)}${r.shortPastDrop ? ' *' : ''} | ${r.low!.toFixed(3)}–${r.high!.toFixed(3)}`;
+    const cells = r.predicted === null ? 'cannot say | -'
+      : `${r.predicted.toFixed(3)}${r.shortPastDrop ? ' *' : ''} | ${r.low!.toFixed(3)}${r.lowFromOwnSlope ? '†' : ''}–${r.high!.toFixed(3)}`;
     console.log(`| ${r.preset} | ${(r.tokens / 1e6).toFixed(2)}M | ${cells} | ${r.measured.toFixed(3)} | ${r.relativeError === null ? '-' : `${(100 * r.relativeError).toFixed(1)}%`} |`);
   }
   for (const r of h.rows) if (r.unpredictable) console.log(`${r.preset}: ${r.unpredictable}`);
   if (h.rows.some((r) => r.predicted !== null && r.shortPastDrop)) {
-    console.log('* doubted in advance: the refit\'s points of that size reach less than two doublings past the end of its drop (see the warning below); ' +
-      'its band reaches down to where its own last slope would take it');
+    console.log('* doubted in advance: the refit\'s points of that size reach less than two doublings past the end of its drop (see the warning below)');
+  }
+  if (h.rows.some((r) => r.lowFromOwnSlope)) {
+    console.log('† the band\'s lower end is that size\'s own last slope (past the end of its drop) continued: the fit alone cannot tell a floor from it');
   }
   const row = (preset: string | null) => h.rows.find((r) => r.preset === preset);
   const [picked, best] = [row(h.predictedBest), row(h.measuredBest)];

@@ -25,7 +25,8 @@ export interface Acceleration {
  * deviations clear of evaluation noise (EVAL_NOISE_NATS per loss). Intervals are at least
  * MIN_DOUBLINGS long: closer points are skipped, so short intervals do not magnify noise.
  */
-const ACCELERATION_RATIO = 2, ACCELERATION_NATS = 0.05, MIN_DOUBLINGS = 0.5;
+const ACCELERATION_RATIO = 2, ACCELERATION_NATS = 0.05;
+export const MIN_DOUBLINGS = 0.5;
 export const EVAL_NOISE_NATS = 0.01;
 
 export interface Curve {

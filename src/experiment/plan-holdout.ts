@@ -18,6 +18,8 @@ export interface HoldoutRow {
   unpredictable: string | null;
   /** Whether the refit's points of this size reach less than two doublings past its drop (its prediction is doubted in advance). */
   shortPastDrop: boolean;
+  /** Whether `low` is the size's own last slope continued, below the fit's band. */
+  lowFromOwnSlope: boolean;
   measured: number;
   tokens: number;
   /** |predicted / measured − 1| (null when not predicted). */
@@ -58,7 +60,7 @@ export function holdout(runs: SweepRun[], opts: Pick<PlanOptions, 'corpusTokens'
     const decision = regime.plateau.decisions.find((d) => d.size === h.size);
     return {
       preset: h.size, predicted: p.loss, low: p.low, high: p.high, unpredictable: p.unpredictable, measured: h.loss, tokens: h.tokens,
-      shortPastDrop: decision !== undefined && shortPastDrop(decision),
+      shortPastDrop: decision !== undefined && shortPastDrop(decision), lowFromOwnSlope: p.lowFromOwnSlope,
       relativeError: p.loss === null ? null : Math.abs(p.loss / h.loss - 1),
     };
   });

@@ -4,7 +4,7 @@
 // holdout, and `plan --points`.
 import { fitChinchilla, predictLoss, type ChinchillaFit } from './fit.js';
 import type { ScalingPoint } from './fit-model.js';
-import { gainsOf } from './acceleration.js';
+import { MIN_DOUBLINGS } from './acceleration.js';
 import { analysePlateaus, formatTokens, plateauBlocks, shortPastDrop, unsettledDrops, type PlateauAnalysis, type PlateauDecision } from './plateau.js';
 import { decideRepetition, effectiveTokens, withEffectiveTokens, type RepetitionDecision } from './repetition.js';
 import { fitTransition, predictTransition, transitionOnset, transitionProblem, type TransitionFit } from './transition.js';
@@ -117,35 +117,40 @@ export interface RegimePrediction {
   unpredictable: string | null;
   /** The tokens the law saw (effective tokens under repetition). */
   effectiveTokens: number;
+  /** Whether `low` is the size's own last slope continued (ownSlopeBound), below the fit's band. */
+  lowFromOwnSlope: boolean;
 }
 
 /**
  * A size's predicted loss at `tokens` under the regime (the law, unless its plateau stands in the
- * way). Where the size's points reach less than two doublings past its drop, its band reaches down
- * to the continuation of its own last slope (ownSlopeBound): the fit cannot tell a floor from it.
+ * way). Where the size's points reach less than two doublings past the end of its drop, the fit
+ * cannot tell a floor from the slope there, and its band reaches down to the continuation of its
+ * own last slope where that bounds it (ownSlopeBound).
  */
 export function predictInRegime<P extends SizedPoint>(r: Regime<P>, size: string | null, params: number, tokens: number): RegimePrediction {
   const decision: PlateauDecision | null = size === null ? null : r.plateau.decisions.find((d) => d.size === size) ?? null;
   const p = predictFromFit(r, decision, params, tokens);
   const bound = decision && p.low !== null ? ownSlopeBound(r.points, decision, tokens) : null;
-  return bound !== null && bound < p.low! ? { ...p, low: bound } : p;
+  return bound !== null && bound < p.low! ? { ...p, low: bound, lowFromOwnSlope: true } : p;
 }
 
 /**
  * The loss of a size at `tokens` if it kept falling as fast, in log-log terms, as over its last
- * interval: a bound from below once its drop's steepest interval is behind it, since from there
- * the slope of ln L against ln D only shrinks (the law's is −βB·D^−β/L). Null where the size is
- * settled past its drop, where its last interval is its steepest, or within its points.
+ * interval: a bound from below where that interval lies past the end of its drop, since there the
+ * curve is the law's, whose slope of ln L against ln D, βu/(C + u) with u = B·D^−β, shrinks as D
+ * grows. Null where the size is settled past its drop (the fit knows its slope), where its last
+ * interval is still in the drop, or where `tokens` is within its points.
  */
 function ownSlopeBound(points: readonly SizedPoint[], decision: PlateauDecision, tokens: number): number | null {
-  if (!shortPastDrop(decision)) return null;
-  const gains = gainsOf(points.filter((p) => p.size === decision.size && p.tokens >= decision.dropAfter!));
-  let top = 0;
-  for (let i = 1; i < gains.length; i++) if (gains[i].gain > gains[top].gain) top = i;
-  const last = gains[gains.length - 1];
-  if (gains.length - 1 <= top || tokens <= last.to.tokens) return null;
-  const slope = Math.log(last.from.loss / last.to.loss) / Math.log(last.to.tokens / last.from.tokens);
-  return last.to.loss * (tokens / last.to.tokens) ** -slope;
+  const endedAt = decision.dropEnd?.at ?? null;
+  if (!shortPastDrop(decision) || endedAt === null) return null;
+  const own = points.filter((p) => p.size === decision.size).sort((a, b) => a.tokens - b.tokens);
+  const last = own[own.length - 1];
+  // the latest point past the drop's end that is far enough before the last to measure a slope
+  const before = own.filter((p) => p.tokens >= endedAt && Math.log2(last.tokens / p.tokens) >= MIN_DOUBLINGS).pop();
+  if (!before || tokens <= last.tokens || !(before.loss > 0 && last.loss > 0)) return null;
+  const slope = Math.log(before.loss / last.loss) / Math.log(last.tokens / before.tokens);
+  return last.loss * (tokens / last.tokens) ** -slope;
 }
 
 function predictFromFit<P extends SizedPoint>(r: Regime<P>, decision: PlateauDecision | null, params: number, tokens: number): RegimePrediction {
@@ -153,10 +158,10 @@ function predictFromFit<P extends SizedPoint>(r: Regime<P>, decision: PlateauDec
   if (r.transition) return predictThroughDrop(r, r.transition, decision, params, tokens, effective);
   // a size seen on its plateau stays unpredictable even where too few points past the drops left the law fitted on all of them
   const blocked = plateauBlocks(r.plateau, params, tokens, decision);
-  if (blocked) return { loss: null, low: null, high: null, extrapolated: true, unpredictable: blocked, effectiveTokens: effective };
+  if (blocked) return { loss: null, low: null, high: null, extrapolated: true, unpredictable: blocked, effectiveTokens: effective, lowFromOwnSlope: false };
   const p = predictLoss(r.fit, params, effective);
   const [low, high] = p.interval ?? [p.loss, p.loss];
-  return { loss: p.loss, low, high, extrapolated: p.extrapolated, unpredictable: null, effectiveTokens: effective };
+  return { loss: p.loss, low, high, extrapolated: p.extrapolated, unpredictable: null, effectiveTokens: effective, lowFromOwnSlope: false };
 }
 
 /**
@@ -182,7 +187,7 @@ function predictThroughDrop<P extends SizedPoint>(r: Regime<P>, t: TransitionFit
       : decision.state === 'unseen' ? 'its points show no drop; ' : `${decision.reason}; `;
     const at = effective === tokens ? `${formatTokens(tokens)} tokens` : `${formatTokens(tokens)} tokens (${formatTokens(effective)} effective)`;
     return {
-      loss: null, low: null, high: null, extrapolated: true, effectiveTokens: effective,
+      loss: null, low: null, high: null, extrapolated: true, effectiveTokens: effective, lowFromOwnSlope: false,
       unpredictable: `${why}the drop's onset, fitted across ${t.sizes.join(', ')}, is expected near ${formatTokens(onset)}` +
         `${r.repetition ? ' effective' : ''} tokens, and ${at} is ${widths <= -DROP_OVER_WIDTHS ? 'before it' : 'within the drop'}: ` +
         'where its loss will be there, its own points cannot tell',
@@ -190,7 +195,7 @@ function predictThroughDrop<P extends SizedPoint>(r: Regime<P>, t: TransitionFit
   }
   const p = predictTransition(t, params, effective);
   const [low, high] = p.interval ?? [p.loss, p.loss];
-  return { loss: p.loss, low, high, extrapolated: p.extrapolated, unpredictable: null, effectiveTokens: effective };
+  return { loss: p.loss, low, high, extrapolated: p.extrapolated, unpredictable: null, effectiveTokens: effective, lowFromOwnSlope: false };
 }
 
 /** Logistic widths (1/s in ln D) past the onset at which the drop counts as over (1/(1 + e³): under 5% left). */

@@ -162,12 +162,14 @@ export function unsettledDrops(decisions: readonly PlateauDecision[]): string | 
   const short = decisions.filter(shortPastDrop);
   if (short.length === 0) return null;
   const what = short.map(({ size, dropEnd: e }) => e!.at === null
-    ? `${size} still fell ${e!.last.toFixed(2)} nats per doubling at its last point (${e!.steepest.toFixed(2)} at the steepest)`
+    ? (e!.last === e!.steepest
+      ? `${size}'s points end in its drop (${e!.last.toFixed(2)} nats per doubling over its last interval, its steepest)`
+      : `${size} still fell ${e!.last.toFixed(2)} nats per doubling at its last point (${e!.steepest.toFixed(2)} at the steepest)`)
     : `${size} reaches ${e!.doublingsPast.toFixed(1)} doubling${e!.doublingsPast.toFixed(1) === '1.0' ? '' : 's'} past the end of its drop at ${formatTokens(e!.at)} tokens ` +
       `(${e!.steepest.toFixed(2)} then ${e!.last.toFixed(2)} nats per doubling)`);
   return `${what.join('; ')}: past ${short.length > 1 ? 'their' : 'its'} points the law's slope is not measured ` +
     `(a bend toward a floor and the slope look alike over less than ${SETTLED_DOUBLINGS} doublings), so predictions there may miss by more than their bands; ` +
-    `budgets ${SETTLED_DOUBLINGS} doublings past the drop would measure it`;
+    `budgets ${SETTLED_DOUBLINGS} doublings past the drop would measure its slope`;
 }
 
 /** Least squares through the pre-drop points (flat through a single one); null without any. */
