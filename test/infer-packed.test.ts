@@ -153,10 +153,11 @@ test('compressed weights run on the kernel measured fastest on this CPU, by bits
   assert.deepEqual(fastestKernel(8, 1, sse4), { kind: 'f32' }, 'split codes are slower than f32 on the dequantized weights');
   assert.deepEqual(fastestKernel(4, 1, sse4), { kind: 'int8', bits: 4 }, 'small codes are not split');
   assert.deepEqual(fastestKernel(32, 0.5, sse4), { kind: 'sparse' });
-  // and what this CPU measures: every kernel timed, the choice one of them
+  // and what this CPU measures: every kernel timed, the choice one of them (how the timings
+  // compare is the machine's business: a busy one may even time the denser sparse layer faster)
   const here = kernelSpeeds();
   for (const v of Object.values(here)) assert.ok(Number.isFinite(v) && v >= 0, JSON.stringify(here));
-  assert.ok(here.f32 > 0 && here.int8 > 0 && here.sparsePerDensity > 0, JSON.stringify(here));
+  assert.ok(here.f32 > 0 && here.int8 > 0 && here.int8Small > 0, JSON.stringify(here));
   assert.deepEqual(kernelForCompressed(8, 1), fastestKernel(8, 1, here));
   assert.throws(() => kernelForCompressed(9, 1), /no inference kernel for 9-bit weights/);
 });
