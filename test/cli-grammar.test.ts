@@ -18,8 +18,8 @@ function allCommands(c: Command, path: string[] = []): { path: string; cmd: Comm
   return c.commands.flatMap((sub) => [{ path: [...path, sub.name()].join(' '), cmd: sub }, ...allCommands(sub, [...path, sub.name()])]);
 }
 
-test('every command states defaults one way, without quotes, and shows closed sets as choices', () => {
-  const commands = allCommands(buildProgram());
+test('every command states defaults one way, without quotes, and shows closed sets as choices', async () => {
+  const commands = allCommands(await buildProgram());
   assert.ok(commands.length >= 24, `${commands.length} commands`);
   for (const { path, cmd } of commands) {
     const help = cmd.helpInformation();
@@ -32,8 +32,20 @@ test('every command states defaults one way, without quotes, and shows closed se
   }
 });
 
-test('required flags are marked in help', () => {
-  const byPath = new Map(allCommands(buildProgram()).map(({ path, cmd }) => [path, cmd]));
+test('a command line loads only the module of the command it names, and every name loads its own', async () => {
+  const all = (await buildProgram()).commands.map((c) => c.name());
+  for (const name of all) {
+    const loaded = (await buildProgram(['--threads', '1', name, '--help'])).commands.map((c) => c.name());
+    assert.ok(loaded.includes(name) && loaded.length < all.length, `tlc ${name} loads ${loaded.join(', ')}`);
+  }
+  assert.deepEqual((await buildProgram(['--version'])).commands, [], 'a bare --version loads no command');
+  for (const args of [[], ['--help'], ['help', 'plan'], ['pretrian']]) {
+    assert.deepEqual((await buildProgram(args)).commands.map((c) => c.name()), all, `tlc ${args.join(' ')} sees every command`);
+  }
+});
+
+test('required flags are marked in help', async () => {
+  const byPath = new Map(allCommands(await buildProgram()).map(({ path, cmd }) => [path, cmd]));
   /** The help text of one flag, as help prints it (before wrapping). */
   const line = (path: string, flag: string): string => {
     const cmd = byPath.get(path)!;
@@ -52,8 +64,8 @@ test('required flags are marked in help', () => {
   assert.doesNotMatch(line('finetune', '--lr'), /required/);
 });
 
-test('one name per meaning: batch sizes are --batch-size, vocabularies --vocab-size, the run compress starts from --from', () => {
-  const commands = allCommands(buildProgram());
+test('one name per meaning: batch sizes are --batch-size, vocabularies --vocab-size, the run compress starts from --from', async () => {
+  const commands = allCommands(await buildProgram());
   for (const { path, cmd } of commands) {
     for (const o of cmd.options.filter((x) => !x.hidden)) {
       assert.notEqual(o.long, '--batch', `${path} shows --batch`);

@@ -50,7 +50,7 @@ process.stderr.on('error', () => {});
 
 try {
   const [{ buildProgram, checkCommandWord }, { dataParallel }] = await Promise.all([import('./program.js'), import('../train/data-parallel.js')]);
-  const program = buildProgram();
+  const program = await buildProgram(process.argv.slice(2));
   checkCommandWord(program, process.argv.slice(2));
   await program.parseAsync(process.argv).catch((e: unknown) => {
     report(e);

@@ -1,32 +1,63 @@
-// The `tlc` command tree: every subcommand registered on one commander program, with the
-// global --threads flag and one help grammar (help.ts). main.ts parses argv with it.
+// The `tlc` command tree: the subcommands registered on one commander program, with the
+// global --threads flag and one help grammar (help.ts). main.ts parses argv with it. A command
+// line that names a command loads only that command's module: loading all of them (and what they
+// import) is most of a short command's start-up.
 import { Command, Option } from 'commander';
 import { TlcError } from '../util/errors.js';
 import { availableParallelism } from 'node:os';
 import { MAX_THREADS, setThreads, threadsEnvironmentProblem } from '../engine/threads.js';
 import { warn } from '../util/warn.js';
 import { configureHelp } from './help.js';
-import { registerBench } from './bench.js';
-import { registerPretrain } from './pretrain.js';
-import { registerData } from './data.js';
-import { registerDemo } from './demo.js';
-import { registerAuto } from './auto.js';
-import { registerFinetune } from './finetune.js';
-import { registerPredict } from './predict.js';
-import { registerImport } from './import.js';
-import { registerGenerate } from './generate.js';
-import { registerInspect } from './inspect.js';
-import { registerCompress } from './compress.js';
-import { registerSweep } from './sweep.js';
-import { registerReport } from './report.js';
-import { registerPlan } from './plan.js';
-import { registerBleu } from './bleu.js';
-import { registerExport } from './export.js';
-import { registerTranslate } from './translate.js';
-import { registerInfo } from './info.js';
 
-/** The whole command tree, ready to parse. */
-export function buildProgram(): Command {
+type Register = (program: Command) => void;
+
+/** Every command, in the order help lists them, and the module that registers it (some register two). */
+interface CommandModule { names: string[]; load: () => Promise<Register> }
+const COMMANDS: readonly CommandModule[] = [
+  { names: ['bench'], load: async () => (await import('./bench.js')).registerBench },
+  { names: ['pretrain'], load: async () => (await import('./pretrain.js')).registerPretrain },
+  { names: ['data'], load: async () => (await import('./data.js')).registerData },
+  { names: ['auto'], load: async () => (await import('./auto.js')).registerAuto },
+  { names: ['demo'], load: async () => (await import('./demo.js')).registerDemo },
+  { names: ['finetune', 'evaluate'], load: async () => (await import('./finetune.js')).registerFinetune },
+  { names: ['predict'], load: async () => (await import('./predict.js')).registerPredict },
+  { names: ['import'], load: async () => (await import('./import.js')).registerImport },
+  { names: ['generate'], load: async () => (await import('./generate.js')).registerGenerate },
+  { names: ['inspect'], load: async () => (await import('./inspect.js')).registerInspect },
+  { names: ['compress', 'pareto'], load: async () => (await import('./compress.js')).registerCompress },
+  { names: ['sweep'], load: async () => (await import('./sweep.js')).registerSweep },
+  { names: ['report'], load: async () => (await import('./report.js')).registerReport },
+  { names: ['plan'], load: async () => (await import('./plan.js')).registerPlan },
+  { names: ['bleu'], load: async () => (await import('./bleu.js')).registerBleu },
+  { names: ['export'], load: async () => (await import('./export.js')).registerExport },
+  { names: ['translate'], load: async () => (await import('./translate.js')).registerTranslate },
+  { names: ['info'], load: async () => (await import('./info.js')).registerInfo },
+];
+
+/**
+ * The commands a command line needs: the one it names, none for a bare --version, and all of
+ * them otherwise (the general help, `help <command>`, and an unknown word, which is answered
+ * with the names there are).
+ */
+function commandsFor(args: string[] | undefined): readonly CommandModule[] {
+  if (args === undefined) return COMMANDS;
+  const i = commandWordIndex(args);
+  const named = COMMANDS.find((c) => c.names.includes(args[i]));
+  if (named) return [named];
+  const version = args.slice(0, i).some((a) => a === '--version' || a === '-V');
+  return args[i] === undefined && version ? [] : COMMANDS;
+}
+
+/** Where the command word is: after the global flags (--threads takes a value). */
+function commandWordIndex(args: string[]): number {
+  let i = 0;
+  while (i < args.length && args[i].startsWith('-')) i += args[i] === '--threads' ? 2 : 1;
+  return i;
+}
+
+/** The command tree, ready to parse `args` (process.argv without node and the script), or every command where no args are given. */
+export async function buildProgram(args?: string[]): Promise<Command> {
+  const registers = await Promise.all(commandsFor(args).map((c) => c.load()));
   const program = new Command();
   configureHelp(program); // before the commands, which inherit it
   program
@@ -48,24 +79,7 @@ export function buildProgram(): Command {
     })
     .showHelpAfterError();
 
-  registerBench(program);
-  registerPretrain(program);
-  registerData(program);
-  registerAuto(program);
-  registerDemo(program);
-  registerFinetune(program);
-  registerPredict(program);
-  registerImport(program);
-  registerGenerate(program);
-  registerInspect(program);
-  registerCompress(program);
-  registerSweep(program);
-  registerReport(program);
-  registerPlan(program);
-  registerBleu(program);
-  registerExport(program);
-  registerTranslate(program);
-  registerInfo(program);
+  for (const register of registers) register(program);
   noteRepeatedFlags(program);
   return program;
 }
@@ -106,8 +120,7 @@ function refuseEmptyValues(cmd: Command): void {
  * exits 0), `help <unknown>` (the general help again), and words after --version (ignored).
  */
 export function checkCommandWord(program: Command, args: string[]): void {
-  let i = 0;
-  while (i < args.length && args[i].startsWith('-')) i += args[i] === '--threads' ? 2 : 1;
+  let i = commandWordIndex(args);
   const asked = args.slice(0, i).find((a) => a === '--version' || a === '-V');
   if (asked && args[i] !== undefined) throw new TlcError(`${asked} takes no arguments, got '${args[i]}'`);
   // each level that has subcommands (tlc, tlc data, tlc bench) names one of them, or help and one of them
