@@ -18,6 +18,8 @@ import { readPointsFile } from '../src/experiment/points-file.js';
 import { huber } from '../src/util/numerics/optimise.js';
 import { transitionResidualProblem } from '../src/experiment/transition.js';
 import { tempDir } from './temp-dir.js';
+import { chooseSize } from '../src/auto/choose.js';
+import type { SweepRun } from '../src/experiment/analysis.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CLI = join(HERE, '..', 'src', 'cli', 'main.js');
@@ -69,6 +71,29 @@ test('on a plateau-then-drop ladder the rule changes the prediction: right past 
   // without the rule, the law fitted through every point is far off past the drop
   const naive = predictLoss(fitChinchilla(points, { bootstrap: 0 }), 1e7, 2e9).loss;
   assert.ok(Math.abs(naive / law(1e7, 2e9) - 1) > 0.1, `naive ${naive} vs law ${law(1e7, 2e9)}: the rule should matter here`);
+});
+
+test('auto judges a size trained at two batch sizes by the plateau decision of its own batch size', () => {
+  // the ladder's largest size at batch sizes 16 and 32: each is its own curve, on its plateau throughout
+  const runOf = (size: string, params: number, batch: number, points: SizedPoint[]): SweepRun => ({
+    name: `${size}-B${batch}`, preset: size, batch_size: batch, params, non_embedding_params: params, steps: 1, tokens: points.at(-1)!.tokens,
+    train_seconds: 1, valid_loss: points.at(-1)!.loss, tokens_per_s: 1e6, run: `/runs/${size}-B${batch}`, curve: [], noiseScale: null, precision: null,
+    unigramLoss: null, points: points.map((p, i) => ({ kind: 'branch', fraction: 2 ** (i - points.length + 1), tokens: p.tokens, validLoss: p.loss, trainSeconds: 1, flops: 1 })),
+  });
+  const bySize = new Map<string, SizedPoint[]>();
+  for (const p of ladder()) bySize.set(p.size, [...(bySize.get(p.size) ?? []), p]);
+  const runs = [...bySize].flatMap(([size, points]) => (points[0].params === 1e7 ? [16, 32] : [32]).map((b) => runOf(size, points[0].params, b, points)));
+  // a budget that ends before the largest size's onset (2e8 tokens): its own points say it is still on its plateau
+  const choice = chooseSize({
+    runs, budget: { kind: 'tokens', tokens: 1e8 }, trunkOf: () => 1, stepOf: () => 0, remaining: 1e8, vocabSize: 8192, seqLen: 128, objective: 'mlm', corpusTokens: 1e12,
+  });
+  const largest = choice.outlook.filter((o) => o.preset === 'N10000000');
+  assert.equal(largest.length, 2);
+  for (const o of largest) {
+    assert.equal(o.predicted, null, `predicted ${o.predicted} at ${o.endTokens} tokens`);
+    assert.match(o.unpredictable!, /has not left the plateau/);
+  }
+  assert.equal(choice.by, 'law');
 });
 
 test('held out, each size\'s largest budget is predicted within 3% or declared unpredictable from its own points', () => {

@@ -6,7 +6,7 @@
 // the exploration.
 import { trainingFlopsPerToken } from '../nn/config.js';
 import type { SweepRun } from '../experiment/analysis.js';
-import { configFor, fitPoints, sweepRegime } from '../experiment/plan.js';
+import { configFor, fitPoints, sizeLabels, sweepRegime } from '../experiment/plan.js';
 import { predictInRegime } from '../experiment/plan-regime.js';
 import type { PlanBudget } from '../experiment/plan-budget.js';
 import { COOLDOWN, finalTrunk } from './budget-split.js';
@@ -70,7 +70,8 @@ export function chooseSize(x: ChoiceInputs): Choice {
       // a law fitted across the plateaus extrapolates them: the measurements are the better guide
       predict = () => ({ loss: null, low: null, high: null, unpredictable: 'the law is fitted across plateaus' });
     } else {
-      predict = (r, tokens) => predictInRegime(regime, r.preset, r.non_embedding_params, tokens);
+      const sizeOf = sizeLabels(x.runs);
+      predict = (r, tokens) => predictInRegime(regime, sizeOf(r), r.non_embedding_params, tokens);
     }
   } catch (e) {
     notes.push(`the law could not be fitted on the exploration (${(e as Error).message}): the measurements decide`);

@@ -97,21 +97,30 @@ export interface Plan {
 }
 
 /**
+ * The size a run's points are fitted and judged as: its preset, or preset-B<batch> where the
+ * runs hold several batch sizes of that preset (each batch size is then its own curve).
+ */
+export function sizeLabels(runs: readonly SweepRun[]): (r: SweepRun) => string {
+  const batches = new Map<string, Set<number>>();
+  for (const r of runs) batches.set(r.preset, (batches.get(r.preset) ?? new Set()).add(r.batch_size));
+  return (r) => ((batches.get(r.preset)?.size ?? 1) > 1 ? `${r.preset}-B${r.batch_size}` : r.preset);
+}
+
+/**
  * The sweep's valid scaling-law points: every run's end-of-schedule losses; where runs of one
  * size, batch and budget differ only in learning rate, the best rate's (so a size is not
  * judged by a rate that does not suit it).
  */
 export function fitPoints(runs: SweepRun[]): FitPoint[] {
   const best = new Map<string, FitPoint>();
-  const batches = new Map<string, Set<number>>();
-  for (const r of runs) batches.set(r.preset, (batches.get(r.preset) ?? new Set()).add(r.batch_size));
+  const sizeOf = sizeLabels(runs);
   for (const r of runs) {
     const throughput = r.probe_tokens_per_s ?? r.tokens_per_s;
     const group = `${r.preset}-B${r.batch_size}`;
     for (const p of r.points) {
       const key = `${r.preset}|${r.batch_size}|${p.fraction}`;
       const point: FitPoint = {
-        params: r.non_embedding_params, tokens: p.tokens, loss: p.validLoss, group, size: batches.get(r.preset)!.size > 1 ? group : r.preset,
+        params: r.non_embedding_params, tokens: p.tokens, loss: p.validLoss, group, size: sizeOf(r),
         preset: r.preset, seconds: throughput > 0 ? p.tokens / throughput : p.trainSeconds, flops: p.flops, fraction: p.fraction, run: r.run,
       };
       const seen = best.get(key);
