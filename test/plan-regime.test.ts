@@ -131,7 +131,12 @@ test('a size whose points reach less than two doublings past the end of its drop
   const p = predictInRegime(r, 'N1000000', 1e6, 2 * last.tokens);
   assert.ok(p.lowFromOwnSlope && Math.abs(p.low! - continued) < 1e-12, `band ${p.low}–${p.high}, own slope continued ${continued}`);
   assert.ok(p.low! <= law(1e6, 2 * last.tokens) && law(1e6, 2 * last.tokens) <= p.high!);
-  assert.equal(predictInRegime(r, 'N100000', 1e5, 2 * last.tokens).lowFromOwnSlope, false, 'a settled size keeps the fit\'s band');
+  // a settled size is predicted from its own curve past its drop, whose band holds the law there
+  const far = 2 * last.tokens;
+  const settledSize = predictInRegime(r, 'N100000', 1e5, far);
+  assert.ok(settledSize.fromOwnCurve && Math.abs(settledSize.loss! / law(1e5, far) - 1) < 0.005, `own curve ${settledSize.loss}, law ${law(1e5, far)}`);
+  assert.ok(settledSize.low! <= law(1e5, far) && law(1e5, far) <= settledSize.high!, `band ${settledSize.low}–${settledSize.high}`);
+  assert.equal(p.fromOwnCurve, false, 'a size short past its drop has no curve of its own');
   assert.equal(predictInRegime(r, 'N1000000', 1e6, last.tokens).lowFromOwnSlope, false, 'within its points, the fit\'s band');
   // a doubling shorter, the same size's points end in its drop: no slope past the drop to continue
   const inDrop = ladder(6);
@@ -139,6 +144,32 @@ test('a size whose points reach less than two doublings past the end of its drop
   assert.equal(predictInRegime(fitRegime(inDrop, { check, bootstrap: 50 }), 'N1000000', 1e6, 6.4e7).lowFromOwnSlope, false);
   // a doubling longer, every size that dropped is settled
   assert.equal(note(ladder(8)), '');
+});
+
+test('a settled size is predicted from its own curve: where each size has its own data exponent, the law across sizes misses it', () => {
+  // past each drop, size n follows its own E + B·D^−β with β from 0.12 to 0.5: no single data term fits them all
+  const own = new Map([[1e5, { E: 3.6, B: 900, beta: 0.5 }], [3e5, { E: 2.6, B: 40, beta: 0.25 }], [1e6, { E: 1.2, B: 14, beta: 0.12 }], [3e6, { E: 1.0, B: 12, beta: 0.12 }]]);
+  const at = (n: number, d: number) => (d < onset(n) ? plateau(d) : own.get(n)!.E + own.get(n)!.B * d ** -own.get(n)!.beta);
+  let i = 0;
+  const points: SizedPoint[] = [...own.keys()].flatMap((n) => Array.from({ length: 9 }, (_, k) => ({ size: `N${n}`, params: n, tokens: 1e6 * 2 ** k, loss: at(n, 1e6 * 2 ** k) + noise(i++) })));
+  const largest = new Map<string, SizedPoint>();
+  for (const q of points) if (!largest.has(q.size) || q.tokens > largest.get(q.size)!.tokens) largest.set(q.size, q);
+  const r = fitRegime(points.filter((q) => largest.get(q.size) !== q), { check, bootstrap: 0 });
+  assert.deepEqual(r.ownCurves.map((c) => c.size), ['N100000', 'N300000', 'N1000000'], 'the sizes two doublings or more past their drops');
+  for (const c of r.ownCurves) assert.ok(Math.abs(c.beta - own.get(Number(c.size.slice(1)))!.beta) < 0.02, `${c.size}: β ${c.beta}`);
+  let lawMiss = 0;
+  for (const c of r.ownCurves) {
+    const h = largest.get(c.size)!;
+    const p = predictInRegime(r, h.size, h.params, h.tokens);
+    assert.ok(p.fromOwnCurve && Math.abs(p.loss! / h.loss - 1) < 0.002, `${h.size}: own curve ${p.loss}, measured ${h.loss}`);
+    assert.ok(p.low! <= h.loss && h.loss <= p.high!, `${h.size}: band ${p.low}–${p.high}, measured ${h.loss}`);
+    lawMiss = Math.max(lawMiss, Math.abs(predictLoss(r.fit, h.params, h.tokens).loss / h.loss - 1));
+  }
+  assert.ok(lawMiss > 0.03, `the law across sizes misses by ${lawMiss}: the own curves should matter here`);
+  // past as many doublings as its points span, a size goes back to the law across sizes
+  const c = r.ownCurves[2];
+  const span = c.points[c.points.length - 1].tokens / c.points[0].tokens;
+  assert.equal(predictInRegime(r, c.size, 1e6, c.points[c.points.length - 1].tokens * span * 1.01).fromOwnCurve, false);
 });
 
 test('a gradual drop (over four doublings) is predicted through: held out within 3%, where the law past the drop misses', () => {

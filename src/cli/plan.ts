@@ -11,6 +11,7 @@ import { readPointsFile } from '../experiment/points-file.js';
 import { parsePlanBudget, formatCount } from '../experiment/plan-budget.js';
 import { regimeJson, type Regime, type SizedPoint } from '../experiment/plan-regime.js';
 import type { OptimumComparison } from '../experiment/plan-compare.js';
+import { describeOwnCurve } from '../experiment/own-curve.js';
 import { readSweepSpec } from '../experiment/sweep.js';
 import type { ChinchillaFit, Coefficient } from '../experiment/fit.js';
 import { SWEEP_FILES } from '../run/layout.js';
@@ -102,7 +103,7 @@ function planJson(p: Plan, h: Holdout | null): Record<string, unknown> {
         budget_s: h.budgetSeconds, predicted_best: h.predictedBest, measured_best: h.measuredBest, warnings: h.warnings, fit: fitJson(h.fit), ...h.regime,
         rows: h.rows.map((r) => ({
           preset: r.preset, predicted: r.predicted, low: r.low, high: r.high, measured: r.measured, tokens: r.tokens, relative_error: r.relativeError,
-          short_past_drop: r.shortPastDrop, low_from_own_slope: r.lowFromOwnSlope,
+          short_past_drop: r.shortPastDrop, low_from_own_slope: r.lowFromOwnSlope, own_curve: r.fromOwnCurve,
           ...(r.unpredictable !== null && { unpredictable: r.unpredictable }),
         })),
       },
@@ -114,7 +115,7 @@ function pointsJson(p: PointsPlan): Record<string, unknown> {
   return {
     budget: budgetJson(p.budget), fit: fitJson(p.fit), fit_detail: p.fit, ...optimumJson(p.optimum), ...regimeJson(p.regime),
     allocation: p.allocation && { params: p.allocation.params, tokens: p.allocation.tokens, loss: p.allocation.loss, params_band: p.allocation.paramsInterval, tokens_band: p.allocation.tokensInterval, method: p.allocation.method },
-    sizes: p.rows.map((r) => ({ size: r.size, params: r.params, tokens: r.tokens, predicted: r.loss, low: r.low, high: r.high, ...(r.unpredictable !== null && { unpredictable: r.unpredictable }) })),
+    sizes: p.rows.map((r) => ({ size: r.size, params: r.params, tokens: r.tokens, predicted: r.loss, low: r.low, high: r.high, own_curve: r.ownCurve, ...(r.unpredictable !== null && { unpredictable: r.unpredictable }) })),
     points: p.points.length, warnings: p.warnings, summary: p.summary,
   };
 }
@@ -128,14 +129,19 @@ function printPlan(p: Plan): void {
       `${Math.round(x.tokensPerS).toLocaleString()}${x.measured ? '' : '*'} | ${(x.tokens / 1e6).toFixed(1)}M | ` +
       `${x.epochs === null ? '-' : x.epochs.toFixed(1)} | ${lossCell(x)} |`);
   }
-  console.log('(* throughput extrapolated from the sweep\'s achieved GFLOP/s)\n');
+  console.log('(* throughput extrapolated from the sweep\'s achieved GFLOP/s)');
+  if (p.candidates.some((x) => x.ownCurve)) console.log(OWN_CURVE_FOOTNOTE);
+  console.log('');
   printOptimum(p.optimum);
   console.log(p.summary);
 }
 
-function lossCell(x: Pick<PlanCandidate, 'loss' | 'low' | 'high'>): string {
-  return x.loss === null ? 'cannot say | -' : `${x.loss.toFixed(3)} | ${x.low!.toFixed(3)}–${x.high!.toFixed(3)}`;
+function lossCell(x: Pick<PlanCandidate, 'loss' | 'low' | 'high' | 'ownCurve'>): string {
+  return x.loss === null ? 'cannot say | -' : `${x.loss.toFixed(3)}${x.ownCurve ? ' ‡' : ''} | ${x.low!.toFixed(3)}–${x.high!.toFixed(3)}`;
 }
+
+const OWN_CURVE_FOOTNOTE = '‡ from that size\'s own curve past its drop (see "own curve" above), not the law across sizes; past its points its band runs from its last slope continued to its last loss';
+
 
 function printPointsPlan(p: PointsPlan): void {
   printFit(p.fit);
@@ -145,6 +151,7 @@ function printPointsPlan(p: PointsPlan): void {
   const step = Math.max(1, Math.ceil(p.rows.length / MAX_ROWS_SHOWN));
   const shown = p.rows.filter((_, i) => i % step === 0 || i === p.rows.length - 1);
   for (const r of shown) console.log(`| ${r.size} | ${formatCount(r.params)} | ${formatCount(r.tokens)} | ${lossCell(r)} |`);
+  if (p.rows.some((r) => r.ownCurve)) console.log(OWN_CURVE_FOOTNOTE);
   console.log(shown.length < p.rows.length ? `(${shown.length} of ${p.rows.length} sizes shown; --json lists all)\n` : '');
   printOptimum(p.optimum);
   console.log(p.summary);
@@ -174,6 +181,7 @@ function printRegime<P extends SizedPoint>(r: Regime<P>): void {
   } else if (r.plateau.active && r.transitionNote) {
     console.log(`drop: not modelled (${r.transitionNote}): the law above predicts`);
   }
+  for (const c of r.ownCurves) console.log(`own curve: ${describeOwnCurve(c)}`);
   for (const n of r.notes) console.log(`note: ${n}`);
 }
 
@@ -195,7 +203,7 @@ function printHoldout(h: Holdout): void {
   console.log('| shape | tokens | predicted | 90% band | measured | error |\n|---|---:|---:|---|---:|---:|');
   for (const r of h.rows) {
     const cells = r.predicted === null ? 'cannot say | -'
-      : `${r.predicted.toFixed(3)}${r.shortPastDrop ? ' *' : ''} | ${r.low!.toFixed(3)}${r.lowFromOwnSlope ? '†' : ''}–${r.high!.toFixed(3)}`;
+      : `${r.predicted.toFixed(3)}${r.shortPastDrop ? ' *' : ''}${r.fromOwnCurve ? ' ‡' : ''} | ${r.low!.toFixed(3)}${r.lowFromOwnSlope ? '†' : ''}–${r.high!.toFixed(3)}`;
     console.log(`| ${r.preset} | ${(r.tokens / 1e6).toFixed(2)}M | ${cells} | ${r.measured.toFixed(3)} | ${r.relativeError === null ? '-' : `${(100 * r.relativeError).toFixed(1)}%`} |`);
   }
   for (const r of h.rows) if (r.unpredictable) console.log(`${r.preset}: ${r.unpredictable}`);
@@ -204,6 +212,9 @@ function printHoldout(h: Holdout): void {
   }
   if (h.rows.some((r) => r.lowFromOwnSlope)) {
     console.log('† the band\'s lower end is that size\'s own last slope (past the end of its drop) continued: the fit alone cannot tell a floor from it');
+  }
+  if (h.rows.some((r) => r.fromOwnCurve)) {
+    console.log(OWN_CURVE_FOOTNOTE);
   }
   const row = (preset: string | null) => h.rows.find((r) => r.preset === preset);
   const [picked, best] = [row(h.predictedBest), row(h.measuredBest)];

@@ -20,6 +20,8 @@ export interface HoldoutRow {
   shortPastDrop: boolean;
   /** Whether `low` is the size's own last slope continued, below the fit's band. */
   lowFromOwnSlope: boolean;
+  /** Whether the size's own curve past its drop predicted it (own-curve.ts), not the law across sizes. */
+  fromOwnCurve: boolean;
   measured: number;
   tokens: number;
   /** |predicted / measured − 1| (null when not predicted). */
@@ -60,7 +62,7 @@ export function holdout(runs: SweepRun[], opts: Pick<PlanOptions, 'corpusTokens'
     const decision = regime.plateau.decisions.find((d) => d.size === h.size);
     return {
       preset: h.size, predicted: p.loss, low: p.low, high: p.high, unpredictable: p.unpredictable, measured: h.loss, tokens: h.tokens,
-      shortPastDrop: decision !== undefined && shortPastDrop(decision), lowFromOwnSlope: p.lowFromOwnSlope,
+      shortPastDrop: decision !== undefined && shortPastDrop(decision), lowFromOwnSlope: p.lowFromOwnSlope, fromOwnCurve: p.fromOwnCurve,
       relativeError: p.loss === null ? null : Math.abs(p.loss / h.loss - 1),
     };
   });

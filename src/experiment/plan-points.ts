@@ -20,6 +20,8 @@ export interface PointsPlanRow {
   low: number | null;
   high: number | null;
   unpredictable: string | null;
+  /** Whether the size's own curve past its drop predicted it (own-curve.ts). */
+  ownCurve: boolean;
 }
 
 export interface PointsPlan {
@@ -53,7 +55,7 @@ export function planPoints(file: FilePoint[], budget: PlanBudget): PointsPlan {
   const tokensFor = (n: number) => (budget.kind === 'flops' ? budget.flops / (6 * n) : budget.tokens);
   const rows = sizes.map(([size, params]): PointsPlanRow => {
     const p = predictInRegime(regime, size, params, tokensFor(params));
-    return { size, params, tokens: tokensFor(params), loss: p.loss, low: p.low, high: p.high, unpredictable: p.unpredictable };
+    return { size, params, tokens: tokensFor(params), loss: p.loss, low: p.low, high: p.high, unpredictable: p.unpredictable, ownCurve: p.fromOwnCurve };
   });
   let allocation: Allocation | null = null;
   let optimum: OptimumComparison;

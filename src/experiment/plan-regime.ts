@@ -4,10 +4,11 @@
 // holdout, and `plan --points`.
 import { fitChinchilla, predictLoss, type ChinchillaFit } from './fit.js';
 import type { ScalingPoint } from './fit-model.js';
-import { MIN_DOUBLINGS } from './acceleration.js';
+import { EVAL_NOISE_NATS, MIN_DOUBLINGS } from './acceleration.js';
 import { analysePlateaus, formatTokens, plateauBlocks, shortPastDrop, unsettledDrops, type PlateauAnalysis, type PlateauDecision } from './plateau.js';
 import { decideRepetition, effectiveTokens, withEffectiveTokens, type RepetitionDecision } from './repetition.js';
 import { fitTransition, predictTransition, transitionOnset, transitionProblem, type TransitionFit } from './transition.js';
+import { fitOwnCurve, ownCurveAt, ownCurveBand, ownCurveReach, type OwnCurve } from './own-curve.js';
 
 /** A point with the size it belongs to (a preset, or a points file's group or parameter count). */
 export interface SizedPoint extends ScalingPoint {
@@ -27,6 +28,8 @@ export interface Regime<P extends SizedPoint> {
   transitionNote: string | null;
   /** Every point, tokens as measured. */
   points: P[];
+  /** The curves of the sizes settled past their drop, from their own points (own-curve.ts); tokens as the law counts them. */
+  ownCurves: OwnCurve[];
   notes: string[];
 }
 
@@ -84,7 +87,19 @@ export function fitRegime<P extends SizedPoint>(points: P[], o: RegimeOptions<P>
   } else {
     transitionNote = 'no size was seen on a plateau';
   }
-  return { plateau, plateauApplied, kept, repetition, fit, transition, transitionNote, points, notes };
+  const ownCurves = settledCurves(points, plateau, repetition ? (d) => effectiveTokens(d, corpus!, repetition.rStar) : (d) => d);
+  return { plateau, plateauApplied, kept, repetition, fit, transition, transitionNote, points, ownCurves, notes };
+}
+
+/** The own curve of each size whose points reach two doublings or more past the end of its drop. */
+function settledCurves(points: readonly SizedPoint[], plateau: PlateauAnalysis, toLaw: (tokens: number) => number): OwnCurve[] {
+  return plateau.decisions.flatMap((d) => {
+    const endedAt = d.dropEnd?.at ?? null;
+    if (d.state !== 'left' || endedAt === null || shortPastDrop(d)) return [];
+    const past = points.filter((p) => p.size === d.size && p.tokens >= endedAt).map((p) => ({ tokens: toLaw(p.tokens), loss: p.loss }));
+    const curve = fitOwnCurve(d.size, past);
+    return curve ? [curve] : [];
+  });
 }
 
 function passes<P>(check: (points: P[]) => void, points: P[]): boolean {
@@ -119,6 +134,8 @@ export interface RegimePrediction {
   effectiveTokens: number;
   /** Whether `low` is the size's own last slope continued (ownSlopeBound), below the fit's band. */
   lowFromOwnSlope: boolean;
+  /** Whether the size's own curve past its drop predicted it (own-curve.ts), not the law across sizes. */
+  fromOwnCurve: boolean;
 }
 
 /**
@@ -129,6 +146,8 @@ export interface RegimePrediction {
  */
 export function predictInRegime<P extends SizedPoint>(r: Regime<P>, size: string | null, params: number, tokens: number): RegimePrediction {
   const decision: PlateauDecision | null = size === null ? null : r.plateau.decisions.find((d) => d.size === size) ?? null;
+  const own = predictFromOwnCurve(r, size, tokens);
+  if (own) return own;
   const p = predictFromFit(r, decision, params, tokens);
   const bound = decision && p.low !== null ? ownSlopeBound(r.points, decision, tokens) : null;
   return bound !== null && bound < p.low! ? { ...p, low: bound, lowFromOwnSlope: true } : p;
@@ -153,15 +172,28 @@ function ownSlopeBound(points: readonly SizedPoint[], decision: PlateauDecision,
   return last.loss * (tokens / last.tokens) ** -slope;
 }
 
+/** A settled size within its own curve's reach (from its first point past the drop to as far again past its last): that curve's prediction. */
+function predictFromOwnCurve<P extends SizedPoint>(r: Regime<P>, size: string | null, tokens: number): RegimePrediction | null {
+  const curve = r.ownCurves.find((c) => c.size === size);
+  const effective = r.repetition ? effectiveTokens(tokens, r.repetition.uniqueTokens, r.repetition.rStar) : tokens;
+  if (!curve || effective < curve.points[0].tokens || effective > ownCurveReach(curve)) return null;
+  const loss = ownCurveAt(curve, effective);
+  const band = ownCurveBand(curve, effective, loss, EVAL_NOISE_NATS);
+  return {
+    loss, low: band.low, high: band.high, extrapolated: effective > curve.points[curve.points.length - 1].tokens, unpredictable: null,
+    effectiveTokens: effective, lowFromOwnSlope: band.fromSlope, fromOwnCurve: true,
+  };
+}
+
 function predictFromFit<P extends SizedPoint>(r: Regime<P>, decision: PlateauDecision | null, params: number, tokens: number): RegimePrediction {
   const effective = r.repetition ? effectiveTokens(tokens, r.repetition.uniqueTokens, r.repetition.rStar) : tokens;
   if (r.transition) return predictThroughDrop(r, r.transition, decision, params, tokens, effective);
   // a size seen on its plateau stays unpredictable even where too few points past the drops left the law fitted on all of them
   const blocked = plateauBlocks(r.plateau, params, tokens, decision);
-  if (blocked) return { loss: null, low: null, high: null, extrapolated: true, unpredictable: blocked, effectiveTokens: effective, lowFromOwnSlope: false };
+  if (blocked) return { loss: null, low: null, high: null, extrapolated: true, unpredictable: blocked, effectiveTokens: effective, lowFromOwnSlope: false, fromOwnCurve: false };
   const p = predictLoss(r.fit, params, effective);
   const [low, high] = p.interval ?? [p.loss, p.loss];
-  return { loss: p.loss, low, high, extrapolated: p.extrapolated, unpredictable: null, effectiveTokens: effective, lowFromOwnSlope: false };
+  return { loss: p.loss, low, high, extrapolated: p.extrapolated, unpredictable: null, effectiveTokens: effective, lowFromOwnSlope: false, fromOwnCurve: false };
 }
 
 /**
@@ -187,7 +219,7 @@ function predictThroughDrop<P extends SizedPoint>(r: Regime<P>, t: TransitionFit
       : decision.state === 'unseen' ? 'its points show no drop; ' : `${decision.reason}; `;
     const at = effective === tokens ? `${formatTokens(tokens)} tokens` : `${formatTokens(tokens)} tokens (${formatTokens(effective)} effective)`;
     return {
-      loss: null, low: null, high: null, extrapolated: true, effectiveTokens: effective, lowFromOwnSlope: false,
+      loss: null, low: null, high: null, extrapolated: true, effectiveTokens: effective, lowFromOwnSlope: false, fromOwnCurve: false,
       unpredictable: `${why}the drop's onset, fitted across ${t.sizes.join(', ')}, is expected near ${formatTokens(onset)}` +
         `${r.repetition ? ' effective' : ''} tokens, and ${at} is ${widths <= -DROP_OVER_WIDTHS ? 'before it' : 'within the drop'}: ` +
         'where its loss will be there, its own points cannot tell',
@@ -195,7 +227,7 @@ function predictThroughDrop<P extends SizedPoint>(r: Regime<P>, t: TransitionFit
   }
   const p = predictTransition(t, params, effective);
   const [low, high] = p.interval ?? [p.loss, p.loss];
-  return { loss: p.loss, low, high, extrapolated: p.extrapolated, unpredictable: null, effectiveTokens: effective, lowFromOwnSlope: false };
+  return { loss: p.loss, low, high, extrapolated: p.extrapolated, unpredictable: null, effectiveTokens: effective, lowFromOwnSlope: false, fromOwnCurve: false };
 }
 
 /** Logistic widths (1/s in ln D) past the onset at which the drop counts as over (1/(1 + e³): under 5% left). */
@@ -219,6 +251,10 @@ export function regimeJson<P extends SizedPoint>(r: Regime<P>): Record<string, u
         points: r.transition.points, rmse: r.transition.rmse, bootstrap: r.transition.samples.length,
       }
       : { applied: false, reason: r.transitionNote },
+    own_curves: r.ownCurves.map((c) => ({
+      size: c.size, E: c.E, B: c.B, beta: c.beta, ref_tokens: c.ref, points: c.points.length, from_tokens: c.points[0].tokens,
+      to_tokens: c.points[c.points.length - 1].tokens, reach_tokens: ownCurveReach(c), rmse: c.rmse,
+    })),
     repetition: r.repetition && {
       unique_tokens: r.repetition.uniqueTokens, r_star: Number.isFinite(r.repetition.rStar) ? r.repetition.rStar : null, source: r.repetition.source, max_epochs: r.repetition.maxEpochs, note: r.repetition.note,
     },

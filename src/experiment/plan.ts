@@ -72,6 +72,8 @@ export interface PlanCandidate {
   /** N or D lies outside the fitted points: the prediction extrapolates the law. */
   extrapolated: boolean;
   unpredictable: string | null;
+  /** Whether the size's own curve past its drop predicted it (own-curve.ts), not the law across sizes. */
+  ownCurve: boolean;
 }
 
 /** A candidate the law predicts. */
@@ -218,7 +220,7 @@ function candidatesFor(runs: SweepRun[], regime: Regime<FitPoint>, budget: PlanB
     return {
       preset, nonEmbeddingParams: n, tokensPerS: tps, measured: measured.has(preset), size, tokens,
       epochs: opts.corpusTokens ? tokens / opts.corpusTokens : null, loss: p.loss, low: p.low, high: p.high,
-      extrapolated: p.extrapolated, unpredictable: p.unpredictable,
+      extrapolated: p.extrapolated, unpredictable: p.unpredictable, ownCurve: p.fromOwnCurve,
     } satisfies PlanCandidate;
   });
 }
