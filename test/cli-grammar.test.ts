@@ -35,11 +35,14 @@ test('every command states defaults one way, without quotes, and shows closed se
 test('a command line loads only the module of the command it names, and every name loads its own', async () => {
   const all = (await buildProgram()).commands.map((c) => c.name());
   for (const name of all) {
-    const loaded = (await buildProgram(['--threads', '1', name, '--help'])).commands.map((c) => c.name());
-    assert.ok(loaded.includes(name) && loaded.length < all.length, `tlc ${name} loads ${loaded.join(', ')}`);
+    for (const before of [[], ['--threads', '1'], ['--threads=1']]) {
+      const loaded = (await buildProgram([...before, name, '--help'])).commands.map((c) => c.name());
+      assert.ok(loaded.includes(name) && loaded.length < all.length, `tlc ${[...before, name].join(' ')} loads ${loaded.join(', ')}`);
+    }
   }
   assert.deepEqual((await buildProgram(['--version'])).commands, [], 'a bare --version loads no command');
-  for (const args of [[], ['--help'], ['help', 'plan'], ['pretrian']]) {
+  // `-h plan` is commander's general help, and an unknown flag's error shows it too
+  for (const args of [[], ['--help'], ['help', 'plan'], ['pretrian'], ['-h', 'plan'], ['--help', 'plan'], ['--bogus', 'plan']]) {
     assert.deepEqual((await buildProgram(args)).commands.map((c) => c.name()), all, `tlc ${args.join(' ')} sees every command`);
   }
 });

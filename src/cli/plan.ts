@@ -9,7 +9,7 @@ import { holdout, type Holdout } from '../experiment/plan-holdout.js';
 import { planPoints, type PointsPlan } from '../experiment/plan-points.js';
 import { readPointsFile } from '../experiment/points-file.js';
 import { parsePlanBudget, formatCount } from '../experiment/plan-budget.js';
-import { regimeJson, type Regime, type SizedPoint } from '../experiment/plan-regime.js';
+import { discountsRepeats, regimeJson, type Regime, type SizedPoint } from '../experiment/plan-regime.js';
 import type { OptimumComparison } from '../experiment/plan-compare.js';
 import { describeOwnCurve } from '../experiment/own-curve.js';
 import { readSweepSpec } from '../experiment/sweep.js';
@@ -140,7 +140,8 @@ function lossCell(x: Pick<PlanCandidate, 'loss' | 'low' | 'high' | 'ownCurve'>):
   return x.loss === null ? 'cannot say | -' : `${x.loss.toFixed(3)}${x.ownCurve ? ' ‡' : ''} | ${x.low!.toFixed(3)}–${x.high!.toFixed(3)}`;
 }
 
-const OWN_CURVE_FOOTNOTE = '‡ from that size\'s own curve past its drop (see "own curve" above), not the law across sizes; past its points its band runs from its last slope continued to its last loss';
+const OWN_CURVE_FOOTNOTE = '‡ from that size\'s own curve past its drop (E + B·D^−β through its points there, "own curve"), not the law across sizes; ' +
+  'past its points its band runs from its last slope continued to its last loss';
 
 
 function printPointsPlan(p: PointsPlan): void {
@@ -181,7 +182,7 @@ function printRegime<P extends SizedPoint>(r: Regime<P>): void {
   } else if (r.plateau.active && r.transitionNote) {
     console.log(`drop: not modelled (${r.transitionNote}): the law above predicts`);
   }
-  for (const c of r.ownCurves) console.log(`own curve: ${describeOwnCurve(c)}`);
+  for (const c of r.ownCurves) console.log(`own curve: ${describeOwnCurve(c, discountsRepeats(r))}`);
   for (const n of r.notes) console.log(`note: ${n}`);
 }
 
@@ -211,10 +212,11 @@ function printHoldout(h: Holdout): void {
     console.log('* doubted in advance: the refit\'s points of that size reach less than two doublings past the end of its drop (see the warning below)');
   }
   if (h.rows.some((r) => r.lowFromOwnSlope)) {
-    console.log('† the band\'s lower end is that size\'s own last slope (past the end of its drop) continued: the fit alone cannot tell a floor from it');
+    console.log('† the band\'s lower end is that size\'s own last slope (past the end of its drop) continued, a bound from below');
   }
   if (h.rows.some((r) => r.fromOwnCurve)) {
     console.log(OWN_CURVE_FOOTNOTE);
+    for (const c of h.ownCurves) console.log(`  the refit's own curve: ${c}`);
   }
   const row = (preset: string | null) => h.rows.find((r) => r.preset === preset);
   const [picked, best] = [row(h.predictedBest), row(h.measuredBest)];

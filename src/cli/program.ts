@@ -35,16 +35,19 @@ const COMMANDS: readonly CommandModule[] = [
 ];
 
 /**
- * The commands a command line needs: the one it names, none for a bare --version, and all of
- * them otherwise (the general help, `help <command>`, and an unknown word, which is answered
- * with the names there are).
+ * The commands a command line needs: the one it names where only --threads comes before it, none
+ * for a bare --version, and all of them otherwise (the general help, `help <command>`, `-h plan`,
+ * which commander answers with the general help, and an unknown word or flag, answered with the
+ * names there are).
  */
 function commandsFor(args: string[] | undefined): readonly CommandModule[] {
   if (args === undefined) return COMMANDS;
   const i = commandWordIndex(args);
+  const before = args.slice(0, i);
+  const onlyThreads = before.every((a, j) => a === '--threads' || a.startsWith('--threads=') || before[j - 1] === '--threads');
   const named = COMMANDS.find((c) => c.names.includes(args[i]));
-  if (named) return [named];
-  const version = args.slice(0, i).some((a) => a === '--version' || a === '-V');
+  if (named && onlyThreads) return [named];
+  const version = before.some((a) => a === '--version' || a === '-V');
   return args[i] === undefined && version ? [] : COMMANDS;
 }
 

@@ -7,6 +7,7 @@
 // slope only shrinks, so that bounds the loss from below) to its last loss (a loss that stops
 // falling at once).
 import { formatTokens } from './plateau.js';
+import { MIN_DOUBLINGS } from './acceleration.js';
 
 /** L(D) = E + B·(D/ref)^−β through one size's points past its drop. */
 export interface OwnCurve {
@@ -33,8 +34,9 @@ const GRID = 400;
  * where no falling curve fits (the points do not fall).
  */
 export function fitOwnCurve(size: string, points: readonly { tokens: number; loss: number }[]): OwnCurve | null {
-  if (points.length < MIN_POINTS) return null;
   const sorted = [...points].sort((a, b) => a.tokens - b.tokens);
+  // three points at least, over a doubling at least: a slope to continue and a bend to measure
+  if (sorted.length < MIN_POINTS || Math.log2(sorted[sorted.length - 1].tokens / sorted[0].tokens) < 1) return null;
   const ref = sorted[sorted.length - 1].tokens;
   let best: { E: number; B: number; beta: number; err: number } | null = null;
   const consider = (beta: number) => {
@@ -46,7 +48,7 @@ export function fitOwnCurve(size: string, points: readonly { tokens: number; los
   if (best === null) return null;
   // golden-section refinement within one grid step either side
   const step = (hi - lo) / GRID;
-  let a = Math.log((best as { beta: number }).beta) - step, b = a + 2 * step;
+  let a = Math.max(lo, Math.log((best as { beta: number }).beta) - step), b = Math.min(hi, a + 2 * step);
   const errAt = (logBeta: number) => solveAt(sorted, ref, Math.exp(logBeta))?.err ?? Infinity;
   for (let k = 0; k < 60; k++) {
     const m1 = b - (b - a) / 1.618033988749895, m2 = a + (b - a) / 1.618033988749895;
@@ -78,12 +80,17 @@ function solveAt(points: readonly { tokens: number; loss: number }[], ref: numbe
   return { E, B, err };
 }
 
-/** "past the end of its drop its 3 points (50.6M–202M tokens) set its curve, L = 1.04 + 2.08·(D/202M)^−0.230, trusted to 809M tokens". */
-export function describeOwnCurve(c: OwnCurve): string {
+/**
+ * "L2-D128: past the end of its drop its 3 points (50.6M–202M tokens) set its curve, L = 1.077 +
+ * 2.049·(D/202M)^−0.233, trusted up to 809M tokens"; `effective`: its tokens are effective tokens
+ * (repeated ones discounted), and so said.
+ */
+export function describeOwnCurve(c: OwnCurve, effective: boolean): string {
   const first = c.points[0].tokens, last = c.points[c.points.length - 1].tokens;
-  return `${c.size}: past the end of its drop its ${c.points.length} points (${formatTokens(first)}–${formatTokens(last)} tokens) set its curve, ` +
+  const unit = effective ? 'effective tokens' : 'tokens';
+  return `${c.size}: past the end of its drop its ${c.points.length} points (${formatTokens(first)}–${formatTokens(last)} ${unit}) set its curve, ` +
     `L = ${c.E.toFixed(3)} + ${c.B.toFixed(3)}·(D/${formatTokens(c.ref)})^−${c.beta.toFixed(3)}` +
-    `${c.points.length > 3 ? ` (RMSE ${(100 * c.rmse).toFixed(1)}%)` : ''}, trusted up to ${formatTokens(ownCurveReach(c))} tokens`;
+    `${c.rmse > 1e-9 ? ` (RMSE ${(100 * c.rmse).toFixed(2)}%)` : ''}, trusted up to ${formatTokens(ownCurveReach(c))} ${unit}`;
 }
 
 export function ownCurveAt(c: OwnCurve, tokens: number): number {
@@ -96,9 +103,10 @@ export function ownCurveReach(c: OwnCurve): number {
 }
 
 /**
- * The band of an own-curve prediction at `tokens` (as the curve counts them). Within its points:
- * the measured losses either side (a curve past its drop only falls), widened by `noise`. Past
- * them: from the last slope continued to the last loss.
+ * The band of an own-curve prediction at `tokens` (as the curve counts them), widened by the
+ * evaluation's `noise`. Within its points: the measured losses either side (a curve past its drop
+ * only falls). Past them: from the last slope continued (measured over at least half a doubling)
+ * to the last loss.
  */
 export function ownCurveBand(c: OwnCurve, tokens: number, predicted: number, noise: number): { low: number; high: number; fromSlope: boolean } {
   const pts = c.points;
@@ -108,8 +116,8 @@ export function ownCurveBand(c: OwnCurve, tokens: number, predicted: number, noi
     const before = [...pts].reverse().find((p) => p.tokens <= tokens) ?? pts[0];
     return { low: Math.min(predicted, after.loss) - noise, high: Math.max(predicted, before.loss) + noise, fromSlope: false };
   }
-  const prev = pts[pts.length - 2];
+  const prev = pts.filter((p) => Math.log2(last.tokens / p.tokens) >= MIN_DOUBLINGS).pop()!;
   const slope = Math.log(prev.loss / last.loss) / Math.log(last.tokens / prev.tokens);
   const bound = last.loss * (tokens / last.tokens) ** -slope;
-  return { low: Math.min(predicted, bound), high: Math.max(predicted, last.loss), fromSlope: bound < predicted };
+  return { low: Math.min(predicted, bound) - noise, high: Math.max(predicted, last.loss) + noise, fromSlope: bound < predicted };
 }

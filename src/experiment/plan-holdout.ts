@@ -6,7 +6,8 @@ import { TlcError } from '../util/errors.js';
 import type { ChinchillaFit } from './fit.js';
 import type { SweepRun } from './analysis.js';
 import { accelerationWarning, accelerations, checkFitPoints, fitPoints, sweepRegime, type FitPoint, type PlanOptions } from './plan.js';
-import { predictInRegime, regimeJson } from './plan-regime.js';
+import { discountsRepeats, predictInRegime, regimeJson } from './plan-regime.js';
+import { describeOwnCurve } from './own-curve.js';
 import { shortPastDrop } from './plateau.js';
 
 export interface HoldoutRow {
@@ -38,6 +39,8 @@ export interface Holdout {
   fit: ChinchillaFit;
   /** The refit's plateau and repetition decisions. */
   regime: Record<string, unknown>;
+  /** The refit's own curves of the sizes settled past their drops, described (own-curve.ts). */
+  ownCurves: string[];
   /** Why the refit may not extrapolate to the held-out budgets. */
   warnings: string[];
 }
@@ -74,7 +77,7 @@ export function holdout(runs: SweepRun[], opts: Pick<PlanOptions, 'corpusTokens'
     budgetSeconds: seconds[Math.floor(seconds.length / 2)],
     predictedBest: predicted.length > 0 ? predicted.reduce((a, r) => (r.predicted! < a.predicted! ? r : a)).preset : null,
     measuredBest: rows.reduce((a, r) => (r.measured < a.measured ? r : a)).preset,
-    rows, fit: regime.fit, regime: regimeJson(regime),
+    rows, fit: regime.fit, regime: regimeJson(regime), ownCurves: regime.ownCurves.map((c) => describeOwnCurve(c, discountsRepeats(regime))),
     warnings: [...regime.notes, ...(accelerating ? [accelerating] : [])],
   };
 }

@@ -132,17 +132,19 @@ export interface RegimePrediction {
   unpredictable: string | null;
   /** The tokens the law saw (effective tokens under repetition). */
   effectiveTokens: number;
-  /** Whether `low` is the size's own last slope continued (ownSlopeBound), below the fit's band. */
+  /** Whether `low` is the size's own last slope continued (below the fit's band, or the own curve's), a bound from below. */
   lowFromOwnSlope: boolean;
   /** Whether the size's own curve past its drop predicted it (own-curve.ts), not the law across sizes. */
   fromOwnCurve: boolean;
 }
 
 /**
- * A size's predicted loss at `tokens` under the regime (the law, unless its plateau stands in the
- * way). Where the size's points reach less than two doublings past the end of its drop, the fit
- * cannot tell a floor from the slope there, and its band reaches down to the continuation of its
- * own last slope where that bounds it (ownSlopeBound).
+ * A size's predicted loss at `tokens` under the regime. A size settled past its drop, within its
+ * own curve's reach, is predicted by that curve (own-curve.ts); otherwise the law across sizes
+ * (through the drop where it is modelled), unless the size's plateau stands in the way. Where the
+ * size's points reach less than two doublings past the end of its drop, the fit cannot tell a
+ * floor from the slope there, and its band reaches down to the continuation of its own last slope
+ * where that bounds it (ownSlopeBound).
  */
 export function predictInRegime<P extends SizedPoint>(r: Regime<P>, size: string | null, params: number, tokens: number): RegimePrediction {
   const decision: PlateauDecision | null = size === null ? null : r.plateau.decisions.find((d) => d.size === size) ?? null;
@@ -253,10 +255,15 @@ export function regimeJson<P extends SizedPoint>(r: Regime<P>): Record<string, u
       : { applied: false, reason: r.transitionNote },
     own_curves: r.ownCurves.map((c) => ({
       size: c.size, E: c.E, B: c.B, beta: c.beta, ref_tokens: c.ref, points: c.points.length, from_tokens: c.points[0].tokens,
-      to_tokens: c.points[c.points.length - 1].tokens, reach_tokens: ownCurveReach(c), rmse: c.rmse,
+      to_tokens: c.points[c.points.length - 1].tokens, reach_tokens: ownCurveReach(c), rmse: c.rmse, effective_tokens: discountsRepeats(r),
     })),
     repetition: r.repetition && {
       unique_tokens: r.repetition.uniqueTokens, r_star: Number.isFinite(r.repetition.rStar) ? r.repetition.rStar : null, source: r.repetition.source, max_epochs: r.repetition.maxEpochs, note: r.repetition.note,
     },
   };
+}
+
+/** Whether the regime counts effective tokens (repeated ones worth less), so its curves' token counts are effective ones. */
+export function discountsRepeats<P extends SizedPoint>(r: Regime<P>): boolean {
+  return r.repetition !== null && Number.isFinite(r.repetition.rStar);
 }
