@@ -2,7 +2,7 @@
 // more is predicted from those points alone, L = E + B·D^−β (the per-model curve of Hoffmann et
 // al.'s approach 1), rather than from the law across sizes: the drop model shares one data term
 // and one drop shape among all sizes, and bends each size's curve by what the others do (on the
-// bundled ladder it missed its own points by up to 9%). The curve is trusted as far past its
+// README's hour-scale ladder it missed its own points by up to 9%). The curve is trusted as far past its
 // points as they span; its band runs from the size's last slope continued (past the drop the law's
 // slope only shrinks, so that bounds the loss from below) to its last loss (a loss that stops
 // falling at once).
